@@ -1,0 +1,375 @@
+//! A borrowed view of an X post in native (v1.1 enriched) JSON, holding only what matching
+//! needs.
+//!
+//! Everything except the id is optional: posts from other platforms or hand-written test
+//! posts often lack fields, and X adds fields over time, so unknown fields are skipped and
+//! missing ones read as absent. Strings are `Cow` so that text without escapes is borrowed
+//! straight from the input bytes.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::ids;
+
+/// Why a post could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// The bytes are not a JSON object of the expected shape.
+    #[error("invalid post JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Neither `id_str` nor `id` holds a 64-bit unsigned integer.
+    #[error("post has no numeric id/id_str")]
+    MissingId,
+}
+
+/// Parses one post. The post must be a JSON object with a numeric `id` or `id_str`.
+pub fn parse_post(bytes: &[u8]) -> Result<PostView<'_>, PostError> {
+    let post: PostView<'_> = serde_json::from_slice(bytes)?;
+    if post.id().is_none() {
+        return Err(PostError::MissingId);
+    }
+    Ok(post)
+}
+
+/// The fields of a post that matching reads. Nested posts (Retweet originals, quoted posts)
+/// use the same type.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PostView<'a> {
+    /// `id` as a number (or string); exact only when it fits in 64 bits.
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub id: Option<u64>,
+    /// `id_str`, the authoritative id.
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub id_str: Option<u64>,
+    /// `created_at` in X's format (`Wed Oct 10 20:19:24 +0000 2018`).
+    #[serde(borrow)]
+    pub created_at: Option<Cow<'a, str>>,
+    /// `timestamp_ms`, epoch milliseconds (a string in X's payloads).
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub timestamp_ms: Option<u64>,
+    /// `text` (possibly truncated to 140 characters; see [`PostView::full_text`]).
+    #[serde(borrow)]
+    pub text: Option<Cow<'a, str>>,
+    /// `full_text`, as some API versions name the untruncated text.
+    #[serde(borrow)]
+    pub full_text: Option<Cow<'a, str>>,
+    /// `truncated`.
+    pub truncated: Option<bool>,
+    /// `extended_tweet`, present on posts longer than 140 characters.
+    #[serde(borrow)]
+    pub extended_tweet: Option<ExtendedTweet<'a>>,
+    /// `entities` (for extended posts, only those of the truncated `text`).
+    #[serde(borrow)]
+    pub entities: Option<Entities<'a>>,
+    /// `extended_entities` (all media).
+    #[serde(borrow)]
+    pub extended_entities: Option<Entities<'a>>,
+    /// `source`, an HTML anchor naming the client application.
+    #[serde(borrow)]
+    pub source: Option<Cow<'a, str>>,
+    /// `lang`, a BCP-47 code or `und`.
+    #[serde(borrow)]
+    pub lang: Option<Cow<'a, str>>,
+    /// `user`, the author.
+    #[serde(borrow)]
+    pub user: Option<User<'a>>,
+    /// `in_reply_to_status_id` (or `_str`): set on replies.
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub in_reply_to_status_id: Option<u64>,
+    /// `in_reply_to_status_id_str`.
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub in_reply_to_status_id_str: Option<u64>,
+    /// `in_reply_to_user_id`.
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub in_reply_to_user_id: Option<u64>,
+    /// `in_reply_to_user_id_str`.
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub in_reply_to_user_id_str: Option<u64>,
+    /// `in_reply_to_screen_name`.
+    #[serde(borrow)]
+    pub in_reply_to_screen_name: Option<Cow<'a, str>>,
+    /// `retweeted_status`: the original of a Retweet.
+    #[serde(borrow)]
+    pub retweeted_status: Option<Box<PostView<'a>>>,
+    /// `quoted_status`: the post a Quote quotes.
+    #[serde(borrow)]
+    pub quoted_status: Option<Box<PostView<'a>>>,
+    /// `is_quote_status`.
+    pub is_quote_status: Option<bool>,
+    /// `coordinates`: the exact location, a GeoJSON point `[lon, lat]`.
+    pub coordinates: Option<Point>,
+    /// `place`: the place the post is tagged with.
+    #[serde(borrow)]
+    pub place: Option<Place<'a>>,
+    /// `scopes` (`{"followers":false}` marks a nullcast, promoted-only post).
+    pub scopes: Option<Scopes>,
+}
+
+impl<'a> PostView<'a> {
+    /// The post id: `id_str` when present, else `id`.
+    pub fn id(&self) -> Option<u64> {
+        self.id_str.or(self.id)
+    }
+
+    /// The untruncated text: `extended_tweet.full_text`, else `full_text`, else `text`.
+    pub fn full_text(&self) -> &str {
+        self.extended_tweet
+            .as_ref()
+            .and_then(|e| e.full_text.as_deref())
+            .or(self.full_text.as_deref())
+            .or(self.text.as_deref())
+            .unwrap_or("")
+    }
+
+    /// The id of the post this one replies to, if it is a reply.
+    pub fn reply_to_status(&self) -> Option<u64> {
+        self.in_reply_to_status_id_str.or(self.in_reply_to_status_id)
+    }
+
+    /// The id of the user this post replies to.
+    pub fn reply_to_user(&self) -> Option<u64> {
+        self.in_reply_to_user_id_str.or(self.in_reply_to_user_id)
+    }
+
+    /// Every entity list of this post (root `entities`, `extended_entities`, and those of
+    /// `extended_tweet`), not including nested posts.
+    pub fn entity_sets(&self) -> impl Iterator<Item = &Entities<'a>> {
+        let ext = self.extended_tweet.as_ref();
+        [
+            self.entities.as_ref(),
+            self.extended_entities.as_ref(),
+            ext.and_then(|e| e.entities.as_ref()),
+            ext.and_then(|e| e.extended_entities.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// `extended_tweet`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ExtendedTweet<'a> {
+    /// The untruncated text.
+    #[serde(borrow)]
+    pub full_text: Option<Cow<'a, str>>,
+    /// Entities of the full text.
+    #[serde(borrow)]
+    pub entities: Option<Entities<'a>>,
+    /// All media of the full text.
+    #[serde(borrow)]
+    pub extended_entities: Option<Entities<'a>>,
+}
+
+/// `entities` / `extended_entities`. A missing or `null` list reads as empty.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Entities<'a> {
+    /// `hashtags[].text` (without `#`).
+    #[serde(borrow, deserialize_with = "null_as_default")]
+    pub hashtags: Vec<TextEntity<'a>>,
+    /// `symbols[].text` (cashtags, without `$`).
+    #[serde(borrow, deserialize_with = "null_as_default")]
+    pub symbols: Vec<TextEntity<'a>>,
+    /// `user_mentions[]`.
+    #[serde(borrow, deserialize_with = "null_as_default")]
+    pub user_mentions: Vec<Mention<'a>>,
+    /// `urls[]`.
+    #[serde(borrow, deserialize_with = "null_as_default")]
+    pub urls: Vec<UrlEntity<'a>>,
+    /// `media[]`.
+    #[serde(borrow, deserialize_with = "null_as_default")]
+    pub media: Vec<Media<'a>>,
+}
+
+/// A hashtag or cashtag entity.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TextEntity<'a> {
+    /// The tag without its `#`/`$`.
+    #[serde(borrow)]
+    pub text: Cow<'a, str>,
+}
+
+/// A user-mention entity.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Mention<'a> {
+    /// `screen_name`.
+    #[serde(borrow)]
+    pub screen_name: Option<Cow<'a, str>>,
+    /// `id` / `id_str` of the mentioned user.
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub id: Option<u64>,
+    /// `id_str`.
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub id_str: Option<u64>,
+}
+
+/// A URL entity, with the Expanded-URL enrichment (`unwound`) when present.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct UrlEntity<'a> {
+    /// The t.co link.
+    #[serde(borrow)]
+    pub url: Option<Cow<'a, str>>,
+    /// The URL the author typed.
+    #[serde(borrow)]
+    pub expanded_url: Option<Cow<'a, str>>,
+    /// The enrichment: final URL, page title and description.
+    #[serde(borrow)]
+    pub unwound: Option<Unwound<'a>>,
+}
+
+/// The Expanded-URL enrichment of a URL entity.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Unwound<'a> {
+    /// The final URL after redirects.
+    #[serde(borrow)]
+    pub url: Option<Cow<'a, str>>,
+    /// The page title.
+    #[serde(borrow)]
+    pub title: Option<Cow<'a, str>>,
+    /// The page description.
+    #[serde(borrow)]
+    pub description: Option<Cow<'a, str>>,
+}
+
+/// A media entity.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Media<'a> {
+    /// `photo`, `video` or `animated_gif`.
+    #[serde(borrow, rename = "type")]
+    pub kind: Option<Cow<'a, str>>,
+}
+
+/// The author of a post.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct User<'a> {
+    /// `id`.
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub id: Option<u64>,
+    /// `id_str`.
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub id_str: Option<u64>,
+    /// `screen_name` (username, without `@`).
+    #[serde(borrow)]
+    pub screen_name: Option<Cow<'a, str>>,
+    /// `name` (display name).
+    #[serde(borrow)]
+    pub name: Option<Cow<'a, str>>,
+    /// `description` (bio).
+    #[serde(borrow)]
+    pub description: Option<Cow<'a, str>>,
+    /// `location` (free text).
+    #[serde(borrow)]
+    pub location: Option<Cow<'a, str>>,
+    /// `verified`.
+    pub verified: Option<bool>,
+    /// `followers_count`.
+    pub followers_count: Option<u64>,
+    /// `friends_count`.
+    pub friends_count: Option<u64>,
+    /// `listed_count`.
+    pub listed_count: Option<u64>,
+    /// `statuses_count`.
+    pub statuses_count: Option<u64>,
+    /// `derived` (the Profile Geo enrichment).
+    #[serde(borrow)]
+    pub derived: Option<Derived<'a>>,
+}
+
+impl User<'_> {
+    /// The user id: `id_str` when present, else `id`.
+    pub fn user_id(&self) -> Option<u64> {
+        self.id_str.or(self.id)
+    }
+}
+
+/// `user.derived`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Derived<'a> {
+    /// `locations[]`: the Profile Geo enrichment.
+    #[serde(borrow, deserialize_with = "null_as_default")]
+    pub locations: Vec<ProfileLocation<'a>>,
+}
+
+/// One entry of `user.derived.locations`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ProfileLocation<'a> {
+    /// `country_code`.
+    #[serde(borrow)]
+    pub country_code: Option<Cow<'a, str>>,
+    /// `region`.
+    #[serde(borrow)]
+    pub region: Option<Cow<'a, str>>,
+    /// `sub_region`.
+    #[serde(borrow)]
+    pub sub_region: Option<Cow<'a, str>>,
+    /// `locality`.
+    #[serde(borrow)]
+    pub locality: Option<Cow<'a, str>>,
+    /// `geo`, a point `[lon, lat]`.
+    pub geo: Option<Point>,
+}
+
+/// A GeoJSON point; only `coordinates` (`[lon, lat]`) is read.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct Point {
+    /// `[longitude, latitude]`.
+    pub coordinates: Option<[f64; 2]>,
+}
+
+/// A tagged place.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Place<'a> {
+    /// The place id.
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    /// Short name (`San Francisco`).
+    #[serde(borrow)]
+    pub name: Option<Cow<'a, str>>,
+    /// Full name (`San Francisco, CA`).
+    #[serde(borrow)]
+    pub full_name: Option<Cow<'a, str>>,
+    /// ISO-3166-1 alpha-2 country code.
+    #[serde(borrow)]
+    pub country_code: Option<Cow<'a, str>>,
+    /// The bounding polygon.
+    pub bounding_box: Option<Polygon>,
+}
+
+/// A GeoJSON polygon: `coordinates` is a list of rings of `[lon, lat]` points.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Polygon {
+    /// Rings of `[lon, lat]` points.
+    #[serde(deserialize_with = "null_as_default")]
+    pub coordinates: Vec<Vec<[f64; 2]>>,
+}
+
+/// `scopes`.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct Scopes {
+    /// `followers`: `false` on nullcast (promoted-only) posts.
+    pub followers: Option<bool>,
+}
+
+/// Reads `null` as the type's default (an empty list), as X sends for absent entity lists.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}

@@ -1,0 +1,104 @@
+//! # sluice-text: the one normalizer
+//!
+//! PowerTrack matches keywords, phrases and `contains:` case-insensitively against tokens of
+//! the post text. A rule term and a post must be normalized by *the same* code, or a rule
+//! silently never matches; this crate is that code, used by `sluice-matcher` both when it
+//! compiles rules and when it reads posts.
+//!
+//! The semantics (spec Part A):
+//! - **Folding** ([`fold`]): Unicode NFC, then lower case (`ς` folds to `σ`); variation
+//!   selectors U+FE0E/U+FE0F are dropped so that `❤` and `❤️` are the same. Diacritics are
+//!   significant: `cumpleaños` ≠ `cumpleanos`.
+//! - **Tokens** ([`TokenizedText`]): the folded text is split on Unicode punctuation (P*),
+//!   symbol (S*), separator (Z*) and control characters. Runs of letters, marks and digits
+//!   are word tokens; every Han, Hiragana, Katakana or Hangul character is a token of its
+//!   own; an emoji (with its modifiers, ZWJ sequence, keycap or flag pair) is a token of its
+//!   own although emoji are symbols. No stopwords, no stemming.
+//!
+//! ## Layout
+//! - [`fold`]: the case-insensitive comparison form of a string.
+//! - `classify`: what each character is to the tokenizer.
+//! - [`TokenizedText`]: folded text plus token spans, reusable across posts.
+
+mod classify;
+mod tokens;
+
+use std::borrow::Cow;
+
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+
+pub use tokens::{TokenizedText, tokenize};
+
+/// Returns the case-insensitive comparison form of `text`: NFC, lower case, without
+/// variation selectors. Borrows when `text` is already in that form (the common ASCII case).
+pub fn fold(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Cow::Owned(text.to_ascii_lowercase());
+        }
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    if is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        push_folded(&mut out, text.chars());
+    } else {
+        push_folded(&mut out, text.nfc());
+    }
+    if out == text {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(out)
+    }
+}
+
+/// Appends the folded form of `text` to `out` (the allocation-free core of [`fold`]).
+pub fn fold_into(text: &str, out: &mut String) {
+    if text.is_ascii() {
+        out.extend(text.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    } else if is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        push_folded(out, text.chars());
+    } else {
+        push_folded(out, text.nfc());
+    }
+}
+
+fn push_folded(out: &mut String, chars: impl Iterator<Item = char>) {
+    for c in chars {
+        match c {
+            '\u{FE0E}' | '\u{FE0F}' => {}
+            'ς' => out.push('σ'),
+            c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_lowercases_and_keeps_diacritics() {
+        assert_eq!(fold("Hello WORLD"), "hello world");
+        assert_eq!(fold("CUMPLEAÑOS"), "cumpleaños");
+        assert_ne!(fold("cumpleaños"), fold("cumpleanos"));
+        assert_eq!(fold("ΟΔΟΣ"), fold("οδος"));
+        assert_eq!(fold("❤\u{FE0F}"), "❤");
+        assert!(matches!(fold("already folded"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn folding_composes_decomposed_accents() {
+        // "é" as e + COMBINING ACUTE ACCENT folds to the precomposed form.
+        assert_eq!(fold("Cafe\u{301}"), "café");
+    }
+
+    #[test]
+    fn fold_into_agrees_with_fold() {
+        for s in ["MiXeD ascii", "ÀÉÎ straße", "Cafe\u{301}", "🍕 Pizza"] {
+            let mut out = String::new();
+            fold_into(s, &mut out);
+            assert_eq!(out, fold(s));
+        }
+    }
+}

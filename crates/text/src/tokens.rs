@@ -1,0 +1,215 @@
+//! Splitting folded text into tokens.
+
+use std::ops::Range;
+
+use crate::classify::{CharClass, ZWJ, classify, is_emoji_continuation};
+use crate::fold_into;
+
+/// Folded text and the byte spans of its tokens.
+///
+/// Built once per text field of a post and reused (call [`TokenizedText::clear`]) so that
+/// matching a stream of posts allocates nothing in the steady state. Tokens borrow from the
+/// folded text, so a token lookup is a plain `&str` hash lookup.
+#[derive(Debug, Default, Clone)]
+pub struct TokenizedText {
+    folded: String,
+    spans: Vec<Range<u32>>,
+}
+
+impl TokenizedText {
+    /// An empty text.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Folds and tokenizes `raw`.
+    pub fn from_text(raw: &str) -> Self {
+        let mut t = Self::new();
+        t.push(raw);
+        t
+    }
+
+    /// Empties the text, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.folded.clear();
+        self.spans.clear();
+    }
+
+    /// Folds `raw`, appends it, and tokenizes it. Appending several fields makes one token
+    /// sequence in which a phrase may span the join; use separate values to keep fields
+    /// apart.
+    pub fn push(&mut self, raw: &str) {
+        let start = self.folded.len();
+        if !self.folded.is_empty() {
+            self.folded.push(' ');
+        }
+        fold_into(raw, &mut self.folded);
+        split(&self.folded, start, &mut self.spans);
+    }
+
+    /// The folded text (the form `contains:` searches).
+    pub fn folded(&self) -> &str {
+        &self.folded
+    }
+
+    /// Number of tokens.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// True when there are no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The token at `index`.
+    pub fn token(&self, index: usize) -> &str {
+        let span = &self.spans[index];
+        &self.folded[span.start as usize..span.end as usize]
+    }
+
+    /// The tokens in order.
+    pub fn tokens(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.spans
+            .iter()
+            .map(|s| &self.folded[s.start as usize..s.end as usize])
+    }
+}
+
+/// Folds and tokenizes `raw` into owned tokens: the form rule terms are compiled with.
+pub fn tokenize(raw: &str) -> Vec<String> {
+    TokenizedText::from_text(raw)
+        .tokens()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Appends the spans of the tokens of `text[from..]` to `spans`.
+fn split(text: &str, from: usize, spans: &mut Vec<Range<u32>>) {
+    let mut chars = text[from..].char_indices().map(|(i, c)| (i + from, c)).peekable();
+    let mut word_start: Option<usize> = None;
+    let end_word = |start: &mut Option<usize>, at: usize, spans: &mut Vec<Range<u32>>| {
+        if let Some(s) = start.take() {
+            spans.push(s as u32..at as u32);
+        }
+    };
+    while let Some((i, c)) = chars.next() {
+        match classify(c) {
+            CharClass::Word => {
+                if word_start.is_none() {
+                    word_start = Some(i);
+                }
+            }
+            CharClass::Break => end_word(&mut word_start, i, spans),
+            CharClass::Ideograph => {
+                end_word(&mut word_start, i, spans);
+                let mut end = i + c.len_utf8();
+                // Combining marks (e.g. kana voicing marks) stay with their character.
+                while let Some(&(j, m)) = chars.peek() {
+                    if classify(m) == CharClass::Word && is_mark(m) {
+                        end = j + m.len_utf8();
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                spans.push(i as u32..end as u32);
+            }
+            CharClass::RegionalIndicator => {
+                end_word(&mut word_start, i, spans);
+                let mut end = i + c.len_utf8();
+                if let Some(&(j, n)) = chars.peek() {
+                    if classify(n) == CharClass::RegionalIndicator {
+                        end = j + n.len_utf8();
+                        chars.next();
+                    }
+                }
+                spans.push(i as u32..end as u32);
+            }
+            CharClass::Emoji => {
+                end_word(&mut word_start, i, spans);
+                let mut end = i + c.len_utf8();
+                loop {
+                    match chars.peek() {
+                        Some(&(j, m)) if is_emoji_continuation(m) => {
+                            end = j + m.len_utf8();
+                            chars.next();
+                        }
+                        Some(&(_, ZWJ)) => {
+                            let mut ahead = chars.clone();
+                            ahead.next();
+                            match ahead.peek() {
+                                Some(&(k, e)) if classify(e) == CharClass::Emoji => {
+                                    end = k + e.len_utf8();
+                                    chars.next();
+                                    chars.next();
+                                }
+                                _ => break,
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                spans.push(i as u32..end as u32);
+            }
+        }
+    }
+    end_word(&mut word_start, text.len(), spans);
+}
+
+fn is_mark(c: char) -> bool {
+    use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+    c.general_category_group() == GeneralCategoryGroup::Mark
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Vec<String> {
+        tokenize(s)
+    }
+
+    #[test]
+    fn splits_on_punctuation_symbols_and_space() {
+        assert_eq!(toks("I like coca-cola!"), ["i", "like", "coca", "cola"]);
+        assert_eq!(toks("don't"), ["don", "t"]);
+        assert_eq!(toks("3.14 #Tag @who $TWTR"), ["3", "14", "tag", "who", "twtr"]);
+        assert_eq!(toks("https://t.co/AbC"), ["https", "t", "co", "abc"]);
+        assert_eq!(toks("a\u{3000}b\u{00A0}c\td"), ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn keeps_diacritics_inside_words() {
+        assert_eq!(toks("¡Feliz CUMPLEAÑOS!"), ["feliz", "cumpleaños"]);
+        assert_eq!(toks("Cafe\u{301} crème"), ["café", "crème"]);
+    }
+
+    #[test]
+    fn cjk_characters_are_tokens() {
+        assert_eq!(toks("東京タワー"), ["東", "京", "タ", "ワ", "ー"]);
+        assert_eq!(toks("abc日本"), ["abc", "日", "本"]);
+        assert_eq!(toks("안녕하세요"), ["안", "녕", "하", "세", "요"]);
+    }
+
+    #[test]
+    fn emoji_are_tokens() {
+        assert_eq!(toks("pizza🍕time"), ["pizza", "🍕", "time"]);
+        assert_eq!(toks("🍕🍕"), ["🍕", "🍕"]);
+        assert_eq!(toks("love ❤️ it"), ["love", "❤", "it"]);
+        assert_eq!(toks("👍🏽!"), ["👍🏽"]);
+        assert_eq!(toks("👩\u{200D}💻 coder"), ["👩\u{200D}💻", "coder"]);
+        assert_eq!(toks("🇯🇵🇺🇸"), ["🇯🇵", "🇺🇸"]);
+    }
+
+    #[test]
+    fn fields_pushed_separately_keep_their_tokens() {
+        let mut t = TokenizedText::new();
+        t.push("Hello");
+        t.push("WORLD");
+        assert_eq!(t.tokens().collect::<Vec<_>>(), ["hello", "world"]);
+        assert_eq!(t.folded(), "hello world");
+        t.clear();
+        assert!(t.is_empty());
+    }
+}
