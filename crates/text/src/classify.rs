@@ -20,6 +20,32 @@ pub(crate) enum CharClass {
 }
 
 pub(crate) fn classify(c: char) -> CharClass {
+    common_class(c).unwrap_or_else(|| table_class(c))
+}
+
+/// The class of the most frequent characters by their code point alone, without the
+/// Unicode tables: ASCII, Latin letters, combining diacritics, and the core blocks of Han,
+/// kana and Hangul. `None` for everything else.
+#[inline]
+fn common_class(c: char) -> Option<CharClass> {
+    Some(match c {
+        'a'..='z' | 'A'..='Z' | '0'..='9' => CharClass::Word,
+        '\0'..='\u{7F}' => CharClass::Break,
+        '×' | '÷' => CharClass::Break,
+        // Latin-1 letters, Latin Extended-A and -B, IPA, spacing modifiers are letters
+        // (except × and ÷ above); then the combining diacritical marks.
+        '\u{C0}'..='\u{2AF}' | '\u{300}'..='\u{36F}' => CharClass::Word,
+        // Hiragana, Katakana (letters), CJK Unified Ideographs, Hangul syllables.
+        '\u{3041}'..='\u{3096}'
+        | '\u{30A1}'..='\u{30FA}'
+        | '\u{4E00}'..='\u{9FFF}'
+        | '\u{AC00}'..='\u{D7A3}' => CharClass::Ideograph,
+        _ => return None,
+    })
+}
+
+/// The class from the Unicode general category, script and emoji tables.
+fn table_class(c: char) -> CharClass {
     if c.is_ascii() {
         return if c.is_ascii_alphanumeric() {
             CharClass::Word
@@ -81,6 +107,15 @@ pub(crate) const ZWJ: char = '\u{200D}';
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_path_agrees_with_the_tables() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            if let Some(class) = common_class(c) {
+                assert_eq!(class, table_class(c), "{c:?}");
+            }
+        }
+    }
 
     #[test]
     fn classes() {

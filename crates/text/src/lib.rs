@@ -54,11 +54,41 @@ pub fn fold(text: &str) -> Cow<'_, str> {
 /// Appends the folded form of `text` to `out` (the allocation-free core of [`fold`]).
 pub fn fold_into(text: &str, out: &mut String) {
     if text.is_ascii() {
-        out.extend(text.bytes().map(|b| char::from(b.to_ascii_lowercase())));
-    } else if is_nfc_quick(text.chars()) == IsNormalized::Yes {
-        push_folded(out, text.chars());
+        push_ascii_lowercase(out, text);
+    } else if is_nfc(text) {
+        push_folded_str(out, text);
     } else {
         push_folded(out, text.nfc());
+    }
+}
+
+/// Appends ASCII `text` lower-cased, in bulk.
+fn push_ascii_lowercase(out: &mut String, text: &str) {
+    let start = out.len();
+    out.push_str(text);
+    out[start..].make_ascii_lowercase();
+}
+
+/// Whether `text` is certainly NFC. Text whose characters are all below U+0300 (ASCII,
+/// Latin-1, Latin Extended A/B, IPA: no combining marks) always is, and is recognised from
+/// its bytes alone (every UTF-8 byte of such text is below 0xCC); other text is checked
+/// with the quick check.
+fn is_nfc(text: &str) -> bool {
+    text.bytes().all(|b| b < 0xCC) || is_nfc_quick(text.chars()) == IsNormalized::Yes
+}
+
+/// [`push_folded`] over NFC `text`, copying runs of ASCII in bulk.
+fn push_folded_str(out: &mut String, text: &str) {
+    let mut rest = text;
+    while !rest.is_empty() {
+        let ascii = rest.bytes().position(|b| !b.is_ascii()).unwrap_or(rest.len());
+        push_ascii_lowercase(out, &rest[..ascii]);
+        rest = &rest[ascii..];
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            push_folded(out, std::iter::once(c));
+            rest = chars.as_str();
+        }
     }
 }
 
@@ -91,6 +121,18 @@ mod tests {
     fn folding_composes_decomposed_accents() {
         // "é" as e + COMBINING ACUTE ACCENT folds to the precomposed form.
         assert_eq!(fold("Cafe\u{301}"), "café");
+    }
+
+    #[test]
+    fn text_below_combining_marks_is_nfc() {
+        for c in (0..0x300).filter_map(char::from_u32) {
+            assert_eq!(
+                is_nfc_quick(std::iter::once(c)),
+                IsNormalized::Yes,
+                "{c:?}"
+            );
+        }
+        assert!(!is_nfc("Cafe\u{301}"));
     }
 
     #[test]

@@ -84,16 +84,52 @@ pub fn tokenize(raw: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether each ASCII byte is a word character (letter or digit); every other ASCII byte
+/// breaks words. The tokenizer's ASCII fast path: no character decoding, no Unicode tables.
+const ASCII_WORD: [bool; 128] = {
+    let mut table = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    table
+};
+
+/// The character starting at byte `at` of `text`, if any (`at` must be a char boundary).
+#[inline]
+fn char_at(text: &str, at: usize) -> Option<char> {
+    text.get(at..).and_then(|rest| rest.chars().next())
+}
+
 /// Appends the spans of the tokens of `text[from..]` to `spans`.
+///
+/// Walks bytes: ASCII bytes are classified by table; only non-ASCII characters are decoded
+/// and looked up in the Unicode tables.
 fn split(text: &str, from: usize, spans: &mut Vec<Range<u32>>) {
-    let mut chars = text[from..].char_indices().map(|(i, c)| (i + from, c)).peekable();
+    let bytes = text.as_bytes();
     let mut word_start: Option<usize> = None;
     let end_word = |start: &mut Option<usize>, at: usize, spans: &mut Vec<Range<u32>>| {
         if let Some(s) = start.take() {
             spans.push(s as u32..at as u32);
         }
     };
-    while let Some((i, c)) = chars.next() {
+    let mut i = from;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            if ASCII_WORD[usize::from(b)] {
+                if word_start.is_none() {
+                    word_start = Some(i);
+                }
+            } else {
+                end_word(&mut word_start, i, spans);
+            }
+            i += 1;
+            continue;
+        }
+        let c = char_at(text, i).expect("a non-ASCII byte at a boundary starts a char");
+        let mut end = i + c.len_utf8();
         match classify(c) {
             CharClass::Word => {
                 if word_start.is_none() {
@@ -103,12 +139,10 @@ fn split(text: &str, from: usize, spans: &mut Vec<Range<u32>>) {
             CharClass::Break => end_word(&mut word_start, i, spans),
             CharClass::Ideograph => {
                 end_word(&mut word_start, i, spans);
-                let mut end = i + c.len_utf8();
                 // Combining marks (e.g. kana voicing marks) stay with their character.
-                while let Some(&(j, m)) = chars.peek() {
+                while let Some(m) = char_at(text, end) {
                     if classify(m) == CharClass::Word && is_mark(m) {
-                        end = j + m.len_utf8();
-                        chars.next();
+                        end += m.len_utf8();
                     } else {
                         break;
                     }
@@ -117,42 +151,31 @@ fn split(text: &str, from: usize, spans: &mut Vec<Range<u32>>) {
             }
             CharClass::RegionalIndicator => {
                 end_word(&mut word_start, i, spans);
-                let mut end = i + c.len_utf8();
-                if let Some(&(j, n)) = chars.peek() {
-                    if classify(n) == CharClass::RegionalIndicator {
-                        end = j + n.len_utf8();
-                        chars.next();
-                    }
+                if let Some(n) = char_at(text, end)
+                    && classify(n) == CharClass::RegionalIndicator
+                {
+                    end += n.len_utf8();
                 }
                 spans.push(i as u32..end as u32);
             }
             CharClass::Emoji => {
                 end_word(&mut word_start, i, spans);
-                let mut end = i + c.len_utf8();
                 loop {
-                    match chars.peek() {
-                        Some(&(j, m)) if is_emoji_continuation(m) => {
-                            end = j + m.len_utf8();
-                            chars.next();
-                        }
-                        Some(&(_, ZWJ)) => {
-                            let mut ahead = chars.clone();
-                            ahead.next();
-                            match ahead.peek() {
-                                Some(&(k, e)) if classify(e) == CharClass::Emoji => {
-                                    end = k + e.len_utf8();
-                                    chars.next();
-                                    chars.next();
-                                }
-                                _ => break,
+                    match char_at(text, end) {
+                        Some(m) if is_emoji_continuation(m) => end += m.len_utf8(),
+                        Some(ZWJ) => match char_at(text, end + ZWJ.len_utf8()) {
+                            Some(e) if classify(e) == CharClass::Emoji => {
+                                end += ZWJ.len_utf8() + e.len_utf8();
                             }
-                        }
+                            _ => break,
+                        },
                         _ => break,
                     }
                 }
                 spans.push(i as u32..end as u32);
             }
         }
+        i = end;
     }
     end_word(&mut word_start, text.len(), spans);
 }
@@ -165,6 +188,122 @@ fn is_mark(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The straightforward char-by-char tokenizer the byte-walking [`split`] must agree with.
+        fn reference_split(text: &str, from: usize, spans: &mut Vec<Range<u32>>) {
+        let mut chars = text[from..]
+            .char_indices()
+            .map(|(i, c)| (i + from, c))
+            .peekable();
+        let mut word_start: Option<usize> = None;
+        let end_word = |start: &mut Option<usize>, at: usize, spans: &mut Vec<Range<u32>>| {
+            if let Some(s) = start.take() {
+                spans.push(s as u32..at as u32);
+            }
+        };
+        while let Some((i, c)) = chars.next() {
+            match classify(c) {
+                CharClass::Word => {
+                    if word_start.is_none() {
+                        word_start = Some(i);
+                    }
+                }
+                CharClass::Break => end_word(&mut word_start, i, spans),
+                CharClass::Ideograph => {
+                    end_word(&mut word_start, i, spans);
+                    let mut end = i + c.len_utf8();
+                    // Combining marks (e.g. kana voicing marks) stay with their character.
+                    while let Some(&(j, m)) = chars.peek() {
+                        if classify(m) == CharClass::Word && is_mark(m) {
+                            end = j + m.len_utf8();
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                    spans.push(i as u32..end as u32);
+                }
+                CharClass::RegionalIndicator => {
+                    end_word(&mut word_start, i, spans);
+                    let mut end = i + c.len_utf8();
+                    if let Some(&(j, n)) = chars.peek()
+                        && classify(n) == CharClass::RegionalIndicator
+                    {
+                        end = j + n.len_utf8();
+                        chars.next();
+                    }
+                    spans.push(i as u32..end as u32);
+                }
+                CharClass::Emoji => {
+                    end_word(&mut word_start, i, spans);
+                    let mut end = i + c.len_utf8();
+                    loop {
+                        match chars.peek() {
+                            Some(&(j, m)) if is_emoji_continuation(m) => {
+                                end = j + m.len_utf8();
+                                chars.next();
+                            }
+                            Some(&(_, ZWJ)) => {
+                                let mut ahead = chars.clone();
+                                ahead.next();
+                                match ahead.peek() {
+                                    Some(&(k, e)) if classify(e) == CharClass::Emoji => {
+                                        end = k + e.len_utf8();
+                                        chars.next();
+                                        chars.next();
+                                    }
+                                    _ => break,
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
+                    spans.push(i as u32..end as u32);
+                }
+            }
+        }
+        end_word(&mut word_start, text.len(), spans);
+    }
+
+    /// Characters chosen to exercise every class and sequence rule of the tokenizer.
+    fn tricky_text() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            "a", "Z", "9", " ", "-", "'", "#", "é", "e\u{301}", "ñ", "東", "か", "\u{3099}",
+            "ー", "한", "🍕", "👍", "\u{1F3FD}", "\u{200D}", "💻", "\u{1F1EF}", "\u{1F1F5}",
+            "\u{FE0F}", "\u{20E3}", "\u{E0067}", "❤", "€", "\u{3000}", "\u{200B}", "Σ", "ς",
+            "\u{E000}", "١", "\t",
+        ]);
+        prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn byte_walking_split_agrees_with_char_by_char(
+            a in tricky_text(),
+            b in tricky_text(),
+            any in ".{0,24}",
+        ) {
+            for parts in [vec![a.as_str()], vec![a.as_str(), b.as_str()], vec![any.as_str()]] {
+                let mut t = TokenizedText::new();
+                for part in &parts {
+                    t.push(part);
+                }
+                let mut want = Vec::new();
+                let mut folded = String::new();
+                for part in &parts {
+                    let start = folded.len();
+                    if !folded.is_empty() {
+                        folded.push(' ');
+                    }
+                    fold_into(part, &mut folded);
+                    reference_split(&folded, start, &mut want);
+                }
+                prop_assert_eq!(t.folded(), folded.as_str());
+                prop_assert_eq!(&t.spans, &want);
+            }
+        }
+    }
 
     fn toks(s: &str) -> Vec<String> {
         tokenize(s)
@@ -174,7 +313,10 @@ mod tests {
     fn splits_on_punctuation_symbols_and_space() {
         assert_eq!(toks("I like coca-cola!"), ["i", "like", "coca", "cola"]);
         assert_eq!(toks("don't"), ["don", "t"]);
-        assert_eq!(toks("3.14 #Tag @who $TWTR"), ["3", "14", "tag", "who", "twtr"]);
+        assert_eq!(
+            toks("3.14 #Tag @who $TWTR"),
+            ["3", "14", "tag", "who", "twtr"]
+        );
         assert_eq!(toks("https://t.co/AbC"), ["https", "t", "co", "abc"]);
         assert_eq!(toks("a\u{3000}b\u{00A0}c\td"), ["a", "b", "c", "d"]);
     }
