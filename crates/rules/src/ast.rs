@@ -217,3 +217,19 @@ pub enum IsKind {
     /// `is:nullcast` (valid only negated).
     Nullcast,
 }
+
+impl Expr {
+    /// Whether the expression can only match a post when some non-negated clause other than
+    /// `sample:` matches it: a clause, an `And` with such a child, an `Or` whose children all
+    /// have one. This is X's "positive clause" test (every valid rule passes it) and tells
+    /// the matcher that the expression can be found from the clauses it contains rather than
+    /// by testing every post.
+    pub fn has_positive_clause(&self) -> bool {
+        match self {
+            Expr::Clause(clause) => !matches!(clause, Clause::Sample(_)),
+            Expr::Not(_) => false,
+            Expr::And(children) => children.iter().any(Expr::has_positive_clause),
+            Expr::Or(children) => children.iter().all(Expr::has_positive_clause),
+        }
+    }
+}
