@@ -21,10 +21,18 @@ pub enum PostError {
     /// Neither `id_str` nor `id` holds a 64-bit unsigned integer.
     #[error("post has no numeric id/id_str")]
     MissingId,
+    /// The JSON value is not an object (serde would otherwise read an array positionally
+    /// into the fields, so `[123]` would pass as a post with id 123).
+    #[error("post is not a JSON object")]
+    NotAnObject,
 }
 
 /// Parses one post. The post must be a JSON object with a numeric `id` or `id_str`.
 pub fn parse_post(bytes: &[u8]) -> Result<PostView<'_>, PostError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        return Err(PostError::NotAnObject);
+    }
     let post: PostView<'_> = serde_json::from_slice(bytes)?;
     if post.id().is_none() {
         return Err(PostError::MissingId);
@@ -125,7 +133,8 @@ impl<'a> PostView<'a> {
 
     /// The id of the post this one replies to, if it is a reply.
     pub fn reply_to_status(&self) -> Option<u64> {
-        self.in_reply_to_status_id_str.or(self.in_reply_to_status_id)
+        self.in_reply_to_status_id_str
+            .or(self.in_reply_to_status_id)
     }
 
     /// The id of the user this post replies to.
@@ -372,4 +381,20 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_objects_are_posts() {
+        let array = parse_post(b"[123,null,null,null,\"cat\"]");
+        assert!(matches!(array, Err(PostError::NotAnObject)));
+        let string = parse_post(b" \"123\"");
+        assert!(matches!(string, Err(PostError::NotAnObject)));
+        assert!(matches!(parse_post(b""), Err(PostError::Json(_))));
+        let post = parse_post(b" \r\n{\"id\":123,\"text\":\"cat\"}\r\n").expect("an object");
+        assert_eq!(post.id(), Some(123));
+    }
 }

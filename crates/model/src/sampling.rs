@@ -43,7 +43,10 @@ mod tests {
             // Snowflake-like ids: a timestamp in the high bits, small sequence numbers.
             counts[sample_bucket(base + (i << 22) + (i % 7)) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
         assert_eq!(sample_bucket(20), sample_bucket(20));
     }
 
@@ -58,7 +61,10 @@ mod tests {
                 sampled_per_partition[(partition(id, 2) - 1) as usize] += 1;
             }
         }
-        assert!(counts.iter().all(|&c| (4_500..5_500).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (4_500..5_500).contains(&c)),
+            "{counts:?}"
+        );
         let [a, b] = sampled_per_partition;
         assert!(a.abs_diff(b) < 600, "{a} vs {b}");
     }

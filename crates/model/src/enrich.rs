@@ -1,0 +1,446 @@
+//! The `matching_rules` enrichment: splices
+//! `"matching_rules":[{"tag":…,"id":N,"id_str":"N"},…]` into a post's original bytes, as
+//! PowerTrack delivers it (spec Part B §8.6), without re-serialising the post.
+//!
+//! The post's own bytes are kept (key order, number spelling, escapes), so what a client
+//! receives is what was ingested plus one key. On the way through, the bytes are made safe
+//! for the stream's line framing: U+2028/U+2029/U+0085 become `\u` escapes
+//! ([`crate::json`]), leading and trailing whitespace (a `\r\n` line end) is dropped, and a
+//! raw CR or LF between tokens (legal JSON whitespace in a pretty-printed post) becomes a
+//! space, so the result is always one line.
+//!
+//! A post that already carries a top-level `matching_rules` key (for example a post
+//! recorded from X's own PowerTrack stream and replayed into sluice) has that member
+//! removed: those are another system's rules, and a duplicate key would make strict JSON
+//! parsers fail or pick either value. Nested posts (`retweeted_status`, `quoted_status`)
+//! are not touched. The key is recognised when it is spelled without escape sequences,
+//! which is how every producer writes it.
+
+use std::io::Write as _;
+
+use crate::json;
+
+/// One rule that matched, as it appears in `matching_rules`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatchedRule<'a> {
+    /// The rule id, written both as the number `id` and the string `id_str`.
+    pub id: u64,
+    /// The rule's tag; `None` is written as `null`.
+    pub tag: Option<&'a str>,
+}
+
+/// Why a post could not be enriched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnrichError {
+    /// The bytes (without surrounding whitespace) do not start with `{` and end with `}`.
+    #[error("post is not a JSON object")]
+    NotAnObject,
+    /// The post carries `matching_rules` and its top level could not be read; the byte
+    /// offset is where reading stopped.
+    #[error("malformed post JSON near byte {0}")]
+    Malformed(usize),
+}
+
+const MATCHING_RULES_KEY: &[u8] = b"\"matching_rules\"";
+
+/// Appends `post` with `matching_rules` added as its last key to `out` (which is not
+/// cleared, so a caller can reuse one buffer or batch several messages in it). No line
+/// terminator is written.
+///
+/// `post` must be a JSON object, such as bytes [`crate::parse_post`] accepted; beyond its
+/// outer braces it is only inspected when it already contains a `matching_rules` key. On
+/// error `out` is left as it was.
+pub fn enrich_into<'r, I>(post: &[u8], rules: I, out: &mut Vec<u8>) -> Result<(), EnrichError>
+where
+    I: IntoIterator<Item = MatchedRule<'r>>,
+{
+    let object = trim_ws(post);
+    if object.len() < 2 || object[0] != b'{' || object[object.len() - 1] != b'}' {
+        return Err(EnrichError::NotAnObject);
+    }
+    let mark = out.len();
+    let has_members = if memchr::memmem::find(object, MATCHING_RULES_KEY).is_some() {
+        match copy_without_matching_rules(object, out) {
+            Ok(has_members) => has_members,
+            Err(e) => {
+                out.truncate(mark);
+                return Err(e);
+            }
+        }
+    } else {
+        let body = trim_ws(&object[..object.len() - 1]);
+        copy_forwarded(body, out);
+        body.len() > 1
+    };
+    if has_members {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"matching_rules\":");
+    write_matching_rules(rules, out);
+    out.push(b'}');
+    Ok(())
+}
+
+/// Appends the `matching_rules` array (`[{"tag":…,"id":N,"id_str":"N"},…]`) to `out`, in
+/// the order given. Tags are escaped as JSON strings through [`json::WireFormatter`].
+pub fn write_matching_rules<'r, I>(rules: I, out: &mut Vec<u8>)
+where
+    I: IntoIterator<Item = MatchedRule<'r>>,
+{
+    out.push(b'[');
+    for (i, rule) in rules.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"tag\":");
+        json::to_writer(&mut *out, &rule.tag)
+            .expect("a string or null always serialises into a Vec");
+        write!(out, ",\"id\":{0},\"id_str\":\"{0}\"}}", rule.id)
+            .expect("writing into a Vec cannot fail");
+    }
+    out.push(b']');
+}
+
+/// Copies post bytes for forwarding: separators escaped, raw CR/LF (only possible as
+/// whitespace between tokens) turned into spaces.
+fn copy_forwarded(bytes: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    json::escape_line_separators(bytes, out);
+    let copied = &mut out[start..];
+    let mut from = 0;
+    while let Some(rel) = memchr::memchr2(b'\r', b'\n', &copied[from..]) {
+        copied[from + rel] = b' ';
+        from += rel + 1;
+    }
+}
+
+/// Writes `{` and every top-level member of `object` except `matching_rules`, separated by
+/// commas (the whitespace between members is not kept). Returns whether any member was
+/// written. The closing `}` is left to the caller.
+fn copy_without_matching_rules(object: &[u8], out: &mut Vec<u8>) -> Result<bool, EnrichError> {
+    out.push(b'{');
+    let mut written = false;
+    for member in top_level_members(object)? {
+        if object[member.clone()].starts_with(MATCHING_RULES_KEY) {
+            continue;
+        }
+        if written {
+            out.push(b',');
+        }
+        copy_forwarded(&object[member], out);
+        written = true;
+    }
+    Ok(written)
+}
+
+/// The byte ranges (`"key"` through the end of the value) of the members of a JSON object.
+/// `object` starts with `{` and ends with `}`.
+fn top_level_members(object: &[u8]) -> Result<Vec<std::ops::Range<usize>>, EnrichError> {
+    let mut members = Vec::new();
+    let mut pos = skip_ws(object, 1);
+    if object.get(pos) == Some(&b'}') {
+        return if pos == object.len() - 1 {
+            Ok(members)
+        } else {
+            Err(EnrichError::Malformed(pos))
+        };
+    }
+    loop {
+        if object.get(pos) != Some(&b'"') {
+            return Err(EnrichError::Malformed(pos));
+        }
+        let start = pos;
+        pos = skip_ws(object, skip_string(object, pos)?);
+        if object.get(pos) != Some(&b':') {
+            return Err(EnrichError::Malformed(pos));
+        }
+        pos = skip_ws(object, pos + 1);
+        let end = skip_value(object, pos)?;
+        members.push(start..end);
+        pos = skip_ws(object, end);
+        match object.get(pos) {
+            Some(b',') => pos = skip_ws(object, pos + 1),
+            Some(b'}') if pos == object.len() - 1 => return Ok(members),
+            _ => return Err(EnrichError::Malformed(pos)),
+        }
+    }
+}
+
+/// `bytes[pos]` is `"`; returns the offset just past the closing quote.
+fn skip_string(bytes: &[u8], pos: usize) -> Result<usize, EnrichError> {
+    let mut i = pos + 1;
+    loop {
+        let rel = memchr::memchr2(b'"', b'\\', bytes.get(i..).unwrap_or_default())
+            .ok_or(EnrichError::Malformed(pos))?;
+        let at = i + rel;
+        if bytes[at] == b'"' {
+            return Ok(at + 1);
+        }
+        i = at + 2;
+    }
+}
+
+/// Returns the offset just past the value starting at `pos`.
+fn skip_value(bytes: &[u8], pos: usize) -> Result<usize, EnrichError> {
+    match bytes.get(pos) {
+        Some(b'"') => skip_string(bytes, pos),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut i = pos;
+            while let Some(&b) = bytes.get(i) {
+                match b {
+                    b'"' => {
+                        i = skip_string(bytes, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Ok(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            Err(EnrichError::Malformed(pos))
+        }
+        Some(_) => {
+            let len = bytes[pos..]
+                .iter()
+                .position(|&b| matches!(b, b',' | b'}' | b']') || is_ws(b))
+                .unwrap_or(bytes.len() - pos);
+            if len == 0 {
+                Err(EnrichError::Malformed(pos))
+            } else {
+                Ok(pos + len)
+            }
+        }
+        None => Err(EnrichError::Malformed(pos)),
+    }
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
+    while bytes.get(pos).is_some_and(|&b| is_ws(b)) {
+        pos += 1;
+    }
+    pos
+}
+
+fn trim_ws(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| !is_ws(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_ws(b))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enrich(post: &str, rules: &[MatchedRule<'_>]) -> String {
+        let mut out = Vec::new();
+        enrich_into(post.as_bytes(), rules.iter().copied(), &mut out).expect("enriches");
+        String::from_utf8(out).expect("UTF-8 in, UTF-8 out")
+    }
+
+    const ONE: &[MatchedRule<'static>] = &[MatchedRule {
+        id: 1_128_017_341_835_464_704,
+        tag: None,
+    }];
+
+    #[test]
+    fn appends_the_key_before_the_closing_brace() {
+        assert_eq!(
+            enrich(r#"{"id":1,"text":"hi"}"#, ONE),
+            r#"{"id":1,"text":"hi","matching_rules":[{"tag":null,"id":1128017341835464704,"id_str":"1128017341835464704"}]}"#
+        );
+    }
+
+    #[test]
+    fn several_rules_keep_their_order_and_tags_are_escaped() {
+        let rules = [
+            MatchedRule {
+                id: 7,
+                tag: Some("say \"hi\"\\\n\u{2028}"),
+            },
+            MatchedRule { id: 9, tag: None },
+        ];
+        let out = enrich(r#"{"id":1}"#, &rules);
+        assert_eq!(
+            out,
+            r#"{"id":1,"matching_rules":[{"tag":"say \"hi\"\\\n\u2028","id":7,"id_str":"7"},{"tag":null,"id":9,"id_str":"9"}]}"#
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+        assert_eq!(v["matching_rules"][0]["tag"], "say \"hi\"\\\n\u{2028}");
+    }
+
+    #[test]
+    fn trailing_crlf_and_whitespace_are_dropped() {
+        assert_eq!(
+            enrich("  {\"id\":1 }\r\n", ONE),
+            r#"{"id":1,"matching_rules":[{"tag":null,"id":1128017341835464704,"id_str":"1128017341835464704"}]}"#
+        );
+    }
+
+    #[test]
+    fn empty_object_gets_no_leading_comma() {
+        assert_eq!(
+            enrich(
+                "{ \n }",
+                &[MatchedRule {
+                    id: 3,
+                    tag: Some("t")
+                }]
+            ),
+            r#"{"matching_rules":[{"tag":"t","id":3,"id_str":"3"}]}"#
+        );
+    }
+
+    #[test]
+    fn an_existing_matching_rules_member_is_replaced() {
+        let post = r#"{"matching_rules":[{"tag":"x","id":5,"id_str":"5"}], "id":1, "retweeted_status":{"matching_rules":[]},"t":"a,}\"b"}"#;
+        assert_eq!(
+            enrich(post, &[MatchedRule { id: 2, tag: None }]),
+            r#"{"id":1,"retweeted_status":{"matching_rules":[]},"t":"a,}\"b","matching_rules":[{"tag":null,"id":2,"id_str":"2"}]}"#
+        );
+        assert_eq!(
+            enrich(r#"{"id":1,"matching_rules":null}"#, &[]),
+            r#"{"id":1,"matching_rules":[]}"#
+        );
+        assert_eq!(
+            enrich(
+                r#"{"matching_rules":[]}"#,
+                &[MatchedRule { id: 2, tag: None }]
+            ),
+            r#"{"matching_rules":[{"tag":null,"id":2,"id_str":"2"}]}"#
+        );
+    }
+
+    #[test]
+    fn the_text_matching_rules_inside_a_string_is_not_a_key() {
+        let post = r#"{"text":"\"matching_rules\" is a key","id":1}"#;
+        assert_eq!(
+            enrich(post, &[MatchedRule { id: 2, tag: None }]),
+            r#"{"text":"\"matching_rules\" is a key","id":1,"matching_rules":[{"tag":null,"id":2,"id_str":"2"}]}"#
+        );
+    }
+
+    #[test]
+    fn forwarded_bytes_are_escaped_and_kept_on_one_line() {
+        let post = "{\"text\":\"a\u{2028}b\u{85}\",\r\n  \"n\": 1.50e3}";
+        let out = enrich(post, &[]);
+        assert_eq!(
+            out,
+            r#"{"text":"a\u2028b\u0085",    "n": 1.50e3,"matching_rules":[]}"#
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+        assert_eq!(v["text"], "a\u{2028}b\u{85}");
+    }
+
+    #[test]
+    fn output_is_appended_and_left_alone_on_error() {
+        let mut out = b"prev\r\n".to_vec();
+        enrich_into(b"{\"id\":1}", [MatchedRule { id: 4, tag: None }], &mut out).expect("enriches");
+        assert!(out.starts_with(b"prev\r\n{\"id\":1,"));
+        let before = out.clone();
+        assert_eq!(
+            enrich_into(b"[1,2]", [], &mut out),
+            Err(EnrichError::NotAnObject)
+        );
+        assert_eq!(
+            enrich_into(b"{\"matching_rules\":[1,", [], &mut out),
+            Err(EnrichError::NotAnObject)
+        );
+        assert!(matches!(
+            enrich_into(b"{\"matching_rules\":[1,}", [], &mut out),
+            Err(EnrichError::Malformed(_))
+        ));
+        assert_eq!(out, before);
+    }
+
+    #[test]
+    fn enriched_posts_still_parse_as_posts() {
+        let post = r#"{"id_str":"20","text":"hello","matching_rules":[{"tag":"old"}]}"#;
+        let mut out = Vec::new();
+        enrich_into(
+            post.as_bytes(),
+            [MatchedRule {
+                id: 1,
+                tag: Some("new"),
+            }],
+            &mut out,
+        )
+        .expect("enriches");
+        let view = crate::parse_post(&out).expect("still a post");
+        assert_eq!(view.id(), Some(20));
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(v["matching_rules"][0]["tag"], "new");
+        assert_eq!(v.as_object().map(|o| o.len()), Some(3));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                any::<i64>().prop_map(Value::from),
+                any::<bool>().prop_map(Value::from),
+                Just(Value::Null),
+                "[a-z\u{85}\u{2028}\u{2029}\"\\\\ ,{}\\[\\]:\n\r\t€]{0,12}".prop_map(Value::from),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            leaf().prop_recursive(2, 16, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    prop::collection::vec(("[a-z_]{1,5}|matching_rules", inner), 0..4)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Whatever the post, the result is one line of valid JSON equal to the post
+            /// without its own top-level `matching_rules`, plus ours.
+            #[test]
+            fn enriched_is_the_post_plus_our_key(
+                members in prop::collection::vec(("[a-z_]{1,5}|matching_rules", value()), 0..6),
+                pretty in any::<bool>(),
+                tag in proptest::option::of("[a-z\u{2028}\"]{0,5}"),
+            ) {
+                let post: Map<String, Value> = members.into_iter().collect();
+                let bytes = if pretty {
+                    serde_json::to_vec_pretty(&post)
+                } else {
+                    serde_json::to_vec(&post)
+                }
+                .expect("serialises");
+                let mut out = Vec::new();
+                let rules = [MatchedRule { id: 42, tag: tag.as_deref() }];
+                enrich_into(&bytes, rules, &mut out).expect("enriches");
+
+                prop_assert!(!out.contains(&b'\n') && !out.contains(&b'\r'));
+                prop_assert!(!json::has_line_separators(&out));
+                let got: Map<String, Value> = serde_json::from_slice(&out).expect("valid JSON");
+                let mut want = post.clone();
+                want.remove("matching_rules");
+                want.insert(
+                    "matching_rules".into(),
+                    serde_json::json!([{"tag": tag, "id": 42, "id_str": "42"}]),
+                );
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
+}
