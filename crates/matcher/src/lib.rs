@@ -1,1 +1,69 @@
-//! sluice-matcher
+//! # sluice-matcher: which rules match a post
+//!
+//! A stream holds up to hundreds of thousands of PowerTrack rules and must decide, for each
+//! post, which of them match — at tens of thousands of posts per second, while rules are
+//! added and deleted. [`Matcher`] does that with an index whose cost per post grows with
+//! the post, not with the number of rules; [`NaiveMatcher`] is the obviously-correct
+//! reference it is tested against; [`SharedMatcher`] lets a rules writer update the set
+//! while matching threads keep reading. What each clause means is
+//! `docs/matching-semantics.md`; text is normalized only by `sluice_text`.
+//!
+//! ## Design
+//! **Compile** (`compile`). Each rule's AST becomes a plan: the same boolean tree with
+//! predicates at the leaves, values folded, phrases tokenized and their tokens interned to
+//! integer ids (`intern`, reference counted so removed rules free their vocabulary).
+//!
+//! **Anchor** (`index`). Each rule gets a set of *anchor keys* such that it can only match a
+//! post that has one of them: an `And` is anchored on one child — the one whose keys have
+//! the shortest posting lists right now (rules and posts share a Zipf-like vocabulary, so a
+//! token rare among rules is usually rare among posts), with priors that keep flags and
+//! languages last; an `Or` on the union of its children; a `Not` gives none. Keys are tokens
+//! per field kind, exact attribute values (`#`, `@`, `$`, `from:`, `lang:`, place and
+//! profile values, ids), `has:`/`is:` flags (a geo region implies `has:geo`), and for
+//! `contains:`/`url_contains:` one chosen four-byte gram of the folded pattern (a 3-byte
+//! pattern: itself; shorter: its first byte). Only rules with no anchor at all — count ranges, `sample:`,
+//! pure negations — are "always candidates". Every table is a hash map or list updated in
+//! place, so inserting or removing a rule costs a few hash operations whatever the number of
+//! rules: no automaton to rebuild.
+//!
+//! **Match** (`features`, `eval`). A post's features are extracted once into a reusable
+//! [`Scratch`]: every text-like field tokenized and mapped to interned ids, folded attribute
+//! values, flags, counters, locations. Walking them against the index (each distinct token
+//! per field kind once, each attribute value, each set flag, each 4-gram, 3-gram and byte of the
+//! folded text and URL fields) collects candidate rules, deduplicated with per-slot epoch
+//! stamps. Only candidates' plans are evaluated: phrases and proximity compare token-id
+//! positions, substrings use a prepared `memchr::memmem` finder. Steady-state matching
+//! allocates nothing.
+//!
+//! **Share** (`shared`). [`SharedMatcher::new`] returns a [`MatcherWriter`] and a
+//! [`MatcherReader`] over a `left_right` pair of matchers: readers match against the last
+//! published copy without locks, the writer applies a batch to the other copy and
+//! publishes. Chosen over `ArcSwap` + clone-on-write because cloning a 100k-rule index per
+//! change would make each update cost milliseconds; left-right applies each change twice
+//! instead, in microseconds, at the price of holding two copies.
+//!
+//! ## Layout
+//! - `intern`: rule tokens ↔ dense ids.
+//! - `compile`: AST → plan (predicates and the kinds they read).
+//! - `index`: anchor keys, their choice per rule, and the posting tables.
+//! - `features`: a post's fields and attributes, extracted once, in reusable buffers.
+//! - `eval`: plan evaluation, with phrase and proximity checks over token positions.
+//! - `geo`: haversine distance and boxes.
+//! - `matcher`: [`Matcher`] and [`Scratch`].
+//! - `naive`: [`NaiveMatcher`].
+//! - `shared`: [`SharedMatcher`], [`MatcherWriter`], [`MatcherReader`].
+
+mod compile;
+mod eval;
+mod features;
+mod geo;
+mod grams;
+mod index;
+mod intern;
+mod matcher;
+mod naive;
+mod shared;
+
+pub use matcher::{Matcher, Scratch};
+pub use naive::NaiveMatcher;
+pub use shared::{MatcherReader, MatcherWriter, SharedMatcher};

@@ -1,0 +1,149 @@
+//! Fixed-size filters over four-byte grams, so substring matching touches hash tables and
+//! runs `memmem` only when a gram can actually be there.
+//!
+//! Both filters hash a gram to a bucket. [`GramSet`] is the set of a
+//! post's grams (per source, rebuilt per post): a `contains:` candidate whose pattern has a
+//! gram missing from it cannot match, so its search is skipped. [`GramCounts`] counts the
+//! rules' anchor grams per bucket: a post gram whose bucket is empty has no posting, so its
+//! hash lookup is skipped. Both may say "maybe" wrongly (shared buckets), never "no"
+//! wrongly.
+
+use crate::index::quadgram;
+
+/// Number of buckets of [`GramCounts`] (2^16: a few thousand rule grams fill few of them).
+const BUCKETS: usize = 1 << 16;
+
+/// log2 of the number of bits of a [`GramSet`]: 2^14 bits (2 KiB, cleared per post), of
+/// which a post's couple of thousand grams set about one in eight.
+const SET_BITS_LOG2: u32 = 14;
+
+/// A multiplicative hash of a gram; its top bits pick the bucket.
+#[inline]
+fn hash(gram: u32) -> u32 {
+    gram.wrapping_mul(0x9E37_79B1)
+}
+
+/// The [`GramCounts`] bucket of a gram.
+#[inline]
+fn bucket(gram: u32) -> usize {
+    (hash(gram) >> (32 - BUCKETS.trailing_zeros())) as usize
+}
+
+/// The [`GramSet`] bit of a gram.
+#[inline]
+fn set_bit(gram: u32) -> usize {
+    (hash(gram) >> (32 - SET_BITS_LOG2)) as usize
+}
+
+/// The buckets of the four-byte grams of some text: a Bloom filter with one hash.
+#[derive(Debug, Clone)]
+pub(crate) struct GramSet {
+    bits: Box<[u64]>,
+    /// Whether the set was filled for the current post (when not, it answers "maybe").
+    filled: bool,
+}
+
+impl Default for GramSet {
+    fn default() -> Self {
+        Self {
+            bits: vec![0; (1 << SET_BITS_LOG2) / 64].into_boxed_slice(),
+            filled: false,
+        }
+    }
+}
+
+impl GramSet {
+    /// Empties the set; until [`GramSet::start`], every query answers "maybe".
+    pub(crate) fn reset(&mut self) {
+        if self.filled {
+            self.bits.fill(0);
+            self.filled = false;
+        }
+    }
+
+    /// Starts filling the set for the current post.
+    pub(crate) fn start(&mut self) {
+        self.filled = true;
+    }
+
+    /// Adds a gram.
+    #[inline]
+    pub(crate) fn insert(&mut self, gram: u32) {
+        let b = set_bit(gram);
+        self.bits[b / 64] |= 1 << (b % 64);
+    }
+
+    /// Whether the text may contain `pattern` (of four bytes or more): false only when one
+    /// of its grams is certainly absent. Shorter patterns always may.
+    pub(crate) fn may_contain(&self, pattern: &[u8]) -> bool {
+        !self.filled
+            || pattern.windows(4).all(|w| {
+                let b = set_bit(quadgram(w));
+                self.bits[b / 64] & (1 << (b % 64)) != 0
+            })
+    }
+}
+
+/// Per bucket, how many anchor grams of rules fall in it.
+#[derive(Debug, Clone)]
+pub(crate) struct GramCounts {
+    counts: Box<[u32]>,
+}
+
+impl Default for GramCounts {
+    fn default() -> Self {
+        Self {
+            counts: vec![0; BUCKETS].into_boxed_slice(),
+        }
+    }
+}
+
+impl GramCounts {
+    /// Records one more rule anchored on `gram`.
+    pub(crate) fn add(&mut self, gram: u32) {
+        self.counts[bucket(gram)] += 1;
+    }
+
+    /// Forgets one rule anchored on `gram`.
+    pub(crate) fn remove(&mut self, gram: u32) {
+        self.counts[bucket(gram)] -= 1;
+    }
+
+    /// Whether some rule may be anchored on `gram`.
+    #[inline]
+    pub(crate) fn may_have(&self, gram: u32) -> bool {
+        self.counts[bucket(gram)] != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_never_rules_out_a_present_pattern() {
+        let text = b"the quick brown fox";
+        let mut set = GramSet::default();
+        assert!(set.may_contain(b"zzzz"), "unfilled: maybe");
+        set.start();
+        text.windows(4).for_each(|w| set.insert(quadgram(w)));
+        assert!(set.may_contain(b"quick brown"));
+        assert!(set.may_contain(b"fox"));
+        assert!(!set.may_contain(b"quack"));
+        set.reset();
+        assert!(set.may_contain(b"quack"));
+    }
+
+    #[test]
+    fn counts_follow_adds_and_removes() {
+        let mut counts = GramCounts::default();
+        let g = quadgram(b"abcd");
+        assert!(!counts.may_have(g));
+        counts.add(g);
+        counts.add(g);
+        counts.remove(g);
+        assert!(counts.may_have(g));
+        counts.remove(g);
+        assert!(!counts.may_have(g));
+    }
+}

@@ -1,0 +1,485 @@
+//! The anchor index: from something a post can have to the rules anchored on it.
+//!
+//! A rule's *anchors* are keys such that the rule can only match a post having at least one
+//! of them ([`anchors`]). Each key kind has its own posting table:
+//! - tokens, keyed by (field kind, interned id);
+//! - exact string attributes (`#`, `@`, `$`, `from:`, `lang:`, place and profile values …),
+//!   one hash map per attribute, looked up with the post's folded value;
+//! - numeric attributes (user and status ids);
+//! - flags (`has:`, `is:`), one list each;
+//! - one-degree geo grid cells, for `point_radius:`/`bounding_box:` and their profile forms;
+//! - substrings ([`SubstringIndex`]);
+//! - rules with no anchor at all, candidates for every post.
+//!
+//! Postings are unordered `Vec<u32>` of rule slots; insert pushes, remove swaps out. Both
+//! are O(1) hash work plus at most a scan of one posting list, so updates stay far below a
+//! millisecond however many rules there are.
+
+use hashbrown::HashMap;
+
+use crate::compile::{
+    FLAGS, FieldKind, Flag, Node, NumKind, OFF_GRID, PROFILE_OFF_GRID, Pred, STR_KINDS, StrKind,
+    SubstrSource, has_flag,
+};
+use crate::geo::{box_cells, circle_cells};
+use crate::grams::GramCounts;
+use sluice_rules::HasKind;
+
+/// A rule slot: the dense index of a rule in the matcher's rule table.
+pub(crate) type Slot = u32;
+
+/// Something a post can have, on which rules are anchored.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Key {
+    /// An interned token in a field of the given kind.
+    Token(FieldKind, u32),
+    /// A string attribute value (folded except place ids).
+    Str(StrKind, Box<str>),
+    /// A numeric attribute value.
+    Num(NumKind, u64),
+    /// A `has:`/`is:` flag.
+    Flag(Flag),
+    /// Three bytes of a folded text (`Text`) or URL (`Url`) field (3-byte patterns).
+    Trigram(SubstrSource, u32),
+    /// Four bytes of a folded text or URL field (patterns of four bytes or more).
+    Quadgram(SubstrSource, u32),
+    /// One byte of a folded text or URL field (for patterns shorter than three bytes).
+    Byte(SubstrSource, u8),
+    /// A one-degree geo grid cell holding the post's location (`false`) or one of its
+    /// author's profile locations (`true`).
+    Cell(bool, u32),
+}
+
+/// The `cells` key of a grid cell of the post's location or of a profile location.
+#[inline]
+pub(crate) fn cell_key(profile: bool, cell: u32) -> u32 {
+    cell << 1 | u32::from(profile)
+}
+
+/// Packs three bytes into a trigram key.
+#[inline]
+pub(crate) fn trigram(b: &[u8]) -> u32 {
+    u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2])
+}
+
+/// Packs four bytes into a quadgram key.
+#[inline]
+pub(crate) fn quadgram(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Patterns of the substring operators, by a chosen four-byte gram (three bytes for 3-byte
+/// patterns) or, when shorter than three bytes, by their first byte. Four-byte grams are far
+/// more selective than trigrams on real text. Incremental: no automaton to rebuild on
+/// change.
+#[derive(Debug, Clone)]
+pub(crate) struct SubstringIndex {
+    /// Trigram → rules with a 3-byte pattern.
+    pub(crate) trigrams: HashMap<u32, Vec<Slot>>,
+    /// Quadgram → rules with a pattern of four bytes or more.
+    pub(crate) quadgrams: HashMap<u32, Vec<Slot>>,
+    /// Which buckets of quadgrams have postings, to skip most lookups.
+    pub(crate) quadgram_counts: GramCounts,
+    /// First byte → rules with a pattern of one or two bytes.
+    pub(crate) bytes: Vec<Vec<Slot>>,
+    /// Number of non-empty lists in `bytes`, to skip the byte probe when zero.
+    pub(crate) byte_lists: usize,
+}
+
+impl Default for SubstringIndex {
+    fn default() -> Self {
+        Self {
+            trigrams: HashMap::new(),
+            quadgrams: HashMap::new(),
+            quadgram_counts: GramCounts::default(),
+            bytes: vec![Vec::new(); 256],
+            byte_lists: 0,
+        }
+    }
+}
+
+/// Every posting table.
+#[derive(Debug, Clone)]
+pub(crate) struct Index {
+    /// (field kind, token id) → rules; key `id << 4 | kind`.
+    pub(crate) tokens: HashMap<u64, Vec<Slot>>,
+    /// Per [`StrKind`]: value → rules.
+    pub(crate) strs: Vec<HashMap<Box<str>, Vec<Slot>>>,
+    /// (kind, value) → rules.
+    pub(crate) nums: HashMap<(NumKind, u64), Vec<Slot>>,
+    /// Per flag: rules.
+    pub(crate) flags: Vec<Vec<Slot>>,
+    /// Geo grid cell ([`cell_key`]) → rules whose region overlaps it.
+    pub(crate) cells: HashMap<u32, Vec<Slot>>,
+    /// Per [`SubstrSource`]: substring patterns.
+    pub(crate) substrings: [SubstringIndex; 2],
+    /// Rules without anchors.
+    pub(crate) always: Vec<Slot>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Self {
+            tokens: HashMap::new(),
+            strs: vec![HashMap::new(); STR_KINDS],
+            nums: HashMap::new(),
+            flags: vec![Vec::new(); FLAGS],
+            cells: HashMap::new(),
+            substrings: Default::default(),
+            always: Vec::new(),
+        }
+    }
+}
+
+/// The `tokens` key of a (field kind, token id) pair.
+#[inline]
+pub(crate) fn token_key(kind: FieldKind, id: u32) -> u64 {
+    u64::from(id) << 4 | kind as u64
+}
+
+fn remove_slot(list: &mut Vec<Slot>, slot: Slot) {
+    let at = list
+        .iter()
+        .position(|&s| s == slot)
+        .expect("an indexed rule is in its posting");
+    list.swap_remove(at);
+}
+
+impl Index {
+    /// Current length of `key`'s posting list.
+    fn len(&self, key: &Key) -> usize {
+        match key {
+            Key::Token(kind, id) => self.tokens.get(&token_key(*kind, *id)).map_or(0, Vec::len),
+            Key::Str(kind, v) => self.strs[*kind as usize].get(v).map_or(0, Vec::len),
+            Key::Num(kind, v) => self.nums.get(&(*kind, *v)).map_or(0, Vec::len),
+            Key::Flag(f) => self.flags[usize::from(*f)].len(),
+            Key::Trigram(src, t) => self.substrings[*src as usize]
+                .trigrams
+                .get(t)
+                .map_or(0, Vec::len),
+            Key::Quadgram(src, q) => self.substrings[*src as usize]
+                .quadgrams
+                .get(q)
+                .map_or(0, Vec::len),
+            Key::Byte(src, b) => self.substrings[*src as usize].bytes[usize::from(*b)].len(),
+            Key::Cell(profile, c) => self.cells.get(&cell_key(*profile, *c)).map_or(0, Vec::len),
+        }
+    }
+
+    /// The estimated cost of anchoring on `key`: its posting length, plus a prior for keys
+    /// that many posts have whatever the rules (flags, languages, single bytes).
+    fn cost(&self, key: &Key) -> usize {
+        let prior = match key {
+            Key::Token(..) | Key::Num(..) | Key::Quadgram(..) => 0,
+            Key::Trigram(..) => 100,
+            Key::Str(StrKind::Lang | StrKind::PlaceCountry | StrKind::ProfileCountry, _) => 5_000,
+            Key::Str(..) => 0,
+            Key::Byte(..) => 20_000,
+            // Posts cluster in cities: a cell is shared by many of them.
+            Key::Cell(..) => 1_000,
+            // Off-grid locations do not occur in real posts.
+            Key::Flag(OFF_GRID | PROFILE_OFF_GRID) => 0,
+            Key::Flag(_) => 100_000,
+        };
+        self.len(key) + prior
+    }
+
+    /// Adds `slot` under each key, or to the always-candidate list for `None`.
+    pub(crate) fn add(&mut self, anchors: Option<&[Key]>, slot: Slot) {
+        let Some(keys) = anchors else {
+            self.always.push(slot);
+            return;
+        };
+        for key in keys {
+            match key {
+                Key::Token(kind, id) => {
+                    self.tokens
+                        .entry(token_key(*kind, *id))
+                        .or_default()
+                        .push(slot);
+                }
+                Key::Str(kind, v) => {
+                    self.strs[*kind as usize]
+                        .entry(v.clone())
+                        .or_default()
+                        .push(slot);
+                }
+                Key::Num(kind, v) => self.nums.entry((*kind, *v)).or_default().push(slot),
+                Key::Flag(f) => self.flags[usize::from(*f)].push(slot),
+                Key::Trigram(src, t) => {
+                    self.substrings[*src as usize]
+                        .trigrams
+                        .entry(*t)
+                        .or_default()
+                        .push(slot);
+                }
+                Key::Quadgram(src, q) => {
+                    let sub = &mut self.substrings[*src as usize];
+                    sub.quadgrams.entry(*q).or_default().push(slot);
+                    sub.quadgram_counts.add(*q);
+                }
+                Key::Byte(src, b) => {
+                    let sub = &mut self.substrings[*src as usize];
+                    let list = &mut sub.bytes[usize::from(*b)];
+                    if list.is_empty() {
+                        sub.byte_lists += 1;
+                    }
+                    list.push(slot);
+                }
+                Key::Cell(profile, c) => {
+                    self.cells
+                        .entry(cell_key(*profile, *c))
+                        .or_default()
+                        .push(slot);
+                }
+            }
+        }
+    }
+
+    /// Undoes [`Index::add`] with the same anchors and slot.
+    pub(crate) fn remove(&mut self, anchors: Option<&[Key]>, slot: Slot) {
+        let Some(keys) = anchors else {
+            remove_slot(&mut self.always, slot);
+            return;
+        };
+        for key in keys {
+            match key {
+                Key::Token(kind, id) => {
+                    remove_from_map(&mut self.tokens, &token_key(*kind, *id), slot)
+                }
+                Key::Str(kind, v) => remove_from_map(&mut self.strs[*kind as usize], &**v, slot),
+                Key::Num(kind, v) => remove_from_map(&mut self.nums, &(*kind, *v), slot),
+                Key::Flag(f) => remove_slot(&mut self.flags[usize::from(*f)], slot),
+                Key::Trigram(src, t) => {
+                    remove_from_map(&mut self.substrings[*src as usize].trigrams, t, slot);
+                }
+                Key::Quadgram(src, q) => {
+                    let sub = &mut self.substrings[*src as usize];
+                    remove_from_map(&mut sub.quadgrams, q, slot);
+                    sub.quadgram_counts.remove(*q);
+                }
+                Key::Byte(src, b) => {
+                    let sub = &mut self.substrings[*src as usize];
+                    let list = &mut sub.bytes[usize::from(*b)];
+                    remove_slot(list, slot);
+                    if list.is_empty() {
+                        sub.byte_lists -= 1;
+                    }
+                }
+                Key::Cell(profile, c) => {
+                    remove_from_map(&mut self.cells, &cell_key(*profile, *c), slot);
+                }
+            }
+        }
+    }
+}
+
+fn remove_from_map<K, Q>(map: &mut HashMap<K, Vec<Slot>>, key: &Q, slot: Slot)
+where
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    let list = map
+        .get_mut(key)
+        .expect("an indexed rule's key has a posting");
+    remove_slot(list, slot);
+    if list.is_empty() {
+        map.remove(key);
+    }
+}
+
+/// The keys to anchor a rule on, chosen against the index's current state, sorted and
+/// deduplicated; `None` when the rule has no anchor (it must be tried on every post).
+///
+/// Sound by construction: if the rule matches a post, the post has one of the keys.
+/// - a leaf's keys are what the post must have for it to be true;
+/// - `And` takes the cheapest anchored child (any child must hold);
+/// - `Or` takes the union of its children, or nothing if one child is unanchored;
+/// - `Not` gives no anchor.
+pub(crate) fn anchors(node: &Node, index: &Index) -> Option<Vec<Key>> {
+    let mut keys = node_anchors(node, index)?;
+    keys.sort_unstable();
+    keys.dedup();
+    Some(keys)
+}
+
+fn node_anchors(node: &Node, index: &Index) -> Option<Vec<Key>> {
+    match node {
+        Node::And(children) => children
+            .iter()
+            .filter_map(|c| node_anchors(c, index))
+            .min_by_key(|keys| keys.iter().map(|k| index.cost(k)).sum::<usize>()),
+        Node::Or(children) => {
+            let mut all = Vec::new();
+            for child in children {
+                all.extend(node_anchors(child, index)?);
+            }
+            Some(all)
+        }
+        Node::Not(_) => None,
+        Node::Leaf(pred) => pred_anchors(pred, index),
+    }
+}
+
+/// The keys for a phrase: the cheapest of its tokens, in every field kind of `mask`.
+fn token_keys(mask: u16, ids: &[u32], index: &Index) -> Vec<Key> {
+    let kinds = FieldKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| k.bit() & mask != 0);
+    let keys_for = |id: u32| kinds.clone().map(move |k| Key::Token(k, id));
+    let best = ids
+        .iter()
+        .copied()
+        .min_by_key(|&id| keys_for(id).map(|k| index.cost(&k)).sum::<usize>())
+        .expect("a compiled phrase has tokens");
+    keys_for(best).collect()
+}
+
+/// The keys for a geo region: the grid cells it overlaps plus the off-grid flag (a point
+/// off the grid has no cell); when the region has no cells, the `has:` flag of a location
+/// (a post inside a region has a location).
+fn region_keys(profile: bool, cells: Option<Vec<u32>>) -> Vec<Key> {
+    match cells {
+        Some(cells) => {
+            let off_grid = if profile { PROFILE_OFF_GRID } else { OFF_GRID };
+            let mut keys: Vec<Key> = cells.into_iter().map(|c| Key::Cell(profile, c)).collect();
+            keys.push(Key::Flag(off_grid));
+            keys
+        }
+        None => vec![Key::Flag(has_flag(if profile {
+            HasKind::ProfileGeo
+        } else {
+            HasKind::Geo
+        }))],
+    }
+}
+
+fn pred_anchors(pred: &Pred, index: &Index) -> Option<Vec<Key>> {
+    Some(match pred {
+        // A rule that can never match needs no anchor: an empty key set is never a candidate.
+        Pred::Never => Vec::new(),
+        Pred::Phrase { fields, ids } => token_keys(*fields, ids, index),
+        Pred::Proximity { ids, .. } => token_keys(FieldKind::Text.bit(), ids, index),
+        Pred::Substring { src, finder } => {
+            let pattern = finder.needle();
+            match pattern.len() {
+                0..3 => vec![Key::Byte(*src, pattern[0])],
+                3 => vec![Key::Trigram(*src, trigram(pattern))],
+                _ => {
+                    // The cheapest gram; on a tie, the later one (word starts are common).
+                    let best = pattern
+                        .windows(4)
+                        .map(|w| Key::Quadgram(*src, quadgram(w)))
+                        .rev()
+                        .min_by_key(|k| index.cost(k))
+                        .expect("a pattern of four bytes has a quadgram");
+                    vec![best]
+                }
+            }
+        }
+        Pred::Str { kind, value } => vec![Key::Str(*kind, value.clone())],
+        Pred::User {
+            name_kind,
+            id_kind,
+            name,
+            id,
+        } => {
+            let mut keys = vec![Key::Str(*name_kind, name.clone())];
+            keys.extend(id.map(|id| Key::Num(*id_kind, id)));
+            keys
+        }
+        Pred::Num { kind, value } => vec![Key::Num(*kind, *value)],
+        Pred::Place { id, ids } => {
+            let mut keys = vec![Key::Str(StrKind::PlaceId, id.clone())];
+            if !ids.is_empty() {
+                keys.extend(token_keys(FieldKind::PlaceName.bit(), ids, index));
+            }
+            keys
+        }
+        Pred::Radius { profile, circle } => region_keys(*profile, circle_cells(circle)),
+        Pred::Box { profile, bbox } => region_keys(*profile, box_cells(bbox)),
+        Pred::Flag(flag) => vec![Key::Flag(*flag)],
+        Pred::Count { .. } | Pred::Sample(_) => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::compile;
+    use crate::intern::Interner;
+    use sluice_rules::{Clause, CountField, CountRange, Expr};
+
+    fn kw(s: &str) -> Expr {
+        Expr::Clause(Clause::Keyword(s.into()))
+    }
+
+    #[test]
+    fn and_anchors_on_the_rarest_child_or_on_all_children() {
+        let mut interner = Interner::default();
+        let mut index = Index::default();
+        // Make "common" popular.
+        for slot in 0..10 {
+            let node = compile(&kw("common"), &mut interner);
+            let keys = anchors(&node, &index);
+            index.add(keys.as_deref(), slot);
+        }
+        let node = compile(&Expr::And(vec![kw("common"), kw("rare")]), &mut interner);
+        let rare = interner.get("rare").expect("interned");
+        let keys = anchors(&node, &index).expect("anchored");
+        assert_eq!(
+            keys,
+            vec![
+                Key::Token(FieldKind::Text, rare),
+                Key::Token(FieldKind::Url, rare)
+            ]
+        );
+
+        let or = compile(&Expr::Or(vec![kw("common"), kw("rare")]), &mut interner);
+        assert_eq!(anchors(&or, &index).expect("anchored").len(), 4);
+    }
+
+    #[test]
+    fn negations_and_counts_give_no_anchor() {
+        let mut interner = Interner::default();
+        let index = Index::default();
+        let count = Expr::Clause(Clause::Count {
+            field: CountField::Followers,
+            range: CountRange { min: 1, max: None },
+        });
+        let node = compile(
+            &Expr::And(vec![Expr::Not(Box::new(kw("x"))), count]),
+            &mut interner,
+        );
+        assert_eq!(anchors(&node, &index), None);
+        let node = compile(
+            &Expr::Or(vec![kw("x"), Expr::Not(Box::new(kw("y")))]),
+            &mut interner,
+        );
+        assert_eq!(anchors(&node, &index), None);
+    }
+
+    #[test]
+    fn add_then_remove_leaves_no_posting() {
+        let mut interner = Interner::default();
+        let mut index = Index::default();
+        let node = compile(
+            &Expr::Or(vec![
+                kw("a"),
+                Expr::Clause(Clause::Contains("xyzzy".into())),
+                Expr::Clause(Clause::Contains("q".into())),
+                Expr::Clause(Clause::Hashtag("Tag".into())),
+            ]),
+            &mut interner,
+        );
+        let keys = anchors(&node, &index);
+        index.add(keys.as_deref(), 7);
+        assert_eq!(index.substrings[0].byte_lists, 1);
+        index.remove(keys.as_deref(), 7);
+        assert!(index.tokens.is_empty());
+        assert!(index.substrings[0].quadgrams.is_empty());
+        assert_eq!(index.substrings[0].byte_lists, 0);
+        assert!(index.strs.iter().all(HashMap::is_empty));
+    }
+}

@@ -1,0 +1,313 @@
+//! The indexed matcher: rules compiled to plans, anchored in the [`Index`].
+
+use hashbrown::HashMap;
+use sluice_model::PostView;
+use sluice_rules::Rule;
+
+use crate::compile::{Node, SubstrSource, compile, release};
+use crate::eval::eval;
+use crate::features::Features;
+use crate::index::{Index, Key, Slot, anchors, quadgram, token_key, trigram};
+use crate::intern::Interner;
+
+/// One inserted rule.
+#[derive(Debug, Clone)]
+struct Entry {
+    id: u64,
+    plan: Node,
+    /// The keys the rule is indexed under; `None` for an always-candidate rule.
+    anchors: Option<Box<[Key]>>,
+}
+
+/// The compiled, incrementally updatable index of one stream's rules.
+///
+/// Insert and remove take time independent of the number of rules (hash updates and at most
+/// a scan of one posting list); matching a post costs in proportion to the post's size and to
+/// the number of rules anchored on what it contains, not to the number of rules. See the
+/// crate documentation for the design.
+#[derive(Debug, Clone, Default)]
+pub struct Matcher {
+    /// Slot → rule; `None` for a free slot.
+    entries: Vec<Option<Entry>>,
+    /// Free slots, reused before the table grows.
+    free: Vec<Slot>,
+    /// Rule id → slot.
+    slots: HashMap<u64, Slot>,
+    interner: Interner,
+    index: Index,
+}
+
+/// Per-caller buffers for [`Matcher::match_post_with`], so that matching a stream of posts
+/// allocates nothing once the buffers have grown to fit.
+///
+/// A `Scratch` is not tied to one matcher: it may be used with any matcher, one post at a
+/// time.
+#[derive(Debug, Default, Clone)]
+pub struct Scratch {
+    features: Features,
+    /// Per slot: the epoch of the post it was last made a candidate for.
+    marks: Vec<u32>,
+    candidates: Vec<Slot>,
+}
+
+impl Matcher {
+    /// An empty matcher.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `rule` under `id`, replacing any rule already inserted with that id.
+    pub fn insert(&mut self, id: u64, rule: &Rule) {
+        self.remove(id);
+        let plan = compile(&rule.expr, &mut self.interner);
+        let anchors = anchors(&plan, &self.index).map(Vec::into_boxed_slice);
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                let slot = Slot::try_from(self.entries.len()).expect("fewer than 2^32 rules");
+                self.entries.push(None);
+                slot
+            }
+        };
+        self.index.add(anchors.as_deref(), slot);
+        self.entries[slot as usize] = Some(Entry { id, plan, anchors });
+        self.slots.insert(id, slot);
+    }
+
+    /// Removes the rule with `id`; returns whether there was one.
+    pub fn remove(&mut self, id: u64) -> bool {
+        let Some(slot) = self.slots.remove(&id) else {
+            return false;
+        };
+        let entry = self.entries[slot as usize]
+            .take()
+            .expect("a mapped slot holds its rule");
+        self.index.remove(entry.anchors.as_deref(), slot);
+        release(&entry.plan, &mut self.interner);
+        self.free.push(slot);
+        true
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Whether a rule with `id` is present.
+    pub fn contains(&self, id: u64) -> bool {
+        self.slots.contains_key(&id)
+    }
+
+    /// Clears `out`, then pushes the id of every matching rule, ascending.
+    ///
+    /// Allocates fresh buffers per call; a stream should use [`Matcher::match_post_with`].
+    pub fn match_post(&self, post: &PostView<'_>, out: &mut Vec<u64>) {
+        self.match_post_with(post, &mut Scratch::default(), out);
+    }
+
+    /// Same as [`Matcher::match_post`], reusing caller-owned buffers so steady-state
+    /// matching does not allocate.
+    pub fn match_post_with(&self, post: &PostView<'_>, scratch: &mut Scratch, out: &mut Vec<u64>) {
+        out.clear();
+        if self.slots.is_empty() {
+            return;
+        }
+        self.collect_candidates(post, scratch);
+        let Scratch {
+            features,
+            candidates,
+            ..
+        } = scratch;
+        for &slot in candidates.iter() {
+            let entry = self.entries[slot as usize]
+                .as_ref()
+                .expect("indexed slots hold rules");
+            if eval(&entry.plan, features) {
+                out.push(entry.id);
+            }
+        }
+        out.sort_unstable();
+    }
+
+    /// Diagnostics for the benchmark: the number of candidate rules whose plans matching
+    /// `post` would evaluate. Not part of the stable API.
+    #[doc(hidden)]
+    pub fn candidate_count(&self, post: &PostView<'_>, scratch: &mut Scratch) -> usize {
+        if self.slots.is_empty() {
+            return 0;
+        }
+        self.collect_candidates(post, scratch);
+        scratch.candidates.len()
+    }
+
+    /// Loads the post's features into `scratch` and fills `scratch.candidates` with every
+    /// rule anchored on something the post has, once each.
+    fn collect_candidates(&self, post: &PostView<'_>, scratch: &mut Scratch) {
+        let Scratch {
+            features,
+            marks,
+            candidates,
+        } = scratch;
+        features.load(post, &self.interner);
+        let epoch = features.epoch;
+        if epoch == 1 {
+            // First post, or the stamps wrapped: old marks could collide with new ones.
+            marks.iter_mut().for_each(|m| *m = 0);
+        }
+        if marks.len() < self.entries.len() {
+            marks.resize(self.entries.len(), 0);
+        }
+        candidates.clear();
+        let mut mark_all = |list: &[Slot]| {
+            for &slot in list {
+                let mark = &mut marks[slot as usize];
+                if *mark != epoch {
+                    *mark = epoch;
+                    candidates.push(slot);
+                }
+            }
+        };
+
+        mark_all(&self.index.always);
+        for &(kind, id) in &features.token_keys {
+            if let Some(list) = self.index.tokens.get(&token_key(kind, id)) {
+                mark_all(list);
+            }
+        }
+        for (kind, value) in features.strs() {
+            if let Some(list) = self.index.strs[kind as usize].get(value) {
+                mark_all(list);
+            }
+        }
+        for key in &features.nums {
+            if let Some(list) = self.index.nums.get(key) {
+                mark_all(list);
+            }
+        }
+        for key in &features.cells {
+            if let Some(list) = self.index.cells.get(key) {
+                mark_all(list);
+            }
+        }
+        let mut flags = features.flags;
+        while flags != 0 {
+            let flag = flags.trailing_zeros() as usize;
+            flags &= flags - 1;
+            mark_all(&self.index.flags[flag]);
+        }
+        for src in [SubstrSource::Text, SubstrSource::Url] {
+            let sub = &self.index.substrings[src as usize];
+            if sub.trigrams.is_empty() && sub.quadgrams.is_empty() && sub.byte_lists == 0 {
+                continue;
+            }
+            let kind = match src {
+                SubstrSource::Text => crate::compile::FieldKind::Text,
+                SubstrSource::Url => crate::compile::FieldKind::Url,
+            };
+            let (fields, grams) = features.fields_and_grams(src);
+            let probe_quadgrams = !sub.quadgrams.is_empty();
+            if probe_quadgrams {
+                grams.start();
+            }
+            for field in fields.iter().filter(|f| f.kind == kind) {
+                let bytes = field.text.folded().as_bytes();
+                if !sub.trigrams.is_empty() {
+                    for w in bytes.windows(3) {
+                        if let Some(list) = sub.trigrams.get(&trigram(w)) {
+                            mark_all(list);
+                        }
+                    }
+                }
+                if probe_quadgrams {
+                    for w in bytes.windows(4) {
+                        let gram = quadgram(w);
+                        grams.insert(gram);
+                        if sub.quadgram_counts.may_have(gram)
+                            && let Some(list) = sub.quadgrams.get(&gram)
+                        {
+                            mark_all(list);
+                        }
+                    }
+                }
+                if sub.byte_lists != 0 {
+                    let mut seen = [0u64; 4];
+                    for &b in bytes {
+                        let (word, bit) = (usize::from(b >> 6), 1u64 << (b & 63));
+                        if seen[word] & bit == 0 {
+                            seen[word] |= bit;
+                            mark_all(&sub.bytes[usize::from(b)]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_model::parse_post;
+    use sluice_rules::{Clause, Expr};
+
+    fn rule(expr: Expr) -> Rule {
+        Rule { expr }
+    }
+
+    fn kw(s: &str) -> Expr {
+        Expr::Clause(Clause::Keyword(s.into()))
+    }
+
+    fn matches(m: &Matcher, json: &str) -> Vec<u64> {
+        let post = parse_post(json.as_bytes()).expect("valid post");
+        let mut out = Vec::new();
+        m.match_post(&post, &mut out);
+        out
+    }
+
+    #[test]
+    fn insert_replace_remove_and_reinsert() {
+        let mut m = Matcher::new();
+        assert!(m.is_empty());
+        m.insert(5, &rule(kw("apple")));
+        m.insert(2, &rule(kw("apple")));
+        let post = r#"{"id":1,"text":"I like Apple pie"}"#;
+        assert_eq!(matches(&m, post), [2, 5]);
+        m.insert(5, &rule(kw("pear")));
+        assert_eq!(m.len(), 2);
+        assert_eq!(matches(&m, post), [2]);
+        assert!(m.remove(2));
+        assert!(!m.remove(2));
+        assert_eq!(matches(&m, post), Vec::<u64>::new());
+        m.insert(2, &rule(kw("pie")));
+        assert_eq!(matches(&m, post), [2]);
+    }
+
+    #[test]
+    fn scratch_is_reusable_across_posts_and_matchers() {
+        let mut a = Matcher::new();
+        a.insert(
+            1,
+            &rule(Expr::And(vec![kw("red"), Expr::Not(Box::new(kw("blue")))])),
+        );
+        let mut b = Matcher::new();
+        b.insert(9, &rule(Expr::Clause(Clause::Contains("lu".into()))));
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        for (m, json, want) in [
+            (&a, r#"{"id":1,"text":"red"}"#, vec![1]),
+            (&b, r#"{"id":2,"text":"red blue"}"#, vec![9]),
+            (&a, r#"{"id":3,"text":"red blue"}"#, vec![]),
+            (&b, r#"{"id":4,"text":"red"}"#, vec![]),
+        ] {
+            let post = parse_post(json.as_bytes()).expect("valid post");
+            m.match_post_with(&post, &mut scratch, &mut out);
+            assert_eq!(out, want, "{json}");
+        }
+    }
+}
