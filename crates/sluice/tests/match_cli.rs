@@ -1,0 +1,441 @@
+//! `sluice match` through the real binary: output shape and ids, input order, validation
+//! failures, bad post lines, stdin, error exits, and flat memory on a large streamed input.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+
+/// Writes `contents` to a file private to one test and returns its path.
+fn file(test: &str, name: &str, contents: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("match_cli")
+        .join(test);
+    std::fs::create_dir_all(&dir).expect("create test dir");
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write test file");
+    path
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(SLUICE)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sluice");
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).expect("feed stdin");
+    }
+    drop(pipe);
+    child.wait_with_output().expect("sluice ran")
+}
+
+fn match_files(test: &str, rules: &str, posts: &str) -> Output {
+    let rules = file(test, "rules.json", rules);
+    let posts = file(test, "posts.ndjson", posts);
+    run(
+        &[
+            "match",
+            "--rules",
+            rules.to_str().expect("UTF-8 path"),
+            "--posts",
+            posts.to_str().expect("UTF-8 path"),
+        ],
+        None,
+    )
+}
+
+fn stdout_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8(output.stdout.clone())
+        .expect("stdout is UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is JSON"))
+        .collect()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn post(id: u64, text: &str) -> String {
+    serde_json::json!({"id": id, "id_str": id.to_string(), "text": text, "lang": "en"}).to_string()
+}
+
+/// `(tag, id)` pairs of one output line, checking that `id_str` equals `id`.
+fn rules_of(line: &Value) -> Vec<(Value, u64)> {
+    line["matching_rules"]
+        .as_array()
+        .expect("matching_rules is an array")
+        .iter()
+        .map(|r| {
+            let entry = r.as_object().expect("entry is an object");
+            assert_eq!(
+                entry.keys().collect::<Vec<_>>(),
+                ["id", "id_str", "tag"],
+                "exactly tag, id, id_str"
+            );
+            let id = r["id"].as_u64().expect("id is a u64 number");
+            assert_eq!(r["id_str"], id.to_string(), "id_str == id");
+            (r["tag"].clone(), id)
+        })
+        .collect()
+}
+
+const RULES: &str = r#"{"rules":[
+    {"value":"cat","tag":"pets"},
+    {"value":"dog"},
+    {"value":"cat","tag":"second copy of cat"},
+    {"value":"\"hello world\"","tag":"greeting","id":5}
+]}"#;
+
+#[test]
+fn matches_in_input_order_with_stable_ascending_ids() {
+    let posts = [
+        post(11, "I have a cat"),
+        post(12, "nothing to see"),
+        post(13, "a dog chased the cat"),
+        String::new(),
+        "   ".into(),
+        post(14, "Hello, world! says the dog"),
+        r#"{"id_str":"1128017341835464704","text":"CAT"}"#.into(),
+    ]
+    .join("\n");
+    let output = match_files("order", RULES, &posts);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let lines = stdout_lines(&output);
+    let ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["id_str"].as_str().expect("id_str is a string"))
+        .collect();
+    assert_eq!(ids, ["11", "13", "14", "1128017341835464704"]);
+    for line in &lines {
+        let keys: Vec<&String> = line.as_object().expect("object").keys().collect();
+        assert_eq!(keys, ["id_str", "matching_rules"]);
+    }
+
+    let cat = rules_of(&lines[0]);
+    assert_eq!(cat.len(), 1);
+    assert_eq!(cat[0].0, "pets", "the first occurrence's tag is kept");
+    let cat_id = cat[0].1;
+
+    let cat_dog = rules_of(&lines[1]);
+    assert_eq!(cat_dog.len(), 2, "a duplicate value is one rule");
+    assert_eq!(
+        cat_dog[0],
+        (Value::from("pets"), cat_id),
+        "same id across posts"
+    );
+    assert_eq!(cat_dog[1].0, Value::Null, "no tag is null");
+    let dog_id = cat_dog[1].1;
+    assert!(cat_id < dog_id, "ids ascend in file order");
+
+    let dog_greeting = rules_of(&lines[2]);
+    assert_eq!(dog_greeting[0], (Value::Null, dog_id));
+    assert_eq!(dog_greeting[1].0, "greeting");
+    assert!(dog_greeting[1].1 > dog_id);
+    assert_ne!(dog_greeting[1].1, 5, "a client-sent id is not used");
+
+    assert_eq!(rules_of(&lines[3]), [(Value::from("pets"), cat_id)]);
+
+    // Snowflake ids: the time bits are the time the rule was created.
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64;
+    let created_ms = (cat_id >> 22) + 1_288_834_974_657;
+    assert!(created_ms <= now_ms && now_ms - created_ms < 600_000);
+}
+
+#[test]
+fn tags_are_escaped_in_the_output() {
+    let rules = r#"{"rules":[{"value":"cat","tag":"a \"quoted\"\u2028tag"}]}"#;
+    let output = match_files("escape", rules, &post(1, "cat"));
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let raw = String::from_utf8(output.stdout.clone()).expect("UTF-8");
+    assert!(raw.contains(r#""tag":"a \"quoted\"\u2028tag""#), "{raw}");
+    assert_eq!(raw.lines().count(), 1);
+}
+
+#[test]
+fn an_invalid_rule_prints_the_validation_body_and_exits_2() {
+    let rules = r#"{"rules":[{"value":"cat","tag":"pets"},{"value":"aaaaa OR"}]}"#;
+    let output = match_files("invalid", rules, &post(1, "cat"));
+    assert_eq!(output.status.code(), Some(2), "stderr: {}", stderr(&output));
+    let lines = stdout_lines(&output);
+    assert_eq!(lines.len(), 1, "only the validation body, nothing matched");
+    let body = &lines[0];
+    assert_eq!(
+        body["summary"],
+        serde_json::json!({"valid": 1, "not_valid": 1})
+    );
+    assert_eq!(
+        body["detail"][0],
+        serde_json::json!({"rule": {"value": "cat", "tag": "pets"}, "valid": true})
+    );
+    assert_eq!(
+        body["detail"][1],
+        serde_json::json!({
+            "rule": {"value": "aaaaa OR", "tag": null},
+            "valid": false,
+            "message": "Cannot parse rule at '<EOF>' (position 9)\n"
+        })
+    );
+    let sent = body["sent"].as_str().expect("sent is a string");
+    assert_eq!(sent.len(), "2016-11-24T13:13:10.090Z".len());
+    assert!(sent.ends_with('Z'));
+    let raw = String::from_utf8(output.stdout.clone()).expect("UTF-8");
+    assert!(raw.starts_with(r#"{"summary":{"valid":1,"not_valid":1},"detail":["#));
+}
+
+#[test]
+fn bad_post_lines_are_reported_skipped_and_exit_3() {
+    let posts = [
+        post(1, "cat one"),
+        "{not json".into(),
+        r#"{"text":"cat without an id"}"#.into(),
+        post(4, "cat four"),
+        r#"[5,5,null,null,"cat"]"#.into(),
+    ]
+    .join("\r\n");
+    let output = match_files("bad_lines", r#"{"rules":[{"value":"cat"}]}"#, &posts);
+    assert_eq!(output.status.code(), Some(3), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("line 2"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("line 5"), "an array is not a post: {err}");
+    assert!(
+        !err.contains("line 1:") && !err.contains("line 4:"),
+        "{err}"
+    );
+    let ids: Vec<Value> = stdout_lines(&output)
+        .iter()
+        .map(|l| l["id_str"].clone())
+        .collect();
+    assert_eq!(ids, ["1", "4"]);
+}
+
+#[test]
+fn posts_and_rules_can_come_from_stdin() {
+    let rules = file("stdin", "rules.json", r#"{"rules":[{"value":"dog"}]}"#);
+    let posts = [post(7, "dog"), post(8, "cat"), post(9, "hot dog")].join("\n") + "\n";
+    let output = run(
+        &[
+            "match",
+            "--rules",
+            rules.to_str().expect("UTF-8"),
+            "--posts",
+            "-",
+        ],
+        Some(&posts),
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let ids: Vec<Value> = stdout_lines(&output)
+        .iter()
+        .map(|l| l["id_str"].clone())
+        .collect();
+    assert_eq!(ids, ["7", "9"]);
+
+    let posts_file = file("stdin", "posts.ndjson", &posts);
+    let output = run(
+        &[
+            "match",
+            "--rules",
+            "-",
+            "--posts",
+            posts_file.to_str().expect("UTF-8"),
+        ],
+        Some(r#"{"rules":[{"value":"cat"}]}"#),
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let ids: Vec<Value> = stdout_lines(&output)
+        .iter()
+        .map(|l| l["id_str"].clone())
+        .collect();
+    assert_eq!(ids, ["8"]);
+}
+
+#[test]
+fn unreadable_inputs_and_bad_rules_bodies_exit_1() {
+    let posts = file("errors", "posts.ndjson", &post(1, "cat"));
+    let posts = posts.to_str().expect("UTF-8");
+    let missing = run(
+        &[
+            "match",
+            "--rules",
+            "/nonexistent/rules.json",
+            "--posts",
+            posts,
+        ],
+        None,
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("/nonexistent/rules.json"));
+    assert!(missing.stdout.is_empty());
+
+    for (name, body) in [
+        ("not_json", "{\"rules\":["),
+        ("rule_ids", r#"{"rule_ids":[1]}"#),
+        ("no_value", r#"{"rules":[{"tag":"t"}]}"#),
+    ] {
+        let rules = file("errors", &format!("{name}.json"), body);
+        let output = run(
+            &[
+                "match",
+                "--rules",
+                rules.to_str().expect("UTF-8"),
+                "--posts",
+                posts,
+            ],
+            None,
+        );
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        assert!(
+            stderr(&output).contains("add-rules body"),
+            "{name}: {}",
+            stderr(&output)
+        );
+        assert!(output.stdout.is_empty(), "{name}");
+    }
+
+    let rules = file("errors", "ok.json", r#"{"rules":[{"value":"cat"}]}"#);
+    let missing_posts = run(
+        &[
+            "match",
+            "--rules",
+            rules.to_str().expect("UTF-8"),
+            "--posts",
+            "/nonexistent/p",
+        ],
+        None,
+    );
+    assert_eq!(missing_posts.status.code(), Some(1));
+    assert!(stderr(&missing_posts).contains("/nonexistent/p"));
+
+    let both_stdin = run(&["match", "--rules", "-", "--posts", "-"], Some(""));
+    assert_eq!(both_stdin.status.code(), Some(1));
+}
+
+#[test]
+fn help_explains_flags_and_exit_codes() {
+    let output = run(&["match", "--help"], None);
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8(output.stdout).expect("UTF-8");
+    for needle in [
+        "--rules",
+        "--posts",
+        "stdin",
+        "Exit codes",
+        "  2  ",
+        "  3  ",
+    ] {
+        assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
+    }
+}
+
+/// Peak resident memory (VmHWM) of a running process, in KiB.
+#[cfg(target_os = "linux")]
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc status")
+}
+
+/// 200,000 posts (about 45 MB) are piped in while output is read as it comes. The child's
+/// peak RSS after the first 20,000 posts and after all of them must differ by less than
+/// 8 MiB: memory does not grow with the input. Waiting for output before sending more
+/// input also proves matches are written as they are found (a binary that held its
+/// output until the end of input would never produce it, and the test would fail at the
+/// generous timeout instead of passing). No assertion depends on speed.
+#[cfg(target_os = "linux")]
+#[test]
+fn memory_stays_flat_on_a_large_streamed_input() {
+    const TOTAL: u64 = 200_000;
+    const FIRST: u64 = 20_000;
+    let rules = file("flat", "rules.json", r#"{"rules":[{"value":"cats"}]}"#);
+    let mut child = Command::new(SLUICE)
+        .args([
+            "match",
+            "--rules",
+            rules.to_str().expect("UTF-8"),
+            "--posts",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start sluice");
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (seen_tx, seen_rx) = mpsc::channel::<u64>();
+    let reader = std::thread::spawn(move || {
+        let mut count = 0u64;
+        let mut in_order = true;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("read output");
+            count += 1;
+            let expected = format!("{{\"id_str\":\"{count}\",");
+            in_order &= line.starts_with(&expected);
+            if count.is_multiple_of(1000) {
+                // Keep draining even if the test stopped listening, so sluice never blocks.
+                let _ = seen_tx.send(count);
+            }
+        }
+        (count, in_order)
+    });
+    let wait_for_output = |at_least: u64| {
+        loop {
+            match seen_rx.recv_timeout(Duration::from_secs(300)) {
+                Ok(n) if n >= at_least => return,
+                Ok(_) => {}
+                Err(e) => panic!("no streamed output reaching {at_least} lines: {e}"),
+            }
+        }
+    };
+
+    let mut stdin = std::io::BufWriter::new(child.stdin.take().expect("stdin is piped"));
+    let mut sent_bytes = 0usize;
+    let mut send = |from: u64, to: u64| {
+        for id in from..=to {
+            let line = format!(
+                r#"{{"id":{id},"id_str":"{id}","created_at":"Wed Oct 10 20:19:24 +0000 2018","text":"post {id} is about cats and other things, with some words to make it longer than a short test post","lang":"en","user":{{"id":12,"id_str":"12","screen_name":"someone"}}}}"#
+            );
+            sent_bytes += line.len() + 1;
+            writeln!(stdin, "{line}").expect("feed sluice");
+        }
+        stdin.flush().expect("feed sluice");
+    };
+
+    send(1, FIRST);
+    wait_for_output(FIRST - 2000);
+    let early = peak_rss_kib(pid);
+    send(FIRST + 1, TOTAL);
+    wait_for_output(TOTAL - 2000);
+    let late = peak_rss_kib(pid);
+    drop(stdin);
+    let status = child.wait().expect("sluice ran");
+    let (count, in_order) = reader.join().expect("reader thread");
+
+    assert!(status.success());
+    assert_eq!(count, TOTAL);
+    assert!(in_order, "output is in input order");
+    assert!(
+        sent_bytes > 40_000_000,
+        "the input is large: {sent_bytes} bytes"
+    );
+    assert!(
+        late.saturating_sub(early) < 8 * 1024,
+        "peak RSS grew from {early} KiB to {late} KiB over {sent_bytes} bytes of input"
+    );
+}
