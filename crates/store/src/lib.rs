@@ -1,0 +1,27 @@
+//! # sluice-store: the durable state of a sluice node
+//!
+//! Accounts, their basic-auth users, their streams, the streams' rules and the Powerstream
+//! bearer tokens, in one embedded SQLite database in the data dir. The store only stores:
+//! password and token hashing, id generation and validation happen in the server, which
+//! hands the store finished records.
+//!
+//! Durability: the database runs in WAL mode with `synchronous=FULL`, so a rule whose add
+//! returned is on disk, surviving a `kill -9` (and a power cut) right after.
+//!
+//! The API is synchronous (rusqlite); async callers run it on a blocking thread. One
+//! connection behind a mutex is plenty for the rate of rule and admin changes (X allows 60
+//! rules requests per minute per stream) and keeps transactions simple.
+//!
+//! ## Layout
+//! - [`Store`]: opening, migrations, and every query.
+//! - [`Product`]: which API a stream belongs to.
+//! - `schema`: the SQL schema and its migrations (`PRAGMA user_version`).
+
+mod product;
+mod schema;
+mod store;
+
+pub use product::{Product, UnknownProduct};
+pub use store::{
+    AddOutcome, NewRule, Store, StoreError, StoredRule, StoredStream, StreamLimits, StreamRef,
+};

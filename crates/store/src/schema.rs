@@ -1,0 +1,62 @@
+//! The schema, applied by version with `PRAGMA user_version` (no migration framework needed
+//! for a handful of tables).
+
+use rusqlite::Connection;
+
+/// Each entry upgrades the database from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, users, streams, rules, tokens, settings.
+    "
+    CREATE TABLE accounts (
+        name        TEXT PRIMARY KEY,
+        created_ms  INTEGER NOT NULL
+    );
+    CREATE TABLE users (
+        account        TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+        username       TEXT NOT NULL,
+        password_hash  TEXT NOT NULL,
+        PRIMARY KEY (account, username)
+    );
+    CREATE TABLE streams (
+        id               INTEGER PRIMARY KEY,
+        account          TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+        product          TEXT NOT NULL,
+        label            TEXT NOT NULL,
+        max_connections  INTEGER NOT NULL,
+        max_rules        INTEGER NOT NULL,
+        created_ms       INTEGER NOT NULL,
+        UNIQUE (account, product, label)
+    );
+    CREATE TABLE rules (
+        id          INTEGER PRIMARY KEY,
+        stream_id   INTEGER NOT NULL REFERENCES streams(id) ON DELETE CASCADE,
+        value       TEXT NOT NULL,
+        tag         TEXT,
+        created_ms  INTEGER NOT NULL,
+        UNIQUE (stream_id, value)
+    );
+    CREATE TABLE tokens (
+        hash        BLOB PRIMARY KEY,
+        account     TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+        prefix      TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL
+    );
+    CREATE TABLE settings (
+        key    TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    );
+    ",
+];
+
+/// Brings the database to the newest schema.
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let current = usize::try_from(current).unwrap_or(0);
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (version + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
