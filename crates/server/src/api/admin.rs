@@ -1,0 +1,281 @@
+//! The operator's admin API (operator spec, "Admin API"): accounts, basic-auth users,
+//! streams and Powerstream tokens. Every call needs the admin bearer token.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use sluice_store::{Product, StreamLimits, StreamRef};
+
+use super::error::{ApiError, json_response};
+use crate::auth::{generate_token, hash_password, token_hash};
+use crate::delivery::CloseReason;
+use crate::state::{AppState, now_ms};
+use crate::urls;
+
+/// Checks the admin token.
+pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.admin_token.allows(headers) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: this endpoint needs 'Authorization: Bearer <admin token>'.",
+        ))
+    }
+}
+
+/// Checks an account name, username or label: 1–64 characters of `[A-Za-z0-9_.-]`.
+pub fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Invalid {field} {value:?}: use 1 to 64 characters of A-Z, a-z, 0-9, '_', '.' and '-'."
+        )))
+    }
+}
+
+fn created_or_ok(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response {
+    json_response(status, sluice_wire::to_vec(value), false)
+}
+
+/// Parses an optional JSON body (`{}`, empty, or the expected object).
+fn body<T: for<'de> Deserialize<'de> + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))
+}
+
+async fn require_account(state: &AppState, account: &str) -> Result<(), ApiError> {
+    check_name("account", account)?;
+    let name = account.to_owned();
+    if state.blocking(move |s| s.account_exists(&name)).await? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("Unknown account {account:?}.")))
+    }
+}
+
+/// `PUT /admin/accounts/{account}`.
+pub async fn put_account(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    check_name("account", &account)?;
+    let name = account.clone();
+    let created = state
+        .blocking(move |s| s.put_account(&name, now_ms()))
+        .await?;
+    if created {
+        tracing::info!(account, "account created");
+    }
+    Ok(json(created_or_ok(created), &json!({ "account": account })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    password: Option<String>,
+}
+
+/// `PUT /admin/accounts/{account}/users/{username}`.
+pub async fn put_user(
+    State(state): State<AppState>,
+    Path((account, username)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    check_name("username", &username)?;
+    require_account(&state, &account).await?;
+    let UserBody { password } = body(&bytes)?;
+    let password = password.filter(|p| !p.is_empty()).ok_or_else(|| {
+        ApiError::bad_request("The body must be {\"password\":\"…\"} with a non-empty password.")
+    })?;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?;
+    let (a, u) = (account.clone(), username.clone());
+    let created = state.blocking(move |s| s.put_user(&a, &u, &hash)).await?;
+    state.credentials.clear();
+    Ok(json(
+        created_or_ok(created),
+        &json!({ "account": account, "username": username }),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StreamBody {
+    product: Option<String>,
+    max_connections: Option<u32>,
+    max_rules: Option<u64>,
+}
+
+/// `PUT /admin/accounts/{account}/streams/{label}`.
+pub async fn put_stream(
+    State(state): State<AppState>,
+    Path((account, label)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    check_name("label", &label)?;
+    require_account(&state, &account).await?;
+    let spec: StreamBody = body(&bytes)?;
+    let product = match spec.product.as_deref() {
+        Some("powertrack") => Product::PowerTrack,
+        Some("decahose") => Product::Decahose,
+        Some("firehose") => Product::Firehose,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid product {:?}: expected \"powertrack\", \"decahose\" or \"firehose\".",
+                other.unwrap_or("")
+            )));
+        }
+    };
+    if spec.max_connections == Some(0) {
+        return Err(ApiError::bad_request("max_connections must be at least 1."));
+    }
+    let limits = StreamLimits {
+        max_connections: spec
+            .max_connections
+            .unwrap_or(state.settings.default_max_connections),
+        max_rules: spec.max_rules.unwrap_or(state.settings.default_max_rules),
+    };
+    let key = StreamRef {
+        account: account.clone(),
+        product,
+        label: label.clone(),
+    };
+    let k = key.clone();
+    let (stored, created) = state
+        .blocking(move |s| s.put_stream(&k, limits, now_ms()))
+        .await?;
+    let live = state.registry.upsert(&stored);
+    if created {
+        tracing::info!(account, label, %product, "stream created");
+    }
+    let description = urls::describe_stream(
+        &state,
+        &key,
+        live.rules.len(),
+        live.connections.len(),
+        limits,
+    );
+    Ok(json(created_or_ok(created), &description))
+}
+
+#[derive(Deserialize)]
+pub struct DeleteStreamQuery {
+    product: Option<String>,
+}
+
+/// `DELETE /admin/accounts/{account}/streams/{label}[?product=…]`: deletes the label's
+/// streams (of every product unless one is named) with their rules, closing their
+/// connections with the operational message.
+pub async fn delete_stream(
+    State(state): State<AppState>,
+    Path((account, label)): Path<(String, String)>,
+    Query(query): Query<DeleteStreamQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    check_name("label", &label)?;
+    require_account(&state, &account).await?;
+    let product = match query.product.as_deref() {
+        None => None,
+        Some(p) => Some(
+            p.parse::<Product>()
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        ),
+    };
+    let (a, l) = (account.clone(), label.clone());
+    let deleted = state
+        .blocking(move |s| s.delete_streams(&a, &l, product))
+        .await?;
+    if deleted.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "Unknown stream {label:?} of account {account:?}."
+        )));
+    }
+    for stored in deleted {
+        if let Some(live) = state.registry.remove(&stored.stream) {
+            live.connections
+                .for_each(|c| c.outbox.close(CloseReason::Operational));
+        }
+        tracing::info!(account, label, product = %stored.stream.product, "stream deleted");
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /admin/accounts/{account}/tokens`: a new Powerstream bearer token, shown once.
+pub async fn create_token(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    require_account(&state, &account).await?;
+    let token = generate_token("sl_ps_");
+    let prefix: String = token.chars().take(10).collect();
+    let (a, hash, p) = (account.clone(), token_hash(&token), prefix.clone());
+    state
+        .blocking(move |s| s.add_token(&a, &hash, &p, now_ms()))
+        .await?;
+    tracing::info!(account, prefix, "powerstream token created");
+    Ok(json(StatusCode::CREATED, &json!({ "token": token })))
+}
+
+/// `GET /admin/accounts/{account}`: users, streams (with URLs and rule counts) and token
+/// prefixes — the "API help" view of an account.
+pub async fn get_account(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    require_account(&state, &account).await?;
+    let a = account.clone();
+    let (users, streams, tokens) = state
+        .blocking(move |s| {
+            Ok::<_, sluice_store::StoreError>((
+                s.usernames(&a)?,
+                s.streams(&a)?,
+                s.token_prefixes(&a)?,
+            ))
+        })
+        .await?;
+    let streams: Vec<serde_json::Value> = streams
+        .iter()
+        .map(|stored| {
+            let live = state.registry.get(&stored.stream);
+            let (rules, connections) = live
+                .map(|l| (l.rules.len(), l.connections.len()))
+                .unwrap_or_default();
+            urls::describe_stream(&state, &stored.stream, rules, connections, stored.limits)
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "account": account, "users": users, "streams": streams, "tokens": tokens }),
+    ))
+}

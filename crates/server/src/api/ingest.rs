@@ -1,0 +1,123 @@
+//! The ingest API (operator spec, "Ingest API"): NDJSON posts in, matched and delivered as
+//! soon as they are accepted.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sluice_model::parse_post;
+
+use super::admin::require_admin;
+use super::error::{ApiError, json_response};
+use crate::pipeline::IngestedPost;
+use crate::state::AppState;
+use crate::telemetry;
+
+#[derive(Deserialize)]
+pub struct IngestQuery {
+    datacenter: Option<String>,
+}
+
+#[derive(Serialize)]
+struct IngestResponse {
+    accepted: usize,
+    rejected: Vec<Rejected>,
+}
+
+#[derive(Serialize)]
+struct Rejected {
+    line: usize,
+    error: String,
+}
+
+/// `POST /ingest[?datacenter=NAME]`.
+pub async fn ingest(
+    State(state): State<AppState>,
+    Query(query): Query<IngestQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let datacenter: Arc<str> = match query.datacenter {
+        Some(dc) if !dc.is_empty() => dc.into(),
+        _ => state.settings.datacenter.as_str().into(),
+    };
+    let (posts, rejected) = split_posts(&body, &datacenter);
+    telemetry::posts_ingested(posts.len() as u64);
+    telemetry::posts_rejected(rejected.len() as u64);
+    let accepted = posts.len();
+    state
+        .bus
+        .publish(posts)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let response = IngestResponse { accepted, rejected };
+    Ok(json_response(
+        StatusCode::OK,
+        sluice_wire::to_vec(&response),
+        false,
+    ))
+}
+
+/// Validates each line; returns the accepted posts and the rejected lines (1-based).
+fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<Rejected>) {
+    let mut posts = Vec::new();
+    let mut rejected = Vec::new();
+    let mut start = 0;
+    for (index, line) in body.split(|&b| b == b'\n').enumerate() {
+        let end = start + line.len();
+        let range = trim(body, start, end);
+        start = end + 1;
+        if range.is_empty() {
+            continue;
+        }
+        let bytes = body.slice(range);
+        let error = match parse_post(&bytes) {
+            Ok(post) if post.created_at.is_none() => Some("post has no created_at".to_owned()),
+            Ok(_) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        match error {
+            None => posts.push(IngestedPost {
+                bytes,
+                datacenter: datacenter.clone(),
+            }),
+            Some(error) => rejected.push(Rejected {
+                line: index + 1,
+                error,
+            }),
+        }
+    }
+    (posts, rejected)
+}
+
+fn trim(body: &[u8], mut start: usize, mut end: usize) -> std::ops::Range<usize> {
+    while start < end && body[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    while end > start && body[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    start..end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_validated_and_numbered_from_one() {
+        let body = Bytes::from_static(
+            b"{\"id\":1,\"created_at\":\"x\"}\r\n\n not json\n{\"id_str\":\"2\"}\n{\"id\":3,\"created_at\":\"y\"}",
+        );
+        let (posts, rejected) = split_posts(&body, &Arc::from("local"));
+        assert_eq!(posts.len(), 2);
+        assert_eq!(&posts[0].bytes[..], b"{\"id\":1,\"created_at\":\"x\"}");
+        let lines: Vec<usize> = rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [3, 4]);
+        assert!(rejected[1].error.contains("created_at"));
+    }
+}

@@ -1,0 +1,500 @@
+//! The PowerTrack rules API (spec Part B §2 and Part A): list, add, delete, get one, get
+//! many and validate the rules of one PowerTrack stream.
+//!
+//! Every call: basic auth for the account in the path, the stream must exist (404), then
+//! one request is counted against the stream's 60-per-minute window (429 past it); every
+//! answer after that carries the `x-rate-limit-*` headers, and every answer is gzip-encoded
+//! when the request accepted gzip. Adds and deletes take the stream's `rules_gate`, commit
+//! to the store, then publish to matching before answering, so an acknowledged rule is
+//! durable and in effect for the next post ingested.
+//!
+//! Decisions where the spec is silent (also in the route docs below):
+//! - an add or validation with an empty `rules` list is malformed (400 Invalid JSON);
+//!   an empty delete or get-many list is answered 200 with nothing done;
+//! - over the rule cap: 422 with the add `summary`/`detail` envelope, every rule
+//!   `created:false` with X's Rule Limit message;
+//! - get one with an unknown id: 200 with an empty `rules` list (as get-many skips unknown
+//!   ids); a malformed id segment is a 404;
+//! - the 400 Invalid JSON body is stamped in the stream `sent` format, as X's example is;
+//! - a tag over 255 characters makes the rule invalid with [`TAG_TOO_LONG_MESSAGE`].
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sluice_store::{AddOutcome, NewRule, Product, StoreError};
+use sluice_wire::add::TAG_TOO_LONG_MESSAGE;
+use sluice_wire::error::RULE_LIMIT_MESSAGE;
+use sluice_wire::{
+    AddDetail, AddResponse, DeleteDetail, DeleteRequest, DeleteResponse, DeleteTarget,
+    INVALID_JSON_MESSAGE, RuleIdsRequest, RuleInput, RuleValue, RulesRequest, RulesResponse,
+    ValidationDetail, ValidationResponse,
+};
+
+use super::encoding::accepts_gzip;
+use super::error::{ApiError, add_rate_headers, json_response};
+use super::gnip::{find_stream, label_of, require_basic};
+use crate::registry::LiveStream;
+use crate::state::{AppState, now_ms};
+use crate::telemetry;
+
+/// What a handler gets once the caller is authenticated, the stream found and the request
+/// counted.
+struct Call {
+    state: AppState,
+    live: Arc<LiveStream>,
+    gzip: bool,
+}
+
+impl Call {
+    /// A JSON answer, gzip-encoded when accepted.
+    fn json<T: Serialize>(&self, status: StatusCode, body: &T) -> Response {
+        json_response(status, sluice_wire::to_vec(body), self.gzip)
+    }
+}
+
+/// Runs `op` for the stream `account`/`label` (label `None`: the URL names no stream),
+/// after auth, stream lookup and rate limiting; adds the rate headers, gzips errors and
+/// counts the request.
+async fn run<F, Fut>(
+    state: AppState,
+    account: &str,
+    label: Option<&str>,
+    headers: &HeaderMap,
+    op: F,
+) -> Response
+where
+    F: FnOnce(Call) -> Fut,
+    Fut: Future<Output = Result<Response, ApiError>>,
+{
+    let gzip = accepts_gzip(headers);
+    let result = async {
+        let label = label
+            .ok_or_else(|| ApiError::not_found("Not found: rules URLs end in '{label}.json'."))?;
+        require_basic(&state, account, headers, gzip).await?;
+        let live = find_stream(&state, account, Product::PowerTrack, label, gzip)?;
+        let rate = state
+            .limits
+            .powertrack_rules
+            .check(&live.id.to_string())
+            .map_err(ApiError::rate_limited)?;
+        let call = Call { state, live, gzip };
+        match op(call).await {
+            Ok(mut response) => {
+                add_rate_headers(&mut response, rate);
+                Ok(response)
+            }
+            Err(mut e) => {
+                e.rate = Some(rate);
+                Err(e)
+            }
+        }
+    }
+    .await;
+    let response = result.unwrap_or_else(|e| e.gzip(gzip).into_response());
+    telemetry::rules_request("powertrack", response.status().as_u16());
+    response
+}
+
+/// X's 400 for a body that is not JSON of the expected shape.
+fn invalid_json(why: impl std::fmt::Display) -> ApiError {
+    tracing::debug!("rules request refused: {why}");
+    ApiError::bad_request(INVALID_JSON_MESSAGE).stream_sent()
+}
+
+/// The request body, or 413 past `settings.rules_body_limit`.
+fn body(call: &Call, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "Request body too large: rules requests are limited to {} bytes.",
+                    call.state.settings.rules_body_limit
+                ),
+            )
+        } else {
+            invalid_json(rejection.body_text())
+        }
+    })
+}
+
+/// An add or validate body with at least one rule.
+fn rules_request(bytes: &[u8]) -> Result<RulesRequest, ApiError> {
+    let request = RulesRequest::from_slice(bytes).map_err(invalid_json)?;
+    if request.rules.is_empty() {
+        return Err(invalid_json("empty rules list"));
+    }
+    Ok(request)
+}
+
+/// Parses every submitted rule (off the async workers: a 5 MB body holds thousands).
+/// Each entry is the compiled rule or X's message for why it is invalid.
+async fn check_rules(
+    request: RulesRequest,
+) -> Result<(RulesRequest, Vec<Result<sluice_rules::Rule, String>>), ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let checked = request.rules.iter().map(check_rule).collect();
+        (request, checked)
+    })
+    .await
+    .map_err(ApiError::internal)
+}
+
+fn check_rule(rule: &RuleInput) -> Result<sluice_rules::Rule, String> {
+    let tree = sluice_rules::parse(&rule.value).map_err(|e| e.powertrack_message().to_owned())?;
+    match &rule.tag {
+        Some(tag) if !sluice_wire::add::tag_within_limit(tag) => {
+            Err(TAG_TOO_LONG_MESSAGE.to_owned())
+        }
+        _ => Ok(tree),
+    }
+}
+
+fn echo(rule: &RuleInput) -> RuleValue {
+    RuleValue {
+        value: rule.value.clone(),
+        tag: rule.tag.clone(),
+    }
+}
+
+fn wire_rule(rule: sluice_store::StoredRule) -> sluice_wire::Rule {
+    sluice_wire::Rule {
+        value: rule.value,
+        tag: rule.tag,
+        id: rule.id,
+    }
+}
+
+/// The `_method` query parameter, lower-cased.
+fn method_override(query: Option<&str>) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "_method")
+        .map(|(_, value)| value.to_ascii_lowercase())
+}
+
+/// `GET /rules/powertrack/accounts/{account}/publishers/twitter/{label}.json`: every rule,
+/// oldest first.
+pub async fn list(
+    State(state): State<AppState>,
+    Path((account, segment)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    run(
+        state,
+        &account,
+        label_of(&segment),
+        &headers,
+        |call| async move {
+            let stream_id = call.live.id;
+            let rules = call.state.blocking(move |s| s.rules(stream_id)).await?;
+            let rules = rules.into_iter().map(wire_rule).collect();
+            let sent = sluice_wire::sent::rules_sent_now();
+            Ok(call.json(StatusCode::OK, &RulesResponse::new(rules, sent)))
+        },
+    )
+    .await
+}
+
+/// `POST …/{label}.json`: add; with `?_method=delete` delete, with `?_method=get` get many.
+pub async fn post(
+    State(state): State<AppState>,
+    Path((account, segment)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Response {
+    let method = method_override(query.as_deref());
+    run(
+        state,
+        &account,
+        label_of(&segment),
+        &headers,
+        |call| async move {
+            let bytes = body(&call, bytes)?;
+            match method.as_deref() {
+                None => add(call, &bytes).await,
+                Some("delete") => delete_rules(call, &bytes).await,
+                Some("get") => get_many(call, &bytes).await,
+                Some(other) => Err(ApiError::bad_request(format!(
+                    "Unsupported _method '{other}': use 'get' or 'delete'."
+                ))),
+            }
+        },
+    )
+    .await
+}
+
+/// `DELETE …/{label}.json` with a delete body (PT1.0 clients).
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((account, segment)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Response {
+    run(
+        state,
+        &account,
+        label_of(&segment),
+        &headers,
+        |call| async move {
+            let bytes = body(&call, bytes)?;
+            delete_rules(call, &bytes).await
+        },
+    )
+    .await
+}
+
+/// `GET …/{label}/rules/{rule_id}.json`: one rule; an unknown id gives an empty list.
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path((account, label, segment)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let label = Some(label.as_str()).filter(|l| !l.is_empty());
+    run(state, &account, label, &headers, |call| async move {
+        let id: u64 = segment
+            .strip_suffix(".json")
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| {
+                ApiError::not_found("Not found: rule URLs end in '/rules/{rule_id}.json'.")
+            })?;
+        let stream_id = call.live.id;
+        let rules = call
+            .state
+            .blocking(move |s| s.rules_by_ids(stream_id, &[id]))
+            .await?;
+        let rules = rules.into_iter().map(wire_rule).collect();
+        let sent = sluice_wire::sent::rules_sent_now();
+        Ok(call.json(StatusCode::OK, &RulesResponse::new(rules, sent)))
+    })
+    .await
+}
+
+/// `POST …/{label}/validation.json`: checks the rules without touching the stream.
+pub async fn validate(
+    State(state): State<AppState>,
+    Path((account, label)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Response {
+    let label = Some(label.as_str()).filter(|l| !l.is_empty());
+    run(state, &account, label, &headers, |call| async move {
+        let bytes = body(&call, bytes)?;
+        let (request, checked) = check_rules(rules_request(&bytes)?).await?;
+        let detail = request
+            .rules
+            .iter()
+            .zip(checked)
+            .map(|(rule, verdict)| match verdict {
+                Ok(_) => ValidationDetail::valid(echo(rule)),
+                Err(message) => ValidationDetail::invalid(echo(rule), message),
+            })
+            .collect();
+        let sent = sluice_wire::sent::rules_sent_now();
+        Ok(call.json(StatusCode::OK, &ValidationResponse::new(detail, sent)))
+    })
+    .await
+}
+
+/// Adds a batch: 422 (nothing created) when any rule is invalid or the batch would pass
+/// the rule cap, else 201 with duplicates named by their existing rule.
+async fn add(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
+    let (request, checked) = check_rules(rules_request(bytes)?).await?;
+    if checked.iter().any(Result::is_err) {
+        let detail = request
+            .rules
+            .iter()
+            .zip(checked)
+            .map(|(rule, verdict)| AddDetail::refused(echo(rule), verdict.err()))
+            .collect();
+        let sent = sluice_wire::sent::rules_sent_now();
+        return Ok(call.json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &AddResponse::new(detail, sent),
+        ));
+    }
+    let trees: Vec<sluice_rules::Rule> = checked.into_iter().flatten().collect();
+
+    let live = call.live.clone();
+    let _gate = live.rules_gate.lock().await;
+    let new_rules: Vec<NewRule> = request
+        .rules
+        .iter()
+        .map(|rule| NewRule {
+            id: call.state.ids.next_id(),
+            value: rule.value.clone(),
+            tag: rule.tag.clone(),
+        })
+        .collect();
+    let max_rules = live.limits().max_rules;
+    let publish_to = live.clone();
+    let outcome = call
+        .state
+        .blocking(move |store| {
+            let outcomes = store.add_rules(publish_to.id, &new_rules, max_rules, now_ms())?;
+            // Committed: publish to matching before anyone hears of the new rules.
+            let added: Vec<_> = outcomes
+                .iter()
+                .zip(trees)
+                .filter_map(|(outcome, tree)| match outcome {
+                    AddOutcome::Created(rule) => Some((rule.id, tree, rule.tag.clone())),
+                    AddOutcome::Existing(_) => None,
+                })
+                .collect();
+            publish_to.rules.apply(&added, &[]);
+            Ok::<_, StoreError>(outcomes)
+        })
+        .await;
+    let sent = sluice_wire::sent::rules_sent_now();
+    let outcomes = match outcome {
+        Ok(outcomes) => outcomes,
+        Err(StoreError::RuleLimit {
+            existing,
+            adding,
+            limit,
+        }) => {
+            tracing::info!(
+                account = %live.key.account,
+                label = %live.key.label,
+                existing, adding, limit,
+                "powertrack rules add refused: rule limit"
+            );
+            let detail = request
+                .rules
+                .iter()
+                .map(|rule| AddDetail::refused(echo(rule), Some(RULE_LIMIT_MESSAGE.to_owned())))
+                .collect();
+            return Ok(call.json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &AddResponse::new(detail, sent),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let detail: Vec<AddDetail> = request
+        .rules
+        .into_iter()
+        .zip(outcomes)
+        .map(|(submitted, outcome)| match outcome {
+            AddOutcome::Created(rule) => AddDetail::created(wire_rule(rule)),
+            AddOutcome::Existing(found) => AddDetail::existing(sluice_wire::Rule {
+                value: submitted.value,
+                tag: submitted.tag,
+                id: found.id,
+            }),
+        })
+        .collect();
+    let response = AddResponse::new(detail, sent);
+    tracing::info!(
+        account = %live.key.account,
+        label = %live.key.label,
+        created = response.summary.created,
+        not_created = response.summary.not_created,
+        rules = live.rules.len(),
+        "powertrack rules added"
+    );
+    Ok(call.json(StatusCode::CREATED, &response))
+}
+
+/// Deletes by value or by id; always 200, listing the entries that named no rule.
+async fn delete_rules(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
+    let request = DeleteRequest::from_slice(bytes).map_err(invalid_json)?;
+    let live = call.live.clone();
+    let _gate = live.rules_gate.lock().await;
+    let publish_to = live.clone();
+    let (deleted, detail) =
+        call.state
+            .blocking(move |store| {
+                let stream_id = publish_to.id;
+                let mut removed = Vec::new();
+                let mut detail = Vec::new();
+                match request {
+                    DeleteRequest::Values(entries) => {
+                        let values: Vec<&str> =
+                            entries.iter().filter_map(|e| e.value.as_deref()).collect();
+                        let mut results = store
+                            .delete_rules_by_values(stream_id, &values)?
+                            .into_iter();
+                        for entry in entries {
+                            // Entries without a value name no rule and were not sent to the store.
+                            let found = match entry.value {
+                                Some(_) => results.next().flatten(),
+                                None => None,
+                            };
+                            match found {
+                                Some(rule) => removed.push(rule.id),
+                                None => detail
+                                    .push(DeleteDetail::missing(DeleteTarget::by_value(entry))),
+                            }
+                        }
+                    }
+                    DeleteRequest::Ids(ids) => {
+                        let results = store.delete_rules_by_ids(stream_id, &ids)?;
+                        for (id, found) in ids.into_iter().zip(results) {
+                            match found {
+                                Some(rule) => removed.push(rule.id),
+                                None => detail.push(DeleteDetail::missing(DeleteTarget::by_id(id))),
+                            }
+                        }
+                    }
+                }
+                // Committed: stop matching before answering.
+                if !removed.is_empty() {
+                    publish_to.rules.apply(&[], &removed);
+                }
+                Ok::<_, StoreError>((removed.len(), detail))
+            })
+            .await?;
+    let response = DeleteResponse::new(deleted, detail, sluice_wire::sent::rules_sent_now());
+    tracing::info!(
+        account = %live.key.account,
+        label = %live.key.label,
+        deleted = response.summary.deleted,
+        not_deleted = response.summary.not_deleted,
+        rules = live.rules.len(),
+        "powertrack rules deleted"
+    );
+    Ok(call.json(StatusCode::OK, &response))
+}
+
+/// The rules with the given ids, in the order asked (unknown ids and repeats skipped).
+async fn get_many(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
+    let RuleIdsRequest { rule_ids } = RuleIdsRequest::from_slice(bytes).map_err(invalid_json)?;
+    let mut seen = std::collections::HashSet::with_capacity(rule_ids.len());
+    let ids: Vec<u64> = rule_ids.into_iter().filter(|id| seen.insert(*id)).collect();
+    let stream_id = call.live.id;
+    let rules = call
+        .state
+        .blocking(move |s| s.rules_by_ids(stream_id, &ids))
+        .await?;
+    let rules = rules.into_iter().map(wire_rule).collect();
+    let sent = sluice_wire::sent::rules_sent_now();
+    Ok(call.json(StatusCode::OK, &RulesResponse::new(rules, sent)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_override_is_found_among_other_parameters() {
+        assert_eq!(
+            method_override(Some("_method=delete")).as_deref(),
+            Some("delete")
+        );
+        assert_eq!(
+            method_override(Some("a=1&_method=GET")).as_deref(),
+            Some("get")
+        );
+        assert_eq!(method_override(Some("a=1")), None);
+        assert_eq!(method_override(None), None);
+    }
+}

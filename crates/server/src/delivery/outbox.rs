@@ -1,0 +1,229 @@
+//! A connection's outbox: the bounded queue between ingest and one streaming client.
+//!
+//! Ingest pushes each message into the outbox of every connection that should get it and
+//! never waits: a full outbox does not block ingest or any other client. Instead the
+//! connection is closed as a slow consumer (spec Part A, "Slow consumers"): its backlog is
+//! dropped, it is sent X's "unable to keep up" message, and a reconnect with
+//! `backfillMinutes` recovers what it missed. Nothing is dropped silently.
+//!
+//! The bound is in bytes, not messages, because posts range from 1 KB to 20 KB and the
+//! point of the bound is memory.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// Why a connection is being closed by the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The outbox overflowed: the client reads more slowly than posts arrive.
+    SlowConsumer,
+    /// The stream stayed over its connection cap; this (newest) connection goes.
+    TooManyConnections {
+        /// The stream's cap.
+        allowed: u32,
+    },
+    /// The server is shutting down, or the stream was deleted.
+    Operational,
+    /// A finite stream (recovery) has sent everything; the payload is the final `info`
+    /// message line to write before closing.
+    Completed(Bytes),
+}
+
+/// The result of [`Outbox::push`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued.
+    Queued,
+    /// Not queued: the outbox was already closed.
+    Closed,
+    /// Not queued: it did not fit, and the outbox is now closed as a slow consumer.
+    Overflowed,
+}
+
+/// The bounded, non-blocking queue of one streaming connection.
+#[derive(Debug)]
+pub struct Outbox {
+    state: Mutex<State>,
+    wake: Notify,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Bytes>,
+    bytes: usize,
+    closed: Option<CloseReason>,
+}
+
+impl Outbox {
+    /// An empty outbox holding at most `capacity` bytes of messages.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            capacity,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // Every critical section leaves State consistent, so a poisoned lock is usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues one message (already framed, e.g. a post followed by `\r\n`) without waiting.
+    pub fn push(&self, message: Bytes) -> Pushed {
+        let mut state = self.state();
+        if state.closed.is_some() {
+            return Pushed::Closed;
+        }
+        if state.bytes + message.len() > self.capacity && !state.queue.is_empty() {
+            state.queue.clear();
+            state.bytes = 0;
+            state.closed = Some(CloseReason::SlowConsumer);
+            drop(state);
+            self.wake.notify_one();
+            return Pushed::Overflowed;
+        }
+        state.bytes += message.len();
+        state.queue.push_back(message);
+        drop(state);
+        self.wake.notify_one();
+        Pushed::Queued
+    }
+
+    /// Closes the outbox for `reason` (the first reason wins). Queued messages are still
+    /// delivered before the closing message, except after an overflow.
+    pub fn close(&self, reason: CloseReason) {
+        let mut state = self.state();
+        if state.closed.is_none() {
+            state.closed = Some(reason);
+        }
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// Whether the outbox has been closed.
+    pub fn is_closed(&self) -> bool {
+        self.state().closed.is_some()
+    }
+
+    /// Bytes waiting to be written.
+    pub fn queued_bytes(&self) -> usize {
+        self.state().bytes
+    }
+
+    /// Waits until there is something to do, then moves queued messages (up to about
+    /// `max_bytes`, at least one) into `batch`. Returns the close reason once the queue is
+    /// empty and the outbox closed; the caller writes `batch` first either way.
+    pub async fn next_batch(
+        &self,
+        batch: &mut Vec<Bytes>,
+        max_bytes: usize,
+    ) -> Option<CloseReason> {
+        loop {
+            // Register interest before looking, so a push between the look and the wait
+            // is not missed.
+            let notified = self.wake.notified();
+            {
+                let mut state = self.state();
+                let mut taken = 0;
+                while let Some(front) = state.queue.front() {
+                    if taken > 0 && taken + front.len() > max_bytes {
+                        break;
+                    }
+                    let message = state.queue.pop_front().expect("front exists");
+                    taken += message.len();
+                    batch.push(message);
+                }
+                state.bytes -= taken;
+                if state.queue.is_empty()
+                    && let Some(reason) = state.closed.clone()
+                {
+                    return Some(reason);
+                }
+                if taken > 0 {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn delivers_in_order_in_bounded_batches() {
+        let outbox = Outbox::new(1_000);
+        for i in 0..5 {
+            assert_eq!(outbox.push(Bytes::from(vec![b'a' + i; 10])), Pushed::Queued);
+        }
+        let mut batch = Vec::new();
+        assert_eq!(outbox.next_batch(&mut batch, 25).await, None);
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[0][0], b'a');
+        batch.clear();
+        assert_eq!(outbox.next_batch(&mut batch, 1_000).await, None);
+        assert_eq!(batch.iter().map(|b| b[0]).collect::<Vec<_>>(), b"cde");
+        assert_eq!(outbox.queued_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn overflow_drops_the_backlog_and_closes_as_slow_consumer() {
+        let outbox = Outbox::new(25);
+        assert_eq!(outbox.push(Bytes::from_static(&[0; 10])), Pushed::Queued);
+        assert_eq!(outbox.push(Bytes::from_static(&[0; 10])), Pushed::Queued);
+        assert_eq!(
+            outbox.push(Bytes::from_static(&[0; 10])),
+            Pushed::Overflowed
+        );
+        assert_eq!(outbox.push(Bytes::from_static(&[0; 1])), Pushed::Closed);
+        let mut batch = Vec::new();
+        assert_eq!(
+            outbox.next_batch(&mut batch, 100).await,
+            Some(CloseReason::SlowConsumer)
+        );
+        assert!(batch.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_message_larger_than_the_capacity_still_goes_through_an_empty_outbox() {
+        let outbox = Outbox::new(4);
+        assert_eq!(
+            outbox.push(Bytes::from_static(b"0123456789")),
+            Pushed::Queued
+        );
+        let mut batch = Vec::new();
+        assert_eq!(outbox.next_batch(&mut batch, 4).await, None);
+        assert_eq!(batch.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn close_delivers_what_is_queued_first_and_wakes_a_waiter() {
+        let outbox = std::sync::Arc::new(Outbox::new(100));
+        outbox.push(Bytes::from_static(b"x"));
+        outbox.close(CloseReason::Operational);
+        outbox.close(CloseReason::SlowConsumer);
+        let mut batch = Vec::new();
+        assert_eq!(
+            outbox.next_batch(&mut batch, 100).await,
+            Some(CloseReason::Operational)
+        );
+        assert_eq!(batch.len(), 1);
+
+        let waiting = std::sync::Arc::new(Outbox::new(100));
+        let w = waiting.clone();
+        let task = tokio::spawn(async move {
+            let mut batch = Vec::new();
+            w.next_batch(&mut batch, 100).await
+        });
+        tokio::task::yield_now().await;
+        waiting.close(CloseReason::Operational);
+        assert_eq!(task.await.unwrap(), Some(CloseReason::Operational));
+    }
+}

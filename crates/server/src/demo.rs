@@ -1,0 +1,306 @@
+//! `sluice serve --demo`: makes a fresh install useful at once (operator spec, "`--demo`").
+//!
+//! [`provision`] creates, idempotently, the account `demo` with the basic-auth user
+//! `demo`/`demo`, a PowerTrack stream and a Decahose stream labelled `prod`, a Powerstream
+//! bearer token and a few example PowerTrack rules. [`start_firehose`] then feeds synthetic
+//! posts from `sluice_synth` into the pipeline at a steady rate, exactly as the ingest API
+//! would, until the server shuts down. [`Demo::instructions`] is the text printed at start:
+//! the URLs and ready-to-paste `curl` commands.
+//!
+//! Idempotence across restarts: existing records are reused and never overwritten (a
+//! stream keeps the limits an operator gave it), except that the user's password is reset
+//! to `demo` if it was changed, so the printed commands always work. Example rules whose
+//! value already exists are skipped; one an operator deleted comes back at the next start.
+//! The Powerstream token is kept in the store's settings table (in clear: it is a demo
+//! credential, printed at every start) so that every start prints the same, valid token.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use bytes::Bytes;
+use sluice_rules::Rule;
+use sluice_store::{AddOutcome, NewRule, Product, StoreError, StreamLimits, StreamRef};
+use sluice_synth::PostGenerator;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::auth::{generate_token, hash_password, token_hash, verify_password};
+use crate::pipeline::{DECAHOSE_PARTITIONS, IngestedPost};
+use crate::registry::LiveStream;
+use crate::state::{AppState, now_ms};
+use crate::{telemetry, urls};
+
+/// The demo account.
+pub const ACCOUNT: &str = "demo";
+/// The demo account's basic-auth user.
+pub const USERNAME: &str = "demo";
+/// That user's password.
+pub const PASSWORD: &str = "demo";
+/// The label of the demo's PowerTrack and Decahose streams.
+pub const LABEL: &str = "prod";
+
+/// The example PowerTrack rules (value, tag): each matches a good share of the synthetic
+/// firehose, and together they show hashtags, phrases, cashtags, negation and operators.
+pub const EXAMPLE_RULES: &[(&str, &str)] = &[
+    ("(#NFL OR #NBA OR #WorldCup) -is:retweet", "sports"),
+    ("#AI OR \"artificial intelligence\"", "ai"),
+    ("climate (change OR #ClimateChange)", "climate"),
+    ("$TSLA OR $AAPL OR $NVDA", "markets"),
+    ("has:media lang:en", "english-media"),
+    ("amor (lang:es OR lang:pt)", "amor"),
+    ("lang:ja has:links", "japanese-links"),
+];
+
+/// The rule the printed "add a rule" command adds (not one of [`EXAMPLE_RULES`]).
+const SAMPLE_NEW_RULE: &str = r##"{"rules":[{"value":"#NBA lang:en","tag":"nba"}]}"##;
+
+/// Where the demo's Powerstream token is kept (store settings table).
+const TOKEN_SETTING: &str = "demo.powerstream_token";
+
+/// What `--demo` set up, for the start banner.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// The demo PowerTrack stream.
+    pub powertrack: StreamRef,
+    /// The demo Decahose stream.
+    pub decahose: StreamRef,
+    /// The Powerstream bearer token of the demo account.
+    pub powerstream_token: String,
+    /// Example rules created by this start (0 when they all existed already).
+    pub rules_added: usize,
+    /// Rules on the PowerTrack stream now.
+    pub rule_count: usize,
+    /// The base URL the printed commands use.
+    pub base_url: String,
+}
+
+/// Creates whatever of the demo setup is missing (see the module docs) and returns it.
+pub async fn provision(state: &AppState) -> anyhow::Result<Demo> {
+    state
+        .blocking(|s| s.put_account(ACCOUNT, now_ms()))
+        .await
+        .context("creating the demo account")?;
+    ensure_user(state).await?;
+    let powertrack = ensure_stream(state, Product::PowerTrack).await?;
+    let decahose = ensure_stream(state, Product::Decahose).await?;
+    let rules_added = add_example_rules(state, &powertrack).await?;
+    let powerstream_token = ensure_token(state).await?;
+    Ok(Demo {
+        powertrack: powertrack.key.clone(),
+        decahose: decahose.key.clone(),
+        powerstream_token,
+        rules_added,
+        rule_count: powertrack.rules.len(),
+        base_url: state.settings.public_url.clone(),
+    })
+}
+
+/// The user `demo` with password `demo`: created if missing, reset if changed.
+async fn ensure_user(state: &AppState) -> anyhow::Result<()> {
+    let stored = state
+        .blocking(|s| s.password_hash(ACCOUNT, USERNAME))
+        .await
+        .context("reading the demo user")?;
+    let current = tokio::task::spawn_blocking(move || {
+        stored.is_some_and(|hash| verify_password(PASSWORD, &hash))
+    })
+    .await
+    .context("verifying the demo password")?;
+    if current {
+        return Ok(());
+    }
+    let hash = tokio::task::spawn_blocking(|| hash_password(PASSWORD))
+        .await
+        .context("hashing the demo password")?;
+    state
+        .blocking(move |s| s.put_user(ACCOUNT, USERNAME, &hash))
+        .await
+        .context("creating the demo user")?;
+    state.credentials.clear();
+    Ok(())
+}
+
+/// The demo stream of `product`: created with the default limits if missing (an existing
+/// stream keeps its limits), and registered as live.
+async fn ensure_stream(state: &AppState, product: Product) -> anyhow::Result<Arc<LiveStream>> {
+    let key = StreamRef {
+        account: ACCOUNT.to_owned(),
+        product,
+        label: LABEL.to_owned(),
+    };
+    let limits = StreamLimits {
+        max_connections: state.settings.default_max_connections,
+        max_rules: state.settings.default_max_rules,
+    };
+    let k = key.clone();
+    let stored = state
+        .blocking(move |s| match s.stream(&k)? {
+            Some(existing) => Ok(existing),
+            None => s.put_stream(&k, limits, now_ms()).map(|(stored, _)| stored),
+        })
+        .await
+        .with_context(|| format!("creating the demo {product} stream"))?;
+    Ok(state.registry.upsert(&stored))
+}
+
+/// Adds the example rules whose values the stream does not have yet, the way the rules API
+/// adds rules: under the stream's rules gate, store first, then the matcher. Returns how
+/// many were created.
+async fn add_example_rules(state: &AppState, live: &LiveStream) -> anyhow::Result<usize> {
+    let mut new_rules = Vec::with_capacity(EXAMPLE_RULES.len());
+    let mut trees: Vec<Rule> = Vec::with_capacity(EXAMPLE_RULES.len());
+    for &(value, tag) in EXAMPLE_RULES {
+        let tree = sluice_rules::parse(value)
+            .map_err(|e| anyhow!("example rule {value:?} is invalid: {e}"))?;
+        trees.push(tree);
+        new_rules.push(NewRule {
+            id: state.ids.next_id(),
+            value: value.to_owned(),
+            tag: Some(tag.to_owned()),
+        });
+    }
+    let _gate = live.rules_gate.lock().await;
+    let (stream_id, max_rules) = (live.id, live.limits().max_rules);
+    let outcomes = state
+        .blocking(move |s| s.add_rules(stream_id, &new_rules, max_rules, now_ms()))
+        .await;
+    let outcomes = match outcomes {
+        Ok(outcomes) => outcomes,
+        Err(StoreError::RuleLimit { .. }) => {
+            tracing::warn!("the demo stream is at its rule limit: example rules not added");
+            return Ok(0);
+        }
+        Err(e) => return Err(e).context("adding the example rules"),
+    };
+    let created: Vec<(u64, Rule, Option<String>)> = outcomes
+        .into_iter()
+        .zip(trees)
+        .filter_map(|(outcome, tree)| match outcome {
+            AddOutcome::Created(rule) => Some((rule.id, tree, rule.tag)),
+            AddOutcome::Existing(_) => None,
+        })
+        .collect();
+    live.rules.apply(&created, &[]);
+    if !created.is_empty() {
+        tracing::info!(rules = created.len(), "added the demo's example rules");
+    }
+    Ok(created.len())
+}
+
+/// The demo account's Powerstream token: the one saved by an earlier start if the store
+/// still knows it, else a new one.
+async fn ensure_token(state: &AppState) -> anyhow::Result<String> {
+    state
+        .blocking(|s| {
+            if let Some(token) = s.setting(TOKEN_SETTING)?
+                && s.token_account(&token_hash(&token))?.as_deref() == Some(ACCOUNT)
+            {
+                return Ok(token);
+            }
+            let token = generate_token("sl_ps_");
+            let prefix: String = token.chars().take(10).collect();
+            s.add_token(ACCOUNT, &token_hash(&token), &prefix, now_ms())?;
+            s.set_setting(TOKEN_SETTING, &token)?;
+            Ok::<_, StoreError>(token)
+        })
+        .await
+        .context("creating the demo Powerstream token")
+}
+
+/// Starts the synthetic firehose: `posts_per_second` posts (on average over each second)
+/// from [`PostGenerator`], stamped with the current time, handed to the pipeline like
+/// ingested posts from this node's datacenter. Ends when the server shuts down.
+///
+/// # Panics
+/// If `posts_per_second` is not positive and finite (the binary validates the flag).
+pub fn start_firehose(state: AppState, posts_per_second: f64) -> JoinHandle<()> {
+    assert!(
+        posts_per_second.is_finite() && posts_per_second > 0.0,
+        "the demo rate must be positive"
+    );
+    tokio::spawn(run_firehose(state, posts_per_second))
+}
+
+/// How often the firehose wakes up to publish the posts that are due.
+const TICK: Duration = Duration::from_millis(50);
+
+async fn run_firehose(state: AppState, rate: f64) {
+    let seed = u64::try_from(now_ms()).unwrap_or_default();
+    let mut generator = PostGenerator::new(seed);
+    let datacenter: Arc<str> = state.settings.datacenter.as_str().into();
+    // After a stall (a suspended laptop) catch up by at most one second's worth.
+    let max_batch = rate.ceil().max(1.0) as u64;
+    let mut ticks = tokio::time::interval(TICK);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let start = Instant::now();
+    let mut sent: u64 = 0;
+    tracing::info!(posts_per_second = rate, "demo firehose started");
+    loop {
+        tokio::select! {
+            biased;
+            () = state.shutdown.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        let due = (start.elapsed().as_secs_f64() * rate) as u64;
+        sent = sent.max(due.saturating_sub(max_batch));
+        if due <= sent {
+            continue;
+        }
+        let now = u64::try_from(now_ms()).unwrap_or_default();
+        let posts: Vec<IngestedPost> = (sent..due)
+            .map(|_| IngestedPost {
+                bytes: Bytes::from(generator.next_post_at(now)),
+                datacenter: datacenter.clone(),
+            })
+            .collect();
+        sent = due;
+        telemetry::posts_ingested(posts.len() as u64);
+        if state.bus.publish(posts).await.is_err() {
+            break;
+        }
+    }
+    tracing::info!(posts = sent, "demo firehose stopped");
+}
+
+impl Demo {
+    /// The URLs and ready-to-paste `curl` commands printed at start. `ca_cert` is the
+    /// certificate clients must trust (self-signed TLS), added to every command as
+    /// `--cacert`.
+    pub fn instructions(&self, ca_cert: Option<&Path>) -> String {
+        let base = self.base_url.as_str();
+        let stream = urls::stream_url(base, &self.powertrack);
+        let rules =
+            urls::rules_url(base, &self.powertrack).expect("PowerTrack streams have a rules URL");
+        let decahose = urls::stream_url(base, &self.decahose);
+        let curl = match ca_cert {
+            Some(cert) => format!("curl --cacert '{}'", cert.display()),
+            None => "curl".to_owned(),
+        };
+        let auth = format!("--compressed -u {USERNAME}:{PASSWORD}");
+        let token = &self.powerstream_token;
+        format!(
+            "\
+Demo: account '{ACCOUNT}', basic auth {USERNAME}:{PASSWORD}, a synthetic firehose running.
+  PowerTrack stream  {stream}
+  PowerTrack rules   {rules}  ({rule_count} rules)
+  Decahose stream    {decahose}?partition=N  (N = 1..{DECAHOSE_PARTITIONS})
+  Powerstream        {base}/2/powerstream  (Authorization: Bearer {token})
+
+Try:
+  # the PowerTrack stream: matching posts with their matching_rules
+  {curl} {auth} '{stream}'
+  # list the rules
+  {curl} {auth} '{rules}'
+  # add a rule
+  {curl} {auth} -H 'Content-Type: application/json' -d '{SAMPLE_NEW_RULE}' '{rules}'
+  # the Decahose, partition 1 (and 2)
+  {curl} {auth} '{decahose}?partition=1'
+  # Powerstream
+  {curl} -H 'Authorization: Bearer {token}' '{base}/2/powerstream'
+",
+            rule_count = self.rule_count,
+        )
+    }
+}

@@ -1,0 +1,131 @@
+//! # sluice-server
+//!
+//! The HTTP(S) server behind `sluice serve`: X's PowerTrack, Decahose/Firehose and
+//! Powerstream APIs, plus sluice's admin and ingest APIs, on one listener.
+//!
+//! Modelled on mini-redis: [`serve`] takes a bound listener, the state and a shutdown
+//! future, so the binary and the end-to-end tests start it the same way (tests bind
+//! `127.0.0.1:0`).
+//!
+//! ## Layout
+//! - [`settings`]: how the server behaves (timings, limits, datacenter).
+//! - [`state`]: [`AppState`], everything handlers share; loads the store at start.
+//! - [`registry`]: live streams, their compiled rules and open connections.
+//! - [`pipeline`]: the in-process post bus: match each accepted post, fill outboxes.
+//! - [`delivery`]: outboxes and streaming bodies (framing, heartbeats, gzip, slow consumers).
+//! - [`demo`]: `sluice serve --demo`: demo account, streams, rules and a synthetic firehose.
+//! - [`api`]: the HTTP surfaces (admin, ingest, health, …) and X's error shapes.
+//! - [`auth`]: basic auth, bearer tokens, the admin token.
+//! - [`ratelimit`]: X's fixed-window limits and their headers.
+//! - [`tls`]: certificates from files or self-signed.
+//! - [`urls`]: the URLs the "API help" view hands out.
+//! - [`telemetry`]: metric names and Prometheus rendering.
+
+pub mod api;
+pub mod auth;
+pub mod delivery;
+pub mod demo;
+pub mod pipeline;
+pub mod ratelimit;
+pub mod registry;
+pub mod settings;
+pub mod state;
+pub mod telemetry;
+pub mod tls;
+pub mod urls;
+
+use std::future::Future;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+pub use settings::Settings;
+pub use state::{AppState, StoreLocation};
+
+/// Low latency for small writes, and dead or stalled peers noticed in bounded time: TCP
+/// keepalive probes an idle connection, and `TCP_USER_TIMEOUT` fails a connection whose
+/// sent data stays unacknowledged (a client that stopped reading), so its task and memory
+/// are freed even though hyper only learns of a dead peer when a write fails.
+fn tune_socket(tcp: &tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
+    let socket = socket2::SockRef::from(tcp);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(30))
+        .with_interval(Duration::from_secs(10));
+    let _ = socket.set_tcp_keepalive(&keepalive);
+    #[cfg(target_os = "linux")]
+    let _ = socket.set_tcp_user_timeout(Some(Duration::from_secs(90)));
+}
+
+/// How long open connections get to finish after shutdown starts.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves the API on `listener` (HTTPS when `tls` is given) until `shutdown` completes.
+/// Then open streams get the operational-disconnect message and end, and the server waits
+/// briefly for connections to drain.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    telemetry::install();
+    let app = api::router(state.clone());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                tune_socket(&tcp);
+                let service = TowerToHyperService::new(app.clone());
+                let watcher = graceful.watcher();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let mut http = hyper::server::conn::http1::Builder::new();
+                    http.timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(30))
+                        .keep_alive(true);
+                    let result = match tls {
+                        None => watcher.watch(http.serve_connection(TokioIo::new(tcp), service)).await,
+                        Some(acceptor) => match acceptor.accept(tcp).await {
+                            Ok(stream) => {
+                                watcher
+                                    .watch(http.serve_connection(TokioIo::new(stream), service))
+                                    .await
+                            }
+                            Err(e) => {
+                                tracing::debug!(%peer, "TLS handshake failed: {e}");
+                                return;
+                            }
+                        },
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, "connection ended with an error: {e}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    tracing::info!("shutting down: closing streams");
+    state.shutdown.cancel();
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; exiting"),
+    }
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! The live streams of this node: for each stream its compiled rules and its open
+//! connections, kept in step with the store.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use sluice_matcher::{MatcherReader, MatcherWriter, Scratch, SharedMatcher};
+use sluice_model::PostView;
+use sluice_rules::Rule;
+use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
+
+use crate::delivery::Outbox;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Critical sections below never leave their data half-updated.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A stream that can be connected to: its identity, limits, rules and connections.
+pub struct LiveStream {
+    /// The store's row id.
+    pub id: i64,
+    /// Account, product and label.
+    pub key: StreamRef,
+    limits: Mutex<StreamLimits>,
+    /// The compiled rules (PowerTrack and Powerstream streams).
+    pub rules: RuleBook,
+    /// The open connections.
+    pub connections: Connections,
+    /// Serializes rule changes on this stream: a second add waits for the first (spec
+    /// Part A), and store order equals matcher order.
+    pub rules_gate: tokio::sync::Mutex<()>,
+}
+
+impl LiveStream {
+    fn new(stored: &StoredStream) -> Self {
+        Self {
+            id: stored.id,
+            key: stored.stream.clone(),
+            limits: Mutex::new(stored.limits),
+            rules: RuleBook::new(),
+            connections: Connections::default(),
+            rules_gate: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The operator's current limits for the stream.
+    pub fn limits(&self) -> StreamLimits {
+        *lock(&self.limits)
+    }
+
+    /// The product the stream belongs to.
+    pub fn product(&self) -> Product {
+        self.key.product
+    }
+}
+
+/// A stream's rules compiled for matching, with the tags `matching_rules` reports.
+///
+/// Changes go to the store first, then here; the pipeline thread matches against the last
+/// published set, so a rule is in effect for every post processed after `apply` returns.
+pub struct RuleBook {
+    writer: Mutex<MatcherWriter>,
+    reader: Mutex<MatcherReader>,
+    tags: RwLock<HashMap<u64, Option<Arc<str>>>>,
+}
+
+impl RuleBook {
+    fn new() -> Self {
+        let (writer, reader) = SharedMatcher::new();
+        Self {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            tags: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Adds and removes rules, visible to matching all at once when this returns.
+    pub fn apply(&self, added: &[(u64, Rule, Option<String>)], removed: &[u64]) {
+        {
+            // Tags are known before the matcher can report the rule...
+            let mut tags = self.tags.write().unwrap_or_else(|e| e.into_inner());
+            for (id, _, tag) in added {
+                tags.insert(*id, tag.as_deref().map(Arc::from));
+            }
+        }
+        {
+            let mut writer = lock(&self.writer);
+            for (id, rule, _) in added {
+                writer.insert(*id, rule);
+            }
+            for id in removed {
+                writer.remove(*id);
+            }
+            writer.publish();
+        }
+        // ...and forgotten only once it can no longer report it.
+        let mut tags = self.tags.write().unwrap_or_else(|e| e.into_inner());
+        for id in removed {
+            tags.remove(id);
+        }
+    }
+
+    /// The ids of the rules matching `post`, ascending.
+    pub fn match_post(&self, post: &PostView<'_>, scratch: &mut Scratch, out: &mut Vec<u64>) {
+        lock(&self.reader).match_post_with(post, scratch, out);
+    }
+
+    /// Calls `f` with the tag of each rule id in `ids` (skipping unknown ids).
+    pub fn with_tags<R>(
+        &self,
+        ids: &[u64],
+        f: impl FnOnce(&mut dyn Iterator<Item = (u64, Option<&str>)>) -> R,
+    ) -> R {
+        let tags = self.tags.read().unwrap_or_else(|e| e.into_inner());
+        let mut iter = ids
+            .iter()
+            .filter_map(|id| tags.get(id).map(|t| (*id, t.as_deref())));
+        f(&mut iter)
+    }
+
+    /// Number of rules in effect.
+    pub fn len(&self) -> usize {
+        self.tags.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether the stream has no rules.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One open streaming connection.
+pub struct Connection {
+    /// Unique within the node.
+    pub id: u64,
+    /// Where the pipeline puts this connection's messages.
+    pub outbox: Arc<Outbox>,
+    /// The partition (1-based) of a volume-stream connection.
+    pub partition: Option<u32>,
+    /// Powerstream `localDcOnly=true`: only posts from this node's datacenter.
+    pub local_dc_only: bool,
+    /// When it connected.
+    pub opened: Instant,
+}
+
+/// The open connections of one stream.
+#[derive(Default)]
+pub struct Connections {
+    list: Mutex<Vec<Arc<Connection>>>,
+}
+
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Connections {
+    /// Registers a connection; returns it and the number of connections now open on the
+    /// same partition (or on the stream, without partitions).
+    pub fn open(
+        &self,
+        outbox: Arc<Outbox>,
+        partition: Option<u32>,
+        local_dc_only: bool,
+    ) -> (Arc<Connection>, usize) {
+        let conn = Arc::new(Connection {
+            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+            outbox,
+            partition,
+            local_dc_only,
+            opened: Instant::now(),
+        });
+        let mut list = lock(&self.list);
+        list.push(conn.clone());
+        let same = list.iter().filter(|c| c.partition == partition).count();
+        (conn, same)
+    }
+
+    /// Unregisters a connection.
+    pub fn close(&self, id: u64) {
+        lock(&self.list).retain(|c| c.id != id);
+    }
+
+    /// A snapshot of the open connections.
+    pub fn snapshot(&self) -> Vec<Arc<Connection>> {
+        lock(&self.list).clone()
+    }
+
+    /// Calls `f` for each open connection, under the lock (keep `f` short: it pushes).
+    pub fn for_each(&self, mut f: impl FnMut(&Connection)) {
+        for c in lock(&self.list).iter() {
+            f(c);
+        }
+    }
+
+    /// Number of open connections.
+    pub fn len(&self) -> usize {
+        lock(&self.list).len()
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Connections on `partition` beyond the first `allowed`, newest first: the ones the
+    /// over-cap policy closes. Connections already being closed (their outbox is closed,
+    /// e.g. a slow consumer whose client has stopped reading) do not hold a slot.
+    pub fn over_cap(&self, partition: Option<u32>, allowed: u32) -> Vec<Arc<Connection>> {
+        let list = lock(&self.list);
+        let mut same: Vec<_> = list
+            .iter()
+            .filter(|c| c.partition == partition && !c.outbox.is_closed())
+            .cloned()
+            .collect();
+        same.sort_by_key(|c| c.id);
+        let mut over = same.split_off((allowed as usize).min(same.len()));
+        over.reverse();
+        over
+    }
+}
+
+/// Every live stream of the node, by account, product and label.
+#[derive(Default)]
+pub struct StreamRegistry {
+    streams: RwLock<HashMap<StreamRef, Arc<LiveStream>>>,
+    version: AtomicU64,
+}
+
+impl StreamRegistry {
+    /// Adds (or updates the limits of) a stream and returns it.
+    pub fn upsert(&self, stored: &StoredStream) -> Arc<LiveStream> {
+        let mut streams = self.streams.write().unwrap_or_else(|e| e.into_inner());
+        let stream = streams
+            .entry(stored.stream.clone())
+            .or_insert_with(|| Arc::new(LiveStream::new(stored)))
+            .clone();
+        *lock(&stream.limits) = stored.limits;
+        self.version.fetch_add(1, Ordering::Release);
+        stream
+    }
+
+    /// Removes a stream; returns it so its connections can be closed.
+    pub fn remove(&self, key: &StreamRef) -> Option<Arc<LiveStream>> {
+        let removed = self
+            .streams
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        self.version.fetch_add(1, Ordering::Release);
+        removed
+    }
+
+    /// The stream, if it exists.
+    pub fn get(&self, key: &StreamRef) -> Option<Arc<LiveStream>> {
+        self.streams
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// Every stream.
+    pub fn all(&self) -> Vec<Arc<LiveStream>> {
+        self.streams
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// A counter that changes whenever streams are added or removed, so the pipeline can
+    /// cache [`StreamRegistry::all`].
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+}

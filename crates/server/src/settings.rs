@@ -1,0 +1,48 @@
+//! The server's settings once resolved (from flags, environment and config file, by the
+//! binary): where it listens is the binary's business; this is how it behaves.
+
+use std::time::Duration;
+
+/// How the server behaves. [`Settings::default`] is what `sluice serve` runs with; tests
+/// shrink the timings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The datacenter this node serves (Powerstream `localDcOnly`), `--datacenter`.
+    pub datacenter: String,
+    /// Silence after which a stream gets a `\r\n` heartbeat (spec Part A: 10 s).
+    pub heartbeat: Duration,
+    /// Bytes a connection may have queued before it is closed as a slow consumer.
+    pub outbox_bytes: usize,
+    /// Upper bound on the message bytes written in one chunk.
+    pub max_batch_bytes: usize,
+    /// How long a stream may stay over its connection cap before the newest connection is
+    /// closed (spec Part A: 60 s).
+    pub over_cap_grace: Duration,
+    /// Connection cap of a stream whose operator did not set one (spec Part A: 2).
+    pub default_max_connections: u32,
+    /// Rule cap of a stream whose operator did not set one (spec Part A: 250,000).
+    pub default_max_rules: u64,
+    /// Largest rules API request body (spec: 5 MB).
+    pub rules_body_limit: usize,
+    /// Largest ingest request body (operator spec: 16 MiB).
+    pub ingest_body_limit: usize,
+    /// The base URL printed in stream and rules URLs (`http://127.0.0.1:8080`).
+    pub public_url: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            datacenter: "local".into(),
+            heartbeat: Duration::from_secs(10),
+            outbox_bytes: 16 << 20,
+            max_batch_bytes: 256 << 10,
+            over_cap_grace: Duration::from_secs(60),
+            default_max_connections: 2,
+            default_max_rules: 250_000,
+            rules_body_limit: 5_000_000,
+            ingest_body_limit: 16 << 20,
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Everything a request handler needs, built once at start.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use sluice_model::snowflake::SnowflakeGenerator;
+use sluice_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{AdminToken, CredentialCache};
+use crate::pipeline::{self, PostBus};
+use crate::ratelimit::RateLimiter;
+use crate::registry::StreamRegistry;
+use crate::settings::Settings;
+
+/// Shared state of a running server; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+pub struct Shared {
+    /// The durable store.
+    pub store: Arc<Store>,
+    /// Live streams with their rules and connections.
+    pub registry: Arc<StreamRegistry>,
+    /// Where accepted posts go.
+    pub bus: PostBus,
+    /// Rule ids.
+    pub ids: SnowflakeGenerator,
+    /// The admin and ingest API credential.
+    pub admin_token: AdminToken,
+    /// Verified basic-auth credentials (argon2 is too slow to run per request).
+    pub credentials: CredentialCache,
+    /// How the server behaves.
+    pub settings: Settings,
+    /// Cancelled when the server shuts down: streams send the operational message and end.
+    pub shutdown: CancellationToken,
+    /// X's rate limits.
+    pub limits: Limits,
+    pipeline: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The rate limits X documents, one limiter per kind of request.
+pub struct Limits {
+    /// PowerTrack rules API: 60 requests per minute per stream, all methods together.
+    pub powertrack_rules: RateLimiter,
+    /// PowerTrack stream connects: 60 per minute per stream.
+    pub powertrack_connects: RateLimiter,
+    /// Decahose/Firehose connects: 10 per 60 s per stream.
+    pub volume_connects: RateLimiter,
+    /// Powerstream rule management: 50 requests per 24 h per account.
+    pub powerstream_rules: RateLimiter,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        const MINUTE: Duration = Duration::from_secs(60);
+        Self {
+            powertrack_rules: RateLimiter::new(60, MINUTE),
+            powertrack_connects: RateLimiter::new(60, MINUTE),
+            volume_connects: RateLimiter::new(10, MINUTE),
+            powerstream_rules: RateLimiter::new(50, Duration::from_secs(24 * 3600)),
+        }
+    }
+}
+
+/// Where the state lives.
+pub enum StoreLocation<'a> {
+    /// `DATA_DIR/sluice.db`, created if missing.
+    DataDir(&'a Path),
+    /// A private in-memory database (tests).
+    Memory,
+}
+
+impl AppState {
+    /// Opens the store, loads every stream and its rules, and starts the pipeline.
+    pub fn open(
+        location: StoreLocation<'_>,
+        settings: Settings,
+        admin_token: AdminToken,
+    ) -> anyhow::Result<AppState> {
+        let store = match location {
+            StoreLocation::DataDir(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating data dir {}", dir.display()))?;
+                let path = dir.join("sluice.db");
+                Store::open(&path).with_context(|| format!("opening {}", path.display()))?
+            }
+            StoreLocation::Memory => Store::open_in_memory()?,
+        };
+        let store = Arc::new(store);
+        let registry = Arc::new(StreamRegistry::default());
+        let mut last_rule_id = 0;
+        let mut rules_loaded = 0usize;
+        for stored in store.all_streams()? {
+            let stream = registry.upsert(&stored);
+            let rules = store.rules(stored.id)?;
+            let mut compiled = Vec::with_capacity(rules.len());
+            for rule in rules {
+                last_rule_id = last_rule_id.max(rule.id);
+                match sluice_rules::parse(&rule.value) {
+                    Ok(tree) => compiled.push((rule.id, tree, rule.tag)),
+                    Err(e) => tracing::warn!(rule = rule.id, "stored rule no longer parses: {e}"),
+                }
+            }
+            rules_loaded += compiled.len();
+            stream.rules.apply(&compiled, &[]);
+        }
+        tracing::info!(
+            streams = registry.all().len(),
+            rules = rules_loaded,
+            "loaded state"
+        );
+        let (bus, pipeline) =
+            pipeline::start(registry.clone(), settings.datacenter.as_str().into());
+        let ids = SnowflakeGenerator::resume(0, last_rule_id).context("rule id generator")?;
+        Ok(AppState(Arc::new(Shared {
+            store,
+            registry,
+            bus,
+            ids,
+            admin_token,
+            credentials: CredentialCache::default(),
+            settings,
+            shutdown: CancellationToken::new(),
+            limits: Limits::default(),
+            pipeline: std::sync::Mutex::new(Some(pipeline)),
+        })))
+    }
+
+    /// Runs a blocking store operation off the async workers.
+    pub async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> R + Send + 'static,
+    ) -> R {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .expect("store operations do not panic")
+    }
+
+    /// Whether a pipeline thread handle is still held (it is taken at shutdown).
+    pub fn pipeline_running(&self) -> bool {
+        self.pipeline
+            .lock()
+            .map(|p| p.as_ref().is_some_and(|h| !h.is_finished()))
+            .unwrap_or(false)
+    }
+}
+
+/// Milliseconds since the UNIX epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,60 @@
+//! Metric names and the events that update them, in one place (Vector's "internal events"
+//! idea): call sites say what happened, this module decides how it is counted.
+
+use metrics::{counter, gauge};
+
+/// Posts accepted by the ingest API.
+pub fn posts_ingested(n: u64) {
+    counter!("sluice_posts_ingested_total").increment(n);
+}
+
+/// Post lines rejected by the ingest API.
+pub fn posts_rejected(n: u64) {
+    counter!("sluice_posts_rejected_total").increment(n);
+}
+
+/// A message was queued for a connection.
+pub fn message_queued() {
+    counter!("sluice_messages_queued_total").increment(1);
+}
+
+/// A connection overflowed its outbox and is being closed.
+pub fn slow_consumer() {
+    counter!("sluice_slow_consumer_disconnects_total").increment(1);
+}
+
+/// A streaming connection opened (`delta` = 1) or closed (`delta` = -1).
+pub fn connections(product: &'static str, delta: f64) {
+    gauge!("sluice_connections_open", "product" => product).increment(delta);
+}
+
+/// A rules API request was answered.
+pub fn rules_request(product: &'static str, status: u16) {
+    counter!("sluice_rules_requests_total", "product" => product, "status" => status.to_string())
+        .increment(1);
+}
+
+static PROMETHEUS: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+    std::sync::OnceLock::new();
+
+/// Installs the Prometheus recorder (once per process; later calls are no-ops).
+pub fn install() {
+    PROMETHEUS.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(|e| tracing::warn!("metrics disabled: {e}"))
+            .ok()
+    });
+}
+
+/// The current metrics in Prometheus text format.
+pub fn render() -> String {
+    install();
+    match PROMETHEUS.get().and_then(Option::as_ref) {
+        Some(handle) => {
+            handle.run_upkeep();
+            handle.render()
+        }
+        None => String::new(),
+    }
+}

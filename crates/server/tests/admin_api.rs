@@ -1,0 +1,276 @@
+//! The admin and ingest APIs over real HTTP (operator spec).
+
+mod common;
+
+use common::{ADMIN, TestServer, post};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use sluice_server::Settings;
+
+#[tokio::test]
+async fn accounts_users_streams_and_tokens() {
+    let server = TestServer::start(Settings::default()).await;
+
+    let (s, body) = server
+        .admin(Method::PUT, "/admin/accounts/acme", json!({}))
+        .await;
+    assert_eq!((s, body), (StatusCode::CREATED, json!({"account": "acme"})));
+    let (s, _) = server
+        .admin(Method::PUT, "/admin/accounts/acme", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    let (s, _) = server
+        .admin(
+            Method::PUT,
+            "/admin/accounts/acme/users/alice",
+            json!({"password": "pw"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = server
+        .admin(
+            Method::PUT,
+            "/admin/accounts/acme/users/alice",
+            json!({"password": "pw2"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, body) = server
+        .admin(Method::PUT, "/admin/accounts/acme/users/bob", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+
+    let (s, stream) = server
+        .admin(
+            Method::PUT,
+            "/admin/accounts/acme/streams/prod",
+            json!({"product": "powertrack", "max_connections": 3}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(
+        stream["stream_url"],
+        format!(
+            "{}/stream/powertrack/accounts/acme/publishers/twitter/prod.json",
+            server.base
+        )
+    );
+    assert_eq!(
+        stream["rules_url"],
+        format!(
+            "{}/rules/powertrack/accounts/acme/publishers/twitter/prod.json",
+            server.base
+        )
+    );
+    assert_eq!(
+        (
+            stream["max_connections"].as_u64(),
+            stream["max_rules"].as_u64()
+        ),
+        (Some(3), Some(250_000))
+    );
+
+    let (s, deca) = server
+        .admin(
+            Method::PUT,
+            "/admin/accounts/acme/streams/prod",
+            json!({"product": "decahose"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(deca["partitions"], 2);
+    assert!(deca.get("rules_url").is_none());
+
+    let (s, token) = server
+        .admin(Method::POST, "/admin/accounts/acme/tokens", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let token = token["token"].as_str().unwrap().to_owned();
+
+    let (s, account) = server
+        .admin(Method::GET, "/admin/accounts/acme", json!(null))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(account["users"], json!(["alice"]));
+    assert_eq!(account["streams"].as_array().unwrap().len(), 2);
+    let prefixes = account["tokens"].as_array().unwrap();
+    assert_eq!(prefixes.len(), 1);
+    assert!(token.starts_with(prefixes[0].as_str().unwrap()));
+    assert!(
+        !account.to_string().contains(&token),
+        "the token is shown once only"
+    );
+
+    let (s, _) = server
+        .admin(
+            Method::DELETE,
+            "/admin/accounts/acme/streams/prod?product=decahose",
+            json!(null),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, account) = server
+        .admin(Method::GET, "/admin/accounts/acme", json!(null))
+        .await;
+    assert_eq!(account["streams"].as_array().unwrap().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn admin_errors() {
+    let server = TestServer::start(Settings::default()).await;
+    let unauthenticated = server
+        .http
+        .put(format!("{}/admin/accounts/acme", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = unauthenticated.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Bearer")
+    );
+
+    let wrong = server
+        .http
+        .get(format!("{}/admin/accounts/acme", server.base))
+        .bearer_auth("not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+
+    let (s, body) = server
+        .admin(Method::PUT, "/admin/accounts/bad%20name", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("account")
+    );
+    let long = "a".repeat(65);
+    let (s, _) = server
+        .admin(Method::PUT, &format!("/admin/accounts/{long}"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    let (s, _) = server
+        .admin(Method::GET, "/admin/accounts/nobody", json!(null))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = server
+        .admin(
+            Method::PUT,
+            "/admin/accounts/nobody/streams/prod",
+            json!({"product": "powertrack"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    server
+        .admin(Method::PUT, "/admin/accounts/acme", json!({}))
+        .await;
+    let (s, body) = server
+        .admin(
+            Method::PUT,
+            "/admin/accounts/acme/streams/p",
+            json!({"product": "replay"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("product")
+    );
+    let (s, _) = server
+        .admin(
+            Method::PUT,
+            "/admin/accounts/acme/streams/bad$label",
+            json!({"product": "firehose"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = server
+        .admin(
+            Method::DELETE,
+            "/admin/accounts/acme/streams/none",
+            json!(null),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ingest_accepts_valid_lines_and_names_rejected_ones() {
+    let server = TestServer::start(Settings::default()).await;
+    let body = format!(
+        "{}\n\nnot json\n{{\"id\":5}}\n{}\n",
+        post(1, "hello"),
+        post(2, "world")
+    );
+    let answer = server.ingest(&body).await;
+    assert_eq!(answer["accepted"], 2);
+    let rejected = answer["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected[0]["line"], 3);
+    assert_eq!(rejected[1]["line"], 4);
+    assert!(
+        rejected[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("created_at")
+    );
+
+    let unauthorized = server
+        .http
+        .post(format!("{}/ingest", server.base))
+        .body(post(3, "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+
+    let too_big = server
+        .http
+        .post(format!("{}/ingest", server.base))
+        .bearer_auth(ADMIN)
+        .body(vec![b' '; (16 << 20) + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn healthz_and_metrics() {
+    let server = TestServer::start(Settings::default()).await;
+    let health = server
+        .http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    server.ingest(&post(1, "counted")).await;
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("sluice_posts_ingested_total"), "{metrics}");
+    server.stop().await;
+}
