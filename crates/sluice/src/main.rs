@@ -1,1 +1,53 @@
-fn main() {}
+//! # sluice: the binary
+//!
+//! One binary with subcommands (operator contract: `shared/spec/operator.md`). `main` only
+//! parses the command line and dispatches; each subcommand lives in its own module under
+//! [`cmd`] and returns the process exit code.
+//!
+//! ## Layout
+//! - `cmd::match_cmd`: `sluice match`, offline matching of an NDJSON posts file.
+//! - `cmd::serve`: `sluice serve`, the server (flags, env, config file, demo, signals).
+//! - `cmd::rules`, `cmd::stream`, `cmd::ingest`: clients of a running server (the rules
+//!   API, a reconnecting stream consumer, NDJSON ingest), built on `client`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod client;
+mod cmd;
+
+/// sluice: a self-hosted, wire-compatible implementation of X's enterprise streaming APIs
+/// (PowerTrack rules and filtered stream, Decahose/Firehose, Powerstream).
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Match posts against PowerTrack rules offline, without a server.
+    Match(cmd::match_cmd::MatchArgs),
+    /// Run the server: PowerTrack, Decahose/Firehose, Powerstream, admin and ingest APIs.
+    Serve(cmd::serve::ServeArgs),
+    /// Manage a PowerTrack stream's rules through the rules API.
+    Rules(cmd::rules::RulesArgs),
+    /// Consume a stream: one post per line, reconnecting with backoff and backfill.
+    Stream(cmd::stream::StreamArgs),
+    /// Send NDJSON posts to a running server's ingest API.
+    Ingest(cmd::ingest::IngestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Match(args) => cmd::match_cmd::run(&args),
+        Command::Serve(args) => cmd::serve::run(&args),
+        Command::Rules(args) => cmd::rules::run(&args),
+        Command::Stream(args) => cmd::stream::run(&args),
+        Command::Ingest(args) => cmd::ingest::run(&args),
+    }
+}

@@ -1,0 +1,78 @@
+//! # sluice-postlog: the post log
+//!
+//! Every post a node accepts is appended here before it is delivered, and kept for a
+//! retention window (default 10 minutes, up to 24 hours). Streams read it back for
+//! `backfillMinutes` (what a reconnecting client missed) and for recovery
+//! (`startTime`/`endTime`).
+//!
+//! The log sits behind the [`PostLog`] trait so that a single node uses local files and a
+//! cluster can back it with another engine (a JetStream stream) without the server caring.
+//!
+//! Positions: every appended post gets a sequence number, strictly increasing by one from
+//! the log's first post, and the time it was appended (milliseconds since the UNIX epoch,
+//! never decreasing). Readers resume by sequence number; time is only used to find where a
+//! window starts.
+//!
+//! ## Layout
+//! - [`PostLog`], [`LoggedPost`], [`LogError`]: the contract.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+/// A post as the log returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedPost {
+    /// Position in the log.
+    pub seq: u64,
+    /// When the post was appended, epoch milliseconds.
+    pub appended_ms: u64,
+    /// The datacenter the post originated in.
+    pub datacenter: Arc<str>,
+    /// The post's JSON, one line, without line terminator.
+    pub bytes: Bytes,
+}
+
+/// A post to append.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPost<'a> {
+    /// The datacenter the post originated in.
+    pub datacenter: &'a str,
+    /// The post's JSON, one line, without line terminator.
+    pub bytes: &'a [u8],
+}
+
+/// Why a log operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Reading or writing the log's storage failed.
+    #[error("post log I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The stored log is damaged at this point.
+    #[error("post log corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The post log contract. Implementations are internally synchronized: one appender (the
+/// pipeline) and any number of concurrent readers.
+pub trait PostLog: Send + Sync + 'static {
+    /// Appends posts in order, stamped with `now_ms` (clamped so times never decrease), and
+    /// returns the sequence number of the last one. The posts are readable when this
+    /// returns.
+    fn append(&self, posts: &[NewPost<'_>], now_ms: u64) -> Result<u64, LogError>;
+
+    /// The sequence number the next appended post will get.
+    fn next_seq(&self) -> u64;
+
+    /// The sequence number of the first retained post appended at or after `ms` (or
+    /// [`PostLog::next_seq`] when there is none).
+    fn seq_at_time(&self, ms: u64) -> Result<u64, LogError>;
+
+    /// Up to `max` retained posts from sequence number `from` on, in order. Posts older than
+    /// the retention may be gone: the result then starts at the first retained post.
+    fn read(&self, from: u64, max: usize) -> Result<Vec<LoggedPost>, LogError>;
+
+    /// Drops posts appended before `ms` (whole storage units at a time; some older posts may
+    /// stay a little longer).
+    fn trim_before(&self, ms: u64) -> Result<(), LogError>;
+}

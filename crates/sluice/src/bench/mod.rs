@@ -1,0 +1,27 @@
+//! The parts of `sluice bench powertrack` (the command itself is `cmd::bench`): a load
+//! generator and latency benchmark that drives a real server through its public APIs only
+//! (admin, rules, ingest, stream), exactly as customers and operators would.
+//!
+//! ## How a run works
+//! 1. [`target`]: start `sluice serve` as a child process on a free loopback port with a
+//!    temporary data dir and a fresh admin token, or use a running server.
+//! 2. [`workload`]: generate the rules and the posts (`sluice_synth`, seeded) and compute,
+//!    with the same matcher the server uses, exactly which posts every connection must
+//!    receive.
+//! 3. [`provision`]: account, user, PowerTrack stream and rules through the admin and rules
+//!    APIs.
+//! 4. [`reader`]: hold the stream connections; decode gzip chunk by chunk, timestamp every
+//!    post on arrival, count what was received, duplicated or unexpected.
+//! 5. [`ingest`]: send the posts at the target rate in small batches on a thread of its
+//!    own, recording when each request started.
+//! 6. [`stats`], [`cpu`], [`report`]: latency percentiles, CPU used by the server (per
+//!    thread group) and the bench, and the printed report with its verdict.
+
+pub mod cpu;
+pub mod ingest;
+pub mod provision;
+pub mod reader;
+pub mod report;
+pub mod stats;
+pub mod target;
+pub mod workload;

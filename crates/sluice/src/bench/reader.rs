@@ -1,0 +1,297 @@
+//! One stream connection of the bench: connect (sitting out the connect rate limit), then
+//! read the gzip body chunk by chunk, timestamping every chunk as it comes off the socket
+//! and counting each post in it as received, duplicated or unexpected.
+//!
+//! Posts are recognised by their top-level id without parsing the JSON: the synthetic posts
+//! start `{"created_at":"…","id":N,` and the server keeps the ingested bytes, so the first
+//! `"id":` is the post's own. A line where that fails falls back to a real parse.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context as _, bail};
+use hyper::header::{ACCEPT, ACCEPT_ENCODING};
+use hyper::{Method, StatusCode};
+use memchr::memmem;
+use tokio::sync::watch;
+use url::Url;
+
+use super::workload::Posts;
+use crate::client::http::{Auth, HttpClient, Reply, Request, Response, rate_limit_wait};
+use crate::client::lines::{BodyEncoding, LineDecoder};
+use crate::client::message::{Line, classify};
+
+/// Consecutive 429s before a connection attempt gives up (each waits for the window reset).
+const MAX_RATE_LIMITED: u32 = 5;
+
+/// What every reader shares with the bench.
+pub struct Shared {
+    /// The posts and which of them are expected.
+    pub posts: Arc<Posts>,
+    /// The instant every timestamp of the run is measured from.
+    pub epoch: Instant,
+    /// First arrivals of expected posts, over all connections (to know when all arrived).
+    pub arrived: AtomicU64,
+}
+
+impl Shared {
+    /// Microseconds since [`Shared::epoch`].
+    pub fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+}
+
+/// What one connection saw.
+#[derive(Debug, Default)]
+pub struct ReaderReport {
+    /// Expected posts received (each counted once).
+    pub received: u64,
+    /// Posts received more than once (each extra copy counts).
+    pub duplicates: u64,
+    /// Posts received that the rules do not match, or that the bench never sent.
+    pub unexpected: u64,
+    /// `(post index, arrival in µs since the epoch)` of every first arrival.
+    pub arrivals: Vec<(u32, u64)>,
+    /// Data lines received in total.
+    pub lines: u64,
+    /// Why the connection ended before the bench closed it, if it did.
+    pub disconnect: Option<String>,
+    /// System messages (`{"error":…}`, `{"info":…}`) received.
+    pub system_messages: Vec<String>,
+}
+
+/// Opens a stream connection and returns it once the server answered 200 (it is then
+/// registered and receives every post from now on). A 429 is waited out until the window
+/// resets: X allows 60 connects per minute per stream, so more connections than that take
+/// more than one window. `on_wait` is told how long each wait is.
+pub async fn connect(
+    client: &HttpClient,
+    url: &Url,
+    auth: &Auth,
+    mut on_wait: impl FnMut(Duration),
+) -> anyhow::Result<Response> {
+    let request = Request::new(Method::GET, url, auth)?
+        .header(ACCEPT_ENCODING, "gzip")
+        .header(ACCEPT, "application/json");
+    let mut limited = 0;
+    loop {
+        let response = client
+            .send(&request)
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        match response.status {
+            StatusCode::OK => return Ok(response),
+            StatusCode::TOO_MANY_REQUESTS if limited < MAX_RATE_LIMITED => {
+                limited += 1;
+                let reply = Reply::read(response).await?;
+                let wait = rate_limit_wait(&reply.headers, SystemTime::now());
+                on_wait(wait);
+                tokio::time::sleep(wait).await;
+            }
+            status => {
+                let reply = Reply::read(response).await?;
+                bail!(
+                    "connecting to {url}: HTTP {status}: {}",
+                    reply.error_message()
+                );
+            }
+        }
+    }
+}
+
+/// Reads `response` until the bench says stop (`stop` becomes true) or the connection
+/// ends; returns what it saw.
+pub async fn read(
+    mut response: Response,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> ReaderReport {
+    let mut counter = Counter::new(shared.clone());
+    let mut decoder = LineDecoder::new(if response.is_gzip() {
+        BodyEncoding::Gzip
+    } else {
+        BodyEncoding::Identity
+    });
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            chunk = response.chunk() => chunk,
+            _ = stop.wait_for(|stop| *stop) => break,
+        };
+        let arrival = shared.now_us();
+        match chunk {
+            Ok(Some(chunk)) => {
+                let decoded = decoder.feed(&chunk, |line| counter.line(line, arrival));
+                if let Err(e) = decoded {
+                    counter.report.disconnect = Some(format!("undecodable stream: {e}"));
+                    break;
+                }
+            }
+            Ok(None) => {
+                counter.report.disconnect = Some("the server ended the stream".to_owned());
+                break;
+            }
+            Err(e) => {
+                counter.report.disconnect = Some(format!("connection lost: {e}"));
+                break;
+            }
+        }
+    }
+    counter.report
+}
+
+/// Counts the lines of one connection.
+struct Counter {
+    shared: Arc<Shared>,
+    /// Per post: received already?
+    seen: Vec<bool>,
+    id_key: memmem::Finder<'static>,
+    report: ReaderReport,
+}
+
+impl Counter {
+    fn new(shared: Arc<Shared>) -> Self {
+        let posts = shared.posts.len();
+        Self {
+            seen: vec![false; posts],
+            id_key: memmem::Finder::new(b"\"id\":"),
+            report: ReaderReport {
+                arrivals: Vec::with_capacity(shared.posts.expected_count()),
+                ..ReaderReport::default()
+            },
+            shared,
+        }
+    }
+
+    fn line(&mut self, line: &[u8], arrival_us: u64) {
+        match classify(line) {
+            Line::Heartbeat => {}
+            Line::System => self
+                .report
+                .system_messages
+                .push(String::from_utf8_lossy(line).into_owned()),
+            Line::Data => self.post(line, arrival_us),
+        }
+    }
+
+    fn post(&mut self, line: &[u8], arrival_us: u64) {
+        self.report.lines += 1;
+        let index = self
+            .quick_id(line)
+            .and_then(|id| self.shared.posts.index_of(id))
+            .or_else(|| {
+                let id = sluice_model::parse_post(line).ok()?.id()?;
+                self.shared.posts.index_of(id)
+            });
+        let Some(index) = index else {
+            self.report.unexpected += 1;
+            return;
+        };
+        let seen = &mut self.seen[index as usize];
+        if *seen {
+            self.report.duplicates += 1;
+        } else if !self.shared.posts.is_expected(index) {
+            *seen = true;
+            self.report.unexpected += 1;
+        } else {
+            *seen = true;
+            self.report.received += 1;
+            self.report.arrivals.push((index, arrival_us));
+            self.shared.arrived.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The digits after the first `"id":`.
+    fn quick_id(&self, line: &[u8]) -> Option<u64> {
+        let start = self.id_key.find(line)? + self.id_key.needle().len();
+        let digits = line[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        std::str::from_utf8(&line[start..start + digits])
+            .ok()?
+            .parse()
+            .ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::workload::Rules;
+
+    fn shared() -> Arc<Shared> {
+        let mut rules = Rules::generate(5, 300).expect("rules");
+        let posts = Posts::generate(5, 200, 100.0, 1_700_000_000_000, &mut rules).expect("posts");
+        Arc::new(Shared {
+            posts: Arc::new(posts),
+            epoch: Instant::now(),
+            arrived: AtomicU64::new(0),
+        })
+    }
+
+    /// Post `n` as the stream delivers it: with `matching_rules` appended.
+    fn delivered(shared: &Shared, n: usize) -> Vec<u8> {
+        let raw = shared.posts.batch(n, n + 1);
+        let mut out = Vec::new();
+        sluice_model::enrich::enrich_into(
+            raw.trim_ascii_end(),
+            [sluice_model::enrich::MatchedRule {
+                id: 7,
+                tag: Some("t"),
+            }],
+            &mut out,
+        )
+        .expect("enrich");
+        out
+    }
+
+    #[test]
+    fn posts_are_counted_once_and_unmatched_ones_are_unexpected() {
+        let shared = shared();
+        let expected: Vec<usize> = (0..200)
+            .filter(|&n| shared.posts.is_expected(n as u32))
+            .collect();
+        let unmatched = (0..200)
+            .find(|&n| !shared.posts.is_expected(n as u32))
+            .expect("some post matches nothing");
+        let mut counter = Counter::new(shared.clone());
+        for &n in &expected {
+            counter.line(&delivered(&shared, n), 10);
+        }
+        counter.line(&delivered(&shared, expected[0]), 20);
+        counter.line(&delivered(&shared, unmatched), 30);
+        counter.line(b"", 40);
+        counter.line(br#"{"error":{"message":"Forced Disconnect","sent":"x"}}"#, 50);
+        counter.line(br#"{"created_at":"x","id":1,"id_str":"1","text":"?"}"#, 60);
+        let report = counter.report;
+        assert_eq!(report.received, expected.len() as u64);
+        assert_eq!(report.duplicates, 1);
+        assert_eq!(report.unexpected, 2);
+        assert_eq!(report.lines, expected.len() as u64 + 3);
+        assert_eq!(report.system_messages.len(), 1);
+        assert_eq!(report.arrivals.len(), expected.len());
+        assert!(report.arrivals.iter().all(|&(_, at)| at == 10));
+        assert_eq!(
+            shared.arrived.load(Ordering::Relaxed),
+            expected.len() as u64
+        );
+    }
+
+    #[test]
+    fn a_post_without_the_quick_id_shape_is_found_by_parsing() {
+        let shared = shared();
+        let n = (0..200)
+            .find(|&n| shared.posts.is_expected(n as u32))
+            .expect("some post matches");
+        let line = delivered(&shared, n);
+        // The same post with a key before `created_at` that hides the id from the scan.
+        let mut moved = br#"{"x":{"id":"nope"},"#.to_vec();
+        moved.extend_from_slice(&line[1..]);
+        let mut counter = Counter::new(shared);
+        counter.line(&moved, 5);
+        assert_eq!(counter.report.received, 1);
+        assert_eq!(counter.report.arrivals, [(n as u32, 5)]);
+    }
+}

@@ -1,0 +1,72 @@
+//! What a stream line is: a heartbeat, a system message, or data.
+//!
+//! Gnip-style streams send system messages as single-key objects, `{"error":{…}}` and
+//! `{"info":{…}}` (spec Part B §1.4); Powerstream starts with
+//! `{"type":"connection_metadata",…}` (§6.3). Posts (and a volume stream's compliance
+//! events) never begin with those keys, so looking at the first key is enough and data
+//! lines are passed on without being parsed.
+
+/// The kind of one stream line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    /// A bare line end: the keep-alive.
+    Heartbeat,
+    /// A message from the stream itself (errors, info, connection metadata).
+    System,
+    /// A post or another data object, to pass on.
+    Data,
+}
+
+/// The first keys that mark a system message.
+const SYSTEM_KEYS: [&[u8]; 3] = [b"\"error\"", b"\"info\"", b"\"type\""];
+
+/// Classifies one line (without its line end).
+pub fn classify(line: &[u8]) -> Line {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return Line::Heartbeat;
+    }
+    let Some(rest) = line.strip_prefix(b"{") else {
+        return Line::Data;
+    };
+    let rest = rest.trim_ascii_start();
+    if SYSTEM_KEYS.iter().any(|key| rest.starts_with(key)) {
+        Line::System
+    } else {
+        Line::Data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_system_messages_and_posts_are_told_apart() {
+        let cases: [(&str, Line); 8] = [
+            ("", Line::Heartbeat),
+            ("  ", Line::Heartbeat),
+            (
+                r#"{"error":{"message":"Forced Disconnect: Too many connections. (Allowed Connections = 2)","sent":"2017-01-11T18:12:52+00:00"}}"#,
+                Line::System,
+            ),
+            (
+                r#"{ "info" : {"message":"Replay Request Completed"}}"#,
+                Line::System,
+            ),
+            (
+                r#"{"type":"connection_metadata","datacenter":"atla"}"#,
+                Line::System,
+            ),
+            (
+                r#"{"created_at":"Wed Oct 10 20:19:24 +0000 2018","id":1,"text":"error"}"#,
+                Line::Data,
+            ),
+            (r#"{"delete":{"status":{"id":1}}}"#, Line::Data),
+            (r#"[{"id":1}]"#, Line::Data),
+        ];
+        for (line, kind) in cases {
+            assert_eq!(classify(line.as_bytes()), kind, "{line}");
+        }
+    }
+}

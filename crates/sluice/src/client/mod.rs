@@ -1,0 +1,25 @@
+//! What the client subcommands (`sluice rules`, `sluice stream`, `sluice ingest`) share:
+//! talking HTTP(S) to a sluice (or X) server and presenting what comes back.
+//!
+//! ## Layout
+//! - [`http`]: the HTTP(S) client, credentials, replies and X's error texts, 429 waits.
+//! - [`backoff`]: X's documented reconnect policy for streams.
+//! - [`lines`]: stream body chunks (gzip or identity) → lines, as each chunk arrives.
+//! - [`message`]: heartbeat, system message or data, per stream line.
+//! - [`output`]: server JSON printed pretty on a terminal, compact otherwise.
+//! - [`signal`]: SIGINT/SIGTERM for a clean stop.
+
+pub mod backoff;
+pub mod http;
+pub mod lines;
+pub mod message;
+pub mod output;
+pub mod signal;
+
+/// A single-threaded tokio runtime: each client command does one thing at a time, and
+/// blocking file reads happen on threads of their own.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand. Each exposes its clap `Args` struct and a `run` function
+//! returning the process exit code.
+
+pub mod ingest;
+pub mod match_cmd;
+pub mod rules;
+pub mod serve;
+pub mod stream;

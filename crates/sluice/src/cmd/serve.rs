@@ -1,0 +1,569 @@
+//! `sluice serve`: runs the server, as `shared/spec/operator.md` specifies.
+//!
+//! Settings come from flags, `SLUICE_<FLAG>` environment variables (clap reads both into
+//! [`ServeArgs`]) and a TOML file (`--config`); [`resolve`] merges them, flag > env > file >
+//! default, into a [`Config`]. [`run`] then binds the listener, builds the server's
+//! [`Settings`] (its public URL from the bound address), opens the state, provisions the
+//! demo if asked, prints the start banner on stdout and serves until SIGINT or SIGTERM.
+//! Logs go to stderr.
+//!
+//! The banner's first line is `sluice <version> listening on <URL>` and, when the admin
+//! token was generated at this start, one line is `admin token: <TOKEN>`; scripts and
+//! tests parse these two.
+
+use std::io::IsTerminal as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use clap::builder::BoolishValueParser;
+use serde::Deserialize;
+use sluice_server::auth::AdminToken;
+use sluice_server::{AppState, Settings, StoreLocation, demo, tls};
+use tokio::net::TcpListener;
+
+/// Default of `--listen`.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default of `--data-dir`.
+const DEFAULT_DATA_DIR: &str = "./sluice-data";
+/// Default of `--datacenter`.
+const DEFAULT_DATACENTER: &str = "local";
+/// Default of `--demo-rate`, posts per second.
+const DEFAULT_DEMO_RATE: f64 = 50.0;
+
+const AFTER_HELP: &str = "\
+Every flag can also be set with an environment variable SLUICE_<FLAG> (SLUICE_LISTEN,
+SLUICE_DATA_DIR, SLUICE_DEMO=true, ...) and in a TOML file given with --config, whose keys
+are the flag names with '_' for '-':
+
+  listen = \"0.0.0.0:8443\"
+  data_dir = \"/var/lib/sluice\"
+  tls_self_signed = true
+  demo = true
+  demo_rate = 200
+
+Flags win over environment variables, which win over the file. Relative paths in the file
+are relative to the file's directory. On/off flags take an optional value: --demo,
+--demo=false, SLUICE_DEMO=1.
+
+At start sluice prints a banner on stdout; its first line is
+  sluice <version> listening on <URL>
+and, when the admin token was generated now, one line is
+  admin token: <TOKEN>
+Logs go to stderr; RUST_LOG sets the filter (default: info).
+
+SIGINT (Ctrl-C) or SIGTERM stops the server cleanly: open streams receive X's
+operational-disconnect message, connections get a few seconds to close, the exit code is 0.";
+
+/// Flags of `sluice serve`. Every value is optional here: what is missing is taken from the
+/// config file, then from the defaults (see [`resolve`]).
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (keys: flag names with '_' for '-').
+    #[arg(long, env = "SLUICE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Address of the HTTP(S) listener for every API; port 0 picks a free port
+    /// [default: 127.0.0.1:8080].
+    #[arg(long, env = "SLUICE_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+
+    /// Directory of the embedded store (SQLite), the admin token and the self-signed
+    /// certificate; created if missing [default: ./sluice-data].
+    #[arg(long, env = "SLUICE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "SLUICE_TLS_CERT", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "SLUICE_TLS_KEY", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a certificate generated for localhost and 127.0.0.1, written to
+    /// DATA_DIR/tls/cert.pem so that clients can trust it (reused on later starts).
+    #[arg(
+        long,
+        env = "SLUICE_TLS_SELF_SIGNED",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    tls_self_signed: Option<bool>,
+
+    /// The datacenter this node serves (Powerstream localDcOnly) [default: local].
+    #[arg(long, env = "SLUICE_DATACENTER", value_name = "NAME")]
+    datacenter: Option<String>,
+
+    /// Make a fresh install useful at once: account 'demo' (user demo / password demo),
+    /// a PowerTrack and a Decahose stream 'prod', a Powerstream token, example rules and
+    /// a synthetic firehose; prints URLs and curl commands. Safe to repeat on restarts.
+    #[arg(
+        long,
+        env = "SLUICE_DEMO",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    demo: Option<bool>,
+
+    /// Posts per second of the demo firehose [default: 50].
+    #[arg(long, env = "SLUICE_DEMO_RATE", value_name = "N")]
+    demo_rate: Option<f64>,
+
+    /// Bearer token of the admin and ingest APIs. Without it, a token is generated on
+    /// first start, printed once and stored in DATA_DIR/admin-token, so restarts keep it.
+    #[arg(
+        long,
+        env = "SLUICE_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+
+    /// Base URL printed in stream and rules URLs, when clients reach the server through a
+    /// proxy [default: the listener's scheme and address].
+    #[arg(long, env = "SLUICE_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+}
+
+/// The `--config` file: the same settings as the flags, keys with `_`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_self_signed: Option<bool>,
+    datacenter: Option<String>,
+    demo: Option<bool>,
+    demo_rate: Option<f64>,
+    admin_token: Option<String>,
+    public_url: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads and parses the file; relative paths in it become relative to its directory.
+    fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        let mut file: FileConfig = toml::from_str(&text)
+            .with_context(|| format!("parsing config file {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        for p in [&mut file.data_dir, &mut file.tls_cert, &mut file.tls_key]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(file)
+    }
+}
+
+/// How the listener speaks.
+#[derive(Debug, Clone, PartialEq)]
+enum TlsChoice {
+    /// Plain HTTP.
+    Off,
+    /// HTTPS with the operator's certificate and key.
+    Files { cert: PathBuf, key: PathBuf },
+    /// HTTPS with a generated certificate in `DATA_DIR/tls/`.
+    SelfSigned,
+}
+
+/// The resolved settings of `sluice serve`.
+#[derive(Debug, Clone, PartialEq)]
+struct Config {
+    listen: String,
+    data_dir: PathBuf,
+    tls: TlsChoice,
+    datacenter: String,
+    demo: bool,
+    demo_rate: f64,
+    admin_token: Option<String>,
+    public_url: Option<String>,
+}
+
+/// Merges flags and environment (already in `args`) over the file over the defaults, and
+/// checks the combination.
+fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
+    let tls_cert = args.tls_cert.clone().or(file.tls_cert);
+    let tls_key = args.tls_key.clone().or(file.tls_key);
+    let self_signed = args
+        .tls_self_signed
+        .or(file.tls_self_signed)
+        .unwrap_or(false);
+    let tls = match (tls_cert, tls_key, self_signed) {
+        (None, None, false) => TlsChoice::Off,
+        (None, None, true) => TlsChoice::SelfSigned,
+        (Some(cert), Some(key), false) => TlsChoice::Files { cert, key },
+        (Some(_), Some(_), true) => {
+            bail!("--tls-self-signed cannot be combined with --tls-cert/--tls-key")
+        }
+        (Some(_), None, _) => bail!("--tls-cert needs --tls-key"),
+        (None, Some(_), _) => bail!("--tls-key needs --tls-cert"),
+    };
+    let demo_rate = args
+        .demo_rate
+        .or(file.demo_rate)
+        .unwrap_or(DEFAULT_DEMO_RATE);
+    if !(demo_rate.is_finite() && demo_rate > 0.0) {
+        bail!("--demo-rate must be a positive number of posts per second, not {demo_rate}");
+    }
+    let datacenter = args
+        .datacenter
+        .clone()
+        .or(file.datacenter)
+        .unwrap_or_else(|| DEFAULT_DATACENTER.to_owned());
+    if datacenter.is_empty() {
+        bail!("--datacenter must not be empty");
+    }
+    Ok(Config {
+        listen: args
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+        data_dir: args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        tls,
+        datacenter,
+        demo: args.demo.or(file.demo).unwrap_or(false),
+        demo_rate,
+        admin_token: args
+            .admin_token
+            .clone()
+            .or(file.admin_token)
+            .filter(|t| !t.is_empty()),
+        public_url: args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .map(|u| u.trim_end_matches('/').to_owned()),
+    })
+}
+
+/// Runs `sluice serve`; returns 0 after a clean shutdown, 1 when the server cannot start.
+pub fn run(args: &ServeArgs) -> ExitCode {
+    init_logging();
+    let config = match args.config.as_deref().map(FileConfig::load).transpose() {
+        Ok(file) => resolve(args, file.unwrap_or_default()),
+        Err(e) => Err(e),
+    };
+    let result = config.and_then(|config| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("sluice-worker")
+            .build()
+            .context("starting the async runtime")?
+            .block_on(serve(config))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice serve: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Fails only if a subscriber is already installed, which then keeps logging.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+async fn serve(mut config: Config) -> anyhow::Result<()> {
+    // Absolute, so that the printed paths (certificate, admin token) work from anywhere.
+    config.data_dir = std::path::absolute(&config.data_dir)
+        .with_context(|| format!("resolving {}", config.data_dir.display()))?;
+    // Installed before anything is printed, so a signal sent as soon as the banner appears
+    // already triggers the clean shutdown rather than the default action.
+    let shutdown = ShutdownSignal::install()?;
+
+    let (admin_token, generated_token) = match &config.admin_token {
+        Some(token) => (token.clone(), false),
+        None => AdminToken::load_or_generate(&config.data_dir).with_context(|| {
+            format!("loading the admin token from {}", config.data_dir.display())
+        })?,
+    };
+    let (acceptor, self_signed_cert) = match &config.tls {
+        TlsChoice::Off => (None, None),
+        TlsChoice::Files { cert, key } => (Some(tls::from_files(cert, key)?), None),
+        TlsChoice::SelfSigned => {
+            let (acceptor, cert) = tls::self_signed(&config.data_dir)?;
+            (Some(acceptor), Some(cert))
+        }
+    };
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    let listen_url = url_of(local, acceptor.is_some());
+    let settings = Settings {
+        datacenter: config.datacenter.clone(),
+        public_url: config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| listen_url.clone()),
+        ..Settings::default()
+    };
+    let state = AppState::open(
+        StoreLocation::DataDir(&config.data_dir),
+        settings,
+        AdminToken::new(&admin_token),
+    )?;
+    let demo = if config.demo {
+        Some(demo::provision(&state).await?)
+    } else {
+        None
+    };
+
+    println!(
+        "sluice {} listening on {listen_url}",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!(
+        "data dir {}, datacenter '{}'",
+        config.data_dir.display(),
+        config.datacenter
+    );
+    if generated_token {
+        println!(
+            "The admin and ingest APIs need this bearer token, generated now, kept in {} and not shown again:",
+            config.data_dir.join("admin-token").display()
+        );
+        println!("admin token: {admin_token}");
+    }
+    if let Some(cert) = &self_signed_cert {
+        println!(
+            "TLS: self-signed certificate for localhost and 127.0.0.1 at {}",
+            cert.display()
+        );
+    }
+    let firehose = demo.as_ref().map(|demo| {
+        println!();
+        print!("{}", demo.instructions(self_signed_cert.as_deref()));
+        demo::start_firehose(state.clone(), config.demo_rate)
+    });
+    tracing::info!(%local, url = %listen_url, "sluice started");
+
+    sluice_server::serve(listener, acceptor, state, shutdown.wait()).await?;
+    if let Some(firehose) = firehose {
+        firehose.await.context("the demo firehose failed")?;
+    }
+    tracing::info!("sluice stopped");
+    Ok(())
+}
+
+/// `http(s)://ADDR` for the bound address; a wildcard address becomes loopback, which is
+/// what a client on the same host can use.
+fn url_of(addr: SocketAddr, https: bool) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// SIGINT or SIGTERM, registered at once.
+struct ShutdownSignal {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).context("handling SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("handling SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    /// Completes at the first signal.
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        let name = tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        };
+        #[cfg(not(unix))]
+        let name = match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(_) => std::future::pending().await,
+        };
+        tracing::info!("received {name}: shutting down");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn args(argv: &[&str]) -> ServeArgs {
+        let mut full = vec!["sluice-serve"];
+        full.extend_from_slice(argv);
+        Cli::try_parse_from(full).expect("valid flags").serve
+    }
+
+    fn file(toml: &str) -> FileConfig {
+        toml::from_str(toml).expect("valid config")
+    }
+
+    #[test]
+    fn defaults_are_the_operator_contract() {
+        let config = resolve(&args(&[]), FileConfig::default()).unwrap();
+        assert_eq!(
+            config,
+            Config {
+                listen: "127.0.0.1:8080".into(),
+                data_dir: "./sluice-data".into(),
+                tls: TlsChoice::Off,
+                datacenter: "local".into(),
+                demo: false,
+                demo_rate: 50.0,
+                admin_token: None,
+                public_url: None,
+            }
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let from_file = file(
+            r#"
+            listen = "0.0.0.0:9000"
+            data_dir = "/srv/sluice"
+            datacenter = "atla"
+            demo = true
+            demo_rate = 7.5
+            admin_token = "file-token"
+            "#,
+        );
+        let config = resolve(&args(&["--datacenter", "pdx", "--demo=false"]), from_file).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/sluice"));
+        assert_eq!(config.datacenter, "pdx");
+        assert!(!config.demo);
+        assert_eq!(config.demo_rate, 7.5);
+        assert_eq!(config.admin_token.as_deref(), Some("file-token"));
+    }
+
+    #[test]
+    fn on_off_flags_take_an_optional_value() {
+        assert_eq!(args(&["--demo"]).demo, Some(true));
+        assert_eq!(args(&["--demo=no"]).demo, Some(false));
+        assert_eq!(args(&["--tls-self-signed=1"]).tls_self_signed, Some(true));
+        assert_eq!(args(&[]).demo, None);
+    }
+
+    #[test]
+    fn tls_flags_must_fit_together() {
+        let both = resolve(
+            &args(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            both.tls,
+            TlsChoice::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            }
+        );
+        // The key may come from the file and the certificate from a flag.
+        let mixed = resolve(
+            &args(&["--tls-cert", "c.pem"]),
+            file(r#"tls_key = "/k.pem""#),
+        );
+        assert!(matches!(mixed.unwrap().tls, TlsChoice::Files { .. }));
+        for bad in [
+            vec!["--tls-cert", "c.pem"],
+            vec!["--tls-key", "k.pem"],
+            vec![
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem",
+                "--tls-self-signed",
+            ],
+        ] {
+            assert!(
+                resolve(&args(&bad), FileConfig::default()).is_err(),
+                "{bad:?}"
+            );
+        }
+        let self_signed = resolve(&args(&[]), file("tls_self_signed = true")).unwrap();
+        assert_eq!(self_signed.tls, TlsChoice::SelfSigned);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for rate in ["0", "-3", "NaN", "inf"] {
+            let flag = format!("--demo-rate={rate}");
+            let parsed = args(&[&flag]);
+            assert!(resolve(&parsed, FileConfig::default()).is_err(), "{rate}");
+        }
+        assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+        assert!(toml::from_str::<FileConfig>("demo = \"yes\"").is_err());
+    }
+
+    #[test]
+    fn relative_paths_in_the_file_are_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sluice.toml");
+        std::fs::write(&path, "data_dir = \"data\"\ntls_cert = \"/abs/cert.pem\"\n").unwrap();
+        let loaded = FileConfig::load(&path).unwrap();
+        assert_eq!(loaded.data_dir, Some(dir.path().join("data")));
+        assert_eq!(loaded.tls_cert, Some(PathBuf::from("/abs/cert.pem")));
+    }
+
+    #[test]
+    fn urls_name_a_reachable_address() {
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(url_of(any, false), "http://127.0.0.1:8080");
+        let any6: SocketAddr = "[::]:443".parse().unwrap();
+        assert_eq!(url_of(any6, true), "https://[::1]:443");
+        let one: SocketAddr = "10.1.2.3:80".parse().unwrap();
+        assert_eq!(url_of(one, false), "http://10.1.2.3:80");
+    }
+}
