@@ -10,15 +10,32 @@
 //!
 //! Positions: every appended post gets a sequence number, strictly increasing by one from
 //! the log's first post, and the time it was appended (milliseconds since the UNIX epoch,
-//! never decreasing). Readers resume by sequence number; time is only used to find where a
-//! window starts.
+//! never decreasing). The first post of a new log gets [`FIRST_SEQ`]; a log reopened after a
+//! restart continues its numbering (the only gaps are posts lost to damaged storage that was
+//! cut off at start). Readers resume by sequence number; time is only used to
+//! find where a window starts.
 //!
 //! ## Layout
-//! - [`PostLog`], [`LoggedPost`], [`LogError`]: the contract.
+//! - [`PostLog`], [`LoggedPost`], [`NewPost`], [`LogError`]: the contract.
+//! - [`MemoryLog`]: in memory (tests, servers without a data directory).
+//! - [`SegmentLog`]: append-only segment files in a directory (a single node's data dir).
+//! - `record`, `index`: the segment log's record format and per-segment index.
+
+mod index;
+mod memory;
+mod record;
+mod segment;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+
+pub use memory::MemoryLog;
+pub use segment::{SegmentLog, SegmentOptions};
+
+/// The sequence number of the first post of a new log. Not 0, so that a reader may use 0 as
+/// "nothing read yet".
+pub const FIRST_SEQ: u64 = 1;
 
 /// A post as the log returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,4 +92,10 @@ pub trait PostLog: Send + Sync + 'static {
     /// Drops posts appended before `ms` (whole storage units at a time; some older posts may
     /// stay a little longer).
     fn trim_before(&self, ms: u64) -> Result<(), LogError>;
+
+    /// Makes what was appended so far survive a power loss (appends only promise to survive
+    /// a crash of the process). Called periodically; a no-op for logs without storage.
+    fn sync(&self) -> Result<(), LogError> {
+        Ok(())
+    }
 }
