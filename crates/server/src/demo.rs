@@ -2,7 +2,7 @@
 //!
 //! [`provision`] creates, idempotently, the account `demo` with the basic-auth user
 //! `demo`/`demo`, a PowerTrack stream and a Decahose stream labelled `prod`, a Powerstream
-//! bearer token and a few example PowerTrack rules. [`start_firehose`] then feeds synthetic
+//! bearer token, a few example PowerTrack rules and a couple of Powerstream rules. [`start_firehose`] then feeds synthetic
 //! posts from `sluice_synth` into the pipeline at a steady rate, exactly as the ingest API
 //! would, until the server shuts down. [`Demo::instructions`] is the text printed at start:
 //! the URLs and ready-to-paste `curl` commands.
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use bytes::Bytes;
-use sluice_rules::Rule;
+use sluice_rules::{Dialect, Rule};
 use sluice_store::{AddOutcome, NewRule, Product, StoreError, StreamLimits, StreamRef};
 use sluice_synth::PostGenerator;
 use tokio::task::JoinHandle;
@@ -51,6 +51,12 @@ pub const EXAMPLE_RULES: &[(&str, &str)] = &[
     ("has:media lang:en", "english-media"),
     ("amor (lang:es OR lang:pt)", "amor"),
     ("lang:ja has:links", "japanese-links"),
+];
+
+/// The example Powerstream rules (value, tag): only operators Powerstream offers.
+pub const POWERSTREAM_EXAMPLE_RULES: &[(&str, &str)] = &[
+    ("\"climate change\" -is:retweet", "climate"),
+    ("coffee lang:en", "coffee"),
 ];
 
 /// The rule the printed "add a rule" command adds (not one of [`EXAMPLE_RULES`]).
@@ -85,7 +91,18 @@ pub async fn provision(state: &AppState) -> anyhow::Result<Demo> {
     ensure_user(state).await?;
     let powertrack = ensure_stream(state, Product::PowerTrack).await?;
     let decahose = ensure_stream(state, Product::Decahose).await?;
-    let rules_added = add_example_rules(state, &powertrack).await?;
+    let rules_added =
+        add_example_rules(state, &powertrack, EXAMPLE_RULES, Dialect::PowerTrack).await?;
+    let powerstream = crate::api::powerstream::ensure_stream(state, ACCOUNT)
+        .await
+        .context("creating the demo Powerstream rule set")?;
+    add_example_rules(
+        state,
+        &powerstream,
+        POWERSTREAM_EXAMPLE_RULES,
+        Dialect::Powerstream,
+    )
+    .await?;
     let powerstream_token = ensure_token(state).await?;
     Ok(Demo {
         powertrack: powertrack.key.clone(),
@@ -145,14 +162,19 @@ async fn ensure_stream(state: &AppState, product: Product) -> anyhow::Result<Arc
     Ok(state.registry.upsert(&stored))
 }
 
-/// Adds the example rules whose values the stream does not have yet, the way the rules API
+/// Adds the `examples` (parsed as `dialect`) whose values the stream does not have yet, the way the rules API
 /// adds rules: under the stream's rules gate, store first, then the matcher. Returns how
 /// many were created.
-async fn add_example_rules(state: &AppState, live: &LiveStream) -> anyhow::Result<usize> {
-    let mut new_rules = Vec::with_capacity(EXAMPLE_RULES.len());
-    let mut trees: Vec<Rule> = Vec::with_capacity(EXAMPLE_RULES.len());
-    for &(value, tag) in EXAMPLE_RULES {
-        let tree = sluice_rules::parse(value)
+async fn add_example_rules(
+    state: &AppState,
+    live: &LiveStream,
+    examples: &[(&str, &str)],
+    dialect: Dialect,
+) -> anyhow::Result<usize> {
+    let mut new_rules = Vec::with_capacity(examples.len());
+    let mut trees: Vec<Rule> = Vec::with_capacity(examples.len());
+    for &(value, tag) in examples {
+        let tree = sluice_rules::parse_with(value, dialect)
             .map_err(|e| anyhow!("example rule {value:?} is invalid: {e}"))?;
         trees.push(tree);
         new_rules.push(NewRule {
@@ -297,7 +319,8 @@ Try:
   {curl} {auth} -H 'Content-Type: application/json' -d '{SAMPLE_NEW_RULE}' '{rules}'
   # the Decahose, partition 1 (and 2)
   {curl} {auth} '{decahose}?partition=1'
-  # Powerstream
+  # Powerstream: its rules, then the stream
+  {curl} -H 'Authorization: Bearer {token}' '{base}/2/powerstream/rules'
   {curl} -H 'Authorization: Bearer {token}' '{base}/2/powerstream'
 ",
             rule_count = self.rule_count,

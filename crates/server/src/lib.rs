@@ -11,7 +11,8 @@
 //! - [`settings`]: how the server behaves (timings, limits, datacenter).
 //! - [`state`]: [`AppState`], everything handlers share; loads the store at start.
 //! - [`registry`]: live streams, their compiled rules and open connections.
-//! - [`pipeline`]: the in-process post bus: match each accepted post, fill outboxes.
+//! - [`pipeline`]: the in-process post bus: log each accepted post, match it, fill outboxes.
+//! - [`post_log`]: which post log a server opens (files or memory) and its retention trim.
 //! - [`delivery`]: outboxes and streaming bodies (framing, heartbeats, gzip, slow consumers).
 //! - [`demo`]: `sluice serve --demo`: demo account, streams, rules and a synthetic firehose.
 //! - [`api`]: the HTTP surfaces (admin, ingest, health, …) and X's error shapes.
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod delivery;
 pub mod demo;
 pub mod pipeline;
+pub mod post_log;
 pub mod ratelimit;
 pub mod registry;
 pub mod settings;

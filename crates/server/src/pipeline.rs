@@ -1,13 +1,15 @@
-//! The post pipeline: every accepted post is matched against every live stream and put in
-//! the outboxes of the connections that should receive it.
+//! The post pipeline: every accepted post is appended to the post log, then matched against
+//! every live stream and put in the outboxes of the connections that should receive it.
 //!
 //! One dedicated thread runs it (the in-process post bus). Ingest handlers hand it batches
-//! through a bounded channel and return; the thread parses each post once, and for each
-//! stream with open connections decides what to send:
-//! - PowerTrack and Powerstream: the rules that match; if any, the post with
-//!   `matching_rules` spliced in, built once and shared by every connection of the stream;
-//! - Decahose: posts of the 10 % sample, to the connections of the post's partition (of 2);
-//! - Firehose: every post, to the connections of its partition (of 20).
+//! through a bounded channel and return; the thread first appends the whole batch to the
+//! post log, so that a post is either in the log before a connection registers (backfill and
+//! recovery find it there) or delivered to that connection live (possibly both: duplicates
+//! are allowed, gaps are not). Then it parses each post once, and for each stream with open
+//! connections decides what to send and to whom with [`crate::delivery::select`] (the same
+//! decision replay makes): the post with `matching_rules` for rules streams, built once and
+//! shared by every connection of the stream; the plain post for the connections of its
+//! partition on volume streams, built once per post.
 //!
 //! Pushing never blocks (see [`crate::delivery::Outbox`]), so one stalled client cannot
 //! delay the pipeline or anyone else.
@@ -16,21 +18,15 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use sluice_matcher::Scratch;
-use sluice_model::enrich::{MatchedRule, enrich_into};
-use sluice_model::sampling::{in_decahose, partition};
-use sluice_model::{PostView, parse_post};
-use sluice_store::Product;
+use sluice_model::parse_post;
+use sluice_postlog::{NewPost, PostLog};
 use tokio::sync::mpsc;
 
 use crate::delivery::Pushed;
+pub use crate::delivery::select::{DECAHOSE_PARTITIONS, FIREHOSE_PARTITIONS};
+use crate::delivery::select::{Routed, Selector, frame_plain};
 use crate::registry::{LiveStream, StreamRegistry};
 use crate::telemetry;
-
-/// Partitions of the Decahose (spec Part A).
-pub const DECAHOSE_PARTITIONS: u32 = 2;
-/// Partitions of the Firehose (spec Part A).
-pub const FIREHOSE_PARTITIONS: u32 = 20;
 
 /// One accepted post on its way to the pipeline.
 #[derive(Debug, Clone)]
@@ -63,41 +59,47 @@ impl PostBus {
 #[error("the post pipeline has stopped")]
 pub struct PipelineStopped;
 
-/// Starts the pipeline thread. It ends when every [`PostBus`] clone is dropped.
-pub fn start(registry: Arc<StreamRegistry>, datacenter: Arc<str>) -> (PostBus, JoinHandle<()>) {
+/// Starts the pipeline thread, which appends every batch to `log` before delivering it. It
+/// ends when every [`PostBus`] clone is dropped.
+pub fn start(
+    registry: Arc<StreamRegistry>,
+    log: Arc<dyn PostLog>,
+    datacenter: Arc<str>,
+) -> (PostBus, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4_096);
     let handle = std::thread::Builder::new()
         .name("sluice-pipeline".into())
-        .spawn(move || Pipeline::new(registry, datacenter).run(rx))
+        .spawn(move || Pipeline::new(registry, log, datacenter).run(rx))
         .expect("spawning the pipeline thread");
     (PostBus { tx }, handle)
 }
 
 struct Pipeline {
     registry: Arc<StreamRegistry>,
+    log: Arc<dyn PostLog>,
     datacenter: Arc<str>,
     streams: Vec<Arc<LiveStream>>,
     streams_version: u64,
-    scratch: Scratch,
-    rule_ids: Vec<u64>,
-    buffer: Vec<u8>,
+    selector: Selector,
 }
 
 impl Pipeline {
-    fn new(registry: Arc<StreamRegistry>, datacenter: Arc<str>) -> Self {
+    fn new(registry: Arc<StreamRegistry>, log: Arc<dyn PostLog>, datacenter: Arc<str>) -> Self {
         Self {
             registry,
+            log,
             datacenter,
             streams: Vec::new(),
             streams_version: u64::MAX,
-            scratch: Scratch::default(),
-            rule_ids: Vec::new(),
-            buffer: Vec::new(),
+            selector: Selector::default(),
         }
     }
 
     fn run(mut self, mut rx: mpsc::Receiver<Vec<IngestedPost>>) {
         while let Some(batch) = rx.blocking_recv() {
+            // Log first, then look at the streams: a stream or connection that appears after
+            // the append finds the batch in the log.
+            self.append_to_log(&batch);
             let version = self.registry.version();
             if version != self.streams_version {
                 self.streams = self.registry.all();
@@ -109,86 +111,53 @@ impl Pipeline {
         }
     }
 
+    /// Appends the batch to the post log. A failing log costs backfill and recovery, not
+    /// live delivery: the failure is logged and counted, and the batch still goes out.
+    fn append_to_log(&mut self, batch: &[IngestedPost]) {
+        let posts: Vec<NewPost<'_>> = batch
+            .iter()
+            .map(|p| NewPost {
+                datacenter: &p.datacenter,
+                bytes: &p.bytes,
+            })
+            .collect();
+        let now = u64::try_from(crate::state::now_ms()).unwrap_or(0);
+        match self.log.append(&posts, now) {
+            Ok(_) => telemetry::posts_logged(posts.len() as u64),
+            Err(e) => {
+                telemetry::post_log_error();
+                tracing::error!(posts = posts.len(), "appending to the post log failed: {e}");
+            }
+        }
+    }
+
     fn deliver(&mut self, post: &IngestedPost) {
         let Ok(view) = parse_post(&post.bytes) else {
             // Ingest validated it; nothing else can produce an unparsable post.
             return;
         };
-        let Some(id) = view.id() else { return };
         let local = *post.datacenter == *self.datacenter;
         let mut plain: Option<Bytes> = None;
-        // Taken out for the loop so that `self.enriched` may borrow the buffers mutably.
-        let streams = std::mem::take(&mut self.streams);
-        for stream in &streams {
+        for stream in &self.streams {
             if stream.connections.is_empty() {
                 continue;
             }
-            match stream.product() {
-                Product::PowerTrack | Product::Powerstream => {
-                    let Some(message) = self.enriched(stream, &view, &post.bytes) else {
-                        continue;
-                    };
-                    stream.connections.for_each(|c| {
-                        if !c.local_dc_only || local {
-                            push(c.outbox.push(message.clone()));
-                        }
-                    });
+            let Some(routed) = self.selector.route(stream, &view, &post.bytes, local) else {
+                continue;
+            };
+            let message = match &routed {
+                Routed::Matched { message, .. } => message.clone(),
+                Routed::Partition(_) => plain
+                    .get_or_insert_with(|| frame_plain(&post.bytes))
+                    .clone(),
+            };
+            stream.connections.for_each(|c| {
+                if routed.reaches(c.partition, c.local_dc_only) {
+                    push(c.outbox.push(message.clone()));
                 }
-                Product::Decahose | Product::Firehose => {
-                    let partitions = if stream.product() == Product::Decahose {
-                        if !in_decahose(id) {
-                            continue;
-                        }
-                        DECAHOSE_PARTITIONS
-                    } else {
-                        FIREHOSE_PARTITIONS
-                    };
-                    let p = partition(id, partitions);
-                    let message = plain
-                        .get_or_insert_with(|| frame_plain(&post.bytes))
-                        .clone();
-                    stream.connections.for_each(|c| {
-                        if c.partition == Some(p) {
-                            push(c.outbox.push(message.clone()));
-                        }
-                    });
-                }
-            }
+            });
         }
-        self.streams = streams;
     }
-
-    /// The post with its `matching_rules` for `stream`, framed; `None` when no rule matches.
-    fn enriched(&mut self, stream: &LiveStream, view: &PostView<'_>, raw: &[u8]) -> Option<Bytes> {
-        stream
-            .rules
-            .match_post(view, &mut self.scratch, &mut self.rule_ids);
-        if self.rule_ids.is_empty() {
-            return None;
-        }
-        self.buffer.clear();
-        let ok = stream.rules.with_tags(&self.rule_ids, |tags| {
-            enrich_into(
-                raw,
-                tags.map(|(id, tag)| MatchedRule { id, tag }),
-                &mut self.buffer,
-            )
-            .is_ok()
-        });
-        if !ok {
-            return None;
-        }
-        self.buffer.extend_from_slice(b"\r\n");
-        Some(Bytes::copy_from_slice(&self.buffer))
-    }
-}
-
-/// A post as volume streams send it: the original bytes made line-safe, framed.
-fn frame_plain(raw: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(raw.len() + 2);
-    sluice_model::json::escape_line_separators(raw, &mut out);
-    out.extend_from_slice(b"\r\n");
-    Bytes::from(out)
 }
 
 fn push(result: Pushed) {

@@ -2,7 +2,7 @@
 //! connections, kept in step with the store.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -32,6 +32,8 @@ pub struct LiveStream {
     /// Serializes rule changes on this stream: a second add waits for the first (spec
     /// Part A), and store order equals matcher order.
     pub rules_gate: tokio::sync::Mutex<()>,
+    /// Recovery requests (`startTime`/`endTime`) running on this stream; X allows 2 at once.
+    pub recovery_jobs: AtomicU32,
 }
 
 impl LiveStream {
@@ -43,6 +45,7 @@ impl LiveStream {
             rules: RuleBook::new(),
             connections: Connections::default(),
             rules_gate: tokio::sync::Mutex::new(()),
+            recovery_jobs: AtomicU32::new(0),
         }
     }
 

@@ -28,7 +28,20 @@ pub struct Settings {
     pub ingest_body_limit: usize,
     /// The base URL printed in stream and rules URLs (`http://127.0.0.1:8080`).
     pub public_url: String,
+    /// How long accepted posts stay in the post log for backfill and recovery
+    /// (`--post-log-retention`; default 10 min, at most [`MAX_POST_LOG_RETENTION`]).
+    pub post_log_retention: Duration,
+    /// How often posts older than the retention are dropped from the post log (and the
+    /// file-backed log is flushed to disk).
+    pub post_log_trim_interval: Duration,
 }
+
+/// Default of [`Settings::post_log_retention`].
+pub const DEFAULT_POST_LOG_RETENTION: Duration = Duration::from_secs(10 * 60);
+/// Longest [`Settings::post_log_retention`]: recovery reaches back at most 24 hours.
+pub const MAX_POST_LOG_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Shortest retention `sluice serve` accepts: the longest backfill window (5 minutes).
+pub const MIN_POST_LOG_RETENTION: Duration = Duration::from_secs(5 * 60);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -43,6 +56,8 @@ impl Default for Settings {
             rules_body_limit: 5_000_000,
             ingest_body_limit: 16 << 20,
             public_url: "http://127.0.0.1:8080".into(),
+            post_log_retention: DEFAULT_POST_LOG_RETENTION,
+            post_log_trim_interval: Duration::from_secs(10),
         }
     }
 }

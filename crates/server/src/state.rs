@@ -7,11 +7,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use sluice_model::snowflake::SnowflakeGenerator;
+use sluice_postlog::PostLog;
 use sluice_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AdminToken, CredentialCache};
 use crate::pipeline::{self, PostBus};
+use crate::post_log;
 use crate::ratelimit::RateLimiter;
 use crate::registry::StreamRegistry;
 use crate::settings::Settings;
@@ -35,6 +37,9 @@ pub struct Shared {
     pub registry: Arc<StreamRegistry>,
     /// Where accepted posts go.
     pub bus: PostBus,
+    /// Every accepted post for the retention window, appended by the pipeline before it
+    /// delivers them: backfill and recovery read it.
+    pub post_log: Arc<dyn PostLog>,
     /// Rule ids.
     pub ids: SnowflakeGenerator,
     /// The admin and ingest API credential.
@@ -76,28 +81,36 @@ impl Default for Limits {
 
 /// Where the state lives.
 pub enum StoreLocation<'a> {
-    /// `DATA_DIR/sluice.db`, created if missing.
+    /// `DATA_DIR/sluice.db` and the post log in `DATA_DIR/postlog/`, created if missing.
     DataDir(&'a Path),
-    /// A private in-memory database (tests).
+    /// A private in-memory database and post log (tests).
     Memory,
 }
 
 impl AppState {
-    /// Opens the store, loads every stream and its rules, and starts the pipeline.
+    /// Opens the store and the post log, loads every stream and its rules, and starts the
+    /// pipeline and the post log's retention trim.
     pub fn open(
         location: StoreLocation<'_>,
         settings: Settings,
         admin_token: AdminToken,
     ) -> anyhow::Result<AppState> {
-        let store = match location {
+        let (store, post_log) = match location {
             StoreLocation::DataDir(dir) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating data dir {}", dir.display()))?;
                 let path = dir.join("sluice.db");
-                Store::open(&path).with_context(|| format!("opening {}", path.display()))?
+                let store =
+                    Store::open(&path).with_context(|| format!("opening {}", path.display()))?;
+                (store, post_log::open(Some(dir))?)
             }
-            StoreLocation::Memory => Store::open_in_memory()?,
+            StoreLocation::Memory => (Store::open_in_memory()?, post_log::open(None)?),
         };
+        post_log::start_trimmer(
+            &post_log,
+            settings.post_log_retention,
+            settings.post_log_trim_interval,
+        );
         let store = Arc::new(store);
         let registry = Arc::new(StreamRegistry::default());
         let mut last_rule_id = 0;
@@ -121,13 +134,17 @@ impl AppState {
             rules = rules_loaded,
             "loaded state"
         );
-        let (bus, pipeline) =
-            pipeline::start(registry.clone(), settings.datacenter.as_str().into());
+        let (bus, pipeline) = pipeline::start(
+            registry.clone(),
+            post_log.clone(),
+            settings.datacenter.as_str().into(),
+        );
         let ids = SnowflakeGenerator::resume(0, last_rule_id).context("rule id generator")?;
         Ok(AppState(Arc::new(Shared {
             store,
             registry,
             bus,
+            post_log,
             ids,
             admin_token,
             credentials: CredentialCache::default(),

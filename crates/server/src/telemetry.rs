@@ -13,6 +13,16 @@ pub fn posts_rejected(n: u64) {
     counter!("sluice_posts_rejected_total").increment(n);
 }
 
+/// Posts appended to the post log.
+pub fn posts_logged(n: u64) {
+    counter!("sluice_posts_logged_total").increment(n);
+}
+
+/// Appending to or trimming the post log failed (backfill and recovery miss posts).
+pub fn post_log_error() {
+    counter!("sluice_post_log_errors_total").increment(1);
+}
+
 /// A message was queued for a connection.
 pub fn message_queued() {
     counter!("sluice_messages_queued_total").increment(1);

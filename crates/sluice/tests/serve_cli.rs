@@ -398,7 +398,7 @@ async fn restarts_keep_the_admin_token_and_the_demo_setup() {
         .map(|s| s["product"].as_str().unwrap())
         .collect();
     products.sort_unstable();
-    assert_eq!(products, ["decahose", "powertrack"]);
+    assert_eq!(products, ["decahose", "powerstream", "powertrack"]);
     let powertrack = streams
         .iter()
         .find(|s| s["product"] == "powertrack")

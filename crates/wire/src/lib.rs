@@ -15,15 +15,19 @@
 //! - [`list`]: the list/get response `{"rules":[…],"sent":…}`.
 //! - [`validation`]: the validation endpoint's response.
 //! - [`error`]: the Gnip error body `{"error":{"message","sent"}}` and X's messages.
+//! - [`info`]: the `{"info":{…}}` message that ends a finite stream (recovery).
 //! - [`sent`]: the two `sent` timestamp formats.
+//! - [`v2`]: the `/2/` bodies (Powerstream rules, problems, in-band errors, metadata).
 
 pub mod add;
 pub mod delete;
 pub mod error;
+pub mod info;
 pub mod list;
 pub mod request;
 pub mod rule;
 pub mod sent;
+pub mod v2;
 pub mod validation;
 
 pub use add::{AddDetail, AddResponse, AddSummary, EchoedRule};
@@ -31,6 +35,7 @@ pub use delete::{
     DeleteDetail, DeleteEntry, DeleteRequest, DeleteResponse, DeleteSummary, DeleteTarget,
 };
 pub use error::{ErrorBody, ErrorMessage, INVALID_JSON_MESSAGE, InvalidJson};
+pub use info::{InfoBody, InfoMessage};
 pub use list::RulesResponse;
 pub use request::{RuleIdsRequest, RuleInput, RulesRequest};
 pub use rule::{MatchingRule, Rule, RuleValue};

@@ -9,9 +9,14 @@ pub mod error;
 pub mod gnip;
 pub mod health;
 pub mod ingest;
+pub mod powerstream;
 pub mod powertrack_rules;
 pub mod powertrack_stream;
+pub mod problem;
+pub mod recovery;
+pub mod stream_query;
 pub mod streaming;
+pub mod volume_stream;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -47,6 +52,14 @@ pub fn router(state: AppState) -> Router {
             get(powertrack_stream::connect),
         )
         .route(
+            "/stream/sample10/accounts/{account}/publishers/twitter/{label}",
+            get(volume_stream::decahose),
+        )
+        .route(
+            "/stream/firehose/accounts/{account}/publishers/twitter/{label}",
+            get(volume_stream::firehose),
+        )
+        .route(
             "/rules/powertrack/accounts/{account}/publishers/twitter/{label}",
             get(powertrack_rules::list)
                 .post(powertrack_rules::post)
@@ -60,6 +73,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/rules/powertrack/accounts/{account}/publishers/twitter/{label}/validation.json",
             post(powertrack_rules::validate).layer(DefaultBodyLimit::max(rules_limit)),
+        )
+        .route("/2/powerstream", get(powerstream::connect))
+        .route(
+            "/2/powerstream/rules",
+            get(powerstream::list_rules)
+                .post(powerstream::post_rules)
+                .delete(powerstream::delete_rules)
+                .layer(DefaultBodyLimit::max(rules_limit)),
         )
         .route(
             "/ingest",

@@ -1,11 +1,14 @@
 //! What every streaming endpoint shares: the checks a Gnip-style stream request passes
 //! before it connects, and opening a connection (outbox, registration, over-cap policy,
-//! close messages, the open/close log lines and the connection gauge).
+//! close messages, the open/close log lines and the connection gauge), live or starting
+//! with a replay of the post log ([`Start`]: backfill, recovery).
 //!
 //! PowerTrack uses it as is; Decahose/Firehose add their `partition`, Powerstream its own
-//! auth, close texts and prelude.
+//! auth, close texts and prelude. Powerstream's `backfillMinutes` is [`Start::Backfill`]
+//! passed to [`open_stream_at`]; the query parsing is in [`super::stream_query`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -21,10 +24,15 @@ use sluice_wire::error::{
 use super::encoding::accepts_gzip;
 use super::error::ApiError;
 use super::gnip::{find_stream, label_of, require_basic};
-use crate::delivery::{BodySettings, CloseMessages, CloseReason, Encoding, Outbox, stream_body};
+use super::recovery::RecoveryJob;
+use super::stream_query::StartRequest;
+use crate::delivery::replay::{self, ReplayKind, ReplayTarget};
+use crate::delivery::{
+    BodySettings, CloseMessages, CloseReason, Encoding, Outbox, replay_then_stream_body,
+};
 use crate::ratelimit::{RateInfo, RateLimiter};
 use crate::registry::LiveStream;
-use crate::state::AppState;
+use crate::state::{AppState, now_ms};
 use crate::telemetry;
 
 /// The in-band messages of Gnip-style streams (spec Part A, wire rule 7): one
@@ -120,50 +128,157 @@ pub struct StreamOptions {
     pub messages: Arc<dyn CloseMessages>,
 }
 
-/// Registers a new connection on `live` and returns its `200` streaming response:
-/// `Content-Type: application/json; charset=utf-8`, `Content-Encoding: gzip` when gzipped,
-/// chunked. Callers add their own headers (rate limits, …) to the response.
+/// Where a connection's stream starts.
+pub enum Start {
+    /// Live posts from the moment the connection opens.
+    Live,
+    /// `backfillMinutes`: the posts of the last `minutes` this connection would have
+    /// received, oldest first, then live with no gap (see [`crate::delivery::replay`]).
+    Backfill {
+        /// 1 to 5.
+        minutes: u32,
+    },
+    /// `startTime`/`endTime`: the posts appended in the window, then
+    /// `Recovery Request Completed` and the end of the body. Holds one of the stream's
+    /// recovery slots until the connection ends.
+    Recovery {
+        /// Window start, epoch ms, inclusive.
+        start_ms: u64,
+        /// Window end, epoch ms, exclusive.
+        end_ms: u64,
+        /// The stream's recovery slot.
+        job: RecoveryJob,
+    },
+}
+
+impl Start {
+    /// The start a parsed query asks for; a recovery takes one of the stream's recovery
+    /// slots (429 when none is free).
+    pub fn claim(request: StartRequest, live: &Arc<LiveStream>) -> Result<Start, ApiError> {
+        Ok(match request {
+            StartRequest::Live => Start::Live,
+            StartRequest::Backfill { minutes } => Start::Backfill { minutes },
+            StartRequest::Recovery { start_ms, end_ms } => Start::Recovery {
+                start_ms,
+                end_ms,
+                job: RecoveryJob::acquire(live)?,
+            },
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Start::Live => "live",
+            Start::Backfill { .. } => "backfill",
+            Start::Recovery { .. } => "recovery",
+        }
+    }
+}
+
+/// Registers a new live connection on `live` and returns its `200` streaming response:
+/// [`open_stream_at`] with [`Start::Live`].
+pub fn open_stream(state: &AppState, live: Arc<LiveStream>, options: StreamOptions) -> Response {
+    open_stream_at(state, live, options, Start::Live)
+}
+
+/// Opens a connection on `live` starting at `start` and returns its `200` streaming
+/// response: `Content-Type: application/json; charset=utf-8`, `Content-Encoding: gzip`
+/// when gzipped, chunked. Callers add their own headers (rate limits, …) to the response.
 ///
-/// The connection gets posts from the moment this returns. If it takes the stream over its
-/// cap, it is accepted, and once `settings.over_cap_grace` has passed, the connections
+/// A live connection gets posts from the moment this returns; a backfilling one first
+/// gets the window from the post log and is registered once it has caught up; a recovery
+/// is never registered: it does not count towards the stream's connection cap.
+///
+/// If registering takes the stream (the partition, on volume streams) over its cap, the
+/// connection is accepted, and once `settings.over_cap_grace` has passed, the connections
 /// still beyond the cap (newest first) are closed with the too-many-connections message
 /// (spec Part A). When the body ends or the client goes away, the connection is
 /// unregistered and its closing logged.
-pub fn open_stream(state: &AppState, live: Arc<LiveStream>, options: StreamOptions) -> Response {
+pub fn open_stream_at(
+    state: &AppState,
+    live: Arc<LiveStream>,
+    options: StreamOptions,
+    start: Start,
+) -> Response {
     let outbox = Arc::new(Outbox::new(state.settings.outbox_bytes));
-    let (connection, open) =
-        live.connections
-            .open(outbox.clone(), options.partition, options.local_dc_only);
     let product = live.product().as_str();
-    let allowed = live.limits().max_connections;
+    let partition = options.partition;
+    let kind = start.kind();
     telemetry::connections(product, 1.0);
+    let opened = Instant::now();
+    let registration = Arc::new(Registration {
+        slot: Mutex::new(Slot::Pending),
+        state: state.clone(),
+        live: live.clone(),
+        outbox: outbox.clone(),
+        partition,
+        local_dc_only: options.local_dc_only,
+    });
+    let now = u64::try_from(now_ms()).unwrap_or(0);
+    let target = || ReplayTarget {
+        log: state.post_log.clone(),
+        stream: live.clone(),
+        partition,
+        local_dc_only: options.local_dc_only,
+        datacenter: state.settings.datacenter.as_str().into(),
+        max_batch_bytes: state.settings.max_batch_bytes,
+    };
+    let mut recovery_job = None;
+    // A live connection is registered at once; the others later or never.
+    let registered = match start {
+        Start::Live => registration.register(),
+        Start::Backfill { .. } | Start::Recovery { .. } => None,
+    };
     tracing::info!(
         account = live.key.account,
         stream = live.key.label,
         product,
-        partition = options.partition,
-        connection = connection.id,
-        open,
-        allowed,
+        partition,
+        start = kind,
+        connection = registered.map(|(id, _)| id),
+        open = registered.map(|(_, open)| open),
+        allowed = live.limits().max_connections,
         "stream connection opened"
     );
-    if open > allowed as usize {
-        close_over_cap_later(state, live.clone(), connection.id, options.partition);
-    }
+    let replay = match start {
+        Start::Live => None,
+        Start::Backfill { minutes } => {
+            let from_ms = now.saturating_sub(u64::from(minutes) * 60_000);
+            let r = registration.clone();
+            let go_live = Box::new(move || r.register().is_some());
+            Some(replay::spawn(
+                target(),
+                ReplayKind::Backfill { from_ms, go_live },
+            ))
+        }
+        Start::Recovery {
+            start_ms,
+            end_ms,
+            job,
+        } => {
+            recovery_job = Some(job);
+            Some(replay::spawn(
+                target(),
+                ReplayKind::Recovery {
+                    from_ms: start_ms,
+                    end_ms,
+                    outbox: outbox.clone(),
+                },
+            ))
+        }
+    };
 
-    let id = connection.id;
-    let opened = connection.opened;
-    let partition = options.partition;
-    drop(connection);
     let on_close = Box::new(move |reason: &str| {
-        live.connections.close(id);
+        let connection = registration.unregister();
+        drop(recovery_job);
         telemetry::connections(product, -1.0);
         tracing::info!(
             account = live.key.account,
             stream = live.key.label,
             product,
             partition,
-            connection = id,
+            start = kind,
+            connection,
             reason,
             duration_ms = opened.elapsed().as_millis() as u64,
             "stream connection closed"
@@ -174,7 +289,8 @@ pub fn open_stream(state: &AppState, live: Arc<LiveStream>, options: StreamOptio
         max_batch_bytes: state.settings.max_batch_bytes,
         encoding: options.encoding,
     };
-    let body = stream_body(
+    let body = replay_then_stream_body(
+        replay,
         outbox,
         settings,
         options.prelude,
@@ -192,6 +308,77 @@ pub fn open_stream(state: &AppState, live: Arc<LiveStream>, options: StreamOptio
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
+}
+
+/// A connection's place among its stream's live connections: taken when it goes live
+/// (at once, or when its backfill has caught up), given back when its body ends. Whichever
+/// comes second sees the other, so a client that leaves mid-backfill is never registered.
+struct Registration {
+    slot: Mutex<Slot>,
+    state: AppState,
+    live: Arc<LiveStream>,
+    outbox: Arc<Outbox>,
+    partition: Option<u32>,
+    local_dc_only: bool,
+}
+
+enum Slot {
+    Pending,
+    Live(u64),
+    Gone,
+}
+
+impl Registration {
+    /// Registers the connection for live delivery and starts the over-cap policy when it
+    /// takes its partition over the cap. Returns the connection's id and the number of
+    /// connections now open on its partition; `None` when the body has already ended.
+    fn register(&self) -> Option<(u64, usize)> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if !matches!(*slot, Slot::Pending) {
+            return None;
+        }
+        let live = &self.live;
+        let (connection, open) =
+            live.connections
+                .open(self.outbox.clone(), self.partition, self.local_dc_only);
+        *slot = Slot::Live(connection.id);
+        drop(slot);
+        let allowed = live.limits().max_connections;
+        tracing::debug!(
+            account = live.key.account,
+            stream = live.key.label,
+            partition = self.partition,
+            connection = connection.id,
+            open,
+            allowed,
+            "stream connection live"
+        );
+        if open > allowed as usize {
+            close_over_cap_later(&self.state, live.clone(), connection.id, self.partition);
+        }
+        // A stream deleted while this connection was backfilling has closed the connections
+        // it knew of; this one closes itself.
+        let current = self.state.registry.get(&live.key);
+        if !current.is_some_and(|c| Arc::ptr_eq(&c, live)) {
+            self.outbox.close(CloseReason::Operational);
+        }
+        Some((connection.id, open))
+    }
+
+    /// Unregisters the connection if it went live; returns its id.
+    fn unregister(&self) -> Option<u64> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let id = match *slot {
+            Slot::Live(id) => Some(id),
+            Slot::Pending | Slot::Gone => None,
+        };
+        *slot = Slot::Gone;
+        drop(slot);
+        if let Some(id) = id {
+            self.live.connections.close(id);
+        }
+        id
+    }
 }
 
 /// After the grace period, if connection `id` is still open and the stream still over its

@@ -9,6 +9,11 @@
 //!
 //! A server-side close writes X's in-band message (`{"error":{…}}`), finishes the gzip
 //! stream and ends the body cleanly (the final zero-length chunk).
+//!
+//! A body may first drain a [`ReplayFeed`] (backfill, recovery: posts read back from the
+//! post log) and go on with the outbox once the feed ends. The feed is a small bounded
+//! channel, so its producer waits for the client: replay is finite but may be large, and
+//! unlike live delivery it must not be dropped for being slow.
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -66,7 +71,28 @@ pub fn stream_body(
     shutdown: CancellationToken,
     on_close: OnClose,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    replay_then_stream_body(
+        None, outbox, settings, prelude, messages, shutdown, on_close,
+    )
+}
+
+/// Batches of framed messages a body writes before anything from its outbox, in order
+/// (replayed posts). When every sender is gone the body goes on with the outbox.
+pub type ReplayFeed = tokio::sync::mpsc::Receiver<Vec<Bytes>>;
+
+/// [`stream_body`] that first writes everything `replay` yields (after the prelude), with
+/// heartbeats while the feed is silent, then continues with the outbox.
+pub fn replay_then_stream_body(
+    replay: Option<ReplayFeed>,
+    outbox: Arc<Outbox>,
+    settings: BodySettings,
+    prelude: Option<Bytes>,
+    messages: Arc<dyn CloseMessages>,
+    shutdown: CancellationToken,
+    on_close: OnClose,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let writer = BodyWriter {
+        replay,
         outbox,
         encoder: Encoder::new(settings.encoding),
         last_write: Instant::now(),
@@ -88,6 +114,7 @@ pub fn stream_body(
 }
 
 struct BodyWriter {
+    replay: Option<ReplayFeed>,
     outbox: Arc<Outbox>,
     encoder: Encoder,
     settings: BodySettings,
@@ -110,6 +137,29 @@ impl BodyWriter {
             return Some(self.flush());
         }
         let deadline = self.last_write + self.settings.heartbeat;
+        while let Some(replay) = &mut self.replay {
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => {
+                    self.outbox.close(CloseReason::Operational);
+                    return Some(self.finish(&CloseReason::Operational));
+                }
+                replayed = replay.recv() => match replayed {
+                    Some(messages) if messages.is_empty() => {}
+                    Some(messages) => {
+                        for message in &messages {
+                            self.encoder.write(message);
+                        }
+                        return Some(self.flush());
+                    }
+                    None => self.replay = None,
+                },
+                () = tokio::time::sleep_until(deadline) => {
+                    self.encoder.write(b"\r\n");
+                    return Some(self.flush());
+                }
+            }
+        }
         tokio::select! {
             biased;
             () = self.shutdown.cancelled() => {
@@ -315,6 +365,67 @@ mod tests {
         );
         outbox.push(Bytes::from_static(b"post\r\n"));
         assert_eq!(body.next().await.unwrap().unwrap(), &b"post\r\n"[..]);
+        shutdown.cancel();
+        assert_eq!(
+            body.next().await.unwrap().unwrap(),
+            &b"{\"closed\":\"Operational\"}\r\n"[..]
+        );
+        assert!(body.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replay_feed_comes_first_with_heartbeats_then_the_outbox() {
+        let outbox = Arc::new(Outbox::new(1 << 20));
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let body = replay_then_stream_body(
+            Some(rx),
+            outbox.clone(),
+            settings(Encoding::Identity),
+            None,
+            Arc::new(Texts),
+            CancellationToken::new(),
+            Box::new(|_| {}),
+        );
+        let mut body = Box::pin(body);
+        // Live messages wait while the replay runs.
+        outbox.push(Bytes::from_static(b"live\r\n"));
+        tx.send(vec![
+            Bytes::from_static(b"old1\r\n"),
+            Bytes::from_static(b"old2\r\n"),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(
+            body.next().await.unwrap().unwrap(),
+            &b"old1\r\nold2\r\n"[..]
+        );
+        // A silent replay still gets heartbeats.
+        let started = Instant::now();
+        assert_eq!(body.next().await.unwrap().unwrap(), &b"\r\n"[..]);
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        tx.send(vec![Bytes::from_static(b"old3\r\n")])
+            .await
+            .unwrap();
+        drop(tx);
+        assert_eq!(body.next().await.unwrap().unwrap(), &b"old3\r\n"[..]);
+        assert_eq!(body.next().await.unwrap().unwrap(), &b"live\r\n"[..]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_during_a_replay_closes_with_the_operational_message() {
+        let outbox = Arc::new(Outbox::new(1 << 20));
+        let (_tx, rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(1);
+        let shutdown = CancellationToken::new();
+        let body = replay_then_stream_body(
+            Some(rx),
+            outbox,
+            settings(Encoding::Identity),
+            None,
+            Arc::new(Texts),
+            shutdown.clone(),
+            Box::new(|_| {}),
+        );
+        let mut body = Box::pin(body);
         shutdown.cancel();
         assert_eq!(
             body.next().await.unwrap().unwrap(),

@@ -1,8 +1,14 @@
-//! Stream delivery: per-connection outboxes fed by ingest, and the response bodies that
-//! drain them with framing, heartbeats and gzip.
+//! Stream delivery: per-connection outboxes fed by ingest, the response bodies that drain
+//! them with framing, heartbeats and gzip, which post goes to which connection
+//! ([`select`], shared by live delivery and replay), and replay from the post log
+//! ([`replay`]: backfill and recovery).
 
 pub mod body;
 pub mod outbox;
+pub mod replay;
+pub mod select;
 
-pub use body::{BodySettings, CloseMessages, Encoding, stream_body};
+pub use body::{
+    BodySettings, CloseMessages, Encoding, ReplayFeed, replay_then_stream_body, stream_body,
+};
 pub use outbox::{CloseReason, Outbox, Pushed};

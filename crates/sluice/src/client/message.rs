@@ -2,7 +2,7 @@
 //!
 //! Gnip-style streams send system messages as single-key objects, `{"error":{…}}` and
 //! `{"info":{…}}` (spec Part B §1.4); Powerstream starts with
-//! `{"type":"connection_metadata",…}` (§6.3). Posts (and a volume stream's compliance
+//! `{"type":"connection_metadata",…}` (§6.3) and ends with v2's `{"errors":[…]}` (§7.2). Posts (and a volume stream's compliance
 //! events) never begin with those keys, so looking at the first key is enough and data
 //! lines are passed on without being parsed.
 
@@ -18,7 +18,7 @@ pub enum Line {
 }
 
 /// The first keys that mark a system message.
-const SYSTEM_KEYS: [&[u8]; 3] = [b"\"error\"", b"\"info\"", b"\"type\""];
+const SYSTEM_KEYS: [&[u8]; 4] = [b"\"error\"", b"\"errors\"", b"\"info\"", b"\"type\""];
 
 /// Classifies one line (without its line end).
 pub fn classify(line: &[u8]) -> Line {
@@ -43,7 +43,7 @@ mod tests {
 
     #[test]
     fn heartbeats_system_messages_and_posts_are_told_apart() {
-        let cases: [(&str, Line); 8] = [
+        let cases: [(&str, Line); 9] = [
             ("", Line::Heartbeat),
             ("  ", Line::Heartbeat),
             (
@@ -56,6 +56,10 @@ mod tests {
             ),
             (
                 r#"{"type":"connection_metadata","datacenter":"atla"}"#,
+                Line::System,
+            ),
+            (
+                r#"{"errors":[{"title":"operational-disconnect","disconnect_type":"SlowReader"}]}"#,
                 Line::System,
             ),
             (

@@ -15,12 +15,16 @@ use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use serde::Deserialize;
 use sluice_server::auth::AdminToken;
+use sluice_server::settings::{
+    DEFAULT_POST_LOG_RETENTION, MAX_POST_LOG_RETENTION, MIN_POST_LOG_RETENTION,
+};
 use sluice_server::{AppState, Settings, StoreLocation, demo, tls};
 use tokio::net::TcpListener;
 
@@ -43,6 +47,7 @@ are the flag names with '_' for '-':
   tls_self_signed = true
   demo = true
   demo_rate = 200
+  post_log_retention = \"1h\"
 
 Flags win over environment variables, which win over the file. Relative paths in the file
 are relative to the file's directory. On/off flags take an optional value: --demo,
@@ -133,6 +138,11 @@ pub struct ServeArgs {
     /// proxy [default: the listener's scheme and address].
     #[arg(long, env = "SLUICE_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+
+    /// How long accepted posts are kept in the post log (DATA_DIR/postlog) for backfill and
+    /// recovery: 5m to 24h, e.g. 30m, 2h [default: 10m].
+    #[arg(long, env = "SLUICE_POST_LOG_RETENTION", value_name = "DURATION")]
+    post_log_retention: Option<String>,
 }
 
 /// The `--config` file: the same settings as the flags, keys with `_`.
@@ -149,6 +159,7 @@ struct FileConfig {
     demo_rate: Option<f64>,
     admin_token: Option<String>,
     public_url: Option<String>,
+    post_log_retention: Option<String>,
 }
 
 impl FileConfig {
@@ -193,6 +204,7 @@ struct Config {
     demo_rate: f64,
     admin_token: Option<String>,
     public_url: Option<String>,
+    post_log_retention: Duration,
 }
 
 /// Merges flags and environment (already in `args`) over the file over the defaults, and
@@ -229,6 +241,14 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
     if datacenter.is_empty() {
         bail!("--datacenter must not be empty");
     }
+    let post_log_retention = match args
+        .post_log_retention
+        .as_deref()
+        .or(file.post_log_retention.as_deref())
+    {
+        None => DEFAULT_POST_LOG_RETENTION,
+        Some(text) => parse_retention(text)?,
+    };
     Ok(Config {
         listen: args
             .listen
@@ -254,6 +274,7 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             .clone()
             .or(file.public_url)
             .map(|u| u.trim_end_matches('/').to_owned()),
+        post_log_retention,
     })
 }
 
@@ -292,6 +313,21 @@ fn init_logging() {
         .try_init();
 }
 
+/// Reads `--post-log-retention` (`10m`, `2h`, `1h 30m`, …) and checks its range.
+fn parse_retention(text: &str) -> anyhow::Result<Duration> {
+    let retention = humantime::parse_duration(text.trim()).with_context(|| {
+        format!("--post-log-retention: {text:?} is not a duration like 10m, 2h or 24h")
+    })?;
+    if !(MIN_POST_LOG_RETENTION..=MAX_POST_LOG_RETENTION).contains(&retention) {
+        bail!(
+            "--post-log-retention must be between {} and {}, not {text}",
+            humantime::format_duration(MIN_POST_LOG_RETENTION),
+            humantime::format_duration(MAX_POST_LOG_RETENTION),
+        );
+    }
+    Ok(retention)
+}
+
 async fn serve(mut config: Config) -> anyhow::Result<()> {
     // Absolute, so that the printed paths (certificate, admin token) work from anywhere.
     config.data_dir = std::path::absolute(&config.data_dir)
@@ -325,6 +361,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             .public_url
             .clone()
             .unwrap_or_else(|| listen_url.clone()),
+        post_log_retention: config.post_log_retention,
         ..Settings::default()
     };
     let state = AppState::open(
@@ -463,8 +500,34 @@ mod tests {
                 demo_rate: 50.0,
                 admin_token: None,
                 public_url: None,
+                post_log_retention: Duration::from_secs(600),
             }
         );
+    }
+
+    #[test]
+    fn post_log_retention_comes_from_flag_env_or_file_within_bounds() {
+        let from_file = file(r#"post_log_retention = "2h""#);
+        let config = resolve(&args(&[]), from_file).unwrap();
+        assert_eq!(config.post_log_retention, Duration::from_secs(7_200));
+        let from_file = file(r#"post_log_retention = "2h""#);
+        let flag = resolve(&args(&["--post-log-retention", "24h"]), from_file).unwrap();
+        assert_eq!(flag.post_log_retention, Duration::from_secs(86_400));
+        let mixed = resolve(
+            &args(&["--post-log-retention=1h 30m"]),
+            FileConfig::default(),
+        );
+        assert_eq!(
+            mixed.unwrap().post_log_retention,
+            Duration::from_secs(5_400)
+        );
+        for bad in ["25h", "4m", "0s", "ten minutes", "", "-5m"] {
+            let flag = format!("--post-log-retention={bad}");
+            assert!(
+                resolve(&args(&[&flag]), FileConfig::default()).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

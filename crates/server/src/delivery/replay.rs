@@ -1,0 +1,444 @@
+//! Replay: posts read back from the post log for one connection, routed exactly as live
+//! delivery would route them ([`super::select`]), and handed to its body through a bounded
+//! [`ReplayFeed`].
+//!
+//! Two kinds:
+//! - **Backfill** (`backfillMinutes`): from the first post of the window, read until caught
+//!   up with the log; then *go live* (register the connection, so the pipeline fills its
+//!   outbox), note where the log ends at that moment, and read up to there. The pipeline
+//!   appends a post to the log before delivering it, so every post is either below that
+//!   end (replayed) or delivered live after registration: no gap at the switch, possibly a
+//!   few duplicates. Then the body goes on with the outbox.
+//! - **Recovery** (`startTime`/`endTime`): the posts appended in the window, then the
+//!   outbox is closed with the completion message; nothing live.
+//!
+//! The reading runs in short blocking sections (`spawn_blocking`) of bounded size, each
+//! producing at most one batch of about `max_batch_bytes`; the feed holds two batches, so
+//! a replay waits for its client and never holds the whole window in memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_model::parse_post;
+use sluice_postlog::{LogError, PostLog};
+use sluice_wire::InfoBody;
+use tokio::sync::mpsc;
+
+use super::body::ReplayFeed;
+use super::outbox::{CloseReason, Outbox};
+use super::select::{Routed, Selector, frame_plain};
+use crate::registry::LiveStream;
+use crate::state::now_ms;
+
+/// Posts asked of the log per read.
+const READ_POSTS: usize = 512;
+/// Posts one blocking section looks at, at most, before handing over what it has (keeps
+/// each section short when few posts match, e.g. one partition of the Firehose).
+const SCAN_POSTS: usize = 16_384;
+/// Batches waiting in a feed: the replay is this far ahead of its client, at most.
+const FEED_BATCHES: usize = 2;
+/// How long after a recovery window's end a post stamped inside the window may still
+/// become readable (the pipeline stamps a batch just before appending it).
+const APPEND_GRACE_MS: u64 = 1_000;
+
+/// Who a replay is for: the stream and what its connection asks for.
+pub struct ReplayTarget {
+    /// The post log to read.
+    pub log: Arc<dyn PostLog>,
+    /// The stream (its product and current rules decide what is sent).
+    pub stream: Arc<LiveStream>,
+    /// The connection's partition (volume streams).
+    pub partition: Option<u32>,
+    /// Powerstream `localDcOnly=true`.
+    pub local_dc_only: bool,
+    /// This node's datacenter.
+    pub datacenter: Arc<str>,
+    /// About how many message bytes one feed batch holds.
+    pub max_batch_bytes: usize,
+}
+
+/// Registers the connection for live delivery; `false` when the client has already gone
+/// (the replay then stops).
+pub type GoLive = Box<dyn FnOnce() -> bool + Send + 'static>;
+
+/// What to replay.
+pub enum ReplayKind {
+    /// Backfill from the first post appended at or after `from_ms`, then [`GoLive`] and
+    /// the posts appended before registration; the body then continues with the live outbox.
+    Backfill {
+        /// The window's start, epoch milliseconds, by append time.
+        from_ms: u64,
+        /// Registers the connection.
+        go_live: GoLive,
+    },
+    /// Recovery of the posts appended from `from_ms` to before `end_ms`; then `outbox` is
+    /// closed with the `Recovery Request Completed` message.
+    Recovery {
+        /// The window's start (inclusive), epoch milliseconds, by append time.
+        from_ms: u64,
+        /// The window's end (exclusive), epoch milliseconds, by append time.
+        end_ms: u64,
+        /// The connection's outbox (never registered: it only carries the close).
+        outbox: Arc<Outbox>,
+    },
+}
+
+/// Starts the replay on the runtime; returns the feed for the connection's body. The
+/// replay stops when the body is dropped (client gone, server shutdown).
+pub fn spawn(target: ReplayTarget, kind: ReplayKind) -> ReplayFeed {
+    let (tx, rx) = mpsc::channel(FEED_BATCHES);
+    tokio::spawn(async move {
+        let reader = Reader::new(target);
+        match kind {
+            ReplayKind::Backfill { from_ms, go_live } => match reader.seek(from_ms).await {
+                (reader, Ok(())) => backfill(reader, go_live, tx).await,
+                // Without a start there is nothing to backfill: the connection goes live
+                // and the failure is counted and logged.
+                (reader, Err(e)) => {
+                    give_up(&reader, &e);
+                    go_live();
+                }
+            },
+            ReplayKind::Recovery {
+                from_ms,
+                end_ms,
+                outbox,
+            } => match reader.seek(from_ms).await {
+                (reader, Ok(())) => recovery(reader, end_ms, &outbox, tx).await,
+                (reader, Err(e)) => {
+                    give_up(&reader, &e);
+                    outbox.close(CloseReason::Operational);
+                }
+            },
+        }
+    });
+    rx
+}
+
+async fn backfill(mut reader: Reader, go_live: GoLive, tx: mpsc::Sender<Vec<Bytes>>) {
+    // (1) Catch up with the log.
+    loop {
+        let (back, step) = reader.step(Bound::Open).await;
+        reader = back;
+        let step = match step {
+            Ok(step) => step,
+            Err(e) => return give_up(&reader, &e),
+        };
+        if !step.batch.is_empty() && tx.send(step.batch).await.is_err() {
+            return;
+        }
+        if step.at_end {
+            break;
+        }
+    }
+    // (2) Register, then send what was appended before registration.
+    if tx.is_closed() || !go_live() {
+        return;
+    }
+    let end = reader.target.log.next_seq();
+    while reader.cursor < end {
+        let (back, step) = reader.step(Bound::Seq(end)).await;
+        reader = back;
+        let step = match step {
+            Ok(step) => step,
+            Err(e) => return give_up(&reader, &e),
+        };
+        if !step.batch.is_empty() && tx.send(step.batch).await.is_err() {
+            return;
+        }
+        if step.at_end || step.past_bound {
+            break;
+        }
+    }
+    // Dropping `tx` hands the body over to the live outbox.
+}
+
+async fn recovery(mut reader: Reader, end_ms: u64, outbox: &Outbox, tx: mpsc::Sender<Vec<Bytes>>) {
+    loop {
+        let (back, step) = reader.step(Bound::Time(end_ms)).await;
+        reader = back;
+        let step = match step {
+            Ok(step) => step,
+            Err(e) => {
+                give_up(&reader, &e);
+                outbox.close(CloseReason::Operational);
+                return;
+            }
+        };
+        if !step.batch.is_empty() && tx.send(step.batch).await.is_err() {
+            return;
+        }
+        if step.past_bound {
+            break;
+        }
+        if step.at_end {
+            // Nothing more in the log. A post stamped just before `end_ms` may still be
+            // on its way in; once the grace has passed, none can be.
+            let now = u64::try_from(now_ms()).unwrap_or(0);
+            if now >= end_ms + APPEND_GRACE_MS {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let line =
+        InfoBody::recovery_completed(sluice_wire::sent::stream_sent_now(), reader.activity_count);
+    outbox.close(CloseReason::Completed(Bytes::from(sluice_wire::to_vec(
+        &line,
+    ))));
+}
+
+fn give_up(reader: &Reader, error: &LogError) {
+    crate::telemetry::post_log_error();
+    tracing::error!(
+        account = reader.target.stream.key.account,
+        stream = reader.target.stream.key.label,
+        "reading the post log for a replay failed: {error}"
+    );
+}
+
+/// Where a read stops.
+#[derive(Clone, Copy)]
+enum Bound {
+    /// At the end of the log.
+    Open,
+    /// Before this sequence number.
+    Seq(u64),
+    /// Before the first post appended at or after this time (epoch ms).
+    Time(u64),
+}
+
+/// The state of one replay: where it is in the log, and the selector it routes with.
+/// Moved into each blocking section and back out.
+struct Reader {
+    target: ReplayTarget,
+    selector: Selector,
+    cursor: u64,
+    activity_count: u64,
+}
+
+/// What one blocking section produced.
+struct Step {
+    batch: Vec<Bytes>,
+    /// The log had nothing more from the cursor on.
+    at_end: bool,
+    /// The bound was reached.
+    past_bound: bool,
+}
+
+impl Reader {
+    fn new(target: ReplayTarget) -> Self {
+        Self {
+            target,
+            selector: Selector::default(),
+            cursor: 0,
+            activity_count: 0,
+        }
+    }
+
+    /// Moves the cursor to the first post appended at or after `ms`.
+    async fn seek(mut self, ms: u64) -> (Self, Result<(), LogError>) {
+        tokio::task::spawn_blocking(move || {
+            let found = self.target.log.seq_at_time(ms).map(|seq| self.cursor = seq);
+            (self, found)
+        })
+        .await
+        .expect("seeking in the post log does not panic")
+    }
+
+    /// Reads and routes the next posts off the async workers.
+    async fn step(mut self, bound: Bound) -> (Self, Result<Step, LogError>) {
+        tokio::task::spawn_blocking(move || {
+            let step = self.step_blocking(bound);
+            (self, step)
+        })
+        .await
+        .expect("replay reading does not panic")
+    }
+
+    fn step_blocking(&mut self, bound: Bound) -> Result<Step, LogError> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        let mut scanned = 0;
+        let (mut at_end, mut past_bound) = (false, false);
+        while bytes < self.target.max_batch_bytes && scanned < SCAN_POSTS {
+            let posts = self.target.log.read(self.cursor, READ_POSTS)?;
+            if posts.is_empty() {
+                at_end = true;
+                break;
+            }
+            for post in &posts {
+                let beyond = match bound {
+                    Bound::Open => false,
+                    Bound::Seq(end) => post.seq >= end,
+                    Bound::Time(end_ms) => post.appended_ms >= end_ms,
+                };
+                if beyond {
+                    past_bound = true;
+                    break;
+                }
+                self.cursor = post.seq + 1;
+                scanned += 1;
+                if let Some(message) = self.message(&post.bytes, &post.datacenter) {
+                    bytes += message.len();
+                    self.activity_count += 1;
+                    batch.push(message);
+                }
+            }
+            if past_bound {
+                break;
+            }
+            if posts.len() < READ_POSTS && self.cursor >= self.target.log.next_seq() {
+                at_end = true;
+                break;
+            }
+        }
+        Ok(Step {
+            batch,
+            at_end,
+            past_bound,
+        })
+    }
+
+    /// The framed message this connection gets for a logged post, if any.
+    fn message(&mut self, raw: &Bytes, datacenter: &str) -> Option<Bytes> {
+        let view = parse_post(raw).ok()?;
+        let target = &self.target;
+        let local = *datacenter == *target.datacenter;
+        let routed = self.selector.route(&target.stream, &view, raw, local)?;
+        if !routed.reaches(target.partition, target.local_dc_only) {
+            return None;
+        }
+        Some(match routed {
+            Routed::Matched { message, .. } => message,
+            Routed::Partition(_) => frame_plain(raw),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_postlog::{MemoryLog, NewPost};
+    use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
+
+    use super::*;
+    use crate::registry::StreamRegistry;
+
+    fn raw(i: u64) -> String {
+        format!(
+            r#"{{"id":{i},"id_str":"{i}","text":"hello {i}","created_at":"Wed Oct 10 20:19:24 +0000 2018"}}"#
+        )
+    }
+
+    fn append(log: &dyn PostLog, range: std::ops::Range<u64>, at_ms: u64) {
+        let posts: Vec<String> = range.map(raw).collect();
+        let new: Vec<NewPost<'_>> = posts
+            .iter()
+            .map(|p| NewPost {
+                datacenter: "local",
+                bytes: p.as_bytes(),
+            })
+            .collect();
+        log.append(&new, at_ms).unwrap();
+    }
+
+    fn powertrack_stream() -> Arc<LiveStream> {
+        let registry = StreamRegistry::default();
+        let stream = registry.upsert(&StoredStream {
+            id: 1,
+            stream: StreamRef {
+                account: "acme".into(),
+                product: Product::PowerTrack,
+                label: "prod".into(),
+            },
+            limits: StreamLimits {
+                max_connections: 2,
+                max_rules: 10,
+            },
+        });
+        let rule = sluice_rules::parse("hello").unwrap();
+        stream.rules.apply(&[(7, rule, None)], &[]);
+        stream
+    }
+
+    fn target(log: &Arc<MemoryLog>, stream: &Arc<LiveStream>) -> ReplayTarget {
+        ReplayTarget {
+            log: log.clone(),
+            stream: stream.clone(),
+            partition: None,
+            local_dc_only: false,
+            datacenter: "local".into(),
+            // Small batches: the replay takes several steps.
+            max_batch_bytes: 500,
+        }
+    }
+
+    async fn ids(mut feed: ReplayFeed) -> Vec<u64> {
+        let mut ids = Vec::new();
+        while let Some(batch) = feed.recv().await {
+            for message in batch {
+                let text = std::str::from_utf8(&message).unwrap();
+                assert!(text.ends_with("\r\n"));
+                let post: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+                assert_eq!(post["matching_rules"][0]["id"], 7);
+                ids.push(post["id"].as_u64().unwrap());
+            }
+        }
+        ids
+    }
+
+    #[tokio::test]
+    async fn backfill_replays_what_arrives_between_catching_up_and_going_live() {
+        let log = Arc::new(MemoryLog::new());
+        append(&*log, 0..5, 1_000);
+        append(&*log, 5..40, 2_000);
+        let stream = powertrack_stream();
+        // Posts that arrive after the replay caught up but before the connection is
+        // registered are not delivered live: the replay must still send them.
+        let late = log.clone();
+        let went_live = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = went_live.clone();
+        let go_live: GoLive = Box::new(move || {
+            append(&*late, 40..45, 3_000);
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            true
+        });
+        let feed = spawn(
+            target(&log, &stream),
+            ReplayKind::Backfill {
+                from_ms: 2_000,
+                go_live,
+            },
+        );
+        assert_eq!(ids(feed).await, (5..45).collect::<Vec<_>>());
+        assert!(went_live.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn recovery_sends_the_window_by_arrival_time_then_closes_with_the_count() {
+        let log = Arc::new(MemoryLog::new());
+        append(&*log, 0..5, 1_000);
+        append(&*log, 5..12, 2_000);
+        append(&*log, 12..20, 3_000);
+        let stream = powertrack_stream();
+        let outbox = Arc::new(Outbox::new(1 << 20));
+        let feed = spawn(
+            target(&log, &stream),
+            ReplayKind::Recovery {
+                from_ms: 1_500,
+                end_ms: 3_000,
+                outbox: outbox.clone(),
+            },
+        );
+        assert_eq!(ids(feed).await, (5..12).collect::<Vec<_>>());
+        let mut batch = Vec::new();
+        let Some(CloseReason::Completed(line)) = outbox.next_batch(&mut batch, 1 << 20).await
+        else {
+            panic!("the recovery completes");
+        };
+        let info: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(info["info"]["message"], "Recovery Request Completed");
+        assert_eq!(info["info"]["activity_count"], 7);
+    }
+}

@@ -1,0 +1,175 @@
+//! A Gnip-style stream client for end-to-end tests: gunzips the body chunk by chunk as Gnip
+//! clients do, splits `\r\n` lines, and tells heartbeats from messages.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{Read as _, Write as _};
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// How long any single expected event may take before a test fails.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// One line of a stream: a heartbeat or a JSON message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    /// A bare `\r\n`.
+    Heartbeat,
+    /// A JSON message.
+    Message(Value),
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// A streaming response being read.
+pub struct StreamClient {
+    body: ByteStream,
+    decoder: flate2::write::GzDecoder<Vec<u8>>,
+    raw: Vec<u8>,
+    partial: String,
+    lines: VecDeque<Line>,
+    ended: bool,
+}
+
+impl StreamClient {
+    /// Reads `response` (a 200 with a gzip body).
+    pub fn new(response: reqwest::Response) -> Self {
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+        Self {
+            body: Box::pin(response.bytes_stream()),
+            decoder: flate2::write::GzDecoder::new(Vec::new()),
+            raw: Vec::new(),
+            partial: String::new(),
+            lines: VecDeque::new(),
+            ended: false,
+        }
+    }
+
+    async fn read_chunk(&mut self) -> bool {
+        let next = tokio::time::timeout(WAIT, self.body.next())
+            .await
+            .expect("the stream went silent");
+        let Some(chunk) = next else {
+            self.ended = true;
+            return false;
+        };
+        let chunk = chunk.expect("the body ends cleanly");
+        assert!(!chunk.is_empty(), "no zero-length chunk before the last");
+        self.raw.extend_from_slice(&chunk);
+        self.decoder.write_all(&chunk).unwrap();
+        self.decoder.flush().unwrap();
+        // A large HTTP chunk may reach the client in several reads, so a read need not end
+        // on a line boundary (the per-chunk flush is checked by the PowerTrack tests).
+        let text = String::from_utf8(std::mem::take(self.decoder.get_mut())).unwrap();
+        self.partial.push_str(&text);
+        while let Some(end) = self.partial.find("\r\n") {
+            let line: String = self.partial.drain(..end + 2).collect();
+            let line = &line[..end];
+            self.lines.push_back(if line.is_empty() {
+                Line::Heartbeat
+            } else {
+                Line::Message(serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            });
+        }
+        true
+    }
+
+    /// The next line; `None` at the end of the body.
+    pub async fn next_line(&mut self) -> Option<Line> {
+        loop {
+            if let Some(line) = self.lines.pop_front() {
+                return Some(line);
+            }
+            if self.ended || !self.read_chunk().await {
+                return None;
+            }
+        }
+    }
+
+    /// The next JSON message, skipping heartbeats.
+    pub async fn next_message(&mut self) -> Value {
+        loop {
+            match self.next_line().await.expect("the stream ended") {
+                Line::Heartbeat => continue,
+                Line::Message(m) => return m,
+            }
+        }
+    }
+
+    /// The messages up to the next heartbeat (a heartbeat means everything queued for the
+    /// connection has been written).
+    pub async fn until_heartbeat(&mut self) -> Vec<Value> {
+        let mut messages = Vec::new();
+        loop {
+            match self.next_line().await.expect("the stream ended") {
+                Line::Heartbeat => return messages,
+                Line::Message(m) => messages.push(m),
+            }
+        }
+    }
+
+    /// Reads to the end of the body and returns the messages on the way; the body must be
+    /// one complete gzip stream.
+    pub async fn rest(&mut self) -> Vec<Value> {
+        let mut messages = Vec::new();
+        while let Some(line) = self.next_line().await {
+            if let Line::Message(m) = line {
+                messages.push(m);
+            }
+        }
+        assert!(self.partial.is_empty(), "the body ended mid-line");
+        let mut whole = Vec::new();
+        flate2::read::GzDecoder::new(&self.raw[..])
+            .read_to_end(&mut whole)
+            .expect("the gzip stream is finished with its trailer");
+        messages
+    }
+}
+
+/// The post id of a message.
+pub fn id_of(message: &Value) -> u64 {
+    message["id_str"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a post: {message}"))
+        .parse()
+        .unwrap()
+}
+
+/// The status and decoded JSON body of a Gnip-style error response; checks its shape
+/// (`{"error":{"message","sent"}}` with a stream `sent`).
+pub async fn error_response(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let gzipped = response
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "gzip");
+    let bytes = response.bytes().await.unwrap();
+    let json = if gzipped {
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut plain)
+            .unwrap();
+        plain
+    } else {
+        bytes.to_vec()
+    };
+    let body: Value = serde_json::from_slice(&json).unwrap_or_else(|e| panic!("{e}: {json:?}"));
+    assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+    assert_eq!(body["error"].as_object().unwrap().len(), 2, "{body}");
+    let sent = body["error"]["sent"].as_str().unwrap();
+    assert!(sent.len() == 25 && sent.ends_with("+00:00"), "{sent}");
+    (status, body)
+}
+
+/// The `message` of an `{"error":…}` body.
+pub fn error_message(body: &Value) -> &str {
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error message: {body}"))
+}
