@@ -9,7 +9,8 @@
 //! - `SLUICE_BENCH_POSTS`: posts in the corpus (default 20000);
 //! - `SLUICE_BENCH_NAIVE_SECS`: time budget of the naive run per size (default 2);
 //! - `SLUICE_BENCH_TOP_RULES=N`: also list the N rules that match the most posts at each
-//!   size (to see what drives "matching rules/post").
+//!   size (to see what drives "matching rules/post"), and the number of candidate rules
+//!   per post that pass their gates.
 //!
 //! Memory is measured with a counting global allocator: bytes live after building the index
 //! minus bytes live before (the parsed rules are dropped after insertion, so what remains is
@@ -408,6 +409,19 @@ fn print_top_rules(matcher: &Matcher, rules: &[String], posts: &[String], top: u
             hits[id as usize] += 1;
         }
     }
+    let mut scratch = Scratch::default();
+    let candidates: usize = posts
+        .iter()
+        .map(|p| {
+            let view = parse_post(p.as_bytes()).expect("generated posts parse");
+            matcher.candidate_count(&view, &mut scratch)
+        })
+        .sum();
+    println!(
+        "candidate rules past their gates per post at {} rules: {:.1}",
+        rules.len(),
+        candidates as f64 / posts.len() as f64
+    );
     let mut ranked: Vec<(usize, usize)> = hits.iter().copied().enumerate().skip(1).collect();
     ranked.sort_unstable_by_key(|&(_, n)| std::cmp::Reverse(n));
     println!("rules matching the most posts at {} rules:", rules.len());

@@ -163,6 +163,16 @@ pub(crate) enum SubstrSource {
     Url = 1,
 }
 
+impl SubstrSource {
+    /// The kind of the fields it searches.
+    pub(crate) fn field_kind(self) -> FieldKind {
+        match self {
+            SubstrSource::Text => FieldKind::Text,
+            SubstrSource::Url => FieldKind::Url,
+        }
+    }
+}
+
 /// A compiled boolean expression.
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
@@ -268,6 +278,22 @@ pub(crate) fn compile(expr: &Expr, interner: &mut Interner) -> Node {
         Expr::Or(children) => Node::Or(children.iter().map(|c| compile(c, interner)).collect()),
         Expr::Not(child) => Node::Not(Box::new(compile(child, interner))),
         Expr::Clause(clause) => Node::Leaf(compile_clause(clause, interner)),
+    }
+}
+
+/// The mask of [`FieldKind`]s whose fields `node` reads: a post's fields of other kinds
+/// need not be tokenized for it.
+pub(crate) fn fields_read(node: &Node) -> u16 {
+    match node {
+        Node::And(children) | Node::Or(children) => {
+            children.iter().fold(0, |mask, c| mask | fields_read(c))
+        }
+        Node::Not(child) => fields_read(child),
+        Node::Leaf(Pred::Phrase { fields, .. }) => *fields,
+        Node::Leaf(Pred::Proximity { .. }) => FieldKind::Text.bit(),
+        Node::Leaf(Pred::Substring { src, .. }) => src.field_kind().bit(),
+        Node::Leaf(Pred::Place { ids, .. }) if !ids.is_empty() => FieldKind::PlaceName.bit(),
+        Node::Leaf(_) => 0,
     }
 }
 

@@ -6,7 +6,7 @@
 
 use sluice_rules::CountRange;
 
-use crate::compile::{FieldKind, Node, Pred, SubstrSource};
+use crate::compile::{FieldKind, Node, Pred};
 use crate::features::{Features, count_index};
 use crate::geo::{in_box, in_circle};
 
@@ -34,10 +34,7 @@ fn eval_pred(pred: &Pred, f: &Features) -> bool {
                     .any(|field| within_proximity(&field.ids, ids, usize::from(*distance))))
         }
         Pred::Substring { src, finder } => {
-            let kind = match src {
-                SubstrSource::Text => FieldKind::Text,
-                SubstrSource::Url => FieldKind::Url,
-            };
+            let kind = src.field_kind();
             f.grams[*src as usize].may_contain(finder.needle())
                 && f.fields()
                     .iter()

@@ -13,9 +13,9 @@ use sluice_rules::{CountField, HasKind, IsKind};
 use sluice_text::{TokenizedText, fold_into};
 
 use crate::compile::{
-    FieldKind, Flag, NumKind, OFF_GRID, PROFILE_OFF_GRID, StrKind, SubstrSource, has_flag,
-    is_flag,
+    FieldKind, Flag, NumKind, OFF_GRID, PROFILE_OFF_GRID, StrKind, SubstrSource, has_flag, is_flag,
 };
+use crate::gate::str_bit;
 use crate::geo::point_cell;
 use crate::grams::GramSet;
 use crate::index::cell_key;
@@ -37,6 +37,8 @@ pub(crate) struct Field {
 pub(crate) struct Features {
     /// Stamp of the current post, so per-token state from earlier posts reads as absent.
     pub(crate) epoch: u32,
+    /// Mask of the field kinds to tokenize for the current post.
+    wanted: u16,
     /// Field pool; the first `field_count` are the current post's.
     fields: Vec<Field>,
     field_count: usize,
@@ -52,6 +54,8 @@ pub(crate) struct Features {
     pub(crate) nums: Vec<(NumKind, u64)>,
     /// `has:`/`is:` flag bits.
     pub(crate) flags: u32,
+    /// The union of the [`str_bit`]s of the string attributes.
+    pub(crate) str_bits: u64,
     /// Root author counters, indexed by [`count_index`].
     pub(crate) counts: [Option<u64>; 4],
     /// Root `coordinates` (not on Retweets).
@@ -126,7 +130,11 @@ impl Features {
     }
 
     /// Replaces the features with those of `post`, tokens interned through `interner`.
-    pub(crate) fn load(&mut self, post: &PostView<'_>, interner: &Interner) {
+    ///
+    /// Only fields whose kind is in `wanted` (a mask of [`FieldKind::bit`]s) are tokenized:
+    /// no rule reads the others.
+    pub(crate) fn load(&mut self, post: &PostView<'_>, interner: &Interner, wanted: u16) {
+        self.wanted = wanted;
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             // Stamps wrapped: forget every old stamp so none can collide with a new one.
@@ -261,6 +269,7 @@ impl Features {
             self.load_geo(post, interner);
         }
         self.load_cells();
+        self.str_bits = self.strs().fold(0, |bits, (k, v)| bits | str_bit(k, v));
     }
 
     /// Grid cells of the locations read by the geo regions: the coordinates, the first
@@ -268,7 +277,10 @@ impl Features {
     /// and each profile point. A point off the grid sets its off-grid flag instead.
     fn load_cells(&mut self) {
         self.cells.clear();
-        let root = self.coordinates.into_iter().chain(self.place_vertices.first().copied());
+        let root = self
+            .coordinates
+            .into_iter()
+            .chain(self.place_vertices.first().copied());
         for point in root {
             match point_cell(point) {
                 Some(cell) => self.cells.push(cell_key(false, cell)),
@@ -377,6 +389,9 @@ impl Features {
     }
 
     fn push_field(&mut self, kind: FieldKind, raw: &str, interner: &Interner) {
+        if self.wanted & kind.bit() == 0 {
+            return;
+        }
         if self.field_count == self.fields.len() {
             self.fields.push(Field::default());
         }

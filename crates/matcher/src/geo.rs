@@ -103,7 +103,10 @@ pub(crate) fn circle_cells(circle: &Circle) -> Option<Vec<u32>> {
 /// The cells that hold every point [`in_box`] accepts, or `None` when the box is too large
 /// or not a valid box.
 pub(crate) fn box_cells(b: &BoundingBox) -> Option<Vec<u32>> {
-    if ![b.west, b.south, b.east, b.north].iter().all(|v| v.is_finite()) {
+    if ![b.west, b.south, b.east, b.north]
+        .iter()
+        .all(|v| v.is_finite())
+    {
         return None;
     }
     band_cells(
@@ -161,7 +164,10 @@ mod tests {
             let mut inside = 0;
             for i in -60..=60 {
                 for j in -60..=60 {
-                    let p = [longitude + f64::from(i) * 0.01, latitude + f64::from(j) * 0.01];
+                    let p = [
+                        longitude + f64::from(i) * 0.01,
+                        latitude + f64::from(j) * 0.01,
+                    ];
                     if in_circle(&circle, p) {
                         inside += 1;
                         let c = point_cell(p).expect("a valid point has a cell");

@@ -73,6 +73,13 @@ impl GramSet {
         self.bits[b / 64] |= 1 << (b % 64);
     }
 
+    /// Whether the text may contain a gram whose [`gram_bit`] is `bit`.
+    #[inline]
+    pub(crate) fn may_have_bit(&self, bit: u16) -> bool {
+        let b = usize::from(bit);
+        !self.filled || self.bits[b / 64] & (1 << (b % 64)) != 0
+    }
+
     /// Whether the text may contain `pattern` (of four bytes or more): false only when one
     /// of its grams is certainly absent. Shorter patterns always may.
     pub(crate) fn may_contain(&self, pattern: &[u8]) -> bool {
@@ -82,6 +89,11 @@ impl GramSet {
                 self.bits[b / 64] & (1 << (b % 64)) != 0
             })
     }
+}
+
+/// The bit a gram sets in a [`GramSet`], for callers that keep it (see `gate`).
+pub(crate) fn gram_bit(gram: u32) -> u16 {
+    u16::try_from(set_bit(gram)).expect("a set has 2^14 bits")
 }
 
 /// Per bucket, how many anchor grams of rules fall in it.

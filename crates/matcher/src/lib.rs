@@ -19,21 +19,29 @@
 //! token rare among rules is usually rare among posts), with priors that keep flags and
 //! languages last; an `Or` on the union of its children; a `Not` gives none. Keys are tokens
 //! per field kind, exact attribute values (`#`, `@`, `$`, `from:`, `lang:`, place and
-//! profile values, ids), `has:`/`is:` flags (a geo region implies `has:geo`), and for
+//! profile values, ids), `has:`/`is:` flags, one-degree geo grid cells for geo regions
+//! (regions too large for 64 cells fall back to `has:geo`/`has:profile_geo`), and for
 //! `contains:`/`url_contains:` one chosen four-byte gram of the folded pattern (a 3-byte
-//! pattern: itself; shorter: its first byte). Only rules with no anchor at all — count ranges, `sample:`,
-//! pure negations — are "always candidates". Every table is a hash map or list updated in
+//! pattern: itself; shorter: its first byte). Only rules with no anchor at all — count
+//! ranges, `sample:`, pure negations — are "always candidates". Every table is a hash map or list updated in
 //! place, so inserting or removing a rule costs a few hash operations whatever the number of
 //! rules: no automaton to rebuild.
 //!
-//! **Match** (`features`, `eval`). A post's features are extracted once into a reusable
-//! [`Scratch`]: every text-like field tokenized and mapped to interned ids, folded attribute
-//! values, flags, counters, locations. Walking them against the index (each distinct token
-//! per field kind once, each attribute value, each set flag, each 4-gram, 3-gram and byte of the
-//! folded text and URL fields) collects candidate rules, deduplicated with per-slot epoch
-//! stamps. Only candidates' plans are evaluated: phrases and proximity compare token-id
-//! positions, substrings use a prepared `memchr::memmem` finder. Steady-state matching
-//! allocates nothing.
+//! **Match** (`features`, `gate`, `eval`). A post's features are extracted once into a
+//! reusable [`Scratch`]: every text-like field some rule reads (per-kind rule counters say
+//! which) tokenized and mapped to interned ids, folded attribute values, flags, counters,
+//! locations and their grid cells. Walking them against the index (each distinct token per
+//! field kind once, each attribute value, each set flag, each cell, each 4-gram, 3-gram and
+//! byte of the folded text and URL fields; 4-grams go through a counting filter first and
+//! fill a per-post gram set) collects candidate rules, deduplicated with per-slot epoch
+//! stamps. Each new candidate first meets its *gate* (`gate`): a fixed-size summary in a
+//! dense array of conditions every match needs (flags, tokens, string attributes, substring
+//! grams required or forbidden), so most non-matching candidates are dropped without
+//! touching their plans; rules that every post with one of their anchors satisfies (a
+//! keyword, an `OR` of keywords, a hashtag …) are reported without evaluation. Only the
+//! remaining candidates' plans are evaluated: phrases and proximity compare token-id
+//! positions, substrings use a prepared `memchr::memmem` finder after the gram set says
+//! the pattern may be there. Steady-state matching allocates nothing.
 //!
 //! **Share** (`shared`). [`SharedMatcher::new`] returns a [`MatcherWriter`] and a
 //! [`MatcherReader`] over a `left_right` pair of matchers: readers match against the last
@@ -47,8 +55,10 @@
 //! - `compile`: AST → plan (predicates and the kinds they read).
 //! - `index`: anchor keys, their choice per rule, and the posting tables.
 //! - `features`: a post's fields and attributes, extracted once, in reusable buffers.
+//! - `gate`: per-rule necessary conditions checked before evaluation.
+//! - `grams`: fixed-size filters over four-byte grams (post gram sets, rule gram counts).
 //! - `eval`: plan evaluation, with phrase and proximity checks over token positions.
-//! - `geo`: haversine distance and boxes.
+//! - `geo`: haversine distance, boxes, and the grid cells covering a region.
 //! - `matcher`: [`Matcher`] and [`Scratch`].
 //! - `naive`: [`NaiveMatcher`].
 //! - `shared`: [`SharedMatcher`], [`MatcherWriter`], [`MatcherReader`].
@@ -56,6 +66,7 @@
 mod compile;
 mod eval;
 mod features;
+mod gate;
 mod geo;
 mod grams;
 mod index;

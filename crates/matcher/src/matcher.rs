@@ -4,9 +4,10 @@ use hashbrown::HashMap;
 use sluice_model::PostView;
 use sluice_rules::Rule;
 
-use crate::compile::{Node, SubstrSource, compile, release};
+use crate::compile::{FIELD_KINDS, FieldKind, Node, SubstrSource, compile, fields_read, release};
 use crate::eval::eval;
 use crate::features::Features;
+use crate::gate::Gate;
 use crate::index::{Index, Key, Slot, anchors, quadgram, token_key, trigram};
 use crate::intern::Interner;
 
@@ -29,8 +30,13 @@ struct Entry {
 pub struct Matcher {
     /// Slot → rule; `None` for a free slot.
     entries: Vec<Option<Entry>>,
+    /// Slot → the rule's [`Gate`], dense so that rejecting a candidate costs one read.
+    gates: Vec<Gate>,
     /// Free slots, reused before the table grows.
     free: Vec<Slot>,
+    /// Per [`FieldKind`]: how many rules read fields of that kind (others are not
+    /// tokenized).
+    field_uses: [u32; FIELD_KINDS],
     /// Rule id → slot.
     slots: HashMap<u64, Slot>,
     interner: Interner,
@@ -48,6 +54,8 @@ pub struct Scratch {
     /// Per slot: the epoch of the post it was last made a candidate for.
     marks: Vec<u32>,
     candidates: Vec<Slot>,
+    /// Per [`SubstrSource`]: the post's quadgrams that may have postings.
+    gram_hits: [Vec<u32>; 2],
 }
 
 impl Matcher {
@@ -60,6 +68,7 @@ impl Matcher {
     pub fn insert(&mut self, id: u64, rule: &Rule) {
         self.remove(id);
         let plan = compile(&rule.expr, &mut self.interner);
+        self.count_fields(&plan, true);
         let anchors = anchors(&plan, &self.index).map(Vec::into_boxed_slice);
         let slot = match self.free.pop() {
             Some(slot) => slot,
@@ -70,6 +79,19 @@ impl Matcher {
             }
         };
         self.index.add(anchors.as_deref(), slot);
+        let anchored: Vec<u32> = anchors
+            .iter()
+            .flat_map(|keys| keys.iter())
+            .filter_map(|key| match key {
+                Key::Token(_, id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let gate = Gate::of(&plan, &anchored);
+        match self.gates.get_mut(slot as usize) {
+            Some(g) => *g = gate,
+            None => self.gates.push(gate),
+        }
         self.entries[slot as usize] = Some(Entry { id, plan, anchors });
         self.slots.insert(id, slot);
     }
@@ -84,8 +106,28 @@ impl Matcher {
             .expect("a mapped slot holds its rule");
         self.index.remove(entry.anchors.as_deref(), slot);
         release(&entry.plan, &mut self.interner);
+        self.count_fields(&entry.plan, false);
         self.free.push(slot);
         true
+    }
+
+    /// Counts (`add`) or uncounts the field kinds `plan` reads.
+    fn count_fields(&mut self, plan: &Node, add: bool) {
+        let mask = fields_read(plan);
+        for kind in FieldKind::ALL {
+            if mask & kind.bit() != 0 {
+                let uses = &mut self.field_uses[kind as usize];
+                *uses = if add { *uses + 1 } else { *uses - 1 };
+            }
+        }
+    }
+
+    /// The mask of field kinds some rule reads.
+    fn wanted_fields(&self) -> u16 {
+        FieldKind::ALL
+            .iter()
+            .filter(|k| self.field_uses[**k as usize] != 0)
+            .fold(0, |mask, k| mask | k.bit())
     }
 
     /// Number of rules.
@@ -127,15 +169,16 @@ impl Matcher {
             let entry = self.entries[slot as usize]
                 .as_ref()
                 .expect("indexed slots hold rules");
-            if eval(&entry.plan, features) {
+            if self.gates[slot as usize].exact || eval(&entry.plan, features) {
                 out.push(entry.id);
             }
         }
         out.sort_unstable();
     }
 
-    /// Diagnostics for the benchmark: the number of candidate rules whose plans matching
-    /// `post` would evaluate. Not part of the stable API.
+    /// Diagnostics for the benchmark: the number of candidate rules for `post` that pass
+    /// their gates (each is then evaluated, or reported directly when its anchors imply a
+    /// match). Not part of the stable API.
     #[doc(hidden)]
     pub fn candidate_count(&self, post: &PostView<'_>, scratch: &mut Scratch) -> usize {
         if self.slots.is_empty() {
@@ -152,8 +195,9 @@ impl Matcher {
             features,
             marks,
             candidates,
+            gram_hits,
         } = scratch;
-        features.load(post, &self.interner);
+        features.load(post, &self.interner, self.wanted_fields());
         let epoch = features.epoch;
         if epoch == 1 {
             // First post, or the stamps wrapped: old marks could collide with new ones.
@@ -163,12 +207,39 @@ impl Matcher {
             marks.resize(self.entries.len(), 0);
         }
         candidates.clear();
+        // Quadgrams first: they fill the post's gram sets, which evaluation reads.
+        for (src, hits) in [SubstrSource::Text, SubstrSource::Url]
+            .into_iter()
+            .zip(gram_hits.iter_mut())
+        {
+            hits.clear();
+            let sub = &self.index.substrings[src as usize];
+            if sub.quadgrams.is_empty() {
+                continue;
+            }
+            let kind = src.field_kind();
+            let (fields, grams) = features.fields_and_grams(src);
+            grams.start();
+            for field in fields.iter().filter(|f| f.kind == kind) {
+                for w in field.text.folded().as_bytes().windows(4) {
+                    let gram = quadgram(w);
+                    grams.insert(gram);
+                    if sub.quadgram_counts.may_have(gram) {
+                        hits.push(gram);
+                    }
+                }
+            }
+        }
+        let gates = &self.gates;
+        let feats = &*features;
         let mut mark_all = |list: &[Slot]| {
             for &slot in list {
                 let mark = &mut marks[slot as usize];
                 if *mark != epoch {
                     *mark = epoch;
-                    candidates.push(slot);
+                    if gates[slot as usize].passes(feats) {
+                        candidates.push(slot);
+                    }
                 }
             }
         };
@@ -205,31 +276,17 @@ impl Matcher {
             if sub.trigrams.is_empty() && sub.quadgrams.is_empty() && sub.byte_lists == 0 {
                 continue;
             }
-            let kind = match src {
-                SubstrSource::Text => crate::compile::FieldKind::Text,
-                SubstrSource::Url => crate::compile::FieldKind::Url,
-            };
-            let (fields, grams) = features.fields_and_grams(src);
-            let probe_quadgrams = !sub.quadgrams.is_empty();
-            if probe_quadgrams {
-                grams.start();
+            let kind = src.field_kind();
+            for &gram in &gram_hits[src as usize] {
+                if let Some(list) = sub.quadgrams.get(&gram) {
+                    mark_all(list);
+                }
             }
-            for field in fields.iter().filter(|f| f.kind == kind) {
+            for field in feats.fields().iter().filter(|f| f.kind == kind) {
                 let bytes = field.text.folded().as_bytes();
                 if !sub.trigrams.is_empty() {
                     for w in bytes.windows(3) {
                         if let Some(list) = sub.trigrams.get(&trigram(w)) {
-                            mark_all(list);
-                        }
-                    }
-                }
-                if probe_quadgrams {
-                    for w in bytes.windows(4) {
-                        let gram = quadgram(w);
-                        grams.insert(gram);
-                        if sub.quadgram_counts.may_have(gram)
-                            && let Some(list) = sub.quadgrams.get(&gram)
-                        {
                             mark_all(list);
                         }
                     }

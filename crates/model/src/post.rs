@@ -33,7 +33,12 @@ pub fn parse_post(bytes: &[u8]) -> Result<PostView<'_>, PostError> {
     if first.is_some_and(|&b| b != b'{') {
         return Err(PostError::NotAnObject);
     }
-    let post: PostView<'_> = serde_json::from_slice(bytes)?;
+    // Valid UTF-8 (every real post) is checked once, in bulk, so that each borrowed string
+    // need not be; anything else goes through the byte reader, which reports the error.
+    let post: PostView<'_> = match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text)?,
+        Err(_) => serde_json::from_slice(bytes)?,
+    };
     if post.id().is_none() {
         return Err(PostError::MissingId);
     }

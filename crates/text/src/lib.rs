@@ -69,19 +69,53 @@ fn push_ascii_lowercase(out: &mut String, text: &str) {
     out[start..].make_ascii_lowercase();
 }
 
-/// Whether `text` is certainly NFC. Text whose characters are all below U+0300 (ASCII,
-/// Latin-1, Latin Extended A/B, IPA: no combining marks) always is, and is recognised from
-/// its bytes alone (every UTF-8 byte of such text is below 0xCC); other text is checked
-/// with the quick check.
+/// Whether `text` is certainly NFC (the quick check says yes).
+///
+/// Text whose bytes are all below 0xCC has only characters below U+0300, which are NFC.
+/// Otherwise, the characters of [`resets_nfc_check`] are each a fresh start for the quick
+/// check, so only the runs of other characters go through its tables.
 fn is_nfc(text: &str) -> bool {
-    text.bytes().all(|b| b < 0xCC) || is_nfc_quick(text.chars()) == IsNormalized::Yes
+    if text.bytes().all(|b| b < 0xCC) {
+        return true;
+    }
+    let mut run_start = None;
+    for (i, c) in text.char_indices() {
+        if resets_nfc_check(c) {
+            if let Some(start) = run_start.take()
+                && is_nfc_quick(text[start..i].chars()) != IsNormalized::Yes
+            {
+                return false;
+            }
+        } else if run_start.is_none() {
+            run_start = Some(i);
+        }
+    }
+    run_start.is_none_or(|start| is_nfc_quick(text[start..].chars()) == IsNormalized::Yes)
+}
+
+/// Frequent characters that are NFC, have canonical combining class 0 and never combine
+/// with a preceding character: below U+0300, kana, CJK ideographs, Hangul syllables, and
+/// the emoji blocks. The quick check passes over each of them without looking back.
+fn resets_nfc_check(c: char) -> bool {
+    matches!(
+        c,
+        '\0'..='\u{2FF}'
+            | '\u{3041}'..='\u{3096}'
+            | '\u{30A1}'..='\u{30FA}'
+            | '\u{4E00}'..='\u{9FFF}'
+            | '\u{AC00}'..='\u{D7A3}'
+            | '\u{1F000}'..='\u{1FAFF}'
+    )
 }
 
 /// [`push_folded`] over NFC `text`, copying runs of ASCII in bulk.
 fn push_folded_str(out: &mut String, text: &str) {
     let mut rest = text;
     while !rest.is_empty() {
-        let ascii = rest.bytes().position(|b| !b.is_ascii()).unwrap_or(rest.len());
+        let ascii = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
         push_ascii_lowercase(out, &rest[..ascii]);
         rest = &rest[ascii..];
         let mut chars = rest.chars();
@@ -124,15 +158,38 @@ mod tests {
     }
 
     #[test]
-    fn text_below_combining_marks_is_nfc() {
-        for c in (0..0x300).filter_map(char::from_u32) {
-            assert_eq!(
-                is_nfc_quick(std::iter::once(c)),
-                IsNormalized::Yes,
-                "{c:?}"
-            );
+    fn characters_that_reset_the_nfc_check_are_plain_starters() {
+        use unicode_normalization::char::canonical_combining_class;
+        for c in (0..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .filter(|&c| resets_nfc_check(c))
+        {
+            assert_eq!(is_nfc_quick(std::iter::once(c)), IsNormalized::Yes, "{c:?}");
+            assert_eq!(canonical_combining_class(c), 0, "{c:?}");
         }
         assert!(!is_nfc("Cafe\u{301}"));
+        assert!(!is_nfc("ok 🍕 e\u{301}\u{300}"));
+        assert!(is_nfc("ok 🍕 東京 é"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn run_wise_nfc_check_agrees_with_the_whole_text_check(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "a", "é", "e", "\u{301}", "\u{316}", "\u{300}", "\u{340}", "ñ", "ǅ",
+                    "東", "\u{3099}", "か", "🍕", "Å", "\u{212B}", " ", "ᄀ", "\u{1161}", "가",
+                    "\u{11A8}", "\u{F900}", "ｶ",
+                ]),
+                0..12,
+            ),
+            any in ".{0,12}",
+        ) {
+            for text in [pieces.concat(), any] {
+                let whole = is_nfc_quick(text.chars()) == IsNormalized::Yes;
+                proptest::prop_assert_eq!(is_nfc(&text), whole, "{:?}", text);
+            }
+        }
     }
 
     #[test]

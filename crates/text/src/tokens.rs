@@ -191,7 +191,7 @@ mod tests {
     use proptest::prelude::*;
 
     /// The straightforward char-by-char tokenizer the byte-walking [`split`] must agree with.
-        fn reference_split(text: &str, from: usize, spans: &mut Vec<Range<u32>>) {
+    fn reference_split(text: &str, from: usize, spans: &mut Vec<Range<u32>>) {
         let mut chars = text[from..]
             .char_indices()
             .map(|(i, c)| (i + from, c))
@@ -269,10 +269,40 @@ mod tests {
     /// Characters chosen to exercise every class and sequence rule of the tokenizer.
     fn tricky_text() -> impl Strategy<Value = String> {
         let pieces = prop::sample::select(vec![
-            "a", "Z", "9", " ", "-", "'", "#", "é", "e\u{301}", "ñ", "東", "か", "\u{3099}",
-            "ー", "한", "🍕", "👍", "\u{1F3FD}", "\u{200D}", "💻", "\u{1F1EF}", "\u{1F1F5}",
-            "\u{FE0F}", "\u{20E3}", "\u{E0067}", "❤", "€", "\u{3000}", "\u{200B}", "Σ", "ς",
-            "\u{E000}", "١", "\t",
+            "a",
+            "Z",
+            "9",
+            " ",
+            "-",
+            "'",
+            "#",
+            "é",
+            "e\u{301}",
+            "ñ",
+            "東",
+            "か",
+            "\u{3099}",
+            "ー",
+            "한",
+            "🍕",
+            "👍",
+            "\u{1F3FD}",
+            "\u{200D}",
+            "💻",
+            "\u{1F1EF}",
+            "\u{1F1F5}",
+            "\u{FE0F}",
+            "\u{20E3}",
+            "\u{E0067}",
+            "❤",
+            "€",
+            "\u{3000}",
+            "\u{200B}",
+            "Σ",
+            "ς",
+            "\u{E000}",
+            "١",
+            "\t",
         ]);
         prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat())
     }

@@ -1,0 +1,236 @@
+//! A rule's gate: a few necessary conditions, checked before its plan is evaluated.
+//!
+//! Most candidates fail: a rule anchored on one word of `apple iphone -android` becomes a
+//! candidate on every post saying `apple`. Evaluating its plan walks a boxed tree scattered
+//! over the heap (a cache miss per node at 100k rules). The gate is a small fixed-size
+//! summary kept in one dense array: flags the rule requires or forbids, tokens it requires
+//! or forbids, string attributes (`#`, `lang:` …) and grams of a substring it requires,
+//! derived from the clauses every match
+//! must satisfy. A candidate
+//! whose gate fails cannot match and is dropped without touching its plan.
+
+use crate::compile::{Node, Pred, StrKind, SubstrSource};
+use crate::features::Features;
+use crate::grams::gram_bit;
+use crate::index::quadgram;
+use crate::intern::UNKNOWN;
+
+/// How many required tokens a gate holds.
+const NEED: usize = 2;
+
+/// Necessary conditions for a rule to match; the default gate passes every post.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Gate {
+    /// Flags that must all be set.
+    need_flags: u32,
+    /// Flags that must all be clear.
+    deny_flags: u32,
+    /// Tokens that must occur in a field of the paired kind mask ([`UNKNOWN`]: none).
+    need: [u32; NEED],
+    need_masks: [u16; NEED],
+    /// A token that must not occur in a field of `deny_mask` ([`UNKNOWN`]: none).
+    deny: u32,
+    deny_mask: u16,
+    /// The [`SubstrSource`] whose folded fields must hold two grams of a required
+    /// substring pattern (by their [`gram_bit`]s), if any.
+    grams: Option<(SubstrSource, [u16; 2])>,
+    /// [`str_bit`]s of string attributes the post must have.
+    need_strs: u64,
+    /// The rule matches every post having one of its anchor keys (see [`is_exact`]): a
+    /// candidate that passes the gate needs no evaluation.
+    pub(crate) exact: bool,
+}
+
+/// Whether a post having any anchor key of `plan` (as `index::anchors` chooses them)
+/// certainly satisfies it: `plan` is a leaf, or an `Or` of such, whose every key means the
+/// leaf is true — a one-token phrase (its token in one of its field kinds), a string or
+/// numeric attribute, a user (name or id), a flag.
+pub(crate) fn is_exact(plan: &Node) -> bool {
+    match plan {
+        Node::Or(children) => children.iter().all(is_exact),
+        Node::Leaf(Pred::Phrase { ids, .. }) => ids.len() == 1,
+        Node::Leaf(Pred::Str { .. } | Pred::User { .. } | Pred::Num { .. } | Pred::Flag(_)) => true,
+        Node::And(_) | Node::Not(_) | Node::Leaf(_) => false,
+    }
+}
+
+/// The bit of a string attribute in a 64-bit summary of a post's attributes (FNV-1a,
+/// then the MurmurHash3 finalizer).
+pub(crate) fn str_bit(kind: StrKind, value: &str) -> u64 {
+    let hash = value
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325 ^ kind as u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    // FNV's top bits barely depend on the last bytes of short strings: mix them in.
+    let mixed = (hash ^ hash >> 33).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    1 << ((mixed ^ mixed >> 33) >> 58)
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            need_flags: 0,
+            deny_flags: 0,
+            need: [UNKNOWN; NEED],
+            need_masks: [0; NEED],
+            deny: UNKNOWN,
+            deny_mask: 0,
+            grams: None,
+            need_strs: 0,
+            exact: false,
+        }
+    }
+}
+
+impl Gate {
+    /// The gate of a rule with `plan`, anchored on tokens `anchored` (which every candidate
+    /// is likely to have, so they are not worth a slot).
+    pub(crate) fn of(plan: &Node, anchored: &[u32]) -> Self {
+        let mut gate = Gate {
+            exact: is_exact(plan),
+            ..Gate::default()
+        };
+        gate.collect(plan, anchored);
+        gate
+    }
+
+    /// Adds the conditions of `node`, a node every match must satisfy.
+    fn collect(&mut self, node: &Node, anchored: &[u32]) {
+        match node {
+            Node::And(children) => children.iter().for_each(|c| self.collect(c, anchored)),
+            Node::Leaf(Pred::Flag(flag)) => self.need_flags |= 1 << flag,
+            Node::Leaf(Pred::Phrase { fields, ids }) => {
+                for &id in ids.iter() {
+                    self.require(id, *fields, anchored);
+                }
+            }
+            Node::Leaf(Pred::Proximity { ids, .. }) => {
+                for &id in ids.iter() {
+                    self.require(id, crate::compile::FieldKind::Text.bit(), anchored);
+                }
+            }
+            Node::Leaf(Pred::Str { kind, value }) => self.need_strs |= str_bit(*kind, value),
+            Node::Leaf(Pred::Substring { src, finder }) => {
+                let pattern = finder.needle();
+                if self.grams.is_none() && pattern.len() >= 4 {
+                    let first = quadgram(&pattern[..4]);
+                    let last = quadgram(&pattern[pattern.len() - 4..]);
+                    self.grams = Some((*src, [gram_bit(first), gram_bit(last)]));
+                }
+            }
+            Node::Not(child) => match &**child {
+                Node::Leaf(Pred::Flag(flag)) => self.deny_flags |= 1 << flag,
+                // A one-token phrase is false exactly when its token is absent from its
+                // fields; longer phrases can be false with every token present.
+                Node::Leaf(Pred::Phrase { fields, ids })
+                    if ids.len() == 1 && self.deny == UNKNOWN =>
+                {
+                    self.deny = ids[0];
+                    self.deny_mask = *fields;
+                }
+                _ => {}
+            },
+            Node::Or(_) | Node::Leaf(_) => {}
+        }
+    }
+
+    fn require(&mut self, id: u32, mask: u16, anchored: &[u32]) {
+        if anchored.contains(&id) || self.need.contains(&id) {
+            return;
+        }
+        if let Some(free) = self.need.iter().position(|&n| n == UNKNOWN) {
+            self.need[free] = id;
+            self.need_masks[free] = mask;
+        }
+    }
+
+    /// Whether a post with features `f` may satisfy the rule (false: it certainly cannot).
+    #[inline]
+    pub(crate) fn passes(&self, f: &Features) -> bool {
+        f.flags & self.need_flags == self.need_flags
+            && f.str_bits & self.need_strs == self.need_strs
+            && f.flags & self.deny_flags == 0
+            && self
+                .need
+                .iter()
+                .zip(self.need_masks)
+                .all(|(&id, mask)| id == UNKNOWN || f.token_in(id, mask))
+            && (self.deny == UNKNOWN || !f.token_in(self.deny, self.deny_mask))
+            && self.grams.is_none_or(|(src, bits)| {
+                let set = &f.grams[src as usize];
+                bits.iter().all(|&bit| set.may_have_bit(bit))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::{compile, fields_read};
+    use crate::eval::eval;
+    use crate::intern::Interner;
+    use sluice_model::parse_post;
+    use sluice_rules::parse;
+
+    #[test]
+    fn gates_drop_posts_that_cannot_match_and_keep_the_rest() {
+        let mut interner = Interner::default();
+        let rules = [
+            "apple iphone -android",
+            "#ai lang:en -is:retweet",
+            "launch has:links",
+            "zentrix OR #ai",
+        ];
+        let plans: Vec<Node> = rules
+            .iter()
+            .map(|r| compile(&parse(r).expect("valid rule").expr, &mut interner))
+            .collect();
+        let gates: Vec<Gate> = plans.iter().map(|p| Gate::of(p, &[])).collect();
+        let wanted = plans.iter().fold(0, |m, p| m | fields_read(p));
+        let tag = |t: &str| format!(r#""entities":{{"hashtags":[{{"text":"{t}"}}]}}"#);
+        // (post, which gates pass, which rules match)
+        let cases = [
+            (
+                r#"{"id":1,"text":"apple pie"}"#.to_owned(),
+                [false, false, false, true],
+            ),
+            (
+                r#"{"id":2,"text":"apple iPhone"}"#.to_owned(),
+                [true, false, false, true],
+            ),
+            (
+                r#"{"id":3,"text":"apple iphone android"}"#.to_owned(),
+                [false, false, false, true],
+            ),
+            (
+                format!(r#"{{"id":4,"text":"x","lang":"en",{}}}"#, tag("AI")),
+                [false, true, false, true],
+            ),
+            (
+                format!(r#"{{"id":5,"text":"x","lang":"es",{}}}"#, tag("AI")),
+                [false, false, false, true],
+            ),
+            (
+                r#"{"id":6,"text":"launch","entities":{"urls":[{"expanded_url":"https://a.b"}]}}"#
+                    .to_owned(),
+                [false, false, true, true],
+            ),
+        ];
+        let mut features = Features::default();
+        for (json, want) in &cases {
+            let post = parse_post(json.as_bytes()).expect("valid post");
+            features.load(&post, &interner, wanted);
+            for ((plan, gate), want) in plans.iter().zip(&gates).zip(want) {
+                assert_eq!(gate.passes(&features), *want, "{json}");
+                if eval(plan, &features) {
+                    assert!(gate.passes(&features), "a gate never drops a match: {json}");
+                }
+            }
+        }
+        assert_eq!(
+            plans.iter().map(is_exact).collect::<Vec<_>>(),
+            [false, false, false, true]
+        );
+    }
+}
