@@ -20,13 +20,14 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use bytes::Bytes;
-use sluice_rules::{Dialect, Rule};
-use sluice_store::{AddOutcome, NewRule, Product, StoreError, StreamLimits, StreamRef};
+use sluice_rules::Dialect;
+use sluice_store::{AddOutcome, Product, StoreError, StoredRule, StreamLimits, StreamRef};
 use sluice_synth::PostGenerator;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::auth::{generate_token, hash_password, token_hash, verify_password};
+use crate::changes::{self, ChangeError, RuleToAdd};
 use crate::pipeline::{DECAHOSE_PARTITIONS, IngestedPost};
 use crate::registry::LiveStream;
 use crate::state::{AppState, now_ms};
@@ -84,8 +85,7 @@ pub struct Demo {
 
 /// Creates whatever of the demo setup is missing (see the module docs) and returns it.
 pub async fn provision(state: &AppState) -> anyhow::Result<Demo> {
-    state
-        .blocking(|s| s.put_account(ACCOUNT, now_ms()))
+    changes::put_account(state, ACCOUNT)
         .await
         .context("creating the demo account")?;
     ensure_user(state).await?;
@@ -131,11 +131,9 @@ async fn ensure_user(state: &AppState) -> anyhow::Result<()> {
     let hash = tokio::task::spawn_blocking(|| hash_password(PASSWORD))
         .await
         .context("hashing the demo password")?;
-    state
-        .blocking(move |s| s.put_user(ACCOUNT, USERNAME, &hash))
+    changes::put_user(state, ACCOUNT, USERNAME, hash)
         .await
         .context("creating the demo user")?;
-    state.credentials.clear();
     Ok(())
 }
 
@@ -151,15 +149,9 @@ async fn ensure_stream(state: &AppState, product: Product) -> anyhow::Result<Arc
         max_connections: state.settings.default_max_connections,
         max_rules: state.settings.default_max_rules,
     };
-    let k = key.clone();
-    let stored = state
-        .blocking(move |s| match s.stream(&k)? {
-            Some(existing) => Ok(existing),
-            None => s.put_stream(&k, limits, now_ms()).map(|(stored, _)| stored),
-        })
+    changes::ensure_stream(state, &key, limits)
         .await
-        .with_context(|| format!("creating the demo {product} stream"))?;
-    Ok(state.registry.upsert(&stored))
+        .with_context(|| format!("creating the demo {product} stream"))
 }
 
 /// Adds the `examples` (parsed as `dialect`) whose values the stream does not have yet, the way the rules API
@@ -167,44 +159,35 @@ async fn ensure_stream(state: &AppState, product: Product) -> anyhow::Result<Arc
 /// many were created.
 async fn add_example_rules(
     state: &AppState,
-    live: &LiveStream,
+    live: &Arc<LiveStream>,
     examples: &[(&str, &str)],
     dialect: Dialect,
 ) -> anyhow::Result<usize> {
-    let mut new_rules = Vec::with_capacity(examples.len());
-    let mut trees: Vec<Rule> = Vec::with_capacity(examples.len());
+    let mut to_add = Vec::with_capacity(examples.len());
     for &(value, tag) in examples {
         let tree = sluice_rules::parse_with(value, dialect)
             .map_err(|e| anyhow!("example rule {value:?} is invalid: {e}"))?;
-        trees.push(tree);
-        new_rules.push(NewRule {
-            id: state.ids.next_id(),
+        to_add.push(RuleToAdd {
             value: value.to_owned(),
             tag: Some(tag.to_owned()),
+            tree,
         });
     }
-    let _gate = live.rules_gate.lock().await;
-    let (stream_id, max_rules) = (live.id, live.limits().max_rules);
-    let outcomes = state
-        .blocking(move |s| s.add_rules(stream_id, &new_rules, max_rules, now_ms()))
-        .await;
-    let outcomes = match outcomes {
+    let outcomes = match changes::add_rules(state, live, to_add).await {
         Ok(outcomes) => outcomes,
-        Err(StoreError::RuleLimit { .. }) => {
+        Err(ChangeError::Store(StoreError::RuleLimit { .. })) => {
             tracing::warn!("the demo stream is at its rule limit: example rules not added");
             return Ok(0);
         }
         Err(e) => return Err(e).context("adding the example rules"),
     };
-    let created: Vec<(u64, Rule, Option<String>)> = outcomes
-        .into_iter()
-        .zip(trees)
-        .filter_map(|(outcome, tree)| match outcome {
-            AddOutcome::Created(rule) => Some((rule.id, tree, rule.tag)),
+    let created: Vec<&StoredRule> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            AddOutcome::Created(rule) => Some(rule),
             AddOutcome::Existing(_) => None,
         })
         .collect();
-    live.rules.apply(&created, &[]);
     if !created.is_empty() {
         tracing::info!(rules = created.len(), "added the demo's example rules");
     }
@@ -214,21 +197,30 @@ async fn add_example_rules(
 /// The demo account's Powerstream token: the one saved by an earlier start if the store
 /// still knows it, else a new one.
 async fn ensure_token(state: &AppState) -> anyhow::Result<String> {
-    state
+    let saved = state
         .blocking(|s| {
-            if let Some(token) = s.setting(TOKEN_SETTING)?
-                && s.token_account(&token_hash(&token))?.as_deref() == Some(ACCOUNT)
-            {
-                return Ok(token);
-            }
-            let token = generate_token("sl_ps_");
-            let prefix: String = token.chars().take(10).collect();
-            s.add_token(ACCOUNT, &token_hash(&token), &prefix, now_ms())?;
-            s.set_setting(TOKEN_SETTING, &token)?;
-            Ok::<_, StoreError>(token)
+            let Some(token) = s.setting(TOKEN_SETTING)? else {
+                return Ok(None);
+            };
+            let ours = s.token_account(&token_hash(&token))?.as_deref() == Some(ACCOUNT);
+            Ok::<_, StoreError>(ours.then_some(token))
         })
         .await
-        .context("creating the demo Powerstream token")
+        .context("reading the demo Powerstream token")?;
+    if let Some(token) = saved {
+        return Ok(token);
+    }
+    let token = generate_token("sl_ps_");
+    let prefix: String = token.chars().take(10).collect();
+    changes::add_token(state, ACCOUNT, token_hash(&token), &prefix)
+        .await
+        .context("creating the demo Powerstream token")?;
+    let saved = token.clone();
+    state
+        .blocking(move |s| s.set_setting(TOKEN_SETTING, &saved))
+        .await
+        .context("saving the demo Powerstream token")?;
+    Ok(token)
 }
 
 /// Starts the synthetic firehose: `posts_per_second` posts (on average over each second)

@@ -11,6 +11,10 @@
 //! - [`settings`]: how the server behaves (timings, limits, datacenter).
 //! - [`state`]: [`AppState`], everything handlers share; loads the store at start.
 //! - [`registry`]: live streams, their compiled rules and open connections.
+//! - [`changes`]: every state change (accounts, users, streams, rules, tokens), one
+//!   function per kind: store, registry, and the cluster in cluster mode.
+//! - [`cluster`]: the seam to a cluster backend (`sluice-cluster`): [`cluster::Cluster`],
+//!   replicated [`cluster::Change`]s, readiness.
 //! - [`pipeline`]: the in-process post bus: log each accepted post, match it, fill outboxes.
 //! - [`post_log`]: which post log a server opens (files or memory) and its retention trim.
 //! - [`delivery`]: outboxes and streaming bodies (framing, heartbeats, gzip, slow consumers).
@@ -24,6 +28,8 @@
 
 pub mod api;
 pub mod auth;
+pub mod changes;
+pub mod cluster;
 pub mod delivery;
 pub mod demo;
 pub mod pipeline;
@@ -46,7 +52,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 pub use settings::Settings;
-pub use state::{AppState, StoreLocation};
+pub use state::{AppState, Clustering, StoreLocation};
 
 /// Low latency for small writes, and dead or stalled peers noticed in bounded time: TCP
 /// keepalive probes an idle connection, and `TCP_USER_TIMEOUT` fails a connection whose

@@ -22,6 +22,7 @@ use sluice_model::parse_post;
 use sluice_postlog::{NewPost, PostLog};
 use tokio::sync::mpsc;
 
+use crate::cluster::{Cluster, ClusterError};
 use crate::delivery::Pushed;
 pub use crate::delivery::select::{DECAHOSE_PARTITIONS, FIREHOSE_PARTITIONS};
 use crate::delivery::select::{Routed, Selector, frame_plain};
@@ -37,16 +38,32 @@ pub struct IngestedPost {
     pub datacenter: Arc<str>,
 }
 
-/// The sending side of the in-process post bus.
+/// Where accepted posts go: straight to this node's pipeline, or (cluster mode) to the
+/// cluster backend, whose per-node consumer hands every node's posts back to
+/// [`PostBus::deliver`].
 #[derive(Clone)]
 pub struct PostBus {
     tx: mpsc::Sender<Vec<IngestedPost>>,
+    cluster: Option<Arc<dyn Cluster>>,
 }
 
 impl PostBus {
-    /// Hands a batch of accepted posts to the pipeline; waits only when the pipeline is
-    /// thousands of batches behind.
-    pub async fn publish(&self, posts: Vec<IngestedPost>) -> Result<(), PipelineStopped> {
+    /// Publishes a batch of accepted posts. Single node: hands it to the pipeline, waiting
+    /// only when the pipeline is thousands of batches behind. Cluster: resolves once the
+    /// backend has durably accepted every post.
+    pub async fn publish(&self, posts: Vec<IngestedPost>) -> Result<(), PublishError> {
+        if posts.is_empty() {
+            return Ok(());
+        }
+        match &self.cluster {
+            Some(cluster) => Ok(cluster.publish_posts(posts).await?),
+            None => Ok(self.deliver(posts).await?),
+        }
+    }
+
+    /// Hands a batch to this node's pipeline (log, match, deliver), bypassing the cluster:
+    /// for the cluster backend's consumer.
+    pub async fn deliver(&self, posts: Vec<IngestedPost>) -> Result<(), PipelineStopped> {
         if posts.is_empty() {
             return Ok(());
         }
@@ -59,19 +76,32 @@ impl PostBus {
 #[error("the post pipeline has stopped")]
 pub struct PipelineStopped;
 
+/// Why accepted posts could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The pipeline has stopped.
+    #[error(transparent)]
+    Stopped(#[from] PipelineStopped),
+    /// The cluster backend did not accept them.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
 /// Starts the pipeline thread, which appends every batch to `log` before delivering it. It
-/// ends when every [`PostBus`] clone is dropped.
+/// ends when every [`PostBus`] clone is dropped. With a `cluster`, [`PostBus::publish`]
+/// goes to it instead of the pipeline.
 pub fn start(
     registry: Arc<StreamRegistry>,
     log: Arc<dyn PostLog>,
     datacenter: Arc<str>,
+    cluster: Option<Arc<dyn Cluster>>,
 ) -> (PostBus, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4_096);
     let handle = std::thread::Builder::new()
         .name("sluice-pipeline".into())
         .spawn(move || Pipeline::new(registry, log, datacenter).run(rx))
         .expect("spawning the pipeline thread");
-    (PostBus { tx }, handle)
+    (PostBus { tx, cluster }, handle)
 }
 
 struct Pipeline {

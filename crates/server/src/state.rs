@@ -12,6 +12,7 @@ use sluice_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AdminToken, CredentialCache};
+use crate::cluster::{Cluster, Readiness};
 use crate::pipeline::{self, PostBus};
 use crate::post_log;
 use crate::ratelimit::RateLimiter;
@@ -37,6 +38,10 @@ pub struct Shared {
     pub registry: Arc<StreamRegistry>,
     /// Where accepted posts go.
     pub bus: PostBus,
+    /// The cluster backend in cluster mode (`--nats`); `None` on a single node.
+    pub cluster: Option<Arc<dyn Cluster>>,
+    /// Whether the node may report ready (`/healthz`).
+    pub readiness: Readiness,
     /// Every accepted post for the retention window, appended by the pipeline before it
     /// delivers them: backfill and recovery read it.
     pub post_log: Arc<dyn PostLog>,
@@ -79,6 +84,17 @@ impl Default for Limits {
     }
 }
 
+/// How a node takes part in a cluster; [`Clustering::default`] is a single node.
+#[derive(Default)]
+pub struct Clustering {
+    /// The backend accepted posts and state changes go to.
+    pub cluster: Option<Arc<dyn Cluster>>,
+    /// The post log to use instead of the node's own.
+    pub post_log: Option<Arc<dyn PostLog>>,
+    /// The Snowflake worker id of this node's rule ids (distinct per node in a cluster).
+    pub worker_id: u16,
+}
+
 /// Where the state lives.
 pub enum StoreLocation<'a> {
     /// `DATA_DIR/sluice.db` and the post log in `DATA_DIR/postlog/`, created if missing.
@@ -95,7 +111,19 @@ impl AppState {
         settings: Settings,
         admin_token: AdminToken,
     ) -> anyhow::Result<AppState> {
-        let (store, post_log) = match location {
+        Self::open_with(location, settings, admin_token, Clustering::default())
+    }
+
+    /// Like [`AppState::open`], as a member of a cluster: the store is this node's cache of
+    /// the shared state, and the node reports ready only once the backend has loaded it
+    /// ([`Readiness::set_loaded`]).
+    pub fn open_with(
+        location: StoreLocation<'_>,
+        settings: Settings,
+        admin_token: AdminToken,
+        clustering: Clustering,
+    ) -> anyhow::Result<AppState> {
+        let (store, own_log) = match location {
             StoreLocation::DataDir(dir) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating data dir {}", dir.display()))?;
@@ -106,6 +134,7 @@ impl AppState {
             }
             StoreLocation::Memory => (Store::open_in_memory()?, post_log::open(None)?),
         };
+        let post_log = clustering.post_log.unwrap_or(own_log);
         post_log::start_trimmer(
             &post_log,
             settings.post_log_retention,
@@ -138,12 +167,21 @@ impl AppState {
             registry.clone(),
             post_log.clone(),
             settings.datacenter.as_str().into(),
+            clustering.cluster.clone(),
         );
-        let ids = SnowflakeGenerator::resume(0, last_rule_id).context("rule id generator")?;
+        let ids = SnowflakeGenerator::resume(clustering.worker_id, last_rule_id)
+            .context("rule id generator")?;
+        let readiness = if clustering.cluster.is_some() {
+            Readiness::loading()
+        } else {
+            Readiness::ready()
+        };
         Ok(AppState(Arc::new(Shared {
             store,
             registry,
             bus,
+            cluster: clustering.cluster,
+            readiness,
             post_log,
             ids,
             admin_token,

@@ -10,8 +10,8 @@ use sluice_store::{Product, StreamLimits, StreamRef};
 
 use super::error::{ApiError, json_response};
 use crate::auth::{generate_token, hash_password, token_hash};
-use crate::delivery::CloseReason;
-use crate::state::{AppState, now_ms};
+use crate::changes;
+use crate::state::AppState;
 use crate::urls;
 
 /// Checks the admin token.
@@ -80,10 +80,7 @@ pub async fn put_account(
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     check_name("account", &account)?;
-    let name = account.clone();
-    let created = state
-        .blocking(move |s| s.put_account(&name, now_ms()))
-        .await?;
+    let created = changes::put_account(&state, &account).await?;
     if created {
         tracing::info!(account, "account created");
     }
@@ -113,9 +110,7 @@ pub async fn put_user(
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(ApiError::internal)?;
-    let (a, u) = (account.clone(), username.clone());
-    let created = state.blocking(move |s| s.put_user(&a, &u, &hash)).await?;
-    state.credentials.clear();
+    let created = changes::put_user(&state, &account, &username, hash).await?;
     Ok(json(
         created_or_ok(created),
         &json!({ "account": account, "username": username }),
@@ -166,11 +161,7 @@ pub async fn put_stream(
         product,
         label: label.clone(),
     };
-    let k = key.clone();
-    let (stored, created) = state
-        .blocking(move |s| s.put_stream(&k, limits, now_ms()))
-        .await?;
-    let live = state.registry.upsert(&stored);
+    let (live, created) = changes::put_stream(&state, &key, limits).await?;
     if created {
         tracing::info!(account, label, %product, "stream created");
     }
@@ -208,20 +199,13 @@ pub async fn delete_stream(
                 .map_err(|e| ApiError::bad_request(e.to_string()))?,
         ),
     };
-    let (a, l) = (account.clone(), label.clone());
-    let deleted = state
-        .blocking(move |s| s.delete_streams(&a, &l, product))
-        .await?;
+    let deleted = changes::delete_streams(&state, &account, &label, product).await?;
     if deleted.is_empty() {
         return Err(ApiError::not_found(format!(
             "Unknown stream {label:?} of account {account:?}."
         )));
     }
     for stored in deleted {
-        if let Some(live) = state.registry.remove(&stored.stream) {
-            live.connections
-                .for_each(|c| c.outbox.close(CloseReason::Operational));
-        }
         tracing::info!(account, label, product = %stored.stream.product, "stream deleted");
     }
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -237,10 +221,7 @@ pub async fn create_token(
     require_account(&state, &account).await?;
     let token = generate_token("sl_ps_");
     let prefix: String = token.chars().take(10).collect();
-    let (a, hash, p) = (account.clone(), token_hash(&token), prefix.clone());
-    state
-        .blocking(move |s| s.add_token(&a, &hash, &p, now_ms()))
-        .await?;
+    changes::add_token(&state, &account, token_hash(&token), &prefix).await?;
     tracing::info!(account, prefix, "powerstream token created");
     Ok(json(StatusCode::CREATED, &json!({ "token": token })))
 }

@@ -105,6 +105,17 @@ impl From<sluice_store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::changes::ChangeError> for ApiError {
+    fn from(e: crate::changes::ChangeError) -> Self {
+        match e {
+            crate::changes::ChangeError::Store(e) => e.into(),
+            crate::changes::ChangeError::Cluster(e) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let sent = match self.sent {

@@ -7,8 +7,17 @@ use axum::response::{IntoResponse, Response};
 use crate::state::AppState;
 use crate::telemetry;
 
-/// `GET /healthz`: 200 while the node can accept and deliver posts, 503 otherwise.
+/// `GET /healthz`: 200 while the node can accept and deliver posts, 503 otherwise (with
+/// the reason when it is a cluster problem: state still loading, cluster unreachable).
 pub async fn healthz(State(state): State<AppState>) -> Response {
+    if let Err(reason) = state.readiness.check() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({ "status": "unavailable", "reason": reason }).to_string(),
+        )
+            .into_response();
+    }
     if state.pipeline_running() && !state.shutdown.is_cancelled() {
         (
             StatusCode::OK,

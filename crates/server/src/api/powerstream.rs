@@ -46,7 +46,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sluice_rules::{Dialect, Rule};
-use sluice_store::{AddOutcome, NewRule, Product, StoreError, StreamLimits, StreamRef};
+use sluice_store::{AddOutcome, Product, StoreError, StreamLimits, StreamRef};
 use sluice_wire::add::{MAX_TAG_CHARS, tag_within_limit};
 use sluice_wire::error::{
     OPERATIONAL_DISCONNECT_MESSAGE, RULE_LIMIT_MESSAGE, SLOW_CONSUMER_MESSAGE,
@@ -64,6 +64,7 @@ use super::problem::ProblemError;
 use super::stream_query::StreamQuery;
 use super::streaming::{Start, StreamOptions, open_stream_at};
 use crate::auth::{bearer_token, token_hash};
+use crate::changes::{self, ChangeError, RuleToAdd, RulesToDelete};
 use crate::delivery::{CloseMessages, CloseReason, Encoding};
 use crate::registry::LiveStream;
 use crate::state::{AppState, now_ms};
@@ -91,7 +92,10 @@ pub fn stream_ref(account: &str) -> StreamRef {
 
 /// The account's Powerstream stream, created (with [`MAX_RULES`] and the default
 /// connection cap) and registered if it does not exist yet. The account must exist.
-pub async fn ensure_stream(state: &AppState, account: &str) -> Result<Arc<LiveStream>, StoreError> {
+pub async fn ensure_stream(
+    state: &AppState,
+    account: &str,
+) -> Result<Arc<LiveStream>, ChangeError> {
     let key = stream_ref(account);
     if let Some(live) = state.registry.get(&key) {
         return Ok(live);
@@ -100,14 +104,7 @@ pub async fn ensure_stream(state: &AppState, account: &str) -> Result<Arc<LiveSt
         max_connections: state.settings.default_max_connections,
         max_rules: MAX_RULES,
     };
-    let k = key.clone();
-    let stored = state
-        .blocking(move |s| match s.stream(&k)? {
-            Some(existing) => Ok(existing),
-            None => s.put_stream(&k, limits, now_ms()).map(|(stored, _)| stored),
-        })
-        .await?;
-    Ok(state.registry.upsert(&stored))
+    changes::ensure_stream(state, &key, limits).await
 }
 
 /// The account a request's bearer token belongs to.
@@ -325,44 +322,25 @@ async fn add(call: RulesCall, bytes: &[u8]) -> Result<Response, ProblemError> {
         return Err(ProblemError::invalid_rules(errors));
     }
     let trees: Vec<Rule> = checked.into_iter().flatten().collect();
-
-    let live = call.live.clone();
-    let _gate = live.rules_gate.lock().await;
-    let new_rules: Vec<NewRule> = request
+    let to_add = request
         .rules
         .iter()
-        .map(|rule| NewRule {
-            id: call.state.ids.next_id(),
+        .zip(trees)
+        .map(|(rule, tree)| RuleToAdd {
             value: rule.value.clone(),
             tag: rule.tag.clone(),
+            tree,
         })
         .collect();
-    let max_rules = live.limits().max_rules;
-    let publish_to = live.clone();
-    let outcome = call
-        .state
-        .blocking(move |store| {
-            let outcomes = store.add_rules(publish_to.id, &new_rules, max_rules, now_ms())?;
-            // Committed: publish to matching before anyone hears of the new rules.
-            let added: Vec<_> = outcomes
-                .iter()
-                .zip(trees)
-                .filter_map(|(outcome, tree)| match outcome {
-                    AddOutcome::Created(rule) => Some((rule.id, tree, rule.tag.clone())),
-                    AddOutcome::Existing(_) => None,
-                })
-                .collect();
-            publish_to.rules.apply(&added, &[]);
-            Ok::<_, StoreError>(outcomes)
-        })
-        .await;
+    let live = call.live.clone();
+    let outcome = changes::add_rules(&call.state, &live, to_add).await;
     let outcomes = match outcome {
         Ok(outcomes) => outcomes,
-        Err(StoreError::RuleLimit {
+        Err(ChangeError::Store(StoreError::RuleLimit {
             existing,
             adding,
             limit,
-        }) => {
+        })) => {
             tracing::info!(
                 account = %live.key.account,
                 existing, adding, limit,
@@ -416,61 +394,42 @@ async fn delete(call: RulesCall, bytes: &[u8]) -> Result<Response, ProblemError>
         ));
     }
     let live = call.live.clone();
-    let _gate = live.rules_gate.lock().await;
-    let publish_to = live.clone();
-    let (deleted, failed) = call
-        .state
-        .blocking(move |store| {
-            let named: Vec<Named> = request
-                .rules
-                .iter()
-                .map(|entry| match (&entry.id, &entry.value) {
-                    (Some(id), _) => id.parse().map_or(Named::Nothing, Named::Id),
-                    (None, Some(value)) => Named::Value(value.clone()),
-                    (None, None) => Named::Nothing,
-                })
-                .collect();
-            let ids: Vec<u64> = named
-                .iter()
-                .filter_map(|n| match n {
-                    Named::Id(id) => Some(*id),
-                    _ => None,
-                })
-                .collect();
-            let values: Vec<&str> = named
-                .iter()
-                .filter_map(|n| match n {
-                    Named::Value(v) => Some(v.as_str()),
-                    _ => None,
-                })
-                .collect();
-            let mut by_id = store.delete_rules_by_ids(publish_to.id, &ids)?.into_iter();
-            let mut by_value = store
-                .delete_rules_by_values(publish_to.id, &values)?
-                .into_iter();
-            let mut removed = Vec::new();
-            let mut failed = Vec::new();
-            for (entry, named) in request.rules.into_iter().zip(&named) {
-                let found = match named {
-                    Named::Id(_) => by_id.next().flatten(),
-                    Named::Value(_) => by_value.next().flatten(),
-                    Named::Nothing => None,
-                };
-                match found {
-                    Some(rule) => removed.push(rule.id),
-                    None => failed.push(DeleteTarget {
-                        value: entry.value.filter(|_| entry.id.is_none()),
-                        id: entry.id,
-                    }),
-                }
-            }
-            // Committed: stop matching before answering.
-            if !removed.is_empty() {
-                publish_to.rules.apply(&[], &removed);
-            }
-            Ok::<_, StoreError>((removed.len(), failed))
+    let named: Vec<Named> = request
+        .rules
+        .iter()
+        .map(|entry| match (&entry.id, &entry.value) {
+            (Some(id), _) => id.parse().map_or(Named::Nothing, Named::Id),
+            (None, Some(value)) => Named::Value(value.clone()),
+            (None, None) => Named::Nothing,
         })
-        .await?;
+        .collect();
+    let mut targets = RulesToDelete::default();
+    for n in &named {
+        match n {
+            Named::Id(id) => targets.ids.push(*id),
+            Named::Value(v) => targets.values.push(v.clone()),
+            Named::Nothing => {}
+        }
+    }
+    let found = changes::delete_rules(&call.state, &live, targets).await?;
+    let mut by_id = found.by_id.into_iter();
+    let mut by_value = found.by_value.into_iter();
+    let mut deleted = 0;
+    let mut failed = Vec::new();
+    for (entry, named) in request.rules.into_iter().zip(&named) {
+        let found = match named {
+            Named::Id(_) => by_id.next().flatten(),
+            Named::Value(_) => by_value.next().flatten(),
+            Named::Nothing => None,
+        };
+        match found {
+            Some(_) => deleted += 1,
+            None => failed.push(DeleteTarget {
+                value: entry.value.filter(|_| entry.id.is_none()),
+                id: entry.id,
+            }),
+        }
+    }
     let response = DeleteResponse::new(deleted, failed, sluice_wire::sent::rules_sent_now());
     tracing::info!(
         account = %live.key.account,

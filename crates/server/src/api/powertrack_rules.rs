@@ -27,7 +27,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sluice_store::{AddOutcome, NewRule, Product, StoreError};
+use sluice_store::{AddOutcome, Product, StoreError};
 use sluice_wire::add::TAG_TOO_LONG_MESSAGE;
 use sluice_wire::error::RULE_LIMIT_MESSAGE;
 use sluice_wire::{
@@ -39,8 +39,9 @@ use sluice_wire::{
 use super::encoding::accepts_gzip;
 use super::error::{ApiError, add_rate_headers, json_response};
 use super::gnip::{find_stream, label_of, require_basic};
+use crate::changes::{self, ChangeError, RuleToAdd, RulesToDelete};
 use crate::registry::LiveStream;
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
 use crate::telemetry;
 
 /// What a handler gets once the caller is authenticated, the stream found and the request
@@ -322,45 +323,26 @@ async fn add(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
         ));
     }
     let trees: Vec<sluice_rules::Rule> = checked.into_iter().flatten().collect();
-
-    let live = call.live.clone();
-    let _gate = live.rules_gate.lock().await;
-    let new_rules: Vec<NewRule> = request
+    let to_add = request
         .rules
         .iter()
-        .map(|rule| NewRule {
-            id: call.state.ids.next_id(),
+        .zip(trees)
+        .map(|(rule, tree)| RuleToAdd {
             value: rule.value.clone(),
             tag: rule.tag.clone(),
+            tree,
         })
         .collect();
-    let max_rules = live.limits().max_rules;
-    let publish_to = live.clone();
-    let outcome = call
-        .state
-        .blocking(move |store| {
-            let outcomes = store.add_rules(publish_to.id, &new_rules, max_rules, now_ms())?;
-            // Committed: publish to matching before anyone hears of the new rules.
-            let added: Vec<_> = outcomes
-                .iter()
-                .zip(trees)
-                .filter_map(|(outcome, tree)| match outcome {
-                    AddOutcome::Created(rule) => Some((rule.id, tree, rule.tag.clone())),
-                    AddOutcome::Existing(_) => None,
-                })
-                .collect();
-            publish_to.rules.apply(&added, &[]);
-            Ok::<_, StoreError>(outcomes)
-        })
-        .await;
+    let live = call.live.clone();
+    let outcome = changes::add_rules(&call.state, &live, to_add).await;
     let sent = sluice_wire::sent::rules_sent_now();
     let outcomes = match outcome {
         Ok(outcomes) => outcomes,
-        Err(StoreError::RuleLimit {
+        Err(ChangeError::Store(StoreError::RuleLimit {
             existing,
             adding,
             limit,
-        }) => {
+        })) => {
             tracing::info!(
                 account = %live.key.account,
                 label = %live.key.label,
@@ -408,51 +390,47 @@ async fn add(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
 async fn delete_rules(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
     let request = DeleteRequest::from_slice(bytes).map_err(invalid_json)?;
     let live = call.live.clone();
-    let _gate = live.rules_gate.lock().await;
-    let publish_to = live.clone();
-    let (deleted, detail) =
-        call.state
-            .blocking(move |store| {
-                let stream_id = publish_to.id;
-                let mut removed = Vec::new();
-                let mut detail = Vec::new();
-                match request {
-                    DeleteRequest::Values(entries) => {
-                        let values: Vec<&str> =
-                            entries.iter().filter_map(|e| e.value.as_deref()).collect();
-                        let mut results = store
-                            .delete_rules_by_values(stream_id, &values)?
-                            .into_iter();
-                        for entry in entries {
-                            // Entries without a value name no rule and were not sent to the store.
-                            let found = match entry.value {
-                                Some(_) => results.next().flatten(),
-                                None => None,
-                            };
-                            match found {
-                                Some(rule) => removed.push(rule.id),
-                                None => detail
-                                    .push(DeleteDetail::missing(DeleteTarget::by_value(entry))),
-                            }
-                        }
-                    }
-                    DeleteRequest::Ids(ids) => {
-                        let results = store.delete_rules_by_ids(stream_id, &ids)?;
-                        for (id, found) in ids.into_iter().zip(results) {
-                            match found {
-                                Some(rule) => removed.push(rule.id),
-                                None => detail.push(DeleteDetail::missing(DeleteTarget::by_id(id))),
-                            }
-                        }
-                    }
+    let (deleted, detail) = match request {
+        DeleteRequest::Values(entries) => {
+            let values: Vec<String> = entries.iter().filter_map(|e| e.value.clone()).collect();
+            let targets = RulesToDelete {
+                values,
+                ..RulesToDelete::default()
+            };
+            let found = changes::delete_rules(&call.state, &live, targets).await?;
+            let mut results = found.by_value.into_iter();
+            let mut deleted = 0;
+            let mut detail = Vec::new();
+            for entry in entries {
+                // Entries without a value name no rule and were not sent to the store.
+                let found = match entry.value {
+                    Some(_) => results.next().flatten(),
+                    None => None,
+                };
+                match found {
+                    Some(_) => deleted += 1,
+                    None => detail.push(DeleteDetail::missing(DeleteTarget::by_value(entry))),
                 }
-                // Committed: stop matching before answering.
-                if !removed.is_empty() {
-                    publish_to.rules.apply(&[], &removed);
+            }
+            (deleted, detail)
+        }
+        DeleteRequest::Ids(ids) => {
+            let targets = RulesToDelete {
+                ids: ids.clone(),
+                ..RulesToDelete::default()
+            };
+            let found = changes::delete_rules(&call.state, &live, targets).await?;
+            let mut deleted = 0;
+            let mut detail = Vec::new();
+            for (id, found) in ids.into_iter().zip(found.by_id) {
+                match found {
+                    Some(_) => deleted += 1,
+                    None => detail.push(DeleteDetail::missing(DeleteTarget::by_id(id))),
                 }
-                Ok::<_, StoreError>((removed.len(), detail))
-            })
-            .await?;
+            }
+            (deleted, detail)
+        }
+    };
     let response = DeleteResponse::new(deleted, detail, sluice_wire::sent::rules_sent_now());
     tracing::info!(
         account = %live.key.account,

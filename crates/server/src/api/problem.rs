@@ -156,6 +156,12 @@ impl From<sluice_store::StoreError> for ProblemError {
     }
 }
 
+impl From<crate::changes::ChangeError> for ProblemError {
+    fn from(e: crate::changes::ChangeError) -> Self {
+        ProblemError::from(ApiError::from(e))
+    }
+}
+
 impl IntoResponse for ProblemError {
     fn into_response(self) -> Response {
         let body = sluice_wire::to_vec(&self.problem);

@@ -48,6 +48,7 @@ are the flag names with '_' for '-':
   demo = true
   demo_rate = 200
   post_log_retention = \"1h\"
+  nats = \"nats://127.0.0.1:4222\"
 
 Flags win over environment variables, which win over the file. Relative paths in the file
 are relative to the file's directory. On/off flags take an optional value: --demo,
@@ -143,6 +144,12 @@ pub struct ServeArgs {
     /// recovery: 5m to 24h, e.g. 30m, 2h [default: 10m].
     #[arg(long, env = "SLUICE_POST_LOG_RETENTION", value_name = "DURATION")]
     post_log_retention: Option<String>,
+
+    /// Cluster mode: join the nodes sharing this NATS JetStream server (2.9 or later).
+    /// Accounts, streams and rules then live in JetStream (this node keeps a cache) and
+    /// posts ingested at any node reach every node's clients [default: single node].
+    #[arg(long, env = "SLUICE_NATS", value_name = "URL")]
+    nats: Option<String>,
 }
 
 /// The `--config` file: the same settings as the flags, keys with `_`.
@@ -160,6 +167,7 @@ struct FileConfig {
     admin_token: Option<String>,
     public_url: Option<String>,
     post_log_retention: Option<String>,
+    nats: Option<String>,
 }
 
 impl FileConfig {
@@ -205,6 +213,7 @@ struct Config {
     admin_token: Option<String>,
     public_url: Option<String>,
     post_log_retention: Duration,
+    nats: Option<String>,
 }
 
 /// Merges flags and environment (already in `args`) over the file over the defaults, and
@@ -275,6 +284,7 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             .or(file.public_url)
             .map(|u| u.trim_end_matches('/').to_owned()),
         post_log_retention,
+        nats: args.nats.clone().or(file.nats).filter(|u| !u.is_empty()),
     })
 }
 
@@ -364,11 +374,33 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         post_log_retention: config.post_log_retention,
         ..Settings::default()
     };
-    let state = AppState::open(
-        StoreLocation::DataDir(&config.data_dir),
-        settings,
-        AdminToken::new(&admin_token),
-    )?;
+    let state = match &config.nats {
+        None => AppState::open(
+            StoreLocation::DataDir(&config.data_dir),
+            settings,
+            AdminToken::new(&admin_token),
+        )?,
+        Some(url) => {
+            let cluster = sluice_cluster::NatsCluster::connect(&sluice_cluster::ClusterConfig {
+                url: url.clone(),
+                retention: config.post_log_retention,
+            })
+            .await?;
+            // The shared state lives in JetStream: the node's store is a cache rebuilt
+            // from it at every start, so it is kept in memory. The post log stays in
+            // DATA_DIR/postlog and holds every post the node consumed.
+            let mut clustering = cluster.clustering();
+            clustering.post_log = Some(sluice_server::post_log::open(Some(&config.data_dir))?);
+            let state = AppState::open_with(
+                StoreLocation::Memory,
+                settings,
+                AdminToken::new(&admin_token),
+                clustering,
+            )?;
+            cluster.start(&state);
+            state
+        }
+    };
     let demo = if config.demo {
         Some(demo::provision(&state).await?)
     } else {
@@ -501,6 +533,7 @@ mod tests {
                 admin_token: None,
                 public_url: None,
                 post_log_retention: Duration::from_secs(600),
+                nats: None,
             }
         );
     }
@@ -546,9 +579,20 @@ mod tests {
         assert_eq!(config.listen, "0.0.0.0:9000");
         assert_eq!(config.data_dir, PathBuf::from("/srv/sluice"));
         assert_eq!(config.datacenter, "pdx");
+        assert_eq!(config.nats, None);
         assert!(!config.demo);
         assert_eq!(config.demo_rate, 7.5);
         assert_eq!(config.admin_token.as_deref(), Some("file-token"));
+    }
+
+    #[test]
+    fn nats_switches_to_cluster_mode_from_flag_or_file() {
+        let from_file = file(r#"nats = "nats://10.0.0.1:4222""#);
+        let config = resolve(&args(&[]), from_file).unwrap();
+        assert_eq!(config.nats.as_deref(), Some("nats://10.0.0.1:4222"));
+        let from_file = file(r#"nats = "nats://10.0.0.1:4222""#);
+        let flag = resolve(&args(&["--nats", "nats://127.0.0.1:4222"]), from_file).unwrap();
+        assert_eq!(flag.nats.as_deref(), Some("nats://127.0.0.1:4222"));
     }
 
     #[test]

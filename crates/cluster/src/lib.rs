@@ -1,0 +1,222 @@
+//! # sluice-cluster: cluster mode on NATS JetStream
+//!
+//! `sluice serve --nats URL` runs a node as one of several identical nodes sharing one
+//! NATS JetStream (2.9 or later):
+//! - posts: every accepted post is published to the stream `SLUICE_POSTS` (subject
+//!   `sluice.posts.<datacenter>`, deduplicated by post id with `Nats-Msg-Id`, kept for the
+//!   post log retention); ingest answers once JetStream acknowledged. Every node consumes
+//!   the whole stream with its own ordered consumer into its pipeline ([`posts`]);
+//! - shared state: accounts, users, streams, rules and tokens live in the KV bucket
+//!   `sluice_state`; every node watches it and applies each change to its store (a cache)
+//!   and its live registry, and reports ready once it has loaded the bucket
+//!   ([`shared_state`]);
+//! - rule ids: each node leases a distinct Snowflake worker id ([`workers`]).
+//!
+//! The server knows none of this: [`NatsCluster`] implements
+//! [`sluice_server::cluster::Cluster`], given to the node with
+//! [`AppState::open_with`](sluice_server::AppState::open_with).
+
+pub mod kv_bucket;
+pub mod names;
+pub mod posts;
+pub mod shared_state;
+pub mod workers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, kv, stream};
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use sluice_server::cluster::{Change, Cluster, ClusterError, Recorded};
+use sluice_server::pipeline::IngestedPost;
+use sluice_server::{AppState, Clustering};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How a node joins the cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// How long posts stay in the posts stream (the post log retention).
+    pub retention: Duration,
+}
+
+/// A node's connection to the cluster.
+pub struct NatsCluster {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    posts: stream::Stream,
+    /// Where this node's posts consumer starts: the first post stored after it connected.
+    start: posts::Position,
+    state: kv::Store,
+    worker_id: u16,
+    connected: watch::Receiver<bool>,
+    renew: JoinHandle<()>,
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        self.renew.abort();
+    }
+}
+
+/// How long to wait before retrying a consumer or watcher that failed.
+const RETRY: Duration = Duration::from_millis(500);
+
+impl NatsCluster {
+    /// Connects to NATS, creates the stream and buckets if missing and leases a worker
+    /// id. NATS must be reachable now; later outages are survived (the client reconnects).
+    pub async fn connect(config: &ClusterConfig) -> anyhow::Result<Arc<NatsCluster>> {
+        let (tx, connected) = watch::channel(true);
+        let client = async_nats::ConnectOptions::new()
+            .name("sluice")
+            .event_callback(move |event| {
+                let tx = tx.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            let _ = tx.send(true);
+                        }
+                        async_nats::Event::Disconnected => {
+                            let _ = tx.send(false);
+                        }
+                        _ => {}
+                    }
+                }
+            })
+            .connect(&config.url)
+            .await
+            .with_context(|| format!("connecting to NATS at {}", config.url))?;
+        let js = jetstream::new(client.clone());
+        let mut posts = posts::ensure_stream(&js, config.retention)
+            .await
+            .context("creating the posts stream")?;
+        let start = posts::Position::now(&mut posts)
+            .await
+            .context("reading the posts stream")?;
+        let state = shared_state::bucket(&js)
+            .await
+            .context("opening the shared state bucket")?;
+        let node = format!("sluice-{:016x}", rand::random::<u64>());
+        let (worker_id, renew) = workers::lease(&js, &node)
+            .await
+            .context("leasing a rule id worker")?;
+        tracing::info!(url = config.url, worker_id, "joined the cluster");
+        Ok(Arc::new(NatsCluster {
+            client,
+            js,
+            posts,
+            start,
+            state,
+            worker_id,
+            connected,
+            renew,
+        }))
+    }
+
+    /// The Snowflake worker id this node's rule ids carry.
+    pub fn worker_id(&self) -> u16 {
+        self.worker_id
+    }
+
+    /// What [`AppState::open_with`] needs to run the node in this cluster.
+    pub fn clustering(self: &Arc<Self>) -> Clustering {
+        Clustering {
+            cluster: Some(self.clone() as Arc<dyn Cluster>),
+            post_log: None,
+            worker_id: self.worker_id,
+        }
+    }
+
+    /// Starts feeding the node: the posts consumer, the shared state watcher (which marks
+    /// the node ready once loaded) and the connection monitor (which marks it unready
+    /// while NATS is unreachable). They end when the server shuts down.
+    pub fn start(self: &Arc<Self>, state: &AppState) -> Vec<JoinHandle<()>> {
+        let consumer = {
+            let (stream, state) = (self.posts.clone(), state.clone());
+            let mut reconnected = self.connected.clone();
+            let mut position = self.start;
+            tokio::spawn(until_shutdown(state.clone(), async move {
+                loop {
+                    match posts::consume(&stream, &state, &mut position, &mut reconnected).await {
+                        Ok(posts::Stopped::Pipeline) => break,
+                        Ok(posts::Stopped::Reconnected) => continue,
+                        Err(e) => tracing::warn!("the posts consumer failed, retrying: {e}"),
+                    }
+                    tokio::time::sleep(RETRY).await;
+                }
+            }))
+        };
+        let watcher = {
+            let (kv, state) = (self.state.clone(), state.clone());
+            let mut reconnected = self.connected.clone();
+            tokio::spawn(until_shutdown(state.clone(), async move {
+                let mut applier = shared_state::Applier::default();
+                loop {
+                    if let Err(e) =
+                        shared_state::watch(&kv, &state, &mut applier, &mut reconnected).await
+                    {
+                        tracing::warn!("the shared state watcher failed, retrying: {e}");
+                        tokio::time::sleep(RETRY).await;
+                    }
+                }
+            }))
+        };
+        let monitor = {
+            let (mut connected, state) = (self.connected.clone(), state.clone());
+            tokio::spawn(until_shutdown(state.clone(), async move {
+                while connected.changed().await.is_ok() {
+                    if *connected.borrow_and_update() {
+                        tracing::info!("NATS connection restored");
+                        state.readiness.set_problem(None);
+                    } else {
+                        tracing::error!("NATS connection lost: reconnecting");
+                        state
+                            .readiness
+                            .set_problem(Some("NATS connection lost".to_owned()));
+                    }
+                }
+            }))
+        };
+        vec![consumer, watcher, monitor]
+    }
+}
+
+async fn until_shutdown(state: AppState, task: impl Future<Output = ()>) {
+    tokio::select! {
+        () = task => {}
+        () = state.shutdown.cancelled() => {}
+    }
+}
+
+impl NatsCluster {
+    /// Refuses at once while disconnected: the client would otherwise buffer the publish
+    /// and send it after the caller has been told it failed.
+    fn require_connection(&self) -> Result<(), ClusterError> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            _ => Err(ClusterError("not connected to NATS".to_owned())),
+        }
+    }
+}
+
+impl Cluster for NatsCluster {
+    fn publish_posts(&self, posts: Vec<IngestedPost>) -> BoxFuture<'_, Result<(), ClusterError>> {
+        async move {
+            self.require_connection()?;
+            posts::publish(&self.js, posts).await
+        }
+        .boxed()
+    }
+
+    fn record(&self, change: Change) -> BoxFuture<'_, Result<Recorded, ClusterError>> {
+        async move {
+            self.require_connection()?;
+            shared_state::record(&self.state, change).await
+        }
+        .boxed()
+    }
+}

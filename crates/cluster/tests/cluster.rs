@@ -1,0 +1,303 @@
+//! Cluster mode against a real `nats-server` (each test starts its own; skipped with a
+//! notice when `nats-server` is not installed).
+
+mod common;
+#[path = "../../server/tests/stream_client/mod.rs"]
+mod stream_client;
+
+use std::time::{Duration, Instant};
+
+use common::{Nats, Node, eventually, post, rule_id, rule_ids};
+use reqwest::StatusCode;
+use stream_client::id_of;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rules_added_on_one_node_match_posts_ingested_on_another_on_every_node() {
+    let Some(nats) =
+        Nats::start("rules_added_on_one_node_match_posts_ingested_on_another_on_every_node")
+    else {
+        return;
+    };
+    let a = Node::start(&nats, "east").await;
+    let b = Node::start(&nats, "east").await;
+    let c = Node::start(&nats, "west").await;
+    a.provision().await;
+    // The account, user and stream made on `a` reach the other nodes.
+    eventually("the stream reaches b and c", || async {
+        b.state.registry.all().len() == 1 && c.state.registry.all().len() == 1
+    })
+    .await;
+
+    let id = b.add_rule("cats", "pets").await;
+    // Acknowledged on b: listed everywhere, with b's id.
+    for node in [&a, &c] {
+        eventually("the rule reaches every node", || async {
+            node.rules().await.iter().any(|r| rule_id(r) == id)
+        })
+        .await;
+    }
+    let mut streams = vec![
+        a.connect("").await,
+        b.connect("").await,
+        c.connect("").await,
+    ];
+    let (status, body) = c
+        .ingest(&format!(
+            "{}\n{}\n",
+            post(1, "dogs only"),
+            post(2, "cats rule")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 2);
+    for stream in &mut streams {
+        let message = stream.next_message().await;
+        assert_eq!(id_of(&message), 2);
+        assert_eq!(message["matching_rules"][0]["tag"], "pets");
+    }
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rule_acknowledged_on_one_node_is_matched_on_another_within_100_ms() {
+    let Some(nats) =
+        Nats::start("a_rule_acknowledged_on_one_node_is_matched_on_another_within_100_ms")
+    else {
+        return;
+    };
+    let a = Node::start(&nats, "dc1").await;
+    let b = Node::start(&nats, "dc1").await;
+    a.provision().await;
+    eventually("the stream reaches b", || async {
+        b.state.registry.all().len() == 1
+    })
+    .await;
+    let live = b.state.registry.all().pop().unwrap();
+    a.add_rule("fast", "t").await;
+    let acked = Instant::now();
+    while live.rules.is_empty() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(
+            acked.elapsed() < Duration::from_millis(100),
+            "rule not in effect on b within 100 ms"
+        );
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_starts_later_has_the_whole_state_once_it_reports_ready() {
+    let Some(nats) =
+        Nats::start("a_node_that_starts_later_has_the_whole_state_once_it_reports_ready")
+    else {
+        return;
+    };
+    let a = Node::start(&nats, "dc1").await;
+    a.provision().await;
+    let first = a.add_rule("alpha", "a").await;
+    let second = a.add_rule("beta", "b").await;
+    // Node::start returns once /healthz says 200: no waiting after that.
+    let late = Node::start(&nats, "dc1").await;
+    assert_eq!(rule_ids(&late.rules().await), [first, second]);
+    let mut stream = late.connect("").await;
+    a.ingest(&post(7, "beta test")).await;
+    assert_eq!(id_of(&stream.next_message().await), 7);
+    // Rule ids never collide: every node leases its own worker id.
+    assert_ne!(a.cluster.worker_id(), late.cluster.worker_id());
+    a.stop().await;
+    late.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_value_added_on_two_nodes_at_once_becomes_one_rule() {
+    let Some(nats) = Nats::start("the_same_value_added_on_two_nodes_at_once_becomes_one_rule")
+    else {
+        return;
+    };
+    let a = Node::start(&nats, "dc1").await;
+    let b = Node::start(&nats, "dc1").await;
+    a.provision().await;
+    eventually("the stream reaches b", || async {
+        b.state.registry.all().len() == 1
+    })
+    .await;
+    for round in 0..5 {
+        let value = format!("race{round}");
+        let (x, y) = tokio::join!(a.add_rule(&value, "a"), b.add_rule(&value, "b"));
+        assert_eq!(x, y, "both adds name one rule");
+        for node in [&a, &b] {
+            eventually("both nodes hold exactly the winner", || async {
+                let rules = node.rules().await;
+                let same: Vec<_> = rules
+                    .iter()
+                    .filter(|r| r["value"] == value.as_str())
+                    .collect();
+                same.len() == 1 && rule_id(same[0]) == x
+            })
+            .await;
+        }
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn posts_keep_their_origin_datacenter_across_nodes() {
+    let Some(nats) = Nats::start("posts_keep_their_origin_datacenter_across_nodes") else {
+        return;
+    };
+    let east = Node::start(&nats, "east").await;
+    let west = Node::start(&nats, "west").await;
+    // Posts keep their origin datacenter on the way through JetStream: west logs (and
+    // matches) each with the datacenter it was ingested for, wherever that was.
+    east.ingest(&post(11, "from east")).await;
+    let response = west
+        .http
+        .post(format!("{}/ingest?datacenter=east", west.base))
+        .bearer_auth(common::ADMIN)
+        .body(post(12, "also east"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    west.ingest(&post(13, "from west")).await;
+    let log = west.state.post_log.clone();
+    eventually("west logged all three", || async {
+        log.read(0, 10).map(|p| p.len() == 3).unwrap_or(false)
+    })
+    .await;
+    let mut seen: Vec<(u64, String)> = log
+        .read(0, 10)
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let post: serde_json::Value = serde_json::from_slice(&p.bytes).unwrap();
+            (post["id"].as_u64().unwrap(), p.datacenter.to_string())
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (11, "east".into()),
+            (12, "east".into()),
+            (13, "west".into())
+        ]
+    );
+    east.stop().await;
+    west.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backfill_on_another_node_returns_posts_ingested_elsewhere() {
+    let Some(nats) = Nats::start("backfill_on_another_node_returns_posts_ingested_elsewhere")
+    else {
+        return;
+    };
+    let a = Node::start(&nats, "dc1").await;
+    let b = Node::start(&nats, "dc1").await;
+    a.provision().await;
+    a.add_rule("news", "n").await;
+    eventually("the rule reaches b", || async {
+        b.rules().await.len() == 1
+    })
+    .await;
+    let (status, _) = a
+        .ingest(&format!(
+            "{}\n{}\n",
+            post(21, "news one"),
+            post(22, "news two")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut stream = b.connect("?backfillMinutes=1").await;
+    let ids = [
+        id_of(&stream.next_message().await),
+        id_of(&stream.next_message().await),
+    ];
+    assert_eq!(ids, [21, 22]);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_posted_duplicate_id_is_delivered_once() {
+    let Some(nats) = Nats::start("a_posted_duplicate_id_is_delivered_once") else {
+        return;
+    };
+    let a = Node::start(&nats, "dc1").await;
+    let b = Node::start(&nats, "dc1").await;
+    a.provision().await;
+    a.add_rule("dup", "d").await;
+    eventually("the rule reaches b", || async {
+        b.rules().await.len() == 1
+    })
+    .await;
+    let mut stream = b.connect("").await;
+    a.ingest(&post(31, "dup")).await;
+    b.ingest(&post(31, "dup")).await;
+    a.ingest(&post(32, "dup")).await;
+    assert_eq!(id_of(&stream.next_message().await), 31);
+    assert_eq!(id_of(&stream.next_message().await), 32);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_survive_a_nats_restart_and_lose_nothing_acknowledged() {
+    let Some(mut nats) = Nats::start("nodes_survive_a_nats_restart_and_lose_nothing_acknowledged")
+    else {
+        return;
+    };
+    let a = Node::start(&nats, "dc1").await;
+    let b = Node::start(&nats, "dc1").await;
+    a.provision().await;
+    let rule = a.add_rule("keep", "k").await;
+    eventually("the rule reaches b", || async {
+        b.rules().await.len() == 1
+    })
+    .await;
+    let mut stream = b.connect("").await;
+    a.ingest(&post(41, "keep before")).await;
+    assert_eq!(id_of(&stream.next_message().await), 41);
+
+    let t = Instant::now();
+    nats.kill();
+    eventually("a says it lost NATS", || async {
+        let (status, body) = a.health().await;
+        status == StatusCode::SERVICE_UNAVAILABLE && body["reason"] == "NATS connection lost"
+    })
+    .await;
+    // Nothing is accepted that JetStream did not acknowledge.
+    let (status, _) = a.ingest(&post(42, "keep during")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    nats.restart();
+    a.wait_ready().await;
+    b.wait_ready().await;
+    // The acknowledged rule survived; b's client kept streaming and gets new posts.
+    assert_eq!(a.rules().await.len(), 1);
+    assert!(rule_ids(&b.rules().await).contains(&rule));
+    eventually("ingest works again", || async {
+        a.ingest(&post(43, "keep after")).await.0 == StatusCode::OK
+    })
+    .await;
+    assert_eq!(id_of(&stream.next_message().await), 43);
+    // Rules added after the outage replicate too.
+    let later = b.add_rule("after", "x").await;
+    eventually("the new rule reaches a", || async {
+        rule_ids(&a.rules().await).contains(&later)
+    })
+    .await;
+    // Within seconds, not after the client library's own slow recovery.
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "recovery took {:?}",
+        t.elapsed()
+    );
+    a.stop().await;
+    b.stop().await;
+}

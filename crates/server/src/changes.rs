@@ -1,0 +1,582 @@
+//! Every change to the node's state goes through one function per kind of change here:
+//! commit to the store, update the live registry, and (in cluster mode) record the change
+//! with the [`Cluster`](crate::cluster::Cluster) so that every other node applies it with
+//! [`apply_replicated`]. Handlers (admin API, rules APIs, demo) call these and nothing else
+//! to mutate state.
+//!
+//! Rules in a cluster: ids are Snowflake ids with a worker id per node, so they never
+//! collide. A value stays unique per stream under concurrent adds on two nodes because the
+//! backend records each rule under a key derived from (stream, value) with a
+//! create-if-absent: the first add wins, and a node whose add lost adopts the winning rule
+//! (drops its own, reports the value as an existing rule) — see [`add_rules`]. The rule cap
+//! is checked against the node's view, so concurrent adds on several nodes may pass it by
+//! the rules added in the same instant.
+
+use std::sync::Arc;
+
+use sluice_rules::Rule;
+use sluice_store::{AddOutcome, NewRule, Product, StoreError, StoredRule, StoredStream};
+use sluice_store::{StreamLimits, StreamRef};
+
+use crate::cluster::{Change, ClusterError, RuleRecord, StreamKey};
+use crate::delivery::CloseReason;
+use crate::registry::LiveStream;
+use crate::state::{AppState, now_ms};
+
+/// Why a change failed: the store refused or failed, or the cluster could not record it.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The local store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The cluster backend.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+async fn record(state: &AppState, change: Change) -> Result<Vec<StoredRule>, ClusterError> {
+    match &state.cluster {
+        Some(cluster) => Ok(cluster.record(change).await?.existing_rules),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Creates an account (no-op if it exists); returns whether it was created.
+pub async fn put_account(state: &AppState, account: &str) -> Result<bool, ChangeError> {
+    let name = account.to_owned();
+    let created = state
+        .blocking(move |s| s.put_account(&name, now_ms()))
+        .await?;
+    record(
+        state,
+        Change::PutAccount {
+            account: account.to_owned(),
+        },
+    )
+    .await?;
+    Ok(created)
+}
+
+/// Creates a basic-auth user or sets its password hash; returns whether it was created.
+pub async fn put_user(
+    state: &AppState,
+    account: &str,
+    username: &str,
+    password_hash: String,
+) -> Result<bool, ChangeError> {
+    let (a, u, h) = (
+        account.to_owned(),
+        username.to_owned(),
+        password_hash.clone(),
+    );
+    let created = state.blocking(move |s| s.put_user(&a, &u, &h)).await?;
+    state.credentials.clear();
+    record(
+        state,
+        Change::PutUser {
+            account: account.to_owned(),
+            username: username.to_owned(),
+            password_hash,
+        },
+    )
+    .await?;
+    Ok(created)
+}
+
+/// Creates a stream or updates its limits, and makes it live; returns it and whether it
+/// was created.
+pub async fn put_stream(
+    state: &AppState,
+    key: &StreamRef,
+    limits: StreamLimits,
+) -> Result<(Arc<LiveStream>, bool), ChangeError> {
+    let k = key.clone();
+    let (stored, created) = state
+        .blocking(move |s| s.put_stream(&k, limits, now_ms()))
+        .await?;
+    let live = state.registry.upsert(&stored);
+    record(state, put_stream_change(key, limits)).await?;
+    Ok((live, created))
+}
+
+fn put_stream_change(key: &StreamRef, limits: StreamLimits) -> Change {
+    Change::PutStream {
+        stream: StreamKey::of(key),
+        max_connections: limits.max_connections,
+        max_rules: limits.max_rules,
+    }
+}
+
+/// The stream, created with `limits` if it does not exist (an existing stream keeps its
+/// limits), and live.
+pub async fn ensure_stream(
+    state: &AppState,
+    key: &StreamRef,
+    limits: StreamLimits,
+) -> Result<Arc<LiveStream>, ChangeError> {
+    if let Some(live) = state.registry.get(key) {
+        return Ok(live);
+    }
+    let k = key.clone();
+    let existing = state.blocking(move |s| s.stream(&k)).await?;
+    match existing {
+        Some(stored) => Ok(state.registry.upsert(&stored)),
+        None => Ok(put_stream(state, key, limits).await?.0),
+    }
+}
+
+/// Deletes the account's streams with `label` (of `product`, or of every product) and
+/// their rules, closing their connections with the operational message. Returns the
+/// streams deleted.
+pub async fn delete_streams(
+    state: &AppState,
+    account: &str,
+    label: &str,
+    product: Option<Product>,
+) -> Result<Vec<StoredStream>, ChangeError> {
+    let (a, l) = (account.to_owned(), label.to_owned());
+    let deleted = state
+        .blocking(move |s| s.delete_streams(&a, &l, product))
+        .await?;
+    for stored in &deleted {
+        unregister(state, &stored.stream);
+        record(
+            state,
+            Change::DeleteStream {
+                stream: StreamKey::of(&stored.stream),
+            },
+        )
+        .await?;
+    }
+    Ok(deleted)
+}
+
+fn unregister(state: &AppState, key: &StreamRef) {
+    if let Some(live) = state.registry.remove(key) {
+        live.connections
+            .for_each(|c| c.outbox.close(CloseReason::Operational));
+    }
+}
+
+/// Stores a Powerstream bearer token's hash for an account.
+pub async fn add_token(
+    state: &AppState,
+    account: &str,
+    hash: [u8; 32],
+    prefix: &str,
+) -> Result<(), ChangeError> {
+    let (a, p) = (account.to_owned(), prefix.to_owned());
+    state
+        .blocking(move |s| s.add_token(&a, &hash, &p, now_ms()))
+        .await?;
+    record(
+        state,
+        Change::AddToken {
+            account: account.to_owned(),
+            hash_hex: to_hex(&hash),
+            prefix: prefix.to_owned(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A rule to add: its text, tag and parsed form.
+pub struct RuleToAdd {
+    /// The rule text as the customer sent it.
+    pub value: String,
+    /// The tag.
+    pub tag: Option<String>,
+    /// The parsed rule.
+    pub tree: Rule,
+}
+
+/// Adds rules to a live stream under its rules gate: each either creates a rule (with a
+/// new id) or names the rule that already has its value. All or nothing against the cap
+/// ([`StoreError::RuleLimit`]). When this returns, every created rule is in effect for
+/// matching on this node (and recorded for the others).
+pub async fn add_rules(
+    state: &AppState,
+    live: &Arc<LiveStream>,
+    rules: Vec<RuleToAdd>,
+) -> Result<Vec<AddOutcome>, ChangeError> {
+    let _gate = live.rules_gate.lock().await;
+    let (new_rules, trees): (Vec<NewRule>, Vec<Rule>) = rules
+        .into_iter()
+        .map(|r| {
+            let new = NewRule {
+                id: state.ids.next_id(),
+                value: r.value,
+                tag: r.tag,
+            };
+            (new, r.tree)
+        })
+        .unzip();
+    let max_rules = live.limits().max_rules;
+    let publish_to = live.clone();
+    let mut outcomes = state
+        .blocking(move |store| {
+            let outcomes = store.add_rules(publish_to.id, &new_rules, max_rules, now_ms())?;
+            // Committed: publish to matching before anyone hears of the new rules.
+            let added: Vec<_> = outcomes
+                .iter()
+                .zip(trees)
+                .filter_map(|(outcome, tree)| match outcome {
+                    AddOutcome::Created(rule) => Some((rule.id, tree, rule.tag.clone())),
+                    AddOutcome::Existing(_) => None,
+                })
+                .collect();
+            publish_to.rules.apply(&added, &[]);
+            Ok::<_, StoreError>(outcomes)
+        })
+        .await?;
+    let created: Vec<RuleRecord> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            AddOutcome::Created(rule) => Some(RuleRecord::from(rule)),
+            AddOutcome::Existing(_) => None,
+        })
+        .collect();
+    if created.is_empty() || state.cluster.is_none() {
+        return Ok(outcomes);
+    }
+    let change = Change::AddRules {
+        stream: StreamKey::of(&live.key),
+        rules: created.clone(),
+    };
+    let winners = match record(state, change).await {
+        Ok(winners) => winners,
+        Err(e) => {
+            // Not recorded: the other nodes would never hear of these rules, so take them
+            // back and fail the request.
+            let ids: Vec<u64> = created.iter().map(|r| r.id).collect();
+            let stream_id = live.id;
+            let undo = state
+                .blocking(move |s| s.delete_rules_by_ids(stream_id, &ids))
+                .await;
+            let ids: Vec<u64> = created.iter().map(|r| r.id).collect();
+            live.rules.apply(&[], &ids);
+            if let Err(undo) = undo {
+                tracing::error!("taking back unrecorded rules failed: {undo}");
+            }
+            return Err(e.into());
+        }
+    };
+    if !winners.is_empty() {
+        adopt(state, live, &winners).await?;
+        for outcome in &mut outcomes {
+            if let AddOutcome::Created(mine) = outcome
+                && let Some(winner) = winners.iter().find(|w| w.value == mine.value)
+            {
+                *outcome = AddOutcome::Existing(winner.clone());
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Replaces this node's rules with the same values as `winners` by the winners.
+async fn adopt(
+    state: &AppState,
+    live: &Arc<LiveStream>,
+    winners: &[StoredRule],
+) -> Result<(), StoreError> {
+    let stream_id = live.id;
+    let target = live.clone();
+    let winners = winners.to_vec();
+    state
+        .blocking(move |s| {
+            let mut removed = Vec::new();
+            let mut added = Vec::new();
+            for winner in winners {
+                let lost = s.delete_rules_by_values(stream_id, &[winner.value.as_str()])?;
+                removed.extend(lost.into_iter().flatten().map(|r| r.id));
+                if let Some(tree) = insert_rule(s, stream_id, &winner)? {
+                    added.push((winner.id, tree, winner.tag.clone()));
+                }
+            }
+            target.rules.apply(&added, &removed);
+            Ok(())
+        })
+        .await
+}
+
+/// Inserts a rule with its id and creation time (if the value is free); returns its
+/// parsed form when it was inserted and parses.
+fn insert_rule(
+    s: &sluice_store::Store,
+    stream_id: i64,
+    rule: &StoredRule,
+) -> Result<Option<Rule>, StoreError> {
+    let new = NewRule {
+        id: rule.id,
+        value: rule.value.clone(),
+        tag: rule.tag.clone(),
+    };
+    let outcome = s.add_rules(stream_id, &[new], u64::MAX, rule.created_ms)?;
+    if !matches!(outcome.first(), Some(AddOutcome::Created(_))) {
+        return Ok(None);
+    }
+    // Like the loader at start: the PowerTrack dialect accepts every Powerstream rule.
+    match sluice_rules::parse(&rule.value) {
+        Ok(tree) => Ok(Some(tree)),
+        Err(e) => {
+            tracing::warn!(rule = rule.id, "replicated rule does not parse: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// Which rules a delete names.
+#[derive(Debug, Default)]
+pub struct RulesToDelete {
+    /// By id.
+    pub ids: Vec<u64>,
+    /// By exact value.
+    pub values: Vec<String>,
+}
+
+/// What a delete found, in the order asked: the deleted rule, or `None` when nothing had
+/// the id or value.
+#[derive(Debug, Default)]
+pub struct DeletedRules {
+    /// Per id asked.
+    pub by_id: Vec<Option<StoredRule>>,
+    /// Per value asked.
+    pub by_value: Vec<Option<StoredRule>>,
+}
+
+/// Deletes rules of a live stream under its rules gate (ids first, then values); when
+/// this returns they no longer match on this node (and the deletion is recorded).
+pub async fn delete_rules(
+    state: &AppState,
+    live: &Arc<LiveStream>,
+    targets: RulesToDelete,
+) -> Result<DeletedRules, ChangeError> {
+    let _gate = live.rules_gate.lock().await;
+    let publish_to = live.clone();
+    let deleted = state
+        .blocking(move |store| {
+            let by_id = store.delete_rules_by_ids(publish_to.id, &targets.ids)?;
+            let values: Vec<&str> = targets.values.iter().map(String::as_str).collect();
+            let by_value = store.delete_rules_by_values(publish_to.id, &values)?;
+            let removed: Vec<u64> = by_id
+                .iter()
+                .chain(&by_value)
+                .flatten()
+                .map(|r| r.id)
+                .collect();
+            // Committed: stop matching before answering.
+            if !removed.is_empty() {
+                publish_to.rules.apply(&[], &removed);
+            }
+            Ok::<_, StoreError>(DeletedRules { by_id, by_value })
+        })
+        .await?;
+    let rules: Vec<RuleRecord> = deleted
+        .by_id
+        .iter()
+        .chain(&deleted.by_value)
+        .flatten()
+        .map(RuleRecord::from)
+        .collect();
+    if !rules.is_empty() {
+        let change = Change::DeleteRules {
+            stream: StreamKey::of(&live.key),
+            rules,
+        };
+        record(state, change).await?;
+    }
+    Ok(deleted)
+}
+
+/// Applies a change another node committed (cluster mode: the backend's watcher calls
+/// this for every change it sees, its own included; applying is idempotent).
+pub async fn apply_replicated(state: &AppState, change: Change) -> Result<(), StoreError> {
+    match change {
+        Change::PutAccount { account } => {
+            state
+                .blocking(move |s| s.put_account(&account, now_ms()))
+                .await?;
+        }
+        Change::PutUser {
+            account,
+            username,
+            password_hash,
+        } => {
+            let current = {
+                let (a, u) = (account.clone(), username.clone());
+                state.blocking(move |s| s.password_hash(&a, &u)).await?
+            };
+            if current.as_deref() != Some(password_hash.as_str()) {
+                state
+                    .blocking(move |s| {
+                        s.put_account(&account, now_ms())?;
+                        s.put_user(&account, &username, &password_hash)
+                    })
+                    .await?;
+                state.credentials.clear();
+            }
+        }
+        Change::PutStream {
+            stream,
+            max_connections,
+            max_rules,
+        } => {
+            let Some(key) = known_stream(&stream) else {
+                return Ok(());
+            };
+            let limits = StreamLimits {
+                max_connections,
+                max_rules,
+            };
+            let stored = state
+                .blocking(move |s| {
+                    s.put_account(&key.account, now_ms())?;
+                    s.put_stream(&key, limits, now_ms())
+                })
+                .await?
+                .0;
+            state.registry.upsert(&stored);
+        }
+        Change::DeleteStream { stream } => {
+            let Some(key) = known_stream(&stream) else {
+                return Ok(());
+            };
+            let k = key.clone();
+            state
+                .blocking(move |s| s.delete_streams(&k.account, &k.label, Some(k.product)))
+                .await?;
+            unregister(state, &key);
+        }
+        Change::AddRules { stream, rules } => {
+            let Some(live) = live_stream(state, &stream).await? else {
+                return Ok(());
+            };
+            let winners: Vec<StoredRule> = rules.into_iter().map(StoredRule::from).collect();
+            let _gate = live.rules_gate.lock().await;
+            adopt_missing(state, &live, winners).await?;
+        }
+        Change::DeleteRules { stream, rules } => {
+            let Some(key) = known_stream(&stream) else {
+                return Ok(());
+            };
+            let Some(live) = state.registry.get(&key) else {
+                return Ok(());
+            };
+            let _gate = live.rules_gate.lock().await;
+            let ids: Vec<u64> = rules.iter().map(|r| r.id).collect();
+            let target = live.clone();
+            state
+                .blocking(move |s| {
+                    let deleted = s.delete_rules_by_ids(target.id, &ids)?;
+                    let removed: Vec<u64> = deleted.into_iter().flatten().map(|r| r.id).collect();
+                    if !removed.is_empty() {
+                        target.rules.apply(&[], &removed);
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .await?;
+        }
+        Change::AddToken {
+            account,
+            hash_hex,
+            prefix,
+        } => {
+            let Some(hash) = from_hex(&hash_hex) else {
+                tracing::warn!(account, "replicated token hash is not hex");
+                return Ok(());
+            };
+            state
+                .blocking(move |s| {
+                    if s.token_account(&hash)?.is_none() {
+                        s.put_account(&account, now_ms())?;
+                        s.add_token(&account, &hash, &prefix, now_ms())?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Like [`adopt`], but leaves rules this node already has with the same id alone.
+async fn adopt_missing(
+    state: &AppState,
+    live: &Arc<LiveStream>,
+    rules: Vec<StoredRule>,
+) -> Result<(), StoreError> {
+    let stream_id = live.id;
+    let ids: Vec<u64> = rules.iter().map(|r| r.id).collect();
+    let have = state
+        .blocking(move |s| s.rules_by_ids(stream_id, &ids))
+        .await?;
+    let missing: Vec<StoredRule> = rules
+        .into_iter()
+        .filter(|r| !have.iter().any(|h| h.id == r.id))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    adopt(state, live, &missing).await
+}
+
+fn known_stream(stream: &StreamKey) -> Option<StreamRef> {
+    let key = stream.to_ref();
+    if key.is_none() {
+        tracing::warn!(
+            product = stream.product,
+            "replicated change names an unknown product"
+        );
+    }
+    key
+}
+
+/// The live stream a replicated change names, loaded from the store if only the store
+/// has it.
+async fn live_stream(
+    state: &AppState,
+    stream: &StreamKey,
+) -> Result<Option<Arc<LiveStream>>, StoreError> {
+    let Some(key) = known_stream(stream) else {
+        return Ok(None);
+    };
+    if let Some(live) = state.registry.get(&key) {
+        return Ok(Some(live));
+    }
+    let stored = state.blocking(move |s| s.stream(&key)).await?;
+    Ok(stored.map(|stored| state.registry.upsert(&stored)))
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+fn from_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_hashes_survive_hex() {
+        let hash = [0u8, 1, 0xab, 0xff];
+        assert_eq!(to_hex(&hash), "0001abff");
+        assert_eq!(from_hex("0001abff").as_deref(), Some(&hash[..]));
+        assert_eq!(from_hex("0g"), None);
+        assert_eq!(from_hex("abc"), None);
+    }
+}
