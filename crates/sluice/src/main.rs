@@ -9,11 +9,14 @@
 //! - `cmd::serve`: `sluice serve`, the server (flags, env, config file, demo, signals).
 //! - `cmd::rules`, `cmd::stream`, `cmd::ingest`: clients of a running server (the rules
 //!   API, a reconnecting stream consumer, NDJSON ingest), built on `client`.
+//! - `cmd::bench`: `sluice bench powertrack`, the end-to-end load and latency benchmark,
+//!   built on `bench` and `client`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod client;
 mod cmd;
 
@@ -39,6 +42,8 @@ enum Command {
     Stream(cmd::stream::StreamArgs),
     /// Send NDJSON posts to a running server's ingest API.
     Ingest(cmd::ingest::IngestArgs),
+    /// Benchmark a server end to end: load, latency, lost posts, PASS/MISS against the target.
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,5 +54,6 @@ fn main() -> ExitCode {
         Command::Rules(args) => cmd::rules::run(&args),
         Command::Stream(args) => cmd::stream::run(&args),
         Command::Ingest(args) => cmd::ingest::run(&args),
+        Command::Bench(args) => cmd::bench::run(&args),
     }
 }

@@ -4,7 +4,9 @@
 //! the report says so.
 //!
 //! `/proc` counts in clock ticks of `USER_HZ`, which is 100 on every Linux architecture
-//! the project builds for.
+//! the project builds for. Each thread's `schedstat` adds how long it was runnable but
+//! waiting for a CPU: on a machine shared with other work, a slow run with little CPU time
+//! and a long wait was starved, not slow.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -17,8 +19,18 @@ const TICKS_PER_SECOND: u64 = 100;
 pub struct Snapshot {
     /// The whole process, exited threads included (ticks).
     pub total: u64,
-    /// Live threads: id → (name, ticks).
-    threads: HashMap<u32, (String, u64)>,
+    /// Live threads: id → their figures.
+    threads: HashMap<u32, ThreadCpu>,
+}
+
+/// One thread's figures.
+#[derive(Debug, Clone, Default)]
+struct ThreadCpu {
+    name: String,
+    /// Ticks on a CPU.
+    ticks: u64,
+    /// Nanoseconds runnable but waiting for a CPU (`None` without schedstats).
+    waited_ns: Option<u64>,
 }
 
 impl Snapshot {
@@ -35,11 +47,21 @@ impl Snapshot {
                 continue;
             };
             // A thread may end between listing and reading.
-            if let Some(stat) = std::fs::read_to_string(entry.path().join("stat"))
+            if let Some((name, ticks)) = std::fs::read_to_string(entry.path().join("stat"))
                 .ok()
                 .and_then(|s| parse_stat(&s))
             {
-                threads.insert(tid, stat);
+                let waited_ns = std::fs::read_to_string(entry.path().join("schedstat"))
+                    .ok()
+                    .and_then(|s| parse_schedstat(&s));
+                threads.insert(
+                    tid,
+                    ThreadCpu {
+                        name,
+                        ticks,
+                        waited_ns,
+                    },
+                );
             }
         }
         Some(Snapshot { total, threads })
@@ -53,28 +75,39 @@ pub struct Usage {
     pub total: Duration,
     /// By thread name, largest first (threads of one name, e.g. a pool, summed).
     pub by_name: Vec<(String, Duration)>,
+    /// Time the threads alive at the end spent runnable but waiting for a CPU, summed
+    /// (`None` where the kernel does not report it).
+    pub waited: Option<Duration>,
 }
 
 impl Usage {
     /// What `after` used since `before`.
     pub fn between(before: &Snapshot, after: &Snapshot) -> Usage {
         let mut by_name: BTreeMap<&str, u64> = BTreeMap::new();
-        for (tid, (name, ticks)) in &after.threads {
-            let earlier = before
-                .threads
-                .get(tid)
-                .map_or(0, |(_, earlier)| *earlier);
-            *by_name.entry(name).or_default() += ticks.saturating_sub(earlier);
+        let mut waited_ns = Some(0u64);
+        for (tid, thread) in &after.threads {
+            let earlier = before.threads.get(tid);
+            let ticks = thread.ticks.saturating_sub(earlier.map_or(0, |e| e.ticks));
+            *by_name.entry(&thread.name).or_default() += ticks;
+            let earlier_wait = match earlier {
+                Some(e) => e.waited_ns,
+                None => Some(0),
+            };
+            waited_ns = match (waited_ns, thread.waited_ns, earlier_wait) {
+                (Some(sum), Some(now), Some(then)) => Some(sum + now.saturating_sub(then)),
+                _ => None,
+            };
         }
         let mut by_name: Vec<(String, Duration)> = by_name
             .into_iter()
             .filter(|&(_, ticks)| ticks > 0)
             .map(|(name, ticks)| (name.to_owned(), ticks_to_duration(ticks)))
             .collect();
-        by_name.sort_by(|a, b| b.1.cmp(&a.1));
+        by_name.sort_by_key(|&(_, used)| std::cmp::Reverse(used));
         Usage {
             total: ticks_to_duration(after.total.saturating_sub(before.total)),
             by_name,
+            waited: waited_ns.map(Duration::from_nanos),
         }
     }
 }
@@ -96,6 +129,11 @@ fn parse_stat(stat: &str) -> Option<(String, u64)> {
     Some((name, utime + stime))
 }
 
+/// The run-queue wait (second field, ns) of a `/proc/…/schedstat` line.
+fn parse_schedstat(schedstat: &str) -> Option<u64> {
+    schedstat.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,11 +141,13 @@ mod tests {
     #[test]
     fn stat_lines_give_the_name_and_cpu_ticks() {
         let line = "4242 (sluice (pipe) x) S 1 4242 1 0 -1 4194560 500 0 0 0 1234 56 0 0 20 0 3 0";
-        assert_eq!(
-            parse_stat(line),
-            Some(("sluice (pipe) x".to_owned(), 1290))
-        );
+        assert_eq!(parse_stat(line), Some(("sluice (pipe) x".to_owned(), 1290)));
         assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(
+            parse_schedstat("185110549 271965458 543\n"),
+            Some(271_965_458)
+        );
+        assert_eq!(parse_schedstat(""), None);
     }
 
     #[test]
@@ -116,7 +156,14 @@ mod tests {
             total,
             threads: threads
                 .iter()
-                .map(|&(tid, name, ticks)| (tid, (name.to_owned(), ticks)))
+                .map(|&(tid, name, ticks)| {
+                    let thread = ThreadCpu {
+                        name: name.to_owned(),
+                        ticks,
+                        waited_ns: Some(ticks * 1_000_000),
+                    };
+                    (tid, thread)
+                })
                 .collect(),
         };
         let before = snapshot(100, &[(1, "main", 50), (2, "worker", 20)]);
@@ -133,6 +180,8 @@ mod tests {
                 ("main".to_owned(), Duration::from_millis(100)),
             ]
         );
+        // 10 + 100 + 100 ticks of 1 ms of waiting each.
+        assert_eq!(usage.waited, Some(Duration::from_millis(210)));
     }
 
     #[cfg(target_os = "linux")]

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use hyper::Method;
 use hyper::header::CONTENT_TYPE;
 use serde::Deserialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::MissedTickBehavior;
 use url::Url;
 
@@ -23,6 +23,8 @@ use crate::client::http::{Auth, HttpClient, Request, TlsArgs};
 
 /// Requests in flight at most.
 const MAX_IN_FLIGHT: usize = 4;
+/// Largest request body (the server takes up to 16 MiB); a single longer post goes alone.
+const MAX_REQUEST_BYTES: usize = 4 << 20;
 
 /// What to send and how fast.
 #[derive(Clone)]
@@ -61,6 +63,8 @@ pub struct SentBatch {
 /// The ingest side of a run.
 #[derive(Debug, Default)]
 pub struct IngestReport {
+    /// When the loop started pacing, µs since the epoch: the start of the measured window.
+    pub started_us: u64,
     /// Every request, in the order they were started.
     pub batches: Vec<SentBatch>,
 }
@@ -81,11 +85,9 @@ impl IngestReport {
         self.batches.iter().filter_map(|b| b.error.as_deref())
     }
 
-    /// Start of the first request and answer of the last, µs since the epoch.
-    pub fn span_us(&self) -> Option<(u64, u64)> {
-        let first = self.batches.iter().map(|b| b.sent_us).min()?;
-        let last = self.batches.iter().map(|b| b.answered_us).max()?;
-        Some((first, last))
+    /// When the last answer was read, µs since the epoch; `None` when nothing was sent.
+    pub fn last_answer_us(&self) -> Option<u64> {
+        self.batches.iter().map(|b| b.answered_us).max()
     }
 
     /// When each post's request started (µs since the epoch), by post index; `None` for
@@ -139,51 +141,68 @@ async fn run(plan: &Plan, posts: &Arc<Posts>, epoch: Instant) -> anyhow::Result<
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let total = posts.len();
     let started = Instant::now();
+    let started_us = started.saturating_duration_since(epoch).as_micros() as u64;
     let mut sent = 0usize;
     while sent < total {
         ticker.tick().await;
         let due = ((started.elapsed().as_secs_f64() * plan.rate) as usize).min(total);
-        if due <= sent {
-            continue;
+        // Behind schedule, what is due goes out in several requests of a bounded size.
+        while sent < due {
+            let permit = in_flight
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let (first, end) = (sent, posts.batch_end(sent, due, MAX_REQUEST_BYTES));
+            sent = end;
+            tasks.push(tokio::spawn(send_batch(
+                client.clone(),
+                Request::new(Method::POST, &plan.url, &auth)?
+                    .header(CONTENT_TYPE, "application/x-ndjson")
+                    .body(posts.batch(first, end)),
+                (first, end),
+                epoch,
+                permit,
+            )));
         }
-        let permit = in_flight
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        let (first, end) = (sent, due);
-        sent = due;
-        let request = Request::new(Method::POST, &plan.url, &auth)?
-            .header(CONTENT_TYPE, "application/x-ndjson")
-            .body(posts.batch(first, end));
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let sent_us = epoch.elapsed().as_micros() as u64;
-            let outcome = send(&client, &request).await;
-            drop(permit);
-            let answered_us = epoch.elapsed().as_micros() as u64;
-            let (accepted, rejected, error) = match outcome {
-                Ok((accepted, rejected)) => (accepted, rejected, None),
-                Err(e) => (0, 0, Some(format!("{e:#}"))),
-            };
-            SentBatch {
-                first,
-                end,
-                sent_us,
-                answered_us,
-                accepted,
-                rejected,
-                error,
-            }
-        }));
     }
-    let mut report = IngestReport::default();
+    let mut report = IngestReport {
+        started_us,
+        batches: Vec::with_capacity(tasks.len()),
+    };
     for task in tasks {
         report
             .batches
             .push(task.await.context("an ingest request panicked")?);
     }
     Ok(report)
+}
+
+/// Sends posts `range` and records the request; `permit` is held while it is in flight.
+async fn send_batch(
+    client: Arc<HttpClient>,
+    request: Request,
+    (first, end): (usize, usize),
+    epoch: Instant,
+    permit: OwnedSemaphorePermit,
+) -> SentBatch {
+    let sent_us = epoch.elapsed().as_micros() as u64;
+    let outcome = send(&client, &request).await;
+    drop(permit);
+    let answered_us = epoch.elapsed().as_micros() as u64;
+    let (accepted, rejected, error) = match outcome {
+        Ok((accepted, rejected)) => (accepted, rejected, None),
+        Err(e) => (0, 0, Some(format!("{e:#}"))),
+    };
+    SentBatch {
+        first,
+        end,
+        sent_us,
+        answered_us,
+        accepted,
+        rejected,
+        error,
+    }
 }
 
 /// One request: `(accepted, rejected)`.
@@ -220,14 +239,15 @@ mod tests {
     #[test]
     fn send_times_follow_the_batches() {
         let report = IngestReport {
+            started_us: 50,
             batches: vec![batch(0, 2, 100, 150), batch(2, 3, 200, 260)],
         };
         assert_eq!(
             report.send_times(4),
             [Some(100), Some(100), Some(200), None]
         );
-        assert_eq!(report.span_us(), Some((100, 260)));
+        assert_eq!(report.last_answer_us(), Some(260));
         assert_eq!(report.accepted(), 3);
-        assert_eq!(IngestReport::default().span_us(), None);
+        assert_eq!(IngestReport::default().last_answer_us(), None);
     }
 }

@@ -45,7 +45,15 @@ pub async fn stream(
 ) -> anyhow::Result<Stream> {
     let admin = Auth::Bearer(target.admin_token.clone());
     let account_path = format!("admin/accounts/{ACCOUNT}");
-    admin_call(client, target, &admin, Method::PUT, &account_path, json!({})).await?;
+    admin_call(
+        client,
+        target,
+        &admin,
+        Method::PUT,
+        &account_path,
+        json!({}),
+    )
+    .await?;
     let password = sluice_server::auth::generate_token("pw");
     admin_call(
         client,
@@ -57,7 +65,10 @@ pub async fn stream(
     )
     .await?;
     let stream_path = format!("{account_path}/streams/{LABEL}");
-    let url = target.base.join(&stream_path).context("building the admin URL")?;
+    let url = target
+        .base
+        .join(&stream_path)
+        .context("building the admin URL")?;
     let reply = send_waiting_out_429(
         client,
         "deleting the previous bench stream",

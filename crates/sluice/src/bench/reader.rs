@@ -263,7 +263,10 @@ mod tests {
         counter.line(&delivered(&shared, expected[0]), 20);
         counter.line(&delivered(&shared, unmatched), 30);
         counter.line(b"", 40);
-        counter.line(br#"{"error":{"message":"Forced Disconnect","sent":"x"}}"#, 50);
+        counter.line(
+            br#"{"error":{"message":"Forced Disconnect","sent":"x"}}"#,
+            50,
+        );
         counter.line(br#"{"created_at":"x","id":1,"id_str":"1","text":"?"}"#, 60);
         let report = counter.report;
         assert_eq!(report.received, expected.len() as u64);

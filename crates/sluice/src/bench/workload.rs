@@ -156,6 +156,15 @@ impl Posts {
         self.body.slice(self.offsets[first]..self.offsets[end])
     }
 
+    /// The end of the longest run of posts from `first` (at least one, at most up to `end`)
+    /// that fits in `max_bytes`.
+    pub fn batch_end(&self, first: usize, end: usize, max_bytes: usize) -> usize {
+        let limit = self.offsets[first].saturating_add(max_bytes);
+        // Posts `first..n` fit when `offsets[n] <= limit`.
+        let fitting = self.offsets[first + 1..=end].partition_point(|&o| o <= limit);
+        (first + fitting).max(first + 1).min(end)
+    }
+
     /// The index of the post with this id.
     pub fn index_of(&self, id: u64) -> Option<u32> {
         self.index.get(&id).copied()
@@ -204,7 +213,10 @@ mod tests {
     fn too_few_matches_add_the_share_rule() {
         let mut rules = Rules::generate(1, 0).expect("no rules");
         let posts = Posts::generate(1, 500, 100.0, 1_700_000_000_000, &mut rules).expect("posts");
-        assert_eq!(rules.rules, [(SHARE_RULE.to_owned(), "bench-share".to_owned())]);
+        assert_eq!(
+            rules.rules,
+            [(SHARE_RULE.to_owned(), "bench-share".to_owned())]
+        );
         assert!(posts.expected_count() > 0);
     }
 
@@ -218,5 +230,12 @@ mod tests {
         assert_eq!(two.iter().filter(|&&b| b == b'\n').count(), 2);
         assert!(two.starts_with(b"{") && two.ends_with(b"}\n"));
         assert!(posts.batch(2, 2).is_empty());
+        let one = posts.batch(0, 1).len();
+        let two = posts.batch(0, 2).len();
+        assert_eq!(posts.batch_end(0, 5, two), 2);
+        assert_eq!(posts.batch_end(0, 5, two - 1), 1);
+        assert_eq!(posts.batch_end(0, 5, 1), 1, "a long post goes alone");
+        assert_eq!(posts.batch_end(0, 5, usize::MAX), 5);
+        assert_eq!(posts.batch_end(1, 3, one * 100), 3);
     }
 }

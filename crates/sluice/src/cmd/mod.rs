@@ -1,6 +1,7 @@
 //! One module per subcommand. Each exposes its clap `Args` struct and a `run` function
 //! returning the process exit code.
 
+pub mod bench;
 pub mod ingest;
 pub mod match_cmd;
 pub mod rules;

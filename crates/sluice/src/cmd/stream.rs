@@ -4,7 +4,8 @@
 //! It connects with `Accept-Encoding: gzip` and a 35 s read timeout (X's heartbeats come
 //! every 10 s; clients must wait more than 30 s), decodes the body chunk by chunk as it
 //! arrives, prints each post on its own stdout line as it came (with `matching_rules`),
-//! drops heartbeats and sends system messages (`{"error":…}`, `{"info":…}`) to stderr.
+//! drops heartbeats and sends system messages (`{"error":…}`, `{"info":…}`, Powerstream's
+//! `{"errors":…}` and `connection_metadata`) to stderr.
 //! When the connection drops or the server ends the stream it reconnects with X's backoff
 //! ([`crate::client::backoff`]), asking for `backfillMinutes` if given so nothing is lost
 //! across the gap. SIGINT or SIGTERM ends it cleanly.
@@ -38,10 +39,12 @@ const AFTER_HELP: &str = "\
 URL is the stream URL as the admin API lists it, e.g.
   https://HOST/stream/powertrack/accounts/ACCOUNT/publishers/twitter/LABEL.json
 (Decahose/Firehose: …/stream/sample10/… or …/stream/firehose/… with --partition;
-Powerstream: https://HOST/2/powerstream with --bearer).
+Powerstream: https://HOST/2/powerstream with --bearer, and ?localDcOnly=true for the
+posts of the node's own datacenter only).
 
 Output: one post per line on stdout, exactly as delivered (with matching_rules). Heartbeats
-are dropped; system messages ({\"error\":…}, {\"info\":…}) and connection events go to stderr.
+are dropped; system messages ({\"error\":…}, {\"info\":…}, Powerstream's {\"errors\":…} and
+{\"type\":\"connection_metadata\",…}) and connection events go to stderr.
 
 Reconnects (X's documented policy): network errors and stream ends wait 250 ms more each
 time up to 16 s; HTTP errors wait 5 s doubling to 320 s; 429 waits from 60 s. Reconnects

@@ -1,0 +1,502 @@
+//! The printed result of a run: the machine, the parameters, every figure, and the verdict
+//! against the project's target (5,000 posts/s, 1,000 rules, 100 connections, p99 under
+//! 20 ms, nothing lost).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::cpu::Usage;
+use super::stats::Latency;
+
+/// The target the verdict is about (issue 3).
+pub mod target {
+    use std::time::Duration;
+
+    /// Posts ingested per second.
+    pub const RATE: f64 = 5_000.0;
+    /// Share of [`RATE`] an achieved rate may fall short by and still pass (pacing is by
+    /// 5 ms ticks, so a run ends a fraction of a tick early or late).
+    pub const RATE_TOLERANCE: f64 = 0.01;
+    /// Rules on the stream.
+    pub const RULES: usize = 1_000;
+    /// Stream connections.
+    pub const CONNECTIONS: usize = 100;
+    /// Ingest → client latency, 99th percentile, must be below this.
+    pub const P99: Duration = Duration::from_millis(20);
+}
+
+/// The machine the run is on.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// Cores the process may use.
+    pub cores: usize,
+    /// The CPU model, when the OS says.
+    pub cpu: Option<String>,
+    /// OS, kernel and architecture.
+    pub os: String,
+}
+
+impl Machine {
+    /// Describes this machine.
+    pub fn detect() -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .filter_map(|line| line.split_once(':'))
+                    .find(|(key, _)| matches!(key.trim(), "model name" | "Model" | "cpu model"))
+                    .map(|(_, value)| value.trim().to_owned())
+            });
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|k| format!(" {}", k.trim()))
+            .unwrap_or_default();
+        Self {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu,
+            os: format!(
+                "{}{kernel} {}",
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            ),
+        }
+    }
+}
+
+/// The parameters of a run.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// Rules generated (`--rules`).
+    pub rules: usize,
+    /// Whether the bench added its share rule (the generated ones matched too little).
+    pub share_rule: bool,
+    /// Stream connections.
+    pub connections: usize,
+    /// Posts per second asked for.
+    pub rate: f64,
+    /// How long posts are sent.
+    pub duration: Duration,
+    /// Time between ingest batches.
+    pub interval: Duration,
+    /// Seed of the rules and posts.
+    pub seed: u64,
+    /// How the server under test was reached.
+    pub server: String,
+}
+
+/// Everything measured in a run.
+#[derive(Debug, Clone)]
+pub struct Results {
+    /// Posts generated and sent.
+    pub posts: usize,
+    /// Their size in bytes.
+    pub post_bytes: usize,
+    /// Posts every connection must receive.
+    pub expected: usize,
+    /// Posts the server accepted.
+    pub accepted: u64,
+    /// Posts it rejected.
+    pub rejected: u64,
+    /// Failed ingest requests, with the first error.
+    pub ingest_errors: (usize, Option<String>),
+    /// From the ingest loop's start to the last ingest answer.
+    pub ingest_span: Duration,
+    /// Posts received, over all connections (duplicates and unexpected ones included).
+    pub delivered: u64,
+    /// From the ingest loop's start to the last arrival.
+    pub delivery_span: Duration,
+    /// Ingest request start → arrival, for the first arrival of every expected post.
+    pub latency: Option<Latency>,
+    /// Expected − received, summed over connections.
+    pub lost: u64,
+    /// Extra copies received.
+    pub duplicates: u64,
+    /// Posts received that should not have been.
+    pub unexpected: u64,
+    /// Connections that ended before the bench closed them, with the reason.
+    pub disconnects: Vec<String>,
+    /// System messages the streams sent.
+    pub system_messages: Vec<String>,
+    /// CPU used while posts were sent and delivered.
+    pub cpu: Cpu,
+}
+
+/// CPU use over the measured window.
+#[derive(Debug, Clone)]
+pub struct Cpu {
+    /// The window (ingest start to the end of delivery).
+    pub window: Duration,
+    /// The server's use, when it is a child of the bench on Linux.
+    pub server: Option<Usage>,
+    /// The bench's own use, on Linux.
+    pub bench: Option<Usage>,
+}
+
+impl Results {
+    /// Posts ingested per second.
+    pub fn ingest_rate(&self) -> f64 {
+        per_second(self.accepted, self.ingest_span)
+    }
+
+    /// Posts delivered per second, all connections together.
+    pub fn delivery_rate(&self) -> f64 {
+        per_second(self.delivered, self.delivery_span)
+    }
+
+    /// Whether every expected post arrived exactly once on every connection and the server
+    /// took every post.
+    pub fn exact(&self) -> bool {
+        self.lost == 0
+            && self.duplicates == 0
+            && self.unexpected == 0
+            && self.rejected == 0
+            && self.ingest_errors.0 == 0
+            && self.accepted == self.posts as u64
+    }
+}
+
+fn per_second(count: u64, span: Duration) -> f64 {
+    if span.is_zero() {
+        0.0
+    } else {
+        count as f64 / span.as_secs_f64()
+    }
+}
+
+/// One line of the verdict.
+struct Check {
+    what: &'static str,
+    pass: bool,
+    detail: String,
+}
+
+/// The report as printed, ending with the verdict line.
+pub fn render(machine: &Machine, params: &Params, results: &Results) -> String {
+    let mut out = String::new();
+    let mut line = |label: &str, text: String| {
+        let _ = writeln!(out, "{label:<13}{text}");
+    };
+    line("benchmark", "sluice bench powertrack".to_owned());
+    let build = if cfg!(debug_assertions) {
+        "debug build: timings are not meaningful, use --release"
+    } else {
+        "release build"
+    };
+    line(
+        "machine",
+        format!(
+            "{} cores, {}, {} ({build})",
+            machine.cores,
+            machine.cpu.as_deref().unwrap_or("unknown CPU"),
+            machine.os
+        ),
+    );
+    line("server", params.server.clone());
+    line(
+        "parameters",
+        format!(
+            "{} rules{}, {} connections, {} posts/s for {:.1} s, a batch every {} ms, seed {}",
+            thousands(params.rules as u64),
+            if params.share_rule {
+                format!(" (+1: \"{}\")", super::workload::SHARE_RULE)
+            } else {
+                String::new()
+            },
+            thousands(params.connections as u64),
+            thousands(params.rate.round() as u64),
+            params.duration.as_secs_f64(),
+            params.interval.as_millis(),
+            params.seed
+        ),
+    );
+    let share = if results.posts == 0 {
+        0.0
+    } else {
+        100.0 * results.expected as f64 / results.posts as f64
+    };
+    line(
+        "workload",
+        format!(
+            "{} posts ({:.1} MB), {} match a rule ({share:.1} %): {} deliveries expected",
+            thousands(results.posts as u64),
+            results.post_bytes as f64 / 1e6,
+            thousands(results.expected as u64),
+            thousands((results.expected * params.connections) as u64),
+        ),
+    );
+    let mut ingested = format!(
+        "{} posts/s ({} accepted in {:.2} s, {} rejected",
+        thousands(results.ingest_rate().round() as u64),
+        thousands(results.accepted),
+        results.ingest_span.as_secs_f64(),
+        thousands(results.rejected),
+    );
+    match &results.ingest_errors {
+        (0, _) => ingested.push(')'),
+        (n, first) => {
+            let _ = write!(
+                ingested,
+                ", {n} failed requests: {})",
+                first.as_deref().unwrap_or("?")
+            );
+        }
+    }
+    line("ingested", ingested);
+    line(
+        "delivered",
+        format!(
+            "{} posts/s, all connections ({} posts in {:.2} s)",
+            thousands(results.delivery_rate().round() as u64),
+            thousands(results.delivered),
+            results.delivery_span.as_secs_f64()
+        ),
+    );
+    line(
+        "latency",
+        match &results.latency {
+            Some(l) => format!(
+                "ingest → client p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms ({} samples)",
+                ms(l.p50),
+                ms(l.p99),
+                ms(l.p999),
+                ms(l.max),
+                thousands(l.count as u64)
+            ),
+            None => "no post arrived".to_owned(),
+        },
+    );
+    line(
+        "lost",
+        format!(
+            "{} (expected − received, summed over connections); duplicates {}; unexpected {}",
+            thousands(results.lost),
+            thousands(results.duplicates),
+            thousands(results.unexpected)
+        ),
+    );
+    let mut disconnects = thousands(results.disconnects.len() as u64);
+    if let Some(first) = results.disconnects.first() {
+        let _ = write!(disconnects, " (first: {first})");
+    }
+    if let Some(first) = results.system_messages.first() {
+        let _ = write!(
+            disconnects,
+            "; {} system messages, first: {first}",
+            results.system_messages.len()
+        );
+    }
+    line("disconnects", disconnects);
+    line("cpu", cpu_text(&results.cpu));
+
+    let checks = checks(params, results);
+    for (n, check) in checks.iter().enumerate() {
+        line(
+            if n == 0 { "target" } else { "" },
+            format!(
+                "{:<28}{} ({})",
+                check.what,
+                if check.pass { "PASS" } else { "MISS" },
+                check.detail
+            ),
+        );
+    }
+    let pass = checks.iter().all(|c| c.pass);
+    line("verdict", if pass { "PASS" } else { "MISS" }.to_owned());
+    out
+}
+
+fn checks(params: &Params, results: &Results) -> Vec<Check> {
+    let rate = results.ingest_rate();
+    vec![
+        Check {
+            what: "5,000 posts/s ingested",
+            pass: rate >= target::RATE * (1.0 - target::RATE_TOLERANCE),
+            detail: format!("{} posts/s", thousands(rate.round() as u64)),
+        },
+        Check {
+            what: "1,000 rules",
+            pass: params.rules >= target::RULES,
+            detail: format!("{} rules", thousands(params.rules as u64)),
+        },
+        Check {
+            what: "100 connections",
+            pass: params.connections >= target::CONNECTIONS,
+            detail: format!("{} connections", thousands(params.connections as u64)),
+        },
+        Check {
+            what: "p99 < 20 ms",
+            pass: results.latency.is_some_and(|l| l.p99 < target::P99),
+            detail: results
+                .latency
+                .map_or("no samples".to_owned(), |l| format!("p99 {} ms", ms(l.p99))),
+        },
+        Check {
+            what: "nothing lost",
+            pass: results.exact(),
+            detail: format!(
+                "{} lost, {} duplicates, {} unexpected, {} not ingested",
+                thousands(results.lost),
+                thousands(results.duplicates),
+                thousands(results.unexpected),
+                thousands((results.posts as u64).saturating_sub(results.accepted))
+            ),
+        },
+    ]
+}
+
+fn cpu_text(cpu: &Cpu) -> String {
+    let window = cpu.window.as_secs_f64();
+    if window <= 0.0 {
+        return "not measured".to_owned();
+    }
+    let percent = |d: Duration| format!("{:.0} %", 100.0 * d.as_secs_f64() / window);
+    let mut text = match &cpu.server {
+        Some(server) => {
+            let threads: Vec<String> = server
+                .by_name
+                .iter()
+                .take(4)
+                .map(|(name, used)| format!("{name} {}", percent(*used)))
+                .collect();
+            let mut text = format!("server {} ({})", percent(server.total), threads.join(", "));
+            if let Some(waited) = server.waited {
+                let _ = write!(text, " + {} waiting for a CPU", percent(waited));
+            }
+            text
+        }
+        None => "server not measured".to_owned(),
+    };
+    match &cpu.bench {
+        Some(bench) => {
+            let _ = write!(text, ", bench {}", percent(bench.total));
+            if let Some(waited) = bench.waited {
+                let _ = write!(text, " + {} waiting", percent(waited));
+            }
+        }
+        None => text.push_str(", bench not measured"),
+    }
+    let _ = write!(
+        text,
+        " of one core, over the {window:.1} s of ingest and delivery"
+    );
+    text
+}
+
+/// Milliseconds with two decimals.
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> Params {
+        Params {
+            rules: 1_000,
+            share_rule: false,
+            connections: 100,
+            rate: 5_000.0,
+            duration: Duration::from_secs(20),
+            interval: Duration::from_millis(5),
+            seed: 1,
+            server: "spawned".to_owned(),
+        }
+    }
+
+    fn results() -> Results {
+        Results {
+            posts: 100_000,
+            post_bytes: 400_000_000,
+            expected: 40_000,
+            accepted: 100_000,
+            rejected: 0,
+            ingest_errors: (0, None),
+            ingest_span: Duration::from_secs(20),
+            delivered: 4_000_000,
+            delivery_span: Duration::from_secs(20),
+            latency: Some(Latency {
+                count: 4_000_000,
+                p50: Duration::from_millis(2),
+                p99: Duration::from_millis(15),
+                p999: Duration::from_millis(18),
+                max: Duration::from_millis(30),
+            }),
+            lost: 0,
+            duplicates: 0,
+            unexpected: 0,
+            disconnects: Vec::new(),
+            system_messages: Vec::new(),
+            cpu: Cpu {
+                window: Duration::from_secs(20),
+                server: None,
+                bench: None,
+            },
+        }
+    }
+
+    fn machine() -> Machine {
+        Machine {
+            cores: 2,
+            cpu: Some("Test CPU".to_owned()),
+            os: "linux x86_64".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_run_at_the_target_passes() {
+        let text = render(&machine(), &params(), &results());
+        assert!(text.ends_with("verdict      PASS\n"), "{text}");
+        assert!(text.contains("5,000 posts/s ("), "{text}");
+        assert!(text.contains("200,000 posts/s, all connections"), "{text}");
+        assert!(text.contains("p99 15.00 ms"), "{text}");
+        assert!(!text.contains("MISS"), "{text}");
+    }
+
+    #[test]
+    fn each_shortfall_is_a_miss() {
+        let mut slow = results();
+        slow.latency = slow.latency.map(|l| Latency {
+            p99: Duration::from_millis(20),
+            ..l
+        });
+        let mut lossy = results();
+        lossy.lost = 3;
+        let mut small = params();
+        small.connections = 99;
+        let mut slow_ingest = results();
+        slow_ingest.ingest_span = Duration::from_secs(21);
+        for (params, results, what) in [
+            (params(), slow, "p99 < 20 ms"),
+            (params(), lossy, "nothing lost"),
+            (small, results(), "100 connections"),
+            (params(), slow_ingest, "5,000 posts/s ingested"),
+        ] {
+            let text = render(&machine(), &params, &results);
+            assert!(text.ends_with("verdict      MISS\n"), "{text}");
+            let miss: Vec<&str> = text.lines().filter(|l| l.contains("MISS (")).collect();
+            assert_eq!(miss.len(), 1, "{text}");
+            assert!(miss[0].contains(what), "{text}");
+        }
+    }
+
+    #[test]
+    fn big_numbers_get_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(3_901_200), "3,901,200");
+    }
+}
