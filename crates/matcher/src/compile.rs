@@ -173,6 +173,38 @@ impl SubstrSource {
     }
 }
 
+/// The interned tokens of a phrase. Most rule terms are single words: their id is kept
+/// inline in the plan node (in the 16 bytes a boxed slice takes), so evaluating them
+/// follows no pointer.
+#[derive(Debug, Clone)]
+pub(crate) enum TokenIds {
+    /// Exactly one token.
+    One(u32),
+    /// Any other number of tokens.
+    Many(Box<[u32]>),
+}
+
+impl std::ops::Deref for TokenIds {
+    type Target = [u32];
+
+    fn deref(&self) -> &[u32] {
+        match self {
+            TokenIds::One(id) => std::slice::from_ref(id),
+            TokenIds::Many(ids) => ids,
+        }
+    }
+}
+
+impl FromIterator<u32> for TokenIds {
+    fn from_iter<I: IntoIterator<Item = u32>>(iter: I) -> Self {
+        let ids: Vec<u32> = iter.into_iter().collect();
+        match *ids {
+            [id] => TokenIds::One(id),
+            _ => TokenIds::Many(ids.into_boxed_slice()),
+        }
+    }
+}
+
 /// A compiled boolean expression.
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
@@ -196,12 +228,12 @@ pub(crate) enum Pred {
         /// Mask of [`FieldKind::bit`]s.
         fields: u16,
         /// Interned tokens, at least one.
-        ids: Box<[u32]>,
+        ids: TokenIds,
     },
     /// `"…"~N` over text fields.
     Proximity {
         /// Interned tokens, at least one.
-        ids: Box<[u32]>,
+        ids: TokenIds,
         /// N.
         distance: u8,
     },
@@ -242,7 +274,7 @@ pub(crate) enum Pred {
         /// The value as written, compared exactly with `place.id`.
         id: Box<str>,
         /// Interned tokens of the value (possibly none).
-        ids: Box<[u32]>,
+        ids: TokenIds,
     },
     /// An author counter in range.
     Count {
@@ -313,7 +345,7 @@ pub(crate) fn release(node: &Node, interner: &mut Interner) {
     }
 }
 
-fn intern_tokens(value: &str, interner: &mut Interner) -> Box<[u32]> {
+fn intern_tokens(value: &str, interner: &mut Interner) -> TokenIds {
     tokenize(value)
         .iter()
         .map(|t| interner.acquire(t))

@@ -16,6 +16,7 @@
 //! millisecond however many rules there are.
 
 use hashbrown::HashMap;
+use smallvec::SmallVec;
 
 use crate::compile::{
     FLAGS, FieldKind, Flag, Node, NumKind, OFF_GRID, PROFILE_OFF_GRID, Pred, STR_KINDS, StrKind,
@@ -27,6 +28,11 @@ use sluice_rules::HasKind;
 
 /// A rule slot: the dense index of a rule in the matcher's rule table.
 pub(crate) type Slot = u32;
+
+/// The rules under one hashed key. Most lists are short, and up to four slots live inline
+/// in the hash table's entry (same 24 bytes as a `Vec`), so probing a key costs one cache
+/// miss instead of two.
+pub(crate) type Postings = SmallVec<[Slot; 4]>;
 
 /// Something a post can have, on which rules are anchored.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -75,9 +81,9 @@ pub(crate) fn quadgram(b: &[u8]) -> u32 {
 #[derive(Debug, Clone)]
 pub(crate) struct SubstringIndex {
     /// Trigram → rules with a 3-byte pattern.
-    pub(crate) trigrams: HashMap<u32, Vec<Slot>>,
+    pub(crate) trigrams: HashMap<u32, Postings>,
     /// Quadgram → rules with a pattern of four bytes or more.
-    pub(crate) quadgrams: HashMap<u32, Vec<Slot>>,
+    pub(crate) quadgrams: HashMap<u32, Postings>,
     /// Which buckets of quadgrams have postings, to skip most lookups.
     pub(crate) quadgram_counts: GramCounts,
     /// First byte → rules with a pattern of one or two bytes.
@@ -102,15 +108,15 @@ impl Default for SubstringIndex {
 #[derive(Debug, Clone)]
 pub(crate) struct Index {
     /// (field kind, token id) → rules; key `id << 4 | kind`.
-    pub(crate) tokens: HashMap<u64, Vec<Slot>>,
+    pub(crate) tokens: HashMap<u64, Postings>,
     /// Per [`StrKind`]: value → rules.
-    pub(crate) strs: Vec<HashMap<Box<str>, Vec<Slot>>>,
+    pub(crate) strs: Vec<HashMap<Box<str>, Postings>>,
     /// (kind, value) → rules.
-    pub(crate) nums: HashMap<(NumKind, u64), Vec<Slot>>,
+    pub(crate) nums: HashMap<(NumKind, u64), Postings>,
     /// Per flag: rules.
     pub(crate) flags: Vec<Vec<Slot>>,
     /// Geo grid cell ([`cell_key`]) → rules whose region overlaps it.
-    pub(crate) cells: HashMap<u32, Vec<Slot>>,
+    pub(crate) cells: HashMap<u32, Postings>,
     /// Per [`SubstrSource`]: substring patterns.
     pub(crate) substrings: [SubstringIndex; 2],
     /// Rules without anchors.
@@ -138,31 +144,42 @@ pub(crate) fn token_key(kind: FieldKind, id: u32) -> u64 {
 }
 
 fn remove_slot(list: &mut Vec<Slot>, slot: Slot) {
-    let at = list
-        .iter()
+    list.swap_remove(position(list, slot));
+}
+
+/// Where `slot` is in `list`, which holds it.
+fn position(list: &[Slot], slot: Slot) -> usize {
+    list.iter()
         .position(|&s| s == slot)
-        .expect("an indexed rule is in its posting");
-    list.swap_remove(at);
+        .expect("an indexed rule is in its posting")
 }
 
 impl Index {
     /// Current length of `key`'s posting list.
     fn len(&self, key: &Key) -> usize {
         match key {
-            Key::Token(kind, id) => self.tokens.get(&token_key(*kind, *id)).map_or(0, Vec::len),
-            Key::Str(kind, v) => self.strs[*kind as usize].get(v).map_or(0, Vec::len),
-            Key::Num(kind, v) => self.nums.get(&(*kind, *v)).map_or(0, Vec::len),
+            Key::Token(kind, id) => self
+                .tokens
+                .get(&token_key(*kind, *id))
+                .map_or(0, |list| list.len()),
+            Key::Str(kind, v) => self.strs[*kind as usize]
+                .get(v)
+                .map_or(0, |list| list.len()),
+            Key::Num(kind, v) => self.nums.get(&(*kind, *v)).map_or(0, |list| list.len()),
             Key::Flag(f) => self.flags[usize::from(*f)].len(),
             Key::Trigram(src, t) => self.substrings[*src as usize]
                 .trigrams
                 .get(t)
-                .map_or(0, Vec::len),
+                .map_or(0, |list| list.len()),
             Key::Quadgram(src, q) => self.substrings[*src as usize]
                 .quadgrams
                 .get(q)
-                .map_or(0, Vec::len),
+                .map_or(0, |list| list.len()),
             Key::Byte(src, b) => self.substrings[*src as usize].bytes[usize::from(*b)].len(),
-            Key::Cell(profile, c) => self.cells.get(&cell_key(*profile, *c)).map_or(0, Vec::len),
+            Key::Cell(profile, c) => self
+                .cells
+                .get(&cell_key(*profile, *c))
+                .map_or(0, |list| list.len()),
         }
     }
 
@@ -274,7 +291,7 @@ impl Index {
     }
 }
 
-fn remove_from_map<K, Q>(map: &mut HashMap<K, Vec<Slot>>, key: &Q, slot: Slot)
+fn remove_from_map<K, Q>(map: &mut HashMap<K, Postings>, key: &Q, slot: Slot)
 where
     K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
     Q: std::hash::Hash + Eq + ?Sized,
@@ -282,7 +299,7 @@ where
     let list = map
         .get_mut(key)
         .expect("an indexed rule's key has a posting");
-    remove_slot(list, slot);
+    list.swap_remove(position(list, slot));
     if list.is_empty() {
         map.remove(key);
     }

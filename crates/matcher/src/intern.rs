@@ -11,10 +11,31 @@ use hashbrown::HashMap;
 /// The id of a post token no rule mentions; never equal to an interned id.
 pub(crate) const UNKNOWN: u32 = u32::MAX;
 
+/// The longest token kept inline in a [`short_key`].
+const SHORT: usize = 15;
+
+/// A token of at most [`SHORT`] bytes packed into an integer (bytes, then the length in the
+/// top byte), so that looking it up compares integers instead of following a pointer to a
+/// heap string: a post's tokens are looked up one by one and most are short.
+#[inline]
+fn short_key(token: &str) -> Option<u128> {
+    let bytes = token.as_bytes();
+    if bytes.len() > SHORT {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    buf[SHORT] = bytes.len() as u8;
+    Some(u128::from_le_bytes(buf))
+}
+
 /// A reference-counted string → id table with id reuse.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Interner {
-    ids: HashMap<Box<str>, u32>,
+    /// Tokens of at most [`SHORT`] bytes, by [`short_key`].
+    short: HashMap<u128, u32>,
+    /// Longer tokens.
+    long: HashMap<Box<str>, u32>,
     /// Per id: the token (empty when the id is free) and how many rule references it has.
     entries: Vec<(Box<str>, u32)>,
     free: Vec<u32>,
@@ -24,7 +45,10 @@ impl Interner {
     /// The id of `token`, if a rule uses it.
     #[inline]
     pub(crate) fn get(&self, token: &str) -> Option<u32> {
-        self.ids.get(token).copied()
+        match short_key(token) {
+            Some(key) => self.short.get(&key).copied(),
+            None => self.long.get(token).copied(),
+        }
     }
 
     /// One past the largest id ever handed out: the size of per-id tables.
@@ -34,7 +58,7 @@ impl Interner {
 
     /// Takes one reference to `token`, interning it if new.
     pub(crate) fn acquire(&mut self, token: &str) -> u32 {
-        if let Some(&id) = self.ids.get(token) {
+        if let Some(id) = self.get(token) {
             self.entries[id as usize].1 += 1;
             return id;
         }
@@ -53,7 +77,10 @@ impl Interner {
                 id
             }
         };
-        self.ids.insert(boxed, id);
+        match short_key(token) {
+            Some(key) => self.short.insert(key, id),
+            None => self.long.insert(boxed, id),
+        };
         id
     }
 
@@ -63,7 +90,10 @@ impl Interner {
         entry.1 -= 1;
         if entry.1 == 0 {
             let token = std::mem::take(&mut entry.0);
-            self.ids.remove(&*token);
+            match short_key(&token) {
+                Some(key) => self.short.remove(&key),
+                None => self.long.remove(&*token),
+            };
             self.free.push(id);
         }
     }
@@ -71,7 +101,7 @@ impl Interner {
     /// Number of distinct live tokens.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.ids.len()
+        self.short.len() + self.long.len()
     }
 }
 
@@ -94,5 +124,25 @@ mod tests {
         let c = i.acquire("plum");
         assert_eq!(c, a, "freed ids are reused");
         assert_eq!(i.capacity(), 2);
+        // Short and long tokens, around the inline limit, with and without padding bytes.
+        let words = [
+            "",
+            "a",
+            "a\0",
+            "fifteen_bytes__",
+            "sixteen_bytes___",
+            "a much longer token",
+        ];
+        let ids: Vec<u32> = words.iter().map(|w| i.acquire(w)).collect();
+        for (w, id) in words.iter().zip(&ids) {
+            assert_eq!(i.get(w), Some(*id), "{w:?}");
+        }
+        assert_eq!(i.get("fifteen_bytes_"), None);
+        assert_eq!(i.get("sixteen_bytes__"), None);
+        for id in ids {
+            i.release(id);
+        }
+        assert_eq!(i.len(), 2);
+        assert_eq!(i.get("a much longer token"), None);
     }
 }

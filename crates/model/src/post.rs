@@ -47,6 +47,10 @@ pub fn parse_post(bytes: &[u8]) -> Result<PostView<'_>, PostError> {
 
 /// The fields of a post that matching reads. Nested posts (Retweet originals, quoted posts)
 /// use the same type.
+///
+/// Large nested objects are boxed so the view stays small (under 400 bytes instead of over
+/// 1 KB): the deserializer builds each struct on the stack and moves it into place, so a big
+/// view costs copies per post and per nested post, while absent parts cost nothing boxed.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PostView<'a> {
@@ -72,13 +76,13 @@ pub struct PostView<'a> {
     pub truncated: Option<bool>,
     /// `extended_tweet`, present on posts longer than 140 characters.
     #[serde(borrow)]
-    pub extended_tweet: Option<ExtendedTweet<'a>>,
+    pub extended_tweet: Option<Box<ExtendedTweet<'a>>>,
     /// `entities` (for extended posts, only those of the truncated `text`).
     #[serde(borrow)]
-    pub entities: Option<Entities<'a>>,
+    pub entities: Option<Box<Entities<'a>>>,
     /// `extended_entities` (all media).
     #[serde(borrow)]
-    pub extended_entities: Option<Entities<'a>>,
+    pub extended_entities: Option<Box<Entities<'a>>>,
     /// `source`, an HTML anchor naming the client application.
     #[serde(borrow)]
     pub source: Option<Cow<'a, str>>,
@@ -87,7 +91,7 @@ pub struct PostView<'a> {
     pub lang: Option<Cow<'a, str>>,
     /// `user`, the author.
     #[serde(borrow)]
-    pub user: Option<User<'a>>,
+    pub user: Option<Box<User<'a>>>,
     /// `in_reply_to_status_id` (or `_str`): set on replies.
     #[serde(deserialize_with = "ids::lenient_u64")]
     pub in_reply_to_status_id: Option<u64>,
@@ -115,7 +119,7 @@ pub struct PostView<'a> {
     pub coordinates: Option<Point>,
     /// `place`: the place the post is tagged with.
     #[serde(borrow)]
-    pub place: Option<Place<'a>>,
+    pub place: Option<Box<Place<'a>>>,
     /// `scopes` (`{"followers":false}` marks a nullcast, promoted-only post).
     pub scopes: Option<Scopes>,
 }
@@ -150,12 +154,12 @@ impl<'a> PostView<'a> {
     /// Every entity list of this post (root `entities`, `extended_entities`, and those of
     /// `extended_tweet`), not including nested posts.
     pub fn entity_sets(&self) -> impl Iterator<Item = &Entities<'a>> {
-        let ext = self.extended_tweet.as_ref();
+        let ext = self.extended_tweet.as_deref();
         [
-            self.entities.as_ref(),
-            self.extended_entities.as_ref(),
-            ext.and_then(|e| e.entities.as_ref()),
-            ext.and_then(|e| e.extended_entities.as_ref()),
+            self.entities.as_deref(),
+            self.extended_entities.as_deref(),
+            ext.and_then(|e| e.entities.as_deref()),
+            ext.and_then(|e| e.extended_entities.as_deref()),
         ]
         .into_iter()
         .flatten()
@@ -171,10 +175,10 @@ pub struct ExtendedTweet<'a> {
     pub full_text: Option<Cow<'a, str>>,
     /// Entities of the full text.
     #[serde(borrow)]
-    pub entities: Option<Entities<'a>>,
+    pub entities: Option<Box<Entities<'a>>>,
     /// All media of the full text.
     #[serde(borrow)]
-    pub extended_entities: Option<Entities<'a>>,
+    pub extended_entities: Option<Box<Entities<'a>>>,
 }
 
 /// `entities` / `extended_entities`. A missing or `null` list reads as empty.
@@ -401,5 +405,11 @@ mod tests {
         assert!(matches!(parse_post(b""), Err(PostError::Json(_))));
         let post = parse_post(b" \r\n{\"id\":123,\"text\":\"cat\"}\r\n").expect("an object");
         assert_eq!(post.id(), Some(123));
+    }
+
+    #[test]
+    fn views_stay_small() {
+        // Each nested post is a heap copy of this struct made during parsing.
+        assert!(std::mem::size_of::<PostView<'_>>() <= 400);
     }
 }
