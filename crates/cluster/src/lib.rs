@@ -6,6 +6,8 @@
 //!   `sluice.posts.<datacenter>`, deduplicated by post id with `Nats-Msg-Id`, kept for the
 //!   post log retention); ingest answers once JetStream acknowledged. Every node consumes
 //!   the whole stream with its own ordered consumer into its pipeline ([`posts`]);
+//! - post log: the posts stream is every node's post log, so backfill and recovery on any
+//!   node return posts ingested anywhere, before or after the node started ([`post_log`]);
 //! - shared state: accounts, users, streams, rules and tokens live in the KV bucket
 //!   `sluice_state`; every node watches it and applies each change to its store (a cache)
 //!   and its live registry, and reports ready once it has loaded the bucket
@@ -18,6 +20,7 @@
 
 pub mod kv_bucket;
 pub mod names;
+pub mod post_log;
 pub mod posts;
 pub mod shared_state;
 pub mod workers;
@@ -51,6 +54,7 @@ pub struct NatsCluster {
     posts: stream::Stream,
     /// Where this node's posts consumer starts: the first post stored after it connected.
     start: posts::Position,
+    log: Arc<post_log::JetStreamLog>,
     state: kv::Store,
     worker_id: u16,
     connected: watch::Receiver<bool>,
@@ -97,6 +101,11 @@ impl NatsCluster {
         let start = posts::Position::now(&mut posts)
             .await
             .context("reading the posts stream")?;
+        let log = Arc::new(post_log::JetStreamLog::new(
+            js.clone(),
+            posts.clone(),
+            tokio::runtime::Handle::current(),
+        ));
         let state = shared_state::bucket(&js)
             .await
             .context("opening the shared state bucket")?;
@@ -110,6 +119,7 @@ impl NatsCluster {
             js,
             posts,
             start,
+            log,
             state,
             worker_id,
             connected,
@@ -122,11 +132,17 @@ impl NatsCluster {
         self.worker_id
     }
 
-    /// What [`AppState::open_with`] needs to run the node in this cluster.
+    /// The post log every node shares: the posts stream (see [`post_log`]).
+    pub fn post_log(&self) -> Arc<post_log::JetStreamLog> {
+        self.log.clone()
+    }
+
+    /// What [`AppState::open_with`] needs to run the node in this cluster: the post log is
+    /// the posts stream, which ingest fills.
     pub fn clustering(self: &Arc<Self>) -> Clustering {
         Clustering {
             cluster: Some(self.clone() as Arc<dyn Cluster>),
-            post_log: None,
+            post_log: Some(self.log.clone()),
             worker_id: self.worker_id,
         }
     }
@@ -207,7 +223,7 @@ impl Cluster for NatsCluster {
     fn publish_posts(&self, posts: Vec<IngestedPost>) -> BoxFuture<'_, Result<(), ClusterError>> {
         async move {
             self.require_connection()?;
-            posts::publish(&self.js, posts).await
+            posts::publish(&self.js, posts).await.map(drop)
         }
         .boxed()
     }

@@ -40,11 +40,12 @@ pub async fn ensure_stream(
 }
 
 /// Publishes posts with pipelined acknowledgements; returns once JetStream acknowledged
-/// every one (a duplicate of an already stored post counts as acknowledged).
+/// every one (a duplicate of an already stored post counts as acknowledged), with the
+/// stream sequence of the last (`None` for no posts).
 pub async fn publish(
     js: &jetstream::Context,
     posts: Vec<IngestedPost>,
-) -> Result<(), ClusterError> {
+) -> Result<Option<u64>, ClusterError> {
     let mut acks = Vec::with_capacity(posts.len());
     for post in posts {
         let mut headers = HeaderMap::new();
@@ -61,10 +62,13 @@ pub async fn publish(
             .map_err(|e| ClusterError(format!("publishing a post: {e}")))?;
         acks.push(ack);
     }
+    let mut last = None;
     for ack in futures_util::future::join_all(acks.into_iter().map(|a| a.into_future())).await {
-        ack.map_err(|e| ClusterError(format!("JetStream did not acknowledge a post: {e}")))?;
+        let ack =
+            ack.map_err(|e| ClusterError(format!("JetStream did not acknowledge a post: {e}")))?;
+        last = Some(ack.sequence);
     }
-    Ok(())
+    Ok(last)
 }
 
 /// The post a stream message carries.

@@ -7,7 +7,7 @@ mod stream_client;
 
 use std::time::{Duration, Instant};
 
-use common::{Nats, Node, eventually, post, rule_id, rule_ids};
+use common::{Killable, Nats, Node, eventually, post, read_log, rule_id, rule_ids};
 use reqwest::StatusCode;
 use stream_client::id_of;
 
@@ -166,12 +166,11 @@ async fn posts_keep_their_origin_datacenter_across_nodes() {
     west.ingest(&post(13, "from west")).await;
     let log = west.state.post_log.clone();
     eventually("west logged all three", || async {
-        log.read(0, 10).map(|p| p.len() == 3).unwrap_or(false)
+        read_log(log.clone(), 0, 10).await.len() == 3
     })
     .await;
-    let mut seen: Vec<(u64, String)> = log
-        .read(0, 10)
-        .unwrap()
+    let mut seen: Vec<(u64, String)> = read_log(log.clone(), 0, 10)
+        .await
         .iter()
         .map(|p| {
             let post: serde_json::Value = serde_json::from_slice(&p.bytes).unwrap();
@@ -298,6 +297,110 @@ async fn nodes_survive_a_nats_restart_and_lose_nothing_acknowledged() {
         "recovery took {:?}",
         t.elapsed()
     );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backfill_on_a_node_started_later_returns_posts_ingested_before_it_started() {
+    let Some(nats) =
+        Nats::start("backfill_on_a_node_started_later_returns_posts_ingested_before_it_started")
+    else {
+        return;
+    };
+    let a = Node::start(&nats, "dc1").await;
+    a.provision().await;
+    a.add_rule("early", "e").await;
+    let (status, _) = a
+        .ingest(&format!(
+            "{}\n{}\n{}\n",
+            post(51, "early one"),
+            post(52, "not matching"),
+            post(53, "early two")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // b did not exist when the posts were acknowledged.
+    let b = Node::start(&nats, "dc1").await;
+    let mut stream = b.connect("?backfillMinutes=1").await;
+    assert_eq!(id_of(&stream.next_message().await), 51);
+    assert_eq!(id_of(&stream.next_message().await), 53);
+    // Then live: a post ingested on a reaches b's backfilled connection.
+    a.ingest(&post(54, "early three")).await;
+    assert_eq!(id_of(&stream.next_message().await), 54);
+    // b's log is the shared one: every post, with its stream sequence and time.
+    let logged = read_log(b.state.post_log.clone(), 0, 10).await;
+    assert_eq!(logged.len(), 4);
+    assert!(logged.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    assert!(
+        logged
+            .windows(2)
+            .all(|w| w[1].appended_ms >= w[0].appended_ms)
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_node_restarts_with_the_state_and_its_clients_get_every_acknowledged_post() {
+    let Some(nats) = Nats::start(
+        "a_killed_node_restarts_with_the_state_and_its_clients_get_every_acknowledged_post",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = Killable::start_in(&nats, "dc1", dir.path()).await;
+    let b = Node::start(&nats, "dc1").await;
+    a.node.provision().await;
+    let first = a.node.add_rule("crash", "c").await;
+    eventually("the rule reaches b", || async {
+        b.rules().await.len() == 1
+    })
+    .await;
+    let mut before = a.node.connect("").await;
+    b.ingest(&post(61, "crash before")).await;
+    assert_eq!(id_of(&before.next_message().await), 61);
+
+    // The client of the dead node loses its connection (it would reconnect to another
+    // node or to the restarted one).
+    drop(before);
+    let dead = a.node.base.clone();
+    a.kill();
+    assert!(
+        reqwest::get(format!("{dead}/healthz")).await.is_err(),
+        "the killed node still answers"
+    );
+    // While a is dead, b acknowledges a rule and posts.
+    let second = b.add_rule("down", "d").await;
+    let (status, _) = b
+        .ingest(&format!(
+            "{}\n{}\n",
+            post(62, "crash during"),
+            post(63, "down during")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Restarted on the same data dir: ready only with the whole state, including what
+    // changed while it was dead.
+    let a = Node::start_in(&nats, "dc1", dir.path()).await;
+    assert_eq!(rule_ids(&a.rules().await), [first, second]);
+    // A client reconnecting with backfill gets every acknowledged post, then live ones.
+    let mut after = a.connect("?backfillMinutes=1").await;
+    let replayed = [
+        id_of(&after.next_message().await),
+        id_of(&after.next_message().await),
+        id_of(&after.next_message().await),
+    ];
+    assert_eq!(replayed, [61, 62, 63]);
+    b.ingest(&post(64, "down after")).await;
+    assert_eq!(id_of(&after.next_message().await), 64);
+    // And a rule added on the restarted node reaches b.
+    let third = a.add_rule("again", "g").await;
+    eventually("the new rule reaches b", || async {
+        rule_ids(&b.rules().await).contains(&third)
+    })
+    .await;
     a.stop().await;
     b.stop().await;
 }

@@ -5,11 +5,14 @@
 //! through a bounded channel and return; the thread first appends the whole batch to the
 //! post log, so that a post is either in the log before a connection registers (backfill and
 //! recovery find it there) or delivered to that connection live (possibly both: duplicates
-//! are allowed, gaps are not). Then it parses each post once, and for each stream with open
+//! are allowed, gaps are not). In cluster mode the backend's log already holds every post
+//! before its consumer hands it to the pipeline, which then has nothing to append. Then it
+//! parses each post once, and for each stream with open
 //! connections decides what to send and to whom with [`crate::delivery::select`] (the same
-//! decision replay makes): the post with `matching_rules` for rules streams, built once and
-//! shared by every connection of the stream; the plain post for the connections of its
-//! partition on volume streams, built once per post.
+//! decision replay makes): the post with `matching_rules` for rules streams, the plain post
+//! for the connections of its partition on volume streams. What a group of connections
+//! receives from a batch is framed and compressed once and shared by all of them
+//! ([`crate::delivery::fanout`]).
 //!
 //! Pushing never blocks (see [`crate::delivery::Outbox`]), so one stalled client cannot
 //! delay the pipeline or anyone else.
@@ -18,14 +21,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use sluice_model::parse_post;
 use sluice_postlog::{NewPost, PostLog};
 use tokio::sync::mpsc;
 
 use crate::cluster::{Cluster, ClusterError};
-use crate::delivery::Pushed;
+use crate::delivery::fanout::{BatchPost, Fanout};
 pub use crate::delivery::select::{DECAHOSE_PARTITIONS, FIREHOSE_PARTITIONS};
-use crate::delivery::select::{Routed, Selector, frame_plain};
 use crate::registry::{LiveStream, StreamRegistry};
 use crate::telemetry;
 
@@ -87,12 +88,13 @@ pub enum PublishError {
     Cluster(#[from] ClusterError),
 }
 
-/// Starts the pipeline thread, which appends every batch to `log` before delivering it. It
-/// ends when every [`PostBus`] clone is dropped. With a `cluster`, [`PostBus::publish`]
-/// goes to it instead of the pipeline.
+/// Starts the pipeline thread, which appends every batch to `log` (if any: a cluster
+/// backend's log is filled before the pipeline sees a post) before delivering it. It ends
+/// when every [`PostBus`] clone is dropped. With a `cluster`, [`PostBus::publish`] goes to
+/// it instead of the pipeline.
 pub fn start(
     registry: Arc<StreamRegistry>,
-    log: Arc<dyn PostLog>,
+    log: Option<Arc<dyn PostLog>>,
     datacenter: Arc<str>,
     cluster: Option<Arc<dyn Cluster>>,
 ) -> (PostBus, JoinHandle<()>) {
@@ -106,22 +108,26 @@ pub fn start(
 
 struct Pipeline {
     registry: Arc<StreamRegistry>,
-    log: Arc<dyn PostLog>,
+    log: Option<Arc<dyn PostLog>>,
     datacenter: Arc<str>,
     streams: Vec<Arc<LiveStream>>,
     streams_version: u64,
-    selector: Selector,
+    fanout: Fanout,
 }
 
 impl Pipeline {
-    fn new(registry: Arc<StreamRegistry>, log: Arc<dyn PostLog>, datacenter: Arc<str>) -> Self {
+    fn new(
+        registry: Arc<StreamRegistry>,
+        log: Option<Arc<dyn PostLog>>,
+        datacenter: Arc<str>,
+    ) -> Self {
         Self {
             registry,
             log,
             datacenter,
             streams: Vec::new(),
             streams_version: u64::MAX,
-            selector: Selector::default(),
+            fanout: Fanout::default(),
         }
     }
 
@@ -135,15 +141,21 @@ impl Pipeline {
                 self.streams = self.registry.all();
                 self.streams_version = version;
             }
-            for post in &batch {
-                self.deliver(post);
-            }
+            let datacenter = &*self.datacenter;
+            let posts = batch.iter().map(|p| BatchPost {
+                raw: &p.bytes,
+                local: *p.datacenter == *datacenter,
+            });
+            self.fanout.deliver(&self.streams, posts);
         }
     }
 
     /// Appends the batch to the post log. A failing log costs backfill and recovery, not
     /// live delivery: the failure is logged and counted, and the batch still goes out.
     fn append_to_log(&mut self, batch: &[IngestedPost]) {
+        let Some(log) = &self.log else {
+            return;
+        };
         let posts: Vec<NewPost<'_>> = batch
             .iter()
             .map(|p| NewPost {
@@ -152,48 +164,12 @@ impl Pipeline {
             })
             .collect();
         let now = u64::try_from(crate::state::now_ms()).unwrap_or(0);
-        match self.log.append(&posts, now) {
+        match log.append(&posts, now) {
             Ok(_) => telemetry::posts_logged(posts.len() as u64),
             Err(e) => {
                 telemetry::post_log_error();
                 tracing::error!(posts = posts.len(), "appending to the post log failed: {e}");
             }
         }
-    }
-
-    fn deliver(&mut self, post: &IngestedPost) {
-        let Ok(view) = parse_post(&post.bytes) else {
-            // Ingest validated it; nothing else can produce an unparsable post.
-            return;
-        };
-        let local = *post.datacenter == *self.datacenter;
-        let mut plain: Option<Bytes> = None;
-        for stream in &self.streams {
-            if stream.connections.is_empty() {
-                continue;
-            }
-            let Some(routed) = self.selector.route(stream, &view, &post.bytes, local) else {
-                continue;
-            };
-            let message = match &routed {
-                Routed::Matched { message, .. } => message.clone(),
-                Routed::Partition(_) => plain
-                    .get_or_insert_with(|| frame_plain(&post.bytes))
-                    .clone(),
-            };
-            stream.connections.for_each(|c| {
-                if routed.reaches(c.partition, c.local_dc_only) {
-                    push(c.outbox.push(message.clone()));
-                }
-            });
-        }
-    }
-}
-
-fn push(result: Pushed) {
-    match result {
-        Pushed::Queued => telemetry::message_queued(),
-        Pushed::Overflowed => telemetry::slow_consumer(),
-        Pushed::Closed => {}
     }
 }

@@ -43,7 +43,8 @@ pub struct Shared {
     /// Whether the node may report ready (`/healthz`).
     pub readiness: Readiness,
     /// Every accepted post for the retention window, appended by the pipeline before it
-    /// delivers them: backfill and recovery read it.
+    /// delivers them (in cluster mode: the backend's log, filled before the pipeline gets
+    /// a post): backfill and recovery read it.
     pub post_log: Arc<dyn PostLog>,
     /// Rule ids.
     pub ids: SnowflakeGenerator,
@@ -89,7 +90,10 @@ impl Default for Limits {
 pub struct Clustering {
     /// The backend accepted posts and state changes go to.
     pub cluster: Option<Arc<dyn Cluster>>,
-    /// The post log to use instead of the node's own.
+    /// The post log to use instead of the node's own: the backend's, which holds every
+    /// post before the backend delivers it to this node ([`crate::pipeline::PostBus::deliver`]),
+    /// so the pipeline does not append to it, and the backend enforces its retention. The
+    /// node then opens no post log of its own.
     pub post_log: Option<Arc<dyn PostLog>>,
     /// The Snowflake worker id of this node's rule ids (distinct per node in a cluster).
     pub worker_id: u16,
@@ -123,23 +127,30 @@ impl AppState {
         admin_token: AdminToken,
         clustering: Clustering,
     ) -> anyhow::Result<AppState> {
-        let (store, own_log) = match location {
+        let (store, log_dir) = match location {
             StoreLocation::DataDir(dir) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating data dir {}", dir.display()))?;
                 let path = dir.join("sluice.db");
                 let store =
                     Store::open(&path).with_context(|| format!("opening {}", path.display()))?;
-                (store, post_log::open(Some(dir))?)
+                (store, Some(dir))
             }
-            StoreLocation::Memory => (Store::open_in_memory()?, post_log::open(None)?),
+            StoreLocation::Memory => (Store::open_in_memory()?, None),
         };
-        let post_log = clustering.post_log.unwrap_or(own_log);
-        post_log::start_trimmer(
-            &post_log,
-            settings.post_log_retention,
-            settings.post_log_trim_interval,
-        );
+        // The pipeline appends to the node's own log; a cluster's log is filled upstream.
+        let (post_log, appended_log) = match clustering.post_log {
+            Some(log) => (log, None),
+            None => {
+                let own = post_log::open(log_dir)?;
+                post_log::start_trimmer(
+                    &own,
+                    settings.post_log_retention,
+                    settings.post_log_trim_interval,
+                );
+                (own.clone(), Some(own))
+            }
+        };
         let store = Arc::new(store);
         let registry = Arc::new(StreamRegistry::default());
         let mut last_rule_id = 0;
@@ -165,7 +176,7 @@ impl AppState {
         );
         let (bus, pipeline) = pipeline::start(
             registry.clone(),
-            post_log.clone(),
+            appended_log,
             settings.datacenter.as_str().into(),
             clustering.cluster.clone(),
         );

@@ -23,9 +23,9 @@ pub fn post_log_error() {
     counter!("sluice_post_log_errors_total").increment(1);
 }
 
-/// A message was queued for a connection.
-pub fn message_queued() {
-    counter!("sluice_messages_queued_total").increment(1);
+/// Messages were queued for connections (`n` = messages × connections).
+pub fn messages_queued(n: u64) {
+    counter!("sluice_messages_queued_total").increment(n);
 }
 
 /// A connection overflowed its outbox and is being closed.

@@ -116,26 +116,26 @@ pub struct Node {
 impl Node {
     /// A node of datacenter `dc` with an in-memory store, started and ready.
     pub async fn start(nats: &Nats, dc: &str) -> Node {
-        Self::start_at(nats, dc, None).await
+        Self::start_at(nats.url(), dc.to_owned(), None).await
     }
 
     /// Like [`Node::start`] with the store in `dir`.
     pub async fn start_in(nats: &Nats, dc: &str, dir: &Path) -> Node {
-        Self::start_at(nats, dc, Some(dir.to_owned())).await
+        Self::start_at(nats.url(), dc.to_owned(), Some(dir.to_owned())).await
     }
 
-    async fn start_at(nats: &Nats, dc: &str, dir: Option<PathBuf>) -> Node {
+    async fn start_at(url: String, dc: String, dir: Option<PathBuf>) -> Node {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
         let settings = Settings {
-            datacenter: dc.to_owned(),
+            datacenter: dc,
             public_url: base.clone(),
             heartbeat: Duration::from_millis(200),
             ..Settings::default()
         };
         let config = ClusterConfig {
-            url: nats.url(),
+            url,
             retention: settings.post_log_retention,
         };
         let cluster = NatsCluster::connect(&config).await.unwrap();
@@ -297,6 +297,51 @@ impl Node {
             .unwrap();
         crate::stream_client::StreamClient::new(response)
     }
+}
+
+/// A node on a runtime of its own, so that it can be killed: shutting the runtime down
+/// drops every task of the node at once (its HTTP connections, its NATS connection, its
+/// consumers), as a crash of its process would, with no goodbye to anyone.
+pub struct Killable {
+    pub node: Node,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Killable {
+    /// A node of datacenter `dc` with its store in `dir`, started and ready.
+    pub async fn start_in(nats: &Nats, dc: &str, dir: &Path) -> Killable {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let node = runtime
+            .spawn(Node::start_at(
+                nats.url(),
+                dc.to_owned(),
+                Some(dir.to_owned()),
+            ))
+            .await
+            .unwrap();
+        Killable { node, runtime }
+    }
+
+    /// Kills the node.
+    pub fn kill(self) {
+        self.runtime.shutdown_background();
+        drop(self.node);
+    }
+}
+
+/// `log.read(from, max)` off the async workers (the post log blocks).
+pub async fn read_log(
+    log: Arc<dyn sluice_postlog::PostLog>,
+    from: u64,
+    max: usize,
+) -> Vec<sluice_postlog::LoggedPost> {
+    tokio::task::spawn_blocking(move || log.read(from, max).unwrap())
+        .await
+        .unwrap()
 }
 
 /// The PowerTrack rules path of `acme`/`prod`.

@@ -179,9 +179,9 @@ fn recovery_window(
 /// `10 minutes`, `1 hour`, `90 seconds`.
 fn describe(duration: Duration) -> String {
     let secs = duration.as_secs();
-    let (n, unit) = if secs % 3600 == 0 && secs > 0 {
+    let (n, unit) = if secs.is_multiple_of(3600) && secs > 0 {
         (secs / 3600, "hour")
-    } else if secs % 60 == 0 && secs > 0 {
+    } else if secs.is_multiple_of(60) && secs > 0 {
         (secs / 60, "minute")
     } else {
         (secs, "second")

@@ -200,7 +200,7 @@ pub fn open_stream_at(
     options: StreamOptions,
     start: Start,
 ) -> Response {
-    let outbox = Arc::new(Outbox::new(state.settings.outbox_bytes));
+    let outbox = Arc::new(Outbox::new(state.settings.outbox_bytes, options.encoding));
     let product = live.product().as_str();
     let partition = options.partition;
     let kind = start.kind();

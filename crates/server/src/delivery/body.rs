@@ -1,14 +1,16 @@
 //! The body of a streaming response: messages from an [`Outbox`], framed with `\r\n`,
 //! heartbeats after silence, and gzip flushed per batch (spec Part A, wire rules 1–3 and 7).
 //!
-//! The body is one gzip stream for the whole response. After each batch of messages and
-//! each heartbeat the encoder is flushed with `Z_SYNC_FLUSH` and the output becomes one
-//! HTTP chunk, so a client can decode every message as soon as its chunk arrives. Batching
-//! happens naturally: when the client keeps up, a batch is whatever arrived while the last
-//! chunk was being written.
+//! The body is one gzip stream for the whole response, made of independent deflate
+//! segments ([`super::gzip`]): the segments the pipeline compressed once for every
+//! connection of a stream, written as they are, and this connection's own messages
+//! (prelude, heartbeats, replayed posts, the closing message) compressed here the same way.
+//! Each segment ends sync-flushed, and each HTTP chunk holds whole segments, so a client
+//! can decode every message as soon as its chunk arrives. Batching happens naturally: when
+//! the client keeps up, a batch is whatever arrived while the last chunk was being written.
 //!
 //! A server-side close writes X's in-band message (`{"error":{…}}`), finishes the gzip
-//! stream and ends the body cleanly (the final zero-length chunk).
+//! stream (final block and trailer) and ends the body cleanly (the final zero-length chunk).
 //!
 //! A body may first drain a [`ReplayFeed`] (backfill, recovery: posts read back from the
 //! post log) and go on with the outbox once the feed ends. The feed is a small bounded
@@ -16,18 +18,17 @@
 //! unlike live delivery it must not be dropped for being slow.
 
 use std::convert::Infallible;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use futures_util::Stream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::gzip::{Deflater, GzipMember};
 use super::outbox::{CloseReason, Outbox};
+use super::segment::Segment;
 
 /// How a stream body is encoded on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +122,7 @@ struct BodyWriter {
     messages: Arc<dyn CloseMessages>,
     shutdown: CancellationToken,
     last_write: Instant,
-    batch: Vec<Bytes>,
+    batch: Vec<Segment>,
     prelude: Option<Bytes>,
     finished: bool,
     guard: CloseGuard,
@@ -133,7 +134,7 @@ impl BodyWriter {
             return None;
         }
         if let Some(prelude) = self.prelude.take() {
-            self.encoder.write(&prelude);
+            self.encoder.write_own([&prelude[..]]);
             return Some(self.flush());
         }
         let deadline = self.last_write + self.settings.heartbeat;
@@ -147,15 +148,13 @@ impl BodyWriter {
                 replayed = replay.recv() => match replayed {
                     Some(messages) if messages.is_empty() => {}
                     Some(messages) => {
-                        for message in &messages {
-                            self.encoder.write(message);
-                        }
+                        self.encoder.write_own(messages.iter().map(|m| &m[..]));
                         return Some(self.flush());
                     }
                     None => self.replay = None,
                 },
                 () = tokio::time::sleep_until(deadline) => {
-                    self.encoder.write(b"\r\n");
+                    self.encoder.write_own([&b"\r\n"[..]]);
                     return Some(self.flush());
                 }
             }
@@ -167,16 +166,15 @@ impl BodyWriter {
                 Some(self.finish(&CloseReason::Operational))
             }
             closed = self.outbox.next_batch(&mut self.batch, self.settings.max_batch_bytes) => {
-                for message in self.batch.drain(..) {
-                    self.encoder.write(&message);
-                }
+                self.encoder.write_segments(&self.batch);
+                self.batch.clear();
                 match closed {
                     None => Some(self.flush()),
                     Some(reason) => Some(self.finish(&reason)),
                 }
             }
             () = tokio::time::sleep_until(deadline) => {
-                self.encoder.write(b"\r\n");
+                self.encoder.write_own([&b"\r\n"[..]]);
                 Some(self.flush())
             }
         }
@@ -189,8 +187,7 @@ impl BodyWriter {
 
     fn finish(&mut self, reason: &CloseReason) -> Bytes {
         if let Some(line) = self.messages.close_line(reason) {
-            self.encoder.write(&line);
-            self.encoder.write(b"\r\n");
+            self.encoder.write_own([&line[..], b"\r\n"]);
         }
         self.finished = true;
         self.guard.reason = match reason {
@@ -218,57 +215,96 @@ impl Drop for CloseGuard {
     }
 }
 
-/// Gzip or identity, with explicit flush points.
+/// Gzip or identity: collects one chunk's output.
 enum Encoder {
     /// Boxed: the deflate state is large and lives as long as the connection anyway.
-    Gzip(Box<GzEncoder<Vec<u8>>>),
+    Gzip {
+        member: GzipMember,
+        deflater: Box<Deflater>,
+        out: Vec<u8>,
+    },
     Identity(Vec<u8>),
 }
 
 impl Encoder {
     fn new(encoding: Encoding) -> Self {
         match encoding {
-            // Level 1: streams are CPU-bound on the server and posts compress well anyway.
-            Encoding::Gzip => {
-                Encoder::Gzip(Box::new(GzEncoder::new(Vec::new(), Compression::fast())))
-            }
+            Encoding::Gzip => Encoder::Gzip {
+                member: GzipMember::new(),
+                deflater: Box::default(),
+                out: Vec::new(),
+            },
             Encoding::Identity => Encoder::Identity(Vec::new()),
         }
     }
 
-    fn write(&mut self, bytes: &[u8]) {
+    /// Writes this connection's own messages (as one segment when gzipped).
+    fn write_own<'a>(&mut self, pieces: impl IntoIterator<Item = &'a [u8]>) {
         match self {
-            Encoder::Gzip(gz) => gz.write_all(bytes).expect("writing to a Vec cannot fail"),
-            Encoder::Identity(buf) => buf.extend_from_slice(bytes),
+            Encoder::Gzip {
+                member,
+                deflater,
+                out,
+            } => member.append_own(deflater, pieces, out),
+            Encoder::Identity(out) => pieces.into_iter().for_each(|p| out.extend_from_slice(p)),
         }
     }
 
-    /// Everything written so far, decodable on its own (`Z_SYNC_FLUSH` for gzip).
+    /// Writes queued segments: their shared compressed form when they have one; runs of
+    /// segments without one are compressed here, together.
+    fn write_segments(&mut self, segments: &[Segment]) {
+        match self {
+            Encoder::Gzip {
+                member,
+                deflater,
+                out,
+            } => {
+                let mut rest = segments;
+                while !rest.is_empty() {
+                    let own = rest
+                        .iter()
+                        .position(|s| s.deflated().is_some())
+                        .unwrap_or(rest.len());
+                    if own > 0 {
+                        let pieces = rest[..own].iter().map(|s| &s.plain_bytes()[..]);
+                        member.append_own(deflater, pieces, out);
+                    }
+                    if let Some(shared) = rest.get(own).and_then(Segment::deflated) {
+                        member.append(shared, out);
+                        rest = &rest[own + 1..];
+                    } else {
+                        rest = &rest[own..];
+                    }
+                }
+            }
+            Encoder::Identity(out) => {
+                for segment in segments {
+                    out.extend_from_slice(segment.plain_bytes());
+                }
+            }
+        }
+    }
+
+    /// Everything written since the last chunk: decodable on its own, since gzip output
+    /// consists of whole sync-flushed segments.
     fn flush(&mut self) -> Bytes {
         match self {
-            Encoder::Gzip(gz) => {
-                gz.flush().expect("flushing to a Vec cannot fail");
-                Bytes::from(std::mem::take(gz.get_mut()))
-            }
-            Encoder::Identity(buf) => Bytes::from(std::mem::take(buf)),
+            Encoder::Gzip { out, .. } | Encoder::Identity(out) => Bytes::from(std::mem::take(out)),
         }
     }
 
-    /// The rest of the output, ending the gzip stream with its trailer.
+    /// The rest of the output, ending the gzip stream with its final block and trailer.
     fn finish(&mut self) -> Bytes {
-        match self {
-            Encoder::Gzip(gz) => {
-                gz.try_finish().expect("finishing into a Vec cannot fail");
-                Bytes::from(std::mem::take(gz.get_mut()))
-            }
-            Encoder::Identity(buf) => Bytes::from(std::mem::take(buf)),
+        if let Encoder::Gzip { member, out, .. } = self {
+            member.finish(out);
         }
+        self.flush()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read as _;
+    use std::io::{Read as _, Write as _};
     use std::sync::Mutex;
 
     use futures_util::StreamExt;
@@ -306,7 +342,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn each_gzip_chunk_decodes_to_whole_messages_and_heartbeats_follow_silence() {
-        let outbox = Arc::new(Outbox::new(1 << 20));
+        let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Gzip));
         let closed = Arc::new(Mutex::new(None));
         let c = closed.clone();
         let body = stream_body(
@@ -344,9 +380,110 @@ mod tests {
             .ok();
     }
 
+    /// Decodes a whole body as one gzip member, checking its trailer (CRC-32 and length).
+    fn decode_whole(body: &[u8]) -> String {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(body)
+            .read_to_string(&mut text)
+            .expect("one valid gzip member");
+        let trailer = &body[body.len() - 8..];
+        assert_eq!(trailer[..4], crc32fast::hash(text.as_bytes()).to_le_bytes());
+        assert_eq!(trailer[4..], (text.len() as u32).to_le_bytes());
+        text
+    }
+
+    /// The next chunk of `body`, also appended to `whole`.
+    async fn next(
+        body: &mut (impl Stream<Item = Result<Bytes, Infallible>> + Unpin),
+        whole: &mut Vec<u8>,
+    ) -> Bytes {
+        let chunk = body.next().await.unwrap().unwrap();
+        whole.extend_from_slice(&chunk);
+        chunk
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn connections_share_compressed_segments_and_add_their_own_messages() {
+        let mut deflater = crate::delivery::gzip::Deflater::new();
+        let first = Segment::compressed(
+            Bytes::from_static(b"{\"a\":1}\r\n{\"b\":2}\r\n"),
+            &mut deflater,
+        );
+        let second = Segment::compressed(Bytes::from_static(b"{\"c\":3}\r\n"), &mut deflater);
+        let (a_outbox, b_outbox) = (
+            Arc::new(Outbox::new(1 << 20, Encoding::Gzip)),
+            Arc::new(Outbox::new(1 << 20, Encoding::Gzip)),
+        );
+        let b_shutdown = CancellationToken::new();
+        let mut a = Box::pin(stream_body(
+            a_outbox.clone(),
+            settings(Encoding::Gzip),
+            None,
+            Arc::new(Texts),
+            CancellationToken::new(),
+            Box::new(|_| {}),
+        ));
+        let mut b = Box::pin(stream_body(
+            b_outbox.clone(),
+            settings(Encoding::Gzip),
+            Some(Bytes::from_static(b"{\"meta\":true}\r\n")),
+            Arc::new(Texts),
+            b_shutdown.clone(),
+            Box::new(|_| {}),
+        ));
+        let (mut a_body, mut b_body) = (Vec::new(), Vec::new());
+        let (mut a_chunks, mut b_chunks) = (ChunkDecoder::new(), ChunkDecoder::new());
+
+        let chunk = next(&mut b, &mut b_body).await;
+        assert_eq!(b_chunks.feed(&chunk), "{\"meta\":true}\r\n");
+        a_outbox.push(first.clone());
+        b_outbox.push(first.clone());
+        let chunk = next(&mut a, &mut a_body).await;
+        assert_eq!(a_chunks.feed(&chunk), "{\"a\":1}\r\n{\"b\":2}\r\n");
+        let chunk = next(&mut b, &mut b_body).await;
+        assert_eq!(b_chunks.feed(&chunk), "{\"a\":1}\r\n{\"b\":2}\r\n");
+        // A hears nothing for a heartbeat interval; B is not polled meanwhile.
+        let chunk = next(&mut a, &mut a_body).await;
+        assert_eq!(a_chunks.feed(&chunk), "\r\n");
+        a_outbox.push(second.clone());
+        b_outbox.push(second.clone());
+        let chunk = next(&mut a, &mut a_body).await;
+        assert_eq!(a_chunks.feed(&chunk), "{\"c\":3}\r\n");
+        let chunk = next(&mut b, &mut b_body).await;
+        assert_eq!(b_chunks.feed(&chunk), "{\"c\":3}\r\n");
+        // Now B falls silent, and the two close for different reasons.
+        let chunk = next(&mut b, &mut b_body).await;
+        assert_eq!(b_chunks.feed(&chunk), "\r\n");
+        a_outbox.close(CloseReason::SlowConsumer);
+        let chunk = next(&mut a, &mut a_body).await;
+        assert_eq!(a_chunks.feed(&chunk), "{\"closed\":\"SlowConsumer\"}\r\n");
+        assert!(a.next().await.is_none());
+        b_shutdown.cancel();
+        let chunk = next(&mut b, &mut b_body).await;
+        assert_eq!(b_chunks.feed(&chunk), "{\"closed\":\"Operational\"}\r\n");
+        assert!(b.next().await.is_none());
+
+        assert_eq!(
+            decode_whole(&a_body),
+            "{\"a\":1}\r\n{\"b\":2}\r\n\r\n{\"c\":3}\r\n{\"closed\":\"SlowConsumer\"}\r\n"
+        );
+        assert_eq!(
+            decode_whole(&b_body),
+            "{\"meta\":true}\r\n{\"a\":1}\r\n{\"b\":2}\r\n{\"c\":3}\r\n\r\n\
+             {\"closed\":\"Operational\"}\r\n"
+        );
+        // The shared segments went out byte for byte in both bodies: compressed once.
+        for shared in [&first, &second] {
+            let deflated = &shared.deflated().unwrap().bytes;
+            for body in [&a_body, &b_body] {
+                assert!(body.windows(deflated.len()).any(|w| w == &deflated[..]));
+            }
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn identity_body_with_prelude_and_shutdown() {
-        let outbox = Arc::new(Outbox::new(1 << 20));
+        let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
         let shutdown = CancellationToken::new();
         let body = stream_body(
             outbox.clone(),
@@ -375,7 +512,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_replay_feed_comes_first_with_heartbeats_then_the_outbox() {
-        let outbox = Arc::new(Outbox::new(1 << 20));
+        let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let body = replay_then_stream_body(
             Some(rx),
@@ -413,7 +550,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn shutdown_during_a_replay_closes_with_the_operational_message() {
-        let outbox = Arc::new(Outbox::new(1 << 20));
+        let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
         let (_tx, rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(1);
         let shutdown = CancellationToken::new();
         let body = replay_then_stream_body(
@@ -436,7 +573,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_close_hook_runs_when_the_client_goes_away() {
-        let outbox = Arc::new(Outbox::new(1 << 20));
+        let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Gzip));
         let closed = Arc::new(Mutex::new(None));
         let c = closed.clone();
         let body = stream_body(

@@ -1,14 +1,19 @@
 //! Stream delivery: per-connection outboxes fed by ingest, the response bodies that drain
 //! them with framing, heartbeats and gzip, which post goes to which connection
-//! ([`select`], shared by live delivery and replay), and replay from the post log
-//! ([`replay`]: backfill and recovery).
+//! ([`select`], shared by live delivery and replay), how a batch of posts becomes one
+//! shared, compressed-once [`Segment`] per group of connections ([`fanout`], [`gzip`]),
+//! and replay from the post log ([`replay`]: backfill and recovery).
 
 pub mod body;
+pub mod fanout;
+pub mod gzip;
 pub mod outbox;
 pub mod replay;
+pub mod segment;
 pub mod select;
 
 pub use body::{
     BodySettings, CloseMessages, Encoding, ReplayFeed, replay_then_stream_body, stream_body,
 };
 pub use outbox::{CloseReason, Outbox, Pushed};
+pub use segment::Segment;

@@ -7,13 +7,20 @@
 //! `backfillMinutes` recovers what it missed. Nothing is dropped silently.
 //!
 //! The bound is in bytes, not messages, because posts range from 1 KB to 20 KB and the
-//! point of the bound is memory.
+//! point of the bound is memory. It counts the *uncompressed* bytes of the queued
+//! [`Segment`]s, whatever the connection's encoding: a segment always holds its plain
+//! bytes (its compressed form comes on top), and the slow-consumer threshold then means
+//! the same backlog of posts for a gzip and an identity client, whatever the compression
+//! ratio of the posts.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
+
+use super::body::Encoding;
+use super::segment::Segment;
 
 /// Why a connection is being closed by the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,23 +56,32 @@ pub struct Outbox {
     state: Mutex<State>,
     wake: Notify,
     capacity: usize,
+    encoding: Encoding,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    queue: VecDeque<Bytes>,
+    queue: VecDeque<Segment>,
     bytes: usize,
     closed: Option<CloseReason>,
 }
 
 impl Outbox {
-    /// An empty outbox holding at most `capacity` bytes of messages.
-    pub fn new(capacity: usize) -> Self {
+    /// An empty outbox holding at most `capacity` (uncompressed) bytes of messages, for a
+    /// connection writing `encoding` (the pipeline compresses shared segments only for
+    /// streams with gzip connections).
+    pub fn new(capacity: usize, encoding: Encoding) -> Self {
         Self {
             state: Mutex::new(State::default()),
             wake: Notify::new(),
             capacity,
+            encoding,
         }
+    }
+
+    /// How the connection behind this outbox encodes its body.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -73,8 +89,10 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues one message (already framed, e.g. a post followed by `\r\n`) without waiting.
-    pub fn push(&self, message: Bytes) -> Pushed {
+    /// Queues framed messages (one post followed by `\r\n`, or a [`Segment`] of several)
+    /// without waiting.
+    pub fn push(&self, message: impl Into<Segment>) -> Pushed {
+        let message = message.into();
         let mut state = self.state();
         if state.closed.is_some() {
             return Pushed::Closed;
@@ -115,12 +133,12 @@ impl Outbox {
         self.state().bytes
     }
 
-    /// Waits until there is something to do, then moves queued messages (up to about
+    /// Waits until there is something to do, then moves queued segments (up to about
     /// `max_bytes`, at least one) into `batch`. Returns the close reason once the queue is
     /// empty and the outbox closed; the caller writes `batch` first either way.
     pub async fn next_batch(
         &self,
-        batch: &mut Vec<Bytes>,
+        batch: &mut Vec<Segment>,
         max_bytes: usize,
     ) -> Option<CloseReason> {
         loop {
@@ -159,23 +177,26 @@ mod tests {
 
     #[tokio::test]
     async fn delivers_in_order_in_bounded_batches() {
-        let outbox = Outbox::new(1_000);
+        let outbox = Outbox::new(1_000, Encoding::Gzip);
         for i in 0..5 {
             assert_eq!(outbox.push(Bytes::from(vec![b'a' + i; 10])), Pushed::Queued);
         }
         let mut batch = Vec::new();
         assert_eq!(outbox.next_batch(&mut batch, 25).await, None);
         assert_eq!(batch.len(), 2);
-        assert_eq!(batch[0][0], b'a');
+        assert_eq!(batch[0].plain_bytes()[0], b'a');
         batch.clear();
         assert_eq!(outbox.next_batch(&mut batch, 1_000).await, None);
-        assert_eq!(batch.iter().map(|b| b[0]).collect::<Vec<_>>(), b"cde");
+        assert_eq!(
+            batch.iter().map(|b| b.plain_bytes()[0]).collect::<Vec<_>>(),
+            b"cde"
+        );
         assert_eq!(outbox.queued_bytes(), 0);
     }
 
     #[tokio::test]
     async fn overflow_drops_the_backlog_and_closes_as_slow_consumer() {
-        let outbox = Outbox::new(25);
+        let outbox = Outbox::new(25, Encoding::Gzip);
         assert_eq!(outbox.push(Bytes::from_static(&[0; 10])), Pushed::Queued);
         assert_eq!(outbox.push(Bytes::from_static(&[0; 10])), Pushed::Queued);
         assert_eq!(
@@ -193,7 +214,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_message_larger_than_the_capacity_still_goes_through_an_empty_outbox() {
-        let outbox = Outbox::new(4);
+        let outbox = Outbox::new(4, Encoding::Gzip);
         assert_eq!(
             outbox.push(Bytes::from_static(b"0123456789")),
             Pushed::Queued
@@ -205,7 +226,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_delivers_what_is_queued_first_and_wakes_a_waiter() {
-        let outbox = std::sync::Arc::new(Outbox::new(100));
+        let outbox = std::sync::Arc::new(Outbox::new(100, Encoding::Gzip));
         outbox.push(Bytes::from_static(b"x"));
         outbox.close(CloseReason::Operational);
         outbox.close(CloseReason::SlowConsumer);
@@ -216,7 +237,7 @@ mod tests {
         );
         assert_eq!(batch.len(), 1);
 
-        let waiting = std::sync::Arc::new(Outbox::new(100));
+        let waiting = std::sync::Arc::new(Outbox::new(100, Encoding::Gzip));
         let w = waiting.clone();
         let task = tokio::spawn(async move {
             let mut batch = Vec::new();

@@ -323,6 +323,7 @@ mod tests {
     use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
 
     use super::*;
+    use crate::delivery::Encoding;
     use crate::registry::StreamRegistry;
 
     fn raw(i: u64) -> String {
@@ -422,7 +423,7 @@ mod tests {
         append(&*log, 5..12, 2_000);
         append(&*log, 12..20, 3_000);
         let stream = powertrack_stream();
-        let outbox = Arc::new(Outbox::new(1 << 20));
+        let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Gzip));
         let feed = spawn(
             target(&log, &stream),
             ReplayKind::Recovery {

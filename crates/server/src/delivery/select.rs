@@ -120,7 +120,12 @@ impl Selector {
 /// A post as volume streams send it: the original bytes made line-safe, framed.
 pub fn frame_plain(raw: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(raw.len() + 2);
-    sluice_model::json::escape_line_separators(raw, &mut out);
-    out.extend_from_slice(b"\r\n");
+    frame_plain_into(raw, &mut out);
     Bytes::from(out)
+}
+
+/// [`frame_plain`], appended to `out`.
+pub fn frame_plain_into(raw: &[u8], out: &mut Vec<u8>) {
+    sluice_model::json::escape_line_separators(raw, out);
+    out.extend_from_slice(b"\r\n");
 }

@@ -26,7 +26,8 @@ pub enum BodyEncoding {
 /// Turns a body's chunks into complete lines.
 pub struct LineDecoder {
     gzip: Option<GzDecoder<Vec<u8>>>,
-    /// Decoded bytes not yet ended by `\n`.
+    /// The start of a line not yet ended by `\n` (only ever a partial line: complete
+    /// lines are handed out straight from the decoded chunk, never copied or shifted).
     pending: Vec<u8>,
 }
 
@@ -51,19 +52,11 @@ impl LineDecoder {
                 // Push everything decodable so far into the inner buffer.
                 decoder.flush()?;
                 let decoded = decoder.get_mut();
-                self.pending.extend_from_slice(decoded);
+                split_lines(&mut self.pending, decoded, &mut line);
                 decoded.clear();
             }
-            None => self.pending.extend_from_slice(chunk),
+            None => split_lines(&mut self.pending, chunk, &mut line),
         }
-        let mut start = 0;
-        while let Some(offset) = self.pending[start..].iter().position(|&b| b == b'\n') {
-            let end = start + offset;
-            let text = &self.pending[start..end];
-            line(text.strip_suffix(b"\r").unwrap_or(text));
-            start = end + 1;
-        }
-        self.pending.drain(..start);
         if self.pending.len() > MAX_LINE {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -72,6 +65,33 @@ impl LineDecoder {
         }
         Ok(())
     }
+}
+
+/// Calls `line` for each line `input` completes (the first one continuing `pending`), and
+/// leaves the unfinished rest in `pending`.
+fn split_lines(pending: &mut Vec<u8>, input: &[u8], line: &mut impl FnMut(&[u8])) {
+    let mut rest = input;
+    if !pending.is_empty() {
+        let Some(end) = memchr::memchr(b'\n', rest) else {
+            pending.extend_from_slice(rest);
+            return;
+        };
+        pending.extend_from_slice(&rest[..end]);
+        emit(pending, line);
+        pending.clear();
+        rest = &rest[end + 1..];
+    }
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', rest) {
+        emit(&rest[start..end], line);
+        start = end + 1;
+    }
+    pending.extend_from_slice(&rest[start..]);
+}
+
+/// Hands out one line without its `\r`, if any.
+fn emit(text: &[u8], line: &mut impl FnMut(&[u8])) {
+    line(text.strip_suffix(b"\r").unwrap_or(text));
 }
 
 #[cfg(test)]

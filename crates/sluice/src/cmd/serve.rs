@@ -387,10 +387,9 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             })
             .await?;
             // The shared state lives in JetStream: the node's store is a cache rebuilt
-            // from it at every start, so it is kept in memory. The post log stays in
-            // DATA_DIR/postlog and holds every post the node consumed.
-            let mut clustering = cluster.clustering();
-            clustering.post_log = Some(sluice_server::post_log::open(Some(&config.data_dir))?);
+            // from it at every start, so it is kept in memory. The post log is the
+            // JetStream posts stream itself, shared by every node.
+            let clustering = cluster.clustering();
             let state = AppState::open_with(
                 StoreLocation::Memory,
                 settings,

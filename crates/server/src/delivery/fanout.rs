@@ -1,0 +1,251 @@
+//! Live delivery of a batch of posts: what each stream sends ([`super::select`]), gathered
+//! per group of connections that receive the same messages, framed into one buffer and
+//! compressed once as a shared [`Segment`] that every connection of the group queues.
+//!
+//! A group is the connections of a stream with the same partition and `localDcOnly`
+//! choice: they get exactly the same posts. Compressing per group and batch instead of per
+//! connection and message is what lets one server feed many connections: the deflate work
+//! no longer grows with the number of connections. A group's buffer is cut into a segment
+//! every [`MAX_SEGMENT_BYTES`], so a large ingest batch is not one huge segment (outbox
+//! bounds stay meaningful and the first posts of a batch go out before the last is
+//! matched); the compression ratio hardly suffers, as deflate only looks back 32 KiB.
+
+use std::sync::Arc;
+
+use sluice_model::parse_post;
+
+use super::body::Encoding;
+use super::gzip::Deflater;
+use super::outbox::Pushed;
+use super::segment::Segment;
+use super::select::{Routed, Selector, frame_plain_into};
+use crate::registry::LiveStream;
+use crate::telemetry;
+
+/// A group's buffer becomes a segment once it holds this many bytes.
+pub const MAX_SEGMENT_BYTES: usize = 64 << 10;
+
+/// One post of a batch, as live delivery needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchPost<'a> {
+    /// The post's JSON, one line, without line terminator.
+    pub raw: &'a [u8],
+    /// Whether the post originated in this node's datacenter.
+    pub local: bool,
+}
+
+/// Fills the outboxes of live connections, batch by batch; holds the selector, the
+/// compressor and the group buffers, so one per delivering thread (the pipeline's).
+#[derive(Default)]
+pub struct Fanout {
+    selector: Selector,
+    deflater: Deflater,
+    active: Vec<ActiveStream>,
+}
+
+/// A stream with open connections, during one batch.
+struct ActiveStream {
+    stream: Arc<LiveStream>,
+    groups: Vec<Group>,
+}
+
+/// Connections of one stream that receive the same messages, and what they get so far.
+struct Group {
+    partition: Option<u32>,
+    local_dc_only: bool,
+    /// Some connection of the group writes gzip: compress its segments.
+    gzip: bool,
+    plain: Vec<u8>,
+    messages: u64,
+}
+
+impl Fanout {
+    /// Routes every post of a batch for every stream in `streams` that has connections,
+    /// and queues the results in their outboxes, in post order.
+    ///
+    /// The groups are taken from the connections open when the batch starts (after it was
+    /// logged); a connection that registers meanwhile still receives the segments of its
+    /// group that are pushed after it registered.
+    pub fn deliver<'a>(
+        &mut self,
+        streams: &[Arc<LiveStream>],
+        posts: impl IntoIterator<Item = BatchPost<'a>>,
+    ) {
+        self.active.clear();
+        for stream in streams {
+            let mut groups: Vec<Group> = Vec::new();
+            stream.connections.for_each(|c| {
+                let gzip = c.outbox.encoding() == Encoding::Gzip;
+                match groups
+                    .iter_mut()
+                    .find(|g| g.partition == c.partition && g.local_dc_only == c.local_dc_only)
+                {
+                    Some(group) => group.gzip |= gzip,
+                    None => groups.push(Group {
+                        partition: c.partition,
+                        local_dc_only: c.local_dc_only,
+                        gzip,
+                        plain: Vec::new(),
+                        messages: 0,
+                    }),
+                }
+            });
+            if !groups.is_empty() {
+                self.active.push(ActiveStream {
+                    stream: stream.clone(),
+                    groups,
+                });
+            }
+        }
+        if self.active.is_empty() {
+            return;
+        }
+        let Self {
+            selector,
+            deflater,
+            active,
+        } = self;
+        for post in posts {
+            let Ok(view) = parse_post(post.raw) else {
+                // Ingest validated it; nothing else can produce an unparsable post.
+                continue;
+            };
+            for ActiveStream { stream, groups } in active.iter_mut() {
+                let Some(routed) = selector.route(stream, &view, post.raw, post.local) else {
+                    continue;
+                };
+                for group in groups.iter_mut() {
+                    if !routed.reaches(group.partition, group.local_dc_only) {
+                        continue;
+                    }
+                    match &routed {
+                        Routed::Matched { message, .. } => group.plain.extend_from_slice(message),
+                        Routed::Partition(_) => frame_plain_into(post.raw, &mut group.plain),
+                    }
+                    group.messages += 1;
+                    if group.plain.len() >= MAX_SEGMENT_BYTES {
+                        push_segment(stream, group, deflater);
+                    }
+                }
+            }
+        }
+        for ActiveStream { stream, groups } in active.iter_mut() {
+            for group in groups.iter_mut() {
+                push_segment(stream, group, deflater);
+            }
+        }
+        active.clear();
+    }
+}
+
+/// Turns what `group` has gathered into a segment (compressed if it has gzip connections)
+/// and queues it for every connection of the group.
+fn push_segment(stream: &LiveStream, group: &mut Group, deflater: &mut Deflater) {
+    if group.messages == 0 {
+        return;
+    }
+    let plain = bytes::Bytes::from(std::mem::take(&mut group.plain));
+    let messages = std::mem::take(&mut group.messages);
+    let segment = if group.gzip {
+        Segment::compressed(plain, deflater)
+    } else {
+        Segment::plain(plain)
+    };
+    let mut queued = 0;
+    stream.connections.for_each(|c| {
+        if c.partition != group.partition || c.local_dc_only != group.local_dc_only {
+            return;
+        }
+        match c.outbox.push(segment.clone()) {
+            Pushed::Queued => queued += messages,
+            Pushed::Overflowed => telemetry::slow_consumer(),
+            Pushed::Closed => {}
+        }
+    });
+    telemetry::messages_queued(queued);
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
+
+    use super::*;
+    use crate::delivery::Outbox;
+    use crate::registry::StreamRegistry;
+
+    fn post(id: u64, text: &str) -> String {
+        format!(
+            r#"{{"id":{id},"id_str":"{id}","text":"{text}","created_at":"Wed Oct 10 20:19:24 +0000 2018"}}"#
+        )
+    }
+
+    async fn queued(outbox: &Outbox) -> Vec<Segment> {
+        outbox.close(crate::delivery::CloseReason::Operational);
+        let mut batch = Vec::new();
+        outbox.next_batch(&mut batch, usize::MAX).await;
+        batch
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_compressed_once_per_group_of_connections() {
+        let registry = StreamRegistry::default();
+        let stream = registry.upsert(&StoredStream {
+            id: 1,
+            stream: StreamRef {
+                account: "acme".into(),
+                product: Product::Powerstream,
+                label: "prod".into(),
+            },
+            limits: StreamLimits {
+                max_connections: 5,
+                max_rules: 10,
+            },
+        });
+        stream
+            .rules
+            .apply(&[(7, sluice_rules::parse("hello").unwrap(), None)], &[]);
+        let outbox = |encoding| Arc::new(Outbox::new(1 << 20, encoding));
+        let (gzip_a, gzip_b, local_identity) = (
+            outbox(Encoding::Gzip),
+            outbox(Encoding::Gzip),
+            outbox(Encoding::Identity),
+        );
+        stream.connections.open(gzip_a.clone(), None, false);
+        stream.connections.open(gzip_b.clone(), None, false);
+        stream.connections.open(local_identity.clone(), None, true);
+
+        let posts = [post(1, "hello 1"), post(2, "hello 2"), post(3, "bye")];
+        let batch = posts.iter().enumerate().map(|(i, p)| BatchPost {
+            raw: p.as_bytes(),
+            local: i != 1,
+        });
+        Fanout::default().deliver(&[stream], batch);
+
+        let (a, b) = (queued(&gzip_a).await, queued(&gzip_b).await);
+        assert_eq!((a.len(), b.len()), (1, 1));
+        let text = std::str::from_utf8(a[0].plain_bytes()).unwrap();
+        let ids: Vec<u64> = text
+            .split_terminator("\r\n")
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ids, [1, 2]);
+        let (shared_a, shared_b) = (a[0].deflated().unwrap(), b[0].deflated().unwrap());
+        assert_eq!(
+            shared_a.bytes.as_ptr(),
+            shared_b.bytes.as_ptr(),
+            "compressed once"
+        );
+        assert_eq!(shared_a.crc, crc32fast::hash(text.as_bytes()));
+
+        // The localDcOnly identity connection gets the local post only, uncompressed.
+        let local = queued(&local_identity).await;
+        assert_eq!(local.len(), 1);
+        assert!(local[0].deflated().is_none());
+        assert!(local[0].plain_bytes().starts_with(br#"{"id":1,"#));
+        assert_eq!(local[0].plain_bytes().split(|&b| b == b'\n').count(), 2);
+    }
+}
