@@ -1,6 +1,8 @@
-//! `sluice bench powertrack` through the real binary: a short run against a server it starts
-//! itself completes with nothing lost and prints every figure; the same against a running
-//! server given by `--url`, which is left tidy; and an interrupted run stops its server.
+//! `sluice bench` through the real binary: a short run of each benchmark (PowerTrack,
+//! Firehose, Powerstream with identity and gzip) against a server it starts itself completes
+//! with nothing lost and prints every figure; the same against a running server given by
+//! `--url` over three streams, which is left tidy; a run over three streams; and an
+//! interrupted run stops its server.
 //! No timing is asserted: this machine is shared.
 
 use std::io::{BufRead, BufReader};
@@ -30,9 +32,13 @@ const SMALL_RUN: [&str; 10] = [
 ];
 
 fn bench(extra: &[&str]) -> Output {
+    run_bench("powertrack", &SMALL_RUN, extra)
+}
+
+fn run_bench(benchmark: &str, run: &[&str], extra: &[&str]) -> Output {
     Command::new(SLUICE)
-        .args(["bench", "powertrack"])
-        .args(SMALL_RUN)
+        .args(["bench", benchmark])
+        .args(run)
         .args(extra)
         .env_remove("SLUICE_ADMIN_TOKEN")
         .output()
@@ -50,22 +56,38 @@ fn field<'a>(stdout: &'a str, label: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {label:?} line in:\n{stdout}"))
 }
 
-/// Checks the report of a completed short run.
+/// Checks the report of a completed short PowerTrack run.
 fn check_report(output: &Output) {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(field(&stdout, "machine").contains(" cores, "), "{stdout}");
+    let stdout = check_figures(output, "powertrack");
     let params = field(&stdout, "parameters");
     assert!(params.starts_with("50 rules"), "{stdout}");
     assert!(
         params.contains("3 connections, 200 posts/s for 2.0 s"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("100 connections             MISS"),
+        "{stdout}"
+    );
+}
+
+/// Checks what every completed short run (400 posts) prints and returns its report: every
+/// figure, nothing lost, a sample for every expected delivery, a MISS verdict (the run is
+/// far below every target's rate).
+fn check_figures(output: &Output, benchmark: &str) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_eq!(
+        field(&stdout, "benchmark"),
+        format!("sluice bench {benchmark}"),
+        "{stdout}"
+    );
+    assert!(field(&stdout, "machine").contains(" cores, "), "{stdout}");
     assert!(
         field(&stdout, "workload").starts_with("400 posts ("),
         "{stdout}"
@@ -92,14 +114,15 @@ fn check_report(output: &Output) {
     );
     assert_eq!(field(&stdout, "disconnects"), "0", "{stdout}");
     assert!(field(&stdout, "cpu").contains("bench "), "{stdout}");
-    // The run is far below the target, so the verdict is a MISS, on rate, rules and
-    // connections, but nothing is lost.
+    // The run is far below the target, so the verdict is a MISS, but nothing is lost.
     assert!(
         stdout.contains("nothing lost                PASS"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("100 connections             MISS"),
+        stdout
+            .lines()
+            .any(|l| l.contains(" posts/s ingested ") && l.contains(" MISS (")),
         "{stdout}"
     );
     assert_eq!(field(&stdout, "verdict"), "MISS", "{stdout}");
@@ -115,6 +138,121 @@ fn check_report(output: &Output) {
     assert!(
         latency.contains(&format!("({expected} samples)")),
         "{stdout}"
+    );
+    stdout
+}
+
+/// A short run of the Firehose or Powerstream benchmark: 400 posts.
+const SHORT: [&str; 6] = ["--rate", "200", "--duration", "2s", "--drain", "10s"];
+
+#[test]
+fn a_short_firehose_run_delivers_every_post_once_over_20_partitions() {
+    let output = run_bench("firehose", &SHORT, &[]);
+    let stdout = check_figures(&output, "firehose");
+    assert!(
+        field(&stdout, "parameters").starts_with(
+            "20 partitions (2 Firehose streams × 10 partitions), 200 posts/s for 2.0 s"
+        ),
+        "{stdout}"
+    );
+    // Every post is expected, once.
+    assert!(
+        field(&stdout, "workload").ends_with(": 400 deliveries expected"),
+        "{stdout}"
+    );
+    assert!(
+        field(&stdout, "latency").contains("(400 samples)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("p99 < 50 ms"), "{stdout}");
+}
+
+/// Checks a short Powerstream run with `encoding`.
+fn check_powerstream(encoding: &str) -> String {
+    let output = run_bench(
+        "powerstream",
+        &SHORT,
+        &["--rules", "50", "--encoding", encoding],
+    );
+    let stdout = check_figures(&output, "powerstream");
+    let params = field(&stdout, "parameters");
+    assert!(params.starts_with("50 rules"), "{stdout}");
+    assert!(
+        params.contains(&format!(
+            "2 connections, {encoding} encoding, 200 posts/s for 2.0 s"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("p99 < 5 ms"), "{stdout}");
+    stdout
+}
+
+#[test]
+fn a_short_powerstream_run_loses_nothing_and_prints_every_figure() {
+    let stdout = check_powerstream("identity");
+    assert!(
+        stdout.contains("identity encoding           PASS (identity)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_short_gzip_powerstream_run_loses_nothing_and_misses_the_identity_target() {
+    let stdout = check_powerstream("gzip");
+    assert!(
+        stdout.contains("identity encoding           MISS (gzip)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_short_run_over_three_streams_gives_each_connection_its_streams_posts() {
+    let output = run_bench(
+        "powertrack",
+        &SHORT,
+        &["--streams", "3", "--connections", "6", "--rules", "60"],
+    );
+    let stdout = check_figures(&output, "powertrack");
+    let params = field(&stdout, "parameters");
+    assert!(
+        params.starts_with("60 rules") && params.contains(" 3 streams"),
+        "{stdout}"
+    );
+    assert!(params.contains("6 connections, 200 posts/s"), "{stdout}");
+    // Each stream holds a third of the rules, so a connection gets fewer posts than match
+    // some rule: fewer deliveries than 6 × the matching posts.
+    let workload = field(&stdout, "workload");
+    let number = |s: &str| -> u64 { s.replace(',', "").parse().expect("a number") };
+    let matching = number(
+        workload
+            .split(", ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .expect("matching count"),
+    );
+    let deliveries = number(
+        workload
+            .split(": ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .expect("deliveries count"),
+    );
+    assert!(deliveries < 6 * matching, "{stdout}");
+    assert_eq!(deliveries % 2, 0, "2 connections per stream: {stdout}");
+}
+
+#[test]
+fn more_streams_than_connections_is_refused() {
+    let output = run_bench(
+        "powertrack",
+        &SHORT,
+        &["--streams", "4", "--connections", "3"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("every stream needs a connection"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 
@@ -152,17 +290,18 @@ async fn a_short_run_against_a_running_server_leaves_it_tidy() {
     }));
 
     let url = base.clone();
-    let output =
-        tokio::task::spawn_blocking(move || bench(&["--url", &url, "--admin-token", ADMIN]))
-            .await
-            .expect("bench thread");
+    let output = tokio::task::spawn_blocking(move || {
+        bench(&["--url", &url, "--admin-token", ADMIN, "--streams", "3"])
+    })
+    .await
+    .expect("bench thread");
     check_report(&output);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         field(&stdout, "server"),
         format!("running server at {base}/")
     );
-    // The bench's stream is gone, its account stays.
+    // The bench's three streams are gone, its account stays.
     let account: Value = reqwest::Client::new()
         .get(format!("{base}/admin/accounts/sluice-bench"))
         .bearer_auth(ADMIN)

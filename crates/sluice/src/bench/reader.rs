@@ -1,5 +1,5 @@
 //! One stream connection of the bench: connect (sitting out the connect rate limit), then
-//! read the gzip body chunk by chunk, timestamping every chunk as it comes off the socket
+//! read the body (gzip or identity) chunk by chunk, timestamping every chunk as it comes off the socket
 //! and counting each post in it as received, duplicated or unexpected.
 //!
 //! Posts are recognised by their top-level id without parsing the JSON: the synthetic posts
@@ -17,7 +17,7 @@ use memchr::memmem;
 use tokio::sync::watch;
 use url::Url;
 
-use super::workload::Posts;
+use super::workload::{Posts, Share};
 use crate::client::http::{Auth, HttpClient, Reply, Request, Response, rate_limit_wait};
 use crate::client::lines::{BodyEncoding, LineDecoder};
 use crate::client::message::{Line, classify};
@@ -45,6 +45,8 @@ impl Shared {
 /// What one connection saw.
 #[derive(Debug, Default)]
 pub struct ReaderReport {
+    /// Posts this connection must receive.
+    pub expected: u64,
     /// Expected posts received (each counted once).
     pub received: u64,
     /// Posts received more than once (each extra copy counts).
@@ -62,17 +64,19 @@ pub struct ReaderReport {
 }
 
 /// Opens a stream connection and returns it once the server answered 200 (it is then
-/// registered and receives every post from now on). A 429 is waited out until the window
-/// resets: X allows 60 connects per minute per stream, so more connections than that take
-/// more than one window. `on_wait` is told how long each wait is.
+/// registered and receives every post from now on). It asks for gzip when `gzip` is true,
+/// for identity otherwise. A 429 is waited out until the window resets: X allows 60
+/// connects per minute per PowerTrack stream (10 per volume stream), so more connections
+/// than that take more than one window. `on_wait` is told how long each wait is.
 pub async fn connect(
     client: &HttpClient,
     url: &Url,
     auth: &Auth,
+    gzip: bool,
     mut on_wait: impl FnMut(Duration),
 ) -> anyhow::Result<Response> {
     let request = Request::new(Method::GET, url, auth)?
-        .header(ACCEPT_ENCODING, "gzip")
+        .header(ACCEPT_ENCODING, if gzip { "gzip" } else { "identity" })
         .header(ACCEPT, "application/json");
     let mut limited = 0;
     loop {
@@ -100,14 +104,15 @@ pub async fn connect(
     }
 }
 
-/// Reads `response` until the bench says stop (`stop` becomes true) or the connection
-/// ends; returns what it saw.
+/// Reads `response`, a connection that must receive the expected posts of `share`, until
+/// the bench says stop (`stop` becomes true) or the connection ends; returns what it saw.
 pub async fn read(
     mut response: Response,
+    share: Share,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) -> ReaderReport {
-    let mut counter = Counter::new(shared.clone());
+    let mut counter = Counter::new(shared.clone(), share);
     let mut decoder = LineDecoder::new(if response.is_gzip() {
         BodyEncoding::Gzip
     } else {
@@ -144,6 +149,8 @@ pub async fn read(
 /// Counts the lines of one connection.
 struct Counter {
     shared: Arc<Shared>,
+    /// Which expected posts this connection must receive.
+    share: Share,
     /// Per post: received already?
     seen: Vec<bool>,
     id_key: memmem::Finder<'static>,
@@ -151,16 +158,19 @@ struct Counter {
 }
 
 impl Counter {
-    fn new(shared: Arc<Shared>) -> Self {
+    fn new(shared: Arc<Shared>, share: Share) -> Self {
         let posts = shared.posts.len();
+        let expected = shared.posts.expected_on(share);
         Self {
             seen: vec![false; posts],
             id_key: memmem::Finder::new(b"\"id\":"),
             report: ReaderReport {
-                arrivals: Vec::with_capacity(shared.posts.expected_count()),
+                expected: expected as u64,
+                arrivals: Vec::with_capacity(expected),
                 ..ReaderReport::default()
             },
             shared,
+            share,
         }
     }
 
@@ -191,7 +201,7 @@ impl Counter {
         let seen = &mut self.seen[index as usize];
         if *seen {
             self.report.duplicates += 1;
-        } else if !self.shared.posts.is_expected(index) {
+        } else if !self.shared.posts.is_expected_on(index, self.share) {
             *seen = true;
             self.report.unexpected += 1;
         } else {
@@ -219,11 +229,19 @@ impl Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::workload::Rules;
+    use crate::bench::workload::{Expect, Rules};
+    use sluice_rules::Dialect;
 
     fn shared() -> Arc<Shared> {
-        let mut rules = Rules::generate(5, 300).expect("rules");
-        let posts = Posts::generate(5, 200, 100.0, 1_700_000_000_000, &mut rules).expect("posts");
+        let mut rules = Rules::generate(5, 300, Dialect::PowerTrack, 1).expect("rules");
+        let posts = Posts::generate(
+            5,
+            200,
+            100.0,
+            1_700_000_000_000,
+            Expect::Matching(&mut rules),
+        )
+        .expect("posts");
         Arc::new(Shared {
             posts: Arc::new(posts),
             epoch: Instant::now(),
@@ -256,7 +274,7 @@ mod tests {
         let unmatched = (0..200)
             .find(|&n| !shared.posts.is_expected(n as u32))
             .expect("some post matches nothing");
-        let mut counter = Counter::new(shared.clone());
+        let mut counter = Counter::new(shared.clone(), Share::Stream(0));
         for &n in &expected {
             counter.line(&delivered(&shared, n), 10);
         }
@@ -292,9 +310,36 @@ mod tests {
         // The same post with a key before `created_at` that hides the id from the scan.
         let mut moved = br#"{"x":{"id":"nope"},"#.to_vec();
         moved.extend_from_slice(&line[1..]);
-        let mut counter = Counter::new(shared);
+        let mut counter = Counter::new(shared, Share::Stream(0));
         counter.line(&moved, 5);
         assert_eq!(counter.report.received, 1);
         assert_eq!(counter.report.arrivals, [(n as u32, 5)]);
+    }
+
+    #[test]
+    fn a_partition_connection_expects_only_its_partition() {
+        let posts =
+            Posts::generate(6, 200, 100.0, 1_700_000_000_000, Expect::Every).expect("posts");
+        let shared = Arc::new(Shared {
+            posts: Arc::new(posts),
+            epoch: Instant::now(),
+            arrived: AtomicU64::new(0),
+        });
+        let share = Share::Partition { number: 3, of: 20 };
+        let mut counter = Counter::new(shared.clone(), share);
+        let mine: Vec<u32> = (0..200)
+            .filter(|&n| shared.posts.is_expected_on(n, share))
+            .collect();
+        let other = (0..200)
+            .find(|&n| !shared.posts.is_expected_on(n, share))
+            .expect("a post of another partition");
+        for &n in &mine {
+            counter.line(&delivered(&shared, n as usize), 1);
+        }
+        counter.line(&delivered(&shared, other as usize), 2);
+        let report = counter.report;
+        assert_eq!(report.expected, mine.len() as u64);
+        assert_eq!(report.received, mine.len() as u64);
+        assert_eq!(report.unexpected, 1);
     }
 }

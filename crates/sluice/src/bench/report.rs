@@ -1,6 +1,8 @@
 //! The printed result of a run: the machine, the parameters, every figure, and the verdict
-//! against the project's target (5,000 posts/s, 1,000 rules, 100 connections, p99 under
-//! 20 ms, nothing lost).
+//! against the project's target for the benchmark ([`Goal`]): PowerTrack 5,000 posts/s,
+//! 1,000 rules, 100 connections, p99 under 20 ms; Firehose 20,000 posts/s on 20 partitions,
+//! p99 under 50 ms; Powerstream 5,000 posts/s, 1,000 rules, 2 connections, identity
+//! encoding, p99 under 5 ms; nothing lost in every case.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -8,21 +10,99 @@ use std::time::Duration;
 use super::cpu::Usage;
 use super::stats::Latency;
 
-/// The target the verdict is about (issue 3).
-pub mod target {
-    use std::time::Duration;
-
+/// What a benchmark's verdict requires (issues 3, 4 and 5).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Goal {
     /// Posts ingested per second.
-    pub const RATE: f64 = 5_000.0;
-    /// Share of [`RATE`] an achieved rate may fall short by and still pass (pacing is by
-    /// 5 ms ticks, so a run ends a fraction of a tick early or late).
-    pub const RATE_TOLERANCE: f64 = 0.01;
-    /// Rules on the stream.
-    pub const RULES: usize = 1_000;
-    /// Stream connections.
-    pub const CONNECTIONS: usize = 100;
+    pub rate: f64,
+    /// Rules on the stream, for the rules products.
+    pub rules: Option<usize>,
+    /// Stream connections, for the rules products (a volume stream always has its
+    /// partitions).
+    pub connections: Option<usize>,
+    /// Whether the stream must be read without gzip.
+    pub identity: bool,
     /// Ingest → client latency, 99th percentile, must be below this.
-    pub const P99: Duration = Duration::from_millis(20);
+    pub p99: Duration,
+}
+
+/// Share of [`Goal::rate`] an achieved rate may fall short by and still pass (pacing is
+/// by 5 ms ticks, so a run ends a fraction of a tick early or late).
+pub const RATE_TOLERANCE: f64 = 0.01;
+
+/// Which benchmark a run is, with what is particular to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// `sluice bench powertrack`.
+    Powertrack {
+        /// Rules generated (`--rules`), split over the streams.
+        rules: usize,
+        /// PowerTrack streams (`--streams`).
+        streams: usize,
+        /// Whether the bench added its share rule to every stream (the generated ones
+        /// matched too little).
+        share_rule: bool,
+    },
+    /// `sluice bench firehose`.
+    Firehose {
+        /// Firehose streams the partitions are read from.
+        streams: usize,
+    },
+    /// `sluice bench powerstream`.
+    Powerstream {
+        /// Rules generated (`--rules`).
+        rules: usize,
+        /// Whether the bench added its share rule.
+        share_rule: bool,
+        /// Whether the connections asked for gzip.
+        gzip: bool,
+    },
+}
+
+impl Mode {
+    /// The benchmark's subcommand name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Powertrack { .. } => "powertrack",
+            Mode::Firehose { .. } => "firehose",
+            Mode::Powerstream { .. } => "powerstream",
+        }
+    }
+
+    /// The project's target for this benchmark.
+    pub fn goal(&self) -> Goal {
+        match self {
+            Mode::Powertrack { .. } => Goal {
+                rate: 5_000.0,
+                rules: Some(1_000),
+                connections: Some(100),
+                identity: false,
+                p99: Duration::from_millis(20),
+            },
+            Mode::Firehose { .. } => Goal {
+                rate: 20_000.0,
+                rules: None,
+                connections: None,
+                identity: false,
+                p99: Duration::from_millis(50),
+            },
+            Mode::Powerstream { .. } => Goal {
+                rate: 5_000.0,
+                rules: Some(1_000),
+                connections: Some(2),
+                identity: true,
+                p99: Duration::from_millis(5),
+            },
+        }
+    }
+
+    /// Rules generated, for the rules products.
+    fn rules(&self) -> Option<usize> {
+        match self {
+            Mode::Powertrack { rules, .. } | Mode::Powerstream { rules, .. } => Some(*rules),
+            Mode::Firehose { .. } => None,
+        }
+    }
 }
 
 /// The machine the run is on.
@@ -65,10 +145,8 @@ impl Machine {
 /// The parameters of a run.
 #[derive(Debug, Clone)]
 pub struct Params {
-    /// Rules generated (`--rules`).
-    pub rules: usize,
-    /// Whether the bench added its share rule (the generated ones matched too little).
-    pub share_rule: bool,
+    /// The benchmark.
+    pub mode: Mode,
     /// Stream connections.
     pub connections: usize,
     /// Posts per second asked for.
@@ -90,8 +168,11 @@ pub struct Results {
     pub posts: usize,
     /// Their size in bytes.
     pub post_bytes: usize,
-    /// Posts every connection must receive.
+    /// Posts the stream must deliver (to every connection of a rules stream, to its
+    /// partition's connection on a volume stream).
     pub expected: usize,
+    /// Deliveries expected, summed over connections.
+    pub deliveries: u64,
     /// Posts the server accepted.
     pub accepted: u64,
     /// Posts it rejected.
@@ -164,7 +245,7 @@ fn per_second(count: u64, span: Duration) -> f64 {
 
 /// One line of the verdict.
 struct Check {
-    what: &'static str,
+    what: String,
     pass: bool,
     detail: String,
 }
@@ -175,7 +256,7 @@ pub fn render(machine: &Machine, params: &Params, results: &Results) -> String {
     let mut line = |label: &str, text: String| {
         let _ = writeln!(out, "{label:<13}{text}");
     };
-    line("benchmark", "sluice bench powertrack".to_owned());
+    line("benchmark", format!("sluice bench {}", params.mode.name()));
     let build = if cfg!(debug_assertions) {
         "debug build: timings are not meaningful, use --release"
     } else {
@@ -191,37 +272,83 @@ pub fn render(machine: &Machine, params: &Params, results: &Results) -> String {
         ),
     );
     line("server", params.server.clone());
-    line(
-        "parameters",
+    let pacing = format!(
+        "{} posts/s for {:.1} s, a batch every {} ms, seed {}",
+        thousands(params.rate.round() as u64),
+        params.duration.as_secs_f64(),
+        params.interval.as_millis(),
+        params.seed
+    );
+    let rules = |rules: usize, share_rule: bool, share: &str| {
         format!(
-            "{} rules{}, {} connections, {} posts/s for {:.1} s, a batch every {} ms, seed {}",
-            thousands(params.rules as u64),
-            if params.share_rule {
-                format!(" (+1: \"{}\")", super::workload::SHARE_RULE)
+            "{} rules{}",
+            thousands(rules as u64),
+            if share_rule {
+                format!(" (+1: \"{share}\")")
             } else {
                 String::new()
-            },
-            thousands(params.connections as u64),
-            thousands(params.rate.round() as u64),
-            params.duration.as_secs_f64(),
-            params.interval.as_millis(),
-            params.seed
-        ),
-    );
-    let share = if results.posts == 0 {
-        0.0
-    } else {
-        100.0 * results.expected as f64 / results.posts as f64
+            }
+        )
     };
+    let connections = thousands(params.connections as u64);
+    line(
+        "parameters",
+        match &params.mode {
+            Mode::Powertrack {
+                rules: n,
+                streams,
+                share_rule,
+            } => format!(
+                "{}, {}, {connections} connections, {pacing}",
+                rules(*n, *share_rule, super::workload::SHARE_RULE),
+                match streams {
+                    1 => "1 stream".to_owned(),
+                    _ if *share_rule => format!(
+                        "{} streams (the share rule on each)",
+                        thousands(*streams as u64)
+                    ),
+                    _ => format!("{} streams", thousands(*streams as u64)),
+                }
+            ),
+            Mode::Firehose { streams } => format!(
+                "{connections} partitions ({streams} Firehose streams × {} partitions), {pacing}",
+                params.connections / (*streams).max(1)
+            ),
+            Mode::Powerstream {
+                rules: n,
+                share_rule,
+                gzip,
+            } => format!(
+                "{}, {connections} connections, {} encoding, {pacing}",
+                rules(*n, *share_rule, super::workload::POWERSTREAM_SHARE_RULE),
+                if *gzip { "gzip" } else { "identity" }
+            ),
+        },
+    );
+    let size = format!(
+        "{} posts ({:.1} MB)",
+        thousands(results.posts as u64),
+        results.post_bytes as f64 / 1e6
+    );
+    let deliveries = thousands(results.deliveries);
     line(
         "workload",
-        format!(
-            "{} posts ({:.1} MB), {} match a rule ({share:.1} %): {} deliveries expected",
-            thousands(results.posts as u64),
-            results.post_bytes as f64 / 1e6,
-            thousands(results.expected as u64),
-            thousands((results.expected * params.connections) as u64),
-        ),
+        match params.mode {
+            Mode::Firehose { .. } => format!(
+                "{size}, each to the connection of its partition: {deliveries} deliveries expected"
+            ),
+            _ => {
+                let share = if results.posts == 0 {
+                    0.0
+                } else {
+                    100.0 * results.expected as f64 / results.posts as f64
+                };
+                format!(
+                    "{size}, {} match a rule ({share:.1} %): {deliveries} deliveries expected",
+                    thousands(results.expected as u64),
+                )
+            }
+        },
     );
     let mut ingested = format!(
         "{} posts/s ({} accepted in {:.2} s, {} rejected",
@@ -305,42 +432,55 @@ pub fn render(machine: &Machine, params: &Params, results: &Results) -> String {
 }
 
 fn checks(params: &Params, results: &Results) -> Vec<Check> {
+    let goal = params.mode.goal();
     let rate = results.ingest_rate();
-    vec![
-        Check {
-            what: "5,000 posts/s ingested",
-            pass: rate >= target::RATE * (1.0 - target::RATE_TOLERANCE),
-            detail: format!("{} posts/s", thousands(rate.round() as u64)),
-        },
-        Check {
-            what: "1,000 rules",
-            pass: params.rules >= target::RULES,
-            detail: format!("{} rules", thousands(params.rules as u64)),
-        },
-        Check {
-            what: "100 connections",
-            pass: params.connections >= target::CONNECTIONS,
+    let mut checks = vec![Check {
+        what: format!("{} posts/s ingested", thousands(goal.rate as u64)),
+        pass: rate >= goal.rate * (1.0 - RATE_TOLERANCE),
+        detail: format!("{} posts/s", thousands(rate.round() as u64)),
+    }];
+    if let Some(wanted) = goal.rules {
+        let rules = params.mode.rules().unwrap_or(0);
+        checks.push(Check {
+            what: format!("{} rules", thousands(wanted as u64)),
+            pass: rules >= wanted,
+            detail: format!("{} rules", thousands(rules as u64)),
+        });
+    }
+    if let Some(wanted) = goal.connections {
+        checks.push(Check {
+            what: format!("{} connections", thousands(wanted as u64)),
+            pass: params.connections >= wanted,
             detail: format!("{} connections", thousands(params.connections as u64)),
-        },
-        Check {
-            what: "p99 < 20 ms",
-            pass: results.latency.is_some_and(|l| l.p99 < target::P99),
-            detail: results
-                .latency
-                .map_or("no samples".to_owned(), |l| format!("p99 {} ms", ms(l.p99))),
-        },
-        Check {
-            what: "nothing lost",
-            pass: results.exact(),
-            detail: format!(
-                "{} lost, {} duplicates, {} unexpected, {} not ingested",
-                thousands(results.lost),
-                thousands(results.duplicates),
-                thousands(results.unexpected),
-                thousands((results.posts as u64).saturating_sub(results.accepted))
-            ),
-        },
-    ]
+        });
+    }
+    if goal.identity {
+        let gzip = matches!(params.mode, Mode::Powerstream { gzip: true, .. });
+        checks.push(Check {
+            what: "identity encoding".to_owned(),
+            pass: !gzip,
+            detail: if gzip { "gzip" } else { "identity" }.to_owned(),
+        });
+    }
+    checks.push(Check {
+        what: format!("p99 < {} ms", goal.p99.as_millis()),
+        pass: results.latency.is_some_and(|l| l.p99 < goal.p99),
+        detail: results
+            .latency
+            .map_or("no samples".to_owned(), |l| format!("p99 {} ms", ms(l.p99))),
+    });
+    checks.push(Check {
+        what: "nothing lost".to_owned(),
+        pass: results.exact(),
+        detail: format!(
+            "{} lost, {} duplicates, {} unexpected, {} not ingested",
+            thousands(results.lost),
+            thousands(results.duplicates),
+            thousands(results.unexpected),
+            thousands((results.posts as u64).saturating_sub(results.accepted))
+        ),
+    });
+    checks
 }
 
 fn cpu_text(cpu: &Cpu) -> String {
@@ -405,8 +545,11 @@ mod tests {
 
     fn params() -> Params {
         Params {
-            rules: 1_000,
-            share_rule: false,
+            mode: Mode::Powertrack {
+                rules: 1_000,
+                streams: 1,
+                share_rule: false,
+            },
             connections: 100,
             rate: 5_000.0,
             duration: Duration::from_secs(20),
@@ -421,6 +564,7 @@ mod tests {
             posts: 100_000,
             post_bytes: 400_000_000,
             expected: 40_000,
+            deliveries: 4_000_000,
             accepted: 100_000,
             rejected: 0,
             ingest_errors: (0, None),
@@ -493,10 +637,89 @@ mod tests {
     }
 
     #[test]
+    fn the_parameters_name_the_streams() {
+        let text = render(&machine(), &params(), &results());
+        assert!(
+            text.contains("1,000 rules, 1 stream, 100 connections, 5,000 posts/s"),
+            "{text}"
+        );
+        let mut many = params();
+        many.mode = Mode::Powertrack {
+            rules: 1_000,
+            streams: 50,
+            share_rule: true,
+        };
+        let text = render(&machine(), &many, &results());
+        assert!(
+            text.contains(
+                "1,000 rules (+1: \"lang:en sample:10\"), 50 streams (the share rule on each), \
+                 100 connections"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("verdict      PASS\n"), "{text}");
+    }
+
+    #[test]
     fn big_numbers_get_separators() {
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
         assert_eq!(thousands(3_901_200), "3,901,200");
+    }
+
+    #[test]
+    fn each_benchmark_has_its_own_target() {
+        let mut firehose = params();
+        firehose.mode = Mode::Firehose { streams: 2 };
+        firehose.connections = 20;
+        firehose.rate = 20_000.0;
+        let mut fast = results();
+        fast.accepted = 400_000;
+        fast.posts = 400_000;
+        let text = render(&machine(), &firehose, &fast);
+        assert!(text.contains("sluice bench firehose"), "{text}");
+        assert!(
+            text.contains("20 partitions (2 Firehose streams × 10 partitions)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("each to the connection of its partition"),
+            "{text}"
+        );
+        assert!(text.contains("20,000 posts/s ingested"), "{text}");
+        assert!(text.contains("p99 < 50 ms"), "{text}");
+        assert!(!text.contains("rules "), "{text}");
+        assert!(text.ends_with("verdict      PASS\n"), "{text}");
+
+        let mut powerstream = params();
+        powerstream.mode = Mode::Powerstream {
+            rules: 1_000,
+            share_rule: false,
+            gzip: false,
+        };
+        powerstream.connections = 2;
+        let text = render(&machine(), &powerstream, &results());
+        assert!(text.contains("2 connections, identity encoding"), "{text}");
+        // p99 15 ms is over Powerstream's 5 ms.
+        let miss: Vec<&str> = text.lines().filter(|l| l.contains("MISS (")).collect();
+        assert_eq!(miss.len(), 1, "{text}");
+        assert!(miss[0].contains("p99 < 5 ms"), "{text}");
+
+        powerstream.mode = Mode::Powerstream {
+            rules: 1_000,
+            share_rule: false,
+            gzip: true,
+        };
+        let mut quick = results();
+        quick.latency = quick.latency.map(|l| Latency {
+            p99: Duration::from_millis(1),
+            ..l
+        });
+        let text = render(&machine(), &powerstream, &quick);
+        let miss: Vec<&str> = text.lines().filter(|l| l.contains("MISS (")).collect();
+        assert_eq!(miss.len(), 1, "{text}");
+        assert!(miss[0].contains("identity encoding"), "{text}");
+        assert!(text.contains("p99 1.00 ms"), "{text}");
     }
 }

@@ -1,12 +1,26 @@
-//! `sluice bench powertrack`: a load generator and latency benchmark of the PowerTrack path,
-//! ingest → match → stream, through the real HTTP APIs (the parts are in [`crate::bench`]).
+//! `sluice bench powertrack|firehose|powerstream`: load generators and latency benchmarks of
+//! the three delivery paths, ingest → (match →) stream, through the real HTTP APIs (the
+//! parts are in [`crate::bench`]).
 //!
 //! One command does everything: it starts `sluice serve` as a child process (or uses
-//! `--url`), provisions an account, user and stream, adds the rules, holds the stream
-//! connections, sends the posts at the target rate, waits for the deliveries, and prints
-//! the figures with a PASS/MISS verdict against the project's target. The exact set of posts
-//! each connection must receive is computed locally with the server's own matcher, so every
-//! lost, duplicated or unexpected post is counted.
+//! `--url`), provisions an account and the streams (or a Powerstream token), adds the rules,
+//! holds the stream connections, sends the posts at the target rate, waits for the
+//! deliveries, and prints the figures with a PASS/MISS verdict against the project's target.
+//! The exact set of posts each connection must receive is computed locally (with the
+//! server's own matcher for the rules products, with the server's partition function for the
+//! Firehose), so every lost, duplicated or unexpected post is counted.
+//!
+//! The three benchmarks share one flow ([`execute`]); a [`Setup`] says what differs: which
+//! posts are expected, how the server is provisioned, which connections are opened and
+//! where the rules go.
+//!
+//! Firehose: X allows 10 connects per 60 s per volume stream, so 20 partition connections to
+//! one stream would need a second rate-limit window (up to a minute of waiting). The bench
+//! instead reads two Firehose streams of the same account, partitions 1–10 of the first and
+//! 11–20 of the second. Both streams carry every post and a post's partition depends on its
+//! id alone, so the 20 connections together receive every post exactly once, as one
+//! customer's 20 partitions would, and the server's per-post work is the same (each post is
+//! serialised to exactly one connection).
 //!
 //! Threads: the readers run on the main thread's single-threaded runtime, the ingest loop
 //! on one of its own, so the bench takes at most two threads' worth of CPU from the server.
@@ -18,19 +32,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
+use sluice_rules::Dialect;
 use tokio::sync::watch;
 use url::Url;
 
 use crate::bench::cpu::{Snapshot, Usage};
 use crate::bench::ingest::{self, Plan};
-use crate::bench::provision;
+use crate::bench::provision::{self, Leftover};
 use crate::bench::reader::{self, ReaderReport, Shared};
-use crate::bench::report::{self, Cpu, Machine, Params, Results};
+use crate::bench::report::{self, Cpu, Machine, Mode, Params, Results};
 use crate::bench::stats::Latency;
 use crate::bench::target::Target;
-use crate::bench::workload::{Posts, Rules};
-use crate::client::http::{HttpClient, TlsArgs};
+use crate::bench::workload::{Expect, Posts, Rules, Share};
+use crate::client::http::{Auth, HttpClient, Response, TlsArgs};
 use crate::client::signal::stop_requested;
 
 /// Exit code: the run completed and every expected post arrived exactly once.
@@ -48,31 +63,81 @@ const EXIT_INTERRUPTED: u8 = 130;
 const READ_TIMEOUT: Duration = Duration::from_secs(35);
 /// How often the drain checks whether everything arrived.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
+/// Partitions of the Firehose (spec Part A, "Partitions").
+const FIREHOSE_PARTITIONS: u32 = 20;
+/// Partitions read per Firehose stream: X's 10 connects per 60 s per stream.
+const PARTITIONS_PER_STREAM: u32 = 10;
+/// Powerstream connections per account (the server's connection cap, X's default).
+const POWERSTREAM_CONNECTIONS: u32 = 2;
+/// Powerstream rules per account (spec §6.2).
+const POWERSTREAM_RULES: usize = 1_000;
 
-const AFTER_HELP: &str = "\
+/// The part of every benchmark's help after its own: the server, measurement, exit codes.
+macro_rules! common_help {
+    () => {
+        "
 By default the bench starts `sluice serve` itself (this executable, on 127.0.0.1 with a
 free port, a temporary data dir and a fresh admin token) and stops it at the end or on
-Ctrl-C. With --url and --admin-token it uses a running server instead: it creates the
-account 'sluice-bench' with user 'bench' and the PowerTrack stream 'bench' (replacing one
-left by an earlier run) and deletes the stream afterwards.
-
-The server allows 60 stream connects per minute per stream, so more than 60 connections
-wait for the next rate-limit window (up to a minute) before the run starts.
+Ctrl-C. With --url and --admin-token it uses a running server instead, in the account
+'sluice-bench' (user 'bench'), and deletes what it created there afterwards.
 
 Latency is measured from the start of the ingest request that carried a post to the
 arrival of the HTTP chunk that delivered it, for the first copy of every expected post on
 every connection. `lost` counts expected posts that had not arrived --drain after the last
-ingest answer, summed over connections.
-
-The verdict compares the run with the project's target: 5,000 posts/s ingested (1 %
-tolerance), 1,000 rules, 100 connections, p99 < 20 ms, nothing lost. Build with --release
-for meaningful timings.
+ingest answer, summed over connections. Build with --release for meaningful timings.
 
 Exit codes:
   0  the run completed and every connection got every expected post exactly once
   1  the bench could not run (message on stderr)
   2  the run completed but posts were lost, duplicated, unexpected or not ingested
-  130 interrupted";
+  130 interrupted"
+    };
+}
+
+const POWERTRACK_HELP: &str = concat!(
+    "\
+The bench creates the PowerTrack stream 'bench' (replacing one left by an earlier run), or
+with --streams N > 1 the streams 'bench-1' ... 'bench-N': generated rule i goes to stream
+i mod N and connection j reads stream j mod N, so each connection expects exactly the posts
+its own stream's rules match (X's default is 2 redundant connections per stream: try
+--streams 50 with the default 100 connections). The server allows 60 stream connects per
+minute per stream, so more than 60 connections on one stream wait for the next rate-limit
+window (up to a minute) before the run starts.
+
+The verdict compares the run with the project's target: 5,000 posts/s ingested (1 %
+tolerance), 1,000 rules, 100 connections, p99 < 20 ms, nothing lost.
+",
+    common_help!()
+);
+
+const FIREHOSE_HELP: &str = concat!(
+    "\
+The Firehose has 20 partitions, each read by one connection, and every post must arrive
+exactly once over all of them. The server allows 10 connects per 60 s per Firehose stream,
+so the bench creates two Firehose streams, 'bench-firehose-1' and 'bench-firehose-2', and
+reads partitions 1-10 of the first and 11-20 of the second: a post's partition depends only
+on its id, so this delivers exactly what one stream's 20 partitions would, without waiting
+a minute for a second connect window.
+
+The verdict compares the run with the project's target: 20,000 posts/s ingested (1 %
+tolerance), p99 < 50 ms, nothing lost.
+",
+    common_help!()
+);
+
+const POWERSTREAM_HELP: &str = concat!(
+    "\
+The bench creates a Powerstream bearer token for the account (tokens stay: the admin API
+cannot revoke them), replaces the account's Powerstream rules with the generated ones, 100
+per request (X allows 50 rules requests per account per 24 h: a run of 1,000 rules takes
+10), and opens the connections, asking for gzip or identity as --encoding says.
+
+The verdict compares the run with the project's target: 5,000 posts/s ingested (1 %
+tolerance), 1,000 rules, 2 connections, identity encoding, p99 < 5 ms, nothing lost. A gzip
+run is a MISS by definition; it gives the figure to compare with PowerTrack's.
+",
+    common_help!()
+);
 
 /// Flags of `sluice bench`.
 #[derive(Debug, Args)]
@@ -85,25 +150,90 @@ pub struct BenchArgs {
 #[derive(Debug, Subcommand)]
 enum Benchmark {
     /// PowerTrack end to end: ingest → match → gzip stream, with latency and loss.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = POWERTRACK_HELP)]
     Powertrack(PowertrackArgs),
+    /// Firehose end to end: ingest → 20 gzip partition streams, with latency and loss.
+    #[command(after_help = FIREHOSE_HELP)]
+    Firehose(FirehoseArgs),
+    /// Powerstream end to end: ingest → match → identity or gzip stream, with latency and
+    /// loss.
+    #[command(after_help = POWERSTREAM_HELP)]
+    Powerstream(PowerstreamArgs),
 }
 
 /// Flags of `sluice bench powertrack`.
 #[derive(Debug, Args)]
 struct PowertrackArgs {
-    /// Realistic rules on the stream (sluice-synth's rule mix).
+    /// Realistic rules (sluice-synth's rule mix), split evenly over the streams.
     #[arg(long, value_name = "N", default_value_t = 1_000)]
     rules: usize,
 
-    /// Stream connections held open, each receiving every matching post.
+    /// Stream connections held open, spread evenly over the streams, each receiving every
+    /// post its stream's rules match.
     #[arg(long, value_name = "C", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     connections: u32,
+
+    /// PowerTrack streams in the bench account, at most one per connection.
+    #[arg(long, value_name = "S", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    streams: u32,
 
     /// Posts ingested per second.
     #[arg(long, value_name = "R", default_value_t = 5_000.0, value_parser = positive_rate)]
     rate: f64,
 
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Flags of `sluice bench firehose`.
+#[derive(Debug, Args)]
+struct FirehoseArgs {
+    /// Posts ingested per second.
+    #[arg(long, value_name = "R", default_value_t = 20_000.0, value_parser = positive_rate)]
+    rate: f64,
+
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Flags of `sluice bench powerstream`.
+#[derive(Debug, Args)]
+struct PowerstreamArgs {
+    /// Realistic rules on the account's Powerstream (sluice-synth's rule mix, keeping the
+    /// rules Powerstream's operators allow); at most 1,000 per account.
+    #[arg(long, value_name = "N", default_value_t = POWERSTREAM_RULES, value_parser = powerstream_rules)]
+    rules: usize,
+
+    /// Stream connections held open, each receiving every matching post (Powerstream allows
+    /// 2 per account).
+    #[arg(long, value_name = "C", default_value_t = POWERSTREAM_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=i64::from(POWERSTREAM_CONNECTIONS)))]
+    connections: u32,
+
+    /// How the connections ask for the stream: identity (no `Accept-Encoding: gzip`, the
+    /// target's setting) or gzip.
+    #[arg(long, value_enum, default_value_t = Encoding::Identity)]
+    encoding: Encoding,
+
+    /// Posts ingested per second.
+    #[arg(long, value_name = "R", default_value_t = 5_000.0, value_parser = positive_rate)]
+    rate: f64,
+
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// The body encoding a Powerstream connection asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Encoding {
+    /// Uncompressed.
+    Identity,
+    /// `Accept-Encoding: gzip`.
+    Gzip,
+}
+
+/// Flags every benchmark has.
+#[derive(Debug, Args)]
+struct RunArgs {
     /// How long posts are sent (e.g. 20s, 500ms, 2m).
     #[arg(long, value_name = "TIME", default_value = "20s", value_parser = duration)]
     duration: Duration,
@@ -117,7 +247,8 @@ struct PowertrackArgs {
     drain: Duration,
 
     /// Seed of the generated rules and posts: the same seed gives the same rules and post
-    /// contents (post ids and times follow the clock, so `sample:` picks can differ).
+    /// contents (post ids and times follow the clock, so `sample:` picks and partitions can
+    /// differ).
     #[arg(long, default_value_t = 1)]
     seed: u64,
 
@@ -145,6 +276,15 @@ fn positive_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+fn powerstream_rules(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n <= POWERSTREAM_RULES => Ok(n),
+        _ => Err(format!(
+            "expected a number of rules from 0 to {POWERSTREAM_RULES} (Powerstream's cap)"
+        )),
+    }
+}
+
 /// A duration as humantime writes it (`20s`, `500ms`, `2m`, `1m 30s`), more than zero.
 fn duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s.trim()) {
@@ -154,20 +294,105 @@ fn duration(s: &str) -> Result<Duration, String> {
     }
 }
 
-/// Runs `sluice bench` and returns its exit code.
-pub fn run(args: &BenchArgs) -> ExitCode {
-    match &args.benchmark {
-        Benchmark::Powertrack(args) => powertrack(args),
+/// What differs between the benchmarks.
+#[derive(Debug, Clone, Copy)]
+enum Setup {
+    /// `streams` PowerTrack streams sharing `rules` rules, read by `connections`
+    /// connections spread over them.
+    Powertrack {
+        rules: usize,
+        connections: usize,
+        streams: usize,
+    },
+    /// The Firehose's 20 partitions, read from two streams.
+    Firehose,
+    /// The account's Powerstream with `rules` rules, read by `connections` connections.
+    Powerstream {
+        rules: usize,
+        connections: usize,
+        gzip: bool,
+    },
+}
+
+impl Setup {
+    /// The rules to generate and their dialect, for the rules products.
+    fn rules(self) -> Option<(usize, Dialect)> {
+        match self {
+            Setup::Powertrack { rules, .. } => Some((rules, Dialect::PowerTrack)),
+            Setup::Firehose => None,
+            Setup::Powerstream { rules, .. } => Some((rules, Dialect::Powerstream)),
+        }
+    }
+
+    /// The rules streams the rules are split over.
+    fn streams(self) -> usize {
+        match self {
+            Setup::Powertrack { streams, .. } => streams,
+            Setup::Firehose | Setup::Powerstream { .. } => 1,
+        }
+    }
+
+    /// How the report names the run; `share_rule` says whether the share rule was added.
+    fn mode(self, share_rule: bool) -> Mode {
+        match self {
+            Setup::Powertrack { rules, streams, .. } => Mode::Powertrack {
+                rules,
+                streams,
+                share_rule,
+            },
+            Setup::Firehose => Mode::Firehose {
+                streams: provision::FIREHOSE_LABELS.len(),
+            },
+            Setup::Powerstream { rules, gzip, .. } => Mode::Powerstream {
+                rules,
+                share_rule,
+                gzip,
+            },
+        }
     }
 }
 
-fn powertrack(args: &PowertrackArgs) -> ExitCode {
-    let result = crate::client::runtime()
+/// Runs `sluice bench` and returns its exit code.
+pub fn run(args: &BenchArgs) -> ExitCode {
+    let (setup, rate, run) = match &args.benchmark {
+        Benchmark::Powertrack(a) if a.streams > a.connections => {
+            eprintln!(
+                "sluice bench: error: --streams {} is more than --connections {}: every \
+                 stream needs a connection",
+                a.streams, a.connections
+            );
+            return ExitCode::from(EXIT_ERROR);
+        }
+        Benchmark::Powertrack(a) => (
+            Setup::Powertrack {
+                rules: a.rules,
+                connections: a.connections as usize,
+                streams: a.streams as usize,
+            },
+            a.rate,
+            &a.run,
+        ),
+        Benchmark::Firehose(a) => (Setup::Firehose, a.rate, &a.run),
+        Benchmark::Powerstream(a) => (
+            Setup::Powerstream {
+                rules: a.rules,
+                connections: a.connections as usize,
+                gzip: a.encoding == Encoding::Gzip,
+            },
+            a.rate,
+            &a.run,
+        ),
+    };
+    // Unlike the other client commands, the bench decodes up to hundreds of gzip streams
+    // at once: its readers are spawned tasks, spread over one worker per core.
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
         .context("starting the async runtime")
         .and_then(|rt| {
             rt.block_on(async {
                 tokio::select! {
-                    result = run_powertrack(args) => result,
+                    result = execute(setup, rate, run) => result,
                     () = stop_requested() => {
                         // Dropping the run's future has stopped a spawned server.
                         eprintln!("sluice bench: interrupted");
@@ -191,10 +416,133 @@ fn progress(text: &str) {
     let _ = writeln!(err, "sluice bench: {text}");
 }
 
-async fn run_powertrack(args: &PowertrackArgs) -> anyhow::Result<u8> {
+/// Where the rules of a run go.
+enum RulesApi {
+    /// The PowerTrack rules API of each bench stream.
+    Powertrack(Vec<provision::Stream>),
+    /// The account's Powerstream rules API.
+    Powerstream(provision::Powerstream),
+    /// No rules (the Firehose).
+    None,
+}
+
+/// A provisioned server with the run's connections open.
+struct Opened {
+    /// Each connection and which expected posts it must receive.
+    connections: Vec<(Response, Share)>,
+    rules: RulesApi,
+    /// What to remove from a server the bench does not own.
+    leftover: Leftover,
+}
+
+/// One connection to open.
+struct Connection {
+    url: Url,
+    gzip: bool,
+    share: Share,
+}
+
+/// Provisions the server for `setup` and opens its connections.
+async fn open(setup: Setup, client: &HttpClient, target: &Target) -> anyhow::Result<Opened> {
+    let (auth, wanted, rules, leftover) = match setup {
+        Setup::Powertrack {
+            rules,
+            connections,
+            streams,
+        } => {
+            let per_stream = connections.div_ceil(streams);
+            let created =
+                provision::streams(client, target, streams, per_stream, rules + 1).await?;
+            // Connection j reads stream j mod N, so consecutive connects alternate streams
+            // and each stream's connect rate limit is met as late as possible.
+            let wanted = (0..connections)
+                .map(|j| Connection {
+                    url: created[j % streams].stream_url.clone(),
+                    gzip: true,
+                    share: Share::Stream((j % streams) as u32),
+                })
+                .collect();
+            let auth = created[0].auth.clone();
+            (
+                auth,
+                wanted,
+                RulesApi::Powertrack(created),
+                Leftover::PowertrackStreams(streams),
+            )
+        }
+        Setup::Firehose => {
+            let (auth, urls) = provision::firehose(client, target).await?;
+            let mut wanted = Vec::with_capacity(FIREHOSE_PARTITIONS as usize);
+            for (n, url) in urls.iter().enumerate() {
+                for p in 1..=PARTITIONS_PER_STREAM {
+                    let number = n as u32 * PARTITIONS_PER_STREAM + p;
+                    let mut url = url.clone();
+                    url.query_pairs_mut()
+                        .append_pair("partition", &number.to_string());
+                    wanted.push(Connection {
+                        url,
+                        gzip: true,
+                        share: Share::Partition {
+                            number,
+                            of: FIREHOSE_PARTITIONS,
+                        },
+                    });
+                }
+            }
+            (auth, wanted, RulesApi::None, Leftover::FirehoseStreams)
+        }
+        Setup::Powerstream {
+            connections, gzip, ..
+        } => {
+            let stream = provision::powerstream(client, target).await?;
+            let wanted = (0..connections)
+                .map(|_| Connection {
+                    url: stream.stream_url.clone(),
+                    gzip,
+                    share: Share::Stream(0),
+                })
+                .collect();
+            let auth = stream.auth.clone();
+            (
+                auth,
+                wanted,
+                RulesApi::Powerstream(stream),
+                Leftover::PowerstreamRules,
+            )
+        }
+    };
+    progress(&format!("opening {} stream connections", wanted.len()));
+    let mut connections = Vec::with_capacity(wanted.len());
+    for c in wanted {
+        let response = connect(client, &c, &auth, connections.len()).await?;
+        connections.push((response, c.share));
+    }
+    Ok(Opened {
+        connections,
+        rules,
+        leftover,
+    })
+}
+
+/// Opens one connection; `open` connections are open already (for the progress message).
+async fn connect(
+    client: &HttpClient,
+    c: &Connection,
+    auth: &Auth,
+    open: usize,
+) -> anyhow::Result<Response> {
+    reader::connect(client, &c.url, auth, c.gzip, |wait| {
+        progress(&format!(
+            "{open} connections open; the connect rate limit allows more in {:.0} s",
+            wait.as_secs_f64()
+        ));
+    })
+    .await
+}
+
+async fn execute(setup: Setup, rate: f64, args: &RunArgs) -> anyhow::Result<u8> {
     let machine = Machine::detect();
-    let connections = args.connections as usize;
-    let post_count = (args.rate * args.duration.as_secs_f64()).round() as usize;
+    let post_count = (rate * args.duration.as_secs_f64()).round() as usize;
     if post_count == 0 {
         bail!("--rate × --duration is less than one post");
     }
@@ -216,48 +564,88 @@ async fn run_powertrack(args: &PowertrackArgs) -> anyhow::Result<u8> {
     progress(&format!("server: {server}"));
 
     // Generating and matching the posts takes seconds: it runs while the stream is set up.
-    let mut rules = Rules::generate(args.seed, args.rules)?;
     let start_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as u64;
-    let (seed, rate) = (args.seed, args.rate);
-    let workload = tokio::task::spawn_blocking(move || {
-        let posts = Posts::generate(seed, post_count, rate, start_ms, &mut rules);
-        posts.map(|posts| (rules, posts))
+    let seed = args.seed;
+    let wanted_rules = setup.rules();
+    let streams = setup.streams();
+    let workload = tokio::task::spawn_blocking(move || match wanted_rules {
+        Some((count, dialect)) => {
+            let mut rules = Rules::generate(seed, count, dialect, streams)?;
+            let posts = Posts::generate(
+                seed,
+                post_count,
+                rate,
+                start_ms,
+                Expect::Matching(&mut rules),
+            )?;
+            Ok::<_, anyhow::Error>((Some(rules), posts))
+        }
+        None => Ok((
+            None,
+            Posts::generate(seed, post_count, rate, start_ms, Expect::Every)?,
+        )),
     });
 
     let client = HttpClient::new(&args.tls, Some(READ_TIMEOUT))?;
-    let stream = provision::stream(&client, &target, connections, args.rules + 1).await?;
-    progress(&format!("opening {connections} stream connections"));
-    let mut responses = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let response = reader::connect(&client, &stream.stream_url, &stream.auth, |wait| {
-            progress(&format!(
-                "{} connections open; the connect rate limit allows more in {:.0} s",
-                responses.len(),
-                wait.as_secs_f64()
-            ));
-        })
-        .await?;
-        responses.push(response);
-    }
+    let opened = open(setup, &client, &target).await?;
 
     progress(&format!("generating {post_count} posts"));
     let (rules, posts) = workload.await.context("the workload generator failed")??;
     let posts = Arc::new(posts);
-    progress(&format!("adding {} rules", rules.rules.len()));
-    provision::add_rules(&client, &stream, &rules.rules).await?;
+    if let Some(rules) = &rules {
+        match &opened.rules {
+            RulesApi::Powertrack(streams) => {
+                progress(&format!(
+                    "adding {} rules to {} streams",
+                    rules.rules.len(),
+                    streams.len()
+                ));
+                for (n, stream) in streams.iter().enumerate() {
+                    provision::add_rules(&client, stream, &rules.of_stream(n)).await?;
+                }
+            }
+            RulesApi::Powerstream(stream) => {
+                progress(&format!("adding {} rules", rules.rules.len()));
+                if rules.rules.len() > POWERSTREAM_RULES {
+                    bail!(
+                        "the generated rules match less than 5 % of the posts and the share \
+                         rule would make {} rules, over Powerstream's {POWERSTREAM_RULES}: \
+                         use fewer --rules",
+                        rules.rules.len()
+                    );
+                }
+                provision::add_powerstream_rules(&client, stream, &rules.rules).await?;
+            }
+            RulesApi::None => {}
+        }
+    }
 
     let shared = Arc::new(Shared {
         posts: posts.clone(),
         epoch: Instant::now(),
         arrived: AtomicU64::new(0),
     });
+    let all: u64 = opened
+        .connections
+        .iter()
+        .map(|(_, share)| posts.expected_on(*share) as u64)
+        .sum();
+    let connections = opened.connections.len();
     let (stop, stopped) = watch::channel(false);
-    let readers: Vec<_> = responses
+    let readers: Vec<_> = opened
+        .connections
         .into_iter()
-        .map(|response| tokio::spawn(reader::read(response, shared.clone(), stopped.clone())))
+        .map(|(response, share)| {
+            tokio::spawn(reader::read(
+                response,
+                share,
+                shared.clone(),
+                stopped.clone(),
+            ))
+        })
         .collect();
 
     progress(&format!(
@@ -268,7 +656,7 @@ async fn run_powertrack(args: &PowertrackArgs) -> anyhow::Result<u8> {
     let plan = Plan {
         url: target.base.join("ingest")?,
         token: target.admin_token.clone(),
-        rate: args.rate,
+        rate,
         interval: args.batch_interval,
         tls: args.tls.clone(),
     };
@@ -277,7 +665,6 @@ async fn run_powertrack(args: &PowertrackArgs) -> anyhow::Result<u8> {
         .context("the ingest thread stopped")??;
 
     // Wait for what is still on its way.
-    let all = (posts.expected_count() * connections) as u64;
     let deadline =
         shared.epoch + Duration::from_micros(ingested.last_answer_us().unwrap_or(0)) + args.drain;
     while shared.arrived.load(Ordering::Relaxed) < all
@@ -295,7 +682,7 @@ async fn run_powertrack(args: &PowertrackArgs) -> anyhow::Result<u8> {
     }
 
     if target.spawned.is_none() {
-        provision::remove_stream(&client, &target).await?;
+        provision::remove(&client, &target, opened.leftover).await?;
     }
     drop(target);
 
@@ -314,10 +701,9 @@ async fn run_powertrack(args: &PowertrackArgs) -> anyhow::Result<u8> {
     };
     let results = results(&posts, &ingested, &reports, cpu);
     let params = Params {
-        rules: args.rules,
-        share_rule: rules.rules.len() > args.rules,
+        mode: setup.mode(rules.as_ref().is_some_and(Rules::has_share_rule)),
         connections,
-        rate: args.rate,
+        rate,
         duration: args.duration,
         interval: args.batch_interval,
         seed: args.seed,
@@ -363,12 +749,12 @@ fn results(
             }
         }
     }
-    let expected = posts.expected_count() as u64;
     let errors: Vec<&str> = ingested.errors().collect();
     Results {
         posts: posts.len(),
         post_bytes: posts.bytes(),
         expected: posts.expected_count(),
+        deliveries: reports.iter().map(|r| r.expected).sum(),
         accepted: ingested.accepted(),
         rejected: ingested.rejected(),
         ingest_errors: (errors.len(), errors.first().map(|e| (*e).to_owned())),
@@ -383,7 +769,7 @@ fn results(
         latency: Latency::of(&mut latencies),
         lost: reports
             .iter()
-            .map(|r| expected.saturating_sub(r.received))
+            .map(|r| r.expected.saturating_sub(r.received))
             .sum(),
         duplicates: reports.iter().map(|r| r.duplicates).sum(),
         unexpected: reports.iter().map(|r| r.unexpected).sum(),
