@@ -17,6 +17,7 @@ use std::sync::Arc;
 use sluice_rules::Rule;
 use sluice_store::{AddOutcome, NewRule, Product, StoreError, StoredRule, StoredStream};
 use sluice_store::{StreamLimits, StreamRef};
+use sluice_wire::RuleInput;
 
 use crate::cluster::{Change, ClusterError, RuleRecord, StreamKey};
 use crate::delivery::CloseReason;
@@ -189,6 +190,22 @@ pub struct RuleToAdd {
     pub tag: Option<String>,
     /// The parsed rule.
     pub tree: Rule,
+}
+
+impl RuleToAdd {
+    /// Pairs each submitted rule with its parsed form, in order: what both rules APIs
+    /// (PowerTrack, Powerstream) hand to [`add_rules`] once every rule has parsed.
+    pub fn paired(submitted: &[RuleInput], trees: Vec<Rule>) -> Vec<RuleToAdd> {
+        submitted
+            .iter()
+            .zip(trees)
+            .map(|(rule, tree)| RuleToAdd {
+                value: rule.value.clone(),
+                tag: rule.tag.clone(),
+                tree,
+            })
+            .collect()
+    }
 }
 
 /// Adds rules to a live stream under its rules gate: each either creates a rule (with a

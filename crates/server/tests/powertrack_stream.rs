@@ -3,16 +3,13 @@
 //! consumers, the over-cap policy, redundant connections, shutdown and restarts.
 
 mod common;
+mod stream_client;
 
-use std::collections::VecDeque;
-use std::io::{Read as _, Write as _};
-use std::pin::Pin;
+use std::io::Read as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use common::{TestServer, post};
-use futures_util::{Stream, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sluice_server::Settings;
@@ -21,11 +18,12 @@ use sluice_store::{NewRule, Product, StreamRef};
 use sluice_wire::error::{
     COMPRESSION_REQUIRED_MESSAGE, OPERATIONAL_DISCONNECT_MESSAGE, SLOW_CONSUMER_MESSAGE,
 };
+use stream_client::{
+    Line, StreamClient, WAIT, assert_stream_sent, error_message, error_response, id_of,
+};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const PATH: &str = "/stream/powertrack/accounts/acme/publishers/twitter/prod.json";
-/// How long any single expected event may take before the test fails.
-const WAIT: Duration = Duration::from_secs(5);
 
 fn url(server: &TestServer) -> String {
     format!("{}{PATH}", server.base)
@@ -82,137 +80,6 @@ fn remove_rule(server: &TestServer, id: u64) {
     live.rules.apply(&[], &[id]);
 }
 
-/// One line of a stream: a heartbeat or a JSON message.
-#[derive(Debug, Clone, PartialEq)]
-enum Line {
-    Heartbeat,
-    Message(Value),
-}
-
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
-/// A stream client that gunzips chunk by chunk, as Gnip clients do. In strict mode every
-/// chunk must decode, on its own, to whole `\r\n`-terminated lines (proof of the
-/// per-batch flush).
-struct StreamClient {
-    body: ByteStream,
-    decoder: flate2::write::GzDecoder<Vec<u8>>,
-    raw: Vec<u8>,
-    partial: String,
-    lines: VecDeque<Line>,
-    strict: bool,
-    ended: bool,
-}
-
-impl StreamClient {
-    fn new(response: reqwest::Response, strict: bool) -> Self {
-        Self {
-            body: Box::pin(response.bytes_stream()),
-            decoder: flate2::write::GzDecoder::new(Vec::new()),
-            raw: Vec::new(),
-            partial: String::new(),
-            lines: VecDeque::new(),
-            strict,
-            ended: false,
-        }
-    }
-
-    /// Reads one chunk; false at the end of the body.
-    async fn read_chunk(&mut self) -> bool {
-        let next = tokio::time::timeout(WAIT, self.body.next())
-            .await
-            .expect("the stream went silent");
-        let Some(chunk) = next else {
-            self.ended = true;
-            return false;
-        };
-        let chunk = chunk.expect("the body ends cleanly");
-        assert!(!chunk.is_empty(), "no zero-length chunk before the last");
-        self.raw.extend_from_slice(&chunk);
-        self.decoder.write_all(&chunk).unwrap();
-        self.decoder.flush().unwrap();
-        let text = String::from_utf8(std::mem::take(self.decoder.get_mut())).unwrap();
-        if self.strict {
-            assert!(
-                text.ends_with("\r\n"),
-                "a chunk decoded to a partial line: {text:?}"
-            );
-        }
-        self.partial.push_str(&text);
-        while let Some(end) = self.partial.find("\r\n") {
-            let line: String = self.partial.drain(..end + 2).collect();
-            let line = &line[..end];
-            self.lines.push_back(if line.is_empty() {
-                Line::Heartbeat
-            } else {
-                Line::Message(serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-            });
-        }
-        true
-    }
-
-    /// The next line; `None` at the end of the body.
-    async fn next_line(&mut self) -> Option<Line> {
-        loop {
-            if let Some(line) = self.lines.pop_front() {
-                return Some(line);
-            }
-            if self.ended || !self.read_chunk().await {
-                assert!(self.partial.is_empty(), "the body ended mid-line");
-                return None;
-            }
-        }
-    }
-
-    /// The next JSON message, skipping heartbeats.
-    async fn next_message(&mut self) -> Value {
-        loop {
-            match self.next_line().await.expect("the stream ended") {
-                Line::Heartbeat => continue,
-                Line::Message(m) => return m,
-            }
-        }
-    }
-
-    /// Reads to the end of the body; returns the messages on the way. The whole body must
-    /// be one complete gzip stream.
-    async fn rest(&mut self) -> Vec<Value> {
-        let mut messages = Vec::new();
-        while let Some(line) = self.next_line().await {
-            if let Line::Message(m) = line {
-                messages.push(m);
-            }
-        }
-        let mut whole = Vec::new();
-        flate2::read::GzDecoder::new(&self.raw[..])
-            .read_to_end(&mut whole)
-            .expect("the gzip stream is finished with its trailer");
-        messages
-    }
-}
-
-fn id_of(message: &Value) -> u64 {
-    message["id_str"]
-        .as_str()
-        .unwrap_or_else(|| panic!("not a post: {message}"))
-        .parse()
-        .unwrap()
-}
-
-fn error_message(message: &Value) -> &str {
-    message["error"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("not an error message: {message}"))
-}
-
-/// A stream `sent`: `2017-01-11T18:12:52+00:00`.
-fn assert_stream_sent(sent: &Value) {
-    let sent = sent.as_str().unwrap();
-    assert_eq!(sent.len(), 25, "{sent}");
-    assert_eq!(&sent[10..11], "T", "{sent}");
-    assert!(sent.ends_with("+00:00"), "{sent}");
-}
-
 fn request(server: &TestServer) -> reqwest::RequestBuilder {
     server
         .http
@@ -233,31 +100,7 @@ async fn connect(server: &TestServer) -> StreamClient {
     assert_eq!(headers["content-encoding"], "gzip");
     assert_eq!(headers["transfer-encoding"], "chunked");
     assert_eq!(headers["x-rate-limit-limit"], "60");
-    StreamClient::new(response, true)
-}
-
-/// The status and decoded JSON body of an error response.
-async fn error_response(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let gzipped = response
-        .headers()
-        .get("content-encoding")
-        .is_some_and(|v| v == "gzip");
-    let bytes = response.bytes().await.unwrap();
-    let json = if gzipped {
-        let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(&bytes[..])
-            .read_to_end(&mut plain)
-            .unwrap();
-        plain
-    } else {
-        bytes.to_vec()
-    };
-    let body: Value = serde_json::from_slice(&json).unwrap_or_else(|e| panic!("{e}: {json:?}"));
-    assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
-    assert_eq!(body["error"].as_object().unwrap().len(), 2, "{body}");
-    assert_stream_sent(&body["error"]["sent"]);
-    (status, body)
+    StreamClient::strict(response)
 }
 
 async fn started(settings: Settings) -> TestServer {
@@ -661,7 +504,7 @@ async fn a_slow_consumer_is_cut_while_the_others_get_everything() {
     const LAST: u64 = 999_999;
     let (ids_tx, mut ids_rx) = tokio::sync::mpsc::unbounded_channel();
     let reader = tokio::spawn(async move {
-        let mut stream = StreamClient::new(response, false);
+        let mut stream = StreamClient::new(response);
         loop {
             let id = id_of(&stream.next_message().await);
             ids_tx.send(id).unwrap();

@@ -60,6 +60,7 @@ use sluice_wire::{RuleInput, RulesRequest};
 
 use super::encoding::accepts_gzip;
 use super::error::{add_rate_headers, json_response};
+use super::powertrack_rules::method_override;
 use super::problem::ProblemError;
 use super::stream_query::StreamQuery;
 use super::streaming::{Start, StreamOptions, open_stream_at};
@@ -214,12 +215,7 @@ pub async fn post_rules(
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let method = query.as_deref().and_then(|q| {
-        q.split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(key, _)| *key == "_method")
-            .map(|(_, value)| value.to_ascii_lowercase())
-    });
+    let method = method_override(query.as_deref());
     run_rules(state, &headers, |call| async move {
         let bytes = body(&call.state, bytes)?;
         match method.as_deref() {
@@ -322,16 +318,7 @@ async fn add(call: RulesCall, bytes: &[u8]) -> Result<Response, ProblemError> {
         return Err(ProblemError::invalid_rules(errors));
     }
     let trees: Vec<Rule> = checked.into_iter().flatten().collect();
-    let to_add = request
-        .rules
-        .iter()
-        .zip(trees)
-        .map(|(rule, tree)| RuleToAdd {
-            value: rule.value.clone(),
-            tag: rule.tag.clone(),
-            tree,
-        })
-        .collect();
+    let to_add = RuleToAdd::paired(&request.rules, trees);
     let live = call.live.clone();
     let outcome = changes::add_rules(&call.state, &live, to_add).await;
     let outcomes = match outcome {

@@ -172,8 +172,9 @@ fn wire_rule(rule: sluice_store::StoredRule) -> sluice_wire::Rule {
     }
 }
 
-/// The `_method` query parameter, lower-cased.
-fn method_override(query: Option<&str>) -> Option<String> {
+/// The `_method` query parameter, lower-cased: how a client that can only `POST` asks for
+/// another operation. PowerTrack's convention, which the Powerstream rules API follows too.
+pub(crate) fn method_override(query: Option<&str>) -> Option<String> {
     query?
         .split('&')
         .filter_map(|pair| pair.split_once('='))
@@ -323,16 +324,7 @@ async fn add(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
         ));
     }
     let trees: Vec<sluice_rules::Rule> = checked.into_iter().flatten().collect();
-    let to_add = request
-        .rules
-        .iter()
-        .zip(trees)
-        .map(|(rule, tree)| RuleToAdd {
-            value: rule.value.clone(),
-            tag: rule.tag.clone(),
-            tree,
-        })
-        .collect();
+    let to_add = RuleToAdd::paired(&request.rules, trees);
     let live = call.live.clone();
     let outcome = changes::add_rules(&call.state, &live, to_add).await;
     let sent = sluice_wire::sent::rules_sent_now();

@@ -6,18 +6,14 @@
 //! connections each get everything. `backfillMinutes` and recovery (`startTime`/`endTime`)
 //! replay the post log matched against the stream's current rules.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use sluice_store::Product;
 
-use super::error::{ApiError, add_rate_headers};
-use super::stream_query::StreamQuery;
-use super::streaming::{GnipCloseMessages, Start, StreamOptions, admit_gnip, open_stream_at};
-use crate::delivery::Encoding;
-use crate::state::{AppState, now_ms};
+use super::error::ApiError;
+use super::streaming::connect_gnip;
+use crate::state::AppState;
 
 /// `GET /stream/powertrack/accounts/{account}/publishers/twitter/{label}.json`, with
 /// optional `backfillMinutes` or a recovery window (`startTime`/`endTime`): replayed posts
@@ -28,29 +24,14 @@ pub async fn connect(
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let admitted = admit_gnip(
+    connect_gnip(
         &state,
+        Product::PowerTrack,
         &account,
         &label,
-        Product::PowerTrack,
+        &query,
         &headers,
         &state.limits.powertrack_connects,
     )
-    .await?;
-    // Admitted requests accept gzip.
-    let refuse = |e: ApiError| e.stream_sent().gzip(true);
-    let now = u64::try_from(now_ms()).unwrap_or(0);
-    let query =
-        StreamQuery::parse(&query, None, now, state.settings.post_log_retention).map_err(refuse)?;
-    let start = Start::claim(query.start, &admitted.live).map_err(refuse)?;
-    let options = StreamOptions {
-        partition: None,
-        local_dc_only: false,
-        encoding: Encoding::Gzip,
-        prelude: None,
-        messages: Arc::new(GnipCloseMessages),
-    };
-    let mut response = open_stream_at(&state, admitted.live, options, start);
-    add_rate_headers(&mut response, admitted.rate);
-    Ok(response)
+    .await
 }

@@ -22,11 +22,12 @@ use sluice_wire::error::{
 };
 
 use super::encoding::accepts_gzip;
-use super::error::ApiError;
+use super::error::{ApiError, add_rate_headers};
 use super::gnip::{find_stream, label_of, require_basic};
 use super::recovery::RecoveryJob;
-use super::stream_query::StartRequest;
+use super::stream_query::{QueryPairs, StartRequest, StreamQuery};
 use crate::delivery::replay::{self, ReplayKind, ReplayTarget};
+use crate::delivery::select::partitions_of;
 use crate::delivery::{
     BodySettings, CloseMessages, CloseReason, Encoding, Outbox, replay_then_stream_body,
 };
@@ -112,6 +113,43 @@ pub async fn admit_gnip(
         )));
     }
     Ok(Admitted { live, rate })
+}
+
+/// Connects a Gnip-style stream (PowerTrack, Decahose, Firehose): the checks of
+/// [`admit_gnip`] with the connect `limiter`, then the query (`partition` for a product
+/// with partitions, `backfillMinutes`, recovery window: 406 in the stream `sent` format),
+/// then the gzip connection with Gnip's in-band messages and the connect rate headers.
+pub async fn connect_gnip(
+    state: &AppState,
+    product: Product,
+    account: &str,
+    label_segment: &str,
+    query: &QueryPairs,
+    headers: &HeaderMap,
+    limiter: &RateLimiter,
+) -> Result<Response, ApiError> {
+    let admitted = admit_gnip(state, account, label_segment, product, headers, limiter).await?;
+    // Admitted requests accept gzip.
+    let refuse = |e: ApiError| e.stream_sent().gzip(true);
+    let now = u64::try_from(now_ms()).unwrap_or(0);
+    let query = StreamQuery::parse(
+        query,
+        partitions_of(product),
+        now,
+        state.settings.post_log_retention,
+    )
+    .map_err(refuse)?;
+    let start = Start::claim(query.start, &admitted.live).map_err(refuse)?;
+    let options = StreamOptions {
+        partition: query.partition,
+        local_dc_only: false,
+        encoding: Encoding::Gzip,
+        prelude: None,
+        messages: Arc::new(GnipCloseMessages),
+    };
+    let mut response = open_stream_at(state, admitted.live, options, start);
+    add_rate_headers(&mut response, admitted.rate);
+    Ok(response)
 }
 
 /// How one streaming connection is opened.

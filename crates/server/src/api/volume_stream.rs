@@ -7,19 +7,14 @@
 //! for the whole stream. Connection caps count per partition. Everything else is as on
 //! PowerTrack: gzip, heartbeats, framing, slow consumers, `backfillMinutes`, recovery.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use sluice_store::Product;
 
-use super::error::{ApiError, add_rate_headers};
-use super::stream_query::StreamQuery;
-use super::streaming::{GnipCloseMessages, Start, StreamOptions, admit_gnip, open_stream_at};
-use crate::delivery::Encoding;
-use crate::delivery::select::partitions_of;
-use crate::state::{AppState, now_ms};
+use super::error::ApiError;
+use super::streaming::connect_gnip;
+use crate::state::AppState;
 
 /// `GET /stream/sample10/accounts/{account}/publishers/twitter/{label}.json`: the Decahose.
 pub async fn decahose(
@@ -41,8 +36,8 @@ pub async fn firehose(
     connect(state, Product::Firehose, &account, &label, &query, &headers).await
 }
 
-/// The checks of [`admit_gnip`] (auth, stream, 10 connects per 60 s, gzip), then the
-/// query (`partition`, `backfillMinutes`, recovery window: 406), then the connection.
+/// [`connect_gnip`] with the volume streams' connect limiter (10 connects per 60 s per
+/// stream); the query's `partition` is required for these products.
 async fn connect(
     state: AppState,
     product: Product,
@@ -51,34 +46,14 @@ async fn connect(
     query: &[(String, String)],
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let admitted = admit_gnip(
+    connect_gnip(
         &state,
+        product,
         account,
         label,
-        product,
+        query,
         headers,
         &state.limits.volume_connects,
     )
-    .await?;
-    // Admitted requests accept gzip.
-    let refuse = |e: ApiError| e.stream_sent().gzip(true);
-    let now = u64::try_from(now_ms()).unwrap_or(0);
-    let query = StreamQuery::parse(
-        query,
-        partitions_of(product),
-        now,
-        state.settings.post_log_retention,
-    )
-    .map_err(refuse)?;
-    let start = Start::claim(query.start, &admitted.live).map_err(refuse)?;
-    let options = StreamOptions {
-        partition: query.partition,
-        local_dc_only: false,
-        encoding: Encoding::Gzip,
-        prelude: None,
-        messages: Arc::new(GnipCloseMessages),
-    };
-    let mut response = open_stream_at(&state, admitted.live, options, start);
-    add_rate_headers(&mut response, admitted.rate);
-    Ok(response)
+    .await
 }

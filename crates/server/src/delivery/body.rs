@@ -141,10 +141,7 @@ impl BodyWriter {
         while let Some(replay) = &mut self.replay {
             tokio::select! {
                 biased;
-                () = self.shutdown.cancelled() => {
-                    self.outbox.close(CloseReason::Operational);
-                    return Some(self.finish(&CloseReason::Operational));
-                }
+                () = self.shutdown.cancelled() => return Some(self.close_operational()),
                 replayed = replay.recv() => match replayed {
                     Some(messages) if messages.is_empty() => {}
                     Some(messages) => {
@@ -153,18 +150,12 @@ impl BodyWriter {
                     }
                     None => self.replay = None,
                 },
-                () = tokio::time::sleep_until(deadline) => {
-                    self.encoder.write_own([&b"\r\n"[..]]);
-                    return Some(self.flush());
-                }
+                () = tokio::time::sleep_until(deadline) => return Some(self.heartbeat()),
             }
         }
         tokio::select! {
             biased;
-            () = self.shutdown.cancelled() => {
-                self.outbox.close(CloseReason::Operational);
-                Some(self.finish(&CloseReason::Operational))
-            }
+            () = self.shutdown.cancelled() => Some(self.close_operational()),
             closed = self.outbox.next_batch(&mut self.batch, self.settings.max_batch_bytes) => {
                 self.encoder.write_segments(&self.batch);
                 self.batch.clear();
@@ -173,11 +164,21 @@ impl BodyWriter {
                     Some(reason) => Some(self.finish(&reason)),
                 }
             }
-            () = tokio::time::sleep_until(deadline) => {
-                self.encoder.write_own([&b"\r\n"[..]]);
-                Some(self.flush())
-            }
+            () = tokio::time::sleep_until(deadline) => Some(self.heartbeat()),
         }
+    }
+
+    /// The server is shutting down: closes the outbox and ends the body with the
+    /// operational message.
+    fn close_operational(&mut self) -> Bytes {
+        self.outbox.close(CloseReason::Operational);
+        self.finish(&CloseReason::Operational)
+    }
+
+    /// Nothing was written for a heartbeat interval: a bare `\r\n`.
+    fn heartbeat(&mut self) -> Bytes {
+        self.encoder.write_own([&b"\r\n"[..]]);
+        self.flush()
     }
 
     fn flush(&mut self) -> Bytes {

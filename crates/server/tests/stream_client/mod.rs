@@ -26,19 +26,30 @@ pub enum Line {
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
-/// A streaming response being read.
+/// A streaming response being read. In strict mode every chunk must decode, on its own, to
+/// whole `\r\n`-terminated lines (proof of the per-batch flush).
 pub struct StreamClient {
     body: ByteStream,
     decoder: flate2::write::GzDecoder<Vec<u8>>,
     raw: Vec<u8>,
     partial: String,
     lines: VecDeque<Line>,
+    strict: bool,
     ended: bool,
 }
 
 impl StreamClient {
     /// Reads `response` (a 200 with a gzip body).
     pub fn new(response: reqwest::Response) -> Self {
+        Self::with_mode(response, false)
+    }
+
+    /// [`StreamClient::new`] in strict mode: every chunk must end on a line boundary.
+    pub fn strict(response: reqwest::Response) -> Self {
+        Self::with_mode(response, true)
+    }
+
+    fn with_mode(response: reqwest::Response, strict: bool) -> Self {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-encoding"], "gzip");
         Self {
@@ -47,6 +58,7 @@ impl StreamClient {
             raw: Vec::new(),
             partial: String::new(),
             lines: VecDeque::new(),
+            strict,
             ended: false,
         }
     }
@@ -64,9 +76,15 @@ impl StreamClient {
         self.raw.extend_from_slice(&chunk);
         self.decoder.write_all(&chunk).unwrap();
         self.decoder.flush().unwrap();
-        // A large HTTP chunk may reach the client in several reads, so a read need not end
-        // on a line boundary (the per-chunk flush is checked by the PowerTrack tests).
+        // A large HTTP chunk may reach the client in several reads, so outside strict mode a
+        // read need not end on a line boundary.
         let text = String::from_utf8(std::mem::take(self.decoder.get_mut())).unwrap();
+        if self.strict {
+            assert!(
+                text.ends_with("\r\n"),
+                "a chunk decoded to a partial line: {text:?}"
+            );
+        }
         self.partial.push_str(&text);
         while let Some(end) = self.partial.find("\r\n") {
             let line: String = self.partial.drain(..end + 2).collect();
@@ -87,6 +105,7 @@ impl StreamClient {
                 return Some(line);
             }
             if self.ended || !self.read_chunk().await {
+                assert!(self.partial.is_empty(), "the body ended mid-line");
                 return None;
             }
         }
@@ -123,7 +142,6 @@ impl StreamClient {
                 messages.push(m);
             }
         }
-        assert!(self.partial.is_empty(), "the body ended mid-line");
         let mut whole = Vec::new();
         flate2::read::GzDecoder::new(&self.raw[..])
             .read_to_end(&mut whole)
@@ -162,9 +180,16 @@ pub async fn error_response(response: reqwest::Response) -> (StatusCode, Value) 
     let body: Value = serde_json::from_slice(&json).unwrap_or_else(|e| panic!("{e}: {json:?}"));
     assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
     assert_eq!(body["error"].as_object().unwrap().len(), 2, "{body}");
-    let sent = body["error"]["sent"].as_str().unwrap();
-    assert!(sent.len() == 25 && sent.ends_with("+00:00"), "{sent}");
+    assert_stream_sent(&body["error"]["sent"]);
     (status, body)
+}
+
+/// A stream `sent`: `2017-01-11T18:12:52+00:00`.
+pub fn assert_stream_sent(sent: &Value) {
+    let sent = sent.as_str().unwrap();
+    assert_eq!(sent.len(), 25, "{sent}");
+    assert_eq!(&sent[10..11], "T", "{sent}");
+    assert!(sent.ends_with("+00:00"), "{sent}");
 }
 
 /// The `message` of an `{"error":…}` body.
