@@ -39,7 +39,6 @@ use sluice_server::pipeline::IngestedPost;
 use time::OffsetDateTime;
 use tokio::runtime::Handle;
 
-use crate::names::DATACENTER_HEADER;
 use crate::posts;
 
 /// How long one log call waits for NATS before it fails.
@@ -257,12 +256,7 @@ fn logged(message: &jetstream::Message) -> anyhow::Result<LoggedPost> {
     let info = message
         .info()
         .map_err(|e| anyhow::anyhow!("a post without stream metadata: {e}"))?;
-    let datacenter = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(DATACENTER_HEADER))
-        .map(|v| v.as_str())
-        .unwrap_or("");
+    let datacenter = posts::datacenter_of(message);
     Ok(LoggedPost {
         seq: info.stream_sequence,
         appended_ms: ms_of(info.published),

@@ -71,17 +71,21 @@ pub async fn publish(
     Ok(last)
 }
 
-/// The post a stream message carries.
-pub fn ingested(message: &async_nats::Message) -> IngestedPost {
-    let datacenter = message
+/// The origin datacenter a stream message carries in its header ("" when missing).
+pub fn datacenter_of(message: &async_nats::Message) -> &str {
+    message
         .headers
         .as_ref()
         .and_then(|h| h.get(DATACENTER_HEADER))
         .map(|v| v.as_str())
-        .unwrap_or("");
+        .unwrap_or("")
+}
+
+/// The post a stream message carries.
+pub fn ingested(message: &async_nats::Message) -> IngestedPost {
     IngestedPost {
         bytes: message.payload.clone(),
-        datacenter: Arc::from(datacenter),
+        datacenter: Arc::from(datacenter_of(message)),
     }
 }
 

@@ -125,17 +125,7 @@ pub struct Powerstream {
 /// the admin API, which does not count against the 50 rules requests per 24 h), and creates
 /// a new bearer token. The rule set is created again, empty, by the first rules request.
 pub async fn powerstream(client: &HttpClient, target: &Target) -> anyhow::Result<Powerstream> {
-    let admin = Auth::Bearer(target.admin_token.clone());
-    let account_path = format!("admin/accounts/{ACCOUNT}");
-    admin_call(
-        client,
-        target,
-        &admin,
-        Method::PUT,
-        &account_path,
-        json!({}),
-    )
-    .await?;
+    let (admin, account_path) = put_account(client, target).await?;
     delete_stream(client, target, POWERSTREAM_LABEL, Some("powerstream"), true).await?;
     let reply = admin_call(
         client,
@@ -179,8 +169,9 @@ pub async fn add_powerstream_rules(
     Ok(())
 }
 
-/// The account and its basic-auth user [`USER`] with a fresh password.
-async fn account(client: &HttpClient, target: &Target) -> anyhow::Result<Auth> {
+/// Creates (or keeps) the bench account; returns the admin credential and the account's
+/// admin API path.
+async fn put_account(client: &HttpClient, target: &Target) -> anyhow::Result<(Auth, String)> {
     let admin = Auth::Bearer(target.admin_token.clone());
     let account_path = format!("admin/accounts/{ACCOUNT}");
     admin_call(
@@ -192,6 +183,12 @@ async fn account(client: &HttpClient, target: &Target) -> anyhow::Result<Auth> {
         json!({}),
     )
     .await?;
+    Ok((admin, account_path))
+}
+
+/// The account and its basic-auth user [`USER`] with a fresh password.
+async fn account(client: &HttpClient, target: &Target) -> anyhow::Result<Auth> {
+    let (admin, account_path) = put_account(client, target).await?;
     let password = sluice_server::auth::generate_token("pw");
     admin_call(
         client,
