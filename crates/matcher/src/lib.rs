@@ -75,6 +75,6 @@ mod matcher;
 mod naive;
 mod shared;
 
-pub use matcher::{Matcher, Scratch};
+pub use matcher::{Matcher, RuleKey, Scratch};
 pub use naive::NaiveMatcher;
 pub use shared::{MatcherReader, MatcherWriter, SharedMatcher};

@@ -11,25 +11,33 @@ use crate::gate::Gate;
 use crate::index::{Index, Key, Slot, anchors, quadgram, token_key, trigram};
 use crate::intern::Interner;
 
+/// What a caller identifies its rules by: a rule id for one stream's rules, or a (stream,
+/// rule id) pair for an index that holds the rules of many streams. Matches are reported in
+/// ascending key order, so a pair key groups them by its first element.
+pub trait RuleKey: Copy + Eq + Ord + std::hash::Hash + std::fmt::Debug {}
+
+impl<K: Copy + Eq + Ord + std::hash::Hash + std::fmt::Debug> RuleKey for K {}
+
 /// One inserted rule.
 #[derive(Debug, Clone)]
-struct Entry {
-    id: u64,
+struct Entry<K> {
+    id: K,
     plan: Node,
     /// The keys the rule is indexed under; `None` for an always-candidate rule.
     anchors: Option<Box<[Key]>>,
 }
 
-/// The compiled, incrementally updatable index of one stream's rules.
+/// The compiled, incrementally updatable index of a set of rules, each under a key `K`
+/// (by default a `u64` rule id).
 ///
 /// Insert and remove take time independent of the number of rules (hash updates and at most
 /// a scan of one posting list); matching a post costs in proportion to the post's size and to
 /// the number of rules anchored on what it contains, not to the number of rules. See the
 /// crate documentation for the design.
-#[derive(Debug, Clone, Default)]
-pub struct Matcher {
+#[derive(Debug, Clone)]
+pub struct Matcher<K = u64> {
     /// Slot → rule; `None` for a free slot.
-    entries: Vec<Option<Entry>>,
+    entries: Vec<Option<Entry<K>>>,
     /// Slot → the rule's [`Gate`], dense so that rejecting a candidate costs one read.
     gates: Vec<Gate>,
     /// Free slots, reused before the table grows.
@@ -37,10 +45,24 @@ pub struct Matcher {
     /// Per [`FieldKind`]: how many rules read fields of that kind (others are not
     /// tokenized).
     field_uses: [u32; FIELD_KINDS],
-    /// Rule id → slot.
-    slots: HashMap<u64, Slot>,
+    /// Rule key → slot.
+    slots: HashMap<K, Slot>,
     interner: Interner,
     index: Index,
+}
+
+impl<K> Default for Matcher<K> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            gates: Vec::new(),
+            free: Vec::new(),
+            field_uses: [0; FIELD_KINDS],
+            slots: HashMap::new(),
+            interner: Interner::default(),
+            index: Index::default(),
+        }
+    }
 }
 
 /// Per-caller buffers for [`Matcher::match_post_with`], so that matching a stream of posts
@@ -58,14 +80,21 @@ pub struct Scratch {
     gram_hits: [Vec<u32>; 2],
 }
 
-impl Matcher {
-    /// An empty matcher.
+impl Matcher<u64> {
+    /// An empty matcher keyed by `u64` rule ids.
     pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<K: RuleKey> Matcher<K> {
+    /// An empty matcher keyed by `K`.
+    pub fn with_keys() -> Self {
         Self::default()
     }
 
     /// Adds `rule` under `id`, replacing any rule already inserted with that id.
-    pub fn insert(&mut self, id: u64, rule: &Rule) {
+    pub fn insert(&mut self, id: K, rule: &Rule) {
         self.remove(id);
         let plan = compile(&rule.expr, &mut self.interner);
         self.count_fields(&plan, true);
@@ -97,7 +126,7 @@ impl Matcher {
     }
 
     /// Removes the rule with `id`; returns whether there was one.
-    pub fn remove(&mut self, id: u64) -> bool {
+    pub fn remove(&mut self, id: K) -> bool {
         let Some(slot) = self.slots.remove(&id) else {
             return false;
         };
@@ -141,20 +170,20 @@ impl Matcher {
     }
 
     /// Whether a rule with `id` is present.
-    pub fn contains(&self, id: u64) -> bool {
+    pub fn contains(&self, id: K) -> bool {
         self.slots.contains_key(&id)
     }
 
-    /// Clears `out`, then pushes the id of every matching rule, ascending.
+    /// Clears `out`, then pushes the key of every matching rule, ascending.
     ///
     /// Allocates fresh buffers per call; a stream should use [`Matcher::match_post_with`].
-    pub fn match_post(&self, post: &PostView<'_>, out: &mut Vec<u64>) {
+    pub fn match_post(&self, post: &PostView<'_>, out: &mut Vec<K>) {
         self.match_post_with(post, &mut Scratch::default(), out);
     }
 
     /// Same as [`Matcher::match_post`], reusing caller-owned buffers so steady-state
     /// matching does not allocate.
-    pub fn match_post_with(&self, post: &PostView<'_>, scratch: &mut Scratch, out: &mut Vec<u64>) {
+    pub fn match_post_with(&self, post: &PostView<'_>, scratch: &mut Scratch, out: &mut Vec<K>) {
         out.clear();
         if self.slots.is_empty() {
             return;

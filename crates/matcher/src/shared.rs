@@ -12,20 +12,20 @@ use left_right::{Absorb, ReadHandle, WriteHandle};
 use sluice_model::PostView;
 use sluice_rules::Rule;
 
-use crate::matcher::{Matcher, Scratch};
+use crate::matcher::{Matcher, RuleKey, Scratch};
 
 /// A change to the rule set, logged by the writer and applied to both copies.
-enum Op {
-    Insert(u64, Box<Rule>),
-    Remove(u64),
+enum Op<K> {
+    Insert(K, Box<Rule>),
+    Remove(K),
 }
 
 /// The copied state; a private wrapper so the operation log stays private.
-#[derive(Clone, Default)]
-struct Inner(Matcher);
+#[derive(Clone)]
+struct Inner<K>(Matcher<K>);
 
-impl Absorb<Op> for Inner {
-    fn absorb_first(&mut self, op: &mut Op, _: &Self) {
+impl<K: RuleKey> Absorb<Op<K>> for Inner<K> {
+    fn absorb_first(&mut self, op: &mut Op<K>, _: &Self) {
         match op {
             Op::Insert(id, rule) => self.0.insert(*id, rule),
             Op::Remove(id) => {
@@ -43,10 +43,18 @@ impl Absorb<Op> for Inner {
 pub struct SharedMatcher;
 
 impl SharedMatcher {
-    /// A new, empty rule set: the single writer and a first reader (clone it for more).
+    /// A new, empty rule set keyed by `u64` rule ids: the single writer and a first reader
+    /// (clone it for more).
     #[allow(clippy::new_ret_no_self)]
     pub fn new() -> (MatcherWriter, MatcherReader) {
-        let (write, read) = left_right::new_from_empty::<Inner, Op>(Inner::default());
+        Self::with_keys()
+    }
+
+    /// A new, empty rule set keyed by `K` (e.g. a (stream, rule id) pair for the rules of
+    /// many streams in one index).
+    pub fn with_keys<K: RuleKey + Send + Sync>() -> (MatcherWriter<K>, MatcherReader<K>) {
+        let (write, read) =
+            left_right::new_from_empty::<Inner<K>, Op<K>>(Inner(Matcher::default()));
         (
             MatcherWriter {
                 write,
@@ -59,23 +67,23 @@ impl SharedMatcher {
 
 /// The one writer of a shared rule set. Changes become visible to readers at
 /// [`MatcherWriter::publish`], all at once.
-pub struct MatcherWriter {
-    write: WriteHandle<Inner, Op>,
+pub struct MatcherWriter<K: RuleKey = u64> {
+    write: WriteHandle<Inner<K>, Op<K>>,
     /// Changes queued since the last publish (left-right applies changes made before the
     /// first publish directly, so its own log does not say).
     pending: bool,
 }
 
-impl MatcherWriter {
+impl<K: RuleKey> MatcherWriter<K> {
     /// Queues adding `rule` under `id` (replacing any rule with that id).
-    pub fn insert(&mut self, id: u64, rule: &Rule) -> &mut Self {
+    pub fn insert(&mut self, id: K, rule: &Rule) -> &mut Self {
         self.write.append(Op::Insert(id, Box::new(rule.clone())));
         self.pending = true;
         self
     }
 
     /// Queues removing the rule with `id`, if any.
-    pub fn remove(&mut self, id: u64) -> &mut Self {
+    pub fn remove(&mut self, id: K) -> &mut Self {
         self.write.append(Op::Remove(id));
         self.pending = true;
         self
@@ -96,26 +104,33 @@ impl MatcherWriter {
 
 /// A reader of a shared rule set: matches posts against the last published rules. Clone it
 /// per thread (it is `Send`, not `Sync`).
-#[derive(Clone)]
-pub struct MatcherReader {
-    read: ReadHandle<Inner>,
+pub struct MatcherReader<K = u64> {
+    read: ReadHandle<Inner<K>>,
 }
 
-impl MatcherReader {
+impl<K> Clone for MatcherReader<K> {
+    fn clone(&self) -> Self {
+        Self {
+            read: self.read.clone(),
+        }
+    }
+}
+
+impl<K: RuleKey> MatcherReader<K> {
     /// Runs `f` on the last published matcher; `None` once the writer has been dropped.
-    pub fn with<R>(&self, f: impl FnOnce(&Matcher) -> R) -> Option<R> {
+    pub fn with<R>(&self, f: impl FnOnce(&Matcher<K>) -> R) -> Option<R> {
         self.read.enter().map(|guard| f(&guard.0))
     }
 
     /// [`Matcher::match_post_with`] on the last published rules. With the writer dropped
     /// there are no rules, and `out` is left empty.
-    pub fn match_post_with(&self, post: &PostView<'_>, scratch: &mut Scratch, out: &mut Vec<u64>) {
+    pub fn match_post_with(&self, post: &PostView<'_>, scratch: &mut Scratch, out: &mut Vec<K>) {
         out.clear();
         self.with(|m| m.match_post_with(post, scratch, out));
     }
 
     /// [`Matcher::match_post`] on the last published rules.
-    pub fn match_post(&self, post: &PostView<'_>, out: &mut Vec<u64>) {
+    pub fn match_post(&self, post: &PostView<'_>, out: &mut Vec<K>) {
         self.match_post_with(post, &mut Scratch::default(), out);
     }
 
