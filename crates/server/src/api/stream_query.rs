@@ -149,12 +149,14 @@ fn recovery_window(
     retention: Duration,
 ) -> Result<StartRequest, ApiError> {
     let start_ms = parse_time(start_name, start)?;
+    // The window's end is exclusive; one that is open or in the future ends after the
+    // current millisecond, so every post received before the request is in it (posts that
+    // arrive after the request are live, not recovered).
+    let until_now = now_ms + 1;
     let end_ms = match end {
-        Some((name, value)) => parse_time(name, value)?,
-        None => now_ms,
+        Some((name, value)) => parse_time(name, value)?.min(until_now),
+        None => until_now,
     };
-    // Posts that arrive after the request are live, not recovered.
-    let end_ms = end_ms.min(now_ms);
     if start_ms >= now_ms {
         return Err(not_acceptable(format!(
             "Invalid recovery window: '{start_name}' must be in the past."
@@ -265,12 +267,13 @@ mod tests {
             }
         );
         let q = parse(&[("start_time", "2023-11-14T22:10:00.5Z")], None).unwrap();
-        // Without an end, and with an end in the future, the window ends now.
+        // Without an end, and with an end in the future, the window ends after this
+        // millisecond.
         assert_eq!(
             q.start,
             StartRequest::Recovery {
                 start_ms: NOW - 200_000 + 500,
-                end_ms: NOW,
+                end_ms: NOW + 1,
             }
         );
         let q = parse(
@@ -285,7 +288,7 @@ mod tests {
             q.start,
             StartRequest::Recovery {
                 start_ms: NOW - 200_000,
-                end_ms: NOW,
+                end_ms: NOW + 1,
             }
         );
     }
