@@ -1,15 +1,16 @@
 //! The post pipeline: every accepted post is appended to the post log, then matched against
 //! every live stream and put in the outboxes of the connections that should receive it.
 //!
-//! One dedicated thread runs it (the in-process post bus). Ingest handlers hand it batches
-//! through a bounded channel and return; the thread first appends the whole batch to the
-//! post log, so that a post is either in the log before a connection registers (backfill and
-//! recovery find it there) or delivered to that connection live (possibly both: duplicates
-//! are allowed, gaps are not). In cluster mode the backend's log already holds every post
-//! before its consumer hands it to the pipeline, which then has nothing to append. Then it
-//! parses each post once, and for each stream with open
-//! connections decides what to send and to whom with [`crate::delivery::select`] (the same
-//! decision replay makes): the post with `matching_rules` for rules streams, the plain post
+//! Two dedicated threads run it (the in-process post bus). Ingest handlers hand batches
+//! through a bounded channel and return; the first thread appends each whole batch to the
+//! post log and passes it to the second, so that a post is either in the log before a
+//! connection registers (backfill and recovery find it there) or delivered to that
+//! connection live (possibly both: duplicates are allowed, gaps are not). In cluster mode the
+//! backend's log already holds every post before its consumer hands it to the pipeline, which
+//! then has nothing to append and runs on one thread. The delivering thread parses each post
+//! once, matches it once against the node-wide index of every stream's rules, and for each
+//! stream with open connections decides what to send and to whom with
+//! [`crate::delivery::select`] (the same decision replay makes): the post with `matching_rules` for rules streams, the plain post
 //! for the connections of its partition on volume streams. What a group of connections
 //! receives from a batch is framed and compressed once and shared by all of them
 //! ([`crate::delivery::fanout`]).
@@ -88,10 +89,15 @@ pub enum PublishError {
     Cluster(#[from] ClusterError),
 }
 
-/// Starts the pipeline thread, which appends every batch to `log` (if any: a cluster
-/// backend's log is filled before the pipeline sees a post) before delivering it. It ends
-/// when every [`PostBus`] clone is dropped. With a `cluster`, [`PostBus::publish`] goes to
-/// it instead of the pipeline.
+/// Starts the pipeline, which appends every batch to `log` (if any: a cluster backend's
+/// log is filled before the pipeline sees a post) before delivering it. It ends when every
+/// [`PostBus`] clone is dropped; the returned handle's thread ends last. With a `cluster`,
+/// [`PostBus::publish`] goes to it instead of the pipeline.
+///
+/// With a log, the pipeline is two threads in a row: `sluice-append` appends a batch
+/// (compressing and writing it) and passes it on to `sluice-pipeline`, which matches and
+/// delivers it while the next batch is being appended. A batch is still in the log before
+/// delivery looks at the connections, and the work of one post is spread over two cores.
 pub fn start(
     registry: Arc<StreamRegistry>,
     log: Option<Arc<dyn PostLog>>,
@@ -99,63 +105,43 @@ pub fn start(
     cluster: Option<Arc<dyn Cluster>>,
 ) -> (PostBus, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4_096);
+    let (logged, appender) = match log {
+        Some(log) => {
+            let (logged_tx, logged) = mpsc::channel(LOGGED_BATCHES);
+            let appender = std::thread::Builder::new()
+                .name("sluice-append".into())
+                .spawn(move || append_all(&*log, rx, logged_tx))
+                .expect("spawning the post log thread");
+            (logged, Some(appender))
+        }
+        None => (rx, None),
+    };
     let handle = std::thread::Builder::new()
         .name("sluice-pipeline".into())
-        .spawn(move || Pipeline::new(registry, log, datacenter).run(rx))
+        .spawn(move || {
+            Pipeline::new(registry, datacenter).run(logged);
+            if let Some(appender) = appender {
+                // It ended first: its channel closed ours.
+                let _ = appender.join();
+            }
+        })
         .expect("spawning the pipeline thread");
     (PostBus { tx, cluster }, handle)
 }
 
-struct Pipeline {
-    registry: Arc<StreamRegistry>,
-    log: Option<Arc<dyn PostLog>>,
-    datacenter: Arc<str>,
-    streams: Vec<Arc<LiveStream>>,
-    streams_version: u64,
-    fanout: Fanout,
-}
+/// Batches appended to the log and not yet delivered: a short queue, so that a slow
+/// delivery holds back the log thread instead of piling up memory.
+const LOGGED_BATCHES: usize = 64;
 
-impl Pipeline {
-    fn new(
-        registry: Arc<StreamRegistry>,
-        log: Option<Arc<dyn PostLog>>,
-        datacenter: Arc<str>,
-    ) -> Self {
-        Self {
-            registry,
-            log,
-            datacenter,
-            streams: Vec::new(),
-            streams_version: u64::MAX,
-            fanout: Fanout::default(),
-        }
-    }
-
-    fn run(mut self, mut rx: mpsc::Receiver<Vec<IngestedPost>>) {
-        while let Some(batch) = rx.blocking_recv() {
-            // Log first, then look at the streams: a stream or connection that appears after
-            // the append finds the batch in the log.
-            self.append_to_log(&batch);
-            let version = self.registry.version();
-            if version != self.streams_version {
-                self.streams = self.registry.all();
-                self.streams_version = version;
-            }
-            let datacenter = &*self.datacenter;
-            let posts = batch.iter().map(|p| BatchPost {
-                raw: &p.bytes,
-                local: *p.datacenter == *datacenter,
-            });
-            self.fanout.deliver(&self.streams, posts);
-        }
-    }
-
-    /// Appends the batch to the post log. A failing log costs backfill and recovery, not
-    /// live delivery: the failure is logged and counted, and the batch still goes out.
-    fn append_to_log(&mut self, batch: &[IngestedPost]) {
-        let Some(log) = &self.log else {
-            return;
-        };
+/// The post log thread: appends each batch, then hands it to delivery. A failing log costs
+/// backfill and recovery, not live delivery: the failure is logged and counted, and the
+/// batch still goes out.
+fn append_all(
+    log: &dyn PostLog,
+    mut rx: mpsc::Receiver<Vec<IngestedPost>>,
+    logged: mpsc::Sender<Vec<IngestedPost>>,
+) {
+    while let Some(batch) = rx.blocking_recv() {
         let posts: Vec<NewPost<'_>> = batch
             .iter()
             .map(|p| NewPost {
@@ -170,6 +156,48 @@ impl Pipeline {
                 telemetry::post_log_error();
                 tracing::error!(posts = posts.len(), "appending to the post log failed: {e}");
             }
+        }
+        drop(posts);
+        if logged.blocking_send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+struct Pipeline {
+    registry: Arc<StreamRegistry>,
+    datacenter: Arc<str>,
+    streams: Vec<Arc<LiveStream>>,
+    streams_version: u64,
+    fanout: Fanout,
+}
+
+impl Pipeline {
+    fn new(registry: Arc<StreamRegistry>, datacenter: Arc<str>) -> Self {
+        Self {
+            fanout: Fanout::new(registry.rules()),
+            registry,
+            datacenter,
+            streams: Vec::new(),
+            streams_version: u64::MAX,
+        }
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Vec<IngestedPost>>) {
+        while let Some(batch) = rx.blocking_recv() {
+            // The batch is in the log already; a stream or connection that appears after
+            // this point finds it there.
+            let version = self.registry.version();
+            if version != self.streams_version {
+                self.streams = self.registry.all();
+                self.streams_version = version;
+            }
+            let datacenter = &*self.datacenter;
+            let posts = batch.iter().map(|p| BatchPost {
+                raw: &p.bytes,
+                local: *p.datacenter == *datacenter,
+            });
+            self.fanout.deliver(&self.streams, posts);
         }
     }
 }

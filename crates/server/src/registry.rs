@@ -1,5 +1,11 @@
-//! The live streams of this node: for each stream its compiled rules and its open
-//! connections, kept in step with the store.
+//! The live streams of this node: for each stream its rules and its open connections, kept
+//! in step with the store.
+//!
+//! The rules of all streams are compiled into one node-wide index ([`NodeRules`]), each
+//! under its stream's node-local number, so that matching a post costs one feature
+//! extraction and one walk of the index however many streams the node serves; each
+//! stream's [`RuleBook`] is its view of that index plus the tags its `matching_rules`
+//! report.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -37,12 +43,12 @@ pub struct LiveStream {
 }
 
 impl LiveStream {
-    fn new(stored: &StoredStream) -> Self {
+    fn new(stored: &StoredStream, node_rules: &Arc<NodeRules>) -> Self {
         Self {
             id: stored.id,
             key: stored.stream.clone(),
             limits: Mutex::new(stored.limits),
-            rules: RuleBook::new(),
+            rules: RuleBook::new(node_rules.clone()),
             connections: Connections::default(),
             rules_gate: tokio::sync::Mutex::new(()),
             recovery_jobs: AtomicU32::new(0),
@@ -60,55 +66,153 @@ impl LiveStream {
     }
 }
 
-/// A stream's rules compiled for matching, with the tags `matching_rules` reports.
+/// The key of a rule in the node-wide index: its stream's node-local number
+/// ([`RuleBook::stream_number`]) and its rule id. Matches come out sorted by key, so
+/// grouped by stream and ascending by rule id within each.
+pub type NodeRuleKey = (u32, u64);
+
+/// The rules of every stream of the node in one index.
+///
+/// Matching a post against each stream's own index would extract the post's features
+/// (tokenizing every text field) once per stream; with one index they are extracted once,
+/// and each candidate rule found says which stream it belongs to. Rule changes of all
+/// streams go through the one writer (serialized, each publish waiting at most for one
+/// post's matching); readers are cloned per matching thread and never lock.
+pub struct NodeRules {
+    writer: Mutex<MatcherWriter<NodeRuleKey>>,
+    /// Kept to clone readers from ([`MatcherReader`] is `Send` but not `Sync`).
+    reader: Mutex<MatcherReader<NodeRuleKey>>,
+    next_stream: AtomicU32,
+}
+
+impl Default for NodeRules {
+    fn default() -> Self {
+        let (writer, reader) = SharedMatcher::with_keys();
+        Self {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            next_stream: AtomicU32::new(0),
+        }
+    }
+}
+
+impl NodeRules {
+    /// A reader of the published rules, for one matching thread.
+    pub fn reader(&self) -> MatcherReader<NodeRuleKey> {
+        lock(&self.reader).clone()
+    }
+
+    /// Number of rules of all streams in the index.
+    pub fn len(&self) -> usize {
+        lock(&self.reader).len()
+    }
+
+    /// Whether no stream has rules.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One stream's rules: its part of the node-wide index, and the tags `matching_rules`
+/// reports.
 ///
 /// Changes go to the store first, then here; the pipeline thread matches against the last
 /// published set, so a rule is in effect for every post processed after `apply` returns.
 pub struct RuleBook {
-    writer: Mutex<MatcherWriter>,
-    reader: Mutex<MatcherReader>,
-    tags: RwLock<HashMap<u64, Option<Arc<str>>>>,
+    node: Arc<NodeRules>,
+    stream: u32,
+    /// Rule id → tag, for the rules in effect. `None` once the stream is retired.
+    tags: RwLock<Option<HashMap<u64, Option<Arc<str>>>>>,
 }
 
 impl RuleBook {
-    fn new() -> Self {
-        let (writer, reader) = SharedMatcher::new();
+    fn new(node: Arc<NodeRules>) -> Self {
+        let stream = node.next_stream.fetch_add(1, Ordering::Relaxed);
         Self {
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
-            tags: RwLock::new(HashMap::new()),
+            node,
+            stream,
+            tags: RwLock::new(Some(HashMap::new())),
         }
     }
 
-    /// Adds and removes rules, visible to matching all at once when this returns.
+    /// The stream's number in the node-wide index (the first element of its rules' keys).
+    pub fn stream_number(&self) -> u32 {
+        self.stream
+    }
+
+    /// The node-wide index the stream's rules are in.
+    pub fn node(&self) -> &Arc<NodeRules> {
+        &self.node
+    }
+
+    /// Adds and removes rules, visible to matching all at once when this returns. Does
+    /// nothing once the stream has been retired.
     pub fn apply(&self, added: &[(u64, Rule, Option<String>)], removed: &[u64]) {
         {
             // Tags are known before the matcher can report the rule...
             let mut tags = self.tags.write().unwrap_or_else(|e| e.into_inner());
+            let Some(tags) = tags.as_mut() else {
+                return;
+            };
             for (id, _, tag) in added {
                 tags.insert(*id, tag.as_deref().map(Arc::from));
             }
         }
         {
-            let mut writer = lock(&self.writer);
+            let mut writer = lock(&self.node.writer);
             for (id, rule, _) in added {
-                writer.insert(*id, rule);
+                writer.insert((self.stream, *id), rule);
             }
             for id in removed {
-                writer.remove(*id);
+                writer.remove((self.stream, *id));
             }
             writer.publish();
         }
         // ...and forgotten only once it can no longer report it.
         let mut tags = self.tags.write().unwrap_or_else(|e| e.into_inner());
-        for id in removed {
-            tags.remove(id);
+        if let Some(tags) = tags.as_mut() {
+            for id in removed {
+                tags.remove(id);
+            }
         }
     }
 
-    /// The ids of the rules matching `post`, ascending.
-    pub fn match_post(&self, post: &PostView<'_>, scratch: &mut Scratch, out: &mut Vec<u64>) {
-        lock(&self.reader).match_post_with(post, scratch, out);
+    /// Takes every rule of the stream out of the node-wide index, for good: a removed
+    /// stream's rules must not cost matching time, and later changes are ignored.
+    fn retire(&self) {
+        // Holding the tags lock across the removal keeps a concurrent `apply` from adding
+        // rules after it.
+        let mut tags = self.tags.write().unwrap_or_else(|e| e.into_inner());
+        let Some(retired) = tags.take() else {
+            return;
+        };
+        let mut writer = lock(&self.node.writer);
+        for id in retired.keys() {
+            writer.remove((self.stream, *id));
+        }
+        writer.publish();
+    }
+
+    /// The ids of this stream's rules matching `post`, ascending. Sets up a reader and
+    /// scratch space per call: for checks and tools; delivery matches through
+    /// [`crate::delivery::select::Selector`], once per post for all streams.
+    pub fn match_post(&self, post: &PostView<'_>, out: &mut Vec<u64>) {
+        let mut keys = Vec::new();
+        self.node
+            .reader()
+            .match_post_with(post, &mut Scratch::default(), &mut keys);
+        out.clear();
+        out.extend(self.ids_in(&keys));
+    }
+
+    /// The rule ids of this stream among `keys` (node-wide matches, sorted by key).
+    pub fn ids_in<'k>(&self, keys: &'k [NodeRuleKey]) -> impl Iterator<Item = u64> + 'k {
+        let stream = self.stream;
+        let start = keys.partition_point(|k| k.0 < stream);
+        keys[start..]
+            .iter()
+            .take_while(move |k| k.0 == stream)
+            .map(|k| k.1)
     }
 
     /// Calls `f` with the tag of each rule id in `ids` (skipping unknown ids).
@@ -118,6 +222,8 @@ impl RuleBook {
         f: impl FnOnce(&mut dyn Iterator<Item = (u64, Option<&str>)>) -> R,
     ) -> R {
         let tags = self.tags.read().unwrap_or_else(|e| e.into_inner());
+        let empty = HashMap::new();
+        let tags = tags.as_ref().unwrap_or(&empty);
         let mut iter = ids
             .iter()
             .filter_map(|id| tags.get(id).map(|t| (*id, t.as_deref())));
@@ -126,7 +232,11 @@ impl RuleBook {
 
     /// Number of rules in effect.
     pub fn len(&self) -> usize {
-        self.tags.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.tags
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, HashMap::len)
     }
 
     /// Whether the stream has no rules.
@@ -223,11 +333,13 @@ impl Connections {
     }
 }
 
-/// Every live stream of the node, by account, product and label.
+/// Every live stream of the node, by account, product and label, and the node-wide index
+/// of their rules.
 #[derive(Default)]
 pub struct StreamRegistry {
     streams: RwLock<HashMap<StreamRef, Arc<LiveStream>>>,
     version: AtomicU64,
+    rules: Arc<NodeRules>,
 }
 
 impl StreamRegistry {
@@ -236,14 +348,15 @@ impl StreamRegistry {
         let mut streams = self.streams.write().unwrap_or_else(|e| e.into_inner());
         let stream = streams
             .entry(stored.stream.clone())
-            .or_insert_with(|| Arc::new(LiveStream::new(stored)))
+            .or_insert_with(|| Arc::new(LiveStream::new(stored, &self.rules)))
             .clone();
         *lock(&stream.limits) = stored.limits;
         self.version.fetch_add(1, Ordering::Release);
         stream
     }
 
-    /// Removes a stream; returns it so its connections can be closed.
+    /// Removes a stream and takes its rules out of the node-wide index; returns it so its
+    /// connections can be closed.
     pub fn remove(&self, key: &StreamRef) -> Option<Arc<LiveStream>> {
         let removed = self
             .streams
@@ -251,7 +364,15 @@ impl StreamRegistry {
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
         self.version.fetch_add(1, Ordering::Release);
+        if let Some(stream) = &removed {
+            stream.rules.retire();
+        }
         removed
+    }
+
+    /// The node-wide index of every stream's rules.
+    pub fn rules(&self) -> &Arc<NodeRules> {
+        &self.rules
     }
 
     /// The stream, if it exists.

@@ -185,9 +185,7 @@ fn matching(server: &TestServer, text: &str) -> Vec<u64> {
     let bytes = post(1, text);
     let view = sluice_model::parse_post(bytes.as_bytes()).unwrap();
     let mut out = Vec::new();
-    live_stream(server)
-        .rules
-        .match_post(&view, &mut sluice_matcher::Scratch::default(), &mut out);
+    live_stream(server).rules.match_post(&view, &mut out);
     out
 }
 

@@ -19,7 +19,7 @@ use super::gzip::Deflater;
 use super::outbox::Pushed;
 use super::segment::Segment;
 use super::select::{Routed, Selector, frame_plain_into};
-use crate::registry::LiveStream;
+use crate::registry::{LiveStream, NodeRules};
 use crate::telemetry;
 
 /// A group's buffer becomes a segment once it holds this many bytes.
@@ -36,7 +36,6 @@ pub struct BatchPost<'a> {
 
 /// Fills the outboxes of live connections, batch by batch; holds the selector, the
 /// compressor and the group buffers, so one per delivering thread (the pipeline's).
-#[derive(Default)]
 pub struct Fanout {
     selector: Selector,
     deflater: Deflater,
@@ -60,6 +59,15 @@ struct Group {
 }
 
 impl Fanout {
+    /// A fanout matching against `rules` (the registry's node-wide index).
+    pub fn new(rules: &NodeRules) -> Self {
+        Self {
+            selector: Selector::new(rules),
+            deflater: Deflater::default(),
+            active: Vec::new(),
+        }
+    }
+
     /// Routes every post of a batch for every stream in `streams` that has connections,
     /// and queues the results in their outboxes, in post order.
     ///
@@ -110,8 +118,9 @@ impl Fanout {
                 // Ingest validated it; nothing else can produce an unparsable post.
                 continue;
             };
+            let mut router = selector.post(&view, post.raw, post.local);
             for ActiveStream { stream, groups } in active.iter_mut() {
-                let Some(routed) = selector.route(stream, &view, post.raw, post.local) else {
+                let Some(routed) = router.route(stream) else {
                     continue;
                 };
                 for group in groups.iter_mut() {
@@ -219,7 +228,7 @@ mod tests {
             raw: p.as_bytes(),
             local: i != 1,
         });
-        Fanout::default().deliver(&[stream], batch);
+        Fanout::new(registry.rules()).deliver(&[stream], batch);
 
         let (a, b) = (queued(&gzip_a).await, queued(&gzip_b).await);
         assert_eq!((a.len(), b.len()), (1, 1));

@@ -230,8 +230,8 @@ struct Step {
 impl Reader {
     fn new(target: ReplayTarget) -> Self {
         Self {
+            selector: Selector::new(target.stream.rules.node()),
             target,
-            selector: Selector::default(),
             cursor: 0,
             activity_count: 0,
         }
@@ -306,7 +306,10 @@ impl Reader {
         let view = parse_post(raw).ok()?;
         let target = &self.target;
         let local = *datacenter == *target.datacenter;
-        let routed = self.selector.route(&target.stream, &view, raw, local)?;
+        let routed = self
+            .selector
+            .post(&view, raw, local)
+            .route(&target.stream)?;
         if !routed.reaches(target.partition, target.local_dc_only) {
             return None;
         }

@@ -9,13 +9,13 @@
 //! - Firehose: every post, to the connections of its partition (of 20).
 
 use bytes::Bytes;
-use sluice_matcher::Scratch;
+use sluice_matcher::{MatcherReader, Scratch};
 use sluice_model::PostView;
 use sluice_model::enrich::{MatchedRule, enrich_into};
 use sluice_model::sampling::{in_decahose, partition};
 use sluice_store::Product;
 
-use crate::registry::LiveStream;
+use crate::registry::{LiveStream, NodeRuleKey, NodeRules};
 
 /// Partitions of the Decahose (spec Part A).
 pub const DECAHOSE_PARTITIONS: u32 = 2;
@@ -57,32 +57,72 @@ impl Routed {
     }
 }
 
-/// Routes posts for streams; holds the matcher's scratch space and buffers, so one per
-/// thread (the pipeline has one, each replay has its own).
-#[derive(Default)]
+/// Routes posts for streams; holds a reader of the node-wide rules index, the matcher's
+/// scratch space and buffers, so one per thread (the pipeline has one, each replay has its
+/// own).
 pub struct Selector {
+    reader: MatcherReader<NodeRuleKey>,
     scratch: Scratch,
+    /// The current post's matches in the node-wide index, sorted (grouped by stream).
+    keys: Vec<NodeRuleKey>,
     rule_ids: Vec<u64>,
     buffer: Vec<u8>,
 }
 
 impl Selector {
-    /// How `stream` routes the post `view` (whose JSON is `raw`, from this node's
-    /// datacenter when `local`); `None` when no connection of the stream gets it.
-    pub fn route(
-        &mut self,
-        stream: &LiveStream,
-        view: &PostView<'_>,
-        raw: &[u8],
+    /// A selector matching against `rules` (the registry's node-wide index).
+    pub fn new(rules: &NodeRules) -> Self {
+        Self {
+            reader: rules.reader(),
+            scratch: Scratch::default(),
+            keys: Vec::new(),
+            rule_ids: Vec::new(),
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Starts routing one post (`view`, whose JSON is `raw`, from this node's datacenter
+    /// when `local`) to any number of streams. The post is matched against the rules of
+    /// every stream at most once, on the first rules stream it is routed for.
+    pub fn post<'s, 'p>(
+        &'s mut self,
+        view: &'s PostView<'p>,
+        raw: &'s [u8],
         local: bool,
-    ) -> Option<Routed> {
+    ) -> PostRouter<'s, 'p> {
+        PostRouter {
+            selector: self,
+            view,
+            raw,
+            local,
+            matched: false,
+        }
+    }
+}
+
+/// One post being routed to streams: see [`Selector::post`].
+pub struct PostRouter<'s, 'p> {
+    selector: &'s mut Selector,
+    view: &'s PostView<'p>,
+    raw: &'s [u8],
+    local: bool,
+    /// Whether `selector.keys` holds this post's matches yet.
+    matched: bool,
+}
+
+impl PostRouter<'_, '_> {
+    /// How `stream` routes the post; `None` when no connection of the stream gets it.
+    pub fn route(&mut self, stream: &LiveStream) -> Option<Routed> {
         match stream.product() {
             Product::PowerTrack | Product::Powerstream => {
-                let message = self.enriched(stream, view, raw)?;
-                Some(Routed::Matched { message, local })
+                let message = self.enriched(stream)?;
+                Some(Routed::Matched {
+                    message,
+                    local: self.local,
+                })
             }
             product @ (Product::Decahose | Product::Firehose) => {
-                let id = view.id()?;
+                let id = self.view.id()?;
                 if product == Product::Decahose && !in_decahose(id) {
                     return None;
                 }
@@ -93,27 +133,32 @@ impl Selector {
     }
 
     /// The post with its `matching_rules` for `stream`, framed; `None` when no rule matches.
-    fn enriched(&mut self, stream: &LiveStream, view: &PostView<'_>, raw: &[u8]) -> Option<Bytes> {
-        stream
-            .rules
-            .match_post(view, &mut self.scratch, &mut self.rule_ids);
-        if self.rule_ids.is_empty() {
+    fn enriched(&mut self, stream: &LiveStream) -> Option<Bytes> {
+        let selector = &mut *self.selector;
+        if !self.matched {
+            selector
+                .reader
+                .match_post_with(self.view, &mut selector.scratch, &mut selector.keys);
+            self.matched = true;
+        }
+        selector.rule_ids.clear();
+        selector
+            .rule_ids
+            .extend(stream.rules.ids_in(&selector.keys));
+        if selector.rule_ids.is_empty() {
             return None;
         }
-        self.buffer.clear();
-        let ok = stream.rules.with_tags(&self.rule_ids, |tags| {
-            enrich_into(
-                raw,
-                tags.map(|(id, tag)| MatchedRule { id, tag }),
-                &mut self.buffer,
-            )
-            .is_ok()
+        selector.buffer.clear();
+        let raw = self.raw;
+        let buffer = &mut selector.buffer;
+        let ok = stream.rules.with_tags(&selector.rule_ids, |tags| {
+            enrich_into(raw, tags.map(|(id, tag)| MatchedRule { id, tag }), buffer).is_ok()
         });
         if !ok {
             return None;
         }
-        self.buffer.extend_from_slice(b"\r\n");
-        Some(Bytes::copy_from_slice(&self.buffer))
+        buffer.extend_from_slice(b"\r\n");
+        Some(Bytes::copy_from_slice(buffer))
     }
 }
 
@@ -128,4 +173,94 @@ pub fn frame_plain(raw: &[u8]) -> Bytes {
 pub fn frame_plain_into(raw: &[u8], out: &mut Vec<u8>) {
     sluice_model::json::escape_line_separators(raw, out);
     out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_model::parse_post;
+    use sluice_store::{StoredStream, StreamLimits, StreamRef};
+
+    use super::*;
+    use crate::registry::StreamRegistry;
+
+    fn stream(registry: &StreamRegistry, id: i64, label: &str) -> std::sync::Arc<LiveStream> {
+        registry.upsert(&StoredStream {
+            id,
+            stream: StreamRef {
+                account: "acme".into(),
+                product: Product::PowerTrack,
+                label: label.into(),
+            },
+            limits: StreamLimits {
+                max_connections: 2,
+                max_rules: 10,
+            },
+        })
+    }
+
+    fn rule(id: u64, value: &str, tag: &str) -> (u64, sluice_rules::Rule, Option<String>) {
+        (id, sluice_rules::parse(value).unwrap(), Some(tag.into()))
+    }
+
+    /// The `matching_rules` of a routed message, as (id, tag) pairs.
+    fn matching_rules(routed: Option<Routed>) -> Vec<(String, String)> {
+        let Some(Routed::Matched { message, .. }) = routed else {
+            return Vec::new();
+        };
+        let json: serde_json::Value = serde_json::from_slice(&message).unwrap();
+        json["matching_rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["id_str"].as_str().unwrap().to_owned(),
+                    r["tag"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn streams_share_one_index_but_each_reports_only_its_own_rules() {
+        let registry = StreamRegistry::default();
+        let (a, b, c) = (
+            stream(&registry, 1, "a"),
+            stream(&registry, 2, "b"),
+            stream(&registry, 3, "c"),
+        );
+        // The same rule id and value on two streams, with different tags.
+        a.rules
+            .apply(&[rule(7, "hello", "a7"), rule(9, "bye", "a9")], &[]);
+        b.rules.apply(&[rule(7, "hello", "b7")], &[]);
+        c.rules.apply(&[rule(8, "nothing", "c8")], &[]);
+        assert_eq!(registry.rules().len(), 4);
+
+        let raw = br#"{"id":1,"text":"hello and bye"}"#;
+        let view = parse_post(raw).unwrap();
+        let mut selector = Selector::new(registry.rules());
+        let mut router = selector.post(&view, raw, true);
+        let pair = |id: &str, tag: &str| (id.to_owned(), tag.to_owned());
+        assert_eq!(
+            matching_rules(router.route(&a)),
+            [pair("7", "a7"), pair("9", "a9")]
+        );
+        assert_eq!(matching_rules(router.route(&b)), [pair("7", "b7")]);
+        assert!(router.route(&c).is_none());
+
+        // Removing a rule of one stream leaves the other's rule with the same id alone.
+        a.rules.apply(&[], &[7]);
+        let mut router = selector.post(&view, raw, true);
+        assert_eq!(matching_rules(router.route(&a)), [pair("9", "a9")]);
+        assert_eq!(matching_rules(router.route(&b)), [pair("7", "b7")]);
+
+        // A removed stream takes its rules out of the index and ignores later changes.
+        registry.remove(&a.key);
+        assert_eq!(registry.rules().len(), 2);
+        a.rules.apply(&[rule(10, "hello", "late")], &[]);
+        assert_eq!(registry.rules().len(), 2);
+        let mut router = selector.post(&view, raw, true);
+        assert!(router.route(&a).is_none());
+        assert_eq!(matching_rules(router.route(&b)), [pair("7", "b7")]);
+    }
 }
