@@ -2,7 +2,8 @@
 //! Firehose, Powerstream with identity and gzip) against a server it starts itself completes
 //! with nothing lost and prints every figure; the same against a running server given by
 //! `--url` over three streams, which is left tidy; a run over three streams; and an
-//! interrupted run stops its server.
+//! interrupted run stops its server; a run against a three-node cluster the bench starts
+//! itself (when `nats-server` is installed) loses nothing and stops every process.
 //! No timing is asserted: this machine is shared.
 
 use std::io::{BufRead, BufReader};
@@ -360,4 +361,68 @@ fn an_interrupted_run_stops_its_server() {
         !std::path::Path::new(&format!("/proc/{server_pid}")).exists(),
         "server {server_pid} still runs"
     );
+}
+
+/// Whether `nats-server` is where `sluice bench --cluster` looks for it: on PATH or in a
+/// system dir.
+fn nats_server_installed() -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(std::path::PathBuf::from))
+        .any(|dir| dir.join("nats-server").is_file())
+}
+
+#[test]
+fn a_short_run_against_a_three_node_cluster_loses_nothing_and_stops_every_process() {
+    if !nats_server_installed() {
+        eprintln!("SKIPPED: nats-server not installed");
+        return;
+    }
+    let output = run_bench(
+        "powertrack",
+        &SHORT,
+        &["--cluster", "3", "--rules", "50", "--connections", "6"],
+    );
+    // Every connection got every post it should, whichever node it read from.
+    let stdout = check_figures(&output, "powertrack --cluster 3");
+    let params = field(&stdout, "parameters");
+    assert!(
+        params.starts_with("50 rules") && params.contains("6 connections, 200 posts/s"),
+        "{stdout}"
+    );
+    let server = field(&stdout, "server");
+    assert!(
+        server.starts_with("cluster of 3 `sluice serve --nats` nodes on this machine (pids "),
+        "{stdout}"
+    );
+    let nats = field(&stdout, "nats");
+    assert!(nats.starts_with("nats-server v"), "{stdout}");
+    assert!(nats.contains(" at nats://127.0.0.1:"), "{stdout}");
+    let cpu = field(&stdout, "cpu");
+    assert!(cpu.starts_with("servers "), "{stdout}");
+    assert!(cpu.contains(" over 3 nodes ("), "{stdout}");
+    assert!(cpu.contains(", nats-server "), "{stdout}");
+    // The same target as one server.
+    assert!(stdout.contains("p99 < 20 ms"), "{stdout}");
+
+    // The nodes and the NATS server were stopped and reaped before the bench exited.
+    let pid_list = |text: &str| -> Vec<String> {
+        let inside = text
+            .split_once("(pid")
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(pids, _)| pids.trim_start_matches('s').trim())
+            .unwrap_or_else(|| panic!("no pids in {text:?}"));
+        inside.split(", ").map(str::to_owned).collect()
+    };
+    let mut pids = pid_list(server);
+    assert_eq!(pids.len(), 3, "{stdout}");
+    pids.extend(pid_list(nats));
+    if cfg!(target_os = "linux") {
+        for pid in pids {
+            assert!(
+                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "process {pid} still runs"
+            );
+        }
+    }
 }

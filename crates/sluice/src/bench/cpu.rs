@@ -1,7 +1,8 @@
 //! CPU time of a process and of its threads, from Linux's `/proc`, to show where the time
 //! of a run goes: the server's pipeline thread (matching, enrichment) against its workers
-//! (HTTP, gzip, ingest parsing), and the bench itself. Elsewhere nothing is measured and
-//! the report says so.
+//! (HTTP, gzip, ingest parsing), and the bench itself; in a cluster, every node (added up
+//! with [`Usage::combined`]) and the NATS server. Elsewhere nothing is measured and the
+//! report says so.
 //!
 //! `/proc` counts in clock ticks of `USER_HZ`, which is 100 on every Linux architecture
 //! the project builds for. Each thread's `schedstat` adds how long it was runnable but
@@ -112,6 +113,29 @@ impl Usage {
     }
 }
 
+impl Usage {
+    /// The use of several processes together (the nodes of a cluster): totals and waits
+    /// added, threads of one name summed across processes, largest first.
+    pub fn combined(usages: &[Usage]) -> Usage {
+        let mut by_name: BTreeMap<&str, Duration> = BTreeMap::new();
+        for usage in usages {
+            for (name, used) in &usage.by_name {
+                *by_name.entry(name).or_default() += *used;
+            }
+        }
+        let mut by_name: Vec<(String, Duration)> = by_name
+            .into_iter()
+            .map(|(name, used)| (name.to_owned(), used))
+            .collect();
+        by_name.sort_by_key(|&(_, used)| std::cmp::Reverse(used));
+        Usage {
+            total: usages.iter().map(|u| u.total).sum(),
+            by_name,
+            waited: usages.iter().map(|u| u.waited).sum(),
+        }
+    }
+}
+
 fn ticks_to_duration(ticks: u64) -> Duration {
     Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
 }
@@ -182,6 +206,39 @@ mod tests {
         );
         // 10 + 100 + 100 ticks of 1 ms of waiting each.
         assert_eq!(usage.waited, Some(Duration::from_millis(210)));
+    }
+
+    #[test]
+    fn usages_of_several_processes_add_up() {
+        let usage = |total_ms, threads: &[(&str, u64)], waited_ms: Option<u64>| Usage {
+            total: Duration::from_millis(total_ms),
+            by_name: threads
+                .iter()
+                .map(|&(name, ms)| (name.to_owned(), Duration::from_millis(ms)))
+                .collect(),
+            waited: waited_ms.map(Duration::from_millis),
+        };
+        let a = usage(500, &[("pipeline", 300), ("worker", 200)], Some(10));
+        let b = usage(
+            700,
+            &[("worker", 400), ("pipeline", 250), ("nats", 50)],
+            Some(5),
+        );
+        let sum = Usage::combined(&[a.clone(), b.clone()]);
+        assert_eq!(sum.total, Duration::from_millis(1_200));
+        assert_eq!(
+            sum.by_name,
+            [
+                ("worker".to_owned(), Duration::from_millis(600)),
+                ("pipeline".to_owned(), Duration::from_millis(550)),
+                ("nats".to_owned(), Duration::from_millis(50)),
+            ]
+        );
+        assert_eq!(sum.waited, Some(Duration::from_millis(15)));
+        // A process whose waits are unknown makes the sum unknown.
+        let unknown = usage(100, &[], None);
+        assert_eq!(Usage::combined(&[a, unknown]).waited, None);
+        assert_eq!(Usage::combined(&[]).total, Duration::ZERO);
     }
 
     #[cfg(target_os = "linux")]

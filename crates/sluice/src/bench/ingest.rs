@@ -5,7 +5,8 @@
 //! It runs on a thread of its own with a single-threaded runtime, so that the readers'
 //! decoding never delays a tick. A tick sends every post due by then (`rate × elapsed`), so
 //! a late tick catches up instead of lowering the rate; a few requests may be in flight at
-//! once so that one slow answer does not stall the pacing.
+//! once so that one slow answer does not stall the pacing. In a cluster the requests go
+//! round-robin to the nodes, each post in exactly one request.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,8 +30,8 @@ const MAX_REQUEST_BYTES: usize = 4 << 20;
 /// What to send and how fast.
 #[derive(Clone)]
 pub struct Plan {
-    /// `BASE/ingest`.
-    pub url: Url,
+    /// `BASE/ingest` of every node; request `k` goes to `urls[k % urls.len()]`.
+    pub urls: Vec<Url>,
     /// The admin token.
     pub token: String,
     /// Posts per second.
@@ -39,6 +40,13 @@ pub struct Plan {
     pub interval: Duration,
     /// TLS settings of the client.
     pub tls: TlsArgs,
+}
+
+impl Plan {
+    /// Where request number `k` (in sending order) goes: round-robin over the nodes.
+    fn url_of(&self, k: usize) -> &Url {
+        &self.urls[k % self.urls.len()]
+    }
 }
 
 /// One ingest request.
@@ -133,6 +141,7 @@ struct IngestAnswer {
 }
 
 async fn run(plan: &Plan, posts: &Arc<Posts>, epoch: Instant) -> anyhow::Result<IngestReport> {
+    anyhow::ensure!(!plan.urls.is_empty(), "no ingest URL");
     let client = Arc::new(HttpClient::new(&plan.tls, Some(Duration::from_secs(30)))?);
     let auth = Auth::Bearer(plan.token.clone());
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -155,9 +164,10 @@ async fn run(plan: &Plan, posts: &Arc<Posts>, epoch: Instant) -> anyhow::Result<
                 .expect("the semaphore is never closed");
             let (first, end) = (sent, posts.batch_end(sent, due, MAX_REQUEST_BYTES));
             sent = end;
+            let url = plan.url_of(tasks.len());
             tasks.push(tokio::spawn(send_batch(
                 client.clone(),
-                Request::new(Method::POST, &plan.url, &auth)?
+                Request::new(Method::POST, url, &auth)?
                     .header(CONTENT_TYPE, "application/x-ndjson")
                     .body(posts.batch(first, end)),
                 (first, end),
@@ -234,6 +244,28 @@ mod tests {
             rejected: 0,
             error: None,
         }
+    }
+
+    #[test]
+    fn requests_go_round_robin_to_the_nodes() {
+        let plan = Plan {
+            urls: (1..=3)
+                .map(|n| Url::parse(&format!("http://127.0.0.1:900{n}/ingest")).expect("URL"))
+                .collect(),
+            token: "t".to_owned(),
+            rate: 1.0,
+            interval: Duration::from_millis(5),
+            tls: TlsArgs { cacert: None },
+        };
+        let ports: Vec<u16> = (0..7)
+            .map(|k| plan.url_of(k).port().expect("port"))
+            .collect();
+        assert_eq!(ports, [9001, 9002, 9003, 9001, 9002, 9003, 9001]);
+        let one = Plan {
+            urls: plan.urls[..1].to_vec(),
+            ..plan
+        };
+        assert!((0..4).all(|k| one.url_of(k).port() == Some(9001)));
     }
 
     #[test]

@@ -6,12 +6,14 @@
 //!
 //! ## How a run works
 //! 1. [`target`]: start `sluice serve` as a child process on a free loopback port with a
-//!    temporary data dir and a fresh admin token, or use a running server.
+//!    temporary data dir and a fresh admin token, or a cluster of them sharing a
+//!    `nats-server` the bench starts too ([`nats`]), or use a running server.
 //! 2. [`workload`]: generate the rules and the posts (`sluice_synth`, seeded) and compute
 //!    exactly which posts every connection must receive: with the same matcher the server
 //!    uses (PowerTrack, Powerstream), or by the post's partition (Firehose).
 //! 3. [`provision`]: account, user, streams or Powerstream token, and rules through the
-//!    admin and rules APIs.
+//!    admin and rules APIs; in a cluster, through the first node, and [`replication`]
+//!    waits until every node has them.
 //! 4. [`reader`]: hold the stream connections; decode gzip or identity chunk by chunk,
 //!    timestamp every post on arrival, count what was received, duplicated or unexpected.
 //! 5. [`ingest`]: send the posts at the target rate in small batches on a thread of its
@@ -21,8 +23,10 @@
 
 pub mod cpu;
 pub mod ingest;
+pub mod nats;
 pub mod provision;
 pub mod reader;
+pub mod replication;
 pub mod report;
 pub mod stats;
 pub mod target;

@@ -34,7 +34,7 @@ pub fn powertrack_labels(streams: usize) -> Vec<String> {
 /// (see `cmd::bench`).
 pub const FIREHOSE_LABELS: [&str; 2] = ["bench-firehose-1", "bench-firehose-2"];
 /// The label and product of every account's Powerstream rule set on the server.
-const POWERSTREAM_LABEL: &str = "powerstream";
+pub const POWERSTREAM_LABEL: &str = "powerstream";
 
 /// Rules per add request (demian85/gnip's batch size, as `sluice rules add` uses).
 const ADD_BATCH: usize = 5_000;

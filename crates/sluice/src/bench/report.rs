@@ -2,7 +2,9 @@
 //! against the project's target for the benchmark ([`Goal`]): PowerTrack 5,000 posts/s,
 //! 1,000 rules, 100 connections, p99 under 20 ms; Firehose 20,000 posts/s on 20 partitions,
 //! p99 under 50 ms; Powerstream 5,000 posts/s, 1,000 rules, 2 connections, identity
-//! encoding, p99 under 5 ms; nothing lost in every case.
+//! encoding, p99 under 5 ms; nothing lost in every case. A cluster run (`--cluster N`) is
+//! judged against the same targets: its report names the nodes and the NATS server, and
+//! adds up the nodes' CPU.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -159,6 +161,10 @@ pub struct Params {
     pub seed: u64,
     /// How the server under test was reached.
     pub server: String,
+    /// Nodes of the cluster the bench started (`--cluster N`), `None` for one server.
+    pub cluster: Option<usize>,
+    /// The NATS server the cluster shares, when the bench started one.
+    pub nats: Option<String>,
 }
 
 /// Everything measured in a run.
@@ -206,8 +212,11 @@ pub struct Results {
 pub struct Cpu {
     /// The window (ingest start to the end of delivery).
     pub window: Duration,
-    /// The server's use, when it is a child of the bench on Linux.
-    pub server: Option<Usage>,
+    /// The server's use, per node (one for a single server), when the bench started it
+    /// on Linux.
+    pub server: Option<Vec<Usage>>,
+    /// The use of the NATS server a cluster shares, when the bench started it on Linux.
+    pub nats: Option<Usage>,
     /// The bench's own use, on Linux.
     pub bench: Option<Usage>,
 }
@@ -256,7 +265,13 @@ pub fn render(machine: &Machine, params: &Params, results: &Results) -> String {
     let mut line = |label: &str, text: String| {
         let _ = writeln!(out, "{label:<13}{text}");
     };
-    line("benchmark", format!("sluice bench {}", params.mode.name()));
+    line(
+        "benchmark",
+        match params.cluster {
+            Some(nodes) => format!("sluice bench {} --cluster {nodes}", params.mode.name()),
+            None => format!("sluice bench {}", params.mode.name()),
+        },
+    );
     let build = if cfg!(debug_assertions) {
         "debug build: timings are not meaningful, use --release"
     } else {
@@ -272,6 +287,9 @@ pub fn render(machine: &Machine, params: &Params, results: &Results) -> String {
         ),
     );
     line("server", params.server.clone());
+    if let Some(nats) = &params.nats {
+        line("nats", nats.clone());
+    }
     let pacing = format!(
         "{} posts/s for {:.1} s, a batch every {} ms, seed {}",
         thousands(params.rate.round() as u64),
@@ -489,22 +507,46 @@ fn cpu_text(cpu: &Cpu) -> String {
         return "not measured".to_owned();
     }
     let percent = |d: Duration| format!("{:.0} %", 100.0 * d.as_secs_f64() / window);
-    let mut text = match &cpu.server {
-        Some(server) => {
-            let threads: Vec<String> = server
-                .by_name
-                .iter()
-                .take(4)
-                .map(|(name, used)| format!("{name} {}", percent(*used)))
-                .collect();
-            let mut text = format!("server {} ({})", percent(server.total), threads.join(", "));
+    let threads = |usage: &Usage| -> String {
+        let busiest: Vec<String> = usage
+            .by_name
+            .iter()
+            .take(4)
+            .map(|(name, used)| format!("{name} {}", percent(*used)))
+            .collect();
+        busiest.join(", ")
+    };
+    let mut text = match cpu.server.as_deref() {
+        Some([server]) => {
+            let mut text = format!("server {} ({})", percent(server.total), threads(server));
             if let Some(waited) = server.waited {
                 let _ = write!(text, " + {} waiting for a CPU", percent(waited));
             }
             text
         }
-        None => "server not measured".to_owned(),
+        Some(nodes) if !nodes.is_empty() => {
+            let all = Usage::combined(nodes);
+            let each: Vec<String> = nodes.iter().map(|n| percent(n.total)).collect();
+            let mut text = format!(
+                "servers {} over {} nodes ({}; threads of all nodes: {})",
+                percent(all.total),
+                nodes.len(),
+                each.join(" + "),
+                threads(&all)
+            );
+            if let Some(waited) = all.waited {
+                let _ = write!(text, " + {} waiting for a CPU", percent(waited));
+            }
+            text
+        }
+        _ => "server not measured".to_owned(),
     };
+    if let Some(nats) = &cpu.nats {
+        let _ = write!(text, ", nats-server {}", percent(nats.total));
+        if let Some(waited) = nats.waited {
+            let _ = write!(text, " + {} waiting", percent(waited));
+        }
+    }
     match &cpu.bench {
         Some(bench) => {
             let _ = write!(text, ", bench {}", percent(bench.total));
@@ -556,6 +598,8 @@ mod tests {
             interval: Duration::from_millis(5),
             seed: 1,
             server: "spawned".to_owned(),
+            cluster: None,
+            nats: None,
         }
     }
 
@@ -586,6 +630,7 @@ mod tests {
             cpu: Cpu {
                 window: Duration::from_secs(20),
                 server: None,
+                nats: None,
                 bench: None,
             },
         }
@@ -721,5 +766,71 @@ mod tests {
         assert_eq!(miss.len(), 1, "{text}");
         assert!(miss[0].contains("identity encoding"), "{text}");
         assert!(text.contains("p99 1.00 ms"), "{text}");
+    }
+
+    #[test]
+    fn a_cluster_run_names_its_nodes_and_nats_and_adds_up_their_cpu() {
+        let usage = |total_ms, threads: &[(&str, u64)]| Usage {
+            total: Duration::from_millis(total_ms),
+            by_name: threads
+                .iter()
+                .map(|&(name, ms)| (name.to_owned(), Duration::from_millis(ms)))
+                .collect(),
+            waited: Some(Duration::from_millis(total_ms / 10)),
+        };
+        let mut cluster = params();
+        cluster.cluster = Some(3);
+        cluster.server = "cluster of 3 `sluice serve --nats` nodes on this machine".to_owned();
+        cluster.nats = Some("nats-server v2.9.10 (pid 7)".to_owned());
+        let mut run = results();
+        run.cpu = Cpu {
+            window: Duration::from_secs(10),
+            server: Some(vec![
+                usage(5_000, &[("sluice-pipeline", 3_000), ("tokio-rt", 2_000)]),
+                usage(4_000, &[("sluice-pipeline", 2_500), ("tokio-rt", 1_500)]),
+                usage(3_000, &[("sluice-pipeline", 2_000), ("tokio-rt", 1_000)]),
+            ]),
+            nats: Some(usage(2_000, &[("nats-server", 2_000)])),
+            bench: Some(usage(1_000, &[("main", 1_000)])),
+        };
+        let text = render(&machine(), &cluster, &run);
+        assert!(
+            text.starts_with("benchmark    sluice bench powertrack --cluster 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nnats         nats-server v2.9.10 (pid 7)\n"),
+            "{text}"
+        );
+        let cpu = text
+            .lines()
+            .find(|l| l.starts_with("cpu "))
+            .expect("a cpu line");
+        assert_eq!(
+            cpu,
+            "cpu          servers 120 % over 3 nodes (50 % + 40 % + 30 %; threads of all nodes: \
+             sluice-pipeline 75 %, tokio-rt 45 %) + 12 % waiting for a CPU, nats-server 20 % \
+             + 2 % waiting, bench 10 % + 1 % waiting of one core, over the 10.0 s of ingest \
+             and delivery"
+        );
+        // The same targets as one server.
+        assert!(text.contains("100 connections             PASS"), "{text}");
+        assert!(text.ends_with("verdict      PASS\n"), "{text}");
+
+        // One server: its own figures, no nats line (over the 20 s window of `results`).
+        let mut single = results();
+        single.cpu.server = Some(vec![usage(5_000, &[("sluice-pipeline", 3_000)])]);
+        let text = render(&machine(), &params(), &single);
+        assert!(
+            text.starts_with("benchmark    sluice bench powertrack\n"),
+            "{text}"
+        );
+        assert!(!text.contains("\nnats "), "{text}");
+        assert!(
+            text.contains(
+                "cpu          server 25 % (sluice-pipeline 15 %) + 2 % waiting for a CPU"
+            ),
+            "{text}"
+        );
     }
 }

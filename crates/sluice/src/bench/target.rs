@@ -1,53 +1,212 @@
-//! The server under test: either a `sluice serve` child process the bench starts itself
-//! (the same binary, on `127.0.0.1:0`, a temporary data dir, a fresh admin token), or a
+//! The server under test: a `sluice serve` child process the bench starts itself (the
+//! same binary, on `127.0.0.1:0`, a temporary data dir, a fresh admin token), a cluster of
+//! such children sharing a `nats-server` the bench also starts (`--cluster N`), or a
 //! running server given by URL and admin token.
 //!
-//! A spawned server lives exactly as long as its [`SpawnedServer`]: dropping it (normal
-//! end, error, SIGINT handled by the bench, panic unwinding) kills the process, reaps it
-//! and removes the data dir.
+//! Spawned processes live exactly as long as their [`Target`]: dropping it (normal end,
+//! error, SIGINT handled by the bench, panic unwinding) kills the nodes, then the NATS
+//! server, reaps them and removes their dirs.
+//!
+//! In a cluster, provisioning goes through the first node; the stream connections and the
+//! ingest requests are spread round-robin over every node ([`Target::node`],
+//! [`Target::on_node`]).
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use hyper::{Method, StatusCode};
 use url::Url;
+
+use super::nats::NatsServer;
+use crate::client::http::{Auth, HttpClient, Reply, Request};
 
 /// The banner line `sluice serve` prints first: `sluice <version> listening on <URL>`.
 const LISTENING: &str = " listening on ";
+/// How long a spawned node may take to report healthy (a cluster node loads the shared
+/// state from JetStream first).
+const HEALTHY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often `/healthz` is asked meanwhile.
+const HEALTHY_POLL: Duration = Duration::from_millis(50);
 
 /// Where the server under test is and how to administer it.
 pub struct Target {
-    /// The base URL (`http://127.0.0.1:PORT`).
+    /// The base URL (`http://127.0.0.1:PORT/`) of the server, or of the first node of a
+    /// cluster: where the bench provisions.
     pub base: Url,
-    /// The admin and ingest bearer token.
+    /// Every node's base URL, [`Target::base`] first (only it for one server).
+    pub nodes: Vec<Url>,
+    /// The admin and ingest bearer token (the same on every node).
     pub admin_token: String,
-    /// The child process, when the bench started the server.
-    pub spawned: Option<SpawnedServer>,
+    /// The child processes, when the bench started the server: one per node. Declared
+    /// before `nats`, so the nodes are stopped before their NATS server.
+    spawned: Vec<SpawnedServer>,
+    /// The NATS server of a cluster the bench started.
+    nats: Option<NatsServer>,
 }
 
 impl Target {
     /// A running server the bench does not own.
     pub fn external(base: Url, admin_token: String) -> Self {
         Self {
+            nodes: vec![base.clone()],
             base,
             admin_token,
-            spawned: None,
+            spawned: Vec::new(),
+            nats: None,
         }
     }
 
     /// Starts `sluice serve` from this very executable and waits until it listens.
     pub fn spawn() -> anyhow::Result<Self> {
-        let (spawned, base, admin_token) = SpawnedServer::start()?;
+        let admin_token = sluice_server::auth::generate_token("bench");
+        let (server, base) = SpawnedServer::start(&admin_token, None)?;
         Ok(Self {
+            nodes: vec![base.clone()],
             base,
             admin_token,
-            spawned: Some(spawned),
+            spawned: vec![server],
+            nats: None,
         })
     }
 
-    /// The process id of the server, when the bench started it (for CPU accounting).
-    pub fn pid(&self) -> Option<u32> {
-        self.spawned.as_ref().map(|s| s.child.id())
+    /// Starts a `nats-server` with JetStream, then `nodes` `sluice serve --nats` from this
+    /// very executable, each with its own port and data dir and the same admin token, and
+    /// waits until each listens (see [`Target::wait_healthy`] for ready).
+    pub fn spawn_cluster(nodes: usize) -> anyhow::Result<Self> {
+        anyhow::ensure!(nodes >= 1, "a cluster needs at least one node");
+        let nats = NatsServer::start()?;
+        let admin_token = sluice_server::auth::generate_token("bench");
+        // One after the other: the first creates the JetStream stream and buckets.
+        let mut spawned = Vec::with_capacity(nodes);
+        let mut urls = Vec::with_capacity(nodes);
+        for n in 1..=nodes {
+            let (server, base) = SpawnedServer::start(&admin_token, Some(nats.url()))
+                .with_context(|| format!("starting cluster node {n} of {nodes}"))?;
+            spawned.push(server);
+            urls.push(base);
+        }
+        Ok(Self {
+            base: urls[0].clone(),
+            nodes: urls,
+            admin_token,
+            spawned,
+            nats: Some(nats),
+        })
+    }
+
+    /// Whether the bench started the server (and so owns everything on it).
+    pub fn is_spawned(&self) -> bool {
+        !self.spawned.is_empty()
+    }
+
+    /// The process id of every node the bench started, in node order (for CPU accounting).
+    pub fn pids(&self) -> Vec<u32> {
+        self.spawned.iter().map(|s| s.child.id()).collect()
+    }
+
+    /// The process id of the NATS server the bench started.
+    pub fn nats_pid(&self) -> Option<u32> {
+        self.nats.as_ref().map(NatsServer::pid)
+    }
+
+    /// The base URL of the node serving connection or ingest request number `i`:
+    /// round-robin over the nodes.
+    pub fn node(&self, i: usize) -> &Url {
+        &self.nodes[i % self.nodes.len()]
+    }
+
+    /// `url`, built on [`Target::base`], moved to [`Target::node`]`(i)` (same path and
+    /// query).
+    pub fn on_node(&self, url: &Url, i: usize) -> anyhow::Result<Url> {
+        let rest = url
+            .as_str()
+            .strip_prefix(self.base.as_str())
+            .with_context(|| format!("{url} is not under {}", self.base))?;
+        self.node(i)
+            .join(rest)
+            .with_context(|| format!("moving {url} to another node"))
+    }
+
+    /// How the report names the server under test.
+    pub fn describe(&self) -> String {
+        match (self.spawned.as_slice(), &self.nats) {
+            ([], _) => format!("running server at {}", self.base),
+            ([one], None) => format!(
+                "spawned `sluice serve` (pid {}) at {}, temporary data dir",
+                one.child.id(),
+                self.base
+            ),
+            (nodes, _) => {
+                let pids: Vec<String> = nodes.iter().map(|s| s.child.id().to_string()).collect();
+                let urls: Vec<&str> = self.nodes.iter().map(Url::as_str).collect();
+                match nodes.len() {
+                    1 => format!(
+                        "cluster of 1 `sluice serve --nats` node on this machine (pid {}) at {}, \
+                         temporary data dir",
+                        pids[0], urls[0]
+                    ),
+                    n => format!(
+                        "cluster of {n} `sluice serve --nats` nodes on this machine (pids {}) \
+                         at {}, each with a temporary data dir",
+                        pids.join(", "),
+                        urls.join(", ")
+                    ),
+                }
+            }
+        }
+    }
+
+    /// How the report names the NATS server the cluster shares, if any.
+    pub fn describe_nats(&self) -> Option<String> {
+        self.nats.as_ref().map(|nats| {
+            format!(
+                "{} (pid {}) at {}, JetStream in a temporary dir, {}",
+                nats.version(),
+                nats.pid(),
+                nats.url(),
+                match self.nodes.len() {
+                    1 => "used by the node".to_owned(),
+                    n => format!("shared by the {n} nodes"),
+                }
+            )
+        })
+    }
+
+    /// Waits until every node the bench started answers `/healthz` with 200 (a cluster
+    /// node does once it has loaded the shared state and its post consumer runs).
+    pub async fn wait_healthy(&self, client: &HttpClient) -> anyhow::Result<()> {
+        if !self.is_spawned() {
+            return Ok(());
+        }
+        let auth = Auth::Bearer(self.admin_token.clone());
+        let deadline = Instant::now() + HEALTHY_TIMEOUT;
+        for (n, node) in self.nodes.iter().enumerate() {
+            let url = node.join("healthz").context("building the /healthz URL")?;
+            let request = Request::new(Method::GET, &url, &auth)?;
+            loop {
+                let why = match client.send(&request).await {
+                    Ok(response) => {
+                        let reply = Reply::read(response).await?;
+                        if reply.status == StatusCode::OK {
+                            break;
+                        }
+                        format!("HTTP {}: {}", reply.status, reply.error_message())
+                    }
+                    Err(e) => e.to_string(),
+                };
+                if Instant::now() > deadline {
+                    bail!(
+                        "node {} ({node}) was not healthy within {} s: {why}",
+                        n + 1,
+                        HEALTHY_TIMEOUT.as_secs()
+                    );
+                }
+                tokio::time::sleep(HEALTHY_POLL).await;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -60,14 +219,14 @@ pub struct SpawnedServer {
 }
 
 impl SpawnedServer {
-    /// Starts the server; returns it with its base URL and admin token.
-    fn start() -> anyhow::Result<(Self, Url, String)> {
+    /// Starts the server with `admin_token`, in cluster mode on `nats` when given; returns
+    /// it with its base URL.
+    fn start(admin_token: &str, nats: Option<&str>) -> anyhow::Result<(Self, Url)> {
         let exe = std::env::current_exe().context("finding the sluice executable")?;
         let data_dir = tempfile::Builder::new()
             .prefix("sluice-bench-")
             .tempdir()
             .context("creating a temporary data dir")?;
-        let admin_token = sluice_server::auth::generate_token("bench");
         let mut command = Command::new(exe);
         command
             .arg("serve")
@@ -75,10 +234,13 @@ impl SpawnedServer {
             .arg("--data-dir")
             .arg(data_dir.path())
             // The token goes through the environment, not the command line `ps` shows.
-            .env("SLUICE_ADMIN_TOKEN", &admin_token)
+            .env("SLUICE_ADMIN_TOKEN", admin_token)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        if let Some(nats) = nats {
+            command.args(["--nats", nats]);
+        }
         // The server logs a line per connection; keep its warnings and errors only,
         // unless the operator asked for something else.
         if std::env::var_os("RUST_LOG").is_none() {
@@ -98,7 +260,7 @@ impl SpawnedServer {
             data_dir: Some(data_dir),
         };
         let base = server.wait_for_banner()?;
-        Ok((server, base, admin_token))
+        Ok((server, base))
     }
 
     /// Reads the start banner up to the `listening on` line; the rest of stdout is drained
@@ -144,5 +306,77 @@ impl Drop for SpawnedServer {
         if let Some(dir) = self.data_dir.take() {
             let _ = dir.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).expect("valid URL")
+    }
+
+    /// A target of three nodes (no processes: only the URLs matter here).
+    fn three_nodes() -> Target {
+        let nodes: Vec<Url> = (1..=3)
+            .map(|n| url(&format!("http://127.0.0.1:800{n}/")))
+            .collect();
+        Target {
+            base: nodes[0].clone(),
+            nodes,
+            admin_token: "t".to_owned(),
+            spawned: Vec::new(),
+            nats: None,
+        }
+    }
+
+    #[test]
+    fn work_goes_round_robin_over_the_nodes() {
+        let target = three_nodes();
+        let ports: Vec<u16> = (0..7)
+            .map(|i| target.node(i).port().expect("a port"))
+            .collect();
+        assert_eq!(ports, [8001, 8002, 8003, 8001, 8002, 8003, 8001]);
+        // One server: everything goes to it.
+        let one = Target::external(url("http://h:9/"), "t".to_owned());
+        assert!((0..5).all(|i| one.node(i) == &one.base));
+    }
+
+    #[test]
+    fn urls_move_to_a_node_with_their_path_and_query() {
+        let target = three_nodes();
+        let stream = url(
+            "http://127.0.0.1:8001/stream/firehose/accounts/a/publishers/twitter/f.json?partition=7",
+        );
+        assert_eq!(
+            target.on_node(&stream, 4).expect("moved").as_str(),
+            "http://127.0.0.1:8002/stream/firehose/accounts/a/publishers/twitter/f.json?partition=7"
+        );
+        assert_eq!(target.on_node(&stream, 0).expect("moved"), stream);
+        assert!(target.on_node(&url("http://elsewhere/x"), 1).is_err());
+    }
+
+    #[test]
+    fn a_path_prefix_of_the_base_is_kept() {
+        let mut target = three_nodes();
+        target.base = url("http://proxy/sluice/");
+        target.nodes = vec![target.base.clone(), url("http://other/sluice/")];
+        assert_eq!(
+            target
+                .on_node(&url("http://proxy/sluice/ingest"), 1)
+                .expect("moved")
+                .as_str(),
+            "http://other/sluice/ingest"
+        );
+    }
+
+    #[test]
+    fn the_report_names_the_kind_of_server() {
+        let target = Target::external(url("http://h:9/"), "t".to_owned());
+        assert_eq!(target.describe(), "running server at http://h:9/");
+        assert_eq!(target.describe_nats(), None);
+        assert!(target.pids().is_empty());
+        assert!(!target.is_spawned());
     }
 }

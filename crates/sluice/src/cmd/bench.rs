@@ -2,10 +2,11 @@
 //! the three delivery paths, ingest → (match →) stream, through the real HTTP APIs (the
 //! parts are in [`crate::bench`]).
 //!
-//! One command does everything: it starts `sluice serve` as a child process (or uses
-//! `--url`), provisions an account and the streams (or a Powerstream token), adds the rules,
-//! holds the stream connections, sends the posts at the target rate, waits for the
-//! deliveries, and prints the figures with a PASS/MISS verdict against the project's target.
+//! One command does everything: it starts `sluice serve` as a child process (or a cluster of
+//! them sharing a `nats-server` of its own with `--cluster N`, or uses `--url`), provisions
+//! an account and the streams (or a Powerstream token), adds the rules, holds the stream
+//! connections, sends the posts at the target rate, waits for the deliveries, and prints the
+//! figures with a PASS/MISS verdict against the project's target.
 //! The exact set of posts each connection must receive is computed locally (with the
 //! server's own matcher for the rules products, with the server's partition function for the
 //! Firehose), so every lost, duplicated or unexpected post is counted.
@@ -21,6 +22,12 @@
 //! id alone, so the 20 connections together receive every post exactly once, as one
 //! customer's 20 partitions would, and the server's per-post work is the same (each post is
 //! serialised to exactly one connection).
+//!
+//! Cluster (`--cluster N`): everything is provisioned through node 1, and the bench waits
+//! until every node shows it (users, streams, token, then the rule counts) before it
+//! connects or ingests. Connection `i` reads from node `i mod N` and ingest request `k`
+//! goes to node `k mod N`, so every post crosses JetStream to reach most of its readers and
+//! every connection must still receive every post it should, whichever node it reads from.
 //!
 //! Threads: the readers run on the main thread's single-threaded runtime, the ingest loop
 //! on one of its own, so the bench takes at most two threads' worth of CPU from the server.
@@ -41,6 +48,7 @@ use crate::bench::cpu::{Snapshot, Usage};
 use crate::bench::ingest::{self, Plan};
 use crate::bench::provision::{self, Leftover};
 use crate::bench::reader::{self, ReaderReport, Shared};
+use crate::bench::replication::{self, Expected, ExpectedStream};
 use crate::bench::report::{self, Cpu, Machine, Mode, Params, Results};
 use crate::bench::stats::Latency;
 use crate::bench::target::Target;
@@ -80,6 +88,13 @@ By default the bench starts `sluice serve` itself (this executable, on 127.0.0.1
 free port, a temporary data dir and a fresh admin token) and stops it at the end or on
 Ctrl-C. With --url and --admin-token it uses a running server instead, in the account
 'sluice-bench' (user 'bench'), and deletes what it created there afterwards.
+
+With --cluster N it starts a cluster on this machine instead: its own `nats-server -js`
+(from PATH or /usr/sbin; a port the OS picks, JetStream in a temporary dir) and N nodes of
+`sluice serve --nats` sharing it, and stops them all at the end. Everything is provisioned
+through node 1 and the bench waits until every node has it; connection i reads from node
+i mod N and the ingest requests go round-robin to the nodes. The report names the nodes
+and the NATS server and adds up their CPU; the verdict uses the same target as one server.
 
 Latency is measured from the start of the ingest request that carried a post to the
 arrival of the HTTP chunk that delivered it, for the first copy of every expected post on
@@ -255,6 +270,13 @@ struct RunArgs {
     /// Use the running server at this base URL instead of starting one.
     #[arg(long, value_name = "BASE", requires = "admin_token")]
     url: Option<Url>,
+
+    /// Start a cluster of N nodes on this machine instead of one server: a nats-server of
+    /// the bench's own (it must be installed, 2.9 or later; JetStream in temporary storage)
+    /// and N `sluice serve --nats` sharing it. Connections and ingest requests are spread
+    /// round-robin over the nodes.
+    #[arg(long, value_name = "N", conflicts_with = "url", value_parser = clap::value_parser!(u32).range(1..))]
+    cluster: Option<u32>,
 
     /// The admin token of the server given with --url.
     #[arg(
@@ -442,7 +464,8 @@ struct Connection {
     share: Share,
 }
 
-/// Provisions the server for `setup` and opens its connections.
+/// Provisions the server for `setup` (through node 1 of a cluster), waits until every node
+/// has it, and opens its connections, connection `i` on node `i mod N`.
 async fn open(setup: Setup, client: &HttpClient, target: &Target) -> anyhow::Result<Opened> {
     let (auth, wanted, rules, leftover) = match setup {
         Setup::Powertrack {
@@ -511,9 +534,17 @@ async fn open(setup: Setup, client: &HttpClient, target: &Target) -> anyhow::Res
             )
         }
     };
+    if target.nodes.len() > 1 {
+        progress(&format!(
+            "waiting until the {} nodes have the account and its streams",
+            target.nodes.len()
+        ));
+        replication::wait(client, target, &provisioned(setup, &auth), "provisioning").await?;
+    }
     progress(&format!("opening {} stream connections", wanted.len()));
     let mut connections = Vec::with_capacity(wanted.len());
-    for c in wanted {
+    for (i, mut c) in wanted.into_iter().enumerate() {
+        c.url = target.on_node(&c.url, i)?;
         let response = connect(client, &c, &auth, connections.len()).await?;
         connections.push((response, c.share));
     }
@@ -522,6 +553,70 @@ async fn open(setup: Setup, client: &HttpClient, target: &Target) -> anyhow::Res
         rules,
         leftover,
     })
+}
+
+/// What every node of a cluster must show once `setup` is provisioned, before any
+/// connection: the user (streams) or the token (Powerstream), and the streams.
+fn provisioned(setup: Setup, auth: &Auth) -> Expected {
+    let stream = |label: &str, product| ExpectedStream {
+        label: label.to_owned(),
+        product,
+        rules: None,
+    };
+    match setup {
+        Setup::Powertrack { streams, .. } => Expected {
+            users: vec![provision::USER.to_owned()],
+            streams: provision::powertrack_labels(streams)
+                .iter()
+                .map(|label| stream(label, "powertrack"))
+                .collect(),
+            token: None,
+        },
+        Setup::Firehose => Expected {
+            users: vec![provision::USER.to_owned()],
+            streams: provision::FIREHOSE_LABELS
+                .iter()
+                .map(|label| stream(label, "firehose"))
+                .collect(),
+            token: None,
+        },
+        // The rule set itself is created by the first connection or rules request.
+        Setup::Powerstream { .. } => Expected {
+            users: Vec::new(),
+            streams: Vec::new(),
+            token: match auth {
+                Auth::Bearer(token) => Some(token.clone()),
+                Auth::Basic(_) => None,
+            },
+        },
+    }
+}
+
+/// What every node of a cluster must show once `rules` were added, before any post is
+/// ingested: each stream with exactly its rules.
+fn with_rules(api: &RulesApi, rules: &Rules) -> Expected {
+    let streams = match api {
+        RulesApi::Powertrack(streams) => provision::powertrack_labels(streams.len())
+            .into_iter()
+            .enumerate()
+            .map(|(n, label)| ExpectedStream {
+                label,
+                product: "powertrack",
+                rules: Some(rules.of_stream(n).len()),
+            })
+            .collect(),
+        RulesApi::Powerstream(_) => vec![ExpectedStream {
+            label: provision::POWERSTREAM_LABEL.to_owned(),
+            product: "powerstream",
+            rules: Some(rules.rules.len()),
+        }],
+        RulesApi::None => Vec::new(),
+    };
+    Expected {
+        users: Vec::new(),
+        streams,
+        token: None,
+    }
 }
 
 /// Opens one connection; `open` connections are open already (for the progress message).
@@ -547,21 +642,25 @@ async fn execute(setup: Setup, rate: f64, args: &RunArgs) -> anyhow::Result<u8> 
         bail!("--rate × --duration is less than one post");
     }
 
-    let target = match (&args.url, &args.admin_token) {
-        (Some(url), Some(token)) => Target::external(base_url(url), token.clone()),
+    let target = match (&args.url, &args.admin_token, args.cluster) {
+        (Some(url), Some(token), _) => Target::external(base_url(url), token.clone()),
+        (_, _, Some(nodes)) => {
+            progress(&format!(
+                "starting nats-server and a cluster of {nodes} sluice serve nodes"
+            ));
+            Target::spawn_cluster(nodes as usize)?
+        }
         _ => {
             progress("starting sluice serve");
             Target::spawn()?
         }
     };
-    let server = match target.pid() {
-        Some(pid) => format!(
-            "spawned `sluice serve` (pid {pid}) at {}, temporary data dir",
-            target.base
-        ),
-        None => format!("running server at {}", target.base),
-    };
+    let server = target.describe();
     progress(&format!("server: {server}"));
+    let nats = target.describe_nats();
+    if let Some(nats) = &nats {
+        progress(&format!("nats: {nats}"));
+    }
 
     // Generating and matching the posts takes seconds: it runs while the stream is set up.
     let start_ms = SystemTime::now()
@@ -590,6 +689,7 @@ async fn execute(setup: Setup, rate: f64, args: &RunArgs) -> anyhow::Result<u8> 
     });
 
     let client = HttpClient::new(&args.tls, Some(READ_TIMEOUT))?;
+    target.wait_healthy(&client).await?;
     let opened = open(setup, &client, &target).await?;
 
     progress(&format!("generating {post_count} posts"));
@@ -620,6 +720,19 @@ async fn execute(setup: Setup, rate: f64, args: &RunArgs) -> anyhow::Result<u8> 
                 provision::add_powerstream_rules(&client, stream, &rules.rules).await?;
             }
             RulesApi::None => {}
+        }
+        if target.nodes.len() > 1 {
+            progress(&format!(
+                "waiting until the {} nodes have the rules",
+                target.nodes.len()
+            ));
+            replication::wait(
+                &client,
+                &target,
+                &with_rules(&opened.rules, rules),
+                "adding rules",
+            )
+            .await?;
         }
     }
 
@@ -652,9 +765,15 @@ async fn execute(setup: Setup, rate: f64, args: &RunArgs) -> anyhow::Result<u8> 
         "sending {post_count} posts at {rate} posts/s for {:.1} s",
         args.duration.as_secs_f64()
     ));
-    let cpu_before = (Snapshot::take(target.pid()), Snapshot::take(None));
+    let pids = target.pids();
+    let nats_pid = target.nats_pid();
+    let cpu_before = CpuSnapshots::take(&pids, nats_pid);
     let plan = Plan {
-        url: target.base.join("ingest")?,
+        urls: target
+            .nodes
+            .iter()
+            .map(|node| node.join("ingest"))
+            .collect::<Result<_, _>>()?,
         token: target.admin_token.clone(),
         rate,
         interval: args.batch_interval,
@@ -674,31 +793,22 @@ async fn execute(setup: Setup, rate: f64, args: &RunArgs) -> anyhow::Result<u8> 
         tokio::time::sleep(DRAIN_POLL).await;
     }
     let window_end = shared.now_us();
-    let cpu_after = (Snapshot::take(target.pid()), Snapshot::take(None));
+    let cpu_after = CpuSnapshots::take(&pids, nats_pid);
     let _ = stop.send(true);
     let mut reports = Vec::with_capacity(connections);
     for reader in readers {
         reports.push(reader.await.context("a stream reader panicked")?);
     }
 
-    if target.spawned.is_none() {
+    if !target.is_spawned() {
         provision::remove(&client, &target, opened.leftover).await?;
     }
     drop(target);
 
-    let cpu = Cpu {
-        window: Duration::from_micros(window_end.saturating_sub(ingested.started_us)),
-        server: cpu_before
-            .0
-            .as_ref()
-            .zip(cpu_after.0.as_ref())
-            .map(|(before, after)| Usage::between(before, after)),
-        bench: cpu_before
-            .1
-            .as_ref()
-            .zip(cpu_after.1.as_ref())
-            .map(|(before, after)| Usage::between(before, after)),
-    };
+    let cpu = cpu_before.usage_until(
+        &cpu_after,
+        Duration::from_micros(window_end.saturating_sub(ingested.started_us)),
+    );
     let results = results(&posts, &ingested, &reports, cpu);
     let params = Params {
         mode: setup.mode(rules.as_ref().is_some_and(Rules::has_share_rule)),
@@ -708,6 +818,8 @@ async fn execute(setup: Setup, rate: f64, args: &RunArgs) -> anyhow::Result<u8> 
         interval: args.batch_interval,
         seed: args.seed,
         server,
+        cluster: args.cluster.map(|n| n as usize),
+        nats,
     };
     let text = report::render(&machine, &params, &results);
     let mut out = std::io::stdout().lock();
@@ -719,6 +831,58 @@ async fn execute(setup: Setup, rate: f64, args: &RunArgs) -> anyhow::Result<u8> 
     } else {
         EXIT_INEXACT
     })
+}
+
+/// CPU time so far of the processes a run measures.
+struct CpuSnapshots {
+    /// Every node the bench started (`None` when there are none or one cannot be read).
+    nodes: Option<Vec<Snapshot>>,
+    /// The NATS server the bench started.
+    nats: Option<Snapshot>,
+    /// The bench itself.
+    bench: Option<Snapshot>,
+}
+
+impl CpuSnapshots {
+    /// Reads the nodes `pids`, the NATS server `nats` and this process.
+    fn take(pids: &[u32], nats: Option<u32>) -> Self {
+        let nodes = if pids.is_empty() {
+            None
+        } else {
+            pids.iter().map(|&pid| Snapshot::take(Some(pid))).collect()
+        };
+        Self {
+            nodes,
+            nats: nats.and_then(|pid| Snapshot::take(Some(pid))),
+            bench: Snapshot::take(None),
+        }
+    }
+
+    /// What each process used from these snapshots to `after`, over `window`.
+    fn usage_until(&self, after: &CpuSnapshots, window: Duration) -> Cpu {
+        let between = |before: &Option<Snapshot>, after: &Option<Snapshot>| {
+            before
+                .as_ref()
+                .zip(after.as_ref())
+                .map(|(before, after)| Usage::between(before, after))
+        };
+        Cpu {
+            window,
+            server: self
+                .nodes
+                .as_ref()
+                .zip(after.nodes.as_ref())
+                .map(|(before, after)| {
+                    before
+                        .iter()
+                        .zip(after)
+                        .map(|(before, after)| Usage::between(before, after))
+                        .collect()
+                }),
+            nats: between(&self.nats, &after.nats),
+            bench: between(&self.bench, &after.bench),
+        }
+    }
 }
 
 /// The base URL with a trailing `/`, so that joining `admin/…` keeps any path prefix.
@@ -798,6 +962,59 @@ mod tests {
         for bad in ["", "0s", "-1s", "s", "20 parsecs"] {
             assert!(duration(bad).is_err(), "{bad}");
         }
+    }
+
+    /// `sluice bench ARGS…` as the command line parses it.
+    fn parse(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        <Cli as clap::Parser>::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .map(|cli| cli.bench)
+    }
+
+    fn cluster_of(args: &[&str]) -> Result<Option<u32>, clap::Error> {
+        Ok(match parse(args)?.benchmark {
+            Benchmark::Powertrack(a) => a.run.cluster,
+            Benchmark::Firehose(a) => a.run.cluster,
+            Benchmark::Powerstream(a) => a.run.cluster,
+        })
+    }
+
+    #[test]
+    fn cluster_takes_a_node_count_and_excludes_url() {
+        assert_eq!(cluster_of(&["powertrack"]).expect("parses"), None);
+        assert_eq!(
+            cluster_of(&["powertrack", "--cluster", "3"]).expect("parses"),
+            Some(3)
+        );
+        assert_eq!(
+            cluster_of(&["firehose", "--cluster", "1"]).expect("parses"),
+            Some(1)
+        );
+        assert_eq!(
+            cluster_of(&["powerstream", "--cluster", "2"]).expect("parses"),
+            Some(2)
+        );
+        for bad in ["0", "-1", "three", ""] {
+            assert!(
+                cluster_of(&["powertrack", "--cluster", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        let both = cluster_of(&[
+            "powertrack",
+            "--cluster",
+            "3",
+            "--url",
+            "http://127.0.0.1:8080",
+            "--admin-token",
+            "t",
+        ])
+        .expect_err("--cluster and --url conflict");
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 
     #[test]
