@@ -11,7 +11,8 @@
 //! - shared state: accounts, users, streams, rules and tokens live in the KV bucket
 //!   `sluice_state`; every node watches it and applies each change to its store (a cache)
 //!   and its live registry, and reports ready once it has loaded the bucket
-//!   ([`shared_state`]);
+//!   ([`shared_state`]); each stream's rule cap holds across nodes through a rule count
+//!   kept in the same bucket by compare-and-set ([`rule_cap`]);
 //! - rule ids: each node leases a distinct Snowflake worker id ([`workers`]).
 //!
 //! The server knows none of this: [`NatsCluster`] implements
@@ -22,6 +23,7 @@ pub mod kv_bucket;
 pub mod names;
 pub mod post_log;
 pub mod posts;
+pub mod rule_cap;
 pub mod shared_state;
 pub mod workers;
 
@@ -32,7 +34,7 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, kv, stream};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
-use sluice_server::cluster::{Change, Cluster, ClusterError, Recorded};
+use sluice_server::cluster::{Change, Cluster, ClusterError, RecordError, Recorded};
 use sluice_server::pipeline::IngestedPost;
 use sluice_server::{AppState, Clustering};
 use tokio::sync::watch;
@@ -228,10 +230,10 @@ impl Cluster for NatsCluster {
         .boxed()
     }
 
-    fn record(&self, change: Change) -> BoxFuture<'_, Result<Recorded, ClusterError>> {
+    fn record(&self, change: Change) -> BoxFuture<'_, Result<Recorded, RecordError>> {
         async move {
             self.require_connection()?;
-            shared_state::record(&self.state, change).await
+            shared_state::record(&self.state, &self.client, change).await
         }
         .boxed()
     }

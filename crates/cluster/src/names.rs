@@ -80,6 +80,15 @@ pub fn rule_key(stream: &StreamKey, value: &str) -> String {
     key
 }
 
+/// Prefix of the KV keys holding each stream's cluster-wide rule count.
+pub const COUNT_PREFIX: &str = "count.";
+
+/// KV key of a stream's cluster-wide rule count (see [`crate::rule_cap`]); not a rule key
+/// (those start with `rule.`), so listing a stream's rules never meets it.
+pub fn count_key(stream: &StreamKey) -> String {
+    format!("{COUNT_PREFIX}{}", stream_tokens(stream))
+}
+
 /// KV key of a token.
 pub fn token_key(hash_hex: &str) -> String {
     format!("token.{}", token(hash_hex))
@@ -106,6 +115,8 @@ mod tests {
         };
         let k = rule_key(&s, "cat has:media");
         assert!(k.starts_with(&rule_prefix(&s)));
+        assert!(!count_key(&s).starts_with("rule."));
+        assert!(count_key(&s).starts_with(COUNT_PREFIX));
         assert_eq!(k, rule_key(&s, "cat has:media"));
         assert_ne!(k, rule_key(&s, "cat  has:media"));
         assert!(

@@ -1,7 +1,9 @@
 //! The shared state in a JetStream KV bucket: one key per account, user, stream, rule (per
 //! stream and value) and token, whose value is the [`Change`] that made it. Recording a
 //! change writes its key; every node watches the bucket from the start (last value per
-//! key, then every update) and applies what it sees to its store and registry.
+//! key, then every update) and applies what it sees to its store and registry. The bucket
+//! also holds each stream's rule count ([`crate::rule_cap`]), which rule adds and deletes
+//! keep and watchers pass over.
 
 use std::collections::HashMap;
 
@@ -12,12 +14,13 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sluice_server::AppState;
 use sluice_server::changes::apply_replicated;
-use sluice_server::cluster::{Change, ClusterError, Recorded, RuleRecord, StreamKey};
+use sluice_server::cluster::{Change, ClusterError, RecordError, Recorded, RuleRecord, StreamKey};
 use sluice_store::StoredRule;
 
 use crate::names::{
-    STATE_BUCKET, account_key, rule_key, rule_prefix, stream_key, token_key, user_key,
+    COUNT_PREFIX, STATE_BUCKET, account_key, rule_key, rule_prefix, stream_key, token_key, user_key,
 };
+use crate::rule_cap;
 
 /// Opens (creating if missing) the state bucket.
 pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
@@ -32,9 +35,9 @@ pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
 
 /// The value of a rule's key: the rule and its stream.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct RuleEntry {
-    stream: StreamKey,
-    rule: RuleRecord,
+pub(crate) struct RuleEntry {
+    pub(crate) stream: StreamKey,
+    pub(crate) rule: RuleRecord,
 }
 
 fn cluster_error(what: &str, e: impl std::fmt::Display) -> ClusterError {
@@ -45,8 +48,14 @@ fn json<T: Serialize>(value: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(value).expect("changes serialize to JSON"))
 }
 
-/// Writes a committed change to the bucket (see [`sluice_server::cluster::Cluster::record`]).
-pub async fn record(kv: &kv::Store, change: Change) -> Result<Recorded, ClusterError> {
+/// Writes a committed change to the bucket (see [`sluice_server::cluster::Cluster::record`]);
+/// `client` is the connection the bucket is used over (counting a stream's rules reads
+/// them with a consumer of its own).
+pub async fn record(
+    kv: &kv::Store,
+    client: &async_nats::Client,
+    change: Change,
+) -> Result<Recorded, RecordError> {
     let mut recorded = Recorded::default();
     match &change {
         Change::PutAccount { account } => put(kv, account_key(account), &change).await?,
@@ -76,50 +85,121 @@ pub async fn record(kv: &kv::Store, change: Change) -> Result<Recorded, ClusterE
                     .await
                     .map_err(|e| cluster_error("deleting a rule", e))?;
             }
+            rule_cap::remove(kv, stream).await?;
         }
-        Change::AddRules { stream, rules } => {
-            for rule in rules {
-                let entry = RuleEntry {
-                    stream: stream.clone(),
-                    rule: rule.clone(),
-                };
-                let key = rule_key(stream, &rule.value);
-                match kv.create(&key, json(&entry)).await {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {
-                        let current = kv
-                            .entry(key.as_str())
-                            .await
-                            .map_err(|e| cluster_error("reading a rule", e))?;
-                        let winner = current
-                            .filter(|e| e.operation == Operation::Put)
-                            .and_then(|e| serde_json::from_slice::<RuleEntry>(&e.value).ok());
-                        match winner {
-                            Some(winner) if winner.rule.id != rule.id => {
-                                recorded.existing_rules.push(StoredRule::from(winner.rule));
-                            }
-                            Some(_) => {}
-                            // Deleted meanwhile: take the value.
-                            None => {
-                                kv.put(&key, json(&entry))
-                                    .await
-                                    .map_err(|e| cluster_error("writing a rule", e))?;
-                            }
-                        }
-                    }
-                    Err(e) => return Err(cluster_error("writing a rule", e)),
-                }
+        Change::AddRules {
+            stream,
+            rules,
+            max_rules,
+        } => {
+            let keys: Vec<String> = rules.iter().map(|r| rule_key(stream, &r.value)).collect();
+            let cap = max_rules.unwrap_or(u64::MAX);
+            let reserved = rule_cap::reserve(kv, client, stream, &keys, cap).await?;
+            let mut created = 0;
+            let written = create_rules(
+                kv,
+                stream,
+                rules,
+                &keys,
+                &reserved,
+                &mut recorded,
+                &mut created,
+            )
+            .await;
+            // A write that failed may still have been stored: count it (too high is safe).
+            let created = created + u64::from(written.is_err());
+            if let Err(e) = rule_cap::settle(kv, stream, &reserved, created).await {
+                // The reservation stays until a recount finds it expired.
+                tracing::warn!("settling a rule count: {e}");
             }
+            written?;
         }
         Change::DeleteRules { stream, rules } => {
+            let epoch = rule_cap::epoch(kv, stream).await?;
+            let mut deleted = 0;
             for rule in rules {
-                kv.delete(rule_key(stream, &rule.value))
-                    .await
-                    .map_err(|e| cluster_error("deleting a rule", e))?;
+                deleted += u64::from(delete_rule(kv, &rule_key(stream, &rule.value)).await?);
+            }
+            if let Err(e) = rule_cap::release(kv, stream, epoch, deleted).await {
+                // The count stays too high until a recount.
+                tracing::warn!("releasing rule count slots: {e}");
             }
         }
     }
     Ok(recorded)
+}
+
+/// Creates the rule keys of an add that [`rule_cap::reserve`] made room for, counting in
+/// `created` those it created; a value another rule holds names that rule in `recorded`.
+async fn create_rules(
+    kv: &kv::Store,
+    stream: &StreamKey,
+    rules: &[RuleRecord],
+    keys: &[String],
+    reserved: &rule_cap::Reserved,
+    recorded: &mut Recorded,
+    created: &mut u64,
+) -> Result<(), ClusterError> {
+    for (i, (rule, key)) in rules.iter().zip(keys).enumerate() {
+        if let Some((_, holder)) = reserved.taken.iter().find(|(at, _)| *at == i) {
+            if holder.id != rule.id {
+                recorded
+                    .existing_rules
+                    .push(StoredRule::from(holder.clone()));
+            }
+            continue;
+        }
+        let entry = RuleEntry {
+            stream: stream.clone(),
+            rule: rule.clone(),
+        };
+        match kv.create(key, json(&entry)).await {
+            Ok(_) => *created += 1,
+            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {
+                let current = kv
+                    .entry(key.as_str())
+                    .await
+                    .map_err(|e| cluster_error("reading a rule", e))?;
+                let winner = current
+                    .filter(|e| e.operation == Operation::Put)
+                    .and_then(|e| serde_json::from_slice::<RuleEntry>(&e.value).ok());
+                match winner {
+                    Some(winner) if winner.rule.id != rule.id => {
+                        recorded.existing_rules.push(StoredRule::from(winner.rule));
+                    }
+                    Some(_) => {}
+                    // Deleted meanwhile: take the value.
+                    None => {
+                        kv.put(key, json(&entry))
+                            .await
+                            .map_err(|e| cluster_error("writing a rule", e))?;
+                        *created += 1;
+                    }
+                }
+            }
+            Err(e) => return Err(cluster_error("writing a rule", e)),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a rule key if it holds a rule; whether this call deleted it (a concurrent
+/// delete on another node deletes it once, for one of them).
+async fn delete_rule(kv: &kv::Store, key: &str) -> Result<bool, ClusterError> {
+    loop {
+        let entry = kv
+            .entry(key)
+            .await
+            .map_err(|e| cluster_error("reading a rule", e))?;
+        let Some(entry) = entry.filter(|e| e.operation == Operation::Put) else {
+            return Ok(false);
+        };
+        match kv.delete_expect_revision(key, Some(entry.revision)).await {
+            Ok(()) => return Ok(true),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+            Err(e) => return Err(cluster_error("deleting a rule", e)),
+        }
+    }
 }
 
 async fn put(kv: &kv::Store, key: String, change: &Change) -> Result<(), ClusterError> {
@@ -198,6 +278,10 @@ pub struct Applier {
 
 impl Applier {
     fn change_of(&mut self, entry: &kv::Entry) -> Option<Change> {
+        // Rule counts are bookkeeping of the recording nodes, not state to apply.
+        if entry.key.starts_with(COUNT_PREFIX) {
+            return None;
+        }
         let is_rule = entry.key.starts_with("rule.");
         match entry.operation {
             Operation::Put if is_rule => {
@@ -206,6 +290,7 @@ impl Applier {
                 Some(Change::AddRules {
                     stream: rule.stream,
                     rules: vec![rule.rule],
+                    max_rules: None,
                 })
             }
             Operation::Put => decode(entry),
@@ -271,13 +356,19 @@ fn merge_rule_adds(changes: Vec<Change>) -> Vec<Change> {
     let mut out: Vec<Change> = Vec::with_capacity(changes.len());
     for change in changes {
         if let (
-            Some(Change::AddRules { stream, rules }),
+            Some(Change::AddRules {
+                stream,
+                rules,
+                max_rules,
+            }),
             Change::AddRules {
                 stream: next_stream,
                 rules: next_rules,
+                max_rules: next_max_rules,
             },
         ) = (out.last_mut(), &change)
             && stream == next_stream
+            && max_rules == next_max_rules
         {
             rules.extend(next_rules.iter().cloned());
             continue;
@@ -304,6 +395,44 @@ mod tests {
         assert_eq!(parse_stream_key("rule.a.b.c"), None);
     }
 
+    fn entry(key: String, value: &[u8], operation: Operation) -> kv::Entry {
+        kv::Entry {
+            bucket: STATE_BUCKET.into(),
+            key,
+            value: Bytes::copy_from_slice(value),
+            revision: 1,
+            delta: 0,
+            created: time::OffsetDateTime::UNIX_EPOCH,
+            operation,
+            seen_current: true,
+        }
+    }
+
+    #[test]
+    fn watchers_pass_over_rule_counts() {
+        let stream = StreamKey {
+            account: "acme".into(),
+            product: "powertrack".into(),
+            label: "prod".into(),
+        };
+        let count = crate::names::count_key(&stream);
+        let mut applier = Applier::default();
+        let value = br#"{"rules":3,"epoch":0,"pending":[]}"#;
+        assert_eq!(
+            applier.change_of(&entry(count.clone(), value, Operation::Put)),
+            None
+        );
+        assert_eq!(
+            applier.change_of(&entry(count, b"", Operation::Delete)),
+            None
+        );
+        // A stream's own key still deletes the stream.
+        assert_eq!(
+            applier.change_of(&entry(stream_key(&stream), b"", Operation::Delete)),
+            Some(Change::DeleteStream { stream })
+        );
+    }
+
     #[test]
     fn consecutive_adds_to_one_stream_merge() {
         let s = |l: &str| StreamKey {
@@ -319,6 +448,7 @@ mod tests {
                 tag: None,
                 created_ms: 0,
             }],
+            max_rules: None,
         };
         let merged = merge_rule_adds(vec![add("x", 1), add("x", 2), add("y", 3), add("x", 4)]);
         assert_eq!(merged.len(), 3);

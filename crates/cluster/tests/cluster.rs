@@ -404,3 +404,203 @@ async fn a_killed_node_restarts_with_the_state_and_its_clients_get_every_acknowl
     a.stop().await;
     b.stop().await;
 }
+
+/// X's body for an add refused by the rule cap: every submitted rule, none created.
+fn rule_limit_body(values: &[String]) -> serde_json::Value {
+    let limit = "Request exceeds account's Rule Limit. Delete rules or contact your account manager to proceed.";
+    let detail: Vec<_> = values
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "rule": {"value": v, "tag": null},
+                "created": false,
+                "message": limit,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "summary": {"created": 0, "not_created": values.len()},
+        "detail": detail,
+    })
+}
+
+/// Asserts a rule-cap refusal: 422 with X's body (its `sent` stamp aside).
+fn assert_rule_limit(status: StatusCode, body: &serde_json::Value, values: &[String]) {
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let mut body = body.clone();
+    assert!(body["sent"].is_string(), "{body}");
+    body.as_object_mut().unwrap().remove("sent");
+    assert_eq!(body, rule_limit_body(values));
+}
+
+fn values(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rule_cap_holds_across_nodes_adding_at_once() {
+    let Some(nats) = Nats::start("the_rule_cap_holds_across_nodes_adding_at_once") else {
+        return;
+    };
+    let a = Node::start(&nats, "dc1").await;
+    let b = Node::start(&nats, "dc1").await;
+    let c = Node::start(&nats, "dc1").await;
+    a.provision().await;
+    a.set_max_rules(10).await;
+    let nodes = [&a, &b, &c];
+    for node in nodes {
+        eventually("every node knows the cap", || async {
+            node.max_rules() == Some(10)
+        })
+        .await;
+    }
+
+    for round in 0..3 {
+        let batches = [
+            values(&format!("r{round}a"), 4),
+            values(&format!("r{round}b"), 4),
+            values(&format!("r{round}c"), 4),
+        ];
+        // Each node alone would take its 4 (its store has seen at most the others'
+        // rules that replicated already); together only two batches fit.
+        let (x, y, z) = tokio::join!(
+            a.add_rules(&batches[0]),
+            b.add_rules(&batches[1]),
+            c.add_rules(&batches[2])
+        );
+        let mut kept = Vec::new();
+        for ((status, body), batch) in [x, y, z].iter().zip(&batches) {
+            if *status == StatusCode::CREATED {
+                assert_eq!(body["summary"]["created"], 4, "{body}");
+                kept.extend(batch.iter().cloned());
+            } else {
+                assert_rule_limit(*status, body, batch);
+            }
+        }
+        assert_eq!(kept.len(), 8, "round {round}: exactly two batches fit");
+        kept.sort();
+        for node in nodes {
+            eventually("every node holds exactly the accepted rules", || async {
+                node.rule_values().await == kept
+            })
+            .await;
+        }
+        // Deleting frees the slots for the next round (once every node has seen the
+        // deletes, so that no node's own store refuses first).
+        let (status, body) = a.delete_rules(&kept).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["summary"]["deleted"], 8, "{body}");
+        for node in nodes {
+            eventually("every node has seen the deletes", || async {
+                node.rules().await.is_empty()
+            })
+            .await;
+        }
+    }
+
+    // Up to the cap exactly, then no further, whichever node is asked.
+    let (status, body) = a.add_rules(&values("fill", 10)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for node in nodes {
+        eventually("every node holds the ten", || async {
+            node.rules().await.len() == 10
+        })
+        .await;
+    }
+    let one = values("over", 1);
+    for node in nodes {
+        let (status, body) = node.add_rules(&one).await;
+        assert_rule_limit(status, &body, &one);
+    }
+    // Deleting on one node frees slots on another.
+    let (status, _) = c.delete_rules(&values("fill", 4)).await;
+    assert_eq!(status, StatusCode::OK);
+    eventually("b has seen the deletes", || async {
+        b.rules().await.len() == 6
+    })
+    .await;
+    let (status, body) = b.add_rules(&values("again", 4)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for node in nodes {
+        eventually("every node holds ten again", || async {
+            node.rules().await.len() == 10
+        })
+        .await;
+    }
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
+
+/// Writes the rule count of `acme`'s PowerTrack stream `prod` as a node would find it.
+async fn write_count(nats: &Nats, count: Option<serde_json::Value>) {
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let kv = sluice_cluster::shared_state::bucket(&js).await.unwrap();
+    let key = sluice_cluster::names::count_key(&sluice_server::cluster::StreamKey {
+        account: "acme".into(),
+        product: "powertrack".into(),
+        label: "prod".into(),
+    });
+    match count {
+        Some(count) => {
+            kv.put(key, serde_json::to_vec(&count).unwrap().into())
+                .await
+                .unwrap();
+        }
+        None => kv.delete(key).await.unwrap(),
+    }
+}
+
+fn now_ms() -> i64 {
+    sluice_server::state::now_ms()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rule_count_that_drifted_or_is_missing_costs_a_recount_never_a_refusal() {
+    let Some(nats) =
+        Nats::start("a_rule_count_that_drifted_or_is_missing_costs_a_recount_never_a_refusal")
+    else {
+        return;
+    };
+    let a = Node::start(&nats, "dc1").await;
+    a.provision().await;
+    a.set_max_rules(10).await;
+    let (status, _) = a.add_rules(&values("base", 3)).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Too high: a node died holding a reservation (a minute old) and another between
+    // deleting rules and freeing their slots.
+    let dead = serde_json::json!({
+        "rules": 9, "epoch": 0,
+        "pending": [{"id": 1, "slots": 5, "at_ms": now_ms() - 120_000}],
+    });
+    write_count(&nats, Some(dead)).await;
+    let (status, body) = a.add_rules(&values("more", 7)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let one = values("over", 1);
+    let (status, body) = a.add_rules(&one).await;
+    assert_rule_limit(status, &body, &one);
+
+    // Missing, as in a bucket an older version wrote: counted from the rule keys.
+    let (status, _) = a.delete_rules(&values("more", 2)).await;
+    assert_eq!(status, StatusCode::OK);
+    write_count(&nats, None).await;
+    let (status, body) = a.add_rules(&values("late", 2)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = a.add_rules(&one).await;
+    assert_rule_limit(status, &body, &one);
+
+    // A fresh reservation is an add in flight on another node: a recount keeps it.
+    let (status, _) = a.delete_rules(&values("late", 2)).await;
+    assert_eq!(status, StatusCode::OK);
+    let in_flight = serde_json::json!({
+        "rules": 8, "epoch": 0,
+        "pending": [{"id": 2, "slots": 2, "at_ms": now_ms()}],
+    });
+    write_count(&nats, Some(in_flight)).await;
+    let (status, body) = a.add_rules(&one).await;
+    assert_rule_limit(status, &body, &one);
+    assert_eq!(a.rules().await.len(), 8, "the refused rule was taken back");
+    a.stop().await;
+}

@@ -9,8 +9,9 @@
 //! backend records each rule under a key derived from (stream, value) with a
 //! create-if-absent: the first add wins, and a node whose add lost adopts the winning rule
 //! (drops its own, reports the value as an existing rule) — see [`add_rules`]. The rule cap
-//! is checked against the node's view, so concurrent adds on several nodes may pass it by
-//! the rules added in the same instant.
+//! is checked twice: against the node's store, then by the backend against the stream's
+//! rules on every node (adds on several nodes at once cannot pass it together); either
+//! refusal is reported as [`StoreError::RuleLimit`], so the APIs answer both alike.
 
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use sluice_store::{AddOutcome, NewRule, Product, StoreError, StoredRule, StoredS
 use sluice_store::{StreamLimits, StreamRef};
 use sluice_wire::RuleInput;
 
-use crate::cluster::{Change, ClusterError, RuleRecord, StreamKey};
+use crate::cluster::{Change, ClusterError, RecordError, RuleRecord, StreamKey};
 use crate::delivery::CloseReason;
 use crate::registry::LiveStream;
 use crate::state::{AppState, now_ms};
@@ -35,7 +36,25 @@ pub enum ChangeError {
     Cluster(#[from] ClusterError),
 }
 
-async fn record(state: &AppState, change: Change) -> Result<Vec<StoredRule>, ClusterError> {
+impl From<RecordError> for ChangeError {
+    /// The cluster-wide cap refuses like the store's, so callers handle one rule limit.
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Unavailable(e) => ChangeError::Cluster(e),
+            RecordError::RuleLimit {
+                existing,
+                adding,
+                limit,
+            } => ChangeError::Store(StoreError::RuleLimit {
+                existing,
+                adding,
+                limit,
+            }),
+        }
+    }
+}
+
+async fn record(state: &AppState, change: Change) -> Result<Vec<StoredRule>, RecordError> {
     match &state.cluster {
         Some(cluster) => Ok(cluster.record(change).await?.existing_rules),
         None => Ok(Vec::new()),
@@ -210,8 +229,9 @@ impl RuleToAdd {
 
 /// Adds rules to a live stream under its rules gate: each either creates a rule (with a
 /// new id) or names the rule that already has its value. All or nothing against the cap
-/// ([`StoreError::RuleLimit`]). When this returns, every created rule is in effect for
-/// matching on this node (and recorded for the others).
+/// ([`StoreError::RuleLimit`]), in cluster mode counting every node's rules. When this
+/// returns, every created rule is in effect for matching on this node (and recorded for
+/// the others).
 pub async fn add_rules(
     state: &AppState,
     live: &Arc<LiveStream>,
@@ -230,22 +250,9 @@ pub async fn add_rules(
         })
         .unzip();
     let max_rules = live.limits().max_rules;
-    let publish_to = live.clone();
+    let stream_id = live.id;
     let mut outcomes = state
-        .blocking(move |store| {
-            let outcomes = store.add_rules(publish_to.id, &new_rules, max_rules, now_ms())?;
-            // Committed: publish to matching before anyone hears of the new rules.
-            let added: Vec<_> = outcomes
-                .iter()
-                .zip(trees)
-                .filter_map(|(outcome, tree)| match outcome {
-                    AddOutcome::Created(rule) => Some((rule.id, tree, rule.tag.clone())),
-                    AddOutcome::Existing(_) => None,
-                })
-                .collect();
-            publish_to.rules.apply(&added, &[]);
-            Ok::<_, StoreError>(outcomes)
-        })
+        .blocking(move |store| store.add_rules(stream_id, &new_rules, max_rules, now_ms()))
         .await?;
     let created: Vec<RuleRecord> = outcomes
         .iter()
@@ -254,31 +261,49 @@ pub async fn add_rules(
             AddOutcome::Existing(_) => None,
         })
         .collect();
-    if created.is_empty() || state.cluster.is_none() {
-        return Ok(outcomes);
-    }
-    let change = Change::AddRules {
-        stream: StreamKey::of(&live.key),
-        rules: created.clone(),
-    };
-    let winners = match record(state, change).await {
-        Ok(winners) => winners,
-        Err(e) => {
-            // Not recorded: the other nodes would never hear of these rules, so take them
-            // back and fail the request.
-            let ids: Vec<u64> = created.iter().map(|r| r.id).collect();
-            let stream_id = live.id;
-            let undo = state
-                .blocking(move |s| s.delete_rules_by_ids(stream_id, &ids))
-                .await;
-            let ids: Vec<u64> = created.iter().map(|r| r.id).collect();
-            live.rules.apply(&[], &ids);
-            if let Err(undo) = undo {
-                tracing::error!("taking back unrecorded rules failed: {undo}");
+    let mut winners = Vec::new();
+    if !created.is_empty() && state.cluster.is_some() {
+        let change = Change::AddRules {
+            stream: StreamKey::of(&live.key),
+            rules: created.clone(),
+            max_rules: Some(max_rules),
+        };
+        match record(state, change).await {
+            Ok(found) => winners = found,
+            Err(e) => {
+                // Not recorded (the backend failed, or the rules would pass the cap
+                // counting the other nodes' rules): the other nodes would never hear of
+                // these rules, so take them back (they never matched) and fail the request.
+                let ids: Vec<u64> = created.iter().map(|r| r.id).collect();
+                let undo = state
+                    .blocking(move |s| s.delete_rules_by_ids(stream_id, &ids))
+                    .await;
+                if let Err(undo) = undo {
+                    tracing::error!("taking back unrecorded rules failed: {undo}");
+                }
+                return Err(e.into());
             }
-            return Err(e.into());
         }
-    };
+    }
+    // Committed (and recorded): in effect for matching before the caller answers. A value
+    // another node won matches with the winner's rule (adopted below), never with ours.
+    let added: Vec<_> = outcomes
+        .iter()
+        .zip(trees)
+        .filter_map(|(outcome, tree)| match outcome {
+            AddOutcome::Created(rule) if !winners.iter().any(|w| w.value == rule.value) => {
+                Some((rule.id, tree, rule.tag.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    if !added.is_empty() {
+        // Publishing waits for matching in progress: off the async workers.
+        let target = live.clone();
+        state
+            .blocking(move |_| target.rules.apply(&added, &[]))
+            .await;
+    }
     if !winners.is_empty() {
         adopt(state, live, &winners).await?;
         for outcome in &mut outcomes {
@@ -466,7 +491,7 @@ pub async fn apply_replicated(state: &AppState, change: Change) -> Result<(), St
                 .await?;
             unregister(state, &key);
         }
-        Change::AddRules { stream, rules } => {
+        Change::AddRules { stream, rules, .. } => {
             let Some(live) = live_stream(state, &stream).await? else {
                 return Ok(());
             };

@@ -27,7 +27,9 @@ pub trait Cluster: Send + Sync + 'static {
     /// Records a change this node has committed to its store, for the other nodes. For a
     /// [`Change::AddRules`], returns the rules another node already holds for some of the
     /// values (a concurrent add won the value); the caller adopts them instead of its own.
-    fn record(&self, change: Change) -> BoxFuture<'_, Result<Recorded, ClusterError>>;
+    /// A [`Change::AddRules`] with a `max_rules` is recorded only if the stream's rules
+    /// cluster-wide stay within it, else nothing is recorded ([`RecordError::RuleLimit`]).
+    fn record(&self, change: Change) -> BoxFuture<'_, Result<Recorded, RecordError>>;
 }
 
 /// What [`Cluster::record`] found.
@@ -42,6 +44,26 @@ pub struct Recorded {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("cluster unavailable: {0}")]
 pub struct ClusterError(pub String);
+
+/// Why [`Cluster::record`] recorded nothing: the backend failed, or a rule add would take
+/// the stream past its cap counting every node's rules (the cluster-wide form of
+/// [`sluice_store::StoreError::RuleLimit`], which the caller answers the same way).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RecordError {
+    /// The backend failed.
+    #[error(transparent)]
+    Unavailable(#[from] ClusterError),
+    /// The rules would take the stream past its `max_rules` cluster-wide.
+    #[error("rule limit exceeded cluster-wide: {existing} rules + {adding} new > {limit}")]
+    RuleLimit {
+        /// Rules the stream has (or has reserved by adds in flight) across the cluster.
+        existing: u64,
+        /// New rules in the request.
+        adding: u64,
+        /// The stream's `max_rules`.
+        limit: u64,
+    },
+}
 
 /// One change to the shared state, as replicated between nodes. Each is idempotent:
 /// applying it twice leaves the same state as applying it once.
@@ -82,6 +104,11 @@ pub enum Change {
         stream: StreamKey,
         /// The rules, with their ids.
         rules: Vec<RuleRecord>,
+        /// The cap the adding node holds the stream to cluster-wide when recording (the
+        /// stream's `max_rules`); `None` in changes seen by watching nodes, which apply
+        /// rules that were within the cap when recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_rules: Option<u64>,
     },
     /// Rules are gone from a stream.
     DeleteRules {

@@ -257,6 +257,64 @@ impl Node {
         rule_id(&body["detail"][0]["rule"])
     }
 
+    /// Adds PowerTrack rules with these values (untagged) to `prod` in one request;
+    /// returns status and body.
+    pub async fn add_rules(&self, values: &[String]) -> (StatusCode, Value) {
+        let rules: Vec<Value> = values.iter().map(|v| json!({"value": v})).collect();
+        self.rules_call("", json!({"rules": rules})).await
+    }
+
+    /// Deletes the PowerTrack rules of `prod` with these values in one request; returns
+    /// status and body.
+    pub async fn delete_rules(&self, values: &[String]) -> (StatusCode, Value) {
+        let rules: Vec<Value> = values.iter().map(|v| json!({"value": v})).collect();
+        self.rules_call("?_method=delete", json!({"rules": rules}))
+            .await
+    }
+
+    async fn rules_call(&self, query: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{RULES}{query}", self.base))
+            .basic_auth("alice", Some("secret"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sets the rule cap of `prod`.
+    pub async fn set_max_rules(&self, max_rules: u64) {
+        let (s, body) = self
+            .admin(
+                reqwest::Method::PUT,
+                "/admin/accounts/acme/streams/prod",
+                json!({"product": "powertrack", "max_rules": max_rules}),
+            )
+            .await;
+        assert!(s.is_success(), "{s} {body}");
+    }
+
+    /// The rule cap of `prod` as this node knows it (`None`: no such stream here yet).
+    pub fn max_rules(&self) -> Option<u64> {
+        let live = self.state.registry.all().pop()?;
+        Some(live.limits().max_rules)
+    }
+
+    /// The values of `prod`'s rules as the rules API lists them, sorted.
+    pub async fn rule_values(&self) -> Vec<String> {
+        let mut values: Vec<String> = self
+            .rules()
+            .await
+            .iter()
+            .map(|r| r["value"].as_str().unwrap().to_owned())
+            .collect();
+        values.sort();
+        values
+    }
+
     /// The rules of `prod` as the rules API lists them.
     pub async fn rules(&self) -> Vec<Value> {
         let response = self
