@@ -12,6 +12,7 @@ use sluice_model::parse_post;
 use sluice_server::AppState;
 use sluice_server::cluster::ClusterError;
 use sluice_server::pipeline::IngestedPost;
+use sluice_server::telemetry;
 
 use crate::names::{DATACENTER_HEADER, POSTS_STREAM, POSTS_SUBJECTS, post_subject};
 
@@ -159,8 +160,10 @@ pub async fn consume(
                 Err(e) => tracing::warn!("reading the posts stream: {e}"),
             }
         }
+        let consumed = posts.len() as u64;
         if state.bus.deliver(posts).await.is_err() {
             return Ok(Stopped::Pipeline);
         }
+        telemetry::cluster_posts_consumed(consumed);
     }
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sluice_server::AppState;
 use sluice_server::changes::apply_replicated;
 use sluice_server::cluster::{Change, ClusterError, RecordError, Recorded, RuleRecord, StreamKey};
+use sluice_server::telemetry;
 use sluice_store::StoredRule;
 
 use crate::names::{
@@ -257,7 +258,9 @@ pub async fn watch(
             }
         }
         for change in merge_rule_adds(changes) {
-            if let Err(e) = apply_replicated(state, change).await {
+            let applied = apply_replicated(state, change).await;
+            telemetry::cluster_changes_applied(applied.is_ok());
+            if let Err(e) = applied {
                 tracing::error!("applying a replicated change failed: {e}");
             }
         }

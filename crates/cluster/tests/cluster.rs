@@ -55,6 +55,16 @@ async fn rules_added_on_one_node_match_posts_ingested_on_another_on_every_node()
         assert_eq!(id_of(&message), 2);
         assert_eq!(message["matching_rules"][0]["tag"], "pets");
     }
+    // The cluster's own work is visible to the operator.
+    let metrics = a.metrics().await;
+    for name in [
+        "sluice_cluster_posts_consumed_total",
+        "sluice_cluster_changes_applied_total{outcome=\"ok\"}",
+        "sluice_rules_indexed",
+        "sluice_ready",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from {metrics}");
+    }
     a.stop().await;
     b.stop().await;
     c.stop().await;

@@ -44,6 +44,28 @@ pub fn rules_request(product: &'static str, status: u16) {
         .increment(1);
 }
 
+/// The node-wide rule index now holds `n` rules (all streams).
+pub fn rules_indexed(n: usize) {
+    gauge!("sluice_rules_indexed").set(n as f64);
+}
+
+/// Whether the node can serve (`/healthz` is 200): 1 or 0. A clustered node is 0 while it
+/// loads the shared state and while it cannot reach NATS.
+pub fn ready(ready: bool) {
+    gauge!("sluice_ready").set(if ready { 1.0 } else { 0.0 });
+}
+
+/// Cluster mode: posts read from the posts stream and handed to this node's pipeline.
+pub fn cluster_posts_consumed(n: u64) {
+    counter!("sluice_cluster_posts_consumed_total").increment(n);
+}
+
+/// Cluster mode: changes of the shared state applied on this node (`ok` = false: failed).
+pub fn cluster_changes_applied(ok: bool) {
+    let outcome = if ok { "ok" } else { "failed" };
+    counter!("sluice_cluster_changes_applied_total", "outcome" => outcome).increment(1);
+}
+
 static PROMETHEUS: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
     std::sync::OnceLock::new();
 

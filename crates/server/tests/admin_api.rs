@@ -272,5 +272,6 @@ async fn healthz_and_metrics() {
         .await
         .unwrap();
     assert!(metrics.contains("sluice_posts_ingested_total"), "{metrics}");
+    assert!(metrics.contains("sluice_ready 1"), "{metrics}");
     server.stop().await;
 }

@@ -176,6 +176,18 @@ impl Node {
     }
 
     /// `/healthz`: status and body.
+    /// The node's `/metrics` (Prometheus text; the recorder is shared by every node of the
+    /// test process).
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    }
+
     pub async fn health(&self) -> (StatusCode, Value) {
         let response = self
             .http

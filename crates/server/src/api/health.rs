@@ -10,33 +10,44 @@ use crate::telemetry;
 /// `GET /healthz`: 200 while the node can accept and deliver posts, 503 otherwise (with
 /// the reason when it is a cluster problem: state still loading, cluster unreachable).
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    if let Err(reason) = state.readiness.check() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "application/json")],
-            serde_json::json!({ "status": "unavailable", "reason": reason }).to_string(),
-        )
-            .into_response();
-    }
-    if state.pipeline_running() && !state.shutdown.is_cancelled() {
-        (
+    match readiness(&state) {
+        Ok(()) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
-            r#"{"status":"ok"}"#,
+            r#"{"status":"ok"}"#.to_owned(),
         )
-            .into_response()
+            .into_response(),
+        Err(reason) => {
+            let mut body = serde_json::json!({ "status": "unavailable" });
+            if let Some(reason) = reason {
+                body["reason"] = reason.into();
+            }
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Whether the node can serve; when not, the cluster problem if that is the reason (the
+/// pipeline stopping or a shutdown under way have none).
+fn readiness(state: &AppState) -> Result<(), Option<String>> {
+    state.readiness.check().map_err(Some)?;
+    if state.pipeline_running() && !state.shutdown.is_cancelled() {
+        Ok(())
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "application/json")],
-            r#"{"status":"unavailable"}"#,
-        )
-            .into_response()
+        Err(None)
     }
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics() -> Response {
+/// Gauges that describe the node's state are read at scrape time.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    telemetry::ready(readiness(&state).is_ok());
+    telemetry::rules_indexed(state.registry.rules().len());
     let mut response = telemetry::render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
