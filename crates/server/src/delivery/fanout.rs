@@ -3,9 +3,11 @@
 //! compressed once as a shared [`Segment`] that every connection of the group queues.
 //!
 //! A group is the connections of a stream with the same partition and `localDcOnly`
-//! choice: they get exactly the same posts. Compressing per group and batch instead of per
-//! connection and message is what lets one server feed many connections: the deflate work
-//! no longer grows with the number of connections. A group's buffer is cut into a segment
+//! choice: they get exactly the same posts. What a volume stream sends depends only on its
+//! product, so the connections of every Decahose (or Firehose) stream on one partition form
+//! one group, however many customers' streams they belong to. Compressing per group and
+//! batch instead of per connection and message is what lets one server feed many
+//! connections: the deflate work no longer grows with the number of connections. A group's buffer is cut into a segment
 //! every [`MAX_SEGMENT_BYTES`], so a large ingest batch is not one huge segment (outbox
 //! bounds stay meaningful and the first posts of a batch go out before the last is
 //! matched); the compression ratio hardly suffers, as deflate only looks back 32 KiB.
@@ -18,7 +20,7 @@ use super::body::Encoding;
 use super::gzip::Deflater;
 use super::outbox::Pushed;
 use super::segment::Segment;
-use super::select::{Routed, Selector, frame_plain_into};
+use super::select::{Routed, Selector, frame_plain_into, partitions_of};
 use crate::registry::{LiveStream, NodeRules};
 use crate::telemetry;
 
@@ -39,19 +41,23 @@ pub struct BatchPost<'a> {
 pub struct Fanout {
     selector: Selector,
     deflater: Deflater,
-    active: Vec<ActiveStream>,
+    active: Vec<Route>,
 }
 
-/// A stream with open connections, during one batch.
-struct ActiveStream {
+/// Streams with open connections that route a post the same way, during one batch: one
+/// rules stream, or every stream of one volume product.
+struct Route {
+    /// The stream the routing is decided for (any of the route's streams).
     stream: Arc<LiveStream>,
     groups: Vec<Group>,
 }
 
-/// Connections of one stream that receive the same messages, and what they get so far.
+/// Connections that receive the same messages, and what they get so far.
 struct Group {
     partition: Option<u32>,
     local_dc_only: bool,
+    /// The streams whose connections on `partition` with `local_dc_only` are the group.
+    streams: Vec<Arc<LiveStream>>,
     /// Some connection of the group writes gzip: compress its segments.
     gzip: bool,
     plain: Vec<u8>,
@@ -81,30 +87,49 @@ impl Fanout {
     ) {
         self.active.clear();
         for stream in streams {
-            let mut groups: Vec<Group> = Vec::new();
+            if stream.connections.is_empty() {
+                continue;
+            }
+            let shared = partitions_of(stream.product()).is_some();
+            let route = match self
+                .active
+                .iter()
+                .position(|r| shared && r.stream.product() == stream.product())
+            {
+                Some(at) => &mut self.active[at],
+                None => {
+                    self.active.push(Route {
+                        stream: stream.clone(),
+                        groups: Vec::new(),
+                    });
+                    self.active.last_mut().expect("just pushed")
+                }
+            };
             stream.connections.for_each(|c| {
                 let gzip = c.outbox.encoding() == Encoding::Gzip;
-                match groups
+                match route
+                    .groups
                     .iter_mut()
                     .find(|g| g.partition == c.partition && g.local_dc_only == c.local_dc_only)
                 {
-                    Some(group) => group.gzip |= gzip,
-                    None => groups.push(Group {
+                    Some(group) => {
+                        group.gzip |= gzip;
+                        if !group.streams.iter().any(|s| Arc::ptr_eq(s, stream)) {
+                            group.streams.push(stream.clone());
+                        }
+                    }
+                    None => route.groups.push(Group {
                         partition: c.partition,
                         local_dc_only: c.local_dc_only,
+                        streams: vec![stream.clone()],
                         gzip,
                         plain: Vec::new(),
                         messages: 0,
                     }),
                 }
             });
-            if !groups.is_empty() {
-                self.active.push(ActiveStream {
-                    stream: stream.clone(),
-                    groups,
-                });
-            }
         }
+        self.active.retain(|r| !r.groups.is_empty());
         if self.active.is_empty() {
             return;
         }
@@ -119,7 +144,7 @@ impl Fanout {
                 continue;
             };
             let mut router = selector.post(&view, post.raw, post.local);
-            for ActiveStream { stream, groups } in active.iter_mut() {
+            for Route { stream, groups } in active.iter_mut() {
                 let Some(routed) = router.route(stream) else {
                     continue;
                 };
@@ -133,14 +158,14 @@ impl Fanout {
                     }
                     group.messages += 1;
                     if group.plain.len() >= MAX_SEGMENT_BYTES {
-                        push_segment(stream, group, deflater);
+                        push_segment(group, deflater);
                     }
                 }
             }
         }
-        for ActiveStream { stream, groups } in active.iter_mut() {
-            for group in groups.iter_mut() {
-                push_segment(stream, group, deflater);
+        for route in active.iter_mut() {
+            for group in route.groups.iter_mut() {
+                push_segment(group, deflater);
             }
         }
         active.clear();
@@ -149,7 +174,7 @@ impl Fanout {
 
 /// Turns what `group` has gathered into a segment (compressed if it has gzip connections)
 /// and queues it for every connection of the group.
-fn push_segment(stream: &LiveStream, group: &mut Group, deflater: &mut Deflater) {
+fn push_segment(group: &mut Group, deflater: &mut Deflater) {
     if group.messages == 0 {
         return;
     }
@@ -161,16 +186,18 @@ fn push_segment(stream: &LiveStream, group: &mut Group, deflater: &mut Deflater)
         Segment::plain(plain)
     };
     let mut queued = 0;
-    stream.connections.for_each(|c| {
-        if c.partition != group.partition || c.local_dc_only != group.local_dc_only {
-            return;
-        }
-        match c.outbox.push(segment.clone()) {
-            Pushed::Queued => queued += messages,
-            Pushed::Overflowed => telemetry::slow_consumer(),
-            Pushed::Closed => {}
-        }
-    });
+    for stream in &group.streams {
+        stream.connections.for_each(|c| {
+            if c.partition != group.partition || c.local_dc_only != group.local_dc_only {
+                return;
+            }
+            match c.outbox.push(segment.clone()) {
+                Pushed::Queued => queued += messages,
+                Pushed::Overflowed => telemetry::slow_consumer(),
+                Pushed::Closed => {}
+            }
+        });
+    }
     telemetry::messages_queued(queued);
 }
 
@@ -256,5 +283,77 @@ mod tests {
         assert!(local[0].deflated().is_none());
         assert!(local[0].plain_bytes().starts_with(br#"{"id":1,"#));
         assert_eq!(local[0].plain_bytes().split(|&b| b == b'\n').count(), 2);
+    }
+
+    #[tokio::test]
+    async fn one_partition_of_several_firehose_streams_is_compressed_once() {
+        use sluice_model::sampling::partition;
+
+        use crate::delivery::select::FIREHOSE_PARTITIONS;
+
+        let registry = StreamRegistry::default();
+        let firehose = |id, label: &str| {
+            registry.upsert(&StoredStream {
+                id,
+                stream: StreamRef {
+                    account: label.into(),
+                    product: Product::Firehose,
+                    label: "prod".into(),
+                },
+                limits: StreamLimits {
+                    max_connections: 5,
+                    max_rules: 0,
+                },
+            })
+        };
+        let (acme, globex) = (firehose(1, "acme"), firehose(2, "globex"));
+        let outbox = || Arc::new(Outbox::new(1 << 20, Encoding::Gzip));
+        let (acme_3, globex_3, globex_4) = (outbox(), outbox(), outbox());
+        acme.connections.open(acme_3.clone(), Some(3), false);
+        globex.connections.open(globex_3.clone(), Some(3), false);
+        globex.connections.open(globex_4.clone(), Some(4), false);
+
+        let ids: Vec<u64> = (1_700_000_000_000_000_000..)
+            .filter(|&id| matches!(partition(id, FIREHOSE_PARTITIONS), 3 | 4))
+            .take(6)
+            .collect();
+        let posts: Vec<String> = ids.iter().map(|&id| post(id, "anything")).collect();
+        let batch = posts.iter().map(|p| BatchPost {
+            raw: p.as_bytes(),
+            local: true,
+        });
+        Fanout::new(registry.rules()).deliver(&registry.all(), batch);
+
+        let ids_in = |segments: &[Segment]| -> Vec<u64> {
+            std::str::from_utf8(segments[0].plain_bytes())
+                .unwrap()
+                .split_terminator("\r\n")
+                .map(|line| {
+                    serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect()
+        };
+        let want = |p: u32| -> Vec<u64> {
+            ids.iter()
+                .copied()
+                .filter(|&id| partition(id, FIREHOSE_PARTITIONS) == p)
+                .collect()
+        };
+        let (a3, g3, g4) = (
+            queued(&acme_3).await,
+            queued(&globex_3).await,
+            queued(&globex_4).await,
+        );
+        assert_eq!((a3.len(), g3.len(), g4.len()), (1, 1, 1));
+        assert_eq!(ids_in(&a3), want(3));
+        assert_eq!(ids_in(&g3), want(3));
+        assert_eq!(ids_in(&g4), want(4));
+        assert_eq!(
+            a3[0].deflated().unwrap().bytes.as_ptr(),
+            g3[0].deflated().unwrap().bytes.as_ptr(),
+            "partition 3 compressed once for both customers' streams"
+        );
     }
 }
