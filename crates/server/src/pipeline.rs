@@ -19,6 +19,7 @@
 //! delay the pipeline or anyone else.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -89,6 +90,38 @@ pub enum PublishError {
     Cluster(#[from] ClusterError),
 }
 
+/// How far live delivery has got in the post log: every post with a sequence number below
+/// [`DeliveryMark::below`] has been handed to delivery for the connections registered at
+/// that moment.
+///
+/// A backfill that has just registered its connection replays the log up to here, not to
+/// the log's end: posts above the mark were appended but not yet delivered, and will reach
+/// the new connection live. Reading to the end would send them twice whenever delivery
+/// lags behind the appends. The pipeline moves the mark before it looks at a batch's
+/// connections, and a connection registers under the lock delivery reads connections
+/// under, so a batch that missed the connection is always below the mark the backfill
+/// reads afterwards (no gap); a duplicate needs the registration to fall between the two
+/// steps.
+#[derive(Debug)]
+pub struct DeliveryMark(AtomicU64);
+
+impl DeliveryMark {
+    /// A mark at `next_seq`: everything already in the log predates every connection.
+    pub fn at(next_seq: u64) -> Self {
+        Self(AtomicU64::new(next_seq))
+    }
+
+    /// The first sequence number live delivery has not taken up yet.
+    pub fn below(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Moves the mark up to `next_seq` (never down).
+    pub(crate) fn advance_to(&self, next_seq: u64) {
+        self.0.fetch_max(next_seq, Ordering::AcqRel);
+    }
+}
+
 /// Starts the pipeline, which appends every batch to `log` (if any: a cluster backend's
 /// log is filled before the pipeline sees a post) before delivering it. It ends when every
 /// [`PostBus`] clone is dropped; the returned handle's thread ends last. With a `cluster`,
@@ -98,35 +131,64 @@ pub enum PublishError {
 /// (compressing and writing it) and passes it on to `sluice-pipeline`, which matches and
 /// delivers it while the next batch is being appended. A batch is still in the log before
 /// delivery looks at the connections, and the work of one post is spread over two cores.
+/// With a log, the returned [`DeliveryMark`] says how far delivery has got in it.
 pub fn start(
     registry: Arc<StreamRegistry>,
     log: Option<Arc<dyn PostLog>>,
     datacenter: Arc<str>,
     cluster: Option<Arc<dyn Cluster>>,
-) -> (PostBus, JoinHandle<()>) {
+) -> (PostBus, Option<Arc<DeliveryMark>>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4_096);
-    let (logged, appender) = match log {
+    let (input, mark, appender) = match log {
         Some(log) => {
             let (logged_tx, logged) = mpsc::channel(LOGGED_BATCHES);
+            let mark = Arc::new(DeliveryMark::at(log.next_seq()));
             let appender = std::thread::Builder::new()
                 .name("sluice-append".into())
                 .spawn(move || append_all(&*log, rx, logged_tx))
                 .expect("spawning the post log thread");
-            (logged, Some(appender))
+            (Input::Logged(logged), Some(mark), Some(appender))
         }
-        None => (rx, None),
+        None => (Input::Direct(rx), None, None),
     };
+    let delivery_mark = mark.clone();
     let handle = std::thread::Builder::new()
         .name("sluice-pipeline".into())
         .spawn(move || {
-            Pipeline::new(registry, datacenter).run(logged);
+            Pipeline::new(registry, datacenter, delivery_mark).run(input);
             if let Some(appender) = appender {
                 // It ended first: its channel closed ours.
                 let _ = appender.join();
             }
         })
         .expect("spawning the pipeline thread");
-    (PostBus { tx, cluster }, handle)
+    (PostBus { tx, cluster }, mark, handle)
+}
+
+/// A batch on its way to delivery, with the sequence number after its last post in the
+/// log when it was appended there.
+struct LoggedBatch {
+    posts: Vec<IngestedPost>,
+    next_seq: Option<u64>,
+}
+
+/// Where delivery takes its batches from: the post log thread, or (cluster mode, nothing
+/// to append) the post bus directly.
+enum Input {
+    Logged(mpsc::Receiver<LoggedBatch>),
+    Direct(mpsc::Receiver<Vec<IngestedPost>>),
+}
+
+impl Input {
+    fn next(&mut self) -> Option<LoggedBatch> {
+        match self {
+            Input::Logged(rx) => rx.blocking_recv(),
+            Input::Direct(rx) => rx.blocking_recv().map(|posts| LoggedBatch {
+                posts,
+                next_seq: None,
+            }),
+        }
+    }
 }
 
 /// Batches appended to the log and not yet delivered: a short queue, so that a slow
@@ -139,7 +201,7 @@ const LOGGED_BATCHES: usize = 64;
 fn append_all(
     log: &dyn PostLog,
     mut rx: mpsc::Receiver<Vec<IngestedPost>>,
-    logged: mpsc::Sender<Vec<IngestedPost>>,
+    logged: mpsc::Sender<LoggedBatch>,
 ) {
     while let Some(batch) = rx.blocking_recv() {
         let posts: Vec<NewPost<'_>> = batch
@@ -150,14 +212,22 @@ fn append_all(
             })
             .collect();
         let now = u64::try_from(crate::state::now_ms()).unwrap_or(0);
-        match log.append(&posts, now) {
-            Ok(_) => telemetry::posts_logged(posts.len() as u64),
+        let next_seq = match log.append(&posts, now) {
+            Ok(last) => {
+                telemetry::posts_logged(posts.len() as u64);
+                Some(last + 1)
+            }
             Err(e) => {
                 telemetry::post_log_error();
                 tracing::error!(posts = posts.len(), "appending to the post log failed: {e}");
+                None
             }
-        }
+        };
         drop(posts);
+        let batch = LoggedBatch {
+            posts: batch,
+            next_seq,
+        };
         if logged.blocking_send(batch).is_err() {
             return;
         }
@@ -167,26 +237,40 @@ fn append_all(
 struct Pipeline {
     registry: Arc<StreamRegistry>,
     datacenter: Arc<str>,
+    mark: Option<Arc<DeliveryMark>>,
     streams: Vec<Arc<LiveStream>>,
     streams_version: u64,
     fanout: Fanout,
 }
 
 impl Pipeline {
-    fn new(registry: Arc<StreamRegistry>, datacenter: Arc<str>) -> Self {
+    fn new(
+        registry: Arc<StreamRegistry>,
+        datacenter: Arc<str>,
+        mark: Option<Arc<DeliveryMark>>,
+    ) -> Self {
         Self {
             fanout: Fanout::new(registry.rules()),
             registry,
             datacenter,
+            mark,
             streams: Vec::new(),
             streams_version: u64::MAX,
         }
     }
 
-    fn run(mut self, mut rx: mpsc::Receiver<Vec<IngestedPost>>) {
-        while let Some(batch) = rx.blocking_recv() {
+    fn run(mut self, mut input: Input) {
+        while let Some(LoggedBatch {
+            posts: batch,
+            next_seq,
+        }) = input.next()
+        {
             // The batch is in the log already; a stream or connection that appears after
-            // this point finds it there.
+            // this point finds it there, below the mark (moved before delivery looks at the
+            // connections: see `DeliveryMark`).
+            if let (Some(mark), Some(next_seq)) = (&self.mark, next_seq) {
+                mark.advance_to(next_seq);
+            }
             let version = self.registry.version();
             if version != self.streams_version {
                 self.streams = self.registry.all();

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AdminToken, CredentialCache};
 use crate::cluster::{Cluster, Readiness};
-use crate::pipeline::{self, PostBus};
+use crate::pipeline::{self, DeliveryMark, PostBus};
 use crate::post_log;
 use crate::ratelimit::RateLimiter;
 use crate::registry::StreamRegistry;
@@ -46,6 +46,9 @@ pub struct Shared {
     /// delivers them (in cluster mode: the backend's log, filled before the pipeline gets
     /// a post): backfill and recovery read it.
     pub post_log: Arc<dyn PostLog>,
+    /// How far live delivery has got in the node's own post log (`None` in cluster mode,
+    /// where backfill switches to live at the log's end).
+    pub delivery_mark: Option<Arc<DeliveryMark>>,
     /// Rule ids.
     pub ids: SnowflakeGenerator,
     /// The admin and ingest API credential.
@@ -174,7 +177,7 @@ impl AppState {
             rules = rules_loaded,
             "loaded state"
         );
-        let (bus, pipeline) = pipeline::start(
+        let (bus, delivery_mark, pipeline) = pipeline::start(
             registry.clone(),
             appended_log,
             settings.datacenter.as_str().into(),
@@ -194,6 +197,7 @@ impl AppState {
             cluster: clustering.cluster,
             readiness,
             post_log,
+            delivery_mark,
             ids,
             admin_token,
             credentials: CredentialCache::default(),

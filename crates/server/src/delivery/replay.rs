@@ -5,10 +5,13 @@
 //! Two kinds:
 //! - **Backfill** (`backfillMinutes`): from the first post of the window, read until caught
 //!   up with the log; then *go live* (register the connection, so the pipeline fills its
-//!   outbox), note where the log ends at that moment, and read up to there. The pipeline
+//!   outbox), note how far live delivery has got in the log at that moment (the pipeline's
+//!   [`DeliveryMark`]; in cluster mode the log's end), and read up to there. The pipeline
 //!   appends a post to the log before delivering it, so every post is either below that
-//!   end (replayed) or delivered live after registration: no gap at the switch, possibly a
-//!   few duplicates. Then the body goes on with the outbox.
+//!   point (replayed) or delivered live after registration: no gap at the switch, and
+//!   duplicates only when a registration falls between the pipeline moving its mark and
+//!   reading the connections (or, in cluster mode, posts in the log this node's consumer
+//!   has not delivered yet). Then the body goes on with the outbox.
 //! - **Recovery** (`startTime`/`endTime`): the posts appended in the window, then the
 //!   outbox is closed with the completion message; nothing live.
 //!
@@ -28,6 +31,7 @@ use tokio::sync::mpsc;
 use super::body::ReplayFeed;
 use super::outbox::{CloseReason, Outbox};
 use super::select::{Routed, Selector, frame_plain};
+use crate::pipeline::DeliveryMark;
 use crate::registry::LiveStream;
 use crate::state::now_ms;
 
@@ -46,6 +50,9 @@ const APPEND_GRACE_MS: u64 = 1_000;
 pub struct ReplayTarget {
     /// The post log to read.
     pub log: Arc<dyn PostLog>,
+    /// How far live delivery has got in `log`, when the pipeline appends to it: a backfill
+    /// that has gone live replays up to there. Without it, up to the log's end.
+    pub delivery_mark: Option<Arc<DeliveryMark>>,
     /// The stream (its product and current rules decide what is sent).
     pub stream: Arc<LiveStream>,
     /// The connection's partition (volume streams).
@@ -117,9 +124,14 @@ pub fn spawn(target: ReplayTarget, kind: ReplayKind) -> ReplayFeed {
 }
 
 async fn backfill(mut reader: Reader, go_live: GoLive, tx: mpsc::Sender<Vec<Bytes>>) {
-    // (1) Catch up with the log.
+    // (1) Catch up with live delivery (with the log, when there is no mark): posts beyond
+    // it will reach the connection live once it is registered.
     loop {
-        let (back, step) = reader.step(Bound::Open).await;
+        let bound = match &reader.target.delivery_mark {
+            Some(mark) => Bound::Seq(mark.below()),
+            None => Bound::Open,
+        };
+        let (back, step) = reader.step(bound).await;
         reader = back;
         let step = match step {
             Ok(step) => step,
@@ -128,15 +140,18 @@ async fn backfill(mut reader: Reader, go_live: GoLive, tx: mpsc::Sender<Vec<Byte
         if !step.batch.is_empty() && tx.send(step.batch).await.is_err() {
             return;
         }
-        if step.at_end {
+        if step.at_end || step.past_bound {
             break;
         }
     }
-    // (2) Register, then send what was appended before registration.
+    // (2) Register, then send what was appended before registration and missed it.
     if tx.is_closed() || !go_live() {
         return;
     }
-    let end = reader.target.log.next_seq();
+    let end = match &reader.target.delivery_mark {
+        Some(mark) => mark.below(),
+        None => reader.target.log.next_seq(),
+    };
     while reader.cursor < end {
         let (back, step) = reader.step(Bound::Seq(end)).await;
         reader = back;
@@ -369,6 +384,7 @@ mod tests {
     fn target(log: &Arc<MemoryLog>, stream: &Arc<LiveStream>) -> ReplayTarget {
         ReplayTarget {
             log: log.clone(),
+            delivery_mark: None,
             stream: stream.clone(),
             partition: None,
             local_dc_only: false,
@@ -417,6 +433,39 @@ mod tests {
         );
         assert_eq!(ids(feed).await, (5..45).collect::<Vec<_>>());
         assert!(went_live.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn backfill_stops_where_live_delivery_takes_over() {
+        // Post `i` is the log's `i + 1`th.
+        let seq = |i: u64| sluice_postlog::FIRST_SEQ + i;
+        // Delivery lags behind the log: posts from 30 on are appended, not yet delivered.
+        // By the time the connection registers, delivery has taken up posts below
+        // `delivered`; those from there on reach the connection live, so the replay must
+        // not send them too.
+        for delivered in [30, 42] {
+            let log = Arc::new(MemoryLog::new());
+            append(&*log, 0..5, 1_000);
+            append(&*log, 5..40, 2_000);
+            let mark = Arc::new(DeliveryMark::at(seq(30)));
+            let stream = powertrack_stream();
+            let (late, moved) = (log.clone(), mark.clone());
+            let go_live: GoLive = Box::new(move || {
+                append(&*late, 40..45, 3_000);
+                moved.advance_to(seq(delivered));
+                true
+            });
+            let mut target = target(&log, &stream);
+            target.delivery_mark = Some(mark);
+            let feed = spawn(
+                target,
+                ReplayKind::Backfill {
+                    from_ms: 2_000,
+                    go_live,
+                },
+            );
+            assert_eq!(ids(feed).await, (5..delivered).collect::<Vec<_>>());
+        }
     }
 
     #[tokio::test]
