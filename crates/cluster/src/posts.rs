@@ -134,6 +134,9 @@ pub async fn consume(
         })
         .await?;
     let mut batches = consumer.messages().await?.ready_chunks(BATCH);
+    // Everything before the start was in the log before this consumer delivered anything:
+    // backfill replays it.
+    state.delivery_mark.advance_to(position.next);
     reconnected.borrow_and_update();
     loop {
         let batch = tokio::select! {
@@ -161,7 +164,7 @@ pub async fn consume(
             }
         }
         let consumed = posts.len() as u64;
-        if state.bus.deliver(posts).await.is_err() {
+        if state.bus.deliver(posts, Some(position.next)).await.is_err() {
             return Ok(Stopped::Pipeline);
         }
         telemetry::cluster_posts_consumed(consumed);

@@ -46,7 +46,7 @@ pub struct IngestedPost {
 /// [`PostBus::deliver`].
 #[derive(Clone)]
 pub struct PostBus {
-    tx: mpsc::Sender<Vec<IngestedPost>>,
+    tx: mpsc::Sender<LoggedBatch>,
     cluster: Option<Arc<dyn Cluster>>,
 }
 
@@ -60,17 +60,24 @@ impl PostBus {
         }
         match &self.cluster {
             Some(cluster) => Ok(cluster.publish_posts(posts).await?),
-            None => Ok(self.deliver(posts).await?),
+            None => Ok(self.deliver(posts, None).await?),
         }
     }
 
     /// Hands a batch to this node's pipeline (log, match, deliver), bypassing the cluster:
-    /// for the cluster backend's consumer.
-    pub async fn deliver(&self, posts: Vec<IngestedPost>) -> Result<(), PipelineStopped> {
+    /// for the cluster backend's consumer, which says where the batch ends in the
+    /// backend's log (`next_seq`: the sequence number after its last post) so that
+    /// backfill knows how far delivery has got ([`DeliveryMark`]).
+    pub async fn deliver(
+        &self,
+        posts: Vec<IngestedPost>,
+        next_seq: Option<u64>,
+    ) -> Result<(), PipelineStopped> {
         if posts.is_empty() {
             return Ok(());
         }
-        self.tx.send(posts).await.map_err(|_| PipelineStopped)
+        let batch = LoggedBatch { posts, next_seq };
+        self.tx.send(batch).await.map_err(|_| PipelineStopped)
     }
 }
 
@@ -117,7 +124,7 @@ impl DeliveryMark {
     }
 
     /// Moves the mark up to `next_seq` (never down).
-    pub(crate) fn advance_to(&self, next_seq: u64) {
+    pub fn advance_to(&self, next_seq: u64) {
         self.0.fetch_max(next_seq, Ordering::AcqRel);
     }
 }
@@ -125,7 +132,9 @@ impl DeliveryMark {
 /// Starts the pipeline, which appends every batch to `log` (if any: a cluster backend's
 /// log is filled before the pipeline sees a post) before delivering it. It ends when every
 /// [`PostBus`] clone is dropped; the returned handle's thread ends last. With a `cluster`,
-/// [`PostBus::publish`] goes to it instead of the pipeline.
+/// [`PostBus::publish`] goes to it instead of the pipeline. The returned [`DeliveryMark`]
+/// starts at `log_next_seq`, the end of the log backfill reads (the node's own or the
+/// backend's): nothing in it was delivered to a connection of this process.
 ///
 /// With a log, the pipeline is two threads in a row: `sluice-append` appends a batch
 /// (compressing and writing it) and passes it on to `sluice-pipeline`, which matches and
@@ -137,20 +146,21 @@ pub fn start(
     log: Option<Arc<dyn PostLog>>,
     datacenter: Arc<str>,
     cluster: Option<Arc<dyn Cluster>>,
-) -> (PostBus, Option<Arc<DeliveryMark>>, JoinHandle<()>) {
+    log_next_seq: u64,
+) -> (PostBus, Arc<DeliveryMark>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4_096);
-    let (input, mark, appender) = match log {
+    let (input, appender) = match log {
         Some(log) => {
             let (logged_tx, logged) = mpsc::channel(LOGGED_BATCHES);
-            let mark = Arc::new(DeliveryMark::at(log.next_seq()));
             let appender = std::thread::Builder::new()
                 .name("sluice-append".into())
                 .spawn(move || append_all(&*log, rx, logged_tx))
                 .expect("spawning the post log thread");
-            (Input::Logged(logged), Some(mark), Some(appender))
+            (logged, Some(appender))
         }
-        None => (Input::Direct(rx), None, None),
+        None => (rx, None),
     };
+    let mark = Arc::new(DeliveryMark::at(log_next_seq));
     let delivery_mark = mark.clone();
     let handle = std::thread::Builder::new()
         .name("sluice-pipeline".into())
@@ -166,29 +176,10 @@ pub fn start(
 }
 
 /// A batch on its way to delivery, with the sequence number after its last post in the
-/// log when it was appended there.
+/// log once it is there.
 struct LoggedBatch {
     posts: Vec<IngestedPost>,
     next_seq: Option<u64>,
-}
-
-/// Where delivery takes its batches from: the post log thread, or (cluster mode, nothing
-/// to append) the post bus directly.
-enum Input {
-    Logged(mpsc::Receiver<LoggedBatch>),
-    Direct(mpsc::Receiver<Vec<IngestedPost>>),
-}
-
-impl Input {
-    fn next(&mut self) -> Option<LoggedBatch> {
-        match self {
-            Input::Logged(rx) => rx.blocking_recv(),
-            Input::Direct(rx) => rx.blocking_recv().map(|posts| LoggedBatch {
-                posts,
-                next_seq: None,
-            }),
-        }
-    }
 }
 
 /// Batches appended to the log and not yet delivered: a short queue, so that a slow
@@ -200,10 +191,10 @@ const LOGGED_BATCHES: usize = 64;
 /// batch still goes out.
 fn append_all(
     log: &dyn PostLog,
-    mut rx: mpsc::Receiver<Vec<IngestedPost>>,
+    mut rx: mpsc::Receiver<LoggedBatch>,
     logged: mpsc::Sender<LoggedBatch>,
 ) {
-    while let Some(batch) = rx.blocking_recv() {
+    while let Some(LoggedBatch { posts: batch, .. }) = rx.blocking_recv() {
         let posts: Vec<NewPost<'_>> = batch
             .iter()
             .map(|p| NewPost {
@@ -237,18 +228,14 @@ fn append_all(
 struct Pipeline {
     registry: Arc<StreamRegistry>,
     datacenter: Arc<str>,
-    mark: Option<Arc<DeliveryMark>>,
+    mark: Arc<DeliveryMark>,
     streams: Vec<Arc<LiveStream>>,
     streams_version: u64,
     fanout: Fanout,
 }
 
 impl Pipeline {
-    fn new(
-        registry: Arc<StreamRegistry>,
-        datacenter: Arc<str>,
-        mark: Option<Arc<DeliveryMark>>,
-    ) -> Self {
+    fn new(registry: Arc<StreamRegistry>, datacenter: Arc<str>, mark: Arc<DeliveryMark>) -> Self {
         Self {
             fanout: Fanout::new(registry.rules()),
             registry,
@@ -259,17 +246,17 @@ impl Pipeline {
         }
     }
 
-    fn run(mut self, mut input: Input) {
+    fn run(mut self, mut input: mpsc::Receiver<LoggedBatch>) {
         while let Some(LoggedBatch {
             posts: batch,
             next_seq,
-        }) = input.next()
+        }) = input.blocking_recv()
         {
             // The batch is in the log already; a stream or connection that appears after
             // this point finds it there, below the mark (moved before delivery looks at the
             // connections: see `DeliveryMark`).
-            if let (Some(mark), Some(next_seq)) = (&self.mark, next_seq) {
-                mark.advance_to(next_seq);
+            if let Some(next_seq) = next_seq {
+                self.mark.advance_to(next_seq);
             }
             let version = self.registry.version();
             if version != self.streams_version {

@@ -46,9 +46,8 @@ pub struct Shared {
     /// delivers them (in cluster mode: the backend's log, filled before the pipeline gets
     /// a post): backfill and recovery read it.
     pub post_log: Arc<dyn PostLog>,
-    /// How far live delivery has got in the node's own post log (`None` in cluster mode,
-    /// where backfill switches to live at the log's end).
-    pub delivery_mark: Option<Arc<DeliveryMark>>,
+    /// How far live delivery has got in `post_log`: where backfill switches to live.
+    pub delivery_mark: Arc<DeliveryMark>,
     /// Rule ids.
     pub ids: SnowflakeGenerator,
     /// The admin and ingest API credential.
@@ -177,11 +176,16 @@ impl AppState {
             rules = rules_loaded,
             "loaded state"
         );
+        // A cluster's consumer moves the mark to where it starts reading.
+        let log_next_seq = appended_log
+            .as_ref()
+            .map_or(sluice_postlog::FIRST_SEQ, |log| log.next_seq());
         let (bus, delivery_mark, pipeline) = pipeline::start(
             registry.clone(),
             appended_log,
             settings.datacenter.as_str().into(),
             clustering.cluster.clone(),
+            log_next_seq,
         );
         let ids = SnowflakeGenerator::resume(clustering.worker_id, last_rule_id)
             .context("rule id generator")?;

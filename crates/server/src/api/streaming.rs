@@ -255,7 +255,7 @@ pub fn open_stream_at(
     let now = u64::try_from(now_ms()).unwrap_or(0);
     let target = || ReplayTarget {
         log: state.post_log.clone(),
-        delivery_mark: state.delivery_mark.clone(),
+        delivery_mark: Some(state.delivery_mark.clone()),
         stream: live.clone(),
         partition,
         local_dc_only: options.local_dc_only,

@@ -6,12 +6,12 @@
 //! - **Backfill** (`backfillMinutes`): from the first post of the window, read until caught
 //!   up with the log; then *go live* (register the connection, so the pipeline fills its
 //!   outbox), note how far live delivery has got in the log at that moment (the pipeline's
-//!   [`DeliveryMark`]; in cluster mode the log's end), and read up to there. The pipeline
-//!   appends a post to the log before delivering it, so every post is either below that
-//!   point (replayed) or delivered live after registration: no gap at the switch, and
-//!   duplicates only when a registration falls between the pipeline moving its mark and
-//!   reading the connections (or, in cluster mode, posts in the log this node's consumer
-//!   has not delivered yet). Then the body goes on with the outbox.
+//!   [`DeliveryMark`]), and read up to there. A post is in the log before the pipeline
+//!   delivers it (the node's own log, or in cluster mode the backend's, which the node's
+//!   consumer reads), so every post is either below that point (replayed) or delivered
+//!   live after registration: no gap at the switch, and a duplicate only when a
+//!   registration falls between the pipeline moving its mark and reading the connections.
+//!   Then the body goes on with the outbox.
 //! - **Recovery** (`startTime`/`endTime`): the posts appended in the window, then the
 //!   outbox is closed with the completion message; nothing live.
 //!
@@ -50,8 +50,8 @@ const APPEND_GRACE_MS: u64 = 1_000;
 pub struct ReplayTarget {
     /// The post log to read.
     pub log: Arc<dyn PostLog>,
-    /// How far live delivery has got in `log`, when the pipeline appends to it: a backfill
-    /// that has gone live replays up to there. Without it, up to the log's end.
+    /// How far live delivery has got in `log`: a backfill that has gone live replays up to
+    /// there. Without it (tests), up to the log's end.
     pub delivery_mark: Option<Arc<DeliveryMark>>,
     /// The stream (its product and current rules decide what is sent).
     pub stream: Arc<LiveStream>,
