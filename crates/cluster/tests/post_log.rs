@@ -213,7 +213,12 @@ fn posts_past_the_retention_expire_and_numbering_goes_on() {
         for (i, post) in kept.iter().enumerate() {
             check_post(post, first.seq + i as u64);
         }
-        assert_eq!(log.read(b, 1).unwrap()[0].seq, first.seq);
+        // Reading from before the retained posts starts at the first still retained (more
+        // may have expired since `kept` was read).
+        if let Some(start) = log.read(b, 1).unwrap().first() {
+            assert!(start.seq >= first.seq, "{} before {}", start.seq, first.seq);
+            check_post(start, start.seq);
+        }
     }
     // trim_before has nothing to do; everything goes with time, the numbering stays.
     log.trim_before(u64::MAX).unwrap();
