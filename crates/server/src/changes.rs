@@ -55,8 +55,17 @@ impl From<RecordError> for ChangeError {
 }
 
 async fn record(state: &AppState, change: Change) -> Result<Vec<StoredRule>, RecordError> {
+    record_within(state, change, None).await
+}
+
+/// [`record`], holding a [`Change::AddRules`] to the stream's `max_rules` cluster-wide.
+async fn record_within(
+    state: &AppState,
+    change: Change,
+    max_rules: Option<u64>,
+) -> Result<Vec<StoredRule>, RecordError> {
     match &state.cluster {
-        Some(cluster) => Ok(cluster.record(change).await?.existing_rules),
+        Some(cluster) => Ok(cluster.record(change, max_rules).await?.existing_rules),
         None => Ok(Vec::new()),
     }
 }
@@ -266,9 +275,8 @@ pub async fn add_rules(
         let change = Change::AddRules {
             stream: StreamKey::of(&live.key),
             rules: created.clone(),
-            max_rules: Some(max_rules),
         };
-        match record(state, change).await {
+        match record_within(state, change, Some(max_rules)).await {
             Ok(found) => winners = found,
             Err(e) => {
                 // Not recorded (the backend failed, or the rules would pass the cap
@@ -491,7 +499,7 @@ pub async fn apply_replicated(state: &AppState, change: Change) -> Result<(), St
                 .await?;
             unregister(state, &key);
         }
-        Change::AddRules { stream, rules, .. } => {
+        Change::AddRules { stream, rules } => {
             let Some(live) = live_stream(state, &stream).await? else {
                 return Ok(());
             };
