@@ -140,11 +140,11 @@ async fn create_rules(
     created: &mut u64,
 ) -> Result<(), ClusterError> {
     for (i, (rule, key)) in rules.iter().zip(keys).enumerate() {
-        if let Some((_, holder)) = reserved.taken.iter().find(|(at, _)| *at == i) {
-            if holder.id != rule.id {
+        if let Some(taken) = reserved.taken.iter().find(|t| t.index == i) {
+            if taken.rule.id != rule.id {
                 recorded
                     .existing_rules
-                    .push(StoredRule::from(holder.clone()));
+                    .push(StoredRule::from(taken.rule.clone()));
             }
             continue;
         }
