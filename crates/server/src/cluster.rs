@@ -115,7 +115,10 @@ pub enum Change {
     DeleteRules {
         /// Which stream.
         stream: StreamKey,
-        /// The deleted rules (their values too: replication keys rules by value).
+        /// The deleted rules (their values too: replication keys rules by value), each
+        /// with the id this node resolved it to (a delete by value too): a backend deletes
+        /// a value's rule only while it is still this rule, never a newer one with the
+        /// same value that this node has not seen yet.
         rules: Vec<RuleRecord>,
     },
     /// A Powerstream bearer token (its hash) belongs to an account.
