@@ -7,8 +7,9 @@
 //! - an add first reserves slots for its rules ([`reserve`]), then creates the keys, then
 //!   settles ([`settle`]): the rules it created are counted, the rest of its slots freed;
 //! - a delete removes keys, then frees their slots ([`release`]);
-//! - a missing count (a bucket written by an older version, a first add) is the number of
-//!   the stream's rule keys, counted once ([`rule_keys`]).
+//! - a missing count (a bucket written by an older version, a first add, a deleted
+//!   stream's name used again) is the number of the stream's rule keys, counted once
+//!   ([`rule_keys`]), at a random epoch ([`RuleCount::fresh`]).
 //!
 //! It can drift upwards: a node may die between reserving and settling, or between
 //! deleting and releasing, and a recount running alongside an add counts its keys twice
@@ -32,7 +33,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{DeliverPolicy, ReplayPolicy, push};
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sluice_server::cluster::{ClusterError, RecordError, RuleRecord, StreamKey};
 use sluice_server::state::now_ms;
@@ -51,6 +52,9 @@ const ATTEMPTS: u32 = 100;
 /// Recounts one add may make: more means the count keeps changing under the recounts
 /// (adds in flight at the cap), and the add is refused on the count as it stands.
 const RECOUNTS: u32 = 3;
+
+/// How many rule keys [`holders`] reads at once.
+const CONCURRENT_READS: usize = 64;
 
 /// The longest a scan of one stream's rule keys may take.
 const SCAN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -80,6 +84,17 @@ pub struct Reservation {
 }
 
 impl RuleCount {
+    /// A count about to be made (no rules yet; a recount fills them in), at a random
+    /// epoch: a delete that read the epoch of a count since deleted and made again must
+    /// not find the same epoch and free slots the new count never counted (which a
+    /// fresh count starting at 0 each time would allow).
+    pub fn fresh() -> Self {
+        Self {
+            epoch: rand::random(),
+            ..Self::default()
+        }
+    }
+
     /// The slots taken: rules plus reservations.
     pub fn used(&self) -> u64 {
         self.pending
@@ -137,8 +152,17 @@ impl RuleCount {
 pub struct Reserved {
     id: u64,
     slots: u64,
-    /// Per index into the add's rules: the rule that holds its value in the bucket.
-    pub taken: Vec<(usize, RuleRecord)>,
+    /// The add's values that a rule holds in the bucket already, each once.
+    pub taken: Vec<Taken>,
+}
+
+/// A value of an add that a rule holds in the bucket already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    /// Index into the add's rules (and keys).
+    pub index: usize,
+    /// The rule holding the value.
+    pub rule: RuleRecord,
 }
 
 /// Reserves slots for rules to be created under `keys` on `stream`, within `max_rules`.
@@ -154,64 +178,112 @@ pub async fn reserve(
     max_rules: u64,
 ) -> Result<Reserved, RecordError> {
     let key = count_key(stream);
-    let id = rand::random::<u64>();
-    let mut taken: Vec<(usize, RuleRecord)> = Vec::new();
+    let mut reserved = Reserved {
+        id: rand::random::<u64>(),
+        slots: keys.len() as u64,
+        taken: Vec::new(),
+    };
     let mut recounted_at = None;
     let mut recounts = 0;
     for attempt in 0..ATTEMPTS {
-        let stored = read(kv, &key).await?;
-        let slots = (keys.len() - taken.len()) as u64;
-        let recount = match &stored {
+        reserved.slots = (keys.len() - reserved.taken.len()) as u64;
+        // The recount to write, and the revision it replaces (`None`: no count yet).
+        let (recounted, revision) = match read(kv, &key).await? {
             Stored::Count(count, revision) => {
-                let mut next = count.clone();
-                if slots == 0 {
-                    return Ok(Reserved { id, slots, taken });
-                }
-                if next.reserve(id, slots, now_ms(), max_rules) {
-                    match write(kv, &key, &next, Some(*revision)).await? {
-                        Written::Done(_) => return Ok(Reserved { id, slots, taken }),
-                        Written::Conflict => {
-                            back_off(attempt).await;
-                            continue;
-                        }
+                match try_reserve(kv, &key, &count, revision, &reserved, max_rules).await? {
+                    Attempt::Reserved => return Ok(reserved),
+                    Attempt::Conflict => {
+                        back_off(attempt).await;
+                        continue;
                     }
+                    Attempt::Full => {}
                 }
-                if recounted_at == Some(*revision) || recounts == RECOUNTS {
+                if recounted_at == Some(revision) || recounts == RECOUNTS {
                     return Err(RecordError::RuleLimit {
                         // Adds in flight counted twice for a moment may take it past the
                         // cap; no stream has more rules than its cap.
                         existing: count.used().min(max_rules),
-                        adding: slots,
+                        adding: reserved.slots,
                         limit: max_rules,
                     });
                 }
-                let mut next = count.clone();
-                let live = rule_keys(kv, client, stream).await?;
-                next.recounted(live.len() as u64, now_ms());
-                taken = holders(kv, keys, &live).await?;
-                (next, Some(*revision))
+                (
+                    recount(kv, client, stream, keys, count).await?,
+                    Some(revision),
+                )
             }
-            Stored::Missing | Stored::Undecodable(_) => {
-                let live = rule_keys(kv, client, stream).await?;
-                taken = holders(kv, keys, &live).await?;
-                let count = RuleCount {
-                    rules: live.len() as u64,
-                    ..RuleCount::default()
-                };
-                let revision = match stored {
-                    Stored::Undecodable(revision) => Some(revision),
-                    _ => None,
-                };
-                (count, revision)
-            }
+            Stored::Missing => (
+                recount(kv, client, stream, keys, RuleCount::fresh()).await?,
+                None,
+            ),
+            Stored::Undecodable(revision) => (
+                recount(kv, client, stream, keys, RuleCount::fresh()).await?,
+                Some(revision),
+            ),
         };
+        reserved.taken = recounted.taken;
         recounts += 1;
-        match write(kv, &key, &recount.0, recount.1).await? {
+        match write(kv, &key, &recounted.count, revision).await? {
             Written::Done(revision) => recounted_at = Some(revision),
             Written::Conflict => back_off(attempt).await,
         }
     }
     Err(ClusterError(format!("the rule count of {key} stayed contended")).into())
+}
+
+/// How one attempt at reserving slots on a count went.
+enum Attempt {
+    /// The slots are reserved (or none were needed).
+    Reserved,
+    /// Another node changed the count first: read it again.
+    Conflict,
+    /// The slots do not fit within the cap on this count.
+    Full,
+}
+
+/// Reserves `reserved`'s slots on `count` (read at `revision`) by compare-and-set.
+async fn try_reserve(
+    kv: &kv::Store,
+    key: &str,
+    count: &RuleCount,
+    revision: u64,
+    reserved: &Reserved,
+    max_rules: u64,
+) -> Result<Attempt, ClusterError> {
+    if reserved.slots == 0 {
+        return Ok(Attempt::Reserved);
+    }
+    let mut next = count.clone();
+    if !next.reserve(reserved.id, reserved.slots, now_ms(), max_rules) {
+        return Ok(Attempt::Full);
+    }
+    Ok(match write(kv, key, &next, Some(revision)).await? {
+        Written::Done(_) => Attempt::Reserved,
+        Written::Conflict => Attempt::Conflict,
+    })
+}
+
+/// What a [`recount`] found.
+struct Recount {
+    /// The count to write: the stream's rule keys now, with `base`'s adds in flight.
+    count: RuleCount,
+    /// The add's values that a rule holds already.
+    taken: Vec<Taken>,
+}
+
+/// Recounts the stream's rule keys into `base` (the count as read, or a new one), and
+/// finds which of the add's `keys` are taken.
+async fn recount(
+    kv: &kv::Store,
+    client: &async_nats::Client,
+    stream: &StreamKey,
+    keys: &[String],
+    mut base: RuleCount,
+) -> Result<Recount, ClusterError> {
+    let live = rule_keys(kv, client, stream).await?;
+    base.recounted(live.len() as u64, now_ms());
+    let taken = holders(kv, keys, &live).await?;
+    Ok(Recount { count: base, taken })
 }
 
 /// Ends a reservation once its rule keys are written: `created` of them were.
@@ -250,6 +322,9 @@ pub async fn release(
     let Some(epoch) = epoch else {
         return Ok(());
     };
+    if deleted == 0 {
+        return Ok(());
+    }
     update(kv, stream, |count| count.release(deleted, epoch)).await
 }
 
@@ -295,6 +370,8 @@ enum Stored {
     Count(RuleCount, u64),
 }
 
+/// Reads a count key (a value that is not a count reads as [`Stored::Undecodable`], to
+/// be replaced by a recount).
 async fn read(kv: &kv::Store, key: &str) -> Result<Stored, ClusterError> {
     let entry = kv
         .entry(key)
@@ -411,30 +488,40 @@ fn is_deletion(operation: Option<&str>) -> bool {
     matches!(operation, Some("DEL" | "PURGE"))
 }
 
-/// The rules holding some of `keys` among the `live` rule keys, per index into `keys`.
+/// The rules holding some of `keys` among the `live` rule keys (read a bounded number at
+/// a time), in the order of `keys`.
 async fn holders(
     kv: &kv::Store,
     keys: &[String],
     live: &HashSet<String>,
-) -> Result<Vec<(usize, RuleRecord)>, ClusterError> {
-    let mut taken = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        if !live.contains(key) {
-            continue;
-        }
-        let entry = kv
-            .entry(key.as_str())
-            .await
-            .map_err(|e| ClusterError(format!("reading a rule: {e}")))?;
-        // Deleted since the scan (or unreadable): the add creates it, with a slot.
-        if let Some(holder) = entry
-            .filter(|e| e.operation == Operation::Put)
-            .and_then(|e| serde_json::from_slice::<RuleEntry>(&e.value).ok())
-        {
-            taken.push((i, holder.rule));
-        }
-    }
-    Ok(taken)
+) -> Result<Vec<Taken>, ClusterError> {
+    let reads: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .filter(|(_, key)| live.contains(*key))
+        .map(|(index, key)| holder(kv, index, key))
+        .collect();
+    let found: Vec<Option<Taken>> = futures_util::stream::iter(reads)
+        .buffered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// The rule holding `key` (the add's `index`th), if any.
+async fn holder(kv: &kv::Store, index: usize, key: &str) -> Result<Option<Taken>, ClusterError> {
+    let entry = kv
+        .entry(key)
+        .await
+        .map_err(|e| ClusterError(format!("reading a rule: {e}")))?;
+    // Deleted since the scan (or unreadable): the add creates it, with a slot.
+    Ok(entry
+        .filter(|e| e.operation == Operation::Put)
+        .and_then(|e| serde_json::from_slice::<RuleEntry>(&e.value).ok())
+        .map(|held| Taken {
+            index,
+            rule: held.rule,
+        }))
 }
 
 #[cfg(test)]
@@ -507,6 +594,15 @@ mod tests {
         assert_eq!(serde_json::from_slice::<RuleCount>(&bytes).unwrap(), c);
         let bare: RuleCount = serde_json::from_str(r#"{"rules":4,"epoch":2}"#).unwrap();
         assert_eq!(bare.used(), 4);
+    }
+
+    #[test]
+    fn new_counts_start_at_random_epochs() {
+        // A count deleted and made again must not meet deletes that read the old one's
+        // epoch with the same epoch.
+        let epochs: HashSet<u64> = (0..8).map(|_| RuleCount::fresh().epoch).collect();
+        assert_eq!(epochs.len(), 8);
+        assert_eq!(RuleCount::fresh().used(), 0);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use async_nats::jetstream;
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sluice_server::AppState;
 use sluice_server::changes::apply_replicated;
@@ -19,7 +19,7 @@ use sluice_server::telemetry;
 use sluice_store::StoredRule;
 
 use crate::names::{
-    COUNT_PREFIX, STATE_BUCKET, account_key, rule_key, rule_prefix, stream_key, token_key, user_key,
+    COUNT_PREFIX, STATE_BUCKET, account_key, rule_key, stream_key, token_key, user_key,
 };
 use crate::rule_cap;
 
@@ -37,9 +37,20 @@ pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
 /// The value of a rule's key: the rule and its stream.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RuleEntry {
+    /// The stream the rule belongs to (the key only holds a digest of it).
     pub(crate) stream: StreamKey,
+    /// The rule holding the key's value, with its id: the first add of the value wins
+    /// the key, and deletes check the id before deleting.
     pub(crate) rule: RuleRecord,
 }
+
+/// How many rule keys one change reads, writes or deletes at once: enough to hide the
+/// round trips of a large batch, few enough not to flood the server.
+const CONCURRENT_KEYS: usize = 64;
+
+/// Attempts at creating a rule key that keeps being deleted right after another node
+/// created it, before giving up.
+const CREATE_ATTEMPTS: u32 = 10;
 
 fn cluster_error(what: &str, e: impl std::fmt::Display) -> ClusterError {
     ClusterError(format!("{what}: {e}"))
@@ -51,11 +62,13 @@ fn json<T: Serialize>(value: &T) -> Bytes {
 
 /// Writes a committed change to the bucket (see [`sluice_server::cluster::Cluster::record`]);
 /// `client` is the connection the bucket is used over (counting a stream's rules reads
-/// them with a consumer of its own).
+/// them with a consumer of its own); `max_rules` caps a [`Change::AddRules`] (`None`: no
+/// cap).
 pub async fn record(
     kv: &kv::Store,
     client: &async_nats::Client,
     change: Change,
+    max_rules: Option<u64>,
 ) -> Result<Recorded, RecordError> {
     let mut recorded = Recorded::default();
     match &change {
@@ -69,59 +82,34 @@ pub async fn record(
             kv.delete(stream_key(stream))
                 .await
                 .map_err(|e| cluster_error("deleting a stream", e))?;
-            let prefix = rule_prefix(stream);
-            let mut keys = kv
-                .keys()
+            let keys = rule_cap::rule_keys(kv, client, stream).await?;
+            let deletes: Vec<_> = keys.iter().map(|key| kv.delete(key)).collect();
+            futures_util::stream::iter(deletes)
+                .buffer_unordered(CONCURRENT_KEYS)
+                .try_collect::<()>()
                 .await
-                .map_err(|e| cluster_error("listing rules", e))?;
-            let mut doomed = Vec::new();
-            while let Some(key) = keys.next().await {
-                let key = key.map_err(|e| cluster_error("listing rules", e))?;
-                if key.starts_with(&prefix) {
-                    doomed.push(key);
-                }
-            }
-            for key in doomed {
-                kv.delete(&key)
-                    .await
-                    .map_err(|e| cluster_error("deleting a rule", e))?;
-            }
+                .map_err(|e| cluster_error("deleting a rule", e))?;
             rule_cap::remove(kv, stream).await?;
         }
-        Change::AddRules {
-            stream,
-            rules,
-            max_rules,
-        } => {
+        Change::AddRules { stream, rules } => {
             let keys: Vec<String> = rules.iter().map(|r| rule_key(stream, &r.value)).collect();
             let cap = max_rules.unwrap_or(u64::MAX);
             let reserved = rule_cap::reserve(kv, client, stream, &keys, cap).await?;
-            let mut created = 0;
-            let written = create_rules(
-                kv,
-                stream,
-                rules,
-                &keys,
-                &reserved,
-                &mut recorded,
-                &mut created,
-            )
-            .await;
+            let written = create_rules(kv, stream, rules, &keys, &reserved).await;
             // A write that failed may still have been stored: count it (too high is safe).
-            let created = created + u64::from(written.is_err());
+            let created = written.created + written.failures;
             if let Err(e) = rule_cap::settle(kv, stream, &reserved, created).await {
                 // The reservation stays until a recount finds it expired.
                 tracing::warn!("settling a rule count: {e}");
             }
-            written?;
+            if let Some(e) = written.failed {
+                return Err(e.into());
+            }
+            recorded.existing_rules = written.existing;
         }
         Change::DeleteRules { stream, rules } => {
-            let epoch = rule_cap::epoch(kv, stream).await?;
-            let mut deleted = 0;
-            for rule in rules {
-                deleted += u64::from(delete_rule(kv, &rule_key(stream, &rule.value)).await?);
-            }
-            if let Err(e) = rule_cap::release(kv, stream, epoch, deleted).await {
+            let deleted = delete_rules(kv, stream, rules).await?;
+            if let Err(e) = rule_cap::release(kv, stream, deleted.epoch, deleted.deleted).await {
                 // The count stays too high until a recount.
                 tracing::warn!("releasing rule count slots: {e}");
             }
@@ -130,74 +118,213 @@ pub async fn record(
     Ok(recorded)
 }
 
-/// Creates the rule keys of an add that [`rule_cap::reserve`] made room for, counting in
-/// `created` those it created; a value another rule holds names that rule in `recorded`.
+/// What [`create_rules`] did.
+#[derive(Debug, Default)]
+struct Created {
+    /// Rule keys this call created (the count's share of the add).
+    created: u64,
+    /// Rules that held some of the values already, which win over ours, in the add's
+    /// order.
+    existing: Vec<StoredRule>,
+    /// Creates that failed: each may still have been stored (a timeout).
+    failures: u64,
+    /// The first failure, if any (the other keys were still tried).
+    failed: Option<ClusterError>,
+}
+
+/// How creating one rule key went.
+enum Outcome {
+    /// This call created it.
+    Created,
+    /// This rule already held it (found by the reservation's recount).
+    Ours,
+    /// Another rule holds the value.
+    Taken(RuleRecord),
+}
+
+/// Creates the rule keys of an add that [`rule_cap::reserve`] made room for, a bounded
+/// number at a time.
 async fn create_rules(
     kv: &kv::Store,
     stream: &StreamKey,
     rules: &[RuleRecord],
     keys: &[String],
     reserved: &rule_cap::Reserved,
-    recorded: &mut Recorded,
-    created: &mut u64,
-) -> Result<(), ClusterError> {
-    for (i, (rule, key)) in rules.iter().zip(keys).enumerate() {
-        if let Some((_, holder)) = reserved.taken.iter().find(|(at, _)| *at == i) {
-            if holder.id != rule.id {
-                recorded
-                    .existing_rules
-                    .push(StoredRule::from(holder.clone()));
+) -> Created {
+    let creates: Vec<_> = rules
+        .iter()
+        .zip(keys)
+        .enumerate()
+        .map(|(i, (rule, key))| {
+            let taken = reserved.taken.iter().find(|t| t.index == i);
+            create_unless_taken(kv, stream, rule, key, taken)
+        })
+        .collect();
+    let outcomes: Vec<Result<Outcome, ClusterError>> = futures_util::stream::iter(creates)
+        .buffered(CONCURRENT_KEYS)
+        .collect()
+        .await;
+    let mut result = Created::default();
+    for outcome in outcomes {
+        match outcome {
+            Ok(Outcome::Created) => result.created += 1,
+            Ok(Outcome::Ours) => {}
+            Ok(Outcome::Taken(holder)) => result.existing.push(StoredRule::from(holder)),
+            Err(e) => {
+                result.failures += 1;
+                result.failed.get_or_insert(e);
             }
-            continue;
-        }
-        let entry = RuleEntry {
-            stream: stream.clone(),
-            rule: rule.clone(),
-        };
-        match kv.create(key, json(&entry)).await {
-            Ok(_) => *created += 1,
-            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {
-                let current = kv
-                    .entry(key.as_str())
-                    .await
-                    .map_err(|e| cluster_error("reading a rule", e))?;
-                let winner = current
-                    .filter(|e| e.operation == Operation::Put)
-                    .and_then(|e| serde_json::from_slice::<RuleEntry>(&e.value).ok());
-                match winner {
-                    Some(winner) if winner.rule.id != rule.id => {
-                        recorded.existing_rules.push(StoredRule::from(winner.rule));
-                    }
-                    Some(_) => {}
-                    // Deleted meanwhile: take the value.
-                    None => {
-                        kv.put(key, json(&entry))
-                            .await
-                            .map_err(|e| cluster_error("writing a rule", e))?;
-                        *created += 1;
-                    }
-                }
-            }
-            Err(e) => return Err(cluster_error("writing a rule", e)),
         }
     }
-    Ok(())
+    result
 }
 
-/// Deletes a rule key if it holds a rule; whether this call deleted it (a concurrent
-/// delete on another node deletes it once, for one of them).
-async fn delete_rule(kv: &kv::Store, key: &str) -> Result<bool, ClusterError> {
-    loop {
-        let entry = kv
+/// Creates one rule key unless the reservation found it `taken`.
+async fn create_unless_taken(
+    kv: &kv::Store,
+    stream: &StreamKey,
+    rule: &RuleRecord,
+    key: &str,
+    taken: Option<&rule_cap::Taken>,
+) -> Result<Outcome, ClusterError> {
+    match taken {
+        Some(taken) if taken.rule.id == rule.id => Ok(Outcome::Ours),
+        Some(taken) => Ok(Outcome::Taken(taken.rule.clone())),
+        None => create_rule(kv, stream, rule, key).await,
+    }
+}
+
+/// Creates one rule key unless another rule holds the value.
+async fn create_rule(
+    kv: &kv::Store,
+    stream: &StreamKey,
+    rule: &RuleRecord,
+    key: &str,
+) -> Result<Outcome, ClusterError> {
+    let entry = json(&RuleEntry {
+        stream: stream.clone(),
+        rule: rule.clone(),
+    });
+    for _ in 0..CREATE_ATTEMPTS {
+        match kv.create(key, entry.clone()).await {
+            Ok(_) => return Ok(Outcome::Created),
+            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
+            Err(e) => return Err(cluster_error("writing a rule", e)),
+        }
+        let current = kv
             .entry(key)
             .await
             .map_err(|e| cluster_error("reading a rule", e))?;
-        let Some(entry) = entry.filter(|e| e.operation == Operation::Put) else {
-            return Ok(false);
-        };
-        match kv.delete_expect_revision(key, Some(entry.revision)).await {
+        let holder = current
+            .filter(|e| e.operation == Operation::Put)
+            .and_then(|e| serde_json::from_slice::<RuleEntry>(&e.value).ok());
+        match holder {
+            Some(holder) if holder.rule.id != rule.id => return Ok(Outcome::Taken(holder.rule)),
+            // Our fresh id can only be there because this call wrote it (a create that
+            // timed out but was stored): ours, and counted.
+            Some(_) => return Ok(Outcome::Created),
+            // Deleted meanwhile: create again (a create replaces a deletion marker by
+            // compare-and-set, so of two nodes doing this at once only one wins).
+            None => {}
+        }
+    }
+    Err(ClusterError(format!(
+        "creating the rule key {key}: deleted and re-created under us {CREATE_ATTEMPTS} times"
+    )))
+}
+
+/// What [`delete_rules`] did.
+#[derive(Debug)]
+struct Deleted {
+    /// Rule keys this call deleted.
+    deleted: u64,
+    /// The count's epoch, read before the first key was deleted (`None`: no count then,
+    /// or nothing deleted).
+    epoch: Option<u64>,
+}
+
+/// Deletes the keys of `rules`, each only while it holds that rule (by id): a key another
+/// node re-added with a newer rule since this node resolved the value stays.
+async fn delete_rules(
+    kv: &kv::Store,
+    stream: &StreamKey,
+    rules: &[RuleRecord],
+) -> Result<Deleted, ClusterError> {
+    // Which keys still hold their rule, read a bounded number at a time.
+    let reads: Vec<_> = rules
+        .iter()
+        .map(|rule| held_key(kv, rule_key(stream, &rule.value), rule.id))
+        .collect();
+    let found: Vec<Option<HeldKey>> = futures_util::stream::iter(reads)
+        .buffer_unordered(CONCURRENT_KEYS)
+        .try_collect()
+        .await?;
+    let held: Vec<HeldKey> = found.into_iter().flatten().collect();
+    if held.is_empty() {
+        return Ok(Deleted {
+            deleted: 0,
+            epoch: None,
+        });
+    }
+    // Before deleting anything: slots freed after a recount are not freed (see
+    // `rule_cap`).
+    let epoch = rule_cap::epoch(kv, stream).await?;
+    let deletes: Vec<_> = held.into_iter().map(|held| delete_rule(kv, held)).collect();
+    let deleted: Vec<bool> = futures_util::stream::iter(deletes)
+        .buffer_unordered(CONCURRENT_KEYS)
+        .try_collect()
+        .await?;
+    Ok(Deleted {
+        deleted: deleted.into_iter().filter(|&d| d).count() as u64,
+        epoch,
+    })
+}
+
+/// The revision at which `key` holds the rule with `id` (`None`: deleted, or another
+/// rule's).
+async fn holding(kv: &kv::Store, key: &str, id: u64) -> Result<Option<u64>, ClusterError> {
+    let entry = kv
+        .entry(key)
+        .await
+        .map_err(|e| cluster_error("reading a rule", e))?;
+    Ok(entry
+        .filter(|e| e.operation == Operation::Put)
+        .filter(|e| {
+            serde_json::from_slice::<RuleEntry>(&e.value).is_ok_and(|held| held.rule.id == id)
+        })
+        .map(|e| e.revision))
+}
+
+/// A rule key found holding the rule being deleted.
+struct HeldKey {
+    key: String,
+    /// The rule's id.
+    id: u64,
+    /// The key's revision when it was read.
+    revision: u64,
+}
+
+/// `key` if it holds the rule with `id`.
+async fn held_key(kv: &kv::Store, key: String, id: u64) -> Result<Option<HeldKey>, ClusterError> {
+    let revision = holding(kv, &key, id).await?;
+    Ok(revision.map(|revision| HeldKey { key, id, revision }))
+}
+
+/// Deletes a rule key found holding the rule, if it still holds it; whether this call
+/// deleted it (a concurrent delete on another node deletes it once, for one of them).
+async fn delete_rule(kv: &kv::Store, mut held: HeldKey) -> Result<bool, ClusterError> {
+    loop {
+        match kv
+            .delete_expect_revision(&held.key, Some(held.revision))
+            .await
+        {
             Ok(()) => return Ok(true),
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                match holding(kv, &held.key, held.id).await? {
+                    Some(now) => held.revision = now,
+                    None => return Ok(false),
+                }
+            }
             Err(e) => return Err(cluster_error("deleting a rule", e)),
         }
     }
@@ -293,7 +420,6 @@ impl Applier {
                 Some(Change::AddRules {
                     stream: rule.stream,
                     rules: vec![rule.rule],
-                    max_rules: None,
                 })
             }
             Operation::Put => decode(entry),
@@ -359,19 +485,13 @@ fn merge_rule_adds(changes: Vec<Change>) -> Vec<Change> {
     let mut out: Vec<Change> = Vec::with_capacity(changes.len());
     for change in changes {
         if let (
-            Some(Change::AddRules {
-                stream,
-                rules,
-                max_rules,
-            }),
+            Some(Change::AddRules { stream, rules }),
             Change::AddRules {
                 stream: next_stream,
                 rules: next_rules,
-                max_rules: next_max_rules,
             },
         ) = (out.last_mut(), &change)
             && stream == next_stream
-            && max_rules == next_max_rules
         {
             rules.extend(next_rules.iter().cloned());
             continue;
@@ -451,7 +571,6 @@ mod tests {
                 tag: None,
                 created_ms: 0,
             }],
-            max_rules: None,
         };
         let merged = merge_rule_adds(vec![add("x", 1), add("x", 2), add("y", 3), add("x", 4)]);
         assert_eq!(merged.len(), 3);

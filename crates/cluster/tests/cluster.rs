@@ -614,3 +614,37 @@ async fn a_rule_count_that_drifted_or_is_missing_costs_a_recount_never_a_refusal
     assert_eq!(a.rules().await.len(), 8, "the refused rule was taken back");
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delete_that_cannot_be_recorded_leaves_the_rules_in_effect() {
+    let Some(mut nats) = Nats::start("a_delete_that_cannot_be_recorded_leaves_the_rules_in_effect")
+    else {
+        return;
+    };
+    let a = Node::start(&nats, "dc1").await;
+    a.provision().await;
+    let (status, body) = a.add_rules(&values("keep", 3)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    nats.kill();
+    eventually("a says it lost NATS", || async {
+        a.health().await.0 == StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await;
+    let (status, body) = a.delete_rules(&values("keep", 2)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    // Like every other node: listed and matching still.
+    assert_eq!(a.rule_values().await, values("keep", 3));
+    let live = a.state.registry.all().pop().unwrap();
+    assert_eq!(live.rules.len(), 3, "the rules still match");
+
+    nats.restart();
+    a.wait_ready().await;
+    eventually("the delete goes through once NATS is back", || async {
+        a.delete_rules(&values("keep", 2)).await.0 == StatusCode::OK
+    })
+    .await;
+    assert_eq!(a.rule_values().await, ["keep2"]);
+    assert_eq!(live.rules.len(), 1);
+    a.stop().await;
+}

@@ -55,8 +55,17 @@ impl From<RecordError> for ChangeError {
 }
 
 async fn record(state: &AppState, change: Change) -> Result<Vec<StoredRule>, RecordError> {
+    record_within(state, change, None).await
+}
+
+/// [`record`], holding a [`Change::AddRules`] to the stream's `max_rules` cluster-wide.
+async fn record_within(
+    state: &AppState,
+    change: Change,
+    max_rules: Option<u64>,
+) -> Result<Vec<StoredRule>, RecordError> {
     match &state.cluster {
-        Some(cluster) => Ok(cluster.record(change).await?.existing_rules),
+        Some(cluster) => Ok(cluster.record(change, max_rules).await?.existing_rules),
         None => Ok(Vec::new()),
     }
 }
@@ -266,9 +275,8 @@ pub async fn add_rules(
         let change = Change::AddRules {
             stream: StreamKey::of(&live.key),
             rules: created.clone(),
-            max_rules: Some(max_rules),
         };
-        match record(state, change).await {
+        match record_within(state, change, Some(max_rules)).await {
             Ok(found) => winners = found,
             Err(e) => {
                 // Not recorded (the backend failed, or the rules would pass the cap
@@ -390,46 +398,66 @@ pub struct DeletedRules {
 
 /// Deletes rules of a live stream under its rules gate (ids first, then values); when
 /// this returns they no longer match on this node (and the deletion is recorded).
+///
+/// In cluster mode the rules stop matching only once the deletion is recorded: if
+/// recording fails, the store gets the rules back and the node keeps matching them, like
+/// the other nodes (the keys the backend did delete before failing come back through the
+/// watcher as deletions, applied after this call releases the gate).
 pub async fn delete_rules(
     state: &AppState,
     live: &Arc<LiveStream>,
     targets: RulesToDelete,
 ) -> Result<DeletedRules, ChangeError> {
     let _gate = live.rules_gate.lock().await;
-    let publish_to = live.clone();
+    let stream_id = live.id;
     let deleted = state
         .blocking(move |store| {
-            let by_id = store.delete_rules_by_ids(publish_to.id, &targets.ids)?;
+            let by_id = store.delete_rules_by_ids(stream_id, &targets.ids)?;
             let values: Vec<&str> = targets.values.iter().map(String::as_str).collect();
-            let by_value = store.delete_rules_by_values(publish_to.id, &values)?;
-            let removed: Vec<u64> = by_id
-                .iter()
-                .chain(&by_value)
-                .flatten()
-                .map(|r| r.id)
-                .collect();
-            // Committed: stop matching before answering.
-            if !removed.is_empty() {
-                publish_to.rules.apply(&[], &removed);
-            }
+            let by_value = store.delete_rules_by_values(stream_id, &values)?;
             Ok::<_, StoreError>(DeletedRules { by_id, by_value })
         })
         .await?;
-    let rules: Vec<RuleRecord> = deleted
+    let rules: Vec<StoredRule> = deleted
         .by_id
         .iter()
         .chain(&deleted.by_value)
         .flatten()
-        .map(RuleRecord::from)
+        .cloned()
         .collect();
-    if !rules.is_empty() {
-        let change = Change::DeleteRules {
-            stream: StreamKey::of(&live.key),
-            rules,
-        };
-        record(state, change).await?;
+    if rules.is_empty() {
+        return Ok(deleted);
     }
+    let change = Change::DeleteRules {
+        stream: StreamKey::of(&live.key),
+        rules: rules.iter().map(RuleRecord::from).collect(),
+    };
+    if let Err(e) = record(state, change).await {
+        put_back(state, stream_id, rules).await;
+        return Err(e.into());
+    }
+    // Committed (and recorded): stop matching before answering.
+    let removed: Vec<u64> = rules.iter().map(|r| r.id).collect();
+    let target = live.clone();
+    state
+        .blocking(move |_| target.rules.apply(&[], &removed))
+        .await;
     Ok(deleted)
+}
+
+/// Restores rules deleted from the store whose deletion could not be recorded (they
+/// never stopped matching). Runs under the stream's rules gate.
+async fn put_back(state: &AppState, stream_id: i64, rules: Vec<StoredRule>) {
+    let restored = state
+        .blocking(move |s| {
+            rules
+                .iter()
+                .try_for_each(|rule| insert_rule(s, stream_id, rule).map(drop))
+        })
+        .await;
+    if let Err(e) = restored {
+        tracing::error!("restoring rules whose deletion was not recorded failed: {e}");
+    }
 }
 
 /// Applies a change another node committed (cluster mode: the backend's watcher calls
@@ -491,7 +519,7 @@ pub async fn apply_replicated(state: &AppState, change: Change) -> Result<(), St
                 .await?;
             unregister(state, &key);
         }
-        Change::AddRules { stream, rules, .. } => {
+        Change::AddRules { stream, rules } => {
             let Some(live) = live_stream(state, &stream).await? else {
                 return Ok(());
             };

@@ -27,9 +27,15 @@ pub trait Cluster: Send + Sync + 'static {
     /// Records a change this node has committed to its store, for the other nodes. For a
     /// [`Change::AddRules`], returns the rules another node already holds for some of the
     /// values (a concurrent add won the value); the caller adopts them instead of its own.
-    /// A [`Change::AddRules`] with a `max_rules` is recorded only if the stream's rules
-    /// cluster-wide stay within it, else nothing is recorded ([`RecordError::RuleLimit`]).
-    fn record(&self, change: Change) -> BoxFuture<'_, Result<Recorded, RecordError>>;
+    /// `max_rules` is the stream's rule cap for a [`Change::AddRules`] (a setting of the
+    /// request, not part of the replicated change): the add is recorded only if the
+    /// stream's rules cluster-wide stay within it, else nothing is recorded
+    /// ([`RecordError::RuleLimit`]). Other changes pass `None`.
+    fn record(
+        &self,
+        change: Change,
+        max_rules: Option<u64>,
+    ) -> BoxFuture<'_, Result<Recorded, RecordError>>;
 }
 
 /// What [`Cluster::record`] found.
@@ -104,17 +110,15 @@ pub enum Change {
         stream: StreamKey,
         /// The rules, with their ids.
         rules: Vec<RuleRecord>,
-        /// The cap the adding node holds the stream to cluster-wide when recording (the
-        /// stream's `max_rules`); `None` in changes seen by watching nodes, which apply
-        /// rules that were within the cap when recorded.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        max_rules: Option<u64>,
     },
     /// Rules are gone from a stream.
     DeleteRules {
         /// Which stream.
         stream: StreamKey,
-        /// The deleted rules (their values too: replication keys rules by value).
+        /// The deleted rules (their values too: replication keys rules by value), each
+        /// with the id this node resolved it to (a delete by value too): a backend deletes
+        /// a value's rule only while it is still this rule, never a newer one with the
+        /// same value that this node has not seen yet.
         rules: Vec<RuleRecord>,
     },
     /// A Powerstream bearer token (its hash) belongs to an account.
