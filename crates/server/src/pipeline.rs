@@ -10,8 +10,9 @@
 //! then has nothing to append and runs on one thread. The delivering thread parses each post
 //! once, matches it once against the node-wide index of every stream's rules, and for each
 //! stream with open connections decides what to send and to whom with
-//! [`crate::delivery::select`] (the same decision replay makes): the post with `matching_rules` for rules streams, the plain post
-//! for the connections of its partition on volume streams. What a group of connections
+//! [`crate::delivery::select`] (the same decision replay makes): the post with
+//! `matching_rules` for rules streams, the plain post for the connections of its partition
+//! on volume streams. What a group of connections
 //! receives from a batch is framed and compressed once and shared by all of them
 //! ([`crate::delivery::fanout`]).
 //!
@@ -140,7 +141,6 @@ impl DeliveryMark {
 /// (compressing and writing it) and passes it on to `sluice-pipeline`, which matches and
 /// delivers it while the next batch is being appended. A batch is still in the log before
 /// delivery looks at the connections, and the work of one post is spread over two cores.
-/// With a log, the returned [`DeliveryMark`] says how far delivery has got in it.
 pub fn start(
     registry: Arc<StreamRegistry>,
     log: Option<Arc<dyn PostLog>>,

@@ -7,10 +7,12 @@
 //! product, so the connections of every Decahose (or Firehose) stream on one partition form
 //! one group, however many customers' streams they belong to. Compressing per group and
 //! batch instead of per connection and message is what lets one server feed many
-//! connections: the deflate work no longer grows with the number of connections. A group's buffer is cut into a segment
-//! every [`MAX_SEGMENT_BYTES`], so a large ingest batch is not one huge segment (outbox
-//! bounds stay meaningful and the first posts of a batch go out before the last is
-//! matched); the compression ratio hardly suffers, as deflate only looks back 32 KiB.
+//! connections: the deflate work no longer grows with the number of connections.
+//!
+//! A group's buffer is cut into a segment every [`MAX_SEGMENT_BYTES`], so a large ingest
+//! batch is not one huge segment (outbox bounds stay meaningful and the first posts of a
+//! batch go out before the last is matched); the compression ratio hardly suffers, as
+//! deflate only looks back 32 KiB.
 
 use std::sync::Arc;
 
