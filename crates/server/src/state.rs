@@ -176,16 +176,11 @@ impl AppState {
             rules = rules_loaded,
             "loaded state"
         );
-        // A cluster's consumer moves the mark to where it starts reading.
-        let log_next_seq = appended_log
-            .as_ref()
-            .map_or(sluice_postlog::FIRST_SEQ, |log| log.next_seq());
         let (bus, delivery_mark, pipeline) = pipeline::start(
             registry.clone(),
             appended_log,
             settings.datacenter.as_str().into(),
             clustering.cluster.clone(),
-            log_next_seq,
         );
         let ids = SnowflakeGenerator::resume(clustering.worker_id, last_rule_id)
             .context("rule id generator")?;

@@ -127,8 +127,8 @@ async fn backfill(mut reader: Reader, go_live: GoLive, tx: mpsc::Sender<Vec<Byte
     // (1) Catch up with live delivery (with the log, when there is no mark): posts beyond
     // it will reach the connection live once it is registered.
     loop {
-        let bound = match &reader.target.delivery_mark {
-            Some(mark) => Bound::Seq(mark.below()),
+        let bound = match reader.target.delivery_mark.as_ref().and_then(|m| m.below()) {
+            Some(below) => Bound::Seq(below),
             None => Bound::Open,
         };
         let (back, step) = reader.step(bound).await;
@@ -148,8 +148,8 @@ async fn backfill(mut reader: Reader, go_live: GoLive, tx: mpsc::Sender<Vec<Byte
     if tx.is_closed() || !go_live() {
         return;
     }
-    let end = match &reader.target.delivery_mark {
-        Some(mark) => mark.below(),
+    let end = match reader.target.delivery_mark.as_ref().and_then(|m| m.below()) {
+        Some(below) => below,
         None => reader.target.log.next_seq(),
     };
     while reader.cursor < end {
@@ -466,6 +466,30 @@ mod tests {
             );
             assert_eq!(ids(feed).await, (5..delivered).collect::<Vec<_>>());
         }
+    }
+
+    #[tokio::test]
+    async fn backfill_with_an_unknown_mark_switches_at_the_log_end() {
+        // A cluster node whose consumer has not started does not know where delivery
+        // starts: everything in the log is replayed, nothing is skipped.
+        let log = Arc::new(MemoryLog::new());
+        append(&*log, 0..40, 2_000);
+        let stream = powertrack_stream();
+        let late = log.clone();
+        let go_live: GoLive = Box::new(move || {
+            append(&*late, 40..45, 3_000);
+            true
+        });
+        let mut target = target(&log, &stream);
+        target.delivery_mark = Some(Arc::new(DeliveryMark::unknown()));
+        let feed = spawn(
+            target,
+            ReplayKind::Backfill {
+                from_ms: 2_000,
+                go_live,
+            },
+        );
+        assert_eq!(ids(feed).await, (0..45).collect::<Vec<_>>());
     }
 
     #[tokio::test]
