@@ -4,9 +4,11 @@
 //! while the writer applies a batch of inserts and removes to the other, then
 //! [`MatcherWriter::publish`] swaps them and replays the batch on the old copy. Readers never
 //! take a lock and never wait for the writer (entering a read is two atomic operations); the
-//! writer waits only for readers still inside a read of the old copy, i.e. at most one post's
-//! matching time. The costs: memory for two copies, and every change is applied twice. That
-//! suits sluice, where posts are matched continuously and rules change rarely, in batches.
+//! writer waits only for readers still inside a read of the copy it is about to change, i.e.
+//! at most one post's matching time. A read that began before a publish may finish on the
+//! old rules after the publish has returned; a read that begins after it sees the new ones.
+//! The costs: memory for two copies, and every change is applied twice. That suits sluice,
+//! where posts are matched continuously and rules change rarely, in batches.
 
 use left_right::{Absorb, ReadHandle, WriteHandle};
 use sluice_model::PostView;
@@ -39,7 +41,8 @@ impl<K: RuleKey> Absorb<Op<K>> for Inner<K> {
     }
 }
 
-/// Constructor of a writer/reader pair over one stream's rules.
+/// Constructor of a writer/reader pair over a rule set (one stream's rules, or a whole
+/// node's keyed by stream).
 pub struct SharedMatcher;
 
 impl SharedMatcher {

@@ -8,7 +8,7 @@
 //! report.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -123,6 +123,8 @@ pub struct RuleBook {
     stream: u32,
     /// Rule id → tag, for the rules in effect. `None` once the stream is retired.
     tags: RwLock<Option<HashMap<u64, Option<Arc<str>>>>>,
+    /// Set by [`RuleBook::retire`] under the node's writer lock.
+    retired: AtomicBool,
 }
 
 impl RuleBook {
@@ -132,12 +134,8 @@ impl RuleBook {
             node,
             stream,
             tags: RwLock::new(Some(HashMap::new())),
+            retired: AtomicBool::new(false),
         }
-    }
-
-    /// The stream's number in the node-wide index (the first element of its rules' keys).
-    pub fn stream_number(&self) -> u32 {
-        self.stream
     }
 
     /// The node-wide index the stream's rules are in.
@@ -160,6 +158,10 @@ impl RuleBook {
         }
         {
             let mut writer = lock(&self.node.writer);
+            if self.retired.load(Ordering::Acquire) {
+                // Retired meanwhile: `retire` took the tags, with any just inserted.
+                return;
+            }
             for (id, rule, _) in added {
                 writer.insert((self.stream, *id), rule);
             }
@@ -168,7 +170,8 @@ impl RuleBook {
             }
             writer.publish();
         }
-        // ...and forgotten only once it can no longer report it.
+        // ...and forgotten once it is out of the published index (a match that started
+        // before may still report it: delivery skips rules it has no tag for).
         let mut tags = self.tags.write().unwrap_or_else(|e| e.into_inner());
         if let Some(tags) = tags.as_mut() {
             for id in removed {
@@ -180,14 +183,13 @@ impl RuleBook {
     /// Takes every rule of the stream out of the node-wide index, for good: a removed
     /// stream's rules must not cost matching time, and later changes are ignored.
     fn retire(&self) {
-        // Holding the tags lock across the removal keeps a concurrent `apply` from adding
-        // rules after it.
-        let mut tags = self.tags.write().unwrap_or_else(|e| e.into_inner());
-        let Some(retired) = tags.take() else {
-            return;
-        };
+        // Under the writer lock, which `apply` checks `retired` under: an `apply` either
+        // inserted its rules before (they are removed here, their tags are taken) or sees
+        // the flag and inserts nothing.
         let mut writer = lock(&self.node.writer);
-        for id in retired.keys() {
+        self.retired.store(true, Ordering::Release);
+        let taken = self.tags.write().unwrap_or_else(|e| e.into_inner()).take();
+        for id in taken.iter().flat_map(HashMap::keys) {
             writer.remove((self.stream, *id));
         }
         writer.publish();
@@ -398,5 +400,92 @@ impl StreamRegistry {
     /// cache [`StreamRegistry::all`].
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_store::{Product, StreamLimits};
+
+    use super::*;
+    use crate::delivery::select::Selector;
+
+    fn stored(id: i64, label: &str) -> StoredStream {
+        StoredStream {
+            id,
+            stream: StreamRef {
+                account: "acme".into(),
+                product: Product::PowerTrack,
+                label: label.into(),
+            },
+            limits: StreamLimits {
+                max_connections: 2,
+                max_rules: 1_000,
+            },
+        }
+    }
+
+    fn rules(ids: std::ops::Range<u64>) -> Vec<(u64, Rule, Option<String>)> {
+        ids.map(|id| (id, sluice_rules::parse("hello").unwrap(), None))
+            .collect()
+    }
+
+    #[test]
+    fn rules_added_while_their_stream_is_removed_never_stay_in_the_index() {
+        // A stress test of the interleaving: an add has recorded its tags when the stream is
+        // retired, and reaches the index after.
+        for round in 0..100 {
+            let registry = Arc::new(StreamRegistry::default());
+            let stream = registry.upsert(&stored(1, "prod"));
+            let stop = Arc::new(AtomicBool::new(false));
+            let adder = {
+                let (stream, stop) = (stream.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut id = 0;
+                    while !stop.load(Ordering::Acquire) {
+                        stream.rules.apply(&rules(id..id + 1), &[]);
+                        id += 1;
+                    }
+                })
+            };
+            while registry.rules().len() < 5 {
+                std::thread::yield_now();
+            }
+            registry.remove(&stream.key);
+            // Let the adder run on against the retired stream for a while.
+            for _ in 0..50 {
+                std::thread::yield_now();
+            }
+            stop.store(true, Ordering::Release);
+            adder.join().unwrap();
+            assert_eq!(registry.rules().len(), 0, "round {round}");
+            assert!(stream.rules.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_matched_rule_without_a_tag_entry_is_not_reported_or_sent() {
+        let registry = StreamRegistry::default();
+        let stream = registry.upsert(&stored(1, "prod"));
+        // The index knows a rule the stream's tags no longer do: what a match that began
+        // before a delete's publish can still report after the delete has returned.
+        let rule = sluice_rules::parse("hello").unwrap();
+        lock(&registry.rules().writer)
+            .insert((stream.rules.stream, 7), &rule)
+            .publish();
+        let raw = br#"{"id":1,"text":"hello"}"#;
+        let view = sluice_model::parse_post(raw).unwrap();
+        let mut selector = Selector::new(registry.rules());
+        assert!(selector.post(&view, raw, true).route(&stream).is_none());
+
+        // With one tagged rule beside it, only the tagged one is reported.
+        stream.rules.apply(&rules(9..10), &[]);
+        let routed = selector.post(&view, raw, true).route(&stream);
+        let Some(crate::delivery::select::Routed::Matched { message, .. }) = routed else {
+            panic!("the tagged rule matches");
+        };
+        let json: serde_json::Value = serde_json::from_slice(&message).unwrap();
+        assert_eq!(json["matching_rules"].as_array().unwrap().len(), 1);
+        assert_eq!(json["matching_rules"][0]["id"], 9);
     }
 }

@@ -152,7 +152,11 @@ impl PostRouter<'_, '_> {
         let raw = self.raw;
         let buffer = &mut selector.buffer;
         let ok = stream.rules.with_tags(&selector.rule_ids, |tags| {
-            enrich_into(raw, tags.map(|(id, tag)| MatchedRule { id, tag }), buffer).is_ok()
+            // A rule deleted while the post was being matched has no tag any more: it is
+            // not reported, and a post that matched only such rules is not sent.
+            let mut tags = tags.peekable();
+            tags.peek().is_some()
+                && enrich_into(raw, tags.map(|(id, tag)| MatchedRule { id, tag }), buffer).is_ok()
         });
         if !ok {
             return None;
