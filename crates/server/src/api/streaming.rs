@@ -287,7 +287,11 @@ pub fn open_stream_at(
             let go_live = Box::new(move || r.register().is_some());
             Some(replay::spawn(
                 target(),
-                ReplayKind::Backfill { from_ms, go_live },
+                ReplayKind::Backfill {
+                    from_ms,
+                    go_live,
+                    outbox: outbox.clone(),
+                },
             ))
         }
         Start::Recovery {

@@ -45,6 +45,10 @@ const FEED_BATCHES: usize = 2;
 /// How long after a recovery window's end a post stamped inside the window may still
 /// become readable (the pipeline stamps a batch just before appending it).
 const APPEND_GRACE_MS: u64 = 1_000;
+/// Pause before reading again after an empty read from a log that has posts to give.
+const STALL_RETRY: Duration = Duration::from_millis(50);
+/// Empty reads in a row before a replay gives up (about 2 s).
+const MAX_STALLS: u32 = 40;
 
 /// Who a replay is for: the stream and what its connection asks for.
 pub struct ReplayTarget {
@@ -78,6 +82,8 @@ pub enum ReplayKind {
         from_ms: u64,
         /// Registers the connection.
         go_live: GoLive,
+        /// The connection's outbox, closed if the replay cannot be completed.
+        outbox: Arc<Outbox>,
     },
     /// Recovery of the posts appended from `from_ms` to before `end_ms`; then `outbox` is
     /// closed with the `Recovery Request Completed` message.
@@ -98,8 +104,12 @@ pub fn spawn(target: ReplayTarget, kind: ReplayKind) -> ReplayFeed {
     tokio::spawn(async move {
         let reader = Reader::new(target);
         match kind {
-            ReplayKind::Backfill { from_ms, go_live } => match reader.seek(from_ms).await {
-                (reader, Ok(())) => backfill(reader, go_live, tx).await,
+            ReplayKind::Backfill {
+                from_ms,
+                go_live,
+                outbox,
+            } => match reader.seek(from_ms).await {
+                (reader, Ok(())) => backfill(reader, go_live, &outbox, tx).await,
                 // Without a start there is nothing to backfill: the connection goes live
                 // and the failure is counted and logged.
                 (reader, Err(e)) => {
@@ -123,7 +133,13 @@ pub fn spawn(target: ReplayTarget, kind: ReplayKind) -> ReplayFeed {
     rx
 }
 
-async fn backfill(mut reader: Reader, go_live: GoLive, tx: mpsc::Sender<Vec<Bytes>>) {
+async fn backfill(
+    mut reader: Reader,
+    go_live: GoLive,
+    outbox: &Outbox,
+    tx: mpsc::Sender<Vec<Bytes>>,
+) {
+    let mut stalls = Stalls::default();
     // (1) Catch up with live delivery (with the log, when there is no mark): posts beyond
     // it will reach the connection live once it is registered.
     loop {
@@ -140,11 +156,20 @@ async fn backfill(mut reader: Reader, go_live: GoLive, tx: mpsc::Sender<Vec<Byte
         if !step.batch.is_empty() && tx.send(step.batch).await.is_err() {
             return;
         }
+        if step.stalled {
+            if !stalls.wait().await {
+                return cut_off(&reader, outbox);
+            }
+            continue;
+        }
+        stalls = Stalls::default();
         if step.at_end || step.past_bound {
             break;
         }
     }
-    // (2) Register, then send what was appended before registration and missed it.
+    // (2) Register, then send what was appended before registration and missed it. Going
+    // live with part of this missing would be a gap: a log that keeps failing closes the
+    // connection instead (the client reconnects with backfill).
     if tx.is_closed() || !go_live() {
         return;
     }
@@ -157,11 +182,21 @@ async fn backfill(mut reader: Reader, go_live: GoLive, tx: mpsc::Sender<Vec<Byte
         reader = back;
         let step = match step {
             Ok(step) => step,
-            Err(e) => return give_up(&reader, &e),
+            Err(e) => {
+                give_up(&reader, &e);
+                return cut_off(&reader, outbox);
+            }
         };
         if !step.batch.is_empty() && tx.send(step.batch).await.is_err() {
             return;
         }
+        if step.stalled {
+            if !stalls.wait().await {
+                return cut_off(&reader, outbox);
+            }
+            continue;
+        }
+        stalls = Stalls::default();
         if step.at_end || step.past_bound {
             break;
         }
@@ -169,7 +204,35 @@ async fn backfill(mut reader: Reader, go_live: GoLive, tx: mpsc::Sender<Vec<Byte
     // Dropping `tx` hands the body over to the live outbox.
 }
 
+/// Consecutive reads that came back empty from a log that has posts to give.
+#[derive(Default)]
+struct Stalls(u32);
+
+impl Stalls {
+    /// Waits before the next try; `false` once the log has failed for too long.
+    async fn wait(&mut self) -> bool {
+        self.0 += 1;
+        if self.0 > MAX_STALLS {
+            return false;
+        }
+        tokio::time::sleep(STALL_RETRY).await;
+        true
+    }
+}
+
+/// Closes the connection with the operational disconnect: its replay cannot be completed
+/// (going on live would leave a gap; a recovery would end short).
+fn cut_off(reader: &Reader, outbox: &Outbox) {
+    tracing::warn!(
+        account = reader.target.stream.key.account,
+        stream = reader.target.stream.key.label,
+        "closing a replaying connection: the post log did not return posts it holds"
+    );
+    outbox.close(CloseReason::Operational);
+}
+
 async fn recovery(mut reader: Reader, end_ms: u64, outbox: &Outbox, tx: mpsc::Sender<Vec<Bytes>>) {
+    let mut stalls = Stalls::default();
     loop {
         let (back, step) = reader.step(Bound::Time(end_ms)).await;
         reader = back;
@@ -184,6 +247,13 @@ async fn recovery(mut reader: Reader, end_ms: u64, outbox: &Outbox, tx: mpsc::Se
         if !step.batch.is_empty() && tx.send(step.batch).await.is_err() {
             return;
         }
+        if step.stalled {
+            if !stalls.wait().await {
+                return cut_off(&reader, outbox);
+            }
+            continue;
+        }
+        stalls = Stalls::default();
         if step.past_bound {
             break;
         }
@@ -240,6 +310,9 @@ struct Step {
     at_end: bool,
     /// The bound was reached.
     past_bound: bool,
+    /// The log returned nothing although it holds posts from the cursor on (a read that
+    /// timed out: the cluster's log answers short when a fetch expires). Try again.
+    stalled: bool,
 }
 
 impl Reader {
@@ -276,11 +349,21 @@ impl Reader {
         let mut batch = Vec::new();
         let mut bytes = 0;
         let mut scanned = 0;
-        let (mut at_end, mut past_bound) = (false, false);
+        let (mut at_end, mut past_bound, mut stalled) = (false, false, false);
         while bytes < self.target.max_batch_bytes && scanned < SCAN_POSTS {
             let posts = self.target.log.read(self.cursor, READ_POSTS)?;
             if posts.is_empty() {
-                at_end = true;
+                if self.cursor < self.target.log.next_seq() {
+                    let first = self.target.log.seq_at_time(0)?;
+                    if first > self.cursor {
+                        // Expired since the cursor was set: go on from the oldest retained.
+                        self.cursor = first;
+                        continue;
+                    }
+                    stalled = true;
+                } else {
+                    at_end = true;
+                }
                 break;
             }
             for post in &posts {
@@ -313,6 +396,7 @@ impl Reader {
             batch,
             at_end,
             past_bound,
+            stalled,
         })
     }
 
@@ -429,6 +513,7 @@ mod tests {
             ReplayKind::Backfill {
                 from_ms: 2_000,
                 go_live,
+                outbox: Arc::new(Outbox::new(1 << 20, Encoding::Gzip)),
             },
         );
         assert_eq!(ids(feed).await, (5..45).collect::<Vec<_>>());
@@ -462,6 +547,7 @@ mod tests {
                 ReplayKind::Backfill {
                     from_ms: 2_000,
                     go_live,
+                    outbox: Arc::new(Outbox::new(1 << 20, Encoding::Gzip)),
                 },
             );
             assert_eq!(ids(feed).await, (5..delivered).collect::<Vec<_>>());
@@ -487,9 +573,94 @@ mod tests {
             ReplayKind::Backfill {
                 from_ms: 2_000,
                 go_live,
+                outbox: Arc::new(Outbox::new(1 << 20, Encoding::Gzip)),
             },
         );
         assert_eq!(ids(feed).await, (0..45).collect::<Vec<_>>());
+    }
+
+    /// A log whose reads come back empty while `empty_reads` is above zero, as the
+    /// cluster's log does when a fetch times out.
+    struct FlakyLog {
+        inner: MemoryLog,
+        empty_reads: std::sync::atomic::AtomicU32,
+    }
+
+    impl PostLog for FlakyLog {
+        fn append(&self, posts: &[NewPost<'_>], now_ms: u64) -> Result<u64, LogError> {
+            self.inner.append(posts, now_ms)
+        }
+        fn next_seq(&self) -> u64 {
+            self.inner.next_seq()
+        }
+        fn seq_at_time(&self, ms: u64) -> Result<u64, LogError> {
+            self.inner.seq_at_time(ms)
+        }
+        fn read(&self, from: u64, max: usize) -> Result<Vec<sluice_postlog::LoggedPost>, LogError> {
+            let flaky = self.empty_reads.fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            );
+            match flaky {
+                Ok(_) => Ok(Vec::new()),
+                Err(_) => self.inner.read(from, max),
+            }
+        }
+        fn trim_before(&self, ms: u64) -> Result<(), LogError> {
+            self.inner.trim_before(ms)
+        }
+    }
+
+    #[tokio::test]
+    async fn empty_reads_from_a_log_that_has_the_posts_are_retried_never_skipped() {
+        for (empty_reads, complete) in [(3, true), (u32::MAX, false)] {
+            let log = Arc::new(FlakyLog {
+                inner: MemoryLog::new(),
+                empty_reads: 0.into(),
+            });
+            append(&log.inner, 0..20, 2_000);
+            let mark = Arc::new(DeliveryMark::at(log.next_seq()));
+            let stream = powertrack_stream();
+            let (late, moved) = (log.clone(), mark.clone());
+            let go_live: GoLive = Box::new(move || {
+                // 20 more posts, all taken up by delivery before registration; then the
+                // log stalls.
+                append(&late.inner, 20..40, 3_000);
+                moved.advance_to(late.next_seq());
+                late.empty_reads
+                    .store(empty_reads, std::sync::atomic::Ordering::SeqCst);
+                true
+            });
+            let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Gzip));
+            let target = ReplayTarget {
+                log: log.clone(),
+                delivery_mark: Some(mark),
+                stream: stream.clone(),
+                partition: None,
+                local_dc_only: false,
+                datacenter: "local".into(),
+                max_batch_bytes: 500,
+            };
+            let feed = spawn(
+                target,
+                ReplayKind::Backfill {
+                    from_ms: 2_000,
+                    go_live,
+                    outbox: outbox.clone(),
+                },
+            );
+            let got = ids(feed).await;
+            if complete {
+                assert_eq!(got, (0..40).collect::<Vec<_>>());
+                assert!(!outbox.is_closed());
+            } else {
+                // A log that keeps failing: the connection is closed rather than left live
+                // with a gap.
+                assert_eq!(got, (0..20).collect::<Vec<_>>());
+                assert!(outbox.is_closed());
+            }
+        }
     }
 
     #[tokio::test]
