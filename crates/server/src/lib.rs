@@ -69,6 +69,9 @@ fn tune_socket(tcp: &tokio::net::TcpStream) {
     let _ = socket.set_tcp_user_timeout(Some(Duration::from_secs(90)));
 }
 
+/// How long the pipeline gets at shutdown to log and deliver what was accepted.
+const PIPELINE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long open connections get to finish after shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -134,6 +137,12 @@ pub async fn serve(
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; exiting"),
+    }
+    // Every post ingest acknowledged is logged before the process ends.
+    if state.stop_pipeline(PIPELINE_TIMEOUT).await {
+        tracing::info!("post pipeline drained");
+    } else {
+        tracing::warn!("the post pipeline did not drain within {PIPELINE_TIMEOUT:?}");
     }
     Ok(())
 }

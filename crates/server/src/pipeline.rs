@@ -47,7 +47,7 @@ pub struct IngestedPost {
 /// [`PostBus::deliver`].
 #[derive(Clone)]
 pub struct PostBus {
-    tx: mpsc::Sender<LoggedBatch>,
+    tx: mpsc::Sender<Feed>,
     cluster: Option<Arc<dyn Cluster>>,
 }
 
@@ -78,7 +78,37 @@ impl PostBus {
             return Ok(());
         }
         let batch = LoggedBatch { posts, next_seq };
-        self.tx.send(batch).await.map_err(|_| PipelineStopped)
+        self.tx
+            .send(Feed::Batch(batch))
+            .await
+            .map_err(|_| PipelineStopped)
+    }
+
+    /// Stops the pipeline at shutdown: batches handed over before this are still logged
+    /// and delivered, later ones are refused ([`PipelineStopped`]), so no accepted post is
+    /// lost. The pipeline's threads end once they have drained.
+    pub async fn stop(&self) {
+        // Already stopped is fine.
+        let _ = self.tx.send(Feed::Stop).await;
+    }
+}
+
+/// What the post bus carries to the pipeline.
+enum Feed {
+    /// Accepted posts.
+    Batch(LoggedBatch),
+    /// Shutdown: refuse further batches, finish the ones queued.
+    Stop,
+}
+
+/// Receives batches until [`Feed::Stop`], then closes the channel (senders get an error from
+/// then on) and takes what was queued before the close; `None` at the end.
+fn next_batch(rx: &mut mpsc::Receiver<Feed>) -> Option<LoggedBatch> {
+    loop {
+        match rx.blocking_recv()? {
+            Feed::Batch(batch) => return Some(batch),
+            Feed::Stop => rx.close(),
+        }
     }
 }
 
@@ -172,9 +202,9 @@ pub fn start(
                 .name("sluice-append".into())
                 .spawn(move || append_all(&*log, rx, logged_tx))
                 .expect("spawning the post log thread");
-            (logged, Some(appender), mark)
+            (Input::Logged(logged), Some(appender), mark)
         }
-        None => (rx, None, DeliveryMark::unknown()),
+        None => (Input::Bus(rx), None, DeliveryMark::unknown()),
     };
     let mark = Arc::new(mark);
     let delivery_mark = mark.clone();
@@ -205,12 +235,8 @@ const LOGGED_BATCHES: usize = 64;
 /// The post log thread: appends each batch, then hands it to delivery. A failing log costs
 /// backfill and recovery, not live delivery: the failure is logged and counted, and the
 /// batch still goes out.
-fn append_all(
-    log: &dyn PostLog,
-    mut rx: mpsc::Receiver<LoggedBatch>,
-    logged: mpsc::Sender<LoggedBatch>,
-) {
-    while let Some(LoggedBatch { posts: batch, .. }) = rx.blocking_recv() {
+fn append_all(log: &dyn PostLog, mut rx: mpsc::Receiver<Feed>, logged: mpsc::Sender<LoggedBatch>) {
+    while let Some(LoggedBatch { posts: batch, .. }) = next_batch(&mut rx) {
         let posts: Vec<NewPost<'_>> = batch
             .iter()
             .map(|p| NewPost {
@@ -239,6 +265,25 @@ fn append_all(
             return;
         }
     }
+    if let Err(e) = log.sync() {
+        tracing::error!("syncing the post log at shutdown failed: {e}");
+    }
+}
+
+/// Where delivery takes its batches from: the post log thread, or (nothing to append) the
+/// post bus itself.
+enum Input {
+    Logged(mpsc::Receiver<LoggedBatch>),
+    Bus(mpsc::Receiver<Feed>),
+}
+
+impl Input {
+    fn next(&mut self) -> Option<LoggedBatch> {
+        match self {
+            Input::Logged(rx) => rx.blocking_recv(),
+            Input::Bus(rx) => next_batch(rx),
+        }
+    }
 }
 
 struct Pipeline {
@@ -262,11 +307,11 @@ impl Pipeline {
         }
     }
 
-    fn run(mut self, mut input: mpsc::Receiver<LoggedBatch>) {
+    fn run(mut self, mut input: Input) {
         while let Some(LoggedBatch {
             posts: batch,
             next_seq,
-        }) = input.blocking_recv()
+        }) = input.next()
         {
             // The batch is in the log already; a stream or connection that appears after
             // this point finds it there, below the mark (moved before delivery looks at the

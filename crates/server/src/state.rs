@@ -218,6 +218,22 @@ impl AppState {
             .expect("store operations do not panic")
     }
 
+    /// Stops the pipeline at shutdown and waits up to `timeout` for it to log and deliver
+    /// every post accepted before; `false` if it did not finish in time.
+    pub async fn stop_pipeline(&self, timeout: Duration) -> bool {
+        self.bus.stop().await;
+        let handle = self
+            .pipeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(handle) = handle else {
+            return true;
+        };
+        let joined = tokio::task::spawn_blocking(move || handle.join());
+        matches!(tokio::time::timeout(timeout, joined).await, Ok(Ok(Ok(()))))
+    }
+
     /// Whether a pipeline thread handle is still held (it is taken at shutdown).
     pub fn pipeline_running(&self) -> bool {
         self.pipeline

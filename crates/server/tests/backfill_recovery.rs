@@ -17,6 +17,7 @@ use common::{TestServer, post};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sluice_model::sampling::{in_decahose, partition};
+use sluice_postlog::FIRST_SEQ;
 use sluice_server::Settings;
 use stream_client::{StreamClient, WAIT, error_message, error_response, id_of};
 use time::OffsetDateTime;
@@ -251,6 +252,31 @@ async fn backfill_survives_a_restart() {
     assert_eq!(got, (0..50).map(id).collect::<Vec<_>>());
     server.ingest(&hellos(50..51)).await;
     assert_eq!(id_of(&client.next_message().await), id(50));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_acknowledged_post_is_in_the_log_after_an_immediate_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(dir.path(), quick()).await;
+    server.provision("powertrack").await;
+    rules(&server, false, &["hello"]).await;
+    // Acknowledged, then the server is stopped at once: no waiting for the log.
+    for batch in 0..10 {
+        server.ingest(&hellos(batch * 300..(batch + 1) * 300)).await;
+    }
+    let state = server.state.clone();
+    server.stop().await;
+    // When the server has stopped, the pipeline has drained (the process may exit now).
+    assert!(!state.pipeline_running());
+    assert_eq!(state.post_log.next_seq(), FIRST_SEQ + 3_000);
+    drop(state);
+
+    let server = TestServer::start_in(dir.path(), quick()).await;
+    assert_eq!(server.state.post_log.next_seq(), FIRST_SEQ + 3_000);
+    let mut client = connect(&server, &format!("{POWERTRACK}?backfillMinutes=1")).await;
+    let got = read_until(&mut client, id(2_999)).await;
+    assert_eq!(got, (0..3_000).map(id).collect::<Vec<_>>());
     server.stop().await;
 }
 
