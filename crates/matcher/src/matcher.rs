@@ -184,6 +184,18 @@ impl<K: RuleKey> Matcher<K> {
     /// Same as [`Matcher::match_post`], reusing caller-owned buffers so steady-state
     /// matching does not allocate.
     pub fn match_post_with(&self, post: &PostView<'_>, scratch: &mut Scratch, out: &mut Vec<K>) {
+        self.match_post_where(post, scratch, out, |_| true);
+    }
+
+    /// [`Matcher::match_post_with`] for the rules whose key `wanted` accepts: the others are
+    /// not evaluated (e.g. the rules of streams nobody is connected to).
+    pub fn match_post_where(
+        &self,
+        post: &PostView<'_>,
+        scratch: &mut Scratch,
+        out: &mut Vec<K>,
+        mut wanted: impl FnMut(&K) -> bool,
+    ) {
         out.clear();
         if self.slots.is_empty() {
             return;
@@ -198,7 +210,8 @@ impl<K: RuleKey> Matcher<K> {
             let entry = self.entries[slot as usize]
                 .as_ref()
                 .expect("indexed slots hold rules");
-            if self.gates[slot as usize].exact || eval(&entry.plan, features) {
+            if wanted(&entry.id) && (self.gates[slot as usize].exact || eval(&entry.plan, features))
+            {
                 out.push(entry.id);
             }
         }

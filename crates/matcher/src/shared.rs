@@ -132,6 +132,18 @@ impl<K: RuleKey> MatcherReader<K> {
         self.with(|m| m.match_post_with(post, scratch, out));
     }
 
+    /// [`Matcher::match_post_where`] on the last published rules.
+    pub fn match_post_where(
+        &self,
+        post: &PostView<'_>,
+        scratch: &mut Scratch,
+        out: &mut Vec<K>,
+        wanted: impl FnMut(&K) -> bool,
+    ) {
+        out.clear();
+        self.with(|m| m.match_post_where(post, scratch, out, wanted));
+    }
+
     /// [`Matcher::match_post`] on the last published rules.
     pub fn match_post(&self, post: &PostView<'_>, out: &mut Vec<K>) {
         self.match_post_with(post, &mut Scratch::default(), out);

@@ -138,6 +138,11 @@ impl RuleBook {
         }
     }
 
+    /// The stream's number in the node-wide index (the first element of its rules' keys).
+    pub fn stream_number(&self) -> u32 {
+        self.stream
+    }
+
     /// The node-wide index the stream's rules are in.
     pub fn node(&self) -> &Arc<NodeRules> {
         &self.node

@@ -135,6 +135,12 @@ impl Fanout {
         if self.active.is_empty() {
             return;
         }
+        self.selector.only(
+            self.active
+                .iter()
+                .filter(|r| partitions_of(r.stream.product()).is_none())
+                .map(|r| r.stream.rules.stream_number()),
+        );
         let Self {
             selector,
             deflater,

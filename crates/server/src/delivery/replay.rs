@@ -318,7 +318,11 @@ struct Step {
 impl Reader {
     fn new(target: ReplayTarget) -> Self {
         Self {
-            selector: Selector::new(target.stream.rules.node()),
+            selector: {
+                let mut selector = Selector::new(target.stream.rules.node());
+                selector.only([target.stream.rules.stream_number()]);
+                selector
+            },
             target,
             cursor: 0,
             activity_count: 0,

@@ -65,6 +65,8 @@ pub struct Selector {
     scratch: Scratch,
     /// The current post's matches in the node-wide index, sorted (grouped by stream).
     keys: Vec<NodeRuleKey>,
+    /// The streams (numbers, sorted) whose rules are evaluated; `None`: all.
+    only: Option<Vec<u32>>,
     rule_ids: Vec<u64>,
     buffer: Vec<u8>,
 }
@@ -76,9 +78,20 @@ impl Selector {
             reader: rules.reader(),
             scratch: Scratch::default(),
             keys: Vec::new(),
+            only: None,
             rule_ids: Vec::new(),
             buffer: Vec::new(),
         }
+    }
+
+    /// Evaluates only the rules of these streams from now on (the streams with
+    /// connections, or the one stream a replay is for): rules nobody would receive are not
+    /// evaluated. Routing a rules stream left out gives nothing.
+    pub fn only(&mut self, streams: impl IntoIterator<Item = u32>) {
+        let mut only: Vec<u32> = streams.into_iter().collect();
+        only.sort_unstable();
+        only.dedup();
+        self.only = Some(only);
     }
 
     /// Starts routing one post (`view`, whose JSON is `raw`, from this node's datacenter
@@ -136,9 +149,13 @@ impl PostRouter<'_, '_> {
     fn enriched(&mut self, stream: &LiveStream) -> Option<Bytes> {
         let selector = &mut *self.selector;
         if !self.matched {
-            selector
-                .reader
-                .match_post_with(self.view, &mut selector.scratch, &mut selector.keys);
+            let only = selector.only.as_deref();
+            selector.reader.match_post_where(
+                self.view,
+                &mut selector.scratch,
+                &mut selector.keys,
+                |key| only.is_none_or(|only| only.binary_search(&key.0).is_ok()),
+            );
             self.matched = true;
         }
         selector.rule_ids.clear();
@@ -256,6 +273,14 @@ mod tests {
         a.rules.apply(&[], &[7]);
         let mut router = selector.post(&view, raw, true);
         assert_eq!(matching_rules(router.route(&a)), [pair("9", "a9")]);
+        assert_eq!(matching_rules(router.route(&b)), [pair("7", "b7")]);
+
+        // Evaluating only some streams' rules (the ones with connections) leaves the
+        // others out.
+        let mut only_b = Selector::new(registry.rules());
+        only_b.only([b.rules.stream_number()]);
+        let mut router = only_b.post(&view, raw, true);
+        assert!(router.route(&a).is_none());
         assert_eq!(matching_rules(router.route(&b)), [pair("7", "b7")]);
 
         // A removed stream takes its rules out of the index and ignores later changes.
