@@ -147,28 +147,18 @@ async fn backfill(
             Some(below) => Bound::Seq(below),
             None => Bound::Open,
         };
-        let (back, step) = reader.step(bound).await;
+        let (back, progress) = reader.advance(bound, &tx, &mut stalls).await;
         reader = back;
-        let step = match step {
-            Ok(step) => step,
-            Err(e) => return give_up(&reader, &e),
-        };
-        if !step.batch.is_empty() && tx.send(step.batch).await.is_err() {
-            return;
-        }
-        if step.stalled {
-            if !stalls.wait().await {
-                return cut_off(&reader, outbox);
-            }
-            continue;
-        }
-        stalls = Stalls::default();
-        if step.at_end || step.past_bound {
-            break;
+        match progress {
+            Progress::More => {}
+            Progress::Ended { .. } => break,
+            Progress::ClientGone => return,
+            Progress::Failed(e) => return give_up(&reader, &e),
+            Progress::Stuck => return cut_off(&reader, outbox),
         }
     }
     // (2) Register, then send what was appended before registration and missed it. Going
-    // live with part of this missing would be a gap: a log that keeps failing closes the
+    // live with part of this missing would be a gap: a log that fails here closes the
     // connection instead (the client reconnects with backfill).
     if tx.is_closed() || !go_live() {
         return;
@@ -178,30 +168,72 @@ async fn backfill(
         None => reader.target.log.next_seq(),
     };
     while reader.cursor < end {
-        let (back, step) = reader.step(Bound::Seq(end)).await;
+        let (back, progress) = reader.advance(Bound::Seq(end), &tx, &mut stalls).await;
         reader = back;
-        let step = match step {
-            Ok(step) => step,
-            Err(e) => {
+        match progress {
+            Progress::More => {}
+            Progress::Ended { .. } => break,
+            Progress::ClientGone => return,
+            Progress::Failed(e) => {
                 give_up(&reader, &e);
                 return cut_off(&reader, outbox);
             }
-        };
-        if !step.batch.is_empty() && tx.send(step.batch).await.is_err() {
-            return;
-        }
-        if step.stalled {
-            if !stalls.wait().await {
-                return cut_off(&reader, outbox);
-            }
-            continue;
-        }
-        stalls = Stalls::default();
-        if step.at_end || step.past_bound {
-            break;
+            Progress::Stuck => return cut_off(&reader, outbox),
         }
     }
     // Dropping `tx` hands the body over to the live outbox.
+}
+
+async fn recovery(mut reader: Reader, end_ms: u64, outbox: &Outbox, tx: mpsc::Sender<Vec<Bytes>>) {
+    let mut stalls = Stalls::default();
+    loop {
+        let (back, progress) = reader.advance(Bound::Time(end_ms), &tx, &mut stalls).await;
+        reader = back;
+        match progress {
+            Progress::More => {}
+            Progress::Ended {
+                past_bound: true, ..
+            } => break,
+            Progress::Ended { .. } => {
+                // Nothing more in the log. A post stamped just before `end_ms` may still be
+                // on its way in; once the grace has passed, none can be.
+                let now = u64::try_from(now_ms()).unwrap_or(0);
+                if now >= end_ms + APPEND_GRACE_MS {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Progress::ClientGone => return,
+            Progress::Failed(e) => {
+                give_up(&reader, &e);
+                outbox.close(CloseReason::Operational);
+                return;
+            }
+            Progress::Stuck => return cut_off(&reader, outbox),
+        }
+    }
+    let line =
+        InfoBody::recovery_completed(sluice_wire::sent::stream_sent_now(), reader.activity_count);
+    outbox.close(CloseReason::Completed(Bytes::from(sluice_wire::to_vec(
+        &line,
+    ))));
+}
+
+/// What one step of a replay loop came to.
+enum Progress {
+    /// Posts were read (and sent): go on.
+    More,
+    /// The log had nothing more (`at_end`) or the bound was reached.
+    Ended {
+        /// The bound was reached.
+        past_bound: bool,
+    },
+    /// The connection's body is gone.
+    ClientGone,
+    /// Reading the log failed.
+    Failed(LogError),
+    /// The log kept returning nothing although it holds posts from the cursor on.
+    Stuck,
 }
 
 /// Consecutive reads that came back empty from a log that has posts to give.
@@ -229,49 +261,6 @@ fn cut_off(reader: &Reader, outbox: &Outbox) {
         "closing a replaying connection: the post log did not return posts it holds"
     );
     outbox.close(CloseReason::Operational);
-}
-
-async fn recovery(mut reader: Reader, end_ms: u64, outbox: &Outbox, tx: mpsc::Sender<Vec<Bytes>>) {
-    let mut stalls = Stalls::default();
-    loop {
-        let (back, step) = reader.step(Bound::Time(end_ms)).await;
-        reader = back;
-        let step = match step {
-            Ok(step) => step,
-            Err(e) => {
-                give_up(&reader, &e);
-                outbox.close(CloseReason::Operational);
-                return;
-            }
-        };
-        if !step.batch.is_empty() && tx.send(step.batch).await.is_err() {
-            return;
-        }
-        if step.stalled {
-            if !stalls.wait().await {
-                return cut_off(&reader, outbox);
-            }
-            continue;
-        }
-        stalls = Stalls::default();
-        if step.past_bound {
-            break;
-        }
-        if step.at_end {
-            // Nothing more in the log. A post stamped just before `end_ms` may still be
-            // on its way in; once the grace has passed, none can be.
-            let now = u64::try_from(now_ms()).unwrap_or(0);
-            if now >= end_ms + APPEND_GRACE_MS {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    let line =
-        InfoBody::recovery_completed(sluice_wire::sent::stream_sent_now(), reader.activity_count);
-    outbox.close(CloseReason::Completed(Bytes::from(sluice_wire::to_vec(
-        &line,
-    ))));
 }
 
 fn give_up(reader: &Reader, error: &LogError) {
@@ -347,6 +336,41 @@ impl Reader {
         })
         .await
         .expect("replay reading does not panic")
+    }
+
+    /// One step of a replay loop: reads up to `bound`, sends what it routed to `tx`, and
+    /// waits out an empty read from a log that holds the posts (see [`Stalls`]).
+    async fn advance(
+        self,
+        bound: Bound,
+        tx: &mpsc::Sender<Vec<Bytes>>,
+        stalls: &mut Stalls,
+    ) -> (Self, Progress) {
+        let (reader, step) = self.step(bound).await;
+        let step = match step {
+            Ok(step) => step,
+            Err(e) => return (reader, Progress::Failed(e)),
+        };
+        if !step.batch.is_empty() && tx.send(step.batch).await.is_err() {
+            return (reader, Progress::ClientGone);
+        }
+        let progress = if step.stalled {
+            if stalls.wait().await {
+                Progress::More
+            } else {
+                Progress::Stuck
+            }
+        } else {
+            *stalls = Stalls::default();
+            if step.at_end || step.past_bound {
+                Progress::Ended {
+                    past_bound: step.past_bound,
+                }
+            } else {
+                Progress::More
+            }
+        };
+        (reader, progress)
     }
 
     fn step_blocking(&mut self, bound: Bound) -> Result<Step, LogError> {
