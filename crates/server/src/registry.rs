@@ -409,13 +409,14 @@ impl StreamRegistry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use sluice_store::{Product, StreamLimits};
 
     use super::*;
     use crate::delivery::select::Selector;
 
-    fn stored(id: i64, label: &str) -> StoredStream {
+    /// A PowerTrack stream of account `acme` as the store would describe it (tests).
+    pub(crate) fn stored(id: i64, label: &str) -> StoredStream {
         StoredStream {
             id,
             stream: StreamRef {

@@ -199,24 +199,12 @@ pub fn frame_plain_into(raw: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use sluice_model::parse_post;
-    use sluice_store::{StoredStream, StreamLimits, StreamRef};
 
     use super::*;
     use crate::registry::StreamRegistry;
 
     fn stream(registry: &StreamRegistry, id: i64, label: &str) -> std::sync::Arc<LiveStream> {
-        registry.upsert(&StoredStream {
-            id,
-            stream: StreamRef {
-                account: "acme".into(),
-                product: Product::PowerTrack,
-                label: label.into(),
-            },
-            limits: StreamLimits {
-                max_connections: 2,
-                max_rules: 10,
-            },
-        })
+        registry.upsert(&crate::registry::tests::stored(id, label))
     }
 
     fn rule(id: u64, value: &str, tag: &str) -> (u64, sluice_rules::Rule, Option<String>) {
