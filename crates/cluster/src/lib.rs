@@ -145,6 +145,7 @@ impl NatsCluster {
         Clustering {
             cluster: Some(self.clone() as Arc<dyn Cluster>),
             post_log: Some(self.log.clone()),
+            delivery_start: Some(self.start.next()),
             worker_id: self.worker_id,
         }
     }

@@ -98,6 +98,11 @@ pub struct Position {
 }
 
 impl Position {
+    /// The stream sequence number of the next post to consume.
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
     /// The post after the last one stored now: what a starting node consumes from.
     pub async fn now(stream: &mut stream::Stream) -> anyhow::Result<Position> {
         let info = stream.info().await?;
@@ -134,9 +139,6 @@ pub async fn consume(
         })
         .await?;
     let mut batches = consumer.messages().await?.ready_chunks(BATCH);
-    // Everything before the start was in the log before this consumer delivered anything:
-    // backfill replays it.
-    state.delivery_mark.advance_to(position.next);
     reconnected.borrow_and_update();
     loop {
         let batch = tokio::select! {

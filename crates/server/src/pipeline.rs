@@ -154,9 +154,9 @@ impl DeliveryMark {
         Self(AtomicU64::new(next_seq))
     }
 
-    /// A mark that does not know yet where delivery starts in the log (a cluster node
-    /// whose consumer has not started): until [`DeliveryMark::advance_to`], backfill
-    /// switches to live at the log's end, as it would without a mark.
+    /// A mark that does not know where delivery starts in the log: until
+    /// [`DeliveryMark::advance_to`], backfill switches to live at the log's end, as it
+    /// would without a mark.
     pub fn unknown() -> Self {
         Self(AtomicU64::new(UNKNOWN))
     }
@@ -180,8 +180,8 @@ impl DeliveryMark {
 /// [`PostBus`] clone is dropped; the returned handle's thread ends last. With a `cluster`,
 /// [`PostBus::publish`] goes to it instead of the pipeline. The returned [`DeliveryMark`]
 /// starts at the end of the node's own `log` (nothing in it was delivered to a connection
-/// of this process); without one, it is unknown until the cluster's consumer says where it
-/// starts reading the backend's log.
+/// of this process); without one, at `delivery_start`, where the backend starts delivering
+/// its log to this node (unknown if not given).
 ///
 /// With a log, the pipeline is two threads in a row: `sluice-append` appends a batch
 /// (compressing and writing it) and passes it on to `sluice-pipeline`, which matches and
@@ -192,6 +192,7 @@ pub fn start(
     log: Option<Arc<dyn PostLog>>,
     datacenter: Arc<str>,
     cluster: Option<Arc<dyn Cluster>>,
+    delivery_start: Option<u64>,
 ) -> (PostBus, Arc<DeliveryMark>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4_096);
     let (input, appender, mark) = match log {
@@ -204,7 +205,10 @@ pub fn start(
                 .expect("spawning the post log thread");
             (Input::Logged(logged), Some(appender), mark)
         }
-        None => (Input::Bus(rx), None, DeliveryMark::unknown()),
+        None => {
+            let mark = delivery_start.map_or_else(DeliveryMark::unknown, DeliveryMark::at);
+            (Input::Bus(rx), None, mark)
+        }
     };
     let mark = Arc::new(mark);
     let delivery_mark = mark.clone();

@@ -97,6 +97,10 @@ pub struct Clustering {
     /// so the pipeline does not append to it, and the backend enforces its retention. The
     /// node then opens no post log of its own.
     pub post_log: Option<Arc<dyn PostLog>>,
+    /// With the backend's post log: the sequence number there from which the backend
+    /// delivers posts to this node (everything before is only in the log), where the
+    /// [`DeliveryMark`] starts.
+    pub delivery_start: Option<u64>,
     /// The Snowflake worker id of this node's rule ids (distinct per node in a cluster).
     pub worker_id: u16,
 }
@@ -181,6 +185,7 @@ impl AppState {
             appended_log,
             settings.datacenter.as_str().into(),
             clustering.cluster.clone(),
+            clustering.delivery_start,
         );
         let ids = SnowflakeGenerator::resume(clustering.worker_id, last_rule_id)
             .context("rule id generator")?;
