@@ -8,7 +8,7 @@
 //! report.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -121,10 +121,9 @@ impl NodeRules {
 pub struct RuleBook {
     node: Arc<NodeRules>,
     stream: u32,
-    /// Rule id → tag, for the rules in effect. `None` once the stream is retired.
+    /// Rule id → tag, for the rules in effect. `None` once the stream is retired (set by
+    /// [`RuleBook::retire`] under the node's writer lock).
     tags: RwLock<Option<HashMap<u64, Option<Arc<str>>>>>,
-    /// Set by [`RuleBook::retire`] under the node's writer lock.
-    retired: AtomicBool,
 }
 
 impl RuleBook {
@@ -134,7 +133,6 @@ impl RuleBook {
             node,
             stream,
             tags: RwLock::new(Some(HashMap::new())),
-            retired: AtomicBool::new(false),
         }
     }
 
@@ -163,7 +161,7 @@ impl RuleBook {
         }
         {
             let mut writer = lock(&self.node.writer);
-            if self.retired.load(Ordering::Acquire) {
+            if self.is_retired() {
                 // Retired meanwhile: `retire` took the tags, with any just inserted.
                 return;
             }
@@ -185,14 +183,21 @@ impl RuleBook {
         }
     }
 
+    /// Whether [`RuleBook::retire`] has run.
+    fn is_retired(&self) -> bool {
+        self.tags
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+
     /// Takes every rule of the stream out of the node-wide index, for good: a removed
     /// stream's rules must not cost matching time, and later changes are ignored.
     fn retire(&self) {
-        // Under the writer lock, which `apply` checks `retired` under: an `apply` either
-        // inserted its rules before (they are removed here, their tags are taken) or sees
-        // the flag and inserts nothing.
+        // Under the writer lock, which `apply` checks for retirement under: an `apply`
+        // either inserted its rules before (they are removed here, their tags are taken)
+        // or finds the tags gone and inserts nothing.
         let mut writer = lock(&self.node.writer);
-        self.retired.store(true, Ordering::Release);
         let taken = self.tags.write().unwrap_or_else(|e| e.into_inner()).take();
         for id in taken.iter().flat_map(HashMap::keys) {
             writer.remove((self.stream, *id));
@@ -410,6 +415,8 @@ impl StreamRegistry {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::sync::atomic::AtomicBool;
+
     use sluice_store::{Product, StreamLimits};
 
     use super::*;

@@ -92,12 +92,17 @@ impl Fanout {
             if stream.connections.is_empty() {
                 continue;
             }
+            // Only a volume product's streams share a route: a rules stream never needs the
+            // search (which would make this loop quadratic in the number of streams).
             let shared = partitions_of(stream.product()).is_some();
-            let route = match self
-                .active
-                .iter()
-                .position(|r| shared && r.stream.product() == stream.product())
-            {
+            let existing = if shared {
+                self.active
+                    .iter()
+                    .position(|r| r.stream.product() == stream.product())
+            } else {
+                None
+            };
+            let route = match existing {
                 Some(at) => &mut self.active[at],
                 None => {
                     self.active.push(Route {
