@@ -36,7 +36,7 @@ use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use sluice_server::cluster::{Change, Cluster, ClusterError, RecordError, Recorded};
 use sluice_server::pipeline::IngestedPost;
-use sluice_server::{AppState, Clustering};
+use sluice_server::{AppState, BackendLog, Clustering};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -144,8 +144,10 @@ impl NatsCluster {
     pub fn clustering(self: &Arc<Self>) -> Clustering {
         Clustering {
             cluster: Some(self.clone() as Arc<dyn Cluster>),
-            post_log: Some(self.log.clone()),
-            delivery_start: Some(self.start.next()),
+            post_log: Some(BackendLog {
+                log: self.log.clone(),
+                delivery_start: self.start.next(),
+            }),
             worker_id: self.worker_id,
         }
     }

@@ -52,7 +52,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 pub use settings::Settings;
-pub use state::{AppState, Clustering, StoreLocation};
+pub use state::{AppState, BackendLog, Clustering, StoreLocation};
 
 /// Low latency for small writes, and dead or stalled peers noticed in bounded time: TCP
 /// keepalive probes an idle connection, and `TCP_USER_TIMEOUT` fails a connection whose

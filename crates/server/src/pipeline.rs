@@ -143,30 +143,15 @@ pub enum PublishError {
 #[derive(Debug)]
 pub struct DeliveryMark(AtomicU64);
 
-/// The mark's value while nobody has said where delivery starts (sequence numbers start
-/// at [`sluice_postlog::FIRST_SEQ`], above it).
-const UNKNOWN: u64 = 0;
-const _: () = assert!(sluice_postlog::FIRST_SEQ > UNKNOWN);
-
 impl DeliveryMark {
-    /// A mark at `next_seq`: everything already in the log predates every connection.
+    /// A mark at `next_seq`: everything before it in the log predates every connection.
     pub fn at(next_seq: u64) -> Self {
         Self(AtomicU64::new(next_seq))
     }
 
-    /// A mark that does not know where delivery starts in the log: until
-    /// [`DeliveryMark::advance_to`], backfill switches to live at the log's end, as it
-    /// would without a mark.
-    pub fn unknown() -> Self {
-        Self(AtomicU64::new(UNKNOWN))
-    }
-
-    /// The first sequence number live delivery has not taken up yet; `None` while unknown.
-    pub fn below(&self) -> Option<u64> {
-        match self.0.load(Ordering::Acquire) {
-            UNKNOWN => None,
-            below => Some(below),
-        }
+    /// The first sequence number live delivery has not taken up yet.
+    pub fn below(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
     }
 
     /// Moves the mark up to `next_seq` (never down).
@@ -179,9 +164,8 @@ impl DeliveryMark {
 /// log is filled before the pipeline sees a post) before delivering it. It ends when every
 /// [`PostBus`] clone is dropped; the returned handle's thread ends last. With a `cluster`,
 /// [`PostBus::publish`] goes to it instead of the pipeline. The returned [`DeliveryMark`]
-/// starts at the end of the node's own `log` (nothing in it was delivered to a connection
-/// of this process); without one, at `delivery_start`, where the backend starts delivering
-/// its log to this node (unknown if not given).
+/// starts at `delivery_start`: the end of the node's own log, or where the cluster backend
+/// starts delivering its log to this node.
 ///
 /// With a log, the pipeline is two threads in a row: `sluice-append` appends a batch
 /// (compressing and writing it) and passes it on to `sluice-pipeline`, which matches and
@@ -192,25 +176,21 @@ pub fn start(
     log: Option<Arc<dyn PostLog>>,
     datacenter: Arc<str>,
     cluster: Option<Arc<dyn Cluster>>,
-    delivery_start: Option<u64>,
+    delivery_start: u64,
 ) -> (PostBus, Arc<DeliveryMark>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4_096);
-    let (input, appender, mark) = match log {
+    let (input, appender) = match log {
         Some(log) => {
-            let mark = DeliveryMark::at(log.next_seq());
             let (logged_tx, logged) = mpsc::channel(LOGGED_BATCHES);
             let appender = std::thread::Builder::new()
                 .name("sluice-append".into())
                 .spawn(move || append_all(&*log, rx, logged_tx))
                 .expect("spawning the post log thread");
-            (Input::Logged(logged), Some(appender), mark)
+            (Input::Logged(logged), Some(appender))
         }
-        None => {
-            let mark = delivery_start.map_or_else(DeliveryMark::unknown, DeliveryMark::at);
-            (Input::Bus(rx), None, mark)
-        }
+        None => (Input::Bus(rx), None),
     };
-    let mark = Arc::new(mark);
+    let mark = Arc::new(DeliveryMark::at(delivery_start));
     let delivery_mark = mark.clone();
     let handle = std::thread::Builder::new()
         .name("sluice-pipeline".into())

@@ -92,17 +92,22 @@ impl Default for Limits {
 pub struct Clustering {
     /// The backend accepted posts and state changes go to.
     pub cluster: Option<Arc<dyn Cluster>>,
-    /// The post log to use instead of the node's own: the backend's, which holds every
-    /// post before the backend delivers it to this node ([`crate::pipeline::PostBus::deliver`]),
-    /// so the pipeline does not append to it, and the backend enforces its retention. The
-    /// node then opens no post log of its own.
-    pub post_log: Option<Arc<dyn PostLog>>,
-    /// With the backend's post log: the sequence number there from which the backend
-    /// delivers posts to this node (everything before is only in the log), where the
-    /// [`DeliveryMark`] starts.
-    pub delivery_start: Option<u64>,
+    /// The post log to use instead of the node's own: the backend's (see [`BackendLog`]).
+    /// The node then opens no post log of its own.
+    pub post_log: Option<BackendLog>,
     /// The Snowflake worker id of this node's rule ids (distinct per node in a cluster).
     pub worker_id: u16,
+}
+
+/// A cluster backend's post log, which holds every post before the backend delivers it to
+/// this node ([`crate::pipeline::PostBus::deliver`]), so the pipeline does not append to
+/// it, and the backend enforces its retention.
+pub struct BackendLog {
+    /// The log.
+    pub log: Arc<dyn PostLog>,
+    /// The sequence number in it from which the backend delivers posts to this node
+    /// (everything before is only in the log): where the [`DeliveryMark`] starts.
+    pub delivery_start: u64,
 }
 
 /// Where the state lives.
@@ -145,8 +150,8 @@ impl AppState {
             StoreLocation::Memory => (Store::open_in_memory()?, None),
         };
         // The pipeline appends to the node's own log; a cluster's log is filled upstream.
-        let (post_log, appended_log) = match clustering.post_log {
-            Some(log) => (log, None),
+        let (post_log, appended_log, delivery_start) = match clustering.post_log {
+            Some(backend) => (backend.log, None, backend.delivery_start),
             None => {
                 let own = post_log::open(log_dir)?;
                 post_log::start_trimmer(
@@ -154,7 +159,9 @@ impl AppState {
                     settings.post_log_retention,
                     settings.post_log_trim_interval,
                 );
-                (own.clone(), Some(own))
+                // Nothing in it was delivered to a connection of this process.
+                let next = own.next_seq();
+                (own.clone(), Some(own), next)
             }
         };
         let store = Arc::new(store);
@@ -185,7 +192,7 @@ impl AppState {
             appended_log,
             settings.datacenter.as_str().into(),
             clustering.cluster.clone(),
-            clustering.delivery_start,
+            delivery_start,
         );
         let ids = SnowflakeGenerator::resume(clustering.worker_id, last_rule_id)
             .context("rule id generator")?;

@@ -143,8 +143,8 @@ async fn backfill(
     // (1) Catch up with live delivery (with the log, when there is no mark): posts beyond
     // it will reach the connection live once it is registered.
     loop {
-        let bound = match reader.target.delivery_mark.as_ref().and_then(|m| m.below()) {
-            Some(below) => Bound::Seq(below),
+        let bound = match &reader.target.delivery_mark {
+            Some(mark) => Bound::Seq(mark.below()),
             None => Bound::Open,
         };
         let (back, progress) = reader.advance(bound, &tx, &mut stalls).await;
@@ -163,8 +163,8 @@ async fn backfill(
     if tx.is_closed() || !go_live() {
         return;
     }
-    let end = match reader.target.delivery_mark.as_ref().and_then(|m| m.below()) {
-        Some(below) => below,
+    let end = match &reader.target.delivery_mark {
+        Some(mark) => mark.below(),
         None => reader.target.log.next_seq(),
     };
     while reader.cursor < end {
@@ -580,31 +580,6 @@ mod tests {
             );
             assert_eq!(ids(feed).await, (5..delivered).collect::<Vec<_>>());
         }
-    }
-
-    #[tokio::test]
-    async fn backfill_with_an_unknown_mark_switches_at_the_log_end() {
-        // A cluster node whose consumer has not started does not know where delivery
-        // starts: everything in the log is replayed, nothing is skipped.
-        let log = Arc::new(MemoryLog::new());
-        append(&*log, 0..40, 2_000);
-        let stream = powertrack_stream();
-        let late = log.clone();
-        let go_live: GoLive = Box::new(move || {
-            append(&*late, 40..45, 3_000);
-            true
-        });
-        let mut target = target(&log, &stream);
-        target.delivery_mark = Some(Arc::new(DeliveryMark::unknown()));
-        let feed = spawn(
-            target,
-            ReplayKind::Backfill {
-                from_ms: 2_000,
-                go_live,
-                outbox: Arc::new(Outbox::new(1 << 20, Encoding::Gzip)),
-            },
-        );
-        assert_eq!(ids(feed).await, (0..45).collect::<Vec<_>>());
     }
 
     /// A log whose reads come back empty while `empty_reads` is above zero, as the
