@@ -128,8 +128,7 @@ impl<K: RuleKey> MatcherReader<K> {
     /// [`Matcher::match_post_with`] on the last published rules. With the writer dropped
     /// there are no rules, and `out` is left empty.
     pub fn match_post_with(&self, post: &PostView<'_>, scratch: &mut Scratch, out: &mut Vec<K>) {
-        out.clear();
-        self.with(|m| m.match_post_with(post, scratch, out));
+        self.match_post_where(post, scratch, out, |_| true);
     }
 
     /// [`Matcher::match_post_where`] on the last published rules.
