@@ -39,7 +39,7 @@ use sluice_server::cluster::{ClusterError, RecordError, RuleRecord, StreamKey};
 use sluice_server::state::now_ms;
 
 use crate::names::{count_key, rule_prefix};
-use crate::shared_state::RuleEntry;
+use crate::shared_state::rule_at;
 
 /// How long a reservation holds its slots unsettled before a recount drops it: its node
 /// died between reserving and settling (a live node settles within milliseconds).
@@ -510,18 +510,11 @@ async fn holders(
 
 /// The rule holding `key` (the add's `index`th), if any.
 async fn holder(kv: &kv::Store, index: usize, key: &str) -> Result<Option<Taken>, ClusterError> {
-    let entry = kv
-        .entry(key)
-        .await
-        .map_err(|e| ClusterError(format!("reading a rule: {e}")))?;
     // Deleted since the scan (or unreadable): the add creates it, with a slot.
-    Ok(entry
-        .filter(|e| e.operation == Operation::Put)
-        .and_then(|e| serde_json::from_slice::<RuleEntry>(&e.value).ok())
-        .map(|held| Taken {
-            index,
-            rule: held.rule,
-        }))
+    Ok(rule_at(kv, key).await?.map(|(held, _)| Taken {
+        index,
+        rule: held.rule,
+    }))
 }
 
 #[cfg(test)]

@@ -211,15 +211,10 @@ async fn create_rule(
             Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
             Err(e) => return Err(cluster_error("writing a rule", e)),
         }
-        let current = kv
-            .entry(key)
-            .await
-            .map_err(|e| cluster_error("reading a rule", e))?;
-        let holder = current
-            .filter(|e| e.operation == Operation::Put)
-            .and_then(|e| serde_json::from_slice::<RuleEntry>(&e.value).ok());
-        match holder {
-            Some(holder) if holder.rule.id != rule.id => return Ok(Outcome::Taken(holder.rule)),
+        match rule_at(kv, key).await? {
+            Some((holder, _)) if holder.rule.id != rule.id => {
+                return Ok(Outcome::Taken(holder.rule));
+            }
             // Our fresh id can only be there because this call wrote it (a create that
             // timed out but was stored): ours, and counted.
             Some(_) => return Ok(Outcome::Created),
@@ -280,19 +275,31 @@ async fn delete_rules(
     })
 }
 
-/// The revision at which `key` holds the rule with `id` (`None`: deleted, or another
-/// rule's).
-async fn holding(kv: &kv::Store, key: &str, id: u64) -> Result<Option<u64>, ClusterError> {
+/// The rule `key` holds now and the key's revision; `None` when deleted (or unreadable).
+pub(crate) async fn rule_at(
+    kv: &kv::Store,
+    key: &str,
+) -> Result<Option<(RuleEntry, u64)>, ClusterError> {
     let entry = kv
         .entry(key)
         .await
         .map_err(|e| cluster_error("reading a rule", e))?;
     Ok(entry
         .filter(|e| e.operation == Operation::Put)
-        .filter(|e| {
-            serde_json::from_slice::<RuleEntry>(&e.value).is_ok_and(|held| held.rule.id == id)
-        })
-        .map(|e| e.revision))
+        .and_then(|e| {
+            serde_json::from_slice::<RuleEntry>(&e.value)
+                .ok()
+                .map(|held| (held, e.revision))
+        }))
+}
+
+/// The revision at which `key` holds the rule with `id` (`None`: deleted, or another
+/// rule's).
+async fn holding(kv: &kv::Store, key: &str, id: u64) -> Result<Option<u64>, ClusterError> {
+    Ok(rule_at(kv, key)
+        .await?
+        .filter(|(held, _)| held.rule.id == id)
+        .map(|(_, revision)| revision))
 }
 
 /// A rule key found holding the rule being deleted.
