@@ -13,11 +13,7 @@ use stream_client::id_of;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rules_added_on_one_node_match_posts_ingested_on_another_on_every_node() {
-    let Some(nats) =
-        Nats::start("rules_added_on_one_node_match_posts_ingested_on_another_on_every_node")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let a = Node::start(&nats, "east").await;
     let b = Node::start(&nats, "east").await;
     let c = Node::start(&nats, "west").await;
@@ -72,11 +68,7 @@ async fn rules_added_on_one_node_match_posts_ingested_on_another_on_every_node()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rule_acknowledged_on_one_node_is_matched_on_another_within_100_ms() {
-    let Some(nats) =
-        Nats::start("a_rule_acknowledged_on_one_node_is_matched_on_another_within_100_ms")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let a = Node::start(&nats, "dc1").await;
     let b = Node::start(&nats, "dc1").await;
     a.provision().await;
@@ -100,11 +92,7 @@ async fn a_rule_acknowledged_on_one_node_is_matched_on_another_within_100_ms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_that_starts_later_has_the_whole_state_once_it_reports_ready() {
-    let Some(nats) =
-        Nats::start("a_node_that_starts_later_has_the_whole_state_once_it_reports_ready")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let a = Node::start(&nats, "dc1").await;
     a.provision().await;
     let first = a.add_rule("alpha", "a").await;
@@ -123,10 +111,7 @@ async fn a_node_that_starts_later_has_the_whole_state_once_it_reports_ready() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_value_added_on_two_nodes_at_once_becomes_one_rule() {
-    let Some(nats) = Nats::start("the_same_value_added_on_two_nodes_at_once_becomes_one_rule")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let a = Node::start(&nats, "dc1").await;
     let b = Node::start(&nats, "dc1").await;
     a.provision().await;
@@ -156,9 +141,7 @@ async fn the_same_value_added_on_two_nodes_at_once_becomes_one_rule() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn posts_keep_their_origin_datacenter_across_nodes() {
-    let Some(nats) = Nats::start("posts_keep_their_origin_datacenter_across_nodes") else {
-        return;
-    };
+    let nats = Nats::start();
     let east = Node::start(&nats, "east").await;
     let west = Node::start(&nats, "west").await;
     // Posts keep their origin datacenter on the way through JetStream: west logs (and
@@ -202,10 +185,7 @@ async fn posts_keep_their_origin_datacenter_across_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backfill_on_another_node_returns_posts_ingested_elsewhere() {
-    let Some(nats) = Nats::start("backfill_on_another_node_returns_posts_ingested_elsewhere")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let a = Node::start(&nats, "dc1").await;
     let b = Node::start(&nats, "dc1").await;
     a.provision().await;
@@ -234,9 +214,7 @@ async fn backfill_on_another_node_returns_posts_ingested_elsewhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_posted_duplicate_id_is_delivered_once() {
-    let Some(nats) = Nats::start("a_posted_duplicate_id_is_delivered_once") else {
-        return;
-    };
+    let nats = Nats::start();
     let a = Node::start(&nats, "dc1").await;
     let b = Node::start(&nats, "dc1").await;
     a.provision().await;
@@ -257,10 +235,7 @@ async fn a_posted_duplicate_id_is_delivered_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_survive_a_nats_restart_and_lose_nothing_acknowledged() {
-    let Some(mut nats) = Nats::start("nodes_survive_a_nats_restart_and_lose_nothing_acknowledged")
-    else {
-        return;
-    };
+    let mut nats = Nats::start();
     let a = Node::start(&nats, "dc1").await;
     let b = Node::start(&nats, "dc1").await;
     a.provision().await;
@@ -313,11 +288,7 @@ async fn nodes_survive_a_nats_restart_and_lose_nothing_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backfill_on_a_node_started_later_returns_posts_ingested_before_it_started() {
-    let Some(nats) =
-        Nats::start("backfill_on_a_node_started_later_returns_posts_ingested_before_it_started")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let a = Node::start(&nats, "dc1").await;
     a.provision().await;
     a.add_rule("early", "e").await;
@@ -353,11 +324,7 @@ async fn backfill_on_a_node_started_later_returns_posts_ingested_before_it_start
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_node_restarts_with_the_state_and_its_clients_get_every_acknowledged_post() {
-    let Some(nats) = Nats::start(
-        "a_killed_node_restarts_with_the_state_and_its_clients_get_every_acknowledged_post",
-    ) else {
-        return;
-    };
+    let nats = Nats::start();
     let dir = tempfile::tempdir().unwrap();
     let a = Killable::start_in(&nats, "dc1", dir.path()).await;
     let b = Node::start(&nats, "dc1").await;
@@ -449,9 +416,7 @@ fn values(prefix: &str, n: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_rule_cap_holds_across_nodes_adding_at_once() {
-    let Some(nats) = Nats::start("the_rule_cap_holds_across_nodes_adding_at_once") else {
-        return;
-    };
+    let nats = Nats::start();
     let a = Node::start(&nats, "dc1").await;
     let b = Node::start(&nats, "dc1").await;
     let c = Node::start(&nats, "dc1").await;
@@ -568,11 +533,7 @@ fn now_ms() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rule_count_that_drifted_or_is_missing_costs_a_recount_never_a_refusal() {
-    let Some(nats) =
-        Nats::start("a_rule_count_that_drifted_or_is_missing_costs_a_recount_never_a_refusal")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let a = Node::start(&nats, "dc1").await;
     a.provision().await;
     a.set_max_rules(10).await;
@@ -617,10 +578,7 @@ async fn a_rule_count_that_drifted_or_is_missing_costs_a_recount_never_a_refusal
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_delete_that_cannot_be_recorded_leaves_the_rules_in_effect() {
-    let Some(mut nats) = Nats::start("a_delete_that_cannot_be_recorded_leaves_the_rules_in_effect")
-    else {
-        return;
-    };
+    let mut nats = Nats::start();
     let a = Node::start(&nats, "dc1").await;
     a.provision().await;
     let (status, body) = a.add_rules(&values("keep", 3)).await;

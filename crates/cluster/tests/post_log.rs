@@ -1,6 +1,5 @@
 //! The [`PostLog`] contract (as `crates/postlog/tests/contract.rs` states it) kept by the
-//! cluster's post log, the JetStream posts stream, against a private `nats-server` per test
-//! (skipped with a notice when it is not installed).
+//! cluster's post log, the JetStream posts stream, against a private `nats-server` per test.
 //!
 //! The contract tests of the other logs stamp posts with made-up times; JetStream stamps
 //! them itself, so the time properties are checked against the times it reports, and
@@ -58,8 +57,8 @@ struct Fixture {
     _nats: Nats,
 }
 
-fn open(test: &str, retention: Duration) -> Option<Fixture> {
-    let nats = Nats::start(test)?;
+fn open(retention: Duration) -> Fixture {
+    let nats = Nats::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -74,20 +73,18 @@ fn open(test: &str, retention: Duration) -> Option<Fixture> {
             .unwrap();
         JetStreamLog::new(js, stream, tokio::runtime::Handle::current())
     });
-    Some(Fixture {
+    Fixture {
         log: Arc::new(log),
         _runtime: runtime,
         _nats: nats,
-    })
+    }
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
 
 #[test]
 fn appends_are_numbered_and_read_back_in_order() {
-    let Some(f) = open("appends_are_numbered_and_read_back_in_order", HOUR) else {
-        return;
-    };
+    let f = open(HOUR);
     let log = &*f.log;
     assert_eq!(log.next_seq(), FIRST_SEQ);
     assert!(all(log).is_empty());
@@ -121,12 +118,7 @@ fn appends_are_numbered_and_read_back_in_order() {
 
 #[test]
 fn times_are_jetstreams_never_decrease_and_seq_at_time_finds_the_first_at_or_after() {
-    let Some(f) = open(
-        "times_are_jetstreams_never_decrease_and_seq_at_time_finds_the_first_at_or_after",
-        HOUR,
-    ) else {
-        return;
-    };
+    let f = open(HOUR);
     let log = &*f.log;
     let now = || {
         u64::try_from(
@@ -187,12 +179,7 @@ fn times_are_jetstreams_never_decrease_and_seq_at_time_finds_the_first_at_or_aft
 #[test]
 fn posts_past_the_retention_expire_and_numbering_goes_on() {
     let retention = Duration::from_secs(1);
-    let Some(f) = open(
-        "posts_past_the_retention_expire_and_numbering_goes_on",
-        retention,
-    ) else {
-        return;
-    };
+    let f = open(retention);
     let log = &*f.log;
     let b = FIRST_SEQ;
     append(log, b..b + 50);
@@ -238,9 +225,7 @@ fn posts_past_the_retention_expire_and_numbering_goes_on() {
 
 #[test]
 fn readers_run_while_appending() {
-    let Some(f) = open("readers_run_while_appending", HOUR) else {
-        return;
-    };
+    let f = open(HOUR);
     const TOTAL: u64 = 800;
     let writer = {
         let log = f.log.clone();

@@ -95,11 +95,7 @@ fn rule(id: u64, value: &str) -> RuleRecord {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_add_keeps_its_order_and_count_and_a_delete_frees_only_its_own_keys() {
-    let Some(nats) =
-        Nats::start("a_large_add_keeps_its_order_and_count_and_a_delete_frees_only_its_own_keys")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let bucket = Bucket::open(&nats).await;
     let s = stream("prod");
     // Another node's rules hold three of the values already.
@@ -124,11 +120,7 @@ async fn a_large_add_keeps_its_order_and_count_and_a_delete_frees_only_its_own_k
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_from_a_node_that_has_not_seen_a_re_add_leaves_the_newer_rule() {
-    let Some(nats) =
-        Nats::start("a_delete_from_a_node_that_has_not_seen_a_re_add_leaves_the_newer_rule")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let bucket = Bucket::open(&nats).await;
     let s = stream("prod");
     bucket.add(&s, &[rule(1, "cats")]).await;
@@ -143,10 +135,7 @@ async fn a_delete_from_a_node_that_has_not_seen_a_re_add_leaves_the_newer_rule()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_key_an_earlier_failed_attempt_stored_counts_as_created() {
-    let Some(nats) = Nats::start("a_rule_key_an_earlier_failed_attempt_stored_counts_as_created")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let bucket = Bucket::open(&nats).await;
     let s = stream("prod");
     bucket.add(&s, &[rule(1, "first")]).await;
@@ -173,10 +162,7 @@ async fn a_rule_key_an_earlier_failed_attempt_stored_counts_as_created() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_read_before_the_count_was_made_again_frees_nothing() {
-    let Some(nats) = Nats::start("a_release_read_before_the_count_was_made_again_frees_nothing")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let bucket = Bucket::open(&nats).await;
     let s = stream("prod");
     bucket.add(&s, &[rule(1, "one")]).await;
@@ -197,10 +183,7 @@ async fn a_release_read_before_the_count_was_made_again_frees_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_stream_deletes_its_rule_keys_and_count_and_no_others() {
-    let Some(nats) = Nats::start("deleting_a_stream_deletes_its_rule_keys_and_count_and_no_others")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let bucket = Bucket::open(&nats).await;
     let (gone, kept) = (stream("gone"), stream("kept"));
     let rules: Vec<RuleRecord> = (0..100).map(|i| rule(i + 1, &format!("r{i}"))).collect();
