@@ -19,6 +19,8 @@
 //! [`sluice_server::cluster::Cluster`], given to the node with
 //! [`AppState::open_with`](sluice_server::AppState::open_with).
 
+#![deny(missing_docs)]
+
 pub mod kv_bucket;
 pub mod names;
 pub mod post_log;

@@ -63,6 +63,8 @@
 //! - `naive`: [`NaiveMatcher`].
 //! - `shared`: [`SharedMatcher`], [`MatcherWriter`], [`MatcherReader`].
 
+#![deny(missing_docs)]
+
 mod compile;
 mod eval;
 mod features;

@@ -11,6 +11,8 @@
 //! - [`json`]: JSON output safe for line-splitting clients (U+2028/U+2029/U+0085 escaped).
 //! - [`snowflake`]: Snowflake-style rule ids.
 
+#![deny(missing_docs)]
+
 pub mod enrich;
 pub mod ids;
 pub mod json;

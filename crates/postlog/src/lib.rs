@@ -21,6 +21,8 @@
 //! - [`SegmentLog`]: append-only segment files in a directory (a single node's data dir).
 //! - `record`, `index`: the segment log's record format and per-segment index.
 
+#![deny(missing_docs)]
+
 mod index;
 mod memory;
 mod record;

@@ -27,6 +27,8 @@
 //! - `print`: the canonical printer (`Display for Rule`).
 //! - `error`: [`RuleError`], whose text is X's message byte for byte.
 
+#![deny(missing_docs)]
+
 pub mod ast;
 mod error;
 mod lang;

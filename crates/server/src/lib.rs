@@ -26,6 +26,8 @@
 //! - [`urls`]: the URLs the "API help" view hands out.
 //! - [`telemetry`]: metric names and Prometheus rendering.
 
+#![deny(missing_docs)]
+
 pub mod api;
 pub mod auth;
 pub mod changes;

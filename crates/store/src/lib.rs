@@ -17,6 +17,8 @@
 //! - [`Product`]: which API a stream belongs to.
 //! - `schema`: the SQL schema and its migrations (`PRAGMA user_version`).
 
+#![deny(missing_docs)]
+
 mod product;
 mod schema;
 mod store;

@@ -29,6 +29,8 @@
 //! - [`posts`]: [`PostGenerator`] and its documented mix of post kinds.
 //! - [`rules`]: [`RuleGenerator`] and its documented mix of rule shapes.
 
+#![deny(missing_docs)]
+
 mod compose;
 mod native;
 pub mod posts;

@@ -20,6 +20,8 @@
 //! - `classify`: what each character is to the tokenizer.
 //! - [`TokenizedText`]: folded text plus token spans, reusable across posts.
 
+#![deny(missing_docs)]
+
 mod classify;
 mod tokens;
 

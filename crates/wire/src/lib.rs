@@ -19,6 +19,8 @@
 //! - [`sent`]: the two `sent` timestamp formats.
 //! - [`v2`]: the `/2/` bodies (Powerstream rules, problems, in-band errors, metadata).
 
+#![deny(missing_docs)]
+
 pub mod add;
 pub mod delete;
 pub mod error;

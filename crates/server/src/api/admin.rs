@@ -175,6 +175,7 @@ pub async fn put_stream(
     Ok(json(created_or_ok(created), &description))
 }
 
+/// The query of a stream delete: which product, when several share the label.
 #[derive(Deserialize)]
 pub struct DeleteStreamQuery {
     product: Option<String>,

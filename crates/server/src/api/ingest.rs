@@ -16,6 +16,7 @@ use crate::pipeline::IngestedPost;
 use crate::state::AppState;
 use crate::telemetry;
 
+/// The query of an ingest request: the datacenter the posts came from.
 #[derive(Deserialize)]
 pub struct IngestQuery {
     datacenter: Option<String>,
