@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(powerstream::delete_rules),
         )
         .route("/ingest", post(ingest::ingest))
+        // New routes go above: the layer wraps only the routes (and fallback) before it.
         .fallback(rejection::not_found)
         .layer(middleware::from_fn(rejection::errors_in_dialect))
         .with_state(state)
