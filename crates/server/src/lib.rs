@@ -108,8 +108,12 @@ pub async fn serve(
                 let tls = tls.clone();
                 tokio::spawn(async move {
                     let mut http = hyper::server::conn::http1::Builder::new();
+                    // Heads between the API's own limits and this one are refused by the
+                    // router in the path's dialect; hyper refuses larger ones, and
+                    // malformed ones, with an empty body (docs/errors.md).
                     http.timer(TokioTimer::new())
                         .header_read_timeout(Duration::from_secs(30))
+                        .max_header_size(api::rejection::HYPER_MAX_HEAD_BYTES)
                         .keep_alive(true);
                     let result = match tls {
                         None => watcher.watch(http.serve_connection(TokioIo::new(tcp), service)).await,

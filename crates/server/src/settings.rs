@@ -24,8 +24,13 @@ pub struct Settings {
     pub default_max_rules: u64,
     /// Largest rules API request body (spec: 5 MB).
     pub rules_body_limit: usize,
-    /// Largest ingest request body (operator spec: 16 MiB).
+    /// Largest ingest request body (operator contract: 16 MiB).
     pub ingest_body_limit: usize,
+    /// Largest admin API request body (64 KiB: the bodies are a few small fields).
+    pub admin_body_limit: usize,
+    /// How long a request body may take to arrive, counted from when the handler starts
+    /// reading it (after authentication); past it the answer is 408 (docs/errors.md).
+    pub body_read_timeout: Duration,
     /// The base URL printed in stream and rules URLs (`http://127.0.0.1:8080`).
     pub public_url: String,
     /// How long accepted posts stay in the post log for backfill and recovery
@@ -55,6 +60,8 @@ impl Default for Settings {
             default_max_rules: 250_000,
             rules_body_limit: 5_000_000,
             ingest_body_limit: 16 << 20,
+            admin_body_limit: 64 << 10,
+            body_read_timeout: Duration::from_secs(30),
             public_url: "http://127.0.0.1:8080".into(),
             post_log_retention: DEFAULT_POST_LOG_RETENTION,
             post_log_trim_interval: Duration::from_secs(10),

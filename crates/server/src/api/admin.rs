@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sluice_store::{Product, StreamLimits, StreamRef};
 
+use super::body::UnreadBody;
 use super::error::{ApiError, json_response};
 use crate::auth::{generate_token, hash_password, token_hash};
 use crate::changes;
@@ -62,6 +63,24 @@ fn body<T: for<'de> Deserialize<'de> + Default>(bytes: &[u8]) -> Result<T, ApiEr
         .map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))
 }
 
+/// Reads the body (call it once the admin token is checked) within the admin body limit
+/// and the read deadline, and parses it with [`body`].
+async fn read_body<T: for<'de> Deserialize<'de> + Default>(
+    state: &AppState,
+    raw: UnreadBody,
+) -> Result<T, ApiError> {
+    let settings = &state.settings;
+    let bytes = raw
+        .read(settings.admin_body_limit, settings.body_read_timeout)
+        .await?;
+    body(&bytes)
+}
+
+/// The body of calls that take `{}` (or nothing): anything else is a 400.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EmptyBody {}
+
 async fn require_account(state: &AppState, account: &str) -> Result<(), ApiError> {
     check_name("account", account)?;
     let name = account.to_owned();
@@ -77,9 +96,11 @@ pub async fn put_account(
     State(state): State<AppState>,
     Path(account): Path<String>,
     headers: HeaderMap,
+    raw: UnreadBody,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     check_name("account", &account)?;
+    let EmptyBody {} = read_body(&state, raw).await?;
     let created = changes::put_account(&state, &account).await?;
     if created {
         tracing::info!(account, "account created");
@@ -98,12 +119,12 @@ pub async fn put_user(
     State(state): State<AppState>,
     Path((account, username)): Path<(String, String)>,
     headers: HeaderMap,
-    bytes: axum::body::Bytes,
+    raw: UnreadBody,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     check_name("username", &username)?;
     require_account(&state, &account).await?;
-    let UserBody { password } = body(&bytes)?;
+    let UserBody { password } = read_body(&state, raw).await?;
     let password = password.filter(|p| !p.is_empty()).ok_or_else(|| {
         ApiError::bad_request("The body must be {\"password\":\"…\"} with a non-empty password.")
     })?;
@@ -130,12 +151,12 @@ pub async fn put_stream(
     State(state): State<AppState>,
     Path((account, label)): Path<(String, String)>,
     headers: HeaderMap,
-    bytes: axum::body::Bytes,
+    raw: UnreadBody,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     check_name("label", &label)?;
     require_account(&state, &account).await?;
-    let spec: StreamBody = body(&bytes)?;
+    let spec: StreamBody = read_body(&state, raw).await?;
     let product = match spec.product.as_deref() {
         Some("powertrack") => Product::PowerTrack,
         Some("decahose") => Product::Decahose,
@@ -217,9 +238,11 @@ pub async fn create_token(
     State(state): State<AppState>,
     Path(account): Path<String>,
     headers: HeaderMap,
+    raw: UnreadBody,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     require_account(&state, &account).await?;
+    let EmptyBody {} = read_body(&state, raw).await?;
     let token = generate_token("sl_ps_");
     let prefix: String = token.chars().take(10).collect();
     changes::add_token(&state, &account, token_hash(&token), &prefix).await?;

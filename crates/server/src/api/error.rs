@@ -13,6 +13,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use sluice_wire::ErrorBody;
 
+use super::body::BodyError;
 use crate::ratelimit::RateInfo;
 
 /// Which `sent` format the body carries.
@@ -96,6 +97,13 @@ impl ApiError {
     pub fn stream_sent(mut self) -> Self {
         self.sent = SentFormat::Stream;
         self
+    }
+}
+
+/// A body that could not be read: 413, 408 or 400 with the reason.
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        ApiError::new(e.status(), e.message())
     }
 }
 

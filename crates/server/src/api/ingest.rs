@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sluice_model::parse_post;
 
 use super::admin::require_admin;
+use super::body::UnreadBody;
 use super::error::{ApiError, json_response};
 use crate::pipeline::IngestedPost;
 use crate::state::AppState;
@@ -39,9 +40,13 @@ pub async fn ingest(
     State(state): State<AppState>,
     Query(query): Query<IngestQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: UnreadBody,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
+    let settings = &state.settings;
+    let body = body
+        .read(settings.ingest_body_limit, settings.body_read_timeout)
+        .await?;
     let datacenter: Arc<str> = match query.datacenter {
         Some(dc) if !dc.is_empty() => dc.into(),
         _ => state.settings.datacenter.as_str().into(),

@@ -4,6 +4,8 @@
 //! change only the base URL (spec Part A, wire rule 8).
 
 pub mod admin;
+pub mod body;
+pub mod dialect;
 pub mod encoding;
 pub mod error;
 pub mod gnip;
@@ -14,20 +16,21 @@ pub mod powertrack_rules;
 pub mod powertrack_stream;
 pub mod problem;
 pub mod recovery;
+pub mod rejection;
 pub mod stream_query;
 pub mod streaming;
 pub mod volume_stream;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post, put};
 
 use crate::state::AppState;
 
-/// The whole API.
+/// The whole API. Unknown routes, refused methods and extractor rejections are answered
+/// in the dialect of the path ([`rejection`]); bodies are read by the handlers, after
+/// authentication, with the limits of [`crate::Settings`] ([`body`]).
 pub fn router(state: AppState) -> Router {
-    let ingest_limit = state.settings.ingest_body_limit;
-    let rules_limit = state.settings.rules_body_limit;
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
@@ -63,8 +66,7 @@ pub fn router(state: AppState) -> Router {
             "/rules/powertrack/accounts/{account}/publishers/twitter/{label}",
             get(powertrack_rules::list)
                 .post(powertrack_rules::post)
-                .delete(powertrack_rules::delete)
-                .layer(DefaultBodyLimit::max(rules_limit)),
+                .delete(powertrack_rules::delete),
         )
         .route(
             "/rules/powertrack/accounts/{account}/publishers/twitter/{label}/rules/{rule_id}",
@@ -72,19 +74,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/rules/powertrack/accounts/{account}/publishers/twitter/{label}/validation.json",
-            post(powertrack_rules::validate).layer(DefaultBodyLimit::max(rules_limit)),
+            post(powertrack_rules::validate),
         )
         .route("/2/powerstream", get(powerstream::connect))
         .route(
             "/2/powerstream/rules",
             get(powerstream::list_rules)
                 .post(powerstream::post_rules)
-                .delete(powerstream::delete_rules)
-                .layer(DefaultBodyLimit::max(rules_limit)),
+                .delete(powerstream::delete_rules),
         )
-        .route(
-            "/ingest",
-            post(ingest::ingest).layer(DefaultBodyLimit::max(ingest_limit)),
-        )
+        .route("/ingest", post(ingest::ingest))
+        // New routes go above: the layer wraps only the routes (and fallback) before it.
+        .fallback(rejection::not_found)
+        .layer(middleware::from_fn(rejection::errors_in_dialect))
         .with_state(state)
 }

@@ -39,7 +39,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -58,6 +57,7 @@ use sluice_wire::v2::{
 };
 use sluice_wire::{RuleInput, RulesRequest};
 
+use super::body::UnreadBody;
 use super::encoding::accepts_gzip;
 use super::error::{add_rate_headers, json_response};
 use super::powertrack_rules::method_override;
@@ -185,15 +185,14 @@ where
     response
 }
 
-/// The request body, or 413 past `settings.rules_body_limit`.
-fn body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ProblemError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ProblemError::payload_too_large(state.settings.rules_body_limit)
-        } else {
-            ProblemError::invalid_request(rejection.body_text())
-        }
-    })
+/// The request body, read once the caller is authenticated: 413 past
+/// `settings.rules_body_limit`, 408 past `settings.body_read_timeout`.
+async fn body(state: &AppState, body: UnreadBody) -> Result<Bytes, ProblemError> {
+    let settings = &state.settings;
+    let bytes = body
+        .read(settings.rules_body_limit, settings.body_read_timeout)
+        .await?;
+    Ok(bytes)
 }
 
 /// `GET /2/powerstream/rules`: every rule of the account, oldest first.
@@ -213,11 +212,11 @@ pub async fn post_rules(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: UnreadBody,
 ) -> Response {
     let method = method_override(query.as_deref());
     run_rules(state, &headers, |call| async move {
-        let bytes = body(&call.state, bytes)?;
+        let bytes = body(&call.state, bytes).await?;
         match method.as_deref() {
             None => add(call, &bytes).await,
             Some("delete") => delete(call, &bytes).await,
@@ -233,10 +232,10 @@ pub async fn post_rules(
 pub async fn delete_rules(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: UnreadBody,
 ) -> Response {
     run_rules(state, &headers, |call| async move {
-        let bytes = body(&call.state, bytes)?;
+        let bytes = body(&call.state, bytes).await?;
         delete(call, &bytes).await
     })
     .await

@@ -22,7 +22,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,6 +35,7 @@ use sluice_wire::{
     ValidationDetail, ValidationResponse,
 };
 
+use super::body::UnreadBody;
 use super::encoding::accepts_gzip;
 use super::error::{ApiError, add_rate_headers, json_response};
 use super::gnip::{find_stream, label_of, require_basic};
@@ -108,21 +108,14 @@ fn invalid_json(why: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(INVALID_JSON_MESSAGE).stream_sent()
 }
 
-/// The request body, or 413 past `settings.rules_body_limit`.
-fn body(call: &Call, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "Request body too large: rules requests are limited to {} bytes.",
-                    call.state.settings.rules_body_limit
-                ),
-            )
-        } else {
-            invalid_json(rejection.body_text())
-        }
-    })
+/// The request body, read once the caller is authenticated: 413 past
+/// `settings.rules_body_limit`, 408 past `settings.body_read_timeout`.
+async fn body(call: &Call, body: UnreadBody) -> Result<Bytes, ApiError> {
+    let settings = &call.state.settings;
+    let bytes = body
+        .read(settings.rules_body_limit, settings.body_read_timeout)
+        .await?;
+    Ok(bytes)
 }
 
 /// An add or validate body with at least one rule.
@@ -211,7 +204,7 @@ pub async fn post(
     Path((account, segment)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: UnreadBody,
 ) -> Response {
     let method = method_override(query.as_deref());
     run(
@@ -220,7 +213,7 @@ pub async fn post(
         label_of(&segment),
         &headers,
         |call| async move {
-            let bytes = body(&call, bytes)?;
+            let bytes = body(&call, bytes).await?;
             match method.as_deref() {
                 None => add(call, &bytes).await,
                 Some("delete") => delete_rules(call, &bytes).await,
@@ -239,7 +232,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path((account, segment)): Path<(String, String)>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: UnreadBody,
 ) -> Response {
     run(
         state,
@@ -247,7 +240,7 @@ pub async fn delete(
         label_of(&segment),
         &headers,
         |call| async move {
-            let bytes = body(&call, bytes)?;
+            let bytes = body(&call, bytes).await?;
             delete_rules(call, &bytes).await
         },
     )
@@ -285,11 +278,11 @@ pub async fn validate(
     State(state): State<AppState>,
     Path((account, label)): Path<(String, String)>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: UnreadBody,
 ) -> Response {
     let label = Some(label.as_str()).filter(|l| !l.is_empty());
     run(state, &account, label, &headers, |call| async move {
-        let bytes = body(&call, bytes)?;
+        let bytes = body(&call, bytes).await?;
         let (request, checked) = check_rules(rules_request(&bytes)?).await?;
         let detail = request
             .rules

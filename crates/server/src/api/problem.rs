@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sluice_wire::v2::{Problem, RuleProblem, problem_type};
 
+use super::body::BodyError;
 use super::error::{ApiError, add_rate_headers};
 use crate::ratelimit::RateInfo;
 
@@ -121,6 +122,26 @@ impl ProblemError {
         )
     }
 
+    /// A problem for a refusal made before any handler ran (unknown route, refused method,
+    /// malformed request): `invalid-request` for a request that cannot be served as sent,
+    /// `about:blank` with the status's reason as title otherwise.
+    pub fn of_status(status: StatusCode, detail: impl Into<String>) -> Self {
+        let reason = status.canonical_reason().unwrap_or("Error");
+        match status {
+            StatusCode::BAD_REQUEST
+            | StatusCode::REQUEST_TIMEOUT
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::URI_TOO_LONG
+            | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Self::new(
+                status,
+                "Invalid Request",
+                problem_type::INVALID_REQUEST,
+                detail,
+            ),
+            _ => Self::new(status, reason, problem_type::ABOUT_BLANK, detail),
+        }
+    }
+
     /// 500, for store failures; the details go to the log.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {error}");
@@ -146,6 +167,16 @@ impl From<ApiError> for ProblemError {
         Self {
             rate: e.rate,
             ..Self::new(e.status, title, kind, e.message)
+        }
+    }
+}
+
+/// A body that could not be read: 413 with the rules limit, 408, or 400.
+impl From<BodyError> for ProblemError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge(limit) => ProblemError::payload_too_large(limit),
+            e => ProblemError::of_status(e.status(), e.message()),
         }
     }
 }
