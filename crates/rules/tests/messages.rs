@@ -320,10 +320,23 @@ fn lang_codes() {
     for code in ["zh", "zh-CN", "zh-TW", "EN", "hi-Latn"] {
         assert!(parse(&format!("a lang:{code}")).is_ok(), "{code}");
     }
+    // X accepts unsupported values, `und` included (the clause then matches nothing).
+    assert!(parse("a lang:und").is_ok());
     assert_eq!(
-        message("a lang:und"),
-        "Invalid language code 'und' (at position 8)\n"
+        message("a lang:english"),
+        "Invalid language code 'english' (at position 8)\n"
     );
+}
+
+/// Every code of X's PowerTrack `lang:` list, as X spells it there, and `und`.
+#[test]
+fn every_lang_code_x_lists_is_accepted() {
+    const X_LIST: &str = "am ar hy eu bn bs bg my hr ca cs da nl en et fi fr ka de el gu ht iw \
+        hi hi-Latn hu is in it ja kn km ko lo lv lt ml dv mr ne no or pa ps fa pl pt ro ru sr \
+        zh-CN sd si sk sl ckb es sv tl ta te th bo zh-TW tr uk ur ug vi cy zh und";
+    for code in X_LIST.split_whitespace() {
+        assert!(parse(&format!("apple lang:{code}")).is_ok(), "lang:{code}");
+    }
 }
 
 #[test]
