@@ -450,3 +450,28 @@ fn powerstream_needs_a_standalone_clause() {
               in_reply_to_status_id:2 point_radius:[0 0 1mi] bounding_box:[0 0 0.1 0.1] has:geo";
     assert!(parse_with(ok, Dialect::Powerstream).is_ok());
 }
+
+/// Control characters (C0, DEL, C1) are refused wherever they are, at their position;
+/// tab, line feed and carriage return separate clauses like a space.
+#[test]
+fn control_characters_are_refused_with_their_position() {
+    #[rustfmt::skip]
+    let refused: &[(&str, &str)] = &[
+        ("cat\u{0}", "Rules cannot contain control characters: found U+0000 (at position 4)\n"),
+        ("\u{0}", "Rules cannot contain control characters: found U+0000 (at position 1)\n"),
+        ("\"cat\u{0}dog\"", "Rules cannot contain control characters: found U+0000 (at position 5)\n"),
+        ("from:a\u{1}b", "Rules cannot contain control characters: found U+0001 (at position 7)\n"),
+        ("cat \u{1b}[31m", "Rules cannot contain control characters: found U+001B (at position 5)\n"),
+        ("cat\u{7f}", "Rules cannot contain control characters: found U+007F (at position 4)\n"),
+        ("🐟 \u{85}", "Rules cannot contain control characters: found U+0085 (at position 4)\n"),
+        ("cat\u{9f} dog\u{0}", "Rules cannot contain control characters: found U+009F (at position 4)\n"),
+        ("cat\u{b}dog", "Rules cannot contain control characters: found U+000B (at position 4)\n"),
+    ];
+    for (rule, want) in refused {
+        assert_eq!(&message(rule), want, "{rule:?}");
+        assert_eq!(&powerstream_message(rule), want, "{rule:?} (Powerstream)");
+    }
+    for rule in ["cat\tdog", "cat\ndog", "cat\r\ndog", "\"cat\tdog\""] {
+        assert!(parse(rule).is_ok(), "{rule:?}");
+    }
+}

@@ -393,6 +393,29 @@ async fn invalid_rules_refuse_the_whole_batch_naming_each_problem() {
 }
 
 #[tokio::test]
+async fn rules_with_control_characters_are_invalid_rules() {
+    let (server, token) = start(Settings::default()).await;
+    let a = add(
+        &server,
+        &token,
+        json!({"rules": [{"value": "cat"}, {"value": "cat\u{0}dog"}, {"value": "\u{1b}[2Jdog"}]}),
+    )
+    .await;
+    let problem = assert_problem(&a, StatusCode::UNPROCESSABLE_ENTITY, INVALID_RULES);
+    assert_eq!(
+        problem["errors"],
+        json!([
+            {"value": "cat\u{0}dog", "title": "UnprocessableEntity", "type": INVALID_RULES,
+             "details": ["Rules cannot contain control characters: found U+0000 (at position 4)."]},
+            {"value": "\u{1b}[2Jdog", "title": "UnprocessableEntity", "type": INVALID_RULES,
+             "details": ["Rules cannot contain control characters: found U+001B (at position 1)."]},
+        ])
+    );
+    assert_eq!(list(&server, &token).await.body["data"]["rules"], json!([]));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_account_holds_at_most_a_thousand_rules() {
     let (server, token) = start(Settings::default()).await;
     for batch in 0..10 {
