@@ -1015,6 +1015,8 @@ const LANG_SOURCE: &[Case] = &[
     t!("lang-two-never", "lang:en lang:fr", r#"{"text":"x","lang":"en"}"#, false),
     t!("lang-either", "lang:en OR lang:fr", r#"{"text":"x","lang":"fr"}"#, true),
     t!("lang-negated-und", "hello -lang:en", r#"{"text":"hello","lang":"und"}"#, true),
+    t!("lang-und-rule-never", "hello lang:und", r#"{"text":"hello","lang":"und"}"#, false),
+    t!("lang-und-rule-negated", "hello -lang:und", r#"{"text":"hello","lang":"und"}"#, true),
     t!("lang-root-only", "lang:fr", r#"{"text":"RT @a: x","lang":"en","retweeted_status":{"id_str":"9","text":"x","lang":"fr"}}"#, false),
     t!(
         "source-app-name",

@@ -22,7 +22,8 @@
 //! - `lexer`: rule text → tokens, and the byte → UTF-16 position table.
 //! - `parser`: tokens → tree (AND binds tighter than OR, groups, negation, operators).
 //! - `validate`: the limits and rules X enforces beyond syntax (positive clause, `sample:`
-//!   with a top-level OR, `source:` alone, geo ranges, …) and dialect checks.
+//!   with a top-level OR, `source:` alone, geo ranges, …), dialect checks, and the refusal
+//!   of control characters.
 //! - `lang`: the `lang:` codes X accepts.
 //! - `print`: the canonical printer (`Display for Rule`).
 //! - `error`: [`RuleError`], whose text is X's message byte for byte.
@@ -70,6 +71,9 @@ pub fn parse_with(rule: &str, dialect: Dialect) -> Result<Rule, RuleError> {
         )]));
     }
     let src = lexer::Source::new(rule);
+    if let Some(problem) = validate::control_character(&src) {
+        return Err(RuleError::new(vec![problem]));
+    }
     let tree = parser::parse_tree(&src).map_err(RuleError::new)?;
     let problems = validate::validate(&tree, dialect);
     if !problems.is_empty() {

@@ -2,12 +2,14 @@
 //!
 //! Runs on the parser's positioned tree. Clause problems (value ranges, negation, dialect)
 //! come first, in rule order; then the rule-level problems (no positive clause, a
-//! standalone `source:` or `is:`/`has:`/`lang:`).
+//! standalone `source:` or `is:`/`has:`/`lang:`). Control characters are refused on the
+//! text, before parsing ([`control_character`]).
 
 use crate::Dialect;
 use crate::ast::{BoundingBox, Circle, Clause, DistanceUnit, HasKind, IsKind};
 use crate::error::Problem;
 use crate::lang;
+use crate::lexer::Source;
 use crate::parser::{Located, Node, NodeKind};
 
 /// Mean Earth radius used for distances, in km (the matcher uses the same).
@@ -22,6 +24,25 @@ const SAMPLE_WITH_OR: &str = "The sample operator cannot be used with an OR. To 
 operator with an OR in the rule, the ORed clauses must be grouped together with parenthesis.  \
 For example, to get 10% of activites that have term1 or term2, the rule should be (excluding \
 the single quotes) '(term1 OR term2) sample:10'";
+
+/// The first control character of a rule, refused before parsing: NUL, the other C0
+/// controls, DEL and the C1 controls would be stored and printed back invisibly (and NUL
+/// cuts strings short in many clients). Tab, line feed and carriage return are whitespace,
+/// which separates clauses, so they stay accepted. X documents no message for this; the
+/// wording follows X's "Rules cannot be longer than …".
+pub(crate) fn control_character(src: &Source<'_>) -> Option<Problem> {
+    let (byte, c) = src
+        .text
+        .char_indices()
+        .find(|&(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))?;
+    Some(Problem::at(
+        format!(
+            "Rules cannot contain control characters: found U+{:04X}",
+            u32::from(c)
+        ),
+        src.pos(byte),
+    ))
+}
 
 /// Every problem of a syntactically valid tree, in the order X reports them.
 pub(crate) fn validate(root: &Node, dialect: Dialect) -> Vec<Problem> {

@@ -216,7 +216,11 @@ const INVALID: &[(Dialect, &str, &str)] = &[
         "cat is:nullcast",
         at!("is:nullcast can only be used negated (-is:nullcast)", "5"),
     ),
-    (PT, "a lang:und", at!("Invalid language code 'und'", "8")),
+    (
+        PT,
+        "a lang:english",
+        at!("Invalid language code 'english'", "8"),
+    ),
     (PT, "point_radius:[-105.27 40.01 25mi]", RADIUS),
     (PT, "point_radius:[-105.27 40.01 41km]", RADIUS),
     (PT, "point_radius:[-105.27 40.01 0mi]", RADIUS),
@@ -264,6 +268,97 @@ const INVALID: &[(Dialect, &str, &str)] = &[
             "The lower bound of a count range cannot exceed its upper bound",
             "17"
         ),
+    ),
+    // Control characters (C0, DEL, C1), wherever they are, in both dialects.
+    (
+        PT,
+        "cat\u{0}",
+        at!("Rules cannot contain control characters: found U+0000", "4"),
+    ),
+    (
+        PT,
+        "\u{0}",
+        at!("Rules cannot contain control characters: found U+0000", "1"),
+    ),
+    (
+        PT,
+        "\"cat\u{0}dog\"",
+        at!("Rules cannot contain control characters: found U+0000", "5"),
+    ),
+    (
+        PT,
+        "from:a\u{1}b",
+        at!("Rules cannot contain control characters: found U+0001", "7"),
+    ),
+    (
+        PT,
+        "cat \u{1b}[31m",
+        at!("Rules cannot contain control characters: found U+001B", "5"),
+    ),
+    (
+        PT,
+        "cat\u{7f}",
+        at!("Rules cannot contain control characters: found U+007F", "4"),
+    ),
+    (
+        PT,
+        "🐟 \u{85}",
+        at!("Rules cannot contain control characters: found U+0085", "4"),
+    ),
+    (
+        PT,
+        "cat\u{9f} dog\u{0}",
+        at!("Rules cannot contain control characters: found U+009F", "4"),
+    ),
+    (
+        PT,
+        "cat\u{b}dog",
+        at!("Rules cannot contain control characters: found U+000B", "4"),
+    ),
+    (
+        PS,
+        "cat\u{0}",
+        at!("Rules cannot contain control characters: found U+0000", "4"),
+    ),
+    (
+        PS,
+        "\u{0}",
+        at!("Rules cannot contain control characters: found U+0000", "1"),
+    ),
+    (
+        PS,
+        "\"cat\u{0}dog\"",
+        at!("Rules cannot contain control characters: found U+0000", "5"),
+    ),
+    (
+        PS,
+        "from:a\u{1}b",
+        at!("Rules cannot contain control characters: found U+0001", "7"),
+    ),
+    (
+        PS,
+        "cat \u{1b}[31m",
+        at!("Rules cannot contain control characters: found U+001B", "5"),
+    ),
+    (
+        PS,
+        "cat\u{7f}",
+        at!("Rules cannot contain control characters: found U+007F", "4"),
+    ),
+    (
+        PS,
+        "🐟 \u{85}",
+        at!("Rules cannot contain control characters: found U+0085", "4"),
+    ),
+    (
+        PS,
+        "cat\u{9f} dog\u{0}",
+        at!("Rules cannot contain control characters: found U+009F", "4"),
+    ),
+    (
+        PS,
+        "cat\u{b}dog",
+        at!("Rules cannot contain control characters: found U+000B", "4"),
     ),
     // Powerstream: operators outside its list, and is/has/lang alone.
     (
@@ -322,6 +417,13 @@ const VALID: &[(Dialect, &str)] = &[
     (PT, "a lang:zh-TW"),
     (PT, "a lang:EN"),
     (PT, "a lang:hi-Latn"),
+    // X accepts unsupported values, `und` included (the clause then matches nothing).
+    (PT, "a lang:und"),
+    // Tab, line feed and carriage return separate clauses like a space.
+    (PT, "cat\tdog"),
+    (PT, "cat\ndog"),
+    (PT, "cat\r\ndog"),
+    (PT, "\"cat\tdog\""),
     (PT, "point_radius:[-105.27 40.01 10mi]"),
     (PT, "point_radius:[-105.27 40.01 10 mi]"),
     (PT, "point_radius:[-105.27 40.01 40km]"),
@@ -431,4 +533,15 @@ fn sample_inside_an_or_group_is_refused() {
         err.powertrack_message()
             .starts_with("The sample operator cannot be used with an OR")
     );
+}
+
+/// Every code of X's PowerTrack `lang:` list, as X spells it there, and `und`.
+#[test]
+fn every_lang_code_x_lists_is_accepted() {
+    const X_LIST: &str = "am ar hy eu bn bs bg my hr ca cs da nl en et fi fr ka de el gu ht iw \
+        hi hi-Latn hu is in it ja kn km ko lo lv lt ml dv mr ne no or pa ps fa pl pt ro ru sr \
+        zh-CN sd si sk sl ckb es sv tl ta te th bo zh-TW tr uk ur ug vi cy zh und";
+    for code in X_LIST.split_whitespace() {
+        assert!(parse(&format!("apple lang:{code}")).is_ok(), "lang:{code}");
+    }
 }

@@ -93,7 +93,8 @@ async fn accounts_users_streams_and_tokens() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(account["users"], json!(["alice"]));
-    assert_eq!(account["streams"].as_array().unwrap().len(), 2);
+    // PowerTrack, Decahose, and Powerstream (the account has a token).
+    assert_eq!(account["streams"].as_array().unwrap().len(), 3);
     let prefixes = account["tokens"].as_array().unwrap();
     assert_eq!(prefixes.len(), 1);
     assert!(token.starts_with(prefixes[0].as_str().unwrap()));
@@ -113,7 +114,67 @@ async fn accounts_users_streams_and_tokens() {
     let (_, account) = server
         .admin(Method::GET, "/admin/accounts/acme", json!(null))
         .await;
-    assert_eq!(account["streams"].as_array().unwrap().len(), 1);
+    assert_eq!(account["streams"].as_array().unwrap().len(), 2);
+    server.stop().await;
+}
+
+/// The account's streams of `product` in the API help view.
+async fn listed(server: &TestServer, product: &str) -> Vec<serde_json::Value> {
+    let (s, account) = server
+        .admin(Method::GET, "/admin/accounts/acme", json!(null))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{account}");
+    account["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["product"] == product)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn the_help_view_lists_powerstream_once_the_account_has_a_token() {
+    let server = TestServer::start(Settings::default()).await;
+    server
+        .admin(Method::PUT, "/admin/accounts/acme", json!({}))
+        .await;
+    assert_eq!(
+        listed(&server, "powerstream").await,
+        Vec::<serde_json::Value>::new()
+    );
+
+    let (_, token) = server
+        .admin(Method::POST, "/admin/accounts/acme/tokens", json!({}))
+        .await;
+    let token = token["token"].as_str().unwrap().to_owned();
+    let expected = |rule_count: u64| {
+        json!({
+            "account": "acme",
+            "label": "powerstream",
+            "product": "powerstream",
+            "stream_url": format!("{}/2/powerstream", server.base),
+            "rules_url": format!("{}/2/powerstream/rules", server.base),
+            "rule_count": rule_count,
+            "max_rules": 1000,
+            "max_connections": 2,
+            "connections": 0,
+        })
+    };
+    assert_eq!(listed(&server, "powerstream").await, [expected(0)]);
+
+    // After the first Powerstream call the stored stream is listed, once.
+    let added = server
+        .http
+        .post(format!("{}/2/powerstream/rules", server.base))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"rules":[{"value":"cat"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::CREATED);
+    assert_eq!(listed(&server, "powerstream").await, [expected(1)]);
     server.stop().await;
 }
 
@@ -206,6 +267,62 @@ async fn admin_errors() {
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    server.stop().await;
+}
+
+/// Sends `PUT path` as written (HTTP clients would collapse `.` and `..` segments) and
+/// returns the status and the body.
+async fn raw_put(server: &TestServer, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "PUT {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {ADMIN}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+#[tokio::test]
+async fn names_of_dots_or_with_a_leading_dot_are_refused_naming_the_field() {
+    let server = TestServer::start(Settings::default()).await;
+    server
+        .admin(Method::PUT, "/admin/accounts/acme", json!({}))
+        .await;
+    let stream = r#"{"product":"powertrack"}"#;
+    let password = r#"{"password":"pw"}"#;
+    #[rustfmt::skip]
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("/admin/accounts/..", "{}", "account", ".."),
+        ("/admin/accounts/.", "{}", "account", "."),
+        ("/admin/accounts/...", "{}", "account", "..."),
+        ("/admin/accounts/.acme", "{}", "account", ".acme"),
+        ("/admin/accounts/%2E%2E", "{}", "account", ".."),
+        ("/admin/accounts/acme/users/..", password, "username", ".."),
+        ("/admin/accounts/acme/users/.alice", password, "username", ".alice"),
+        ("/admin/accounts/acme/streams/..", stream, "label", ".."),
+        ("/admin/accounts/acme/streams/.", stream, "label", "."),
+        ("/admin/accounts/acme/streams/.prod", stream, "label", ".prod"),
+        ("/admin/accounts/../streams/prod", stream, "account", ".."),
+    ];
+    for (path, body, field, name) in cases {
+        let (status, answer) = raw_put(&server, path, body).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("Invalid {field} \"{name}\": ")),
+            "{path}: {message}"
+        );
+    }
+    // Dots inside a name are fine.
+    let (status, _) = raw_put(&server, "/admin/accounts/acme/streams/prod.v2", stream).await;
+    assert_eq!(status, 201);
     server.stop().await;
 }
 

@@ -1,6 +1,7 @@
 //! Powerstream over real HTTP (spec Part B §6, Part A "Powerstream"): bearer tokens, the
 //! rules API (shapes, string ids, delete both ways, 100 per add, 1,000 per account, 2,048
-//! characters, the operator set, 50 requests per 24 h), v2 problem bodies, and the stream
+//! characters, the operator set, 50 requests per 24 h, `dry_run`, unknown query
+//! parameters), v2 problem bodies, and the stream
 //! (identity and gzip, `matching_rules`, heartbeats, `localDcOnly` with its headers and
 //! metadata line, datacenters, backfill, the connection cap, slow consumers, shutdown).
 
@@ -271,6 +272,115 @@ async fn rules_are_added_listed_and_deleted_by_id_and_by_value() {
 }
 
 #[tokio::test]
+async fn dry_runs_answer_like_the_change_and_change_nothing() {
+    let (server, token) = start(Settings::default()).await;
+    let a = add(&server, &token, json!({"rules": [{"value": "from:jack"}]})).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let jack = a.body["data"]["rules"][0].clone();
+    let jack_id = jack["id"].as_str().unwrap().to_owned();
+    let unchanged = |server: &TestServer| {
+        assert_eq!(live(server, "acme").rules.len(), 1, "matching is unchanged");
+    };
+
+    // An add: 200 with what would be created and the duplicates, nothing created.
+    let batch = json!({"rules": [
+        {"value": "cat", "tag": "pets"},
+        {"value": "from:jack"},
+    ]});
+    let a = rules(
+        &server,
+        &token,
+        Method::POST,
+        "?dry_run=true",
+        batch.clone(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let would = a.body["data"]["rules"].as_array().unwrap();
+    assert_eq!(would.len(), 1, "{}", a.body);
+    assert_eq!(
+        (&would[0]["value"], &would[0]["tag"]),
+        (&json!("cat"), &json!("pets"))
+    );
+    assert!(would[0]["id"].as_str().unwrap().parse::<u64>().is_ok());
+    assert_eq!(
+        a.body["meta"]["summary"],
+        json!({"created": 1, "not_created": 1})
+    );
+    assert_eq!(a.body["errors"][0]["id"], jack_id);
+    assert_eq!(
+        list(&server, &token).await.body["data"]["rules"],
+        json!([jack])
+    );
+    unchanged(&server);
+
+    // An invalid rule is refused as without dry_run.
+    let a = rules(
+        &server,
+        &token,
+        Method::POST,
+        "?dry_run=true",
+        json!({"rules": [{"value": "cat sample:10"}]}),
+    )
+    .await;
+    assert_problem(&a, StatusCode::UNPROCESSABLE_ENTITY, INVALID_RULES);
+
+    // Deletes, both ways: what would be deleted, nothing deleted.
+    let body = json!({"rules": [{"id": jack_id}, {"value": "nope"}]});
+    for (method, query) in [
+        (Method::DELETE, "?dry_run=true"),
+        (Method::POST, "?_method=delete&dry_run=true"),
+    ] {
+        let a = rules(&server, &token, method, query, body.clone()).await;
+        assert_eq!(a.status, StatusCode::OK, "{query}: {}", a.body);
+        assert_eq!(a.body["data"]["deleted"], 1, "{query}: {}", a.body);
+        assert_eq!(a.body["data"]["not_deleted"], 1, "{query}: {}", a.body);
+    }
+    assert_eq!(
+        list(&server, &token).await.body["data"]["rules"],
+        json!([jack])
+    );
+    unchanged(&server);
+
+    // dry_run=false changes, as no dry_run does.
+    let a = rules(&server, &token, Method::POST, "?dry_run=false", batch).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    assert_eq!(live(&server, "acme").rules.len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_query_parameters_of_rule_changes_are_invalid_requests() {
+    let (server, token) = start(Settings::default()).await;
+    let one = json!({"rules": [{"value": "cat"}]});
+    #[rustfmt::skip]
+    let refused = [
+        (Method::POST, "?dryRun=true", "The query parameter [dryRun] is not one of [dry_run,_method]"),
+        (Method::POST, "?delete_all=true", "The query parameter [delete_all] is not one of [dry_run,_method]"),
+        (Method::POST, "?dry_run=1", "The `dry_run` query parameter value [1] is not one of [true,false]"),
+        (Method::POST, "?_method=delete&x", "The query parameter [x] is not one of [dry_run,_method]"),
+        (Method::DELETE, "?dryrun=true", "The query parameter [dryrun] is not one of [dry_run]"),
+        (Method::DELETE, "?_method=delete", "The query parameter [_method] is not one of [dry_run]"),
+    ];
+    for (method, query, detail) in refused {
+        if method == Method::DELETE {
+            add(&server, &token, one.clone()).await;
+        }
+        let a = rules(&server, &token, method.clone(), query, one.clone()).await;
+        let problem = assert_problem(&a, StatusCode::BAD_REQUEST, INVALID_REQUEST);
+        assert_eq!(problem["detail"], detail, "{method} {query}");
+        let listed = list(&server, &token).await.body["data"]["rules"].clone();
+        let expected = usize::from(method == Method::DELETE);
+        assert_eq!(
+            listed.as_array().unwrap().len(),
+            expected,
+            "{method} {query}: {listed}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn malformed_bodies_and_oversized_adds_are_invalid_requests() {
     let (server, token) = start(Settings::default()).await;
     let raw = |body: &str, method: Method, query: &str| {
@@ -389,6 +499,29 @@ async fn invalid_rules_refuse_the_whole_batch_naming_each_problem() {
     // Exactly 2,048 characters is fine.
     let a = add(&server, &token, json!({"rules": [{"value": longest}]})).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rules_with_control_characters_are_invalid_rules() {
+    let (server, token) = start(Settings::default()).await;
+    let a = add(
+        &server,
+        &token,
+        json!({"rules": [{"value": "cat"}, {"value": "cat\u{0}dog"}, {"value": "\u{1b}[2Jdog"}]}),
+    )
+    .await;
+    let problem = assert_problem(&a, StatusCode::UNPROCESSABLE_ENTITY, INVALID_RULES);
+    assert_eq!(
+        problem["errors"],
+        json!([
+            {"value": "cat\u{0}dog", "title": "UnprocessableEntity", "type": INVALID_RULES,
+             "details": ["Rules cannot contain control characters: found U+0000 (at position 4)."]},
+            {"value": "\u{1b}[2Jdog", "title": "UnprocessableEntity", "type": INVALID_RULES,
+             "details": ["Rules cannot contain control characters: found U+001B (at position 1)."]},
+        ])
+    );
+    assert_eq!(list(&server, &token).await.body["data"]["rules"], json!([]));
     server.stop().await;
 }
 

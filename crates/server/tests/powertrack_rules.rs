@@ -406,6 +406,58 @@ async fn a_batch_with_an_invalid_rule_creates_nothing() {
     server.stop().await;
 }
 
+/// Rule values with control characters: the JSON escapes a client would send, and the
+/// message each gets, on add (422, nothing created) and on validation.
+#[rustfmt::skip]
+const CONTROL_CHARACTER_RULES: &[(&str, &str)] = &[
+    (r#""cat\u0000""#, "Rules cannot contain control characters: found U+0000 (at position 4)\n"),
+    (r#""cat \u001b[1m""#, "Rules cannot contain control characters: found U+001B (at position 5)\n"),
+    (r#""\"a\u0007b\"""#, "Rules cannot contain control characters: found U+0007 (at position 3)\n"),
+    (r#""dog\u007f""#, "Rules cannot contain control characters: found U+007F (at position 4)\n"),
+    (r#""dog\u0085""#, "Rules cannot contain control characters: found U+0085 (at position 4)\n"),
+];
+
+#[tokio::test]
+async fn rules_with_control_characters_are_refused_with_a_message() {
+    let server = provisioned().await;
+    for (value, message) in CONTROL_CHARACTER_RULES {
+        let body = format!(r#"{{"rules":[{{"value":"ok"}},{{"value":{value}}}]}}"#);
+        let refused = req(&server, Method::POST, rules_json())
+            .body(body.clone())
+            .send()
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{value}: {}",
+            refused.text
+        );
+        assert_eq!(
+            refused.json["summary"],
+            json!({"created": 0, "not_created": 2}),
+            "{value}"
+        );
+        let detail = &refused.json["detail"][1];
+        assert_eq!(detail["message"], *message, "{value}");
+        assert_eq!(detail["created"], false);
+        assert_eq!(refused.json["detail"][0].get("message"), None, "{value}");
+
+        let validation = req(&server, Method::POST, format!("{BASE}/validation.json"))
+            .body(body)
+            .send()
+            .await;
+        assert_eq!(validation.status, StatusCode::OK, "{value}");
+        assert_eq!(
+            validation.json["summary"],
+            json!({"valid": 1, "not_valid": 1}),
+            "{value}"
+        );
+        assert_eq!(validation.json["detail"][1]["message"], *message, "{value}");
+    }
+    assert_eq!(list(&server).await.json["rules"], json!([]));
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn the_rule_cap_refuses_the_whole_add() {
     let server = provisioned().await;

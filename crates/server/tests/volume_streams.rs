@@ -1,7 +1,7 @@
 //! Decahose and Firehose over real HTTP (spec Part A "Partitions", "Sampling"; Part B §4):
 //! partitions are disjoint and together carry the whole stream, the Decahose is the
 //! deterministic 10 % sample, bad partitions are 406s naming the range, the connect limit
-//! is 10 per 60 s, and connection caps count per partition.
+//! is 10 per 60 s per partition, and connection caps count per partition.
 
 mod common;
 mod stream_client;
@@ -81,20 +81,11 @@ async fn drain(clients: &mut [StreamClient], expected: &[usize]) -> Vec<Vec<u64>
 #[tokio::test]
 async fn firehose_partitions_are_disjoint_and_together_carry_every_post() {
     let server = started("firehose", quick()).await;
-    server
-        .admin(
-            Method::PUT,
-            "/admin/accounts/acme/streams/backup",
-            json!({"product": "firehose"}),
-        )
-        .await;
-    // A stream takes 10 connects per minute, so partitions 11 to 20 are read from a second
-    // Firehose stream: the partition of a post depends on its id alone.
-    let backup = "/stream/firehose/accounts/acme/publishers/twitter/backup.json";
+    // All 20 partitions of one stream at once, as X's client libraries connect: the
+    // connect limit counts per partition.
     let mut clients = Vec::new();
     for p in 1..=20 {
-        let path = if p <= 10 { FIREHOSE } else { backup };
-        clients.push(connect(&server, &format!("{path}?partition={p}")).await);
+        clients.push(connect(&server, &format!("{FIREHOSE}?partition={p}")).await);
     }
     let all = ids(400);
     server.ingest(&ndjson(&all)).await;
@@ -253,6 +244,35 @@ async fn the_eleventh_connect_in_a_minute_gets_429_with_rate_headers() {
     let (status, body) = error_response(refused).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(error_message(&body).contains("Rate limit"), "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_connect_limit_counts_each_partition_on_its_own() {
+    let server = started("firehose", Settings::default()).await;
+    // Connects refused for want of gzip still count (the limit comes first); a window
+    // boundary may fall inside the loop, hence two windows' worth.
+    let plain = |p: u32| {
+        server
+            .http
+            .get(format!("{}{FIREHOSE}?partition={p}", server.base))
+            .basic_auth("alice", Some("secret"))
+    };
+    let mut refused = None;
+    for _ in 0..21 {
+        let response = plain(3).send().await.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
+    }
+    let refused = refused.expect("the connect limit applies to a partition");
+    assert_eq!(refused.headers()["x-rate-limit-limit"], "10");
+    assert_eq!(refused.headers()["x-rate-limit-remaining"], "0");
+    assert!(refused.headers().contains_key("x-rate-limit-reset"));
+    // Partition 3 is at its limit; partition 4 of the same stream is not.
+    let _partition_4 = connect(&server, &format!("{FIREHOSE}?partition=4")).await;
     server.stop().await;
 }
 

@@ -625,7 +625,11 @@ async fn https_servers_are_trusted_through_cacert() {
 
     let out = sluice(&["rules", "list", "--url", &url, "-u", USER], None).await;
     assert_eq!(code(&out), 1, "an unknown issuer is refused");
-    assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("certificate is not trusted") && stderr(&out).contains("--cacert"),
+        "the refusal suggests --cacert: {}",
+        stderr(&out)
+    );
 
     let cert = cert.to_str().expect("UTF-8 path");
     let out = sluice(
@@ -635,5 +639,61 @@ async fn https_servers_are_trusted_through_cacert() {
     .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout_json(&out)["rules"], json!([]));
+    server.stop().await;
+}
+
+/// Waits up to `limit` for `child` to exit; kills it and returns `None` if it does not.
+async fn exit_within(mut child: StreamChild, limit: Duration) -> (Option<i32>, Vec<String>) {
+    let deadline = Instant::now() + limit;
+    let code = loop {
+        if let Some(status) = child.child.try_wait().expect("poll sluice stream") {
+            break status.code();
+        }
+        if Instant::now() >= deadline {
+            child.child.kill().expect("kill sluice stream");
+            child.child.wait().expect("reap sluice stream");
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The pipes close at exit: everything written is in the channel by then.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let lines = child.stderr.try_iter().collect();
+    (code, lines)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_stops_at_once_on_an_untrusted_certificate_and_connects_with_cacert() {
+    let dir = temp_dir();
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let plain = Server::start(dir.path(), any).await;
+    plain.provision().await;
+    plain.stop().await;
+    // The certificate `sluice serve --tls-self-signed` makes and writes.
+    let (acceptor, cert) =
+        sluice_server::tls::self_signed(dir.path()).expect("self-signed certificate");
+    let server = Server::start_with(dir.path(), any, Some(acceptor)).await;
+    let url = format!(
+        "{}/stream/powertrack/accounts/acme/publishers/twitter/prod.json",
+        server.base
+    );
+
+    let untrusted = StreamChild::spawn(&["stream", &url, "-u", USER]);
+    let (code, stderr) = exit_within(untrusted, Duration::from_secs(10)).await;
+    assert_eq!(
+        code,
+        Some(1),
+        "exits non-zero instead of retrying: {stderr:#?}"
+    );
+    assert_eq!(stderr.len(), 1, "said once: {stderr:#?}");
+    assert!(
+        stderr[0].contains("certificate is not trusted") && stderr[0].contains("--cacert"),
+        "{stderr:#?}"
+    );
+
+    let cert = cert.to_str().expect("UTF-8 path");
+    let mut trusted = StreamChild::spawn(&["stream", &url, "-u", USER, "--cacert", cert]);
+    trusted.stderr_line("connected to").await;
+    assert_eq!(trusted.terminate().await, 0);
     server.stop().await;
 }

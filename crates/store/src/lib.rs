@@ -25,5 +25,6 @@ mod store;
 
 pub use product::{Product, UnknownProduct};
 pub use store::{
-    AddOutcome, NewRule, Store, StoreError, StoredRule, StoredStream, StreamLimits, StreamRef,
+    AddOutcome, FoundRules, NewRule, Store, StoreError, StoredRule, StoredStream, StreamLimits,
+    StreamRef,
 };

@@ -94,6 +94,9 @@ pub enum AddOutcome {
     Existing(StoredRule),
 }
 
+/// Per id or value a delete names, in order: the rule it finds, or `None`.
+pub type FoundRules = Vec<Option<StoredRule>>;
+
 /// The node's database. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct Store {
     conn: Mutex<Connection>,
@@ -322,50 +325,24 @@ impl Store {
     ) -> Result<Vec<AddOutcome>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let existing: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM rules WHERE stream_id = ?1",
-            [stream_id],
-            |r| r.get(0),
-        )?;
-        let existing = existing.unsigned_abs();
-        let mut outcomes = Vec::with_capacity(rules.len());
-        let mut adding = 0u64;
-        {
-            let mut find = tx.prepare_cached(
-                "SELECT id, value, tag, created_ms FROM rules WHERE stream_id = ?1 AND value = ?2",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO rules (id, stream_id, value, tag, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for rule in rules {
-                if let Some(found) = find
-                    .query_row(params![stream_id, rule.value], read_rule)
-                    .optional()?
-                {
-                    outcomes.push(AddOutcome::Existing(found));
-                    continue;
-                }
-                let id = i64::try_from(rule.id)
-                    .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, i64::MAX))?;
-                insert.execute(params![id, stream_id, rule.value, rule.tag, now_ms])?;
-                adding += 1;
-                outcomes.push(AddOutcome::Created(StoredRule {
-                    id: rule.id,
-                    value: rule.value.clone(),
-                    tag: rule.tag.clone(),
-                    created_ms: now_ms,
-                }));
-            }
-        }
-        if existing + adding > max_rules {
-            return Err(StoreError::RuleLimit {
-                existing,
-                adding,
-                limit: max_rules,
-            });
-        }
+        let outcomes = add_rules_in(&tx, stream_id, rules, max_rules, now_ms)?;
         tx.commit()?;
         Ok(outcomes)
+    }
+
+    /// What [`Store::add_rules`] would answer now, changing nothing (a dry run): the same
+    /// transaction, rolled back.
+    pub fn preview_add_rules(
+        &self,
+        stream_id: i64,
+        rules: &[NewRule],
+        max_rules: u64,
+        now_ms: i64,
+    ) -> Result<Vec<AddOutcome>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        // Dropping the transaction rolls it back.
+        add_rules_in(&tx, stream_id, rules, max_rules, now_ms)
     }
 
     /// Deletes the stream's rules with these exact values (case-sensitive). Returns, per
@@ -385,11 +362,25 @@ impl Store {
         stream_id: i64,
         ids: &[u64],
     ) -> Result<Vec<Option<StoredRule>>, StoreError> {
-        let ids: Vec<i64> = ids
-            .iter()
-            .map(|&id| i64::try_from(id).unwrap_or(-1))
-            .collect();
-        self.delete_where(stream_id, &ids, "id = ?2")
+        self.delete_where(stream_id, &ids_as_sql(ids), "id = ?2")
+    }
+
+    /// What deleting these ids, then these values, would find now, changing nothing (a
+    /// dry run): per id and per value, the rule that would be deleted or `None` (as
+    /// [`Store::delete_rules_by_ids`] then [`Store::delete_rules_by_values`] would answer:
+    /// a rule named twice is found once).
+    pub fn preview_delete_rules(
+        &self,
+        stream_id: i64,
+        ids: &[u64],
+        values: &[&str],
+    ) -> Result<(FoundRules, FoundRules), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let by_id = delete_in(&tx, stream_id, &ids_as_sql(ids), "id = ?2")?;
+        let by_value = delete_in(&tx, stream_id, values, "value = ?2")?;
+        // Dropping the transaction rolls it back.
+        Ok((by_id, by_value))
     }
 
     fn delete_where<K: rusqlite::ToSql>(
@@ -400,20 +391,7 @@ impl Store {
     ) -> Result<Vec<Option<StoredRule>>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let mut out = Vec::with_capacity(keys.len());
-        {
-            let mut delete = tx.prepare(&format!(
-                "DELETE FROM rules WHERE stream_id = ?1 AND {condition}
-                 RETURNING id, value, tag, created_ms"
-            ))?;
-            for key in keys {
-                out.push(
-                    delete
-                        .query_row(params![stream_id, key], read_rule)
-                        .optional()?,
-                );
-            }
-        }
+        let out = delete_in(&tx, stream_id, keys, condition)?;
         tx.commit()?;
         Ok(out)
     }
@@ -536,6 +514,87 @@ fn read_stream(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredStream> {
 /// SQLite integers are signed; counts beyond `i64::MAX` mean "unlimited" anyway.
 fn sql_count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The body of [`Store::add_rules`], inside the caller's transaction.
+fn add_rules_in(
+    tx: &rusqlite::Transaction<'_>,
+    stream_id: i64,
+    rules: &[NewRule],
+    max_rules: u64,
+    now_ms: i64,
+) -> Result<Vec<AddOutcome>, StoreError> {
+    let existing: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM rules WHERE stream_id = ?1",
+        [stream_id],
+        |r| r.get(0),
+    )?;
+    let existing = existing.unsigned_abs();
+    let mut outcomes = Vec::with_capacity(rules.len());
+    let mut adding = 0u64;
+    let mut find = tx.prepare_cached(
+        "SELECT id, value, tag, created_ms FROM rules WHERE stream_id = ?1 AND value = ?2",
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO rules (id, stream_id, value, tag, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for rule in rules {
+        if let Some(found) = find
+            .query_row(params![stream_id, rule.value], read_rule)
+            .optional()?
+        {
+            outcomes.push(AddOutcome::Existing(found));
+            continue;
+        }
+        let id = i64::try_from(rule.id)
+            .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, i64::MAX))?;
+        insert.execute(params![id, stream_id, rule.value, rule.tag, now_ms])?;
+        adding += 1;
+        outcomes.push(AddOutcome::Created(StoredRule {
+            id: rule.id,
+            value: rule.value.clone(),
+            tag: rule.tag.clone(),
+            created_ms: now_ms,
+        }));
+    }
+    if existing + adding > max_rules {
+        return Err(StoreError::RuleLimit {
+            existing,
+            adding,
+            limit: max_rules,
+        });
+    }
+    Ok(outcomes)
+}
+
+/// Rule ids as SQLite integers; one that does not fit names no rule.
+fn ids_as_sql(ids: &[u64]) -> Vec<i64> {
+    ids.iter()
+        .map(|&id| i64::try_from(id).unwrap_or(-1))
+        .collect()
+}
+
+/// Deletes, per key, the stream's rule matching `condition` (`?2` is the key), inside the
+/// caller's transaction; returns each deleted rule or `None`.
+fn delete_in<K: rusqlite::ToSql>(
+    tx: &rusqlite::Transaction<'_>,
+    stream_id: i64,
+    keys: &[K],
+    condition: &str,
+) -> Result<Vec<Option<StoredRule>>, StoreError> {
+    let mut delete = tx.prepare(&format!(
+        "DELETE FROM rules WHERE stream_id = ?1 AND {condition}
+         RETURNING id, value, tag, created_ms"
+    ))?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        out.push(
+            delete
+                .query_row(params![stream_id, key], read_rule)
+                .optional()?,
+        );
+    }
+    Ok(out)
 }
 
 fn read_rule(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRule> {

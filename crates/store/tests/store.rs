@@ -152,6 +152,63 @@ fn the_rule_limit_refuses_the_whole_add() {
 }
 
 #[test]
+fn previews_answer_like_the_change_and_change_nothing() {
+    let (store, s) = store_with_stream();
+    store
+        .add_rules(
+            s,
+            &[new_rule(1, "a", None), new_rule(2, "b", Some("t"))],
+            4,
+            1,
+        )
+        .unwrap();
+    let batch = [
+        new_rule(3, "c", None),
+        new_rule(4, "a", None),
+        new_rule(5, "c", Some("again")),
+    ];
+    let previewed = store.preview_add_rules(s, &batch, 4, 2).unwrap();
+    assert_eq!(
+        store.rules(s).unwrap().len(),
+        2,
+        "the preview added nothing"
+    );
+    let added = store.add_rules(s, &batch, 4, 2).unwrap();
+    assert_eq!(previewed, added);
+    assert!(matches!(&previewed[..], [
+        AddOutcome::Created(c), AddOutcome::Existing(a), AddOutcome::Existing(c2)
+    ] if c.id == 3 && a.id == 1 && c2.id == 3));
+    let over = store
+        .preview_add_rules(s, &[new_rule(6, "d", None), new_rule(7, "e", None)], 4, 3)
+        .unwrap_err();
+    assert!(matches!(
+        over,
+        StoreError::RuleLimit {
+            existing: 3,
+            adding: 2,
+            limit: 4
+        }
+    ));
+
+    let (by_id, by_value) = store
+        .preview_delete_rules(s, &[1, 1, 99, u64::MAX], &["b", "a", "zzz"])
+        .unwrap();
+    let ids = |found: &[Option<sluice_store::StoredRule>]| {
+        found
+            .iter()
+            .map(|r| r.as_ref().map(|r| r.id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&by_id), [Some(1), None, None, None]);
+    assert_eq!(ids(&by_value), [Some(2), None, None], "'a' went by id");
+    assert_eq!(
+        store.rules(s).unwrap().len(),
+        3,
+        "the preview deleted nothing"
+    );
+}
+
+#[test]
 fn deleting_by_value_and_by_id() {
     let (store, s) = store_with_stream();
     store

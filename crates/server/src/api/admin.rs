@@ -10,6 +10,7 @@ use sluice_store::{Product, StreamLimits, StreamRef};
 
 use super::body::UnreadBody;
 use super::error::{ApiError, json_response};
+use super::powerstream;
 use crate::auth::{generate_token, hash_password, token_hash};
 use crate::changes;
 use crate::state::AppState;
@@ -27,9 +28,13 @@ pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErr
     }
 }
 
-/// Checks an account name, username or label: 1–64 characters of `[A-Za-z0-9_.-]`.
+/// Checks an account name, username or label: 1–64 characters of `[A-Za-z0-9_.-]`, not
+/// starting with `.`. Names go into URL paths, where `.` and `..` are dot segments that
+/// clients and proxies collapse (`/accounts/../streams` becomes `/streams`), so names made
+/// of dots, and for simplicity any leading dot, are refused; the 400 names the field.
 pub fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&value.len())
+        && !value.starts_with('.')
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
@@ -37,7 +42,8 @@ pub fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(
-            "Invalid {field} {value:?}: use 1 to 64 characters of A-Z, a-z, 0-9, '_', '.' and '-'."
+            "Invalid {field} {value:?}: use 1 to 64 characters of A-Z, a-z, 0-9, '_', '.' and \
+             '-', not starting with '.'."
         )))
     }
 }
@@ -251,7 +257,8 @@ pub async fn create_token(
 }
 
 /// `GET /admin/accounts/{account}`: users, streams (with URLs and rule counts) and token
-/// prefixes — the "API help" view of an account.
+/// prefixes — the "API help" view of an account. Once the account has a Powerstream
+/// token its Powerstream stream is listed, whether or not it has been used yet.
 pub async fn get_account(
     State(state): State<AppState>,
     Path(account): Path<String>,
@@ -269,7 +276,7 @@ pub async fn get_account(
             ))
         })
         .await?;
-    let streams: Vec<serde_json::Value> = streams
+    let mut streams: Vec<serde_json::Value> = streams
         .iter()
         .map(|stored| {
             let live = state.registry.get(&stored.stream);
@@ -279,8 +286,51 @@ pub async fn get_account(
             urls::describe_stream(&state, &stored.stream, rules, connections, stored.limits)
         })
         .collect();
+    let has_powerstream = streams
+        .iter()
+        .any(|s| s["product"] == Product::Powerstream.as_str());
+    if !tokens.is_empty() && !has_powerstream {
+        // The Powerstream rule set is created on the account's first Powerstream call;
+        // until then describe it as that call will create it, so its URLs are listed as
+        // soon as the customer has a token to use them with.
+        let limits = StreamLimits {
+            max_connections: state.settings.default_max_connections,
+            max_rules: powerstream::MAX_RULES,
+        };
+        let key = powerstream::stream_ref(&account);
+        streams.push(urls::describe_stream(&state, &key, 0, 0, limits));
+    }
     Ok(json(
         StatusCode::OK,
         &json!({ "account": account, "users": users, "streams": streams, "tokens": tokens }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_url_safe_and_never_dot_segments() {
+        #[rustfmt::skip]
+        let cases: &[(&str, bool)] = &[
+            ("acme", true), ("a", true), ("prod.v2", true), ("a..b", true), ("x.", true),
+            ("_-", true), ("-", true), (&"a".repeat(64), true),
+            (".", false), ("..", false), ("...", false), (".hidden", false), ("..a", false),
+            ("", false), (&"a".repeat(65), false), ("a/b", false), ("a b", false),
+            ("é", false), ("a%2e", false),
+        ];
+        for &(name, ok) in cases {
+            let checked = check_name("label", name);
+            assert_eq!(checked.is_ok(), ok, "{name:?}");
+            if let Err(e) = checked {
+                assert_eq!(e.status, StatusCode::BAD_REQUEST);
+                assert!(
+                    e.message.starts_with(&format!("Invalid label {name:?}: ")),
+                    "{}",
+                    e.message
+                );
+            }
+        }
+    }
 }

@@ -22,6 +22,12 @@
 //!   duplicates (with the existing rule's id) as `duplicate-rules` problems in `errors`.
 //!   Deletes are not capped at 100 entries (X suggests deleting everything in bulk); an
 //!   entry with an `id` is deleted by id, else by `value`.
+//! - `dry_run=true` (as v2 clients send it) on an add or a delete validates the request
+//!   and answers 200 with what it would do, changing nothing; the rules an add would create
+//!   carry fresh ids that are never stored. The rules endpoint's `POST` takes `dry_run` and
+//!   `_method`, its `DELETE` `dry_run`; any other query parameter is a 400
+//!   `invalid-request`, so that a parameter the server does not implement cannot go
+//!   unnoticed. See docs/powerstream.md.
 //! - List: `data.rules` is `[]` when there are no rules; `meta` has `sent` and
 //!   `result_count`.
 //! - Stream: connecting without rules is allowed (heartbeats only, as on PowerTrack). No
@@ -45,7 +51,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sluice_rules::{Dialect, Rule};
-use sluice_store::{AddOutcome, Product, StoreError, StreamLimits, StreamRef};
+use sluice_store::{AddOutcome, NewRule, Product, StoreError, StreamLimits, StreamRef};
 use sluice_wire::add::{MAX_TAG_CHARS, tag_within_limit};
 use sluice_wire::error::{
     OPERATIONAL_DISCONNECT_MESSAGE, RULE_LIMIT_MESSAGE, SLOW_CONSUMER_MESSAGE,
@@ -60,12 +66,11 @@ use sluice_wire::{RuleInput, RulesRequest};
 use super::body::UnreadBody;
 use super::encoding::accepts_gzip;
 use super::error::{add_rate_headers, json_response};
-use super::powertrack_rules::method_override;
 use super::problem::ProblemError;
 use super::stream_query::StreamQuery;
 use super::streaming::{Start, StreamOptions, open_stream_at};
 use crate::auth::{bearer_token, token_hash};
-use crate::changes::{self, ChangeError, RuleToAdd, RulesToDelete};
+use crate::changes::{self, ChangeError, DeletedRules, RuleToAdd, RulesToDelete};
 use crate::delivery::{CloseMessages, CloseReason, Encoding};
 use crate::registry::LiveStream;
 use crate::state::{AppState, now_ms};
@@ -207,19 +212,66 @@ pub async fn list_rules(State(state): State<AppState>, headers: HeaderMap) -> Re
     .await
 }
 
-/// `POST /2/powerstream/rules`: add; with `?_method=delete`, delete.
+/// The query of a rules change: `_method` (`POST` only) and `dry_run`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ChangeQuery {
+    /// `_method`, lower-cased (the first one given).
+    method: Option<String>,
+    /// `dry_run=true`: validate and answer, change nothing.
+    dry_run: bool,
+}
+
+impl ChangeQuery {
+    /// Parses `raw`, accepting the parameters named in `accepted` (`_method` and/or
+    /// `dry_run`); an unknown parameter, or a `dry_run` other than `true`/`false` (any
+    /// case), is an `invalid-request` problem in X's v2 wording.
+    fn parse(raw: Option<&str>, accepted: &[&str]) -> Result<Self, ProblemError> {
+        let mut query = ChangeQuery::default();
+        for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            if !accepted.contains(&key.as_ref()) {
+                return Err(ProblemError::invalid_request(format!(
+                    "The query parameter [{key}] is not one of [{}]",
+                    accepted.join(",")
+                )));
+            }
+            match key.as_ref() {
+                "dry_run" => {
+                    query.dry_run = match value.to_ascii_lowercase().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(ProblemError::invalid_request(format!(
+                                "The `dry_run` query parameter value [{value}] is not one of \
+                                 [true,false]"
+                            )));
+                        }
+                    };
+                }
+                _ => {
+                    query
+                        .method
+                        .get_or_insert_with(|| value.to_ascii_lowercase());
+                }
+            }
+        }
+        Ok(query)
+    }
+}
+
+/// `POST /2/powerstream/rules`: add; with `?_method=delete`, delete; with `dry_run=true`,
+/// either one validated and answered without changing anything.
 pub async fn post_rules(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     bytes: UnreadBody,
 ) -> Response {
-    let method = method_override(query.as_deref());
     run_rules(state, &headers, |call| async move {
+        let query = ChangeQuery::parse(query.as_deref(), &["dry_run", "_method"])?;
         let bytes = body(&call.state, bytes).await?;
-        match method.as_deref() {
-            None => add(call, &bytes).await,
-            Some("delete") => delete(call, &bytes).await,
+        match query.method.as_deref() {
+            None => add(call, &bytes, query.dry_run).await,
+            Some("delete") => delete(call, &bytes, query.dry_run).await,
             Some(other) => Err(ProblemError::invalid_request(format!(
                 "Unsupported _method '{other}': use 'delete', or no _method to add rules."
             ))),
@@ -228,15 +280,17 @@ pub async fn post_rules(
     .await
 }
 
-/// `DELETE /2/powerstream/rules`.
+/// `DELETE /2/powerstream/rules[?dry_run=true]`.
 pub async fn delete_rules(
     State(state): State<AppState>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     bytes: UnreadBody,
 ) -> Response {
     run_rules(state, &headers, |call| async move {
+        let query = ChangeQuery::parse(query.as_deref(), &["dry_run"])?;
         let bytes = body(&call.state, bytes).await?;
-        delete(call, &bytes).await
+        delete(call, &bytes, query.dry_run).await
     })
     .await
 }
@@ -278,8 +332,47 @@ fn check_rule(rule: &RuleInput) -> Result<Rule, Vec<String>> {
     }
 }
 
-/// Adds 1 to 100 rules, all or nothing.
-async fn add(call: RulesCall, bytes: &[u8]) -> Result<Response, ProblemError> {
+/// What adding `rules` would answer now, adding nothing (`dry_run`): the store's preview
+/// of the add, the new rules with fresh ids that are never stored.
+async fn preview_add(
+    state: &AppState,
+    live: &LiveStream,
+    rules: Vec<RuleToAdd>,
+) -> Result<Vec<AddOutcome>, ChangeError> {
+    let new_rules: Vec<NewRule> = rules
+        .into_iter()
+        .map(|r| NewRule {
+            id: state.ids.next_id(),
+            value: r.value,
+            tag: r.tag,
+        })
+        .collect();
+    let (stream_id, max_rules) = (live.id, live.limits().max_rules);
+    let now = now_ms();
+    let outcomes = state
+        .blocking(move |s| s.preview_add_rules(stream_id, &new_rules, max_rules, now))
+        .await?;
+    Ok(outcomes)
+}
+
+/// What deleting `targets` would find now, deleting nothing (`dry_run`).
+async fn preview_delete(
+    state: &AppState,
+    live: &LiveStream,
+    targets: RulesToDelete,
+) -> Result<DeletedRules, ChangeError> {
+    let stream_id = live.id;
+    let (by_id, by_value) = state
+        .blocking(move |s| {
+            let values: Vec<&str> = targets.values.iter().map(String::as_str).collect();
+            s.preview_delete_rules(stream_id, &targets.ids, &values)
+        })
+        .await?;
+    Ok(DeletedRules { by_id, by_value })
+}
+
+/// Adds 1 to 100 rules, all or nothing; with `dry_run`, only says what it would do (200).
+async fn add(call: RulesCall, bytes: &[u8], dry_run: bool) -> Result<Response, ProblemError> {
     let request = RulesRequest::from_slice(bytes).map_err(|e| {
         ProblemError::invalid_request(format!(
             "The body must be {{\"rules\":[{{\"value\":\"…\",\"tag\":\"…\"}}]}}: {}",
@@ -319,7 +412,11 @@ async fn add(call: RulesCall, bytes: &[u8]) -> Result<Response, ProblemError> {
     let trees: Vec<Rule> = checked.into_iter().flatten().collect();
     let to_add = RuleToAdd::paired(&request.rules, trees);
     let live = call.live.clone();
-    let outcome = changes::add_rules(&call.state, &live, to_add).await;
+    let outcome = if dry_run {
+        preview_add(&call.state, &live, to_add).await
+    } else {
+        changes::add_rules(&call.state, &live, to_add).await
+    };
     let outcomes = match outcome {
         Ok(outcomes) => outcomes,
         Err(ChangeError::Store(StoreError::RuleLimit {
@@ -355,9 +452,15 @@ async fn add(call: RulesCall, bytes: &[u8]) -> Result<Response, ProblemError> {
         created = response.meta.summary.created,
         not_created = response.meta.summary.not_created,
         rules = live.rules.len(),
+        dry_run,
         "powerstream rules added"
     );
-    Ok(json(StatusCode::CREATED, &response))
+    let status = if dry_run {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(json(status, &response))
 }
 
 /// How a delete entry names a rule.
@@ -367,8 +470,9 @@ enum Named {
     Nothing,
 }
 
-/// Deletes by id or value; 200 with the entries that named no rule.
-async fn delete(call: RulesCall, bytes: &[u8]) -> Result<Response, ProblemError> {
+/// Deletes by id or value; 200 with the entries that named no rule. With `dry_run`, the
+/// same answer, deleting nothing.
+async fn delete(call: RulesCall, bytes: &[u8], dry_run: bool) -> Result<Response, ProblemError> {
     let request = DeleteRequest::from_slice(bytes).map_err(|e| {
         ProblemError::invalid_request(format!(
             "The body must be {{\"rules\":[{{\"id\":\"…\"}},{{\"value\":\"…\"}}]}}: {e}"
@@ -397,7 +501,11 @@ async fn delete(call: RulesCall, bytes: &[u8]) -> Result<Response, ProblemError>
             Named::Nothing => {}
         }
     }
-    let found = changes::delete_rules(&call.state, &live, targets).await?;
+    let found = if dry_run {
+        preview_delete(&call.state, &live, targets).await?
+    } else {
+        changes::delete_rules(&call.state, &live, targets).await?
+    };
     let mut by_id = found.by_id.into_iter();
     let mut by_value = found.by_value.into_iter();
     let mut deleted = 0;
@@ -422,6 +530,7 @@ async fn delete(call: RulesCall, bytes: &[u8]) -> Result<Response, ProblemError>
         deleted,
         not_deleted = response.data.not_deleted.unwrap_or(0),
         rules = live.rules.len(),
+        dry_run,
         "powerstream rules deleted"
     );
     Ok(json(StatusCode::OK, &response))
@@ -532,6 +641,41 @@ mod tests {
         let refused = local_dc_only(&pairs(&[("localDcOnly", "yes")])).unwrap_err();
         assert_eq!(refused.status, StatusCode::NOT_ACCEPTABLE);
         assert_eq!(refused.problem.status, Some(406));
+    }
+
+    #[test]
+    fn change_queries_take_dry_run_and_method_and_refuse_the_rest() {
+        let both = &["dry_run", "_method"];
+        let parse = |raw: &str, accepted: &[&str]| ChangeQuery::parse(Some(raw), accepted);
+        assert_eq!(
+            ChangeQuery::parse(None, both).unwrap(),
+            ChangeQuery::default()
+        );
+        assert_eq!(
+            parse("dry_run=TRUE&_method=Delete&_method=get", both).unwrap(),
+            ChangeQuery {
+                method: Some("delete".into()),
+                dry_run: true
+            }
+        );
+        assert!(!parse("dry_run=false", &["dry_run"]).unwrap().dry_run);
+        let detail = |raw: &str, accepted: &[&str]| {
+            let e = parse(raw, accepted).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            e.problem.detail.unwrap()
+        };
+        assert_eq!(
+            detail("dryRun=true", both),
+            "The query parameter [dryRun] is not one of [dry_run,_method]"
+        );
+        assert_eq!(
+            detail("_method=delete", &["dry_run"]),
+            "The query parameter [_method] is not one of [dry_run]"
+        );
+        assert_eq!(
+            detail("dry_run=yes", both),
+            "The `dry_run` query parameter value [yes] is not one of [true,false]"
+        );
     }
 
     #[test]

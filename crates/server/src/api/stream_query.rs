@@ -105,6 +105,14 @@ impl StreamQuery {
     }
 }
 
+/// The valid `partition` a volume-stream request names (`partitions` is the product's
+/// count), or `None` (no partitions, or missing or out of range: the request is refused
+/// later by [`StreamQuery::parse`]). What the connect rate limit is counted by.
+pub fn requested_partition(pairs: &QueryPairs, partitions: Option<u32>) -> Option<u32> {
+    let count = partitions?;
+    parse_partition(param(pairs, &["partition"]).map(|(_, v)| v), count).ok()
+}
+
 fn parse_partition(value: Option<&str>, count: u32) -> Result<u32, ApiError> {
     let range = format!("this stream has partitions 1 to {count}");
     match value {

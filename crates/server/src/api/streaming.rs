@@ -25,7 +25,7 @@ use super::encoding::accepts_gzip;
 use super::error::{ApiError, add_rate_headers};
 use super::gnip::{find_stream, label_of, require_basic};
 use super::recovery::RecoveryJob;
-use super::stream_query::{QueryPairs, StartRequest, StreamQuery};
+use super::stream_query::{QueryPairs, StartRequest, StreamQuery, requested_partition};
 use crate::delivery::replay::{self, ReplayKind, ReplayTarget};
 use crate::delivery::select::partitions_of;
 use crate::delivery::{
@@ -67,8 +67,11 @@ pub struct Admitted {
 /// 2. basic auth for that account: 401. Credentials are per account, so a user of another
 ///    account is simply not authenticated here: 401 as well, never 403;
 /// 3. the `{label}.json` segment names a stream of `product`: 404;
-/// 4. the connect rate limit of the stream (`limiter`, keyed by stream): 429 with the
-///    `x-rate-limit-*` headers; every authenticated request for an existing stream counts;
+/// 4. the connect rate limit (`limiter`): 429 with the `x-rate-limit-*` headers; every
+///    authenticated request for an existing stream counts. It is counted per stream and
+///    `partition` (a valid one; requests without one count against the stream alone), so
+///    a client can open all 20 Firehose partitions at once as X's client libraries do;
+///    PowerTrack has no partitions and counts per stream;
 /// 5. the request accepts gzip: 406 with X's compression text.
 ///
 /// Error bodies carry the stream `sent` format and are gzip-encoded when gzip was accepted.
@@ -77,6 +80,7 @@ pub async fn admit_gnip(
     account: &str,
     label_segment: &str,
     product: Product,
+    partition: Option<u32>,
     headers: &HeaderMap,
     limiter: &RateLimiter,
 ) -> Result<Admitted, ApiError> {
@@ -103,8 +107,12 @@ pub async fn admit_gnip(
             ))));
         }
     };
+    let key = match partition {
+        Some(p) => format!("{}/{p}", live.id),
+        None => live.id.to_string(),
+    };
     let rate = limiter
-        .check(&live.id.to_string())
+        .check(&key)
         .map_err(|rate| stream_error(ApiError::rate_limited(rate)))?;
     if !gzip {
         return Err(stream_error(ApiError::new(
@@ -128,7 +136,17 @@ pub async fn connect_gnip(
     headers: &HeaderMap,
     limiter: &RateLimiter,
 ) -> Result<Response, ApiError> {
-    let admitted = admit_gnip(state, account, label_segment, product, headers, limiter).await?;
+    let partition = requested_partition(query, partitions_of(product));
+    let admitted = admit_gnip(
+        state,
+        account,
+        label_segment,
+        product,
+        partition,
+        headers,
+        limiter,
+    )
+    .await?;
     // Admitted requests accept gzip.
     let refuse = |e: ApiError| e.stream_sent().gzip(true);
     let now = u64::try_from(now_ms()).unwrap_or(0);

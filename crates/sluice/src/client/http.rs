@@ -154,17 +154,59 @@ impl Request {
 pub enum HttpError {
     /// Nothing arrived within the read timeout.
     Timeout(Duration),
+    /// The server's TLS certificate is not trusted (unknown issuer, expired, wrong name,
+    /// …): retrying cannot help, trusting it (`--cacert`) can. The text is rustls's reason.
+    Certificate(String),
     /// Connecting, sending or reading failed; the text has the causes.
     Failed(String),
+}
+
+impl HttpError {
+    /// Whether retrying the same request could succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, HttpError::Certificate(_))
+    }
 }
 
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HttpError::Timeout(after) => write!(f, "nothing received for {} s", after.as_secs()),
+            HttpError::Certificate(reason) => write!(
+                f,
+                "the server's TLS certificate is not trusted ({reason}); if the server uses \
+                 its own certificate (`sluice serve --tls-self-signed` writes it to \
+                 DATA_DIR/tls/cert.pem), trust it with --cacert PEM"
+            ),
             HttpError::Failed(text) => f.write_str(text),
         }
     }
+}
+
+/// The certificate verification failure among `e`'s causes, if that is why it failed.
+/// rustls's error sits inside `io::Error`s (tokio-rustls, hyper-rustls), whose `source()`
+/// skips what they wrap, so each `io::Error` is unwrapped as well.
+fn certificate_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        let mut wrapped = Some(cause);
+        while let Some(inner) = wrapped {
+            if let Some(tls) = inner.downcast_ref::<rustls::Error>()
+                && matches!(
+                    tls,
+                    rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+                )
+            {
+                return Some(tls.to_string());
+            }
+            wrapped = inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .map(|inner| inner as &(dyn std::error::Error + 'static));
+        }
+        next = cause.source();
+    }
+    None
 }
 
 impl std::error::Error for HttpError {}
@@ -236,7 +278,10 @@ impl HttpClient {
                 .map_err(|_| HttpError::Timeout(limit))?,
             None => sent.await,
         }
-        .map_err(|e| HttpError::Failed(error_chain(&e)))?;
+        .map_err(|e| match certificate_failure(&e) {
+            Some(reason) => HttpError::Certificate(reason),
+            None => HttpError::Failed(error_chain(&e)),
+        })?;
         let (parts, body) = response.into_parts();
         Ok(Response {
             status: parts.status,

@@ -29,7 +29,8 @@ use crate::client::signal::stop_requested;
 /// Exit code: stopped by a signal, or stdout was closed.
 const EXIT_OK: u8 = 0;
 /// Exit code: the server refused the request in a way a retry cannot fix (bad
-/// credentials, unknown stream, bad parameters), or output failed.
+/// credentials, unknown stream, bad parameters) or its certificate is not trusted, or
+/// output failed.
 const EXIT_ERROR: u8 = 1;
 
 /// Per-read timeout: X requires more than 30 s; gnip4j and demian85/gnip use 35 s.
@@ -49,11 +50,14 @@ are dropped; system messages ({\"error\":…}, {\"info\":…}, Powerstream's {\"
 Reconnects (X's documented policy): network errors and stream ends wait 250 ms more each
 time up to 16 s; HTTP errors wait 5 s doubling to 320 s; 429 waits from 60 s. Reconnects
 ask for --backfill-minutes of backfill when given. 400, 401, 403, 404 and 406 are not
-retried: the request itself is wrong.
+retried: the request itself is wrong. Neither is a server certificate that is not trusted
+(pass the server's certificate with --cacert, e.g. DATA_DIR/tls/cert.pem of
+`sluice serve --tls-self-signed`).
 
 Exit codes:
   0  stopped by SIGINT/SIGTERM, or stdout was closed
-  1  the server refused the request for good (message on stderr), or output failed";
+  1  the server refused the request for good, or its TLS certificate is not trusted
+     (message on stderr), or output failed";
 
 /// Flags of `sluice stream`.
 #[derive(Debug, Args)]
@@ -185,6 +189,10 @@ async fn connect_once(
     };
     let mut response = match client.send(&request).await {
         Ok(response) => response,
+        Err(e) if e.is_permanent() => {
+            eprintln!("sluice stream: cannot connect to {url}: {e}");
+            return End::Exit(EXIT_ERROR);
+        }
         Err(e) => return End::Retry(Failure::Network, format!("cannot connect: {e}")),
     };
     let status = response.status;
