@@ -22,6 +22,8 @@ use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::private_files;
+
 /// SHA-256 of a secret: the form in which tokens are stored and looked up.
 pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
@@ -103,9 +105,9 @@ impl AdminToken {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        std::fs::create_dir_all(data_dir)?;
+        private_files::create_dir_all(data_dir)?;
         let token = generate_token("sl_admin_");
-        write_private(&path, &token)?;
+        private_files::write(&path, token.as_bytes())?;
         Ok((token, true))
     }
 
@@ -113,20 +115,6 @@ impl AdminToken {
     pub fn allows(&self, headers: &HeaderMap) -> bool {
         bearer_token(headers).is_some_and(|t| token_hash(t).ct_eq(&self.hash).into())
     }
-}
-
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()
 }
 
 /// Recently verified basic-auth credentials.

@@ -21,6 +21,7 @@
 //! - [`demo`]: `sluice serve --demo`: demo account, streams, rules and a synthetic firehose.
 //! - [`api`]: the HTTP surfaces (admin, ingest, health, …) and X's error shapes.
 //! - [`auth`]: basic auth, bearer tokens, the admin token.
+//! - [`private_files`]: secrets on disk are created readable by their owner only.
 //! - [`ratelimit`]: X's fixed-window limits and their headers.
 //! - [`tls`]: certificates from files or self-signed.
 //! - [`urls`]: the URLs the "API help" view hands out.
@@ -34,6 +35,7 @@ pub mod delivery;
 pub mod demo;
 pub mod pipeline;
 pub mod post_log;
+pub mod private_files;
 pub mod ratelimit;
 pub mod registry;
 pub mod settings;

@@ -15,6 +15,7 @@ use crate::auth::{AdminToken, CredentialCache};
 use crate::cluster::{Cluster, Readiness};
 use crate::pipeline::{self, DeliveryMark, PostBus};
 use crate::post_log;
+use crate::private_files;
 use crate::ratelimit::RateLimiter;
 use crate::registry::StreamRegistry;
 use crate::settings::Settings;
@@ -140,7 +141,7 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         let (store, log_dir) = match location {
             StoreLocation::DataDir(dir) => {
-                std::fs::create_dir_all(dir)
+                private_files::create_dir_all(dir)
                     .with_context(|| format!("creating data dir {}", dir.display()))?;
                 let path = dir.join("sluice.db");
                 let store =

@@ -56,6 +56,23 @@ fn accounts_and_users_are_created_once_and_updated_after() {
     ));
 }
 
+#[cfg(unix)]
+#[test]
+fn a_new_database_and_its_wal_files_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.db");
+    let store = Store::open(&path).unwrap();
+    store.put_account("acme", 1).unwrap();
+    let mode = |name: &str| {
+        let meta = std::fs::metadata(dir.path().join(name)).unwrap();
+        meta.permissions().mode() & 0o777
+    };
+    assert_eq!(mode("sluice.db"), 0o600);
+    assert_eq!(mode("sluice.db-wal"), 0o600);
+    assert_eq!(mode("sluice.db-shm"), 0o600);
+}
+
 #[test]
 fn a_label_can_exist_once_per_product() {
     let (store, pt) = store_with_stream();
