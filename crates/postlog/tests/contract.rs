@@ -307,7 +307,11 @@ fn the_directory_and_every_file_of_the_log_are_private_to_the_owner() {
         .map(|e| e.unwrap().path())
         .collect();
     // Segments, their sidecars and the lock file.
-    assert!(files.iter().any(|p| p.extension().is_some_and(|e| e == "idx")));
+    assert!(
+        files
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "idx"))
+    );
     assert!(segment_files(&dir).len() > 1);
     for file in files {
         assert_eq!(mode(&file), 0o600, "{}", file.display());

@@ -11,6 +11,8 @@
 //! - [`settings`]: how the server behaves (timings, limits, datacenter).
 //! - [`state`]: [`AppState`], everything handlers share; loads the store at start.
 //! - [`registry`]: live streams, their compiled rules and open connections.
+//! - [`sessions`]: the open connections of each basic-auth user, closed when it is revoked.
+//! - [`client_addr`]: the client address of the request being served.
 //! - [`changes`]: every state change (accounts, users, streams, rules, tokens), one
 //!   function per kind: store, registry, and the cluster in cluster mode.
 //! - [`cluster`]: the seam to a cluster backend (`sluice-cluster`): [`cluster::Cluster`],
@@ -30,6 +32,7 @@
 pub mod api;
 pub mod auth;
 pub mod changes;
+pub mod client_addr;
 pub mod cluster;
 pub mod delivery;
 pub mod demo;
@@ -38,6 +41,7 @@ pub mod post_log;
 pub mod private_files;
 pub mod ratelimit;
 pub mod registry;
+pub mod sessions;
 pub mod settings;
 pub mod state;
 pub mod telemetry;
@@ -103,7 +107,12 @@ pub async fn serve(
                     }
                 };
                 tune_socket(&tcp);
-                let service = TowerToHyperService::new(app.clone());
+                let app = app.clone();
+                let service = TowerToHyperService::new(tower::service_fn(
+                    move |request: axum::extract::Request<hyper::body::Incoming>| {
+                        client_addr::scope(peer.ip(), tower::ServiceExt::oneshot(app.clone(), request))
+                    },
+                ));
                 let watcher = graceful.watcher();
                 let tls = tls.clone();
                 tokio::spawn(async move {

@@ -216,6 +216,15 @@ impl Store {
             .optional()?)
     }
 
+    /// Deletes a basic-auth user of an account; returns whether it existed.
+    pub fn delete_user(&self, account: &str, username: &str) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "DELETE FROM users WHERE account = ?1 AND username = ?2",
+            [account, username],
+        )?;
+        Ok(n == 1)
+    }
+
     /// The usernames of an account, sorted.
     pub fn usernames(&self, account: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
