@@ -107,10 +107,12 @@ pub async fn serve(
                     }
                 };
                 tune_socket(&tcp);
+                // Each request is handled knowing its client's address (attempt budgets).
                 let app = app.clone();
                 let service = TowerToHyperService::new(tower::service_fn(
                     move |request: axum::extract::Request<hyper::body::Incoming>| {
-                        client_addr::scope(peer.ip(), tower::ServiceExt::oneshot(app.clone(), request))
+                        let handled = tower::ServiceExt::oneshot(app.clone(), request);
+                        client_addr::scope(peer.ip(), handled)
                     },
                 ));
                 let watcher = graceful.watcher();
