@@ -76,6 +76,10 @@ pub async fn record(
         Change::PutUser {
             account, username, ..
         } => put(kv, user_key(account, username), &change).await?,
+        Change::DeleteUser { account, username } => kv
+            .delete(user_key(account, username))
+            .await
+            .map_err(|e| cluster_error("deleting a user", e))?,
         Change::PutStream { stream, .. } => put(kv, stream_key(stream), &change).await?,
         Change::AddToken { hash_hex, .. } => put(kv, token_key(hash_hex), &change).await?,
         Change::DeleteStream { stream } => {
@@ -438,6 +442,9 @@ impl Applier {
                 })
             }
             Operation::Delete | Operation::Purge => {
+                if let Some((account, username)) = parse_user_key(&entry.key) {
+                    return Some(Change::DeleteUser { account, username });
+                }
                 let stream = parse_stream_key(&entry.key)?;
                 Some(Change::DeleteStream { stream })
             }
@@ -455,7 +462,17 @@ fn decode<T: for<'de> Deserialize<'de>>(entry: &kv::Entry) -> Option<T> {
     }
 }
 
-/// The stream a `stream.` key names (only streams are ever deleted by key).
+/// The account and username a `user.` key names.
+fn parse_user_key(key: &str) -> Option<(String, String)> {
+    let mut parts = key.strip_prefix("user.")?.split('.');
+    let (account, username) = (parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((unescape(account)?, unescape(username)?))
+}
+
+/// The stream a `stream.` key names (streams and users are the keys deleted by key).
 fn parse_stream_key(key: &str) -> Option<StreamKey> {
     let mut parts = key.strip_prefix("stream.")?.split('.');
     let (account, product, label) = (parts.next()?, parts.next()?, parts.next()?);
@@ -560,6 +577,19 @@ mod tests {
         assert_eq!(
             applier.change_of(&entry(stream_key(&stream), b"", Operation::Delete)),
             Some(Change::DeleteStream { stream })
+        );
+    }
+
+    #[test]
+    fn a_deleted_user_key_deletes_the_user() {
+        let mut applier = Applier::default();
+        let key = user_key("a.b", "alice=1");
+        assert_eq!(
+            applier.change_of(&entry(key, b"", Operation::Delete)),
+            Some(Change::DeleteUser {
+                account: "a.b".into(),
+                username: "alice=1".into(),
+            })
         );
     }
 

@@ -129,8 +129,16 @@ impl SegmentMeta {
     /// Writes the sidecar file next to the segment (via a temporary file and a rename, so
     /// that it is whole or absent).
     pub(crate) fn store(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
         let tmp = path.with_extension("idx.tmp");
-        std::fs::write(&tmp, self.encode())?;
+        std::fs::File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(crate::segment::PRIVATE_FILE)
+            .open(&tmp)?
+            .write_all(&self.encode())?;
         std::fs::rename(&tmp, path)
     }
 }

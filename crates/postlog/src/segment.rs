@@ -23,7 +23,7 @@
 
 use std::fs::File;
 use std::io::ErrorKind;
-use std::os::unix::fs::FileExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -94,14 +94,22 @@ fn sidecar_path(dir: &Path, first_seq: u64) -> PathBuf {
     dir.join(format!("{first_seq:020}.idx"))
 }
 
+/// Opens a file of the log for reading and writing; files it creates are readable by the
+/// owner only (posts may be private).
 fn open_rw(path: &Path, create: bool) -> std::io::Result<File> {
     File::options()
         .read(true)
         .write(true)
         .create(create)
         .truncate(false)
+        .mode(PRIVATE_FILE)
         .open(path)
 }
+
+/// Mode of the files the log creates.
+pub(crate) const PRIVATE_FILE: u32 = 0o600;
+/// Mode of the directory the log creates.
+const PRIVATE_DIR: u32 = 0o700;
 
 impl SegmentLog {
     /// Opens the log in `dir` (created if missing) with the default options.
@@ -117,7 +125,10 @@ impl SegmentLog {
     /// would interleave their files): opening waits a moment for a previous owner in this
     /// process to finish closing, then fails.
     pub fn open_with(dir: &Path, options: SegmentOptions) -> Result<SegmentLog, LogError> {
-        std::fs::create_dir_all(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR)
+            .create(dir)?;
         let lock = lock_dir(dir)?;
         let mut firsts = Vec::new();
         for entry in std::fs::read_dir(dir)? {

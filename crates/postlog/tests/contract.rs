@@ -291,6 +291,34 @@ fn a_reopened_segment_log_has_every_post_and_continues_numbering() {
 }
 
 #[test]
+fn the_directory_and_every_file_of_the_log_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("postlog");
+    let log = reopen(&dir);
+    for start in (FIRST_SEQ..FIRST_SEQ + 300).step_by(20) {
+        append(&log, start..start + 20, 1_000);
+    }
+    log.sync().unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    // Segments, their sidecars and the lock file.
+    assert!(
+        files
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "idx"))
+    );
+    assert!(segment_files(&dir).len() > 1);
+    for file in files {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}
+
+#[test]
 fn a_directory_is_opened_by_one_log_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let first = reopen(dir.path());

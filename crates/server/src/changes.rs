@@ -99,7 +99,9 @@ pub async fn put_user(
         password_hash.clone(),
     );
     let created = state.blocking(move |s| s.put_user(&a, &u, &h)).await?;
-    state.credentials.clear();
+    if !created {
+        revoke_user(state, account, username);
+    }
     record(
         state,
         Change::PutUser {
@@ -110,6 +112,43 @@ pub async fn put_user(
     )
     .await?;
     Ok(created)
+}
+
+/// Deletes a basic-auth user, closing its open streams; returns whether it existed.
+pub async fn delete_user(
+    state: &AppState,
+    account: &str,
+    username: &str,
+) -> Result<bool, ChangeError> {
+    let (a, u) = (account.to_owned(), username.to_owned());
+    let existed = state.blocking(move |s| s.delete_user(&a, &u)).await?;
+    if existed {
+        revoke_user(state, account, username);
+        record(
+            state,
+            Change::DeleteUser {
+                account: account.to_owned(),
+                username: username.to_owned(),
+            },
+        )
+        .await?;
+    }
+    Ok(existed)
+}
+
+/// A user's password changed or the user is gone (the store says so already): verified
+/// passwords are forgotten and the streams opened with the old credentials are closed.
+fn revoke_user(state: &AppState, account: &str, username: &str) {
+    state.passwords.forget_verified();
+    let closed = state.sessions.revoke(account, username);
+    if closed > 0 {
+        tracing::info!(
+            account,
+            username,
+            closed,
+            "closed the streams of a user whose credentials changed"
+        );
+    }
 }
 
 /// Creates a stream or updates its limits, and makes it live; returns it and whether it
@@ -479,13 +518,22 @@ pub async fn apply_replicated(state: &AppState, change: Change) -> Result<(), St
                 state.blocking(move |s| s.password_hash(&a, &u)).await?
             };
             if current.as_deref() != Some(password_hash.as_str()) {
+                let (a, u) = (account.clone(), username.clone());
                 state
                     .blocking(move |s| {
-                        s.put_account(&account, now_ms())?;
-                        s.put_user(&account, &username, &password_hash)
+                        s.put_account(&a, now_ms())?;
+                        s.put_user(&a, &u, &password_hash)
                     })
                     .await?;
-                state.credentials.clear();
+                if current.is_some() {
+                    revoke_user(state, &account, &username);
+                }
+            }
+        }
+        Change::DeleteUser { account, username } => {
+            let (a, u) = (account.clone(), username.clone());
+            if state.blocking(move |s| s.delete_user(&a, &u)).await? {
+                revoke_user(state, &account, &username);
             }
         }
         Change::PutStream {

@@ -90,6 +90,13 @@ pub enum Change {
         /// The argon2 PHC string.
         password_hash: String,
     },
+    /// A basic-auth user is gone.
+    DeleteUser {
+        /// The account.
+        account: String,
+        /// The username.
+        username: String,
+    },
     /// A stream exists with these limits.
     PutStream {
         /// Which stream.

@@ -26,7 +26,9 @@ use sluice_synth::PostGenerator;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::auth::{generate_token, hash_password, token_hash, verify_password};
+use crate::auth::{
+    IssuedToken, hash_password, issue_powerstream_token, token_hash, verify_password,
+};
 use crate::changes::{self, ChangeError, RuleToAdd};
 use crate::pipeline::{DECAHOSE_PARTITIONS, IngestedPost};
 use crate::registry::LiveStream;
@@ -210,8 +212,7 @@ async fn ensure_token(state: &AppState) -> anyhow::Result<String> {
     if let Some(token) = saved {
         return Ok(token);
     }
-    let token = generate_token("sl_ps_");
-    let prefix: String = token.chars().take(10).collect();
+    let IssuedToken { token, prefix } = issue_powerstream_token();
     changes::add_token(state, ACCOUNT, token_hash(&token), &prefix)
         .await
         .context("creating the demo Powerstream token")?;

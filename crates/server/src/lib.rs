@@ -11,6 +11,8 @@
 //! - [`settings`]: how the server behaves (timings, limits, datacenter).
 //! - [`state`]: [`AppState`], everything handlers share; loads the store at start.
 //! - [`registry`]: live streams, their compiled rules and open connections.
+//! - [`sessions`]: the open connections of each basic-auth user, closed when it is revoked.
+//! - [`client_addr`]: the client address of the request being served.
 //! - [`changes`]: every state change (accounts, users, streams, rules, tokens), one
 //!   function per kind: store, registry, and the cluster in cluster mode.
 //! - [`cluster`]: the seam to a cluster backend (`sluice-cluster`): [`cluster::Cluster`],
@@ -21,6 +23,7 @@
 //! - [`demo`]: `sluice serve --demo`: demo account, streams, rules and a synthetic firehose.
 //! - [`api`]: the HTTP surfaces (admin, ingest, health, …) and X's error shapes.
 //! - [`auth`]: basic auth, bearer tokens, the admin token.
+//! - [`private_files`]: secrets on disk are created readable by their owner only.
 //! - [`ratelimit`]: X's fixed-window limits and their headers.
 //! - [`tls`]: certificates from files or self-signed.
 //! - [`urls`]: the URLs the "API help" view hands out.
@@ -31,13 +34,16 @@
 pub mod api;
 pub mod auth;
 pub mod changes;
+pub mod client_addr;
 pub mod cluster;
 pub mod delivery;
 pub mod demo;
 pub mod pipeline;
 pub mod post_log;
+pub mod private_files;
 pub mod ratelimit;
 pub mod registry;
+pub mod sessions;
 pub mod settings;
 pub mod state;
 pub mod telemetry;
@@ -103,7 +109,14 @@ pub async fn serve(
                     }
                 };
                 tune_socket(&tcp);
-                let service = TowerToHyperService::new(app.clone());
+                // Each request is handled knowing its client's address (attempt budgets).
+                let app = app.clone();
+                let service = TowerToHyperService::new(tower::service_fn(
+                    move |request: axum::extract::Request<hyper::body::Incoming>| {
+                        let handled = tower::ServiceExt::oneshot(app.clone(), request);
+                        client_addr::scope(peer.ip(), handled)
+                    },
+                ));
                 let watcher = graceful.watcher();
                 let tls = tls.clone();
                 tokio::spawn(async move {

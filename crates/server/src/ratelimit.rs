@@ -74,6 +74,28 @@ impl RateLimiter {
             reset,
         })
     }
+
+    /// Gives back a request counted by [`RateLimiter::check`] that turned out not to count
+    /// (a password that verified); nothing if its window has ended since.
+    pub fn refund(&self, key: &str) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.refund_at(key, now);
+    }
+
+    /// [`RateLimiter::refund`] at a given time since the UNIX epoch (for tests).
+    pub fn refund_at(&self, key: &str, now: Duration) {
+        let window_ms = self.window.as_millis().max(1) as u64;
+        let now_ms = now.as_millis() as u64;
+        let start = now_ms - now_ms % window_ms;
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = windows.get_mut(key)
+            && entry.0 == start
+        {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -93,5 +115,19 @@ mod tests {
         );
         assert!(limiter.check_at("b", t).is_ok());
         assert!(limiter.check_at("a", t + Duration::from_secs(60)).is_ok());
+    }
+
+    #[test]
+    fn a_refund_gives_a_request_back_within_its_window_only() {
+        let limiter = RateLimiter::new(1, Duration::from_secs(60));
+        let t = Duration::from_secs(600);
+        assert!(limiter.check_at("a", t).is_ok());
+        assert!(limiter.check_at("a", t).is_err());
+        limiter.refund_at("a", t);
+        assert!(limiter.check_at("a", t).is_ok());
+        // A refund in the next window does not add to that window's allowance.
+        limiter.refund_at("a", t + Duration::from_secs(60));
+        assert!(limiter.check_at("a", t + Duration::from_secs(60)).is_ok());
+        assert!(limiter.check_at("a", t + Duration::from_secs(60)).is_err());
     }
 }

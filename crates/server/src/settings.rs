@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::auth::AuthSettings;
+
 /// How the server behaves. [`Settings::default`] is what `sluice serve` runs with; tests
 /// shrink the timings.
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct Settings {
     /// How often posts older than the retention are dropped from the post log (and the
     /// file-backed log is flushed to disk).
     pub post_log_trim_interval: Duration,
+    /// Password check bounds and attempt budgets.
+    pub auth: AuthSettings,
 }
 
 /// Default of [`Settings::post_log_retention`].
@@ -65,6 +69,7 @@ impl Default for Settings {
             public_url: "http://127.0.0.1:8080".into(),
             post_log_retention: DEFAULT_POST_LOG_RETENTION,
             post_log_trim_interval: Duration::from_secs(10),
+            auth: AuthSettings::default(),
         }
     }
 }

@@ -11,12 +11,16 @@ use sluice_postlog::PostLog;
 use sluice_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{AdminToken, CredentialCache};
+use crate::auth::AdminToken;
+use crate::auth::basic::Passwords;
+use crate::auth::throttle::AuthThrottle;
 use crate::cluster::{Cluster, Readiness};
 use crate::pipeline::{self, DeliveryMark, PostBus};
 use crate::post_log;
+use crate::private_files;
 use crate::ratelimit::RateLimiter;
 use crate::registry::StreamRegistry;
+use crate::sessions::Sessions;
 use crate::settings::Settings;
 
 /// Shared state of a running server; cheap to clone.
@@ -52,8 +56,12 @@ pub struct Shared {
     pub ids: SnowflakeGenerator,
     /// The admin and ingest API credential.
     pub admin_token: AdminToken,
-    /// Verified basic-auth credentials (argon2 is too slow to run per request).
-    pub credentials: CredentialCache,
+    /// Basic-auth password checks: cached, shared by concurrent requests, bounded.
+    pub passwords: Passwords,
+    /// Budgets of unverified authentication attempts per user and per client address.
+    pub auth_throttle: Arc<AuthThrottle>,
+    /// The open streams of each basic-auth user, closed when its password changes.
+    pub sessions: Sessions,
     /// How the server behaves.
     pub settings: Settings,
     /// Cancelled when the server shuts down: streams send the operational message and end.
@@ -140,7 +148,7 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         let (store, log_dir) = match location {
             StoreLocation::DataDir(dir) => {
-                std::fs::create_dir_all(dir)
+                private_files::create_dir_all(dir)
                     .with_context(|| format!("creating data dir {}", dir.display()))?;
                 let path = dir.join("sluice.db");
                 let store =
@@ -201,6 +209,11 @@ impl AppState {
         } else {
             Readiness::ready()
         };
+        let auth_throttle = Arc::new(AuthThrottle::new(
+            settings.auth.attempts_per_user,
+            settings.auth.attempts_per_client,
+            settings.auth.attempt_window,
+        ));
         Ok(AppState(Arc::new(Shared {
             store,
             registry,
@@ -211,7 +224,9 @@ impl AppState {
             delivery_mark,
             ids,
             admin_token,
-            credentials: CredentialCache::default(),
+            passwords: Passwords::new(&settings.auth, auth_throttle.clone()),
+            auth_throttle,
+            sessions: Sessions::default(),
             settings,
             shutdown: CancellationToken::new(),
             limits: Limits::default(),

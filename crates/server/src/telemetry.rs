@@ -38,6 +38,21 @@ pub fn connections(product: &'static str, delta: f64) {
     gauge!("sluice_connections_open", "product" => product).increment(delta);
 }
 
+/// A password check (argon2) started.
+pub fn password_check() {
+    counter!("sluice_password_checks_total").increment(1);
+}
+
+/// A password check was refused without running: too many running or waiting.
+pub fn password_check_refused(why: &'static str) {
+    counter!("sluice_password_checks_refused_total", "reason" => why).increment(1);
+}
+
+/// An authentication attempt was refused because its user's or client's budget is spent.
+pub fn auth_throttled() {
+    counter!("sluice_auth_throttled_total").increment(1);
+}
+
 /// A rules API request was answered.
 pub fn rules_request(product: &'static str, status: u16) {
     counter!("sluice_rules_requests_total", "product" => product, "status" => status.to_string())

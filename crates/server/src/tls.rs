@@ -1,5 +1,6 @@
 //! HTTPS: a certificate from files, or one generated for `localhost` and `127.0.0.1`
-//! (`--tls-self-signed`), written to `DATA_DIR/tls/cert.pem` so clients can trust it.
+//! (`--tls-self-signed`), written to `DATA_DIR/tls/cert.pem` so clients can trust it (its
+//! key beside it, readable by the owner only).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,6 +9,8 @@ use anyhow::Context as _;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
+
+use crate::private_files;
 
 /// A TLS acceptor for the PEM certificate chain and private key at these paths.
 pub fn from_files(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
@@ -27,14 +30,15 @@ pub fn self_signed(data_dir: &Path) -> anyhow::Result<(TlsAcceptor, PathBuf)> {
     let cert_path = dir.join("cert.pem");
     let key_path = dir.join("key.pem");
     if !(cert_path.exists() && key_path.exists()) {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        private_files::create_dir_all(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
         let generated = rcgen::generate_simple_self_signed(vec![
             "localhost".to_owned(),
             "127.0.0.1".to_owned(),
         ])
         .context("generating a self-signed certificate")?;
         std::fs::write(&cert_path, generated.cert.pem())?;
-        std::fs::write(&key_path, generated.signing_key.serialize_pem())?;
+        private_files::write(&key_path, generated.signing_key.serialize_pem().as_bytes())?;
         tracing::info!(cert = %cert_path.display(), "generated a self-signed certificate");
     }
     Ok((from_files(&cert_path, &key_path)?, cert_path))

@@ -97,7 +97,10 @@ async fn accounts_users_streams_and_tokens() {
     assert_eq!(account["streams"].as_array().unwrap().len(), 3);
     let prefixes = account["tokens"].as_array().unwrap();
     assert_eq!(prefixes.len(), 1);
-    assert!(token.starts_with(prefixes[0].as_str().unwrap()));
+    let prefix = prefixes[0].as_str().unwrap();
+    // `sl_ps_` and a public id; the rest of the token (the secret) is not shown.
+    assert_eq!(prefix.len(), "sl_ps_".len() + 8, "{prefix}");
+    assert!(token.starts_with(&format!("{prefix}_")), "{token} {prefix}");
     assert!(
         !account.to_string().contains(&token),
         "the token is shown once only"

@@ -87,3 +87,32 @@ async fn posts_older_than_the_retention_are_trimmed() {
     assert_eq!(logged[0].seq, FIRST_SEQ + 1);
     server.stop().await;
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_data_dir_and_its_secrets_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    sluice_server::auth::AdminToken::load_or_generate(&data).unwrap();
+    sluice_server::tls::self_signed(&data).unwrap();
+    let server = TestServer::start_in(&data, Settings::default()).await;
+    server.provision("powertrack").await;
+    server.ingest(&common::post(1, "hello")).await;
+    let mode = |rel: &str| {
+        let meta = std::fs::metadata(data.join(rel)).unwrap();
+        meta.permissions().mode() & 0o777
+    };
+    for dir in ["", "tls", "postlog"] {
+        assert_eq!(mode(dir), 0o700, "{dir}/");
+    }
+    for file in ["admin-token", "tls/key.pem", "sluice.db", "sluice.db-wal"] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    for entry in std::fs::read_dir(data.join("postlog")).unwrap() {
+        let path = entry.unwrap().path();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
+    server.stop().await;
+}

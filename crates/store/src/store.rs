@@ -14,6 +14,9 @@ pub enum StoreError {
     /// SQLite failed (I/O error, corrupt file, …).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Creating the database file failed.
+    #[error("creating the database file: {0}")]
+    Create(#[from] std::io::Error),
     /// The account named does not exist.
     #[error("no such account: {0}")]
     NoSuchAccount(String),
@@ -96,6 +99,22 @@ pub enum AddOutcome {
 
 /// Per id or value a delete names, in order: the rule it finds, or `None`.
 pub type FoundRules = Vec<Option<StoredRule>>;
+/// Creates an empty file at `path`, readable and writable by the owner only, unless a file
+/// is there already (whose mode is left alone).
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// The node's database. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct Store {
@@ -104,7 +123,12 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if missing) the database at `path` and brings its schema up to date.
+    ///
+    /// The database holds password hashes and token hashes, so a new file is readable by
+    /// its owner only; SQLite gives the `-wal` and `-shm` files it creates beside it the
+    /// same mode.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        create_private(path)?;
         Self::setup(Connection::open(path)?)
     }
 
@@ -192,6 +216,15 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// Deletes a basic-auth user of an account; returns whether it existed.
+    pub fn delete_user(&self, account: &str, username: &str) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "DELETE FROM users WHERE account = ?1 AND username = ?2",
+            [account, username],
+        )?;
+        Ok(n == 1)
     }
 
     /// The usernames of an account, sorted.

@@ -57,6 +57,36 @@ fn accounts_and_users_are_created_once_and_updated_after() {
 }
 
 #[test]
+fn a_deleted_user_is_gone_and_deleting_it_again_finds_nothing() {
+    let store = Store::open_in_memory().unwrap();
+    store.put_account("acme", 1).unwrap();
+    store.put_user("acme", "alice", "h1").unwrap();
+    store.put_user("acme", "bob", "h2").unwrap();
+    assert!(store.delete_user("acme", "alice").unwrap());
+    assert!(!store.delete_user("acme", "alice").unwrap());
+    assert!(!store.delete_user("other", "bob").unwrap());
+    assert_eq!(store.password_hash("acme", "alice").unwrap(), None);
+    assert_eq!(store.usernames("acme").unwrap(), ["bob"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_database_and_its_wal_files_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.db");
+    let store = Store::open(&path).unwrap();
+    store.put_account("acme", 1).unwrap();
+    let mode = |name: &str| {
+        let meta = std::fs::metadata(dir.path().join(name)).unwrap();
+        meta.permissions().mode() & 0o777
+    };
+    assert_eq!(mode("sluice.db"), 0o600);
+    assert_eq!(mode("sluice.db-wal"), 0o600);
+    assert_eq!(mode("sluice.db-shm"), 0o600);
+}
+
+#[test]
 fn a_label_can_exist_once_per_product() {
     let (store, pt) = store_with_stream();
     let (deca, created) = store

@@ -27,6 +27,11 @@ pub const SLOW_CONSUMER_MESSAGE: &str =
 pub const OPERATIONAL_DISCONNECT_MESSAGE: &str =
     "This stream has been disconnected for operational reasons.";
 
+/// The in-stream message before closing a stream whose credentials stopped working (the
+/// user's password changed or the user was deleted). X documents no text for this; it is
+/// worded like X's other disconnect messages.
+pub const CREDENTIALS_REVOKED_MESSAGE: &str = "This stream has been disconnected because the credentials it was opened with were changed or revoked.";
+
 /// The in-stream message before closing a connection over the stream's cap.
 pub fn too_many_connections_message(allowed: u32) -> String {
     format!("Forced Disconnect: Too many connections. (Allowed Connections = {allowed})")

@@ -1,5 +1,6 @@
 //! The operator's admin API (operator spec, "Admin API"): accounts, basic-auth users,
-//! streams and Powerstream tokens. Every call needs the admin bearer token.
+//! streams and Powerstream tokens. Every call needs the admin bearer token (401 with
+//! `WWW-Authenticate: Bearer` without it).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,7 +12,10 @@ use sluice_store::{Product, StreamLimits, StreamRef};
 use super::body::UnreadBody;
 use super::error::{ApiError, json_response};
 use super::powerstream;
-use crate::auth::{generate_token, hash_password, token_hash};
+use crate::auth::{
+    BEARER_CHALLENGE, IssuedToken, displayable_prefix, hash_password, issue_powerstream_token,
+    token_hash,
+};
 use crate::changes;
 use crate::state::AppState;
 use crate::urls;
@@ -24,7 +28,8 @@ pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErr
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: this endpoint needs 'Authorization: Bearer <admin token>'.",
-        ))
+        )
+        .challenge(BEARER_CHALLENGE))
     }
 }
 
@@ -144,6 +149,42 @@ pub async fn put_user(
     ))
 }
 
+/// `DELETE /admin/accounts/{account}/users/{username}`: deletes a basic-auth user; its
+/// open streams are closed with the credentials-revoked message. 204; 404 if unknown.
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Path((account, username)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    check_name("username", &username)?;
+    require_account(&state, &account).await?;
+    if !changes::delete_user(&state, &account, &username).await? {
+        return Err(ApiError::not_found(format!(
+            "Unknown user {username:?} of account {account:?}."
+        )));
+    }
+    tracing::info!(account, username, "user deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /admin/accounts/{account}/users`: the account's basic-auth users, by name.
+pub async fn list_users(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    require_account(&state, &account).await?;
+    let a = account.clone();
+    let names = state.blocking(move |s| s.usernames(&a)).await?;
+    let users: Vec<serde_json::Value> = names
+        .iter()
+        .map(|username| json!({ "username": username }))
+        .collect();
+    Ok(json(StatusCode::OK, &json!({ "users": users })))
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct StreamBody {
@@ -249,8 +290,7 @@ pub async fn create_token(
     require_admin(&state, &headers)?;
     require_account(&state, &account).await?;
     let EmptyBody {} = read_body(&state, raw).await?;
-    let token = generate_token("sl_ps_");
-    let prefix: String = token.chars().take(10).collect();
+    let IssuedToken { token, prefix } = issue_powerstream_token();
     changes::add_token(&state, &account, token_hash(&token), &prefix).await?;
     tracing::info!(account, prefix, "powerstream token created");
     Ok(json(StatusCode::CREATED, &json!({ "token": token })))
@@ -276,6 +316,7 @@ pub async fn get_account(
             ))
         })
         .await?;
+    let tokens: Vec<&str> = tokens.iter().map(|p| displayable_prefix(p)).collect();
     let mut streams: Vec<serde_json::Value> = streams
         .iter()
         .map(|stored| {

@@ -38,6 +38,8 @@ pub struct ApiError {
     pub rate: Option<RateInfo>,
     /// The `sent` format.
     pub sent: SentFormat,
+    /// The `WWW-Authenticate` challenge of a 401.
+    pub challenge: Option<&'static str>,
 }
 
 impl ApiError {
@@ -49,6 +51,7 @@ impl ApiError {
             gzip: false,
             rate: None,
             sent: SentFormat::Rules,
+            challenge: None,
         }
     }
 
@@ -57,11 +60,20 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
-    /// 401 Unauthorized.
+    /// 401 Unauthorized for basic auth, with its `WWW-Authenticate` challenge.
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: HTTP authentication failed due to invalid credentials.",
+        )
+        .challenge(crate::auth::BASIC_CHALLENGE)
+    }
+
+    /// 503 while too many password checks are running or waiting.
+    pub fn auth_busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable: too many authentication requests are in progress. Retry shortly.",
         )
     }
 
@@ -90,6 +102,12 @@ impl ApiError {
     /// Gzip the body when `gzip` is true.
     pub fn gzip(mut self, gzip: bool) -> Self {
         self.gzip = gzip;
+        self
+    }
+
+    /// Send `challenge` in `WWW-Authenticate`.
+    pub fn challenge(mut self, challenge: &'static str) -> Self {
+        self.challenge = Some(challenge);
         self
     }
 
@@ -134,6 +152,12 @@ impl IntoResponse for ApiError {
         let mut response = json_response(self.status, body, self.gzip);
         if let Some(rate) = self.rate {
             add_rate_headers(&mut response, rate);
+        }
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

@@ -8,7 +8,9 @@ use axum::http::HeaderMap;
 use sluice_store::{Product, StreamRef};
 
 use super::error::ApiError;
-use crate::auth::{basic_credentials, verify_password};
+use crate::auth::basic::{Outcome, Presented};
+use crate::auth::basic_credentials;
+use crate::client_addr;
 use crate::registry::LiveStream;
 use crate::state::AppState;
 
@@ -17,34 +19,50 @@ pub fn label_of(segment: &str) -> Option<&str> {
     segment.strip_suffix(".json").filter(|l| !l.is_empty())
 }
 
+/// A request that passed basic auth: who it is, for holding its streams in
+/// [`crate::sessions::Sessions`].
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The username.
+    pub user: String,
+    /// The user's generation when the request was checked.
+    pub generation: u64,
+}
+
 /// Checks HTTP basic auth for `account`: the user must belong to that account (no account
-/// can reach another's rules or streams). `gzip` decides the encoding of the 401 body.
+/// can reach another's rules or streams). `gzip` decides the encoding of the error body.
+///
+/// 401 (with `WWW-Authenticate: Basic`) for missing or wrong credentials, whether or not
+/// the user exists (an unknown user costs a password check too); 429 with the
+/// `x-rate-limit-*` headers when the user's or the client's attempt budget is spent; 503
+/// when too many password checks are running or waiting (see [`crate::auth::basic`]).
 pub async fn require_basic(
     state: &AppState,
     account: &str,
     headers: &HeaderMap,
     gzip: bool,
-) -> Result<(), ApiError> {
+) -> Result<Authenticated, ApiError> {
     let Some((user, password)) = basic_credentials(headers) else {
         return Err(ApiError::unauthorized().gzip(gzip));
     };
-    if state.credentials.contains(account, &user, &password) {
-        return Ok(());
-    }
-    let (a, u) = (account.to_owned(), user.clone());
-    let hash = state.blocking(move |s| s.password_hash(&a, &u)).await?;
-    let Some(hash) = hash else {
-        return Err(ApiError::unauthorized().gzip(gzip));
+    let generation = state.sessions.generation(account, &user);
+    let presented = Presented {
+        account,
+        user: &user,
+        password: &password,
+        client: client_addr::current(),
     };
-    let pw = password.clone();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
-        .await
-        .map_err(ApiError::internal)?;
-    if !ok {
-        return Err(ApiError::unauthorized().gzip(gzip));
+    let lookup = || {
+        let (a, u) = (account.to_owned(), user.clone());
+        state.blocking(move |s| s.password_hash(&a, &u))
+    };
+    match state.passwords.check(&presented, lookup).await {
+        Outcome::Valid => Ok(Authenticated { user, generation }),
+        Outcome::Invalid => Err(ApiError::unauthorized().gzip(gzip)),
+        Outcome::Throttled(rate) => Err(ApiError::rate_limited(rate).gzip(gzip)),
+        Outcome::Busy => Err(ApiError::auth_busy().gzip(gzip)),
+        Outcome::Failed => Err(ApiError::internal("user lookup failed").gzip(gzip)),
     }
-    state.credentials.insert(account, &user, &password);
-    Ok(())
 }
 
 /// The live stream of `account`/`label` for `product`, or X-style 404.

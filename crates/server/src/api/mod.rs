@@ -38,9 +38,10 @@ pub fn router(state: AppState) -> Router {
             "/admin/accounts/{account}",
             put(admin::put_account).get(admin::get_account),
         )
+        .route("/admin/accounts/{account}/users", get(admin::list_users))
         .route(
             "/admin/accounts/{account}/users/{username}",
-            put(admin::put_user),
+            put(admin::put_user).delete(admin::delete_user),
         )
         .route(
             "/admin/accounts/{account}/streams/{label}",

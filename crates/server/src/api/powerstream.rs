@@ -11,8 +11,9 @@
 //!
 //! Decisions where the spec is silent:
 //! - Auth: no `Authorization` header, or an unknown bearer token: 401 with X's
-//!   `Unauthorized` problem; other schemes (basic auth, …): 403
-//!   `unsupported-authentication`.
+//!   `Unauthorized` problem and `WWW-Authenticate: Bearer`; other schemes (basic auth,
+//!   …): 403 `unsupported-authentication`. Unknown tokens spend the client address's
+//!   attempt budget; once it is spent, 429 (docs/auth.md).
 //! - Rules: every rules call (list, add, delete, refused or not, once authenticated) counts
 //!   against the account's 50 per 24 h; the answers carry the `x-rate-limit-*` headers.
 //!   An add of 1 to [`MAX_RULES_PER_ADD`] rules is all or nothing: any invalid rule (bad
@@ -54,8 +55,8 @@ use sluice_rules::{Dialect, Rule};
 use sluice_store::{AddOutcome, NewRule, Product, StoreError, StreamLimits, StreamRef};
 use sluice_wire::add::{MAX_TAG_CHARS, tag_within_limit};
 use sluice_wire::error::{
-    OPERATIONAL_DISCONNECT_MESSAGE, RULE_LIMIT_MESSAGE, SLOW_CONSUMER_MESSAGE,
-    too_many_connections_message,
+    CREDENTIALS_REVOKED_MESSAGE, OPERATIONAL_DISCONNECT_MESSAGE, RULE_LIMIT_MESSAGE,
+    SLOW_CONSUMER_MESSAGE, too_many_connections_message,
 };
 use sluice_wire::v2::{
     AddResponse, ConnectionMetadata, DeleteRequest, DeleteResponse, DeleteTarget, DisconnectType,
@@ -69,8 +70,10 @@ use super::error::{add_rate_headers, json_response};
 use super::problem::ProblemError;
 use super::stream_query::StreamQuery;
 use super::streaming::{Start, StreamOptions, open_stream_at};
+use crate::auth::throttle::Attempt;
 use crate::auth::{bearer_token, token_hash};
 use crate::changes::{self, ChangeError, DeletedRules, RuleToAdd, RulesToDelete};
+use crate::client_addr;
 use crate::delivery::{CloseMessages, CloseReason, Encoding};
 use crate::registry::LiveStream;
 use crate::state::{AppState, now_ms};
@@ -113,12 +116,24 @@ pub async fn ensure_stream(
     changes::ensure_stream(state, &key, limits).await
 }
 
-/// The account a request's bearer token belongs to.
+/// The account a request's bearer token belongs to. An unknown token is charged to the
+/// client address's attempt budget: 401 while it lasts, 429 once it is spent (a token is
+/// one hash lookup, so known tokens are never refused for it).
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<String, ProblemError> {
     if let Some(token) = bearer_token(headers) {
         let hash = token_hash(token);
         let account = state.blocking(move |s| s.token_account(&hash)).await?;
-        return account.ok_or_else(ProblemError::unauthorized);
+        if let Some(account) = account {
+            return Ok(account);
+        }
+        let attempt = Attempt::anonymous(client_addr::current());
+        return Err(match state.auth_throttle.charge(&attempt) {
+            Ok(()) => ProblemError::unauthorized(),
+            Err(rate) => {
+                telemetry::auth_throttled();
+                ProblemError::rate_limited(rate)
+            }
+        });
     }
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Err(ProblemError::unauthorized());
@@ -555,6 +570,10 @@ impl CloseMessages for PowerstreamCloseMessages {
                 DisconnectType::OperationalDisconnect,
                 OPERATIONAL_DISCONNECT_MESSAGE.to_owned(),
             ),
+            CloseReason::CredentialsRevoked => (
+                DisconnectType::ForceDisconnect,
+                CREDENTIALS_REVOKED_MESSAGE.to_owned(),
+            ),
             CloseReason::Completed(line) => return Some(line.clone()),
         };
         let line = StreamErrors::disconnect(kind, detail);
@@ -612,6 +631,7 @@ pub async fn connect(
         encoding,
         prelude,
         messages: Arc::new(PowerstreamCloseMessages),
+        user: None,
     };
     let mut response = open_stream_at(&state, live, options, start);
     if local_dc_only {

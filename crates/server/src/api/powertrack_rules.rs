@@ -77,7 +77,7 @@ where
     let result = async {
         let label = label
             .ok_or_else(|| ApiError::not_found("Not found: rules URLs end in '{label}.json'."))?;
-        require_basic(&state, account, headers, gzip).await?;
+        let _user = require_basic(&state, account, headers, gzip).await?;
         let live = find_stream(&state, account, Product::PowerTrack, label, gzip)?;
         let rate = state
             .limits

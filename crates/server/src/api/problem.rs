@@ -20,6 +20,8 @@ pub struct ProblemError {
     pub problem: Box<Problem>,
     /// Rate-limit headers to add.
     pub rate: Option<RateInfo>,
+    /// The `WWW-Authenticate` challenge of a 401.
+    pub challenge: Option<&'static str>,
 }
 
 impl ProblemError {
@@ -28,18 +30,22 @@ impl ProblemError {
             status,
             problem: Box::new(Problem::new(title, kind, detail, status.as_u16())),
             rate: None,
+            challenge: None,
         }
     }
 
     /// 401 for a missing or unknown bearer token, X's body:
     /// `{"title":"Unauthorized","detail":"Unauthorized","type":"about:blank","status":401}`.
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            problem_type::ABOUT_BLANK,
-            "Unauthorized",
-        )
+        Self {
+            challenge: Some(crate::auth::BEARER_CHALLENGE),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                problem_type::ABOUT_BLANK,
+                "Unauthorized",
+            )
+        }
     }
 
     /// 403 for credentials of another kind than a bearer token (basic auth, …), with X's
@@ -166,6 +172,7 @@ impl From<ApiError> for ProblemError {
         };
         Self {
             rate: e.rate,
+            challenge: e.challenge,
             ..Self::new(e.status, title, kind, e.message)
         }
     }
@@ -203,6 +210,12 @@ impl IntoResponse for ProblemError {
         );
         if let Some(rate) = self.rate {
             add_rate_headers(&mut response, rate);
+        }
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

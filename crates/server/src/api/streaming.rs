@@ -17,13 +17,13 @@ use bytes::Bytes;
 use sluice_store::Product;
 use sluice_wire::ErrorBody;
 use sluice_wire::error::{
-    COMPRESSION_REQUIRED_MESSAGE, OPERATIONAL_DISCONNECT_MESSAGE, SLOW_CONSUMER_MESSAGE,
-    too_many_connections_message,
+    COMPRESSION_REQUIRED_MESSAGE, CREDENTIALS_REVOKED_MESSAGE, OPERATIONAL_DISCONNECT_MESSAGE,
+    SLOW_CONSUMER_MESSAGE, too_many_connections_message,
 };
 
 use super::encoding::accepts_gzip;
 use super::error::{ApiError, add_rate_headers};
-use super::gnip::{find_stream, label_of, require_basic};
+use super::gnip::{Authenticated, find_stream, label_of, require_basic};
 use super::recovery::RecoveryJob;
 use super::stream_query::{QueryPairs, StartRequest, StreamQuery, requested_partition};
 use crate::delivery::replay::{self, ReplayKind, ReplayTarget};
@@ -46,6 +46,7 @@ impl CloseMessages for GnipCloseMessages {
             CloseReason::SlowConsumer => SLOW_CONSUMER_MESSAGE.to_owned(),
             CloseReason::TooManyConnections { allowed } => too_many_connections_message(*allowed),
             CloseReason::Operational => OPERATIONAL_DISCONNECT_MESSAGE.to_owned(),
+            CloseReason::CredentialsRevoked => CREDENTIALS_REVOKED_MESSAGE.to_owned(),
             CloseReason::Completed(line) => return Some(line.clone()),
         };
         let body = ErrorBody::new(message, sluice_wire::sent::stream_sent_now());
@@ -59,6 +60,8 @@ pub struct Admitted {
     pub live: Arc<LiveStream>,
     /// The connect limiter's state after counting this request (for the headers).
     pub rate: RateInfo,
+    /// The user whose credentials it carried.
+    pub user: Authenticated,
 }
 
 /// The checks of a Gnip-style stream connect, in this order:
@@ -96,7 +99,7 @@ pub async fn admit_gnip(
             "Account '{account}' not found."
         ))));
     }
-    require_basic(state, account, headers, gzip)
+    let user = require_basic(state, account, headers, gzip)
         .await
         .map_err(stream_error)?;
     let live = match label_of(label_segment) {
@@ -120,7 +123,7 @@ pub async fn admit_gnip(
             COMPRESSION_REQUIRED_MESSAGE,
         )));
     }
-    Ok(Admitted { live, rate })
+    Ok(Admitted { live, rate, user })
 }
 
 /// Connects a Gnip-style stream (PowerTrack, Decahose, Firehose): the checks of
@@ -164,6 +167,7 @@ pub async fn connect_gnip(
         encoding: Encoding::Gzip,
         prelude: None,
         messages: Arc::new(GnipCloseMessages),
+        user: Some(admitted.user),
     };
     let mut response = open_stream_at(state, admitted.live, options, start);
     add_rate_headers(&mut response, admitted.rate);
@@ -182,6 +186,9 @@ pub struct StreamOptions {
     pub prelude: Option<Bytes>,
     /// The texts written before the server closes the stream.
     pub messages: Arc<dyn CloseMessages>,
+    /// The basic-auth user the connection was opened as (Gnip streams): it is closed when
+    /// that user's password changes or the user is deleted.
+    pub user: Option<Authenticated>,
 }
 
 /// Where a connection's stream starts.
@@ -249,7 +256,8 @@ pub fn open_stream(state: &AppState, live: Arc<LiveStream>, options: StreamOptio
 /// connection is accepted, and once `settings.over_cap_grace` has passed, the connections
 /// still beyond the cap (newest first) are closed with the too-many-connections message
 /// (spec Part A). When the body ends or the client goes away, the connection is
-/// unregistered and its closing logged.
+/// unregistered and its closing logged. A connection opened as a basic-auth user is held
+/// in [`crate::sessions::Sessions`] for as long as its body lives.
 pub fn open_stream_at(
     state: &AppState,
     live: Arc<LiveStream>,
@@ -257,6 +265,11 @@ pub fn open_stream_at(
     start: Start,
 ) -> Response {
     let outbox = Arc::new(Outbox::new(state.settings.outbox_bytes, options.encoding));
+    let session = options.user.as_ref().map(|user| {
+        state
+            .sessions
+            .open(&live.key.account, &user.user, user.generation, &outbox)
+    });
     let product = live.product().as_str();
     let partition = options.partition;
     let kind = start.kind();
@@ -332,6 +345,7 @@ pub fn open_stream_at(
     let on_close = Box::new(move |reason: &str| {
         let connection = registration.unregister();
         drop(recovery_job);
+        drop(session);
         telemetry::connections(product, -1.0);
         tracing::info!(
             account = live.key.account,

@@ -195,6 +195,7 @@ impl BodyWriter {
             CloseReason::SlowConsumer => "slow consumer",
             CloseReason::TooManyConnections { .. } => "too many connections",
             CloseReason::Operational => "operational disconnect",
+            CloseReason::CredentialsRevoked => "credentials revoked",
             CloseReason::Completed(_) => "completed",
         };
         self.encoder.finish()

@@ -34,6 +34,9 @@ pub enum CloseReason {
     },
     /// The server is shutting down, or the stream was deleted.
     Operational,
+    /// The credentials the connection was opened with no longer work: the user's password
+    /// changed or the user was deleted.
+    CredentialsRevoked,
     /// A finite stream (recovery) has sent everything; the payload is the final `info`
     /// message line to write before closing.
     Completed(Bytes),
