@@ -23,16 +23,17 @@ use sluice_postlog::{LogError, PostLog};
 /// in proportion (see [`RecentIds`]) for a retention that may be 24 hours.
 pub const WINDOW: Duration = Duration::from_secs(5 * 60);
 
-/// Ids remembered at most (about 250 MB): past this, the oldest are forgotten before their
-/// window ends. The node's ingest rate never comes near it (20,000 posts/s for 5 minutes is
-/// 6 million ids); it only bounds memory against a flood.
-pub const MAX_IDS: usize = 10_000_000;
+/// Ids remembered at most (about 220 MB): past this, the oldest are forgotten before their
+/// window ends. A node's ingest rate does not reach it (20,000 posts/s for 5 minutes is 6
+/// million ids); it only bounds memory against a flood.
+pub const MAX_IDS: usize = 8_000_000;
 
 /// The ids accepted within the window, oldest first.
 ///
-/// Memory: 8 bytes per id in the arrival queue plus a hash set entry (8 bytes and a control
-/// byte, at a load of 44–88 %), about 18–29 MB per million ids; arrival times are kept per
-/// run of ids with the same millisecond, a few bytes per batch.
+/// Memory: per id, 8 bytes in the arrival queue and a hash set entry of 8 bytes and a
+/// control byte, both in tables whose capacity doubles: 20–40 MB per million ids (27 MB at
+/// exactly one million). Arrival times are kept per run of ids with the same millisecond,
+/// 16 bytes per batch.
 #[derive(Debug)]
 pub struct RecentIds {
     window_ms: u64,
