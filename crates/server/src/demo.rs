@@ -28,7 +28,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::auth::{generate_token, hash_password, token_hash, verify_password};
 use crate::changes::{self, ChangeError, RuleToAdd};
-use crate::pipeline::{DECAHOSE_PARTITIONS, IngestedPost};
+use crate::pipeline::{DECAHOSE_PARTITIONS, IngestedPost, PublishError};
 use crate::registry::LiveStream;
 use crate::state::{AppState, now_ms};
 use crate::{telemetry, urls};
@@ -271,8 +271,11 @@ async fn run_firehose(state: AppState, rate: f64) {
             .collect();
         sent = due;
         telemetry::posts_ingested(posts.len() as u64);
-        if state.bus.publish(posts).await.is_err() {
-            break;
+        match state.bus.publish(posts).await {
+            Ok(()) => {}
+            // Logged where it failed; the next batch may get through.
+            Err(PublishError::NotStored(_) | PublishError::Cluster(_)) => {}
+            Err(PublishError::Stopped(_)) => break,
         }
     }
     tracing::info!(posts = sent, "demo firehose stopped");
