@@ -158,7 +158,10 @@ struct Ids {
 
 /// The id of an accepted post (`id_str`, else `id`), skipping every other field without
 /// building it: the ingest API validated the post already, and the append thread and the
-/// rebuild at start only need the id.
+/// rebuild at start only need the id. Skipping still reads the whole post: about 7 µs for
+/// a 4.4 KB post (some 600 MB/s, measured with serde_json in a release build on a busy
+/// 2-core machine), a tenth of a core at 20,000 posts/s on the append thread. Carrying the
+/// id the ingest API parsed along with the post would save that.
 pub fn post_id(bytes: &[u8]) -> Option<u64> {
     let ids: Ids = serde_json::from_slice(bytes).ok()?;
     ids.id_str.or(ids.id)
