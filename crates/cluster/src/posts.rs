@@ -16,8 +16,9 @@ use sluice_server::telemetry;
 
 use crate::names::{DATACENTER_HEADER, POSTS_STREAM, POSTS_SUBJECTS, post_subject};
 
-/// How long JetStream remembers a post id to drop a second publish of it.
-const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// How long JetStream remembers a post id to drop a second publish of it: the same window
+/// a single node de-duplicates over (the longest backfill), capped by the retention.
+const DUPLICATE_WINDOW: Duration = sluice_server::dedup::WINDOW;
 /// Posts handed to the pipeline in one batch at most.
 const BATCH: usize = 1_024;
 
@@ -42,7 +43,9 @@ pub async fn ensure_stream(
 
 /// Publishes posts with pipelined acknowledgements; returns once JetStream acknowledged
 /// every one (a duplicate of an already stored post counts as acknowledged), with the
-/// stream sequence of the last (`None` for no posts).
+/// stream sequence of the last (`None` for no posts). JetStream acknowledges a message once
+/// it has stored it, so the ingest API, which answers when this returns, acknowledges only
+/// posts the posts stream holds: a crash of the node after the answer loses nothing.
 pub async fn publish(
     js: &jetstream::Context,
     posts: Vec<IngestedPost>,
@@ -64,11 +67,14 @@ pub async fn publish(
         acks.push(ack);
     }
     let mut last = None;
+    let mut duplicates = 0;
     for ack in futures_util::future::join_all(acks.into_iter().map(|a| a.into_future())).await {
         let ack =
             ack.map_err(|e| ClusterError(format!("JetStream did not acknowledge a post: {e}")))?;
+        duplicates += u64::from(ack.duplicate);
         last = Some(ack.sequence);
     }
+    telemetry::posts_duplicate(duplicates);
     Ok(last)
 }
 

@@ -234,6 +234,37 @@ async fn a_posted_duplicate_id_is_delivered_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_answers_once_jetstream_holds_the_posts_and_stores_a_repeated_id_once() {
+    let Some(nats) =
+        Nats::start("ingest_answers_once_jetstream_holds_the_posts_and_stores_a_repeated_id_once")
+    else {
+        return;
+    };
+    let a = Node::start(&nats, "dc1").await;
+    a.provision().await;
+    let logged_ids = || async {
+        read_log(a.state.post_log.clone(), 0, 100)
+            .await
+            .iter()
+            .map(|p| serde_json::from_slice::<serde_json::Value>(&p.bytes).unwrap()["id"].clone())
+            .collect::<Vec<_>>()
+    };
+    // A repeated line of one body: both accepted, stored once.
+    let body = [post(71, "one"), post(72, "two"), post(71, "one")].join("\n");
+    let (status, answer) = a.ingest(&body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], 3);
+    // Read at once, without waiting: the answer came after JetStream stored every post.
+    assert_eq!(logged_ids().await, [71, 72]);
+    // The same id in a later body.
+    let (status, answer) = a.ingest(&post(72, "two")).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], 1);
+    assert_eq!(logged_ids().await, [71, 72]);
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_survive_a_nats_restart_and_lose_nothing_acknowledged() {
     let mut nats = Nats::start();
     let a = Node::start(&nats, "dc1").await;

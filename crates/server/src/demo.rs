@@ -30,7 +30,7 @@ use crate::auth::{
     IssuedToken, hash_password, issue_powerstream_token, token_hash, verify_password,
 };
 use crate::changes::{self, ChangeError, RuleToAdd};
-use crate::pipeline::{DECAHOSE_PARTITIONS, IngestedPost};
+use crate::pipeline::{DECAHOSE_PARTITIONS, IngestedPost, PublishError};
 use crate::registry::LiveStream;
 use crate::state::{AppState, now_ms};
 use crate::{telemetry, urls};
@@ -272,8 +272,11 @@ async fn run_firehose(state: AppState, rate: f64) {
             .collect();
         sent = due;
         telemetry::posts_ingested(posts.len() as u64);
-        if state.bus.publish(posts).await.is_err() {
-            break;
+        match state.bus.publish(posts).await {
+            Ok(()) => {}
+            // Logged where it failed; the next batch may get through.
+            Err(PublishError::NotStored(_) | PublishError::Cluster(_)) => {}
+            Err(PublishError::Stopped(_)) => break,
         }
     }
     tracing::info!(posts = sent, "demo firehose stopped");

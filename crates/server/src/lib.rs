@@ -18,6 +18,8 @@
 //! - [`cluster`]: the seam to a cluster backend (`sluice-cluster`): [`cluster::Cluster`],
 //!   replicated [`cluster::Change`]s, readiness.
 //! - [`pipeline`]: the in-process post bus: log each accepted post, match it, fill outboxes.
+//! - [`dedup`]: the window of recently accepted post ids (a post ingested twice is
+//!   delivered once).
 //! - [`post_log`]: which post log a server opens (files or memory) and its retention trim.
 //! - [`delivery`]: outboxes and streaming bodies (framing, heartbeats, gzip, slow consumers).
 //! - [`demo`]: `sluice serve --demo`: demo account, streams, rules and a synthetic firehose.
@@ -36,6 +38,7 @@ pub mod auth;
 pub mod changes;
 pub mod client_addr;
 pub mod cluster;
+pub mod dedup;
 pub mod delivery;
 pub mod demo;
 pub mod pipeline;

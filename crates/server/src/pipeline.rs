@@ -2,10 +2,13 @@
 //! every live stream and put in the outboxes of the connections that should receive it.
 //!
 //! Two dedicated threads run it (the in-process post bus). Ingest handlers hand batches
-//! through a bounded channel and return; the first thread appends each whole batch to the
-//! post log and passes it to the second, so that a post is either in the log before a
-//! connection registers (backfill and recovery find it there) or delivered to that
-//! connection live (possibly both: duplicates are allowed, gaps are not). In cluster mode the
+//! through a bounded channel and wait until the first thread has appended the batch to the
+//! post log ([`PostBus::publish`]): a post is acknowledged only once it is in the log, so a
+//! crash of the process after the answer loses nothing. That thread drops the posts whose id
+//! it accepted within the last [`dedup::WINDOW`] before appending, and then passes the batch
+//! to the second, so that a post is either in the log before a connection registers
+//! (backfill and recovery find it there) or delivered to that connection live (possibly
+//! both: duplicates are allowed, gaps are not). In cluster mode the
 //! backend's log already holds every post before its consumer hands it to the pipeline, which
 //! then has nothing to append and runs on one thread. The delivering thread parses each post
 //! once, matches it once against the node-wide index of every stream's rules, and for each
@@ -24,10 +27,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use sluice_postlog::{NewPost, PostLog};
-use tokio::sync::mpsc;
+use sluice_postlog::{LogError, NewPost, PostLog};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{Cluster, ClusterError};
+use crate::dedup::{self, RecentIds};
 use crate::delivery::fanout::{BatchPost, Fanout};
 pub use crate::delivery::select::{DECAHOSE_PARTITIONS, FIREHOSE_PARTITIONS};
 use crate::registry::{LiveStream, StreamRegistry};
@@ -52,16 +56,32 @@ pub struct PostBus {
 }
 
 impl PostBus {
-    /// Publishes a batch of accepted posts. Single node: hands it to the pipeline, waiting
-    /// only when the pipeline is thousands of batches behind. Cluster: resolves once the
-    /// backend has durably accepted every post.
+    /// Publishes a batch of accepted posts and resolves once they are stored, so that the
+    /// caller may acknowledge them. Single node: once the pipeline has appended the batch
+    /// to the post log (written to the OS: see `SegmentLog` for when it is fsynced), with
+    /// the posts whose id was accepted within [`dedup::WINDOW`] left out (they are stored
+    /// already); the wait is longer when the pipeline is behind (backpressure). Cluster:
+    /// once JetStream has acknowledged every post ([`Cluster::publish_posts`]). An error
+    /// means none of the batch was stored or will be delivered.
     pub async fn publish(&self, posts: Vec<IngestedPost>) -> Result<(), PublishError> {
         if posts.is_empty() {
             return Ok(());
         }
-        match &self.cluster {
-            Some(cluster) => Ok(cluster.publish_posts(posts).await?),
-            None => Ok(self.deliver(posts, None).await?),
+        if let Some(cluster) = &self.cluster {
+            return Ok(cluster.publish_posts(posts).await?);
+        }
+        let (stored, outcome) = oneshot::channel();
+        self.send(Batch {
+            posts,
+            next_seq: None,
+            stored: Some(stored),
+        })
+        .await?;
+        match outcome.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(PublishError::NotStored(e)),
+            // The pipeline ended without taking the batch up.
+            Err(_) => Err(PipelineStopped.into()),
         }
     }
 
@@ -77,7 +97,15 @@ impl PostBus {
         if posts.is_empty() {
             return Ok(());
         }
-        let batch = LoggedBatch { posts, next_seq };
+        self.send(Batch {
+            posts,
+            next_seq,
+            stored: None,
+        })
+        .await
+    }
+
+    async fn send(&self, batch: Batch) -> Result<(), PipelineStopped> {
         self.tx
             .send(Feed::Batch(batch))
             .await
@@ -96,14 +124,14 @@ impl PostBus {
 /// What the post bus carries to the pipeline.
 enum Feed {
     /// Accepted posts.
-    Batch(LoggedBatch),
+    Batch(Batch),
     /// Shutdown: refuse further batches, finish the ones queued.
     Stop,
 }
 
 /// Receives batches until [`Feed::Stop`], then closes the channel (senders get an error from
 /// then on) and takes what was queued before the close; `None` at the end.
-fn next_batch(rx: &mut mpsc::Receiver<Feed>) -> Option<LoggedBatch> {
+fn next_batch(rx: &mut mpsc::Receiver<Feed>) -> Option<Batch> {
     loop {
         match rx.blocking_recv()? {
             Feed::Batch(batch) => return Some(batch),
@@ -126,6 +154,9 @@ pub enum PublishError {
     /// The cluster backend did not accept them.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// Appending them to the post log failed: they were not accepted (nor delivered).
+    #[error("the posts could not be stored in the post log, none was accepted: {0}")]
+    NotStored(LogError),
 }
 
 /// How far live delivery has got in the post log: every post with a sequence number below
@@ -205,47 +236,55 @@ pub fn start(
     (PostBus { tx, cluster }, mark, handle)
 }
 
-/// A batch on its way to delivery, with the sequence number after its last post in the
-/// log once it is there.
-struct LoggedBatch {
+/// A batch on its way through the pipeline.
+struct Batch {
     posts: Vec<IngestedPost>,
+    /// The sequence number after its last post in the log, once it is there.
     next_seq: Option<u64>,
+    /// Told when the batch is stored, or could not be ([`PostBus::publish`] waits for it).
+    stored: Option<oneshot::Sender<Result<(), LogError>>>,
 }
 
 /// Batches appended to the log and not yet delivered: a short queue, so that a slow
 /// delivery holds back the log thread instead of piling up memory.
 const LOGGED_BATCHES: usize = 64;
 
-/// The post log thread: appends each batch, then hands it to delivery. A failing log costs
-/// backfill and recovery, not live delivery: the failure is logged and counted, and the
-/// batch still goes out.
-fn append_all(log: &dyn PostLog, mut rx: mpsc::Receiver<Feed>, logged: mpsc::Sender<LoggedBatch>) {
-    while let Some(LoggedBatch { posts: batch, .. }) = next_batch(&mut rx) {
-        let posts: Vec<NewPost<'_>> = batch
-            .iter()
-            .map(|p| NewPost {
-                datacenter: &p.datacenter,
-                bytes: &p.bytes,
-            })
-            .collect();
-        let now = u64::try_from(crate::state::now_ms()).unwrap_or(0);
-        let next_seq = match log.append(&posts, now) {
-            Ok(last) => {
-                telemetry::posts_logged(posts.len() as u64);
-                Some(last + 1)
-            }
-            Err(e) => {
-                telemetry::post_log_error();
-                tracing::error!(posts = posts.len(), "appending to the post log failed: {e}");
-                None
-            }
+/// The post log thread: drops the posts accepted before (by id, within
+/// [`dedup::WINDOW`]), appends the rest of each batch, tells the publisher, then hands the
+/// batch to delivery. A batch whose append failed is answered with the error and neither
+/// delivered nor remembered: the publisher was told it was not accepted, so it may send it
+/// again, and only what the log holds is ever delivered (what a client got live, backfill
+/// and recovery find too).
+fn append_all(log: &dyn PostLog, mut rx: mpsc::Receiver<Feed>, logged: mpsc::Sender<Batch>) {
+    let started = std::time::Instant::now();
+    let mut recent =
+        RecentIds::rebuild(log, now(), dedup::WINDOW, dedup::MAX_IDS).unwrap_or_else(|e| {
+            telemetry::post_log_error();
+            tracing::error!(
+                "reading the ids of the last minutes' posts from the post log failed, \
+                 a post sent again may be delivered twice: {e}"
+            );
+            RecentIds::new(dedup::WINDOW, dedup::MAX_IDS)
+        });
+    tracing::info!(
+        ids = recent.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "de-duplication window loaded from the post log"
+    );
+    while let Some(Batch { posts, stored, .. }) = next_batch(&mut rx) {
+        let appended = append_new(log, &mut recent, posts, now());
+        let (outcome, batch) = match appended {
+            Ok(batch) => (Ok(()), batch),
+            Err(e) => (Err(e), None),
         };
-        drop(posts);
-        let batch = LoggedBatch {
-            posts: batch,
-            next_seq,
-        };
-        if logged.blocking_send(batch).is_err() {
+        if let Some(stored) = stored {
+            // The publisher may have given up waiting (its client went away): the batch is
+            // stored all the same.
+            let _ = stored.send(outcome);
+        }
+        if let Some(batch) = batch
+            && logged.blocking_send(batch).is_err()
+        {
             return;
         }
     }
@@ -254,18 +293,83 @@ fn append_all(log: &dyn PostLog, mut rx: mpsc::Receiver<Feed>, logged: mpsc::Sen
     }
 }
 
+/// Appends the posts of `posts` whose id `recent` does not hold (nor an earlier post of the
+/// batch), and records their ids; returns them as a batch for delivery (`None`: all were
+/// duplicates). On failure nothing is appended or recorded.
+fn append_new(
+    log: &dyn PostLog,
+    recent: &mut RecentIds,
+    mut posts: Vec<IngestedPost>,
+    now: u64,
+) -> Result<Option<Batch>, LogError> {
+    recent.expire(now);
+    let received = posts.len();
+    let mut recorded = 0;
+    posts.retain(|post| match dedup::post_id(&post.bytes) {
+        Some(id) => {
+            let new = recent.insert(id, now);
+            recorded += usize::from(new);
+            new
+        }
+        // Not from the ingest API, which requires an id: nothing to compare.
+        None => true,
+    });
+    if posts.is_empty() {
+        telemetry::posts_duplicate(received as u64);
+        return Ok(None);
+    }
+    let new: Vec<NewPost<'_>> = posts
+        .iter()
+        .map(|p| NewPost {
+            datacenter: &p.datacenter,
+            bytes: &p.bytes,
+        })
+        .collect();
+    match log.append(&new, now) {
+        Ok(last) => {
+            telemetry::posts_logged(new.len() as u64);
+            telemetry::posts_duplicate((received - new.len()) as u64);
+            drop(new);
+            Ok(Some(Batch {
+                posts,
+                next_seq: Some(last + 1),
+                stored: None,
+            }))
+        }
+        Err(e) => {
+            recent.forget_newest(recorded);
+            telemetry::post_log_error();
+            tracing::error!(posts = new.len(), "appending to the post log failed: {e}");
+            Err(e)
+        }
+    }
+}
+
+/// Now in epoch milliseconds, as the post log stamps appends.
+fn now() -> u64 {
+    u64::try_from(crate::state::now_ms()).unwrap_or(0)
+}
+
 /// Where delivery takes its batches from: the post log thread, or (nothing to append) the
 /// post bus itself.
 enum Input {
-    Logged(mpsc::Receiver<LoggedBatch>),
+    Logged(mpsc::Receiver<Batch>),
     Bus(mpsc::Receiver<Feed>),
 }
 
 impl Input {
-    fn next(&mut self) -> Option<LoggedBatch> {
+    /// The next batch to deliver. Straight from the bus (no log to append to), a batch is
+    /// stored as far as this node can store it once the pipeline has it.
+    fn next(&mut self) -> Option<Batch> {
         match self {
             Input::Logged(rx) => rx.blocking_recv(),
-            Input::Bus(rx) => next_batch(rx),
+            Input::Bus(rx) => {
+                let mut batch = next_batch(rx)?;
+                if let Some(stored) = batch.stored.take() {
+                    let _ = stored.send(Ok(()));
+                }
+                Some(batch)
+            }
         }
     }
 }
@@ -292,9 +396,10 @@ impl Pipeline {
     }
 
     fn run(mut self, mut input: Input) {
-        while let Some(LoggedBatch {
+        while let Some(Batch {
             posts: batch,
             next_seq,
+            ..
         }) = input.next()
         {
             // The batch is in the log already; a stream or connection that appears after
@@ -315,5 +420,163 @@ impl Pipeline {
             });
             self.fanout.deliver(&self.streams, posts);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Condvar, Mutex};
+    use std::task::Poll;
+
+    use futures_util::poll;
+    use sluice_postlog::{LoggedPost, MemoryLog};
+
+    use super::*;
+
+    /// A memory log whose appends wait for a gate and can be made to fail.
+    #[derive(Default)]
+    struct TestLog {
+        log: MemoryLog,
+        open: Mutex<bool>,
+        opened: Condvar,
+        fail: AtomicBool,
+    }
+
+    impl TestLog {
+        fn open() -> Arc<Self> {
+            let log = Arc::new(Self::default());
+            log.set_open(true);
+            log
+        }
+
+        fn set_open(&self, open: bool) {
+            *self.open.lock().unwrap() = open;
+            self.opened.notify_all();
+        }
+
+        fn ids(&self) -> Vec<u64> {
+            let posts: Vec<LoggedPost> = self.log.read(0, usize::MAX).unwrap();
+            posts
+                .iter()
+                .map(|p| dedup::post_id(&p.bytes).unwrap())
+                .collect()
+        }
+    }
+
+    impl PostLog for TestLog {
+        fn append(&self, posts: &[NewPost<'_>], now_ms: u64) -> Result<u64, LogError> {
+            let open = self.open.lock().unwrap();
+            drop(self.opened.wait_while(open, |open| !*open).unwrap());
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(LogError::Io(std::io::Error::other("disk full")));
+            }
+            self.log.append(posts, now_ms)
+        }
+        fn next_seq(&self) -> u64 {
+            self.log.next_seq()
+        }
+        fn seq_at_time(&self, ms: u64) -> Result<u64, LogError> {
+            self.log.seq_at_time(ms)
+        }
+        fn read(&self, from: u64, max: usize) -> Result<Vec<LoggedPost>, LogError> {
+            self.log.read(from, max)
+        }
+        fn trim_before(&self, ms: u64) -> Result<(), LogError> {
+            self.log.trim_before(ms)
+        }
+    }
+
+    fn start_on(log: &Arc<TestLog>) -> (PostBus, JoinHandle<()>) {
+        let log: Arc<dyn PostLog> = log.clone();
+        let registry = Arc::new(StreamRegistry::default());
+        let (bus, _, handle) = start(registry, Some(log), "local".into(), None, 1);
+        (bus, handle)
+    }
+
+    fn posts(ids: &[u64]) -> Vec<IngestedPost> {
+        ids.iter()
+            .map(|id| IngestedPost {
+                bytes: format!(r#"{{"id":{id},"created_at":"x"}}"#).into(),
+                datacenter: "local".into(),
+            })
+            .collect()
+    }
+
+    async fn stop(bus: PostBus, handle: JoinHandle<()>) {
+        bus.stop().await;
+        drop(bus);
+        tokio::task::spawn_blocking(move || handle.join().unwrap())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn publish_resolves_only_once_the_batch_is_in_the_log() {
+        let log = Arc::new(TestLog::default());
+        let (bus, handle) = start_on(&log);
+        let mut published = Box::pin(bus.publish(posts(&[1, 2])));
+        // Handed over (the channel has room), but the append is held back.
+        assert!(
+            poll!(&mut published).is_pending(),
+            "answered before the append"
+        );
+        assert!(log.ids().is_empty());
+        log.set_open(true);
+        published.await.unwrap();
+        assert_eq!(log.ids(), [1, 2]);
+        stop(bus, handle).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_the_log_refuses_is_refused_and_can_be_sent_again() {
+        let log = TestLog::open();
+        log.fail.store(true, Ordering::SeqCst);
+        let (bus, handle) = start_on(&log);
+        let refused = bus.publish(posts(&[1, 2])).await;
+        assert!(
+            matches!(refused, Err(PublishError::NotStored(_))),
+            "{refused:?}"
+        );
+        log.fail.store(false, Ordering::SeqCst);
+        // Its ids were not remembered: the retry is stored, not taken for a duplicate.
+        bus.publish(posts(&[2, 1])).await.unwrap();
+        assert_eq!(log.ids(), [2, 1]);
+        stop(bus, handle).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_id_is_logged_once_within_a_batch_across_batches_and_across_a_restart() {
+        let log = TestLog::open();
+        let (bus, handle) = start_on(&log);
+        bus.publish(posts(&[1, 2, 1])).await.unwrap();
+        bus.publish(posts(&[2, 3])).await.unwrap();
+        bus.publish(posts(&[3])).await.unwrap();
+        assert_eq!(log.ids(), [1, 2, 3]);
+        stop(bus, handle).await;
+
+        // A new pipeline on the same log remembers the window.
+        let (bus, handle) = start_on(&log);
+        bus.publish(posts(&[3, 4, 1])).await.unwrap();
+        assert_eq!(log.ids(), [1, 2, 3, 4]);
+        stop(bus, handle).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_publish_waiting_at_shutdown_is_answered_once_stored_later_ones_refused() {
+        let log = Arc::new(TestLog::default());
+        let (bus, handle) = start_on(&log);
+        let mut early = Box::pin(bus.publish(posts(&[1])));
+        assert!(matches!(poll!(&mut early), Poll::Pending));
+        bus.stop().await;
+        log.set_open(true);
+        early.await.unwrap();
+        assert_eq!(log.ids(), [1]);
+        tokio::task::spawn_blocking(move || handle.join().unwrap())
+            .await
+            .unwrap();
+        let late = bus.publish(posts(&[2])).await;
+        assert!(matches!(late, Err(PublishError::Stopped(_))), "{late:?}");
+        assert_eq!(log.ids(), [1]);
     }
 }

@@ -18,7 +18,16 @@ pub fn posts_logged(n: u64) {
     counter!("sluice_posts_logged_total").increment(n);
 }
 
-/// Appending to or trimming the post log failed (backfill and recovery miss posts).
+/// Accepted posts dropped because a post with the same id was accepted within the
+/// de-duplication window (they were stored and delivered once already).
+pub fn posts_duplicate(n: u64) {
+    if n > 0 {
+        counter!("sluice_posts_duplicate_total").increment(n);
+    }
+}
+
+/// Appending to, reading or trimming the post log failed (an append failure refuses the
+/// batch).
 pub fn post_log_error() {
     counter!("sluice_post_log_errors_total").increment(1);
 }
