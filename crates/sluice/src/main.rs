@@ -17,8 +17,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
-mod client;
 mod cmd;
+
+/// The HTTP client side the client subcommands share (its own crate, shared with the bench).
+use sluice_client as client;
 
 /// sluice: a self-hosted, wire-compatible implementation of X's enterprise streaming APIs
 /// (PowerTrack rules and filtered stream, Decahose/Firehose, Powerstream).
