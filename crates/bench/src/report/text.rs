@@ -575,4 +575,38 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn the_json_report_has_the_same_figures_with_their_units_in_the_keys() {
+        let run = run();
+        let report = report(&powertrack(&run), false, run);
+        let json = serde_json::to_value(&report).expect("serialisable");
+        assert_eq!(json["benchmark"], "powertrack");
+        assert_eq!(
+            json["setup"]["summary"],
+            "1,000 rules, 1 stream, 100 connections"
+        );
+        assert_eq!(json["setup"]["encoding"], "gzip");
+        assert_eq!(json["pacing"]["duration_s"], 20.0);
+        assert_eq!(json["pacing"]["batch_interval_ms"], 5.0);
+        assert_eq!(json["ingested"]["span_s"], 20.0);
+        assert_eq!(json["ingested"]["rate"], 5_000.0);
+        assert_eq!(json["delivered"]["rate"], 200_000.0);
+        let latency = &json["latency"];
+        assert_eq!(
+            [&latency["p50_ms"], &latency["p99_ms"], &latency["max_ms"]],
+            [2.0, 15.0, 30.0]
+        );
+        assert_eq!(latency["samples"], 4_000_000);
+        assert_eq!(json["loss"]["lost"], 0);
+        assert_eq!(json["loss"]["exact"], true);
+        assert_eq!(json["goal"]["p99_ms"], 20.0);
+        let targets = json["targets"].as_array().expect("targets");
+        assert_eq!(targets.len(), report.targets.len());
+        assert_eq!(targets[3]["target"], "p99 < 20 ms");
+        assert_eq!(targets[3]["detail"], "p99 15.00 ms");
+        assert_eq!(json["verdict"], "PASS");
+        assert_eq!(json["cpu"]["window_s"], 20.0);
+        assert!(json["cpu"]["server"].is_null());
+    }
 }

@@ -503,4 +503,67 @@ mod tests {
             "http://h/sluice/ingest"
         );
     }
+
+    /// The configuration `sluice bench ARGS…` runs, or its error text.
+    fn config_of(args: &[&str]) -> Result<Config, String> {
+        config(&parse(args).expect("parses")).map_err(|e| format!("{e:#}"))
+    }
+
+    #[test]
+    fn flags_become_a_checked_configuration() {
+        let default = config_of(&["powertrack"]).expect("valid");
+        assert_eq!(
+            default.product,
+            Product::Powertrack(Powertrack {
+                rules: 1_000,
+                connections: 100,
+                streams: 50,
+            })
+        );
+        assert_eq!(default.pacing.posts(), 100_000);
+        assert!(matches!(default.server, ServerChoice::Spawn { .. }));
+        let one = config_of(&["powertrack", "--connections", "3", "--streams", "3"]);
+        assert!(matches!(
+            one.expect("valid").product,
+            Product::Powertrack(Powertrack { streams: 3, .. })
+        ));
+        assert_eq!(
+            config_of(&["powertrack", "--connections", "3", "--streams", "4"]).err(),
+            Some(
+                "--streams 4 is more than --connections 3: every stream needs a connection"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            config_of(&["firehose", "--rate", "1", "--duration", "400ms"]).err(),
+            Some("--rate × --duration is less than one post".to_owned())
+        );
+        let gzip = config_of(&["powerstream", "--encoding", "gzip", "--cluster", "2"]);
+        let gzip = gzip.expect("valid");
+        assert_eq!(
+            gzip.product,
+            Product::Powerstream(Powerstream {
+                rules: 1_000,
+                connections: 2,
+                encoding: sluice_bench::Encoding::Gzip,
+            })
+        );
+        assert!(matches!(
+            gzip.server,
+            ServerChoice::Cluster { nodes: 2, .. }
+        ));
+        let running = config_of(&["firehose", "--url", "http://h/x", "--admin-token", "t"]);
+        match running.expect("valid").server {
+            ServerChoice::Running { base, admin_token } => {
+                assert_eq!((base.as_str(), admin_token.as_str()), ("http://h/x/", "t"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_is_asked_for_with_a_flag() {
+        assert!(!wants_json(&parse(&["powertrack"]).expect("parses")));
+        assert!(wants_json(&parse(&["firehose", "--json"]).expect("parses")));
+    }
 }
