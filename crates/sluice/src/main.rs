@@ -8,17 +8,19 @@
 //! - `cmd::match_cmd`: `sluice match`, offline matching of an NDJSON posts file.
 //! - `cmd::serve`: `sluice serve`, the server (flags, env, config file, demo, signals).
 //! - `cmd::rules`, `cmd::stream`, `cmd::ingest`: clients of a running server (the rules
-//!   API, a reconnecting stream consumer, NDJSON ingest), built on `client`.
-//! - `cmd::bench`: `sluice bench powertrack`, the end-to-end load and latency benchmark,
-//!   built on `bench` and `client`.
+//!   API, a reconnecting stream consumer, NDJSON ingest), built on `client` (the
+//!   `sluice-client` crate).
+//! - `cmd::bench`: `sluice bench powertrack|firehose|powerstream`, the flags and output of
+//!   the end-to-end load and latency benchmark, which is the `sluice-bench` library.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod bench;
-mod client;
 mod cmd;
+
+/// The HTTP client side the client subcommands share (its own crate, shared with the bench).
+use sluice_client as client;
 
 /// sluice: a self-hosted, wire-compatible implementation of X's enterprise streaming APIs
 /// (PowerTrack rules and filtered stream, Decahose/Firehose, Powerstream).

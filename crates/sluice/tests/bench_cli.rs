@@ -1,6 +1,6 @@
-//! `sluice bench` through the real binary: a short run of each benchmark (PowerTrack,
-//! Firehose, Powerstream with identity and gzip) against a server it starts itself completes
-//! with nothing lost and prints every figure; the same against a running server given by
+//! `sluice bench` through the real binary, reading its `--json` report: a short run of each
+//! benchmark (PowerTrack, Firehose, Powerstream with identity and gzip) against a server it
+//! starts itself completes with nothing lost and reports every figure; the same against a running server given by
 //! `--url` over three streams, which is left tidy; a run over three streams; and an
 //! interrupted run stops its server; a run against a three-node cluster the bench starts
 //! itself (when `nats-server` is installed) loses nothing and stops every process.
@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sluice_server::auth::AdminToken;
 use sluice_server::{AppState, Settings, StoreLocation};
 use tokio::net::TcpListener;
@@ -36,111 +36,108 @@ fn bench(extra: &[&str]) -> Output {
     run_bench("powertrack", &SMALL_RUN, extra)
 }
 
+/// `sluice bench BENCHMARK RUN… EXTRA… --json`.
 fn run_bench(benchmark: &str, run: &[&str], extra: &[&str]) -> Output {
     Command::new(SLUICE)
         .args(["bench", benchmark])
         .args(run)
         .args(extra)
+        .arg("--json")
         .env_remove("SLUICE_ADMIN_TOKEN")
         .output()
         .expect("run sluice bench")
 }
 
-/// The value of the report line `label`.
-fn field<'a>(stdout: &'a str, label: &str) -> &'a str {
-    stdout
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_at(line.len().min(13));
-            (name.trim_end() == label).then_some(value)
-        })
-        .unwrap_or_else(|| panic!("no {label:?} line in:\n{stdout}"))
-}
-
-/// Checks the report of a completed short PowerTrack run.
-fn check_report(output: &Output) {
-    let stdout = check_figures(output, "powertrack");
-    let params = field(&stdout, "parameters");
-    assert!(params.starts_with("50 rules"), "{stdout}");
-    assert!(
-        params.contains("3 connections, 200 posts/s for 2.0 s"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("100 connections             MISS"),
-        "{stdout}"
-    );
-}
-
-/// Checks what every completed short run (400 posts) prints and returns its report: every
-/// figure, nothing lost, a sample for every expected delivery, a MISS verdict (the run is
-/// far below every target's rate).
-fn check_figures(output: &Output, benchmark: &str) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+/// The report of a completed run: stdout is one JSON object.
+fn report(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         output.status.code(),
         Some(0),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert_eq!(
-        field(&stdout, "benchmark"),
-        format!("sluice bench {benchmark}"),
-        "{stdout}"
-    );
-    assert!(field(&stdout, "machine").contains(" cores, "), "{stdout}");
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("the report is not one JSON object ({e}):\n{stdout}"))
+}
+
+/// The verdict line of the report for the part of the goal named `name`.
+fn target<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["targets"]
+        .as_array()
+        .and_then(|targets| targets.iter().find(|t| t["target"] == name))
+        .unwrap_or_else(|| panic!("no target {name:?} in {report:#}"))
+}
+
+/// Checks the report of a completed short PowerTrack run.
+fn check_report(output: &Output) -> Value {
+    let report = check_figures(output, "powertrack", None);
+    assert_eq!(report["setup"]["rules"], 50, "{report:#}");
+    check_pacing(&report, 3);
+    assert_eq!(target(&report, "100 connections")["pass"], false);
+    report
+}
+
+/// Checks that a short run held `connections` connections and sent 200 posts/s for 2 s.
+fn check_pacing(report: &Value, connections: u64) {
+    assert_eq!(report["setup"]["connections"], connections, "{report:#}");
+    assert_eq!(report["pacing"]["rate"], 200.0, "{report:#}");
+    assert_eq!(report["pacing"]["duration_s"], 2.0, "{report:#}");
+}
+
+/// Checks what every completed short run (400 posts) reports and returns the report: every
+/// figure, nothing lost, a sample for every expected delivery, a MISS verdict (the run is
+/// far below every target's rate). `cluster` is the node count of a cluster run.
+fn check_figures(output: &Output, benchmark: &str, cluster: Option<u64>) -> Value {
+    let report = report(output);
+    assert_eq!(report["benchmark"], benchmark, "{report:#}");
+    assert_eq!(report["server"]["cluster"], json!(cluster), "{report:#}");
     assert!(
-        field(&stdout, "workload").starts_with("400 posts ("),
-        "{stdout}"
+        report["machine"]["cores"].as_u64().is_some_and(|n| n > 0),
+        "{report:#}"
     );
+    assert_eq!(report["workload"]["posts"], 400, "{report:#}");
+    assert_eq!(report["ingested"]["accepted"], 400, "{report:#}");
+    let delivered = &report["delivered"];
     assert!(
-        field(&stdout, "ingested").contains("(400 accepted in "),
-        "{stdout}"
+        delivered["rate"].is_number() && delivered["posts"].is_number(),
+        "{report:#}"
     );
-    assert!(
-        field(&stdout, "delivered").contains(" posts/s, all connections ("),
-        "{stdout}"
-    );
-    let latency = field(&stdout, "latency");
-    for figure in ["p50 ", "p99 ", "max "] {
-        assert!(latency.contains(figure), "{stdout}");
+    let latency = &report["latency"];
+    for figure in ["p50_ms", "p99_ms", "max_ms"] {
+        assert!(latency[figure].is_number(), "{report:#}");
     }
-    assert!(
-        field(&stdout, "lost").starts_with("0 (expected − received"),
-        "{stdout}"
+    let loss = &report["loss"];
+    assert_eq!(
+        (&loss["lost"], &loss["duplicates"], &loss["unexpected"]),
+        (&json!(0), &json!(0), &json!(0)),
+        "{report:#}"
     );
-    assert!(
-        field(&stdout, "lost").ends_with("duplicates 0; unexpected 0"),
-        "{stdout}"
-    );
-    assert_eq!(field(&stdout, "disconnects"), "0", "{stdout}");
-    assert!(field(&stdout, "cpu").contains("bench "), "{stdout}");
+    assert_eq!(report["disconnects"], json!([]), "{report:#}");
+    if cfg!(target_os = "linux") {
+        assert!(report["cpu"]["bench"]["percent"].is_number(), "{report:#}");
+    }
     // The run is far below the target, so the verdict is a MISS, but nothing is lost.
-    assert!(
-        stdout.contains("nothing lost                PASS"),
-        "{stdout}"
-    );
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.contains(" posts/s ingested ") && l.contains(" MISS (")),
-        "{stdout}"
-    );
-    assert_eq!(field(&stdout, "verdict"), "MISS", "{stdout}");
+    assert_eq!(target(&report, "nothing lost")["pass"], true);
+    let ingest_target = report["targets"]
+        .as_array()
+        .and_then(|targets| {
+            targets.iter().find(|t| {
+                t["target"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with(" posts/s ingested"))
+            })
+        })
+        .unwrap_or_else(|| panic!("no ingest target in {report:#}"));
+    assert_eq!(ingest_target["pass"], false, "{report:#}");
+    assert_eq!(report["verdict"], "MISS", "{report:#}");
     // The number of samples is every expected post on every connection.
-    let workload = field(&stdout, "workload");
-    let expected: u64 = workload
-        .split(": ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.replace(',', "").parse().ok())
-        .unwrap_or_else(|| panic!("no deliveries count in {workload:?}"));
-    assert!(expected > 0, "{stdout}");
-    assert!(
-        latency.contains(&format!("({expected} samples)")),
-        "{stdout}"
-    );
-    stdout
+    let expected = report["workload"]["deliveries"]
+        .as_u64()
+        .expect("deliveries");
+    assert!(expected > 0, "{report:#}");
+    assert_eq!(latency["samples"], expected, "{report:#}");
+    report
 }
 
 /// A short run of the Firehose or Powerstream benchmark: 400 posts.
@@ -149,61 +146,49 @@ const SHORT: [&str; 6] = ["--rate", "200", "--duration", "2s", "--drain", "10s"]
 #[test]
 fn a_short_firehose_run_delivers_every_post_once_over_20_partitions() {
     let output = run_bench("firehose", &SHORT, &[]);
-    let stdout = check_figures(&output, "firehose");
-    assert!(
-        field(&stdout, "parameters").starts_with(
-            "20 partitions (2 Firehose streams × 10 partitions), 200 posts/s for 2.0 s"
-        ),
-        "{stdout}"
+    let report = check_figures(&output, "firehose", None);
+    // 20 partitions: 2 Firehose streams × 10 partitions.
+    check_pacing(&report, 20);
+    let setup = &report["setup"];
+    assert_eq!(
+        (&setup["partitions"], &setup["streams"]),
+        (&json!(20), &json!(2)),
+        "{report:#}"
     );
     // Every post is expected, once.
-    assert!(
-        field(&stdout, "workload").ends_with(": 400 deliveries expected"),
-        "{stdout}"
-    );
-    assert!(
-        field(&stdout, "latency").contains("(400 samples)"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("p99 < 50 ms"), "{stdout}");
+    assert_eq!(report["workload"]["deliveries"], 400, "{report:#}");
+    assert_eq!(report["latency"]["samples"], 400, "{report:#}");
+    target(&report, "p99 < 50 ms");
 }
 
-/// Checks a short Powerstream run with `encoding`.
-fn check_powerstream(encoding: &str) -> String {
+/// Checks a short Powerstream run with `encoding`; returns its verdict on the identity
+/// encoding target.
+fn check_powerstream(encoding: &str) -> Value {
     let output = run_bench(
         "powerstream",
         &SHORT,
         &["--rules", "50", "--encoding", encoding],
     );
-    let stdout = check_figures(&output, "powerstream");
-    let params = field(&stdout, "parameters");
-    assert!(params.starts_with("50 rules"), "{stdout}");
-    assert!(
-        params.contains(&format!(
-            "2 connections, {encoding} encoding, 200 posts/s for 2.0 s"
-        )),
-        "{stdout}"
-    );
-    assert!(stdout.contains("p99 < 5 ms"), "{stdout}");
-    stdout
+    let report = check_figures(&output, "powerstream", None);
+    assert_eq!(report["setup"]["rules"], 50, "{report:#}");
+    check_pacing(&report, 2);
+    assert_eq!(report["setup"]["encoding"], encoding, "{report:#}");
+    target(&report, "p99 < 5 ms");
+    target(&report, "identity encoding").clone()
 }
 
 #[test]
 fn a_short_powerstream_run_loses_nothing_and_prints_every_figure() {
-    let stdout = check_powerstream("identity");
-    assert!(
-        stdout.contains("identity encoding           PASS (identity)"),
-        "{stdout}"
-    );
+    let identity = check_powerstream("identity");
+    assert_eq!(identity["pass"], true);
+    assert_eq!(identity["detail"], "identity");
 }
 
 #[test]
 fn a_short_gzip_powerstream_run_loses_nothing_and_misses_the_identity_target() {
-    let stdout = check_powerstream("gzip");
-    assert!(
-        stdout.contains("identity encoding           MISS (gzip)"),
-        "{stdout}"
-    );
+    let identity = check_powerstream("gzip");
+    assert_eq!(identity["pass"], false);
+    assert_eq!(identity["detail"], "gzip");
 }
 
 #[test]
@@ -213,33 +198,16 @@ fn a_short_run_over_three_streams_gives_each_connection_its_streams_posts() {
         &SHORT,
         &["--streams", "3", "--connections", "6", "--rules", "60"],
     );
-    let stdout = check_figures(&output, "powertrack");
-    let params = field(&stdout, "parameters");
-    assert!(
-        params.starts_with("60 rules") && params.contains(" 3 streams"),
-        "{stdout}"
-    );
-    assert!(params.contains("6 connections, 200 posts/s"), "{stdout}");
+    let report = check_figures(&output, "powertrack", None);
+    assert_eq!(report["setup"]["rules"], 60, "{report:#}");
+    assert_eq!(report["setup"]["streams"], 3, "{report:#}");
+    check_pacing(&report, 6);
     // Each stream holds a third of the rules, so a connection gets fewer posts than match
     // some rule: fewer deliveries than 6 × the matching posts.
-    let workload = field(&stdout, "workload");
-    let number = |s: &str| -> u64 { s.replace(',', "").parse().expect("a number") };
-    let matching = number(
-        workload
-            .split(", ")
-            .nth(1)
-            .and_then(|s| s.split(' ').next())
-            .expect("matching count"),
-    );
-    let deliveries = number(
-        workload
-            .split(": ")
-            .nth(1)
-            .and_then(|s| s.split(' ').next())
-            .expect("deliveries count"),
-    );
-    assert!(deliveries < 6 * matching, "{stdout}");
-    assert_eq!(deliveries % 2, 0, "2 connections per stream: {stdout}");
+    let number = |key: &str| report["workload"][key].as_u64().expect("a number");
+    let (matching, deliveries) = (number("expected"), number("deliveries"));
+    assert!(deliveries < 6 * matching, "{report:#}");
+    assert_eq!(deliveries % 2, 0, "2 connections per stream: {report:#}");
 }
 
 #[test]
@@ -259,15 +227,16 @@ fn more_streams_than_connections_is_refused() {
 
 #[test]
 fn a_short_run_against_its_own_server_loses_nothing_and_prints_every_figure() {
-    let output = bench(&[]);
-    check_report(&output);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = check_report(&bench(&[]));
+    let server = report["server"]["description"].as_str().expect("a server");
     assert!(
-        field(&stdout, "server").starts_with("spawned `sluice serve` (pid "),
-        "{stdout}"
+        server.starts_with("spawned `sluice serve` (pid "),
+        "{report:#}"
     );
     // The spawned server's CPU is measured per thread group.
-    assert!(field(&stdout, "cpu").starts_with("server "), "{stdout}");
+    let cpu = &report["cpu"];
+    assert_eq!(cpu["nodes"].as_array().map(Vec::len), Some(1), "{report:#}");
+    assert!(cpu["server"]["threads"].is_array(), "{report:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,10 +265,9 @@ async fn a_short_run_against_a_running_server_leaves_it_tidy() {
     })
     .await
     .expect("bench thread");
-    check_report(&output);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = check_report(&output);
     assert_eq!(
-        field(&stdout, "server"),
+        report["server"]["description"],
         format!("running server at {base}/")
     );
     // The bench's three streams are gone, its account stays.
@@ -384,39 +352,39 @@ fn a_short_run_against_a_three_node_cluster_loses_nothing_and_stops_every_proces
         &["--cluster", "3", "--rules", "50", "--connections", "6"],
     );
     // Every connection got every post it should, whichever node it read from.
-    let stdout = check_figures(&output, "powertrack --cluster 3");
-    let params = field(&stdout, "parameters");
+    let report = check_figures(&output, "powertrack", Some(3));
+    assert_eq!(report["setup"]["rules"], 50, "{report:#}");
+    check_pacing(&report, 6);
+    let server = &report["server"];
     assert!(
-        params.starts_with("50 rules") && params.contains("6 connections, 200 posts/s"),
-        "{stdout}"
+        server["description"]
+            .as_str()
+            .is_some_and(|s| s
+                .starts_with("cluster of 3 `sluice serve --nats` nodes on this machine (pids ")),
+        "{report:#}"
     );
-    let server = field(&stdout, "server");
-    assert!(
-        server.starts_with("cluster of 3 `sluice serve --nats` nodes on this machine (pids "),
-        "{stdout}"
-    );
-    let nats = field(&stdout, "nats");
-    assert!(nats.starts_with("nats-server v"), "{stdout}");
-    assert!(nats.contains(" at nats://127.0.0.1:"), "{stdout}");
-    let cpu = field(&stdout, "cpu");
-    assert!(cpu.starts_with("servers "), "{stdout}");
-    assert!(cpu.contains(" over 3 nodes ("), "{stdout}");
-    assert!(cpu.contains(", nats-server "), "{stdout}");
+    let nats = server["nats"]["description"]
+        .as_str()
+        .expect("a NATS server");
+    assert!(nats.starts_with("nats-server v"), "{report:#}");
+    assert!(nats.contains(" at nats://127.0.0.1:"), "{report:#}");
+    let cpu = &report["cpu"];
+    assert!(cpu["server"]["percent"].is_number(), "{report:#}");
+    assert_eq!(cpu["nodes"].as_array().map(Vec::len), Some(3), "{report:#}");
+    assert!(cpu["nats"]["percent"].is_number(), "{report:#}");
     // The same target as one server.
-    assert!(stdout.contains("p99 < 20 ms"), "{stdout}");
+    target(&report, "p99 < 20 ms");
 
     // The nodes and the NATS server were stopped and reaped before the bench exited.
-    let pid_list = |text: &str| -> Vec<String> {
-        let inside = text
-            .split_once("(pid")
-            .and_then(|(_, rest)| rest.split_once(')'))
-            .map(|(pids, _)| pids.trim_start_matches('s').trim())
-            .unwrap_or_else(|| panic!("no pids in {text:?}"));
-        inside.split(", ").map(str::to_owned).collect()
-    };
-    let mut pids = pid_list(server);
-    assert_eq!(pids.len(), 3, "{stdout}");
-    pids.extend(pid_list(nats));
+    let mut pids: Vec<u64> = server["pids"]
+        .as_array()
+        .expect("pids")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert_eq!(pids.len(), 3, "{report:#}");
+    pids.extend(server["nats"]["pid"].as_u64());
+    assert_eq!(pids.len(), 4, "{report:#}");
     if cfg!(target_os = "linux") {
         for pid in pids {
             assert!(

@@ -12,6 +12,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use crate::report::Cpu;
+use crate::target::Target;
+
 /// Clock ticks per second in `/proc/*/stat` (`USER_HZ`).
 const TICKS_PER_SECOND: u64 = 100;
 
@@ -133,6 +136,79 @@ impl Usage {
             by_name,
             waited: usages.iter().map(|u| u.waited).sum(),
         }
+    }
+}
+
+/// The processes a run measures: every node the bench started, the NATS server it
+/// started, and the bench itself.
+pub(crate) struct Processes {
+    nodes: Vec<u32>,
+    nats: Option<u32>,
+}
+
+impl Processes {
+    /// Those of `target`.
+    pub(crate) fn of(target: &Target) -> Self {
+        Self {
+            nodes: target.pids(),
+            nats: target.nats_pid(),
+        }
+    }
+
+    /// Their CPU time so far.
+    pub(crate) fn snapshot(&self) -> Snapshots {
+        let nodes = if self.nodes.is_empty() {
+            None
+        } else {
+            self.nodes
+                .iter()
+                .map(|&pid| Snapshot::take(Some(pid)))
+                .collect()
+        };
+        Snapshots {
+            nodes,
+            nats: self.nats.and_then(|pid| Snapshot::take(Some(pid))),
+            bench: Snapshot::take(None),
+        }
+    }
+}
+
+/// CPU time so far of the processes a run measures.
+pub(crate) struct Snapshots {
+    /// Every node the bench started (`None` when there are none or one cannot be read).
+    nodes: Option<Vec<Snapshot>>,
+    /// The NATS server the bench started.
+    nats: Option<Snapshot>,
+    /// The bench itself.
+    bench: Option<Snapshot>,
+}
+
+impl Snapshots {
+    /// What each process used from these snapshots to `after`, over `window`.
+    pub(crate) fn usage_until(&self, after: &Snapshots, window: Duration) -> Cpu {
+        let between = |before: &Option<Snapshot>, after: &Option<Snapshot>| {
+            before
+                .as_ref()
+                .zip(after.as_ref())
+                .map(|(before, after)| Usage::between(before, after))
+        };
+        let nodes = self
+            .nodes
+            .as_ref()
+            .zip(after.nodes.as_ref())
+            .map(|(before, after)| {
+                before
+                    .iter()
+                    .zip(after)
+                    .map(|(before, after)| Usage::between(before, after))
+                    .collect()
+            });
+        Cpu::over(
+            window,
+            nodes,
+            between(&self.nats, &after.nats),
+            between(&self.bench, &after.bench),
+        )
     }
 }
 

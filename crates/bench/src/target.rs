@@ -12,6 +12,7 @@
 //! [`Target::on_node`]).
 
 use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,8 +20,8 @@ use anyhow::{Context as _, bail};
 use hyper::{Method, StatusCode};
 use url::Url;
 
-use super::nats::NatsServer;
-use crate::client::http::{Auth, HttpClient, Reply, Request};
+use crate::nats::NatsServer;
+use sluice_client::http::{Auth, HttpClient, Reply, Request};
 
 /// The banner line `sluice serve` prints first: `sluice <version> listening on <URL>`.
 const LISTENING: &str = " listening on ";
@@ -58,10 +59,10 @@ impl Target {
         }
     }
 
-    /// Starts `sluice serve` from this very executable and waits until it listens.
-    pub fn spawn() -> anyhow::Result<Self> {
-        let admin_token = sluice_server::auth::generate_token("bench");
-        let (server, base) = SpawnedServer::start(&admin_token, None)?;
+    /// Starts `sluice serve` from the sluice executable `exe` and waits until it listens.
+    pub fn spawn(exe: &Path) -> anyhow::Result<Self> {
+        let admin_token = crate::provision::secret("bench");
+        let (server, base) = SpawnedServer::start(exe, &admin_token, None)?;
         Ok(Self {
             nodes: vec![base.clone()],
             base,
@@ -71,18 +72,18 @@ impl Target {
         })
     }
 
-    /// Starts a `nats-server` with JetStream, then `nodes` `sluice serve --nats` from this
-    /// very executable, each with its own port and data dir and the same admin token, and
+    /// Starts a `nats-server` with JetStream, then `nodes` `sluice serve --nats` from the
+    /// sluice executable `exe`, each with its own port and data dir and the same admin token, and
     /// waits until each listens (see [`Target::wait_healthy`] for ready).
-    pub fn spawn_cluster(nodes: usize) -> anyhow::Result<Self> {
+    pub fn spawn_cluster(exe: &Path, nodes: usize) -> anyhow::Result<Self> {
         anyhow::ensure!(nodes >= 1, "a cluster needs at least one node");
         let nats = NatsServer::start()?;
-        let admin_token = sluice_server::auth::generate_token("bench");
+        let admin_token = crate::provision::secret("bench");
         // One after the other: the first creates the JetStream stream and buckets.
         let mut spawned = Vec::with_capacity(nodes);
         let mut urls = Vec::with_capacity(nodes);
         for n in 1..=nodes {
-            let (server, base) = SpawnedServer::start(&admin_token, Some(nats.url()))
+            let (server, base) = SpawnedServer::start(exe, &admin_token, Some(nats.url()))
                 .with_context(|| format!("starting cluster node {n} of {nodes}"))?;
             spawned.push(server);
             urls.push(base);
@@ -219,10 +220,9 @@ pub struct SpawnedServer {
 }
 
 impl SpawnedServer {
-    /// Starts the server with `admin_token`, in cluster mode on `nats` when given; returns
+    /// Starts `exe serve` with `admin_token`, in cluster mode on `nats` when given; returns
     /// it with its base URL.
-    fn start(admin_token: &str, nats: Option<&str>) -> anyhow::Result<(Self, Url)> {
-        let exe = std::env::current_exe().context("finding the sluice executable")?;
+    fn start(exe: &Path, admin_token: &str, nats: Option<&str>) -> anyhow::Result<(Self, Url)> {
         let data_dir = tempfile::Builder::new()
             .prefix("sluice-bench-")
             .tempdir()

@@ -1,5 +1,9 @@
-//! What the client subcommands (`sluice rules`, `sluice stream`, `sluice ingest`) share:
-//! talking HTTP(S) to a sluice (or X) server and presenting what comes back.
+//! # sluice-client
+//!
+//! What the client subcommands (`sluice rules`, `sluice stream`, `sluice ingest`) and the
+//! load generator (`sluice-bench`) share: talking HTTP(S) to a sluice (or X) server and
+//! presenting what comes back. A crate of its own so that the benchmark library can use the
+//! same client as the binary without depending on it.
 //!
 //! ## Layout
 //! - [`http`]: the HTTP(S) client, credentials, replies and X's error texts, 429 waits.

@@ -18,9 +18,9 @@ use tokio::sync::watch;
 use url::Url;
 
 use super::workload::{Posts, Share};
-use crate::client::http::{Auth, HttpClient, Reply, Request, Response, rate_limit_wait};
-use crate::client::lines::{BodyEncoding, LineDecoder};
-use crate::client::message::{Line, classify};
+use sluice_client::http::{Auth, HttpClient, Reply, Request, Response, rate_limit_wait};
+use sluice_client::lines::{BodyEncoding, LineDecoder};
+use sluice_client::message::{Line, classify};
 
 /// Consecutive 429s before a connection attempt gives up (each waits for the window reset).
 const MAX_RATE_LIMITED: u32 = 5;
@@ -229,7 +229,7 @@ impl Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::workload::{Expect, Rules};
+    use crate::workload::{Expect, Rules};
     use sluice_rules::Dialect;
 
     fn shared() -> Arc<Shared> {

@@ -3,18 +3,27 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::report::as_ms;
+
 /// The latency figures the bench prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Latency {
     /// Number of samples.
+    #[serde(rename = "samples")]
     pub count: usize,
     /// Median.
+    #[serde(rename = "p50_ms", serialize_with = "as_ms")]
     pub p50: Duration,
     /// 99th percentile.
+    #[serde(rename = "p99_ms", serialize_with = "as_ms")]
     pub p99: Duration,
     /// 99.9th percentile.
+    #[serde(rename = "p999_ms", serialize_with = "as_ms")]
     pub p999: Duration,
     /// Largest sample.
+    #[serde(rename = "max_ms", serialize_with = "as_ms")]
     pub max: Duration,
 }
 

@@ -20,7 +20,7 @@ use tokio::time::MissedTickBehavior;
 use url::Url;
 
 use super::workload::Posts;
-use crate::client::http::{Auth, HttpClient, Request, TlsArgs};
+use sluice_client::http::{Auth, HttpClient, Request, TlsArgs};
 
 /// Requests in flight at most.
 const MAX_IN_FLIGHT: usize = 4;
@@ -218,7 +218,7 @@ async fn send_batch(
 /// One request: `(accepted, rejected)`.
 async fn send(client: &HttpClient, request: &Request) -> anyhow::Result<(u64, u64)> {
     let response = client.send(request).await?;
-    let reply = crate::client::http::Reply::read(response).await?;
+    let reply = sluice_client::http::Reply::read(response).await?;
     anyhow::ensure!(
         reply.status.is_success(),
         "HTTP {}: {}",

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::provision::ACCOUNT;
 use super::target::Target;
-use crate::client::http::{Auth, HttpClient, Reply, Request};
+use sluice_client::http::{Auth, HttpClient, Reply, Request};
 
 /// How long the nodes may take to agree.
 const TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,0 +1,75 @@
+//! What a run is asked to do, already checked: the library's input. `sluice bench` turns
+//! its flags into a [`Config`] (refusing what cannot run); nothing here knows about flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use sluice_client::http::TlsArgs;
+use url::Url;
+
+use crate::products::Product;
+use crate::report::{as_ms, as_s};
+
+/// One run of a benchmark.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The benchmark, with its own parameters.
+    pub product: Product,
+    /// How the posts are sent.
+    pub pacing: Pacing,
+    /// The server under test.
+    pub server: ServerChoice,
+    /// TLS settings of every client connection.
+    pub tls: TlsArgs,
+}
+
+/// How the posts of a run are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Pacing {
+    /// Posts ingested per second (positive).
+    pub rate: f64,
+    /// How long posts are sent (more than zero).
+    #[serde(rename = "duration_s", serialize_with = "as_s")]
+    pub duration: Duration,
+    /// Time between two ingest requests.
+    #[serde(rename = "batch_interval_ms", serialize_with = "as_ms")]
+    pub batch_interval: Duration,
+    /// How long to wait after the last ingest answer for posts still on their way.
+    #[serde(rename = "drain_s", serialize_with = "as_s")]
+    pub drain: Duration,
+    /// Seed of the generated rules and posts.
+    pub seed: u64,
+}
+
+impl Pacing {
+    /// The number of posts the run sends: `rate × duration`, rounded.
+    pub fn posts(&self) -> usize {
+        (self.rate * self.duration.as_secs_f64()).round() as usize
+    }
+}
+
+/// Where the server under test comes from.
+#[derive(Debug, Clone)]
+pub enum ServerChoice {
+    /// `sluice serve` started by the bench from the sluice executable `exe`, on 127.0.0.1
+    /// with a free port, a temporary data dir and a fresh admin token.
+    Spawn {
+        /// The sluice executable.
+        exe: PathBuf,
+    },
+    /// A `nats-server` and `nodes` nodes of `exe serve --nats` started by the bench.
+    Cluster {
+        /// The sluice executable.
+        exe: PathBuf,
+        /// How many nodes (at least one).
+        nodes: usize,
+    },
+    /// A running server the bench does not own.
+    Running {
+        /// Its base URL, ending in `/` (so that joining `admin/…` keeps a path prefix).
+        base: Url,
+        /// Its admin token.
+        admin_token: String,
+    },
+}
