@@ -32,6 +32,8 @@
 //! Threads: the readers run on the caller's runtime, the ingest loop on a single-threaded
 //! runtime of its own, so that the readers' decoding never delays a tick.
 
+#![deny(missing_docs)]
+
 mod benchmark;
 pub mod config;
 mod cpu;

@@ -13,6 +13,8 @@
 //! - [`output`]: server JSON printed pretty on a terminal, compact otherwise.
 //! - [`signal`]: SIGINT/SIGTERM for a clean stop.
 
+#![deny(missing_docs)]
+
 pub mod backoff;
 pub mod http;
 pub mod lines;

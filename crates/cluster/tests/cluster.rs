@@ -235,11 +235,7 @@ async fn a_posted_duplicate_id_is_delivered_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ingest_answers_once_jetstream_holds_the_posts_and_stores_a_repeated_id_once() {
-    let Some(nats) =
-        Nats::start("ingest_answers_once_jetstream_holds_the_posts_and_stores_a_repeated_id_once")
-    else {
-        return;
-    };
+    let nats = Nats::start();
     let a = Node::start(&nats, "dc1").await;
     a.provision().await;
     let logged_ids = || async {

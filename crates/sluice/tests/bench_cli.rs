@@ -342,10 +342,10 @@ fn nats_server_installed() -> bool {
 
 #[test]
 fn a_short_run_against_a_three_node_cluster_loses_nothing_and_stops_every_process() {
-    if !nats_server_installed() {
-        eprintln!("SKIPPED: nats-server not installed");
-        return;
-    }
+    assert!(
+        nats_server_installed(),
+        "nats-server is not installed: this test needs it (apt-get install nats-server)"
+    );
     let output = run_bench(
         "powertrack",
         &SHORT,
