@@ -393,6 +393,10 @@ fn substring(src: SubstrSource, value: &str) -> Pred {
     }
 }
 
+/// One clause of the rule tree as a predicate.
+///
+/// Long on purpose: one arm per operator of the catalogue, so the whole operator → predicate
+/// mapping reads in one place, beside its twin in [`crate::naive`].
 fn compile_clause(clause: &Clause, interner: &mut Interner) -> Pred {
     use FieldKind as F;
     let text_or_url = F::Text.bit() | F::Url.bit();

@@ -133,6 +133,10 @@ impl Features {
     ///
     /// Only fields whose kind is in `wanted` (a mask of [`FieldKind::bit`]s) are tokenized:
     /// no rule reads the others.
+    ///
+    /// Long on purpose: one pass over the post that visits each field once, in the order
+    /// the view holds them, and fills every feature from it. Split into a function per field
+    /// family, each would walk the post family and entity sets again on the hottest path.
     pub(crate) fn load(&mut self, post: &PostView<'_>, interner: &Interner, wanted: u16) {
         self.wanted = wanted;
         self.epoch = self.epoch.wrapping_add(1);

@@ -232,6 +232,9 @@ impl<K: RuleKey> Matcher<K> {
 
     /// Loads the post's features into `scratch` and fills `scratch.candidates` with every
     /// rule anchored on something the post has, once each.
+    ///
+    /// Long on purpose: the hot loop of matching. The probes of every anchor kind share the
+    /// destructured scratch and its marks; helpers would have to re-borrow them per probe.
     fn collect_candidates(&self, post: &PostView<'_>, scratch: &mut Scratch) {
         let Scratch {
             features,

@@ -150,6 +150,10 @@ impl<'p, 'a> View<'p, 'a> {
         self.family.iter().flat_map(|p| p.entity_sets())
     }
 
+    /// Whether clause `c` holds for this post.
+    ///
+    /// Long on purpose: one arm per operator, the reference semantics of the whole catalogue
+    /// in one place (docs/matching-semantics.md), checked against the indexed matcher.
     fn clause(&self, c: &Clause) -> bool {
         let root = self.root;
         let user = root.user.as_ref();

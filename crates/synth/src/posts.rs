@@ -342,6 +342,10 @@ impl PostGenerator {
 
     /// The body of a post: sentences of Zipf words with hashtags, mentions, cashtags, emoji,
     /// a phrase and links mixed in.
+    ///
+    /// Long on purpose: a recipe read top to bottom (length, then each kind of token with
+    /// its probability); its parts share the composer and the random stream in order, and
+    /// reordering them would change every generated post.
     fn body(&mut self, c: &mut Composer, language: Language) {
         let words = LogNormal::new(13f64.ln(), 0.6)
             .expect("valid log-normal")
@@ -595,6 +599,9 @@ impl PostGenerator {
 
     /// Wraps composed text into a post: decides between a plain and an extended post and
     /// fills the fields every post has.
+    ///
+    /// Long on purpose: the fields every post has, written in the order X's JSON has them,
+    /// from one draw of the random stream (splitting it would change the generated posts).
     fn frame(
         &mut self,
         id: u64,

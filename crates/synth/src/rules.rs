@@ -187,6 +187,10 @@ impl RuleGenerator {
         }
     }
 
+    /// A rule of `shape`.
+    ///
+    /// Long on purpose: one arm per rule shape of the mix, so the shapes a benchmark's rules
+    /// take read as one list.
     fn shaped(&mut self, shape: Shape) -> String {
         let vocab = self.vocab;
         match shape {

@@ -142,6 +142,11 @@ impl Vocabulary {
         VOCABULARY.get_or_init(Vocabulary::build)
     }
 
+    /// Builds the vocabulary from its fixed seed.
+    ///
+    /// Long on purpose: each word list is drawn in turn from one seeded random stream;
+    /// reordering or splitting the draws would change the vocabulary, and with it every
+    /// generated post and rule.
     fn build() -> Vocabulary {
         // A fixed seed: the vocabulary is part of the crate, not of a run.
         let mut rng = Pcg64Mcg::seed_from_u64(0x005e_ed0f_7a1e);

@@ -171,6 +171,9 @@ fn compile(request: RulesRequest) -> Result<RuleSet, ValidationResponse> {
 }
 
 /// Streams the posts, writing one line per matching post. Returns the exit code.
+///
+/// Long on purpose: the read → parse → match → write loop with its reused buffers, where
+/// the per-line error handling (line numbers, exit code 3) sits beside the step that fails.
 fn match_posts(rules: &RuleSet, input: Box<dyn BufRead>, path: &Path) -> Outcome {
     let mut input = input;
     let mut out = BufWriter::with_capacity(IO_BUFFER, io::stdout().lock());

@@ -338,6 +338,10 @@ fn parse_retention(text: &str) -> anyhow::Result<Duration> {
     Ok(retention)
 }
 
+/// Runs the server until SIGINT/SIGTERM.
+///
+/// Long on purpose: start-up reads as the sequence an operator sees in the log (data dir,
+/// TLS, store, cluster, listener, demo, banner) and shutdown as its reverse.
 async fn serve(mut config: Config) -> anyhow::Result<()> {
     // Absolute, so that the printed paths (certificate, admin token) work from anywhere.
     config.data_dir = std::path::absolute(&config.data_dir)
