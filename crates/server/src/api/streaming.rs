@@ -49,11 +49,12 @@ pub struct Admitted {
 /// 2. basic auth for that account: 401. Credentials are per account, so a user of another
 ///    account is simply not authenticated here: 401 as well, never 403;
 /// 3. the `{label}.json` segment names a stream of `product`: 404;
-/// 4. the connect rate limit (`limiter`, the product's, when it has one): 429 with the `x-rate-limit-*` headers; every
-///    authenticated request for an existing stream counts. It is counted per stream and
-///    `partition` (a valid one; requests without one count against the stream alone), so
-///    a client can open all 20 Firehose partitions at once as X's client libraries do;
-///    PowerTrack has no partitions and counts per stream;
+/// 4. the connect rate limit (`limiter`, the product's, when it has one): 429 with the
+///    `x-rate-limit-*` headers; every authenticated request for an existing stream
+///    counts. It is counted per stream and `partition` (a valid one; requests without one
+///    count against the stream alone), so a client can open all 20 Firehose partitions at
+///    once as X's client libraries do; PowerTrack has no partitions and counts per
+///    stream;
 /// 5. the request accepts gzip: 406 with X's compression text.
 ///
 /// Error bodies carry the stream `sent` format and are gzip-encoded when gzip was accepted.

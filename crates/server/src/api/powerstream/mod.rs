@@ -3,9 +3,10 @@
 //! admin API.
 //!
 //! Each account has one Powerstream rule set: a stream of product Powerstream labelled
-//! [`LABEL`], created on the account's first Powerstream call with the cap of rules of
-//! Powerstream's row in the product table (1,000) and the default connection cap. The pipeline delivers to it as to a PowerTrack
-//! stream: every matching post once per connection, as one JSON object per line with
+//! [`LABEL`], created on the account's first Powerstream call with the rule cap of
+//! Powerstream's row in the product table (1,000) and the default connection cap. The
+//! pipeline delivers to it as to a PowerTrack stream: every matching post once per
+//! connection, as one JSON object per line with
 //! PowerTrack-style `matching_rules` (`{"tag":…,"id":N,"id_str":"N"}`; `id_str` is the
 //! string id the rules API hands out).
 //!
@@ -16,11 +17,12 @@
 //!   attempt budget; once it is spent, 429 (docs/auth.md).
 //! - Rules: every rules call (list, add, delete, refused or not, once authenticated) counts
 //!   against the account's 50 per 24 h; the answers carry the `x-rate-limit-*` headers.
-//!   An add of 1 to 100 rules (the row's `max_rules_per_add`) is all or nothing: any invalid rule (bad
-//!   syntax, an operator Powerstream does not offer, over 2,048 characters, a tag over 255)
-//!   refuses the batch with 422 `invalid-rules` listing each invalid rule's `details`; over
-//!   the cap, 422 `rule-cap`. Otherwise 201, with the created rules in `data.rules` and the
-//!   duplicates (with the existing rule's id) as `duplicate-rules` problems in `errors`.
+//!   An add of 1 to 100 rules (the row's `max_rules_per_add`) is all or nothing: any
+//!   invalid rule (bad syntax, an operator Powerstream does not offer, over 2,048
+//!   characters, a tag over 255) refuses the batch with 422 `invalid-rules` listing each
+//!   invalid rule's `details`; over the cap, 422 `rule-cap`. Otherwise 201, with the
+//!   created rules in `data.rules` and the duplicates (with the existing rule's id) as
+//!   `duplicate-rules` problems in `errors`.
 //!   Deletes are not capped at 100 entries (X suggests deleting everything in bulk); an
 //!   entry with an `id` is deleted by id, else by `value`.
 //! - `dry_run=true` (as v2 clients send it) on an add or a delete validates the request

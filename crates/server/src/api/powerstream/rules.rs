@@ -48,8 +48,8 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     json_response(status, sluice_wire::to_vec(body), false)
 }
 
-/// Runs `op` after auth and the product's rules limit (50 per 24 h per account); adds the rate headers to whatever it
-/// answers and counts the request.
+/// Runs `op` after auth and the product's rules limit (50 per 24 h per account); adds the
+/// rate headers to whatever it answers and counts the request.
 async fn run_rules<F, Fut>(state: AppState, headers: &HeaderMap, op: F) -> Response
 where
     F: FnOnce(RulesCall) -> Fut,
@@ -84,7 +84,7 @@ where
     }
     .await;
     let response = result.unwrap_or_else(IntoResponse::into_response);
-    telemetry::rules_request("powerstream", response.status().as_u16());
+    telemetry::rules_request(Product::Powerstream.as_str(), response.status().as_u16());
     response
 }
 

@@ -107,7 +107,7 @@ where
     }
     .await;
     let response = result.unwrap_or_else(|e| e.gzip(gzip).into_response());
-    telemetry::rules_request("powertrack", response.status().as_u16());
+    telemetry::rules_request(Product::PowerTrack.as_str(), response.status().as_u16());
     response
 }
 
