@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use sluice_store::Product;
+
 use crate::auth::AuthSettings;
 
 /// How the server behaves. [`Settings::default`] is what `sluice serve` runs with; tests
@@ -20,9 +22,10 @@ pub struct Settings {
     /// How long a stream may stay over its connection cap before the newest connection is
     /// closed (spec Part A: 60 s).
     pub over_cap_grace: Duration,
-    /// Connection cap of a stream whose operator did not set one (spec Part A: 2).
+    /// Connection cap of a stream whose operator did not set one, for every product (each
+    /// product's row of the table says 2, the default; tests lower it).
     pub default_max_connections: u32,
-    /// Rule cap of a stream whose operator did not set one (spec Part A: 250,000).
+    /// Rule cap of a stream the admin API creates without one (PowerTrack's row: 250,000).
     pub default_max_rules: u64,
     /// Largest rules API request body (spec: 5 MB).
     pub rules_body_limit: usize,
@@ -60,8 +63,11 @@ impl Default for Settings {
             outbox_bytes: 16 << 20,
             max_batch_bytes: 256 << 10,
             over_cap_grace: Duration::from_secs(60),
-            default_max_connections: 2,
-            default_max_rules: 250_000,
+            default_max_connections: Product::PowerTrack.spec().max_connections,
+            default_max_rules: Product::PowerTrack
+                .spec()
+                .rules
+                .map_or(0, |rules| rules.max_rules),
             rules_body_limit: 5_000_000,
             ingest_body_limit: 16 << 20,
             admin_body_limit: 64 << 10,
@@ -71,5 +77,23 @@ impl Default for Settings {
             post_log_trim_interval: Duration::from_secs(10),
             auth: AuthSettings::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_one_default_connection_cap_is_every_products() {
+        let settings = Settings::default();
+        for product in Product::ALL {
+            assert_eq!(
+                product.spec().max_connections,
+                settings.default_max_connections,
+                "{product}"
+            );
+        }
+        assert_eq!(settings.default_max_rules, 250_000);
     }
 }

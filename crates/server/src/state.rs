@@ -1,5 +1,6 @@
 //! Everything a request handler needs, built once at start.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -8,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use sluice_model::snowflake::SnowflakeGenerator;
 use sluice_postlog::PostLog;
-use sluice_store::Store;
+use sluice_store::{Product, RateWindow, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::AdminToken;
@@ -71,27 +72,50 @@ pub struct Shared {
     pipeline: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
-/// The rate limits X documents, one limiter per kind of request.
+/// The rate limits X documents: per product, a connect limiter and a rules API limiter,
+/// built from the product's row of the table ([`Product::spec`]). Each handler chooses its
+/// key (a stream, a stream's partition, an account).
 pub struct Limits {
-    /// PowerTrack rules API: 60 requests per minute per stream, all methods together.
-    pub powertrack_rules: RateLimiter,
-    /// PowerTrack stream connects: 60 per minute per stream.
-    pub powertrack_connects: RateLimiter,
-    /// Decahose/Firehose connects: 10 per 60 s per stream.
-    pub volume_connects: RateLimiter,
-    /// Powerstream rule management: 50 requests per 24 h per account.
-    pub powerstream_rules: RateLimiter,
+    per_product: HashMap<Product, ProductLimiters>,
+}
+
+/// The limiters of one product.
+struct ProductLimiters {
+    connects: Option<RateLimiter>,
+    rules: Option<RateLimiter>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        const MINUTE: Duration = Duration::from_secs(60);
-        Self {
-            powertrack_rules: RateLimiter::new(60, MINUTE),
-            powertrack_connects: RateLimiter::new(60, MINUTE),
-            volume_connects: RateLimiter::new(10, MINUTE),
-            powerstream_rules: RateLimiter::new(50, Duration::from_secs(24 * 3600)),
-        }
+        let limiter = |rate: RateWindow| RateLimiter::new(rate.limit, rate.window);
+        let per_product = Product::ALL
+            .into_iter()
+            .map(|product| {
+                let spec = product.spec();
+                let limiters = ProductLimiters {
+                    connects: spec.connect_rate.map(limiter),
+                    rules: spec.rules.map(|rules| limiter(rules.rate)),
+                };
+                (product, limiters)
+            })
+            .collect();
+        Self { per_product }
+    }
+}
+
+impl Limits {
+    /// The stream connect limiter of `product`; `None` when its connects are not limited.
+    pub fn connects(&self, product: Product) -> Option<&RateLimiter> {
+        self.per_product.get(&product)?.connects.as_ref()
+    }
+
+    /// The rules API limiter of `product`, a product with a rules API (panics otherwise:
+    /// only rules handlers ask).
+    pub fn rules(&self, product: Product) -> &RateLimiter {
+        self.per_product
+            .get(&product)
+            .and_then(|l| l.rules.as_ref())
+            .expect("only products with a rules API have rules handlers")
     }
 }
 

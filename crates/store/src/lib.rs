@@ -14,7 +14,7 @@
 //!
 //! ## Layout
 //! - [`Store`]: opening, migrations, and every query.
-//! - [`Product`]: which API a stream belongs to.
+//! - [`Product`]: which API a stream belongs to, and [`ProductSpec`], what each one is.
 //! - `schema`: the SQL schema and its migrations (`PRAGMA user_version`).
 
 #![deny(missing_docs)]
@@ -23,7 +23,10 @@ mod product;
 mod schema;
 mod store;
 
-pub use product::{Product, UnknownProduct};
+pub use product::{
+    AuthScheme, ErrorDialect, PRODUCTS, Product, ProductSpec, RateWindow, RulesSpec, Sample,
+    UnknownProduct,
+};
 pub use store::{
     AddOutcome, FoundRules, NewRule, Store, StoreError, StoredRule, StoredStream, StreamLimits,
     StreamRef,

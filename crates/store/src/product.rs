@@ -1,7 +1,13 @@
-//! The products a stream can belong to.
+//! The products a stream can belong to, and what each one is: [`ProductSpec`], one row of
+//! plain data per product ([`Product::spec`]). Code that needs a fact about a product (its
+//! URLs, auth, rules dialect, partitions, limits, error shape) reads its row instead of
+//! matching on the product, so adding a product is adding a row (and its wire module).
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
+
+use sluice_rules::Dialect;
 
 /// Which API a stream serves. Part of a stream's identity: an account may have a PowerTrack
 /// stream and a Decahose stream with the same label (`--demo` creates both as `prod`).
@@ -28,11 +34,17 @@ impl Product {
 
     /// The name used in the admin API and in the database.
     pub fn as_str(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// What the product is: its row of [`PRODUCTS`] (a `const fn`, so constants elsewhere
+    /// are read from the table).
+    pub const fn spec(self) -> &'static ProductSpec {
         match self {
-            Product::PowerTrack => "powertrack",
-            Product::Decahose => "decahose",
-            Product::Firehose => "firehose",
-            Product::Powerstream => "powerstream",
+            Product::PowerTrack => &POWERTRACK,
+            Product::Decahose => &DECAHOSE,
+            Product::Firehose => &FIREHOSE,
+            Product::Powerstream => &POWERSTREAM,
         }
     }
 }
@@ -56,5 +68,227 @@ impl FromStr for Product {
             .into_iter()
             .find(|p| p.as_str() == s)
             .ok_or_else(|| UnknownProduct(s.to_owned()))
+    }
+}
+
+/// How the streams and rules of a product are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// HTTP basic auth as a user of the account named in the path (Gnip-style APIs).
+    Basic,
+    /// An OAuth 2.0 bearer token issued by the admin API; the token names the account.
+    Bearer,
+}
+
+/// The shape of a product's error bodies and in-band closing lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorDialect {
+    /// `{"error":{"message":…,"sent":…}}`, with X's Gnip texts.
+    Gnip,
+    /// v2 problem JSON; in-band lines are `{"errors":[{"title":"operational-disconnect",…}]}`.
+    Problem,
+}
+
+/// Which posts a rule-less (volume) product delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sample {
+    /// Every post.
+    All,
+    /// The Decahose's deterministic 10 % of post ids (`sluice_model::sampling::in_decahose`).
+    Decahose,
+}
+
+/// A fixed-window rate limit: `limit` requests per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateWindow {
+    /// Requests allowed per window.
+    pub limit: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// The rules API of a product that filters with rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RulesSpec {
+    /// The rules URL under the public base URL (`{account}`/`{label}` filled in).
+    pub url: &'static str,
+    /// The rule language it accepts.
+    pub dialect: Dialect,
+    /// Rules a stream may hold unless its operator set a cap (the admin API's
+    /// `max_rules`); Powerstream's cap is fixed.
+    pub max_rules: u64,
+    /// Longest rule, in characters (the rules crate enforces it for every dialect).
+    pub max_rule_chars: usize,
+    /// Rules one add request may carry; `None`: only the body size bounds it.
+    pub max_rules_per_add: Option<usize>,
+    /// Rules API requests (all methods together) per stream or account.
+    pub rate: RateWindow,
+}
+
+/// One product as data: everything that differs between products, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductSpec {
+    /// The product.
+    pub product: Product,
+    /// The name in the admin API and the database.
+    pub name: &'static str,
+    /// The stream URL under the public base URL (`{account}`/`{label}` filled in; without
+    /// `partition`).
+    pub stream_url: &'static str,
+    /// How requests authenticate.
+    pub auth: AuthScheme,
+    /// The rules API, for products that deliver what their rules match.
+    pub rules: Option<RulesSpec>,
+    /// Partitions of a volume product (a connection reads one, `partition=N`).
+    pub partitions: Option<u32>,
+    /// Which posts a volume product delivers.
+    pub sample: Sample,
+    /// Connections a stream allows unless its operator set a cap.
+    pub max_connections: u32,
+    /// Stream connects per stream (and partition); `None`: not limited.
+    pub connect_rate: Option<RateWindow>,
+    /// The shape of error bodies and closing lines.
+    pub errors: ErrorDialect,
+    /// Whether the admin API creates streams of it (`PUT …/streams/{label}`); Powerstream's
+    /// one rule set per account is created on first use instead.
+    pub admin_created: bool,
+}
+
+impl ProductSpec {
+    /// The rules dialect; `None` for volume products.
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.rules.map(|r| r.dialect)
+    }
+}
+
+/// Every product's row, in [`Product::ALL`] order. The limits are the ones X documents
+/// for each API (ARCHITECTURE.md, "Products").
+pub static PRODUCTS: [ProductSpec; 4] = [POWERTRACK, DECAHOSE, FIREHOSE, POWERSTREAM];
+
+const POWERTRACK: ProductSpec = ProductSpec {
+    product: Product::PowerTrack,
+    name: "powertrack",
+    stream_url: "/stream/powertrack/accounts/{account}/publishers/twitter/{label}.json",
+    auth: AuthScheme::Basic,
+    rules: Some(RulesSpec {
+        url: "/rules/powertrack/accounts/{account}/publishers/twitter/{label}.json",
+        dialect: Dialect::PowerTrack,
+        max_rules: 250_000,
+        max_rule_chars: sluice_rules::MAX_RULE_CHARS,
+        max_rules_per_add: None,
+        rate: RateWindow {
+            limit: 60,
+            window: MINUTE,
+        },
+    }),
+    partitions: None,
+    sample: Sample::All,
+    max_connections: 2,
+    connect_rate: Some(RateWindow {
+        limit: 60,
+        window: MINUTE,
+    }),
+    errors: ErrorDialect::Gnip,
+    admin_created: true,
+};
+
+const DECAHOSE: ProductSpec = ProductSpec {
+    product: Product::Decahose,
+    name: "decahose",
+    stream_url: "/stream/sample10/accounts/{account}/publishers/twitter/{label}.json",
+    auth: AuthScheme::Basic,
+    rules: None,
+    partitions: Some(2),
+    sample: Sample::Decahose,
+    max_connections: 2,
+    connect_rate: Some(RateWindow {
+        limit: 10,
+        window: MINUTE,
+    }),
+    errors: ErrorDialect::Gnip,
+    admin_created: true,
+};
+
+const FIREHOSE: ProductSpec = ProductSpec {
+    product: Product::Firehose,
+    name: "firehose",
+    stream_url: "/stream/firehose/accounts/{account}/publishers/twitter/{label}.json",
+    auth: AuthScheme::Basic,
+    rules: None,
+    partitions: Some(20),
+    sample: Sample::All,
+    max_connections: 2,
+    connect_rate: Some(RateWindow {
+        limit: 10,
+        window: MINUTE,
+    }),
+    errors: ErrorDialect::Gnip,
+    admin_created: true,
+};
+
+const POWERSTREAM: ProductSpec = ProductSpec {
+    product: Product::Powerstream,
+    name: "powerstream",
+    stream_url: "/2/powerstream",
+    auth: AuthScheme::Bearer,
+    rules: Some(RulesSpec {
+        url: "/2/powerstream/rules",
+        dialect: Dialect::Powerstream,
+        max_rules: 1_000,
+        max_rule_chars: sluice_rules::MAX_RULE_CHARS,
+        max_rules_per_add: Some(100),
+        rate: RateWindow {
+            limit: 50,
+            window: DAY,
+        },
+    }),
+    partitions: None,
+    sample: Sample::All,
+    max_connections: 2,
+    // X: "no limit on streams".
+    connect_rate: None,
+    errors: ErrorDialect::Problem,
+    admin_created: false,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_product_has_its_own_row_in_order() {
+        for (i, product) in Product::ALL.into_iter().enumerate() {
+            assert_eq!(product.spec().product, product);
+            assert_eq!(PRODUCTS[i].product, product);
+            assert_eq!(product.as_str().parse::<Product>(), Ok(product));
+        }
+    }
+
+    #[test]
+    fn rows_are_consistent() {
+        for spec in &PRODUCTS {
+            // A product filters with rules or is split into partitions, never both.
+            assert_ne!(
+                spec.rules.is_some(),
+                spec.partitions.is_some(),
+                "{}",
+                spec.name
+            );
+            assert!(spec.partitions.is_some() || spec.sample == Sample::All);
+            // Bearer-token products are reached without an account in the path.
+            let named = spec.stream_url.contains("{account}");
+            assert_eq!(named, spec.auth == AuthScheme::Basic, "{}", spec.name);
+            if let Some(rules) = spec.rules {
+                assert_eq!(rules.url.contains("{account}"), named, "{}", spec.name);
+                // The rules crate enforces one length for every dialect.
+                let longest = "a".repeat(rules.max_rule_chars);
+                assert!(sluice_rules::parse_with(&longest, rules.dialect).is_ok());
+                let longer = "a".repeat(rules.max_rule_chars + 1);
+                assert!(sluice_rules::parse_with(&longer, rules.dialect).is_err());
+            }
+        }
     }
 }

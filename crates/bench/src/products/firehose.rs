@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use sluice_client::http::HttpClient;
+use sluice_store::{Product as Api, ProductSpec};
 
 use crate::benchmark::{Benchmark, Connection, Encoding, Provisioned, RulePlan};
 use crate::provision::{self, ACCOUNT, USER};
@@ -22,12 +23,22 @@ use crate::target::Target;
 use crate::verdict::Goal;
 use crate::workload::{Rules, Share};
 
+/// The Firehose as the server knows it: its row of the product table.
+const SPEC: &ProductSpec = Api::Firehose.spec();
 /// Partitions of the Firehose.
-const PARTITIONS: u32 = 20;
-/// Partitions read per stream: X's 10 connects per 60 s per stream.
-const PARTITIONS_PER_STREAM: u32 = 10;
+const PARTITIONS: u32 = match SPEC.partitions {
+    Some(n) => n,
+    None => panic!("the Firehose has partitions"),
+};
+/// Partitions read per stream: X's connects per 60 s per stream (10).
+const PARTITIONS_PER_STREAM: u32 = match SPEC.connect_rate {
+    Some(rate) => rate.limit,
+    None => PARTITIONS,
+};
 /// The labels of the streams the partitions are read from.
 const LABELS: [&str; 2] = ["bench-firehose-1", "bench-firehose-2"];
+// Every partition is read exactly once over the streams.
+const _: () = assert!(PARTITIONS_PER_STREAM * LABELS.len() as u32 == PARTITIONS);
 
 /// The Firehose benchmark (it has no parameters of its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

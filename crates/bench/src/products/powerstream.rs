@@ -9,6 +9,7 @@ use hyper::Method;
 use serde_json::json;
 use sluice_client::http::{Auth, HttpClient};
 use sluice_rules::Dialect;
+use sluice_store::{Product as Api, RulesSpec};
 use sluice_wire::v2;
 use url::Url;
 
@@ -22,14 +23,22 @@ use crate::target::Target;
 use crate::verdict::Goal;
 use crate::workload::{POWERSTREAM_SHARE_RULE, Rules, Share};
 
+/// Powerstream's rules API as the server knows it: its row of the product table.
+const RULES: RulesSpec = match Api::Powerstream.spec().rules {
+    Some(rules) => rules,
+    None => panic!("Powerstream has a rules API"),
+};
 /// Powerstream connections per account (the server's connection cap, X's default).
-pub const MAX_CONNECTIONS: u32 = 2;
+pub const MAX_CONNECTIONS: u32 = Api::Powerstream.spec().max_connections;
 /// Powerstream rules per account.
-pub const MAX_RULES: usize = 1_000;
+pub const MAX_RULES: usize = RULES.max_rules as usize;
 /// The label and product of every account's Powerstream rule set on the server.
 const LABEL: &str = "powerstream";
 /// Rules per add request (X's maximum).
-const ADD_BATCH: usize = 100;
+const ADD_BATCH: usize = match RULES.max_rules_per_add {
+    Some(n) => n,
+    None => MAX_RULES,
+};
 
 /// The Powerstream benchmark's own parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use sluice_client::http::HttpClient;
 use sluice_rules::Dialect;
+use sluice_store::Product as Api;
 use sluice_wire::AddResponse;
 
 use crate::benchmark::{Benchmark, Connection, Encoding, Provisioned, RulePlan};
@@ -23,8 +24,12 @@ use crate::workload::{Rules, SHARE_RULE, Share};
 const LABEL: &str = "bench";
 /// Rules per add request (demian85/gnip's batch size, as `sluice rules add` uses).
 const ADD_BATCH: usize = 5_000;
-/// Rule cap the server applies unless told otherwise.
-const DEFAULT_MAX_RULES: usize = 250_000;
+/// Rule cap the server applies unless told otherwise (PowerTrack's row of the product
+/// table).
+const DEFAULT_MAX_RULES: usize = match Api::PowerTrack.spec().rules {
+    Some(rules) => rules.max_rules as usize,
+    None => panic!("PowerTrack has a rules API"),
+};
 
 /// The PowerTrack benchmark's own parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -204,17 +204,7 @@ pub async fn put_stream(
     check_name("label", &label)?;
     require_account(&state, &account).await?;
     let spec: StreamBody = read_body(&state, raw).await?;
-    let product = match spec.product.as_deref() {
-        Some("powertrack") => Product::PowerTrack,
-        Some("decahose") => Product::Decahose,
-        Some("firehose") => Product::Firehose,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid product {:?}: expected \"powertrack\", \"decahose\" or \"firehose\".",
-                other.unwrap_or("")
-            )));
-        }
-    };
+    let product = admin_product(spec.product.as_deref())?;
     if spec.max_connections == Some(0) {
         return Err(ApiError::bad_request("max_connections must be at least 1."));
     }
@@ -241,6 +231,25 @@ pub async fn put_stream(
         limits,
     );
     Ok(json(created_or_ok(created), &description))
+}
+
+/// The product of a stream the admin API creates: one whose row says so
+/// ([`sluice_store::ProductSpec::admin_created`]); a 400 naming them otherwise.
+fn admin_product(name: Option<&str>) -> Result<Product, ApiError> {
+    let creatable = || Product::ALL.into_iter().filter(|p| p.spec().admin_created);
+    let name = name.unwrap_or("");
+    if let Some(product) = creatable().find(|p| p.as_str() == name) {
+        return Ok(product);
+    }
+    let quoted: Vec<String> = creatable().map(|p| format!("{:?}", p.as_str())).collect();
+    let expected = match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(ApiError::bad_request(format!(
+        "Invalid product {name:?}: expected {expected}."
+    )))
 }
 
 /// The query of a stream delete: which product, when several share the label.
@@ -334,11 +343,8 @@ pub async fn get_account(
         // The Powerstream rule set is created on the account's first Powerstream call;
         // until then describe it as that call will create it, so its URLs are listed as
         // soon as the customer has a token to use them with.
-        let limits = StreamLimits {
-            max_connections: state.settings.default_max_connections,
-            max_rules: powerstream::MAX_RULES,
-        };
         let key = powerstream::stream_ref(&account);
+        let limits = powerstream::limits(&state);
         streams.push(urls::describe_stream(&state, &key, 0, 0, limits));
     }
     Ok(json(
@@ -350,6 +356,20 @@ pub async fn get_account(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_admin_api_creates_the_products_of_its_rows() {
+        assert_eq!(admin_product(Some("decahose")).unwrap(), Product::Decahose);
+        for refused in [Some("powerstream"), Some("x"), None] {
+            assert_eq!(
+                admin_product(refused).unwrap_err().message,
+                format!(
+                    "Invalid product {:?}: expected \"powertrack\", \"decahose\" or \"firehose\".",
+                    refused.unwrap_or("")
+                )
+            );
+        }
+    }
 
     #[test]
     fn names_are_url_safe_and_never_dot_segments() {

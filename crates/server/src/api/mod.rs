@@ -1,25 +1,38 @@
-//! The HTTP API surfaces, one module per family, assembled into one router.
+//! The HTTP API surfaces assembled into one router.
+//!
+//! Each product's API is a folder with the same anatomy (`mod.rs` with its `routes()`,
+//! `auth.rs`, `rules.rs`, `stream.rs`; the volume products have no rules); the facts that
+//! differ between products are their rows of the product table
+//! ([`sluice_store::Product::spec`]). Every rules dialect runs on [`rules_service`]. The
+//! operator's surfaces (`admin`, `ingest`, `health`) and the parts the products share stay
+//! at this level.
 //!
 //! Routing is on the path only: any `Host` is accepted, so clients keep X's host names and
 //! change only the base URL (spec Part A, wire rule 8).
 
+// Products.
+pub mod powerstream;
+pub mod powertrack;
+pub mod volume;
+
+// The operator's surfaces.
 pub mod admin;
+pub mod health;
+pub mod ingest;
+
+// Shared by the products.
 pub mod body;
+pub mod close;
 pub mod dialect;
 pub mod encoding;
 pub mod error;
 pub mod gnip;
-pub mod health;
-pub mod ingest;
-pub mod powerstream;
-pub mod powertrack_rules;
-pub mod powertrack_stream;
 pub mod problem;
 pub mod recovery;
 pub mod rejection;
+pub mod rules_service;
 pub mod stream_query;
 pub mod streaming;
-pub mod volume_stream;
 
 use axum::Router;
 use axum::middleware;
@@ -51,39 +64,9 @@ pub fn router(state: AppState) -> Router {
             "/admin/accounts/{account}/tokens",
             post(admin::create_token),
         )
-        .route(
-            "/stream/powertrack/accounts/{account}/publishers/twitter/{label}",
-            get(powertrack_stream::connect),
-        )
-        .route(
-            "/stream/sample10/accounts/{account}/publishers/twitter/{label}",
-            get(volume_stream::decahose),
-        )
-        .route(
-            "/stream/firehose/accounts/{account}/publishers/twitter/{label}",
-            get(volume_stream::firehose),
-        )
-        .route(
-            "/rules/powertrack/accounts/{account}/publishers/twitter/{label}",
-            get(powertrack_rules::list)
-                .post(powertrack_rules::post)
-                .delete(powertrack_rules::delete),
-        )
-        .route(
-            "/rules/powertrack/accounts/{account}/publishers/twitter/{label}/rules/{rule_id}",
-            get(powertrack_rules::get_one),
-        )
-        .route(
-            "/rules/powertrack/accounts/{account}/publishers/twitter/{label}/validation.json",
-            post(powertrack_rules::validate),
-        )
-        .route("/2/powerstream", get(powerstream::connect))
-        .route(
-            "/2/powerstream/rules",
-            get(powerstream::list_rules)
-                .post(powerstream::post_rules)
-                .delete(powerstream::delete_rules),
-        )
+        .merge(powertrack::routes())
+        .merge(volume::routes())
+        .merge(powerstream::routes())
         .route("/ingest", post(ingest::ingest))
         // New routes go above: the layer wraps only the routes (and fallback) before it.
         .fallback(rejection::not_found)

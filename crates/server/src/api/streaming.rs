@@ -15,19 +15,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use sluice_store::Product;
-use sluice_wire::ErrorBody;
-use sluice_wire::error::{
-    COMPRESSION_REQUIRED_MESSAGE, CREDENTIALS_REVOKED_MESSAGE, OPERATIONAL_DISCONNECT_MESSAGE,
-    SLOW_CONSUMER_MESSAGE, too_many_connections_message,
-};
+use sluice_wire::error::COMPRESSION_REQUIRED_MESSAGE;
 
+use super::close::close_messages;
 use super::encoding::accepts_gzip;
 use super::error::{ApiError, add_rate_headers};
 use super::gnip::{Authenticated, find_stream, label_of, require_basic};
 use super::recovery::RecoveryJob;
 use super::stream_query::{QueryPairs, StartRequest, StreamQuery, requested_partition};
 use crate::delivery::replay::{self, ReplayKind, ReplayTarget};
-use crate::delivery::select::partitions_of;
 use crate::delivery::{
     BodySettings, CloseMessages, CloseReason, Encoding, Outbox, replay_then_stream_body,
 };
@@ -36,30 +32,13 @@ use crate::registry::LiveStream;
 use crate::state::{AppState, now_ms};
 use crate::telemetry;
 
-/// The in-band messages of Gnip-style streams (spec Part A, wire rule 7): one
-/// `{"error":{"message":…,"sent":…}}` line in the stream `sent` format.
-pub struct GnipCloseMessages;
-
-impl CloseMessages for GnipCloseMessages {
-    fn close_line(&self, reason: &CloseReason) -> Option<Bytes> {
-        let message = match reason {
-            CloseReason::SlowConsumer => SLOW_CONSUMER_MESSAGE.to_owned(),
-            CloseReason::TooManyConnections { allowed } => too_many_connections_message(*allowed),
-            CloseReason::Operational => OPERATIONAL_DISCONNECT_MESSAGE.to_owned(),
-            CloseReason::CredentialsRevoked => CREDENTIALS_REVOKED_MESSAGE.to_owned(),
-            CloseReason::Completed(line) => return Some(line.clone()),
-        };
-        let body = ErrorBody::new(message, sluice_wire::sent::stream_sent_now());
-        Some(Bytes::from(sluice_wire::to_vec(&body)))
-    }
-}
-
 /// A Gnip-style stream request that passed every check.
 pub struct Admitted {
     /// The stream to connect to.
     pub live: Arc<LiveStream>,
-    /// The connect limiter's state after counting this request (for the headers).
-    pub rate: RateInfo,
+    /// The connect limiter's state after counting this request (for the headers); `None`
+    /// for a product whose connects are not limited.
+    pub rate: Option<RateInfo>,
     /// The user whose credentials it carried.
     pub user: Authenticated,
 }
@@ -70,11 +49,12 @@ pub struct Admitted {
 /// 2. basic auth for that account: 401. Credentials are per account, so a user of another
 ///    account is simply not authenticated here: 401 as well, never 403;
 /// 3. the `{label}.json` segment names a stream of `product`: 404;
-/// 4. the connect rate limit (`limiter`): 429 with the `x-rate-limit-*` headers; every
-///    authenticated request for an existing stream counts. It is counted per stream and
-///    `partition` (a valid one; requests without one count against the stream alone), so
-///    a client can open all 20 Firehose partitions at once as X's client libraries do;
-///    PowerTrack has no partitions and counts per stream;
+/// 4. the connect rate limit (`limiter`, the product's, when it has one): 429 with the
+///    `x-rate-limit-*` headers; every authenticated request for an existing stream
+///    counts. It is counted per stream and `partition` (a valid one; requests without one
+///    count against the stream alone), so a client can open all 20 Firehose partitions at
+///    once as X's client libraries do; PowerTrack has no partitions and counts per
+///    stream;
 /// 5. the request accepts gzip: 406 with X's compression text.
 ///
 /// Error bodies carry the stream `sent` format and are gzip-encoded when gzip was accepted.
@@ -85,7 +65,7 @@ pub async fn admit_gnip(
     product: Product,
     partition: Option<u32>,
     headers: &HeaderMap,
-    limiter: &RateLimiter,
+    limiter: Option<&RateLimiter>,
 ) -> Result<Admitted, ApiError> {
     let gzip = accepts_gzip(headers);
     let stream_error = |e: ApiError| e.stream_sent().gzip(gzip);
@@ -115,7 +95,8 @@ pub async fn admit_gnip(
         None => live.id.to_string(),
     };
     let rate = limiter
-        .check(&key)
+        .map(|limiter| limiter.check(&key))
+        .transpose()
         .map_err(|rate| stream_error(ApiError::rate_limited(rate)))?;
     if !gzip {
         return Err(stream_error(ApiError::new(
@@ -127,9 +108,10 @@ pub async fn admit_gnip(
 }
 
 /// Connects a Gnip-style stream (PowerTrack, Decahose, Firehose): the checks of
-/// [`admit_gnip`] with the connect `limiter`, then the query (`partition` for a product
-/// with partitions, `backfillMinutes`, recovery window: 406 in the stream `sent` format),
-/// then the gzip connection with Gnip's in-band messages and the connect rate headers.
+/// [`admit_gnip`] with the product's connect limiter, then the query (`partition` for a
+/// product with partitions, `backfillMinutes`, recovery window: 406 in the stream `sent`
+/// format), then the gzip connection with the product's in-band messages and the connect
+/// rate headers.
 pub async fn connect_gnip(
     state: &AppState,
     product: Product,
@@ -137,9 +119,10 @@ pub async fn connect_gnip(
     label_segment: &str,
     query: &QueryPairs,
     headers: &HeaderMap,
-    limiter: &RateLimiter,
 ) -> Result<Response, ApiError> {
-    let partition = requested_partition(query, partitions_of(product));
+    let spec = product.spec();
+    let limiter = state.limits.connects(product);
+    let partition = requested_partition(query, spec.partitions);
     let admitted = admit_gnip(
         state,
         account,
@@ -155,7 +138,7 @@ pub async fn connect_gnip(
     let now = u64::try_from(now_ms()).unwrap_or(0);
     let query = StreamQuery::parse(
         query,
-        partitions_of(product),
+        spec.partitions,
         now,
         state.settings.post_log_retention,
     )
@@ -166,11 +149,13 @@ pub async fn connect_gnip(
         local_dc_only: false,
         encoding: Encoding::Gzip,
         prelude: None,
-        messages: Arc::new(GnipCloseMessages),
+        messages: close_messages(spec.errors),
         user: Some(admitted.user),
     };
     let mut response = open_stream_at(state, admitted.live, options, start);
-    add_rate_headers(&mut response, admitted.rate);
+    if let Some(rate) = admitted.rate {
+        add_rate_headers(&mut response, rate);
+    }
     Ok(response)
 }
 

@@ -2,33 +2,38 @@
 //! live delivery (the pipeline) and replay (backfill, recovery) share, so a replayed post
 //! reaches exactly the connections that would have received it live.
 //!
-//! - PowerTrack and Powerstream: the rules that match; if any, the post with
-//!   `matching_rules` spliced in, for every connection of the stream (a `localDcOnly`
-//!   Powerstream connection only gets posts of this node's datacenter);
-//! - Decahose: posts of the 10 % sample, to the connections of the post's partition (of 2);
-//! - Firehose: every post, to the connections of its partition (of 20).
+//! What a product sends is its row of the table ([`sluice_store::ProductSpec`]):
+//! - a product with rules (PowerTrack, Powerstream): the rules that match; if any, the
+//!   post with `matching_rules` spliced in, for every connection of the stream (a
+//!   `localDcOnly` Powerstream connection only gets posts of this node's datacenter);
+//! - a product with partitions: the posts of its [`Sample`] (Decahose: the 10 %; Firehose:
+//!   all), to the connections of the post's partition (of 2 and 20).
 
 use bytes::Bytes;
 use sluice_matcher::{MatcherReader, Scratch};
 use sluice_model::PostView;
 use sluice_model::enrich::{MatchedRule, enrich_into};
 use sluice_model::sampling::{in_decahose, partition};
-use sluice_store::Product;
+use sluice_store::{Product, Sample};
 
 use crate::registry::{LiveStream, NodeRuleKey, NodeRules};
 
-/// Partitions of the Decahose (spec Part A).
-pub const DECAHOSE_PARTITIONS: u32 = 2;
-/// Partitions of the Firehose (spec Part A).
-pub const FIREHOSE_PARTITIONS: u32 = 20;
+/// Partitions of the Decahose, from its row of the product table.
+pub const DECAHOSE_PARTITIONS: u32 = volume_partitions(Product::Decahose);
+/// Partitions of the Firehose, from its row of the product table.
+pub const FIREHOSE_PARTITIONS: u32 = volume_partitions(Product::Firehose);
+
+/// The partitions of a product that has them (a compile error for one that does not).
+const fn volume_partitions(product: Product) -> u32 {
+    match product.spec().partitions {
+        Some(n) => n,
+        None => panic!("not a volume product"),
+    }
+}
 
 /// The number of partitions of a volume product; `None` for products without partitions.
 pub fn partitions_of(product: Product) -> Option<u32> {
-    match product {
-        Product::Decahose => Some(DECAHOSE_PARTITIONS),
-        Product::Firehose => Some(FIREHOSE_PARTITIONS),
-        Product::PowerTrack | Product::Powerstream => None,
-    }
+    product.spec().partitions
 }
 
 /// How a stream routes one post to its connections.
@@ -126,23 +131,20 @@ pub struct PostRouter<'s, 'p> {
 impl PostRouter<'_, '_> {
     /// How `stream` routes the post; `None` when no connection of the stream gets it.
     pub fn route(&mut self, stream: &LiveStream) -> Option<Routed> {
-        match stream.product() {
-            Product::PowerTrack | Product::Powerstream => {
-                let message = self.enriched(stream)?;
-                Some(Routed::Matched {
-                    message,
-                    local: self.local,
-                })
-            }
-            product @ (Product::Decahose | Product::Firehose) => {
-                let id = self.view.id()?;
-                if product == Product::Decahose && !in_decahose(id) {
-                    return None;
-                }
-                let partitions = partitions_of(product).expect("volume products have partitions");
-                Some(Routed::Partition(partition(id, partitions)))
-            }
-        }
+        let spec = stream.product().spec();
+        let Some(partitions) = spec.partitions else {
+            let message = self.enriched(stream)?;
+            return Some(Routed::Matched {
+                message,
+                local: self.local,
+            });
+        };
+        let id = self.view.id()?;
+        let sampled = match spec.sample {
+            Sample::All => true,
+            Sample::Decahose => in_decahose(id),
+        };
+        sampled.then(|| Routed::Partition(partition(id, partitions)))
     }
 
     /// The post with its `matching_rules` for `stream`, framed; `None` when no rule matches.

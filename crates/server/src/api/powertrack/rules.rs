@@ -26,7 +26,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sluice_store::{AddOutcome, Product, StoreError};
+use sluice_rules::Dialect;
+use sluice_store::{AddOutcome, Product};
 use sluice_wire::add::TAG_TOO_LONG_MESSAGE;
 use sluice_wire::error::RULE_LIMIT_MESSAGE;
 use sluice_wire::{
@@ -35,14 +36,23 @@ use sluice_wire::{
     ValidationDetail, ValidationResponse,
 };
 
-use super::body::UnreadBody;
-use super::encoding::accepts_gzip;
-use super::error::{ApiError, add_rate_headers, json_response};
-use super::gnip::{find_stream, label_of, require_basic};
-use crate::changes::{self, ChangeError, RuleToAdd, RulesToDelete};
+use super::auth::authorize;
+use crate::api::body::UnreadBody;
+use crate::api::encoding::accepts_gzip;
+use crate::api::error::{ApiError, add_rate_headers, json_response};
+use crate::api::gnip::label_of;
+use crate::api::rules_service::{self, Named, Verdict};
 use crate::registry::LiveStream;
 use crate::state::AppState;
 use crate::telemetry;
+
+/// The rules dialect of PowerTrack, from its row of the product table.
+fn dialect() -> Dialect {
+    Product::PowerTrack
+        .spec()
+        .dialect()
+        .expect("PowerTrack has a rules API")
+}
 
 /// What a handler gets once the caller is authenticated, the stream found and the request
 /// counted.
@@ -77,11 +87,10 @@ where
     let result = async {
         let label = label
             .ok_or_else(|| ApiError::not_found("Not found: rules URLs end in '{label}.json'."))?;
-        let _user = require_basic(&state, account, headers, gzip).await?;
-        let live = find_stream(&state, account, Product::PowerTrack, label, gzip)?;
+        let live = authorize(&state, account, label, headers, gzip).await?;
         let rate = state
             .limits
-            .powertrack_rules
+            .rules(Product::PowerTrack)
             .check(&live.id.to_string())
             .map_err(ApiError::rate_limited)?;
         let call = Call { state, live, gzip };
@@ -98,7 +107,7 @@ where
     }
     .await;
     let response = result.unwrap_or_else(|e| e.gzip(gzip).into_response());
-    telemetry::rules_request("powertrack", response.status().as_u16());
+    telemetry::rules_request(Product::PowerTrack.as_str(), response.status().as_u16());
     response
 }
 
@@ -127,26 +136,12 @@ fn rules_request(bytes: &[u8]) -> Result<RulesRequest, ApiError> {
     Ok(request)
 }
 
-/// Parses every submitted rule (off the async workers: a 5 MB body holds thousands).
-/// Each entry is the compiled rule or X's message for why it is invalid.
-async fn check_rules(
-    request: RulesRequest,
-) -> Result<(RulesRequest, Vec<Result<sluice_rules::Rule, String>>), ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let checked = request.rules.iter().map(check_rule).collect();
-        (request, checked)
-    })
-    .await
-    .map_err(ApiError::internal)
-}
-
-fn check_rule(rule: &RuleInput) -> Result<sluice_rules::Rule, String> {
-    let tree = sluice_rules::parse(&rule.value).map_err(|e| e.powertrack_message().to_owned())?;
-    match &rule.tag {
-        Some(tag) if !sluice_wire::add::tag_within_limit(tag) => {
-            Err(TAG_TOO_LONG_MESSAGE.to_owned())
-        }
-        _ => Ok(tree),
+/// X's message for why a rule is invalid (its text first, then its tag); `None` if valid.
+fn invalid_message(verdict: &Verdict) -> Option<String> {
+    match &verdict.parsed {
+        Err(e) => Some(e.powertrack_message().to_owned()),
+        Ok(_) if verdict.tag_too_long => Some(TAG_TOO_LONG_MESSAGE.to_owned()),
+        Ok(_) => None,
     }
 }
 
@@ -188,8 +183,7 @@ pub async fn list(
         label_of(&segment),
         &headers,
         |call| async move {
-            let stream_id = call.live.id;
-            let rules = call.state.blocking(move |s| s.rules(stream_id)).await?;
+            let rules = rules_service::list(&call.state, &call.live).await?;
             let rules = rules.into_iter().map(wire_rule).collect();
             let sent = sluice_wire::sent::rules_sent_now();
             Ok(call.json(StatusCode::OK, &RulesResponse::new(rules, sent)))
@@ -261,11 +255,7 @@ pub async fn get_one(
             .ok_or_else(|| {
                 ApiError::not_found("Not found: rule URLs end in '/rules/{rule_id}.json'.")
             })?;
-        let stream_id = call.live.id;
-        let rules = call
-            .state
-            .blocking(move |s| s.rules_by_ids(stream_id, &[id]))
-            .await?;
+        let rules = rules_service::by_ids(&call.state, &call.live, vec![id]).await?;
         let rules = rules.into_iter().map(wire_rule).collect();
         let sent = sluice_wire::sent::rules_sent_now();
         Ok(call.json(StatusCode::OK, &RulesResponse::new(rules, sent)))
@@ -283,14 +273,15 @@ pub async fn validate(
     let label = Some(label.as_str()).filter(|l| !l.is_empty());
     run(state, &account, label, &headers, |call| async move {
         let bytes = body(&call, bytes).await?;
-        let (request, checked) = check_rules(rules_request(&bytes)?).await?;
-        let detail = request
+        let request = rules_request(&bytes)?;
+        let checked = rules_service::validate(request.rules, dialect()).await?;
+        let detail = checked
             .rules
             .iter()
-            .zip(checked)
-            .map(|(rule, verdict)| match verdict {
-                Ok(_) => ValidationDetail::valid(echo(rule)),
-                Err(message) => ValidationDetail::invalid(echo(rule), message),
+            .zip(&checked.verdicts)
+            .map(|(rule, verdict)| match invalid_message(verdict) {
+                None => ValidationDetail::valid(echo(rule)),
+                Some(message) => ValidationDetail::invalid(echo(rule), message),
             })
             .collect();
         let sent = sluice_wire::sent::rules_sent_now();
@@ -302,40 +293,36 @@ pub async fn validate(
 /// Adds a batch: 422 (nothing created) when any rule is invalid or the batch would pass
 /// the rule cap, else 201 with duplicates named by their existing rule.
 async fn add(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
-    let (request, checked) = check_rules(rules_request(bytes)?).await?;
-    if checked.iter().any(Result::is_err) {
-        let detail = request
-            .rules
-            .iter()
-            .zip(checked)
-            .map(|(rule, verdict)| AddDetail::refused(echo(rule), verdict.err()))
-            .collect();
-        let sent = sluice_wire::sent::rules_sent_now();
-        return Ok(call.json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &AddResponse::new(detail, sent),
-        ));
-    }
-    let trees: Vec<sluice_rules::Rule> = checked.into_iter().flatten().collect();
-    let to_add = RuleToAdd::paired(&request.rules, trees);
+    let request = rules_request(bytes)?;
     let live = call.live.clone();
-    let outcome = changes::add_rules(&call.state, &live, to_add).await;
+    let outcome = rules_service::add(&call.state, &live, request.rules, dialect(), false).await?;
     let sent = sluice_wire::sent::rules_sent_now();
-    let outcomes = match outcome {
-        Ok(outcomes) => outcomes,
-        Err(ChangeError::Store(StoreError::RuleLimit {
+    let (rules, outcomes) = match outcome {
+        rules_service::AddOutcome::Invalid(checked) => {
+            let detail = checked
+                .rules
+                .iter()
+                .zip(&checked.verdicts)
+                .map(|(rule, verdict)| AddDetail::refused(echo(rule), invalid_message(verdict)))
+                .collect();
+            return Ok(call.json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &AddResponse::new(detail, sent),
+            ));
+        }
+        rules_service::AddOutcome::OverCap {
+            rules,
             existing,
             adding,
             limit,
-        })) => {
+        } => {
             tracing::info!(
                 account = %live.key.account,
                 label = %live.key.label,
                 existing, adding, limit,
                 "powertrack rules add refused: rule limit"
             );
-            let detail = request
-                .rules
+            let detail = rules
                 .iter()
                 .map(|rule| AddDetail::refused(echo(rule), Some(RULE_LIMIT_MESSAGE.to_owned())))
                 .collect();
@@ -344,10 +331,9 @@ async fn add(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
                 &AddResponse::new(detail, sent),
             ));
         }
-        Err(e) => return Err(e.into()),
+        rules_service::AddOutcome::Applied { rules, outcomes } => (rules, outcomes),
     };
-    let detail: Vec<AddDetail> = request
-        .rules
+    let detail: Vec<AddDetail> = rules
         .into_iter()
         .zip(outcomes)
         .map(|(submitted, outcome)| match outcome {
@@ -377,43 +363,18 @@ async fn delete_rules(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
     let live = call.live.clone();
     let (deleted, detail) = match request {
         DeleteRequest::Values(entries) => {
-            let values: Vec<String> = entries.iter().filter_map(|e| e.value.clone()).collect();
-            let targets = RulesToDelete {
-                values,
-                ..RulesToDelete::default()
-            };
-            let found = changes::delete_rules(&call.state, &live, targets).await?;
-            let mut results = found.by_value.into_iter();
-            let mut deleted = 0;
-            let mut detail = Vec::new();
-            for entry in entries {
-                // Entries without a value name no rule and were not sent to the store.
-                let found = match entry.value {
-                    Some(_) => results.next().flatten(),
-                    None => None,
-                };
-                match found {
-                    Some(_) => deleted += 1,
-                    None => detail.push(DeleteDetail::missing(DeleteTarget::by_value(entry))),
-                }
-            }
-            (deleted, detail)
+            // Entries without a value name no rule.
+            let named: Vec<Named> = entries
+                .iter()
+                .map(|e| e.value.clone().map_or(Named::Nothing, Named::Value))
+                .collect();
+            let found = rules_service::delete(&call.state, &live, &named, false).await?;
+            missing(entries.into_iter().zip(found), DeleteTarget::by_value)
         }
         DeleteRequest::Ids(ids) => {
-            let targets = RulesToDelete {
-                ids: ids.clone(),
-                ..RulesToDelete::default()
-            };
-            let found = changes::delete_rules(&call.state, &live, targets).await?;
-            let mut deleted = 0;
-            let mut detail = Vec::new();
-            for (id, found) in ids.into_iter().zip(found.by_id) {
-                match found {
-                    Some(_) => deleted += 1,
-                    None => detail.push(DeleteDetail::missing(DeleteTarget::by_id(id))),
-                }
-            }
-            (deleted, detail)
+            let named: Vec<Named> = ids.iter().copied().map(Named::Id).collect();
+            let found = rules_service::delete(&call.state, &live, &named, false).await?;
+            missing(ids.into_iter().zip(found), DeleteTarget::by_id)
         }
     };
     let response = DeleteResponse::new(deleted, detail, sluice_wire::sent::rules_sent_now());
@@ -428,16 +389,28 @@ async fn delete_rules(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
     Ok(call.json(StatusCode::OK, &response))
 }
 
+/// The number of entries that found a rule, and a detail for each that did not.
+fn missing<T, R>(
+    entries: impl Iterator<Item = (T, Option<R>)>,
+    target: impl Fn(T) -> DeleteTarget,
+) -> (usize, Vec<DeleteDetail>) {
+    let mut deleted = 0;
+    let mut detail = Vec::new();
+    for (entry, found) in entries {
+        match found {
+            Some(_) => deleted += 1,
+            None => detail.push(DeleteDetail::missing(target(entry))),
+        }
+    }
+    (deleted, detail)
+}
+
 /// The rules with the given ids, in the order asked (unknown ids and repeats skipped).
 async fn get_many(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
     let RuleIdsRequest { rule_ids } = RuleIdsRequest::from_slice(bytes).map_err(invalid_json)?;
     let mut seen = std::collections::HashSet::with_capacity(rule_ids.len());
     let ids: Vec<u64> = rule_ids.into_iter().filter(|id| seen.insert(*id)).collect();
-    let stream_id = call.live.id;
-    let rules = call
-        .state
-        .blocking(move |s| s.rules_by_ids(stream_id, &ids))
-        .await?;
+    let rules = rules_service::by_ids(&call.state, &call.live, ids).await?;
     let rules = rules.into_iter().map(wire_rule).collect();
     let sent = sluice_wire::sent::rules_sent_now();
     Ok(call.json(StatusCode::OK, &RulesResponse::new(rules, sent)))

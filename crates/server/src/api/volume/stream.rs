@@ -6,14 +6,16 @@
 //! partitions by the post id (`sluice_model::sampling`); a client consumes all partitions
 //! for the whole stream. Connection caps count per partition. Everything else is as on
 //! PowerTrack: gzip, heartbeats, framing, slow consumers, `backfillMinutes`, recovery.
+//! Partitions, sample and the connect limit (10 per 60 s per stream and partition) are
+//! each product's row of the table; the query's `partition` is required.
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use sluice_store::Product;
 
-use super::error::ApiError;
-use super::streaming::connect_gnip;
+use crate::api::error::ApiError;
+use crate::api::streaming::connect_gnip;
 use crate::state::AppState;
 
 /// `GET /stream/sample10/accounts/{account}/publishers/twitter/{label}.json`: the Decahose.
@@ -23,7 +25,15 @@ pub async fn decahose(
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    connect(state, Product::Decahose, &account, &label, &query, &headers).await
+    connect_gnip(
+        &state,
+        Product::Decahose,
+        &account,
+        &label,
+        &query,
+        &headers,
+    )
+    .await
 }
 
 /// `GET /stream/firehose/accounts/{account}/publishers/twitter/{label}.json`: the Firehose.
@@ -33,27 +43,13 @@ pub async fn firehose(
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    connect(state, Product::Firehose, &account, &label, &query, &headers).await
-}
-
-/// [`connect_gnip`] with the volume streams' connect limiter (10 connects per 60 s per
-/// stream); the query's `partition` is required for these products.
-async fn connect(
-    state: AppState,
-    product: Product,
-    account: &str,
-    label: &str,
-    query: &[(String, String)],
-    headers: &HeaderMap,
-) -> Result<Response, ApiError> {
     connect_gnip(
         &state,
-        product,
-        account,
-        label,
-        query,
-        headers,
-        &state.limits.volume_connects,
+        Product::Firehose,
+        &account,
+        &label,
+        &query,
+        &headers,
     )
     .await
 }

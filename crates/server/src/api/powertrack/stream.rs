@@ -11,13 +11,14 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use sluice_store::Product;
 
-use super::error::ApiError;
-use super::streaming::connect_gnip;
+use crate::api::error::ApiError;
+use crate::api::streaming::connect_gnip;
 use crate::state::AppState;
 
 /// `GET /stream/powertrack/accounts/{account}/publishers/twitter/{label}.json`, with
 /// optional `backfillMinutes` or a recovery window (`startTime`/`endTime`): replayed posts
-/// are matched against the stream's current rules.
+/// are matched against the stream's current rules. Connects are limited by the product's
+/// row of the table (60 per minute per stream).
 pub async fn connect(
     State(state): State<AppState>,
     Path((account, label)): Path<(String, String)>,
@@ -31,7 +32,6 @@ pub async fn connect(
         &label,
         &query,
         &headers,
-        &state.limits.powertrack_connects,
     )
     .await
 }

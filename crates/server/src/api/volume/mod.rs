@@ -1,0 +1,25 @@
+//! The volume streams, Decahose and Firehose: one folder, since they differ only in their
+//! rows of the product table (URL, partitions, sample). No rules API; auth is Gnip basic
+//! auth for the account in the path, checked by [`crate::api::streaming::admit_gnip`].
+//!
+//! - `stream`: the two connects.
+
+pub mod stream;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::state::AppState;
+
+/// The Decahose's and the Firehose's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/stream/sample10/accounts/{account}/publishers/twitter/{label}",
+            get(stream::decahose),
+        )
+        .route(
+            "/stream/firehose/accounts/{account}/publishers/twitter/{label}",
+            get(stream::firehose),
+        )
+}
