@@ -19,7 +19,11 @@ fn format_x(at: time::PrimitiveDateTime) -> String {
 /// A date the check accepted must print back as the same text.
 fn assert_exact(text: &str) {
     if let Some(at) = parse_created_at(text) {
-        assert_eq!(format_x(at), text, "accepted a created_at X would not write");
+        assert_eq!(
+            format_x(at),
+            text,
+            "accepted a created_at X would not write"
+        );
     }
 }
 
@@ -35,7 +39,11 @@ fuzz_target!(|bytes: &[u8]| {
             if let (Some(id), Some(id_str)) = (post.id, post.id_str) {
                 assert_eq!(id, id_str);
             }
-            assert_exact(post.created_at.as_deref().expect("accepted lines have created_at"));
+            assert_exact(
+                post.created_at
+                    .as_deref()
+                    .expect("accepted lines have created_at"),
+            );
         }
         Err(IngestLineError::Post(_)) => assert!(parse_post(bytes).is_err()),
         Err(error) => {

@@ -65,13 +65,17 @@ fuzz_target!(|bytes: &[u8]| {
             // Only ambiguity (`rules` beside `rule_ids`) refuses a readable rule_ids body.
             if ids.is_ok() {
                 let value: Value = serde_json::from_slice(bytes).expect("it was JSON");
-                assert!(value.get("rules").is_some(), "rule_ids read, delete refused");
+                assert!(
+                    value.get("rules").is_some(),
+                    "rule_ids read, delete refused"
+                );
             }
         }
     }
     if let Ok(request) = v2::DeleteRequest::from_slice(bytes) {
         let written = serde_json::to_vec(&v2_delete_json(&request)).expect("json");
-        let again = v2::DeleteRequest::from_slice(&written).expect("a written v2 delete reads back");
+        let again =
+            v2::DeleteRequest::from_slice(&written).expect("a written v2 delete reads back");
         assert_eq!(again, request);
     }
 });
