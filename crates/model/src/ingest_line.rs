@@ -19,8 +19,9 @@ const CREATED_AT: &[FormatItem<'static>] = format_description!(
     "[weekday repr:short] [month repr:short] [day] [hour]:[minute]:[second] +0000 [year]"
 );
 
-/// How much of a rejected `created_at` value is quoted back in the error.
-const QUOTE_CHARS: usize = 40;
+/// How much of a rejected `created_at` value is quoted back in the error, in bytes once
+/// escaped, so that the message stays short whatever the value holds.
+const QUOTE_BYTES: usize = 40;
 
 /// Why one ingest line was refused. The message is what the ingest answer reports for the
 /// line, so it names the field at fault.
@@ -32,8 +33,9 @@ pub enum IngestLineError {
     /// The post has no `created_at` (or it is `null`).
     #[error("post has no created_at")]
     MissingCreatedAt,
-    /// `created_at` is present but not in X's format (or not a real date).
-    #[error("created_at {0:?} is not in X's format \"Wed Oct 10 20:19:24 +0000 2018\"")]
+    /// `created_at` is present but not in X's format (or not a real date). Holds the
+    /// start of the value, escaped as in Rust's `Debug`.
+    #[error("created_at \"{0}\" is not in X's format \"Wed Oct 10 20:19:24 +0000 2018\"")]
     CreatedAtFormat(String),
     /// `id` and `id_str` are both numeric and name different posts.
     #[error("id {id} and id_str \"{id_str}\" disagree")]
@@ -62,10 +64,23 @@ pub fn check_line(bytes: &[u8]) -> Result<PostView<'_>, IngestLineError> {
         .as_deref()
         .ok_or(IngestLineError::MissingCreatedAt)?;
     if parse_created_at(created_at).is_none() {
-        let quoted: String = created_at.chars().take(QUOTE_CHARS).collect();
-        return Err(IngestLineError::CreatedAtFormat(quoted));
+        return Err(IngestLineError::CreatedAtFormat(quote(created_at)));
     }
     Ok(post)
+}
+
+/// The start of `text`, escaped, at most [`QUOTE_BYTES`] long (then `…`).
+fn quote(text: &str) -> String {
+    let mut quoted = String::new();
+    for c in text.chars() {
+        let escaped = c.escape_debug();
+        if quoted.len() + escaped.len() > QUOTE_BYTES {
+            quoted.push('…');
+            break;
+        }
+        quoted.extend(escaped);
+    }
+    quoted
 }
 
 /// Reads a `created_at` in X's format as a UTC date and time; `None` when it is not exactly
@@ -206,6 +221,17 @@ mod tests {
         let line = format!(r#"{{"id":1,"created_at":"{}"}}"#, "9".repeat(10_000));
         let message = check_line(line.as_bytes()).unwrap_err().to_string();
         assert!(message.len() < 120, "{message}");
+    }
+
+    #[test]
+    fn a_bad_created_at_full_of_escapes_is_quoted_short() {
+        let line = format!(r#"{{"id":1,"created_at":"{}"}}"#, "\\u0001".repeat(100));
+        let message = check_line(line.as_bytes()).unwrap_err().to_string();
+        assert!(message.len() < 200, "{} bytes: {message}", message.len());
+        assert!(
+            message.starts_with(r#"created_at "\u{1}\u{1}"#),
+            "{message}"
+        );
     }
 
     #[test]
