@@ -252,6 +252,12 @@ mod tests {
     }
 
     #[test]
+    fn a_null_list_is_an_absent_list() {
+        let req = DeleteRequest::from_slice(br#"{"rules":null,"rule_ids":[1]}"#).expect("valid");
+        assert_eq!(req, DeleteRequest::Ids(vec![1]));
+    }
+
+    #[test]
     fn arrays_are_not_read_as_objects_by_position() {
         for body in [
             &b"[[15]]"[..],

@@ -50,13 +50,14 @@ where
     Ok(entries.into_iter().map(|ObjectOnly(entry)| entry).collect())
 }
 
-/// [`objects`] for an optional list (a present list is `Some`).
+/// [`objects`] for an optional list: `null` reads as absent, as serde reads an `Option`.
 pub(crate) fn some_objects<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    objects(deserializer).map(Some)
+    let entries: Option<Vec<ObjectOnly<T>>> = Option::deserialize(deserializer)?;
+    Ok(entries.map(|entries| entries.into_iter().map(|ObjectOnly(entry)| entry).collect()))
 }
 
 #[cfg(test)]
