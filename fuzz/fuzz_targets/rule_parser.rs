@@ -10,8 +10,9 @@ fuzz_target!(|text: &str| {
         match parse_with(text, dialect) {
             Ok(rule) => {
                 let printed = rule.to_string();
-                let again = parse_with(&printed, dialect)
-                    .unwrap_or_else(|e| panic!("{text:?} printed as {printed:?}, which fails: {e}"));
+                let again = parse_with(&printed, dialect).unwrap_or_else(|e| {
+                    panic!("{text:?} printed as {printed:?}, which fails: {e}")
+                });
                 assert_eq!(again, rule, "{text:?} printed as {printed:?}");
             }
             Err(error) => {

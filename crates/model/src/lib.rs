@@ -7,6 +7,8 @@
 //! ## Layout
 //! - [`post`]: [`parse_post`] and the borrowed view.
 //! - [`ids`]: exact 64-bit ids from numbers or strings.
+//! - [`ingest_line`]: [`check_line`], the stricter check a post passes to be ingested
+//!   (X's `created_at` format, `id` and `id_str` agreeing).
 //! - [`enrich`]: the `matching_rules` splice into the original post bytes.
 //! - [`json`]: JSON output safe for line-splitting clients (U+2028/U+2029/U+0085 escaped).
 //! - [`snowflake`]: Snowflake-style rule ids.
@@ -15,9 +17,11 @@
 
 pub mod enrich;
 pub mod ids;
+pub mod ingest_line;
 pub mod json;
 pub mod post;
 pub mod sampling;
 pub mod snowflake;
 
+pub use ingest_line::{IngestLineError, check_line};
 pub use post::{PostError, PostView, parse_post};

@@ -32,7 +32,7 @@ pub struct DeleteEntry {
 
 #[derive(Deserialize)]
 struct DeleteRepr {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::some_objects")]
     rules: Option<Vec<DeleteEntry>>,
     #[serde(default, deserialize_with = "some_rule_ids")]
     rule_ids: Option<Vec<u64>>,
@@ -46,7 +46,7 @@ impl DeleteRequest {
     /// Parses a delete body. Exactly one of `rules` and `rule_ids` must be present: a body
     /// with both is ambiguous and, like a body with neither, is [`InvalidJson`].
     pub fn from_slice(body: &[u8]) -> Result<Self, InvalidJson> {
-        let repr: DeleteRepr = serde_json::from_slice(body)?;
+        let repr: DeleteRepr = crate::object::from_slice(body)?;
         match (repr.rules, repr.rule_ids) {
             (Some(rules), None) => Ok(Self::Values(rules)),
             (None, Some(ids)) => Ok(Self::Ids(ids)),
@@ -249,5 +249,23 @@ mod tests {
         );
         let back: DeleteResponse = serde_json::from_str(&json).expect("reads back");
         assert_eq!(back, response);
+    }
+
+    #[test]
+    fn a_null_list_is_an_absent_list() {
+        let req = DeleteRequest::from_slice(br#"{"rules":null,"rule_ids":[1]}"#).expect("valid");
+        assert_eq!(req, DeleteRequest::Ids(vec![1]));
+    }
+
+    #[test]
+    fn arrays_are_not_read_as_objects_by_position() {
+        for body in [
+            &b"[[15]]"[..],
+            br#"[[{"value":"a"}]]"#,
+            br#"[null,[15]]"#,
+            br#"{"rules":[["a","t"]]}"#,
+        ] {
+            assert!(DeleteRequest::from_slice(body).is_err(), "{body:?}");
+        }
     }
 }

@@ -12,6 +12,8 @@
 //!   entry.
 //! - [`add`]: the add endpoint's response (`summary`/`detail` with `created`).
 //! - [`delete`]: the delete request (by value or id) and response.
+//! - `object`: request bodies and rule entries are read from JSON objects only, never
+//!   from arrays by position.
 //! - [`list`]: the list/get response `{"rules":[…],"sent":…}`.
 //! - [`validation`]: the validation endpoint's response.
 //! - [`error`]: the Gnip error body `{"error":{"message","sent"}}` and X's messages.
@@ -26,6 +28,7 @@ pub mod delete;
 pub mod error;
 pub mod info;
 pub mod list;
+mod object;
 pub mod request;
 pub mod rule;
 pub mod sent;

@@ -3,7 +3,7 @@
 //! Parsing is lenient where real clients differ and strict where the meaning would be
 //! unclear: unknown keys are ignored everywhere (clients send whole rule objects back),
 //! `tag` may be a string, `null` or absent, rule ids arrive as numbers or numeric strings.
-//! Anything else (not JSON, no `rules` array, a rule without a string `value`, a `rule_ids`
+//! Anything else (not JSON, not an object, no `rules` array of objects, a rule without a string `value`, a `rule_ids`
 //! entry that is not an id) is [`InvalidJson`], answered with X's 400 body.
 
 use std::fmt;
@@ -17,6 +17,7 @@ use crate::error::InvalidJson;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RulesRequest {
     /// The submitted rules, in order.
+    #[serde(deserialize_with = "crate::object::objects")]
     pub rules: Vec<RuleInput>,
 }
 
@@ -48,7 +49,7 @@ pub struct RuleInput {
 impl RulesRequest {
     /// Parses an add or validate request body.
     pub fn from_slice(body: &[u8]) -> Result<Self, InvalidJson> {
-        Ok(serde_json::from_slice(body)?)
+        Ok(crate::object::from_slice(body)?)
     }
 }
 
@@ -63,7 +64,7 @@ pub struct RuleIdsRequest {
 impl RuleIdsRequest {
     /// Parses a `rule_ids` request body.
     pub fn from_slice(body: &[u8]) -> Result<Self, InvalidJson> {
-        Ok(serde_json::from_slice(body)?)
+        Ok(crate::object::from_slice(body)?)
     }
 }
 
@@ -166,5 +167,19 @@ mod tests {
         ] {
             assert!(RuleIdsRequest::from_slice(body).is_err(), "{body:?}");
         }
+    }
+
+    #[test]
+    fn arrays_are_not_read_as_objects_by_position() {
+        // serde reads a struct from an array by field order; X's bodies are objects only.
+        for body in [
+            &br#"[[{"value":"a","tag":"t"}]]"#[..],
+            br#"{"rules":[["a","t"]]}"#,
+            br#"{"rules":[{"value":"a"},["b"]]}"#,
+        ] {
+            assert!(RulesRequest::from_slice(body).is_err(), "{body:?}");
+        }
+        assert!(RuleIdsRequest::from_slice(b"[[15]]").is_err());
+        assert!(RuleIdsRequest::from_slice(b" \n[[15]]").is_err());
     }
 }

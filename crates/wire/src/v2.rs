@@ -224,6 +224,7 @@ impl AddResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DeleteRequest {
     /// The rules to delete, in order.
+    #[serde(deserialize_with = "crate::object::objects")]
     pub rules: Vec<DeleteEntry>,
 }
 
@@ -242,7 +243,7 @@ pub struct DeleteEntry {
 impl DeleteRequest {
     /// Parses a delete body.
     pub fn from_slice(body: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(body)
+        crate::object::from_slice(body)
     }
 }
 
@@ -555,5 +556,16 @@ mod tests {
             crate::to_string(&invalid),
             r#"{"value":"h:m","details":["x (at position 1)."],"title":"UnprocessableEntity","type":"https://api.x.com/2/problems/invalid-rules"}"#
         );
+    }
+
+    #[test]
+    fn delete_requests_are_objects_not_arrays() {
+        for body in [
+            &br#"[[{"id":"1"}]]"#[..],
+            br#"{"rules":[["1","x"]]}"#,
+            br#"{"rules":[{"id":"1"},[null,"x"]]}"#,
+        ] {
+            assert!(DeleteRequest::from_slice(body).is_err(), "{body:?}");
+        }
     }
 }

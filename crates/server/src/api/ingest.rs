@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use sluice_model::parse_post;
+use sluice_model::check_line;
 
 use super::admin::require_admin;
 use super::body::UnreadBody;
@@ -81,11 +81,7 @@ fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<R
             continue;
         }
         let bytes = body.slice(range);
-        let error = match parse_post(&bytes) {
-            Ok(post) if post.created_at.is_none() => Some("post has no created_at".to_owned()),
-            Ok(_) => None,
-            Err(e) => Some(e.to_string()),
-        };
+        let error = check_line(&bytes).err().map(|e| e.to_string());
         match error {
             None => posts.push(IngestedPost {
                 bytes,
@@ -117,11 +113,14 @@ mod tests {
     #[test]
     fn lines_are_validated_and_numbered_from_one() {
         let body = Bytes::from_static(
-            b"{\"id\":1,\"created_at\":\"x\"}\r\n\n not json\n{\"id_str\":\"2\"}\n{\"id\":3,\"created_at\":\"y\"}",
+            b"{\"id\":1,\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\"}\r\n\n not json\n{\"id_str\":\"2\"}\n{\"id\":3,\"created_at\":\"Thu Oct 11 20:19:24 +0000 2018\"}",
         );
         let (posts, rejected) = split_posts(&body, &Arc::from("local"));
         assert_eq!(posts.len(), 2);
-        assert_eq!(&posts[0].bytes[..], b"{\"id\":1,\"created_at\":\"x\"}");
+        assert_eq!(
+            &posts[0].bytes[..],
+            b"{\"id\":1,\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\"}"
+        );
         let lines: Vec<usize> = rejected.iter().map(|r| r.line).collect();
         assert_eq!(lines, [3, 4]);
         assert!(rejected[1].error.contains("created_at"));
