@@ -1,15 +1,12 @@
 //! Cluster mode against a real `nats-server` (each test starts its own; skipped with a
 //! notice when `nats-server` is not installed).
 
-mod common;
-#[path = "../../server/tests/stream_client/mod.rs"]
-mod stream_client;
-
 use std::time::{Duration, Instant};
 
-use common::{Killable, Nats, Node, eventually, post, read_log, rule_id, rule_ids};
 use reqwest::StatusCode;
-use stream_client::id_of;
+use sluice_testkit as common;
+use sluice_testkit::id_of;
+use sluice_testkit::{Killable, Nats, Node, eventually, post, read_log, rule_id, rule_ids};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rules_added_on_one_node_match_posts_ingested_on_another_on_every_node() {

@@ -2,17 +2,13 @@
 //! starts its own; skipped with a notice when `nats-server` is not installed): rule keys
 //! and the stream's rule count, without nodes.
 
-mod common;
-#[path = "../../server/tests/stream_client/mod.rs"]
-mod stream_client;
-
 use async_nats::jetstream::kv;
-use common::Nats;
 use sluice_cluster::names::{count_key, rule_key};
 use sluice_cluster::rule_cap::{self, RuleCount};
 use sluice_cluster::shared_state;
 use sluice_server::cluster::{Change, Recorded, RuleRecord, StreamKey};
 use sluice_store::StoredRule;
+use sluice_testkit::Nats;
 
 /// A connection to the test's NATS and its state bucket.
 struct Bucket {

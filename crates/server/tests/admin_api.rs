@@ -1,11 +1,9 @@
 //! The admin and ingest APIs over real HTTP (operator spec).
 
-mod common;
-
-use common::{ADMIN, TestServer, post};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sluice_server::Settings;
+use sluice_testkit::{ADMIN, TestServer, post};
 
 #[tokio::test]
 async fn accounts_users_streams_and_tokens() {

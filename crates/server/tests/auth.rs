@@ -2,18 +2,15 @@
 //! users checked like known ones, attempt budgets with X's 429 headers, `WWW-Authenticate`
 //! on every 401, and streams closed when their user's credentials change or go away.
 
-mod common;
-mod stream_client;
-
 use std::time::Duration;
 
-use common::{ADMIN, TestServer, post};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sluice_server::Settings;
 use sluice_server::auth::AuthSettings;
+use sluice_testkit::{ADMIN, TestServer, post};
+use sluice_testkit::{StreamClient, error_message};
 use sluice_wire::error::CREDENTIALS_REVOKED_MESSAGE;
-use stream_client::{StreamClient, error_message};
 
 const RULES: &str = "/rules/powertrack/accounts/acme/publishers/twitter/prod.json";
 const STREAM: &str = "/stream/powertrack/accounts/acme/publishers/twitter/prod.json";

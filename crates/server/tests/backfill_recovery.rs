@@ -5,21 +5,18 @@
 //! window (by arrival time) and ends with `Recovery Request Completed`; a third concurrent
 //! recovery is a 429; bad values are 406s.
 
-mod common;
-mod stream_client;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TestServer, post};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sluice_model::sampling::{in_decahose, partition};
 use sluice_postlog::FIRST_SEQ;
 use sluice_server::Settings;
-use stream_client::{StreamClient, WAIT, error_message, error_response, id_of};
+use sluice_testkit::{StreamClient, WAIT, error_message, error_response, id_of};
+use sluice_testkit::{TestServer, post};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

@@ -3,17 +3,15 @@
 //! (tested for what they are); bodies are read only after authentication, within a limit
 //! and a deadline.
 
-mod common;
-
 use std::io::Read as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{ADMIN, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sluice_server::Settings;
+use sluice_testkit::{ADMIN, TestServer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 

@@ -2,16 +2,13 @@
 //! de-duplication window is accepted again but delivered and logged once, and a batch the
 //! post log cannot store is a 503 that delivers nothing.
 
-mod common;
-mod stream_client;
-
 use std::time::Duration;
 
-use common::{ADMIN, TestServer, post};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sluice_server::Settings;
-use stream_client::{StreamClient, id_of};
+use sluice_testkit::{ADMIN, TestServer, post};
+use sluice_testkit::{StreamClient, id_of};
 
 const POWERTRACK: &str = "/stream/powertrack/accounts/acme/publishers/twitter/prod.json";
 const RULES: &str = "/rules/powertrack/accounts/acme/publishers/twitter/prod.json";

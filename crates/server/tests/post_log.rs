@@ -1,13 +1,12 @@
 //! The post log as the server uses it: every ingested post is logged in order, the log
 //! survives a restart of a server with a data directory, and retention trims it.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestServer, post};
 use sluice_postlog::{FIRST_SEQ, LoggedPost};
 use sluice_server::Settings;
+use sluice_testkit as common;
+use sluice_testkit::{TestServer, post};
 
 /// Waits until the pipeline has logged posts up to (not including) `next_seq`.
 async fn logged_until(server: &TestServer, next_seq: u64) -> Vec<LoggedPost> {

@@ -5,15 +5,12 @@
 //! (identity and gzip, `matching_rules`, heartbeats, `localDcOnly` with its headers and
 //! metadata line, datacenters, backfill, the connection cap, slow consumers, shutdown).
 
-mod common;
-
 use std::collections::VecDeque;
 use std::io::{Read as _, Write as _};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{TestServer, post};
 use futures_util::{Stream, StreamExt};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -21,6 +18,8 @@ use serde_json::{Value, json};
 use sluice_server::Settings;
 use sluice_server::api::powerstream::stream_ref;
 use sluice_server::registry::LiveStream;
+use sluice_testkit as common;
+use sluice_testkit::{TestServer, post};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const WAIT: Duration = Duration::from_secs(5);

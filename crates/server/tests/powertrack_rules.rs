@@ -2,17 +2,15 @@
 //! shapes byte for byte, duplicates, deletes, gets, validation, gzip, rate limits, rules in
 //! effect at once, durability.
 
-mod common;
-
 use std::io::Read as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{TestServer, post};
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sluice_server::Settings;
 use sluice_store::{Product, StreamRef};
+use sluice_testkit::{TestServer, post};
 
 const BASE: &str = "/rules/powertrack/accounts/acme/publishers/twitter/prod";
 const INVALID_JSON: &str = r#"Invalid JSON. The body must be in the format {"rules":[{"value":"rule1", "tag":"tag1"}, {"value":"rule2"}]} or {"rule_ids": [rule_id1, rule_id2, rule_id3, rule_id4, rule_id5]}"#;

@@ -2,24 +2,21 @@
 //! bodies, gzip flushed per chunk, `matching_rules`, heartbeats, live rule changes, slow
 //! consumers, the over-cap policy, redundant connections, shutdown and restarts.
 
-mod common;
-mod stream_client;
-
 use std::io::Read as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, post};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sluice_server::Settings;
 use sluice_server::registry::LiveStream;
 use sluice_store::{NewRule, Product, StreamRef};
+use sluice_testkit::{
+    Line, StreamClient, WAIT, assert_stream_sent, error_message, error_response, id_of,
+};
+use sluice_testkit::{TestServer, post};
 use sluice_wire::error::{
     COMPRESSION_REQUIRED_MESSAGE, OPERATIONAL_DISCONNECT_MESSAGE, SLOW_CONSUMER_MESSAGE,
-};
-use stream_client::{
-    Line, StreamClient, WAIT, assert_stream_sent, error_message, error_response, id_of,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 

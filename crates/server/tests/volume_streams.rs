@@ -3,18 +3,15 @@
 //! deterministic 10 % sample, bad partitions are 406s naming the range, the connect limit
 //! is 10 per 60 s per partition, and connection caps count per partition.
 
-mod common;
-mod stream_client;
-
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use common::{TestServer, post};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sluice_model::sampling::{in_decahose, partition};
 use sluice_server::Settings;
-use stream_client::{StreamClient, error_message, error_response, id_of};
+use sluice_testkit::{StreamClient, error_message, error_response, id_of};
+use sluice_testkit::{TestServer, post};
 
 const FIREHOSE: &str = "/stream/firehose/accounts/acme/publishers/twitter/prod.json";
 const DECAHOSE: &str = "/stream/sample10/accounts/acme/publishers/twitter/prod.json";

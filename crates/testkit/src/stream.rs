@@ -1,6 +1,5 @@
 //! A Gnip-style stream client for end-to-end tests: gunzips the body chunk by chunk as Gnip
 //! clients do, splits `\r\n` lines, and tells heartbeats from messages.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::io::{Read as _, Write as _};

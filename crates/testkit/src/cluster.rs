@@ -1,9 +1,8 @@
-//! A private `nats-server` per test and sluice nodes joined to it, in this process.
-#![allow(dead_code)]
+//! sluice nodes in cluster mode joined to a private `nats-server`, in this process, and the
+//! helpers the cluster tests share.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,105 +12,23 @@ use sluice_cluster::{ClusterConfig, NatsCluster};
 use sluice_server::auth::AdminToken;
 use sluice_server::{AppState, Settings, StoreLocation};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-/// The admin token of test nodes.
-pub const ADMIN: &str = "cluster-admin-token";
-
-/// A `nats-server -js` of our own: free port, fresh storage directory, killed on drop.
-pub struct Nats {
-    pub port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Nats {
-    /// Starts one. A missing `nats-server` fails the test (it never passes having run
-    /// nothing): `.ci/run` installs it, and so must a developer (`apt-get install
-    /// nats-server`).
-    pub fn start() -> Nats {
-        let installed = Command::new("nats-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        assert!(
-            installed,
-            "nats-server is not installed: the cluster tests need it (apt-get install nats-server)"
-        );
-        let port = StdListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut nats = Nats {
-            port,
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-        };
-        nats.spawn();
-        nats
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting nats-server");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// `nats://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the server (its storage stays).
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts it again on the same port and storage.
-    pub fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+use crate::http::{self, ADMIN};
+use crate::nats::Nats;
+use crate::server::Serving;
+use crate::stream::StreamClient;
 
 /// A sluice node in cluster mode, serving on loopback.
 pub struct Node {
+    /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// Its state, for white-box checks.
     pub state: AppState,
+    /// A client without gzip decoding or timeouts.
     pub http: reqwest::Client,
+    /// Its connection to NATS.
     pub cluster: Arc<NatsCluster>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    serving: Serving,
 }
 
 impl Node {
@@ -152,17 +69,13 @@ impl Node {
         )
         .unwrap();
         cluster.start(&state);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(sluice_server::serve(listener, None, state.clone(), async {
-            let _ = stopped.await;
-        }));
+        let serving = Serving::spawn(listener, &state);
         let node = Node {
             base,
             state,
             http: reqwest::Client::new(),
             cluster,
-            stop: Some(stop),
-            task: Some(task),
+            serving,
         };
         node.wait_ready().await;
         node
@@ -176,7 +89,6 @@ impl Node {
         .await;
     }
 
-    /// `/healthz`: status and body.
     /// The node's `/metrics` (Prometheus text; the recorder is shared by every node of the
     /// test process).
     pub async fn metrics(&self) -> String {
@@ -189,6 +101,7 @@ impl Node {
         response.text().await.unwrap()
     }
 
+    /// `/healthz`: status and body.
     pub async fn health(&self) -> (StatusCode, Value) {
         let response = self
             .http
@@ -200,13 +113,8 @@ impl Node {
     }
 
     /// Stops the node and waits for it.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
-        }
+    pub async fn stop(self) {
+        self.serving.stop().await;
     }
 
     /// An admin call; returns status and JSON body.
@@ -216,43 +124,12 @@ impl Node {
         path: &str,
         body: Value,
     ) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = response.bytes().await.unwrap();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, value)
+        http::admin(&self.http, &self.base, method, path, body).await
     }
 
     /// Account `acme`, user `alice`/`secret`, PowerTrack stream `prod`.
     pub async fn provision(&self) {
-        use reqwest::Method;
-        let (s, _) = self
-            .admin(Method::PUT, "/admin/accounts/acme", json!({}))
-            .await;
-        assert!(s.is_success());
-        let (s, _) = self
-            .admin(
-                Method::PUT,
-                "/admin/accounts/acme/users/alice",
-                json!({"password": "secret"}),
-            )
-            .await;
-        assert!(s.is_success());
-        let (s, body) = self
-            .admin(
-                Method::PUT,
-                "/admin/accounts/acme/streams/prod",
-                json!({"product": "powertrack"}),
-            )
-            .await;
-        assert!(s.is_success(), "{s} {body}");
+        http::provision(&self.http, &self.base, "powertrack").await;
     }
 
     /// Adds a PowerTrack rule to `prod`; returns its id.
@@ -344,20 +221,13 @@ impl Node {
 
     /// Ingests NDJSON at this node.
     pub async fn ingest(&self, ndjson: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}/ingest", self.base))
-            .bearer_auth(ADMIN)
-            .body(ndjson.to_owned())
-            .send()
-            .await
-            .unwrap();
+        let response = http::ingest(&self.http, &self.base, ndjson).await;
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// Connects to the PowerTrack stream `prod` (with `query`, e.g. `?backfillMinutes=1`).
-    pub async fn connect(&self, query: &str) -> crate::stream_client::StreamClient {
+    pub async fn connect(&self, query: &str) -> StreamClient {
         let response = self
             .http
             .get(format!("{}{STREAM}{query}", self.base))
@@ -366,7 +236,7 @@ impl Node {
             .send()
             .await
             .unwrap();
-        crate::stream_client::StreamClient::new(response)
+        StreamClient::new(response)
     }
 }
 
@@ -374,6 +244,7 @@ impl Node {
 /// drops every task of the node at once (its HTTP connections, its NATS connection, its
 /// consumers), as a crash of its process would, with no goodbye to anyone.
 pub struct Killable {
+    /// The node, for everything but stopping it cleanly.
     pub node: Node,
     runtime: tokio::runtime::Runtime,
 }
@@ -431,20 +302,6 @@ where
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// A minimal native post with `id` and `text`.
-pub fn post(id: u64, text: &str) -> String {
-    json!({
-        "created_at": "Wed Oct 10 20:19:24 +0000 2018",
-        "id": id,
-        "id_str": id.to_string(),
-        "text": text,
-        "user": {"id": 12, "id_str": "12", "screen_name": "jack"},
-        "entities": {"hashtags": [], "urls": [], "user_mentions": [], "symbols": []},
-        "lang": "en"
-    })
-    .to_string()
 }
 
 /// The id of a rule as the rules API shows it (a number, or a string of digits).
