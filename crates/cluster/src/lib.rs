@@ -26,6 +26,7 @@ pub mod names;
 pub mod post_log;
 pub mod posts;
 pub mod rule_cap;
+pub mod rule_entry;
 pub mod shared_state;
 pub mod workers;
 
@@ -37,7 +38,7 @@ use async_nats::jetstream::{self, kv, stream};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use sluice_server::cluster::{Change, Cluster, ClusterError, RecordError, Recorded};
-use sluice_server::pipeline::IngestedPost;
+use sluice_server::post::IngestedPost;
 use sluice_server::{AppState, BackendLog, Clustering};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use sluice_model::parse_post;
 use sluice_server::AppState;
 use sluice_server::cluster::ClusterError;
-use sluice_server::pipeline::IngestedPost;
+use sluice_server::post::IngestedPost;
 use sluice_server::telemetry;
 
 use crate::names::{DATACENTER_HEADER, POSTS_STREAM, POSTS_SUBJECTS, post_subject};

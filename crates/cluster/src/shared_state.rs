@@ -22,6 +22,7 @@ use crate::names::{
     COUNT_PREFIX, STATE_BUCKET, account_key, rule_key, stream_key, token_key, user_key,
 };
 use crate::rule_cap;
+use crate::rule_entry::{RuleEntry, rule_at};
 
 /// Opens (creating if missing) the state bucket.
 pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
@@ -32,16 +33,6 @@ pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
         std::time::Duration::ZERO,
     )
     .await
-}
-
-/// The value of a rule's key: the rule and its stream.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RuleEntry {
-    /// The stream the rule belongs to (the key only holds a digest of it).
-    pub(crate) stream: StreamKey,
-    /// The rule holding the key's value, with its id: the first add of the value wins
-    /// the key, and deletes check the id before deleting.
-    pub(crate) rule: RuleRecord,
 }
 
 /// How many rule keys one change reads, writes or deletes at once: enough to hide the
@@ -277,24 +268,6 @@ async fn delete_rules(
         deleted: deleted.into_iter().filter(|&d| d).count() as u64,
         epoch,
     })
-}
-
-/// The rule `key` holds now and the key's revision; `None` when deleted (or unreadable).
-pub(crate) async fn rule_at(
-    kv: &kv::Store,
-    key: &str,
-) -> Result<Option<(RuleEntry, u64)>, ClusterError> {
-    let entry = kv
-        .entry(key)
-        .await
-        .map_err(|e| cluster_error("reading a rule", e))?;
-    Ok(entry
-        .filter(|e| e.operation == Operation::Put)
-        .and_then(|e| {
-            serde_json::from_slice::<RuleEntry>(&e.value)
-                .ok()
-                .map(|held| (held, e.revision))
-        }))
 }
 
 /// The revision at which `key` holds the rule with `id` (`None`: deleted, or another

@@ -20,10 +20,11 @@ use sluice_store::{AddOutcome, NewRule, Product, StoreError, StoredRule, StoredS
 use sluice_store::{StreamLimits, StreamRef};
 use sluice_wire::RuleInput;
 
+use crate::clock::now_ms;
 use crate::cluster::{Change, ClusterError, RecordError, RuleRecord, StreamKey};
 use crate::delivery::CloseReason;
 use crate::registry::LiveStream;
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
 
 /// Why a change failed: the store refused or failed, or the cluster could not record it.
 #[derive(Debug, thiserror::Error)]

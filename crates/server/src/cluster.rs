@@ -15,7 +15,7 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sluice_store::{Product, StoredRule, StreamRef};
 
-use crate::pipeline::IngestedPost;
+use crate::post::IngestedPost;
 
 /// A cluster backend: where accepted posts and committed state changes go so that every
 /// node sees them.

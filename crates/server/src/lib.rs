@@ -18,6 +18,9 @@
 //! - [`cluster`]: the seam to a cluster backend (`sluice-cluster`): [`cluster::Cluster`],
 //!   replicated [`cluster::Change`]s, readiness.
 //! - [`pipeline`]: the in-process post bus: log each accepted post, match it, fill outboxes.
+//! - [`post`]: [`post::IngestedPost`], an accepted post on its way to the pipeline.
+//! - [`delivery_mark`]: how far live delivery has got in the post log.
+//! - [`clock`]: `now_ms`, the wall clock in epoch milliseconds.
 //! - [`dedup`]: the window of recently accepted post ids (a post ingested twice is
 //!   delivered once).
 //! - [`post_log`]: which post log a server opens (files or memory) and its retention trim.
@@ -37,11 +40,14 @@ pub mod api;
 pub mod auth;
 pub mod changes;
 pub mod client_addr;
+pub mod clock;
 pub mod cluster;
 pub mod dedup;
 pub mod delivery;
+pub mod delivery_mark;
 pub mod demo;
 pub mod pipeline;
+pub mod post;
 pub mod post_log;
 pub mod private_files;
 pub mod ratelimit;

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use sluice_model::snowflake::SnowflakeGenerator;
@@ -11,11 +11,14 @@ use sluice_postlog::PostLog;
 use sluice_store::Store;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::clock::now_ms;
+
 use crate::auth::AdminToken;
 use crate::auth::basic::Passwords;
 use crate::auth::throttle::AuthThrottle;
 use crate::cluster::{Cluster, Readiness};
-use crate::pipeline::{self, DeliveryMark, PostBus};
+use crate::delivery_mark::DeliveryMark;
+use crate::pipeline::{self, PostBus};
 use crate::post_log;
 use crate::private_files;
 use crate::ratelimit::RateLimiter;
@@ -268,12 +271,4 @@ impl AppState {
             .map(|p| p.as_ref().is_some_and(|h| !h.is_finished()))
             .unwrap_or(false)
     }
-}
-
-/// Milliseconds since the UNIX epoch, now.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
