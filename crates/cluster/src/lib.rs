@@ -236,14 +236,10 @@ impl Cluster for NatsCluster {
         .boxed()
     }
 
-    fn record(
-        &self,
-        change: Change,
-        max_rules: Option<u64>,
-    ) -> BoxFuture<'_, Result<Recorded, RecordError>> {
+    fn record(&self, change: Change) -> BoxFuture<'_, Result<Recorded, RecordError>> {
         async move {
             self.require_connection()?;
-            shared_state::record(&self.state, &self.client, change, max_rules).await
+            shared_state::record(&self.state, &self.client, change).await
         }
         .boxed()
     }

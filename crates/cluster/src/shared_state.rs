@@ -53,13 +53,12 @@ fn json<T: Serialize>(value: &T) -> Bytes {
 
 /// Writes a committed change to the bucket (see [`sluice_server::cluster::Cluster::record`]);
 /// `client` is the connection the bucket is used over (counting a stream's rules reads
-/// them with a consumer of its own); `max_rules` caps a [`Change::AddRules`] (`None`: no
-/// cap).
+/// them with a consumer of its own); a [`Change::AddRules`] is capped by the `max_rules`
+/// it carries (`None`: no cap).
 pub async fn record(
     kv: &kv::Store,
     client: &async_nats::Client,
     change: Change,
-    max_rules: Option<u64>,
 ) -> Result<Recorded, RecordError> {
     let mut recorded = Recorded::default();
     match &change {
@@ -86,7 +85,11 @@ pub async fn record(
                 .map_err(|e| cluster_error("deleting a rule", e))?;
             rule_cap::remove(kv, stream).await?;
         }
-        Change::AddRules { stream, rules } => {
+        Change::AddRules {
+            stream,
+            rules,
+            max_rules,
+        } => {
             let keys: Vec<String> = rules.iter().map(|r| rule_key(stream, &r.value)).collect();
             let cap = max_rules.unwrap_or(u64::MAX);
             let reserved = rule_cap::reserve(kv, client, stream, &keys, cap).await?;
@@ -404,6 +407,7 @@ impl Applier {
                 Some(Change::AddRules {
                     stream: rule.stream,
                     rules: vec![rule.rule],
+                    max_rules: None,
                 })
             }
             Operation::Put => decode(entry),
@@ -482,10 +486,11 @@ fn merge_rule_adds(changes: Vec<Change>) -> Vec<Change> {
     let mut out: Vec<Change> = Vec::with_capacity(changes.len());
     for change in changes {
         if let (
-            Some(Change::AddRules { stream, rules }),
+            Some(Change::AddRules { stream, rules, .. }),
             Change::AddRules {
                 stream: next_stream,
                 rules: next_rules,
+                ..
             },
         ) = (out.last_mut(), &change)
             && stream == next_stream
@@ -581,6 +586,7 @@ mod tests {
                 tag: None,
                 created_ms: 0,
             }],
+            max_rules: None,
         };
         let merged = merge_rule_adds(vec![add("x", 1), add("x", 2), add("y", 3), add("x", 4)]);
         assert_eq!(merged.len(), 3);

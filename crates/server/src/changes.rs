@@ -55,18 +55,11 @@ impl From<RecordError> for ChangeError {
     }
 }
 
+/// Records `change` with the cluster (nothing on a single node); a [`Change::AddRules`] is
+/// held to the `max_rules` it carries cluster-wide.
 async fn record(state: &AppState, change: Change) -> Result<Vec<StoredRule>, RecordError> {
-    record_within(state, change, None).await
-}
-
-/// [`record`], holding a [`Change::AddRules`] to the stream's `max_rules` cluster-wide.
-async fn record_within(
-    state: &AppState,
-    change: Change,
-    max_rules: Option<u64>,
-) -> Result<Vec<StoredRule>, RecordError> {
     match &state.cluster {
-        Some(cluster) => Ok(cluster.record(change, max_rules).await?.existing_rules),
+        Some(cluster) => Ok(cluster.record(change).await?.existing_rules),
         None => Ok(Vec::new()),
     }
 }
@@ -315,8 +308,9 @@ pub async fn add_rules(
         let change = Change::AddRules {
             stream: StreamKey::of(&live.key),
             rules: created.clone(),
+            max_rules: Some(max_rules),
         };
-        match record_within(state, change, Some(max_rules)).await {
+        match record(state, change).await {
             Ok(found) => winners = found,
             Err(e) => {
                 // Not recorded (the backend failed, or the rules would pass the cap
@@ -568,7 +562,7 @@ pub async fn apply_replicated(state: &AppState, change: Change) -> Result<(), St
                 .await?;
             unregister(state, &key);
         }
-        Change::AddRules { stream, rules } => {
+        Change::AddRules { stream, rules, .. } => {
             let Some(live) = live_stream(state, &stream).await? else {
                 return Ok(());
             };

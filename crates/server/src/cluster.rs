@@ -27,15 +27,9 @@ pub trait Cluster: Send + Sync + 'static {
     /// Records a change this node has committed to its store, for the other nodes. For a
     /// [`Change::AddRules`], returns the rules another node already holds for some of the
     /// values (a concurrent add won the value); the caller adopts them instead of its own.
-    /// `max_rules` is the stream's rule cap for a [`Change::AddRules`] (a setting of the
-    /// request, not part of the replicated change): the add is recorded only if the
-    /// stream's rules cluster-wide stay within it, else nothing is recorded
-    /// ([`RecordError::RuleLimit`]). Other changes pass `None`.
-    fn record(
-        &self,
-        change: Change,
-        max_rules: Option<u64>,
-    ) -> BoxFuture<'_, Result<Recorded, RecordError>>;
+    /// A [`Change::AddRules`] carrying a `max_rules` is recorded only if the stream's rules
+    /// cluster-wide stay within it, else nothing is recorded ([`RecordError::RuleLimit`]).
+    fn record(&self, change: Change) -> BoxFuture<'_, Result<Recorded, RecordError>>;
 }
 
 /// What [`Cluster::record`] found.
@@ -117,6 +111,12 @@ pub enum Change {
         stream: StreamKey,
         /// The rules, with their ids.
         rules: Vec<RuleRecord>,
+        /// The stream's rule cap the add must keep to, counting every node's rules (the
+        /// adding node's limit at the time of the request); `None` for a change that is
+        /// not held to a cap (one read back from the backend, already counted). Absent
+        /// in changes written before the cap travelled in the change.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_rules: Option<u64>,
     },
     /// Rules are gone from a stream.
     DeleteRules {
@@ -249,5 +249,35 @@ impl Readiness {
             Some(problem) => Err(problem.clone()),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_adds_carry_their_cap_and_read_without_one() {
+        let stream = StreamKey {
+            account: "acme".into(),
+            product: "powertrack".into(),
+            label: "prod".into(),
+        };
+        let capped = Change::AddRules {
+            stream: stream.clone(),
+            rules: Vec::new(),
+            max_rules: Some(5),
+        };
+        let json = serde_json::to_string(&capped).unwrap();
+        assert_eq!(serde_json::from_str::<Change>(&json).unwrap(), capped);
+        let older = r#"{"kind":"add_rules","stream":{"account":"acme","product":"powertrack","label":"prod"},"rules":[]}"#;
+        assert_eq!(
+            serde_json::from_str::<Change>(older).unwrap(),
+            Change::AddRules {
+                stream,
+                rules: Vec::new(),
+                max_rules: None,
+            }
+        );
     }
 }
