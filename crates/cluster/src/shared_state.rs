@@ -12,9 +12,9 @@ use async_nats::jetstream::kv::{self, CreateErrorKind, Operation};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use sluice_server::AppState;
-use sluice_server::changes::apply_replicated;
-use sluice_server::cluster::{Change, ClusterError, RecordError, Recorded, RuleRecord, StreamKey};
+use sluice_server::cluster::{
+    Change, ClusterError, ClusterNode, RecordError, Recorded, RuleRecord, StreamKey,
+};
 use sluice_server::telemetry;
 use sluice_store::StoredRule;
 
@@ -330,13 +330,13 @@ async fn put(kv: &kv::Store, key: String, change: &Change) -> Result<(), Cluster
 /// bucket's content at start has been applied.
 pub async fn watch(
     kv: &kv::Store,
-    state: &AppState,
+    node: &dyn ClusterNode,
     applier: &mut Applier,
     reconnected: &mut tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let watch = if applier.next_revision == 0 {
         if kv.status().await?.values() == 0 {
-            state.readiness.set_loaded();
+            node.set_loaded();
         }
         kv.watch_with_history(">").await?
     } else {
@@ -372,14 +372,14 @@ pub async fn watch(
             }
         }
         for change in merge_rule_adds(changes) {
-            let applied = apply_replicated(state, change).await;
+            let applied = node.apply(change).await;
             telemetry::cluster_changes_applied(applied.is_ok());
             if let Err(e) = applied {
                 tracing::error!("applying a replicated change failed: {e}");
             }
         }
         if caught_up {
-            state.readiness.set_loaded();
+            node.set_loaded();
         }
     }
 }

@@ -15,8 +15,10 @@
 //! - [`client_addr`]: the client address of the request being served.
 //! - [`changes`]: every state change (accounts, users, streams, rules, tokens), one
 //!   function per kind: store, registry, and the cluster in cluster mode.
-//! - [`cluster`]: the seam to a cluster backend (`sluice-cluster`): [`cluster::Cluster`],
-//!   replicated [`cluster::Change`]s, readiness.
+//! - [`cluster`]: the seam to a cluster backend (`sluice-cluster`): [`cluster::Cluster`]
+//!   (what the node asks of the backend), [`cluster::ClusterNode`] (what the backend may
+//!   do to the node), replicated [`cluster::Change`]s, readiness.
+//! - [`cluster_node`]: [`cluster::ClusterNode`] implemented over [`AppState`].
 //! - [`pipeline`]: the in-process post bus: log each accepted post, match it, fill outboxes.
 //! - [`post`]: [`post::IngestedPost`], an accepted post on its way to the pipeline.
 //! - [`delivery_mark`]: how far live delivery has got in the post log.
@@ -42,6 +44,7 @@ pub mod changes;
 pub mod client_addr;
 pub mod clock;
 pub mod cluster;
+pub mod cluster_node;
 pub mod dedup;
 pub mod delivery;
 pub mod delivery_mark;
