@@ -1,4 +1,4 @@
-//! What a rule key of the state bucket holds ([`RuleEntry`]) and reading it: shared by
+//! What a rule key of the state bucket holds (`RuleEntry`) and reading it: shared by
 //! recording changes ([`crate::shared_state`]) and by the rule cap ([`crate::rule_cap`]),
 //! a leaf so that neither imports the other for it.
 

@@ -26,7 +26,9 @@ impl ClusterNode for AppState {
     }
 
     fn apply(&self, change: Change) -> BoxFuture<'_, Result<(), StoreError>> {
-        changes::apply_replicated(self, change).boxed()
+        changes::apply(self, change)
+            .map(|applied| applied.map(drop))
+            .boxed()
     }
 
     fn set_loaded(&self) {

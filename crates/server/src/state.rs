@@ -71,6 +71,10 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// X's rate limits.
     pub limits: Limits,
+    /// Held while a change to accounts, users, streams or tokens is recorded and applied
+    /// (see [`crate::changes`]): a change recorded by this node is applied here before any
+    /// later one the backend delivers. Rule changes hold their stream's rules gate instead.
+    pub(crate) changes_gate: tokio::sync::Mutex<()>,
     pipeline: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -233,6 +237,7 @@ impl AppState {
             settings,
             shutdown: CancellationToken::new(),
             limits: Limits::default(),
+            changes_gate: tokio::sync::Mutex::new(()),
             pipeline: std::sync::Mutex::new(Some(pipeline)),
         })))
     }
