@@ -461,6 +461,20 @@ pub async fn add_rules(
         };
         return Ok(apply_rules(state, live, change, trees).await?.outcomes);
     }
+    add_recorded(state, live, stream, new_rules, trees, max_rules, now).await
+}
+
+/// [`add_rules`] in cluster mode (under the gate): a dry run against the node's store,
+/// recorded with the backend, then applied.
+async fn add_recorded(
+    state: &AppState,
+    live: &Arc<LiveStream>,
+    stream: StreamKey,
+    new_rules: Vec<NewRule>,
+    trees: Vec<Rule>,
+    max_rules: u64,
+    now: i64,
+) -> Result<Vec<AddOutcome>, ChangeError> {
     let stream_id = live.id;
     let mut outcomes = state
         .blocking(move |s| s.preview_add_rules(stream_id, &new_rules, max_rules, now))
@@ -477,28 +491,35 @@ pub async fn add_rules(
         return Ok(outcomes);
     }
     let change = Change::AddRules {
-        stream,
+        stream: stream.clone(),
         rules: created.clone(),
         max_rules: Some(max_rules),
     };
     let winners = record(state, change).await?;
-    // A value another node won matches with the winner's rule, never with ours.
-    let mut applied = Vec::with_capacity(created.len());
-    let mut applied_trees = Vec::with_capacity(created.len());
-    for (mine, tree) in created.into_iter().zip(created_trees) {
-        match winners.iter().find(|w| w.value == mine.value) {
-            Some(winner) => {
-                applied.push(RuleRecord::from(winner));
-                applied_trees.push(None);
-            }
-            None => {
-                applied.push(mine);
-                applied_trees.push(Some(tree));
-            }
+    // Ours, admitted by the backend: in one batch, held to no cap here (the node's was
+    // checked above). A value another node won matches with the winner's rule, never with
+    // ours.
+    let (mut mine, mut mine_trees) = (Vec::new(), Vec::new());
+    for (rule, tree) in created.into_iter().zip(created_trees) {
+        if !winners.iter().any(|w| w.value == rule.value) {
+            mine.push(rule);
+            mine_trees.push(tree);
         }
     }
-    let applied = applied.into_iter().map(StoredRule::from).collect();
-    adopt_missing(state, live, applied, applied_trees).await?;
+    let ours = Change::AddRules {
+        stream: stream.clone(),
+        rules: mine,
+        max_rules: Some(u64::MAX),
+    };
+    apply_rules(state, live, ours, mine_trees).await?;
+    if !winners.is_empty() {
+        let theirs = Change::AddRules {
+            stream,
+            rules: winners.iter().map(RuleRecord::from).collect(),
+            max_rules: None,
+        };
+        apply_rules(state, live, theirs, Vec::new()).await?;
+    }
     for outcome in &mut outcomes {
         if let AddOutcome::Created(mine) = outcome
             && let Some(winner) = winners.iter().find(|w| w.value == mine.value)
@@ -512,10 +533,10 @@ pub async fn add_rules(
 /// [`apply`] for a rule change, under the stream's rules gate. `trees` are the parsed
 /// forms of an add's rules, in order, when the caller has them (else each is parsed).
 ///
-/// An add carrying a `max_rules` is a new add held to the node's cap: the store creates
-/// each value's rule or names the one it has ([`Applied::outcomes`]). One without is an
-/// add the backend has admitted already: rules this node has (by id) are left alone, and a
-/// rule whose value this node holds under another id replaces that rule.
+/// An add carrying a `max_rules` is a new add of this node held to that cap here: the
+/// store creates each value's rule or names the one it has ([`Applied::outcomes`]). One
+/// without is an add the backend holds (any node's): rules this node has (by id) are left
+/// alone, and a rule whose value this node holds under another id replaces that rule.
 async fn apply_rules(
     state: &AppState,
     live: &Arc<LiveStream>,
