@@ -17,7 +17,9 @@
 //!
 //! The server knows none of this: [`NatsCluster`] implements
 //! [`sluice_server::cluster::Cluster`], given to the node with
-//! [`AppState::open_with`](sluice_server::AppState::open_with).
+//! [`AppState::open_with`](sluice_server::AppState::open_with). The cluster in turn sees
+//! the node only through [`sluice_server::cluster::ClusterNode`]: deliver posts, apply
+//! changes, readiness.
 
 #![deny(missing_docs)]
 
@@ -26,6 +28,7 @@ pub mod names;
 pub mod post_log;
 pub mod posts;
 pub mod rule_cap;
+pub mod rule_entry;
 pub mod shared_state;
 pub mod workers;
 
@@ -36,9 +39,9 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, kv, stream};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
-use sluice_server::cluster::{Change, Cluster, ClusterError, RecordError, Recorded};
-use sluice_server::pipeline::IngestedPost;
-use sluice_server::{AppState, BackendLog, Clustering};
+use sluice_server::cluster::{Change, Cluster, ClusterError, ClusterNode, RecordError, Recorded};
+use sluice_server::post::IngestedPost;
+use sluice_server::{BackendLog, Clustering};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -141,8 +144,8 @@ impl NatsCluster {
         self.log.clone()
     }
 
-    /// What [`AppState::open_with`] needs to run the node in this cluster: the post log is
-    /// the posts stream, which ingest fills.
+    /// What [`AppState::open_with`](sluice_server::AppState::open_with) needs to run the
+    /// node in this cluster: the post log is the posts stream, which ingest fills.
     pub fn clustering(self: &Arc<Self>) -> Clustering {
         Clustering {
             cluster: Some(self.clone() as Arc<dyn Cluster>),
@@ -156,15 +159,17 @@ impl NatsCluster {
 
     /// Starts feeding the node: the posts consumer, the shared state watcher (which marks
     /// the node ready once loaded) and the connection monitor (which marks it unready
-    /// while NATS is unreachable). They end when the server shuts down.
-    pub fn start(self: &Arc<Self>, state: &AppState) -> Vec<JoinHandle<()>> {
+    /// while NATS is unreachable). They end when the node stops. The node is seen only
+    /// through [`ClusterNode`] (the server's state implements it).
+    pub fn start<N: ClusterNode + Clone>(self: &Arc<Self>, node: &N) -> Vec<JoinHandle<()>> {
+        let node: Arc<dyn ClusterNode> = Arc::new(node.clone());
         let consumer = {
-            let (stream, state) = (self.posts.clone(), state.clone());
+            let (stream, node) = (self.posts.clone(), node.clone());
             let mut reconnected = self.connected.clone();
             let mut position = self.start;
-            tokio::spawn(until_shutdown(state.clone(), async move {
+            tokio::spawn(until_stopped(node.clone(), async move {
                 loop {
-                    match posts::consume(&stream, &state, &mut position, &mut reconnected).await {
+                    match posts::consume(&stream, &*node, &mut position, &mut reconnected).await {
                         Ok(posts::Stopped::Pipeline) => break,
                         Ok(posts::Stopped::Reconnected) => continue,
                         Err(e) => tracing::warn!("the posts consumer failed, retrying: {e}"),
@@ -174,13 +179,13 @@ impl NatsCluster {
             }))
         };
         let watcher = {
-            let (kv, state) = (self.state.clone(), state.clone());
+            let (kv, node) = (self.state.clone(), node.clone());
             let mut reconnected = self.connected.clone();
-            tokio::spawn(until_shutdown(state.clone(), async move {
+            tokio::spawn(until_stopped(node.clone(), async move {
                 let mut applier = shared_state::Applier::default();
                 loop {
                     if let Err(e) =
-                        shared_state::watch(&kv, &state, &mut applier, &mut reconnected).await
+                        shared_state::watch(&kv, &*node, &mut applier, &mut reconnected).await
                     {
                         tracing::warn!("the shared state watcher failed, retrying: {e}");
                         tokio::time::sleep(RETRY).await;
@@ -189,17 +194,15 @@ impl NatsCluster {
             }))
         };
         let monitor = {
-            let (mut connected, state) = (self.connected.clone(), state.clone());
-            tokio::spawn(until_shutdown(state.clone(), async move {
+            let mut connected = self.connected.clone();
+            tokio::spawn(until_stopped(node.clone(), async move {
                 while connected.changed().await.is_ok() {
                     if *connected.borrow_and_update() {
                         tracing::info!("NATS connection restored");
-                        state.readiness.set_problem(None);
+                        node.set_problem(None);
                     } else {
                         tracing::error!("NATS connection lost: reconnecting");
-                        state
-                            .readiness
-                            .set_problem(Some("NATS connection lost".to_owned()));
+                        node.set_problem(Some("NATS connection lost".to_owned()));
                     }
                 }
             }))
@@ -208,10 +211,10 @@ impl NatsCluster {
     }
 }
 
-async fn until_shutdown(state: AppState, task: impl Future<Output = ()>) {
+async fn until_stopped(node: Arc<dyn ClusterNode>, task: impl Future<Output = ()>) {
     tokio::select! {
         () = task => {}
-        () = state.shutdown.cancelled() => {}
+        () = node.stopped() => {}
     }
 }
 
@@ -235,14 +238,10 @@ impl Cluster for NatsCluster {
         .boxed()
     }
 
-    fn record(
-        &self,
-        change: Change,
-        max_rules: Option<u64>,
-    ) -> BoxFuture<'_, Result<Recorded, RecordError>> {
+    fn record(&self, change: Change) -> BoxFuture<'_, Result<Recorded, RecordError>> {
         async move {
             self.require_connection()?;
-            shared_state::record(&self.state, &self.client, change, max_rules).await
+            shared_state::record(&self.state, &self.client, change).await
         }
         .boxed()
     }

@@ -35,7 +35,7 @@ use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt as _;
 use sluice_postlog::{LogError, LoggedPost, NewPost, PostLog};
-use sluice_server::pipeline::IngestedPost;
+use sluice_server::post::IngestedPost;
 use time::OffsetDateTime;
 use tokio::runtime::Handle;
 

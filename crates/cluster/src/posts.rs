@@ -9,9 +9,9 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer, stream};
 use futures_util::StreamExt;
 use sluice_model::parse_post;
-use sluice_server::AppState;
 use sluice_server::cluster::ClusterError;
-use sluice_server::pipeline::IngestedPost;
+use sluice_server::cluster::ClusterNode;
+use sluice_server::post::IngestedPost;
 use sluice_server::telemetry;
 
 use crate::names::{DATACENTER_HEADER, POSTS_STREAM, POSTS_SUBJECTS, post_subject};
@@ -132,7 +132,7 @@ pub enum Stopped {
 /// the node catches up with everything stored while it was cut off.
 pub async fn consume(
     stream: &stream::Stream,
-    state: &AppState,
+    node: &dyn ClusterNode,
     position: &mut Position,
     reconnected: &mut tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Stopped> {
@@ -172,7 +172,7 @@ pub async fn consume(
             }
         }
         let consumed = posts.len() as u64;
-        if state.bus.deliver(posts, Some(position.next)).await.is_err() {
+        if node.deliver_posts(posts, position.next).await.is_err() {
             return Ok(Stopped::Pipeline);
         }
         telemetry::cluster_posts_consumed(consumed);

@@ -35,11 +35,11 @@ use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKin
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
+use sluice_server::clock::now_ms;
 use sluice_server::cluster::{ClusterError, RecordError, RuleRecord, StreamKey};
-use sluice_server::state::now_ms;
 
 use crate::names::{count_key, rule_prefix};
-use crate::shared_state::rule_at;
+use crate::rule_entry::rule_at;
 
 /// How long a reservation holds its slots unsettled before a recount drops it: its node
 /// died between reserving and settling (a live node settles within milliseconds).

@@ -12,9 +12,9 @@ use async_nats::jetstream::kv::{self, CreateErrorKind, Operation};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use sluice_server::AppState;
-use sluice_server::changes::apply_replicated;
-use sluice_server::cluster::{Change, ClusterError, RecordError, Recorded, RuleRecord, StreamKey};
+use sluice_server::cluster::{
+    Change, ClusterError, ClusterNode, RecordError, Recorded, RuleRecord, StreamKey,
+};
 use sluice_server::telemetry;
 use sluice_store::StoredRule;
 
@@ -22,6 +22,7 @@ use crate::names::{
     COUNT_PREFIX, STATE_BUCKET, account_key, rule_key, stream_key, token_key, user_key,
 };
 use crate::rule_cap;
+use crate::rule_entry::{RuleEntry, rule_at};
 
 /// Opens (creating if missing) the state bucket.
 pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
@@ -32,16 +33,6 @@ pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
         std::time::Duration::ZERO,
     )
     .await
-}
-
-/// The value of a rule's key: the rule and its stream.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RuleEntry {
-    /// The stream the rule belongs to (the key only holds a digest of it).
-    pub(crate) stream: StreamKey,
-    /// The rule holding the key's value, with its id: the first add of the value wins
-    /// the key, and deletes check the id before deleting.
-    pub(crate) rule: RuleRecord,
 }
 
 /// How many rule keys one change reads, writes or deletes at once: enough to hide the
@@ -62,13 +53,12 @@ fn json<T: Serialize>(value: &T) -> Bytes {
 
 /// Writes a committed change to the bucket (see [`sluice_server::cluster::Cluster::record`]);
 /// `client` is the connection the bucket is used over (counting a stream's rules reads
-/// them with a consumer of its own); `max_rules` caps a [`Change::AddRules`] (`None`: no
-/// cap).
+/// them with a consumer of its own); a [`Change::AddRules`] is capped by the `max_rules`
+/// it carries (`None`: no cap).
 pub async fn record(
     kv: &kv::Store,
     client: &async_nats::Client,
     change: Change,
-    max_rules: Option<u64>,
 ) -> Result<Recorded, RecordError> {
     let mut recorded = Recorded::default();
     match &change {
@@ -95,7 +85,11 @@ pub async fn record(
                 .map_err(|e| cluster_error("deleting a rule", e))?;
             rule_cap::remove(kv, stream).await?;
         }
-        Change::AddRules { stream, rules } => {
+        Change::AddRules {
+            stream,
+            rules,
+            max_rules,
+        } => {
             let keys: Vec<String> = rules.iter().map(|r| rule_key(stream, &r.value)).collect();
             let cap = max_rules.unwrap_or(u64::MAX);
             let reserved = rule_cap::reserve(kv, client, stream, &keys, cap).await?;
@@ -279,24 +273,6 @@ async fn delete_rules(
     })
 }
 
-/// The rule `key` holds now and the key's revision; `None` when deleted (or unreadable).
-pub(crate) async fn rule_at(
-    kv: &kv::Store,
-    key: &str,
-) -> Result<Option<(RuleEntry, u64)>, ClusterError> {
-    let entry = kv
-        .entry(key)
-        .await
-        .map_err(|e| cluster_error("reading a rule", e))?;
-    Ok(entry
-        .filter(|e| e.operation == Operation::Put)
-        .and_then(|e| {
-            serde_json::from_slice::<RuleEntry>(&e.value)
-                .ok()
-                .map(|held| (held, e.revision))
-        }))
-}
-
 /// The revision at which `key` holds the rule with `id` (`None`: deleted, or another
 /// rule's).
 async fn holding(kv: &kv::Store, key: &str, id: u64) -> Result<Option<u64>, ClusterError> {
@@ -354,13 +330,13 @@ async fn put(kv: &kv::Store, key: String, change: &Change) -> Result<(), Cluster
 /// bucket's content at start has been applied.
 pub async fn watch(
     kv: &kv::Store,
-    state: &AppState,
+    node: &dyn ClusterNode,
     applier: &mut Applier,
     reconnected: &mut tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let watch = if applier.next_revision == 0 {
         if kv.status().await?.values() == 0 {
-            state.readiness.set_loaded();
+            node.set_loaded();
         }
         kv.watch_with_history(">").await?
     } else {
@@ -396,14 +372,14 @@ pub async fn watch(
             }
         }
         for change in merge_rule_adds(changes) {
-            let applied = apply_replicated(state, change).await;
+            let applied = node.apply(change).await;
             telemetry::cluster_changes_applied(applied.is_ok());
             if let Err(e) = applied {
                 tracing::error!("applying a replicated change failed: {e}");
             }
         }
         if caught_up {
-            state.readiness.set_loaded();
+            node.set_loaded();
         }
     }
 }
@@ -431,6 +407,7 @@ impl Applier {
                 Some(Change::AddRules {
                     stream: rule.stream,
                     rules: vec![rule.rule],
+                    max_rules: None,
                 })
             }
             Operation::Put => decode(entry),
@@ -509,10 +486,11 @@ fn merge_rule_adds(changes: Vec<Change>) -> Vec<Change> {
     let mut out: Vec<Change> = Vec::with_capacity(changes.len());
     for change in changes {
         if let (
-            Some(Change::AddRules { stream, rules }),
+            Some(Change::AddRules { stream, rules, .. }),
             Change::AddRules {
                 stream: next_stream,
                 rules: next_rules,
+                ..
             },
         ) = (out.last_mut(), &change)
             && stream == next_stream
@@ -608,6 +586,7 @@ mod tests {
                 tag: None,
                 created_ms: 0,
             }],
+            max_rules: None,
         };
         let merged = merge_rule_adds(vec![add("x", 1), add("x", 2), add("y", 3), add("x", 4)]);
         assert_eq!(merged.len(), 3);

@@ -630,3 +630,38 @@ async fn a_delete_that_cannot_be_recorded_leaves_the_rules_in_effect() {
     assert_eq!(live.rules.len(), 1);
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_that_cannot_be_recorded_changes_nothing_on_the_node() {
+    let mut nats = Nats::start();
+    let a = Node::start(&nats, "dc1").await;
+    a.provision().await;
+
+    nats.kill();
+    eventually("a says it lost NATS", || async {
+        a.health().await.0 == StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await;
+    let (status, body) = a
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/accounts/acme/streams/dev",
+            serde_json::json!({"product": "powertrack"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let (status, body) = a
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/accounts/acme/users/bob",
+            serde_json::json!({"password": "secret"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    // The backend is the source of truth: what it did not record, the node does not have.
+    let streams = a.state.store.streams("acme").unwrap();
+    assert_eq!(streams.len(), 1, "only prod: {streams:?}");
+    assert_eq!(a.state.registry.all().len(), 1);
+    assert_eq!(a.state.store.password_hash("acme", "bob").unwrap(), None);
+    a.stop().await;
+}

@@ -28,8 +28,9 @@ impl Bucket {
         let change = Change::AddRules {
             stream: stream.clone(),
             rules: rules.to_vec(),
+            max_rules: Some(1_000_000),
         };
-        shared_state::record(&self.kv, &self.client, change, Some(1_000_000))
+        shared_state::record(&self.kv, &self.client, change)
             .await
             .unwrap()
     }
@@ -39,7 +40,7 @@ impl Bucket {
             stream: stream.clone(),
             rules: rules.to_vec(),
         };
-        shared_state::record(&self.kv, &self.client, change, None)
+        shared_state::record(&self.kv, &self.client, change)
             .await
             .unwrap();
     }
@@ -188,7 +189,7 @@ async fn deleting_a_stream_deletes_its_rule_keys_and_count_and_no_others() {
     let change = Change::DeleteStream {
         stream: gone.clone(),
     };
-    shared_state::record(&bucket.kv, &bucket.client, change, None)
+    shared_state::record(&bucket.kv, &bucket.client, change)
         .await
         .unwrap();
     assert_eq!(bucket.keys(&gone).await, 0);

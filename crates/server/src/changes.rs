@@ -1,29 +1,42 @@
-//! Every change to the node's state goes through one function per kind of change here:
-//! commit to the store, update the live registry, and (in cluster mode) record the change
-//! with the [`Cluster`](crate::cluster::Cluster) so that every other node applies it with
-//! [`apply_replicated`]. Handlers (admin API, rules APIs, demo) call these and nothing else
-//! to mutate state.
+//! Every change to the node's state is a [`Change`], and one function applies every
+//! change: [`apply`] (store, live registry, sessions; idempotent). Handlers (admin API,
+//! rules APIs, demo) call the functions here, one per kind of change, and nothing else to
+//! mutate state; each builds the change and hands it to the source of truth:
+//! - on a single node the source of truth is the SQLite store: the change is applied, and
+//!   that is all;
+//! - in cluster mode it is the backend (the [`Cluster`](crate::cluster::Cluster)): the
+//!   change is recorded there first, then applied to this node with [`apply`]. The
+//!   backend delivers it back later (and to every other node), where [`apply`] finds it
+//!   applied already. A change the backend refuses or cannot record changes nothing here.
+//!
+//! What a change answers (was the account created, which rules did a delete find) is read
+//! from the node's store before recording, or from [`apply`] itself, under a gate the
+//! backend's deliveries also take ([`crate::state::Shared`]'s changes gate, a stream's rules
+//! gate), so a change this node records is applied here before any later one the backend
+//! delivers.
 //!
 //! Rules in a cluster: ids are Snowflake ids with a worker id per node, so they never
 //! collide. A value stays unique per stream under concurrent adds on two nodes because the
 //! backend records each rule under a key derived from (stream, value) with a
 //! create-if-absent: the first add wins, and a node whose add lost adopts the winning rule
-//! (drops its own, reports the value as an existing rule) — see [`add_rules`]. The rule cap
-//! is checked twice: against the node's store, then by the backend against the stream's
-//! rules on every node (adds on several nodes at once cannot pass it together); either
-//! refusal is reported as [`StoreError::RuleLimit`], so the APIs answer both alike.
+//! (applies the winning rule instead of its own, reports the value as an existing rule) —
+//! see [`add_rules`]. The rule cap is checked twice: against the node's store (a dry run),
+//! then by the backend against the stream's rules on every node, with the `max_rules` the
+//! change carries (adds on several nodes at once cannot pass it together); either refusal
+//! is reported as [`StoreError::RuleLimit`], so the APIs answer both alike.
 
 use std::sync::Arc;
 
 use sluice_rules::Rule;
-use sluice_store::{AddOutcome, NewRule, Product, StoreError, StoredRule, StoredStream};
+use sluice_store::{AddOutcome, NewRule, Product, Store, StoreError, StoredRule, StoredStream};
 use sluice_store::{StreamLimits, StreamRef};
 use sluice_wire::RuleInput;
 
+use crate::clock::now_ms;
 use crate::cluster::{Change, ClusterError, RecordError, RuleRecord, StreamKey};
 use crate::delivery::CloseReason;
 use crate::registry::LiveStream;
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
 
 /// Why a change failed: the store refused or failed, or the cluster could not record it.
 #[derive(Debug, thiserror::Error)]
@@ -54,36 +67,81 @@ impl From<RecordError> for ChangeError {
     }
 }
 
-async fn record(state: &AppState, change: Change) -> Result<Vec<StoredRule>, RecordError> {
-    record_within(state, change, None).await
+/// What applying a change did: what the function that made the change answers with.
+#[derive(Default)]
+pub struct Applied {
+    /// An account, user or stream put: whether it was created (it did not exist). A user
+    /// deleted: whether it existed.
+    pub changed: bool,
+    /// A stream put: the live stream.
+    pub live: Option<Arc<LiveStream>>,
+    /// A stream deleted: the streams the store deleted.
+    pub deleted_streams: Vec<StoredStream>,
+    /// Rules added under a cap (a single node's add): per rule, created or the existing
+    /// rule with its value.
+    pub outcomes: Vec<AddOutcome>,
 }
 
-/// [`record`], holding a [`Change::AddRules`] to the stream's `max_rules` cluster-wide.
-async fn record_within(
-    state: &AppState,
-    change: Change,
-    max_rules: Option<u64>,
-) -> Result<Vec<StoredRule>, RecordError> {
+/// Applies a change to this node: its store, its live registry and matcher, the sessions of
+/// a user whose credentials changed. Every change goes through here: this node's own (a
+/// single node's, or one this node has just recorded with the backend) and every change
+/// the backend delivers. Applying a change again changes nothing.
+pub async fn apply(state: &AppState, change: Change) -> Result<Applied, StoreError> {
+    match change {
+        Change::AddRules { ref stream, .. } => {
+            let Some(live) = live_stream(state, stream).await? else {
+                return Ok(Applied::default());
+            };
+            let _gate = live.rules_gate.lock().await;
+            apply_rules(state, &live, change, Vec::new()).await
+        }
+        Change::DeleteRules { ref stream, .. } => {
+            let Some(live) = known_stream(stream).and_then(|key| state.registry.get(&key)) else {
+                return Ok(Applied::default());
+            };
+            let _gate = live.rules_gate.lock().await;
+            apply_rules(state, &live, change, Vec::new()).await
+        }
+        other => {
+            let _gate = state.changes_gate.lock().await;
+            apply_locked(state, other).await
+        }
+    }
+}
+
+/// Records `change` with the cluster (nothing on a single node); a [`Change::AddRules`] is
+/// held to the `max_rules` it carries cluster-wide.
+async fn record(state: &AppState, change: Change) -> Result<Vec<StoredRule>, RecordError> {
     match &state.cluster {
-        Some(cluster) => Ok(cluster.record(change, max_rules).await?.existing_rules),
+        Some(cluster) => Ok(cluster.record(change).await?.existing_rules),
         None => Ok(Vec::new()),
+    }
+}
+
+/// A change to accounts, users, streams or tokens made by this node: recorded with the
+/// source of truth, then applied. The caller holds the changes gate.
+async fn commit(state: &AppState, change: Change) -> Result<Applied, ChangeError> {
+    record(state, change.clone()).await?;
+    Ok(apply_locked(state, change).await?)
+}
+
+/// Refuses a change naming an account this node does not have (the store's answer).
+async fn require_account(state: &AppState, account: &str) -> Result<(), StoreError> {
+    let name = account.to_owned();
+    if state.blocking(move |s| s.account_exists(&name)).await? {
+        Ok(())
+    } else {
+        Err(StoreError::NoSuchAccount(account.to_owned()))
     }
 }
 
 /// Creates an account (no-op if it exists); returns whether it was created.
 pub async fn put_account(state: &AppState, account: &str) -> Result<bool, ChangeError> {
-    let name = account.to_owned();
-    let created = state
-        .blocking(move |s| s.put_account(&name, now_ms()))
-        .await?;
-    record(
-        state,
-        Change::PutAccount {
-            account: account.to_owned(),
-        },
-    )
-    .await?;
-    Ok(created)
+    let _gate = state.changes_gate.lock().await;
+    let change = Change::PutAccount {
+        account: account.to_owned(),
+    };
+    Ok(commit(state, change).await?.changed)
 }
 
 /// Creates a basic-auth user or sets its password hash; returns whether it was created.
@@ -93,25 +151,14 @@ pub async fn put_user(
     username: &str,
     password_hash: String,
 ) -> Result<bool, ChangeError> {
-    let (a, u, h) = (
-        account.to_owned(),
-        username.to_owned(),
-        password_hash.clone(),
-    );
-    let created = state.blocking(move |s| s.put_user(&a, &u, &h)).await?;
-    if !created {
-        revoke_user(state, account, username);
-    }
-    record(
-        state,
-        Change::PutUser {
-            account: account.to_owned(),
-            username: username.to_owned(),
-            password_hash,
-        },
-    )
-    .await?;
-    Ok(created)
+    let _gate = state.changes_gate.lock().await;
+    require_account(state, account).await?;
+    let change = Change::PutUser {
+        account: account.to_owned(),
+        username: username.to_owned(),
+        password_hash,
+    };
+    Ok(commit(state, change).await?.changed)
 }
 
 /// Deletes a basic-auth user, closing its open streams; returns whether it existed.
@@ -120,20 +167,20 @@ pub async fn delete_user(
     account: &str,
     username: &str,
 ) -> Result<bool, ChangeError> {
+    let _gate = state.changes_gate.lock().await;
     let (a, u) = (account.to_owned(), username.to_owned());
-    let existed = state.blocking(move |s| s.delete_user(&a, &u)).await?;
-    if existed {
-        revoke_user(state, account, username);
-        record(
-            state,
-            Change::DeleteUser {
-                account: account.to_owned(),
-                username: username.to_owned(),
-            },
-        )
-        .await?;
+    if state
+        .blocking(move |s| s.password_hash(&a, &u))
+        .await?
+        .is_none()
+    {
+        return Ok(false);
     }
-    Ok(existed)
+    let change = Change::DeleteUser {
+        account: account.to_owned(),
+        username: username.to_owned(),
+    };
+    Ok(commit(state, change).await?.changed)
 }
 
 /// A user's password changed or the user is gone (the store says so already): verified
@@ -158,21 +205,18 @@ pub async fn put_stream(
     key: &StreamRef,
     limits: StreamLimits,
 ) -> Result<(Arc<LiveStream>, bool), ChangeError> {
-    let k = key.clone();
-    let (stored, created) = state
-        .blocking(move |s| s.put_stream(&k, limits, now_ms()))
-        .await?;
-    let live = state.registry.upsert(&stored);
-    record(state, put_stream_change(key, limits)).await?;
-    Ok((live, created))
-}
-
-fn put_stream_change(key: &StreamRef, limits: StreamLimits) -> Change {
-    Change::PutStream {
+    let _gate = state.changes_gate.lock().await;
+    require_account(state, &key.account).await?;
+    let change = Change::PutStream {
         stream: StreamKey::of(key),
         max_connections: limits.max_connections,
         max_rules: limits.max_rules,
-    }
+    };
+    let applied = commit(state, change).await?;
+    let live = applied
+        .live
+        .expect("a stream this node names has a known product");
+    Ok((live, applied.changed))
 }
 
 /// The stream, created with `limits` if it does not exist (an existing stream keeps its
@@ -202,19 +246,20 @@ pub async fn delete_streams(
     label: &str,
     product: Option<Product>,
 ) -> Result<Vec<StoredStream>, ChangeError> {
-    let (a, l) = (account.to_owned(), label.to_owned());
-    let deleted = state
-        .blocking(move |s| s.delete_streams(&a, &l, product))
-        .await?;
-    for stored in &deleted {
-        unregister(state, &stored.stream);
-        record(
-            state,
-            Change::DeleteStream {
-                stream: StreamKey::of(&stored.stream),
-            },
-        )
-        .await?;
+    let _gate = state.changes_gate.lock().await;
+    let a = account.to_owned();
+    let doomed: Vec<StoredStream> = state
+        .blocking(move |s| s.streams(&a))
+        .await?
+        .into_iter()
+        .filter(|s| s.stream.label == label && product.is_none_or(|p| p == s.stream.product))
+        .collect();
+    let mut deleted = Vec::with_capacity(doomed.len());
+    for stored in doomed {
+        let change = Change::DeleteStream {
+            stream: StreamKey::of(&stored.stream),
+        };
+        deleted.extend(commit(state, change).await?.deleted_streams);
     }
     Ok(deleted)
 }
@@ -233,20 +278,111 @@ pub async fn add_token(
     hash: [u8; 32],
     prefix: &str,
 ) -> Result<(), ChangeError> {
-    let (a, p) = (account.to_owned(), prefix.to_owned());
-    state
-        .blocking(move |s| s.add_token(&a, &hash, &p, now_ms()))
-        .await?;
-    record(
-        state,
-        Change::AddToken {
-            account: account.to_owned(),
-            hash_hex: to_hex(&hash),
-            prefix: prefix.to_owned(),
-        },
-    )
-    .await?;
+    let _gate = state.changes_gate.lock().await;
+    require_account(state, account).await?;
+    let change = Change::AddToken {
+        account: account.to_owned(),
+        hash_hex: to_hex(&hash),
+        prefix: prefix.to_owned(),
+    };
+    commit(state, change).await?;
     Ok(())
+}
+
+/// [`apply`] for a change to accounts, users, streams or tokens, under the changes gate.
+async fn apply_locked(state: &AppState, change: Change) -> Result<Applied, StoreError> {
+    let mut applied = Applied::default();
+    match change {
+        Change::PutAccount { account } => {
+            applied.changed = state
+                .blocking(move |s| s.put_account(&account, now_ms()))
+                .await?;
+        }
+        Change::PutUser {
+            account,
+            username,
+            password_hash,
+        } => {
+            let current = {
+                let (a, u) = (account.clone(), username.clone());
+                state.blocking(move |s| s.password_hash(&a, &u)).await?
+            };
+            if current.as_deref() != Some(password_hash.as_str()) {
+                let (a, u) = (account.clone(), username.clone());
+                state
+                    .blocking(move |s| {
+                        s.put_account(&a, now_ms())?;
+                        s.put_user(&a, &u, &password_hash)
+                    })
+                    .await?;
+                if current.is_some() {
+                    revoke_user(state, &account, &username);
+                }
+            }
+            applied.changed = current.is_none();
+        }
+        Change::DeleteUser { account, username } => {
+            let (a, u) = (account.clone(), username.clone());
+            applied.changed = state.blocking(move |s| s.delete_user(&a, &u)).await?;
+            if applied.changed {
+                revoke_user(state, &account, &username);
+            }
+        }
+        Change::PutStream {
+            stream,
+            max_connections,
+            max_rules,
+        } => {
+            let Some(key) = known_stream(&stream) else {
+                return Ok(applied);
+            };
+            let limits = StreamLimits {
+                max_connections,
+                max_rules,
+            };
+            let (stored, created) = state
+                .blocking(move |s| {
+                    s.put_account(&key.account, now_ms())?;
+                    s.put_stream(&key, limits, now_ms())
+                })
+                .await?;
+            applied.live = Some(state.registry.upsert(&stored));
+            applied.changed = created;
+        }
+        Change::DeleteStream { stream } => {
+            let Some(key) = known_stream(&stream) else {
+                return Ok(applied);
+            };
+            let k = key.clone();
+            applied.deleted_streams = state
+                .blocking(move |s| s.delete_streams(&k.account, &k.label, Some(k.product)))
+                .await?;
+            unregister(state, &key);
+        }
+        Change::AddToken {
+            account,
+            hash_hex,
+            prefix,
+        } => {
+            let Some(hash) = from_hex(&hash_hex) else {
+                tracing::warn!(account, "replicated token hash is not hex");
+                return Ok(applied);
+            };
+            state
+                .blocking(move |s| {
+                    if s.token_account(&hash)?.is_none() {
+                        s.put_account(&account, now_ms())?;
+                        s.add_token(&account, &hash, &prefix, now_ms())?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .await?;
+        }
+        Change::AddRules { .. } | Change::DeleteRules { .. } => {
+            unreachable!("rule changes are applied under their stream's rules gate")
+        }
+    }
+    Ok(applied)
 }
 
 /// A rule to add: its text, tag and parsed form.
@@ -280,6 +416,12 @@ impl RuleToAdd {
 /// ([`StoreError::RuleLimit`]), in cluster mode counting every node's rules. When this
 /// returns, every created rule is in effect for matching on this node (and recorded for
 /// the others).
+///
+/// In cluster mode the node's store is asked first what the add would do (a dry run under
+/// the gate: the node's own cap and the values it has), the new rules are recorded with
+/// the backend (which may refuse them against the cap counting every node's rules, or
+/// answer that another node's rule holds a value already), and only then applied: the
+/// node's own rules, and the winners of the values another node took.
 pub async fn add_rules(
     state: &AppState,
     live: &Arc<LiveStream>,
@@ -298,50 +440,177 @@ pub async fn add_rules(
         })
         .unzip();
     let max_rules = live.limits().max_rules;
+    let now = now_ms();
+    let stream = StreamKey::of(&live.key);
+    let records = |rules: &[NewRule]| -> Vec<RuleRecord> {
+        rules
+            .iter()
+            .map(|r| RuleRecord {
+                id: r.id,
+                value: r.value.clone(),
+                tag: r.tag.clone(),
+                created_ms: now,
+            })
+            .collect()
+    };
+    if state.cluster.is_none() {
+        let change = Change::AddRules {
+            stream,
+            rules: records(&new_rules),
+            max_rules: Some(max_rules),
+        };
+        return Ok(apply_rules(state, live, change, trees).await?.outcomes);
+    }
+    add_recorded(state, live, stream, new_rules, trees, max_rules, now).await
+}
+
+/// [`add_rules`] in cluster mode (under the gate): a dry run against the node's store,
+/// recorded with the backend, then applied.
+async fn add_recorded(
+    state: &AppState,
+    live: &Arc<LiveStream>,
+    stream: StreamKey,
+    new_rules: Vec<NewRule>,
+    trees: Vec<Rule>,
+    max_rules: u64,
+    now: i64,
+) -> Result<Vec<AddOutcome>, ChangeError> {
     let stream_id = live.id;
     let mut outcomes = state
-        .blocking(move |store| store.add_rules(stream_id, &new_rules, max_rules, now_ms()))
+        .blocking(move |s| s.preview_add_rules(stream_id, &new_rules, max_rules, now))
         .await?;
-    let created: Vec<RuleRecord> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            AddOutcome::Created(rule) => Some(RuleRecord::from(rule)),
-            AddOutcome::Existing(_) => None,
-        })
-        .collect();
-    let mut winners = Vec::new();
-    if !created.is_empty() && state.cluster.is_some() {
-        let change = Change::AddRules {
-            stream: StreamKey::of(&live.key),
-            rules: created.clone(),
-        };
-        match record_within(state, change, Some(max_rules)).await {
-            Ok(found) => winners = found,
-            Err(e) => {
-                // Not recorded (the backend failed, or the rules would pass the cap
-                // counting the other nodes' rules): the other nodes would never hear of
-                // these rules, so take them back (they never matched) and fail the request.
-                let ids: Vec<u64> = created.iter().map(|r| r.id).collect();
-                let undo = state
-                    .blocking(move |s| s.delete_rules_by_ids(stream_id, &ids))
-                    .await;
-                if let Err(undo) = undo {
-                    tracing::error!("taking back unrecorded rules failed: {undo}");
-                }
-                return Err(e.into());
-            }
+    let mut created = Vec::new();
+    let mut created_trees = Vec::new();
+    for (outcome, tree) in outcomes.iter().zip(trees) {
+        if let AddOutcome::Created(rule) = outcome {
+            created.push(RuleRecord::from(rule));
+            created_trees.push(tree);
         }
     }
-    // Committed (and recorded): in effect for matching before the caller answers. A value
-    // another node won matches with the winner's rule (adopted below), never with ours.
+    if created.is_empty() {
+        return Ok(outcomes);
+    }
+    let change = Change::AddRules {
+        stream: stream.clone(),
+        rules: created.clone(),
+        max_rules: Some(max_rules),
+    };
+    let winners = record(state, change).await?;
+    // Ours, admitted by the backend: in one batch, held to no cap here (the node's was
+    // checked above). A value another node won matches with the winner's rule, never with
+    // ours.
+    let (mut mine, mut mine_trees) = (Vec::new(), Vec::new());
+    for (rule, tree) in created.into_iter().zip(created_trees) {
+        if !winners.iter().any(|w| w.value == rule.value) {
+            mine.push(rule);
+            mine_trees.push(tree);
+        }
+    }
+    let ours = Change::AddRules {
+        stream: stream.clone(),
+        rules: mine,
+        max_rules: Some(u64::MAX),
+    };
+    apply_rules(state, live, ours, mine_trees).await?;
+    if !winners.is_empty() {
+        let theirs = Change::AddRules {
+            stream,
+            rules: winners.iter().map(RuleRecord::from).collect(),
+            max_rules: None,
+        };
+        apply_rules(state, live, theirs, Vec::new()).await?;
+    }
+    for outcome in &mut outcomes {
+        if let AddOutcome::Created(mine) = outcome
+            && let Some(winner) = winners.iter().find(|w| w.value == mine.value)
+        {
+            *outcome = AddOutcome::Existing(winner.clone());
+        }
+    }
+    Ok(outcomes)
+}
+
+/// [`apply`] for a rule change, under the stream's rules gate. `trees` are the parsed
+/// forms of an add's rules, in order, when the caller has them (else each is parsed).
+///
+/// An add carrying a `max_rules` is a new add of this node held to that cap here: the
+/// store creates each value's rule or names the one it has ([`Applied::outcomes`]). One
+/// without is an add the backend holds (any node's): rules this node has (by id) are left
+/// alone, and a rule whose value this node holds under another id replaces that rule.
+async fn apply_rules(
+    state: &AppState,
+    live: &Arc<LiveStream>,
+    change: Change,
+    trees: Vec<Rule>,
+) -> Result<Applied, StoreError> {
+    let mut applied = Applied::default();
+    match change {
+        Change::AddRules {
+            rules,
+            max_rules: Some(max_rules),
+            ..
+        } => {
+            applied.outcomes = add_capped(state, live, rules, trees, max_rules).await?;
+        }
+        Change::AddRules { rules, .. } => {
+            let rules = rules.into_iter().map(StoredRule::from).collect();
+            let parsed = trees.into_iter().map(Some).collect();
+            adopt_missing(state, live, rules, parsed).await?;
+        }
+        Change::DeleteRules { rules, .. } => {
+            let ids: Vec<u64> = rules.iter().map(|r| r.id).collect();
+            let target = live.clone();
+            state
+                .blocking(move |s| {
+                    let deleted = s.delete_rules_by_ids(target.id, &ids)?;
+                    let removed: Vec<u64> = deleted.into_iter().flatten().map(|r| r.id).collect();
+                    if !removed.is_empty() {
+                        // Publishing waits for matching in progress: off the async workers.
+                        target.rules.apply(&[], &removed);
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(applied)
+}
+
+/// A new add on a single node: all or nothing against `max_rules`, each created rule in
+/// effect for matching before this returns.
+async fn add_capped(
+    state: &AppState,
+    live: &Arc<LiveStream>,
+    rules: Vec<RuleRecord>,
+    trees: Vec<Rule>,
+    max_rules: u64,
+) -> Result<Vec<AddOutcome>, StoreError> {
+    let created_ms = rules.first().map_or_else(now_ms, |r| r.created_ms);
+    let new_rules: Vec<NewRule> = rules
+        .into_iter()
+        .map(|r| NewRule {
+            id: r.id,
+            value: r.value,
+            tag: r.tag,
+        })
+        .collect();
+    let stream_id = live.id;
+    let outcomes = state
+        .blocking(move |s| s.add_rules(stream_id, &new_rules, max_rules, created_ms))
+        .await?;
+    let mut trees = trees.into_iter().map(Some).collect::<Vec<_>>().into_iter();
     let added: Vec<_> = outcomes
         .iter()
-        .zip(trees)
-        .filter_map(|(outcome, tree)| match outcome {
-            AddOutcome::Created(rule) if !winners.iter().any(|w| w.value == rule.value) => {
-                Some((rule.id, tree, rule.tag.clone()))
+        .filter_map(|outcome| {
+            let tree = trees.next().flatten();
+            match outcome {
+                AddOutcome::Created(rule) => {
+                    let tree = tree.or_else(|| parse_stored(rule))?;
+                    Some((rule.id, tree, rule.tag.clone()))
+                }
+                AddOutcome::Existing(_) => None,
             }
-            _ => None,
         })
         .collect();
     if !added.is_empty() {
@@ -351,37 +620,41 @@ pub async fn add_rules(
             .blocking(move |_| target.rules.apply(&added, &[]))
             .await;
     }
-    if !winners.is_empty() {
-        adopt(state, live, &winners).await?;
-        for outcome in &mut outcomes {
-            if let AddOutcome::Created(mine) = outcome
-                && let Some(winner) = winners.iter().find(|w| w.value == mine.value)
-            {
-                *outcome = AddOutcome::Existing(winner.clone());
-            }
-        }
-    }
     Ok(outcomes)
 }
 
-/// Replaces this node's rules with the same values as `winners` by the winners.
-async fn adopt(
+/// Applies rules the backend admitted: each this node lacks (by id) replaces the rule
+/// holding its value here, if any. `trees` are their parsed forms where known.
+async fn adopt_missing(
     state: &AppState,
     live: &Arc<LiveStream>,
-    winners: &[StoredRule],
+    rules: Vec<StoredRule>,
+    trees: Vec<Option<Rule>>,
 ) -> Result<(), StoreError> {
     let stream_id = live.id;
+    let ids: Vec<u64> = rules.iter().map(|r| r.id).collect();
+    let have = state
+        .blocking(move |s| s.rules_by_ids(stream_id, &ids))
+        .await?;
+    let mut trees = trees.into_iter();
+    let missing: Vec<(StoredRule, Option<Rule>)> = rules
+        .into_iter()
+        .map(|r| (r, trees.next().flatten()))
+        .filter(|(r, _)| !have.iter().any(|h| h.id == r.id))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
     let target = live.clone();
-    let winners = winners.to_vec();
     state
         .blocking(move |s| {
             let mut removed = Vec::new();
             let mut added = Vec::new();
-            for winner in winners {
-                let lost = s.delete_rules_by_values(stream_id, &[winner.value.as_str()])?;
+            for (rule, tree) in missing {
+                let lost = s.delete_rules_by_values(stream_id, &[rule.value.as_str()])?;
                 removed.extend(lost.into_iter().flatten().map(|r| r.id));
-                if let Some(tree) = insert_rule(s, stream_id, &winner)? {
-                    added.push((winner.id, tree, winner.tag.clone()));
+                if let Some(tree) = insert_rule(s, stream_id, &rule, tree)? {
+                    added.push((rule.id, tree, rule.tag.clone()));
                 }
             }
             target.rules.apply(&added, &removed);
@@ -391,11 +664,12 @@ async fn adopt(
 }
 
 /// Inserts a rule with its id and creation time (if the value is free); returns its
-/// parsed form when it was inserted and parses.
+/// parsed form (`tree`, or parsed now) when it was inserted and parses.
 fn insert_rule(
-    s: &sluice_store::Store,
+    s: &Store,
     stream_id: i64,
     rule: &StoredRule,
+    tree: Option<Rule>,
 ) -> Result<Option<Rule>, StoreError> {
     let new = NewRule {
         id: rule.id,
@@ -406,12 +680,17 @@ fn insert_rule(
     if !matches!(outcome.first(), Some(AddOutcome::Created(_))) {
         return Ok(None);
     }
-    // Like the loader at start: the PowerTrack dialect accepts every Powerstream rule.
+    Ok(tree.or_else(|| parse_stored(rule)))
+}
+
+/// A rule's parsed form, like the loader at start: the PowerTrack dialect accepts every
+/// Powerstream rule.
+fn parse_stored(rule: &StoredRule) -> Option<Rule> {
     match sluice_rules::parse(&rule.value) {
-        Ok(tree) => Ok(Some(tree)),
+        Ok(tree) => Some(tree),
         Err(e) => {
             tracing::warn!(rule = rule.id, "replicated rule does not parse: {e}");
-            Ok(None)
+            None
         }
     }
 }
@@ -438,10 +717,11 @@ pub struct DeletedRules {
 /// Deletes rules of a live stream under its rules gate (ids first, then values); when
 /// this returns they no longer match on this node (and the deletion is recorded).
 ///
-/// In cluster mode the rules stop matching only once the deletion is recorded: if
-/// recording fails, the store gets the rules back and the node keeps matching them, like
-/// the other nodes (the keys the backend did delete before failing come back through the
-/// watcher as deletions, applied after this call releases the gate).
+/// The rules a delete names are found in the node's store first (a dry run under the
+/// gate); the deletion is recorded with the backend (cluster mode), and only then applied:
+/// if recording fails, nothing was deleted here and the rules keep matching, like on the
+/// other nodes (the keys the backend did delete before failing come back through the
+/// backend as deletions, applied after this call releases the gate).
 pub async fn delete_rules(
     state: &AppState,
     live: &Arc<LiveStream>,
@@ -449,195 +729,31 @@ pub async fn delete_rules(
 ) -> Result<DeletedRules, ChangeError> {
     let _gate = live.rules_gate.lock().await;
     let stream_id = live.id;
-    let deleted = state
+    let (by_id, by_value) = state
         .blocking(move |store| {
-            let by_id = store.delete_rules_by_ids(stream_id, &targets.ids)?;
             let values: Vec<&str> = targets.values.iter().map(String::as_str).collect();
-            let by_value = store.delete_rules_by_values(stream_id, &values)?;
-            Ok::<_, StoreError>(DeletedRules { by_id, by_value })
+            store.preview_delete_rules(stream_id, &targets.ids, &values)
         })
         .await?;
-    let rules: Vec<StoredRule> = deleted
+    let deleted = DeletedRules { by_id, by_value };
+    let rules: Vec<RuleRecord> = deleted
         .by_id
         .iter()
         .chain(&deleted.by_value)
         .flatten()
-        .cloned()
+        .map(RuleRecord::from)
         .collect();
     if rules.is_empty() {
         return Ok(deleted);
     }
     let change = Change::DeleteRules {
         stream: StreamKey::of(&live.key),
-        rules: rules.iter().map(RuleRecord::from).collect(),
+        rules,
     };
-    if let Err(e) = record(state, change).await {
-        put_back(state, stream_id, rules).await;
-        return Err(e.into());
-    }
-    // Committed (and recorded): stop matching before answering.
-    let removed: Vec<u64> = rules.iter().map(|r| r.id).collect();
-    let target = live.clone();
-    state
-        .blocking(move |_| target.rules.apply(&[], &removed))
-        .await;
+    record(state, change.clone()).await?;
+    // Recorded: stop matching before answering.
+    apply_rules(state, live, change, Vec::new()).await?;
     Ok(deleted)
-}
-
-/// Restores rules deleted from the store whose deletion could not be recorded (they
-/// never stopped matching). Runs under the stream's rules gate.
-async fn put_back(state: &AppState, stream_id: i64, rules: Vec<StoredRule>) {
-    let restored = state
-        .blocking(move |s| {
-            rules
-                .iter()
-                .try_for_each(|rule| insert_rule(s, stream_id, rule).map(drop))
-        })
-        .await;
-    if let Err(e) = restored {
-        tracing::error!("restoring rules whose deletion was not recorded failed: {e}");
-    }
-}
-
-/// Applies a change another node committed (cluster mode: the backend's watcher calls
-/// this for every change it sees, its own included; applying is idempotent).
-pub async fn apply_replicated(state: &AppState, change: Change) -> Result<(), StoreError> {
-    match change {
-        Change::PutAccount { account } => {
-            state
-                .blocking(move |s| s.put_account(&account, now_ms()))
-                .await?;
-        }
-        Change::PutUser {
-            account,
-            username,
-            password_hash,
-        } => {
-            let current = {
-                let (a, u) = (account.clone(), username.clone());
-                state.blocking(move |s| s.password_hash(&a, &u)).await?
-            };
-            if current.as_deref() != Some(password_hash.as_str()) {
-                let (a, u) = (account.clone(), username.clone());
-                state
-                    .blocking(move |s| {
-                        s.put_account(&a, now_ms())?;
-                        s.put_user(&a, &u, &password_hash)
-                    })
-                    .await?;
-                if current.is_some() {
-                    revoke_user(state, &account, &username);
-                }
-            }
-        }
-        Change::DeleteUser { account, username } => {
-            let (a, u) = (account.clone(), username.clone());
-            if state.blocking(move |s| s.delete_user(&a, &u)).await? {
-                revoke_user(state, &account, &username);
-            }
-        }
-        Change::PutStream {
-            stream,
-            max_connections,
-            max_rules,
-        } => {
-            let Some(key) = known_stream(&stream) else {
-                return Ok(());
-            };
-            let limits = StreamLimits {
-                max_connections,
-                max_rules,
-            };
-            let stored = state
-                .blocking(move |s| {
-                    s.put_account(&key.account, now_ms())?;
-                    s.put_stream(&key, limits, now_ms())
-                })
-                .await?
-                .0;
-            state.registry.upsert(&stored);
-        }
-        Change::DeleteStream { stream } => {
-            let Some(key) = known_stream(&stream) else {
-                return Ok(());
-            };
-            let k = key.clone();
-            state
-                .blocking(move |s| s.delete_streams(&k.account, &k.label, Some(k.product)))
-                .await?;
-            unregister(state, &key);
-        }
-        Change::AddRules { stream, rules } => {
-            let Some(live) = live_stream(state, &stream).await? else {
-                return Ok(());
-            };
-            let winners: Vec<StoredRule> = rules.into_iter().map(StoredRule::from).collect();
-            let _gate = live.rules_gate.lock().await;
-            adopt_missing(state, &live, winners).await?;
-        }
-        Change::DeleteRules { stream, rules } => {
-            let Some(key) = known_stream(&stream) else {
-                return Ok(());
-            };
-            let Some(live) = state.registry.get(&key) else {
-                return Ok(());
-            };
-            let _gate = live.rules_gate.lock().await;
-            let ids: Vec<u64> = rules.iter().map(|r| r.id).collect();
-            let target = live.clone();
-            state
-                .blocking(move |s| {
-                    let deleted = s.delete_rules_by_ids(target.id, &ids)?;
-                    let removed: Vec<u64> = deleted.into_iter().flatten().map(|r| r.id).collect();
-                    if !removed.is_empty() {
-                        target.rules.apply(&[], &removed);
-                    }
-                    Ok::<_, StoreError>(())
-                })
-                .await?;
-        }
-        Change::AddToken {
-            account,
-            hash_hex,
-            prefix,
-        } => {
-            let Some(hash) = from_hex(&hash_hex) else {
-                tracing::warn!(account, "replicated token hash is not hex");
-                return Ok(());
-            };
-            state
-                .blocking(move |s| {
-                    if s.token_account(&hash)?.is_none() {
-                        s.put_account(&account, now_ms())?;
-                        s.add_token(&account, &hash, &prefix, now_ms())?;
-                    }
-                    Ok::<_, StoreError>(())
-                })
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-/// Like [`adopt`], but leaves rules this node already has with the same id alone.
-async fn adopt_missing(
-    state: &AppState,
-    live: &Arc<LiveStream>,
-    rules: Vec<StoredRule>,
-) -> Result<(), StoreError> {
-    let stream_id = live.id;
-    let ids: Vec<u64> = rules.iter().map(|r| r.id).collect();
-    let have = state
-        .blocking(move |s| s.rules_by_ids(stream_id, &ids))
-        .await?;
-    let missing: Vec<StoredRule> = rules
-        .into_iter()
-        .filter(|r| !have.iter().any(|h| h.id == r.id))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    adopt(state, live, &missing).await
 }
 
 fn known_stream(stream: &StreamKey) -> Option<StreamRef> {

@@ -1,21 +1,23 @@
-//! The seam between the server and a cluster backend (`sluice-cluster`, NATS JetStream).
+//! The seam between the server and a cluster backend (`sluice-cluster`, NATS JetStream),
+//! in both directions.
 //!
 //! A single node needs none of this: accepted posts go straight to the in-process
 //! pipeline and state changes live in the node's SQLite store. In cluster mode the server
-//! is given a [`Cluster`]: accepted posts are published to it (a per-node consumer feeds
-//! them back through [`PostBus::deliver`](crate::pipeline::PostBus::deliver)), and every
-//! committed state change is recorded with it so that the other nodes apply it with
-//! [`crate::changes::apply_replicated`]. The server's handlers never see the backend: they
-//! call [`crate::changes`] and [`PostBus::publish`](crate::pipeline::PostBus::publish).
+//! is given a [`Cluster`]: accepted posts are published to it and every state change is
+//! recorded with it. The backend in turn is given a [`ClusterNode`], the narrow view of
+//! the node it needs: it hands back every node's posts ([`ClusterNode::deliver_posts`]),
+//! applies every recorded change ([`ClusterNode::apply`]) and reports readiness. The
+//! server's handlers never see the backend: they call [`crate::changes`] and
+//! [`PostBus::publish`](crate::pipeline::PostBus::publish).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use sluice_store::{Product, StoredRule, StreamRef};
+use sluice_store::{Product, StoreError, StoredRule, StreamRef};
 
-use crate::pipeline::IngestedPost;
+use crate::post::IngestedPost;
 
 /// A cluster backend: where accepted posts and committed state changes go so that every
 /// node sees them.
@@ -27,16 +29,43 @@ pub trait Cluster: Send + Sync + 'static {
     /// Records a change this node has committed to its store, for the other nodes. For a
     /// [`Change::AddRules`], returns the rules another node already holds for some of the
     /// values (a concurrent add won the value); the caller adopts them instead of its own.
-    /// `max_rules` is the stream's rule cap for a [`Change::AddRules`] (a setting of the
-    /// request, not part of the replicated change): the add is recorded only if the
-    /// stream's rules cluster-wide stay within it, else nothing is recorded
-    /// ([`RecordError::RuleLimit`]). Other changes pass `None`.
-    fn record(
-        &self,
-        change: Change,
-        max_rules: Option<u64>,
-    ) -> BoxFuture<'_, Result<Recorded, RecordError>>;
+    /// A [`Change::AddRules`] carrying a `max_rules` is recorded only if the stream's rules
+    /// cluster-wide stay within it, else nothing is recorded ([`RecordError::RuleLimit`]).
+    fn record(&self, change: Change) -> BoxFuture<'_, Result<Recorded, RecordError>>;
 }
+
+/// What a cluster backend may do to the node it runs in: hand it posts, apply changes,
+/// say whether it can serve, and learn when it stops. The server implements it over its
+/// state ([`crate::AppState`]); the backend sees nothing else of the node.
+pub trait ClusterNode: Send + Sync + 'static {
+    /// Hands posts the backend delivers (published by any node) to this node's pipeline;
+    /// `next_seq` is the sequence number after the batch's last post in the backend's
+    /// log, so that backfill knows how far delivery has got. Fails once the pipeline has
+    /// stopped (the node is shutting down).
+    fn deliver_posts(
+        &self,
+        posts: Vec<IngestedPost>,
+        next_seq: u64,
+    ) -> BoxFuture<'_, Result<(), NodeStopped>>;
+
+    /// Applies a change the backend holds (recorded by any node, this one included) to
+    /// the node's store and live registry; idempotent.
+    fn apply(&self, change: Change) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The node has loaded the backend's shared state: it may report ready.
+    fn set_loaded(&self);
+
+    /// Records (or clears, with `None`) why the node cannot reach the backend.
+    fn set_problem(&self, problem: Option<String>);
+
+    /// Resolves once the node shuts down: the backend's tasks end then.
+    fn stopped(&self) -> BoxFuture<'static, ()>;
+}
+
+/// The node's pipeline has stopped taking posts (it is shutting down).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the node has stopped taking posts")]
+pub struct NodeStopped;
 
 /// What [`Cluster::record`] found.
 #[derive(Debug, Default)]
@@ -117,6 +146,12 @@ pub enum Change {
         stream: StreamKey,
         /// The rules, with their ids.
         rules: Vec<RuleRecord>,
+        /// The stream's rule cap the add must keep to, counting every node's rules (the
+        /// adding node's limit at the time of the request); `None` for a change that is
+        /// not held to a cap (one read back from the backend, already counted). Absent
+        /// in changes written before the cap travelled in the change.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_rules: Option<u64>,
     },
     /// Rules are gone from a stream.
     DeleteRules {
@@ -249,5 +284,35 @@ impl Readiness {
             Some(problem) => Err(problem.clone()),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_adds_carry_their_cap_and_read_without_one() {
+        let stream = StreamKey {
+            account: "acme".into(),
+            product: "powertrack".into(),
+            label: "prod".into(),
+        };
+        let capped = Change::AddRules {
+            stream: stream.clone(),
+            rules: Vec::new(),
+            max_rules: Some(5),
+        };
+        let json = serde_json::to_string(&capped).unwrap();
+        assert_eq!(serde_json::from_str::<Change>(&json).unwrap(), capped);
+        let older = r#"{"kind":"add_rules","stream":{"account":"acme","product":"powertrack","label":"prod"},"rules":[]}"#;
+        assert_eq!(
+            serde_json::from_str::<Change>(older).unwrap(),
+            Change::AddRules {
+                stream,
+                rules: Vec::new(),
+                max_rules: None,
+            }
+        );
     }
 }

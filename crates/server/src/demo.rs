@@ -30,9 +30,11 @@ use crate::auth::{
     IssuedToken, hash_password, issue_powerstream_token, token_hash, verify_password,
 };
 use crate::changes::{self, ChangeError, RuleToAdd};
-use crate::pipeline::{DECAHOSE_PARTITIONS, IngestedPost, PublishError};
+use crate::clock::now_ms;
+use crate::pipeline::{DECAHOSE_PARTITIONS, PublishError};
+use crate::post::IngestedPost;
 use crate::registry::LiveStream;
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
 use crate::{telemetry, urls};
 
 /// The demo account.

@@ -13,11 +13,17 @@
 //! - [`registry`]: live streams, their compiled rules and open connections.
 //! - [`sessions`]: the open connections of each basic-auth user, closed when it is revoked.
 //! - [`client_addr`]: the client address of the request being served.
-//! - [`changes`]: every state change (accounts, users, streams, rules, tokens), one
-//!   function per kind: store, registry, and the cluster in cluster mode.
-//! - [`cluster`]: the seam to a cluster backend (`sluice-cluster`): [`cluster::Cluster`],
-//!   replicated [`cluster::Change`]s, readiness.
+//! - [`changes`]: every state change (accounts, users, streams, rules, tokens) is a
+//!   [`cluster::Change`] applied by one function, [`changes::apply`]; one function per kind
+//!   builds it and hands it to the source of truth (the store, or the cluster first).
+//! - [`cluster`]: the seam to a cluster backend (`sluice-cluster`): [`cluster::Cluster`]
+//!   (what the node asks of the backend), [`cluster::ClusterNode`] (what the backend may
+//!   do to the node), replicated [`cluster::Change`]s, readiness.
+//! - [`cluster_node`]: [`cluster::ClusterNode`] implemented over [`AppState`].
 //! - [`pipeline`]: the in-process post bus: log each accepted post, match it, fill outboxes.
+//! - [`post`]: [`post::IngestedPost`], an accepted post on its way to the pipeline.
+//! - [`delivery_mark`]: how far live delivery has got in the post log.
+//! - [`clock`]: `now_ms`, the wall clock in epoch milliseconds.
 //! - [`dedup`]: the window of recently accepted post ids (a post ingested twice is
 //!   delivered once).
 //! - [`post_log`]: which post log a server opens (files or memory) and its retention trim.
@@ -37,11 +43,15 @@ pub mod api;
 pub mod auth;
 pub mod changes;
 pub mod client_addr;
+pub mod clock;
 pub mod cluster;
+pub mod cluster_node;
 pub mod dedup;
 pub mod delivery;
+pub mod delivery_mark;
 pub mod demo;
 pub mod pipeline;
+pub mod post;
 pub mod post_log;
 pub mod private_files;
 pub mod ratelimit;

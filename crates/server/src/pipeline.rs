@@ -23,28 +23,20 @@
 //! delay the pipeline or anyone else.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use bytes::Bytes;
 use sluice_postlog::{LogError, NewPost, PostLog};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::now_ms;
 use crate::cluster::{Cluster, ClusterError};
 use crate::dedup::{self, RecentIds};
 use crate::delivery::fanout::{BatchPost, Fanout};
 pub use crate::delivery::select::{DECAHOSE_PARTITIONS, FIREHOSE_PARTITIONS};
+use crate::delivery_mark::DeliveryMark;
+pub use crate::post::IngestedPost;
 use crate::registry::{LiveStream, StreamRegistry};
 use crate::telemetry;
-
-/// One accepted post on its way to the pipeline.
-#[derive(Debug, Clone)]
-pub struct IngestedPost {
-    /// The post's JSON, one line, without line terminator.
-    pub bytes: Bytes,
-    /// The datacenter the post originated in.
-    pub datacenter: Arc<str>,
-}
 
 /// Where accepted posts go: straight to this node's pipeline, or (cluster mode) to the
 /// cluster backend, whose per-node consumer hands every node's posts back to
@@ -157,38 +149,6 @@ pub enum PublishError {
     /// Appending them to the post log failed: they were not accepted (nor delivered).
     #[error("the posts could not be stored in the post log, none was accepted: {0}")]
     NotStored(LogError),
-}
-
-/// How far live delivery has got in the post log: every post with a sequence number below
-/// [`DeliveryMark::below`] has been handed to delivery for the connections registered at
-/// that moment.
-///
-/// A backfill that has just registered its connection replays the log up to here, not to
-/// the log's end: posts above the mark were appended but not yet delivered, and will reach
-/// the new connection live. Reading to the end would send them twice whenever delivery
-/// lags behind the appends. The pipeline moves the mark before it looks at a batch's
-/// connections, and a connection registers under the lock delivery reads connections
-/// under, so a batch that missed the connection is always below the mark the backfill
-/// reads afterwards (no gap); a duplicate needs the registration to fall between the two
-/// steps.
-#[derive(Debug)]
-pub struct DeliveryMark(AtomicU64);
-
-impl DeliveryMark {
-    /// A mark at `next_seq`: everything before it in the log predates every connection.
-    pub fn at(next_seq: u64) -> Self {
-        Self(AtomicU64::new(next_seq))
-    }
-
-    /// The first sequence number live delivery has not taken up yet.
-    pub fn below(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
-    }
-
-    /// Moves the mark up to `next_seq` (never down).
-    pub fn advance_to(&self, next_seq: u64) {
-        self.0.fetch_max(next_seq, Ordering::AcqRel);
-    }
 }
 
 /// Starts the pipeline, which appends every batch to `log` (if any: a cluster backend's
@@ -347,7 +307,7 @@ fn append_new(
 
 /// Now in epoch milliseconds, as the post log stamps appends.
 fn now() -> u64 {
-    u64::try_from(crate::state::now_ms()).unwrap_or(0)
+    u64::try_from(now_ms()).unwrap_or(0)
 }
 
 /// Where delivery takes its batches from: the post log thread, or (nothing to append) the
@@ -425,7 +385,7 @@ impl Pipeline {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Condvar, Mutex};
     use std::task::Poll;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use sluice_postlog::{MemoryLog, PostLog, SegmentLog};
 
-use crate::state::now_ms;
+use crate::clock::now_ms;
 use crate::telemetry;
 
 /// The post log of a server with a data directory (segment files in `DATA_DIR/postlog/`,

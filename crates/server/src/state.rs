@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use sluice_model::snowflake::SnowflakeGenerator;
@@ -12,11 +12,14 @@ use sluice_postlog::PostLog;
 use sluice_store::{Product, RateWindow, Store};
 use tokio_util::sync::CancellationToken;
 
+pub use crate::clock::now_ms;
+
 use crate::auth::AdminToken;
 use crate::auth::basic::Passwords;
 use crate::auth::throttle::AuthThrottle;
 use crate::cluster::{Cluster, Readiness};
-use crate::pipeline::{self, DeliveryMark, PostBus};
+use crate::delivery_mark::DeliveryMark;
+use crate::pipeline::{self, PostBus};
 use crate::post_log;
 use crate::private_files;
 use crate::ratelimit::RateLimiter;
@@ -69,6 +72,10 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// X's rate limits.
     pub limits: Limits,
+    /// Held while a change to accounts, users, streams or tokens is recorded and applied
+    /// (see [`crate::changes`]): a change recorded by this node is applied here before any
+    /// later one the backend delivers. Rule changes hold their stream's rules gate instead.
+    pub(crate) changes_gate: tokio::sync::Mutex<()>,
     pipeline: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -254,6 +261,7 @@ impl AppState {
             settings,
             shutdown: CancellationToken::new(),
             limits: Limits::default(),
+            changes_gate: tokio::sync::Mutex::new(()),
             pipeline: std::sync::Mutex::new(Some(pipeline)),
         })))
     }
@@ -292,12 +300,4 @@ impl AppState {
             .map(|p| p.as_ref().is_some_and(|h| !h.is_finished()))
             .unwrap_or(false)
     }
-}
-
-/// Milliseconds since the UNIX epoch, now.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

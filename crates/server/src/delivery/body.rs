@@ -26,18 +26,10 @@ use futures_util::Stream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::encoding::Encoding;
 use super::gzip::{Deflater, GzipMember};
 use super::outbox::{CloseReason, Outbox};
 use super::segment::Segment;
-
-/// How a stream body is encoded on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// `Content-Encoding: gzip`.
-    Gzip,
-    /// No content encoding (Powerstream without `Accept-Encoding: gzip`).
-    Identity,
-}
 
 /// How the body writes what ends a stream: the texts differ between the Gnip-style and
 /// the `/2/` APIs.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use sluice_model::parse_post;
 
-use super::body::Encoding;
+use super::encoding::Encoding;
 use super::gzip::Deflater;
 use super::outbox::Pushed;
 use super::segment::Segment;

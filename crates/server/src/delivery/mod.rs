@@ -5,6 +5,7 @@
 //! and replay from the post log ([`replay`]: backfill and recovery).
 
 pub mod body;
+pub mod encoding;
 pub mod fanout;
 pub mod gzip;
 pub mod outbox;
@@ -12,8 +13,7 @@ pub mod replay;
 pub mod segment;
 pub mod select;
 
-pub use body::{
-    BodySettings, CloseMessages, Encoding, ReplayFeed, replay_then_stream_body, stream_body,
-};
+pub use body::{BodySettings, CloseMessages, ReplayFeed, replay_then_stream_body, stream_body};
+pub use encoding::Encoding;
 pub use outbox::{CloseReason, Outbox, Pushed};
 pub use segment::Segment;

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::body::Encoding;
+use super::encoding::Encoding;
 use super::segment::Segment;
 
 /// Why a connection is being closed by the server.

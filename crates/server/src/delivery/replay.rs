@@ -31,9 +31,9 @@ use tokio::sync::mpsc;
 use super::body::ReplayFeed;
 use super::outbox::{CloseReason, Outbox};
 use super::select::{Routed, Selector, frame_plain};
-use crate::pipeline::DeliveryMark;
+use crate::clock::now_ms;
+use crate::delivery_mark::DeliveryMark;
 use crate::registry::LiveStream;
-use crate::state::now_ms;
 
 /// Posts asked of the log per read.
 const READ_POSTS: usize = 512;
