@@ -552,7 +552,7 @@ async fn write_count(nats: &Nats, count: Option<serde_json::Value>) {
 }
 
 fn now_ms() -> i64 {
-    sluice_server::state::now_ms()
+    sluice_server::clock::now_ms()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -12,8 +12,6 @@ use sluice_postlog::PostLog;
 use sluice_store::{Product, RateWindow, Store};
 use tokio_util::sync::CancellationToken;
 
-pub use crate::clock::now_ms;
-
 use crate::auth::AdminToken;
 use crate::auth::basic::Passwords;
 use crate::auth::throttle::AuthThrottle;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::error::ApiError;
+use crate::clock::now_ms;
 use crate::ratelimit::RateInfo;
 use crate::registry::LiveStream;
-use crate::state::now_ms;
 
 /// Recovery jobs a stream may run at once.
 pub const MAX_RECOVERY_JOBS: u32 = 2;

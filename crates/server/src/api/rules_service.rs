@@ -17,8 +17,9 @@ use sluice_wire::RuleInput;
 
 use super::error::ApiError;
 use crate::changes::{self, ChangeError, DeletedRules, RuleToAdd, RulesToDelete};
+use crate::clock::now_ms;
 use crate::registry::LiveStream;
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
 
 /// What checking one submitted rule found. Both parts are always computed; each dialect
 /// reports them its own way.

@@ -23,13 +23,14 @@ use super::error::{ApiError, add_rate_headers};
 use super::gnip::{Authenticated, find_stream, label_of, require_basic};
 use super::recovery::RecoveryJob;
 use super::stream_query::{QueryPairs, StartRequest, StreamQuery, requested_partition};
+use crate::clock::now_ms;
 use crate::delivery::replay::{self, ReplayKind, ReplayTarget};
 use crate::delivery::{
     BodySettings, CloseMessages, CloseReason, Encoding, Outbox, replay_then_stream_body,
 };
 use crate::ratelimit::{RateInfo, RateLimiter};
 use crate::registry::LiveStream;
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
 use crate::telemetry;
 
 /// A Gnip-style stream request that passed every check.

@@ -15,8 +15,9 @@ use crate::api::encoding::accepts_gzip;
 use crate::api::problem::ProblemError;
 use crate::api::stream_query::StreamQuery;
 use crate::api::streaming::{Start, StreamOptions, open_stream_at};
+use crate::clock::now_ms;
 use crate::delivery::Encoding;
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
 
 /// Header naming the datacenter of a `localDcOnly` connection.
 pub const DATACENTER_HEADER: &str = "x-powerstream-datacenter";
