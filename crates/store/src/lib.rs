@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod product;
+mod rules;
 mod schema;
 mod store;
 
