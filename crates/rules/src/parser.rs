@@ -7,6 +7,9 @@
 //! (flattened And/Or, no single-child groups). Syntax errors that leave the structure
 //! intact (`AND`, a bad operator value) are collected and parsing goes on, so one message
 //! can list several; the others stop the parse.
+//!
+//! One file on purpose (about 700 lines): the productions call one another, and reading
+//! them together is reading the grammar; split, each would need the others open beside it.
 
 use crate::ast::{
     BoundingBox, Circle, Clause, CountField, CountRange, DistanceUnit, Expr, HasKind, IsKind,

@@ -20,6 +20,10 @@
 //!
 //! Lengths: entity indices and the 140 limit are counted in code points (X weighs CJK
 //! characters double when deciding to truncate; this generator does not).
+//!
+//! One file on purpose (about 900 lines): every part of a post is drawn from one seeded
+//! random stream in a fixed order, so the generator reads as one recipe; moving a part
+//! elsewhere would not shorten the recipe, only hide steps of it.
 
 use std::collections::VecDeque;
 

@@ -4,6 +4,8 @@
 //! long tail of the English vocabulary is filled with pronounceable made-up words (see
 //! `vocab`). Every entry is a single token under `sluice_text::tokenize` (letters or digits
 //! only, no apostrophes), so a word used as a rule keyword matches exactly that word.
+//!
+//! Long because it is data (word lists), not logic.
 
 /// English function words and the very commonest verbs, most frequent first: post text uses
 /// them heavily, rules never use them as keywords (real rules are topical).
