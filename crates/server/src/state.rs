@@ -169,6 +169,9 @@ impl AppState {
     /// Like [`AppState::open`], as a member of a cluster: the store is this node's cache of
     /// the shared state, and the node reports ready only once the backend has loaded it
     /// ([`Readiness::set_loaded`]).
+    ///
+    /// Long on purpose: start-up in the order its parts depend on one another (store, post
+    /// log, registry and index, pipeline, trimmer), each step's failure named in context.
     pub fn open_with(
         location: StoreLocation<'_>,
         settings: Settings,

@@ -244,6 +244,10 @@ pub fn open_stream(state: &AppState, live: Arc<LiveStream>, options: StreamOptio
 /// (spec Part A). When the body ends or the client goes away, the connection is
 /// unregistered and its closing logged. A connection opened as a basic-auth user is held
 /// in [`crate::sessions::Sessions`] for as long as its body lives.
+///
+/// Long on purpose: a connection's whole life (register, over-cap timer, replay part, live
+/// part, unregister, close log) in the order it happens; the pieces share the guards
+/// whose drop order ends it cleanly.
 pub fn open_stream_at(
     state: &AppState,
     live: Arc<LiveStream>,

@@ -294,6 +294,9 @@ pub async fn add_token(
 }
 
 /// [`apply`] for a change to accounts, users, streams or tokens, under the changes gate.
+///
+/// Long on purpose: one arm per kind of change, so what applying each does (store, live
+/// registry, sessions) reads in one place, the one place every change is applied.
 async fn apply_locked(state: &AppState, change: Change) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
     match change {
