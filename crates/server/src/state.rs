@@ -171,7 +171,8 @@ impl AppState {
     /// ([`Readiness::set_loaded`]).
     ///
     /// Long on purpose: start-up in the order its parts depend on one another (store, post
-    /// log, registry and index, pipeline, trimmer), each step's failure named in context.
+    /// log, registry and its rules, pipeline, rule ids, readiness), each step's failure named
+    /// in context.
     pub fn open_with(
         location: StoreLocation<'_>,
         settings: Settings,
