@@ -152,6 +152,13 @@ fn echo(rule: &RuleInput) -> RuleValue {
     }
 }
 
+/// `200 {"rules":[…],"sent":…}`: the body of a list and of the gets.
+fn rules_listed(call: &Call, rules: Vec<sluice_store::StoredRule>) -> Response {
+    let rules = rules.into_iter().map(wire_rule).collect();
+    let sent = sluice_wire::sent::rules_sent_now();
+    call.json(StatusCode::OK, &RulesResponse::new(rules, sent))
+}
+
 fn wire_rule(rule: sluice_store::StoredRule) -> sluice_wire::Rule {
     sluice_wire::Rule {
         value: rule.value,
@@ -184,9 +191,7 @@ pub async fn list(
         &headers,
         |call| async move {
             let rules = rules_service::list(&call.state, &call.live).await?;
-            let rules = rules.into_iter().map(wire_rule).collect();
-            let sent = sluice_wire::sent::rules_sent_now();
-            Ok(call.json(StatusCode::OK, &RulesResponse::new(rules, sent)))
+            Ok(rules_listed(&call, rules))
         },
     )
     .await
@@ -256,9 +261,7 @@ pub async fn get_one(
                 ApiError::not_found("Not found: rule URLs end in '/rules/{rule_id}.json'.")
             })?;
         let rules = rules_service::by_ids(&call.state, &call.live, vec![id]).await?;
-        let rules = rules.into_iter().map(wire_rule).collect();
-        let sent = sluice_wire::sent::rules_sent_now();
-        Ok(call.json(StatusCode::OK, &RulesResponse::new(rules, sent)))
+        Ok(rules_listed(&call, rules))
     })
     .await
 }
@@ -411,9 +414,7 @@ async fn get_many(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
     let mut seen = std::collections::HashSet::with_capacity(rule_ids.len());
     let ids: Vec<u64> = rule_ids.into_iter().filter(|id| seen.insert(*id)).collect();
     let rules = rules_service::by_ids(&call.state, &call.live, ids).await?;
-    let rules = rules.into_iter().map(wire_rule).collect();
-    let sent = sluice_wire::sent::rules_sent_now();
-    Ok(call.json(StatusCode::OK, &RulesResponse::new(rules, sent)))
+    Ok(rules_listed(&call, rules))
 }
 
 #[cfg(test)]
