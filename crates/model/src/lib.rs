@@ -5,7 +5,7 @@
 //! `matching_rules` into the original bytes without re-serialising the post.
 //!
 //! ## Layout
-//! - [`post`]: [`parse_post`] and the borrowed view.
+//! - [`post`]: [`parse_post`], the borrowed view, and [`read_post_id`] (just the id).
 //! - [`ids`]: exact 64-bit ids from numbers or strings.
 //! - [`enrich`]: the `matching_rules` splice into the original post bytes.
 //! - [`json`]: JSON output safe for line-splitting clients (U+2028/U+2029/U+0085 escaped).
@@ -20,4 +20,4 @@ pub mod post;
 pub mod sampling;
 pub mod snowflake;
 
-pub use post::{PostError, PostView, parse_post};
+pub use post::{PostError, PostView, parse_post, read_post_id};

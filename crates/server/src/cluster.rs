@@ -3,7 +3,7 @@
 //! A single node needs none of this: accepted posts go straight to the in-process
 //! pipeline and state changes live in the node's SQLite store. In cluster mode the server
 //! is given a [`Cluster`]: accepted posts are published to it (a per-node consumer feeds
-//! them back through [`PostBus::deliver`](crate::pipeline::PostBus::deliver)), and every
+//! them back through [`PostBus::enqueue`](crate::pipeline::PostBus::enqueue)), and every
 //! committed state change is recorded with it so that the other nodes apply it with
 //! [`crate::changes::apply_replicated`]. The server's handlers never see the backend: they
 //! call [`crate::changes`] and [`PostBus::publish`](crate::pipeline::PostBus::publish).

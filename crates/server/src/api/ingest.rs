@@ -68,7 +68,9 @@ pub async fn ingest(
     ))
 }
 
-/// Validates each line; returns the accepted posts and the rejected lines (1-based).
+/// Validates each line; returns the accepted posts and the rejected lines (1-based). This is
+/// the one parse of a post on its way through sluice: the id it reads travels with the post
+/// ([`IngestedPost::id`]), so the pipeline and the cluster backend need not read it again.
 fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<Rejected>) {
     let mut posts = Vec::new();
     let mut rejected = Vec::new();
@@ -81,17 +83,21 @@ fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<R
             continue;
         }
         let bytes = body.slice(range);
-        let error = match parse_post(&bytes) {
-            Ok(post) if post.created_at.is_none() => Some("post has no created_at".to_owned()),
-            Ok(_) => None,
-            Err(e) => Some(e.to_string()),
+        let checked = match parse_post(&bytes) {
+            Ok(post) if post.created_at.is_none() => Err("post has no created_at".to_owned()),
+            // `parse_post` refuses a post without an id.
+            Ok(post) => post
+                .id()
+                .ok_or_else(|| "post has no numeric id/id_str".to_owned()),
+            Err(e) => Err(e.to_string()),
         };
-        match error {
-            None => posts.push(IngestedPost {
+        match checked {
+            Ok(id) => posts.push(IngestedPost {
                 bytes,
+                id,
                 datacenter: datacenter.clone(),
             }),
-            Some(error) => rejected.push(Rejected {
+            Err(error) => rejected.push(Rejected {
                 line: index + 1,
                 error,
             }),
@@ -122,6 +128,7 @@ mod tests {
         let (posts, rejected) = split_posts(&body, &Arc::from("local"));
         assert_eq!(posts.len(), 2);
         assert_eq!(&posts[0].bytes[..], b"{\"id\":1,\"created_at\":\"x\"}");
+        assert_eq!((posts[0].id, posts[1].id), (1, 3));
         let lines: Vec<usize> = rejected.iter().map(|r| r.line).collect();
         assert_eq!(lines, [3, 4]);
         assert!(rejected[1].error.contains("created_at"));
