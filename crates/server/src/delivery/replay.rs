@@ -48,7 +48,7 @@ const READ_POSTS: usize = 512;
 /// each section short when few posts match, e.g. one partition of the Firehose).
 const SCAN_POSTS: usize = 16_384;
 /// Segments waiting in a feed: the replay is this far ahead of its client, at most.
-const FEED_BATCHES: usize = 2;
+const FEED_SEGMENTS: usize = 2;
 /// How long after a recovery window's end a post stamped inside the window may still
 /// become readable (the pipeline stamps a batch just before appending it).
 const APPEND_GRACE_MS: u64 = 1_000;
@@ -107,7 +107,7 @@ pub enum ReplayKind {
 /// Starts the replay on the runtime; returns the feed for the connection's body. The
 /// replay stops when the body is dropped (client gone, server shutdown).
 pub fn spawn(target: ReplayTarget, kind: ReplayKind) -> ReplayFeed {
-    let (tx, rx) = mpsc::channel(FEED_BATCHES);
+    let (tx, rx) = mpsc::channel(FEED_SEGMENTS);
     tokio::spawn(async move {
         let reader = Reader::new(target);
         match kind {
