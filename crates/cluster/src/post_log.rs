@@ -35,7 +35,6 @@ use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt as _;
 use sluice_postlog::{LogError, LoggedPost, NewPost, PostLog};
-use sluice_server::post::IngestedPost;
 use time::OffsetDateTime;
 use tokio::runtime::Handle;
 
@@ -209,14 +208,13 @@ impl JetStreamLog {
     }
 
     async fn append_async(&self, posts: &[NewPost<'_>]) -> anyhow::Result<u64> {
-        let ingested: Vec<IngestedPost> = posts
-            .iter()
-            .map(|p| IngestedPost {
-                bytes: bytes::Bytes::copy_from_slice(p.bytes),
-                datacenter: Arc::from(p.datacenter),
-            })
-            .collect();
-        match posts::publish(&self.js, ingested).await? {
+        // Not from the ingest API: the ids are read here, once.
+        let outgoing = posts.iter().map(|p| posts::Outgoing {
+            id: sluice_model::read_post_id(p.bytes),
+            datacenter: Arc::from(p.datacenter),
+            bytes: bytes::Bytes::copy_from_slice(p.bytes),
+        });
+        match posts::publish_outgoing(&self.js, outgoing).await? {
             Some(last) => {
                 self.known_next.fetch_max(last + 1, Ordering::AcqRel);
                 Ok(last)

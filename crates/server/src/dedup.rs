@@ -5,15 +5,18 @@
 //! The single-node pipeline's append thread owns one [`RecentIds`]: it sees every batch in
 //! order, so a check and the insert that follows cannot race, and it records an id only once
 //! the post is in the post log, so a batch that failed to be stored leaves nothing behind
-//! and its retry is not mistaken for a duplicate. At start the window is refilled from the
-//! post log ([`RecentIds::rebuild`]), which holds at least the last [`WINDOW`] of posts
-//! (the retention is never shorter), so a restart does not reopen it. In cluster mode
-//! JetStream de-duplicates by the same id over the same window (its message id).
+//! and its retry is not mistaken for a duplicate. It compares the id the ingest API read
+//! when it validated the post ([`crate::pipeline::IngestedPost::id`]): the post is not
+//! parsed again here. At start the window is refilled from the post log
+//! ([`RecentIds::rebuild`]), which holds at least the last [`WINDOW`] of posts (the
+//! retention is never shorter), so a restart does not reopen it; the log keeps only the
+//! bytes, so that rebuild reads each id from them ([`sluice_model::read_post_id`]). In
+//! cluster mode JetStream de-duplicates by the same id over the same window (its message
+//! id).
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
-use serde::Deserialize;
 use sluice_postlog::{LogError, PostLog};
 
 /// How long an accepted id is remembered: the longest backfill (5 minutes), so that a
@@ -71,7 +74,7 @@ impl RecentIds {
             let Some(last) = posts.last() else { break };
             from = last.seq + 1;
             for post in &posts {
-                if let Some(id) = post_id(&post.bytes) {
+                if let Some(id) = sluice_model::read_post_id(&post.bytes) {
                     recent.insert(id, post.appended_ms);
                 }
             }
@@ -147,26 +150,6 @@ impl RecentIds {
     }
 }
 
-/// Just the ids of a post, read as [`sluice_model::PostView::id`] reads them.
-#[derive(Deserialize)]
-struct Ids {
-    #[serde(default, deserialize_with = "sluice_model::ids::lenient_u64")]
-    id: Option<u64>,
-    #[serde(default, deserialize_with = "sluice_model::ids::lenient_u64")]
-    id_str: Option<u64>,
-}
-
-/// The id of an accepted post (`id_str`, else `id`), skipping every other field without
-/// building it: the ingest API validated the post already, and the append thread and the
-/// rebuild at start only need the id. Skipping still reads the whole post: about 7 µs for
-/// a 4.4 KB post (some 600 MB/s, measured with serde_json in a release build on a busy
-/// 2-core machine), a tenth of a core at 20,000 posts/s on the append thread. Carrying the
-/// id the ingest API parsed along with the post would save that.
-pub fn post_id(bytes: &[u8]) -> Option<u64> {
-    let ids: Ids = serde_json::from_slice(bytes).ok()?;
-    ids.id_str.or(ids.id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,23 +209,6 @@ mod tests {
         assert_eq!(recent.len(), 3);
         assert!(recent.insert(1, 5), "1 was forgotten");
         assert!(!recent.insert(4, 5));
-    }
-
-    #[test]
-    fn post_id_reads_what_the_post_model_reads() {
-        let cases: [&[u8]; 6] = [
-            br#"{"id":5,"id_str":"6","user":{"id":9,"id_str":"9"}}"#,
-            br#"{"user":{"id_str":"9"},"id":5}"#,
-            br#"{"id_str":"x","id":5,"text":"{\"id_str\":\"9\"}"}"#,
-            br#"{"id_str":"18446744073709551615"}"#,
-            br#"{"id":-1,"id_str":"12"}"#,
-            br#"{"text":"no id"}"#,
-        ];
-        for bytes in cases {
-            let model = sluice_model::parse_post(bytes).ok().and_then(|p| p.id());
-            assert_eq!(post_id(bytes), model, "{}", String::from_utf8_lossy(bytes));
-        }
-        assert_eq!(post_id(br#"{"id":5,"id_str":"6"}"#), Some(6));
     }
 
     #[test]

@@ -267,9 +267,16 @@ async fn run_firehose(state: AppState, rate: f64) {
         }
         let now = u64::try_from(now_ms()).unwrap_or_default();
         let posts: Vec<IngestedPost> = (sent..due)
-            .map(|_| IngestedPost {
-                bytes: Bytes::from(generator.next_post_at(now)),
-                datacenter: datacenter.clone(),
+            .filter_map(|_| {
+                let bytes = Bytes::from(generator.next_post_at(now));
+                // The demo's posts enter here rather than through ingest: their id is read
+                // here, once. Every generated post has one.
+                let id = sluice_model::read_post_id(&bytes)?;
+                Some(IngestedPost {
+                    bytes,
+                    id,
+                    datacenter: datacenter.clone(),
+                })
             })
             .collect();
         sent = due;

@@ -10,14 +10,22 @@
 //! (backfill and recovery find it there) or delivered to that connection live (possibly
 //! both: duplicates are allowed, gaps are not). In cluster mode the
 //! backend's log already holds every post before its consumer hands it to the pipeline, which
-//! then has nothing to append and runs on one thread. The delivering thread parses each post
-//! once, matches it once against the node-wide index of every stream's rules, and for each
+//! then has nothing to append and runs on one thread. The delivering thread matches each
+//! post at most once against the node-wide index of every stream's rules, and for each
 //! stream with open connections decides what to send and to whom with
 //! [`crate::delivery::select`] (the same decision replay makes): the post with
 //! `matching_rules` for rules streams, the plain post for the connections of its partition
-//! on volume streams. What a group of connections
-//! receives from a batch is framed and compressed once and shared by all of them
-//! ([`crate::delivery::fanout`]).
+//! on volume streams. What a group of connections receives from a batch is framed and
+//! compressed once and shared by all of them ([`crate::delivery::fanout`]).
+//!
+//! What is read from a post, and where: the ingest API parses each post once, to validate
+//! it, and the post travels on as an [`IngestedPost`] with its id and the datacenter it came
+//! from. The append thread de-duplicates by that id, the cluster backend publishes it as
+//! the JetStream message id (and a consuming node reads it back from that header), and
+//! routing samples and partitions by it: none of them parses the post again. The one other
+//! parse is the matcher's own: the fields rules are evaluated on
+//! ([`sluice_model::PostView`]), read only when a rules stream with connections needs them,
+//! once per post however many streams it is routed to.
 //!
 //! Pushing never blocks (see [`crate::delivery::Outbox`]), so one stalled client cannot
 //! delay the pipeline or anyone else.
@@ -40,7 +48,7 @@ use crate::telemetry;
 
 /// Where accepted posts go: straight to this node's pipeline, or (cluster mode) to the
 /// cluster backend, whose per-node consumer hands every node's posts back to
-/// [`PostBus::deliver`].
+/// [`PostBus::enqueue`].
 #[derive(Clone)]
 pub struct PostBus {
     tx: mpsc::Sender<Feed>,
@@ -77,11 +85,12 @@ impl PostBus {
         }
     }
 
-    /// Hands a batch to this node's pipeline (log, match, deliver), bypassing the cluster:
-    /// for the cluster backend's consumer, which says where the batch ends in the
-    /// backend's log (`next_seq`: the sequence number after its last post) so that
-    /// backfill knows how far delivery has got ([`DeliveryMark`]).
-    pub async fn deliver(
+    /// Queues a batch for this node's pipeline (log, match, deliver), bypassing the
+    /// cluster, and returns once it is queued (not delivered): for the cluster backend's
+    /// consumer, which says where the batch ends in the backend's log (`next_seq`: the
+    /// sequence number after its last post) so that backfill knows how far delivery has
+    /// got ([`DeliveryMark`]).
+    pub async fn enqueue(
         &self,
         posts: Vec<IngestedPost>,
         next_seq: Option<u64>,
@@ -265,14 +274,10 @@ fn append_new(
     recent.expire(now);
     let received = posts.len();
     let mut recorded = 0;
-    posts.retain(|post| match dedup::post_id(&post.bytes) {
-        Some(id) => {
-            let new = recent.insert(id, now);
-            recorded += usize::from(new);
-            new
-        }
-        // Not from the ingest API, which requires an id: nothing to compare.
-        None => true,
+    posts.retain(|post| {
+        let new = recent.insert(post.id, now);
+        recorded += usize::from(new);
+        new
     });
     if posts.is_empty() {
         telemetry::posts_duplicate(received as u64);
@@ -376,9 +381,10 @@ impl Pipeline {
             let datacenter = &*self.datacenter;
             let posts = batch.iter().map(|p| BatchPost {
                 raw: &p.bytes,
+                id: p.id,
                 local: *p.datacenter == *datacenter,
             });
-            self.fanout.deliver(&self.streams, posts);
+            self.fanout.fan_out(&self.streams, posts);
         }
     }
 }
@@ -389,6 +395,7 @@ mod tests {
     use std::sync::{Condvar, Mutex};
     use std::task::Poll;
 
+    use bytes::Bytes;
     use futures_util::poll;
     use sluice_postlog::{LoggedPost, MemoryLog};
 
@@ -419,7 +426,7 @@ mod tests {
             let posts: Vec<LoggedPost> = self.log.read(0, usize::MAX).unwrap();
             posts
                 .iter()
-                .map(|p| dedup::post_id(&p.bytes).unwrap())
+                .map(|p| sluice_model::read_post_id(&p.bytes).unwrap())
                 .collect()
         }
     }
@@ -456,8 +463,9 @@ mod tests {
 
     fn posts(ids: &[u64]) -> Vec<IngestedPost> {
         ids.iter()
-            .map(|id| IngestedPost {
+            .map(|&id| IngestedPost {
                 bytes: format!(r#"{{"id":{id},"created_at":"x"}}"#).into(),
+                id,
                 datacenter: "local".into(),
             })
             .collect()
@@ -519,6 +527,32 @@ mod tests {
         let (bus, handle) = start_on(&log);
         bus.publish(posts(&[3, 4, 1])).await.unwrap();
         assert_eq!(log.ids(), [1, 2, 3, 4]);
+        stop(bus, handle).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn duplicates_are_found_by_the_id_the_post_carries_without_reading_the_bytes() {
+        let log = TestLog::open();
+        let (bus, handle) = start_on(&log);
+        // Bytes without an id field: only the id read at ingest can tell them apart.
+        let post = |id: u64, n: u32| IngestedPost {
+            bytes: format!(r#"{{"created_at":"x","n":{n}}}"#).into(),
+            id,
+            datacenter: "local".into(),
+        };
+        bus.publish(vec![post(1, 1), post(2, 2), post(1, 3)])
+            .await
+            .unwrap();
+        bus.publish(vec![post(2, 4), post(3, 5)]).await.unwrap();
+        let logged: Vec<Bytes> = log
+            .log
+            .read(0, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.bytes)
+            .collect();
+        let n = |n: u32| Bytes::from(format!(r#"{{"created_at":"x","n":{n}}}"#));
+        assert_eq!(logged, [n(1), n(2), n(5)]);
         stop(bus, handle).await;
     }
 

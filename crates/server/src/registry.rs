@@ -487,13 +487,12 @@ pub(crate) mod tests {
             .insert((stream.rules.stream, 7), &rule)
             .publish();
         let raw = br#"{"id":1,"text":"hello"}"#;
-        let view = sluice_model::parse_post(raw).unwrap();
         let mut selector = Selector::new(registry.rules());
-        assert!(selector.post(&view, raw, true).route(&stream).is_none());
+        assert!(selector.post(raw, Some(1), true).route(&stream).is_none());
 
         // With one tagged rule beside it, only the tagged one is reported.
         stream.rules.apply(&rules(9..10), &[]);
-        let routed = selector.post(&view, raw, true).route(&stream);
+        let routed = selector.post(raw, Some(1), true).route(&stream);
         let Some(crate::delivery::select::Routed::Matched { message, .. }) = routed else {
             panic!("the tagged rule matches");
         };

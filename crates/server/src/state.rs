@@ -137,7 +137,7 @@ pub struct Clustering {
 }
 
 /// A cluster backend's post log, which holds every post before the backend delivers it to
-/// this node ([`crate::pipeline::PostBus::deliver`]), so the pipeline does not append to
+/// this node ([`crate::pipeline::PostBus::enqueue`]), so the pipeline does not append to
 /// it, and the backend enforces its retention.
 pub struct BackendLog {
     /// The log.

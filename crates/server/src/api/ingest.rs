@@ -68,7 +68,9 @@ pub async fn ingest(
     ))
 }
 
-/// Validates each line; returns the accepted posts and the rejected lines (1-based).
+/// Validates each line; returns the accepted posts and the rejected lines (1-based). This is
+/// the one parse of a post on its way through sluice: the id it reads travels with the post
+/// ([`IngestedPost::id`]), so the pipeline and the cluster backend need not read it again.
 fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<Rejected>) {
     let mut posts = Vec::new();
     let mut rejected = Vec::new();
@@ -81,13 +83,20 @@ fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<R
             continue;
         }
         let bytes = body.slice(range);
-        let error = check_line(&bytes).err().map(|e| e.to_string());
-        match error {
-            None => posts.push(IngestedPost {
+        // `check_line` refuses a post without an id; the id read here travels with the post.
+        let checked = check_line(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|post| {
+                post.id()
+                    .ok_or_else(|| "post has no numeric id/id_str".to_owned())
+            });
+        match checked {
+            Ok(id) => posts.push(IngestedPost {
                 bytes,
+                id,
                 datacenter: datacenter.clone(),
             }),
-            Some(error) => rejected.push(Rejected {
+            Err(error) => rejected.push(Rejected {
                 line: index + 1,
                 error,
             }),
@@ -121,6 +130,7 @@ mod tests {
             &posts[0].bytes[..],
             b"{\"id\":1,\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\"}"
         );
+        assert_eq!((posts[0].id, posts[1].id), (1, 3));
         let lines: Vec<usize> = rejected.iter().map(|r| r.line).collect();
         assert_eq!(lines, [3, 4]);
         assert!(rejected[1].error.contains("created_at"));

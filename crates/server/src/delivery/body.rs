@@ -69,9 +69,10 @@ pub fn stream_body(
     )
 }
 
-/// Batches of framed messages a body writes before anything from its outbox, in order
-/// (replayed posts). When every sender is gone the body goes on with the outbox.
-pub type ReplayFeed = tokio::sync::mpsc::Receiver<Vec<Bytes>>;
+/// Segments a body writes before anything from its outbox, in order (replayed posts,
+/// framed as live delivery frames them). When every sender is gone the body goes on with
+/// the outbox.
+pub type ReplayFeed = tokio::sync::mpsc::Receiver<Segment>;
 
 /// [`stream_body`] that first writes everything `replay` yields (after the prelude), with
 /// heartbeats while the feed is silent, then continues with the outbox.
@@ -135,9 +136,9 @@ impl BodyWriter {
                 biased;
                 () = self.shutdown.cancelled() => return Some(self.close_operational()),
                 replayed = replay.recv() => match replayed {
-                    Some(messages) if messages.is_empty() => {}
-                    Some(messages) => {
-                        self.encoder.write_own(messages.iter().map(|m| &m[..]));
+                    Some(segment) if segment.is_empty() => {}
+                    Some(segment) => {
+                        self.encoder.write_segments(std::slice::from_ref(&segment));
                         return Some(self.flush());
                     }
                     None => self.replay = None,
@@ -520,12 +521,9 @@ mod tests {
         let mut body = Box::pin(body);
         // Live messages wait while the replay runs.
         outbox.push(Bytes::from_static(b"live\r\n"));
-        tx.send(vec![
-            Bytes::from_static(b"old1\r\n"),
-            Bytes::from_static(b"old2\r\n"),
-        ])
-        .await
-        .unwrap();
+        tx.send(Segment::plain(Bytes::from_static(b"old1\r\nold2\r\n")))
+            .await
+            .unwrap();
         assert_eq!(
             body.next().await.unwrap().unwrap(),
             &b"old1\r\nold2\r\n"[..]
@@ -534,7 +532,7 @@ mod tests {
         let started = Instant::now();
         assert_eq!(body.next().await.unwrap().unwrap(), &b"\r\n"[..]);
         assert_eq!(started.elapsed(), Duration::from_secs(10));
-        tx.send(vec![Bytes::from_static(b"old3\r\n")])
+        tx.send(Segment::plain(Bytes::from_static(b"old3\r\n")))
             .await
             .unwrap();
         drop(tx);
@@ -545,7 +543,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn shutdown_during_a_replay_closes_with_the_operational_message() {
         let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
-        let (_tx, rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(1);
+        let (_tx, rx) = tokio::sync::mpsc::channel::<Segment>(1);
         let shutdown = CancellationToken::new();
         let body = replay_then_stream_body(
             Some(rx),

@@ -1,6 +1,7 @@
 //! Live delivery of a batch of posts: what each stream sends ([`super::select`]), gathered
 //! per group of connections that receive the same messages, framed into one buffer and
-//! compressed once as a shared [`Segment`] that every connection of the group queues.
+//! compressed once as a shared [`Segment`](super::Segment) (built by [`SegmentBuilder`], as
+//! replay builds its own) that every connection of the group queues.
 //!
 //! A group is the connections of a stream with the same partition and `localDcOnly`
 //! choice: they get exactly the same posts. What a volume stream sends depends only on its
@@ -16,13 +17,11 @@
 
 use std::sync::Arc;
 
-use sluice_model::parse_post;
-
 use super::encoding::Encoding;
 use super::gzip::Deflater;
 use super::outbox::Pushed;
-use super::segment::Segment;
-use super::select::{Routed, Selector, frame_plain_into, partitions_of};
+use super::segment::SegmentBuilder;
+use super::select::{Selector, partitions_of};
 use crate::registry::{LiveStream, NodeRules};
 use crate::telemetry;
 
@@ -34,6 +33,8 @@ pub const MAX_SEGMENT_BYTES: usize = 64 << 10;
 pub struct BatchPost<'a> {
     /// The post's JSON, one line, without line terminator.
     pub raw: &'a [u8],
+    /// The post's id, as ingest read it (sampling and partitions go by it).
+    pub id: u64,
     /// Whether the post originated in this node's datacenter.
     pub local: bool,
 }
@@ -62,8 +63,8 @@ struct Group {
     streams: Vec<Arc<LiveStream>>,
     /// Some connection of the group writes gzip: compress its segments.
     gzip: bool,
-    plain: Vec<u8>,
-    messages: u64,
+    /// What the group gets from the batch so far.
+    framed: SegmentBuilder,
 }
 
 impl Fanout {
@@ -76,13 +77,14 @@ impl Fanout {
         }
     }
 
-    /// Routes every post of a batch for every stream in `streams` that has connections,
-    /// and queues the results in their outboxes, in post order.
+    /// Fans a batch out to live connections: routes every post for every stream in
+    /// `streams` that has connections, and queues the results in their outboxes, in post
+    /// order.
     ///
     /// The groups are taken from the connections open when the batch starts (after it was
     /// logged); a connection that registers meanwhile still receives the segments of its
     /// group that are pushed after it registered.
-    pub fn deliver<'a>(
+    pub fn fan_out<'a>(
         &mut self,
         streams: &[Arc<LiveStream>],
         posts: impl IntoIterator<Item = BatchPost<'a>>,
@@ -130,8 +132,7 @@ impl Fanout {
                         local_dc_only: c.local_dc_only,
                         streams: vec![stream.clone()],
                         gzip,
-                        plain: Vec::new(),
-                        messages: 0,
+                        framed: SegmentBuilder::default(),
                     }),
                 }
             });
@@ -152,11 +153,7 @@ impl Fanout {
             active,
         } = self;
         for post in posts {
-            let Ok(view) = parse_post(post.raw) else {
-                // Ingest validated it; nothing else can produce an unparsable post.
-                continue;
-            };
-            let mut router = selector.post(&view, post.raw, post.local);
+            let mut router = selector.post(post.raw, Some(post.id), post.local);
             for Route { stream, groups } in active.iter_mut() {
                 let Some(routed) = router.route(stream) else {
                     continue;
@@ -165,12 +162,8 @@ impl Fanout {
                     if !routed.reaches(group.partition, group.local_dc_only) {
                         continue;
                     }
-                    match &routed {
-                        Routed::Matched { message, .. } => group.plain.extend_from_slice(message),
-                        Routed::Partition(_) => frame_plain_into(post.raw, &mut group.plain),
-                    }
-                    group.messages += 1;
-                    if group.plain.len() >= MAX_SEGMENT_BYTES {
+                    group.framed.push(&routed, post.raw);
+                    if group.framed.len() >= MAX_SEGMENT_BYTES {
                         push_segment(group, deflater);
                     }
                 }
@@ -188,15 +181,9 @@ impl Fanout {
 /// Turns what `group` has gathered into a segment (compressed if it has gzip connections)
 /// and queues it for every connection of the group.
 fn push_segment(group: &mut Group, deflater: &mut Deflater) {
-    if group.messages == 0 {
+    let deflater = group.gzip.then_some(deflater);
+    let Some((segment, messages)) = group.framed.take(deflater) else {
         return;
-    }
-    let plain = bytes::Bytes::from(std::mem::take(&mut group.plain));
-    let messages = std::mem::take(&mut group.messages);
-    let segment = if group.gzip {
-        Segment::compressed(plain, deflater)
-    } else {
-        Segment::plain(plain)
     };
     let mut queued = 0;
     for stream in &group.streams {
@@ -219,7 +206,7 @@ mod tests {
     use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
 
     use super::*;
-    use crate::delivery::Outbox;
+    use crate::delivery::{Outbox, Segment};
     use crate::registry::StreamRegistry;
 
     fn post(id: u64, text: &str) -> String {
@@ -266,9 +253,10 @@ mod tests {
         let posts = [post(1, "hello 1"), post(2, "hello 2"), post(3, "bye")];
         let batch = posts.iter().enumerate().map(|(i, p)| BatchPost {
             raw: p.as_bytes(),
+            id: i as u64 + 1,
             local: i != 1,
         });
-        Fanout::new(registry.rules()).deliver(&[stream], batch);
+        Fanout::new(registry.rules()).fan_out(&[stream], batch);
 
         let (a, b) = (queued(&gzip_a).await, queued(&gzip_b).await);
         assert_eq!((a.len(), b.len()), (1, 1));
@@ -296,6 +284,48 @@ mod tests {
         assert!(local[0].deflated().is_none());
         assert!(local[0].plain_bytes().starts_with(br#"{"id":1,"#));
         assert_eq!(local[0].plain_bytes().split(|&b| b == b'\n').count(), 2);
+    }
+
+    #[tokio::test]
+    async fn volume_streams_route_by_the_id_the_post_carries_without_parsing_it() {
+        use sluice_model::sampling::partition;
+
+        use crate::delivery::select::FIREHOSE_PARTITIONS;
+
+        let registry = StreamRegistry::default();
+        let firehose = registry.upsert(&StoredStream {
+            id: 1,
+            stream: StreamRef {
+                account: "acme".into(),
+                product: Product::Firehose,
+                label: "prod".into(),
+            },
+            limits: StreamLimits {
+                max_connections: 5,
+                max_rules: 0,
+            },
+        });
+        let id = (1_700_000_000_000_000_000..)
+            .find(|&id| partition(id, FIREHOSE_PARTITIONS) == 3)
+            .unwrap();
+        let (on_3, on_4) = (
+            Arc::new(Outbox::new(1 << 20, Encoding::Identity)),
+            Arc::new(Outbox::new(1 << 20, Encoding::Identity)),
+        );
+        firehose.connections.open(on_3.clone(), Some(3), false);
+        firehose.connections.open(on_4.clone(), Some(4), false);
+        // No id in the bytes: the matcher's parse would refuse this post.
+        let raw = br#"{"text":"routed by its carried id"}"#;
+        let batch = [BatchPost {
+            raw,
+            id,
+            local: true,
+        }];
+        Fanout::new(registry.rules()).fan_out(&registry.all(), batch);
+        let got = queued(&on_3).await;
+        assert_eq!(got.len(), 1);
+        assert_eq!(&got[0].plain_bytes()[..], [&raw[..], b"\r\n"].concat());
+        assert!(queued(&on_4).await.is_empty());
     }
 
     #[tokio::test]
@@ -331,11 +361,12 @@ mod tests {
             .take(6)
             .collect();
         let posts: Vec<String> = ids.iter().map(|&id| post(id, "anything")).collect();
-        let batch = posts.iter().map(|p| BatchPost {
+        let batch = posts.iter().zip(&ids).map(|(p, &id)| BatchPost {
             raw: p.as_bytes(),
+            id,
             local: true,
         });
-        Fanout::new(registry.rules()).deliver(&registry.all(), batch);
+        Fanout::new(registry.rules()).fan_out(&registry.all(), batch);
 
         let ids_in = |segments: &[Segment]| -> Vec<u64> {
             std::str::from_utf8(segments[0].plain_bytes())

@@ -1,6 +1,9 @@
 //! Replay: posts read back from the post log for one connection, routed exactly as live
-//! delivery would route them ([`super::select`]), and handed to its body through a bounded
-//! [`ReplayFeed`].
+//! delivery would route them ([`super::select`]), framed into [`Segment`]s by the same
+//! [`SegmentBuilder`] live delivery uses, and handed to its body through a bounded
+//! [`ReplayFeed`]. The segments are not compressed here: one connection receives them, so
+//! there is nothing to share, and a gzip body compresses them as it writes them, as it does
+//! any segment without a shared compressed form.
 //!
 //! Two kinds:
 //! - **Backfill** (`backfillMinutes`): from the first post of the window, read until caught
@@ -16,21 +19,25 @@
 //!   outbox is closed with the completion message; nothing live.
 //!
 //! The reading runs in short blocking sections (`spawn_blocking`) of bounded size, each
-//! producing at most one batch of about `max_batch_bytes`; the feed holds two batches, so
-//! a replay waits for its client and never holds the whole window in memory.
+//! producing at most one segment of about `max_batch_bytes`; the feed holds two segments,
+//! so a replay waits for its client and never holds the whole window in memory.
+//!
+//! The log keeps a post's bytes and datacenter, not its id: a volume stream's replay reads
+//! the id from the bytes for sampling and partitions, and a rules stream's takes it from
+//! the matcher's parse, which it needs anyway (see [`Selector::post`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_model::parse_post;
 use sluice_postlog::{LogError, PostLog};
 use sluice_wire::InfoBody;
 use tokio::sync::mpsc;
 
 use super::body::ReplayFeed;
 use super::outbox::{CloseReason, Outbox};
-use super::select::{Routed, Selector, frame_plain};
+use super::segment::{Segment, SegmentBuilder};
+use super::select::{Routed, Selector};
 use crate::clock::now_ms;
 use crate::delivery_mark::DeliveryMark;
 use crate::registry::LiveStream;
@@ -40,8 +47,8 @@ const READ_POSTS: usize = 512;
 /// Posts one blocking section looks at, at most, before handing over what it has (keeps
 /// each section short when few posts match, e.g. one partition of the Firehose).
 const SCAN_POSTS: usize = 16_384;
-/// Batches waiting in a feed: the replay is this far ahead of its client, at most.
-const FEED_BATCHES: usize = 2;
+/// Segments waiting in a feed: the replay is this far ahead of its client, at most.
+const FEED_SEGMENTS: usize = 2;
 /// How long after a recovery window's end a post stamped inside the window may still
 /// become readable (the pipeline stamps a batch just before appending it).
 const APPEND_GRACE_MS: u64 = 1_000;
@@ -65,7 +72,7 @@ pub struct ReplayTarget {
     pub local_dc_only: bool,
     /// This node's datacenter.
     pub datacenter: Arc<str>,
-    /// About how many message bytes one feed batch holds.
+    /// About how many message bytes one feed segment holds.
     pub max_batch_bytes: usize,
 }
 
@@ -100,7 +107,7 @@ pub enum ReplayKind {
 /// Starts the replay on the runtime; returns the feed for the connection's body. The
 /// replay stops when the body is dropped (client gone, server shutdown).
 pub fn spawn(target: ReplayTarget, kind: ReplayKind) -> ReplayFeed {
-    let (tx, rx) = mpsc::channel(FEED_BATCHES);
+    let (tx, rx) = mpsc::channel(FEED_SEGMENTS);
     tokio::spawn(async move {
         let reader = Reader::new(target);
         match kind {
@@ -133,12 +140,7 @@ pub fn spawn(target: ReplayTarget, kind: ReplayKind) -> ReplayFeed {
     rx
 }
 
-async fn backfill(
-    mut reader: Reader,
-    go_live: GoLive,
-    outbox: &Outbox,
-    tx: mpsc::Sender<Vec<Bytes>>,
-) {
+async fn backfill(mut reader: Reader, go_live: GoLive, outbox: &Outbox, tx: mpsc::Sender<Segment>) {
     let mut stalls = Stalls::default();
     // (1) Catch up with live delivery (with the log, when there is no mark): posts beyond
     // it will reach the connection live once it is registered.
@@ -184,7 +186,7 @@ async fn backfill(
     // Dropping `tx` hands the body over to the live outbox.
 }
 
-async fn recovery(mut reader: Reader, end_ms: u64, outbox: &Outbox, tx: mpsc::Sender<Vec<Bytes>>) {
+async fn recovery(mut reader: Reader, end_ms: u64, outbox: &Outbox, tx: mpsc::Sender<Segment>) {
     let mut stalls = Stalls::default();
     loop {
         let (back, progress) = reader.advance(Bound::Time(end_ms), &tx, &mut stalls).await;
@@ -294,7 +296,8 @@ struct Reader {
 
 /// What one blocking section produced.
 struct Step {
-    batch: Vec<Bytes>,
+    /// The messages it routed to the connection, if any.
+    segment: Option<Segment>,
     /// The log had nothing more from the cursor on.
     at_end: bool,
     /// The bound was reached.
@@ -343,7 +346,7 @@ impl Reader {
     async fn advance(
         self,
         bound: Bound,
-        tx: &mpsc::Sender<Vec<Bytes>>,
+        tx: &mpsc::Sender<Segment>,
         stalls: &mut Stalls,
     ) -> (Self, Progress) {
         let (reader, step) = self.step(bound).await;
@@ -351,7 +354,9 @@ impl Reader {
             Ok(step) => step,
             Err(e) => return (reader, Progress::Failed(e)),
         };
-        if !step.batch.is_empty() && tx.send(step.batch).await.is_err() {
+        if let Some(segment) = step.segment
+            && tx.send(segment).await.is_err()
+        {
             return (reader, Progress::ClientGone);
         }
         let progress = if step.stalled {
@@ -374,11 +379,10 @@ impl Reader {
     }
 
     fn step_blocking(&mut self, bound: Bound) -> Result<Step, LogError> {
-        let mut batch = Vec::new();
-        let mut bytes = 0;
+        let mut framed = SegmentBuilder::default();
         let mut scanned = 0;
         let (mut at_end, mut past_bound, mut stalled) = (false, false, false);
-        while bytes < self.target.max_batch_bytes && scanned < SCAN_POSTS {
+        while framed.len() < self.target.max_batch_bytes && scanned < SCAN_POSTS {
             let posts = self.target.log.read(self.cursor, READ_POSTS)?;
             if posts.is_empty() {
                 if self.cursor < self.target.log.next_seq() {
@@ -406,10 +410,9 @@ impl Reader {
                 }
                 self.cursor = post.seq + 1;
                 scanned += 1;
-                if let Some(message) = self.message(&post.bytes, &post.datacenter) {
-                    bytes += message.len();
+                if let Some(routed) = self.route(&post.bytes, &post.datacenter) {
+                    framed.push(&routed, &post.bytes);
                     self.activity_count += 1;
-                    batch.push(message);
                 }
             }
             if past_bound {
@@ -421,29 +424,22 @@ impl Reader {
             }
         }
         Ok(Step {
-            batch,
+            segment: framed.take(None).map(|(segment, _)| segment),
             at_end,
             past_bound,
             stalled,
         })
     }
 
-    /// The framed message this connection gets for a logged post, if any.
-    fn message(&mut self, raw: &Bytes, datacenter: &str) -> Option<Bytes> {
-        let view = parse_post(raw).ok()?;
+    /// How a logged post is routed, if this connection gets it.
+    fn route(&mut self, raw: &[u8], datacenter: &str) -> Option<Routed> {
         let target = &self.target;
         let local = *datacenter == *target.datacenter;
-        let routed = self
-            .selector
-            .post(&view, raw, local)
-            .route(&target.stream)?;
-        if !routed.reaches(target.partition, target.local_dc_only) {
-            return None;
-        }
-        Some(match routed {
-            Routed::Matched { message, .. } => message,
-            Routed::Partition(_) => frame_plain(raw),
-        })
+        // The log does not keep the id: the selector reads it when it needs it.
+        let routed = self.selector.post(raw, None, local).route(&target.stream)?;
+        routed
+            .reaches(target.partition, target.local_dc_only)
+            .then_some(routed)
     }
 }
 
@@ -508,11 +504,11 @@ mod tests {
 
     async fn ids(mut feed: ReplayFeed) -> Vec<u64> {
         let mut ids = Vec::new();
-        while let Some(batch) = feed.recv().await {
-            for message in batch {
-                let text = std::str::from_utf8(&message).unwrap();
-                assert!(text.ends_with("\r\n"));
-                let post: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+        while let Some(segment) = feed.recv().await {
+            let messages = std::str::from_utf8(segment.plain_bytes()).unwrap();
+            assert!(messages.ends_with("\r\n"));
+            for text in messages.split_terminator("\r\n") {
+                let post: serde_json::Value = serde_json::from_str(text).unwrap();
                 assert_eq!(post["matching_rules"][0]["id"], 7);
                 ids.push(post["id"].as_u64().unwrap());
             }
@@ -663,6 +659,93 @@ mod tests {
                 assert_eq!(got, (0..20).collect::<Vec<_>>());
                 assert!(outbox.is_closed());
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replayed_post_is_framed_as_live_delivery_frames_it() {
+        use sluice_model::sampling::partition;
+
+        use crate::delivery::fanout::{BatchPost, Fanout};
+        use crate::delivery::select::FIREHOSE_PARTITIONS;
+
+        let registry = StreamRegistry::default();
+        let stream = |id, product| {
+            registry.upsert(&StoredStream {
+                id,
+                stream: StreamRef {
+                    account: "acme".into(),
+                    product,
+                    label: format!("prod{id}"),
+                },
+                limits: StreamLimits {
+                    max_connections: 2,
+                    max_rules: 10,
+                },
+            })
+        };
+        let (powertrack, firehose) = (stream(1, Product::PowerTrack), stream(2, Product::Firehose));
+        let rule = sluice_rules::parse("hello").unwrap();
+        powertrack.rules.apply(&[(7, rule, Some("t".into()))], &[]);
+        // Line separators inside the text are escaped on the way out.
+        let posts: Vec<String> = (1_700_000_000_000_000_000_u64..1_700_000_000_000_000_040)
+            .map(|i| {
+                format!(
+                    r#"{{"id":{i},"id_str":"{i}","text":"hello{sep}{i}","created_at":"Wed Oct 10 20:19:24 +0000 2018"}}"#,
+                    sep = '\u{2028}'
+                )
+            })
+            .collect();
+        let log = Arc::new(MemoryLog::new());
+        let new: Vec<NewPost<'_>> = posts
+            .iter()
+            .map(|p| NewPost {
+                datacenter: "local",
+                bytes: p.as_bytes(),
+            })
+            .collect();
+        log.append(&new, 1_000).unwrap();
+
+        let first = partition(1_700_000_000_000_000_000, FIREHOSE_PARTITIONS);
+        for (live, partition) in [(&powertrack, None), (&firehose, Some(first))] {
+            let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
+            live.connections.open(outbox.clone(), partition, false);
+            let batch = posts.iter().map(|p| BatchPost {
+                raw: p.as_bytes(),
+                id: sluice_model::read_post_id(p.as_bytes()).unwrap(),
+                local: true,
+            });
+            Fanout::new(registry.rules()).fan_out(&registry.all(), batch);
+            outbox.close(CloseReason::Operational);
+            let mut segments = Vec::new();
+            outbox.next_batch(&mut segments, usize::MAX).await;
+            let delivered: Vec<u8> = segments
+                .iter()
+                .flat_map(|s| s.plain_bytes().to_vec())
+                .collect();
+
+            let mut target = target(&log, live);
+            target.partition = partition;
+            let mut feed = spawn(
+                target,
+                ReplayKind::Recovery {
+                    from_ms: 0,
+                    end_ms: 1_001,
+                    outbox: Arc::new(Outbox::new(1 << 20, Encoding::Identity)),
+                },
+            );
+            let mut replayed = Vec::new();
+            while let Some(segment) = feed.recv().await {
+                replayed.extend_from_slice(segment.plain_bytes());
+            }
+            assert!(!delivered.is_empty());
+            assert!(!delivered.windows(3).any(|w| w == "\u{2028}".as_bytes()));
+            assert_eq!(
+                String::from_utf8(replayed).unwrap(),
+                String::from_utf8(delivered).unwrap(),
+                "{:?}",
+                live.product()
+            );
         }
     }
 

@@ -1,11 +1,17 @@
-//! The unit an outbox queues: framed messages (one or many, e.g. everything a batch of
-//! ingest brings to a group of connections), and, when gzip connections receive them, the
-//! same bytes compressed once as an independent deflate segment that every such
+//! The unit a connection's body writes: framed messages (one or many, e.g. everything a
+//! batch of ingest brings to a group of connections), and, when gzip connections receive
+//! them, the same bytes compressed once as an independent deflate segment that every such
 //! connection writes as is (see [`super::gzip`]).
+//!
+//! Live delivery ([`super::fanout`], through outboxes) and replay ([`super::replay`],
+//! through its feed) both build their segments with one [`SegmentBuilder`], so a post
+//! reaches the wire framed the same way whether it is delivered live or read back from the
+//! post log.
 
 use bytes::Bytes;
 
 use super::gzip::{Deflated, Deflater};
+use super::select::{Routed, frame_plain_into};
 
 /// Framed messages ready to write, shared by every connection that receives them.
 #[derive(Debug, Clone)]
@@ -57,5 +63,52 @@ impl Segment {
 impl From<Bytes> for Segment {
     fn from(plain: Bytes) -> Self {
         Self::plain(plain)
+    }
+}
+
+/// Framed messages being gathered into a segment: the one place where a routed post
+/// becomes the bytes a connection writes, for a group of live connections and for a
+/// replay alike.
+#[derive(Debug, Default)]
+pub struct SegmentBuilder {
+    plain: Vec<u8>,
+    messages: u64,
+}
+
+impl SegmentBuilder {
+    /// Adds the message `routed` says to send for the post whose JSON is `raw`: the post
+    /// with its `matching_rules` (rules streams), or the plain post (volume streams).
+    pub fn push(&mut self, routed: &Routed, raw: &[u8]) {
+        match routed {
+            Routed::Matched { message, .. } => self.plain.extend_from_slice(message),
+            Routed::Partition(_) => frame_plain_into(raw, &mut self.plain),
+        }
+        self.messages += 1;
+    }
+
+    /// Bytes gathered so far.
+    pub fn len(&self) -> usize {
+        self.plain.len()
+    }
+
+    /// Whether nothing was gathered since the last [`SegmentBuilder::take`].
+    pub fn is_empty(&self) -> bool {
+        self.messages == 0
+    }
+
+    /// What was gathered as a segment (compressed with `deflater` when one is given: some
+    /// receiver writes gzip and more than one will share it) and its number of messages,
+    /// leaving the builder empty; `None` when nothing was gathered.
+    pub fn take(&mut self, deflater: Option<&mut Deflater>) -> Option<(Segment, u64)> {
+        if self.is_empty() {
+            return None;
+        }
+        let plain = Bytes::from(std::mem::take(&mut self.plain));
+        let messages = std::mem::take(&mut self.messages);
+        let segment = match deflater {
+            Some(deflater) => Segment::compressed(plain, deflater),
+            None => Segment::plain(plain),
+        };
+        Some((segment, messages))
     }
 }

@@ -11,9 +11,9 @@
 
 use bytes::Bytes;
 use sluice_matcher::{MatcherReader, Scratch};
-use sluice_model::PostView;
 use sluice_model::enrich::{MatchedRule, enrich_into};
 use sluice_model::sampling::{in_decahose, partition};
+use sluice_model::{PostView, parse_post, read_post_id};
 use sluice_store::{Product, Sample};
 
 use crate::registry::{LiveStream, NodeRuleKey, NodeRules};
@@ -99,20 +99,28 @@ impl Selector {
         self.only = Some(only);
     }
 
-    /// Starts routing one post (`view`, whose JSON is `raw`, from this node's datacenter
-    /// when `local`) to any number of streams. The post is matched against the rules of
-    /// every stream at most once, on the first rules stream it is routed for.
+    /// Starts routing one post (whose JSON is `raw`, from this node's datacenter when
+    /// `local`) to any number of streams.
+    ///
+    /// `id` is the post's id when it is known already: live posts carry the one the ingest
+    /// API read ([`crate::pipeline::IngestedPost::id`]), and volume streams route by it
+    /// without parsing the post. A post read back from the log has none (`None`); its id is
+    /// then taken from the matcher's parse if there is one, or read on its own
+    /// ([`read_post_id`]). The matcher's parse ([`parse_post`], the fields rules are
+    /// evaluated on) happens at most once, on the first rules stream the post is routed
+    /// for, and not at all when only volume streams are.
     pub fn post<'s, 'p>(
         &'s mut self,
-        view: &'s PostView<'p>,
-        raw: &'s [u8],
+        raw: &'p [u8],
+        id: Option<u64>,
         local: bool,
     ) -> PostRouter<'s, 'p> {
         PostRouter {
             selector: self,
-            view,
             raw,
+            id,
             local,
+            view: None,
             matched: false,
         }
     }
@@ -121,9 +129,12 @@ impl Selector {
 /// One post being routed to streams: see [`Selector::post`].
 pub struct PostRouter<'s, 'p> {
     selector: &'s mut Selector,
-    view: &'s PostView<'p>,
-    raw: &'s [u8],
+    raw: &'p [u8],
+    /// The post's id, once known.
+    id: Option<u64>,
     local: bool,
+    /// The matcher's view of the post, once parsed (`Some(None)`: it does not parse).
+    view: Option<Option<PostView<'p>>>,
     /// Whether `selector.keys` holds this post's matches yet.
     matched: bool,
 }
@@ -139,7 +150,7 @@ impl PostRouter<'_, '_> {
                 local: self.local,
             });
         };
-        let id = self.view.id()?;
+        let id = self.id()?;
         let sampled = match spec.sample {
             Sample::All => true,
             Sample::Decahose => in_decahose(id),
@@ -147,17 +158,35 @@ impl PostRouter<'_, '_> {
         sampled.then(|| Routed::Partition(partition(id, partitions)))
     }
 
+    /// The post's id: the one it came with, else the matcher's view's, else read from the
+    /// bytes.
+    fn id(&mut self) -> Option<u64> {
+        if self.id.is_none() {
+            self.id = match &self.view {
+                Some(view) => view.as_ref().and_then(PostView::id),
+                None => read_post_id(self.raw),
+            };
+        }
+        self.id
+    }
+
     /// The post with its `matching_rules` for `stream`, framed; `None` when no rule matches.
     fn enriched(&mut self, stream: &LiveStream) -> Option<Bytes> {
         let selector = &mut *self.selector;
         if !self.matched {
-            let only = selector.only.as_deref();
-            selector.reader.match_post_where(
-                self.view,
-                &mut selector.scratch,
-                &mut selector.keys,
-                |key| only.is_none_or(|only| only.binary_search(&key.0).is_ok()),
-            );
+            let raw = self.raw;
+            // Posts are validated at ingest; one that does not parse matches nothing.
+            let view = self.view.get_or_insert_with(|| parse_post(raw).ok());
+            selector.keys.clear();
+            if let Some(view) = view {
+                let only = selector.only.as_deref();
+                selector.reader.match_post_where(
+                    view,
+                    &mut selector.scratch,
+                    &mut selector.keys,
+                    |key| only.is_none_or(|only| only.binary_search(&key.0).is_ok()),
+                );
+            }
             self.matched = true;
         }
         selector.rule_ids.clear();
@@ -200,8 +229,6 @@ pub fn frame_plain_into(raw: &[u8], out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    use sluice_model::parse_post;
-
     use super::*;
     use crate::registry::StreamRegistry;
 
@@ -248,9 +275,8 @@ mod tests {
         assert_eq!(registry.rules().len(), 4);
 
         let raw = br#"{"id":1,"text":"hello and bye"}"#;
-        let view = parse_post(raw).unwrap();
         let mut selector = Selector::new(registry.rules());
-        let mut router = selector.post(&view, raw, true);
+        let mut router = selector.post(raw, Some(1), true);
         let pair = |id: &str, tag: &str| (id.to_owned(), tag.to_owned());
         assert_eq!(
             matching_rules(router.route(&a)),
@@ -261,7 +287,7 @@ mod tests {
 
         // Removing a rule of one stream leaves the other's rule with the same id alone.
         a.rules.apply(&[], &[7]);
-        let mut router = selector.post(&view, raw, true);
+        let mut router = selector.post(raw, Some(1), true);
         assert_eq!(matching_rules(router.route(&a)), [pair("9", "a9")]);
         assert_eq!(matching_rules(router.route(&b)), [pair("7", "b7")]);
 
@@ -269,7 +295,7 @@ mod tests {
         // others out.
         let mut only_b = Selector::new(registry.rules());
         only_b.only([b.rules.stream_number()]);
-        let mut router = only_b.post(&view, raw, true);
+        let mut router = only_b.post(raw, Some(1), true);
         assert!(router.route(&a).is_none());
         assert_eq!(matching_rules(router.route(&b)), [pair("7", "b7")]);
 
@@ -278,7 +304,7 @@ mod tests {
         assert_eq!(registry.rules().len(), 2);
         a.rules.apply(&[rule(10, "hello", "late")], &[]);
         assert_eq!(registry.rules().len(), 2);
-        let mut router = selector.post(&view, raw, true);
+        let mut router = selector.post(raw, Some(1), true);
         assert!(router.route(&a).is_none());
         assert_eq!(matching_rules(router.route(&b)), [pair("7", "b7")]);
     }
