@@ -47,7 +47,7 @@ pub enum Routed {
         /// Whether the post originated in this node's datacenter.
         local: bool,
     },
-    /// Volume stream: the plain post (see [`frame_plain`]) goes to the connections of this
+    /// Volume stream: the plain post (see [`frame_plain_into`]) goes to the connections of this
     /// partition (1-based).
     Partition(u32),
 }
@@ -214,14 +214,8 @@ impl PostRouter<'_, '_> {
     }
 }
 
-/// A post as volume streams send it: the original bytes made line-safe, framed.
-pub fn frame_plain(raw: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(raw.len() + 2);
-    frame_plain_into(raw, &mut out);
-    Bytes::from(out)
-}
-
-/// [`frame_plain`], appended to `out`.
+/// A post as volume streams send it, appended to `out`: the original bytes made line-safe,
+/// framed.
 pub fn frame_plain_into(raw: &[u8], out: &mut Vec<u8>) {
     sluice_model::json::escape_line_separators(raw, out);
     out.extend_from_slice(b"\r\n");
