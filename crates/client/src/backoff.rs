@@ -1,4 +1,4 @@
-//! X's documented reconnect policy for streaming clients (spec Part B §1.5, "Handling
+//! X's documented reconnect policy for streaming clients (docs/compatibility.md §1.5, "Handling
 //! disconnections"), as one small state machine so the stream loop only reports what
 //! happened and sleeps for what it is told.
 //!

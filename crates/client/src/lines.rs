@@ -1,7 +1,7 @@
 //! Stream body bytes → message lines, chunk by chunk.
 //!
 //! A Gnip-style stream body is one gzip stream for the whole response, flushed after every
-//! batch (spec Part B §1.2), so each HTTP chunk can be decoded as soon as it arrives; waiting
+//! batch (docs/compatibility.md §1.2), so each HTTP chunk can be decoded as soon as it arrives; waiting
 //! for more input would delay messages by up to a heartbeat. Messages end with `\r\n`; a
 //! bare `\r\n` is a heartbeat. Lines are split on `\n` and a trailing `\r` is removed, which
 //! also reads bodies framed with a bare `\n`.

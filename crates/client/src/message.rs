@@ -1,7 +1,7 @@
 //! What a stream line is: a heartbeat, a system message, or data.
 //!
 //! Gnip-style streams send system messages as single-key objects, `{"error":{…}}` and
-//! `{"info":{…}}` (spec Part B §1.4); Powerstream starts with
+//! `{"info":{…}}` (docs/compatibility.md §1.4); Powerstream starts with
 //! `{"type":"connection_metadata",…}` (§6.3) and ends with v2's `{"errors":[…]}` (§7.2). Posts (and a volume stream's compliance
 //! events) never begin with those keys, so looking at the first key is enough and data
 //! lines are passed on without being parsed.

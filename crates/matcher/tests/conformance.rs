@@ -1,6 +1,6 @@
 //! The conformance suite: what a rule clause means against a post, case by case.
 //!
-//! Written from the spec (`shared/spec/x-api.md` Part A and Part B §3, §8) and
+//! Written from `docs/compatibility.md` ("Decisions", §3 and §8) and
 //! `docs/matching-semantics.md`, independently of the matcher's code. Every case runs against
 //! both [`Matcher`] (the indexed matcher) and [`NaiveMatcher`] (the reference evaluator), and
 //! the two must also agree. Cases are grouped in named collections, one `#[test]` each, in the

@@ -1,6 +1,6 @@
 //! The `matching_rules` enrichment: splices
 //! `"matching_rules":[{"tag":…,"id":N,"id_str":"N"},…]` into a post's original bytes, as
-//! PowerTrack delivers it (spec Part B §8.6), without re-serialising the post.
+//! PowerTrack delivers it (docs/compatibility.md §8.6), without re-serialising the post.
 //!
 //! The post's own bytes are kept (key order, number spelling, escapes), so what a client
 //! receives is what was ingested plus one key. On the way through, the bytes are made safe

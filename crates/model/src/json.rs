@@ -1,4 +1,4 @@
-//! JSON output that is safe for line-splitting clients (spec Part A, wire rule 5).
+//! JSON output that is safe for line-splitting clients (docs/compatibility.md, wire rule 5).
 //!
 //! U+2028 (LINE SEPARATOR), U+2029 (PARAGRAPH SEPARATOR) and U+0085 (NEXT LINE) are legal
 //! raw inside JSON strings, but some clients split lines on them and then fail to parse

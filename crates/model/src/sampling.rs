@@ -1,5 +1,5 @@
 //! The one deterministic function of a post id behind `sample:N`, Decahose membership and
-//! the partition of a volume stream (spec Part A, "Sampling").
+//! the partition of a volume stream (docs/compatibility.md ("Decisions"), "Sampling").
 //!
 //! It depends on the id alone, so every connection, every node and every replay of the same
 //! post makes the same choice, as X documents for `sample:` ("you will get the same data

@@ -1,4 +1,4 @@
-//! Snowflake-style rule ids (spec §2.7 and Part A "Rule ids").
+//! Snowflake-style rule ids (docs/compatibility.md §2.7 and "Rule ids").
 //!
 //! X's rule ids decode as Twitter Snowflakes created a few milliseconds before the response
 //! was sent, and clients treat them as opaque 64-bit integers that grow over time. sluice
@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn decodes_x_documented_rule_ids() {
-        // Spec §2.7: the documented ids decode to a time just before the response's `sent`.
+        // docs/compatibility.md §2.7: the documented ids decode to a time just before the response's `sent`.
         assert_eq!(timestamp_ms(734_938_587_381_145_604), 1_464_057_988_387);
         assert_eq!(timestamp_ms(961_664_522_481_119_232), 1_518_113_663_679);
     }

@@ -188,7 +188,7 @@ fn clause(
     }
 }
 
-/// The operators Powerstream documents (spec §6.4), aliases of those included.
+/// The operators Powerstream documents (docs/compatibility.md §6.4), aliases of those included.
 fn powerstream_allows(clause: &Clause) -> bool {
     match clause {
         Clause::Keyword(_)

@@ -2,7 +2,7 @@
 //! limit on both sides of its bound, and one valid rule per operator and alias with the tree
 //! it must parse to.
 //!
-//! Sources: `shared/spec/x-api.md` §2.1 (add: 422 example), §2.6 (validation example and the
+//! Sources: `docs/compatibility.md` §2.1 (add: 422 example), §2.6 (validation example and the
 //! gnip4j fixture), §3.1 (grammar), §3.3 (operator catalogue and limits), §10 (numbers).
 //! Messages are compared byte for byte, trailing `\n`/`\n\n` included; positions are 1-based
 //! UTF-16 code units. Where X never documented the message for a limit, only the rejection
@@ -736,7 +736,7 @@ fn every_operator_can_be_negated_except_sample() {
 
 #[test]
 fn has_is_and_lang_stand_alone_on_powertrack() {
-    // §3.4 / Part A: PowerTrack accepts has:/is:/lang: as the only clause.
+    // §3.4 / docs/compatibility.md ("Decisions"): PowerTrack accepts has:/is:/lang: as the only clause.
     for rule in [
         "has:links",
         "has:geo",

@@ -1,4 +1,4 @@
-//! `sluice serve --demo`: makes a fresh install useful at once (operator spec, "`--demo`").
+//! `sluice serve --demo`: makes a fresh install useful at once (docs/operator-interface.md, "`--demo`").
 //!
 //! [`provision`] creates, idempotently, the account `demo` with the basic-auth user
 //! `demo`/`demo`, a PowerTrack stream and a Decahose stream labelled `prod`, a Powerstream

@@ -36,7 +36,7 @@ pub struct LiveStream {
     /// The open connections.
     pub connections: Connections,
     /// Serializes rule changes on this stream: a second add waits for the first (spec
-    /// Part A), and store order equals matcher order.
+    /// docs/compatibility.md ("Decisions")), and store order equals matcher order.
     pub rules_gate: tokio::sync::Mutex<()>,
     /// Recovery requests (`startTime`/`endTime`) running on this stream; X allows 2 at once.
     pub recovery_jobs: AtomicU32,

@@ -13,14 +13,14 @@ use crate::auth::AuthSettings;
 pub struct Settings {
     /// The datacenter this node serves (Powerstream `localDcOnly`), `--datacenter`.
     pub datacenter: String,
-    /// Silence after which a stream gets a `\r\n` heartbeat (spec Part A: 10 s).
+    /// Silence after which a stream gets a `\r\n` heartbeat (docs/compatibility.md ("Decisions"): 10 s).
     pub heartbeat: Duration,
     /// Bytes a connection may have queued before it is closed as a slow consumer.
     pub outbox_bytes: usize,
     /// Upper bound on the message bytes written in one chunk.
     pub max_batch_bytes: usize,
     /// How long a stream may stay over its connection cap before the newest connection is
-    /// closed (spec Part A: 60 s).
+    /// closed (docs/compatibility.md ("Decisions"): 60 s).
     pub over_cap_grace: Duration,
     /// Connection cap of a stream whose operator did not set one, for every product (each
     /// product's row of the table says 2, the default; tests lower it).

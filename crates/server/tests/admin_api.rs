@@ -1,4 +1,4 @@
-//! The admin and ingest APIs over real HTTP (operator spec).
+//! The admin and ingest APIs over real HTTP (docs/operator-interface.md).
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Backfill and recovery over real HTTP (spec Part A "Backfill"; Part B §1.1, §5):
+//! Backfill and recovery over real HTTP (docs/compatibility.md ("Decisions") "Backfill"; docs/compatibility.md §1.1, §5):
 //! a client that reconnects with `backfillMinutes` gets every post it missed, oldest first,
 //! then live posts with no gap at the switch, also across a server restart; PowerTrack
 //! backfill is matched against the stream's current rules; recovery re-streams exactly the

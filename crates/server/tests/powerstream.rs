@@ -1,4 +1,4 @@
-//! Powerstream over real HTTP (spec Part B §6, Part A "Powerstream"): bearer tokens, the
+//! Powerstream over real HTTP (docs/compatibility.md §6 and "Decisions" "Powerstream"): bearer tokens, the
 //! rules API (shapes, string ids, delete both ways, 100 per add, 1,000 per account, 2,048
 //! characters, the operator set, 50 requests per 24 h, `dry_run`, unknown query
 //! parameters), v2 problem bodies, and the stream

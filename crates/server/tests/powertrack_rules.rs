@@ -1,4 +1,4 @@
-//! The PowerTrack rules API over real HTTP (spec Part B §2, Part A): status codes, body
+//! The PowerTrack rules API over real HTTP (docs/compatibility.md §2 and "Decisions"): status codes, body
 //! shapes byte for byte, duplicates, deletes, gets, validation, gzip, rate limits, rules in
 //! effect at once, durability.
 

@@ -1,4 +1,4 @@
-//! The PowerTrack stream over real HTTP (spec Part B §1, Part A): statuses and error
+//! The PowerTrack stream over real HTTP (docs/compatibility.md §1 and "Decisions"): statuses and error
 //! bodies, gzip flushed per chunk, `matching_rules`, heartbeats, live rule changes, slow
 //! consumers, the over-cap policy, redundant connections, shutdown and restarts.
 

@@ -1,4 +1,4 @@
-//! Decahose and Firehose over real HTTP (spec Part A "Partitions", "Sampling"; Part B §4):
+//! Decahose and Firehose over real HTTP (docs/compatibility.md ("Decisions") "Partitions", "Sampling"; docs/compatibility.md §4):
 //! partitions are disjoint and together carry the whole stream, the Decahose is the
 //! deterministic 10 % sample, bad partitions are 406s naming the range, the connect limit
 //! is 10 per 60 s per partition, and connection caps count per partition.

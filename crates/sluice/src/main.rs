@@ -1,6 +1,6 @@
 //! # sluice: the binary
 //!
-//! One binary with subcommands (operator contract: `shared/spec/operator.md`). `main` only
+//! One binary with subcommands (operator contract: `docs/operator-interface.md`). `main` only
 //! parses the command line and dispatches; each subcommand lives in its own module under
 //! [`cmd`] and returns the process exit code.
 //!

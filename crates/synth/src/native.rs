@@ -1,4 +1,4 @@
-//! The output model: X's native (v1.1 enriched) post JSON, field for field (spec §8).
+//! The output model: X's native (v1.1 enriched) post JSON, field for field (docs/compatibility.md §8).
 //!
 //! These structs exist only to be serialized; their field order is X's, so generated lines
 //! look like captured traffic. Fields X always sends with `null` are `Option`s without

@@ -5,7 +5,7 @@
 //! silently never matches; this crate is that code, used by `sluice-matcher` both when it
 //! compiles rules and when it reads posts.
 //!
-//! The semantics (spec Part A):
+//! The semantics (docs/compatibility.md ("Decisions")):
 //! - **Folding** ([`fold`]): Unicode NFC, then lower case (`ς` folds to `σ`); variation
 //!   selectors U+FE0E/U+FE0F are dropped so that `❤` and `❤️` are the same. Diacritics are
 //!   significant: `cumpleaños` ≠ `cumpleanos`.

@@ -1,4 +1,4 @@
-//! The add endpoint's response (spec §2.1):
+//! The add endpoint's response (docs/compatibility.md §2.1):
 //! `{"summary":{"created":N,"not_created":M},"detail":[…],"sent":"…"}`.
 //!
 //! A created rule is echoed with its new `id`/`id_str`; a duplicate with the id of the
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::RULE_EXISTS_MESSAGE;
 use crate::rule::{Rule, RuleValue};
 
-/// Longest tag accepted, in characters (spec Part A: tags ≤ 255).
+/// Longest tag accepted, in characters (docs/compatibility.md ("Decisions"): tags ≤ 255).
 pub const MAX_TAG_CHARS: usize = 255;
 
 /// The `message` of a rule whose tag is over [`MAX_TAG_CHARS`] (X documents the limit but

@@ -1,4 +1,4 @@
-//! The delete endpoint (spec §2.5): its request, by value or by id, and its response
+//! The delete endpoint (docs/compatibility.md §2.5): its request, by value or by id, and its response
 //! `{"summary":{"deleted":N,"not_deleted":M},"detail":[…],"sent":"…"}`, whose `detail`
 //! lists only the rules that were not deleted.
 

@@ -1,29 +1,29 @@
-//! The Gnip-style error body `{"error":{"message":"…","sent":"…"}}` (spec Part A wire rule 4,
-//! Part B §1.4 and §2.1) and the exact texts X puts in it.
+//! The Gnip-style error body `{"error":{"message":"…","sent":"…"}}` (docs/compatibility.md, wire rule 4,
+//! docs/compatibility.md §1.4 and §2.1) and the exact texts X puts in it.
 
 use serde::{Deserialize, Serialize};
 
 /// X's message for a rules API body that is not valid JSON or not of the expected shape
-/// (HTTP 400, spec §2.1), byte for byte.
+/// (HTTP 400, docs/compatibility.md §2.1), byte for byte.
 pub const INVALID_JSON_MESSAGE: &str = r#"Invalid JSON. The body must be in the format {"rules":[{"value":"rule1", "tag":"tag1"}, {"value":"rule2"}]} or {"rule_ids": [rule_id1, rule_id2, rule_id3, rule_id4, rule_id5]}"#;
 
-/// X's `detail` message for an added rule whose value already exists (spec §2.1).
+/// X's `detail` message for an added rule whose value already exists (docs/compatibility.md §2.1).
 pub const RULE_EXISTS_MESSAGE: &str = "A rule with this value already exists";
 
-/// X's `detail` message for a deleted rule that does not exist (spec §2.5).
+/// X's `detail` message for a deleted rule that does not exist (docs/compatibility.md §2.5).
 pub const RULE_DOES_NOT_EXIST_MESSAGE: &str = "Rule does not exist";
 
-/// The message for an add that would exceed the stream's rule cap (spec Part A, 422).
+/// The message for an add that would exceed the stream's rule cap (docs/compatibility.md ("Decisions"), 422).
 pub const RULE_LIMIT_MESSAGE: &str = "Request exceeds account's Rule Limit. Delete rules or contact your account manager to proceed.";
 
-/// X's 406 text for a stream request that does not accept gzip (spec §1.6).
+/// X's 406 text for a stream request that does not accept gzip (docs/compatibility.md §1.6).
 pub const COMPRESSION_REQUIRED_MESSAGE: &str = "This connection requires compression. To enable compression, send an 'Accept-Encoding: gzip' header in your request and be ready to uncompress the stream as it is read on the client end.";
 
-/// The in-stream message before closing a slow consumer (spec Part A wire rule 7).
+/// The in-stream message before closing a slow consumer (docs/compatibility.md, wire rule 7).
 pub const SLOW_CONSUMER_MESSAGE: &str =
     "This stream has been disconnected because your client was unable to keep up with us.";
 
-/// The in-stream message before closing for server shutdown (spec Part A wire rule 7).
+/// The in-stream message before closing for server shutdown (docs/compatibility.md, wire rule 7).
 pub const OPERATIONAL_DISCONNECT_MESSAGE: &str =
     "This stream has been disconnected for operational reasons.";
 

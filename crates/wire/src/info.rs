@@ -1,9 +1,9 @@
-//! The in-stream `info` message that ends a finite stream (spec Part B §1.4 and §5):
+//! The in-stream `info` message that ends a finite stream (docs/compatibility.md §1.4 and §5):
 //! `{"info":{"message":"Recovery Request Completed","sent":"…","activity_count":N}}`.
 
 use serde::{Deserialize, Serialize};
 
-/// The text of the message that ends a completed recovery (spec Part B §1.1, §5).
+/// The text of the message that ends a completed recovery (docs/compatibility.md §1.1, §5).
 pub const RECOVERY_COMPLETED_MESSAGE: &str = "Recovery Request Completed";
 
 /// `{"info":{"message":"…","sent":"…","activity_count":N}}`.

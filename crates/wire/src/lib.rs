@@ -2,7 +2,7 @@
 //!
 //! Pure serde types for what goes over the wire, shared by the server, the CLI and the
 //! tests, so that field names, field order and null handling are decided once and match
-//! X's documented bodies byte for byte (spec Part B §2). Everything is serialised through
+//! X's documented bodies byte for byte (docs/compatibility.md §2). Everything is serialised through
 //! [`to_vec`], which applies sluice's wire escaping (U+2028/U+2029/U+0085 as `\u` escapes,
 //! `sluice_model::json`).
 //!

@@ -1,4 +1,4 @@
-//! The list, get-one and get-many responses (spec §2.2–§2.4): `{"rules":[…],"sent":"…"}`,
+//! The list, get-one and get-many responses (docs/compatibility.md §2.2–§2.4): `{"rules":[…],"sent":"…"}`,
 //! each rule with exactly `value`, `tag`, `id` and `id_str`.
 
 use serde::{Deserialize, Serialize};

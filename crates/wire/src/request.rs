@@ -1,4 +1,4 @@
-//! Request bodies of the PowerTrack rules API (spec §2.1, §2.4, §2.5 and Part A).
+//! Request bodies of the PowerTrack rules API (docs/compatibility.md §2.1, §2.4, §2.5 and "Decisions").
 //!
 //! Parsing is lenient where real clients differ and strict where the meaning would be
 //! unclear: unknown keys are ignored everywhere (clients send whole rule objects back),

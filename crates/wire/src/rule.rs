@@ -1,6 +1,6 @@
 //! Rule objects as PowerTrack responses carry them.
 //!
-//! Spec Part A: a rule object in any PowerTrack response has exactly `value`, `tag` (string
+//! docs/compatibility.md ("Decisions"): a rule object in any PowerTrack response has exactly `value`, `tag` (string
 //! or `null`), `id` (number) and `id_str` (string), in that order; some clients reject any
 //! other key. Ids are read back from numbers or numeric strings.
 
@@ -42,7 +42,7 @@ pub struct RuleValue {
 }
 
 /// One entry of a delivered post's `matching_rules`: `{"tag":…,"id":N,"id_str":"N"}`
-/// (spec §8.6). The server writes these with `sluice_model::enrich`; this type is for
+/// (docs/compatibility.md §8.6). The server writes these with `sluice_model::enrich`; this type is for
 /// building and reading them elsewhere (CLI, clients, tests).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "MatchingRuleRepr")]

@@ -1,4 +1,4 @@
-//! The `sent` timestamps of X's bodies. X uses two formats (spec Part B §1.4):
+//! The `sent` timestamps of X's bodies. X uses two formats (docs/compatibility.md §1.4):
 //! the rules API writes `2016-06-01T15:52:37.341Z` (milliseconds, `Z`), stream messages
 //! write `2017-01-11T18:12:52+00:00` (seconds, numeric offset). Both are in UTC.
 

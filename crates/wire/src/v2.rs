@@ -1,5 +1,5 @@
-//! The JSON bodies of the `/2/` APIs sluice speaks (Powerstream, spec Part B §6 and §7.2,
-//! Part A "Powerstream"): v2 problem objects, the Powerstream rules requests and
+//! The JSON bodies of the `/2/` APIs sluice speaks (Powerstream, docs/compatibility.md §6 and §7.2,
+//! docs/compatibility.md ("Decisions") "Powerstream"): v2 problem objects, the Powerstream rules requests and
 //! responses (rule ids as strings), the in-band `{"errors":[…]}` disconnect line and the
 //! `connection_metadata` line.
 //!
@@ -11,7 +11,7 @@
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-/// The problem types sluice uses (spec §7.2 catalogue), as full `type` URLs.
+/// The problem types sluice uses (docs/compatibility.md §7.2 catalogue), as full `type` URLs.
 pub mod problem_type {
     /// A request parameter or body is malformed.
     pub const INVALID_REQUEST: &str = "https://api.x.com/2/problems/invalid-request";
@@ -65,7 +65,7 @@ impl Problem {
     }
 }
 
-/// One rule's problem in an add response (spec §7.2): a duplicate names the existing
+/// One rule's problem in an add response (docs/compatibility.md §7.2): a duplicate names the existing
 /// rule's id, an invalid rule lists why in `details`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleProblem {
@@ -375,7 +375,7 @@ impl StreamErrors {
     }
 }
 
-/// The first line of a `localDcOnly=true` Powerstream connection (spec §6.3):
+/// The first line of a `localDcOnly=true` Powerstream connection (docs/compatibility.md §6.3):
 /// `{"type":"connection_metadata","datacenter":"atla","timestamp":1762557264155}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionMetadata {

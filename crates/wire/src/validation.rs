@@ -1,4 +1,4 @@
-//! The validation endpoint's response (spec §2.6):
+//! The validation endpoint's response (docs/compatibility.md §2.6):
 //! `{"summary":{"valid":N,"not_valid":M},"detail":[…],"sent":"…"}`. Detail entries echo
 //! only `value` and `tag` (no ids: nothing was created), and carry `message` only when the
 //! rule is invalid.

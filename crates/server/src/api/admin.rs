@@ -1,4 +1,4 @@
-//! The operator's admin API (operator spec, "Admin API"): accounts, basic-auth users,
+//! The operator's admin API (docs/operator-interface.md, "Admin API"): accounts, basic-auth users,
 //! streams and Powerstream tokens. Every call needs the admin bearer token (401 with
 //! `WWW-Authenticate: Bearer` without it).
 

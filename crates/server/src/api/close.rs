@@ -22,7 +22,7 @@ pub fn close_messages(dialect: ErrorDialect) -> Arc<dyn CloseMessages> {
     }
 }
 
-/// The in-band messages of Gnip-style streams (spec Part A, wire rule 7): one
+/// The in-band messages of Gnip-style streams (docs/compatibility.md, wire rule 7): one
 /// `{"error":{"message":…,"sent":…}}` line in the stream `sent` format.
 pub struct GnipCloseMessages;
 
@@ -40,9 +40,9 @@ impl CloseMessages for GnipCloseMessages {
     }
 }
 
-/// The in-band lines of `/2/` streams (spec §7.2): one
+/// The in-band lines of `/2/` streams (docs/compatibility.md §7.2): one
 /// `{"errors":[{"title":"operational-disconnect","disconnect_type":…,"detail":…,"type":…}]}`
-/// line before the server ends the stream, with Part A's texts as `detail`.
+/// line before the server ends the stream, with the texts of docs/compatibility.md ("Decisions") as `detail`.
 pub struct PowerstreamCloseMessages;
 
 impl CloseMessages for PowerstreamCloseMessages {

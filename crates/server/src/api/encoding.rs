@@ -3,7 +3,7 @@
 use axum::http::HeaderMap;
 use axum::http::header::ACCEPT_ENCODING;
 
-/// Whether `Accept-Encoding` lists `gzip` (or `*`) with a non-zero q-value (spec Part A,
+/// Whether `Accept-Encoding` lists `gzip` (or `*`) with a non-zero q-value (docs/compatibility.md ("Decisions"),
 /// wire rule 2). Clients send `gzip`, `gzip, deflate`, `gzip, deflate, br, zstd`, ….
 pub fn accepts_gzip(headers: &HeaderMap) -> bool {
     let mut gzip = None;

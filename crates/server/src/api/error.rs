@@ -2,7 +2,7 @@
 //!
 //! Gnip-style endpoints (PowerTrack, Decahose, Firehose, the rules API) and sluice's admin
 //! and ingest APIs answer errors with `{"error":{"message":"…","sent":"…"}}`, gzip-encoded
-//! when the request accepted gzip (spec Part A, wire rule 4). Every 429 carries the
+//! when the request accepted gzip (docs/compatibility.md, wire rule 4). Every 429 carries the
 //! `x-rate-limit-*` headers (wire rule 6).
 
 use std::io::Write as _;

@@ -1,4 +1,4 @@
-//! The ingest API (operator spec, "Ingest API"): NDJSON posts in, matched and delivered as
+//! The ingest API (docs/operator-interface.md, "Ingest API"): NDJSON posts in, matched and delivered as
 //! soon as they are accepted.
 
 use std::sync::Arc;

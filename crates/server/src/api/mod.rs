@@ -8,7 +8,7 @@
 //! at this level.
 //!
 //! Routing is on the path only: any `Host` is accepted, so clients keep X's host names and
-//! change only the base URL (spec Part A, wire rule 8).
+//! change only the base URL (docs/compatibility.md, wire rule 8).
 
 // Products.
 pub mod powerstream;

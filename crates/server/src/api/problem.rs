@@ -1,6 +1,6 @@
 //! Error responses of the `/2/` endpoints (Powerstream): v2 problem JSON
 //! `{"title","detail","type","status"}` with `Content-Type: application/problem+json`, as X
-//! answers them (spec Part A wire rule 4, Part B §7.2). Every 429 carries the
+//! answers them (docs/compatibility.md, wire rule 4 and §7.2). Every 429 carries the
 //! `x-rate-limit-*` headers (wire rule 6).
 
 use axum::http::{HeaderValue, StatusCode, header};

@@ -1,4 +1,4 @@
-//! The concurrency limit of recovery (spec Part B §1.1, §5: "Max 2 concurrent recovery
+//! The concurrency limit of recovery (docs/compatibility.md §1.1, §5: "Max 2 concurrent recovery
 //! jobs"): a recovery request holds one of its stream's slots for as long as its
 //! connection is open; a third at once is a 429 with the `x-rate-limit-*` headers.
 

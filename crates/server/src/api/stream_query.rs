@@ -1,5 +1,5 @@
-//! The query parameters of Gnip-style streams (spec Part A "Partitions", "Backfill";
-//! Part B §1.1, §4.1, §5): `partition`, `backfillMinutes`, and the recovery window
+//! The query parameters of Gnip-style streams (docs/compatibility.md ("Decisions") "Partitions", "Backfill";
+//! docs/compatibility.md §1.1, §4.1, §5): `partition`, `backfillMinutes`, and the recovery window
 //! `startTime`/`endTime` (also spelled `start_time`/`end_time`). A bad value is a 406 whose
 //! `{"error":…}` message says what is accepted.
 //!
@@ -14,7 +14,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::error::ApiError;
 
-/// The longest backfill a connection may ask for (spec Part A: 1–5 minutes).
+/// The longest backfill a connection may ask for (docs/compatibility.md ("Decisions"): 1–5 minutes).
 pub const MAX_BACKFILL_MINUTES: u32 = 5;
 
 /// Where a connection's stream starts, as the query asks.

@@ -241,7 +241,7 @@ pub fn open_stream(state: &AppState, live: Arc<LiveStream>, options: StreamOptio
 /// If registering takes the stream (the partition, on volume streams) over its cap, the
 /// connection is accepted, and once `settings.over_cap_grace` has passed, the connections
 /// still beyond the cap (newest first) are closed with the too-many-connections message
-/// (spec Part A). When the body ends or the client goes away, the connection is
+/// (docs/compatibility.md ("Decisions")). When the body ends or the client goes away, the connection is
 /// unregistered and its closing logged. A connection opened as a basic-auth user is held
 /// in [`crate::sessions::Sessions`] for as long as its body lives.
 ///

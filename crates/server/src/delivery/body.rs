@@ -1,5 +1,5 @@
 //! The body of a streaming response: messages from an [`Outbox`], framed with `\r\n`,
-//! heartbeats after silence, and gzip flushed per batch (spec Part A, wire rules 1–3 and 7).
+//! heartbeats after silence, and gzip flushed per batch (docs/compatibility.md, wire rules 1–3 and 7).
 //!
 //! The body is one gzip stream for the whole response, made of independent deflate
 //! segments ([`super::gzip`]): the segments the pipeline compressed once for every

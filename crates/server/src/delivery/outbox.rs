@@ -2,7 +2,7 @@
 //!
 //! Ingest pushes each message into the outbox of every connection that should get it and
 //! never waits: a full outbox does not block ingest or any other client. Instead the
-//! connection is closed as a slow consumer (spec Part A, "Slow consumers"): its backlog is
+//! connection is closed as a slow consumer (docs/compatibility.md ("Decisions"), "Slow consumers"): its backlog is
 //! dropped, it is sent X's "unable to keep up" message, and a reconnect with
 //! `backfillMinutes` recovers what it missed. Nothing is dropped silently.
 //!

@@ -1,5 +1,5 @@
 //! `sluice ingest [FILE|-]`: feeds NDJSON posts to a running server's ingest API
-//! (operator spec, "Ingest API").
+//! (docs/operator-interface.md, "Ingest API").
 //!
 //! The file is read as a stream and cut on line boundaries into requests of at most
 //! `--batch-bytes` (8 MiB; the server takes up to 16 MiB), so memory stays flat however big

@@ -1,5 +1,5 @@
 //! `sluice match`: offline matching of an NDJSON posts file against a PowerTrack rules body,
-//! exactly as `shared/spec/operator.md` specifies.
+//! exactly as `docs/operator-interface.md` specifies.
 //!
 //! The rules go through the same steps the server's add endpoint takes: the body is parsed
 //! as an add-rules request, every rule is validated (any invalid rule rejects the whole

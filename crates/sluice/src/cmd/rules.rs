@@ -1,5 +1,5 @@
 //! `sluice rules list|add|delete|validate`: a client for the PowerTrack rules API (spec
-//! Part B §2) for operators and scripts.
+//! docs/compatibility.md §2) for operators and scripts.
 //!
 //! Every action prints the server's JSON on stdout (indented on a terminal, one compact
 //! line otherwise). Large inputs are sent in batches, like demian85/gnip does (5,000 rules

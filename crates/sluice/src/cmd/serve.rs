@@ -1,4 +1,4 @@
-//! `sluice serve`: runs the server, as `shared/spec/operator.md` specifies.
+//! `sluice serve`: runs the server, as `docs/operator-interface.md` specifies.
 //!
 //! Settings come from flags, `SLUICE_<FLAG>` environment variables (clap reads both into
 //! [`ServeArgs`]) and a TOML file (`--config`); [`resolve`] merges them, flag > env > file >

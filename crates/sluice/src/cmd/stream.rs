@@ -1,5 +1,5 @@
 //! `sluice stream URL`: a long-running stream consumer that behaves the way X asks clients
-//! to (spec Part B §1.1, §1.2, §1.5).
+//! to (docs/compatibility.md §1.1, §1.2, §1.5).
 //!
 //! It connects with `Accept-Encoding: gzip` and a 35 s read timeout (X's heartbeats come
 //! every 10 s; clients must wait more than 30 s), decodes the body chunk by chunk as it

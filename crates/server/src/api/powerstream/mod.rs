@@ -1,4 +1,4 @@
-//! Powerstream (spec Part B §6, Part A "Powerstream"): `GET /2/powerstream` and the rules
+//! Powerstream (docs/compatibility.md §6 and "Decisions" "Powerstream"): `GET /2/powerstream` and the rules
 //! API `GET`/`POST`/`DELETE /2/powerstream/rules`, with OAuth 2.0 bearer tokens from the
 //! admin API.
 //!
@@ -35,7 +35,7 @@
 //!   `result_count`.
 //! - Stream: connecting without rules is allowed (heartbeats only, as on PowerTrack). No
 //!   connect rate limit (X: "no limit on streams"). Gzip when `Accept-Encoding` allows
-//!   it, identity otherwise. The connection cap follows Part A (an over-cap connection is
+//!   it, identity otherwise. The connection cap follows docs/compatibility.md ("Decisions") (an over-cap connection is
 //!   accepted; if the stream is still over its cap after the grace period the newest is
 //!   closed) rather than refusing with 429, so that a client reconnecting while its dead
 //!   connection still holds a slot is not refused. In-band closing lines are v2 errors

@@ -1,4 +1,4 @@
-//! The PowerTrack rules API (spec Part B §2 and Part A): list, add, delete, get one, get
+//! The PowerTrack rules API (docs/compatibility.md §2 and "Decisions"): list, add, delete, get one, get
 //! many and validate the rules of one PowerTrack stream.
 //!
 //! Every call: basic auth for the account in the path, the stream must exist (404), then

@@ -1,4 +1,4 @@
-//! The PowerTrack stream (spec Part B §1, Part A):
+//! The PowerTrack stream (docs/compatibility.md §1 and "Decisions"):
 //! `GET /stream/powertrack/accounts/{account}/publishers/twitter/{label}.json`.
 //!
 //! Every post matching at least one of the stream's rules, once per connection, with its

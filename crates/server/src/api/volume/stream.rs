@@ -1,4 +1,4 @@
-//! The volume streams (spec Part B §4.1, Part A "Partitions"):
+//! The volume streams (docs/compatibility.md §4.1 and "Decisions" "Partitions"):
 //! `GET /stream/sample10/accounts/{account}/publishers/twitter/{label}.json?partition=N`
 //! (Decahose, 2 partitions) and `GET /stream/firehose/…?partition=N` (Firehose, 20).
 //!
