@@ -84,6 +84,9 @@ impl Fanout {
     /// The groups are taken from the connections open when the batch starts (after it was
     /// logged); a connection that registers meanwhile still receives the segments of its
     /// group that are pushed after it registered.
+    ///
+    /// Long on purpose: the per-batch loop of live delivery (group, route, frame, compress,
+    /// push), whose steps share the batch's reusable buffers.
     pub fn fan_out<'a>(
         &mut self,
         streams: &[Arc<LiveStream>],
