@@ -20,6 +20,7 @@
 //! - [`info`]: the `{"info":{…}}` message that ends a finite stream (recovery).
 //! - [`sent`]: the two `sent` timestamp formats.
 //! - [`v2`]: the `/2/` bodies (Powerstream rules, problems, in-band errors, metadata).
+//! - [`v2_post`]: the public v2 Post line built from the native post (fields, expansions).
 
 #![deny(missing_docs)]
 
@@ -33,6 +34,7 @@ pub mod request;
 pub mod rule;
 pub mod sent;
 pub mod v2;
+pub mod v2_post;
 pub mod validation;
 
 pub use add::{AddDetail, AddResponse, AddSummary, EchoedRule};
