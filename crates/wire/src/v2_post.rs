@@ -574,10 +574,9 @@ fn includes(post: &Value, fields: &V2Fields) -> Map<String, Value> {
             users.push(user);
         }
     };
-    if fields.expand("author_id") {
-        if let Some(user) = post.get("user").and_then(|u| user_object(u, fields)) {
-            add_user(user);
-        }
+    let author = post.get("user").filter(|_| fields.expand("author_id"));
+    if let Some(user) = author.and_then(|u| user_object(u, fields)) {
+        add_user(user);
     }
     if fields.expand("entities.mentions.username") {
         let mentions = entities_of(post)
