@@ -450,3 +450,50 @@ fn known_names_parse_and_repeat_once() {
     assert_eq!(data["lang"], "en");
     assert_eq!(data["created_at"], "2018-10-10T20:19:24.000Z");
 }
+
+/// Every field and expansion the conversion fills.
+const ALL: &[(&str, &str)] = &[
+    (
+        "tweet.fields",
+        "author_id,created_at,lang,source,possibly_sensitive,conversation_id,in_reply_to_user_id,display_text_range,public_metrics,referenced_tweets,entities,attachments,geo,edit_controls",
+    ),
+    (
+        "expansions",
+        "author_id,entities.mentions.username,referenced_tweets.id,referenced_tweets.id.author_id,attachments.media_keys,geo.place_id",
+    ),
+    (
+        "user.fields",
+        "created_at,description,location,verified,protected,public_metrics,profile_image_url,url",
+    ),
+    (
+        "media.fields",
+        "url,preview_image_url,width,height,alt_text,duration_ms,variants",
+    ),
+    ("place.fields", "country,country_code,name,place_type,geo"),
+];
+
+#[test]
+fn converting_bytes_skips_only_members_the_conversion_never_reads() {
+    let all = fields(ALL);
+    let mut generator = sluice_synth::PostGenerator::new(7);
+    let synthetic = (0..300).map(|_| generator.next_post().into_bytes());
+    let documented = [native(), retweet_of_a_quote(), with_media_and_place()]
+        .map(|post| serde_json::to_vec(&post).unwrap());
+    for bytes in documented.into_iter().chain(synthetic) {
+        let whole: Value = serde_json::from_slice(&bytes).unwrap();
+        for query in [&V2Fields::default(), &all] {
+            assert_eq!(
+                to_v2_bytes(&bytes, query).unwrap(),
+                to_v2(&whole, query),
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+    }
+}
+
+#[test]
+fn converting_bytes_refuses_what_is_not_a_post() {
+    assert!(to_v2_bytes(b"[1]", &V2Fields::default()).is_err());
+    assert!(to_v2_bytes(br#"{"id_str":"1"} x"#, &V2Fields::default()).is_err());
+}
