@@ -247,6 +247,44 @@ impl V2Fields {
     fn expand(&self, name: &str) -> bool {
         self.expansions.contains(&name)
     }
+
+    fn tweet(&self, name: &str) -> bool {
+        self.tweet.contains(&name)
+    }
+
+    /// Whether the conversion reads this member of a native post (one of `POST_KEYS`)
+    /// for these fields.
+    fn reads(&self, key: &str) -> bool {
+        let any = |tweet: &[&str], expansions: &[&str]| {
+            tweet.iter().any(|t| self.tweet(t)) || expansions.iter().any(|e| self.expand(e))
+        };
+        match key {
+            "user" => any(
+                &["author_id"],
+                &["author_id", "referenced_tweets.id.author_id"],
+            ),
+            "created_at" | "lang" | "source" | "possibly_sensitive" | "display_text_range"
+            | "edit_controls" => self.tweet(key),
+            "editable" => self.tweet("edit_controls"),
+            "conversation_id_str" => self.tweet("conversation_id"),
+            "in_reply_to_user_id_str" => self.tweet("in_reply_to_user_id"),
+            "in_reply_to_status_id_str" | "quoted_status_id_str" => self.tweet("referenced_tweets"),
+            "retweet_count" | "reply_count" | "favorite_count" | "quote_count" => {
+                self.tweet("public_metrics")
+            }
+            "quoted_status" | "retweeted_status" => any(
+                &["referenced_tweets"],
+                &["referenced_tweets.id", "referenced_tweets.id.author_id"],
+            ),
+            "entities" | "extended_entities" => any(
+                &["entities", "attachments"],
+                &["entities.mentions.username", "attachments.media_keys"],
+            ),
+            "place" => any(&["geo"], &["geo.place_id"]),
+            "coordinates" => self.tweet("geo"),
+            _ => true,
+        }
+    }
 }
 
 /// Adds `matching_rules` to a line built by [`to_v2`]: `rules` are `(id, tag)` pairs;
@@ -267,7 +305,7 @@ pub fn with_matching_rules(mut line: Value, rules: &[(&str, Option<&str>)]) -> V
 /// sizes, …) are skipped without being built.
 pub fn to_v2_bytes(native: &[u8], fields: &V2Fields) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(native);
-    let post = Filtered(Level::Post).deserialize(&mut de)?;
+    let post = Filtered(Level::Post, fields).deserialize(&mut de)?;
     de.end()?;
     Ok(to_v2(&post, fields))
 }
@@ -324,18 +362,18 @@ const USER_KEYS: &[&str] = &[
 ];
 
 /// Which kind of object [`Filtered`] reads.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Level {
     Post,
     User,
 }
 
-/// Reads a post or user object keeping only the members the conversion reads (nested
-/// posts and users filtered the same way); `null` stays `null`.
+/// Reads a post or user object keeping only the members the conversion reads for these
+/// fields (nested posts and users filtered the same way); `null` stays `null`.
 #[derive(Clone, Copy)]
-struct Filtered(Level);
+struct Filtered<'f>(Level, &'f V2Fields);
 
-impl<'de> DeserializeSeed<'de> for Filtered {
+impl<'de> DeserializeSeed<'de> for Filtered<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Value, D::Error> {
@@ -343,7 +381,7 @@ impl<'de> DeserializeSeed<'de> for Filtered {
     }
 }
 
-impl<'de> Visitor<'de> for Filtered {
+impl<'de> Visitor<'de> for Filtered<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -361,15 +399,15 @@ impl<'de> Visitor<'de> for Filtered {
         };
         let mut out = Map::new();
         while let Some(key) = map.next_key_seed(KnownKey(keys))? {
-            let Some(key) = key else {
+            let Some(key) = key.filter(|k| self.0 == Level::User || self.1.reads(k)) else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             };
             let value = match (self.0, key) {
                 (Level::Post, "retweeted_status" | "quoted_status") => {
-                    map.next_value_seed(Filtered(Level::Post))?
+                    map.next_value_seed(Filtered(Level::Post, self.1))?
                 }
-                (Level::Post, "user") => map.next_value_seed(Filtered(Level::User))?,
+                (Level::Post, "user") => map.next_value_seed(Filtered(Level::User, self.1))?,
                 _ => map.next_value::<Value>()?,
             };
             out.insert(key.to_owned(), value);
