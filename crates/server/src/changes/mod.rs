@@ -309,7 +309,7 @@ pub async fn add_app(state: &AppState, app: &StoredApp) -> Result<(), ChangeErro
     Ok(())
 }
 
-/// [`apply`] for a change to accounts, users, streams or tokens, under the changes gate.
+/// [`apply`] for a change to accounts, users, streams, tokens or apps, under the changes gate.
 ///
 /// Long on purpose: one arm per kind of change, so what applying each does (store, live
 /// registry, sessions) reads in one place, the one place every change is applied.
