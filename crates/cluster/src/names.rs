@@ -94,6 +94,11 @@ pub fn token_key(hash_hex: &str) -> String {
     format!("token.{}", token(hash_hex))
 }
 
+/// KV key of a v2 app.
+pub fn app_key(app_id: &str) -> String {
+    format!("app.{}", token(app_id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

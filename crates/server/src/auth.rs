@@ -9,6 +9,7 @@
 //! so a SHA-256 of the token is a safe lookup key and is all that is stored. Comparisons
 //! of secrets are constant-time.
 
+pub mod apps;
 pub mod basic;
 pub mod throttle;
 pub mod verifier;

@@ -172,6 +172,21 @@ pub enum Change {
         /// The displayable prefix.
         prefix: String,
     },
+    /// A v2 app (app-only bearer auth) belongs to an account.
+    AddApp {
+        /// The account.
+        account: String,
+        /// The app id.
+        app_id: String,
+        /// The operator's name for the app.
+        name: String,
+        /// The consumer key (public).
+        consumer_key: String,
+        /// SHA-256 of the consumer secret, hex.
+        consumer_secret_hash_hex: String,
+        /// SHA-256 of the bearer token, hex.
+        bearer_hash_hex: String,
+    },
 }
 
 /// A stream's identity in serializable form.

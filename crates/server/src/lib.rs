@@ -13,7 +13,7 @@
 //! - [`registry`]: live streams, their compiled rules and open connections.
 //! - [`sessions`]: the open connections of each basic-auth user, closed when it is revoked.
 //! - [`client_addr`]: the client address of the request being served.
-//! - [`changes`]: every state change (accounts, users, streams, rules, tokens) is a
+//! - [`changes`]: every state change (accounts, users, streams, rules, tokens, apps) is a
 //!   [`cluster::Change`] applied by one function, [`changes::apply`]; one function per kind
 //!   builds it and hands it to the source of truth (the store, or the cluster first).
 //! - [`cluster`]: the seam to a cluster backend (`sluice-cluster`): [`cluster::Cluster`]

@@ -15,15 +15,18 @@
 //! ## Layout
 //! - [`Store`]: opening, migrations, and every query.
 //! - [`Product`]: which API a stream belongs to, and [`ProductSpec`], what each one is.
+//! - [`StoredApp`]: v2 apps (app-only bearer auth), stored as hashes.
 //! - `schema`: the SQL schema and its migrations (`PRAGMA user_version`).
 
 #![deny(missing_docs)]
 
+mod apps;
 mod product;
 mod rules;
 mod schema;
 mod store;
 
+pub use apps::StoredApp;
 pub use product::{
     AuthScheme, ErrorDialect, PRODUCTS, Product, ProductSpec, RateWindow, RulesSpec, Sample,
     UnknownProduct,

@@ -46,6 +46,19 @@ const MIGRATIONS: &[&str] = &[
         value  TEXT NOT NULL
     );
     ",
+    // 2: v2 apps (app-only bearer auth).
+    "
+    CREATE TABLE apps (
+        id                   TEXT PRIMARY KEY,
+        account              TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+        name                 TEXT NOT NULL,
+        consumer_key         TEXT NOT NULL UNIQUE,
+        consumer_secret_hash BLOB NOT NULL,
+        bearer_hash          BLOB NOT NULL UNIQUE,
+        created_ms           INTEGER NOT NULL
+    );
+    CREATE INDEX apps_account ON apps (account);
+    ",
 ];
 
 /// Brings the database to the newest schema.

@@ -367,7 +367,7 @@ impl Store {
     }
 }
 
-fn require_account(conn: &Connection, account: &str) -> Result<(), StoreError> {
+pub(crate) fn require_account(conn: &Connection, account: &str) -> Result<(), StoreError> {
     let found = conn
         .query_row("SELECT 1 FROM accounts WHERE name = ?1", [account], |_| {
             Ok(())

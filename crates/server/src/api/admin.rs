@@ -61,7 +61,7 @@ fn created_or_ok(created: bool) -> StatusCode {
     }
 }
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response {
+pub(super) fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     json_response(status, sluice_wire::to_vec(value), false)
 }
 
@@ -76,7 +76,7 @@ fn body<T: for<'de> Deserialize<'de> + Default>(bytes: &[u8]) -> Result<T, ApiEr
 
 /// Reads the body (call it once the admin token is checked) within the admin body limit
 /// and the read deadline, and parses it with [`body`].
-async fn read_body<T: for<'de> Deserialize<'de> + Default>(
+pub(super) async fn read_body<T: for<'de> Deserialize<'de> + Default>(
     state: &AppState,
     raw: UnreadBody,
 ) -> Result<T, ApiError> {
@@ -92,7 +92,7 @@ async fn read_body<T: for<'de> Deserialize<'de> + Default>(
 #[serde(deny_unknown_fields)]
 struct EmptyBody {}
 
-async fn require_account(state: &AppState, account: &str) -> Result<(), ApiError> {
+pub(super) async fn require_account(state: &AppState, account: &str) -> Result<(), ApiError> {
     check_name("account", account)?;
     let name = account.to_owned();
     if state.blocking(move |s| s.account_exists(&name)).await? {

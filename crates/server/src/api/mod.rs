@@ -17,6 +17,7 @@ pub mod volume;
 
 // The operator's surfaces.
 pub mod admin;
+pub mod apps;
 pub mod health;
 pub mod ingest;
 
@@ -64,6 +65,11 @@ pub fn router(state: AppState) -> Router {
             "/admin/accounts/{account}/tokens",
             post(admin::create_token),
         )
+        .route(
+            "/admin/accounts/{account}/apps",
+            post(apps::create_app).get(apps::list_apps),
+        )
+        .route("/oauth2/token", post(apps::oauth2_token))
         .merge(powertrack::routes())
         .merge(volume::routes())
         .merge(powerstream::routes())

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use sluice_rules::Rule;
 use sluice_store::{AddOutcome, NewRule, Product, Store, StoreError, StoredRule, StoredStream};
-use sluice_store::{StreamLimits, StreamRef};
+use sluice_store::{StoredApp, StreamLimits, StreamRef};
 use sluice_wire::RuleInput;
 
 use crate::clock::now_ms;
@@ -293,7 +293,23 @@ pub async fn add_token(
     Ok(())
 }
 
-/// [`apply`] for a change to accounts, users, streams or tokens, under the changes gate.
+/// Stores a v2 app of an account (its secrets only as hashes).
+pub async fn add_app(state: &AppState, app: &StoredApp) -> Result<(), ChangeError> {
+    let _gate = state.changes_gate.lock().await;
+    require_account(state, &app.account).await?;
+    let change = Change::AddApp {
+        account: app.account.clone(),
+        app_id: app.id.clone(),
+        name: app.name.clone(),
+        consumer_key: app.consumer_key.clone(),
+        consumer_secret_hash_hex: to_hex(&app.consumer_secret_hash),
+        bearer_hash_hex: to_hex(&app.bearer_hash),
+    };
+    commit(state, change).await?;
+    Ok(())
+}
+
+/// [`apply`] for a change to accounts, users, streams, tokens or apps, under the changes gate.
 ///
 /// Long on purpose: one arm per kind of change, so what applying each does (store, live
 /// registry, sessions) reads in one place, the one place every change is applied.
@@ -382,6 +398,37 @@ async fn apply_locked(state: &AppState, change: Change) -> Result<Applied, Store
                         s.add_token(&account, &hash, &prefix, now_ms())?;
                     }
                     Ok::<_, StoreError>(())
+                })
+                .await?;
+        }
+        Change::AddApp {
+            account,
+            app_id,
+            name,
+            consumer_key,
+            consumer_secret_hash_hex,
+            bearer_hash_hex,
+        } => {
+            let (Some(consumer_secret_hash), Some(bearer_hash)) = (
+                from_hex(&consumer_secret_hash_hex),
+                from_hex(&bearer_hash_hex),
+            ) else {
+                tracing::warn!(account, "replicated app hashes are not hex");
+                return Ok(applied);
+            };
+            let app = StoredApp {
+                id: app_id,
+                account,
+                name,
+                consumer_key,
+                consumer_secret_hash,
+                bearer_hash,
+                created_ms: now_ms(),
+            };
+            applied.changed = state
+                .blocking(move |s| {
+                    s.put_account(&app.account, now_ms())?;
+                    s.add_app(&app)
                 })
                 .await?;
         }

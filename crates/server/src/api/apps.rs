@@ -1,0 +1,177 @@
+//! v2 apps, X's app-only auth (docs/compatibility.md §7.4): the operator creates an app for
+//! an account (`POST /admin/accounts/{account}/apps`, secrets shown once) and lists them;
+//! clients trade the consumer key and secret for the app's bearer token at
+//! `POST /oauth2/token` (the client-credentials grant); `/2/` endpoints find the app of a
+//! bearer token with [`authenticate_app`].
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+use sluice_store::StoredApp;
+
+use super::admin::{check_name, json, read_body, require_account, require_admin};
+use super::body::UnreadBody;
+use super::error::{ApiError, json_response};
+use super::problem::ProblemError;
+use crate::auth::apps::{IssuedApp, bearer_for_secret, issue_app, secret_matches};
+use crate::auth::{basic_credentials, bearer_token, token_hash};
+use crate::changes;
+use crate::clock::now_ms;
+use crate::state::AppState;
+
+/// The body of an app create: `{"name":"…"}`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AppBody {
+    name: Option<String>,
+}
+
+/// `POST /admin/accounts/{account}/apps`: a new app of the account; its consumer key,
+/// consumer secret and bearer token are in this answer only.
+pub async fn create_app(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    raw: UnreadBody,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    require_account(&state, &account).await?;
+    let AppBody { name } = read_body(&state, raw).await?;
+    let name = name.ok_or_else(|| ApiError::bad_request("Missing \"name\" of the app."))?;
+    check_name("name", &name)?;
+    let IssuedApp {
+        app_id,
+        consumer_key,
+        consumer_secret,
+        bearer_token,
+    } = issue_app();
+    let app = StoredApp {
+        id: app_id.clone(),
+        account: account.clone(),
+        name,
+        consumer_key: consumer_key.clone(),
+        consumer_secret_hash: token_hash(&consumer_secret).to_vec(),
+        bearer_hash: token_hash(&bearer_token).to_vec(),
+        created_ms: now_ms(),
+    };
+    changes::add_app(&state, &app).await?;
+    tracing::info!(account, app_id, consumer_key, "app created");
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({
+            "app_id": app_id,
+            "consumer_key": consumer_key,
+            "consumer_secret": consumer_secret,
+            "bearer_token": bearer_token,
+        }),
+    ))
+}
+
+/// `GET /admin/accounts/{account}/apps`: the account's apps, without secrets.
+pub async fn list_apps(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    require_account(&state, &account).await?;
+    let a = account.clone();
+    let apps = state.blocking(move |s| s.apps(&a)).await?;
+    let apps: Vec<serde_json::Value> = apps
+        .iter()
+        .map(|app| {
+            json!({
+                "app_id": app.id,
+                "name": app.name,
+                "consumer_key": app.consumer_key,
+                "created": rfc3339(app.created_ms),
+            })
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &json!({ "apps": apps })))
+}
+
+/// Epoch milliseconds as an RFC 3339 UTC time.
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// An error of `/oauth2/token`, in the `{"errors":[{"code","label","message"}]}` shape X's
+/// token endpoint answers with (403 for every refusal).
+fn token_error(code: u32, label: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "code": code, "label": label, "message": message }] });
+    json_response(StatusCode::FORBIDDEN, sluice_wire::to_vec(&body), false)
+}
+
+fn bad_credentials() -> Response {
+    token_error(
+        99,
+        "authenticity_token_error",
+        "Unable to verify your credentials",
+    )
+}
+
+/// `POST /oauth2/token`: the client-credentials grant. Basic auth of consumer key and
+/// secret, form body `grant_type=client_credentials` → the app's bearer token.
+pub async fn oauth2_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    raw: UnreadBody,
+) -> Result<Response, ApiError> {
+    let Some((key, secret)) = basic_credentials(&headers) else {
+        return Ok(bad_credentials());
+    };
+    let app = state.blocking(move |s| s.app_by_consumer_key(&key)).await?;
+    let Some(app) = app.filter(|app| secret_matches(&secret, &app.consumer_secret_hash)) else {
+        return Ok(bad_credentials());
+    };
+    let settings = &state.settings;
+    let form = raw
+        .read(settings.admin_body_limit, settings.body_read_timeout)
+        .await?;
+    let grant = url::form_urlencoded::parse(&form)
+        .find(|(k, _)| k == "grant_type")
+        .map(|(_, v)| v.into_owned());
+    if grant.as_deref() != Some("client_credentials") {
+        return Ok(token_error(
+            170,
+            "forbidden_missing_parameter",
+            "Missing required parameter: grant_type",
+        ));
+    }
+    let body = json!({ "token_type": "bearer", "access_token": bearer_for_secret(&secret) });
+    tracing::debug!(
+        account = app.account,
+        app_id = app.id,
+        "bearer token issued"
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        sluice_wire::to_vec(&body),
+        false,
+    ))
+}
+
+/// The app of a `/2/` request's `Authorization: Bearer …`; a missing or unknown token is
+/// X's 401 problem with `WWW-Authenticate: Bearer`.
+pub async fn authenticate_app(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<StoredApp, ProblemError> {
+    let Some(token) = bearer_token(headers) else {
+        return Err(ProblemError::unauthorized());
+    };
+    let hash = token_hash(token);
+    state
+        .blocking(move |s| s.app_by_bearer_hash(&hash))
+        .await?
+        .ok_or_else(ProblemError::unauthorized)
+}

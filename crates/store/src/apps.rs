@@ -1,0 +1,142 @@
+//! v2 apps: the credentials of X's app-only (OAuth 2.0 client-credentials) auth. The
+//! store keeps only hashes of the consumer secret and of the bearer token; the server
+//! generates them and checks them.
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::store::{Store, StoreError, require_account};
+
+/// An app as stored (no secret, only hashes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredApp {
+    /// The app id (public).
+    pub id: String,
+    /// The account the app belongs to.
+    pub account: String,
+    /// The operator's name for the app.
+    pub name: String,
+    /// The consumer key (public: the user part of the client-credentials basic auth).
+    pub consumer_key: String,
+    /// SHA-256 of the consumer secret.
+    pub consumer_secret_hash: Vec<u8>,
+    /// SHA-256 of the app's bearer token.
+    pub bearer_hash: Vec<u8>,
+    /// Creation time, epoch milliseconds.
+    pub created_ms: i64,
+}
+
+const COLUMNS: &str =
+    "id, account, name, consumer_key, consumer_secret_hash, bearer_hash, created_ms";
+
+fn read_app(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredApp> {
+    Ok(StoredApp {
+        id: row.get(0)?,
+        account: row.get(1)?,
+        name: row.get(2)?,
+        consumer_key: row.get(3)?,
+        consumer_secret_hash: row.get(4)?,
+        bearer_hash: row.get(5)?,
+        created_ms: row.get(6)?,
+    })
+}
+
+impl Store {
+    /// Stores an app unless one with its id exists already (replicated changes repeat).
+    /// Returns true when it was created.
+    pub fn add_app(&self, app: &StoredApp) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        require_account(&tx, &app.account)?;
+        let n = tx.execute(
+            "INSERT INTO apps (id, account, name, consumer_key, consumer_secret_hash,
+                               bearer_hash, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+            params![
+                app.id,
+                app.account,
+                app.name,
+                app.consumer_key,
+                app.consumer_secret_hash,
+                app.bearer_hash,
+                app.created_ms
+            ],
+        )?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    /// The app with this consumer key (the client-credentials grant).
+    pub fn app_by_consumer_key(&self, key: &str) -> Result<Option<StoredApp>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM apps WHERE consumer_key = ?1");
+        Ok(self.conn().query_row(&sql, [key], read_app).optional()?)
+    }
+
+    /// The app whose bearer token has this hash (a `/2/` request).
+    pub fn app_by_bearer_hash(&self, hash: &[u8]) -> Result<Option<StoredApp>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM apps WHERE bearer_hash = ?1");
+        Ok(self.conn().query_row(&sql, [hash], read_app).optional()?)
+    }
+
+    /// The account's apps, oldest first.
+    pub fn apps(&self, account: &str) -> Result<Vec<StoredApp>, StoreError> {
+        let conn = self.conn();
+        let sql = format!("SELECT {COLUMNS} FROM apps WHERE account = ?1 ORDER BY created_ms, id");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([account], read_app)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(id: &str, account: &str, key: &str) -> StoredApp {
+        StoredApp {
+            id: id.to_owned(),
+            account: account.to_owned(),
+            name: format!("app {id}"),
+            consumer_key: key.to_owned(),
+            consumer_secret_hash: vec![1; 32],
+            bearer_hash: format!("bearer-{id}").into_bytes(),
+            created_ms: 5,
+        }
+    }
+
+    #[test]
+    fn apps_are_stored_found_and_listed_per_account() {
+        let store = Store::open_in_memory().unwrap();
+        store.put_account("acme", 1).unwrap();
+        store.put_account("other", 1).unwrap();
+        let a = app("1", "acme", "key-a");
+        assert!(store.add_app(&a).unwrap());
+        assert!(
+            !store.add_app(&a).unwrap(),
+            "adding the same app again is a no-op"
+        );
+        store.add_app(&app("2", "other", "key-b")).unwrap();
+        assert_eq!(store.app_by_consumer_key("key-a").unwrap(), Some(a.clone()));
+        assert_eq!(
+            store.app_by_bearer_hash(b"bearer-1").unwrap(),
+            Some(a.clone())
+        );
+        assert_eq!(store.app_by_consumer_key("nope").unwrap(), None);
+        assert_eq!(store.apps("acme").unwrap(), vec![a]);
+        assert_eq!(store.apps("other").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_app_needs_its_account() {
+        let store = Store::open_in_memory().unwrap();
+        let err = store.add_app(&app("1", "ghost", "k")).unwrap_err();
+        assert!(matches!(err, StoreError::NoSuchAccount(a) if a == "ghost"));
+    }
+
+    #[test]
+    fn consumer_keys_are_unique() {
+        let store = Store::open_in_memory().unwrap();
+        store.put_account("acme", 1).unwrap();
+        store.add_app(&app("1", "acme", "k")).unwrap();
+        assert!(store.add_app(&app("2", "acme", "k")).is_err());
+    }
+}
