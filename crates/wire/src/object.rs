@@ -35,9 +35,21 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
     }
 }
 
-/// Parses a body that must be a JSON object.
+/// Parses a body that must be a JSON object, in UTF-8.
+///
+/// JSON text is UTF-8. serde_json checks the strings it reads, but skips the ones a type
+/// ignores without looking at them, so invalid UTF-8 in an unknown member would pass; a
+/// body that is not UTF-8 is refused as a whole, with the position of the bad bytes.
 pub(crate) fn from_slice<'a, T: Deserialize<'a>>(body: &'a [u8]) -> serde_json::Result<T> {
-    serde_json::from_slice::<ObjectOnly<T>>(body).map(|ObjectOnly(value)| value)
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        // Reading every string (as a `Value`) fails at the bad bytes, naming their position.
+        Err(_) => {
+            return serde_json::from_slice::<serde_json::Value>(body)
+                .and_then(|_| Err(serde::de::Error::custom("the body is not UTF-8")));
+        }
+    };
+    serde_json::from_str::<ObjectOnly<T>>(text).map(|ObjectOnly(value)| value)
 }
 
 /// A `deserialize_with` reader for a list whose entries must be JSON objects.
@@ -89,5 +101,18 @@ mod tests {
             "{error}"
         );
         assert!(from_slice::<Pair>(b"null").is_err());
+    }
+
+    /// Found by the `rules_request` fuzz target: invalid UTF-8 in a member the type skips.
+    #[test]
+    fn a_body_that_is_not_utf8_is_refused_even_where_the_bad_bytes_would_be_skipped() {
+        let body = b"{\"a\":1,\"x\":[\"i\xd0P\"]}";
+        assert!(
+            serde_json::from_slice::<Pair>(body).is_ok(),
+            "serde's own reading"
+        );
+        let error = from_slice::<Pair>(body).unwrap_err().to_string();
+        assert!(error.contains("column"), "{error}");
+        assert!(from_slice::<Pair>(b"{\"a\":1,\"x\xff\":2}").is_err());
     }
 }
