@@ -27,8 +27,8 @@ const MIN_MATCH_SHARE: f64 = 0.05;
 /// synthetic posts (the English ones, sampled at 10 %).
 pub const SHARE_RULE: &str = "lang:en sample:10";
 
-/// The Powerstream rule added when the generated ones match too little (Powerstream has no
-/// `sample:` and `lang:` cannot stand alone): about 8 % of the synthetic posts.
+/// The Powerstream (and v2) rule added when the generated ones match too little (a `lang:`
+/// cannot stand alone there): about 8 % of the synthetic posts.
 pub const POWERSTREAM_SHARE_RULE: &str = "for";
 
 /// Generated rules tried per rule wanted before giving up on a dialect that refuses most of
@@ -39,7 +39,7 @@ const MAX_TRIES_PER_RULE: usize = 50;
 pub fn share_rule(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::PowerTrack => SHARE_RULE,
-        Dialect::Powerstream => POWERSTREAM_SHARE_RULE,
+        Dialect::Powerstream | Dialect::V2 => POWERSTREAM_SHARE_RULE,
     }
 }
 

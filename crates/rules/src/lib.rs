@@ -51,6 +51,9 @@ pub enum Dialect {
     /// Powerstream (`/2/powerstream/rules`): the documented subset, and `is:`/`has:`/`lang:`
     /// cannot stand alone.
     Powerstream,
+    /// The X API v2 filtered stream (`/2/tweets/search/stream/rules`): PowerTrack's
+    /// operators, and `is:`/`has:`/`lang:` cannot stand alone.
+    V2,
 }
 
 /// Longest rule accepted, in characters (Unicode scalar values).

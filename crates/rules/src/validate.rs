@@ -74,7 +74,7 @@ pub(crate) fn validate(root: &Node, dialect: Dialect) -> Vec<Problem> {
                 ));
             }
         }
-        Dialect::Powerstream => {
+        Dialect::Powerstream | Dialect::V2 => {
             let standalone =
                 |c: &Clause| matches!(c, Clause::Is(_) | Clause::Has(_) | Clause::Lang(_));
             if !positive(root, &|c| !standalone(c) && !matches!(c, Clause::Sample(_))) {

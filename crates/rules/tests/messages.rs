@@ -9,6 +9,7 @@ use sluice_rules::{Dialect, MAX_RULE_CHARS, parse, parse_with};
 
 const PT: Dialect = Dialect::PowerTrack;
 const PS: Dialect = Dialect::Powerstream;
+const V2: Dialect = Dialect::V2;
 
 /// `<problem> (at position N)\n`, X's usual shape.
 macro_rules! at {
@@ -398,6 +399,16 @@ const INVALID: &[(Dialect, &str, &str)] = &[
         "cat OR is:retweet",
         at!("is/has/lang cannot be used as a standalone operator", "8"),
     ),
+    (
+        V2,
+        "has:links lang:en",
+        at!("is/has/lang cannot be used as a standalone operator", "1"),
+    ),
+    (
+        V2,
+        "-cat is:retweet",
+        at!("is/has/lang cannot be used as a standalone operator", "6"),
+    ),
 ];
 
 /// Rules that must be accepted in their dialect (PowerTrack rows are checked on
@@ -446,6 +457,12 @@ const VALID: &[(Dialect, &str)] = &[
          place:e bio:f bio_name:g to:h retweets_of:i retweets_of_status_id:1 \
          in_reply_to_status_id:2 point_radius:[0 0 1mi] bounding_box:[0 0 0.1 0.1] has:geo",
     ),
+    // The v2 filtered stream takes PowerTrack's operators.
+    (
+        V2,
+        "#cat $TWTR \"a b\"~3 url:x followers_count:5 a sample:10 source:x",
+    ),
+    (V2, "cat has:links"),
 ];
 
 /// Rules refused whatever their message (the message is checked elsewhere or is not X's).
@@ -456,6 +473,7 @@ const INVALID_ANY: &[(Dialect, &str)] = &[
     (PS, "a followers_count:5"),
     (PS, "a profile_country:US"),
     (PS, "a url:x"),
+    (V2, "is:retweet"),
 ];
 
 #[test]
