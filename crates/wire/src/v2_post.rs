@@ -76,6 +76,24 @@ pub const EXPANSIONS: &[&str] = &[
     "referenced_tweets.id.author_id",
 ];
 
+/// The post field each expansion is made from: asking for the expansion puts the field in
+/// `data` too.
+const IMPLIED_FIELDS: &[(&str, &str)] = &[
+    ("author_id", "author_id"),
+    ("in_reply_to_user_id", "in_reply_to_user_id"),
+    ("referenced_tweets.id", "referenced_tweets"),
+    ("referenced_tweets.id.author_id", "referenced_tweets"),
+    (
+        "referenced_tweets.id.attachments.media_keys",
+        "referenced_tweets",
+    ),
+    ("attachments.media_keys", "attachments"),
+    ("attachments.poll_ids", "attachments"),
+    ("attachments.media_source_tweet", "attachments"),
+    ("geo.place_id", "geo"),
+    ("entities.mentions.username", "entities"),
+];
+
 /// X's `user.fields` names.
 pub const USER_FIELDS: &[&str] = &[
     "affiliation",
@@ -226,11 +244,22 @@ impl V2Fields {
                 }
             }
         }
-        if unknown.unknown.is_empty() {
-            Ok(fields)
-        } else {
-            Err(unknown)
+        if !unknown.unknown.is_empty() {
+            return Err(unknown);
         }
+        // An expansion names objects by a field of the post, and X writes that field in
+        // `data` whether or not `tweet.fields` asked for it (`expansions=author_id` gives
+        // `data.author_id` and `includes.users`), so clients can join the two.
+        for &(expansion, field) in IMPLIED_FIELDS {
+            if fields.expand(expansion) && !fields.tweet(field) {
+                let known = TWEET_FIELDS
+                    .iter()
+                    .find(|f| **f == field)
+                    .expect("implied fields are tweet fields");
+                fields.tweet.push(known);
+            }
+        }
+        Ok(fields)
     }
 
     fn list_mut(&mut self, parameter: &str) -> &mut Vec<&'static str> {

@@ -527,3 +527,26 @@ fn converting_bytes_refuses_what_is_not_a_post() {
     assert!(to_v2_bytes(b"[1]", &V2Fields::default()).is_err());
     assert!(to_v2_bytes(br#"{"id_str":"1"} x"#, &V2Fields::default()).is_err());
 }
+
+#[test]
+fn an_expansion_puts_the_field_it_is_made_from_in_data() {
+    let native = native();
+    let author = native["user"]["id_str"].clone();
+    let data = data(&native, &[("expansions", "author_id")]);
+    assert_eq!(data["author_id"], author, "{data}");
+    let keys: Vec<&str> = data
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["author_id", "edit_history_tweet_ids", "id", "text"]);
+    let data = self::data(&native, &[("expansions", "entities.mentions.username")]);
+    assert!(data.get("entities").is_some(), "{data}");
+    // Asked for in both places, the field is written once.
+    let both = self::data(
+        &native,
+        &[("expansions", "author_id"), ("tweet.fields", "author_id")],
+    );
+    assert_eq!(both["author_id"], author);
+}
