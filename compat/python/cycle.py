@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import sys
+import threading
 import traceback
 from contextlib import contextmanager
 
@@ -22,9 +23,19 @@ WORKDIR = os.environ["SLUICE_COMPAT_WORKDIR"]
 RECEIVE_TIMEOUT = 35.0
 
 
+_stdout = threading.Lock()
+
+
+def say(line: str) -> None:
+    """One whole line on stdout, never interleaved with another thread's."""
+    with _stdout:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def event(payload: dict) -> None:
     """One `@@ {json}` event line for the harness."""
-    print("@@ " + json.dumps(payload), flush=True)
+    say("@@ " + json.dumps(payload))
 
 
 class Failure(Exception):
@@ -39,7 +50,7 @@ def check(condition: bool, message: str) -> None:
 @contextmanager
 def step(name: str):
     """Runs one step: reports it passed, or reports why it failed and ends the scenario."""
-    print(f"--- {name}", flush=True)
+    say(f"--- {name}")
     try:
         yield
     except Failure as failure:

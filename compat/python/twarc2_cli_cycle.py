@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from cycle import (AUTHOR_ID, AUTHOR_USERNAME, BEARER, RECEIVE_TIMEOUT, WORKDIR, check,
-                   check_nonmatching, check_post, feed, is_id, keyword, received, step)
+                   check_nonmatching, check_post, feed, is_id, keyword, received, say,
+                   step)
 
 TWARC2 = str(Path(sys.executable).with_name("twarc2"))
 COMMAND_TIMEOUT = 30
@@ -27,7 +28,7 @@ def twarc2(*args: str) -> subprocess.CompletedProcess:
     command = [TWARC2, "--bearer-token", BEARER, *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
                           stdin=subprocess.DEVNULL)
-    print(f"$ twarc2 {' '.join(args)}\n{done.stdout}{done.stderr}", flush=True)
+    say(f"$ twarc2 {' '.join(args)}\n{done.stdout}{done.stderr}")
     check(done.returncode == 0, f"twarc2 {' '.join(args)} exited with {done.returncode}: "
           f"{tail(done.stderr)}")
     return done
@@ -59,7 +60,7 @@ class CliStream:
 
     def _read_stderr(self) -> None:
         for line in self.process.stderr:
-            print(f"[twarc2 stream] {line.rstrip()}", flush=True)
+            say(f"[twarc2 stream] {line.rstrip()}")
             self.stderr.append(line)
             if line.startswith("Writing to"):
                 self.writing.set()

@@ -14,7 +14,8 @@ import time
 import tweepy
 
 from cycle import (AUTHOR_ID, AUTHOR_USERNAME, BEARER, RECEIVE_TIMEOUT, check,
-                   check_nonmatching, check_post, feed, is_id, keyword, received, step)
+                   check_nonmatching, check_post, feed, is_id, keyword, received, say,
+                   step)
 
 logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                     format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -76,7 +77,7 @@ def wait_for_match(stream: Collector, match: str):
         except queue.Empty:
             continue
         if response.errors:
-            print(f"stream errors: {response.errors}", flush=True)
+            say(f"stream errors: {response.errors}")
         if response.data is None:
             continue
         texts.append(response.data.text)
