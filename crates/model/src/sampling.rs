@@ -23,6 +23,11 @@ pub fn in_decahose(post_id: u64) -> bool {
     sample_bucket(post_id) < 10
 }
 
+/// Whether the post belongs to the v2 sample stream's 1 % (a subset of the Decahose's 10 %).
+pub fn in_one_percent(post_id: u64) -> bool {
+    sample_bucket(post_id) < 1
+}
+
 /// The 1-based partition of a volume stream with `partitions` partitions that carries the
 /// post. Independent of the sampling bucket (a different mixing of the id), so each
 /// partition of the Decahose is an even share of the sample.

@@ -17,7 +17,7 @@ use sluice_model::PostView;
 use sluice_rules::Rule;
 use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
 
-use crate::delivery::Outbox;
+use crate::delivery::{Format, Outbox};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Critical sections below never leave their data half-updated.
@@ -267,6 +267,8 @@ pub struct Connection {
     pub partition: Option<u32>,
     /// Powerstream `localDcOnly=true`: only posts from this node's datacenter.
     pub local_dc_only: bool,
+    /// How it writes posts (v2 connections: with the fields they asked for).
+    pub format: Format,
     /// When it connected.
     pub opened: Instant,
 }
@@ -287,12 +289,14 @@ impl Connections {
         outbox: Arc<Outbox>,
         partition: Option<u32>,
         local_dc_only: bool,
+        format: Format,
     ) -> (Arc<Connection>, usize) {
         let conn = Arc::new(Connection {
             id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
             outbox,
             partition,
             local_dc_only,
+            format,
             opened: Instant::now(),
         });
         let mut list = lock(&self.list);

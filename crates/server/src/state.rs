@@ -88,6 +88,8 @@ pub struct Limits {
 struct ProductLimiters {
     connects: Option<RateLimiter>,
     rules: Option<RateLimiter>,
+    /// Rules reads, when they are limited apart from changes.
+    rule_reads: Option<RateLimiter>,
 }
 
 impl Default for Limits {
@@ -100,6 +102,7 @@ impl Default for Limits {
                 let limiters = ProductLimiters {
                     connects: spec.connect_rate.map(limiter),
                     rules: spec.rules.map(|rules| limiter(rules.rate)),
+                    rule_reads: spec.rules.and_then(|rules| rules.reads).map(limiter),
                 };
                 (product, limiters)
             })
@@ -121,6 +124,15 @@ impl Limits {
             .get(&product)
             .and_then(|l| l.rules.as_ref())
             .expect("only products with a rules API have rules handlers")
+    }
+
+    /// The limiter of rules reads of `product`: its own when the product limits reads
+    /// apart (v2), else the rules API limiter.
+    pub fn rule_reads(&self, product: Product) -> &RateLimiter {
+        self.per_product
+            .get(&product)
+            .and_then(|l| l.rule_reads.as_ref())
+            .unwrap_or_else(|| self.rules(product))
     }
 }
 

@@ -29,7 +29,7 @@ mod store;
 pub use apps::StoredApp;
 pub use product::{
     AuthScheme, ErrorDialect, PRODUCTS, Product, ProductSpec, RateWindow, RulesSpec, Sample,
-    UnknownProduct,
+    UnknownProduct, Wire,
 };
 pub use store::{
     AddOutcome, FoundRules, NewRule, Store, StoreError, StoredRule, StoredStream, StreamLimits,

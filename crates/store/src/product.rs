@@ -21,15 +21,27 @@ pub enum Product {
     Firehose,
     /// Powerstream: one rule set per account, reached with bearer tokens.
     Powerstream,
+    /// The X API v2 filtered stream: one rule set per app (`/2/tweets/search/stream`).
+    V2Filtered,
+    /// The X API v2 1 % sample stream (`/2/tweets/sample/stream`).
+    V2Sample,
+    /// The X API v2 10 % sample in 2 partitions (`/2/tweets/sample10/stream`).
+    V2Sample10,
+    /// The X API v2 firehose in 20 partitions (`/2/tweets/firehose/stream`).
+    V2Firehose,
 }
 
 impl Product {
     /// Every product, in a stable order.
-    pub const ALL: [Product; 4] = [
+    pub const ALL: [Product; 8] = [
         Product::PowerTrack,
         Product::Decahose,
         Product::Firehose,
         Product::Powerstream,
+        Product::V2Filtered,
+        Product::V2Sample,
+        Product::V2Sample10,
+        Product::V2Firehose,
     ];
 
     /// The name used in the admin API and in the database.
@@ -45,6 +57,10 @@ impl Product {
             Product::Decahose => &DECAHOSE,
             Product::Firehose => &FIREHOSE,
             Product::Powerstream => &POWERSTREAM,
+            Product::V2Filtered => &V2_FILTERED,
+            Product::V2Sample => &V2_SAMPLE,
+            Product::V2Sample10 => &V2_SAMPLE10,
+            Product::V2Firehose => &V2_FIREHOSE,
         }
     }
 }
@@ -57,7 +73,10 @@ impl fmt::Display for Product {
 
 /// A product name that is not one of [`Product::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown product {0:?}: expected powertrack, decahose, firehose or powerstream")]
+#[error(
+    "unknown product {0:?}: expected powertrack, decahose, firehose, powerstream, v2-filtered, \
+     v2-sample, v2-sample10 or v2-firehose"
+)]
 pub struct UnknownProduct(pub String);
 
 impl FromStr for Product {
@@ -96,6 +115,19 @@ pub enum Sample {
     All,
     /// The Decahose's deterministic 10 % of post ids (`sluice_model::sampling::in_decahose`).
     Decahose,
+    /// The v2 sample stream's deterministic 1 % (`sluice_model::sampling::in_one_percent`),
+    /// a subset of the Decahose's 10 %.
+    OnePercent,
+}
+
+/// How a product writes a post on its streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// X's native enriched post, as ingested (with `matching_rules` on rules streams).
+    Native,
+    /// The X API v2 line `{"data":…,"includes":…,"matching_rules":…}`, with the fields and
+    /// expansions each connection asked for.
+    V2,
 }
 
 /// A fixed-window rate limit: `limit` requests per `window`.
@@ -108,6 +140,7 @@ pub struct RateWindow {
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
+const QUARTER_HOUR: Duration = Duration::from_secs(15 * 60);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// The rules API of a product that filters with rules.
@@ -124,8 +157,12 @@ pub struct RulesSpec {
     pub max_rule_chars: usize,
     /// Rules one add request may carry; `None`: only the body size bounds it.
     pub max_rules_per_add: Option<usize>,
-    /// Rules API requests (all methods together) per stream or account.
+    /// Rules API requests per stream, account or app: all methods together, or only the
+    /// changes when `reads` is set.
     pub rate: RateWindow,
+    /// A separate limit for listing rules (the v2 API counts reads and writes apart);
+    /// `None`: reads count against `rate`.
+    pub reads: Option<RateWindow>,
 }
 
 /// One product as data: everything that differs between products, in one place.
@@ -153,8 +190,11 @@ pub struct ProductSpec {
     /// The shape of error bodies and closing lines.
     pub errors: ErrorDialect,
     /// Whether the admin API creates streams of it (`PUT …/streams/{label}`); Powerstream's
-    /// one rule set per account is created on first use instead.
+    /// one rule set per account and the v2 streams of each app are created on first use
+    /// instead.
     pub admin_created: bool,
+    /// How posts are written on its streams.
+    pub wire: Wire,
 }
 
 impl ProductSpec {
@@ -166,7 +206,16 @@ impl ProductSpec {
 
 /// Every product's row, in [`Product::ALL`] order. The limits are the ones X documents
 /// for each API (ARCHITECTURE.md, "Products").
-pub static PRODUCTS: [ProductSpec; 4] = [POWERTRACK, DECAHOSE, FIREHOSE, POWERSTREAM];
+pub static PRODUCTS: [ProductSpec; 8] = [
+    POWERTRACK,
+    DECAHOSE,
+    FIREHOSE,
+    POWERSTREAM,
+    V2_FILTERED,
+    V2_SAMPLE,
+    V2_SAMPLE10,
+    V2_FIREHOSE,
+];
 
 const POWERTRACK: ProductSpec = ProductSpec {
     product: Product::PowerTrack,
@@ -183,6 +232,7 @@ const POWERTRACK: ProductSpec = ProductSpec {
             limit: 60,
             window: MINUTE,
         },
+        reads: None,
     }),
     partitions: None,
     sample: Sample::All,
@@ -193,6 +243,7 @@ const POWERTRACK: ProductSpec = ProductSpec {
     }),
     errors: ErrorDialect::Gnip,
     admin_created: true,
+    wire: Wire::Native,
 };
 
 const DECAHOSE: ProductSpec = ProductSpec {
@@ -210,6 +261,7 @@ const DECAHOSE: ProductSpec = ProductSpec {
     }),
     errors: ErrorDialect::Gnip,
     admin_created: true,
+    wire: Wire::Native,
 };
 
 const FIREHOSE: ProductSpec = ProductSpec {
@@ -227,6 +279,7 @@ const FIREHOSE: ProductSpec = ProductSpec {
     }),
     errors: ErrorDialect::Gnip,
     admin_created: true,
+    wire: Wire::Native,
 };
 
 const POWERSTREAM: ProductSpec = ProductSpec {
@@ -244,6 +297,7 @@ const POWERSTREAM: ProductSpec = ProductSpec {
             limit: 50,
             window: DAY,
         },
+        reads: None,
     }),
     partitions: None,
     sample: Sample::All,
@@ -252,6 +306,90 @@ const POWERSTREAM: ProductSpec = ProductSpec {
     connect_rate: None,
     errors: ErrorDialect::Problem,
     admin_created: false,
+    wire: Wire::Native,
+};
+
+/// X's v2 connect limit: 50 per 15 minutes per app and endpoint.
+const V2_CONNECTS: RateWindow = RateWindow {
+    limit: 50,
+    window: QUARTER_HOUR,
+};
+
+const V2_FILTERED: ProductSpec = ProductSpec {
+    product: Product::V2Filtered,
+    name: "v2-filtered",
+    stream_url: "/2/tweets/search/stream",
+    auth: AuthScheme::Bearer,
+    rules: Some(RulesSpec {
+        url: "/2/tweets/search/stream/rules",
+        dialect: Dialect::V2,
+        // X's Enterprise figures (pay-per-use: 1,000 rules of 1,024 characters).
+        max_rules: 25_000,
+        max_rule_chars: sluice_rules::MAX_RULE_CHARS,
+        max_rules_per_add: None,
+        // 100 changes and 450 reads per 15 minutes per app.
+        rate: RateWindow {
+            limit: 100,
+            window: QUARTER_HOUR,
+        },
+        reads: Some(RateWindow {
+            limit: 450,
+            window: QUARTER_HOUR,
+        }),
+    }),
+    partitions: None,
+    sample: Sample::All,
+    max_connections: 2,
+    connect_rate: Some(V2_CONNECTS),
+    errors: ErrorDialect::Problem,
+    admin_created: false,
+    wire: Wire::V2,
+};
+
+const V2_SAMPLE: ProductSpec = ProductSpec {
+    product: Product::V2Sample,
+    name: "v2-sample",
+    stream_url: "/2/tweets/sample/stream",
+    auth: AuthScheme::Bearer,
+    rules: None,
+    // One partition: the whole 1 % on every connection, no `partition` parameter.
+    partitions: Some(1),
+    sample: Sample::OnePercent,
+    max_connections: 2,
+    connect_rate: Some(V2_CONNECTS),
+    errors: ErrorDialect::Problem,
+    admin_created: false,
+    wire: Wire::V2,
+};
+
+const V2_SAMPLE10: ProductSpec = ProductSpec {
+    product: Product::V2Sample10,
+    name: "v2-sample10",
+    stream_url: "/2/tweets/sample10/stream",
+    auth: AuthScheme::Bearer,
+    rules: None,
+    partitions: Some(2),
+    sample: Sample::Decahose,
+    max_connections: 2,
+    connect_rate: Some(V2_CONNECTS),
+    errors: ErrorDialect::Problem,
+    admin_created: false,
+    wire: Wire::V2,
+};
+
+const V2_FIREHOSE: ProductSpec = ProductSpec {
+    product: Product::V2Firehose,
+    name: "v2-firehose",
+    stream_url: "/2/tweets/firehose/stream",
+    auth: AuthScheme::Bearer,
+    rules: None,
+    partitions: Some(20),
+    sample: Sample::All,
+    max_connections: 2,
+    connect_rate: Some(V2_CONNECTS),
+    errors: ErrorDialect::Problem,
+    admin_created: false,
+    wire: Wire::V2,
 };
 
 #[cfg(test)]

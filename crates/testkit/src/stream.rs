@@ -29,7 +29,8 @@ type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 /// whole `\r\n`-terminated lines (proof of the per-batch flush).
 pub struct StreamClient {
     body: ByteStream,
-    decoder: flate2::write::GzDecoder<Vec<u8>>,
+    /// The gunzipper of a gzip body; `None` for identity.
+    decoder: Option<flate2::write::GzDecoder<Vec<u8>>>,
     raw: Vec<u8>,
     partial: String,
     lines: VecDeque<Line>,
@@ -38,7 +39,7 @@ pub struct StreamClient {
 }
 
 impl StreamClient {
-    /// Reads `response` (a 200 with a gzip body).
+    /// Reads `response` (a 200 with a gzip or identity body).
     pub fn new(response: reqwest::Response) -> Self {
         Self::with_mode(response, false)
     }
@@ -50,10 +51,13 @@ impl StreamClient {
 
     fn with_mode(response: reqwest::Response, strict: bool) -> Self {
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()["content-encoding"], "gzip");
+        let decoder = response.headers().get("content-encoding").map(|v| {
+            assert_eq!(v, "gzip");
+            flate2::write::GzDecoder::new(Vec::new())
+        });
         Self {
             body: Box::pin(response.bytes_stream()),
-            decoder: flate2::write::GzDecoder::new(Vec::new()),
+            decoder,
             raw: Vec::new(),
             partial: String::new(),
             lines: VecDeque::new(),
@@ -73,11 +77,20 @@ impl StreamClient {
         let chunk = chunk.expect("the body ends cleanly");
         assert!(!chunk.is_empty(), "no zero-length chunk before the last");
         self.raw.extend_from_slice(&chunk);
-        self.decoder.write_all(&chunk).unwrap();
-        self.decoder.flush().unwrap();
+        let text = match &mut self.decoder {
+            Some(decoder) => {
+                decoder.write_all(&chunk).unwrap();
+                decoder.flush().unwrap();
+                String::from_utf8(std::mem::take(decoder.get_mut())).unwrap()
+            }
+            None => String::from_utf8(chunk.to_vec()).unwrap(),
+        };
+        if text.is_empty() {
+            // The gzip trailer.
+            return true;
+        }
         // A large HTTP chunk may reach the client in several reads, so outside strict mode a
         // read need not end on a line boundary.
-        let text = String::from_utf8(std::mem::take(self.decoder.get_mut())).unwrap();
         if self.strict {
             assert!(
                 text.ends_with("\r\n"),
@@ -132,8 +145,8 @@ impl StreamClient {
         }
     }
 
-    /// Reads to the end of the body and returns the messages on the way; the body must be
-    /// one complete gzip stream.
+    /// Reads to the end of the body and returns the messages on the way; a gzip body must
+    /// be one complete gzip stream.
     pub async fn rest(&mut self) -> Vec<Value> {
         let mut messages = Vec::new();
         while let Some(line) = self.next_line().await {
@@ -141,10 +154,12 @@ impl StreamClient {
                 messages.push(m);
             }
         }
-        let mut whole = Vec::new();
-        flate2::read::GzDecoder::new(&self.raw[..])
-            .read_to_end(&mut whole)
-            .expect("the gzip stream is finished with its trailer");
+        if self.decoder.is_some() {
+            let mut whole = Vec::new();
+            flate2::read::GzDecoder::new(&self.raw[..])
+                .read_to_end(&mut whole)
+                .expect("the gzip stream is finished with its trailer");
+        }
         messages
     }
 }

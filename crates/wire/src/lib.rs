@@ -21,6 +21,7 @@
 //! - [`sent`]: the two `sent` timestamp formats.
 //! - [`v2`]: the `/2/` bodies (Powerstream rules, problems, in-band errors, metadata).
 //! - [`v2_post`]: the public v2 Post line built from the native post (fields, expansions).
+//! - [`v2_rules`]: the v2 filtered stream's rules requests and responses (string ids, `data`/`meta`/`errors`).
 
 #![deny(missing_docs)]
 
@@ -35,6 +36,7 @@ pub mod rule;
 pub mod sent;
 pub mod v2;
 pub mod v2_post;
+pub mod v2_rules;
 pub mod validation;
 
 pub use add::{AddDetail, AddResponse, AddSummary, EchoedRule};

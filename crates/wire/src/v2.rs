@@ -28,6 +28,8 @@ pub mod problem_type {
     pub const OPERATIONAL_DISCONNECT: &str = "https://api.x.com/2/problems/operational-disconnect";
     /// A stream connection was refused.
     pub const STREAMING_CONNECTION: &str = "https://api.x.com/2/problems/streaming-connection";
+    /// A named resource (a rule to delete) does not exist.
+    pub const RESOURCE_NOT_FOUND: &str = "https://api.x.com/2/problems/resource-not-found";
     /// The generic type X uses for plain HTTP errors (401, 429).
     pub const ABOUT_BLANK: &str = "about:blank";
 }

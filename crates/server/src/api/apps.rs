@@ -16,7 +16,7 @@ use super::body::UnreadBody;
 use super::error::{ApiError, json_response};
 use super::problem::ProblemError;
 use crate::auth::apps::{IssuedApp, bearer_for_secret, issue_app, secret_matches};
-use crate::auth::{basic_credentials, bearer_token, token_hash};
+use crate::auth::{basic_credentials, token_hash};
 use crate::changes;
 use crate::clock::now_ms;
 use crate::state::AppState;
@@ -160,18 +160,11 @@ pub async fn oauth2_token(
     ))
 }
 
-/// The app of a `/2/` request's `Authorization: Bearer …`; a missing or unknown token is
-/// X's 401 problem with `WWW-Authenticate: Bearer`.
+/// The app of a `/2/` request's `Authorization: Bearer …` ([`super::bearer`]: a missing
+/// or unknown token is X's 401 problem with `WWW-Authenticate: Bearer`).
 pub async fn authenticate_app(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<StoredApp, ProblemError> {
-    let Some(token) = bearer_token(headers) else {
-        return Err(ProblemError::unauthorized());
-    };
-    let hash = token_hash(token);
-    state
-        .blocking(move |s| s.app_by_bearer_hash(&hash))
-        .await?
-        .ok_or_else(ProblemError::unauthorized)
+    super::bearer::authenticate(state, headers, |s, hash| s.app_by_bearer_hash(hash)).await
 }

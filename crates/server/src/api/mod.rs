@@ -13,6 +13,7 @@
 // Products.
 pub mod powerstream;
 pub mod powertrack;
+pub mod v2;
 pub mod volume;
 
 // The operator's surfaces.
@@ -22,6 +23,7 @@ pub mod health;
 pub mod ingest;
 
 // Shared by the products.
+pub mod bearer;
 pub mod body;
 pub mod close;
 pub mod dialect;
@@ -73,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(powertrack::routes())
         .merge(volume::routes())
         .merge(powerstream::routes())
+        .merge(v2::routes())
         .route("/ingest", post(ingest::ingest))
         // New routes go above: the layer wraps only the routes (and fallback) before it.
         .fallback(rejection::not_found)

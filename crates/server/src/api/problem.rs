@@ -22,6 +22,9 @@ pub struct ProblemError {
     pub rate: Option<RateInfo>,
     /// The `WWW-Authenticate` challenge of a 401.
     pub challenge: Option<&'static str>,
+    /// A body that replaces `problem` on the wire: X's parameter errors carry an `errors`
+    /// list of their own shape ([`ProblemError::invalid_parameters`]).
+    pub body: Option<Box<serde_json::Value>>,
 }
 
 impl ProblemError {
@@ -31,7 +34,57 @@ impl ProblemError {
             problem: Box::new(Problem::new(title, kind, detail, status.as_u16())),
             rate: None,
             challenge: None,
+            body: None,
         }
+    }
+
+    /// 400 `invalid-request` naming each bad query parameter value, in X's shape:
+    /// `{"errors":[{"parameters":{name:[value]},"message":…}],"title":"Invalid Request",
+    /// "detail":"One or more parameters to your request was invalid.","type":…}`.
+    pub fn invalid_parameters(errors: &[(&str, &str, String)]) -> Self {
+        let errors: Vec<serde_json::Value> = errors
+            .iter()
+            .map(|(name, value, message)| {
+                serde_json::json!({ "parameters": { *name: [value] }, "message": message })
+            })
+            .collect();
+        Self::invalid_request_body(serde_json::json!({ "errors": errors }))
+    }
+
+    /// A refused stream connect, X's `ConnectionException` problem:
+    /// `{"title":"ConnectionException","detail":…,"connection_issue":…,"type":…/streaming-connection}`
+    /// (409 `RuleConfigurationIssue` without rules, 429 `TooManyConnections` at the cap).
+    pub fn connection_exception(status: StatusCode, issue: &str, detail: &str) -> Self {
+        let mut e = Self::new(
+            status,
+            "ConnectionException",
+            problem_type::STREAMING_CONNECTION,
+            detail,
+        );
+        e.body = Some(Box::new(serde_json::json!({
+            "title": "ConnectionException",
+            "detail": detail,
+            "connection_issue": issue,
+            "type": problem_type::STREAMING_CONNECTION,
+        })));
+        e
+    }
+
+    /// 400 `invalid-request` whose body is X's problem with these extra members (an
+    /// `errors` list, …) merged in.
+    pub fn invalid_request_body(extra: serde_json::Value) -> Self {
+        const DETAIL: &str = "One or more parameters to your request was invalid.";
+        let mut e = Self::invalid_request(DETAIL);
+        let mut body = serde_json::json!({
+            "title": "Invalid Request",
+            "detail": DETAIL,
+            "type": problem_type::INVALID_REQUEST,
+        });
+        if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+            body.extend(extra);
+        }
+        e.body = Some(Box::new(body));
+        e
     }
 
     /// 401 for a missing or unknown bearer token, X's body:
@@ -202,7 +255,10 @@ impl From<crate::changes::ChangeError> for ProblemError {
 
 impl IntoResponse for ProblemError {
     fn into_response(self) -> Response {
-        let body = sluice_wire::to_vec(&self.problem);
+        let body = match &self.body {
+            Some(body) => sluice_wire::to_vec(body),
+            None => sluice_wire::to_vec(&self.problem),
+        };
         let mut response = (self.status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -26,7 +26,7 @@ use super::stream_query::{QueryPairs, StartRequest, StreamQuery, requested_parti
 use crate::clock::now_ms;
 use crate::delivery::replay::{self, ReplayKind, ReplayTarget};
 use crate::delivery::{
-    BodySettings, CloseMessages, CloseReason, Encoding, Outbox, replay_then_stream_body,
+    BodySettings, CloseMessages, CloseReason, Encoding, Format, Outbox, replay_then_stream_body,
 };
 use crate::ratelimit::{RateInfo, RateLimiter};
 use crate::registry::LiveStream;
@@ -148,6 +148,7 @@ pub async fn connect_gnip(
     let options = StreamOptions {
         partition: query.partition,
         local_dc_only: false,
+        format: Format::Native,
         encoding: Encoding::Gzip,
         prelude: None,
         messages: close_messages(spec.errors),
@@ -166,6 +167,8 @@ pub struct StreamOptions {
     pub partition: Option<u32>,
     /// Powerstream `localDcOnly=true`.
     pub local_dc_only: bool,
+    /// How posts are written (v2 streams: the fields and expansions asked for).
+    pub format: Format,
     /// Gzip or identity.
     pub encoding: Encoding,
     /// A framed line written before anything else (Powerstream's `connection_metadata`).
@@ -272,6 +275,7 @@ pub fn open_stream_at(
         outbox: outbox.clone(),
         partition,
         local_dc_only: options.local_dc_only,
+        format: options.format.clone(),
     });
     let now = u64::try_from(now_ms()).unwrap_or(0);
     let target = || ReplayTarget {
@@ -280,6 +284,7 @@ pub fn open_stream_at(
         stream: live.clone(),
         partition,
         local_dc_only: options.local_dc_only,
+        format: options.format.clone(),
         datacenter: state.settings.datacenter.as_str().into(),
         max_batch_bytes: state.settings.max_batch_bytes,
     };
@@ -385,6 +390,7 @@ struct Registration {
     outbox: Arc<Outbox>,
     partition: Option<u32>,
     local_dc_only: bool,
+    format: Format,
 }
 
 enum Slot {
@@ -403,9 +409,12 @@ impl Registration {
             return None;
         }
         let live = &self.live;
-        let (connection, open) =
-            live.connections
-                .open(self.outbox.clone(), self.partition, self.local_dc_only);
+        let (connection, open) = live.connections.open(
+            self.outbox.clone(),
+            self.partition,
+            self.local_dc_only,
+            self.format.clone(),
+        );
         *slot = Slot::Live(connection.id);
         drop(slot);
         let allowed = live.limits().max_connections;

@@ -18,11 +18,12 @@
 use std::sync::Arc;
 
 use super::encoding::Encoding;
+use super::format::Format;
 use super::gzip::Deflater;
 use super::outbox::Pushed;
 use super::segment::SegmentBuilder;
 use super::select::{Selector, partitions_of};
-use crate::registry::{LiveStream, NodeRules};
+use crate::registry::{Connection, LiveStream, NodeRules};
 use crate::telemetry;
 
 /// A group's buffer becomes a segment once it holds this many bytes.
@@ -59,6 +60,8 @@ struct Route {
 struct Group {
     partition: Option<u32>,
     local_dc_only: bool,
+    /// How the group's connections write posts (v2 connections with the same fields).
+    format: Format,
     /// The streams whose connections on `partition` with `local_dc_only` are the group.
     streams: Vec<Arc<LiveStream>>,
     /// Some connection of the group writes gzip: compress its segments.
@@ -119,11 +122,7 @@ impl Fanout {
             };
             stream.connections.for_each(|c| {
                 let gzip = c.outbox.encoding() == Encoding::Gzip;
-                match route
-                    .groups
-                    .iter_mut()
-                    .find(|g| g.partition == c.partition && g.local_dc_only == c.local_dc_only)
-                {
+                match route.groups.iter_mut().find(|g| g.receives_like(c)) {
                     Some(group) => {
                         group.gzip |= gzip;
                         if !group.streams.iter().any(|s| Arc::ptr_eq(s, stream)) {
@@ -133,6 +132,7 @@ impl Fanout {
                     None => route.groups.push(Group {
                         partition: c.partition,
                         local_dc_only: c.local_dc_only,
+                        format: c.format.clone(),
                         streams: vec![stream.clone()],
                         gzip,
                         framed: SegmentBuilder::default(),
@@ -165,7 +165,7 @@ impl Fanout {
                     if !routed.reaches(group.partition, group.local_dc_only) {
                         continue;
                     }
-                    group.framed.push(&routed, post.raw);
+                    group.framed.push(&routed, post.raw, &group.format);
                     if group.framed.len() >= MAX_SEGMENT_BYTES {
                         push_segment(group, deflater);
                     }
@@ -181,6 +181,15 @@ impl Fanout {
     }
 }
 
+impl Group {
+    /// Whether connection `c` receives exactly what this group receives.
+    fn receives_like(&self, c: &Connection) -> bool {
+        self.partition == c.partition
+            && self.local_dc_only == c.local_dc_only
+            && self.format == c.format
+    }
+}
+
 /// Turns what `group` has gathered into a segment (compressed if it has gzip connections)
 /// and queues it for every connection of the group.
 fn push_segment(group: &mut Group, deflater: &mut Deflater) {
@@ -191,7 +200,7 @@ fn push_segment(group: &mut Group, deflater: &mut Deflater) {
     let mut queued = 0;
     for stream in &group.streams {
         stream.connections.for_each(|c| {
-            if c.partition != group.partition || c.local_dc_only != group.local_dc_only {
+            if !group.receives_like(c) {
                 return;
             }
             match c.outbox.push(segment.clone()) {
@@ -249,9 +258,15 @@ mod tests {
             outbox(Encoding::Gzip),
             outbox(Encoding::Identity),
         );
-        stream.connections.open(gzip_a.clone(), None, false);
-        stream.connections.open(gzip_b.clone(), None, false);
-        stream.connections.open(local_identity.clone(), None, true);
+        stream
+            .connections
+            .open(gzip_a.clone(), None, false, Format::Native);
+        stream
+            .connections
+            .open(gzip_b.clone(), None, false, Format::Native);
+        stream
+            .connections
+            .open(local_identity.clone(), None, true, Format::Native);
 
         let posts = [post(1, "hello 1"), post(2, "hello 2"), post(3, "bye")];
         let batch = posts.iter().enumerate().map(|(i, p)| BatchPost {
@@ -315,8 +330,12 @@ mod tests {
             Arc::new(Outbox::new(1 << 20, Encoding::Identity)),
             Arc::new(Outbox::new(1 << 20, Encoding::Identity)),
         );
-        firehose.connections.open(on_3.clone(), Some(3), false);
-        firehose.connections.open(on_4.clone(), Some(4), false);
+        firehose
+            .connections
+            .open(on_3.clone(), Some(3), false, Format::Native);
+        firehose
+            .connections
+            .open(on_4.clone(), Some(4), false, Format::Native);
         // No id in the bytes: the matcher's parse would refuse this post.
         let raw = br#"{"text":"routed by its carried id"}"#;
         let batch = [BatchPost {
@@ -355,9 +374,14 @@ mod tests {
         let (acme, globex) = (firehose(1, "acme"), firehose(2, "globex"));
         let outbox = || Arc::new(Outbox::new(1 << 20, Encoding::Gzip));
         let (acme_3, globex_3, globex_4) = (outbox(), outbox(), outbox());
-        acme.connections.open(acme_3.clone(), Some(3), false);
-        globex.connections.open(globex_3.clone(), Some(3), false);
-        globex.connections.open(globex_4.clone(), Some(4), false);
+        acme.connections
+            .open(acme_3.clone(), Some(3), false, Format::Native);
+        globex
+            .connections
+            .open(globex_3.clone(), Some(3), false, Format::Native);
+        globex
+            .connections
+            .open(globex_4.clone(), Some(4), false, Format::Native);
 
         let ids: Vec<u64> = (1_700_000_000_000_000_000..)
             .filter(|&id| matches!(partition(id, FIREHOSE_PARTITIONS), 3 | 4))

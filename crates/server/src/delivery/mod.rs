@@ -7,6 +7,7 @@
 pub mod body;
 pub mod encoding;
 pub mod fanout;
+pub mod format;
 pub mod gzip;
 pub mod outbox;
 pub mod replay;
@@ -15,5 +16,6 @@ pub mod select;
 
 pub use body::{BodySettings, CloseMessages, ReplayFeed, replay_then_stream_body, stream_body};
 pub use encoding::Encoding;
+pub use format::Format;
 pub use outbox::{CloseReason, Outbox, Pushed};
 pub use segment::Segment;

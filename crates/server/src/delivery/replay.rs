@@ -35,6 +35,7 @@ use sluice_wire::InfoBody;
 use tokio::sync::mpsc;
 
 use super::body::ReplayFeed;
+use super::format::Format;
 use super::outbox::{CloseReason, Outbox};
 use super::segment::{Segment, SegmentBuilder};
 use super::select::{Routed, Selector};
@@ -70,6 +71,8 @@ pub struct ReplayTarget {
     pub partition: Option<u32>,
     /// Powerstream `localDcOnly=true`.
     pub local_dc_only: bool,
+    /// How the connection writes posts.
+    pub format: Format,
     /// This node's datacenter.
     pub datacenter: Arc<str>,
     /// About how many message bytes one feed segment holds.
@@ -411,7 +414,7 @@ impl Reader {
                 self.cursor = post.seq + 1;
                 scanned += 1;
                 if let Some(routed) = self.route(&post.bytes, &post.datacenter) {
-                    framed.push(&routed, &post.bytes);
+                    framed.push(&routed, &post.bytes, &self.target.format);
                     self.activity_count += 1;
                 }
             }
@@ -496,6 +499,7 @@ mod tests {
             stream: stream.clone(),
             partition: None,
             local_dc_only: false,
+            format: Format::Native,
             datacenter: "local".into(),
             // Small batches: the replay takes several steps.
             max_batch_bytes: 500,
@@ -638,6 +642,7 @@ mod tests {
                 stream: stream.clone(),
                 partition: None,
                 local_dc_only: false,
+                format: Format::Native,
                 datacenter: "local".into(),
                 max_batch_bytes: 500,
             };
@@ -709,7 +714,8 @@ mod tests {
         let first = partition(1_700_000_000_000_000_000, FIREHOSE_PARTITIONS);
         for (live, partition) in [(&powertrack, None), (&firehose, Some(first))] {
             let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
-            live.connections.open(outbox.clone(), partition, false);
+            live.connections
+                .open(outbox.clone(), partition, false, Format::Native);
             let batch = posts.iter().map(|p| BatchPost {
                 raw: p.as_bytes(),
                 id: sluice_model::read_post_id(p.as_bytes()).unwrap(),

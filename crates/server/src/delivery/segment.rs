@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 
+use super::format::{Format, write_v2_line};
 use super::gzip::{Deflated, Deflater};
 use super::select::{Routed, frame_plain_into};
 
@@ -76,14 +77,31 @@ pub struct SegmentBuilder {
 }
 
 impl SegmentBuilder {
-    /// Adds the message `routed` says to send for the post whose JSON is `raw`: the post
-    /// with its `matching_rules` (rules streams), or the plain post (volume streams).
-    pub fn push(&mut self, routed: &Routed, raw: &[u8]) {
-        match routed {
-            Routed::Matched { message, .. } => self.plain.extend_from_slice(message),
-            Routed::Partition(_) => frame_plain_into(raw, &mut self.plain),
+    /// Adds the message `routed` says to send for the post whose JSON is `raw`, in the
+    /// receivers' `format`: the post with its `matching_rules` (rules streams), or the
+    /// plain post (volume streams), native or as a v2 line.
+    pub fn push(&mut self, routed: &Routed, raw: &[u8], format: &Format) {
+        let written = match (routed, format) {
+            (Routed::Matched { message, .. }, _) => {
+                self.plain.extend_from_slice(message);
+                true
+            }
+            (Routed::MatchedV2 { rules, .. }, Format::V2(fields)) => {
+                write_v2_line(raw, fields, Some(rules), &mut self.plain)
+            }
+            (Routed::Partition(_), Format::V2(fields)) => {
+                write_v2_line(raw, fields, None, &mut self.plain)
+            }
+            // A native connection on a v2 stream cannot be opened; if it were, it would
+            // get the plain post.
+            (Routed::MatchedV2 { .. } | Routed::Partition(_), Format::Native) => {
+                frame_plain_into(raw, &mut self.plain);
+                true
+            }
+        };
+        if written {
+            self.messages += 1;
         }
-        self.messages += 1;
     }
 
     /// Bytes gathered so far.

@@ -3,18 +3,22 @@
 //! reaches exactly the connections that would have received it live.
 //!
 //! What a product sends is its row of the table ([`sluice_store::ProductSpec`]):
-//! - a product with rules (PowerTrack, Powerstream): the rules that match; if any, the
-//!   post with `matching_rules` spliced in, for every connection of the stream (a
-//!   `localDcOnly` Powerstream connection only gets posts of this node's datacenter);
+//! - a product with rules (PowerTrack, Powerstream, the v2 filtered stream): the rules that
+//!   match; if any, the post with `matching_rules` spliced in (native products), or the
+//!   v2 `matching_rules` the connection's v2 line will carry, for every connection of the
+//!   stream (a `localDcOnly` Powerstream connection only gets posts of this node's
+//!   datacenter);
 //! - a product with partitions: the posts of its [`Sample`] (Decahose: the 10 %; Firehose:
-//!   all), to the connections of the post's partition (of 2 and 20).
+//!   all; the v2 sample: 1 %), to the connections of the post's partition (of 2 and 20;
+//!   the v2 sample has one).
 
 use bytes::Bytes;
+use serde_json::{Value, json};
 use sluice_matcher::{MatcherReader, Scratch};
 use sluice_model::enrich::{MatchedRule, enrich_into};
-use sluice_model::sampling::{in_decahose, partition};
+use sluice_model::sampling::{in_decahose, in_one_percent, partition};
 use sluice_model::{PostView, parse_post, read_post_id};
-use sluice_store::{Product, Sample};
+use sluice_store::{Product, Sample, Wire};
 
 use crate::registry::{LiveStream, NodeRuleKey, NodeRules};
 
@@ -47,6 +51,15 @@ pub enum Routed {
         /// Whether the post originated in this node's datacenter.
         local: bool,
     },
+    /// Rules matched on a v2 stream: each connection writes its own v2 line of the post
+    /// with these `matching_rules` (`[{"id":"…","tag":"…"}]`), except `localDcOnly` ones
+    /// when the post is from another datacenter.
+    MatchedV2 {
+        /// The `matching_rules` array.
+        rules: Value,
+        /// Whether the post originated in this node's datacenter.
+        local: bool,
+    },
     /// Volume stream: the plain post (see [`frame_plain_into`]) goes to the connections of this
     /// partition (1-based).
     Partition(u32),
@@ -56,7 +69,9 @@ impl Routed {
     /// Whether a connection on `partition`, asking for `local_dc_only`, receives the post.
     pub fn reaches(&self, partition: Option<u32>, local_dc_only: bool) -> bool {
         match self {
-            Routed::Matched { local, .. } => !local_dc_only || *local,
+            Routed::Matched { local, .. } | Routed::MatchedV2 { local, .. } => {
+                !local_dc_only || *local
+            }
             Routed::Partition(p) => partition == Some(*p),
         }
     }
@@ -144,16 +159,23 @@ impl PostRouter<'_, '_> {
     pub fn route(&mut self, stream: &LiveStream) -> Option<Routed> {
         let spec = stream.product().spec();
         let Some(partitions) = spec.partitions else {
-            let message = self.enriched(stream)?;
-            return Some(Routed::Matched {
-                message,
-                local: self.local,
+            let local = self.local;
+            return Some(match spec.wire {
+                Wire::Native => Routed::Matched {
+                    message: self.enriched(stream)?,
+                    local,
+                },
+                Wire::V2 => Routed::MatchedV2 {
+                    rules: self.v2_rules(stream)?,
+                    local,
+                },
             });
         };
         let id = self.id()?;
         let sampled = match spec.sample {
             Sample::All => true,
             Sample::Decahose => in_decahose(id),
+            Sample::OnePercent => in_one_percent(id),
         };
         sampled.then(|| Routed::Partition(partition(id, partitions)))
     }
@@ -172,23 +194,8 @@ impl PostRouter<'_, '_> {
 
     /// The post with its `matching_rules` for `stream`, framed; `None` when no rule matches.
     fn enriched(&mut self, stream: &LiveStream) -> Option<Bytes> {
+        self.match_once();
         let selector = &mut *self.selector;
-        if !self.matched {
-            let raw = self.raw;
-            // Posts are validated at ingest; one that does not parse matches nothing.
-            let view = self.view.get_or_insert_with(|| parse_post(raw).ok());
-            selector.keys.clear();
-            if let Some(view) = view {
-                let only = selector.only.as_deref();
-                selector.reader.match_post_where(
-                    view,
-                    &mut selector.scratch,
-                    &mut selector.keys,
-                    |key| only.is_none_or(|only| only.binary_search(&key.0).is_ok()),
-                );
-            }
-            self.matched = true;
-        }
         selector.rule_ids.clear();
         selector
             .rule_ids
@@ -211,6 +218,48 @@ impl PostRouter<'_, '_> {
         }
         buffer.extend_from_slice(b"\r\n");
         Some(Bytes::copy_from_slice(buffer))
+    }
+
+    /// The v2 `matching_rules` of the post for `stream` (ids as strings, `tag` always
+    /// present, `""` when the rule has none); `None` when no rule matches.
+    fn v2_rules(&mut self, stream: &LiveStream) -> Option<Value> {
+        self.match_once();
+        let selector = &mut *self.selector;
+        selector.rule_ids.clear();
+        selector
+            .rule_ids
+            .extend(stream.rules.ids_in(&selector.keys));
+        if selector.rule_ids.is_empty() {
+            return None;
+        }
+        let rules: Vec<Value> = stream.rules.with_tags(&selector.rule_ids, |tags| {
+            tags.map(|(id, tag)| json!({"id": id.to_string(), "tag": tag.unwrap_or("")}))
+                .collect()
+        });
+        // Rules deleted while the post was being matched are not reported.
+        (!rules.is_empty()).then_some(Value::Array(rules))
+    }
+
+    /// Matches the post against the node-wide index, once for all the streams it is
+    /// routed for.
+    fn match_once(&mut self) {
+        let selector = &mut *self.selector;
+        if !self.matched {
+            let raw = self.raw;
+            // Posts are validated at ingest; one that does not parse matches nothing.
+            let view = self.view.get_or_insert_with(|| parse_post(raw).ok());
+            selector.keys.clear();
+            if let Some(view) = view {
+                let only = selector.only.as_deref();
+                selector.reader.match_post_where(
+                    view,
+                    &mut selector.scratch,
+                    &mut selector.keys,
+                    |key| only.is_none_or(|only| only.binary_search(&key.0).is_ok()),
+                );
+            }
+            self.matched = true;
+        }
     }
 }
 

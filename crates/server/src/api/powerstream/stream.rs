@@ -16,7 +16,7 @@ use crate::api::problem::ProblemError;
 use crate::api::stream_query::StreamQuery;
 use crate::api::streaming::{Start, StreamOptions, open_stream_at};
 use crate::clock::now_ms;
-use crate::delivery::Encoding;
+use crate::delivery::{Encoding, Format};
 use crate::state::AppState;
 
 /// Header naming the datacenter of a `localDcOnly` connection.
@@ -71,6 +71,7 @@ pub async fn connect(
     let options = StreamOptions {
         partition: None,
         local_dc_only,
+        format: Format::Native,
         encoding,
         prelude,
         messages: close_messages(Product::Powerstream.spec().errors),

@@ -1,0 +1,541 @@
+//! The X API v2 streams over real HTTP (docs/compatibility.md §7): the filtered stream and
+//! its rules API (shapes, string ids, no `tag` key on untagged rules, no `data` without
+//! rules, duplicates, invalid rules, `dry_run`, `delete_all`, paging, counts), the stream
+//! lines (`data`, `includes`, `matching_rules` with `tag` always present), connect
+//! refusals (401/403, 400 naming bad parameters, 409 without rules, 429 at the cap), rate
+//! headers, the sample and partitioned volume streams, backfill and shutdown.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sluice_model::sampling::{in_decahose, in_one_percent, partition};
+use sluice_server::Settings;
+use sluice_testkit::{Line, StreamClient, TestServer, post};
+
+/// A server with account `acme` and one app; returns the app's bearer token.
+async fn start(settings: Settings) -> (TestServer, String) {
+    let server = TestServer::start(settings).await;
+    let (s, _) = server
+        .admin(Method::PUT, "/admin/accounts/acme", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let token = new_app(&server, "research").await;
+    (server, token)
+}
+
+async fn new_app(server: &TestServer, name: &str) -> String {
+    let (s, app) = server
+        .admin(
+            Method::POST,
+            "/admin/accounts/acme/apps",
+            json!({ "name": name }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{app}");
+    app["bearer_token"].as_str().unwrap().to_owned()
+}
+
+/// An answer: status, headers and JSON body.
+struct Answer {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn rate(&self, which: &str) -> Option<u64> {
+        self.headers
+            .get(format!("x-rate-limit-{which}"))
+            .map(|v| v.to_str().unwrap().parse().unwrap())
+    }
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}: {bytes:?}"));
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn rules_url(server: &TestServer, query: &str) -> String {
+    format!("{}/2/tweets/search/stream/rules{query}", server.base)
+}
+
+async fn post_rules(server: &TestServer, token: &str, query: &str, body: Value) -> Answer {
+    answer(
+        server
+            .http
+            .post(rules_url(server, query))
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await
+}
+
+async fn list_rules(server: &TestServer, token: &str, query: &str) -> Answer {
+    answer(server.http.get(rules_url(server, query)).bearer_auth(token)).await
+}
+
+async fn connect_raw(server: &TestServer, token: &str, path: &str) -> reqwest::Response {
+    server
+        .http
+        .get(format!("{}{path}", server.base))
+        .bearer_auth(token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn connect(server: &TestServer, token: &str, path: &str) -> StreamClient {
+    StreamClient::new(connect_raw(server, token, path).await)
+}
+
+/// Ingests `ndjson` and waits for the stream to have written it (the next heartbeat);
+/// returns the messages before it.
+async fn deliver(server: &TestServer, stream: &mut StreamClient, ndjson: &str) -> Vec<Value> {
+    server.ingest(ndjson).await;
+    stream.until_heartbeat().await
+}
+
+fn fast_heartbeats() -> Settings {
+    Settings {
+        heartbeat: Duration::from_millis(200),
+        ..Settings::default()
+    }
+}
+
+#[tokio::test]
+async fn add_stream_delete_reconnect_with_v2_lines() {
+    let (server, token) = start(fast_heartbeats()).await;
+
+    // No rules: a list without `data`, and the stream refuses with 409.
+    let empty = list_rules(&server, &token, "").await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(empty.body.get("data").is_none(), "{}", empty.body);
+    assert_eq!(empty.body["meta"]["result_count"], 0);
+    assert_eq!(empty.rate("limit"), Some(450));
+    let refused = answer(
+        server
+            .http
+            .get(format!("{}/2/tweets/search/stream", server.base))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(refused.body["title"], "ConnectionException");
+    assert_eq!(refused.body["connection_issue"], "RuleConfigurationIssue");
+    assert_eq!(refused.rate("limit"), Some(50));
+
+    // Add: string ids, no `tag` key on the untagged rule, the summary.
+    let added = post_rules(
+        &server,
+        &token,
+        "",
+        json!({"add": [{"value": "cat has:links", "tag": "cats"}, {"value": "dog"}]}),
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    assert_eq!(added.rate("limit"), Some(100));
+    assert_eq!(
+        added.body["meta"]["summary"],
+        json!({"created": 2, "not_created": 0, "valid": 2, "invalid": 0})
+    );
+    let data = added.body["data"].as_array().unwrap();
+    let cat_id = data[0]["id"].as_str().unwrap().to_owned();
+    let dog_id = data[1]["id"].as_str().unwrap().to_owned();
+    assert_eq!(data[0]["tag"], "cats");
+    assert!(data[1].get("tag").is_none(), "{}", data[1]);
+    assert!(cat_id.parse::<u64>().is_ok());
+
+    // Stream with expansions: `data`, `includes.users`, `matching_rules` with tag "".
+    let mut stream = connect(
+        &server,
+        &token,
+        "/2/tweets/search/stream?expansions=author_id&user.fields=username,created_at&tweet.fields=created_at,author_id",
+    )
+    .await;
+    stream.until_heartbeat().await;
+    let mut linked: Value = serde_json::from_str(&post(11, "a cat https://t.co/x")).unwrap();
+    linked["entities"]["urls"] = json!([{
+        "url": "https://t.co/x", "expanded_url": "https://example.com/cat",
+        "display_url": "example.com/cat", "indices": [6, 20]
+    }]);
+    let ndjson = format!(
+        "{}\n{}\n{}\n",
+        post(10, "a dog and a cat"),
+        linked,
+        post(12, "nothing here")
+    );
+    let lines = deliver(&server, &mut stream, &ndjson).await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let dog = &lines[0];
+    assert_eq!(dog["data"]["id"], "10");
+    assert_eq!(dog["data"]["text"], "a dog and a cat");
+    assert_eq!(dog["data"]["edit_history_tweet_ids"], json!(["10"]));
+    assert_eq!(dog["data"]["author_id"], "12");
+    assert_eq!(dog["data"]["created_at"], "2018-10-10T20:19:24.000Z");
+    assert_eq!(dog["includes"]["users"][0]["username"], "jack");
+    assert_eq!(
+        dog["matching_rules"],
+        json!([{"id": dog_id, "tag": ""}]),
+        "{dog}"
+    );
+    assert!(dog.get("id_str").is_none(), "a v2 line, not a native post");
+    assert_eq!(
+        lines[1]["matching_rules"],
+        json!([{"id": cat_id, "tag": "cats"}])
+    );
+
+    // Delete by value and by id; the list has no `data` again.
+    let deleted = post_rules(&server, &token, "", json!({"delete": {"values": ["dog"]}})).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(
+        deleted.body["meta"]["summary"],
+        json!({"deleted": 1, "not_deleted": 0})
+    );
+    let lines = deliver(&server, &mut stream, &format!("{}\n", post(13, "dog"))).await;
+    assert!(lines.is_empty(), "{lines:?}");
+    let deleted = post_rules(
+        &server,
+        &token,
+        "",
+        json!({"delete": {"ids": [cat_id, "1234"]}}),
+    )
+    .await;
+    assert_eq!(
+        deleted.body["meta"]["summary"],
+        json!({"deleted": 1, "not_deleted": 1})
+    );
+    assert_eq!(deleted.body["errors"][0]["value"], "1234");
+    assert!(
+        list_rules(&server, &token, "")
+            .await
+            .body
+            .get("data")
+            .is_none()
+    );
+    drop(stream);
+
+    // Re-add and reconnect: the new rule matches.
+    let again = post_rules(&server, &token, "", json!({"add": [{"value": "bird"}]})).await;
+    assert_eq!(again.status, StatusCode::OK);
+    let mut stream = connect(&server, &token, "/2/tweets/search/stream").await;
+    stream.until_heartbeat().await;
+    let lines = deliver(&server, &mut stream, &format!("{}\n", post(14, "a bird"))).await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        lines[0]["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["edit_history_tweet_ids", "id", "text"]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rules_api_answers_in_x_shapes_for_every_case() {
+    let (server, token) = start(Settings::default()).await;
+    let add = |body: Value| post_rules(&server, &token, "", body);
+
+    // Duplicates: 200, `DuplicateRule` with the existing id.
+    let first = add(json!({"add": [{"value": "cat"}]})).await;
+    let id = first.body["data"][0]["id"].clone();
+    let dup = add(json!({"add": [{"value": "cat"}, {"value": "cow"}]})).await;
+    assert_eq!(dup.status, StatusCode::OK);
+    assert_eq!(dup.body["errors"][0]["title"], "DuplicateRule");
+    assert_eq!(dup.body["errors"][0]["id"], id);
+    assert_eq!(dup.body["meta"]["summary"]["created"], 1);
+    assert_eq!(dup.body["meta"]["summary"]["not_created"], 1);
+
+    // Invalid: 400, nothing created, `details` per invalid rule.
+    let bad = add(json!({"add": [{"value": "lang:en"}, {"value": "ok"}]})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert_eq!(bad.body["errors"][0]["title"], "UnprocessableEntity");
+    assert_eq!(
+        bad.body["errors"][0]["type"],
+        "https://api.x.com/2/problems/invalid-rules"
+    );
+    assert_eq!(
+        bad.body["errors"][0]["details"][0],
+        "is/has/lang cannot be used as a standalone operator (at position 1)."
+    );
+    assert_eq!(
+        bad.body["meta"]["summary"],
+        json!({"created": 0, "not_created": 2, "valid": 1, "invalid": 1})
+    );
+
+    // dry_run: the answer of an add, nothing stored.
+    let dry = post_rules(
+        &server,
+        &token,
+        "?dry_run=true",
+        json!({"add": [{"value": "emu"}]}),
+    )
+    .await;
+    assert_eq!(dry.status, StatusCode::OK);
+    assert_eq!(dry.body["meta"]["summary"]["created"], 1);
+    let listed = list_rules(&server, &token, "").await;
+    assert_eq!(listed.body["meta"]["result_count"], 2);
+
+    // Paging: one rule per page, the token leads to the next.
+    let page = list_rules(&server, &token, "?max_results=1").await;
+    assert_eq!(page.body["data"][0]["value"], "cat");
+    let next = page.body["meta"]["next_token"].as_str().unwrap().to_owned();
+    let page2 = list_rules(
+        &server,
+        &token,
+        &format!("?max_results=1&pagination_token={next}"),
+    )
+    .await;
+    assert_eq!(page2.body["data"][0]["value"], "cow");
+    assert!(page2.body["meta"].get("next_token").is_none());
+    let by_id = list_rules(&server, &token, &format!("?ids={}", id.as_str().unwrap())).await;
+    assert_eq!(by_id.body["data"].as_array().unwrap().len(), 1);
+
+    // Counts.
+    let counts = answer(
+        server
+            .http
+            .get(format!(
+                "{}/2/tweets/search/stream/rules/counts",
+                server.base
+            ))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(counts.status, StatusCode::OK, "{}", counts.body);
+    assert_eq!(
+        counts.body["data"]["client_app_rules_count"]["rule_count"],
+        2
+    );
+    assert_eq!(counts.body["data"]["cap_per_client_app"], 25_000);
+
+    // delete_all.
+    let all = post_rules(&server, &token, "?delete_all=true", json!({"delete": {}})).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    assert_eq!(all.body["meta"]["summary"]["deleted"], 2);
+    assert!(
+        list_rules(&server, &token, "")
+            .await
+            .body
+            .get("data")
+            .is_none()
+    );
+
+    // Each app has its own rules.
+    let other = new_app(&server, "other").await;
+    post_rules(&server, &other, "", json!({"add": [{"value": "mine"}]})).await;
+    assert!(
+        list_rules(&server, &token, "")
+            .await
+            .body
+            .get("data")
+            .is_none()
+    );
+    assert_eq!(
+        list_rules(&server, &other, "").await.body["meta"]["result_count"],
+        1
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_requests_get_problems_in_the_v2_shape() {
+    let (server, token) = start(Settings::default()).await;
+    post_rules(&server, &token, "", json!({"add": [{"value": "cat"}]})).await;
+    let get = |path: &str, token: Option<&str>| {
+        let mut request = server.http.get(format!("{}{path}", server.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        answer(request)
+    };
+    #[rustfmt::skip]
+    let gets: &[(&str, Option<&str>, StatusCode, &str)] = &[
+        ("/2/tweets/search/stream", None, StatusCode::UNAUTHORIZED, "Unauthorized"),
+        ("/2/tweets/search/stream", Some("nope"), StatusCode::UNAUTHORIZED, "Unauthorized"),
+        ("/2/tweets/search/stream/rules", Some("nope"), StatusCode::UNAUTHORIZED, "Unauthorized"),
+        ("/2/tweets/search/stream?tweet.fields=bogus", Some(&token), StatusCode::BAD_REQUEST, "[bogus]"),
+        ("/2/tweets/search/stream?foo=1", Some(&token), StatusCode::BAD_REQUEST, "[foo]"),
+        ("/2/tweets/search/stream?backfill_minutes=9", Some(&token), StatusCode::BAD_REQUEST, "[9]"),
+        ("/2/tweets/firehose/stream", Some(&token), StatusCode::BAD_REQUEST, "partition"),
+        ("/2/tweets/sample10/stream?partition=3", Some(&token), StatusCode::BAD_REQUEST, "[3]"),
+        ("/2/tweets/sample/stream?partition=1", Some(&token), StatusCode::BAD_REQUEST, "[partition]"),
+        ("/2/tweets/search/stream/rules?max_results=0", Some(&token), StatusCode::BAD_REQUEST, "[0]"),
+        ("/2/tweets/search/stream/rules?ids=abc", Some(&token), StatusCode::BAD_REQUEST, "[abc]"),
+        ("/2/tweets/search/stream/rules/counts?rules_count.fields=x", Some(&token), StatusCode::BAD_REQUEST, "[x]"),
+    ];
+    for (path, token, status, needle) in gets {
+        let a = get(path, *token).await;
+        assert_eq!(a.status, *status, "{path}: {}", a.body);
+        assert_eq!(
+            a.headers["content-type"], "application/problem+json",
+            "{path}"
+        );
+        assert!(
+            a.body["title"].is_string() && a.body["type"].is_string(),
+            "{path}"
+        );
+        assert!(a.body.to_string().contains(needle), "{path}: {}", a.body);
+    }
+    let basic = answer(
+        server
+            .http
+            .get(format!("{}/2/tweets/search/stream", server.base))
+            .basic_auth("a", Some("b")),
+    )
+    .await;
+    assert_eq!(basic.status, StatusCode::FORBIDDEN);
+
+    #[rustfmt::skip]
+    let posts: &[(&str, &str, &str)] = &[
+        ("", "not json", "The body must be"),
+        ("", "{}", "The body must be"),
+        ("", r#"{"add":[]}"#, "empty"),
+        ("", r#"{"add":[{"value":"a"}],"delete":{"ids":["1"]}}"#, "not both"),
+        ("", r#"{"delete":{"ids":["x"]}}"#, "[x]"),
+        ("", r#"{"delete":{}}"#, "delete_all"),
+        ("?dry_run=maybe", r#"{"add":[{"value":"a"}]}"#, "[maybe]"),
+        ("?delete_all=true", r#"{"add":[{"value":"a"}]}"#, "delete_all"),
+        ("?_method=delete", r#"{"delete":{"ids":["1"]}}"#, "[_method]"),
+    ];
+    for (query, body, needle) in posts {
+        let a = answer(
+            server
+                .http
+                .post(rules_url(&server, query))
+                .bearer_auth(&token)
+                .body(body.to_string()),
+        )
+        .await;
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{query} {body}: {}",
+            a.body
+        );
+        assert_eq!(a.body["title"], "Invalid Request", "{body}");
+        assert!(a.body.to_string().contains(needle), "{body}: {}", a.body);
+        assert_eq!(a.rate("limit"), Some(100), "{body}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_connection_cap_refuses_with_429_and_shutdown_says_operational_disconnect() {
+    let (server, token) = start(fast_heartbeats()).await;
+    post_rules(&server, &token, "", json!({"add": [{"value": "cat"}]})).await;
+    let mut one = connect(&server, &token, "/2/tweets/search/stream").await;
+    let mut two = connect(&server, &token, "/2/tweets/search/stream").await;
+    one.until_heartbeat().await;
+    two.until_heartbeat().await;
+    let third = answer(
+        server
+            .http
+            .get(format!("{}/2/tweets/search/stream", server.base))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(
+        third.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        third.body
+    );
+    assert_eq!(third.body["connection_issue"], "TooManyConnections");
+    assert_eq!(
+        third.body["detail"],
+        "This stream is currently at the maximum allowed connection limit."
+    );
+    assert!(third.rate("remaining").is_some());
+    drop(two);
+    server.stop().await;
+    let rest = one.rest().await;
+    let last = rest.last().expect("a closing line");
+    assert_eq!(
+        last["errors"][0]["disconnect_type"], "OperationalDisconnect",
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn volume_streams_sample_and_partition_like_decahose_and_firehose() {
+    let (server, token) = start(fast_heartbeats()).await;
+    let base = 1_700_000_000_000_000_000u64;
+    let ids: Vec<u64> = (0..600u64).map(|i| base + (i << 22)).collect();
+    let ndjson: String = ids.iter().map(|id| post(*id, "x") + "\n").collect();
+    let expect = |keep: &dyn Fn(u64) -> bool| -> Vec<String> {
+        ids.iter()
+            .filter(|id| keep(**id))
+            .map(u64::to_string)
+            .collect()
+    };
+
+    let mut sample = connect(&server, &token, "/2/tweets/sample/stream").await;
+    let mut decahose = connect(&server, &token, "/2/tweets/sample10/stream?partition=2").await;
+    let mut firehose = connect(&server, &token, "/2/tweets/firehose/stream?partition=7").await;
+    for s in [&mut sample, &mut decahose, &mut firehose] {
+        s.until_heartbeat().await;
+    }
+    server.ingest(&ndjson).await;
+    let got = |messages: Vec<Value>| -> Vec<String> {
+        messages
+            .iter()
+            .map(|m| m["data"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let want_sample = expect(&|id| in_one_percent(id));
+    assert!(!want_sample.is_empty() && want_sample.len() < 30);
+    assert_eq!(got(sample.until_heartbeat().await), want_sample);
+    assert_eq!(
+        got(decahose.until_heartbeat().await),
+        expect(&|id| in_decahose(id) && partition(id, 2) == 2)
+    );
+    assert_eq!(
+        got(firehose.until_heartbeat().await),
+        expect(&|id| partition(id, 20) == 7)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn backfill_minutes_replays_recent_posts_in_v2_shape_and_identity_works() {
+    let (server, token) = start(fast_heartbeats()).await;
+    post_rules(&server, &token, "", json!({"add": [{"value": "cat"}]})).await;
+    server
+        .ingest(&format!("{}\n{}\n", post(1, "early cat"), post(2, "dog")))
+        .await;
+    // No Accept-Encoding: identity.
+    let response = server
+        .http
+        .get(format!(
+            "{}/2/tweets/search/stream?backfill_minutes=2",
+            server.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("content-encoding").is_none());
+    let mut stream = StreamClient::new(response);
+    let first = loop {
+        match stream.next_line().await.unwrap() {
+            Line::Heartbeat => continue,
+            Line::Message(m) => break m,
+        }
+    };
+    assert_eq!(first["data"]["id"], "1");
+    assert_eq!(first["data"]["text"], "early cat");
+    assert!(first["matching_rules"][0]["id"].is_string());
+    server.stop().await;
+}
