@@ -36,8 +36,10 @@ export function check(condition, message) {
   if (!condition) throw new Failure(message);
 }
 
-/** Runs one step: reports it passed, or why it failed, and then ends the scenario. */
-export async function step(name, body) {
+/** Runs one step and reports it passed or why it failed. A failed step ends the scenario,
+ * unless `fatal` is false: a check the later steps do not depend on (the exit status is
+ * then 1 at the end). */
+export async function step(name, body, { fatal = true } = {}) {
   console.log(`--- ${name}`);
   try {
     const result = await body();
@@ -47,7 +49,8 @@ export async function step(name, body) {
     if (!(error instanceof Failure)) console.log(error);
     const detail = error instanceof Failure ? error.message : describe(error);
     event({ step: name, ok: false, detail: detail.slice(0, 500) });
-    process.exit(1);
+    process.exitCode = 1;
+    if (fatal) process.exit(1);
   }
 }
 
@@ -95,13 +98,19 @@ export function checkMatchingRules(line, ruleId, tag) {
     `matching_rules ${rules}, expected only id ${ruleId} tag ${JSON.stringify(tag)}`);
 }
 
-/** `includes.users` is the compat author, with `username`. */
+/** `includes.users` is the compat author, with `username`, and `data.author_id` links to
+ * it (X documents the expansion's id in `data` even when `tweet.fields` does not ask for
+ * it: docs.x.com, "Expansions"). Both problems are reported when both occur. */
 export function checkAuthor(line) {
-  check(line.data?.author_id === AUTHOR_ID,
-    `data.author_id is ${JSON.stringify(line.data?.author_id)}, expected ${AUTHOR_ID}`);
+  const problems = [];
   const users = (line.includes?.users ?? []).map((u) => [u.id, u.username]);
-  check(JSON.stringify(users) === JSON.stringify([[AUTHOR_ID, AUTHOR_USERNAME]]),
-    `includes.users is ${JSON.stringify(line.includes?.users)}, expected ${AUTHOR_USERNAME} (${AUTHOR_ID})`);
+  if (JSON.stringify(users) !== JSON.stringify([[AUTHOR_ID, AUTHOR_USERNAME]])) {
+    problems.push(`includes.users is ${JSON.stringify(line.includes?.users)}, expected ${AUTHOR_USERNAME} (${AUTHOR_ID})`);
+  }
+  if (line.data?.author_id !== AUTHOR_ID) {
+    problems.push(`data.author_id is ${JSON.stringify(line.data?.author_id)}, expected ${AUTHOR_ID}`);
+  }
+  check(problems.length === 0, problems.join("; "));
 }
 
 /** No post other than the rule's own arrived before the match. */

@@ -13,9 +13,9 @@ import time
 
 import tweepy
 
-from cycle import (AUTHOR_ID, AUTHOR_USERNAME, BEARER, RECEIVE_TIMEOUT, check,
+from cycle import (BEARER, check_author, RECEIVE_TIMEOUT, check,
                    check_nonmatching, check_post, feed, is_id, keyword, received, say,
-                   step)
+                   step, finish)
 
 logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                     format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -132,14 +132,12 @@ def main() -> None:
         received("first", response.data.data.get("id"))
         check_matching_post("first", response, word_a, rule_a, tag_a)
 
-    with step("expansions"):
-        users = response.includes.get("users", [])
-        check(str(response.data.author_id) == AUTHOR_ID,
-              f"author_id {response.data.author_id}, expected {AUTHOR_ID}")
-        check([(str(u.id), u.username) for u in users] == [(AUTHOR_ID, AUTHOR_USERNAME)],
-              f"includes.users is {users}, expected {AUTHOR_USERNAME} ({AUTHOR_ID})")
+    with step("expansions", fatal=False):
+        author_id = response.data.author_id
+        check_author(None if author_id is None else str(author_id),
+                     [(str(u.id), u.username) for u in response.includes.get("users", [])])
 
-    with step("no-nonmatching"):
+    with step("no-nonmatching", fatal=False):
         check_nonmatching(texts, [])
 
     thread.join(15)
@@ -166,3 +164,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    finish()
