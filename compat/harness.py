@@ -473,14 +473,14 @@ def drive_scenario(client: Client, server: Server, app: dict, workdir: Path,
     process = subprocess.Popen(
         client.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, env=scenario_env(server, app, client, workdir),
-        cwd=workdir,
+        cwd=workdir, start_new_session=True,
     )
     feeders: dict[str, Feeder] = {}
     timed_out = threading.Event()
 
     def kill() -> None:
         timed_out.set()
-        process.kill()
+        kill_group(process)
 
     timer = threading.Timer(SCENARIO_TIMEOUT, kill)
     timer.start()
@@ -500,6 +500,7 @@ def drive_scenario(client: Client, server: Server, app: dict, workdir: Path,
         code = process.wait()
     finally:
         timer.cancel()
+        kill_group(process)  # what the scenario started and left running (twarc2 stream)
         for feeder in feeders.values():
             feeder.stop()
     if code != 0 and not outcome.failed():
@@ -511,6 +512,14 @@ def drive_scenario(client: Client, server: Server, app: dict, workdir: Path,
     for phase, feeder in feeders.items():
         if feeder.error:
             outcome.record("scenario", False, f"feeding phase {phase}: {feeder.error}")
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL to the scenario's process group (its own session, started by the harness)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def handle_event(event: dict, server: Server, feeders: dict[str, Feeder],
