@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use sluice_rules::{Dialect, parse_with};
 
 fuzz_target!(|text: &str| {
-    for dialect in [Dialect::PowerTrack, Dialect::Powerstream] {
+    for dialect in [Dialect::PowerTrack, Dialect::Powerstream, Dialect::V2] {
         match parse_with(text, dialect) {
             Ok(rule) => {
                 let printed = rule.to_string();

@@ -111,6 +111,8 @@ pub(crate) enum NumKind {
     RetweetsOfStatus,
     /// Root `in_reply_to_status_id`.
     InReplyToStatus,
+    /// Root conversation id ([`sluice_model::PostView::conversation`]).
+    Conversation,
 }
 
 /// Boolean attributes (`has:` and `is:`), as bit numbers of a post's flag set.
@@ -126,7 +128,7 @@ pub(crate) const PROFILE_OFF_GRID: Flag = 16;
 /// Number of flags: ten `has:` kinds, five `is:` kinds, then the two off-grid flags.
 pub(crate) const FLAGS: usize = 17;
 
-/// The flag bit of `has:kind`.
+/// The flag bit of `has:kind`. `has:cashtags` is v2's name for `has:symbols`: one bit.
 pub(crate) fn has_flag(kind: HasKind) -> Flag {
     match kind {
         HasKind::Geo => 0,
@@ -134,7 +136,7 @@ pub(crate) fn has_flag(kind: HasKind) -> Flag {
         HasKind::Links => 2,
         HasKind::Mentions => 3,
         HasKind::Hashtags => 4,
-        HasKind::Symbols => 5,
+        HasKind::Symbols | HasKind::Cashtags => 5,
         HasKind::Media => 6,
         HasKind::Images => 7,
         HasKind::Videos => 8,
@@ -500,6 +502,14 @@ fn compile_clause(clause: &Clause, interner: &mut Interner) -> Pred {
         Clause::Has(kind) => Pred::Flag(has_flag(*kind)),
         Clause::Is(kind) => Pred::Flag(is_flag(*kind)),
         Clause::Sample(n) => Pred::Sample(*n),
+        Clause::ConversationId(n) => Pred::Num {
+            kind: NumKind::Conversation,
+            value: *n,
+        },
+        // Context and entity annotations are not in X's native format, and sluice has no
+        // embedding model: these never match (docs/matching-semantics.md). `Never` has an
+        // empty anchor set, so a rule that needs one is never even a candidate.
+        Clause::Context(_) | Clause::Entity(_) | Clause::Embedding(_) => Pred::Never,
     }
 }
 

@@ -230,6 +230,9 @@ impl Features {
         if let Some(id) = post.reply_to_status() {
             self.nums.push((NumKind::InReplyToStatus, id));
         }
+        if let Some(id) = post.conversation() {
+            self.nums.push((NumKind::Conversation, id));
+        }
         if let Some(rt) = rt {
             self.set(is_flag(IsKind::Retweet));
             if let Some(id) = rt.id() {

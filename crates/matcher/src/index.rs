@@ -310,7 +310,8 @@ where
 ///
 /// Sound by construction: if the rule matches a post, the post has one of the keys.
 /// - a leaf's keys are what the post must have for it to be true;
-/// - `And` takes the cheapest anchored child (any child must hold);
+/// - `And` takes the cheapest anchored child (any child must hold), a child with no keys
+///   (one that never matches) first;
 /// - `Or` takes the union of its children, or nothing if one child is unanchored;
 /// - `Not` gives no anchor.
 pub(crate) fn anchors(node: &Node, index: &Index) -> Option<Vec<Key>> {
@@ -322,10 +323,15 @@ pub(crate) fn anchors(node: &Node, index: &Index) -> Option<Vec<Key>> {
 
 fn node_anchors(node: &Node, index: &Index) -> Option<Vec<Key>> {
     match node {
+        // A child with no keys can never match (it holds a `Never`): the And cannot either,
+        // so it wins even against keys whose posting lists are empty today.
         Node::And(children) => children
             .iter()
             .filter_map(|c| node_anchors(c, index))
-            .min_by_key(|keys| keys.iter().map(|k| index.cost(k)).sum::<usize>()),
+            .min_by_key(|keys| {
+                let cost: usize = keys.iter().map(|k| index.cost(k)).sum();
+                (!keys.is_empty(), cost)
+            }),
         Node::Or(children) => {
             let mut all = Vec::new();
             for child in children {
@@ -475,6 +481,37 @@ mod tests {
             &mut interner,
         );
         assert_eq!(anchors(&node, &index), None);
+    }
+
+    #[test]
+    fn clauses_that_never_match_are_never_candidates() {
+        let mut interner = Interner::default();
+        let index = Index::default();
+        let v2 = |rule: &str, interner: &mut Interner| {
+            let rule = sluice_rules::parse_with(rule, sluice_rules::Dialect::V2).expect("valid");
+            compile(&rule.expr, interner)
+        };
+        // Alone or beside other clauses, they anchor the rule on nothing: never a candidate.
+        for rule in [
+            "context:10.*",
+            "entity:Twitter",
+            "embedding:\"dogs in snow\"",
+            "cat context:10.5",
+            "cat -is:retweet entity:\"Michael Jordan\"",
+        ] {
+            let node = v2(rule, &mut interner);
+            assert_eq!(anchors(&node, &index), Some(Vec::new()), "{rule}");
+        }
+        // Negated or ORed, they leave the rule on its other clauses' anchors.
+        for rule in ["cat -context:10.*", "context:1.2 OR cat", "cat -entity:x"] {
+            let node = v2(rule, &mut interner);
+            let cat = interner.get("cat").expect("interned");
+            let want = vec![
+                Key::Token(FieldKind::Text, cat),
+                Key::Token(FieldKind::Url, cat),
+            ];
+            assert_eq!(anchors(&node, &index), Some(want), "{rule}");
+        }
     }
 
     #[test]

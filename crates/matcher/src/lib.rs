@@ -23,7 +23,9 @@
 //! (regions too large for 64 cells fall back to `has:geo`/`has:profile_geo`), and for
 //! `contains:`/`url_contains:` one chosen four-byte gram of the folded pattern (a 3-byte
 //! pattern: itself; shorter: its first byte). Only rules with no anchor at all — count
-//! ranges, `sample:`, pure negations — are "always candidates". Every table is a hash map or list updated in
+//! ranges, `sample:`, pure negations — are "always candidates"; a rule that cannot match (an
+//! `And` holding a clause that never does, such as v2's `context:`) has an empty anchor set
+//! and is never a candidate. Every table is a hash map or list updated in
 //! place, so inserting or removing a rule costs a few hash operations whatever the number of
 //! rules: no automaton to rebuild.
 //!

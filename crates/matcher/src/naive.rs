@@ -254,6 +254,10 @@ impl<'p, 'a> View<'p, 'a> {
             Clause::Has(kind) => self.has(*kind),
             Clause::Is(kind) => self.is(*kind),
             Clause::Sample(n) => root.id().is_some_and(|id| sample_bucket(id) < *n),
+            Clause::ConversationId(n) => root.conversation() == Some(*n),
+            // Not in X's native format (context, entity) or not computable without X's
+            // embedding model: never (docs/matching-semantics.md).
+            Clause::Context(_) | Clause::Entity(_) | Clause::Embedding(_) => false,
         }
     }
 
@@ -316,7 +320,7 @@ impl<'p, 'a> View<'p, 'a> {
                 .any(|e| !e.urls.is_empty() || !e.media.is_empty()),
             HasKind::Mentions => self.entities().any(|e| !e.user_mentions.is_empty()),
             HasKind::Hashtags => self.entities().any(|e| !e.hashtags.is_empty()),
-            HasKind::Symbols => self.entities().any(|e| !e.symbols.is_empty()),
+            HasKind::Symbols | HasKind::Cashtags => self.entities().any(|e| !e.symbols.is_empty()),
             HasKind::Media => media().next().is_some(),
             HasKind::Images => media().any(|m| m.kind.as_deref() == Some("photo")),
             HasKind::Videos => media().any(|m| m.kind.as_deref() == Some("video")),

@@ -10,7 +10,7 @@
 use sluice_matcher::{Matcher, NaiveMatcher};
 use sluice_model::sampling::sample_bucket;
 use sluice_model::{PostView, parse_post};
-use sluice_rules::{Rule, parse};
+use sluice_rules::{Dialect, Rule, parse, parse_with};
 
 /// One single-rule case: does `rule` match `post`?
 struct Case {
@@ -93,10 +93,22 @@ macro_rules! engine {
 engine!(Matcher);
 engine!(NaiveMatcher);
 
-/// Runs one case against both engines; `None` when it passes, else a description.
+/// Runs one PowerTrack case against both engines; `None` when it passes, else a
+/// description.
 fn check(name: &str, rule_text: &str, post_json: &str, want: bool) -> Option<String> {
+    check_in(Dialect::PowerTrack, name, rule_text, post_json, want)
+}
+
+/// Runs one case, its rule parsed in `dialect`, against both engines.
+fn check_in(
+    dialect: Dialect,
+    name: &str,
+    rule_text: &str,
+    post_json: &str,
+    want: bool,
+) -> Option<String> {
     let head = format!("case {name:?}\n  rule: {rule_text}\n  post: {post_json}\n");
-    let rule = match parse(rule_text) {
+    let rule = match parse_with(rule_text, dialect) {
         Ok(rule) => rule,
         Err(e) => return Some(format!("{head}  the rule did not parse: {e}")),
     };
@@ -119,11 +131,16 @@ fn check(name: &str, rule_text: &str, post_json: &str, want: bool) -> Option<Str
     (!problems.is_empty()).then(|| format!("{head}{}", problems.join("\n")))
 }
 
-/// Runs a collection; fails with every failing case listed.
+/// Runs a collection of PowerTrack rules; fails with every failing case listed.
 fn run(cases: &[Case]) {
+    run_in(Dialect::PowerTrack, cases);
+}
+
+/// Runs a collection whose rules are parsed in `dialect`.
+fn run_in(dialect: Dialect, cases: &[Case]) {
     let failures: Vec<String> = cases
         .iter()
-        .filter_map(|c| check(c.name, c.rule, &with_id(POST_ID, c.post), c.want))
+        .filter_map(|c| check_in(dialect, c.name, c.rule, &with_id(POST_ID, c.post), c.want))
         .collect();
     assert!(
         failures.is_empty(),
@@ -1127,6 +1144,51 @@ const TEXT_FIELDS: &[Case] = &[
     t!("empty-post", "hello", "{}", false),
     t!("unknown-fields-ignored", "hello", r#"{"text":"hello","brand_new_field":{"a":[1,2,3]},"matching_rules":[]}"#, true),
 ];
+
+// The v2 filtered stream's own operators (rules in the v2 dialect): `has:cashtags` reads
+// symbols like `has:symbols`; `conversation_id:` the root's conversation id (its own id when
+// it is not a reply and the payload has none); `context:`, `entity:` and `embedding:` never
+// match (the native format has no annotations, sluice no embedding model).
+#[rustfmt::skip]
+const V2_OPERATORS: &[Case] = &[
+    t!("has-cashtags", "x has:cashtags", r#"{"text":"x","entities":{"symbols":[{"text":"TWTR"}]}}"#, true),
+    t!("has-cashtags-empty", "x has:cashtags", r#"{"text":"x $TWTR","entities":{"symbols":[]}}"#, false),
+    t!("has-cashtags-null", "x has:cashtags", r#"{"text":"x $TWTR","entities":{"symbols":null}}"#, false),
+    t!("has-cashtags-no-entities", "x has:cashtags", r#"{"text":"x"}"#, false),
+    t!("has-cashtags-extended", "x has:cashtags", r#"{"text":"x…","extended_tweet":{"full_text":"x $A","entities":{"symbols":[{"text":"A"}]}}}"#, true),
+    t!("has-cashtags-quoted", "x has:cashtags", r#"{"text":"x","quoted_status":{"id_str":"9","text":"y","entities":{"symbols":[{"text":"A"}]}}}"#, true),
+    t!("not-has-cashtags", "x -has:cashtags", r#"{"text":"x","entities":{"symbols":[{"text":"A"}]}}"#, false),
+    t!("not-has-cashtags-none", "x -has:cashtags", r#"{"text":"x","entities":{"hashtags":[{"text":"A"}]}}"#, true),
+    t!("conversation-id-str", "conversation_id:7", r#"{"text":"x","conversation_id_str":"7"}"#, true),
+    t!("conversation-id-number", "conversation_id:7", r#"{"text":"x","conversation_id":7}"#, true),
+    t!("conversation-id-str-wins", "conversation_id:8", r#"{"text":"x","conversation_id":8,"conversation_id_str":"7"}"#, false),
+    t!("conversation-other", "conversation_id:8", r#"{"text":"x","conversation_id_str":"7"}"#, false),
+    t!("conversation-own-id", "conversation_id:1050118621198921728", r#"{"text":"x"}"#, true),
+    t!("conversation-own-id-null", "conversation_id:1050118621198921728", r#"{"text":"x","conversation_id_str":null}"#, true),
+    t!("conversation-reply-unknown", "conversation_id:1050118621198921728", r#"{"text":"x","in_reply_to_status_id_str":"9"}"#, false),
+    t!("conversation-reply-parent-is-not-root", "conversation_id:9", r#"{"text":"x","in_reply_to_status_id_str":"9"}"#, false),
+    t!("conversation-reply-known", "conversation_id:7", r#"{"text":"x","in_reply_to_status_id_str":"9","conversation_id_str":"7"}"#, true),
+    t!("conversation-root-only", "conversation_id:7", r#"{"text":"x","conversation_id_str":"8","quoted_status":{"id_str":"7","text":"y","conversation_id_str":"7"}}"#, false),
+    t!("conversation-retweet-own-id", "conversation_id:1050118621198921728", r#"{"text":"RT @a: y","retweeted_status":{"id_str":"9","text":"y"}}"#, true),
+    t!("conversation-retweet-not-original", "conversation_id:9", r#"{"text":"RT @a: y","retweeted_status":{"id_str":"9","text":"y"}}"#, false),
+    t!("not-conversation", "x -conversation_id:7", r#"{"text":"x","conversation_id_str":"7"}"#, false),
+    t!("not-conversation-other", "x -conversation_id:7", r#"{"text":"x","conversation_id_str":"8"}"#, true),
+    t!("context-entity", "context:10.799022225751871488", r#"{"text":"x","context_annotations":[{"domain":{"id":"10"},"entity":{"id":"799022225751871488"}}]}"#, false),
+    t!("context-domain", "context:10.*", r#"{"text":"x","context_annotations":[{"domain":{"id":"10"},"entity":{"id":"1"}}]}"#, false),
+    t!("context-and-keyword", "x context:10.*", r#"{"text":"x"}"#, false),
+    t!("not-context", "x -context:10.*", r#"{"text":"x"}"#, true),
+    t!("context-or-keyword", "context:10.5 OR x", r#"{"text":"x"}"#, true),
+    t!("entity-in-text", "entity:\"Michael Jordan\"", r#"{"text":"Michael Jordan"}"#, false),
+    t!("entity-bare", "entity:Twitter", r#"{"text":"Twitter"}"#, false),
+    t!("not-entity", "x -entity:Twitter", r#"{"text":"x Twitter"}"#, true),
+    t!("embedding-same-text", "embedding:\"dogs in snow\"", r#"{"text":"dogs in snow"}"#, false),
+    t!("embedding-or-keyword", "dogs OR embedding:dogs", r#"{"text":"dogs"}"#, true),
+];
+
+#[test]
+fn v2_operators() {
+    run_in(Dialect::V2, V2_OPERATORS);
+}
 
 #[test]
 fn keywords() {

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use sluice_matcher::{Matcher, NaiveMatcher, Scratch};
 use sluice_model::parse_post;
 use sluice_rules::{
-    BoundingBox, Circle, Clause, CountField, CountRange, DistanceUnit, Expr, HasKind, IsKind, Rule,
+    BoundingBox, Circle, Clause, ContextRef, CountField, CountRange, DistanceUnit, Expr, HasKind,
+    IsKind, Rule,
 };
 
 const WORDS: &[&str] = &[
@@ -103,6 +104,7 @@ fn clause() -> impl Strategy<Value = Clause> {
             HasKind::Images,
             HasKind::Videos,
             HasKind::Lang,
+            HasKind::Cashtags,
         ][..],
     );
     let is = proptest::sample::select(
@@ -153,6 +155,12 @@ fn clause() -> impl Strategy<Value = Clause> {
         2 => is.prop_map(Clause::Is),
         1 => (1u8..=100).prop_map(Clause::Sample),
         1 => pick(&["web", "Twitter for iPhone", "iphone"]).prop_map(Clause::Source),
+        // The v2 filtered stream's own operators (post ids are 1..5000, conversation ids 1..4).
+        1 => prop_oneof![1u64..5, 1u64..5000].prop_map(Clause::ConversationId),
+        1 => (1u64..3, prop::option::of(1u64..3))
+            .prop_map(|(domain, entity)| Clause::Context(ContextRef { domain, entity })),
+        1 => pick(WORDS).prop_map(Clause::Entity),
+        1 => pick(WORDS).prop_map(Clause::Embedding),
     ]
 }
 
@@ -268,6 +276,7 @@ fn flat_post() -> impl Strategy<Value = Value> {
             any::<Option<bool>>(),
             any::<Option<bool>>(),
             prop::option::of(pick(&["web", "Twitter for iPhone"])),
+            prop::option::of((1u64..5, any::<bool>())),
         ),
     )
         .prop_map(
@@ -275,7 +284,7 @@ fn flat_post() -> impl Strategy<Value = Value> {
                 (id, text, ext, ents),
                 (user, lang, place),
                 (coords, reply, to),
-                (quote, followers, source),
+                (quote, followers, source, conversation),
             )| {
                 let mut p = json!({"id_str": id.to_string(), "text": text});
                 if let Some((full, e)) = ext {
@@ -304,6 +313,14 @@ fn flat_post() -> impl Strategy<Value = Value> {
                     (
                         "source",
                         source.map(|s| json!(format!("<a href=\"http://x.com\">{s}</a>"))),
+                    ),
+                    (
+                        "conversation_id_str",
+                        conversation.filter(|c| c.1).map(|c| json!(c.0.to_string())),
+                    ),
+                    (
+                        "conversation_id",
+                        conversation.filter(|c| !c.1).map(|c| json!(c.0)),
                     ),
                 ];
                 for (key, value) in fields {

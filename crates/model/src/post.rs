@@ -127,6 +127,13 @@ pub struct PostView<'a> {
     /// `in_reply_to_screen_name`.
     #[serde(borrow)]
     pub in_reply_to_screen_name: Option<Cow<'a, str>>,
+    /// `conversation_id`: the id of the post that started the conversation, when the
+    /// payload carries it (see [`PostView::conversation`]).
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub conversation_id: Option<u64>,
+    /// `conversation_id_str`.
+    #[serde(deserialize_with = "ids::lenient_u64")]
+    pub conversation_id_str: Option<u64>,
     /// `retweeted_status`: the original of a Retweet.
     #[serde(borrow)]
     pub retweeted_status: Option<Box<PostView<'a>>>,
@@ -169,6 +176,19 @@ impl<'a> PostView<'a> {
     /// The id of the user this post replies to.
     pub fn reply_to_user(&self) -> Option<u64> {
         self.in_reply_to_user_id_str.or(self.in_reply_to_user_id)
+    }
+
+    /// The id of the post that started this post's conversation: `conversation_id_str`,
+    /// else `conversation_id`, else, for a post that is not a reply, its own id (a post
+    /// that replies to nothing starts its conversation). `None` for a reply whose payload
+    /// does not say: the start of its thread is not in the post.
+    pub fn conversation(&self) -> Option<u64> {
+        self.conversation_id_str
+            .or(self.conversation_id)
+            .or_else(|| match self.reply_to_status() {
+                None => self.id(),
+                Some(_) => None,
+            })
     }
 
     /// Every entity list of this post (root `entities`, `extended_entities`, and those of
@@ -447,6 +467,34 @@ mod tests {
             );
         }
         assert_eq!(read_post_id(br#"{"id":5,"id_str":"6"}"#), Some(6));
+    }
+
+    #[test]
+    fn conversation_is_the_payloads_else_a_non_replys_own_id() {
+        let cases: [(&[u8], Option<u64>); 7] = [
+            (br#"{"id_str":"5","conversation_id_str":"3"}"#, Some(3)),
+            (br#"{"id_str":"5","conversation_id":3}"#, Some(3)),
+            (
+                br#"{"id_str":"5","conversation_id":4,"conversation_id_str":"3"}"#,
+                Some(3),
+            ),
+            (br#"{"id_str":"5"}"#, Some(5)),
+            (br#"{"id_str":"5","conversation_id_str":null}"#, Some(5)),
+            (br#"{"id_str":"5","in_reply_to_status_id_str":"4"}"#, None),
+            (
+                br#"{"id_str":"5","in_reply_to_status_id":4,"conversation_id_str":"2"}"#,
+                Some(2),
+            ),
+        ];
+        for (bytes, want) in cases {
+            let post = parse_post(bytes).expect("valid post");
+            assert_eq!(
+                post.conversation(),
+                want,
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
     }
 
     #[test]

@@ -119,6 +119,27 @@ pub enum Clause {
     Sample(u8),
     /// `source:` the client application (name or URL).
     Source(String),
+    /// `conversation_id:` the id of the post that started the conversation (v2 filtered
+    /// stream only).
+    ConversationId(u64),
+    /// `context:domain.entity` or `context:domain.*`: a context annotation of the post (v2
+    /// filtered stream only).
+    Context(ContextRef),
+    /// `entity:` a named entity X's annotations found in the post, by its name (v2 filtered
+    /// stream only).
+    Entity(String),
+    /// `embedding:` semantic similarity to the given text (v2 filtered stream only,
+    /// Enterprise; cannot be negated).
+    Embedding(String),
+}
+
+/// The argument of `context:`: a context annotation's domain, and the entity within it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContextRef {
+    /// The domain id (`10` in `context:10.799022225751871488`).
+    pub domain: u64,
+    /// The entity id, or `None` for `context:domain.*` (any entity of the domain).
+    pub entity: Option<u64>,
 }
 
 /// The author counters that count operators test.
@@ -201,6 +222,8 @@ pub enum HasKind {
     Videos,
     /// `has:lang` — a language other than `und`.
     Lang,
+    /// `has:cashtags` (v2 filtered stream only) — v2's name for what `has:symbols` tests.
+    Cashtags,
 }
 
 /// The `is:` attributes.

@@ -52,7 +52,8 @@ pub enum Dialect {
     /// cannot stand alone.
     Powerstream,
     /// The X API v2 filtered stream (`/2/tweets/search/stream/rules`): PowerTrack's
-    /// operators, and `is:`/`has:`/`lang:` cannot stand alone.
+    /// operators plus v2's own (`has:cashtags`, `conversation_id:`, `context:`, `entity:`,
+    /// `embedding:`), and `is:`/`has:`/`lang:` cannot stand alone.
     V2,
 }
 
@@ -77,7 +78,7 @@ pub fn parse_with(rule: &str, dialect: Dialect) -> Result<Rule, RuleError> {
     if let Some(problem) = validate::control_character(&src) {
         return Err(RuleError::new(vec![problem]));
     }
-    let tree = parser::parse_tree(&src).map_err(RuleError::new)?;
+    let tree = parser::parse_tree(&src, dialect).map_err(RuleError::new)?;
     let problems = validate::validate(&tree, dialect);
     if !problems.is_empty() {
         return Err(RuleError::new(problems));

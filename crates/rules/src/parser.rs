@@ -11,8 +11,10 @@
 //! One file on purpose (about 700 lines): the productions call one another, and reading
 //! them together is reading the grammar; split, each would need the others open beside it.
 
+use crate::Dialect;
 use crate::ast::{
-    BoundingBox, Circle, Clause, CountField, CountRange, DistanceUnit, Expr, HasKind, IsKind,
+    BoundingBox, Circle, Clause, ContextRef, CountField, CountRange, DistanceUnit, Expr, HasKind,
+    IsKind,
 };
 use crate::error::Problem;
 use crate::lexer::{self, Kind, Source, Token};
@@ -68,11 +70,13 @@ impl Node {
     }
 }
 
-/// Parses `src`, returning the tree or every syntax problem found.
-pub(crate) fn parse_tree(src: &Source<'_>) -> Result<Node, Vec<Problem>> {
+/// Parses `src`, returning the tree or every syntax problem found. The dialect decides
+/// which operators exist: a v2-only operator is, outside [`Dialect::V2`], an unknown one.
+pub(crate) fn parse_tree(src: &Source<'_>, dialect: Dialect) -> Result<Node, Vec<Problem>> {
     let tokens = lexer::tokenize(src).map_err(|p| vec![p])?;
     let mut parser = Parser {
         src,
+        dialect,
         tokens,
         at: 0,
         depth: 0,
@@ -120,11 +124,23 @@ enum Op {
     Is,
     /// `sample:`.
     Sample,
+    /// `context:domain.entity` or `context:domain.*`.
+    Context,
 }
 
-/// Every operator of the PowerTrack catalogue, aliases included (names are case-sensitive).
-fn operator(name: &str) -> Option<Op> {
+/// Every operator of the PowerTrack catalogue, aliases included (names are case-sensitive),
+/// and in [`Dialect::V2`] the v2 filtered stream's own operators.
+fn operator(name: &str, dialect: Dialect) -> Option<Op> {
     use Op::*;
+    if dialect == Dialect::V2 {
+        match name {
+            "conversation_id" => return Some(Id(Clause::ConversationId)),
+            "context" => return Some(Context),
+            "entity" => return Some(Str(Clause::Entity)),
+            "embedding" => return Some(Str(Clause::Embedding)),
+            _ => {}
+        }
+    }
     Some(match name {
         "contains" => Str(Clause::Contains),
         "from" => Str(Clause::From),
@@ -162,9 +178,10 @@ fn operator(name: &str) -> Option<Op> {
     })
 }
 
-/// The `has:` attributes, aliases included.
-fn has_kind(value: &str) -> Option<HasKind> {
+/// The `has:` attributes, aliases included; `has:cashtags` only in [`Dialect::V2`].
+fn has_kind(value: &str, dialect: Dialect) -> Option<HasKind> {
     Some(match value {
+        "cashtags" if dialect == Dialect::V2 => HasKind::Cashtags,
         "geo" => HasKind::Geo,
         "profile_geo" | "derived_user_geo" => HasKind::ProfileGeo,
         "links" => HasKind::Links,
@@ -200,6 +217,7 @@ fn placeholder() -> Clause {
 /// The parser state.
 struct Parser<'s, 'a> {
     src: &'s Source<'a>,
+    dialect: Dialect,
     tokens: Vec<Token>,
     at: usize,
     depth: usize,
@@ -459,7 +477,7 @@ impl<'a> Parser<'_, 'a> {
             self.problems.push(Problem::no_viable_char(first, pos));
             placeholder()
         } else {
-            match (operator(name), extra_colon) {
+            match (operator(name, self.dialect), extra_colon) {
                 (None, _) => {
                     self.problems.push(Problem::at(
                         format!("Reference to invalid operator '{name}'"),
@@ -506,7 +524,7 @@ impl<'a> Parser<'_, 'a> {
             (Op::Count(field), Value::Bare(v, _)) => count_range(v)
                 .map(|range| Clause::Count { field, range })
                 .ok_or_else(|| Problem::cannot_parse(v, at)),
-            (Op::Has, Value::Bare(v, _)) => has_kind(v)
+            (Op::Has, Value::Bare(v, _)) => has_kind(v, self.dialect)
                 .map(Clause::Has)
                 .ok_or_else(|| Problem::at(format!("Reference to invalid field '{v}'"), at)),
             (Op::Is, Value::Bare(v, _)) => is_kind(v)
@@ -520,6 +538,9 @@ impl<'a> Parser<'_, 'a> {
                     Err(Problem::cannot_parse(v, at))
                 }
             }
+            (Op::Context, Value::Bare(v, _)) => context_ref(v)
+                .map(Clause::Context)
+                .ok_or_else(|| Problem::cannot_parse(v, at)),
             (Op::Circle(make), Value::Bracket(inner, start)) => {
                 self.circle(inner, *start).map(make)
             }
@@ -661,6 +682,18 @@ fn digits(text: &str) -> Option<u64> {
         return None;
     }
     text.parse().ok()
+}
+
+/// `domain.entity` or `domain.*`, both ids ASCII digits that fit a `u64`.
+fn context_ref(text: &str) -> Option<ContextRef> {
+    let (domain, entity) = text.split_once('.')?;
+    Some(ContextRef {
+        domain: digits(domain)?,
+        entity: match entity {
+            "*" => None,
+            id => Some(digits(id)?),
+        },
+    })
 }
 
 fn saturate_u8(n: u64) -> u8 {

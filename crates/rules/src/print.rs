@@ -9,7 +9,7 @@
 use std::fmt::{self, Display, Formatter, Write as _};
 
 use crate::ast::{
-    BoundingBox, Circle, Clause, CountField, DistanceUnit, Expr, HasKind, IsKind, Rule,
+    BoundingBox, Circle, Clause, ContextRef, CountField, DistanceUnit, Expr, HasKind, IsKind, Rule,
 };
 use crate::lexer::{is_punctuation, is_variation_selector};
 
@@ -108,6 +108,13 @@ impl Display for Clause {
             Clause::ProfileLocality(v) => write_op(f, "profile_locality", v),
             Clause::ProfileSubregion(v) => write_op(f, "profile_subregion", v),
             Clause::Source(v) => write_op(f, "source", v),
+            Clause::ConversationId(id) => write!(f, "conversation_id:{id}"),
+            Clause::Context(ContextRef { domain, entity }) => match entity {
+                Some(entity) => write!(f, "context:{domain}.{entity}"),
+                None => write!(f, "context:{domain}.*"),
+            },
+            Clause::Entity(v) => write_op(f, "entity", v),
+            Clause::Embedding(v) => write_op(f, "embedding", v),
         }
     }
 }
@@ -124,6 +131,7 @@ fn has_name(kind: HasKind) -> &'static str {
         HasKind::Images => "images",
         HasKind::Videos => "videos",
         HasKind::Lang => "lang",
+        HasKind::Cashtags => "cashtags",
     }
 }
 

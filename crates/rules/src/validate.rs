@@ -157,6 +157,9 @@ fn clause(
                 ));
             }
         }
+        Clause::Embedding(_) if negated => {
+            out.push(Problem::at("The embedding operator cannot be negated", pos));
+        }
         Clause::Is(IsKind::Nullcast) if !negated => {
             out.push(Problem::at(
                 "is:nullcast can only be used negated (-is:nullcast)",
@@ -207,7 +210,10 @@ fn powerstream_allows(clause: &Clause) -> bool {
         | Clause::BioName(_)
         | Clause::RetweetsOfStatusId(_)
         | Clause::InReplyToStatusId(_) => true,
-        Clause::Has(kind) => !matches!(kind, HasKind::Hashtags | HasKind::ProfileGeo),
+        Clause::Has(kind) => !matches!(
+            kind,
+            HasKind::Hashtags | HasKind::ProfileGeo | HasKind::Cashtags
+        ),
         Clause::Is(kind) => matches!(kind, IsKind::Retweet | IsKind::Reply),
         _ => false,
     }

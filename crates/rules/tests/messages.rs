@@ -1,7 +1,7 @@
 //! Invalid rules produce X's message byte for byte, with 1-based UTF-16 positions.
 //!
 //! One table of invalid rules and the message each must get, and one of rules that must be
-//! accepted, run against both dialects (aho-corasick's `tests.rs` style): a new case is a
+//! accepted, each row in its dialect (aho-corasick's `tests.rs` style): a new case is a
 //! row, not a function. What a table cannot say (several problems' positions, the length
 //! limit built at run time, printing) has a test of its own below.
 
@@ -409,6 +409,158 @@ const INVALID: &[(Dialect, &str, &str)] = &[
         "-cat is:retweet",
         at!("is/has/lang cannot be used as a standalone operator", "6"),
     ),
+    // v2-only operators: unknown to PowerTrack and Powerstream, with today's wording.
+    (
+        PT,
+        "cat conversation_id:123",
+        at!("Reference to invalid operator 'conversation_id'", "5"),
+    ),
+    (
+        PT,
+        "cat context:10.*",
+        at!("Reference to invalid operator 'context'", "5"),
+    ),
+    (
+        PT,
+        "cat entity:\"Michael Jordan\"",
+        at!("Reference to invalid operator 'entity'", "5"),
+    ),
+    (
+        PT,
+        "cat -embedding:x",
+        at!("Reference to invalid operator 'embedding'", "6"),
+    ),
+    (
+        PS,
+        "cat has:cashtags",
+        at!("Reference to invalid field 'cashtags'", "9"),
+    ),
+    (
+        PS,
+        "cat conversation_id:123",
+        at!("Reference to invalid operator 'conversation_id'", "5"),
+    ),
+    (
+        PS,
+        "cat context:10.5",
+        at!("Reference to invalid operator 'context'", "5"),
+    ),
+    (
+        PS,
+        "cat entity:Twitter",
+        at!("Reference to invalid operator 'entity'", "5"),
+    ),
+    (
+        PS,
+        "cat embedding:\"dogs\"",
+        at!("Reference to invalid operator 'embedding'", "5"),
+    ),
+    // v2-only operators in V2: their values, negation and the standalone rule.
+    (
+        V2,
+        "conversation_id:12a",
+        "Cannot parse rule at '12a' (position 17)\n",
+    ),
+    (
+        V2,
+        "conversation_id:-5",
+        "Cannot parse rule at '-5' (position 17)\n",
+    ),
+    (
+        V2,
+        "conversation_id:18446744073709551616",
+        "Cannot parse rule at '18446744073709551616' (position 17)\n",
+    ),
+    (
+        V2,
+        "conversation_id:\"12\"",
+        "Cannot parse rule at '\"12\"' (position 17)\n",
+    ),
+    (
+        V2,
+        "conversation_id:",
+        at!("no viable alternative at input 'conversation_id:'", "17"),
+    ),
+    (
+        V2,
+        "cat context:10",
+        "Cannot parse rule at '10' (position 13)\n",
+    ),
+    (
+        V2,
+        "cat context:10.",
+        "Cannot parse rule at '10.' (position 13)\n",
+    ),
+    (
+        V2,
+        "cat context:.5",
+        "Cannot parse rule at '.5' (position 13)\n",
+    ),
+    (
+        V2,
+        "cat context:*.5",
+        "Cannot parse rule at '*.5' (position 13)\n",
+    ),
+    (
+        V2,
+        "cat context:10.5.6",
+        "Cannot parse rule at '10.5.6' (position 13)\n",
+    ),
+    (
+        V2,
+        "cat context:10.*x",
+        "Cannot parse rule at '10.*x' (position 13)\n",
+    ),
+    (
+        V2,
+        "cat context:ten.5",
+        "Cannot parse rule at 'ten.5' (position 13)\n",
+    ),
+    (
+        V2,
+        "cat context:\"10.5\"",
+        "Cannot parse rule at '\"10.5\"' (position 13)\n",
+    ),
+    (
+        V2,
+        "cat CONTEXT:10.5",
+        at!("Reference to invalid operator 'CONTEXT'", "5"),
+    ),
+    (
+        V2,
+        "entity:",
+        at!("no viable alternative at input 'entity:'", "8"),
+    ),
+    (
+        V2,
+        "entity:\"\"",
+        at!("no viable alternative at input '\"\"'", "8"),
+    ),
+    (
+        V2,
+        "cat -embedding:\"dogs in snow\"",
+        at!("The embedding operator cannot be negated", "6"),
+    ),
+    (
+        V2,
+        "cat -(dog OR embedding:dogs)",
+        at!("The embedding operator cannot be negated", "14"),
+    ),
+    (
+        V2,
+        "has:cashtags",
+        at!("is/has/lang cannot be used as a standalone operator", "1"),
+    ),
+    (
+        V2,
+        "has:cashtags OR cat",
+        at!("is/has/lang cannot be used as a standalone operator", "1"),
+    ),
+    (
+        V2,
+        "cat has:cashtag",
+        at!("Reference to invalid field 'cashtag'", "9"),
+    ),
 ];
 
 /// Rules that must be accepted in their dialect (PowerTrack rows are checked on
@@ -463,6 +615,23 @@ const VALID: &[(Dialect, &str)] = &[
         "#cat $TWTR \"a b\"~3 url:x followers_count:5 a sample:10 source:x",
     ),
     (V2, "cat has:links"),
+    // The v2 filtered stream's own operators.
+    (V2, "conversation_id:1334987486343299072"),
+    (V2, "conversation_id:0"),
+    (V2, "context:10.799022225751871488"),
+    (V2, "context:47.*"),
+    (V2, "entity:\"Michael Jordan\""),
+    (V2, "entity:Twitter"),
+    (V2, "embedding:\"dogs playing in the snow\""),
+    (V2, "embedding:dogs"),
+    (V2, "cat has:cashtags"),
+    (V2, "cat -has:cashtags"),
+    (V2, "(cat OR dog) has:cashtags lang:en"),
+    (
+        V2,
+        "cat -conversation_id:1 -context:1.* -context:1.2 -entity:\"a b\"",
+    ),
+    (V2, "embedding:\"a b\" OR context:1.2 OR conversation_id:3"),
 ];
 
 /// Rules refused whatever their message (the message is checked elsewhere or is not X's).
@@ -520,6 +689,28 @@ fn every_refused_rule_is_refused() {
 fn quoted_values_print_back_as_written() {
     let rule = parse("streaming gnip contains:\"$twtr\"").expect("quoted value is valid");
     assert_eq!(rule.to_string(), "streaming gnip contains:\"$twtr\"");
+}
+
+/// The v2-only operators print back in canonical form, which reads back as the same tree.
+#[test]
+fn v2_operators_print_back_canonically() {
+    let cases = [
+        ("conversation_id:0012", "conversation_id:12"),
+        ("context:010.5", "context:10.5"),
+        ("context:10.*", "context:10.*"),
+        ("entity:\"Michael Jordan\"", "entity:\"Michael Jordan\""),
+        ("entity:\"Twitter\"", "entity:Twitter"),
+        (
+            "embedding:\"dogs: \\\"good\\\"\"",
+            "embedding:\"dogs: \\\"good\\\"\"",
+        ),
+        ("cat   -has:cashtags", "cat -has:cashtags"),
+    ];
+    for (rule, canonical) in cases {
+        let tree = parse_with(rule, V2).unwrap_or_else(|e| panic!("{rule:?}: {e}"));
+        assert_eq!(tree.to_string(), canonical, "{rule:?}");
+        assert_eq!(parse_with(canonical, V2), Ok(tree), "{canonical:?}");
+    }
 }
 
 #[test]

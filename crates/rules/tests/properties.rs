@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use sluice_rules::{
-    BoundingBox, Circle, Clause, CountField, CountRange, Dialect, DistanceUnit, Expr, HasKind,
-    IsKind, Rule, RuleError, parse, parse_with,
+    BoundingBox, Circle, Clause, ContextRef, CountField, CountRange, Dialect, DistanceUnit, Expr,
+    HasKind, IsKind, Rule, RuleError, parse, parse_with,
 };
 
 /// Every problem of an error is positioned inside the rule (or just past its end) and the
@@ -24,9 +24,9 @@ fn check_error(rule: &str, err: &RuleError) {
     assert!(err.powertrack_message().ends_with('\n'));
 }
 
-/// Parses in both dialects; whatever parses must print to text that parses back the same.
+/// Parses in every dialect; whatever parses must print to text that parses back the same.
 fn check_any(rule: &str) {
-    for dialect in [Dialect::PowerTrack, Dialect::Powerstream] {
+    for dialect in [Dialect::PowerTrack, Dialect::Powerstream, Dialect::V2] {
         match parse_with(rule, dialect) {
             Ok(tree) => {
                 let printed = tree.to_string();
@@ -93,6 +93,13 @@ const FRAGMENTS: &[&str] = &[
     "km",
     "\u{2028}",
     "\0",
+    "conversation_id:12",
+    "context:1.*",
+    "context:1.2",
+    "context:1",
+    "entity:\"a b\"",
+    "embedding:x",
+    "has:cashtags",
 ];
 
 fn fragment_rule() -> impl Strategy<Value = String> {
@@ -230,8 +237,42 @@ fn clause() -> impl Strategy<Value = Clause> {
     ]
 }
 
+/// Clauses of the v2 filtered stream: PowerTrack's and v2's own.
+fn v2_clause() -> impl Strategy<Value = Clause> {
+    prop_oneof![
+        6 => clause(),
+        1 => any::<u64>().prop_map(Clause::ConversationId),
+        1 => (any::<u64>(), prop::option::of(any::<u64>()))
+            .prop_map(|(domain, entity)| Clause::Context(ContextRef { domain, entity })),
+        1 => value().prop_map(Clause::Entity),
+        1 => value().prop_map(Clause::Embedding),
+        1 => Just(Clause::Has(HasKind::Cashtags)),
+    ]
+}
+
+/// `expr` with every negated `embedding:` (which v2 refuses) turned into an `entity:`.
+fn without_negated_embedding(expr: Expr, negated: bool) -> Expr {
+    let each = |children: Vec<Expr>| {
+        children
+            .into_iter()
+            .map(|c| without_negated_embedding(c, negated))
+            .collect()
+    };
+    match expr {
+        Expr::Clause(Clause::Embedding(v)) if negated => Expr::Clause(Clause::Entity(v)),
+        Expr::Clause(c) => Expr::Clause(c),
+        Expr::Not(child) => Expr::Not(Box::new(without_negated_embedding(*child, !negated))),
+        Expr::And(children) => Expr::And(each(children)),
+        Expr::Or(children) => Expr::Or(each(children)),
+    }
+}
+
 fn expr() -> impl Strategy<Value = Expr> {
-    let leaf = clause().prop_map(Expr::Clause);
+    expr_of(clause())
+}
+
+fn expr_of(leaf: impl Strategy<Value = Clause> + 'static) -> impl Strategy<Value = Expr> {
+    let leaf = leaf.prop_map(Expr::Clause);
     leaf.prop_recursive(4, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 2..4).prop_map(Expr::And),
@@ -308,6 +349,17 @@ proptest! {
         let rule = Rule { expr };
         let text = rule.to_string();
         prop_assert_eq!(parse(&text), Ok(rule), "printed as {:?}", text);
+    }
+
+    #[test]
+    fn printed_v2_trees_parse_back(
+        expr in expr_of(v2_clause()).prop_map(|e| normalize(without_negated_embedding(e, false)))
+    ) {
+        // v2 needs a positive clause other than is:/has:/lang: beside them: anchor every tree.
+        let expr = normalize(Expr::And(vec![Expr::Clause(Clause::Keyword("anchor".into())), expr]));
+        let rule = Rule { expr };
+        let text = rule.to_string();
+        prop_assert_eq!(parse_with(&text, Dialect::V2), Ok(rule), "printed as {:?}", text);
     }
 }
 

@@ -266,9 +266,14 @@ impl V2Fields {
             "created_at" | "lang" | "source" | "possibly_sensitive" | "display_text_range"
             | "edit_controls" => self.tweet(key),
             "editable" => self.tweet("edit_controls"),
-            "conversation_id_str" => self.tweet("conversation_id"),
+            "conversation_id_str" | "conversation_id" | "in_reply_to_status_id" => {
+                self.tweet("conversation_id")
+            }
             "in_reply_to_user_id_str" => self.tweet("in_reply_to_user_id"),
-            "in_reply_to_status_id_str" | "quoted_status_id_str" => self.tweet("referenced_tweets"),
+            "in_reply_to_status_id_str" => {
+                self.tweet("referenced_tweets") || self.tweet("conversation_id")
+            }
+            "quoted_status_id_str" => self.tweet("referenced_tweets"),
             "retweet_count" | "reply_count" | "favorite_count" | "quote_count" => {
                 self.tweet("public_metrics")
             }
@@ -324,8 +329,10 @@ const POST_KEYS: &[&str] = &[
     "source",
     "possibly_sensitive",
     "conversation_id_str",
+    "conversation_id",
     "in_reply_to_user_id_str",
     "in_reply_to_status_id_str",
+    "in_reply_to_status_id",
     "display_text_range",
     "retweet_count",
     "reply_count",
@@ -536,7 +543,7 @@ fn tweet(post: &Value, fields: &V2Fields) -> Map<String, Value> {
             "author_id" => post.get("user").and_then(id_str),
             "created_at" => get(post, "created_at").and_then(iso_date),
             "lang" | "source" | "possibly_sensitive" => get(post, name).cloned(),
-            "conversation_id" => get(post, "conversation_id_str").cloned(),
+            "conversation_id" => conversation_id(post),
             "in_reply_to_user_id" => get(post, "in_reply_to_user_id_str").cloned(),
             "display_text_range" => post
                 .get("extended_tweet")
@@ -554,6 +561,25 @@ fn tweet(post: &Value, fields: &V2Fields) -> Map<String, Value> {
         put(&mut data, name, value);
     }
     data
+}
+
+/// The id of the post that started the post's conversation: `conversation_id_str`, else
+/// `conversation_id`, else the post's own id when it replies to nothing (it starts its
+/// conversation), the same rule the matcher's `conversation_id:` uses. A reply that does
+/// not say has none: the start of its thread is not in the post.
+fn conversation_id(post: &Value) -> Option<Value> {
+    let numeric = |v: &Value| match v {
+        Value::String(_) => Some(v.clone()),
+        Value::Number(n) => Some(Value::String(n.to_string())),
+        _ => None,
+    };
+    if let Some(id) = get(post, "conversation_id_str").or_else(|| get(post, "conversation_id")) {
+        return numeric(id);
+    }
+    let replies = get(post, "in_reply_to_status_id_str")
+        .or_else(|| get(post, "in_reply_to_status_id"))
+        .is_some();
+    if replies { None } else { id_str(post) }
 }
 
 /// Copies the members of `post` named in `pairs` (`(native, v2)`) that are present; `None`

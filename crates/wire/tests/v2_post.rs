@@ -140,7 +140,7 @@ fn each_tweet_field_converts_as_x_documents() {
 fn fields_the_native_post_does_not_carry_are_left_out() {
     let query = [(
         "tweet.fields",
-        "conversation_id,in_reply_to_user_id,referenced_tweets,attachments,geo,context_annotations,reply_settings,withheld",
+        "in_reply_to_user_id,referenced_tweets,attachments,geo,context_annotations,reply_settings,withheld",
     )];
     let mut bare = native();
     for key in [
@@ -161,6 +161,29 @@ fn fields_the_native_post_does_not_carry_are_left_out() {
     assert_eq!(keys, ["edit_history_tweet_ids", "id", "text"]);
     let metrics = self::data(&bare, &[("tweet.fields", "public_metrics")]);
     assert!(metrics.get("public_metrics").is_none(), "{metrics}");
+}
+
+#[test]
+fn the_conversation_is_the_payloads_else_a_non_replys_own_id() {
+    let query = [("tweet.fields", "conversation_id")];
+    let with = |extra: Value| {
+        let mut post = native();
+        for (k, v) in extra.as_object().unwrap() {
+            post[k] = v.clone();
+        }
+        data(&post, &query).get("conversation_id").cloned()
+    };
+    assert_eq!(with(json!({"conversation_id_str": "3"})), Some(json!("3")));
+    assert_eq!(with(json!({"conversation_id": 3})), Some(json!("3")));
+    // A post that replies to nothing starts its conversation.
+    assert_eq!(with(json!({})), Some(json!(ID)));
+    // A reply that does not say: the start of its thread is not in the post.
+    assert_eq!(with(json!({"in_reply_to_status_id_str": "9"})), None);
+    assert_eq!(with(json!({"in_reply_to_status_id": 9})), None);
+    assert_eq!(
+        with(json!({"in_reply_to_status_id_str": "9", "conversation_id_str": "2"})),
+        Some(json!("2"))
+    );
 }
 
 #[test]
