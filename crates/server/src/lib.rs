@@ -34,6 +34,9 @@
 //! - [`private_files`]: secrets on disk are created readable by their owner only.
 //! - [`ratelimit`]: X's fixed-window limits and their headers.
 //! - [`tls`]: certificates from files or self-signed.
+//! - [`intercept`]: `--intercept`, `CONNECT` tunnels to X's API hosts with certificates
+//!   from sluice's own CA.
+//! - `connection`: one accepted connection (or tunnel): HTTP/1.1 limits, the router, shutdown.
 //! - [`urls`]: the URLs the "API help" view hands out.
 //! - [`telemetry`]: metric names and Prometheus rendering.
 
@@ -46,10 +49,12 @@ pub mod client_addr;
 pub mod clock;
 pub mod cluster;
 pub mod cluster_node;
+mod connection;
 pub mod dedup;
 pub mod delivery;
 pub mod delivery_mark;
 pub mod demo;
+pub mod intercept;
 pub mod pipeline;
 pub mod post;
 pub mod post_log;
@@ -66,12 +71,11 @@ pub mod urls;
 use std::future::Future;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use connection::Connections;
 pub use settings::Settings;
 pub use state::{AppState, BackendLog, Clustering, StoreLocation};
 
@@ -96,6 +100,15 @@ const PIPELINE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long open connections get to finish after shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How the listener speaks beyond plain HTTP.
+#[derive(Default)]
+pub struct ServeOptions {
+    /// HTTPS, with this acceptor.
+    pub tls: Option<TlsAcceptor>,
+    /// `--intercept`: also accept `CONNECT` to X's API hosts ([`intercept`]).
+    pub intercept: Option<intercept::Intercept>,
+}
+
 /// Serves the API on `listener` (HTTPS when `tls` is given) until `shutdown` completes.
 /// Then open streams get the operational-disconnect message and end, and the server waits
 /// briefly for connections to drain.
@@ -105,8 +118,27 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let options = ServeOptions {
+        tls,
+        intercept: None,
+    };
+    serve_with(listener, options, state, shutdown).await
+}
+
+/// [`serve`], with every option of the listener.
+pub async fn serve_with(
+    listener: TcpListener,
+    options: ServeOptions,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     telemetry::install();
-    let app = api::router(state.clone());
+    let ServeOptions { tls, intercept } = options;
+    let connections = Connections::new(
+        api::router(state.clone()),
+        intercept,
+        state.shutdown.clone(),
+    );
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -122,33 +154,14 @@ pub async fn serve(
                     }
                 };
                 tune_socket(&tcp);
-                // Each request is handled knowing its client's address (attempt budgets).
-                let app = app.clone();
-                let service = TowerToHyperService::new(tower::service_fn(
-                    move |request: axum::extract::Request<hyper::body::Incoming>| {
-                        let handled = tower::ServiceExt::oneshot(app.clone(), request);
-                        client_addr::scope(peer.ip(), handled)
-                    },
-                ));
                 let watcher = graceful.watcher();
                 let tls = tls.clone();
+                let connections = connections.clone();
                 tokio::spawn(async move {
-                    let mut http = hyper::server::conn::http1::Builder::new();
-                    // Heads between the API's own limits and this one are refused by the
-                    // router in the path's dialect; hyper refuses larger ones, and
-                    // malformed ones, with an empty body (docs/errors.md).
-                    http.timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(30))
-                        .max_header_size(api::rejection::HYPER_MAX_HEAD_BYTES)
-                        .keep_alive(true);
                     let result = match tls {
-                        None => watcher.watch(http.serve_connection(TokioIo::new(tcp), service)).await,
+                        None => connections.serve_accepted(tcp, peer, watcher).await,
                         Some(acceptor) => match acceptor.accept(tcp).await {
-                            Ok(stream) => {
-                                watcher
-                                    .watch(http.serve_connection(TokioIo::new(stream), service))
-                                    .await
-                            }
+                            Ok(stream) => connections.serve_accepted(stream, peer, watcher).await,
                             Err(e) => {
                                 tracing::debug!(%peer, "TLS handshake failed: {e}");
                                 return;
@@ -166,8 +179,9 @@ pub async fn serve(
     tracing::info!("shutting down: closing streams");
     state.shutdown.cancel();
     drop(listener);
+    let closed = async { tokio::join!(graceful.shutdown(), connections.drain()) };
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = closed => tracing::info!("all connections closed"),
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; exiting"),
     }
     // Every post ingest acknowledged is logged before the process ends.

@@ -20,7 +20,7 @@ pub fn from_files(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
         .with_context(|| format!("parsing certificate {}", cert.display()))?;
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("reading private key {}", key.display()))?;
-    acceptor(certs, key)
+    Ok(TlsAcceptor::from(server_config(certs, key)?))
 }
 
 /// A TLS acceptor with a self-signed certificate for `localhost` and `127.0.0.1`, reusing
@@ -44,10 +44,12 @@ pub fn self_signed(data_dir: &Path) -> anyhow::Result<(TlsAcceptor, PathBuf)> {
     Ok((from_files(&cert_path, &key_path)?, cert_path))
 }
 
-fn acceptor(
+/// The listener's TLS settings for a certificate chain and its key: ring, TLS 1.2 and 1.3,
+/// HTTP/1.1 only (ALPN). Also used for the certificates `--intercept` issues.
+pub fn server_config(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-) -> anyhow::Result<TlsAcceptor> {
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -57,5 +59,5 @@ fn acceptor(
     .with_single_cert(certs, key)
     .context("TLS certificate and key do not fit together")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok(Arc::new(config))
 }

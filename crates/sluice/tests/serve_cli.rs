@@ -1,8 +1,8 @@
 //! `sluice serve` through the real binary: the start banner, `/healthz`, the demo's
 //! PowerTrack stream delivering posts with `matching_rules`, clean shutdown on SIGTERM and
 //! SIGINT with the operational message on open streams, flag > env > file precedence,
-//! HTTPS with the self-signed certificate, and what survives a restart (admin token, demo
-//! setup).
+//! HTTPS with the self-signed certificate, what survives a restart (admin token, demo
+//! setup, the interception CA), and `--intercept` serving X's hosts through `CONNECT`.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write as _};
@@ -483,6 +483,7 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "demo",
         "demo-rate",
         "admin-token",
+        "intercept",
         "config",
     ] {
         assert!(help.contains(&format!("--{flag}")), "--{flag} missing");
@@ -490,4 +491,289 @@ fn help_explains_every_flag_and_its_environment_variable() {
         assert!(help.contains(&env), "{env} missing");
     }
     assert!(help.contains("SIGTERM"));
+}
+
+/// An HTTPS client as a program behind `HTTPS_PROXY` is: every `https://` URL goes through a
+/// `CONNECT` tunnel opened at `proxy`, and only the certificates in `ca` are trusted.
+type ProxiedClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<
+        hyper_util::client::legacy::connect::proxy::Tunnel<
+            hyper_util::client::legacy::connect::HttpConnector,
+        >,
+    >,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+fn proxied_client(proxy: &str, ca: &Path) -> ProxiedClient {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("ca.pem written") {
+        roots.add(cert.expect("PEM certificate")).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tunnel = hyper_util::client::legacy::connect::proxy::Tunnel::new(
+        proxy.parse().expect("proxy URL"),
+        hyper_util::client::legacy::connect::HttpConnector::new(),
+    );
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_http1()
+        .wrap_connector(tunnel);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https)
+}
+
+/// `method url` through `client` with `headers`; the status and the whole body.
+async fn proxied(
+    client: &ProxiedClient,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use http_body_util::BodyExt as _;
+
+    let mut request = hyper::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_owned(),
+        )))
+        .unwrap();
+    let response = client
+        .request(request)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url} through the proxy: {e:?}"));
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        String::from_utf8(body.to_vec()).expect("UTF-8 body"),
+    )
+}
+
+/// Sends `request` (a raw HTTP/1.1 head) to `addr`, returns what comes back until the
+/// server closes or one second passes without more.
+async fn raw_exchange(addr: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(1), tcp.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(answer).expect("UTF-8 answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intercept_serves_x_hosts_through_connect_with_its_own_ca() {
+    let dir = tempdir();
+    let server = Server::start(
+        dir.path(),
+        "intercept",
+        &["--intercept", "--demo", "--listen", "127.0.0.1:0"],
+        &[("SLUICE_ADMIN_TOKEN", "intercept-admin-token")],
+    );
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let token = "intercept-admin-token";
+    let ca = dir.path().join("sluice-data/tls/ca.pem");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let key = dir.path().join("sluice-data/tls/ca-key.pem");
+        let mode = std::fs::metadata(&key)
+            .expect("CA key written")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the CA key is the owner's only");
+    }
+    let client = proxied_client(&server.url, &ca);
+
+    // The hosts tweepy and twarc hard-code, and X's current one, reach sluice's router.
+    for host in ["api.twitter.com", "api.x.com", "gnip-api.twitter.com"] {
+        let (status, body) =
+            proxied(&client, "GET", &format!("https://{host}/healthz"), &[], "").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, r#"{"status":"ok"}"#),
+            "{host}"
+        );
+    }
+    // The same auth and state: an account made through the tunnel is there on the listener.
+    let bearer = format!("Bearer {token}");
+    let (status, _) = proxied(
+        &client,
+        "PUT",
+        "https://api.x.com/admin/accounts/acme",
+        &[],
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 401, "the admin API still wants its token");
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let (status, body) = proxied(
+        &client,
+        "PUT",
+        "https://api.x.com/admin/accounts/acme",
+        &headers,
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(account_status(&server.url, "acme", token).await.0, 200);
+
+    // Plain-HTTP requests in absolute form (a client's http:// URLs through HTTP_PROXY).
+    let plain = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(&server.url).unwrap())
+        .build()
+        .unwrap();
+    let health = plain
+        .get("http://api.twitter.com/healthz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
+
+    // Any other target is refused in the admin error shape; a target that is not
+    // host:port is a bad request.
+    for (target, status) in [
+        ("example.com:443", "403"),
+        ("api.twitter.com:80", "403"),
+        ("api.twitter.com", "400"),
+    ] {
+        let answer = raw_exchange(
+            &addr,
+            &format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"),
+        )
+        .await;
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a whole answer");
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{target}: {answer}"
+        );
+        let body: Value = serde_json::from_str(body).expect("JSON error body");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(target),
+            "{target}: {body}"
+        );
+    }
+
+    // The demo stream flows through a tunnel, and SIGTERM ends it with the operational
+    // message and a clean exit, tunnels included.
+    let stream = format!("https://gnip-stream.twitter.com{STREAM_PATH}");
+    let request = hyper::Request::get(&stream)
+        .header("authorization", "Basic ZGVtbzpkZW1v")
+        .header("accept-encoding", "gzip")
+        .body(http_body_util::Full::default())
+        .unwrap();
+    let response = client
+        .request(request)
+        .await
+        .expect("stream through the tunnel");
+    assert_eq!(response.status().as_u16(), 200);
+    let mut body = response.into_body();
+    let mut gunzip = Gunzip::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !gunzip.text().contains("matching_rules") {
+        gunzip.feed(&next_chunk(&mut body, deadline).await.expect("posts arrive"));
+    }
+    server.signal("TERM");
+    while let Some(chunk) = next_chunk(&mut body, deadline).await {
+        gunzip.feed(&chunk);
+    }
+    let text = gunzip.text();
+    let last = text.split("\r\n").filter(|l| !l.is_empty()).last().unwrap();
+    let last: Value = serde_json::from_str(last).expect("closing line is JSON");
+    assert_eq!(last["error"]["message"], OPERATIONAL, "{last}");
+    let (status, stdout) = server.wait();
+    assert_eq!(status.code(), Some(0));
+    let log = std::fs::read_to_string(dir.path().join("intercept.log")).unwrap();
+    assert!(
+        log.contains("all connections closed"),
+        "tunnels drain: {log}"
+    );
+    assert!(
+        log.contains("refused CONNECT"),
+        "refusals are logged: {log}"
+    );
+    assert!(
+        stdout
+            .iter()
+            .any(|l| l.contains(&ca.display().to_string()) && l.contains("trust the CA")),
+        "the banner says where the CA is: {stdout:?}"
+    );
+    assert!(
+        stdout.iter().any(|l| l.contains("REQUESTS_CA_BUNDLE=")),
+        "{stdout:?}"
+    );
+}
+
+/// The next data of a streaming body; `None` at its end.
+async fn next_chunk(
+    body: &mut hyper::body::Incoming,
+    deadline: tokio::time::Instant,
+) -> Option<bytes::Bytes> {
+    use http_body_util::BodyExt as _;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .expect("the stream moves in time")?
+            .expect("a body frame");
+        if let Ok(data) = frame.into_data() {
+            return Some(data);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ca_survives_restarts_and_connect_needs_intercept() {
+    let dir = tempdir();
+    let ca = dir.path().join("sluice-data/tls/ca.pem");
+    let args = ["--intercept", "--listen", "127.0.0.1:0"];
+    let first = Server::start(dir.path(), "first", &args, &[]);
+    let written = std::fs::read(&ca).expect("ca.pem written");
+    first.stop();
+
+    // Without --intercept, CONNECT is an unknown request like any other.
+    let plain = Server::start(dir.path(), "plain", &["--listen", "127.0.0.1:0"], &[]);
+    let addr = plain.url.trim_start_matches("http://").to_owned();
+    let target = "api.twitter.com:443";
+    let answer = raw_exchange(
+        &addr,
+        &format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    plain.stop();
+
+    // A client that trusted the first start's CA trusts the leaves of a later start.
+    let again = Server::start(dir.path(), "again", &args, &[]);
+    assert_eq!(std::fs::read(&ca).unwrap(), written, "the same CA");
+    let client = proxied_client(&again.url, &ca);
+    let (status, _) = proxied(&client, "GET", "https://api.twitter.com/healthz", &[], "").await;
+    assert_eq!(status, 200);
+    again.stop();
 }

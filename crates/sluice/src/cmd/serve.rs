@@ -22,10 +22,11 @@ use clap::Args;
 use clap::builder::BoolishValueParser;
 use serde::Deserialize;
 use sluice_server::auth::AdminToken;
+use sluice_server::intercept::Intercept;
 use sluice_server::settings::{
     DEFAULT_POST_LOG_RETENTION, MAX_POST_LOG_RETENTION, MIN_POST_LOG_RETENTION,
 };
-use sluice_server::{AppState, Settings, StoreLocation, demo, tls};
+use sluice_server::{AppState, ServeOptions, Settings, StoreLocation, demo, tls};
 use tokio::net::TcpListener;
 
 /// Default of `--listen`.
@@ -145,6 +146,22 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_POST_LOG_RETENTION", value_name = "DURATION")]
     post_log_retention: Option<String>,
 
+    /// Also act as an HTTPS proxy for X's API hosts (api.twitter.com, api.x.com,
+    /// gnip-stream.twitter.com, ...), for clients that hard-code them: point
+    /// HTTPS_PROXY at this listener (http://ADDR) and trust DATA_DIR/tls/ca.pem, a CA made on
+    /// the first start whose certificates name only x.com, twitter.com and gnip.com hosts.
+    /// CONNECT to any other host is refused.
+    #[arg(
+        long,
+        env = "SLUICE_INTERCEPT",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    intercept: Option<bool>,
+
     /// Cluster mode: join the nodes sharing this NATS JetStream server (2.9 or later).
     /// Accounts, streams and rules then live in JetStream (this node keeps a cache) and
     /// posts ingested at any node reach every node's clients [default: single node].
@@ -167,6 +184,7 @@ struct FileConfig {
     admin_token: Option<String>,
     public_url: Option<String>,
     post_log_retention: Option<String>,
+    intercept: Option<bool>,
     nats: Option<String>,
 }
 
@@ -213,6 +231,8 @@ struct Config {
     admin_token: Option<String>,
     public_url: Option<String>,
     post_log_retention: Duration,
+    /// `--intercept`: CONNECT to X's API hosts is served.
+    intercept: bool,
     nats: Option<String>,
 }
 
@@ -284,6 +304,7 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             .or(file.public_url)
             .map(|u| u.trim_end_matches('/').to_owned()),
         post_log_retention,
+        intercept: args.intercept.or(file.intercept).unwrap_or(false),
         nats: args.nats.clone().or(file.nats).filter(|u| !u.is_empty()),
     })
 }
@@ -364,6 +385,11 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             (Some(acceptor), Some(cert))
         }
     };
+    let intercept = if config.intercept {
+        Some(Intercept::load_or_create(&config.data_dir)?)
+    } else {
+        None
+    };
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -432,6 +458,16 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             cert.display()
         );
     }
+    if let Some(intercept) = &intercept {
+        print!(
+            "{}",
+            intercept_instructions(intercept.ca_path(), &listen_url)
+        );
+        tracing::info!(
+            ca = %intercept.ca_path().display(),
+            "intercepting CONNECT to X's API hosts; clients must trust the CA certificate"
+        );
+    }
     let firehose = demo.as_ref().map(|demo| {
         println!();
         print!("{}", demo.instructions(self_signed_cert.as_deref()));
@@ -439,12 +475,35 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     });
     tracing::info!(%local, url = %listen_url, "sluice started");
 
-    sluice_server::serve(listener, acceptor, state, shutdown.wait()).await?;
+    let options = ServeOptions {
+        tls: acceptor,
+        intercept,
+    };
+    sluice_server::serve_with(listener, options, state, shutdown.wait()).await?;
     if let Some(firehose) = firehose {
         firehose.await.context("the demo firehose failed")?;
     }
     tracing::info!("sluice stopped");
     Ok(())
+}
+
+/// The banner's lines for `--intercept`: where the CA is and how each platform's clients
+/// use the proxy (`proxy`, the listener's URL) and trust the CA (the README's "Clients
+/// that hard-code X's hosts" says more).
+fn intercept_instructions(ca: &Path, proxy: &str) -> String {
+    let ca = ca.display();
+    let (host, port) = proxy
+        .split_once("://")
+        .and_then(|(_, addr)| addr.rsplit_once(':'))
+        .unwrap_or(("127.0.0.1", "8080"));
+    format!(
+        "Intercepting CONNECT to X's API hosts (api.twitter.com, api.x.com, gnip-*); \
+         clients use {proxy} as their HTTPS proxy and trust the CA {ca}:\n\
+         \x20 Python: HTTPS_PROXY={proxy} REQUESTS_CA_BUNDLE={ca} twarc2 ...\n\
+         \x20 Node:   NODE_EXTRA_CA_CERTS={ca} and an https-proxy-agent for {proxy}\n\
+         \x20 Java:   keytool -importcert -noprompt -alias sluice -file {ca} -keystore sluice.jks -storepass changeit\n\
+         \x20         java -Dhttps.proxyHost={host} -Dhttps.proxyPort={port} -Djavax.net.ssl.trustStore=sluice.jks ...\n"
+    )
 }
 
 /// `http(s)://ADDR` for the bound address; a wildcard address becomes loopback, which is
@@ -536,6 +595,7 @@ mod tests {
                 admin_token: None,
                 public_url: None,
                 post_log_retention: Duration::from_secs(600),
+                intercept: false,
                 nats: None,
             }
         );
@@ -604,6 +664,11 @@ mod tests {
         assert_eq!(args(&["--demo=no"]).demo, Some(false));
         assert_eq!(args(&["--tls-self-signed=1"]).tls_self_signed, Some(true));
         assert_eq!(args(&[]).demo, None);
+        assert_eq!(args(&["--intercept"]).intercept, Some(true));
+        let from_file = resolve(&args(&[]), file("intercept = true")).unwrap();
+        assert!(from_file.intercept);
+        let flag_wins = resolve(&args(&["--intercept=false"]), file("intercept = true"));
+        assert!(!flag_wins.unwrap().intercept);
     }
 
     #[test]
