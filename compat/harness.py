@@ -3,7 +3,8 @@
 
 For each client it starts its own `sluice serve` on a free 127.0.0.1 port with a fresh
 data directory (with `--intercept` for the clients that hard-code `https://api.twitter.com`
-and can only be pointed elsewhere through an HTTPS proxy), creates an account and an app,
+and can only be pointed elsewhere through an HTTPS proxy, with `--tls-self-signed` for a
+client that speaks only HTTPS), creates an account and an app,
 runs the client's scenario script, feeds posts through `/ingest` when the scenario asks
 for them, and stops the server with SIGTERM. It prints one PASS/FAIL line per client and
 step and exits 1 when any step failed.
