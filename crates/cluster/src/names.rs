@@ -99,6 +99,11 @@ pub fn app_key(app_id: &str) -> String {
     format!("app.{}", token(app_id))
 }
 
+/// KV key of a v2 app's limits (apart from the app's own key, which holds its creation).
+pub fn app_limits_key(app_id: &str) -> String {
+    format!("app-limits.{}", token(app_id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

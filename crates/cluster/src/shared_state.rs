@@ -19,7 +19,8 @@ use sluice_server::telemetry;
 use sluice_store::StoredRule;
 
 use crate::names::{
-    COUNT_PREFIX, STATE_BUCKET, account_key, app_key, rule_key, stream_key, token_key, user_key,
+    COUNT_PREFIX, STATE_BUCKET, account_key, app_key, app_limits_key, rule_key, stream_key,
+    token_key, user_key,
 };
 use crate::rule_cap;
 use crate::rule_entry::{RuleEntry, rule_at};
@@ -73,6 +74,9 @@ pub async fn record(
         Change::PutStream { stream, .. } => put(kv, stream_key(stream), &change).await?,
         Change::AddToken { hash_hex, .. } => put(kv, token_key(hash_hex), &change).await?,
         Change::AddApp { app_id, .. } => put(kv, app_key(app_id), &change).await?,
+        Change::PutAppLimits { app_id, .. } => {
+            put(kv, app_limits_key(app_id), &change).await?;
+        }
         Change::DeleteStream { stream } => {
             kv.delete(stream_key(stream))
                 .await

@@ -187,6 +187,22 @@ pub enum Change {
         /// SHA-256 of the bearer token, hex.
         bearer_hash_hex: String,
     },
+    /// An app's limits, as the operator set them (`None`: the product table's figure).
+    PutAppLimits {
+        /// The account.
+        account: String,
+        /// The app id.
+        app_id: String,
+        /// Rules of the app's filtered stream.
+        #[serde(default)]
+        max_rules: Option<u64>,
+        /// Longest rule, in characters.
+        #[serde(default)]
+        max_rule_chars: Option<u32>,
+        /// Connections per stream and partition.
+        #[serde(default)]
+        max_connections: Option<u32>,
+    },
 }
 
 /// A stream's identity in serializable form.

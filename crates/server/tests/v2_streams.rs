@@ -539,3 +539,137 @@ async fn backfill_minutes_replays_recent_posts_in_v2_shape_and_identity_works() 
     assert!(first["matching_rules"][0]["id"].is_string());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_operator_sets_each_apps_limits() {
+    let (server, token) = start(fast_heartbeats()).await;
+    let (s, apps) = server
+        .admin(Method::GET, "/admin/accounts/acme/apps", json!(null))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let app = &apps["apps"][0];
+    assert_eq!(
+        (
+            &app["max_rules"],
+            &app["max_rule_chars"],
+            &app["max_connections"]
+        ),
+        (&json!(25_000), &json!(2048), &json!(2))
+    );
+    let path = format!(
+        "/admin/accounts/acme/apps/{}",
+        app["app_id"].as_str().unwrap()
+    );
+
+    // Pay-per-use figures: 1 connection, rules of up to 10 characters, 2 rules.
+    let (s, set) = server
+        .admin(
+            Method::PUT,
+            &path,
+            json!({"max_rules": 2, "max_rule_chars": 10, "max_connections": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{set}");
+    assert_eq!(set["max_rule_chars"], 10);
+
+    let long = post_rules(
+        &server,
+        &token,
+        "",
+        json!({"add": [{"value": "elevenchars"}, {"value": "ok"}]}),
+    )
+    .await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST, "{}", long.body);
+    assert_eq!(
+        long.body["errors"][0]["details"][0],
+        "Rules cannot be longer than 10 characters (at position 1)."
+    );
+    assert_eq!(long.body["meta"]["summary"]["invalid"], 1);
+    let capped = post_rules(
+        &server,
+        &token,
+        "",
+        json!({"add": [{"value": "a"}, {"value": "b"}, {"value": "c"}]}),
+    )
+    .await;
+    assert_eq!(capped.status, StatusCode::BAD_REQUEST, "{}", capped.body);
+    assert_eq!(
+        capped.body["errors"][0]["type"],
+        "https://api.x.com/2/problems/rule-cap"
+    );
+    let ok = post_rules(&server, &token, "", json!({"add": [{"value": "cat"}]})).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let mut one = connect(&server, &token, "/2/tweets/search/stream").await;
+    one.until_heartbeat().await;
+    let second = connect_raw(&server, &token, "/2/tweets/search/stream").await;
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Raising the cap applies to the open stream at once; null restores the default.
+    let (s, _) = server
+        .admin(Method::PUT, &path, json!({"max_connections": null}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let second = connect_raw(&server, &token, "/2/tweets/search/stream").await;
+    assert_eq!(second.status(), StatusCode::OK);
+
+    // Refusals: bad values, unknown members, unknown apps.
+    for (path, body, status) in [
+        (
+            path.as_str(),
+            json!({"max_rule_chars": 4096}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            path.as_str(),
+            json!({"max_connections": 0}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            path.as_str(),
+            json!({"max_rulez": 1}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            path.as_str(),
+            json!({"max_rules": -1}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/admin/accounts/acme/apps/999",
+            json!({}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/admin/accounts/nope/apps/999",
+            json!({}),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (s, body_back) = server.admin(Method::PUT, path, body.clone()).await;
+        assert_eq!(s, status, "{path} {body}: {body_back}");
+        assert!(body_back["error"]["message"].is_string(), "{body_back}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rules_reads_are_limited_per_app_with_headers_on_every_answer() {
+    let (server, token) = start(Settings::default()).await;
+    let other = new_app(&server, "other").await;
+    for i in 0..450u64 {
+        let a = list_rules(&server, &token, "").await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.rate("remaining"), Some(449 - i));
+    }
+    let refused = list_rules(&server, &token, "").await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.rate("remaining"), Some(0));
+    assert!(refused.rate("reset").is_some());
+    assert_eq!(refused.body["title"], "Too Many Requests");
+    // Changes and other apps have their own budgets.
+    let add = post_rules(&server, &token, "", json!({"add": [{"value": "cat"}]})).await;
+    assert_eq!(add.status, StatusCode::OK);
+    assert_eq!(add.rate("remaining"), Some(99));
+    assert_eq!(list_rules(&server, &other, "").await.status, StatusCode::OK);
+    server.stop().await;
+}

@@ -23,10 +23,24 @@ pub struct StoredApp {
     pub bearer_hash: Vec<u8>,
     /// Creation time, epoch milliseconds.
     pub created_ms: i64,
+    /// The operator's limits for the app's v2 streams.
+    pub limits: AppLimits,
 }
 
-const COLUMNS: &str =
-    "id, account, name, consumer_key, consumer_secret_hash, bearer_hash, created_ms";
+/// The limits an operator sets for one app, as X sets them per access level; `None`: the
+/// product table's figure (Enterprise).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppLimits {
+    /// Rules of the app's filtered stream.
+    pub max_rules: Option<u64>,
+    /// Longest rule, in characters (X: 512, 1,024 or 2,048 by access level).
+    pub max_rule_chars: Option<u32>,
+    /// Connections per stream (and partition) of the app.
+    pub max_connections: Option<u32>,
+}
+
+const COLUMNS: &str = "id, account, name, consumer_key, consumer_secret_hash, bearer_hash, \
+                       created_ms, max_rules, max_rule_chars, max_connections";
 
 fn read_app(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredApp> {
     Ok(StoredApp {
@@ -37,6 +51,13 @@ fn read_app(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredApp> {
         consumer_secret_hash: row.get(4)?,
         bearer_hash: row.get(5)?,
         created_ms: row.get(6)?,
+        limits: AppLimits {
+            max_rules: row
+                .get::<_, Option<i64>>(7)?
+                .map(|n| u64::try_from(n).unwrap_or(0)),
+            max_rule_chars: row.get(8)?,
+            max_connections: row.get(9)?,
+        },
     })
 }
 
@@ -77,6 +98,30 @@ impl Store {
         Ok(self.conn().query_row(&sql, [hash], read_app).optional()?)
     }
 
+    /// The app with this id.
+    pub fn app(&self, id: &str) -> Result<Option<StoredApp>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM apps WHERE id = ?1");
+        Ok(self.conn().query_row(&sql, [id], read_app).optional()?)
+    }
+
+    /// Sets an app's limits (all three: `None` restores the product's figure). Returns
+    /// false when there is no such app.
+    pub fn set_app_limits(&self, id: &str, limits: AppLimits) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE apps SET max_rules = ?2, max_rule_chars = ?3, max_connections = ?4
+             WHERE id = ?1",
+            params![
+                id,
+                limits
+                    .max_rules
+                    .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+                limits.max_rule_chars,
+                limits.max_connections
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
     /// The account's apps, oldest first.
     pub fn apps(&self, account: &str) -> Result<Vec<StoredApp>, StoreError> {
         let conn = self.conn();
@@ -100,7 +145,29 @@ mod tests {
             consumer_secret_hash: vec![1; 32],
             bearer_hash: format!("bearer-{id}").into_bytes(),
             created_ms: 5,
+            limits: AppLimits::default(),
         }
+    }
+
+    #[test]
+    fn limits_are_set_and_cleared() {
+        let store = Store::open_in_memory().unwrap();
+        store.put_account("acme", 1).unwrap();
+        store.add_app(&app("1", "acme", "k")).unwrap();
+        let limits = AppLimits {
+            max_rules: Some(1000),
+            max_rule_chars: Some(512),
+            max_connections: Some(1),
+        };
+        assert!(store.set_app_limits("1", limits).unwrap());
+        assert_eq!(store.app("1").unwrap().unwrap().limits, limits);
+        assert!(store.set_app_limits("1", AppLimits::default()).unwrap());
+        assert_eq!(
+            store.app("1").unwrap().unwrap().limits,
+            AppLimits::default()
+        );
+        assert!(!store.set_app_limits("2", limits).unwrap());
+        assert_eq!(store.app("2").unwrap(), None);
     }
 
     #[test]

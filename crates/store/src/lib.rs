@@ -26,7 +26,7 @@ mod rules;
 mod schema;
 mod store;
 
-pub use apps::StoredApp;
+pub use apps::{AppLimits, StoredApp};
 pub use product::{
     AuthScheme, ErrorDialect, PRODUCTS, Product, ProductSpec, RateWindow, RulesSpec, Sample,
     UnknownProduct, Wire,

@@ -59,6 +59,12 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX apps_account ON apps (account);
     ",
+    // 3: the operator's limits per app (NULL: the product table's figure).
+    "
+    ALTER TABLE apps ADD COLUMN max_rules INTEGER;
+    ALTER TABLE apps ADD COLUMN max_rule_chars INTEGER;
+    ALTER TABLE apps ADD COLUMN max_connections INTEGER;
+    ",
 ];
 
 /// Brings the database to the newest schema.

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
-use sluice_store::StoredApp;
+use sluice_store::{AppLimits, Product, StoredApp};
 
 use super::admin::{check_name, json, read_body, require_account, require_admin};
 use super::body::UnreadBody;
@@ -55,6 +55,7 @@ pub async fn create_app(
         consumer_secret_hash: token_hash(&consumer_secret).to_vec(),
         bearer_hash: token_hash(&bearer_token).to_vec(),
         created_ms: now_ms(),
+        limits: AppLimits::default(),
     };
     changes::add_app(&state, &app).await?;
     tracing::info!(account, app_id, consumer_key, "app created");
@@ -82,15 +83,109 @@ pub async fn list_apps(
     let apps: Vec<serde_json::Value> = apps
         .iter()
         .map(|app| {
-            json!({
+            let mut v = json!({
                 "app_id": app.id,
                 "name": app.name,
                 "consumer_key": app.consumer_key,
                 "created": rfc3339(app.created_ms),
-            })
+            });
+            v.as_object_mut()
+                .expect("an object")
+                .extend(limits_json(app).as_object().cloned().unwrap_or_default());
+            v
         })
         .collect();
     Ok(json(StatusCode::OK, &json!({ "apps": apps })))
+}
+
+/// An app's limits in effect: the operator's where set, else the product table's.
+fn limits_json(app: &StoredApp) -> serde_json::Value {
+    let filtered = super::v2::limits(app, Product::V2Filtered);
+    json!({
+        "max_rules": filtered.max_rules,
+        "max_rule_chars": super::v2::max_rule_chars(app),
+        "max_connections": filtered.max_connections,
+    })
+}
+
+/// The body of an app's limits: any of the three, `null` restoring the product's figure.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsBody {
+    #[serde(default, deserialize_with = "present")]
+    max_rules: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    max_rule_chars: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    max_connections: Option<Option<u32>>,
+}
+
+/// A member that is present (`Some`), possibly `null` (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PUT /admin/accounts/{account}/apps/{app_id}`: the app's limits, as X sets them per
+/// access level (`max_rules`, `max_rule_chars` up to 2,048, `max_connections`); members
+/// left out keep their value, `null` restores the product's figure. Open streams get the
+/// new caps at once. Answers the app with its limits in effect.
+pub async fn put_app_limits(
+    State(state): State<AppState>,
+    Path((account, app_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    raw: UnreadBody,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    require_account(&state, &account).await?;
+    let body: LimitsBody = read_body(&state, raw).await?;
+    let id = app_id.clone();
+    let not_found =
+        || ApiError::not_found(format!("App '{app_id}' not found for account '{account}'."));
+    let app = state
+        .blocking(move |s| s.app(&id))
+        .await?
+        .filter(|app| app.account == account)
+        .ok_or_else(not_found)?;
+    let mut limits = app.limits;
+    if let Some(v) = body.max_rules {
+        limits.max_rules = v;
+    }
+    if let Some(v) = body.max_rule_chars {
+        limits.max_rule_chars = v;
+    }
+    if let Some(v) = body.max_connections {
+        limits.max_connections = v;
+    }
+    let most_chars = sluice_rules::MAX_RULE_CHARS as u32;
+    if limits
+        .max_rule_chars
+        .is_some_and(|n| n == 0 || n > most_chars)
+    {
+        return Err(ApiError::bad_request(format!(
+            "max_rule_chars must be from 1 to {most_chars}."
+        )));
+    }
+    if limits.max_connections == Some(0) {
+        return Err(ApiError::bad_request("max_connections must be at least 1."));
+    }
+    if !changes::set_app_limits(&state, &account, &app_id, limits).await? {
+        return Err(not_found());
+    }
+    tracing::info!(account, app_id, ?limits, "app limits set");
+    let id = app_id.clone();
+    let app = state
+        .blocking(move |s| s.app(&id))
+        .await?
+        .ok_or_else(not_found)?;
+    let mut answer = json!({ "app_id": app.id, "name": app.name });
+    if let (Some(a), Some(l)) = (answer.as_object_mut(), limits_json(&app).as_object()) {
+        a.extend(l.clone());
+    }
+    Ok(json(StatusCode::OK, &answer))
 }
 
 /// Epoch milliseconds as an RFC 3339 UTC time.

@@ -71,6 +71,10 @@ pub fn router(state: AppState) -> Router {
             "/admin/accounts/{account}/apps",
             post(apps::create_app).get(apps::list_apps),
         )
+        .route(
+            "/admin/accounts/{account}/apps/{app_id}",
+            put(apps::put_app_limits),
+        )
         .route("/oauth2/token", post(apps::oauth2_token))
         .merge(powertrack::routes())
         .merge(volume::routes())

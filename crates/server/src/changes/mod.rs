@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use sluice_rules::Rule;
 use sluice_store::{AddOutcome, NewRule, Product, Store, StoreError, StoredRule, StoredStream};
-use sluice_store::{StoredApp, StreamLimits, StreamRef};
+use sluice_store::{AppLimits, StoredApp, StreamLimits, StreamRef};
 use sluice_wire::RuleInput;
 
 use crate::clock::now_ms;
@@ -309,6 +309,31 @@ pub async fn add_app(state: &AppState, app: &StoredApp) -> Result<(), ChangeErro
     Ok(())
 }
 
+/// Sets an app's limits and applies them to the app's existing v2 streams at once (rule
+/// caps and connection caps; the rule length is checked on each add). Returns false when
+/// the account has no such app.
+pub async fn set_app_limits(
+    state: &AppState,
+    account: &str,
+    app_id: &str,
+    limits: AppLimits,
+) -> Result<bool, ChangeError> {
+    let _gate = state.changes_gate.lock().await;
+    let id = app_id.to_owned();
+    let app = state.blocking(move |s| s.app(&id)).await?;
+    if app.is_none_or(|app| app.account != account) {
+        return Ok(false);
+    }
+    let change = Change::PutAppLimits {
+        account: account.to_owned(),
+        app_id: app_id.to_owned(),
+        max_rules: limits.max_rules,
+        max_rule_chars: limits.max_rule_chars,
+        max_connections: limits.max_connections,
+    };
+    Ok(commit(state, change).await?.changed)
+}
+
 /// [`apply`] for a change to accounts, users, streams, tokens or apps, under the changes gate.
 ///
 /// Long on purpose: one arm per kind of change, so what applying each does (store, live
@@ -424,6 +449,7 @@ async fn apply_locked(state: &AppState, change: Change) -> Result<Applied, Store
                 consumer_secret_hash,
                 bearer_hash,
                 created_ms: now_ms(),
+                limits: AppLimits::default(),
             };
             applied.changed = state
                 .blocking(move |s| {
@@ -431,6 +457,44 @@ async fn apply_locked(state: &AppState, change: Change) -> Result<Applied, Store
                     s.add_app(&app)
                 })
                 .await?;
+        }
+        Change::PutAppLimits {
+            account,
+            app_id,
+            max_rules,
+            max_rule_chars,
+            max_connections,
+        } => {
+            let limits = AppLimits {
+                max_rules,
+                max_rule_chars,
+                max_connections,
+            };
+            let id = app_id.clone();
+            let Some(app) = state
+                .blocking(move |s| {
+                    s.set_app_limits(&id, limits)?;
+                    s.app(&id)
+                })
+                .await?
+            else {
+                tracing::warn!(account, app_id, "limits for an unknown app");
+                return Ok(applied);
+            };
+            applied.changed = true;
+            for product in crate::api::v2::PRODUCTS {
+                let key = crate::api::v2::stream_ref(&app, product);
+                let limits = crate::api::v2::limits(&app, product);
+                let stored = state
+                    .blocking(move |s| match s.stream(&key)? {
+                        Some(_) => s.put_stream(&key, limits, now_ms()).map(Some),
+                        None => Ok(None),
+                    })
+                    .await?;
+                if let Some((stored, _)) = stored {
+                    state.registry.upsert(&stored);
+                }
+            }
         }
         Change::AddRules { .. } | Change::DeleteRules { .. } => {
             unreachable!("rule changes are applied under their stream's rules gate")

@@ -465,7 +465,8 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         );
         tracing::info!(
             ca = %intercept.ca_path().display(),
-            "intercepting CONNECT to X's API hosts; clients must trust the CA certificate"
+            "intercepting CONNECT to X's API hosts; clients trust the CA with \
+             REQUESTS_CA_BUNDLE (Python), NODE_EXTRA_CA_CERTS (Node) or keytool -importcert (Java)"
         );
     }
     let firehose = demo.as_ref().map(|demo| {

@@ -374,6 +374,36 @@ fn add_meta(
     }
 }
 
+/// The 400 of an add with invalid rules: an `invalid-rules` problem per invalid rule
+/// (those longer than `most` characters too, when the app's limit is below the
+/// dialect's), nothing created.
+fn refuse_invalid(checked: &rules_service::Checked, most: Option<usize>) -> Response {
+    let errors: Vec<ChangeProblem> = checked
+        .rules
+        .iter()
+        .zip(&checked.verdicts)
+        .filter_map(|(rule, verdict)| {
+            let mut details = invalid_details(verdict);
+            if let Some(most) = most.filter(|&m| rule.value.chars().nth(m).is_some()) {
+                details.insert(
+                    0,
+                    format!("Rules cannot be longer than {most} characters (at position 1)."),
+                );
+            }
+            (!details.is_empty())
+                .then(|| ChangeProblem::Rule(RuleProblem::invalid(rule.value.clone(), details)))
+        })
+        .collect();
+    let count = checked.rules.len();
+    let invalid = errors.len();
+    let response = AddResponse {
+        data: None,
+        meta: add_meta(0, count, count - invalid, invalid),
+        errors,
+    };
+    json(StatusCode::BAD_REQUEST, &response)
+}
+
 /// Adds rules, all or nothing; with `dry_run`, only says what it would do.
 async fn add(
     call: RulesCall,
@@ -386,30 +416,17 @@ async fn add(
         ));
     }
     let count = rules.len();
+    let most = super::max_rule_chars(&call.app);
+    if rules.iter().any(|r| r.value.chars().nth(most).is_some()) {
+        // The app's access level allows shorter rules than the dialect: checked here, with
+        // every other problem of the batch.
+        let checked = rules_service::validate(rules, dialect()).await?;
+        return Ok(refuse_invalid(&checked, Some(most)));
+    }
     let live = call.live.clone();
     let outcome = rules_service::add(&call.state, &live, rules, dialect(), dry_run).await?;
     let (rules, outcomes) = match outcome {
-        rules_service::AddOutcome::Invalid(checked) => {
-            let errors: Vec<ChangeProblem> = checked
-                .rules
-                .iter()
-                .zip(&checked.verdicts)
-                .filter(|(_, verdict)| !verdict.is_valid())
-                .map(|(rule, verdict)| {
-                    ChangeProblem::Rule(RuleProblem::invalid(
-                        rule.value.clone(),
-                        invalid_details(verdict),
-                    ))
-                })
-                .collect();
-            let invalid = errors.len();
-            let response = AddResponse {
-                data: None,
-                meta: add_meta(0, count, count - invalid, invalid),
-                errors,
-            };
-            return Ok(json(StatusCode::BAD_REQUEST, &response));
-        }
+        rules_service::AddOutcome::Invalid(checked) => return Ok(refuse_invalid(&checked, None)),
         rules_service::AddOutcome::OverCap {
             existing,
             adding,
