@@ -13,6 +13,8 @@
 //! value already exists are skipped; one an operator deleted comes back at the next start.
 //! The Powerstream token is kept in the store's settings table (in clear: it is a demo
 //! credential, printed at every start) so that every start prints the same, valid token.
+//! Likewise a v2 app `demo` (its consumer key and secret kept in the settings table), with
+//! a few example rules on its filtered stream, so the X API v2 streams work at once.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -64,6 +66,15 @@ pub const POWERSTREAM_EXAMPLE_RULES: &[(&str, &str)] = &[
     ("coffee lang:en", "coffee"),
 ];
 
+/// The example rules of the demo app's v2 filtered stream (value, tag).
+pub const V2_EXAMPLE_RULES: &[(&str, &str)] = &[
+    ("(#AI OR #NBA) -is:retweet", "ai-or-nba"),
+    ("coffee lang:en", "coffee"),
+];
+
+/// Where the demo app's consumer key and secret are kept (store settings table).
+const APP_SETTING: &str = "demo.v2_app";
+
 /// The rule the printed "add a rule" command adds (not one of [`EXAMPLE_RULES`]).
 const SAMPLE_NEW_RULE: &str = r##"{"rules":[{"value":"#NBA lang:en","tag":"nba"}]}"##;
 
@@ -79,6 +90,8 @@ pub struct Demo {
     pub decahose: StreamRef,
     /// The Powerstream bearer token of the demo account.
     pub powerstream_token: String,
+    /// The bearer token of the demo account's v2 app.
+    pub v2_bearer_token: String,
     /// Example rules created by this start (0 when they all existed already).
     pub rules_added: usize,
     /// Rules on the PowerTrack stream now.
@@ -108,7 +121,13 @@ pub async fn provision(state: &AppState) -> anyhow::Result<Demo> {
     )
     .await?;
     let powerstream_token = ensure_token(state).await?;
+    let app = ensure_app(state).await?;
+    let filtered = crate::api::v2::ensure_stream(state, &app.stored, Product::V2Filtered)
+        .await
+        .context("creating the demo app's filtered stream")?;
+    add_example_rules(state, &filtered, V2_EXAMPLE_RULES, Dialect::V2).await?;
     Ok(Demo {
+        v2_bearer_token: app.bearer_token,
         powertrack: powertrack.key.clone(),
         decahose: decahose.key.clone(),
         powerstream_token,
@@ -226,6 +245,67 @@ async fn ensure_token(state: &AppState) -> anyhow::Result<String> {
     Ok(token)
 }
 
+/// The demo app and its bearer token.
+struct DemoApp {
+    stored: sluice_store::StoredApp,
+    bearer_token: String,
+}
+
+/// The demo account's v2 app: the one saved by an earlier start if the store still knows
+/// it (and its secret), else a new one.
+async fn ensure_app(state: &AppState) -> anyhow::Result<DemoApp> {
+    use crate::auth::apps::{IssuedApp, bearer_for_secret, issue_app, secret_matches};
+    let saved = state
+        .blocking(|s| {
+            let Some(saved) = s.setting(APP_SETTING)? else {
+                return Ok(None);
+            };
+            let Some((key, secret)) = saved.split_once(':') else {
+                return Ok(None);
+            };
+            let app = s.app_by_consumer_key(key)?.filter(|app| {
+                app.account == ACCOUNT && secret_matches(secret, &app.consumer_secret_hash)
+            });
+            Ok::<_, StoreError>(app.map(|app| (app, secret.to_owned())))
+        })
+        .await
+        .context("reading the demo app")?;
+    if let Some((stored, secret)) = saved {
+        return Ok(DemoApp {
+            stored,
+            bearer_token: bearer_for_secret(&secret),
+        });
+    }
+    let IssuedApp {
+        app_id,
+        consumer_key,
+        consumer_secret,
+        bearer_token,
+    } = issue_app();
+    let stored = sluice_store::StoredApp {
+        id: app_id,
+        account: ACCOUNT.to_owned(),
+        name: "demo".to_owned(),
+        consumer_key: consumer_key.clone(),
+        consumer_secret_hash: token_hash(&consumer_secret).to_vec(),
+        bearer_hash: token_hash(&bearer_token).to_vec(),
+        created_ms: now_ms(),
+        limits: sluice_store::AppLimits::default(),
+    };
+    changes::add_app(state, &stored)
+        .await
+        .context("creating the demo app")?;
+    let saved = format!("{consumer_key}:{consumer_secret}");
+    state
+        .blocking(move |s| s.set_setting(APP_SETTING, &saved))
+        .await
+        .context("saving the demo app")?;
+    Ok(DemoApp {
+        stored,
+        bearer_token,
+    })
+}
+
 /// Starts the synthetic firehose: `posts_per_second` posts (on average over each second)
 /// from [`PostGenerator`], stamped with the current time, handed to the pipeline like
 /// ingested posts from this node's datacenter. Ends when the server shuts down.
@@ -307,6 +387,7 @@ impl Demo {
         };
         let auth = format!("--compressed -u {USERNAME}:{PASSWORD}");
         let token = &self.powerstream_token;
+        let v2 = &self.v2_bearer_token;
         format!(
             "\
 Demo: account '{ACCOUNT}', basic auth {USERNAME}:{PASSWORD}, a synthetic firehose running.
@@ -314,6 +395,7 @@ Demo: account '{ACCOUNT}', basic auth {USERNAME}:{PASSWORD}, a synthetic firehos
   PowerTrack rules   {rules}  ({rule_count} rules)
   Decahose stream    {decahose}?partition=N  (N = 1..{DECAHOSE_PARTITIONS})
   Powerstream        {base}/2/powerstream  (Authorization: Bearer {token})
+  X API v2           {base}/2/tweets/search/stream  (app 'demo', Authorization: Bearer {v2})
 
 Try:
   # the PowerTrack stream: matching posts with their matching_rules
@@ -327,6 +409,10 @@ Try:
   # Powerstream: its rules, then the stream
   {curl} -H 'Authorization: Bearer {token}' '{base}/2/powerstream/rules'
   {curl} -H 'Authorization: Bearer {token}' '{base}/2/powerstream'
+  # X API v2: the demo app's rules, its filtered stream with the authors expanded, the 1 % sample
+  {curl} -H 'Authorization: Bearer {v2}' '{base}/2/tweets/search/stream/rules'
+  {curl} -H 'Authorization: Bearer {v2}' '{base}/2/tweets/search/stream?expansions=author_id&user.fields=username'
+  {curl} -H 'Authorization: Bearer {v2}' '{base}/2/tweets/sample/stream'
 ",
             rule_count = self.rule_count,
         )

@@ -673,3 +673,39 @@ async fn rules_reads_are_limited_per_app_with_headers_on_every_answer() {
     assert_eq!(list_rules(&server, &other, "").await.status, StatusCode::OK);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn recovery_resends_a_past_window_in_v2_shape_then_ends() {
+    let (server, token) = start(fast_heartbeats()).await;
+    let start = time::OffsetDateTime::now_utc() - time::Duration::seconds(30);
+    let start = start
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let ids: Vec<u64> = (1..=40u64)
+        .map(|i| 1_700_000_000_000_000_000 + (i << 22))
+        .collect();
+    let ndjson: String = ids.iter().map(|id| post(*id, "x") + "\n").collect();
+    server.ingest(&ndjson).await;
+    let mut recovery = connect(
+        &server,
+        &token,
+        &format!("/2/tweets/firehose/stream?partition=3&start_time={start}"),
+    )
+    .await;
+    let lines = recovery.rest().await;
+    let (posts, closing): (Vec<&Value>, Vec<&Value>) =
+        lines.iter().partition(|l| l.get("data").is_some());
+    let got: Vec<String> = posts
+        .iter()
+        .map(|m| m["data"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    let want: Vec<String> = ids
+        .iter()
+        .filter(|id| partition(**id, 20) == 3)
+        .map(u64::to_string)
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+    assert_eq!(closing.len(), 1, "{closing:?}");
+    server.stop().await;
+}

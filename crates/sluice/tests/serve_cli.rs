@@ -379,10 +379,30 @@ async fn restarts_keep_the_admin_token_and_the_demo_setup() {
     );
     assert!(first_out.iter().any(|l| l.contains(&first_url)));
 
+    let v2_bearer = |out: &[String]| -> String {
+        out.iter()
+            .find(|l| l.contains("X API v2"))
+            .and_then(|l| l.split_once("Authorization: Bearer "))
+            .map(|(_, t)| t.trim_end_matches(')').to_owned())
+            .expect("the demo app's token is printed")
+    };
+    let first_v2 = v2_bearer(&first_out);
+
     let second = Server::start(dir.path(), "second", &args, &[]);
     let (status, account) = account_status(&second.url, "demo", &token).await;
     assert_eq!(status, 200, "{account}");
+    // The demo app's token still works, and its example rules are there.
+    let rules = client()
+        .get(format!("{}/2/tweets/search/stream/rules", second.url))
+        .bearer_auth(&first_v2)
+        .send()
+        .await
+        .expect("v2 rules");
+    assert_eq!(rules.status().as_u16(), 200);
+    let rules: Value = rules.json().await.unwrap();
+    assert_eq!(rules["meta"]["result_count"], 2, "{rules}");
     let second_out = second.stop();
+    assert_eq!(v2_bearer(&second_out), first_v2);
     assert!(
         !second_out.iter().any(|l| l.contains(&token)),
         "the admin token is shown only when generated: {second_out:?}"
@@ -398,7 +418,10 @@ async fn restarts_keep_the_admin_token_and_the_demo_setup() {
         .map(|s| s["product"].as_str().unwrap())
         .collect();
     products.sort_unstable();
-    assert_eq!(products, ["decahose", "powerstream", "powertrack"]);
+    assert_eq!(
+        products,
+        ["decahose", "powerstream", "powertrack", "v2-filtered"]
+    );
     let powertrack = streams
         .iter()
         .find(|s| s["product"] == "powertrack")
