@@ -276,22 +276,14 @@ async fn ensure_app(state: &AppState) -> anyhow::Result<DemoApp> {
             bearer_token: bearer_for_secret(&secret),
         });
     }
+    let issued = issue_app();
+    let stored = issued.to_stored(ACCOUNT, "demo", now_ms());
     let IssuedApp {
-        app_id,
         consumer_key,
         consumer_secret,
         bearer_token,
-    } = issue_app();
-    let stored = sluice_store::StoredApp {
-        id: app_id,
-        account: ACCOUNT.to_owned(),
-        name: "demo".to_owned(),
-        consumer_key: consumer_key.clone(),
-        consumer_secret_hash: token_hash(&consumer_secret).to_vec(),
-        bearer_hash: token_hash(&bearer_token).to_vec(),
-        created_ms: now_ms(),
-        limits: sluice_store::AppLimits::default(),
-    };
+        ..
+    } = issued;
     changes::add_app(state, &stored)
         .await
         .context("creating the demo app")?;

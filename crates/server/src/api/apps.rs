@@ -9,14 +9,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
-use sluice_store::{AppLimits, Product, StoredApp};
+use sluice_store::{Product, StoredApp};
 
 use super::admin::{check_name, json, read_body, require_account, require_admin};
 use super::body::UnreadBody;
 use super::error::{ApiError, json_response};
 use super::problem::ProblemError;
 use crate::auth::apps::{IssuedApp, bearer_for_secret, issue_app, secret_matches};
-use crate::auth::{basic_credentials, token_hash};
+use crate::auth::basic_credentials;
 use crate::changes;
 use crate::clock::now_ms;
 use crate::state::AppState;
@@ -41,22 +41,14 @@ pub async fn create_app(
     let AppBody { name } = read_body(&state, raw).await?;
     let name = name.ok_or_else(|| ApiError::bad_request("Missing \"name\" of the app."))?;
     check_name("name", &name)?;
+    let issued = issue_app();
+    let app = issued.to_stored(&account, &name, now_ms());
     let IssuedApp {
         app_id,
         consumer_key,
         consumer_secret,
         bearer_token,
-    } = issue_app();
-    let app = StoredApp {
-        id: app_id.clone(),
-        account: account.clone(),
-        name,
-        consumer_key: consumer_key.clone(),
-        consumer_secret_hash: token_hash(&consumer_secret).to_vec(),
-        bearer_hash: token_hash(&bearer_token).to_vec(),
-        created_ms: now_ms(),
-        limits: AppLimits::default(),
-    };
+    } = issued;
     changes::add_app(&state, &app).await?;
     tracing::info!(account, app_id, consumer_key, "app created");
     Ok(json(

@@ -186,6 +186,38 @@ pub fn json_response(status: StatusCode, body: Vec<u8>, gzip: bool) -> Response 
 }
 
 /// Adds `x-rate-limit-limit`, `x-rate-limit-remaining` and `x-rate-limit-reset`.
+/// `outcome` with the `x-rate-limit-*` headers of `rate`, an answer or a refusal alike
+/// (every answer of a limited endpoint carries them): what each rules API does once the
+/// request has been counted.
+pub fn with_rate<E: CarriesRate>(
+    outcome: Result<Response, E>,
+    rate: RateInfo,
+) -> Result<Response, E> {
+    match outcome {
+        Ok(mut response) => {
+            add_rate_headers(&mut response, rate);
+            Ok(response)
+        }
+        Err(mut e) => {
+            e.set_rate(rate);
+            Err(e)
+        }
+    }
+}
+
+/// An error answer that carries the rate-limit headers of the request it refuses.
+pub trait CarriesRate {
+    /// Sets the limiter's state to report.
+    fn set_rate(&mut self, rate: RateInfo);
+}
+
+impl CarriesRate for ApiError {
+    fn set_rate(&mut self, rate: RateInfo) {
+        self.rate = Some(rate);
+    }
+}
+
+/// Adds the `x-rate-limit-*` headers of `rate` to `response`.
 pub fn add_rate_headers(response: &mut Response, rate: RateInfo) {
     let headers = response.headers_mut();
     headers.insert("x-rate-limit-limit", HeaderValue::from(rate.limit));

@@ -253,6 +253,12 @@ impl From<crate::changes::ChangeError> for ProblemError {
     }
 }
 
+impl super::error::CarriesRate for ProblemError {
+    fn set_rate(&mut self, rate: RateInfo) {
+        self.rate = Some(rate);
+    }
+}
+
 impl IntoResponse for ProblemError {
     fn into_response(self) -> Response {
         let body = match &self.body {

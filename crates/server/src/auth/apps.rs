@@ -45,6 +45,22 @@ pub fn issue_app() -> IssuedApp {
     }
 }
 
+impl IssuedApp {
+    /// The app as the store keeps it: its secrets only as hashes, the product's limits.
+    pub fn to_stored(&self, account: &str, name: &str, created_ms: i64) -> sluice_store::StoredApp {
+        sluice_store::StoredApp {
+            id: self.app_id.clone(),
+            account: account.to_owned(),
+            name: name.to_owned(),
+            consumer_key: self.consumer_key.clone(),
+            consumer_secret_hash: token_hash(&self.consumer_secret).to_vec(),
+            bearer_hash: token_hash(&self.bearer_token).to_vec(),
+            created_ms,
+            limits: sluice_store::AppLimits::default(),
+        }
+    }
+}
+
 /// The bearer token of the app whose consumer secret this is.
 pub fn bearer_for_secret(consumer_secret: &str) -> String {
     let digest = Sha256::new()

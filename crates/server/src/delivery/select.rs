@@ -194,15 +194,10 @@ impl PostRouter<'_, '_> {
 
     /// The post with its `matching_rules` for `stream`, framed; `None` when no rule matches.
     fn enriched(&mut self, stream: &LiveStream) -> Option<Bytes> {
-        self.match_once();
-        let selector = &mut *self.selector;
-        selector.rule_ids.clear();
-        selector
-            .rule_ids
-            .extend(stream.rules.ids_in(&selector.keys));
-        if selector.rule_ids.is_empty() {
+        if !self.matched_rules(stream) {
             return None;
         }
+        let selector = &mut *self.selector;
         selector.buffer.clear();
         let raw = self.raw;
         let buffer = &mut selector.buffer;
@@ -223,21 +218,28 @@ impl PostRouter<'_, '_> {
     /// The v2 `matching_rules` of the post for `stream` (ids as strings, `tag` always
     /// present, `""` when the rule has none); `None` when no rule matches.
     fn v2_rules(&mut self, stream: &LiveStream) -> Option<Value> {
-        self.match_once();
-        let selector = &mut *self.selector;
-        selector.rule_ids.clear();
-        selector
-            .rule_ids
-            .extend(stream.rules.ids_in(&selector.keys));
-        if selector.rule_ids.is_empty() {
+        if !self.matched_rules(stream) {
             return None;
         }
+        let selector = &mut *self.selector;
         let rules: Vec<Value> = stream.rules.with_tags(&selector.rule_ids, |tags| {
             tags.map(|(id, tag)| json!({"id": id.to_string(), "tag": tag.unwrap_or("")}))
                 .collect()
         });
         // Rules deleted while the post was being matched are not reported.
         (!rules.is_empty()).then_some(Value::Array(rules))
+    }
+
+    /// Puts the ids of `stream`'s rules that match the post in `selector.rule_ids`;
+    /// whether there are any.
+    fn matched_rules(&mut self, stream: &LiveStream) -> bool {
+        self.match_once();
+        let selector = &mut *self.selector;
+        selector.rule_ids.clear();
+        selector
+            .rule_ids
+            .extend(stream.rules.ids_in(&selector.keys));
+        !selector.rule_ids.is_empty()
     }
 
     /// Matches the post against the node-wide index, once for all the streams it is

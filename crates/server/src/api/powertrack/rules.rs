@@ -39,7 +39,7 @@ use sluice_wire::{
 use super::auth::authorize;
 use crate::api::body::UnreadBody;
 use crate::api::encoding::accepts_gzip;
-use crate::api::error::{ApiError, add_rate_headers, json_response};
+use crate::api::error::{ApiError, json_response, with_rate};
 use crate::api::gnip::label_of;
 use crate::api::rules_service::{self, Named, Verdict};
 use crate::registry::LiveStream;
@@ -94,16 +94,7 @@ where
             .check(&live.id.to_string())
             .map_err(ApiError::rate_limited)?;
         let call = Call { state, live, gzip };
-        match op(call).await {
-            Ok(mut response) => {
-                add_rate_headers(&mut response, rate);
-                Ok(response)
-            }
-            Err(mut e) => {
-                e.rate = Some(rate);
-                Err(e)
-            }
-        }
+        with_rate(op(call).await, rate)
     }
     .await;
     let response = result.unwrap_or_else(|e| e.gzip(gzip).into_response());

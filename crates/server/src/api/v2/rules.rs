@@ -33,7 +33,7 @@ use sluice_wire::v2_rules::{
 use super::auth::authenticate;
 use super::{ensure_stream, stream_ref};
 use crate::api::body::UnreadBody;
-use crate::api::error::{add_rate_headers, json_response};
+use crate::api::error::{json_response, with_rate};
 use crate::api::problem::ProblemError;
 use crate::api::rules_service::{self, Named, Verdict};
 use crate::ratelimit::RateLimiter;
@@ -103,16 +103,7 @@ where
             .await
         }
         .await;
-        match outcome {
-            Ok(mut response) => {
-                add_rate_headers(&mut response, rate);
-                Ok(response)
-            }
-            Err(mut e) => {
-                e.rate = Some(rate);
-                Err(e)
-            }
-        }
+        with_rate(outcome, rate)
     }
     .await;
     let response = result.unwrap_or_else(IntoResponse::into_response);
