@@ -4,7 +4,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use crate::store::{Store, StoreError, require_account};
+use crate::product::Product;
+use crate::store::{Store, StoreError, StreamLimits, StreamRef, require_account};
 
 /// An app as stored (no secret, only hashes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +38,42 @@ pub struct AppLimits {
     pub max_rule_chars: Option<u32>,
     /// Connections per stream (and partition) of the app.
     pub max_connections: Option<u32>,
+}
+
+impl StoredApp {
+    /// The app's stream of `product` (one of [`Product::V2`]): a stream of its account
+    /// labelled with the app id.
+    pub fn stream(&self, product: Product) -> StreamRef {
+        StreamRef {
+            account: self.account.clone(),
+            product,
+            label: self.id.clone(),
+        }
+    }
+
+    /// The limits of the app's stream of `product`: the operator's for the app where set,
+    /// else the product's row.
+    pub fn stream_limits(&self, product: Product) -> StreamLimits {
+        let spec = product.spec();
+        StreamLimits {
+            max_connections: self.limits.max_connections.unwrap_or(spec.max_connections),
+            max_rules: spec
+                .rules
+                .map_or(0, |rules| self.limits.max_rules.unwrap_or(rules.max_rules)),
+        }
+    }
+
+    /// The longest rule the app may add, in characters: the operator's limit, at most the
+    /// filtered stream's.
+    pub fn max_rule_chars(&self) -> usize {
+        let table = Product::V2Filtered
+            .spec()
+            .rules
+            .map_or(sluice_rules::MAX_RULE_CHARS, |rules| rules.max_rule_chars);
+        self.limits
+            .max_rule_chars
+            .map_or(table, |n| (n as usize).min(table))
+    }
 }
 
 const COLUMNS: &str = "id, account, name, consumer_key, consumer_secret_hash, bearer_hash, \

@@ -44,6 +44,14 @@ impl Product {
         Product::V2Firehose,
     ];
 
+    /// The X API v2 streams: every app has one of each.
+    pub const V2: [Product; 4] = [
+        Product::V2Filtered,
+        Product::V2Sample,
+        Product::V2Sample10,
+        Product::V2Firehose,
+    ];
+
     /// The name used in the admin API and in the database.
     pub fn as_str(self) -> &'static str {
         self.spec().name

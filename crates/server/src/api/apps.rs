@@ -92,10 +92,10 @@ pub async fn list_apps(
 
 /// An app's limits in effect: the operator's where set, else the product table's.
 fn limits_json(app: &StoredApp) -> serde_json::Value {
-    let filtered = super::v2::limits(app, Product::V2Filtered);
+    let filtered = app.stream_limits(Product::V2Filtered);
     json!({
         "max_rules": filtered.max_rules,
-        "max_rule_chars": super::v2::max_rule_chars(app),
+        "max_rule_chars": app.max_rule_chars(),
         "max_connections": filtered.max_connections,
     })
 }

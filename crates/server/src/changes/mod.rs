@@ -482,9 +482,9 @@ async fn apply_locked(state: &AppState, change: Change) -> Result<Applied, Store
                 return Ok(applied);
             };
             applied.changed = true;
-            for product in crate::api::v2::PRODUCTS {
-                let key = crate::api::v2::stream_ref(&app, product);
-                let limits = crate::api::v2::limits(&app, product);
+            for product in Product::V2 {
+                let key = app.stream(product);
+                let limits = app.stream_limits(product);
                 let stored = state
                     .blocking(move |s| match s.stream(&key)? {
                         Some(_) => s.put_stream(&key, limits, now_ms()).map(Some),

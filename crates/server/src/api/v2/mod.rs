@@ -35,15 +35,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use sluice_store::{Product, StoredApp, StreamLimits, StreamRef};
-
-/// The v2 products: the streams every app has.
-pub const PRODUCTS: [Product; 4] = [
-    Product::V2Filtered,
-    Product::V2Sample,
-    Product::V2Sample10,
-    Product::V2Firehose,
-];
+use sluice_store::{Product, StoredApp};
 
 use crate::changes::{self, ChangeError};
 use crate::registry::LiveStream;
@@ -63,48 +55,17 @@ pub fn routes() -> Router<AppState> {
         .route("/2/tweets/firehose/stream", get(stream::firehose))
 }
 
-/// The stream of `product` that belongs to `app`: its account, labelled with the app id.
-pub fn stream_ref(app: &StoredApp, product: Product) -> StreamRef {
-    StreamRef {
-        account: app.account.clone(),
-        product,
-        label: app.id.clone(),
-    }
-}
-
-/// The limits of an app's stream of `product`: the operator's for the app where set
-/// (`PUT /admin/accounts/{account}/apps/{app_id}`), else the product's row.
-pub fn limits(app: &StoredApp, product: Product) -> StreamLimits {
-    let spec = product.spec();
-    StreamLimits {
-        max_connections: app.limits.max_connections.unwrap_or(spec.max_connections),
-        max_rules: spec
-            .rules
-            .map_or(0, |rules| app.limits.max_rules.unwrap_or(rules.max_rules)),
-    }
-}
-
-/// The longest rule the app may add, in characters.
-pub fn max_rule_chars(app: &StoredApp) -> usize {
-    let table = Product::V2Filtered
-        .spec()
-        .rules
-        .map_or(sluice_rules::MAX_RULE_CHARS, |rules| rules.max_rule_chars);
-    app.limits
-        .max_rule_chars
-        .map_or(table, |n| (n as usize).min(table))
-}
-
-/// The app's stream of `product`, created (with [`limits`]) and registered if it does not
+/// The app's stream of `product` ([`StoredApp::stream`]), created (with
+/// [`StoredApp::stream_limits`]) and registered if it does not
 /// exist yet.
 pub async fn ensure_stream(
     state: &AppState,
     app: &StoredApp,
     product: Product,
 ) -> Result<Arc<LiveStream>, ChangeError> {
-    let key = stream_ref(app, product);
+    let key = app.stream(product);
     if let Some(live) = state.registry.get(&key) {
         return Ok(live);
     }
-    changes::ensure_stream(state, &key, limits(app, product)).await
+    changes::ensure_stream(state, &key, app.stream_limits(product)).await
 }

@@ -31,7 +31,7 @@ use sluice_wire::v2_rules::{
 };
 
 use super::auth::authenticate;
-use super::{ensure_stream, stream_ref};
+use super::ensure_stream;
 use crate::api::body::UnreadBody;
 use crate::api::error::{json_response, with_rate};
 use crate::api::problem::ProblemError;
@@ -407,7 +407,7 @@ async fn add(
         ));
     }
     let count = rules.len();
-    let most = super::max_rule_chars(&call.app);
+    let most = call.app.max_rule_chars();
     if rules.iter().any(|r| r.value.chars().nth(most).is_some()) {
         // The app's access level allows shorter rules than the dialect: checked here, with
         // every other problem of the batch.
@@ -597,7 +597,7 @@ pub async fn counts(
                 let rules = call
                     .state
                     .registry
-                    .get(&stream_ref(app, PRODUCT))
+                    .get(&app.stream(PRODUCT))
                     .map_or(0, |live| live.rules.len());
                 json!({"client_app_id": app.id, "rule_count": rules})
             })
