@@ -84,7 +84,7 @@ enum Action {
         #[command(flatten)]
         server: Server,
     },
-    /// Add rules, given as arguments or in a {"rules":[…]} file.
+    /// Add rules, given as arguments or in a file.
     #[command(after_help = AFTER_HELP)]
     Add(AddArgs),
     /// Delete rules by value, by id, from a file, or all of them.
@@ -145,7 +145,8 @@ struct RuleSource {
     tag: Option<String>,
 
     /// A JSON file of rules, {"rules":[{"value":"…","tag":"…"}]} (as `rules list` prints
-    /// them); `-` reads stdin. Sent before any rules given as arguments.
+    /// them; on v2 also {"add":[…]} or a v2 `rules list` output); `-` reads stdin. Sent
+    /// before any rules given as arguments.
     #[arg(short = 'f', long, value_name = "FILE")]
     file: Option<PathBuf>,
 }

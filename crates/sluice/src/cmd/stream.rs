@@ -69,12 +69,12 @@ are dropped; system messages ({\"error\":…}, {\"info\":…}, v2's and Powerstr
 {\"errors\":…} and {\"type\":\"connection_metadata\",…}) and connection events go to stderr.
 
 Reconnects (X's documented policy): network errors and stream ends wait 250 ms more each
-time up to 16 s; HTTP errors wait 5 s doubling to 320 s; 429 waits from 60 s. A v2 {\"errors\":[…]} line
-with a disconnect_type (OperationalDisconnect, …) ends the connection and reconnects like
-a stream end. Reconnects ask for --backfill-minutes of backfill when given. 400, 401, 403, 404 and 406 are not
-retried: the request itself is wrong. Neither is a server certificate that is not trusted
-(pass the server's certificate with --cacert, e.g. DATA_DIR/tls/cert.pem of
-`sluice serve --tls-self-signed`).
+time up to 16 s; HTTP errors wait 5 s doubling to 320 s; 429 waits from 60 s. A v2
+{\"errors\":[…]} line with a disconnect_type (OperationalDisconnect, …) ends the connection
+and reconnects like a stream end. Reconnects ask for --backfill-minutes of backfill when
+given. 400, 401, 403, 404 and 406 are not retried: the request itself is wrong. Neither is
+a server certificate that is not trusted (pass the server's certificate with --cacert,
+e.g. DATA_DIR/tls/cert.pem of `sluice serve --tls-self-signed`).
 
 Exit codes:
   0  stopped by SIGINT/SIGTERM, or stdout was closed
@@ -137,34 +137,36 @@ pub struct StreamArgs {
     backoff_scale: f64,
 }
 
+/// The help heading of the v2 field options.
+const V2_HEADING: &str = "X API v2 streams (/2/tweets/…)";
+
 /// The field and expansion parameters of the X API v2 streams (X's comma lists of field
 /// names, passed on as they are: the server names any it does not know).
 #[derive(Debug, Args)]
-#[command(next_help_heading = "X API v2 streams (/2/tweets/…)")]
 struct V2Fields {
     /// `tweet.fields`: post fields beyond id, text and edit_history_tweet_ids, e.g.
     /// created_at,author_id,entities,public_metrics.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", help_heading = V2_HEADING)]
     tweet_fields: Option<String>,
 
     /// `expansions`: objects to add in `includes`, e.g. author_id,referenced_tweets.id.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", help_heading = V2_HEADING)]
     expansions: Option<String>,
 
     /// `user.fields` of expanded users, e.g. username,public_metrics.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", help_heading = V2_HEADING)]
     user_fields: Option<String>,
 
     /// `media.fields` of expanded media.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", help_heading = V2_HEADING)]
     media_fields: Option<String>,
 
     /// `poll.fields` of expanded polls.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", help_heading = V2_HEADING)]
     poll_fields: Option<String>,
 
     /// `place.fields` of expanded places.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", help_heading = V2_HEADING)]
     place_fields: Option<String>,
 }
 
