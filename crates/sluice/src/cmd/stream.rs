@@ -25,9 +25,8 @@ use anyhow::Context as _;
 use clap::Args;
 use hyper::header::{ACCEPT, ACCEPT_ENCODING};
 use hyper::{Method, StatusCode};
-use url::Url;
-
 use serde::Deserialize;
+use url::Url;
 
 use crate::client::backoff::{Backoff, Failure};
 use crate::client::http::{Auth, Credentials, HttpClient, HttpError, Reply, Request, TlsArgs};
