@@ -23,7 +23,7 @@ pub(crate) trait Benchmark {
     /// What provisioning leaves for adding the rules (the rules URLs and credentials).
     type RulesApi;
 
-    /// The benchmark's subcommand name (`powertrack`, `firehose`, `powerstream`).
+    /// The benchmark's subcommand name (`powertrack`, `firehose`, `powerstream`, `v2`).
     fn name(&self) -> &'static str;
 
     /// The project's target for this benchmark, which the verdict checks.
@@ -50,15 +50,24 @@ pub(crate) trait Benchmark {
         rules: &Rules,
     ) -> impl Future<Output = anyhow::Result<()>>;
 
-    /// What every node of a cluster must show once `rules` are in, before any post is
-    /// ingested.
-    fn with_rules(&self, rules: &Rules) -> Expected;
+    /// Whether the rules must be in before the first connection: X's v2 filtered stream
+    /// refuses a connect while its app has no rules. The other products connect first, so
+    /// generating the posts overlaps with opening the connections.
+    fn rules_before_connect(&self) -> bool {
+        false
+    }
+
+    /// What every node of a cluster must show once `rules` are in (through `api`), before
+    /// any post is ingested or, for [`Benchmark::rules_before_connect`], any connection
+    /// opened.
+    fn with_rules(&self, api: &Self::RulesApi, rules: &Rules) -> Expected;
 
     /// Deletes what the run created on a server the bench does not own (the account stays).
     fn remove(
         &self,
         client: &HttpClient,
         target: &Target,
+        api: &Self::RulesApi,
     ) -> impl Future<Output = anyhow::Result<()>>;
 
     /// How the report describes the run; `share_rule` says whether the bench added its
@@ -79,8 +88,6 @@ pub(crate) struct RulePlan {
 
 /// A provisioned server, before any connection is open.
 pub(crate) struct Provisioned<R> {
-    /// The credentials of the stream connections.
-    pub auth: Auth,
     /// The connections to open, in order (connection `i` goes to node `i mod N`).
     pub connections: Vec<Connection>,
     /// What every node of a cluster must show before the first connection.
@@ -97,6 +104,20 @@ pub(crate) struct Connection {
     pub gzip: bool,
     /// Which expected posts it must receive.
     pub share: Share,
+    /// Its credentials (each v2 app has its own token).
+    pub auth: Auth,
+    /// The shape of the posts it delivers.
+    pub lines: LineFormat,
+}
+
+/// The shape of a stream's post lines, which decides where the reader finds a post's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineFormat {
+    /// X's native post (`{"created_at":…,"id":N,…}`), as PowerTrack, the volume streams and
+    /// Powerstream deliver it.
+    Native,
+    /// The X API v2 line (`{"data":{…,"id":"N",…},"includes":…}`).
+    V2,
 }
 
 /// The body encoding the stream connections ask for.

@@ -1,7 +1,7 @@
 //! # sluice-bench
 //!
 //! The load generator and latency benchmark behind `sluice bench powertrack|firehose|
-//! powerstream` (the command itself, its flags and help, is the binary's `cmd::bench`). It
+//! powerstream|v2` (the command itself, its flags and help, is the binary's `cmd::bench`). It
 //! drives a real server through its public APIs only (admin, rules, ingest, stream), exactly
 //! as customers and operators would, and counts every lost, duplicated or unexpected post:
 //! the exact set of posts each connection must receive is computed locally (with the
@@ -18,8 +18,9 @@
 //!    `nats-server` the bench starts too ([`nats`]), or use a running server.
 //! 2. [`workload`]: generate the rules and the posts (`sluice_synth`, seeded) and compute
 //!    exactly which posts every connection must receive.
-//! 3. `products/` and [`provision`]: account, user, streams or Powerstream token, and
-//!    rules through the admin and rules APIs; in a cluster, through the first node, and
+//! 3. `products/` and [`provision`]: account, user, streams, Powerstream token or v2 apps,
+//!    and rules through the admin and rules APIs (before the connections open for v2,
+//!    whose filtered stream refuses a connect without rules); in a cluster, through the first node, and
 //!    [`replication`] waits until every node has them.
 //! 4. [`reader`]: hold the stream connections; decode gzip or identity chunk by chunk,
 //!    timestamp every post on arrival, count what was received, duplicated or unexpected.
@@ -65,6 +66,7 @@ pub async fn run(config: &Config) -> anyhow::Result<Report> {
         Product::Powertrack(bench) => run::run(bench, config).await,
         Product::Firehose(bench) => run::run(bench, config).await,
         Product::Powerstream(bench) => run::run(bench, config).await,
+        Product::V2(bench) => run::run(bench, config).await,
     }
 }
 

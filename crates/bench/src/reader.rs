@@ -2,9 +2,12 @@
 //! read the body (gzip or identity) chunk by chunk, timestamping every chunk as it comes off the socket
 //! and counting each post in it as received, duplicated or unexpected.
 //!
-//! Posts are recognised by their top-level id without parsing the JSON: the synthetic posts
-//! start `{"created_at":"…","id":N,` and the server keeps the ingested bytes, so the first
-//! `"id":` is the post's own. A line where that fails falls back to a real parse.
+//! Native posts are recognised by their top-level id without parsing the JSON: the
+//! synthetic posts start `{"created_at":"…","id":N,` and the server keeps the ingested
+//! bytes, so the first `"id":` is the post's own. A line where that fails falls back to a
+//! real parse. A v2 line is built by the server and its `data` object has other ids before
+//! its own (`author_id`, mentions in `entities`, `edit_history_tweet_ids`), so its
+//! `data.id` is read by a parse that skips everything else ([`v2_post_id`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +20,7 @@ use memchr::memmem;
 use tokio::sync::watch;
 use url::Url;
 
+use super::benchmark::LineFormat;
 use super::workload::{Posts, Share};
 use sluice_client::http::{Auth, HttpClient, Reply, Request, Response, rate_limit_wait};
 use sluice_client::lines::{BodyEncoding, LineDecoder};
@@ -109,10 +113,11 @@ pub async fn connect(
 pub async fn read(
     mut response: Response,
     share: Share,
+    lines: LineFormat,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) -> ReaderReport {
-    let mut counter = Counter::new(shared.clone(), share);
+    let mut counter = Counter::new(shared.clone(), share, lines);
     let mut decoder = LineDecoder::new(if response.is_gzip() {
         BodyEncoding::Gzip
     } else {
@@ -151,6 +156,8 @@ struct Counter {
     shared: Arc<Shared>,
     /// Which expected posts this connection must receive.
     share: Share,
+    /// Where a line has its post's id.
+    lines: LineFormat,
     /// Per post: received already?
     seen: Vec<bool>,
     id_key: memmem::Finder<'static>,
@@ -158,7 +165,7 @@ struct Counter {
 }
 
 impl Counter {
-    fn new(shared: Arc<Shared>, share: Share) -> Self {
+    fn new(shared: Arc<Shared>, share: Share, lines: LineFormat) -> Self {
         let posts = shared.posts.len();
         let expected = shared.posts.expected_on(share);
         Self {
@@ -171,6 +178,7 @@ impl Counter {
             },
             shared,
             share,
+            lines,
         }
     }
 
@@ -187,13 +195,16 @@ impl Counter {
 
     fn post(&mut self, line: &[u8], arrival_us: u64) {
         self.report.lines += 1;
-        let index = self
-            .quick_id(line)
-            .and_then(|id| self.shared.posts.index_of(id))
-            .or_else(|| {
-                let id = sluice_model::parse_post(line).ok()?.id()?;
-                self.shared.posts.index_of(id)
-            });
+        let index = match self.lines {
+            LineFormat::Native => self
+                .quick_id(line)
+                .and_then(|id| self.shared.posts.index_of(id))
+                .or_else(|| {
+                    let id = sluice_model::parse_post(line).ok()?.id()?;
+                    self.shared.posts.index_of(id)
+                }),
+            LineFormat::V2 => v2_post_id(line).and_then(|id| self.shared.posts.index_of(id)),
+        };
         let Some(index) = index else {
             self.report.unexpected += 1;
             return;
@@ -224,6 +235,26 @@ impl Counter {
             .parse()
             .ok()
     }
+}
+
+/// The post id of a v2 stream line, `data.id` (a string of digits), or `None` when the
+/// line is not a v2 post.
+fn v2_post_id(line: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct V2Line<'a> {
+        #[serde(borrow)]
+        data: V2Data<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct V2Data<'a> {
+        id: &'a str,
+    }
+    let parsed: V2Line<'_> = serde_json::from_slice(line).ok()?;
+    let id = parsed.data.id;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    id.parse().ok()
 }
 
 #[cfg(test)]
@@ -274,7 +305,7 @@ mod tests {
         let unmatched = (0..200)
             .find(|&n| !shared.posts.is_expected(n as u32))
             .expect("some post matches nothing");
-        let mut counter = Counter::new(shared.clone(), Share::Stream(0));
+        let mut counter = Counter::new(shared.clone(), Share::Stream(0), LineFormat::Native);
         for &n in &expected {
             counter.line(&delivered(&shared, n), 10);
         }
@@ -310,10 +341,83 @@ mod tests {
         // The same post with a key before `created_at` that hides the id from the scan.
         let mut moved = br#"{"x":{"id":"nope"},"#.to_vec();
         moved.extend_from_slice(&line[1..]);
-        let mut counter = Counter::new(shared, Share::Stream(0));
+        let mut counter = Counter::new(shared, Share::Stream(0), LineFormat::Native);
         counter.line(&moved, 5);
         assert_eq!(counter.report.received, 1);
         assert_eq!(counter.report.arrivals, [(n as u32, 5)]);
+    }
+
+    /// Post `n` as a v2 filtered stream with field expansion delivers it: the server's
+    /// own conversion, with `matching_rules`.
+    fn delivered_v2(shared: &Shared, n: usize) -> Vec<u8> {
+        let raw = shared.posts.batch(n, n + 1);
+        let query = [
+            (
+                "tweet.fields",
+                "created_at,author_id,entities,public_metrics",
+            ),
+            ("expansions", "author_id,referenced_tweets.id"),
+            ("user.fields", "username,public_metrics"),
+        ];
+        let fields = sluice_wire::v2_post::V2Fields::parse(query).expect("known fields");
+        let line =
+            sluice_wire::v2_post::to_v2_bytes(raw.trim_ascii_end(), &fields).expect("a v2 line");
+        let line = sluice_wire::v2_post::with_matching_rules(line, &[("7", Some("t"))]);
+        serde_json::to_vec(&line).expect("serializes")
+    }
+
+    #[test]
+    fn v2_lines_are_counted_by_their_data_id() {
+        let shared = shared();
+        let expected: Vec<usize> = (0..200)
+            .filter(|&n| shared.posts.is_expected(n as u32))
+            .collect();
+        let unmatched = (0..200)
+            .find(|&n| !shared.posts.is_expected(n as u32))
+            .expect("some post matches nothing");
+        let mut counter = Counter::new(shared.clone(), Share::Stream(0), LineFormat::V2);
+        for &n in &expected {
+            counter.line(&delivered_v2(&shared, n), 10);
+        }
+        counter.line(&delivered_v2(&shared, expected[0]), 20);
+        counter.line(&delivered_v2(&shared, unmatched), 30);
+        counter.line(b"", 40);
+        counter.line(
+            br#"{"errors":[{"title":"operational-disconnect","disconnect_type":"OperationalDisconnect"}]}"#,
+            50,
+        );
+        let report = counter.report;
+        assert_eq!(report.received, expected.len() as u64);
+        assert_eq!(report.duplicates, 1);
+        assert_eq!(report.unexpected, 1);
+        assert_eq!(report.system_messages.len(), 1);
+        assert_eq!(report.arrivals.len(), expected.len());
+        assert!(report.arrivals.iter().all(|&(_, at)| at == 10));
+    }
+
+    #[test]
+    fn the_v2_id_is_data_id_whatever_comes_before_it() {
+        #[rustfmt::skip]
+        let cases: &[(&str, Option<u64>)] = &[
+            (r#"{"data":{"id":"42","text":"a"}}"#, Some(42)),
+            // Other ids first: the author's, a mention's, the edit history, includes.
+            (
+                r#"{"includes":{"users":[{"id":"9"}]},"data":{"author_id":"8","entities":{"mentions":[{"id":"7"}]},"edit_history_tweet_ids":["6"],"id":"42"},"matching_rules":[{"id":"5","tag":""}]}"#,
+                Some(42),
+            ),
+            (r#"{"data":{"id":42}}"#, None),
+            (r#"{"data":{"id":"4x2"}}"#, None),
+            (r#"{"data":{"id":""}}"#, None),
+            (r#"{"data":{"id":"99999999999999999999"}}"#, None),
+            (r#"{"data":{"text":"no id"}}"#, None),
+            (r#"{"created_at":"x","id":42,"id_str":"42"}"#, None),
+            (r#"{"data":[{"id":"42"}]}"#, None),
+            (r#"{"data":{"id":"42""#, None),
+            ("", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(v2_post_id(line.as_bytes()), *want, "{line}");
+        }
     }
 
     #[test]
@@ -326,7 +430,7 @@ mod tests {
             arrived: AtomicU64::new(0),
         });
         let share = Share::Partition { number: 3, of: 20 };
-        let mut counter = Counter::new(shared.clone(), share);
+        let mut counter = Counter::new(shared.clone(), share, LineFormat::Native);
         let mine: Vec<u32> = (0..200)
             .filter(|&n| shared.posts.is_expected_on(n, share))
             .collect();

@@ -18,7 +18,7 @@ use anyhow::{Context as _, ensure};
 use sluice_client::http::{HttpClient, Response};
 use tokio::sync::watch;
 
-use crate::benchmark::{Benchmark, Provisioned, RulePlan};
+use crate::benchmark::{Benchmark, LineFormat, Provisioned, RulePlan};
 use crate::config::{Config, Pacing, ServerChoice};
 use crate::cpu::Processes;
 use crate::ingest::{self, IngestReport, Plan};
@@ -34,6 +34,8 @@ use crate::workload::{Expect, Posts, Rules, Share};
 const READ_TIMEOUT: Duration = Duration::from_secs(35);
 /// How often the drain checks whether everything arrived.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
+/// The step that adds the rules, as errors and progress name it.
+const ADDING_RULES: &str = "adding rules";
 
 /// Runs `bench` as `config` says and reports what it measured.
 pub(crate) async fn run<B: Benchmark>(bench: &B, config: &Config) -> anyhow::Result<Report> {
@@ -48,28 +50,40 @@ pub(crate) async fn run<B: Benchmark>(bench: &B, config: &Config) -> anyhow::Res
     let client = HttpClient::new(&config.tls, Some(READ_TIMEOUT))?;
     target.wait_healthy(&client).await?;
     let provisioned = bench.provision(&client, &target).await?;
-    let connections = open(&client, &target, &provisioned).await?;
-
-    progress(&format!("generating {post_count} posts"));
-    let (rules, posts) = workload.await.context("the workload generator failed")??;
-    if let Some(rules) = &rules {
-        bench
-            .add_rules(&client, &provisioned.rules_api, rules)
-            .await?;
-        if target.nodes.len() > 1 {
-            progress(&format!(
-                "waiting until the {} nodes have the rules",
-                target.nodes.len()
-            ));
-            let expected = bench.with_rules(rules);
-            replication::wait(&client, &target, &expected, "adding rules").await?;
-        }
-    }
+    let (connections, rules, posts) = if bench.rules_before_connect() {
+        let (rules, posts) = generated(workload, post_count).await?;
+        wait_for(&client, &target, &provisioned.replicated, "provisioning").await?;
+        add_rules(
+            bench,
+            &client,
+            &target,
+            &provisioned.rules_api,
+            rules.as_ref(),
+        )
+        .await?;
+        let connections = open(&client, &target, &provisioned).await?;
+        (connections, rules, posts)
+    } else {
+        wait_for(&client, &target, &provisioned.replicated, "provisioning").await?;
+        let connections = open(&client, &target, &provisioned).await?;
+        let (rules, posts) = generated(workload, post_count).await?;
+        add_rules(
+            bench,
+            &client,
+            &target,
+            &provisioned.rules_api,
+            rules.as_ref(),
+        )
+        .await?;
+        (connections, rules, posts)
+    };
 
     let posts = Arc::new(posts);
     let (ingested, readers, cpu) = measure(&target, config, &posts, connections).await?;
     if !target.is_spawned() {
-        bench.remove(&client, &target).await?;
+        bench
+            .remove(&client, &target, &provisioned.rules_api)
+            .await?;
     }
     drop(target);
 
@@ -150,36 +164,87 @@ fn generate(plan: Option<RulePlan>, pacing: Pacing, count: usize) -> Generated {
     })
 }
 
-/// Waits until every node has what was provisioned, then opens the connections,
-/// connection `i` on node `i mod N`.
+/// The generated rules and posts, once the generator is done.
+async fn generated(
+    workload: Generated,
+    post_count: usize,
+) -> anyhow::Result<(Option<Rules>, Posts)> {
+    progress(&format!("generating {post_count} posts"));
+    workload.await.context("the workload generator failed")?
+}
+
+/// Adds `rules` (for a rules product) through the product's rules API and, in a cluster,
+/// waits until every node has them.
+async fn add_rules<B: Benchmark>(
+    bench: &B,
+    client: &HttpClient,
+    target: &Target,
+    api: &B::RulesApi,
+    rules: Option<&Rules>,
+) -> anyhow::Result<()> {
+    let Some(rules) = rules else {
+        return Ok(());
+    };
+    bench.add_rules(client, api, rules).await?;
+    wait_for(client, target, &bench.with_rules(api, rules), ADDING_RULES).await
+}
+
+/// In a cluster, waits until every node shows `expected`, the result of step `what`
+/// (`provisioning` or `adding rules`).
+async fn wait_for(
+    client: &HttpClient,
+    target: &Target,
+    expected: &replication::Expected,
+    what: &str,
+) -> anyhow::Result<()> {
+    if target.nodes.len() > 1 {
+        let things = if what == ADDING_RULES {
+            "the rules"
+        } else {
+            "the account and its streams"
+        };
+        progress(&format!(
+            "waiting until the {} nodes have {things}",
+            target.nodes.len()
+        ));
+        replication::wait(client, target, expected, what).await?;
+    }
+    Ok(())
+}
+
+/// Opens the connections, connection `i` on node `i mod N`.
 async fn open<R>(
     client: &HttpClient,
     target: &Target,
     provisioned: &Provisioned<R>,
-) -> anyhow::Result<Vec<(Response, Share)>> {
-    if target.nodes.len() > 1 {
-        progress(&format!(
-            "waiting until the {} nodes have the account and its streams",
-            target.nodes.len()
-        ));
-        replication::wait(client, target, &provisioned.replicated, "provisioning").await?;
-    }
+) -> anyhow::Result<Vec<Opened>> {
     let wanted = &provisioned.connections;
     progress(&format!("opening {} stream connections", wanted.len()));
     let mut opened = Vec::with_capacity(wanted.len());
     for (i, c) in wanted.iter().enumerate() {
         let url = target.on_node(&c.url, i)?;
         let open = opened.len();
-        let response = reader::connect(client, &url, &provisioned.auth, c.gzip, |wait| {
+        let response = reader::connect(client, &url, &c.auth, c.gzip, |wait| {
             progress(&format!(
                 "{open} connections open; the connect rate limit allows more in {:.0} s",
                 wait.as_secs_f64()
             ));
         })
         .await?;
-        opened.push((response, c.share));
+        opened.push(Opened {
+            response,
+            share: c.share,
+            lines: c.lines,
+        });
     }
     Ok(opened)
+}
+
+/// An open connection, not read yet.
+struct Opened {
+    response: Response,
+    share: Share,
+    lines: LineFormat,
 }
 
 /// The timed part: the readers on `connections`, the paced ingest of `posts`, the drain,
@@ -188,7 +253,7 @@ async fn measure(
     target: &Target,
     config: &Config,
     posts: &Arc<Posts>,
-    connections: Vec<(Response, Share)>,
+    connections: Vec<Opened>,
 ) -> anyhow::Result<(IngestReport, Vec<ReaderReport>, Cpu)> {
     let shared = Arc::new(Shared {
         posts: posts.clone(),
@@ -197,13 +262,19 @@ async fn measure(
     });
     let all: u64 = connections
         .iter()
-        .map(|(_, share)| posts.expected_on(*share) as u64)
+        .map(|c| posts.expected_on(c.share) as u64)
         .sum();
     let (stop, stopped) = watch::channel(false);
     let readers: Vec<_> = connections
         .into_iter()
-        .map(|(response, share)| {
-            let read = reader::read(response, share, shared.clone(), stopped.clone());
+        .map(|c| {
+            let read = reader::read(
+                c.response,
+                c.share,
+                c.lines,
+                shared.clone(),
+                stopped.clone(),
+            );
             tokio::spawn(read)
         })
         .collect();

@@ -407,7 +407,8 @@ impl Reply {
     }
 
     /// The error text of a failed answer: X's `{"error":{"message"}}`, a v2 problem's
-    /// `detail`/`title`, or the start of the body itself.
+    /// `detail`/`title` (after its `connection_issue`, before the messages of its
+    /// `errors`), or the start of the body itself.
     pub fn error_message(&self) -> String {
         #[derive(Deserialize)]
         struct Gnip {
@@ -417,16 +418,11 @@ impl Reply {
         struct GnipInner {
             message: String,
         }
-        #[derive(Deserialize)]
-        struct Problem {
-            detail: Option<String>,
-            title: Option<String>,
-        }
         if let Ok(gnip) = serde_json::from_slice::<Gnip>(&self.body) {
             return gnip.error.message.trim_end().to_owned();
         }
-        if let Ok(Problem { detail, title }) = serde_json::from_slice::<Problem>(&self.body)
-            && let Some(text) = detail.or(title)
+        if let Ok(problem) = serde_json::from_slice::<Problem>(&self.body)
+            && let Some(text) = problem.text()
         {
             return text;
         }
@@ -443,6 +439,47 @@ impl Reply {
             Some((cut, _)) => format!("{}…", &text[..cut]),
             None => text.to_owned(),
         }
+    }
+}
+
+/// An X API v2 problem (RFC 7807 style), as far as its text goes: a refused stream
+/// connect is `{"title":"ConnectionException","detail":…,"connection_issue":…}`, an invalid
+/// request adds `errors` with one `message` per bad parameter.
+#[derive(Deserialize)]
+struct Problem {
+    detail: Option<String>,
+    title: Option<String>,
+    connection_issue: Option<String>,
+    #[serde(default)]
+    errors: Vec<ProblemItem>,
+}
+
+/// One entry of a problem's `errors`.
+#[derive(Deserialize)]
+struct ProblemItem {
+    message: Option<String>,
+    detail: Option<String>,
+}
+
+impl Problem {
+    /// `[ISSUE: ]DETAIL[: MESSAGE; MESSAGE…]`, or `None` when the body has neither
+    /// `detail` nor `title`.
+    fn text(self) -> Option<String> {
+        let mut text = self.detail.or(self.title)?;
+        if let Some(issue) = self.connection_issue {
+            text = format!("{issue}: {text}");
+        }
+        let messages: Vec<String> = self
+            .errors
+            .into_iter()
+            .filter_map(|e| e.message.or(e.detail))
+            .collect();
+        if !messages.is_empty() {
+            let head = text.trim_end_matches('.').len();
+            text.truncate(head);
+            text = format!("{text}: {}", messages.join("; "));
+        }
+        Some(text)
     }
 }
 
@@ -543,6 +580,23 @@ mod tests {
             r#"{"title":"Too Many Requests","detail":"Slow down."}"#,
         );
         assert_eq!(problem.error_message(), "Slow down.");
+        let refused = reply(
+            409,
+            r#"{"title":"ConnectionException","detail":"You must define rules.","connection_issue":"RuleConfigurationIssue","type":"https://api.x.com/2/problems/streaming-connection"}"#,
+        );
+        assert_eq!(
+            refused.error_message(),
+            "RuleConfigurationIssue: You must define rules."
+        );
+        let invalid = reply(
+            400,
+            r#"{"title":"Invalid Request","detail":"One or more parameters to your request was invalid.","errors":[{"parameters":{"foo":["1"]},"message":"The query parameter [foo] is not one of [a,b]"},{"message":"second"}]}"#,
+        );
+        assert_eq!(
+            invalid.error_message(),
+            "One or more parameters to your request was invalid: The query parameter [foo] \
+             is not one of [a,b]; second"
+        );
         assert_eq!(reply(502, " bad gateway \n").error_message(), "bad gateway");
         assert_eq!(reply(503, "").error_message(), "Service Unavailable");
         let long = reply(500, &"x".repeat(1000)).error_message();

@@ -10,7 +10,7 @@
 //! - `cmd::rules`, `cmd::stream`, `cmd::ingest`: clients of a running server (the rules
 //!   API, a reconnecting stream consumer, NDJSON ingest), built on `client` (the
 //!   `sluice-client` crate).
-//! - `cmd::bench`: `sluice bench powertrack|firehose|powerstream`, the flags and output of
+//! - `cmd::bench`: `sluice bench powertrack|firehose|powerstream|v2`, the flags and output of
 //!   the end-to-end load and latency benchmark, which is the `sluice-bench` library.
 
 use std::process::ExitCode;
@@ -38,7 +38,7 @@ enum Command {
     Match(cmd::match_cmd::MatchArgs),
     /// Run the server: PowerTrack, Decahose/Firehose, Powerstream, admin and ingest APIs.
     Serve(cmd::serve::ServeArgs),
-    /// Manage a PowerTrack stream's rules through the rules API.
+    /// Manage a PowerTrack stream's or an X API v2 app's rules through its rules API.
     Rules(cmd::rules::RulesArgs),
     /// Consume a stream: one post per line, reconnecting with backoff and backfill.
     Stream(cmd::stream::StreamArgs),

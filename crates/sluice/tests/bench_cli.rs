@@ -3,7 +3,9 @@
 //! starts itself completes with nothing lost and reports every figure; the same against a running server given by
 //! `--url` over three streams, which is left tidy; a run over three streams; and an
 //! interrupted run stops its server; a run against a three-node cluster the bench starts
-//! itself (when `nats-server` is installed) loses nothing and stops every process.
+//! itself (when `nats-server` is installed) loses nothing and stops every process. The v2
+//! filtered stream benchmark: over two apps with field expansion, on its own server, on a
+//! running server it leaves tidy, and on a two-node cluster.
 //! No timing is asserted: this machine is shared.
 
 use std::io::{BufRead, BufReader};
@@ -210,6 +212,52 @@ fn a_short_run_over_three_streams_gives_each_connection_its_streams_posts() {
     assert_eq!(deliveries % 2, 0, "2 connections per stream: {report:#}");
 }
 
+/// The flags of a short v2 run: 400 posts to 4 connections over 2 apps and 60 rules.
+const V2_RUN: [&str; 6] = ["--apps", "2", "--connections", "4", "--rules", "60"];
+
+/// Checks the report of a short v2 run of [`V2_RUN`].
+fn check_v2(output: &Output, cluster: Option<u64>) -> Value {
+    let report = check_figures(output, "v2", cluster);
+    assert_eq!(report["setup"]["rules"], 60, "{report:#}");
+    assert_eq!(report["setup"]["streams"], 2, "{report:#}");
+    assert_eq!(report["setup"]["encoding"], "gzip", "{report:#}");
+    check_pacing(&report, 4);
+    // Each app holds half of the rules, and 2 connections read each app's stream.
+    let number = |key: &str| report["workload"][key].as_u64().expect("a number");
+    assert!(number("deliveries") < 4 * number("expected"), "{report:#}");
+    assert_eq!(number("deliveries") % 2, 0, "{report:#}");
+    report
+}
+
+#[test]
+fn a_short_v2_run_with_field_expansion_loses_nothing_over_two_apps() {
+    let report = check_v2(&run_bench("v2", &SHORT, &V2_RUN), None);
+    let summary = report["setup"]["summary"].as_str().expect("a summary");
+    assert!(summary.contains("2 apps"), "{report:#}");
+    assert!(summary.contains("expansions=author_id"), "{report:#}");
+    target(&report, "p99 < 20 ms");
+}
+
+#[test]
+fn a_short_v2_run_with_default_fields_loses_nothing() {
+    let mut extra = V2_RUN.to_vec();
+    extra.push("--no-expansions");
+    let report = check_v2(&run_bench("v2", &SHORT, &extra), None);
+    let summary = report["setup"]["summary"].as_str().expect("a summary");
+    assert!(summary.contains("default fields"), "{report:#}");
+}
+
+#[test]
+fn v2_apps_that_cannot_hold_the_connections_are_refused() {
+    let output = run_bench("v2", &SHORT, &["--apps", "1", "--connections", "3"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("allows 2 connections"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn more_streams_than_connections_is_refused() {
     let output = run_bench(
@@ -275,6 +323,68 @@ async fn a_short_run_against_a_running_server_leaves_it_tidy() {
         .get(format!("{base}/admin/accounts/sluice-bench"))
         .bearer_auth(ADMIN)
         .send()
+        .await
+        .expect("admin call")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(account["streams"], Value::Array(Vec::new()), "{account}");
+
+    let _ = stop.send(());
+    server.await.expect("server task").expect("server ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_v2_run_against_a_running_server_deletes_its_apps_streams() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let settings = Settings {
+        public_url: base.clone(),
+        ..Settings::default()
+    };
+    let state = AppState::open(
+        StoreLocation::DataDir(dir.path()),
+        settings,
+        AdminToken::new(ADMIN),
+    )
+    .expect("open state");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(sluice_server::serve(listener, None, state, async {
+        let _ = stopped.await;
+    }));
+
+    let url = base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut extra = V2_RUN.to_vec();
+        extra.extend(["--url", &url, "--admin-token", ADMIN]);
+        run_bench("v2", &SHORT, &extra)
+    })
+    .await
+    .expect("bench thread");
+    check_v2(&output, None);
+    let admin = |path: &str| {
+        reqwest::Client::new()
+            .get(format!("{base}/admin/accounts/sluice-bench{path}"))
+            .bearer_auth(ADMIN)
+            .send()
+    };
+    // The apps stay (they cannot be deleted); their streams and rules are gone.
+    let apps: Value = admin("/apps")
+        .await
+        .expect("admin call")
+        .json()
+        .await
+        .expect("JSON");
+    let mut names: Vec<&str> = apps["apps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{apps}"))
+        .iter()
+        .filter_map(|app| app["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["bench-v2-1", "bench-v2-2"], "{apps}");
+    let account: Value = admin("")
         .await
         .expect("admin call")
         .json()
@@ -393,4 +503,16 @@ fn a_short_run_against_a_three_node_cluster_loses_nothing_and_stops_every_proces
             );
         }
     }
+}
+
+#[test]
+fn a_short_v2_run_against_a_two_node_cluster_loses_nothing() {
+    assert!(
+        nats_server_installed(),
+        "nats-server is not installed: this test needs it (apt-get install nats-server)"
+    );
+    let mut extra = V2_RUN.to_vec();
+    extra.extend(["--cluster", "2"]);
+    // The apps' streams and rules reach node 2 before any connection opens there.
+    check_v2(&run_bench("v2", &SHORT, &extra), Some(2));
 }

@@ -1,7 +1,10 @@
 //! `sluice ingest`, `sluice rules` and `sluice stream` through the real binary, against a
 //! real server started in this process on 127.0.0.1 (mini-redis style): ingest counts and
 //! rejected line numbers, the rules API round trip and its exit codes, and a stream that
-//! prints matching posts and survives a server restart.
+//! prints matching posts and survives a server restart; the same for the X API v2
+//! filtered stream with an app's bearer token (rules paged and batched, problems named,
+//! field expansion, a readable connect refusal, reconnects after an operational
+//! disconnect).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -439,15 +442,18 @@ impl StreamChild {
         );
     }
 
-    /// Waits (up to 20 s) for a stdout post with `id_str`; returns it parsed.
+    /// Waits (up to 20 s) for a stdout post with `id_str` (`data.id` on v2); returns it
+    /// parsed.
     async fn post(&mut self, id_str: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             while let Ok(line) = self.stdout.try_recv() {
                 let value: Value =
                     serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                // A native post has `id_str`, a v2 line `data.id`.
                 let id = value["id_str"]
                     .as_str()
+                    .or_else(|| value["data"]["id"].as_str())
                     .unwrap_or_else(|| panic!("not a post: {line}"));
                 self.stdout_ids.push(id.to_owned());
                 if id == id_str {
@@ -695,5 +701,268 @@ async fn stream_stops_at_once_on_an_untrusted_certificate_and_connects_with_cace
     let mut trusted = StreamChild::spawn(&["stream", &url, "-u", USER, "--cacert", cert]);
     trusted.stderr_line("connected to").await;
     assert_eq!(trusted.terminate().await, 0);
+    server.stop().await;
+}
+
+impl Server {
+    /// Creates account `acme` and an app of it; returns the app's bearer token.
+    async fn provision_app(&self) -> String {
+        let http = reqwest::Client::new();
+        http.put(format!("{}/admin/accounts/acme", self.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("account");
+        let created: Value = http
+            .post(format!("{}/admin/accounts/acme/apps", self.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "tester"}))
+            .send()
+            .await
+            .expect("app")
+            .json()
+            .await
+            .expect("app JSON");
+        created["bearer_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no bearer_token: {created}"))
+            .to_owned()
+    }
+}
+
+/// `sluice rules ACTION --url RULES_URL --bearer TOKEN ARGS…`.
+async fn v2_rules(action: &str, url: &str, token: &str, args: &[&str]) -> Output {
+    let mut all = vec!["rules", action, "--url", url, "--bearer", token];
+    all.extend_from_slice(args);
+    sluice(&all, None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_rules_add_list_delete_and_counts_with_an_app_token() {
+    let dir = temp_dir();
+    let server = Server::start(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
+    let token = server.provision_app().await;
+    let url = format!("{}/2/tweets/search/stream/rules", server.base);
+
+    let out = v2_rules("list", &url, &token, &[]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let listed = stdout_json(&out);
+    assert_eq!(listed["meta"]["result_count"], 0, "{listed}");
+    assert!(listed.get("data").is_none(), "{listed}");
+
+    // 1,001 rules from a file and one argument: two requests of 1,000 merged into one body.
+    let file_rules: Vec<Value> = (0..1001)
+        .map(|n| json!({"value": format!("word{n}"), "tag": format!("t{n}")}))
+        .collect();
+    let file = write_file(
+        dir.path(),
+        "rules.json",
+        &json!({ "add": file_rules }).to_string(),
+    );
+    let file = file.to_str().expect("UTF-8 path");
+    let out = v2_rules("add", &url, &token, &["-f", file, "--tag", "food", "pizza"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let added = stdout_json(&out);
+    assert_eq!(added["meta"]["summary"]["created"], 1002, "{added}");
+    assert_eq!(added["data"].as_array().map(Vec::len), Some(1002));
+    let pizza = added["data"][1001].clone();
+    assert_eq!(
+        (&pizza["value"], &pizza["tag"]),
+        (&json!("pizza"), &json!("food"))
+    );
+    let pizza_id = pizza["id"].as_str().expect("string id").to_owned();
+
+    // A duplicate is named with the rule that has its value; nothing else changes.
+    let out = v2_rules("add", &url, &token, &["pizza"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "\"pizza\": DuplicateRule (rule {pizza_id} has this value)"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // An invalid rule: exit 2, X's details on stderr, the refusal on stdout.
+    let out = v2_rules("add", &url, &token, &["lang:en", "fine"]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("\"lang:en\": "), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["meta"]["summary"]["invalid"], 1);
+    // validate and --dry-run check without adding.
+    let out = v2_rules("validate", &url, &token, &["lang:en"]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let out = v2_rules("add", &url, &token, &["--dry-run", "dog"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["meta"]["summary"]["created"], 1);
+
+    // The list follows next_token over two pages.
+    let out = v2_rules("list", &url, &token, &[]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let listed = stdout_json(&out);
+    assert_eq!(listed["meta"]["result_count"], 1002, "{}", listed["meta"]);
+    let values: Vec<&str> = listed["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|r| r["value"].as_str())
+        .collect();
+    assert!(values.contains(&"word1000") && values.contains(&"pizza"));
+    assert!(!values.contains(&"dog") && !values.contains(&"fine"));
+
+    let out = v2_rules("counts", &url, &token, &[]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let counts = stdout_json(&out);
+    assert_eq!(
+        counts["data"]["client_app_rules_count"]["rule_count"], 1002,
+        "{counts}"
+    );
+
+    // Deletes: a dry run, by id, a value that names no rule, then everything.
+    let out = v2_rules("delete", &url, &token, &["--dry-run", "--id", &pizza_id]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["meta"]["summary"]["deleted"], 1);
+    let out = v2_rules("delete", &url, &token, &["--id", &pizza_id]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["meta"]["summary"]["deleted"], 1);
+    let out = v2_rules("delete", &url, &token, &["pizza", "word0"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout_json(&out)["meta"]["summary"],
+        json!({"deleted": 1, "not_deleted": 1})
+    );
+    assert!(
+        stderr(&out).contains("\"pizza\": Not Found Error: This rule does not exist."),
+        "{}",
+        stderr(&out)
+    );
+    let out = v2_rules("delete", &url, &token, &["--all"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["meta"]["summary"]["deleted"], 1000);
+    let out = v2_rules("list", &url, &token, &[]).await;
+    assert_eq!(stdout_json(&out)["meta"]["result_count"], 0);
+
+    // Basic auth is for PowerTrack, a bad token is X's 401.
+    let out = sluice(&["rules", "list", "--url", &url, "-u", USER], None).await;
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("--bearer"), "{}", stderr(&out));
+    let out = v2_rules("list", &url, "not-a-token", &[]).await;
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("HTTP 401"), "{}", stderr(&out));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_stream_expands_fields_and_reconnects_after_an_operational_disconnect() {
+    let dir = temp_dir();
+    let server = Server::start(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
+    let token = server.provision_app().await;
+    let rules_url = format!("{}/2/tweets/search/stream/rules", server.base);
+    let stream_url = format!("{}/2/tweets/search/stream", server.base);
+
+    // Without rules X refuses the connect with 409; the client says why and retries.
+    let mut client = StreamChild::spawn(&[
+        "stream",
+        &stream_url,
+        "--bearer",
+        &token,
+        "--tweet-fields",
+        "created_at,author_id",
+        "--expansions",
+        "author_id",
+        "--user-fields",
+        "username",
+        "--backfill-minutes",
+        "1",
+        "--backoff-scale",
+        "0.02",
+    ]);
+    let refused = client
+        .stderr_line("RuleConfigurationIssue: You must define rules")
+        .await;
+    assert!(refused.contains("HTTP 409"), "{refused}");
+    let out = v2_rules("add", &rules_url, &token, &["--tag", "food", "pizza"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rule_id = stdout_json(&out)["data"][0]["id"]
+        .as_str()
+        .expect("rule id")
+        .to_owned();
+    let connected = client.stderr_line("connected to").await;
+    assert!(
+        connected.contains("tweet.fields=created_at%2Cauthor_id"),
+        "{connected}"
+    );
+    assert!(!connected.contains("backfill_minutes"), "{connected}");
+
+    ingest(
+        &server.base,
+        format!(
+            "{}\n{}\n",
+            post(101, "I like pasta"),
+            post(102, "pizza tonight")
+        ),
+    )
+    .await;
+    let delivered = client.post("102").await;
+    assert_eq!(delivered["data"]["text"], "pizza tonight", "{delivered}");
+    assert_eq!(delivered["data"]["author_id"], "12", "{delivered}");
+    assert_eq!(
+        delivered["includes"]["users"][0]["username"], "jack",
+        "{delivered}"
+    );
+    assert_eq!(
+        delivered["matching_rules"],
+        json!([{"id": rule_id, "tag": "food"}])
+    );
+
+    // The server goes away: its OperationalDisconnect line ends the connection, the client
+    // backs off and reconnects, asking for backfill, once the server is back.
+    let addr = server.addr;
+    server.stop().await;
+    client.stderr_line("OperationalDisconnect").await;
+    let reconnecting = client.stderr_line("reconnecting in").await;
+    assert!(
+        reconnecting.contains("the server closes the stream"),
+        "{reconnecting}"
+    );
+    let server = Server::start(dir.path(), addr).await;
+    let reconnected = client.stderr_line("connected to").await;
+    assert!(reconnected.contains("backfill_minutes=1"), "{reconnected}");
+    assert!(
+        reconnected.contains("expansions=author_id"),
+        "{reconnected}"
+    );
+    ingest(
+        &server.base,
+        format!("{}\n", post(103, "more pizza please")),
+    )
+    .await;
+    let delivered = client.post("103").await;
+    assert_eq!(delivered["matching_rules"][0]["tag"], "food");
+    assert!(
+        !client.stdout_ids.contains(&"101".to_owned()),
+        "{:?}",
+        client.stdout_ids
+    );
+    assert_eq!(client.terminate().await, 0);
+
+    // A bad field name is X's 400, named, and not retried.
+    let out = sluice(
+        &[
+            "stream",
+            &stream_url,
+            "--bearer",
+            &token,
+            "--tweet-fields",
+            "nope",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("HTTP 400") && stderr(&out).contains("[nope]"),
+        "{}",
+        stderr(&out)
+    );
     server.stop().await;
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 use sluice_client::http::HttpClient;
 use sluice_store::{Product as Api, ProductSpec};
 
-use crate::benchmark::{Benchmark, Connection, Encoding, Provisioned, RulePlan};
+use crate::benchmark::{Benchmark, Connection, Encoding, LineFormat, Provisioned, RulePlan};
 use crate::provision::{self, ACCOUNT, USER};
 use crate::replication::{Expected, ExpectedStream};
 use crate::report::Setup;
@@ -94,6 +94,8 @@ impl Benchmark for Firehose {
                         number,
                         of: PARTITIONS,
                     },
+                    auth: auth.clone(),
+                    lines: LineFormat::Native,
                 });
             }
         }
@@ -110,7 +112,6 @@ impl Benchmark for Firehose {
             token: None,
         };
         Ok(Provisioned {
-            auth,
             connections,
             replicated,
             rules_api: (),
@@ -122,11 +123,11 @@ impl Benchmark for Firehose {
         Ok(())
     }
 
-    fn with_rules(&self, _: &Rules) -> Expected {
+    fn with_rules(&self, (): &(), _: &Rules) -> Expected {
         Expected::default()
     }
 
-    async fn remove(&self, client: &HttpClient, target: &Target) -> anyhow::Result<()> {
+    async fn remove(&self, client: &HttpClient, target: &Target, (): &()) -> anyhow::Result<()> {
         for label in LABELS {
             provision::delete_stream(client, target, label, None, false).await?;
         }

@@ -13,7 +13,7 @@ use sluice_store::{Product as Api, RulesSpec};
 use sluice_wire::v2;
 use url::Url;
 
-use crate::benchmark::{Benchmark, Connection, Encoding, Provisioned, RulePlan};
+use crate::benchmark::{Benchmark, Connection, Encoding, LineFormat, Provisioned, RulePlan};
 use crate::progress;
 use crate::provision;
 use crate::replication::{Expected, ExpectedStream};
@@ -109,23 +109,24 @@ impl Benchmark for Powerstream {
         }
         let created: Created = serde_json::from_slice(&reply.body)
             .context("creating a Powerstream token: unexpected answer")?;
+        let auth = Auth::Bearer(created.token.clone());
         let stream_url = target.base.join("2/powerstream")?;
         let connections = (0..self.connections)
             .map(|_| Connection {
                 url: stream_url.clone(),
                 gzip: self.encoding == Encoding::Gzip,
                 share: Share::Stream(0),
+                auth: auth.clone(),
+                lines: LineFormat::Native,
             })
             .collect();
         // The rule set itself is created by the first connection or rules request.
         let replicated = Expected {
             users: Vec::new(),
             streams: Vec::new(),
-            token: Some(created.token.clone()),
+            token: Some(created.token),
         };
-        let auth = Auth::Bearer(created.token);
         Ok(Provisioned {
-            auth: auth.clone(),
             connections,
             replicated,
             rules_api: RulesApi {
@@ -163,7 +164,7 @@ impl Benchmark for Powerstream {
         Ok(())
     }
 
-    fn with_rules(&self, rules: &Rules) -> Expected {
+    fn with_rules(&self, _: &RulesApi, rules: &Rules) -> Expected {
         Expected {
             users: Vec::new(),
             streams: vec![ExpectedStream {
@@ -177,7 +178,12 @@ impl Benchmark for Powerstream {
 
     /// Deletes the account's Powerstream rule set (its token stays: the admin API cannot
     /// revoke tokens).
-    async fn remove(&self, client: &HttpClient, target: &Target) -> anyhow::Result<()> {
+    async fn remove(
+        &self,
+        client: &HttpClient,
+        target: &Target,
+        _: &RulesApi,
+    ) -> anyhow::Result<()> {
         provision::delete_stream(client, target, LABEL, Some("powerstream"), true).await
     }
 

@@ -10,7 +10,7 @@ use sluice_rules::Dialect;
 use sluice_store::Product as Api;
 use sluice_wire::AddResponse;
 
-use crate::benchmark::{Benchmark, Connection, Encoding, Provisioned, RulePlan};
+use crate::benchmark::{Benchmark, Connection, Encoding, LineFormat, Provisioned, RulePlan};
 use crate::progress;
 use crate::provision::{self, ACCOUNT, USER};
 use crate::replication::{Expected, ExpectedStream};
@@ -119,6 +119,8 @@ impl Benchmark for Powertrack {
                 url: stream_urls[j % self.streams].clone(),
                 gzip: true,
                 share: Share::Stream((j % self.streams) as u32),
+                auth: auth.clone(),
+                lines: LineFormat::Native,
             })
             .collect();
         let replicated = Expected {
@@ -134,7 +136,6 @@ impl Benchmark for Powertrack {
             token: None,
         };
         Ok(Provisioned {
-            auth,
             connections,
             replicated,
             rules_api: streams,
@@ -169,7 +170,7 @@ impl Benchmark for Powertrack {
         Ok(())
     }
 
-    fn with_rules(&self, rules: &Rules) -> Expected {
+    fn with_rules(&self, _: &Vec<Stream>, rules: &Rules) -> Expected {
         Expected {
             users: Vec::new(),
             streams: labels(self.streams)
@@ -185,7 +186,12 @@ impl Benchmark for Powertrack {
         }
     }
 
-    async fn remove(&self, client: &HttpClient, target: &Target) -> anyhow::Result<()> {
+    async fn remove(
+        &self,
+        client: &HttpClient,
+        target: &Target,
+        _: &Vec<Stream>,
+    ) -> anyhow::Result<()> {
         for label in labels(self.streams) {
             provision::delete_stream(client, target, &label, None, false).await?;
         }

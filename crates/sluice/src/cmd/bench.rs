@@ -1,4 +1,4 @@
-//! `sluice bench powertrack|firehose|powerstream`: the flags, the help and the exit codes
+//! `sluice bench powertrack|firehose|powerstream|v2`: the flags, the help and the exit codes
 //! of the end-to-end load generator and latency benchmark, which is the `sluice-bench`
 //! library. Flags are parsed by clap into [`BenchArgs`], checked and turned into the
 //! library's [`Config`] ([`config`]), and the run's [`Report`] is printed as text or, with
@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_bench::products::{
-    Firehose, POWERSTREAM_CONNECTIONS, POWERSTREAM_RULES, Powerstream, Powertrack,
+    Firehose, POWERSTREAM_CONNECTIONS, POWERSTREAM_RULES, Powerstream, Powertrack, V2,
+    V2_CONNECTIONS_PER_APP, V2_MAX_RULES_PER_APP,
 };
 use sluice_bench::{Config, Pacing, Product, Report, ServerChoice};
 use url::Url;
@@ -105,6 +106,30 @@ run is a MISS by definition; it gives the figure to compare with PowerTrack's.
     common_help!()
 );
 
+const V2_HELP: &str = concat!(
+    "\
+The X API v2 filtered stream (/2/tweets/search/stream) at PowerTrack's shape. The bench
+creates the apps 'bench-v2-1' ... 'bench-v2-N' in the account (apps cannot be deleted; on
+a running server the bench deletes their streams and rules afterwards), adds the rules
+through the v2 rules API (1,000 per request; generated rule i goes to app i mod N), and
+only then connects: the v2 filtered stream refuses a connect while the app has no rules.
+Connection j reads with app j mod N's bearer token, so each connection expects exactly
+the posts its own app's rules match. An app's stream holds 2 connections and 25,000
+rules, so there is at least one app per 2 connections (the default).
+
+Every connection asks for gzip and, unless --no-expansions, for
+  tweet.fields=created_at,author_id,entities,public_metrics&expansions=author_id
+  &user.fields=username,public_metrics
+so the server converts every delivered post to its v2 line with the author in
+`includes.users`. The reader finds each post by the `data.id` of its line.
+
+The verdict compares the run with PowerTrack's target (the same matches in another
+shape): 5,000 posts/s ingested (1 % tolerance), 1,000 rules, 100 connections,
+p99 < 20 ms, nothing lost.
+",
+    common_help!()
+);
+
 /// Flags of `sluice bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -125,6 +150,10 @@ enum Benchmark {
     /// loss.
     #[command(after_help = POWERSTREAM_HELP)]
     Powerstream(PowerstreamArgs),
+    /// X API v2 filtered stream end to end: v2 rules API → ingest → match → gzip v2 lines
+    /// with field expansion, with latency and loss.
+    #[command(after_help = V2_HELP)]
+    V2(V2Args),
 }
 
 /// Flags of `sluice bench powertrack`.
@@ -180,6 +209,37 @@ struct PowerstreamArgs {
     /// target's setting) or gzip.
     #[arg(long, value_enum, default_value_t = Encoding::Identity)]
     encoding: Encoding,
+
+    /// Posts ingested per second.
+    #[arg(long, value_name = "R", default_value_t = 5_000.0, value_parser = positive_rate)]
+    rate: f64,
+
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Flags of `sluice bench v2`.
+#[derive(Debug, Args)]
+struct V2Args {
+    /// Realistic rules (sluice-synth's rule mix, keeping the rules the v2 dialect allows),
+    /// split evenly over the apps.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    rules: usize,
+
+    /// Stream connections held open, spread evenly over the apps (2 per app at most),
+    /// each receiving every post its app's rules match.
+    #[arg(long, value_name = "C", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    connections: u32,
+
+    /// Apps in the bench account, each with its own filtered stream and rules, from one per
+    /// 2 connections to one per connection [default: one per 2 connections].
+    #[arg(long, value_name = "A", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    apps: Option<u32>,
+
+    /// Read X's default v2 line (id, text, edit_history_tweet_ids) instead of asking for
+    /// fields and the author expansion.
+    #[arg(long)]
+    no_expansions: bool,
 
     /// Posts ingested per second.
     #[arg(long, value_name = "R", default_value_t = 5_000.0, value_parser = positive_rate)]
@@ -306,6 +366,7 @@ fn config(args: &BenchArgs) -> anyhow::Result<Config> {
             };
             (Product::Powerstream(product), a.rate, &a.run)
         }
+        Benchmark::V2(a) => (Product::V2(v2(a)?), a.rate, &a.run),
     };
     let pacing = Pacing {
         rate,
@@ -336,6 +397,39 @@ fn config(args: &BenchArgs) -> anyhow::Result<Config> {
     })
 }
 
+/// The v2 benchmark `args` ask for, refusing apps that could not hold their share of the
+/// connections or the rules.
+fn v2(args: &V2Args) -> anyhow::Result<V2> {
+    let connections = args.connections as usize;
+    let apps = match args.apps {
+        Some(a) if a > args.connections => bail!(
+            "--apps {a} is more than --connections {}: every app needs a connection",
+            args.connections
+        ),
+        Some(a) if (a as usize) < V2::default_apps(connections) => bail!(
+            "--apps {a} cannot hold --connections {connections}: an app's filtered stream \
+             allows {V2_CONNECTIONS_PER_APP} connections"
+        ),
+        Some(a) => a as usize,
+        None => V2::default_apps(connections),
+    };
+    // Each app may also get the share rule.
+    let per_app = args.rules.div_ceil(apps) + 1;
+    if per_app > V2_MAX_RULES_PER_APP {
+        bail!(
+            "--rules {} over {apps} apps is {per_app} rules per app (with the share rule), \
+             over the v2 filtered stream's {V2_MAX_RULES_PER_APP}: use more --apps",
+            args.rules
+        );
+    }
+    Ok(V2 {
+        rules: args.rules,
+        connections,
+        apps,
+        expansions: !args.no_expansions,
+    })
+}
+
 /// This very executable, whose `serve` the bench starts.
 fn sluice_exe() -> anyhow::Result<std::path::PathBuf> {
     std::env::current_exe().context("finding the sluice executable")
@@ -347,6 +441,7 @@ fn wants_json(args: &BenchArgs) -> bool {
         Benchmark::Powertrack(a) => a.run.json,
         Benchmark::Firehose(a) => a.run.json,
         Benchmark::Powerstream(a) => a.run.json,
+        Benchmark::V2(a) => a.run.json,
     }
 }
 
@@ -448,6 +543,7 @@ mod tests {
             Benchmark::Powertrack(a) => a.run.cluster,
             Benchmark::Firehose(a) => a.run.cluster,
             Benchmark::Powerstream(a) => a.run.cluster,
+            Benchmark::V2(a) => a.run.cluster,
         })
     }
 
@@ -559,6 +655,49 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn v2_flags_become_apps_that_hold_the_connections_and_rules() {
+        let default = config_of(&["v2"]).expect("valid");
+        assert_eq!(
+            default.product,
+            Product::V2(V2 {
+                rules: 1_000,
+                connections: 100,
+                apps: 50,
+                expansions: true,
+            })
+        );
+        let bare = config_of(&["v2", "--connections", "3", "--apps", "3", "--no-expansions"]);
+        assert_eq!(
+            bare.expect("valid").product,
+            Product::V2(V2 {
+                rules: 1_000,
+                connections: 3,
+                apps: 3,
+                expansions: false,
+            })
+        );
+        let refused = [
+            (
+                &["v2", "--connections", "2", "--apps", "3"][..],
+                "--apps 3 is more than --connections 2",
+            ),
+            (
+                &["v2", "--connections", "5", "--apps", "2"][..],
+                "--apps 2 cannot hold --connections 5",
+            ),
+            (
+                &["v2", "--connections", "2", "--rules", "25000"][..],
+                "25001 rules per app",
+            ),
+        ];
+        for (args, want) in refused {
+            let e = config_of(args).expect_err("refused");
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
+        assert!(config_of(&["v2", "--connections", "2", "--rules", "24999"]).is_ok());
     }
 
     #[test]

@@ -5,5 +5,6 @@ pub mod bench;
 pub mod ingest;
 pub mod match_cmd;
 pub mod rules;
+pub mod rules_v2;
 pub mod serve;
 pub mod stream;

@@ -1,5 +1,7 @@
-//! `sluice rules list|add|delete|validate`: a client for the PowerTrack rules API (spec
-//! docs/compatibility.md §2) for operators and scripts.
+//! `sluice rules list|add|delete|validate|counts`: a client for the PowerTrack rules API
+//! (spec docs/compatibility.md §2) and, given a `/2/tweets/search/stream/rules` URL and an
+//! app's bearer token, the X API v2 filtered stream's rules API (§7, in [`super::rules_v2`])
+//! for operators and scripts.
 //!
 //! Every action prints the server's JSON on stdout (indented on a terminal, one compact
 //! line otherwise). Large inputs are sent in batches, like demian85/gnip does (5,000 rules
@@ -27,12 +29,14 @@ use crate::client::http::{
 };
 use crate::client::output::{pretty_stdout, write_json};
 
+use super::rules_v2::{self, V2Rules};
+
 /// Exit code: the action succeeded.
-const EXIT_OK: u8 = 0;
+pub(super) const EXIT_OK: u8 = 0;
 /// Exit code: the request failed (HTTP error, network, unreadable input).
-const EXIT_ERROR: u8 = 1;
+pub(super) const EXIT_ERROR: u8 = 1;
 /// Exit code: a rule is invalid (`add` refused with 422, `validate` found one).
-const EXIT_INVALID_RULES: u8 = 2;
+pub(super) const EXIT_INVALID_RULES: u8 = 2;
 
 /// Rules per add request (demian85/gnip's batch size).
 const ADD_BATCH: usize = 5_000;
@@ -42,18 +46,26 @@ const DELETE_BATCH: usize = 4_000;
 const MAX_BODY_BYTES: usize = 4_500_000;
 
 const AFTER_HELP: &str = "\
-RULES_URL is the stream's rules URL, as the admin API lists it:
+RULES_URL is the stream's rules URL, as the admin API lists it, with -u USER:PASSWORD:
   https://HOST/rules/powertrack/accounts/ACCOUNT/publishers/twitter/LABEL.json
-(validate posts to the matching …/LABEL/validation.json).
+(validate posts to the matching …/LABEL/validation.json), or the X API v2 filtered
+stream's rules URL with an app's --bearer token:
+  https://HOST/2/tweets/search/stream/rules
+On v2, list follows next_token through every page, add and delete send 1,000 rules per
+request ({\"add\":[…]}, {\"delete\":{\"ids\"|\"values\":[…]}}), delete --all is
+delete_all=true, --dry-run is dry_run=true (validate is an add with dry_run=true), and
+counts prints the app's and the project's rule counts and caps. Duplicates, invalid rules
+(with each of X's details) and deletes that named no rule are also named on stderr.
 
 Output: the server's JSON on stdout, indented on a terminal and one compact line otherwise.
-Batched requests (large adds and deletes) print one merged body of the same shape.
+Batched requests (large adds and deletes, v2 list pages) print one merged body of the
+same shape.
 
 Exit codes:
   0  success
   1  the request failed: the HTTP status and X's message are on stderr
-  2  a rule is invalid: `add` was refused (422; its body, with each rule's message, is on
-     stdout) or `validate` found an invalid rule";
+  2  a rule is invalid: `add` was refused (422, or 400 on v2; its body, with each rule's
+     message, is on stdout) or `validate` found an invalid rule";
 
 /// Flags of `sluice rules`.
 #[derive(Debug, Args)]
@@ -72,7 +84,7 @@ enum Action {
         #[command(flatten)]
         server: Server,
     },
-    /// Add rules, given as arguments or in a {"rules":[…]} file.
+    /// Add rules, given as arguments or in a file.
     #[command(after_help = AFTER_HELP)]
     Add(AddArgs),
     /// Delete rules by value, by id, from a file, or all of them.
@@ -81,24 +93,41 @@ enum Action {
     /// Check rules without adding them.
     #[command(after_help = AFTER_HELP)]
     Validate(ValidateArgs),
+    /// Print the app's and the project's rule counts and caps (X API v2 only).
+    #[command(after_help = AFTER_HELP)]
+    Counts {
+        #[command(flatten)]
+        server: Server,
+    },
 }
 
 /// Where the rules API is and who calls it.
 #[derive(Debug, Args)]
 struct Server {
-    /// The stream's rules URL (…/rules/powertrack/accounts/ACCOUNT/publishers/twitter/LABEL.json).
+    /// The stream's rules URL (…/rules/powertrack/accounts/ACCOUNT/publishers/twitter/LABEL.json,
+    /// or …/2/tweets/search/stream/rules).
     #[arg(long, value_name = "RULES_URL")]
     url: Url,
 
-    /// Basic-auth credentials of a user of the stream's account.
+    /// Basic-auth credentials of a user of the stream's account (PowerTrack).
     #[arg(
         short = 'u',
         long = "user",
         value_name = "USER:PASSWORD",
         env = "SLUICE_USER",
+        hide_env_values = true,
+        required_unless_present = "bearer"
+    )]
+    credentials: Option<Credentials>,
+
+    /// An app's bearer token (the X API v2 rules API).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SLUICE_BEARER",
         hide_env_values = true
     )]
-    credentials: Credentials,
+    bearer: Option<String>,
 
     #[command(flatten)]
     tls: TlsArgs,
@@ -116,7 +145,8 @@ struct RuleSource {
     tag: Option<String>,
 
     /// A JSON file of rules, {"rules":[{"value":"…","tag":"…"}]} (as `rules list` prints
-    /// them); `-` reads stdin. Sent before any rules given as arguments.
+    /// them; on v2 also {"add":[…]} or a v2 `rules list` output); `-` reads stdin. Sent
+    /// before any rules given as arguments.
     #[arg(short = 'f', long, value_name = "FILE")]
     file: Option<PathBuf>,
 }
@@ -128,9 +158,12 @@ struct AddArgs {
     server: Server,
     #[command(flatten)]
     source: RuleSource,
-    /// Rules per request.
-    #[arg(long, value_name = "N", default_value_t = ADD_BATCH, value_parser = batch_size)]
-    batch_size: usize,
+    /// Rules per request [default: 5,000; 1,000 on v2].
+    #[arg(long, value_name = "N", value_parser = batch_size)]
+    batch_size: Option<usize>,
+    /// Only check what the add would do (X API v2's dry_run=true).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Flags of `sluice rules validate`.
@@ -140,9 +173,9 @@ struct ValidateArgs {
     server: Server,
     #[command(flatten)]
     source: RuleSource,
-    /// Rules per request.
-    #[arg(long, value_name = "N", default_value_t = ADD_BATCH, value_parser = batch_size)]
-    batch_size: usize,
+    /// Rules per request [default: 5,000; 1,000 on v2].
+    #[arg(long, value_name = "N", value_parser = batch_size)]
+    batch_size: Option<usize>,
 }
 
 /// Flags of `sluice rules delete`.
@@ -160,7 +193,8 @@ struct DeleteArgs {
     ids: Vec<u64>,
 
     /// A JSON file naming the rules: {"rules":[{"value":"…"}]} (e.g. `rules list` output)
-    /// or {"rule_ids":[…]}; `-` reads stdin.
+    /// or {"rule_ids":[…]}; on v2 {"delete":{"ids"|"values":[…]}} or the ids of a v2
+    /// `rules list` output; `-` reads stdin.
     #[arg(short = 'f', long, value_name = "FILE")]
     file: Option<PathBuf>,
 
@@ -168,9 +202,13 @@ struct DeleteArgs {
     #[arg(long, conflicts_with_all = ["values", "ids", "file"])]
     all: bool,
 
-    /// Rules per request.
-    #[arg(long, value_name = "N", default_value_t = DELETE_BATCH, value_parser = batch_size)]
-    batch_size: usize,
+    /// Rules per request [default: 4,000; 1,000 on v2].
+    #[arg(long, value_name = "N", value_parser = batch_size)]
+    batch_size: Option<usize>,
+
+    /// Only check what the delete would do (X API v2's dry_run=true).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 fn batch_size(s: &str) -> Result<usize, String> {
@@ -187,16 +225,21 @@ pub fn run(args: &RulesArgs) -> ExitCode {
         Action::Add(_) => "add",
         Action::Delete(_) => "delete",
         Action::Validate(_) => "validate",
+        Action::Counts { .. } => "counts",
     };
     let result = crate::client::runtime()
         .context("starting the async runtime")
         .and_then(|rt| {
             rt.block_on(async {
                 match &args.action {
+                    Action::List { server } if rules_v2::is_v2(&server.url) => {
+                        v2_session(server)?.list().await
+                    }
                     Action::List { server } => list(&Session::new(server)?).await,
                     Action::Add(add_args) => add(add_args).await,
                     Action::Delete(delete_args) => delete(delete_args).await,
                     Action::Validate(validate_args) => validate(validate_args).await,
+                    Action::Counts { server } => v2_session(server)?.counts().await,
                 }
             })
         });
@@ -217,10 +260,18 @@ struct Session {
 }
 
 impl Session {
+    /// A session with a PowerTrack rules API, which takes basic auth.
     fn new(server: &Server) -> anyhow::Result<Self> {
+        let Some(credentials) = &server.credentials else {
+            bail!(
+                "{} is not an X API v2 rules URL (…/2/tweets/search/stream/rules): give \
+                 -u USER:PASSWORD",
+                server.url
+            );
+        };
         Ok(Self {
             client: HttpClient::new(&server.tls, None)?,
-            auth: Auth::Basic(server.credentials.clone()),
+            auth: Auth::Basic(credentials.clone()),
             url: server.url.clone(),
         })
     }
@@ -239,6 +290,25 @@ impl Session {
         }
         send_waiting_out_429(&self.client, what, &request).await
     }
+}
+
+/// A session with the X API v2 rules API, which takes an app's bearer token.
+fn v2_session(server: &Server) -> anyhow::Result<V2Rules> {
+    if !rules_v2::is_v2(&server.url) {
+        bail!(
+            "{} is not an X API v2 rules URL (…/2/tweets/search/stream/rules)",
+            server.url
+        );
+    }
+    let Some(token) = &server.bearer else {
+        bail!("the X API v2 rules API takes an app's bearer token: give --bearer TOKEN");
+    };
+    let client = HttpClient::new(&server.tls, None)?;
+    Ok(V2Rules::new(
+        client,
+        Auth::Bearer(token.clone()),
+        &server.url,
+    ))
 }
 
 /// Fails with the reply's status and X's message unless it is a success.
@@ -267,9 +337,19 @@ async fn list(session: &Session) -> anyhow::Result<u8> {
 }
 
 async fn add(args: &AddArgs) -> anyhow::Result<u8> {
+    if rules_v2::is_v2(&args.server.url) {
+        let rules = read_v2_rules(&args.source)?;
+        let batch = args.batch_size.unwrap_or(rules_v2::BATCH);
+        return v2_session(&args.server)?
+            .add(&rules, batch, args.dry_run)
+            .await;
+    }
+    if args.dry_run {
+        bail!("--dry-run is for the X API v2 rules API; `sluice rules validate` checks rules");
+    }
     let rules = read_rules(&args.source)?;
     let session = Session::new(&args.server)?;
-    let bodies = batch_bodies("rules", &rules, args.batch_size);
+    let bodies = batch_bodies("rules", &rules, args.batch_size.unwrap_or(ADD_BATCH));
     let url = session.url.clone();
     let mut merged = Merged::new(["created", "not_created"]);
     let mut added = 0;
@@ -302,11 +382,17 @@ async fn add(args: &AddArgs) -> anyhow::Result<u8> {
 }
 
 async fn validate(args: &ValidateArgs) -> anyhow::Result<u8> {
+    if rules_v2::is_v2(&args.server.url) {
+        let rules = read_v2_rules(&args.source)?;
+        let batch = args.batch_size.unwrap_or(rules_v2::BATCH);
+        return v2_session(&args.server)?.add(&rules, batch, true).await;
+    }
     let rules = read_rules(&args.source)?;
     let session = Session::new(&args.server)?;
     let url = validation_url(&session.url)?;
     let mut merged = Merged::new(["valid", "not_valid"]);
-    for (body, _) in batch_bodies("rules", &rules, args.batch_size) {
+    let batch = args.batch_size.unwrap_or(ADD_BATCH);
+    for (body, _) in batch_bodies("rules", &rules, batch) {
         let reply = session
             .send("validate", Method::POST, &url, Some(body))
             .await?;
@@ -322,6 +408,12 @@ async fn validate(args: &ValidateArgs) -> anyhow::Result<u8> {
 }
 
 async fn delete(args: &DeleteArgs) -> anyhow::Result<u8> {
+    if rules_v2::is_v2(&args.server.url) {
+        return delete_v2(args).await;
+    }
+    if args.dry_run {
+        bail!("--dry-run is for the X API v2 rules API");
+    }
     let session = Session::new(&args.server)?;
     let mut values: Vec<String> = Vec::new();
     let mut ids: Vec<u64> = Vec::new();
@@ -363,8 +455,9 @@ async fn delete(args: &DeleteArgs) -> anyhow::Result<u8> {
     let mut url = session.url.clone();
     url.query_pairs_mut().append_pair("_method", "delete");
     let by_value: Vec<ValueOnly> = values.iter().map(|value| ValueOnly { value }).collect();
-    let mut bodies = batch_bodies("rules", &by_value, args.batch_size);
-    bodies.extend(batch_bodies("rule_ids", &ids, args.batch_size));
+    let batch = args.batch_size.unwrap_or(DELETE_BATCH);
+    let mut bodies = batch_bodies("rules", &by_value, batch);
+    bodies.extend(batch_bodies("rule_ids", &ids, batch));
     let mut merged = Merged::new(["deleted", "not_deleted"]);
     for (body, _) in bodies {
         let reply = session
@@ -374,6 +467,61 @@ async fn delete(args: &DeleteArgs) -> anyhow::Result<u8> {
     }
     merged.print_or_single()?;
     Ok(EXIT_OK)
+}
+
+/// `sluice rules delete` on the v2 rules API: one operation per request, so values and ids
+/// go in requests of their own.
+async fn delete_v2(args: &DeleteArgs) -> anyhow::Result<u8> {
+    let session = v2_session(&args.server)?;
+    if args.all {
+        return session.delete_all(args.dry_run).await;
+    }
+    let batch = args.batch_size.unwrap_or(rules_v2::BATCH);
+    let mut values = args.values.clone();
+    let mut ids: Vec<String> = args.ids.iter().map(u64::to_string).collect();
+    if let Some(path) = &args.file {
+        let named = rules_v2::named_by_file(&read_input(path)?)
+            .with_context(|| format!("reading {}", display(path)))?;
+        match named {
+            rules_v2::Named::Ids(file_ids) => ids.splice(0..0, file_ids).for_each(drop),
+            rules_v2::Named::Values(file_values) => values.splice(0..0, file_values).for_each(drop),
+        }
+    }
+    match (values.is_empty(), ids.is_empty()) {
+        (true, true) => bail!("no rules to delete: give values, --id, --file or --all"),
+        (false, true) => {
+            session
+                .delete(rules_v2::Named::Values(values), batch, args.dry_run)
+                .await
+        }
+        (true, false) => {
+            session
+                .delete(rules_v2::Named::Ids(ids), batch, args.dry_run)
+                .await
+        }
+        (false, false) => bail!(
+            "the v2 rules API deletes by ids or by values in one request: give values or \
+             --id, not both"
+        ),
+    }
+}
+
+/// The v2 rules of `source`: the file's first, then the arguments with `--tag`.
+fn read_v2_rules(source: &RuleSource) -> anyhow::Result<Vec<rules_v2::NewRule>> {
+    let mut rules = Vec::new();
+    if let Some(path) = &source.file {
+        let body = read_input(path)?;
+        rules =
+            rules_v2::rules_of_file(&body).with_context(|| format!("reading {}", display(path)))?;
+    }
+    rules.extend(source.values.iter().map(|value| rules_v2::NewRule {
+        value: value.clone(),
+        tag: source.tag.clone(),
+    }));
+    if rules.is_empty() {
+        bail!("no rules given: pass them as arguments or with --file");
+    }
+    Ok(rules)
 }
 
 /// The validation URL of a rules URL: `…/LABEL.json` → `…/LABEL/validation.json`.
