@@ -187,6 +187,21 @@ pub enum Change {
         /// SHA-256 of the bearer token, hex.
         bearer_hash_hex: String,
     },
+    /// An account is gone, with its users, streams, rules, tokens and apps.
+    DeleteAccount {
+        /// The account.
+        account: String,
+    },
+    /// A Powerstream token is revoked.
+    RevokeToken {
+        /// SHA-256 of the token, hex.
+        hash_hex: String,
+    },
+    /// A v2 app is gone, with its streams and their rules.
+    DeleteApp {
+        /// The app id.
+        app_id: String,
+    },
     /// An app's limits, as the operator set them (`None`: the product table's figure).
     PutAppLimits {
         /// The account.
