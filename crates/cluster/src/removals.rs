@@ -1,8 +1,14 @@
 //! Recording the changes that remove state: a stream with its rule keys and count, a v2
-//! app with its streams, an account with every key it owns. Each deletes keys only, so
-//! that every node's watcher sees the deletions in order and applies them
-//! ([`crate::shared_state`] maps each deleted key to its change); the account's own key
-//! goes last, so a delete that fails half-way leaves the account to delete again.
+//! app with its streams, an account with every key it owns.
+//!
+//! A stream is deleted key by key ([`crate::shared_state`] maps each deleted key to its
+//! change). An app or an account first has its own key overwritten with the removal (a
+//! tombstone): every node's watcher applies it at once, whole (closing the open streams as
+//! a local delete does, before any of the keys under it go), and a request racing the
+//! removal finds the credentials gone. Then the keys it owned are deleted, and last the
+//! tombstone itself. A removal that fails half-way leaves the tombstone after the keys
+//! that are left, so a node replaying the bucket still ends without them, and the removal
+//! can be made again.
 
 use async_nats::jetstream::kv;
 use futures_util::{StreamExt, TryStreamExt};
@@ -58,6 +64,15 @@ async fn change_at(kv: &kv::Store, key: &str) -> Result<Option<Change>, ClusterE
     Ok(value.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
+/// Overwrites `key` with the removal `change` (see the module's documentation).
+async fn tombstone(kv: &kv::Store, key: &str, change: &Change) -> Result<(), ClusterError> {
+    let value = serde_json::to_vec(change).expect("changes serialize to JSON");
+    kv.put(key, value.into())
+        .await
+        .map_err(|e| cluster_error("writing a removal", e))?;
+    Ok(())
+}
+
 /// A v2 app's key, its limits and its streams (the streams of its account labelled with
 /// the app id).
 pub async fn delete_app(
@@ -65,10 +80,15 @@ pub async fn delete_app(
     client: &async_nats::Client,
     app_id: &str,
 ) -> Result<(), ClusterError> {
-    let account = match change_at(kv, &app_key(app_id)).await? {
+    let key = app_key(app_id);
+    let account = match change_at(kv, &key).await? {
         Some(Change::AddApp { account, .. }) => Some(account),
         _ => None,
     };
+    let removal = Change::DeleteApp {
+        app_id: app_id.to_owned(),
+    };
+    tombstone(kv, &key, &removal).await?;
     if let Some(account) = account {
         for product in [
             Product::V2Filtered,
@@ -92,23 +112,17 @@ pub async fn delete_app(
     .await
 }
 
-/// Every key the account owns (users, streams with their rules, tokens, apps), then the
+/// Every key the account owns (streams with their rules, users, tokens, apps), then the
 /// account's own.
 pub async fn delete_account(
     kv: &kv::Store,
     client: &async_nats::Client,
     account: &str,
 ) -> Result<(), ClusterError> {
-    let users: Vec<String> = keys_under(
-        kv,
-        client,
-        &format!("user.{}.", token(account)),
-        "listing users",
-    )
-    .await?
-    .into_iter()
-    .collect();
-    delete_keys(kv, &users, "deleting a user").await?;
+    let removal = Change::DeleteAccount {
+        account: account.to_owned(),
+    };
+    tombstone(kv, &account_key(account), &removal).await?;
     let streams = keys_under(
         kv,
         client,
@@ -119,6 +133,16 @@ pub async fn delete_account(
     for stream in streams.iter().filter_map(|key| parse_stream_key(key)) {
         delete_stream(kv, client, &stream).await?;
     }
+    let users: Vec<String> = keys_under(
+        kv,
+        client,
+        &format!("user.{}.", token(account)),
+        "listing users",
+    )
+    .await?
+    .into_iter()
+    .collect();
+    delete_keys(kv, &users, "deleting a user").await?;
     for key in keys_under(kv, client, "token.", "listing tokens").await? {
         if let Some(Change::AddToken { account: owner, .. }) = change_at(kv, &key).await?
             && owner == account
