@@ -187,7 +187,7 @@ impl Benchmark for Powertrack {
 
     async fn remove(&self, client: &HttpClient, target: &Target) -> anyhow::Result<()> {
         for label in labels(self.streams) {
-            provision::delete_stream(client, target, &label, None, false).await?;
+            provision::delete_stream(client, target, &label, Some("powertrack"), false).await?;
         }
         Ok(())
     }
