@@ -1162,3 +1162,130 @@ async fn every_admin_change_is_logged_with_its_actor() {
         assert!(line.contains("account=\"acme\""), "{line}");
     }
 }
+
+/// The words of a `curl` command as a shell would split them (single quotes only: the
+/// help view quotes every argument that needs it that way).
+fn shell_words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    for c in command.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                started = true;
+            }
+            ' ' if !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            c => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+/// Runs one of the help view's `curl` commands with `reqwest`, the placeholders replaced;
+/// returns the status (a stream is dropped once its headers arrive).
+async fn run_curl(server: &TestServer, command: &str, credentials: &[(&str, &str)]) -> StatusCode {
+    let mut command = command.to_owned();
+    for (placeholder, value) in credentials {
+        command = command.replace(placeholder, value);
+    }
+    let words = shell_words(&command);
+    assert_eq!(words[0], "curl", "{command}");
+    let url = words.last().unwrap().clone();
+    let (mut headers, mut body, mut basic) = (Vec::new(), None, None);
+    let mut rest = words[1..words.len() - 1].iter();
+    while let Some(word) = rest.next() {
+        match word.as_str() {
+            "--compressed" => headers.push(("accept-encoding".to_owned(), "gzip".to_owned())),
+            "-H" => {
+                let (k, v) = rest.next().unwrap().split_once(": ").unwrap();
+                headers.push((k.to_owned(), v.to_owned()));
+            }
+            "-d" => body = Some(rest.next().unwrap().clone()),
+            "-u" => basic = Some(rest.next().unwrap().clone()),
+            other => panic!("unexpected curl word {other:?} in {command}"),
+        }
+    }
+    let method = if body.is_some() { Method::POST } else { Method::GET };
+    let mut request = server.http.request(method, &url);
+    for (k, v) in headers {
+        request = request.header(k, v);
+    }
+    if let Some(basic) = basic {
+        let (user, password) = basic.split_once(':').unwrap();
+        request = request.basic_auth(user, Some(password));
+    }
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn the_help_views_curl_commands_work_as_given() {
+    let server = TestServer::start(Settings::default()).await;
+    server.provision("powertrack").await;
+    server
+        .admin(
+            Method::PUT,
+            "/admin/accounts/acme/streams/deca",
+            json!({"product": "decahose"}),
+        )
+        .await;
+    let token = powerstream_token(&server, "acme").await;
+    let (_, app) = server
+        .admin(
+            Method::POST,
+            "/admin/accounts/acme/apps",
+            json!({"name": "research"}),
+        )
+        .await;
+    let app_token = app["bearer_token"].as_str().unwrap().to_owned();
+    let credentials = [
+        ("USERNAME", "alice"),
+        ("PASSWORD", "secret"),
+        ("APP_BEARER_TOKEN", app_token.as_str()),
+        ("TOKEN", token.as_str()),
+    ];
+    for product in ["powertrack", "powerstream", "v2-filtered", "decahose", "v2-sample10"] {
+        let streams = listed(&server, product).await;
+        assert_eq!(streams.len(), 1, "{product}");
+        let curl = &streams[0]["curl"];
+        if curl.get("add_rule").is_some() {
+            // Add first: the v2 filtered stream refuses connections without rules.
+            for step in ["add_rule", "validate_rule", "list_rules"] {
+                let command = curl[step].as_str().unwrap();
+                let status = run_curl(&server, command, &credentials).await;
+                assert!(status.is_success(), "{product} {step}: {status}: {command}");
+            }
+        }
+        let streams: Vec<&str> = match curl.get("stream_partitions") {
+            Some(each) => each.as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect(),
+            None => vec![curl["stream"].as_str().unwrap()],
+        };
+        for command in streams {
+            let status = run_curl(&server, command, &credentials).await;
+            assert_eq!(status, StatusCode::OK, "{product} stream: {command}");
+        }
+        if let Some(command) = curl.get("delete_rule") {
+            let command = command.as_str().unwrap();
+            let status = run_curl(&server, command, &credentials).await;
+            assert!(status.is_success(), "{product} delete_rule: {status}: {command}");
+            let rule_count = listed(&server, product).await[0]["rule_count"].clone();
+            assert_eq!(rule_count, 0, "{product}: the rule the commands added is deleted");
+        }
+    }
+    server.stop().await;
+}
