@@ -135,6 +135,14 @@ async fn a_token_revoked_or_an_app_deleted_on_one_node_is_refused_everywhere() {
         .admin(Method::POST, "/admin/accounts/acme/tokens", json!({}))
         .await;
     let token = token["token"].as_str().unwrap().to_owned();
+    let (_, labelled) = a
+        .admin(
+            Method::POST,
+            "/admin/accounts/acme/tokens",
+            json!({"label": "kept"}),
+        )
+        .await;
+    assert!(labelled["token"].is_string(), "{labelled}");
     let (_, app) = a
         .admin(
             Method::POST,
@@ -217,7 +225,13 @@ async fn a_token_revoked_or_an_app_deleted_on_one_node_is_refused_everywhere() {
     let (_, tokens) = late
         .admin(Method::GET, "/admin/accounts/acme/tokens", Value::Null)
         .await;
-    assert_eq!(tokens, json!({"tokens": []}));
+    let tokens = tokens["tokens"].as_array().unwrap();
+    assert_eq!(
+        tokens.len(),
+        1,
+        "only the revoked token is gone: {tokens:?}"
+    );
+    assert_eq!(tokens[0]["label"], "kept", "labels replicate");
     a.stop().await;
     b.stop().await;
     late.stop().await;

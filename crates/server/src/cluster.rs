@@ -171,6 +171,9 @@ pub enum Change {
         hash_hex: String,
         /// The displayable prefix.
         prefix: String,
+        /// The operator's label (absent in changes written before tokens had labels).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
     },
     /// A v2 app (app-only bearer auth) belongs to an account.
     AddApp {
@@ -336,6 +339,29 @@ impl Readiness {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_carry_their_label_and_read_without_one() {
+        let older = r#"{"kind":"add_token","account":"acme","hash_hex":"00","prefix":"p"}"#;
+        let change: Change = serde_json::from_str(older).unwrap();
+        assert_eq!(
+            change,
+            Change::AddToken {
+                account: "acme".into(),
+                hash_hex: "00".into(),
+                prefix: "p".into(),
+                label: None,
+            }
+        );
+        assert_eq!(serde_json::to_string(&change).unwrap(), older);
+        let removal = Change::RevokeToken {
+            hash_hex: "00".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&removal).unwrap(),
+            r#"{"kind":"revoke_token","hash_hex":"00"}"#
+        );
+    }
 
     #[test]
     fn rule_adds_carry_their_cap_and_read_without_one() {

@@ -772,14 +772,41 @@ async fn a_revoked_token_is_refused_at_once_and_its_streams_are_closed() {
         .admin(Method::PUT, "/admin/accounts/acme", json!({}))
         .await;
     let revoked = powerstream_token(&server, "acme").await;
-    let kept = powerstream_token(&server, "acme").await;
+    let (s, kept) = server
+        .admin(
+            Method::POST,
+            "/admin/accounts/acme/tokens",
+            json!({"label": "ci-runner"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let kept = kept["token"].as_str().unwrap().to_owned();
+    for (body, message) in [
+        (json!({"label": "bad label"}), "Invalid label \"bad label\""),
+        (json!({"label": ""}), "Invalid label \"\""),
+        (json!({"name": "x"}), "Invalid JSON body"),
+        (json!({"label": 5}), "Invalid JSON body"),
+    ] {
+        let (s, answer) = server
+            .admin(Method::POST, "/admin/accounts/acme/tokens", body.clone())
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let text = answer["error"]["message"].as_str().unwrap();
+        assert!(text.starts_with(message), "{body}: {text}");
+    }
     let (s, list) = server
         .admin(Method::GET, "/admin/accounts/acme/tokens", json!(null))
         .await;
     assert_eq!(s, StatusCode::OK);
     let tokens = list["tokens"].as_array().unwrap();
-    assert_eq!(tokens.len(), 2);
+    assert_eq!(
+        tokens.len(),
+        2,
+        "the refused creations made no token: {list}"
+    );
     assert!(tokens.iter().all(|t| t["last_used"].is_null()), "{list}");
+    let labels: Vec<&serde_json::Value> = tokens.iter().map(|t| &t["label"]).collect();
+    assert_eq!(labels, [&json!(null), &json!("ci-runner")]);
     let prefix = |token: &str| token[.."sl_ps_".len() + 8].to_owned();
 
     let added = server
@@ -1218,7 +1245,11 @@ async fn run_curl(server: &TestServer, command: &str, credentials: &[(&str, &str
             other => panic!("unexpected curl word {other:?} in {command}"),
         }
     }
-    let method = if body.is_some() { Method::POST } else { Method::GET };
+    let method = if body.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    };
     let mut request = server.http.request(method, &url);
     for (k, v) in headers {
         request = request.header(k, v);
@@ -1259,7 +1290,13 @@ async fn the_help_views_curl_commands_work_as_given() {
         ("APP_BEARER_TOKEN", app_token.as_str()),
         ("TOKEN", token.as_str()),
     ];
-    for product in ["powertrack", "powerstream", "v2-filtered", "decahose", "v2-sample10"] {
+    for product in [
+        "powertrack",
+        "powerstream",
+        "v2-filtered",
+        "decahose",
+        "v2-sample10",
+    ] {
         let streams = listed(&server, product).await;
         assert_eq!(streams.len(), 1, "{product}");
         let curl = &streams[0]["curl"];
@@ -1272,7 +1309,12 @@ async fn the_help_views_curl_commands_work_as_given() {
             }
         }
         let streams: Vec<&str> = match curl.get("stream_partitions") {
-            Some(each) => each.as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect(),
+            Some(each) => each
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect(),
             None => vec![curl["stream"].as_str().unwrap()],
         };
         for command in streams {
@@ -1282,9 +1324,15 @@ async fn the_help_views_curl_commands_work_as_given() {
         if let Some(command) = curl.get("delete_rule") {
             let command = command.as_str().unwrap();
             let status = run_curl(&server, command, &credentials).await;
-            assert!(status.is_success(), "{product} delete_rule: {status}: {command}");
+            assert!(
+                status.is_success(),
+                "{product} delete_rule: {status}: {command}"
+            );
             let rule_count = listed(&server, product).await[0]["rule_count"].clone();
-            assert_eq!(rule_count, 0, "{product}: the rule the commands added is deleted");
+            assert_eq!(
+                rule_count, 0,
+                "{product}: the rule the commands added is deleted"
+            );
         }
     }
     server.stop().await;

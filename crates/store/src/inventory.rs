@@ -34,6 +34,8 @@ pub struct StoredToken {
     pub prefix: String,
     /// Creation time, epoch milliseconds.
     pub created_ms: i64,
+    /// The operator's label, if it gave one.
+    pub label: Option<String>,
 }
 
 impl Store {
@@ -79,7 +81,7 @@ impl Store {
     pub fn tokens(&self, account: &str) -> Result<Vec<StoredToken>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT hash, prefix, created_ms FROM tokens WHERE account = ?1
+            "SELECT hash, prefix, created_ms, label FROM tokens WHERE account = ?1
              ORDER BY created_ms, prefix",
         )?;
         let rows = stmt.query_map([account], |row| {
@@ -87,9 +89,19 @@ impl Store {
                 hash: row.get(0)?,
                 prefix: row.get(1)?,
                 created_ms: row.get(2)?,
+                label: row.get(3)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sets (or clears, with `None`) a token's label; returns whether the token exists.
+    pub fn set_token_label(&self, hash: &[u8], label: Option<&str>) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE tokens SET label = ?2 WHERE hash = ?1",
+            params![hash, label],
+        )?;
+        Ok(n == 1)
     }
 
     /// Deletes a token by its hash; returns the account it belonged to.
@@ -186,6 +198,13 @@ mod tests {
         let prefixes: Vec<&str> = tokens.iter().map(|t| t.prefix.as_str()).collect();
         assert_eq!(prefixes, ["sl_ps_aaaaaaaa", "sl_ps_bbbbbbbb"]);
         assert_eq!(tokens[0].hash, vec![1; 32]);
+        assert_eq!(tokens[0].label, None);
+        assert!(store.set_token_label(&[2; 32], Some("ci")).unwrap());
+        assert!(!store.set_token_label(&[3; 32], Some("ci")).unwrap());
+        assert_eq!(
+            store.tokens("acme").unwrap()[1].label.as_deref(),
+            Some("ci")
+        );
         assert_eq!(
             store.delete_token(&[1; 32]).unwrap().as_deref(),
             Some("acme")

@@ -100,7 +100,7 @@ pub(super) async fn read_body<T: for<'de> Deserialize<'de> + Default>(
 /// The body of calls that take `{}` (or nothing): anything else is a 400.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct EmptyBody {}
+struct EmptyBody {}
 
 /// Checks the account name and that the account exists (404 otherwise).
 pub(super) async fn require_account(state: &AppState, account: &str) -> Result<(), ApiError> {

@@ -1,13 +1,15 @@
 //! The admin API's Powerstream tokens (docs/operator-interface.md, "Admin API"): issue
-//! one (shown once), list them (public prefix, creation, last use), revoke one by its
-//! prefix: refused at once, its open streams closed with the credentials-revoked message.
+//! one (shown once, with an optional label), list them (public prefix, label, creation,
+//! last use), revoke one by its prefix: refused at once, its open streams closed with the
+//! credentials-revoked message.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::admin::{EmptyBody, json, log_admin_change, read_body, require_account, require_admin};
+use super::admin::{check_name, json, log_admin_change, read_body, require_account, require_admin};
 use super::apps::rfc3339;
 use super::body::UnreadBody;
 use super::error::ApiError;
@@ -16,6 +18,13 @@ use crate::auth::{
 };
 use crate::changes;
 use crate::state::AppState;
+
+/// The body of a token's creation: `{}`, or `{"label":"…"}` to tell tokens apart.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    label: Option<String>,
+}
 
 /// `POST /admin/accounts/{account}/tokens`: a new Powerstream bearer token, shown once.
 pub async fn create_token(
@@ -26,15 +35,19 @@ pub async fn create_token(
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     require_account(&state, &account).await?;
-    let EmptyBody {} = read_body(&state, raw).await?;
+    let TokenBody { label } = read_body(&state, raw).await?;
+    if let Some(label) = &label {
+        check_name("label", label)?;
+    }
     let IssuedToken { token, prefix } = issue_powerstream_token();
-    changes::add_token(&state, &account, token_hash(&token), &prefix).await?;
-    log_admin_change!(account, prefix, "powerstream token created");
+    let hash = token_hash(&token);
+    changes::add_token(&state, &account, hash, &prefix, label.as_deref()).await?;
+    log_admin_change!(account, prefix, label, "powerstream token created");
     Ok(json(StatusCode::CREATED, &json!({ "token": token })))
 }
 
-/// `GET /admin/accounts/{account}/tokens`: each token's prefix, creation time and last use
-/// (`null`: not used since this node started).
+/// `GET /admin/accounts/{account}/tokens`: each token's prefix, label (`null`: none),
+/// creation time and last use (`null`: not used since this node started).
 pub async fn list_tokens(
     State(state): State<AppState>,
     Path(account): Path<String>,
@@ -49,6 +62,7 @@ pub async fn list_tokens(
         .map(|t| {
             json!({
                 "prefix": displayable_prefix(&t.prefix),
+                "label": t.label,
                 "created": rfc3339(t.created_ms),
                 "last_used": state.token_use.last_used(&t.hash).map(rfc3339),
             })

@@ -279,12 +279,13 @@ fn unregister(state: &AppState, key: &StreamRef) {
     }
 }
 
-/// Stores a Powerstream bearer token's hash for an account.
+/// Stores a Powerstream bearer token's hash for an account, with the operator's label.
 pub async fn add_token(
     state: &AppState,
     account: &str,
     hash: [u8; 32],
     prefix: &str,
+    label: Option<&str>,
 ) -> Result<(), ChangeError> {
     let _gate = state.changes_gate.lock().await;
     require_account(state, account).await?;
@@ -292,6 +293,7 @@ pub async fn add_token(
         account: account.to_owned(),
         hash_hex: to_hex(&hash),
         prefix: prefix.to_owned(),
+        label: label.map(str::to_owned),
     };
     commit(state, change).await?;
     Ok(())
@@ -415,6 +417,7 @@ async fn apply_locked(state: &AppState, change: Change) -> Result<Applied, Store
             account,
             hash_hex,
             prefix,
+            label,
         } => {
             let Some(hash) = from_hex(&hash_hex) else {
                 tracing::warn!(account, "replicated token hash is not hex");
@@ -425,6 +428,7 @@ async fn apply_locked(state: &AppState, change: Change) -> Result<Applied, Store
                     if s.token_account(&hash)?.is_none() {
                         s.put_account(&account, now_ms())?;
                         s.add_token(&account, &hash, &prefix, now_ms())?;
+                        s.set_token_label(&hash, label.as_deref())?;
                     }
                     Ok::<_, StoreError>(())
                 })
