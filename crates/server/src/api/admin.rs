@@ -62,8 +62,7 @@ pub fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
     }
 }
 
-/// 201 for a call that created, 200 for one that changed what existed.
-pub(super) fn created_or_ok(created: bool) -> StatusCode {
+fn created_or_ok(created: bool) -> StatusCode {
     if created {
         StatusCode::CREATED
     } else {
@@ -303,9 +302,10 @@ pub async fn delete_stream(
                 .map_err(|e| ApiError::bad_request(e.to_string()))?,
         ),
     };
-    if product.is_none() {
-        refuse_ambiguous_label(&state, &account, &label).await?;
-    }
+    let product = match product {
+        Some(product) => Some(product),
+        None => only_product(&state, &account, &label).await?,
+    };
     let deleted = changes::delete_streams(&state, &account, &label, product).await?;
     if deleted.is_empty() {
         return Err(ApiError::not_found(format!(
@@ -318,22 +318,25 @@ pub async fn delete_stream(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// 409 naming the products when several of the account's streams carry `label`.
-async fn refuse_ambiguous_label(
+/// The product of the account's one stream labelled `label` (`None`: no such stream); 409
+/// naming the products when several carry the label. The delete then names the product,
+/// so a stream of another product made meanwhile is never deleted with it.
+async fn only_product(
     state: &AppState,
     account: &str,
     label: &str,
-) -> Result<(), ApiError> {
+) -> Result<Option<Product>, ApiError> {
     let a = account.to_owned();
     let streams = state.blocking(move |s| s.streams(&a)).await?;
-    let products: Vec<&str> = streams
+    let products: Vec<Product> = streams
         .iter()
         .filter(|s| s.stream.label == label)
-        .map(|s| s.stream.product.as_str())
+        .map(|s| s.stream.product)
         .collect();
-    if products.len() < 2 {
-        return Ok(());
+    if let [] | [_] = products[..] {
+        return Ok(products.first().copied());
     }
+    let products: Vec<&str> = products.iter().map(|p| p.as_str()).collect();
     Err(ApiError::new(
         StatusCode::CONFLICT,
         format!(
