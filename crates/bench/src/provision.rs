@@ -45,15 +45,16 @@ pub(crate) async fn account(client: &HttpClient, target: &Target) -> anyhow::Res
     }))
 }
 
-/// Deletes the streams labelled `label` (left by an earlier run), then creates one as
-/// `spec` says.
+/// Deletes the stream of `spec`'s product labelled `label` (left by an earlier run), then
+/// creates one as `spec` says.
 pub(crate) async fn fresh_stream(
     client: &HttpClient,
     target: &Target,
     label: &str,
     spec: serde_json::Value,
 ) -> anyhow::Result<()> {
-    delete_stream(client, target, label, None, true).await?;
+    let product = spec["product"].as_str();
+    delete_stream(client, target, label, product, true).await?;
     admin_call(
         client,
         target,
@@ -65,8 +66,9 @@ pub(crate) async fn fresh_stream(
     Ok(())
 }
 
-/// Deletes the bench account's streams labelled `label` (of `product` only, when given),
-/// with their rules; a stream that does not exist is an error unless `missing_ok`.
+/// Deletes the bench account's stream labelled `label` (of `product`; without it, the
+/// server refuses when several products share the label), with its rules; a stream that
+/// does not exist is an error unless `missing_ok`.
 pub(crate) async fn delete_stream(
     client: &HttpClient,
     target: &Target,

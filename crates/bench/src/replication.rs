@@ -116,8 +116,11 @@ fn lacks(view: &Value, expected: &Expected) -> Option<String> {
     }
     let streams = view["streams"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     for want in &expected.streams {
+        // Streams made on first use are listed before they exist (`"exists":false`).
         let found = streams.iter().find(|s| {
-            s["label"].as_str() == Some(&want.label) && s["product"].as_str() == Some(want.product)
+            s["label"].as_str() == Some(&want.label)
+                && s["product"].as_str() == Some(want.product)
+                && s["exists"].as_bool() != Some(false)
         });
         let Some(found) = found else {
             return Some(format!("the {} stream {:?}", want.product, want.label));
@@ -188,6 +191,18 @@ mod tests {
             None
         );
         assert_eq!(lacks(&json!({}), &Expected::default()), None);
+    }
+
+    #[test]
+    fn a_stream_listed_before_it_exists_is_not_there_yet() {
+        let mut before = view(&["bench"], 2, &["sl_ps_abcd"]);
+        before["streams"][1]["exists"] = json!(false);
+        assert_eq!(
+            lacks(&before, &expected()).as_deref(),
+            Some("the powerstream stream \"powerstream\"")
+        );
+        before["streams"][1]["exists"] = json!(true);
+        assert_eq!(lacks(&before, &expected()), None);
     }
 
     #[test]

@@ -23,10 +23,12 @@
 
 #![deny(missing_docs)]
 
+pub mod key_scan;
 pub mod kv_bucket;
 pub mod names;
 pub mod post_log;
 pub mod posts;
+pub mod removals;
 pub mod rule_cap;
 pub mod rule_entry;
 pub mod shared_state;

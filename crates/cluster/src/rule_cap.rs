@@ -30,7 +30,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, ReplayPolicy, push};
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -38,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use sluice_server::clock::now_ms;
 use sluice_server::cluster::{ClusterError, RecordError, RuleRecord, StreamKey};
 
+use crate::key_scan;
 use crate::names::{count_key, rule_prefix};
 use crate::rule_entry::rule_at;
 
@@ -55,9 +55,6 @@ const RECOUNTS: u32 = 3;
 
 /// How many rule keys [`holders`] reads at once.
 const CONCURRENT_READS: usize = 64;
-
-/// The longest a scan of one stream's rule keys may take.
-const SCAN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The value of a stream's count key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -429,63 +426,13 @@ async fn back_off(attempt: u32) {
     tokio::time::sleep(Duration::from_micros(rand::random_range(0..ceiling))).await;
 }
 
-/// The keys of the stream's rules in the bucket now, deleted ones left out: the last
-/// message of each rule subject, headers only.
+/// The keys of the stream's rules in the bucket now, deleted ones left out.
 pub async fn rule_keys(
     kv: &kv::Store,
     client: &async_nats::Client,
     stream: &StreamKey,
 ) -> Result<HashSet<String>, ClusterError> {
-    let fail = |e: &dyn std::fmt::Display| ClusterError(format!("counting rules: {e}"));
-    let consumer = kv
-        .stream
-        .create_consumer(push::OrderedConfig {
-            deliver_subject: client.new_inbox(),
-            description: Some("sluice rule count".to_owned()),
-            filter_subject: format!("{}{}>", kv.prefix, rule_prefix(stream)),
-            headers_only: true,
-            replay_policy: ReplayPolicy::Instant,
-            deliver_policy: DeliverPolicy::LastPerSubject,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| fail(&e))?;
-    let mut keys = HashSet::new();
-    if consumer.cached_info().num_pending == 0 {
-        return Ok(keys);
-    }
-    let mut messages = consumer.messages().await.map_err(|e| fail(&e))?;
-    let scan = async {
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| fail(&e))?;
-            let pending = message.info().map_err(|e| fail(&e))?.pending;
-            let operation = message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get("KV-Operation"))
-                .map(|v| v.as_str());
-            if let Some(key) = message.subject.as_str().strip_prefix(kv.prefix.as_str()) {
-                if is_deletion(operation) {
-                    keys.remove(key);
-                } else {
-                    keys.insert(key.to_owned());
-                }
-            }
-            if pending == 0 {
-                return Ok(());
-            }
-        }
-        Err(fail(&"the scan ended early"))
-    };
-    tokio::time::timeout(SCAN_TIMEOUT, scan)
-        .await
-        .map_err(|_| fail(&"timed out"))??;
-    Ok(keys)
-}
-
-/// Whether a KV message's `KV-Operation` header marks a deletion (`DEL`, `PURGE`).
-fn is_deletion(operation: Option<&str>) -> bool {
-    matches!(operation, Some("DEL" | "PURGE"))
+    key_scan::keys_under(kv, client, &rule_prefix(stream), "counting rules").await
 }
 
 /// The rules holding some of `keys` among the `live` rule keys (read a bounded number at
@@ -596,13 +543,5 @@ mod tests {
         let epochs: HashSet<u64> = (0..8).map(|_| RuleCount::fresh().epoch).collect();
         assert_eq!(epochs.len(), 8);
         assert_eq!(RuleCount::fresh().used(), 0);
-    }
-
-    #[test]
-    fn deletion_markers_are_told_from_values() {
-        assert!(is_deletion(Some("DEL")));
-        assert!(is_deletion(Some("PURGE")));
-        assert!(!is_deletion(None));
-        assert!(!is_deletion(Some("PUT")));
     }
 }

@@ -22,6 +22,7 @@ use crate::names::{
     COUNT_PREFIX, STATE_BUCKET, account_key, app_key, app_limits_key, rule_key, stream_key,
     token_key, user_key,
 };
+use crate::removals;
 use crate::rule_cap;
 use crate::rule_entry::{RuleEntry, rule_at};
 
@@ -77,19 +78,15 @@ pub async fn record(
         Change::PutAppLimits { app_id, .. } => {
             put(kv, app_limits_key(app_id), &change).await?;
         }
-        Change::DeleteStream { stream } => {
-            kv.delete(stream_key(stream))
-                .await
-                .map_err(|e| cluster_error("deleting a stream", e))?;
-            let keys = rule_cap::rule_keys(kv, client, stream).await?;
-            let deletes: Vec<_> = keys.iter().map(|key| kv.delete(key)).collect();
-            futures_util::stream::iter(deletes)
-                .buffer_unordered(CONCURRENT_KEYS)
-                .try_collect::<()>()
-                .await
-                .map_err(|e| cluster_error("deleting a rule", e))?;
-            rule_cap::remove(kv, stream).await?;
+        Change::DeleteStream { stream } => removals::delete_stream(kv, client, stream).await?,
+        Change::DeleteAccount { account } => {
+            removals::delete_account(kv, client, account).await?;
         }
+        Change::RevokeToken { hash_hex } => kv
+            .delete(token_key(hash_hex))
+            .await
+            .map_err(|e| cluster_error("revoking a token", e))?,
+        Change::DeleteApp { app_id } => removals::delete_app(kv, client, app_id).await?,
         Change::AddRules {
             stream,
             rules,
@@ -423,14 +420,27 @@ impl Applier {
                     rules: vec![rule.rule],
                 })
             }
-            Operation::Delete | Operation::Purge => {
-                if let Some((account, username)) = parse_user_key(&entry.key) {
-                    return Some(Change::DeleteUser { account, username });
-                }
-                let stream = parse_stream_key(&entry.key)?;
-                Some(Change::DeleteStream { stream })
-            }
+            Operation::Delete | Operation::Purge => deleted_key(&entry.key),
         }
+    }
+}
+
+/// The change a deleted key stands for: users, streams, accounts, tokens and apps are
+/// deleted by key (an app's limits go with its app).
+fn deleted_key(key: &str) -> Option<Change> {
+    if let Some((account, username)) = parse_user_key(key) {
+        return Some(Change::DeleteUser { account, username });
+    }
+    if let Some(stream) = parse_stream_key(key) {
+        return Some(Change::DeleteStream { stream });
+    }
+    let (kind, name) = key.split_once('.')?;
+    let name = unescape(name)?;
+    match kind {
+        "acct" => Some(Change::DeleteAccount { account: name }),
+        "token" => Some(Change::RevokeToken { hash_hex: name }),
+        "app" => Some(Change::DeleteApp { app_id: name }),
+        _ => None,
     }
 }
 
@@ -454,8 +464,8 @@ fn parse_user_key(key: &str) -> Option<(String, String)> {
     Some((unescape(account)?, unescape(username)?))
 }
 
-/// The stream a `stream.` key names (streams and users are the keys deleted by key).
-fn parse_stream_key(key: &str) -> Option<StreamKey> {
+/// The stream a `stream.` key names.
+pub(crate) fn parse_stream_key(key: &str) -> Option<StreamKey> {
     let mut parts = key.strip_prefix("stream.")?.split('.');
     let (account, product, label) = (parts.next()?, parts.next()?, parts.next()?);
     Some(StreamKey {
@@ -574,6 +584,31 @@ mod tests {
                 username: "alice=1".into(),
             })
         );
+    }
+
+    #[test]
+    fn deleted_account_token_and_app_keys_delete_them() {
+        let mut applier = Applier::default();
+        let mut deleted = |key: String| applier.change_of(&entry(key, b"", Operation::Delete));
+        assert_eq!(
+            deleted(crate::names::account_key("a.b")),
+            Some(Change::DeleteAccount {
+                account: "a.b".into()
+            })
+        );
+        assert_eq!(
+            deleted(token_key("00ff")),
+            Some(Change::RevokeToken {
+                hash_hex: "00ff".into()
+            })
+        );
+        assert_eq!(
+            deleted(app_key("123")),
+            Some(Change::DeleteApp {
+                app_id: "123".into()
+            })
+        );
+        assert_eq!(deleted(crate::names::app_limits_key("123")), None);
     }
 
     #[test]

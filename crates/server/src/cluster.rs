@@ -171,6 +171,9 @@ pub enum Change {
         hash_hex: String,
         /// The displayable prefix.
         prefix: String,
+        /// The operator's label (absent in changes written before tokens had labels).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
     },
     /// A v2 app (app-only bearer auth) belongs to an account.
     AddApp {
@@ -186,6 +189,21 @@ pub enum Change {
         consumer_secret_hash_hex: String,
         /// SHA-256 of the bearer token, hex.
         bearer_hash_hex: String,
+    },
+    /// An account is gone, with its users, streams, rules, tokens and apps.
+    DeleteAccount {
+        /// The account.
+        account: String,
+    },
+    /// A Powerstream token is revoked.
+    RevokeToken {
+        /// SHA-256 of the token, hex.
+        hash_hex: String,
+    },
+    /// A v2 app is gone, with its streams and their rules.
+    DeleteApp {
+        /// The app id.
+        app_id: String,
     },
     /// An app's limits, as the operator set them (`None`: the product table's figure).
     PutAppLimits {
@@ -321,6 +339,29 @@ impl Readiness {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_carry_their_label_and_read_without_one() {
+        let older = r#"{"kind":"add_token","account":"acme","hash_hex":"00","prefix":"p"}"#;
+        let change: Change = serde_json::from_str(older).unwrap();
+        assert_eq!(
+            change,
+            Change::AddToken {
+                account: "acme".into(),
+                hash_hex: "00".into(),
+                prefix: "p".into(),
+                label: None,
+            }
+        );
+        assert_eq!(serde_json::to_string(&change).unwrap(), older);
+        let removal = Change::RevokeToken {
+            hash_hex: "00".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&removal).unwrap(),
+            r#"{"kind":"revoke_token","hash_hex":"00"}"#
+        );
+    }
 
     #[test]
     fn rule_adds_carry_their_cap_and_read_without_one() {

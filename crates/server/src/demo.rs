@@ -234,7 +234,7 @@ async fn ensure_token(state: &AppState) -> anyhow::Result<String> {
         return Ok(token);
     }
     let IssuedToken { token, prefix } = issue_powerstream_token();
-    changes::add_token(state, ACCOUNT, token_hash(&token), &prefix)
+    changes::add_token(state, ACCOUNT, token_hash(&token), &prefix, Some("demo"))
         .await
         .context("creating the demo Powerstream token")?;
     let saved = token.clone();

@@ -66,6 +66,7 @@ pub mod settings;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod token_use;
 pub mod urls;
 
 use std::future::Future;

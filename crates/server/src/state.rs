@@ -24,6 +24,7 @@ use crate::ratelimit::RateLimiter;
 use crate::registry::StreamRegistry;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
+use crate::token_use::TokenUse;
 
 /// Shared state of a running server; cheap to clone.
 #[derive(Clone)]
@@ -62,8 +63,11 @@ pub struct Shared {
     pub passwords: Passwords,
     /// Budgets of unverified authentication attempts per user and per client address.
     pub auth_throttle: Arc<AuthThrottle>,
-    /// The open streams of each basic-auth user, closed when its password changes.
+    /// The open streams of each basic-auth user and Powerstream token, closed when the
+    /// password changes or the user or token goes.
     pub sessions: Sessions,
+    /// When each Powerstream token was last used (the operator's token list).
+    pub token_use: TokenUse,
     /// How the server behaves.
     pub settings: Settings,
     /// Cancelled when the server shuts down: streams send the operational message and end.
@@ -272,6 +276,7 @@ impl AppState {
             passwords: Passwords::new(&settings.auth, auth_throttle.clone()),
             auth_throttle,
             sessions: Sessions::default(),
+            token_use: TokenUse::default(),
             settings,
             shutdown: CancellationToken::new(),
             limits: Limits::default(),

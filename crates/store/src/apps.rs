@@ -98,6 +98,15 @@ fn read_app(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredApp> {
     })
 }
 
+/// The app with this id, on `conn` (a transaction too).
+pub(crate) fn find_app(
+    conn: &rusqlite::Connection,
+    id: &str,
+) -> Result<Option<StoredApp>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM apps WHERE id = ?1");
+    Ok(conn.query_row(&sql, [id], read_app).optional()?)
+}
+
 impl Store {
     /// Stores an app unless one with its id exists already (replicated changes repeat).
     /// Returns true when it was created.
@@ -137,8 +146,7 @@ impl Store {
 
     /// The app with this id.
     pub fn app(&self, id: &str) -> Result<Option<StoredApp>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM apps WHERE id = ?1");
-        Ok(self.conn().query_row(&sql, [id], read_app).optional()?)
+        find_app(&self.conn(), id)
     }
 
     /// Sets an app's limits (all three: `None` restores the product's figure). Returns

@@ -21,12 +21,14 @@
 #![deny(missing_docs)]
 
 mod apps;
+mod inventory;
 mod product;
 mod rules;
 mod schema;
 mod store;
 
 pub use apps::{AppLimits, StoredApp};
+pub use inventory::{AccountSummary, StoredToken};
 pub use product::{
     AuthScheme, ErrorDialect, PRODUCTS, Product, ProductSpec, RateWindow, RulesSpec, Sample,
     UnknownProduct, Wire,

@@ -65,6 +65,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE apps ADD COLUMN max_rule_chars INTEGER;
     ALTER TABLE apps ADD COLUMN max_connections INTEGER;
     ",
+    // 4: the operator's label of a token (NULL: none).
+    "
+    ALTER TABLE tokens ADD COLUMN label TEXT;
+    ",
 ];
 
 /// Brings the database to the newest schema.

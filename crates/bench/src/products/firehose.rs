@@ -129,7 +129,7 @@ impl Benchmark for Firehose {
 
     async fn remove(&self, client: &HttpClient, target: &Target, (): &()) -> anyhow::Result<()> {
         for label in LABELS {
-            provision::delete_stream(client, target, label, None, false).await?;
+            provision::delete_stream(client, target, label, Some("firehose"), false).await?;
         }
         Ok(())
     }

@@ -193,7 +193,7 @@ impl Benchmark for Powertrack {
         _: &Vec<Stream>,
     ) -> anyhow::Result<()> {
         for label in labels(self.streams) {
-            provision::delete_stream(client, target, &label, None, false).await?;
+            provision::delete_stream(client, target, &label, Some("powertrack"), false).await?;
         }
         Ok(())
     }

@@ -1,6 +1,19 @@
-//! The operator's admin API (docs/operator-interface.md, "Admin API"): accounts, basic-auth users,
-//! streams and Powerstream tokens. Every call needs the admin bearer token (401 with
-//! `WWW-Authenticate: Bearer` without it).
+//! The operator's admin API (docs/operator-interface.md, "Admin API"): what every admin
+//! call shares (the admin token, name checks, bodies, the change log line), and accounts,
+//! basic-auth users and streams; the account list and help view are in
+//! [`super::accounts`], tokens in [`super::tokens`], v2 apps in [`super::apps`]. Every
+//! call needs the admin token (401 with `WWW-Authenticate: Bearer` without it).
+
+/// Logs a change made through the admin API at info level, with who made it:
+/// `actor="admin"` (the admin token is the only credential of these calls), then the
+/// fields and message given, as `tracing::info!` takes them. Every admin change logs
+/// through here, so the line has one shape.
+macro_rules! log_admin_change {
+    ($($fields_and_message:tt)+) => {
+        tracing::info!(actor = "admin", $($fields_and_message)+)
+    };
+}
+pub(crate) use log_admin_change;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,11 +24,7 @@ use sluice_store::{Product, StreamLimits, StreamRef};
 
 use super::body::UnreadBody;
 use super::error::{ApiError, json_response};
-use super::powerstream;
-use crate::auth::{
-    BEARER_CHALLENGE, IssuedToken, displayable_prefix, hash_password, issue_powerstream_token,
-    token_hash,
-};
+use crate::auth::{BEARER_CHALLENGE, hash_password};
 use crate::changes;
 use crate::state::AppState;
 use crate::urls;
@@ -92,6 +101,7 @@ pub(super) async fn read_body<T: for<'de> Deserialize<'de> + Default>(
 #[serde(deny_unknown_fields)]
 struct EmptyBody {}
 
+/// Checks the account name and that the account exists (404 otherwise).
 pub(super) async fn require_account(state: &AppState, account: &str) -> Result<(), ApiError> {
     check_name("account", account)?;
     let name = account.to_owned();
@@ -114,7 +124,7 @@ pub async fn put_account(
     let EmptyBody {} = read_body(&state, raw).await?;
     let created = changes::put_account(&state, &account).await?;
     if created {
-        tracing::info!(account, "account created");
+        log_admin_change!(account, "account created");
     }
     Ok(json(created_or_ok(created), &json!({ "account": account })))
 }
@@ -143,6 +153,11 @@ pub async fn put_user(
         .await
         .map_err(ApiError::internal)?;
     let created = changes::put_user(&state, &account, &username, hash).await?;
+    if created {
+        log_admin_change!(account, username, "user created");
+    } else {
+        log_admin_change!(account, username, "user password set");
+    }
     Ok(json(
         created_or_ok(created),
         &json!({ "account": account, "username": username }),
@@ -164,7 +179,7 @@ pub async fn delete_user(
             "Unknown user {username:?} of account {account:?}."
         )));
     }
-    tracing::info!(account, username, "user deleted");
+    log_admin_change!(account, username, "user deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -220,9 +235,19 @@ pub async fn put_stream(
         label: label.clone(),
     };
     let (live, created) = changes::put_stream(&state, &key, limits).await?;
-    if created {
-        tracing::info!(account, label, %product, "stream created");
-    }
+    let what = if created {
+        "stream created"
+    } else {
+        "stream limits set"
+    };
+    log_admin_change!(
+        account,
+        label,
+        %product,
+        max_connections = limits.max_connections,
+        max_rules = limits.max_rules,
+        "{what}"
+    );
     let description = urls::describe_stream(
         &state,
         &key,
@@ -259,8 +284,8 @@ pub struct DeleteStreamQuery {
 }
 
 /// `DELETE /admin/accounts/{account}/streams/{label}[?product=…]`: deletes the label's
-/// streams (of every product unless one is named) with their rules, closing their
-/// connections with the operational message.
+/// stream with its rules, closing its connections with the operational message. Without
+/// `product`, when several products share the label, nothing is deleted: 409 naming them.
 pub async fn delete_stream(
     State(state): State<AppState>,
     Path((account, label)): Path<(String, String)>,
@@ -277,6 +302,10 @@ pub async fn delete_stream(
                 .map_err(|e| ApiError::bad_request(e.to_string()))?,
         ),
     };
+    let product = match product {
+        Some(product) => Some(product),
+        None => only_product(&state, &account, &label).await?,
+    };
     let deleted = changes::delete_streams(&state, &account, &label, product).await?;
     if deleted.is_empty() {
         return Err(ApiError::not_found(format!(
@@ -284,31 +313,44 @@ pub async fn delete_stream(
         )));
     }
     for stored in deleted {
-        tracing::info!(account, label, product = %stored.stream.product, "stream deleted");
+        log_admin_change!(account, label, product = %stored.stream.product, "stream deleted");
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST /admin/accounts/{account}/tokens`: a new Powerstream bearer token, shown once.
-pub async fn create_token(
-    State(state): State<AppState>,
-    Path(account): Path<String>,
-    headers: HeaderMap,
-    raw: UnreadBody,
-) -> Result<Response, ApiError> {
-    require_admin(&state, &headers)?;
-    require_account(&state, &account).await?;
-    let EmptyBody {} = read_body(&state, raw).await?;
-    let IssuedToken { token, prefix } = issue_powerstream_token();
-    changes::add_token(&state, &account, token_hash(&token), &prefix).await?;
-    tracing::info!(account, prefix, "powerstream token created");
-    Ok(json(StatusCode::CREATED, &json!({ "token": token })))
+/// The product of the account's one stream labelled `label` (`None`: no such stream); 409
+/// naming the products when several carry the label. The delete then names the product,
+/// so a stream of another product made meanwhile is never deleted with it.
+async fn only_product(
+    state: &AppState,
+    account: &str,
+    label: &str,
+) -> Result<Option<Product>, ApiError> {
+    let a = account.to_owned();
+    let streams = state.blocking(move |s| s.streams(&a)).await?;
+    let products: Vec<Product> = streams
+        .iter()
+        .filter(|s| s.stream.label == label)
+        .map(|s| s.stream.product)
+        .collect();
+    if let [] | [_] = products[..] {
+        return Ok(products.first().copied());
+    }
+    let products: Vec<&str> = products.iter().map(|p| p.as_str()).collect();
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        format!(
+            "Several streams of account {account:?} are labelled {label:?}: {}. Name the one \
+             to delete with ?product=, e.g. ?product={}.",
+            products.join(", "),
+            products[0]
+        ),
+    ))
 }
 
-/// `GET /admin/accounts/{account}`: users, streams (with URLs and rule counts) and token
-/// prefixes — the "API help" view of an account. Once the account has a Powerstream
-/// token its Powerstream stream is listed, whether or not it has been used yet.
-pub async fn get_account(
+/// `GET /admin/accounts/{account}/streams`: the account's streams as they exist (label,
+/// product, URLs, limits, rule count, open connections).
+pub async fn list_streams(
     State(state): State<AppState>,
     Path(account): Path<String>,
     headers: HeaderMap,
@@ -316,41 +358,26 @@ pub async fn get_account(
     require_admin(&state, &headers)?;
     require_account(&state, &account).await?;
     let a = account.clone();
-    let (users, streams, tokens) = state
-        .blocking(move |s| {
-            Ok::<_, sluice_store::StoreError>((
-                s.usernames(&a)?,
-                s.streams(&a)?,
-                s.token_prefixes(&a)?,
-            ))
-        })
-        .await?;
-    let tokens: Vec<&str> = tokens.iter().map(|p| displayable_prefix(p)).collect();
-    let mut streams: Vec<serde_json::Value> = streams
+    let stored = state.blocking(move |s| s.streams(&a)).await?;
+    let streams: Vec<serde_json::Value> = stored
         .iter()
-        .map(|stored| {
-            let live = state.registry.get(&stored.stream);
-            let (rules, connections) = live
-                .map(|l| (l.rules.len(), l.connections.len()))
-                .unwrap_or_default();
-            urls::describe_stream(&state, &stored.stream, rules, connections, stored.limits)
-        })
+        .map(|stored| describe_stored(&state, stored))
         .collect();
-    let has_powerstream = streams
-        .iter()
-        .any(|s| s["product"] == Product::Powerstream.as_str());
-    if !tokens.is_empty() && !has_powerstream {
-        // The Powerstream rule set is created on the account's first Powerstream call;
-        // until then describe it as that call will create it, so its URLs are listed as
-        // soon as the customer has a token to use them with.
-        let key = powerstream::stream_ref(&account);
-        let limits = powerstream::limits(&state);
-        streams.push(urls::describe_stream(&state, &key, 0, 0, limits));
-    }
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "account": account, "users": users, "streams": streams, "tokens": tokens }),
-    ))
+    Ok(json(StatusCode::OK, &json!({ "streams": streams })))
+}
+
+/// A stored stream's description, with its live rule and connection counts.
+pub(super) fn describe_stored(
+    state: &AppState,
+    stored: &sluice_store::StoredStream,
+) -> serde_json::Value {
+    let live = state.registry.get(&stored.stream);
+    let (rules, connections) = live
+        .map(|l| (l.rules.len(), l.connections.len()))
+        .unwrap_or_default();
+    let mut v = urls::describe_stream(state, &stored.stream, rules, connections, stored.limits);
+    v["exists"] = json!(true);
+    v
 }
 
 #[cfg(test)]

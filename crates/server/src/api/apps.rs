@@ -6,12 +6,12 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use sluice_store::{Product, StoredApp};
 
-use super::admin::{check_name, json, read_body, require_account, require_admin};
+use super::admin::{check_name, json, log_admin_change, read_body, require_account, require_admin};
 use super::body::UnreadBody;
 use super::error::{ApiError, json_response};
 use super::problem::ProblemError;
@@ -50,7 +50,7 @@ pub async fn create_app(
         bearer_token,
     } = issued;
     changes::add_app(&state, &app).await?;
-    tracing::info!(account, app_id, consumer_key, "app created");
+    log_admin_change!(account, app_id, consumer_key, "app created");
     Ok(json(
         StatusCode::CREATED,
         &json!({
@@ -167,7 +167,7 @@ pub async fn put_app_limits(
     if !changes::set_app_limits(&state, &account, &app_id, limits).await? {
         return Err(not_found());
     }
-    tracing::info!(account, app_id, ?limits, "app limits set");
+    log_admin_change!(account, app_id, ?limits, "app limits set");
     let id = app_id.clone();
     let app = state
         .blocking(move |s| s.app(&id))
@@ -180,8 +180,27 @@ pub async fn put_app_limits(
     Ok(json(StatusCode::OK, &answer))
 }
 
+/// `DELETE /admin/accounts/{account}/apps/{app_id}`: revokes the app. Its bearer token
+/// and consumer credentials are refused from this moment; its v2 streams are deleted with
+/// their rules, their open connections closed with the credentials-revoked message.
+pub async fn delete_app(
+    State(state): State<AppState>,
+    Path((account, app_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    require_account(&state, &account).await?;
+    if !changes::delete_app(&state, &account, &app_id).await? {
+        return Err(ApiError::not_found(format!(
+            "App '{app_id}' not found for account '{account}'."
+        )));
+    }
+    log_admin_change!(account, app_id, "app deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// Epoch milliseconds as an RFC 3339 UTC time.
-fn rfc3339(ms: i64) -> String {
+pub(super) fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {

@@ -12,6 +12,7 @@ use crate::auth::basic::{Outcome, Presented};
 use crate::auth::basic_credentials;
 use crate::client_addr;
 use crate::registry::LiveStream;
+use crate::sessions::{Checked, Credential};
 use crate::state::AppState;
 
 /// `prod.json` → `prod`; `None` without the `.json` suffix.
@@ -19,15 +20,9 @@ pub fn label_of(segment: &str) -> Option<&str> {
     segment.strip_suffix(".json").filter(|l| !l.is_empty())
 }
 
-/// A request that passed basic auth: who it is, for holding its streams in
+/// A request that passed basic auth: its user, for holding its streams in
 /// [`crate::sessions::Sessions`].
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    /// The username.
-    pub user: String,
-    /// The user's generation when the request was checked.
-    pub generation: u64,
-}
+pub type Authenticated = Checked;
 
 /// Checks HTTP basic auth for `account`: the user must belong to that account (no account
 /// can reach another's rules or streams). `gzip` decides the encoding of the error body.
@@ -45,7 +40,8 @@ pub async fn require_basic(
     let Some((user, password)) = basic_credentials(headers) else {
         return Err(ApiError::unauthorized().gzip(gzip));
     };
-    let generation = state.sessions.generation(account, &user);
+    let credential = Credential::user(account, &user);
+    let generation = state.sessions.generation(&credential);
     let presented = Presented {
         account,
         user: &user,
@@ -57,7 +53,10 @@ pub async fn require_basic(
         state.blocking(move |s| s.password_hash(&a, &u))
     };
     match state.passwords.check(&presented, lookup).await {
-        Outcome::Valid => Ok(Authenticated { user, generation }),
+        Outcome::Valid => Ok(Checked {
+            credential,
+            generation,
+        }),
         Outcome::Invalid => Err(ApiError::unauthorized().gzip(gzip)),
         Outcome::Throttled(rate) => Err(ApiError::rate_limited(rate).gzip(gzip)),
         Outcome::Busy => Err(ApiError::auth_busy().gzip(gzip)),

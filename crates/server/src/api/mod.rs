@@ -17,10 +17,12 @@ pub mod v2;
 pub mod volume;
 
 // The operator's surfaces.
+pub mod accounts;
 pub mod admin;
 pub mod apps;
 pub mod health;
 pub mod ingest;
+pub mod tokens;
 
 // Shared by the products.
 pub mod bearer;
@@ -39,7 +41,7 @@ pub mod streaming;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 use crate::state::AppState;
 
@@ -50,9 +52,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
+        .route("/admin/accounts", get(accounts::list_accounts))
         .route(
             "/admin/accounts/{account}",
-            put(admin::put_account).get(admin::get_account),
+            put(admin::put_account)
+                .get(accounts::get_account)
+                .delete(accounts::delete_account),
         )
         .route("/admin/accounts/{account}/users", get(admin::list_users))
         .route(
@@ -60,12 +65,20 @@ pub fn router(state: AppState) -> Router {
             put(admin::put_user).delete(admin::delete_user),
         )
         .route(
+            "/admin/accounts/{account}/streams",
+            get(admin::list_streams),
+        )
+        .route(
             "/admin/accounts/{account}/streams/{label}",
             put(admin::put_stream).delete(admin::delete_stream),
         )
         .route(
             "/admin/accounts/{account}/tokens",
-            post(admin::create_token),
+            post(tokens::create_token).get(tokens::list_tokens),
+        )
+        .route(
+            "/admin/accounts/{account}/tokens/{prefix}",
+            delete(tokens::revoke_token),
         )
         .route(
             "/admin/accounts/{account}/apps",
@@ -73,7 +86,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/admin/accounts/{account}/apps/{app_id}",
-            put(apps::put_app_limits),
+            put(apps::put_app_limits).delete(apps::delete_app),
         )
         .route("/oauth2/token", post(apps::oauth2_token))
         .merge(powertrack::routes())

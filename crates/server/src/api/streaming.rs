@@ -30,6 +30,7 @@ use crate::delivery::{
 };
 use crate::ratelimit::{RateInfo, RateLimiter};
 use crate::registry::LiveStream;
+use crate::sessions::Checked;
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -175,9 +176,10 @@ pub struct StreamOptions {
     pub prelude: Option<Bytes>,
     /// The texts written before the server closes the stream.
     pub messages: Arc<dyn CloseMessages>,
-    /// The basic-auth user the connection was opened as (Gnip streams): it is closed when
-    /// that user's password changes or the user is deleted.
-    pub user: Option<Authenticated>,
+    /// The credential the connection was opened with (a Gnip stream's basic-auth user, a
+    /// Powerstream token): it is closed when the user's password changes, the user is
+    /// deleted or the token is revoked.
+    pub user: Option<Checked>,
 }
 
 /// Where a connection's stream starts.
@@ -258,11 +260,10 @@ pub fn open_stream_at(
     start: Start,
 ) -> Response {
     let outbox = Arc::new(Outbox::new(state.settings.outbox_bytes, options.encoding));
-    let session = options.user.as_ref().map(|user| {
-        state
-            .sessions
-            .open(&live.key.account, &user.user, user.generation, &outbox)
-    });
+    let session = options
+        .user
+        .as_ref()
+        .map(|checked| state.sessions.open(checked, &outbox));
     let product = live.product().as_str();
     let partition = options.partition;
     let kind = start.kind();

@@ -38,7 +38,9 @@ use crate::delivery::CloseReason;
 use crate::registry::LiveStream;
 use crate::state::AppState;
 
+mod removals;
 mod rules;
+pub use removals::{delete_account, delete_app, revoke_token};
 use rules::apply_rules;
 pub use rules::{DeletedRules, RuleToAdd, RulesToDelete, add_rules, delete_rules};
 
@@ -74,8 +76,8 @@ impl From<RecordError> for ChangeError {
 /// What applying a change did: what the function that made the change answers with.
 #[derive(Default)]
 pub struct Applied {
-    /// An account, user or stream put: whether it was created (it did not exist). A user
-    /// deleted: whether it existed.
+    /// An account, user or stream put: whether it was created (it did not exist). A user,
+    /// account, token or app deleted: whether it existed.
     pub changed: bool,
     /// A stream put: the live stream.
     pub live: Option<Arc<LiveStream>>,
@@ -191,7 +193,9 @@ pub async fn delete_user(
 /// passwords are forgotten and the streams opened with the old credentials are closed.
 fn revoke_user(state: &AppState, account: &str, username: &str) {
     state.passwords.forget_verified();
-    let closed = state.sessions.revoke(account, username);
+    let closed = state
+        .sessions
+        .revoke(&crate::sessions::Credential::user(account, username));
     if closed > 0 {
         tracing::info!(
             account,
@@ -275,12 +279,13 @@ fn unregister(state: &AppState, key: &StreamRef) {
     }
 }
 
-/// Stores a Powerstream bearer token's hash for an account.
+/// Stores a Powerstream bearer token's hash for an account, with the operator's label.
 pub async fn add_token(
     state: &AppState,
     account: &str,
     hash: [u8; 32],
     prefix: &str,
+    label: Option<&str>,
 ) -> Result<(), ChangeError> {
     let _gate = state.changes_gate.lock().await;
     require_account(state, account).await?;
@@ -288,6 +293,7 @@ pub async fn add_token(
         account: account.to_owned(),
         hash_hex: to_hex(&hash),
         prefix: prefix.to_owned(),
+        label: label.map(str::to_owned),
     };
     commit(state, change).await?;
     Ok(())
@@ -411,6 +417,7 @@ async fn apply_locked(state: &AppState, change: Change) -> Result<Applied, Store
             account,
             hash_hex,
             prefix,
+            label,
         } => {
             let Some(hash) = from_hex(&hash_hex) else {
                 tracing::warn!(account, "replicated token hash is not hex");
@@ -421,6 +428,7 @@ async fn apply_locked(state: &AppState, change: Change) -> Result<Applied, Store
                     if s.token_account(&hash)?.is_none() {
                         s.put_account(&account, now_ms())?;
                         s.add_token(&account, &hash, &prefix, now_ms())?;
+                        s.set_token_label(&hash, label.as_deref())?;
                     }
                     Ok::<_, StoreError>(())
                 })
@@ -496,6 +504,13 @@ async fn apply_locked(state: &AppState, change: Change) -> Result<Applied, Store
                 }
             }
         }
+        Change::DeleteAccount { account } => {
+            return removals::apply_delete_account(state, account).await;
+        }
+        Change::RevokeToken { hash_hex } => {
+            return removals::apply_revoke_token(state, &hash_hex).await;
+        }
+        Change::DeleteApp { app_id } => return removals::apply_delete_app(state, app_id).await,
         Change::AddRules { .. } | Change::DeleteRules { .. } => {
             unreachable!("rule changes are applied under their stream's rules gate")
         }

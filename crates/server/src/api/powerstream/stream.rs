@@ -8,7 +8,7 @@ use axum::response::Response;
 use sluice_store::Product;
 use sluice_wire::v2::ConnectionMetadata;
 
-use super::auth::authenticate;
+use super::auth::authenticate_token;
 use super::ensure_stream;
 use crate::api::close::close_messages;
 use crate::api::encoding::accepts_gzip;
@@ -45,7 +45,7 @@ pub async fn connect(
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ProblemError> {
-    let account = authenticate(&state, &headers).await?;
+    let (account, token) = authenticate_token(&state, &headers).await?;
     let local_dc_only = local_dc_only(&query)?;
     let now = now_ms();
     let parsed = StreamQuery::parse(
@@ -75,7 +75,7 @@ pub async fn connect(
         encoding,
         prelude,
         messages: close_messages(Product::Powerstream.spec().errors),
-        user: None,
+        user: Some(token),
     };
     let mut response = open_stream_at(&state, live, options, start);
     if local_dc_only {
