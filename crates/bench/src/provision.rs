@@ -99,6 +99,32 @@ pub(crate) async fn delete_stream(
     Ok(())
 }
 
+/// Deletes the bench account's v2 app `app_id` with its streams and rules.
+pub(crate) async fn delete_app(
+    client: &HttpClient,
+    target: &Target,
+    app_id: &str,
+) -> anyhow::Result<()> {
+    let admin = Auth::Bearer(target.admin_token.clone());
+    let url = target
+        .base
+        .join(&format!("admin/accounts/{ACCOUNT}/apps/{app_id}"))
+        .context("building the admin URL")?;
+    let reply = send_waiting_out_429(
+        client,
+        "deleting a bench app",
+        &Request::new(Method::DELETE, &url, &admin)?,
+    )
+    .await?;
+    ensure!(
+        reply.status.is_success() || reply.status == StatusCode::NOT_FOUND,
+        "deleting the bench app {app_id:?}: HTTP {}: {}",
+        reply.status,
+        reply.error_message()
+    );
+    Ok(())
+}
+
 /// One add request of `batch` to `url` (PowerTrack's and Powerstream's bodies are the
 /// same); it must be answered 201 with a body of type `T`.
 pub(crate) async fn add_batch<T: serde::de::DeserializeOwned>(

@@ -143,9 +143,8 @@ impl Benchmark for V2 {
         true
     }
 
-    /// Creates the account and one new app per `bench-v2-n` (apps cannot be deleted, so a
-    /// run on a running server leaves them; their streams are deleted by
-    /// [`Benchmark::remove`]). The apps' filtered streams are created by their first rules
+    /// Creates the account and one new app per `bench-v2-n` (deleted with their streams
+    /// by [`Benchmark::remove`]). The apps' filtered streams are created by their first rules
     /// request.
     async fn provision(
         &self,
@@ -245,8 +244,7 @@ impl Benchmark for V2 {
         }
     }
 
-    /// Deletes the apps' filtered streams with their rules (the apps stay: the admin API
-    /// cannot delete them).
+    /// Deletes the apps, with their streams and rules.
     async fn remove(
         &self,
         client: &HttpClient,
@@ -254,7 +252,7 @@ impl Benchmark for V2 {
         api: &RulesApi,
     ) -> anyhow::Result<()> {
         for app in &api.apps {
-            provision::delete_stream(client, target, &app.id, Some(PRODUCT), true).await?;
+            provision::delete_app(client, target, &app.id).await?;
         }
         Ok(())
     }
