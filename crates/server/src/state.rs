@@ -64,6 +64,8 @@ pub struct Shared {
     pub auth_throttle: Arc<AuthThrottle>,
     /// The open streams of each basic-auth user, closed when its password changes.
     pub sessions: Sessions,
+    /// The console's signed-in browsers.
+    pub(crate) console: crate::console::session::ConsoleSessions,
     /// How the server behaves.
     pub settings: Settings,
     /// Cancelled when the server shuts down: streams send the operational message and end.
@@ -272,6 +274,7 @@ impl AppState {
             passwords: Passwords::new(&settings.auth, auth_throttle.clone()),
             auth_throttle,
             sessions: Sessions::default(),
+            console: Default::default(),
             settings,
             shutdown: CancellationToken::new(),
             limits: Limits::default(),
