@@ -231,7 +231,10 @@ mod tests {
         }
     }
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    /// Request headers, as (name, value) pairs.
+    type Pairs<'a> = &'a [(&'static str, &'a str)];
+
+    fn headers(pairs: Pairs<'_>) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (name, value) in pairs {
             h.append(*name, HeaderValue::from_str(value).unwrap());
@@ -270,7 +273,7 @@ mod tests {
     #[test]
     fn the_session_cookie_is_found_among_others() {
         #[rustfmt::skip]
-        let cases: &[(&[(&str, &str)], Option<&str>)] = &[
+        let cases: &[(Pairs<'_>, Option<&str>)] = &[
             (&[("cookie", "sluice_console=abc")], Some("abc")),
             (&[("cookie", "a=1; sluice_console=abc; b=2")], Some("abc")),
             (&[("cookie", "a=1"), ("cookie", "sluice_console=xyz")], Some("xyz")),
@@ -298,7 +301,7 @@ mod tests {
     #[test]
     fn state_changing_requests_need_the_consoles_own_origin() {
         #[rustfmt::skip]
-        let cases: &[(&[(&str, &str)], bool)] = &[
+        let cases: &[(Pairs<'_>, bool)] = &[
             (&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")], true),
             (&[("host", "sluice.example"), ("origin", "https://sluice.example")], true),
             (&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080"),

@@ -344,7 +344,7 @@ mod tests {
             id: i as u64 + 1,
             local: true,
         });
-        Fanout::new(registry.rules()).fan_out(&[stream.clone()], batch);
+        Fanout::new(registry.rules()).fan_out(std::slice::from_ref(&stream), batch);
         let message = tap.try_recv().unwrap();
         let json: serde_json::Value = serde_json::from_slice(&message).unwrap();
         assert_eq!(json["id"], 1);
