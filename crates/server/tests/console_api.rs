@@ -347,3 +347,76 @@ async fn console_sign_ins_spend_the_same_attempt_budget_as_basic_auth() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_live_view_streams_matches_and_ends_when_its_user_is_revoked() {
+    let settings = Settings {
+        heartbeat: Duration::from_millis(200),
+        ..Settings::default()
+    };
+    let server = TestServer::start(settings).await;
+    account_with_stream(&server, "acme", "alice", &["prod"]).await;
+    let mut alice = Browser::new(&server);
+    alice
+        .sign_in(json!({"account": "acme", "username": "alice", "password": "pw"}))
+        .await;
+    let (s, _) = alice
+        .call(
+            Method::POST,
+            "/streams/prod/rules",
+            Some(json!({"rules": [{"value": "hello", "tag": "hi"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let mut live = alice
+        .http
+        .get(format!("{}/console/api/streams/prod/live", server.base))
+        .header("cookie", alice.cookie.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    assert_eq!(live.headers()["content-type"], "text/event-stream");
+    server
+        .ingest(&format!(
+            "{}\n{}\n",
+            sluice_testkit::post(1, "bye"),
+            sluice_testkit::post(2, "hello there")
+        ))
+        .await;
+    let mut seen = String::new();
+    while !seen.contains("event: post") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), live.chunk())
+            .await
+            .expect("the post arrives")
+            .unwrap()
+            .expect("the stream is open");
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let data = seen.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let event: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(event["text"], "hello there");
+    assert_eq!(event["matching_rules"][0]["tag"], "hi");
+    assert!(!seen.contains("bye"));
+    let stream = server.state.registry.all().pop().unwrap();
+    assert!(
+        stream.connections.is_empty(),
+        "the view is not a connection"
+    );
+
+    // A password change ends the view at its next heartbeat.
+    let (s, _) = server
+        .admin(
+            Method::PUT,
+            "/admin/accounts/acme/users/alice",
+            json!({"password": "new"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while live.chunk().await.unwrap().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the live view ends");
+    server.stop().await;
+}

@@ -2,10 +2,11 @@
 //! rules, as server-sent events, from a tap on the stream ([`crate::delivery::tap`]). The
 //! tap is not a connection: it does not count towards the stream's cap, and when the
 //! browser cannot keep up it misses posts rather than slow delivery to the customer's
-//! clients. The event stream ends when the session does (checked at every heartbeat), at
-//! shutdown, and when the browser goes away.
+//! clients. The event stream ends when the session does or the stream is deleted (both
+//! checked at every heartbeat), at shutdown, and when the browser goes away.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -17,11 +18,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::customer::{as_customer, powertrack_stream};
+use super::session::{Role, Session};
 use super::{ConsoleError, session};
+use crate::registry::LiveStream;
 use crate::state::AppState;
-
-/// Silence after which a comment line keeps the event stream (and its proxies) open.
-const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// Characters of a post's text the view gets.
 const MAX_TEXT_CHARS: usize = 1_000;
@@ -48,6 +48,7 @@ pub(super) async fn live(
         tap,
         state,
         cookie,
+        stream,
         opened: false,
     };
     let events = stream::unfold(feed, |mut feed| async move {
@@ -69,6 +70,8 @@ struct Feed {
     tap: mpsc::Receiver<Bytes>,
     state: AppState,
     cookie: String,
+    /// The stream tapped: the view ends once it is deleted.
+    stream: Arc<LiveStream>,
     opened: bool,
 }
 
@@ -87,8 +90,10 @@ impl Feed {
                         return Some(Bytes::from(format!("event: post\ndata: {event}\n\n")));
                     }
                 }
-                () = tokio::time::sleep(HEARTBEAT) => {
-                    if !self.session_alive() {
+                // Silence after which a comment line keeps the event stream (and proxies on
+                // the way) open: the streams' heartbeat.
+                () = tokio::time::sleep(self.state.settings.heartbeat) => {
+                    if !self.still_wanted() {
                         return None;
                     }
                     return Some(Bytes::from_static(b": heartbeat\n\n"));
@@ -98,11 +103,23 @@ impl Feed {
         }
     }
 
-    fn session_alive(&self) -> bool {
-        self.state
-            .console
-            .get(&self.cookie, Instant::now())
-            .is_some()
+    /// Whether the session is still signed in (and its user not revoked since) and the
+    /// stream still exists.
+    fn still_wanted(&self) -> bool {
+        let signed_in = match self.state.console.get(&self.cookie, Instant::now()) {
+            Some(Session {
+                role:
+                    Role::Customer {
+                        account,
+                        username,
+                        generation,
+                    },
+                ..
+            }) => self.state.sessions.generation(&account, &username) == generation,
+            _ => false,
+        };
+        let current = self.state.registry.get(&self.stream.key);
+        signed_in && current.is_some_and(|c| Arc::ptr_eq(&c, &self.stream))
     }
 }
 
