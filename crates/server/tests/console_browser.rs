@@ -85,6 +85,8 @@ struct Screens {
 impl Screens {
     fn new() -> Self {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+        // Only this run's pages.
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Self { dir, n: 0 }
     }
@@ -196,6 +198,11 @@ async fn operator_and_customer_go_through_the_console_in_chromium() {
         Locator::XPath("//table[@id='streams']//td[.='prod']"),
     )
     .await;
+    // A v2 app: its secrets are shown once.
+    fill(&client, "app-name", "dashboard").await;
+    click(&client, Locator::Css("#app-form button[type=submit]")).await;
+    let secrets = text_until(&client, "app-secret", |t| t.contains("bearer_token")).await;
+    assert!(secrets.contains("Shown once"), "{secrets}");
     screens.take(&client, "operator-account").await;
     click(&client, Locator::Id("sign-out")).await;
 
@@ -215,6 +222,10 @@ async fn operator_and_customer_go_through_the_console_in_chromium() {
         "{help}"
     );
     screens.take(&client, "customer-streams").await;
+    // The same page on a phone-sized window.
+    client.set_window_size(390, 844).await.unwrap();
+    screens.take(&client, "customer-streams-phone").await;
+    client.set_window_size(1280, 1000).await.unwrap();
 
     // Adds a rule, and sees X's message for an invalid one.
     click(&client, Locator::Id("rules-link-prod")).await;
@@ -278,6 +289,32 @@ async fn operator_and_customer_go_through_the_console_in_chromium() {
     text_until(&client, "rule-count", |t| t == "0 of 0 rules").await;
     assert!(stream.rules.is_empty());
     screens.take(&client, "customer-rule-deleted").await;
+
+    // Imports rules from a JSON file: all of them, or none when one is invalid.
+    let files = tempfile::tempdir().unwrap();
+    let bad = files.path().join("bad.json");
+    std::fs::write(&bad, r#"{"rules":[{"value":"cats"},{"value":"dogs OR"}]}"#).unwrap();
+    let good = files.path().join("good.json");
+    std::fs::write(
+        &good,
+        r#"{"rules":[{"value":"cats","tag":"c"},{"value":"dogs"}]}"#,
+    )
+    .unwrap();
+    let import = wait_for(&client, Locator::Id("rule-import")).await;
+    import.send_keys(bad.to_str().unwrap()).await.unwrap();
+    wait_for(
+        &client,
+        Locator::XPath("//p[contains(., 'nothing was added') and contains(., 'dogs OR')]"),
+    )
+    .await;
+    assert!(stream.rules.is_empty());
+    import.clear().await.unwrap();
+    import.send_keys(good.to_str().unwrap()).await.unwrap();
+    text_until(&client, "rule-count", |t| t == "2 of 2 rules").await;
+    assert_eq!(stream.rules.len(), 2);
+    fill(&client, "rule-search", "cat").await;
+    text_until(&client, "rule-count", |t| t == "1 of 2 rules").await;
+    screens.take(&client, "customer-rules-imported").await;
 
     client.close().await.unwrap();
     server.stop().await;

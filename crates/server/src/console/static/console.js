@@ -376,6 +376,7 @@ async function rulesPage(label) {
   const add = async (e) => {
     e.preventDefault();
     addErr.textContent = "";
+    say("");
     const rule = { value: value.value };
     if (tag.value) rule.tag = tag.value;
     const res = await api("POST", base, { rules: [rule] });
@@ -394,6 +395,7 @@ async function rulesPage(label) {
   const importErr = h("p", { class: "error", role: "alert" });
   importFile.addEventListener("change", async () => {
     importErr.textContent = "";
+    say("");
     const file = importFile.files[0];
     if (!file) return;
     let body;
