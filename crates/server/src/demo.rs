@@ -383,6 +383,7 @@ impl Demo {
         format!(
             "\
 Demo: account '{ACCOUNT}', basic auth {USERNAME}:{PASSWORD}, a synthetic firehose running.
+  Console            {base}/console/  (customer: account {ACCOUNT}, username {USERNAME}, password {PASSWORD})
   PowerTrack stream  {stream}
   PowerTrack rules   {rules}  ({rule_count} rules)
   Decahose stream    {decahose}?partition=N  (N = 1..{DECAHOSE_PARTITIONS})

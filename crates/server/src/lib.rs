@@ -37,6 +37,7 @@
 //! - [`intercept`]: `--intercept`, `CONNECT` tunnels to X's API hosts with certificates
 //!   from sluice's own CA.
 //! - `connection`: one accepted connection (or tunnel): HTTP/1.1 limits, the router, shutdown.
+//! - `console`: the web console at `/console/` for the operator and the customer.
 //! - [`urls`]: the URLs the "API help" view hands out.
 //! - [`telemetry`]: metric names and Prometheus rendering.
 
@@ -50,6 +51,7 @@ pub mod clock;
 pub mod cluster;
 pub mod cluster_node;
 mod connection;
+mod console;
 pub mod dedup;
 pub mod delivery;
 pub mod delivery_mark;

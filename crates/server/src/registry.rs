@@ -17,6 +17,7 @@ use sluice_model::PostView;
 use sluice_rules::Rule;
 use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
 
+use crate::delivery::tap::Taps;
 use crate::delivery::{Format, Outbox};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -35,6 +36,8 @@ pub struct LiveStream {
     pub rules: RuleBook,
     /// The open connections.
     pub connections: Connections,
+    /// Observers of the matched posts that are not connections (the console's live view).
+    pub taps: Taps,
     /// Serializes rule changes on this stream: a second add waits for the first (spec
     /// docs/compatibility.md ("Decisions")), and store order equals matcher order.
     pub rules_gate: tokio::sync::Mutex<()>,
@@ -50,6 +53,7 @@ impl LiveStream {
             limits: Mutex::new(stored.limits),
             rules: RuleBook::new(node_rules.clone()),
             connections: Connections::default(),
+            taps: Taps::default(),
             rules_gate: tokio::sync::Mutex::new(()),
             recovery_jobs: AtomicU32::new(0),
         }

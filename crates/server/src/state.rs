@@ -68,6 +68,8 @@ pub struct Shared {
     pub sessions: Sessions,
     /// When each Powerstream token was last used (the operator's token list).
     pub token_use: TokenUse,
+    /// The console's signed-in browsers.
+    pub(crate) console: crate::console::session::ConsoleSessions,
     /// How the server behaves.
     pub settings: Settings,
     /// Cancelled when the server shuts down: streams send the operational message and end.
@@ -277,6 +279,7 @@ impl AppState {
             auth_throttle,
             sessions: Sessions::default(),
             token_use: TokenUse::default(),
+            console: Default::default(),
             settings,
             shutdown: CancellationToken::new(),
             limits: Limits::default(),

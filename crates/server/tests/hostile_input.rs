@@ -346,7 +346,8 @@ async fn every_refusal_is_in_the_dialect_of_its_path() {
         // Health, metrics, unknown paths.
         ("healthz method", "POST", "/healthz".into(), none.clone(), Body::None, 405, Admin),
         ("metrics method", "DELETE", "/metrics".into(), none.clone(), Body::None, 405, Admin),
-        ("root", "GET", "/".into(), none.clone(), Body::None, 404, Admin),
+        // `GET /` redirects to the console; other methods are refused.
+        ("root method", "POST", "/".into(), none.clone(), Body::None, 405, Admin),
         ("unknown", "GET", "/nope".into(), none.clone(), Body::None, 404, Admin),
         ("unknown bad utf-8", "GET", "/%ff".into(), none.clone(), Body::None, 404, Admin),
         // Heads hyper refuses itself, before any route: empty bodies.

@@ -256,6 +256,7 @@ async fn demo_stream_then_shutdown(signal: &str) {
     assert_eq!(health.status().as_u16(), 200);
     assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
 
+    let server_url = server.url.clone();
     let (posts, rest) = stream_until_signal(&server, 5, signal).await;
     for post in &posts {
         assert!(post["id_str"].is_string(), "{post}");
@@ -277,8 +278,26 @@ async fn demo_stream_then_shutdown(signal: &str) {
     let last: Value = serde_json::from_str(&last).expect("closing line is JSON");
     assert_eq!(last["error"]["message"], OPERATIONAL, "{last}");
 
-    let (status, _) = server.wait();
+    let (status, banner) = server.wait();
     assert_eq!(status.code(), Some(0));
+    // The banner says where the console is and how to sign in to it.
+    let console = format!("{}/console/", server_url);
+    let token_file = dir.path().join("sluice-data").join("admin-token");
+    assert!(
+        banner.iter().any(|l| l
+            == &format!(
+                "console {console} (the operator signs in with the admin token, kept in {})",
+                token_file.display()
+            )),
+        "{banner:?}"
+    );
+    assert!(
+        banner.iter().any(|l| l.trim()
+            == format!(
+                "Console            {console}  (customer: account demo, username demo, password demo)"
+            )),
+        "{banner:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

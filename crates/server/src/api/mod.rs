@@ -94,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(powerstream::routes())
         .merge(v2::routes())
         .route("/ingest", post(ingest::ingest))
+        .merge(crate::console::routes())
         // New routes go above: the layer wraps only the routes (and fallback) before it.
         .fallback(rejection::not_found)
         .layer(middleware::from_fn(rejection::errors_in_dialect))

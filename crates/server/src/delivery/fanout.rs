@@ -22,7 +22,7 @@ use super::format::Format;
 use super::gzip::Deflater;
 use super::outbox::Pushed;
 use super::segment::SegmentBuilder;
-use super::select::{Selector, partitions_of};
+use super::select::{Routed, Selector, partitions_of};
 use crate::registry::{Connection, LiveStream, NodeRules};
 use crate::telemetry;
 
@@ -97,12 +97,13 @@ impl Fanout {
     ) {
         self.active.clear();
         for stream in streams {
-            if stream.connections.is_empty() {
-                continue;
-            }
             // Only a volume product's streams share a route: a rules stream never needs the
             // search (which would make this loop quadratic in the number of streams).
             let shared = partitions_of(stream.product()).is_some();
+            let tapped = !shared && !stream.taps.is_empty();
+            if stream.connections.is_empty() && !tapped {
+                continue;
+            }
             let existing = if shared {
                 self.active
                     .iter()
@@ -140,7 +141,10 @@ impl Fanout {
                 }
             });
         }
-        self.active.retain(|r| !r.groups.is_empty());
+        self.active.retain(|r| {
+            !r.groups.is_empty()
+                || (partitions_of(r.stream.product()).is_none() && !r.stream.taps.is_empty())
+        });
         if self.active.is_empty() {
             return;
         }
@@ -161,6 +165,12 @@ impl Fanout {
                 let Some(routed) = router.route(stream) else {
                     continue;
                 };
+                if let Routed::Matched { message, .. } = &routed
+                    && !stream.taps.is_empty()
+                {
+                    // Never waits: a tap that cannot keep up misses the message.
+                    stream.taps.offer(message);
+                }
                 for group in groups.iter_mut() {
                     if !routed.reaches(group.partition, group.local_dc_only) {
                         continue;
@@ -302,6 +312,45 @@ mod tests {
         assert!(local[0].deflated().is_none());
         assert!(local[0].plain_bytes().starts_with(br#"{"id":1,"#));
         assert_eq!(local[0].plain_bytes().split(|&b| b == b'\n').count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_tap_gets_the_matched_posts_of_a_stream_without_connections() {
+        let registry = StreamRegistry::default();
+        let stream = registry.upsert(&StoredStream {
+            id: 1,
+            stream: StreamRef {
+                account: "acme".into(),
+                product: Product::PowerTrack,
+                label: "prod".into(),
+            },
+            limits: StreamLimits {
+                max_connections: 1,
+                max_rules: 10,
+            },
+        });
+        stream.rules.apply(
+            &[(
+                7,
+                sluice_rules::parse("hello").unwrap(),
+                Some("greet".into()),
+            )],
+            &[],
+        );
+        let mut tap = stream.taps.attach().unwrap();
+        let posts = [post(1, "hello there"), post(2, "bye")];
+        let batch = posts.iter().enumerate().map(|(i, p)| BatchPost {
+            raw: p.as_bytes(),
+            id: i as u64 + 1,
+            local: true,
+        });
+        Fanout::new(registry.rules()).fan_out(std::slice::from_ref(&stream), batch);
+        let message = tap.try_recv().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&message).unwrap();
+        assert_eq!(json["id"], 1);
+        assert_eq!(json["matching_rules"][0]["tag"], "greet");
+        assert!(tap.try_recv().is_err(), "only the matching post");
+        assert!(stream.connections.is_empty(), "a tap is not a connection");
     }
 
     #[tokio::test]

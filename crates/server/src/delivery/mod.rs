@@ -2,7 +2,8 @@
 //! them with framing, heartbeats and gzip, which post goes to which connection
 //! ([`select`], shared by live delivery and replay), how a batch of posts becomes one
 //! shared, compressed-once [`Segment`] per group of connections ([`fanout`], [`gzip`]),
-//! and replay from the post log ([`replay`]: backfill and recovery).
+//! replay from the post log ([`replay`]: backfill and recovery), and taps that observe a
+//! stream's matched posts without being connections ([`tap`]: the console's live view).
 
 pub mod body;
 pub mod encoding;
@@ -13,6 +14,7 @@ pub mod outbox;
 pub mod replay;
 pub mod segment;
 pub mod select;
+pub mod tap;
 
 pub use body::{BodySettings, CloseMessages, ReplayFeed, replay_then_stream_body, stream_body};
 pub use encoding::Encoding;

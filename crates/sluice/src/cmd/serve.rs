@@ -452,6 +452,10 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         );
         println!("admin token: {admin_token}");
     }
+    println!(
+        "console {listen_url}/console/ (the operator signs in with the admin token, kept in {})",
+        config.data_dir.join("admin-token").display()
+    );
     if let Some(cert) = &self_signed_cert {
         println!(
             "TLS: self-signed certificate for localhost and 127.0.0.1 at {}",
