@@ -160,7 +160,13 @@ async fn a_customer_never_reads_or_changes_another_accounts_data() {
     let (s, account) = alice.call(Method::GET, "/account", None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(account["account"], "acme");
-    assert_eq!(account["streams"].as_array().unwrap().len(), 1);
+    let existing: Vec<&Value> = account["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["exists"] == true)
+        .collect();
+    assert_eq!(existing.len(), 1, "{account}");
     assert!(!account.to_string().contains("globex"), "{account}");
     let (s, rules) = alice.call(Method::GET, "/streams/prod/rules", None).await;
     assert_eq!((s, rule_values(&rules)), (StatusCode::OK, vec![]));
@@ -173,6 +179,8 @@ async fn a_customer_never_reads_or_changes_another_accounts_data() {
         // Her own label, another account's rule id.
         (Method::DELETE, format!("/streams/prod/rules/{globex_rule_id}"), None),
         (Method::GET, "/streams/..%2F..%2Fglobex%2Fprod/rules".into(), None),
+        // Powerstream: only the account's own rule set, by its one label.
+        (Method::GET, "/streams/prod/rules?product=powerstream".into(), None),
     ];
     for (method, path, body) in refused {
         let (s, b) = alice.call(method.clone(), path, body.clone()).await;
@@ -187,6 +195,13 @@ async fn a_customer_never_reads_or_changes_another_accounts_data() {
         (Method::DELETE, "/admin/accounts/globex/users/bob", None),
         (Method::DELETE, "/admin/accounts/globex/streams/prod", None),
         (Method::POST, "/admin/accounts/globex/apps", Some(json!({"name": "x"}))),
+        (Method::GET, "/admin/accounts", None),
+        (Method::DELETE, "/admin/accounts/globex", None),
+        (Method::GET, "/admin/accounts/globex/tokens", None),
+        (Method::POST, "/admin/accounts/globex/tokens", Some(json!({}))),
+        (Method::DELETE, "/admin/accounts/globex/tokens/sl_ps_0123abcd", None),
+        (Method::PUT, "/admin/accounts/globex/apps/x", Some(json!({"max_rules": 1}))),
+        (Method::DELETE, "/admin/accounts/globex/apps/x", None),
     ];
     for (method, path, body) in operator_only {
         let (s, b) = alice.call(method.clone(), path, body.clone()).await;
@@ -214,6 +229,28 @@ async fn a_customer_never_reads_or_changes_another_accounts_data() {
         .admin(Method::PUT, "/admin/accounts/globex/users/eve", json!({}))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "eve was never created");
+    assert!(
+        server
+            .admin(Method::GET, "/admin/accounts/globex", json!(null))
+            .await
+            .0
+            .is_success()
+    );
+
+    // Powerstream rule sets: each customer's own.
+    let ps = "/streams/powerstream/rules?product=powerstream";
+    let (s, b) = bob
+        .call(
+            Method::POST,
+            ps,
+            Some(json!({"rules": [{"value": "globex ps"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = alice.call(Method::GET, ps, None).await;
+    assert_eq!((s, rule_values(&b)), (StatusCode::OK, vec![]));
+    let (_, b) = bob.call(Method::GET, ps, None).await;
+    assert_eq!(rule_values(&b), ["globex ps"]);
     server.stop().await;
 }
 
@@ -418,5 +455,322 @@ async fn the_live_view_streams_matches_and_ends_when_its_user_is_revoked() {
     })
     .await;
     assert!(ended.is_ok(), "the live view ends");
+    server.stop().await;
+}
+
+/// The operator as the console's page acts.
+async fn operator(server: &TestServer) -> Browser {
+    let mut operator = Browser::new(server);
+    assert_eq!(
+        operator.sign_in(json!({"admin_token": ADMIN})).await,
+        StatusCode::OK
+    );
+    operator
+}
+
+#[tokio::test]
+async fn the_operator_lists_accounts_and_manages_tokens_apps_and_deletes() {
+    let server = TestServer::start(Settings::default()).await;
+    for account in ["a1", "a2", "a3"] {
+        account_with_stream(&server, account, "u", &["prod"]).await;
+    }
+    let op = operator(&server).await;
+
+    // Accounts, a page at a time.
+    let (s, page1) = op
+        .call(Method::GET, "/admin/accounts?max_results=2", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page1}");
+    let names = |b: &Value| -> Vec<String> {
+        b["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["account"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&page1), ["a1", "a2"]);
+    assert_eq!(page1["accounts"][0]["streams"], 1);
+    let next = page1["next_token"].as_str().unwrap();
+    let (_, page2) = op
+        .call(
+            Method::GET,
+            &format!("/admin/accounts?max_results=2&next_token={next}"),
+            None,
+        )
+        .await;
+    assert_eq!(names(&page2), ["a3"]);
+    assert!(page2["next_token"].is_null());
+    let (s, b) = op.call(Method::GET, "/admin/accounts?page=2", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        b["error"]
+            .as_str()
+            .unwrap()
+            .contains("Unknown query parameter"),
+        "{b}"
+    );
+
+    // Tokens: created with a label (shown once), listed, revoked.
+    let (s, created) = op
+        .call(
+            Method::POST,
+            "/admin/accounts/a1/tokens",
+            Some(json!({"label": "ci"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    let (_, listed) = op
+        .call(Method::GET, "/admin/accounts/a1/tokens", None)
+        .await;
+    assert_eq!(listed["tokens"][0]["label"], "ci");
+    let prefix = listed["tokens"][0]["prefix"].as_str().unwrap().to_owned();
+    assert!(token.starts_with(&prefix));
+    let powerstream = || {
+        reqwest::Client::new()
+            .get(format!("{}/2/powerstream/rules", server.base))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(powerstream().await.unwrap().status(), StatusCode::OK);
+    let (s, _) = op
+        .call(
+            Method::DELETE,
+            &format!("/admin/accounts/a1/tokens/{prefix}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        powerstream().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, listed) = op
+        .call(Method::GET, "/admin/accounts/a1/tokens", None)
+        .await;
+    assert_eq!(listed["tokens"], json!([]));
+
+    // Apps: limits set (and refused out of range), then the app deleted.
+    let (_, app) = op
+        .call(
+            Method::POST,
+            "/admin/accounts/a1/apps",
+            Some(json!({"name": "dash"})),
+        )
+        .await;
+    let app_id = app["app_id"].as_str().unwrap().to_owned();
+    let limits = format!("/admin/accounts/a1/apps/{app_id}");
+    let (s, b) = op
+        .call(
+            Method::PUT,
+            &limits,
+            Some(json!({"max_rules": 7, "max_rule_chars": 100, "max_connections": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        (&b["max_rules"], &b["max_rule_chars"], &b["max_connections"]),
+        (&json!(7), &json!(100), &json!(2))
+    );
+    let (s, b) = op
+        .call(Method::PUT, &limits, Some(json!({"max_rule_chars": 5000})))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(b["error"], "max_rule_chars must be from 1 to 2048.");
+    let (_, apps) = op.call(Method::GET, "/admin/accounts/a1/apps", None).await;
+    assert_eq!(apps["apps"][0]["max_rules"], 7);
+    assert_eq!(
+        op.call(Method::DELETE, &limits, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        op.call(Method::DELETE, &limits, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // A stream's limits.
+    let (s, b) = op
+        .call(
+            Method::PUT,
+            "/admin/accounts/a1/streams/prod",
+            Some(json!({"product": "powertrack", "max_connections": 3, "max_rules": 9})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        (&b["max_connections"], &b["max_rules"]),
+        (&json!(3), &json!(9))
+    );
+
+    // Deleting an account: gone from the list, its users signed out.
+    let mut user = Browser::new(&server);
+    user.sign_in(json!({"account": "a2", "username": "u", "password": "pw"}))
+        .await;
+    assert_eq!(
+        user.call(Method::GET, "/account", None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        op.call(Method::DELETE, "/admin/accounts/a2", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, all) = op.call(Method::GET, "/admin/accounts", None).await;
+    assert_eq!(names(&all), ["a1", "a3"]);
+    assert_eq!(
+        user.call(Method::GET, "/account", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_node_page_shows_what_the_post_log_holds() {
+    let mut settings = Settings::default();
+    settings.post_log_retention = Duration::from_secs(2 * 3600);
+    let server = TestServer::start(settings).await;
+    let op = operator(&server).await;
+    let (_, before) = op.call(Method::GET, "/admin/health", None).await;
+    assert_eq!(before["post_log"]["posts"], 0);
+    assert!(before["post_log"]["oldest_ms"].is_null());
+    assert_eq!(before["post_log"]["retention_seconds"], 7200);
+    assert_eq!(before["cluster"], false);
+    server
+        .ingest(&format!(
+            "{}\n{}\n",
+            sluice_testkit::post(1, "one"),
+            sluice_testkit::post(2, "two")
+        ))
+        .await;
+    let (_, after) = op.call(Method::GET, "/admin/health", None).await;
+    assert_eq!(after["post_log"]["posts"], 2, "{after}");
+    let oldest = after["post_log"]["oldest_ms"].as_u64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(now.abs_diff(oldest) < 60_000, "{oldest} vs {now}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_customer_sees_every_product_and_keeps_powerstream_rules() {
+    let server = TestServer::start(Settings::default()).await;
+    account_with_stream(&server, "acme", "alice", &["prod"]).await;
+    let (s, app) = server
+        .admin(
+            Method::POST,
+            "/admin/accounts/acme/apps",
+            json!({"name": "dash"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let app_id = app["app_id"].as_str().unwrap();
+    let mut alice = Browser::new(&server);
+    alice
+        .sign_in(json!({"account": "acme", "username": "alice", "password": "pw"}))
+        .await;
+
+    // The API help: the PowerTrack stream, the Powerstream rule set and the app's v2
+    // streams, each with commands that authenticate the way its product does.
+    let (_, account) = alice.call(Method::GET, "/account", None).await;
+    let streams = account["streams"].as_array().unwrap();
+    let of = |product: &str| {
+        streams
+            .iter()
+            .find(|s| s["product"] == product)
+            .unwrap_or_else(|| panic!("no {product} in {account}"))
+    };
+    assert_eq!(
+        of("powertrack")["curl"][0]["command"].as_str().unwrap(),
+        format!(
+            "curl --compressed -u 'alice' '{}/stream/powertrack/accounts/acme/publishers/twitter/prod.json'",
+            server.base
+        )
+    );
+    let ps = of("powerstream");
+    assert_eq!(ps["exists"], false);
+    assert!(
+        ps["curl"]
+            .to_string()
+            .contains("Authorization: Bearer TOKEN"),
+        "{ps}"
+    );
+    let v2 = of("v2-filtered");
+    assert_eq!((&v2["label"], &v2["app"]), (&json!(app_id), &json!("dash")));
+    let commands: Vec<&str> = v2["curl"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
+    assert!(
+        commands[0].contains(&format!("{}/2/tweets/search/stream", server.base)),
+        "{commands:?}"
+    );
+    assert!(
+        commands.iter().all(|c| c.contains("APP_BEARER_TOKEN")),
+        "{commands:?}"
+    );
+    let sample10 = of("v2-sample10")["curl"][0].clone();
+    assert_eq!(sample10["what"], "Connect to partition 1 (of 1 to 2)");
+    assert!(
+        sample10["command"]
+            .as_str()
+            .unwrap()
+            .ends_with("/2/tweets/sample10/stream?partition=1'")
+    );
+
+    // Powerstream rules: added, X's Powerstream messages for invalid ones, deleted.
+    let rules = "/streams/powerstream/rules?product=powerstream";
+    let (s, b) = alice
+        .call(
+            Method::POST,
+            rules,
+            Some(json!({"rules": [{"value": "cats", "tag": "c"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = alice
+        .call(
+            Method::POST,
+            rules,
+            Some(json!({"rules": [{"value": "(cats"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let message = b["detail"][0]["message"].as_str().unwrap();
+    assert!(message.ends_with("(at position 6)."), "{message}");
+    let too_many: Vec<Value> = (0..101)
+        .map(|i| json!({"value": format!("w{i}")}))
+        .collect();
+    let (s, b) = alice
+        .call(Method::POST, rules, Some(json!({"rules": too_many})))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    let (_, listed) = alice.call(Method::GET, rules, None).await;
+    assert_eq!(rule_values(&listed), ["cats"]);
+    let id = listed["rules"][0]["id"].as_str().unwrap();
+    let (s, _) = alice
+        .call(
+            Method::DELETE,
+            &format!("/streams/powerstream/rules/{id}?product=powerstream"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, b) = alice
+        .call(Method::GET, "/streams/prod/rules?product=decahose", None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    // The Powerstream rule set now exists, as after a first Powerstream call.
+    let (_, account) = alice.call(Method::GET, "/account", None).await;
+    assert!(
+        account["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["product"] == "powerstream" && s["exists"] == true)
+    );
     server.stop().await;
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use sluice_store::{AccountSummary, Product, StreamRef};
+use sluice_store::{AccountSummary, Product, StoredApp, StoredStream, StreamRef};
 
 use super::admin::{
     check_name, describe_stored, json, log_admin_change, require_account, require_admin,
@@ -162,22 +162,7 @@ pub async fn get_account(
         })
         .await?;
     let tokens: Vec<&str> = tokens.iter().map(|p| displayable_prefix(p)).collect();
-    let mut streams: Vec<Value> = stored.iter().map(|s| describe_stored(&state, s)).collect();
-    let exists = |key: &StreamRef| stored.iter().any(|s| &s.stream == key);
-    let mut first_use = vec![(
-        powerstream::stream_ref(&account),
-        powerstream::limits(&state),
-    )];
-    for app in &apps {
-        for product in Product::V2 {
-            first_use.push((app.stream(product), app.stream_limits(product)));
-        }
-    }
-    for (key, limits) in first_use.into_iter().filter(|(key, _)| !exists(key)) {
-        let mut v = urls::describe_stream(&state, &key, 0, 0, limits);
-        v["exists"] = json!(false);
-        streams.push(v);
-    }
+    let streams = usable_streams(&state, &account, &stored, &apps);
     let apps: Vec<Value> = apps
         .iter()
         .map(|app| json!({ "app_id": app.id, "name": app.name }))
@@ -192,6 +177,32 @@ pub async fn get_account(
             "apps": apps,
         }),
     ))
+}
+
+/// Every stream `account` may use, described with URLs and `curl` commands: `stored` (its
+/// streams as they exist), then those made on first use that do not exist yet (its
+/// Powerstream rule set, each of `apps`' v2 streams), marked `"exists": false`. The help
+/// view and the customer's console page both show this list.
+pub(crate) fn usable_streams(
+    state: &AppState,
+    account: &str,
+    stored: &[StoredStream],
+    apps: &[StoredApp],
+) -> Vec<Value> {
+    let mut streams: Vec<Value> = stored.iter().map(|s| describe_stored(state, s)).collect();
+    let exists = |key: &StreamRef| stored.iter().any(|s| &s.stream == key);
+    let mut first_use = vec![(powerstream::stream_ref(account), powerstream::limits(state))];
+    for app in apps {
+        for product in Product::V2 {
+            first_use.push((app.stream(product), app.stream_limits(product)));
+        }
+    }
+    for (key, limits) in first_use.into_iter().filter(|(key, _)| !exists(key)) {
+        let mut v = urls::describe_stream(state, &key, 0, 0, limits);
+        v["exists"] = json!(false);
+        streams.push(v);
+    }
+    streams
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! so no secret is ever shown.
 
 use serde_json::{Value, json};
-use sluice_store::{Product, StreamRef};
+use sluice_store::{AuthScheme, Product, StreamRef};
 
 /// The curl commands of `stream` for `username` (`url` is its description's
 /// `stream_url`, `rules_url` its rules URL when it has one).
@@ -53,6 +53,46 @@ pub(super) fn commands(
         }));
     }
     Value::Array(commands)
+}
+
+/// The curl commands the customer's page shows for a stream described by `described`
+/// ([`crate::urls::describe_stream`]): for basic-auth products, [`commands`] for the
+/// signed-in user; for bearer-token products (Powerstream, v2), the description's own
+/// commands, whose token is a placeholder (the operator hands out tokens and apps).
+pub(super) fn for_customer(stream: &StreamRef, username: &str, described: &Value) -> Value {
+    if stream.product.spec().auth == AuthScheme::Basic {
+        let stream_url = described["stream_url"].as_str().unwrap_or_default();
+        return commands(
+            stream,
+            username,
+            stream_url,
+            described["rules_url"].as_str(),
+        );
+    }
+    let named = [
+        ("stream", "Connect to the stream"),
+        ("list_rules", "List the rules"),
+        ("add_rule", "Add a rule"),
+        ("validate_rule", "Validate a rule without adding it"),
+        ("delete_rule", "Delete a rule by value"),
+    ];
+    let mut listed: Vec<Value> = named
+        .iter()
+        .filter_map(|(key, what)| {
+            let command = described["curl"][key].as_str()?;
+            Some(json!({ "what": what, "command": command }))
+        })
+        .collect();
+    if let (Some(first), Some(n)) = (
+        described["curl"]["stream_partitions"][0].as_str(),
+        stream.product.spec().partitions,
+    ) {
+        listed.insert(
+            0,
+            json!({ "what": format!("Connect to partition 1 (of 1 to {n})"), "command": first }),
+        );
+    }
+    Value::Array(listed)
 }
 
 #[cfg(test)]

@@ -51,7 +51,13 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(signin::sign_out),
         )
         .route("/console/api/admin/health", get(operator::health))
-        .route(admin, put(operator::put_account).get(operator::get_account))
+        .route("/console/api/admin/accounts", get(operator::list_accounts))
+        .route(
+            admin,
+            put(operator::put_account)
+                .get(operator::get_account)
+                .delete(operator::delete_account),
+        )
         .route(
             &format!("{admin}/users/{{username}}"),
             put(operator::put_user).delete(operator::delete_user),
@@ -63,6 +69,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             &format!("{admin}/apps"),
             post(operator::create_app).get(operator::list_apps),
+        )
+        .route(
+            &format!("{admin}/apps/{{app_id}}"),
+            put(operator::put_app_limits).delete(operator::delete_app),
+        )
+        .route(
+            &format!("{admin}/tokens"),
+            post(operator::create_token).get(operator::list_tokens),
+        )
+        .route(
+            &format!("{admin}/tokens/{{prefix}}"),
+            delete(operator::revoke_token),
         )
         .route("/console/api/account", get(customer::account))
         .route(

@@ -8,6 +8,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use sluice_postlog::PostLog;
+use std::time::Duration;
 
 use super::session::Role;
 use super::{ConsoleError, json_ok, signed_in};
@@ -16,6 +18,7 @@ use crate::api::admin::{self, DeleteStreamQuery};
 use crate::api::apps;
 use crate::api::body::UnreadBody;
 use crate::api::error::ApiError;
+use crate::api::tokens;
 use crate::state::AppState;
 
 /// The headers an admin handler needs for the operator's session: its admin token as a
@@ -180,6 +183,109 @@ pub(super) async fn list_apps(
     ))
 }
 
+/// `GET …/accounts?next_token=…&max_results=…`: [`accounts::list_accounts`].
+pub(super) async fn list_accounts(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    query: Query<Vec<(String, String)>>,
+) -> Response {
+    as_admin!(state, method, headers, |h| accounts::list_accounts(
+        State(state.clone()),
+        query,
+        h
+    ))
+}
+
+/// `DELETE …/accounts/{account}`: [`accounts::delete_account`] (the page asks for the
+/// account's name again first).
+pub(super) async fn delete_account(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    path: Path<String>,
+) -> Response {
+    as_admin!(state, method, headers, |h| accounts::delete_account(
+        State(state.clone()),
+        path,
+        h
+    ))
+}
+
+/// `POST …/tokens`: [`tokens::create_token`] (the token is in this answer only).
+pub(super) async fn create_token(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    path: Path<String>,
+    body: UnreadBody,
+) -> Response {
+    as_admin!(state, method, headers, |h| tokens::create_token(
+        State(state.clone()),
+        path,
+        h,
+        body
+    ))
+}
+
+/// `GET …/tokens`: [`tokens::list_tokens`].
+pub(super) async fn list_tokens(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    path: Path<String>,
+) -> Response {
+    as_admin!(state, method, headers, |h| tokens::list_tokens(
+        State(state.clone()),
+        path,
+        h
+    ))
+}
+
+/// `DELETE …/tokens/{prefix}`: [`tokens::revoke_token`].
+pub(super) async fn revoke_token(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    path: Path<(String, String)>,
+) -> Response {
+    as_admin!(state, method, headers, |h| tokens::revoke_token(
+        State(state.clone()),
+        path,
+        h
+    ))
+}
+
+/// `PUT …/apps/{app_id}`: [`apps::put_app_limits`].
+pub(super) async fn put_app_limits(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    path: Path<(String, String)>,
+    body: UnreadBody,
+) -> Response {
+    as_admin!(state, method, headers, |h| apps::put_app_limits(
+        State(state.clone()),
+        path,
+        h,
+        body
+    ))
+}
+
+/// `DELETE …/apps/{app_id}`: [`apps::delete_app`].
+pub(super) async fn delete_app(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    path: Path<(String, String)>,
+) -> Response {
+    as_admin!(state, method, headers, |h| apps::delete_app(
+        State(state.clone()),
+        path,
+        h
+    ))
+}
+
 /// `GET /console/api/admin/health`: what `/healthz` says, with the node's streams, rules,
 /// open connections and post log position (the page turns successive positions into the
 /// ingest rate).
@@ -194,6 +300,12 @@ pub(super) async fn health(
     let streams = state.registry.all();
     let connections: usize = streams.iter().map(|s| s.connections.len()).sum();
     let checks = state.passwords.stats();
+    // A cluster's post log may read over the network: off the async threads.
+    let log = state.post_log.clone();
+    let retention = state.settings.post_log_retention;
+    let post_log = tokio::task::spawn_blocking(move || post_log_json(&*log, retention))
+        .await
+        .map_err(|e| ConsoleError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(json_ok(
         StatusCode::OK,
         &json!({
@@ -204,11 +316,25 @@ pub(super) async fn health(
             "streams": streams.len(),
             "rules": state.registry.rules().len(),
             "connections": connections,
-            "post_log": {
-                "next_seq": state.post_log.next_seq(),
-                "retention_seconds": state.settings.post_log_retention.as_secs(),
-            },
+            "post_log": post_log,
             "password_checks": { "total": checks.checks, "running": checks.running },
         }),
     ))
+}
+
+/// The post log's position, retention and what it holds now: how many posts and since
+/// when (the oldest retained post's append time, `null` when empty).
+fn post_log_json(log: &dyn PostLog, retention: Duration) -> serde_json::Value {
+    let next_seq = log.next_seq();
+    let first = log.seq_at_time(0).unwrap_or(next_seq);
+    let oldest = log
+        .read(first, 1)
+        .ok()
+        .and_then(|posts| posts.first().map(|p| p.appended_ms));
+    json!({
+        "next_seq": next_seq,
+        "retention_seconds": retention.as_secs(),
+        "posts": next_seq.saturating_sub(first),
+        "oldest_ms": oldest,
+    })
 }

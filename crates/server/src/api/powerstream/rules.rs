@@ -198,7 +198,7 @@ fn stream_rule(rule: sluice_store::StoredRule) -> StreamRule {
 
 /// Each problem of an invalid rule as a v2 `details` line (its text's, then its tag's);
 /// empty for a valid rule.
-fn invalid_details(verdict: &Verdict) -> Vec<String> {
+pub(crate) fn invalid_details(verdict: &Verdict) -> Vec<String> {
     let mut details = Vec::new();
     if let Err(e) = &verdict.parsed {
         details.extend(

@@ -5,6 +5,7 @@
 
 let me = null; // {role, account?, username?, csrf}
 let leavePage = () => {}; // stops what the current page runs (live view, polling)
+let notice = ""; // said on the next page (what ended the last one)
 
 // ---- helpers ----------------------------------------------------------------------
 
@@ -114,7 +115,8 @@ function renderWho() {
 async function route() {
   leavePage();
   leavePage = () => {};
-  say("");
+  say(notice);
+  notice = "";
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   if (!me && parts[0] !== "signin") {
     const r = await api("GET", "/session");
@@ -126,7 +128,7 @@ async function route() {
       if (parts[1] === "accounts" && parts[2]) return accountPage(parts[2]);
       return operatorPage();
     case "streams": return streamsPage();
-    case "rules": return rulesPage(parts[1]);
+    case "rules": return parts[2] ? rulesPage(parts[1], parts[2]) : rulesPage("powertrack", parts[1]);
     case "live": return livePage(parts[1]);
     case "signin": return signInPage();
     default:
@@ -169,16 +171,39 @@ function signInPage() {
 
 // ---- operator ---------------------------------------------------------------------
 
+function minutes(seconds) {
+  return seconds >= 3600 ? (seconds / 3600).toFixed(1).replace(/\.0$/, "") + " h" : Math.round(seconds / 60) + " min";
+}
+
 function operatorPage() {
   const health = h("dl", { id: "health" });
   const open = h("input", { id: "account-name", required: true, autocomplete: "off" });
   const error = h("p", { class: "error", role: "alert", id: "account-error" });
-  const go = async (create) => {
+  const tbody = h("tbody", {});
+  const pager = h("div", { class: "row" });
+  const create = async () => {
     error.textContent = "";
     const name = open.value.trim();
-    const r = await api(create ? "PUT" : "GET", "/admin/accounts/" + enc(name), create ? {} : undefined);
+    const r = await api("PUT", "/admin/accounts/" + enc(name), {});
     if (!r.ok) { error.textContent = errorText(r); return; }
     location.hash = "#/operator/accounts/" + enc(name);
+  };
+  // The account list, a page at a time: `pages` holds the next_token of each page shown.
+  const pages = [null];
+  const list = async () => {
+    const token = pages[pages.length - 1];
+    const r = await api("GET", "/admin/accounts?max_results=20" + (token ? "&next_token=" + enc(token) : ""));
+    if (!r.ok) { error.textContent = errorText(r); return; }
+    tbody.replaceChildren(...r.body.accounts.map((a) => h("tr", {},
+      h("td", {}, h("a", { href: "#/operator/accounts/" + enc(a.account) }, a.account)),
+      h("td", {}, String(a.users)), h("td", {}, String(a.streams)),
+      h("td", {}, String(a.tokens)), h("td", {}, String(a.apps)))));
+    if (!r.body.accounts.length) tbody.append(h("tr", {}, h("td", { colspan: "5" }, "No accounts yet.")));
+    pager.replaceChildren(
+      pages.length > 1 ? h("button", { type: "button", class: "secondary", id: "accounts-prev",
+        onclick: () => { pages.pop(); list(); } }, "Previous page") : null,
+      r.body.next_token ? h("button", { type: "button", class: "secondary", id: "accounts-next",
+        onclick: () => { pages.push(r.body.next_token); list(); } }, "Next page") : null);
   };
   page("Node and accounts",
     h("div", { class: "grid" },
@@ -186,12 +211,16 @@ function operatorPage() {
         h("h3", { id: "health-h" }, "This node"), health),
       h("section", { class: "card", "aria-labelledby": "acct-h" },
         h("h3", { id: "acct-h" }, "Accounts"),
-        h("form", { id: "account-form", onsubmit: (e) => { e.preventDefault(); go(true); } },
-          field("Account name", open),
-          h("div", { class: "row" },
-            h("button", { type: "submit", id: "create-account" }, "Create account"),
-            h("button", { type: "button", class: "secondary", onclick: () => go(false) }, "Open account")),
-          error))));
+        h("form", { id: "account-form", onsubmit: (e) => { e.preventDefault(); create(); } },
+          field("New account name", open),
+          h("button", { type: "submit", id: "create-account" }, "Create account"),
+          error),
+        h("div", { class: "scroll" }, h("table", { id: "accounts" },
+          h("thead", {}, h("tr", {}, h("th", {}, "Account"), h("th", {}, "Users"), h("th", {}, "Streams"),
+            h("th", {}, "Tokens"), h("th", {}, "Apps"))),
+          tbody)),
+        pager)));
+  list();
   let last = null;
   const poll = async () => {
     const r = await api("GET", "/admin/health");
@@ -204,14 +233,17 @@ function operatorPage() {
       rate = perSec.toFixed(1) + " posts/s";
     }
     last = { seq: b.post_log.next_seq, at: now };
+    const held = b.post_log.posts + " posts" +
+      (b.post_log.oldest_ms ? ", the oldest from " + new Date(b.post_log.oldest_ms).toISOString().replace(/\.\d+Z$/, "Z") : "");
     const rows = [
       ["Status", b.status + (b.reason ? " (" + b.reason + ")" : "")],
-      ["Mode", b.cluster ? "cluster member" : "single node"],
+      ["Mode", b.cluster ? "cluster member (accounts, streams, rules and posts shared over NATS)" : "single node"],
       ["Datacenter", b.datacenter],
       ["Ingest rate", rate],
       ["Streams", b.streams], ["Rules", b.rules], ["Open connections", b.connections],
       ["Post log position", b.post_log.next_seq],
-      ["Post log retention", Math.round(b.post_log.retention_seconds / 60) + " min"],
+      ["Post log retention", minutes(b.post_log.retention_seconds)],
+      ["Post log holds", held],
     ];
     health.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]));
   };
@@ -220,14 +252,28 @@ function operatorPage() {
   leavePage = () => clearInterval(timer);
 }
 
+function shownOnce(id, pairs) {
+  return h("div", { class: "secret", role: "alert", id },
+    h("p", {}, h("strong", {}, "Shown once: copy now.")),
+    h("dl", {}, pairs.flatMap(([k, v]) =>
+      [h("dt", {}, k), h("dd", {}, h("code", {}, v), " ", copyButton(v, k))])));
+}
+
+// A number input for a limit: empty means "the default".
+function limitInput(id, label, value, min) {
+  const input = h("input", { id, type: "number", min: min || "1", placeholder: "default", inputmode: "numeric" });
+  if (value !== undefined && value !== null) input.value = String(value);
+  return field(label, input);
+}
+
 async function accountPage(name) {
   const base = "/admin/accounts/" + enc(name);
   const r = await api("GET", base);
   if (!r.ok) { page("Account " + name, h("p", { class: "error" }, errorText(r))); return; }
   const acct = r.body;
-  const apps = await api("GET", base + "/apps");
+  const [apps, tokens] = await Promise.all([api("GET", base + "/apps"), api("GET", base + "/tokens")]);
   const reload = () => accountPage(name);
-  const action = (form, errorEl, fn) => async (e) => {
+  const action = (errorEl, fn) => async (e) => {
     e.preventDefault();
     errorEl.textContent = "";
     const res = await fn();
@@ -235,115 +281,214 @@ async function accountPage(name) {
     say("Done.");
     reload();
   };
+  const remove = (path, question, done) => async () => {
+    if (!confirm(question)) return;
+    const d = await api("DELETE", base + path);
+    if (!d.ok) { say(errorText(d)); return; }
+    say(done);
+    reload();
+  };
 
+  // Users.
   const users = h("ul", { id: "users" }, acct.users.map((u) => h("li", {},
     u + " ", h("button", {
       type: "button", class: "danger", "aria-label": "Delete user " + u,
-      onclick: async () => {
-        if (!confirm("Delete user " + u + "?")) return;
-        const d = await api("DELETE", base + "/users/" + enc(u));
-        if (!d.ok) say(errorText(d)); else reload();
-      },
+      onclick: remove("/users/" + enc(u), "Delete user " + u + "? Its streams are closed and its console sessions end.", "User " + u + " deleted."),
     }, "Delete"))));
   const uName = h("input", { id: "user-name", required: true, autocomplete: "off" });
   const uPass = h("input", { id: "user-password", type: "password", required: true, autocomplete: "new-password" });
   const uErr = h("p", { class: "error", role: "alert", id: "user-error" });
 
-  const streams = h("table", { id: "streams" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Label"), h("th", {}, "Product"), h("th", {}, "Limits"), h("th", {}, "Now"), h("th", {}, ""))),
-    h("tbody", {}, acct.streams.map((s) => h("tr", {},
-      h("td", {}, s.label), h("td", {}, s.product),
-      h("td", {}, s.max_connections + " connections" + (s.max_rules !== undefined ? ", " + s.max_rules + " rules" : "")),
-      h("td", {}, s.connections + " open" + (s.rule_count !== undefined ? ", " + s.rule_count + " rules" : "")),
-      h("td", {}, s.product === "powerstream" ? "" : h("button", {
-        type: "button", class: "danger", "aria-label": "Delete stream " + s.label + " (" + s.product + ")",
-        onclick: async () => {
-          if (!confirm("Delete stream " + s.label + " (" + s.product + ") and its rules?")) return;
-          const d = await api("DELETE", base + "/streams/" + enc(s.label) + "?product=" + enc(s.product));
-          if (!d.ok) say(errorText(d)); else reload();
-        },
-      }, "Delete"))))));
+  // Streams (those that exist; Powerstream's rule set and v2 streams are made on first use).
   const sLabel = h("input", { id: "stream-label", required: true, autocomplete: "off" });
   const sProduct = h("select", { id: "stream-product" },
     h("option", { value: "powertrack" }, "PowerTrack"),
     h("option", { value: "decahose" }, "Decahose"),
     h("option", { value: "firehose" }, "Firehose"));
-  const sConn = h("input", { id: "stream-max-connections", type: "number", min: "1", placeholder: "default" });
-  const sRules = h("input", { id: "stream-max-rules", type: "number", min: "0", placeholder: "default" });
+  const sConn = limitInput("stream-max-connections", "Max connections", null);
+  const sRules = limitInput("stream-max-rules", "Max rules", null, "0");
   const sErr = h("p", { class: "error", role: "alert", id: "stream-error" });
+  const editStream = (s) => () => {
+    sLabel.value = s.label;
+    sProduct.value = s.product;
+    $("#stream-max-connections").value = s.max_connections;
+    $("#stream-max-rules").value = s.max_rules === undefined ? "" : s.max_rules;
+    say("Editing the limits of " + s.label + " (" + s.product + "): change them and save.");
+    $("#stream-max-connections").focus();
+  };
+  const existing = acct.streams.filter((s) => s.exists !== false && s.product !== "powerstream" && !s.product.startsWith("v2"));
+  const streams = h("div", { class: "scroll" }, h("table", { id: "streams" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Label"), h("th", {}, "Product"), h("th", {}, "Limits"), h("th", {}, "Now"), h("th", {}, "Actions"))),
+    h("tbody", {}, existing.map((s) => h("tr", {},
+      h("td", {}, s.label), h("td", {}, s.product),
+      h("td", {}, s.max_connections + " connections" + (s.max_rules !== undefined ? ", " + s.max_rules + " rules" : "")),
+      h("td", {}, s.connections + " open" + (s.rule_count !== undefined ? ", " + s.rule_count + " rules" : "")),
+      h("td", { class: "row" },
+        h("button", { type: "button", class: "secondary", "aria-label": "Edit limits of stream " + s.label + " (" + s.product + ")", onclick: editStream(s) }, "Edit limits"),
+        h("button", {
+          type: "button", class: "danger", "aria-label": "Delete stream " + s.label + " (" + s.product + ")",
+          onclick: remove("/streams/" + enc(s.label) + "?product=" + enc(s.product),
+            "Delete stream " + s.label + " (" + s.product + ") and its rules?", "Stream deleted."),
+        }, "Delete")))))));
 
+  // Powerstream tokens.
+  const tLabel = h("input", { id: "token-label", autocomplete: "off" });
+  const tErr = h("p", { class: "error", role: "alert", id: "token-error" });
+  const tShown = h("div", {});
+  const tokenList = h("ul", { id: "tokens" }, ((tokens.body && tokens.body.tokens) || []).map((t) => h("li", {},
+    h("code", {}, t.prefix), " " + (t.label || "(no label)") + " · created " + t.created +
+      " · last used " + (t.last_used || "not since this node started") + " ",
+    h("button", {
+      type: "button", class: "danger", "aria-label": "Revoke token " + t.prefix,
+      onclick: remove("/tokens/" + enc(t.prefix), "Revoke token " + t.prefix + "? It is refused at once and its streams are closed.", "Token revoked."),
+    }, "Revoke"))));
+
+  // v2 apps.
   const appName = h("input", { id: "app-name", required: true, autocomplete: "off" });
-  const appErr = h("p", { class: "error", role: "alert" });
+  const appErr = h("p", { class: "error", role: "alert", id: "app-error" });
   const appSecret = h("div", { id: "app-secret" });
-  const appList = h("ul", {}, ((apps.body && apps.body.apps) || []).map((a) =>
-    h("li", {}, a.name + " — " + a.app_id + ", consumer key " + a.consumer_key)));
+  const appList = h("ul", { id: "apps" }, ((apps.body && apps.body.apps) || []).map((a) => {
+    const key = a.app_id;
+    const err = h("p", { class: "error", role: "alert" });
+    const limits = h("form", { class: "limits", "aria-label": "Limits of app " + a.name, onsubmit: action(err, () => {
+      const body = {};
+      for (const k of ["max_rules", "max_rule_chars", "max_connections"]) {
+        const v = $("#app-" + key + "-" + k).value;
+        body[k] = v === "" ? null : Number(v);
+      }
+      return api("PUT", base + "/apps/" + enc(key), body);
+    }) },
+      h("div", { class: "row" },
+        limitInput("app-" + key + "-max_rules", "Max rules", a.max_rules, "0"),
+        limitInput("app-" + key + "-max_rule_chars", "Max rule characters", a.max_rule_chars),
+        limitInput("app-" + key + "-max_connections", "Max connections", a.max_connections)),
+      h("button", { type: "submit", "aria-label": "Save limits of app " + a.name }, "Save limits"), err);
+    return h("li", {},
+      h("div", {}, h("strong", {}, a.name), " · " + a.app_id + " · consumer key ", h("code", {}, a.consumer_key), " ",
+        h("button", {
+          type: "button", class: "danger", "aria-label": "Delete app " + a.name,
+          onclick: remove("/apps/" + enc(key), "Delete app " + a.name + "? Its credentials are refused at once; its v2 streams and rules are deleted.", "App deleted."),
+        }, "Delete")),
+      limits);
+  }));
+
+  // Deleting the account: the name typed again is the confirmation.
+  const dName = h("input", { id: "delete-account-confirm", autocomplete: "off" });
+  const dErr = h("p", { class: "error", role: "alert", id: "delete-account-error" });
 
   page("Account " + acct.account,
+    h("p", {}, h("a", { href: "#/operator" }, "All accounts")),
     h("div", { class: "grid" },
       h("section", { class: "card", "aria-labelledby": "u-h" },
         h("h3", { id: "u-h" }, "Users (basic auth)"), users,
-        h("form", { id: "user-form", onsubmit: action(null, uErr, () =>
+        h("form", { id: "user-form", onsubmit: action(uErr, () =>
           api("PUT", base + "/users/" + enc(uName.value.trim()), { password: uPass.value })) },
           h("div", { class: "row" }, field("Username", uName), field("Password", uPass)),
           h("button", { type: "submit" }, "Create user or set password"), uErr)),
-      h("section", { class: "card", "aria-labelledby": "a-h" },
-        h("h3", { id: "a-h" }, "X API v2 apps"), appList,
-        h("form", { id: "app-form", onsubmit: async (e) => {
+      h("section", { class: "card", "aria-labelledby": "t-h" },
+        h("h3", { id: "t-h" }, "Powerstream tokens"), tokenList,
+        h("form", { id: "token-form", onsubmit: async (e) => {
           e.preventDefault();
-          appErr.textContent = "";
-          const res = await api("POST", base + "/apps", { name: appName.value.trim() });
-          if (!res.ok) { appErr.textContent = errorText(res); return; }
-          const b = res.body;
-          appSecret.replaceChildren(h("div", { class: "secret", role: "alert" },
-            h("p", {}, h("strong", {}, "Shown once: copy these now.")),
-            h("dl", {},
-              ["app_id", "consumer_key", "consumer_secret", "bearer_token"].flatMap((k) =>
-                [h("dt", {}, k), h("dd", {}, h("code", {}, b[k]), " ", copyButton(b[k], k))]))));
+          tErr.textContent = "";
+          const res = await api("POST", base + "/tokens", tLabel.value.trim() ? { label: tLabel.value.trim() } : {});
+          if (!res.ok) { tErr.textContent = errorText(res); return; }
+          await reload();
+          $("#token-shown").replaceChildren(shownOnce("token-secret", [["token", res.body.token]]));
         } },
-          field("App name", appName), h("button", { type: "submit" }, "Create app"), appErr),
-        appSecret)),
+          field("Label (optional)", tLabel), h("button", { type: "submit" }, "Create token"), tErr),
+        h("div", { id: "token-shown" }, tShown))),
     h("section", { class: "card", "aria-labelledby": "s-h" },
       h("h3", { id: "s-h" }, "Streams"), streams,
-      h("form", { id: "stream-form", onsubmit: action(null, sErr, () => {
+      h("form", { id: "stream-form", onsubmit: action(sErr, () => {
         const body = { product: sProduct.value };
-        if (sConn.value) body.max_connections = Number(sConn.value);
-        if (sRules.value) body.max_rules = Number(sRules.value);
+        const conn = $("#stream-max-connections").value;
+        const rules = $("#stream-max-rules").value;
+        if (conn) body.max_connections = Number(conn);
+        if (rules) body.max_rules = Number(rules);
         return api("PUT", base + "/streams/" + enc(sLabel.value.trim()), body);
       }) },
-        h("div", { class: "row" }, field("Label", sLabel), field("Product", sProduct),
-          field("Max connections", sConn), field("Max rules", sRules)),
+        h("div", { class: "row" }, field("Label", sLabel), field("Product", sProduct), sConn, sRules),
         h("button", { type: "submit" }, "Create stream or set limits"), sErr)),
-    h("p", { class: "muted" }, "Powerstream tokens: POST " + "/admin/accounts/" + acct.account + "/tokens with the admin token."));
+    h("section", { class: "card", "aria-labelledby": "a-h" },
+      h("h3", { id: "a-h" }, "X API v2 apps"), appList,
+      h("form", { id: "app-form", onsubmit: async (e) => {
+        e.preventDefault();
+        appErr.textContent = "";
+        const res = await api("POST", base + "/apps", { name: appName.value.trim() });
+        if (!res.ok) { appErr.textContent = errorText(res); return; }
+        const b = res.body;
+        await reload();
+        $("#app-secret").replaceChildren(shownOnce("app-secret-shown",
+          ["app_id", "consumer_key", "consumer_secret", "bearer_token"].map((k) => [k, b[k]])));
+      } },
+        field("App name", appName), h("button", { type: "submit" }, "Create app"), appErr),
+      appSecret),
+    h("section", { class: "card danger-zone", "aria-labelledby": "d-h" },
+      h("h3", { id: "d-h" }, "Delete this account"),
+      h("p", {}, "Deletes the account with its users, streams and rules, tokens and apps, and closes its open streams. This cannot be undone."),
+      h("form", { id: "delete-account-form", onsubmit: async (e) => {
+        e.preventDefault();
+        dErr.textContent = "";
+        if (dName.value !== acct.account) { dErr.textContent = "Type the account's name, " + acct.account + ", to confirm."; return; }
+        const res = await api("DELETE", base);
+        if (!res.ok) { dErr.textContent = errorText(res); return; }
+        notice = "Account " + acct.account + " deleted.";
+        location.hash = "#/operator";
+      } },
+        field("Type the account's name to confirm", dName),
+        h("button", { type: "submit", class: "danger", id: "delete-account" }, "Delete account " + acct.account), dErr)));
 }
 
 // ---- customer ---------------------------------------------------------------------
 
+const PRODUCT_NAMES = {
+  powertrack: "PowerTrack", decahose: "Decahose", firehose: "Firehose", powerstream: "Powerstream",
+  "v2-filtered": "X API v2 filtered stream", "v2-sample": "X API v2 sampled stream",
+  "v2-sample10": "X API v2 10% sampled stream", "v2-firehose": "X API v2 firehose",
+};
+
+function credentialNote(s, username) {
+  if (s.product === "powerstream") return "Authenticate with a Powerstream token (TOKEN): the operator creates them.";
+  if (s.product.startsWith("v2")) return "Authenticate with the bearer token of app " + (s.app || s.label) + " (APP_BEARER_TOKEN), or trade its consumer key and secret for it at /oauth2/token.";
+  return "curl asks for the password of " + username + ".";
+}
+
 async function streamsPage() {
   const r = await api("GET", "/account");
   if (!r.ok) { page("Streams", h("p", { class: "error" }, errorText(r))); return; }
-  const cards = r.body.streams.map((s) => h("section", { class: "card", "aria-labelledby": "st-" + s.product + "-" + s.label },
-    h("h3", { id: "st-" + s.product + "-" + s.label }, s.label + " · " + s.product),
-    h("dl", {},
-      h("dt", {}, "Stream URL"), h("dd", {}, h("code", {}, s.stream_url), " ", copyButton(s.stream_url, "stream URL")),
-      s.rules_url ? [h("dt", {}, "Rules URL"), h("dd", {}, h("code", {}, s.rules_url), " ", copyButton(s.rules_url, "rules URL"))] : [],
-      s.partitions ? [h("dt", {}, "Partitions"), h("dd", {}, "1 to " + s.partitions)] : [],
-      h("dt", {}, "Connections"), h("dd", {}, s.connections + " open of " + s.max_connections),
-      s.rule_count !== undefined ? [h("dt", {}, "Rules"), h("dd", {}, s.rule_count + " of " + s.max_rules)] : []),
-    s.product === "powertrack" ? h("p", { class: "row" },
-      h("a", { href: "#/rules/" + enc(s.label), id: "rules-link-" + s.label }, "Rules"),
-      h("a", { href: "#/live/" + enc(s.label), id: "live-link-" + s.label }, "Live view")) : null,
-    h("h4", {}, "Try it"),
-    s.curl.map((c) => h("div", {}, h("span", { class: "muted" }, c.what),
-      h("div", { class: "cmd" }, h("pre", {}, c.command), copyButton(c.command, c.what))))));
+  const cards = r.body.streams.map((s) => {
+    const id = "st-" + s.product + "-" + s.label;
+    const title = (s.app ? "app " + s.app : s.label) + " · " + (PRODUCT_NAMES[s.product] || s.product);
+    const links = [];
+    if (s.product === "powertrack" || s.product === "powerstream") {
+      links.push(h("a", { href: "#/rules/" + s.product + "/" + enc(s.label), id: "rules-link-" + (s.product === "powertrack" ? s.label : s.product) }, "Rules"));
+    }
+    if (s.product === "powertrack") links.push(h("a", { href: "#/live/" + enc(s.label), id: "live-link-" + s.label }, "Live view"));
+    return h("section", { class: "card", id, "aria-labelledby": id + "-h" },
+      h("h3", { id: id + "-h" }, title),
+      s.exists === false ? h("p", { class: "muted" }, "Made at its first call.") : null,
+      h("dl", {},
+        h("dt", {}, "Stream URL"), h("dd", {}, h("code", {}, s.stream_url), " ", copyButton(s.stream_url, "stream URL of " + title)),
+        s.rules_url ? [h("dt", {}, "Rules URL"), h("dd", {}, h("code", {}, s.rules_url), " ", copyButton(s.rules_url, "rules URL of " + title))] : [],
+        s.partitions ? [h("dt", {}, "Partitions"), h("dd", {}, "1 to " + s.partitions)] : [],
+        h("dt", {}, "Connections"), h("dd", {}, s.connections + " open of " + s.max_connections),
+        s.rule_count !== undefined ? [h("dt", {}, "Rules"), h("dd", {}, s.rule_count + " of " + s.max_rules)] : []),
+      links.length ? h("p", { class: "row" }, links) : null,
+      h("h4", {}, "Try it"),
+      h("p", { class: "muted" }, credentialNote(s, r.body.username)),
+      s.curl.map((c) => h("div", {}, h("span", { class: "muted" }, c.what),
+        h("div", { class: "cmd" }, h("pre", {}, c.command), copyButton(c.command, c.what + " (" + title + ")")))));
+  });
   page("Streams of " + r.body.account,
-    h("p", { class: "muted" }, "curl asks for the password of " + r.body.username + "."),
     cards.length ? cards : h("p", {}, "This account has no streams yet: ask the operator."));
 }
 
-async function rulesPage(label) {
+async function rulesPage(product, label) {
+  const query = product === "powertrack" ? "" : "?product=" + enc(product);
   const base = "/streams/" + enc(label) + "/rules";
-  const r = await api("GET", base);
-  if (!r.ok) { page("Rules of " + label, h("p", { class: "error" }, errorText(r))); return; }
+  const title = product === "powertrack" ? "Rules of " + label : "Powerstream rules";
+  const r = await api("GET", base + query);
+  if (!r.ok) { page(title, h("p", { class: "error" }, errorText(r))); return; }
   let rules = r.body.rules;
   const search = h("input", { id: "rule-search", type: "search", autocomplete: "off" });
   const tbody = h("tbody", {});
@@ -357,7 +502,7 @@ async function rulesPage(label) {
       h("td", {}, h("button", {
         type: "button", class: "danger", "aria-label": "Delete rule " + x.value,
         onclick: async () => {
-          const d = await api("DELETE", base + "/" + enc(x.id));
+          const d = await api("DELETE", base + "/" + enc(x.id) + query);
           if (!d.ok) { say(errorText(d)); return; }
           say("Rule deleted.");
           rules = rules.filter((y) => y.id !== x.id);
@@ -367,7 +512,7 @@ async function rulesPage(label) {
   };
   search.addEventListener("input", draw);
   const reload = async () => {
-    const again = await api("GET", base);
+    const again = await api("GET", base + query);
     if (again.ok) { rules = again.body.rules; draw(); }
   };
   const value = h("input", { id: "rule-value", required: true, autocomplete: "off", "aria-describedby": "rule-error" });
@@ -379,7 +524,7 @@ async function rulesPage(label) {
     say("");
     const rule = { value: value.value };
     if (tag.value) rule.tag = tag.value;
-    const res = await api("POST", base, { rules: [rule] });
+    const res = await api("POST", base + query, { rules: [rule] });
     if (!res.ok) {
       const d = res.body && res.body.detail && res.body.detail[0];
       addErr.textContent = (d && d.message) || errorText(res);
@@ -407,7 +552,7 @@ async function rulesPage(label) {
       importErr.textContent = "The file is not JSON of the form {\"rules\":[{\"value\":…,\"tag\":…}]}.";
       return;
     }
-    const res = await api("POST", base, body);
+    const res = await api("POST", base + query, body);
     if (!res.ok) {
       const bad = ((res.body && res.body.detail) || []).filter((d) => d.message);
       importErr.textContent = errorText(res) + (bad.length ? " First: " + bad[0].value + " — " + bad[0].message : "");
@@ -418,13 +563,13 @@ async function rulesPage(label) {
   });
   const exportRules = () => {
     const json = JSON.stringify({ rules: rules.map((x) => (x.tag ? { value: x.value, tag: x.tag } : { value: x.value })) }, null, 2);
-    const a = h("a", { href: URL.createObjectURL(new Blob([json], { type: "application/json" })), download: label + "-rules.json" });
+    const a = h("a", { href: URL.createObjectURL(new Blob([json], { type: "application/json" })), download: (product === "powertrack" ? label : product) + "-rules.json" });
     document.body.append(a);
     a.click();
     a.remove();
   };
-  page("Rules of " + label,
-    h("p", {}, h("a", { href: "#/live/" + enc(label) }, "Live view of " + label)),
+  page(title,
+    product === "powertrack" ? h("p", {}, h("a", { href: "#/live/" + enc(label) }, "Live view of " + label)) : null,
     h("section", { class: "card", "aria-labelledby": "add-h" },
       h("h3", { id: "add-h" }, "Add a rule"),
       h("form", { id: "rule-form", onsubmit: add },
@@ -474,11 +619,23 @@ function livePage(label) {
       list.prepend(item);
       while (list.children.length > 200) list.lastChild.remove();
     });
-    source.onerror = () => {
+    source.onerror = async () => {
       // One connection at a time: close this one and reconnect after a growing delay,
       // instead of the browser's fixed-interval retries.
       close();
       if (stopped) return;
+      state.textContent = "Disconnected.";
+      // Ended because the session did (signed out, user deleted)? Then to the sign-in page.
+      const who = await api("GET", "/session");
+      if (stopped) return;
+      if (who.status === 401) {
+        stopped = true;
+        me = null;
+        renderWho();
+        notice = "Your session has ended: sign in again.";
+        location.hash = "#/signin";
+        return;
+      }
       state.textContent = "Disconnected: retrying in " + Math.round(delay / 1000) + " s.";
       timer = setTimeout(connect, delay);
       delay = Math.min(delay * 2, 60000);
