@@ -157,13 +157,98 @@ async fn text_until(client: &Client, id: &str, ok: impl Fn(&str) -> bool) -> Str
     );
 }
 
+/// What would make the page unusable without a mouse, for a screen reader or on a phone:
+/// a field without a label, a button without a name, something taken out of the tab
+/// order (every action here is a link, button or field, which take the keyboard), and a
+/// page wider than the window. Empty when all is well.
+const ACCESSIBILITY_CHECK: &str = r#"
+const problems = [];
+for (const el of document.querySelectorAll("input, select, textarea")) {
+  if (el.type !== "hidden" && el.labels.length === 0 && !el.getAttribute("aria-label")) {
+    problems.push("no label: " + (el.id || el.outerHTML.slice(0, 80)));
+  }
+}
+for (const el of document.querySelectorAll("button")) {
+  if (!(el.getAttribute("aria-label") || el.textContent.trim())) problems.push("unnamed button: " + el.outerHTML.slice(0, 80));
+}
+for (const el of document.querySelectorAll("[tabindex]")) {
+  if (el.tabIndex < 0 && el.id !== "main") problems.push("out of the tab order: " + el.outerHTML.slice(0, 80));
+}
+if (/null|undefined|NaN/.test(document.body.innerText)) problems.push("a missing value shown: " + document.body.innerText);
+const root = document.documentElement;
+if (root.scrollWidth > root.clientWidth + 1) problems.push("wider than the window: " + root.scrollWidth + " > " + root.clientWidth);
+return problems;
+"#;
+
+/// Checks the page with [`ACCESSIBILITY_CHECK`] at the laptop size, then at a phone's
+/// 390 px (with a screenshot), and goes back to the laptop size.
+async fn check_page(client: &Client, screens: &mut Screens, name: &str) {
+    for (width, height) in [(1280, 1000), (390, 844)] {
+        client.set_window_size(width, height).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let problems = client.execute(ACCESSIBILITY_CHECK, vec![]).await.unwrap();
+        assert_eq!(
+            problems,
+            serde_json::json!([]),
+            "{name} at {width} px; the page: {}",
+            page_text(client).await
+        );
+        if width == 390 {
+            screens.take(client, &format!("{name}-phone")).await;
+        }
+    }
+    client.set_window_size(1280, 1000).await.unwrap();
+}
+
+/// Clicks a button that asks for confirmation, and confirms.
+async fn click_and_confirm(client: &Client, locator: Locator<'_>) {
+    click(client, locator).await;
+    for _ in 0..50 {
+        if client.accept_alert().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no confirmation was asked for {locator:?}");
+}
+
+/// Presses Enter in the element: the keyboard's way to submit a form or press a button.
+async fn press_enter(client: &Client, locator: Locator<'_>) {
+    let element = wait_for(client, locator).await;
+    element.send_keys("\u{E007}").await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_and_customer_go_through_the_console_in_chromium() {
-    let server = TestServer::start(Settings::default()).await;
+    // A short heartbeat: a live view notices its ended session within it.
+    let settings = Settings {
+        heartbeat: Duration::from_millis(500),
+        ..Settings::default()
+    };
+    let server = TestServer::start(settings).await;
     let driver = start_chromedriver().await;
+    // Two browsers, each with its own cookies: the operator's and the customer's.
     let client = browser(&driver).await;
+    let customer = browser(&driver).await;
     let mut screens = Screens::new();
+    // Bounded: every wait below gives up after 10 s; the whole path after two minutes.
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        whole_path(&server, &client, &customer, &mut screens),
+    )
+    .await
+    .expect("the console's whole path took over two minutes");
+    client.close().await.unwrap();
+    customer.close().await.unwrap();
+    server.stop().await;
+}
 
+async fn whole_path(
+    server: &TestServer,
+    client: &Client,
+    customer: &Client,
+    screens: &mut Screens,
+) {
     // The operator signs in with the admin token.
     client.goto(&format!("{}/", server.base)).await.unwrap();
     assert!(
@@ -174,81 +259,63 @@ async fn operator_and_customer_go_through_the_console_in_chromium() {
             .path()
             .starts_with("/console/")
     );
-    fill(&client, "operator-token", ADMIN).await;
-    screens.take(&client, "sign-in").await;
-    click(&client, Locator::Css("#operator-form button[type=submit]")).await;
-    text_until(&client, "health", |t| t.contains("Ingest rate")).await;
-    screens.take(&client, "operator-node").await;
-
-    // Creates an account, a user and a PowerTrack stream.
-    fill(&client, "account-name", "acme").await;
-    click(&client, Locator::Id("create-account")).await;
-    fill(&client, "user-name", "alice").await;
-    fill(&client, "user-password", "s3cret").await;
-    click(&client, Locator::Css("#user-form button[type=submit]")).await;
-    wait_for(
-        &client,
-        Locator::XPath("//ul[@id='users']/li[contains(., 'alice')]"),
-    )
+    fill(client, "operator-token", ADMIN).await;
+    check_page(client, screens, "sign-in").await;
+    press_enter(client, Locator::Id("operator-token")).await;
+    text_until(client, "health", |t| {
+        t.contains("Ingest rate") && t.contains("Post log holds")
+    })
     .await;
-    fill(&client, "stream-label", "prod").await;
-    click(&client, Locator::Css("#stream-form button[type=submit]")).await;
-    wait_for(
-        &client,
-        Locator::XPath("//table[@id='streams']//td[.='prod']"),
-    )
-    .await;
-    // A v2 app: its secrets are shown once.
-    fill(&client, "app-name", "dashboard").await;
-    click(&client, Locator::Css("#app-form button[type=submit]")).await;
-    let secrets = text_until(&client, "app-secret", |t| t.contains("bearer_token")).await;
-    assert!(secrets.contains("Shown once"), "{secrets}");
-    screens.take(&client, "operator-account").await;
-    click(&client, Locator::Id("sign-out")).await;
+    text_until(client, "accounts", |t| t.contains("No accounts yet.")).await;
+    screens.take(client, "operator-node").await;
+    check_page(client, screens, "operator-node").await;
 
-    // The customer signs in and sees the API help page.
-    fill(&client, "customer-account", "acme").await;
-    fill(&client, "customer-username", "alice").await;
-    fill(&client, "customer-password", "s3cret").await;
-    click(&client, Locator::Css("#customer-form button[type=submit]")).await;
-    let help = wait_for(&client, Locator::Css("main")).await;
-    wait_for(&client, Locator::Id("rules-link-prod")).await;
+    operator_sets_up_acme(server, client, screens).await;
+    let stream = server
+        .state
+        .registry
+        .all()
+        .into_iter()
+        .find(|s| s.key.label == "prod")
+        .unwrap();
+
+    // The customer signs in (in the other browser) and sees the API help page.
+    customer
+        .goto(&format!("{}/console/", server.base))
+        .await
+        .unwrap();
+    fill(customer, "customer-account", "acme").await;
+    fill(customer, "customer-username", "alice").await;
+    fill(customer, "customer-password", "s3cret").await;
+    click(customer, Locator::Css("#customer-form button[type=submit]")).await;
+    let help = wait_for(customer, Locator::Css("main")).await;
+    wait_for(customer, Locator::Id("rules-link-prod")).await;
+    wait_for(customer, Locator::Id("rules-link-powerstream")).await;
     let help = help.text().await.unwrap();
+    for url in [
+        "/stream/powertrack/accounts/acme/publishers/twitter/prod.json",
+        "/2/powerstream/rules",
+        "/2/tweets/search/stream",
+    ] {
+        assert!(
+            help.contains(&format!("{}{url}", server.base)),
+            "{url}: {help}"
+        );
+    }
     assert!(
-        help.contains(&format!(
-            "{}/stream/powertrack/accounts/acme/publishers/twitter/prod.json",
-            server.base
-        )),
+        help.contains("app dashboard · X API v2 filtered stream"),
         "{help}"
     );
-    screens.take(&client, "customer-streams").await;
-    // The same page on a phone-sized window.
-    client.set_window_size(390, 844).await.unwrap();
-    screens.take(&client, "customer-streams-phone").await;
-    client.set_window_size(1280, 1000).await.unwrap();
+    screens.take(customer, "customer-streams").await;
+    check_page(customer, screens, "customer-streams").await;
 
-    // Adds a rule, and sees X's message for an invalid one.
-    click(&client, Locator::Id("rules-link-prod")).await;
-    fill(&client, "rule-value", "hello world").await;
-    fill(&client, "rule-tag", "greeting").await;
-    click(&client, Locator::Css("#rule-form button[type=submit]")).await;
-    wait_for(
-        &client,
-        Locator::XPath("//table[@id='rules-table']//code[.='hello world']"),
-    )
-    .await;
-    fill(&client, "rule-value", "(hello").await;
-    click(&client, Locator::Css("#rule-form button[type=submit]")).await;
-    let message = text_until(&client, "rule-error", |t| !t.is_empty()).await;
-    assert_eq!(
-        message,
-        "mismatched input 'EOF' expecting ')' (at position 7)"
-    );
-    screens.take(&client, "customer-rules").await;
+    customer_rules(customer, screens, &stream).await;
+    customer_powerstream_rules(customer, screens).await;
 
     // Opens the live view and sees an ingested post arrive with its matching rule.
-    click(&client, Locator::LinkText("Live view of prod")).await;
-    text_until(&client, "live-state", |t| t.starts_with("Live")).await;
+    click(customer, Locator::Id("rules-link-prod")).await;
+    click(customer, Locator::LinkText("Live view of prod")).await;
+    text_until(customer, "live-state", |t| t.starts_with("Live")).await;
     server
         .ingest(&format!(
             "{}\n{}\n",
@@ -257,38 +324,180 @@ async fn operator_and_customer_go_through_the_console_in_chromium() {
         ))
         .await;
     let item = wait_for(
-        &client,
+        customer,
         Locator::XPath("//ul[@id='live-posts']/li[contains(., 'from the browser test')]"),
     )
     .await;
     let item = item.text().await.unwrap();
     assert!(item.contains("greeting: hello world"), "{item}");
     assert!(!item.contains("nothing to see"));
-    screens.take(&client, "customer-live").await;
-    let stream = server
-        .state
-        .registry
-        .all()
-        .into_iter()
-        .find(|s| s.key.label == "prod")
-        .unwrap();
+    screens.take(customer, "customer-live").await;
+    check_page(customer, screens, "customer-live").await;
     assert!(
         stream.connections.is_empty(),
         "the live view is not a connection"
     );
+    // Pauses (the event stream is closed) and resumes.
+    click(customer, Locator::Id("live-pause")).await;
+    text_until(customer, "live-state", |t| t == "Paused.").await;
+    click(customer, Locator::Id("live-pause")).await;
+    text_until(customer, "live-state", |t| t.starts_with("Live")).await;
 
-    // Pauses (the event stream is closed), then deletes the rule.
-    click(&client, Locator::Id("live-pause")).await;
-    text_until(&client, "live-state", |t| t == "Paused.").await;
-    click(&client, Locator::LinkText("Rules of prod")).await;
-    click(
-        &client,
-        Locator::Css("button[aria-label='Delete rule hello world']"),
+    // The operator deletes the user: the customer's live view ends, back to sign-in.
+    click_and_confirm(
+        client,
+        Locator::Css("button[aria-label='Delete user alice']"),
     )
     .await;
-    text_until(&client, "rule-count", |t| t == "0 of 0 rules").await;
-    assert!(stream.rules.is_empty());
-    screens.take(&client, "customer-rule-deleted").await;
+    text_until(client, "users", |t| !t.contains("alice")).await;
+    wait_for(customer, Locator::Id("customer-form")).await;
+    text_until(customer, "status", |t| t.contains("Your session has ended")).await;
+    screens.take(customer, "customer-signed-out").await;
+
+    // Deletes the account: the name typed again is the confirmation.
+    fill(client, "delete-account-confirm", "acm").await;
+    click(client, Locator::Id("delete-account")).await;
+    text_until(client, "delete-account-error", |t| {
+        t.contains("Type the account's name")
+    })
+    .await;
+    fill(client, "delete-account-confirm", "acme").await;
+    click(client, Locator::Id("delete-account")).await;
+    text_until(client, "status", |t| t == "Account acme deleted.").await;
+    text_until(client, "accounts", |t| t.contains("No accounts yet.")).await;
+    assert!(server.state.registry.all().is_empty());
+    screens.take(client, "operator-account-deleted").await;
+
+    // Many accounts: listed 20 to a page.
+    for n in 0..21 {
+        let (status, _) = server
+            .admin(
+                reqwest::Method::PUT,
+                &format!("/admin/accounts/p{n:02}"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert!(status.is_success());
+    }
+    client.refresh().await.unwrap();
+    let first = text_until(client, "accounts", |t| t.contains("p19")).await;
+    assert!(!first.contains("p20"), "{first}");
+    click(client, Locator::Id("accounts-next")).await;
+    let second = text_until(client, "accounts", |t| t.contains("p20")).await;
+    assert!(!second.contains("p19"), "{second}");
+    assert!(client.find(Locator::Id("accounts-next")).await.is_err());
+    screens.take(client, "operator-accounts-page-2").await;
+    click(client, Locator::Id("accounts-prev")).await;
+    text_until(client, "accounts", |t| t.contains("p00")).await;
+}
+
+/// The operator creates the account `acme` with the user `alice`, the PowerTrack stream
+/// `prod` (then edits its limits), a Powerstream token (created, listed, revoked) and the
+/// v2 app `dashboard` (its limits edited); the account is listed on the node page.
+async fn operator_sets_up_acme(server: &TestServer, client: &Client, screens: &mut Screens) {
+    fill(client, "account-name", "acme").await;
+    click(client, Locator::Id("create-account")).await;
+    fill(client, "user-name", "alice").await;
+    fill(client, "user-password", "s3cret").await;
+    click(client, Locator::Css("#user-form button[type=submit]")).await;
+    wait_for(
+        client,
+        Locator::XPath("//ul[@id='users']/li[contains(., 'alice')]"),
+    )
+    .await;
+    fill(client, "stream-label", "prod").await;
+    click(client, Locator::Css("#stream-form button[type=submit]")).await;
+    wait_for(
+        client,
+        Locator::XPath("//table[@id='streams']//td[.='prod']"),
+    )
+    .await;
+    // Its limits, edited from the keyboard.
+    press_enter(
+        client,
+        Locator::Css("button[aria-label='Edit limits of stream prod (powertrack)']"),
+    )
+    .await;
+    fill(client, "stream-max-rules", "50").await;
+    press_enter(client, Locator::Id("stream-max-rules")).await;
+    wait_for(
+        client,
+        Locator::XPath("//table[@id='streams']//td[contains(., '50 rules')]"),
+    )
+    .await;
+
+    // A Powerstream token with a label: shown once, listed, revoked.
+    fill(client, "token-label", "ci").await;
+    click(client, Locator::Css("#token-form button[type=submit]")).await;
+    let shown = text_until(client, "token-secret", |t| t.contains("sl_ps_")).await;
+    assert!(shown.contains("Shown once"), "{shown}");
+    let listed = text_until(client, "tokens", |t| t.contains("ci")).await;
+    let prefix = listed.split_whitespace().next().unwrap().to_owned();
+    assert!(prefix.starts_with("sl_ps_"), "{listed}");
+    click_and_confirm(
+        client,
+        Locator::Css(&format!("button[aria-label='Revoke token {prefix}']")),
+    )
+    .await;
+    text_until(client, "tokens", |t| t.is_empty()).await;
+
+    // A v2 app: its secrets are shown once; its limits edited.
+    fill(client, "app-name", "dashboard").await;
+    click(client, Locator::Css("#app-form button[type=submit]")).await;
+    let secrets = text_until(client, "app-secret", |t| t.contains("bearer_token")).await;
+    assert!(secrets.contains("Shown once"), "{secrets}");
+    let rules = wait_for(client, Locator::Css("input[id$='-max_rules']")).await;
+    rules.clear().await.unwrap();
+    rules.send_keys("7").await.unwrap();
+    click(
+        client,
+        Locator::Css("button[aria-label='Save limits of app dashboard']"),
+    )
+    .await;
+    text_until(client, "status", |t| t == "Done.").await;
+    let (_, apps) = server
+        .admin(
+            reqwest::Method::GET,
+            "/admin/accounts/acme/apps",
+            serde_json::json!(null),
+        )
+        .await;
+    assert_eq!(apps["apps"][0]["max_rules"], 7, "{apps}");
+    screens.take(client, "operator-account").await;
+    check_page(client, screens, "operator-account").await;
+
+    // The node page lists the account.
+    click(client, Locator::LinkText("All accounts")).await;
+    text_until(client, "accounts", |t| t.contains("acme")).await;
+    click(client, Locator::LinkText("acme")).await;
+    wait_for(client, Locator::Id("delete-account-confirm")).await;
+}
+
+/// The customer's PowerTrack rules: an add, X's message for an invalid rule, a delete,
+/// an import (all or nothing), a search.
+async fn customer_rules(
+    client: &Client,
+    screens: &mut Screens,
+    stream: &sluice_server::registry::LiveStream,
+) {
+    click(client, Locator::Id("rules-link-prod")).await;
+    fill(client, "rule-value", "hello world").await;
+    fill(client, "rule-tag", "greeting").await;
+    press_enter(client, Locator::Id("rule-tag")).await;
+    wait_for(
+        client,
+        Locator::XPath("//table[@id='rules-table']//code[.='hello world']"),
+    )
+    .await;
+    fill(client, "rule-value", "(hello").await;
+    click(client, Locator::Css("#rule-form button[type=submit]")).await;
+    let message = text_until(client, "rule-error", |t| !t.is_empty()).await;
+    assert_eq!(
+        message,
+        "mismatched input 'EOF' expecting ')' (at position 7)"
+    );
+    screens.take(client, "customer-rules").await;
+    check_page(client, screens, "customer-rules").await;
 
     // Imports rules from a JSON file: all of them, or none when one is invalid.
     let files = tempfile::tempdir().unwrap();
@@ -300,22 +509,43 @@ async fn operator_and_customer_go_through_the_console_in_chromium() {
         r#"{"rules":[{"value":"cats","tag":"c"},{"value":"dogs"}]}"#,
     )
     .unwrap();
-    let import = wait_for(&client, Locator::Id("rule-import")).await;
+    let import = wait_for(client, Locator::Id("rule-import")).await;
     import.send_keys(bad.to_str().unwrap()).await.unwrap();
     wait_for(
-        &client,
+        client,
         Locator::XPath("//p[contains(., 'nothing was added') and contains(., 'dogs OR')]"),
     )
     .await;
-    assert!(stream.rules.is_empty());
+    assert_eq!(stream.rules.len(), 1);
     import.clear().await.unwrap();
     import.send_keys(good.to_str().unwrap()).await.unwrap();
-    text_until(&client, "rule-count", |t| t == "2 of 2 rules").await;
+    text_until(client, "rule-count", |t| t == "3 of 3 rules").await;
+    fill(client, "rule-search", "cat").await;
+    text_until(client, "rule-count", |t| t == "1 of 3 rules").await;
+    screens.take(client, "customer-rules-imported").await;
+    // Deletes one.
+    click(
+        client,
+        Locator::Css("button[aria-label='Delete rule cats']"),
+    )
+    .await;
+    text_until(client, "rule-count", |t| t == "0 of 2 rules").await;
     assert_eq!(stream.rules.len(), 2);
-    fill(&client, "rule-search", "cat").await;
-    text_until(&client, "rule-count", |t| t == "1 of 2 rules").await;
-    screens.take(&client, "customer-rules-imported").await;
+}
 
-    client.close().await.unwrap();
-    server.stop().await;
+/// The customer's Powerstream rules: an add, and Powerstream's message for an invalid
+/// rule.
+async fn customer_powerstream_rules(client: &Client, screens: &mut Screens) {
+    click(client, Locator::LinkText("Streams and API help")).await;
+    click(client, Locator::Id("rules-link-powerstream")).await;
+    wait_for(client, Locator::XPath("//h2[.='Powerstream rules']")).await;
+    fill(client, "rule-value", "cats has:media").await;
+    click(client, Locator::Css("#rule-form button[type=submit]")).await;
+    text_until(client, "rule-count", |t| t == "1 of 1 rules").await;
+    fill(client, "rule-value", "(cats").await;
+    click(client, Locator::Css("#rule-form button[type=submit]")).await;
+    let message = text_until(client, "rule-error", |t| !t.is_empty()).await;
+    assert!(message.ends_with("(at position 6)."), "{message}");
+    screens.take(client, "customer-powerstream-rules").await;
+    click(client, Locator::LinkText("Streams and API help")).await;
 }

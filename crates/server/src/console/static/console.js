@@ -180,7 +180,7 @@ function operatorPage() {
   const open = h("input", { id: "account-name", required: true, autocomplete: "off" });
   const error = h("p", { class: "error", role: "alert", id: "account-error" });
   const tbody = h("tbody", {});
-  const pager = h("div", { class: "row" });
+  const pager = h("div", { class: "row", id: "accounts-pager" });
   const create = async () => {
     error.textContent = "";
     const name = open.value.trim();
@@ -199,11 +199,12 @@ function operatorPage() {
       h("td", {}, String(a.users)), h("td", {}, String(a.streams)),
       h("td", {}, String(a.tokens)), h("td", {}, String(a.apps)))));
     if (!r.body.accounts.length) tbody.append(h("tr", {}, h("td", { colspan: "5" }, "No accounts yet.")));
-    pager.replaceChildren(
+    pager.replaceChildren(...[
       pages.length > 1 ? h("button", { type: "button", class: "secondary", id: "accounts-prev",
         onclick: () => { pages.pop(); list(); } }, "Previous page") : null,
       r.body.next_token ? h("button", { type: "button", class: "secondary", id: "accounts-next",
-        onclick: () => { pages.push(r.body.next_token); list(); } }, "Next page") : null);
+        onclick: () => { pages.push(r.body.next_token); list(); } }, "Next page") : null,
+    ].filter((b) => b));
   };
   page("Node and accounts",
     h("div", { class: "grid" },
@@ -215,7 +216,7 @@ function operatorPage() {
           field("New account name", open),
           h("button", { type: "submit", id: "create-account" }, "Create account"),
           error),
-        h("div", { class: "scroll" }, h("table", { id: "accounts" },
+        h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": "Scrollable table" }, h("table", { id: "accounts" },
           h("thead", {}, h("tr", {}, h("th", {}, "Account"), h("th", {}, "Users"), h("th", {}, "Streams"),
             h("th", {}, "Tokens"), h("th", {}, "Apps"))),
           tbody)),
@@ -317,7 +318,7 @@ async function accountPage(name) {
     $("#stream-max-connections").focus();
   };
   const existing = acct.streams.filter((s) => s.exists !== false && s.product !== "powerstream" && !s.product.startsWith("v2"));
-  const streams = h("div", { class: "scroll" }, h("table", { id: "streams" },
+  const streams = h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": "Scrollable table" }, h("table", { id: "streams" },
     h("thead", {}, h("tr", {}, h("th", {}, "Label"), h("th", {}, "Product"), h("th", {}, "Limits"), h("th", {}, "Now"), h("th", {}, "Actions"))),
     h("tbody", {}, existing.map((s) => h("tr", {},
       h("td", {}, s.label), h("td", {}, s.product),
