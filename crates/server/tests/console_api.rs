@@ -626,8 +626,10 @@ async fn the_operator_lists_accounts_and_manages_tokens_apps_and_deletes() {
 
 #[tokio::test]
 async fn the_node_page_shows_what_the_post_log_holds() {
-    let mut settings = Settings::default();
-    settings.post_log_retention = Duration::from_secs(2 * 3600);
+    let settings = Settings {
+        post_log_retention: Duration::from_secs(2 * 3600),
+        ..Settings::default()
+    };
     let server = TestServer::start(settings).await;
     let op = operator(&server).await;
     let (_, before) = op.call(Method::GET, "/admin/health", None).await;
