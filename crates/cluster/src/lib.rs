@@ -25,6 +25,7 @@
 
 pub mod key_scan;
 pub mod kv_bucket;
+pub mod members;
 pub mod names;
 pub mod post_log;
 pub mod posts;
@@ -41,7 +42,9 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, kv, stream};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
-use sluice_server::cluster::{Change, Cluster, ClusterError, ClusterNode, RecordError, Recorded};
+use sluice_server::cluster::{
+    Change, Cluster, ClusterError, ClusterNode, Member, RecordError, Recorded,
+};
 use sluice_server::post::IngestedPost;
 use sluice_server::{BackendLog, Clustering};
 use tokio::sync::watch;
@@ -66,6 +69,11 @@ pub struct NatsCluster {
     log: Arc<post_log::JetStreamLog>,
     state: kv::Store,
     worker_id: u16,
+    /// This node's name in the worker id leases and the list of members.
+    node: String,
+    /// When this node joined, epoch milliseconds.
+    joined_ms: i64,
+    members: kv::Store,
     connected: watch::Receiver<bool>,
     renew: JoinHandle<()>,
 }
@@ -122,6 +130,12 @@ impl NatsCluster {
         let (worker_id, renew) = workers::lease(&js, &node)
             .await
             .context("leasing a rule id worker")?;
+        let members = members::bucket(&js)
+            .await
+            .context("opening the members bucket")?;
+        let joined_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         tracing::info!(url = config.url, worker_id, "joined the cluster");
         Ok(Arc::new(NatsCluster {
             client,
@@ -131,6 +145,9 @@ impl NatsCluster {
             log,
             state,
             worker_id,
+            node,
+            joined_ms,
+            members,
             connected,
             renew,
         }))
@@ -195,6 +212,7 @@ impl NatsCluster {
                 }
             }))
         };
+        let announcer = self.announcer(node.clone());
         let monitor = {
             let mut connected = self.connected.clone();
             tokio::spawn(until_stopped(node.clone(), async move {
@@ -209,7 +227,7 @@ impl NatsCluster {
                 }
             }))
         };
-        vec![consumer, watcher, monitor]
+        vec![consumer, watcher, monitor, announcer]
     }
 }
 
@@ -221,6 +239,24 @@ async fn until_stopped(node: Arc<dyn ClusterNode>, task: impl Future<Output = ()
 }
 
 impl NatsCluster {
+    /// The task that keeps this node on the cluster's list of members while it runs
+    /// ([`members`]), and takes it off when it stops.
+    fn announcer(&self, node: Arc<dyn ClusterNode>) -> JoinHandle<()> {
+        let whereabouts = node.whereabouts();
+        let member = Member {
+            node: self.node.clone(),
+            worker_id: self.worker_id,
+            datacenter: whereabouts.datacenter,
+            public_url: whereabouts.public_url,
+            joined_ms: self.joined_ms,
+        };
+        let bucket = self.members.clone();
+        tokio::spawn(async move {
+            until_stopped(node, members::announce(&bucket, &member)).await;
+            members::leave(&bucket, &member).await;
+        })
+    }
+
     /// Refuses at once while disconnected: the client would otherwise buffer the publish
     /// and send it after the caller has been told it failed.
     fn require_connection(&self) -> Result<(), ClusterError> {
@@ -244,6 +280,14 @@ impl Cluster for NatsCluster {
         async move {
             self.require_connection()?;
             shared_state::record(&self.state, &self.client, change).await
+        }
+        .boxed()
+    }
+
+    fn members(&self) -> BoxFuture<'_, Result<Vec<Member>, ClusterError>> {
+        async move {
+            self.require_connection()?;
+            members::list(&self.members, &self.client).await
         }
         .boxed()
     }

@@ -16,6 +16,8 @@ pub const POSTS_SUBJECTS: &str = "sluice.posts.>";
 pub const STATE_BUCKET: &str = "sluice_state";
 /// The KV bucket of Snowflake worker id leases.
 pub const WORKERS_BUCKET: &str = "sluice_workers";
+/// The KV bucket of the running nodes' announcements (the list of members).
+pub const MEMBERS_BUCKET: &str = "sluice_members";
 /// Header carrying the post's origin datacenter, unescaped.
 pub const DATACENTER_HEADER: &str = "Sluice-Datacenter";
 

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use sluice_server::cluster::Cluster as _;
 use sluice_testkit as common;
 use sluice_testkit::id_of;
 use sluice_testkit::{Killable, Nats, Node, eventually, post, read_log, rule_id, rule_ids};
@@ -663,5 +664,74 @@ async fn a_change_that_cannot_be_recorded_changes_nothing_on_the_node() {
     assert_eq!(streams.len(), 1, "only prod: {streams:?}");
     assert_eq!(a.state.registry.all().len(), 1);
     assert_eq!(a.state.store.password_hash("acme", "bob").unwrap(), None);
+    a.stop().await;
+}
+
+/// The node's health as the operator's console page gets it (signed in with the admin
+/// token, from the console's origin).
+async fn console_health(node: &Node) -> serde_json::Value {
+    let signed_in = node
+        .http
+        .post(format!("{}/console/api/session", node.base))
+        .header("origin", &node.base)
+        .json(&serde_json::json!({ "admin_token": sluice_testkit::ADMIN }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    node.http
+        .get(format!("{}/console/api/admin/health", node.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_node_lists_the_running_members_and_a_stopped_one_leaves() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "east").await;
+    let b = Node::start(&nats, "west").await;
+    eventually("both nodes are members", || async {
+        a.cluster.members().await.is_ok_and(|m| m.len() == 2)
+    })
+    .await;
+    let members = b.cluster.members().await.unwrap();
+    let described: Vec<(&str, &str, u16)> = members
+        .iter()
+        .map(|m| (m.datacenter.as_str(), m.public_url.as_str(), m.worker_id))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("east", a.base.as_str(), a.cluster.worker_id()),
+            ("west", b.base.as_str(), b.cluster.worker_id()),
+        ]
+    );
+    // The operator's node page shows them.
+    let health = console_health(&a).await;
+    assert_eq!(health["cluster"], true);
+    assert_eq!(
+        health["members"]["nodes"][1]["public_url"],
+        b.base.as_str(),
+        "{health}"
+    );
+
+    b.stop().await;
+    eventually("the stopped node leaves the list", || async {
+        a.cluster.members().await.is_ok_and(|m| m.len() == 1)
+    })
+    .await;
+    assert_eq!(a.cluster.members().await.unwrap()[0].datacenter, "east");
     a.stop().await;
 }

@@ -32,6 +32,35 @@ pub trait Cluster: Send + Sync + 'static {
     /// A [`Change::AddRules`] carrying a `max_rules` is recorded only if the stream's rules
     /// cluster-wide stay within it, else nothing is recorded ([`RecordError::RuleLimit`]).
     fn record(&self, change: Change) -> BoxFuture<'_, Result<Recorded, RecordError>>;
+
+    /// The nodes running in the cluster now, this one included, as each announces itself
+    /// (the operator's list of members).
+    fn members(&self) -> BoxFuture<'_, Result<Vec<Member>, ClusterError>>;
+}
+
+/// A node of the cluster as it announces itself to the others, for the operator's list of
+/// members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The node's name, unique to its process.
+    pub node: String,
+    /// The Snowflake worker id of its rule ids.
+    pub worker_id: u16,
+    /// Its datacenter.
+    pub datacenter: String,
+    /// Its public URL.
+    pub public_url: String,
+    /// When it joined the cluster, epoch milliseconds.
+    pub joined_ms: i64,
+}
+
+/// Where a node is, as it tells the cluster's other members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Whereabouts {
+    /// The node's datacenter.
+    pub datacenter: String,
+    /// The node's public URL.
+    pub public_url: String,
 }
 
 /// What a cluster backend may do to the node it runs in: hand it posts, apply changes,
@@ -57,6 +86,9 @@ pub trait ClusterNode: Send + Sync + 'static {
 
     /// Records (or clears, with `None`) why the node cannot reach the backend.
     fn set_problem(&self, problem: Option<String>);
+
+    /// The node's datacenter and public URL, for the list of members.
+    fn whereabouts(&self) -> Whereabouts;
 
     /// Resolves once the node shuts down: the backend's tasks end then.
     fn stopped(&self) -> BoxFuture<'static, ()>;

@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use sluice_store::StoreError;
 
 use crate::changes;
-use crate::cluster::{Change, ClusterNode, NodeStopped};
+use crate::cluster::{Change, ClusterNode, NodeStopped, Whereabouts};
 use crate::post::IngestedPost;
 use crate::state::AppState;
 
@@ -37,6 +37,13 @@ impl ClusterNode for AppState {
 
     fn set_problem(&self, problem: Option<String>) {
         self.readiness.set_problem(problem);
+    }
+
+    fn whereabouts(&self) -> Whereabouts {
+        Whereabouts {
+            datacenter: self.settings.datacenter.clone(),
+            public_url: self.settings.public_url.clone(),
+        }
     }
 
     fn stopped(&self) -> BoxFuture<'static, ()> {

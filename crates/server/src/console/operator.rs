@@ -306,12 +306,14 @@ pub(super) async fn health(
     let post_log = tokio::task::spawn_blocking(move || post_log_json(&*log, retention))
         .await
         .map_err(|e| ConsoleError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let members = cluster_members(&state).await;
     Ok(json_ok(
         StatusCode::OK,
         &json!({
             "status": if ready { "ok" } else { "unavailable" },
             "reason": not_ready,
             "cluster": state.cluster.is_some(),
+            "members": members,
             "datacenter": state.settings.datacenter,
             "streams": streams.len(),
             "rules": state.registry.rules().len(),
@@ -320,6 +322,22 @@ pub(super) async fn health(
             "password_checks": { "total": checks.checks, "running": checks.running },
         }),
     ))
+}
+
+/// How long the node page waits for the cluster's list of members.
+const MEMBERS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The cluster's members as the node page shows them: `null` on a single node,
+/// `{"nodes":[…]}`, or `{"error":"…"}` when the backend cannot say now.
+async fn cluster_members(state: &AppState) -> serde_json::Value {
+    let Some(cluster) = &state.cluster else {
+        return serde_json::Value::Null;
+    };
+    match tokio::time::timeout(MEMBERS_TIMEOUT, cluster.members()).await {
+        Ok(Ok(members)) => json!({ "nodes": members }),
+        Ok(Err(e)) => json!({ "error": e.to_string() }),
+        Err(_) => json!({ "error": "the cluster did not answer in time" }),
+    }
 }
 
 /// The post log's position, retention and what it holds now: how many posts and since

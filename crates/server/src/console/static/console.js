@@ -175,8 +175,22 @@ function minutes(seconds) {
   return seconds >= 3600 ? (seconds / 3600).toFixed(1).replace(/\.0$/, "") + " h" : Math.round(seconds / 60) + " min";
 }
 
+// The cluster's running nodes, for the node page (nothing on a single node).
+function membersOf(m) {
+  if (!m) return [];
+  const title = h("h4", {}, "Cluster members");
+  if (m.error) return [title, h("p", { class: "error" }, "The list is unavailable: " + m.error)];
+  return [title, h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": "Cluster members" },
+    h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "Datacenter"), h("th", {}, "URL"), h("th", {}, "Worker id"), h("th", {}, "Joined"))),
+      h("tbody", {}, m.nodes.map((n) => h("tr", {},
+        h("td", {}, n.datacenter), h("td", {}, h("a", { href: n.public_url + "/console/" }, n.public_url)),
+        h("td", {}, String(n.worker_id)), h("td", {}, new Date(n.joined_ms).toISOString().replace(/\.\d+Z$/, "Z")))))))];
+}
+
 function operatorPage() {
   const health = h("dl", { id: "health" });
+  const members = h("div", { id: "members" });
   const open = h("input", { id: "account-name", required: true, autocomplete: "off" });
   const error = h("p", { class: "error", role: "alert", id: "account-error" });
   const tbody = h("tbody", {});
@@ -209,7 +223,7 @@ function operatorPage() {
   page("Node and accounts",
     h("div", { class: "grid" },
       h("section", { class: "card", "aria-labelledby": "health-h" },
-        h("h3", { id: "health-h" }, "This node"), health),
+        h("h3", { id: "health-h" }, "This node"), health, members),
       h("section", { class: "card", "aria-labelledby": "acct-h" },
         h("h3", { id: "acct-h" }, "Accounts"),
         h("form", { id: "account-form", onsubmit: (e) => { e.preventDefault(); create(); } },
@@ -247,6 +261,7 @@ function operatorPage() {
       ["Post log holds", held],
     ];
     health.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]));
+    members.replaceChildren(...membersOf(b.members));
   };
   poll();
   const timer = setInterval(poll, 5000);
