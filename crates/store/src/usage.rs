@@ -144,6 +144,9 @@ mod tests {
         prod.replayed = 2;
         assert_eq!(got, [prod, row("dev", 11, 1, 1)]);
         assert!(store.usage("gone", 0, 100).unwrap().is_empty());
-        assert_eq!(store.usage("acme", 12, 13).unwrap(), [row("prod", 12, 3, 4)]);
+        assert_eq!(
+            store.usage("acme", 12, 13).unwrap(),
+            [row("prod", 12, 3, 4)]
+        );
     }
 }

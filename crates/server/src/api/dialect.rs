@@ -33,7 +33,8 @@ impl Dialect {
         let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
         match first {
             "stream" | "replay" => Dialect::Gnip(SentFormat::Stream),
-            "rules" => Dialect::Gnip(SentFormat::Rules),
+            // The rules API and the Usage API (`/metrics/usage/…`).
+            "rules" | "metrics" => Dialect::Gnip(SentFormat::Rules),
             "2" => Dialect::V2,
             _ => Dialect::Admin,
         }
