@@ -43,10 +43,6 @@ pub async fn get_usage(
         return Err(ApiError::not_found("Not found.").gzip(gzip));
     };
     require_basic(&state, account, &headers, gzip).await?;
-    let rate = state
-        .usage_limit
-        .check(account)
-        .map_err(|rate| ApiError::rate_limited(rate).gzip(gzip))?;
     let now = now();
     let range = RangeQuery {
         bucket: query.bucket.as_deref(),
@@ -55,6 +51,12 @@ pub async fn get_usage(
     }
     .resolve(Bucket::Month, now)
     .map_err(|e| ApiError::bad_request(e.to_string()).gzip(gzip))?;
+    // Only requests that would be answered count against the limit: a malformed one
+    // costs the customer nothing but the 400.
+    let rate = state
+        .usage_limit
+        .check(account)
+        .map_err(|rate| ApiError::rate_limited(rate).gzip(gzip))?;
     let used = account_usage(&state, account, range).await?;
     let month = Bucket::Month.floor(now);
     let this_month = Range {
