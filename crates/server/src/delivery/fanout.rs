@@ -102,8 +102,8 @@ impl Fanout {
     }
 
     /// Fans a batch out to live connections: routes every post for every stream in
-    /// `streams` that has connections, and queues the results in their outboxes, in post
-    /// order.
+    /// `streams` (each listed once) that has connections, and queues the results in their
+    /// outboxes, in post order; then adds the batch to the streams' usage counts.
     ///
     /// The groups are taken from the connections open when the batch starts (after it was
     /// logged); a connection that registers meanwhile still receives the segments of its
@@ -232,23 +232,14 @@ impl Fanout {
 }
 
 impl Route {
-    /// The index of `stream`'s tally, added if new.
+    /// A new tally for `stream` (each stream comes once per batch); returns its index.
     fn tally_of(&mut self, stream: &Arc<LiveStream>) -> usize {
-        match self
-            .tallies
-            .iter()
-            .position(|t| Arc::ptr_eq(&t.stream, stream))
-        {
-            Some(at) => at,
-            None => {
-                self.tallies.push(Tally {
-                    stream: stream.clone(),
-                    delivered: 0,
-                    last_post: 0,
-                });
-                self.tallies.len() - 1
-            }
-        }
+        self.tallies.push(Tally {
+            stream: stream.clone(),
+            delivered: 0,
+            last_post: 0,
+        });
+        self.tallies.len() - 1
     }
 
     /// Adds the batch's counts to the streams' usage: one lock per stream and batch.
@@ -374,7 +365,16 @@ mod tests {
             id: i as u64 + 1,
             local: i != 1,
         });
-        Fanout::new(registry.rules()).fan_out(&[stream], batch);
+        Fanout::new(registry.rules()).fan_out(std::slice::from_ref(&stream), batch);
+
+        // Usage: the two matching posts, once each however many connections got them;
+        // rule 7 matched both.
+        let pending = stream.usage.take_pending();
+        assert_eq!(pending.len(), 1);
+        assert_eq!((pending[0].activities, pending[0].replayed), (2, 0));
+        let now_minute = crate::usage::minute_of(crate::clock::now_ms());
+        let matches = stream.usage.rule_matches_last_hour(now_minute);
+        assert_eq!(matches.into_iter().collect::<Vec<_>>(), [(7, 2)]);
 
         let (a, b) = (queued(&gzip_a).await, queued(&gzip_b).await);
         assert_eq!((a.len(), b.len()), (1, 1));
@@ -557,6 +557,17 @@ mod tests {
             queued(&globex_4).await,
         );
         assert_eq!((a3.len(), g3.len(), g4.len()), (1, 1, 1));
+        // Usage: each stream counts the posts of the partitions it has connections on.
+        let delivered = |stream: &LiveStream| {
+            stream
+                .usage
+                .take_pending()
+                .iter()
+                .map(|h| h.activities)
+                .sum::<u64>()
+        };
+        assert_eq!(delivered(&acme), want(3).len() as u64);
+        assert_eq!(delivered(&globex), 6);
         assert_eq!(ids_in(&a3), want(3));
         assert_eq!(ids_in(&g3), want(3));
         assert_eq!(ids_in(&g4), want(4));
