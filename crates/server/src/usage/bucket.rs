@@ -395,6 +395,9 @@ mod tests {
         assert!(range(Some("hour"), Some("202611010000"), Some("202612020000")).is_ok());
     }
 
+    /// `bucket`, `fromDate`, `toDate` and the 400's message.
+    type Case<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, &'a str);
+
     #[test]
     fn bad_ranges_are_refused_with_their_reason() {
         let now = datetime!(2026-12-02 13:20 UTC);
@@ -405,7 +408,7 @@ mod tests {
                 .to_string()
         };
         #[rustfmt::skip]
-        let cases: &[(Option<&str>, Option<&str>, Option<&str>, &str)] = &[
+        let cases: &[Case] = &[
             (Some("week"), None, None, "Invalid bucket \"week\": expected \"month\", \"day\" or \"hour\"."),
             (Some(""), None, None, "Invalid bucket \"\": expected \"month\", \"day\" or \"hour\"."),
             (Some("DAY"), None, None, "Invalid bucket \"DAY\": expected \"month\", \"day\" or \"hour\"."),
