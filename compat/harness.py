@@ -86,6 +86,19 @@ CYCLE = [
 ]
 
 
+# The steps of the enterprise (Gnip) clients: PowerTrack rules and stream, then the
+# Usage API.
+GNIP_CYCLE = [
+    "add-rules",
+    "connect-stream",
+    "receive-match",
+    "usage",
+]
+
+# The basic-auth user `provision` creates for the enterprise clients.
+GNIP_USER = "compat-user"
+
+
 def clients(python: str, node: str) -> list[Client]:
     """Every client scenario of the suite, in report order."""
     py = COMPAT_DIR / "python"
@@ -103,6 +116,12 @@ def clients(python: str, node: str) -> list[Client]:
             [python, str(py / "twarc2_cli_cycle.py")],
             CYCLE,
             transport="intercept",
+        ),
+        Client(
+            "python-gnip",
+            [python, str(py / "python_gnip_cycle.py")],
+            GNIP_CYCLE,
+            transport="http",
         ),
         Client(
             "twitter-api-v2",
@@ -381,7 +400,9 @@ class Outcome:
 
 
 def provision(server: Server) -> dict:
-    """Account `compat` and one app; returns the app's credentials."""
+    """Account `compat` and one app, and for the enterprise clients a basic-auth user and
+    a PowerTrack stream labelled `prod`; returns the app's credentials and the user's
+    password (`user_password`)."""
     status, body = server.admin("PUT", "/admin/accounts/compat", {})
     if status not in (200, 201):
         raise StepFailed(f"PUT /admin/accounts/compat answered {status}: {body}")
@@ -389,7 +410,13 @@ def provision(server: Server) -> dict:
     keys = ("app_id", "consumer_key", "consumer_secret", "bearer_token")
     if status != 201 or not all(isinstance(app.get(k), str) and app[k] for k in keys):
         raise StepFailed(f"POST /admin/accounts/compat/apps answered {status}: {app}")
-    return app
+    password = secrets.token_hex(12)
+    for path, body in [(f"/admin/accounts/compat/users/{GNIP_USER}", {"password": password}),
+                       ("/admin/accounts/compat/streams/prod", {"product": "powertrack"})]:
+        status, answer = server.admin("PUT", path, body)
+        if status not in (200, 201):
+            raise StepFailed(f"PUT {path} answered {status}: {answer}")
+    return {**app, "user_password": password}
 
 
 def scenario_env(server: Server, app: dict, client: Client, workdir: Path) -> dict:
@@ -409,6 +436,8 @@ def scenario_env(server: Server, app: dict, client: Client, workdir: Path) -> di
         "SLUICE_COMPAT_AUTHOR_ID": AUTHOR_ID,
         "SLUICE_COMPAT_AUTHOR_USERNAME": AUTHOR_USERNAME,
         "SLUICE_COMPAT_WORKDIR": str(workdir),
+        "SLUICE_COMPAT_USER": GNIP_USER,
+        "SLUICE_COMPAT_PASSWORD": app["user_password"],
         "SLUICE_COMPAT_NODE_MODULES": os.environ.get("SLUICE_COMPAT_NODE_MODULES", ""),
         "PYTHONUNBUFFERED": "1",
         # twarc2 reads ~/.config/twarc; a private HOME keeps the machine's config out.

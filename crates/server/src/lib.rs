@@ -70,6 +70,7 @@ pub mod telemetry;
 pub mod tls;
 pub mod token_use;
 pub mod urls;
+pub mod usage;
 
 use std::future::Future;
 use std::time::Duration;
@@ -193,5 +194,6 @@ pub async fn serve_with(
     } else {
         tracing::warn!("the post pipeline did not drain within {PIPELINE_TIMEOUT:?}");
     }
+    state.flush_usage().await;
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! report.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -19,6 +19,7 @@ use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
 
 use crate::delivery::tap::Taps;
 use crate::delivery::{Format, Outbox};
+use crate::usage::StreamUsage;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Critical sections below never leave their data half-updated.
@@ -43,6 +44,8 @@ pub struct LiveStream {
     pub rules_gate: tokio::sync::Mutex<()>,
     /// Recovery requests (`startTime`/`endTime`) running on this stream; X allows 2 at once.
     pub recovery_jobs: AtomicU32,
+    /// What the stream delivered and matched, not yet stored ([`crate::usage`]).
+    pub usage: StreamUsage,
 }
 
 impl LiveStream {
@@ -56,6 +59,7 @@ impl LiveStream {
             taps: Taps::default(),
             rules_gate: tokio::sync::Mutex::new(()),
             recovery_jobs: AtomicU32::new(0),
+            usage: StreamUsage::default(),
         }
     }
 
@@ -281,6 +285,8 @@ pub struct Connection {
 #[derive(Default)]
 pub struct Connections {
     list: Mutex<Vec<Arc<Connection>>>,
+    /// The most connections open at once since [`Connections::take_peak`] last ran.
+    peak: AtomicUsize,
 }
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
@@ -305,6 +311,7 @@ impl Connections {
         });
         let mut list = lock(&self.list);
         list.push(conn.clone());
+        self.peak.fetch_max(list.len(), Ordering::Relaxed);
         let same = list.iter().filter(|c| c.partition == partition).count();
         (conn, same)
     }
@@ -312,6 +319,16 @@ impl Connections {
     /// Unregisters a connection.
     pub fn close(&self, id: u64) {
         lock(&self.list).retain(|c| c.id != id);
+    }
+
+    /// The most connections open at once since the last call (at least those open now),
+    /// for the usage counts ([`crate::usage::flush`]); starts the next period at the
+    /// number open now.
+    pub fn take_peak(&self) -> usize {
+        let list = lock(&self.list);
+        self.peak
+            .swap(list.len(), Ordering::Relaxed)
+            .max(list.len())
     }
 
     /// A snapshot of the open connections.

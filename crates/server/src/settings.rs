@@ -46,6 +46,9 @@ pub struct Settings {
     pub post_log_trim_interval: Duration,
     /// Password check bounds and attempt budgets.
     pub auth: AuthSettings,
+    /// How often the usage counts are stored ([`crate::usage::flush`]); they are also
+    /// stored before every usage read and at shutdown.
+    pub usage_flush_interval: Duration,
 }
 
 /// Default of [`Settings::post_log_retention`].
@@ -76,6 +79,7 @@ impl Default for Settings {
             post_log_retention: DEFAULT_POST_LOG_RETENTION,
             post_log_trim_interval: Duration::from_secs(10),
             auth: AuthSettings::default(),
+            usage_flush_interval: crate::usage::flush::FLUSH_INTERVAL,
         }
     }
 }

@@ -25,6 +25,12 @@ use crate::registry::StreamRegistry;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
 use crate::token_use::TokenUse;
+use crate::usage;
+
+/// Usage API requests allowed per account per [`USAGE_API_WINDOW`] (X's documented limit).
+pub const USAGE_API_LIMIT: u32 = 2;
+/// The window of [`USAGE_API_LIMIT`].
+pub const USAGE_API_WINDOW: Duration = Duration::from_secs(60);
 
 /// Shared state of a running server; cheap to clone.
 #[derive(Clone)]
@@ -76,6 +82,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// X's rate limits.
     pub limits: Limits,
+    /// The Usage API's limit per account (X: 2 requests per minute).
+    pub usage_limit: RateLimiter,
     /// Held while a change to accounts, users, streams or tokens is recorded and applied
     /// (see [`crate::changes`]): a change recorded by this node is applied here before any
     /// later one the backend delivers. Rule changes hold their stream's rules gate instead.
@@ -253,6 +261,7 @@ impl AppState {
             clustering.cluster.clone(),
             delivery_start,
         );
+        usage::flush::start_flusher(&registry, &store, settings.usage_flush_interval);
         let ids = SnowflakeGenerator::resume(clustering.worker_id, last_rule_id)
             .context("rule id generator")?;
         let readiness = if clustering.cluster.is_some() {
@@ -283,6 +292,7 @@ impl AppState {
             settings,
             shutdown: CancellationToken::new(),
             limits: Limits::default(),
+            usage_limit: RateLimiter::new(USAGE_API_LIMIT, USAGE_API_WINDOW),
             changes_gate: tokio::sync::Mutex::new(()),
             pipeline: std::sync::Mutex::new(Some(pipeline)),
         })))
@@ -313,6 +323,17 @@ impl AppState {
         };
         let joined = tokio::task::spawn_blocking(move || handle.join());
         matches!(tokio::time::timeout(timeout, joined).await, Ok(Ok(Ok(()))))
+    }
+
+    /// Stores the usage counts not stored yet (at shutdown, once the pipeline is done).
+    pub async fn flush_usage(&self) {
+        let registry = self.registry.clone();
+        if let Err(e) = self
+            .blocking(move |s| usage::flush::flush(&registry, s))
+            .await
+        {
+            tracing::error!("storing usage counts failed: {e}");
+        }
     }
 
     /// Whether a pipeline thread handle is still held (it is taken at shutdown).

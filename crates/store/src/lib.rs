@@ -16,6 +16,7 @@
 //! - [`Store`]: opening, migrations, and every query.
 //! - [`Product`]: which API a stream belongs to, and [`ProductSpec`], what each one is.
 //! - [`StoredApp`]: v2 apps (app-only bearer auth), stored as hashes.
+//! - [`UsageHour`]: what each stream delivered per UTC hour, and its peak connections.
 //! - `schema`: the SQL schema and its migrations (`PRAGMA user_version`).
 
 #![deny(missing_docs)]
@@ -26,6 +27,7 @@ mod product;
 mod rules;
 mod schema;
 mod store;
+mod usage;
 
 pub use apps::{AppLimits, StoredApp};
 pub use inventory::{AccountSummary, StoredToken};
@@ -37,3 +39,4 @@ pub use store::{
     AddOutcome, FoundRules, NewRule, Store, StoreError, StoredRule, StoredStream, StreamLimits,
     StreamRef,
 };
+pub use usage::UsageHour;

@@ -69,6 +69,21 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE tokens ADD COLUMN label TEXT;
     ",
+    // 5: usage per stream and UTC hour (the Usage API and the console's usage view).
+    // Keyed by the stream's name, not its row id, so a stream deleted and created again
+    // keeps its history; the account's deletion takes it along.
+    "
+    CREATE TABLE usage_hours (
+        account           TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+        product           TEXT NOT NULL,
+        label             TEXT NOT NULL,
+        hour              INTEGER NOT NULL,
+        activities        INTEGER NOT NULL,
+        replayed          INTEGER NOT NULL,
+        peak_connections  INTEGER NOT NULL,
+        PRIMARY KEY (account, hour, product, label)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Brings the database to the newest schema.

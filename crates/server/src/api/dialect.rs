@@ -1,9 +1,10 @@
 //! Which error shape a path answers in: the one place that decides it (docs/errors.md).
 //!
-//! - `/stream/…`, `/rules/…`, `/replay/…`: Gnip, `{"error":{"message","sent"}}`,
-//!   gzip-encoded when the request accepted gzip ([`super::error`]);
+//! - `/stream/…`, `/rules/…`, `/replay/…` and the Usage API (`/metrics/usage/…`): Gnip,
+//!   `{"error":{"message","sent"}}`, gzip-encoded when the request accepted gzip
+//!   ([`super::error`]);
 //! - `/2/…`: v2 problem JSON ([`super::problem`]);
-//! - everything else (`/admin/…`, `/ingest`, `/healthz`, `/metrics`, unknown paths): the
+//! - everything else (`/admin/…`, `/ingest`, `/healthz`, unknown paths): the
 //!   admin shape, the Gnip body without gzip.
 //!
 //! Handlers build their errors in their own family's type; this module is for answers
@@ -33,7 +34,8 @@ impl Dialect {
         let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
         match first {
             "stream" | "replay" => Dialect::Gnip(SentFormat::Stream),
-            "rules" => Dialect::Gnip(SentFormat::Rules),
+            // The rules API and the Usage API (`/metrics/usage/…`).
+            "rules" | "metrics" => Dialect::Gnip(SentFormat::Rules),
             "2" => Dialect::V2,
             _ => Dialect::Admin,
         }
@@ -78,7 +80,11 @@ mod tests {
             ("/admin/accounts/a", Dialect::Admin),
             ("/ingest", Dialect::Admin),
             ("/healthz", Dialect::Admin),
-            ("/metrics", Dialect::Admin),
+            ("/metrics", Dialect::Gnip(SentFormat::Rules)),
+            (
+                "/metrics/usage/accounts/a.json",
+                Dialect::Gnip(SentFormat::Rules),
+            ),
             ("/", Dialect::Admin),
             ("/streams", Dialect::Admin),
             ("/20/x", Dialect::Admin),

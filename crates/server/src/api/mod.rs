@@ -19,6 +19,7 @@ pub mod volume;
 // The operator's surfaces.
 pub mod accounts;
 pub mod admin;
+pub mod admin_usage;
 pub mod apps;
 pub mod health;
 pub mod ingest;
@@ -38,6 +39,7 @@ pub mod rejection;
 pub mod rules_service;
 pub mod stream_query;
 pub mod streaming;
+pub mod usage;
 
 use axum::Router;
 use axum::middleware;
@@ -88,7 +90,12 @@ pub fn router(state: AppState) -> Router {
             "/admin/accounts/{account}/apps/{app_id}",
             put(apps::put_app_limits).delete(apps::delete_app),
         )
+        .route(
+            "/admin/accounts/{account}/usage",
+            get(admin_usage::get_usage),
+        )
         .route("/oauth2/token", post(apps::oauth2_token))
+        .route("/metrics/usage/accounts/{account}", get(usage::get_usage))
         .merge(powertrack::routes())
         .merge(volume::routes())
         .merge(powerstream::routes())

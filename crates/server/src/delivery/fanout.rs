@@ -14,6 +14,10 @@
 //! batch is not one huge segment (outbox bounds stay meaningful and the first posts of a
 //! batch go out before the last is matched); the compression ratio hardly suffers, as
 //! deflate only looks back 32 KiB.
+//!
+//! It also counts usage ([`crate::usage`]): per stream, the posts at least one of its
+//! connections got (once per stream, as X counts), and per rules stream, the matches of
+//! each rule, tallied in the route's buffers and added to the streams once per batch.
 
 use std::sync::Arc;
 
@@ -23,8 +27,10 @@ use super::gzip::Deflater;
 use super::outbox::Pushed;
 use super::segment::SegmentBuilder;
 use super::select::{Routed, Selector, partitions_of};
+use crate::clock::now_ms;
 use crate::registry::{Connection, LiveStream, NodeRules};
 use crate::telemetry;
+use crate::usage::{hour_of, minute_of};
 
 /// A group's buffer becomes a segment once it holds this many bytes.
 pub const MAX_SEGMENT_BYTES: usize = 64 << 10;
@@ -54,6 +60,19 @@ struct Route {
     /// The stream the routing is decided for (any of the route's streams).
     stream: Arc<LiveStream>,
     groups: Vec<Group>,
+    /// The posts of the batch each of the route's streams delivered.
+    tallies: Vec<Tally>,
+    /// The rule ids matched by delivered posts, one entry per match (rules streams).
+    rule_hits: Vec<u64>,
+}
+
+/// How many posts of the batch reached at least one connection of a stream.
+struct Tally {
+    stream: Arc<LiveStream>,
+    delivered: u64,
+    /// The 1-based number of the last post counted, so a post that reaches several
+    /// groups of the stream counts once.
+    last_post: usize,
 }
 
 /// Connections that receive the same messages, and what they get so far.
@@ -64,6 +83,8 @@ struct Group {
     format: Format,
     /// The streams whose connections on `partition` with `local_dc_only` are the group.
     streams: Vec<Arc<LiveStream>>,
+    /// The route's tallies of `streams`.
+    tallies: Vec<usize>,
     /// Some connection of the group writes gzip: compress its segments.
     gzip: bool,
     /// What the group gets from the batch so far.
@@ -81,8 +102,8 @@ impl Fanout {
     }
 
     /// Fans a batch out to live connections: routes every post for every stream in
-    /// `streams` that has connections, and queues the results in their outboxes, in post
-    /// order.
+    /// `streams` (each listed once) that has connections, and queues the results in their
+    /// outboxes, in post order; then adds the batch to the streams' usage counts.
     ///
     /// The groups are taken from the connections open when the batch starts (after it was
     /// logged); a connection that registers meanwhile still receives the segments of its
@@ -117,10 +138,13 @@ impl Fanout {
                     self.active.push(Route {
                         stream: stream.clone(),
                         groups: Vec::new(),
+                        tallies: Vec::new(),
+                        rule_hits: Vec::new(),
                     });
                     self.active.last_mut().expect("just pushed")
                 }
             };
+            let tally = route.tally_of(stream);
             stream.connections.for_each(|c| {
                 let gzip = c.outbox.encoding() == Encoding::Gzip;
                 match route.groups.iter_mut().find(|g| g.receives_like(c)) {
@@ -128,6 +152,7 @@ impl Fanout {
                         group.gzip |= gzip;
                         if !group.streams.iter().any(|s| Arc::ptr_eq(s, stream)) {
                             group.streams.push(stream.clone());
+                            group.tallies.push(tally);
                         }
                     }
                     None => route.groups.push(Group {
@@ -135,6 +160,7 @@ impl Fanout {
                         local_dc_only: c.local_dc_only,
                         format: c.format.clone(),
                         streams: vec![stream.clone()],
+                        tallies: vec![tally],
                         gzip,
                         framed: SegmentBuilder::default(),
                     }),
@@ -159,26 +185,36 @@ impl Fanout {
             deflater,
             active,
         } = self;
-        for post in posts {
+        for (number, post) in (1..).zip(posts) {
             let mut router = selector.post(post.raw, Some(post.id), post.local);
-            for Route { stream, groups } in active.iter_mut() {
-                let Some(routed) = router.route(stream) else {
+            for route in active.iter_mut() {
+                let Some(routed) = router.route(&route.stream) else {
                     continue;
                 };
                 if let Routed::Matched { message, .. } = &routed
-                    && !stream.taps.is_empty()
+                    && !route.stream.taps.is_empty()
                 {
                     // Never waits: a tap that cannot keep up misses the message.
-                    stream.taps.offer(message);
+                    route.stream.taps.offer(message);
                 }
-                for group in groups.iter_mut() {
+                // Usage counts what reached a connection; a tap (the console's live view)
+                // is not a delivery.
+                let mut delivered = false;
+                for group in route.groups.iter_mut() {
                     if !routed.reaches(group.partition, group.local_dc_only) {
                         continue;
+                    }
+                    delivered = true;
+                    for &t in &group.tallies {
+                        route.tallies[t].count(number);
                     }
                     group.framed.push(&routed, post.raw, &group.format);
                     if group.framed.len() >= MAX_SEGMENT_BYTES {
                         push_segment(group, deflater);
                     }
+                }
+                if delivered && !matches!(routed, Routed::Partition(_)) {
+                    route.rule_hits.extend_from_slice(router.matched_rule_ids());
                 }
             }
         }
@@ -187,7 +223,52 @@ impl Fanout {
                 push_segment(group, deflater);
             }
         }
+        let now = now_ms();
+        for route in active.iter_mut() {
+            route.add_usage(hour_of(now), minute_of(now));
+        }
         active.clear();
+    }
+}
+
+impl Route {
+    /// A new tally for `stream` (each stream comes once per batch); returns its index.
+    fn tally_of(&mut self, stream: &Arc<LiveStream>) -> usize {
+        self.tallies.push(Tally {
+            stream: stream.clone(),
+            delivered: 0,
+            last_post: 0,
+        });
+        self.tallies.len() - 1
+    }
+
+    /// Adds the batch's counts to the streams' usage: one lock per stream and batch.
+    fn add_usage(&mut self, hour: i64, minute: i64) {
+        for tally in &self.tallies {
+            tally.stream.usage.add(hour, tally.delivered, 0);
+        }
+        if self.rule_hits.is_empty() {
+            return;
+        }
+        self.rule_hits.sort_unstable();
+        let mut counts: Vec<(u64, u32)> = Vec::new();
+        for &id in &self.rule_hits {
+            match counts.last_mut() {
+                Some((last, n)) if *last == id => *n += 1,
+                _ => counts.push((id, 1)),
+            }
+        }
+        self.stream.usage.add_rule_matches(minute, &counts);
+    }
+}
+
+impl Tally {
+    /// Counts post `number` unless it was counted already.
+    fn count(&mut self, number: usize) {
+        if self.last_post != number {
+            self.last_post = number;
+            self.delivered += 1;
+        }
     }
 }
 
@@ -284,7 +365,16 @@ mod tests {
             id: i as u64 + 1,
             local: i != 1,
         });
-        Fanout::new(registry.rules()).fan_out(&[stream], batch);
+        Fanout::new(registry.rules()).fan_out(std::slice::from_ref(&stream), batch);
+
+        // Usage: the two matching posts, once each however many connections got them;
+        // rule 7 matched both.
+        let pending = stream.usage.take_pending();
+        assert_eq!(pending.len(), 1);
+        assert_eq!((pending[0].activities, pending[0].replayed), (2, 0));
+        let now_minute = crate::usage::minute_of(crate::clock::now_ms());
+        let matches = stream.usage.rule_matches_last_hour(now_minute);
+        assert_eq!(matches.into_iter().collect::<Vec<_>>(), [(7, 2)]);
 
         let (a, b) = (queued(&gzip_a).await, queued(&gzip_b).await);
         assert_eq!((a.len(), b.len()), (1, 1));
@@ -467,6 +557,17 @@ mod tests {
             queued(&globex_4).await,
         );
         assert_eq!((a3.len(), g3.len(), g4.len()), (1, 1, 1));
+        // Usage: each stream counts the posts of the partitions it has connections on.
+        let delivered = |stream: &LiveStream| {
+            stream
+                .usage
+                .take_pending()
+                .iter()
+                .map(|h| h.activities)
+                .sum::<u64>()
+        };
+        assert_eq!(delivered(&acme), want(3).len() as u64);
+        assert_eq!(delivered(&globex), 6);
         assert_eq!(ids_in(&a3), want(3));
         assert_eq!(ids_in(&g3), want(3));
         assert_eq!(ids_in(&g4), want(4));

@@ -384,6 +384,8 @@ impl Reader {
     fn step_blocking(&mut self, bound: Bound) -> Result<Step, LogError> {
         let mut framed = SegmentBuilder::default();
         let mut scanned = 0;
+        // Replayed posts count as usage too ([`crate::usage`]), apart from live ones.
+        let mut replayed = 0;
         let (mut at_end, mut past_bound, mut stalled) = (false, false, false);
         while framed.len() < self.target.max_batch_bytes && scanned < SCAN_POSTS {
             let posts = self.target.log.read(self.cursor, READ_POSTS)?;
@@ -416,6 +418,7 @@ impl Reader {
                 if let Some(routed) = self.route(&post.bytes, &post.datacenter) {
                     framed.push(&routed, &post.bytes, &self.target.format);
                     self.activity_count += 1;
+                    replayed += 1;
                 }
             }
             if past_bound {
@@ -426,6 +429,10 @@ impl Reader {
                 break;
             }
         }
+        self.target
+            .stream
+            .usage
+            .add(crate::usage::hour_of(crate::clock::now_ms()), 0, replayed);
         Ok(Step {
             segment: framed.take(None).map(|(segment, _)| segment),
             at_end,

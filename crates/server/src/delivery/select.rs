@@ -180,6 +180,12 @@ impl PostRouter<'_, '_> {
         sampled.then(|| Routed::Partition(partition(id, partitions)))
     }
 
+    /// The ids of the rules the last [`PostRouter::route`] of a rules stream found
+    /// matching (for the usage counts); meaningless after routing a volume stream.
+    pub fn matched_rule_ids(&self) -> &[u64] {
+        &self.selector.rule_ids
+    }
+
     /// The post's id: the one it came with, else the matcher's view's, else read from the
     /// bytes.
     fn id(&mut self) -> Option<u64> {

@@ -125,7 +125,9 @@ struct Server {
         long,
         value_name = "TOKEN",
         env = "SLUICE_BEARER",
-        hide_env_values = true
+        hide_env_values = true,
+        // Tokens are URL-safe base64, so one may begin with '-'.
+        allow_hyphen_values = true
     )]
     bearer: Option<String>,
 

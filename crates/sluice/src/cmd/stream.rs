@@ -105,7 +105,9 @@ pub struct StreamArgs {
         long,
         value_name = "TOKEN",
         env = "SLUICE_BEARER",
-        hide_env_values = true
+        hide_env_values = true,
+        // Tokens are URL-safe base64, so one may begin with '-'.
+        allow_hyphen_values = true
     )]
     bearer: Option<String>,
 
@@ -525,6 +527,13 @@ mod tests {
         <Cli as clap::Parser>::try_parse_from(all)
             .expect("parses")
             .stream
+    }
+
+    #[test]
+    fn a_bearer_token_may_begin_with_a_hyphen() {
+        // App tokens are URL-safe base64: one in 64 begins with '-'.
+        let args = parse(&["https://h/2/tweets/search/stream", "--bearer", "-MxYz"]);
+        assert_eq!(args.bearer.as_deref(), Some("-MxYz"));
     }
 
     #[test]
