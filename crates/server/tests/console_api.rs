@@ -776,3 +776,83 @@ async fn the_customer_sees_every_product_and_keeps_powerstream_rules() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_customer_sees_its_own_usage_only() {
+    let server = TestServer::start(Settings {
+        heartbeat: Duration::from_millis(300),
+        ..Settings::default()
+    })
+    .await;
+    account_with_stream(&server, "acme", "alice", &["prod"]).await;
+    account_with_stream(&server, "globex", "bob", &["secret"]).await;
+    let mut alice = Browser::new(&server);
+    alice
+        .sign_in(json!({"account": "acme", "username": "alice", "password": "pw"}))
+        .await;
+    let (s, _) = alice
+        .call(
+            Method::POST,
+            "/streams/prod/rules",
+            Some(json!({"rules": [{"value": "hello", "tag": "hi"}, {"value": "nevermatches"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    // A connection, so that posts are delivered (and counted).
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/stream/powertrack/accounts/acme/publishers/twitter/prod.json",
+            server.base
+        ))
+        .basic_auth("alice", Some("pw"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = sluice_testkit::StreamClient::new(response);
+    server
+        .ingest(&format!(
+            "{}\n{}\n",
+            sluice_testkit::post(1, "hello there"),
+            sluice_testkit::post(2, "nothing")
+        ))
+        .await;
+    assert_eq!(sluice_testkit::id_of(&stream.next_message().await), 1);
+
+    let (s, usage) = alice.call(Method::GET, "/usage", None).await;
+    assert_eq!(s, StatusCode::OK, "{usage}");
+    assert_eq!(usage["account"], "acme");
+    assert_eq!(usage["bucket"], "hour");
+    assert_eq!(usage["buckets"].as_array().unwrap().len(), 24);
+    let streams = usage["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1, "{usage}");
+    let prod = &streams[0];
+    assert_eq!(prod["label"], "prod");
+    assert_eq!(prod["total"]["activities"], 1);
+    assert_eq!(prod["connections"], 1);
+    assert_eq!(prod["rules"], 2);
+    let matches = &prod["rule_matches_last_hour"];
+    assert_eq!(matches["top"][0]["value"], "hello");
+    assert_eq!(matches["top"][0]["matches"], 1);
+    assert_eq!(matches["never_matched"][0]["value"], "nevermatches");
+    assert!(!usage.to_string().contains("globex"));
+
+    let (s, by_day) = alice.call(Method::GET, "/usage?bucket=day", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(by_day["streams"][0]["total"]["activities"], 1, "{by_day}");
+    #[rustfmt::skip]
+    let refused: &[&str] = &[
+        "/usage?bucket=minute", "/usage?from=yesterday", "/usage?account=globex",
+    ];
+    for query in refused {
+        let (s, b) = alice.call(Method::GET, query, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{query}: {b}");
+    }
+    let op = operator(&server).await;
+    assert_eq!(
+        op.call(Method::GET, "/usage", None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    server.stop().await;
+}

@@ -312,6 +312,20 @@ async fn whole_path(
     customer_rules(customer, screens, &stream).await;
     customer_powerstream_rules(customer, screens).await;
 
+    // A client of the stream (the posts it gets are the usage counted).
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/stream/powertrack/accounts/acme/publishers/twitter/prod.json",
+            server.base
+        ))
+        .basic_auth("alice", Some("s3cret"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let mut connection = sluice_testkit::StreamClient::new(response);
+
     // Opens the live view and sees an ingested post arrive with its matching rule.
     click(customer, Locator::Id("rules-link-prod")).await;
     click(customer, Locator::LinkText("Live view of prod")).await;
@@ -333,14 +347,70 @@ async fn whole_path(
     assert!(!item.contains("nothing to see"));
     screens.take(customer, "customer-live").await;
     check_page(customer, screens, "customer-live").await;
-    assert!(
-        stream.connections.is_empty(),
-        "the live view is not a connection"
+    assert_eq!(
+        stream.connections.len(),
+        1,
+        "the live view is not a connection: the one is the client's"
     );
     // Pauses (the event stream is closed) and resumes.
     click(customer, Locator::Id("live-pause")).await;
     text_until(customer, "live-state", |t| t == "Paused.").await;
     click(customer, Locator::Id("live-pause")).await;
+    text_until(customer, "live-state", |t| t.starts_with("Live")).await;
+
+    assert_eq!(sluice_testkit::id_of(&connection.next_message().await), 2);
+
+    // The usage page: posts delivered, connections, rules, the last hour's matches.
+    click(customer, Locator::LinkText("Usage")).await;
+    let usage = text_until(customer, "usage-powertrack-prod", |t| {
+        t.contains("Matched most")
+    })
+    .await;
+    for expected in [
+        "Posts delivered\n1",
+        "Connections now\n1",
+        "Peak connections\n1",
+        "Rules\n2",
+        "1 matches by 1 rules; 1 rules never matched.",
+    ] {
+        assert!(usage.contains(expected), "{expected:?} in {usage}");
+    }
+    let top = text_until(customer, "usage-powertrack-prod-top", |t| !t.is_empty()).await;
+    assert!(top.contains("hello world greeting 1"), "{top}");
+    let never = text_until(customer, "usage-powertrack-prod-never", |t| !t.is_empty()).await;
+    assert!(never.contains("dogs"), "{never}");
+    let bars = customer
+        .find_all(Locator::Css("#usage-powertrack-prod-chart rect"))
+        .await
+        .unwrap();
+    assert_eq!(bars.len(), 24, "one bar per hour");
+    let tallest = customer
+        .execute(
+            "return Math.max(...[...document.querySelectorAll('#usage-powertrack-prod-chart rect')].map((r) => Number(r.getAttribute('height'))));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        tallest.as_f64().unwrap() > 100.0,
+        "the hour with the post is drawn: {tallest}"
+    );
+    screens.take(customer, "customer-usage").await;
+    check_page(customer, screens, "customer-usage").await;
+    // By day, chosen from the keyboard.
+    let period = wait_for(customer, Locator::Id("usage-bucket")).await;
+    period.send_keys("\u{E015}").await.unwrap(); // arrow down: "By day"
+    text_until(customer, "usage-powertrack-prod", |t| {
+        t.contains("Posts delivered\n1")
+    })
+    .await;
+    let days = customer
+        .find_all(Locator::Css("#usage-powertrack-prod-chart rect"))
+        .await
+        .unwrap();
+    assert_eq!(days.len(), 30, "one bar per day");
+    click(customer, Locator::LinkText("Streams and API help")).await;
+    click(customer, Locator::Id("live-link-prod")).await;
     text_until(customer, "live-state", |t| t.starts_with("Live")).await;
 
     // The operator deletes the user: the customer's live view ends, back to sign-in.

@@ -10,6 +10,7 @@
 //! - [`customer`]: the signed-in user's account only: its streams with their URLs and
 //!   curl commands ([`help`]), the rules of its PowerTrack streams through the rules
 //!   service, so messages are X's;
+//! - [`usage`]: the account's usage (posts delivered, connections, rule matches);
 //! - [`live`]: a PowerTrack stream's matching posts as server-sent events, from a tap on
 //!   the stream ([`crate::delivery::tap`]) that never slows its connections.
 //!
@@ -23,6 +24,7 @@ mod live;
 mod operator;
 pub(crate) mod session;
 mod signin;
+mod usage;
 
 use std::time::Instant;
 
@@ -92,6 +94,7 @@ pub(crate) fn routes() -> Router<AppState> {
             delete(customer::delete_rule),
         )
         .route("/console/api/streams/{label}/live", get(live::live))
+        .route("/console/api/usage", get(usage::usage))
 }
 
 /// A refusal or failure of a console endpoint: `{"error": "…"}` with its status.

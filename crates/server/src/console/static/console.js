@@ -98,7 +98,7 @@ function renderWho() {
     nav.append(h("a", { href: "#/operator" }, "Node and accounts"));
     who.append(h("span", {}, "Operator"));
   } else {
-    nav.append(h("a", { href: "#/streams" }, "Streams and API help"));
+    nav.append(h("a", { href: "#/streams" }, "Streams and API help"), h("a", { href: "#/usage" }, "Usage"));
     who.append(h("span", {}, me.username + " @ " + me.account));
   }
   who.append(h("button", {
@@ -130,6 +130,7 @@ async function route() {
     case "streams": return streamsPage();
     case "rules": return parts[2] ? rulesPage(parts[1], parts[2]) : rulesPage("powertrack", parts[1]);
     case "live": return livePage(parts[1]);
+    case "usage": return usagePage(parts[1]);
     case "signin": return signInPage();
     default:
       location.hash = me.role === "operator" ? "#/operator" : "#/streams";
@@ -668,6 +669,104 @@ function livePage(label) {
     h("section", { class: "card" }, h("div", { class: "row" }, pause, state), list));
   connect();
   leavePage = () => { stopped = true; close(); };
+}
+
+// ---- usage ------------------------------------------------------------------------
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+  for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+// "202612011400" → "2026-12-01 14:00" (UTC).
+function bucketLabel(b, bucket) {
+  const day = b.slice(0, 4) + "-" + b.slice(4, 6) + "-" + b.slice(6, 8);
+  return bucket === "hour" ? day + " " + b.slice(8, 10) + ":" + b.slice(10, 12) : day;
+}
+
+// A bar chart of one count per bucket: drawn as SVG by hand (a few rectangles need no
+// library), with the numbers also in the table next to it.
+function barChart(id, title, labels, values) {
+  const w = 600, hgt = 160, pad = 24;
+  const most = Math.max(1, ...values);
+  const step = (w - pad) / Math.max(1, values.length);
+  const bars = values.map((v, i) => {
+    const bh = Math.round((v / most) * (hgt - pad));
+    return svg("rect", { x: pad + i * step + 1, y: hgt - pad - bh, width: Math.max(1, step - 2), height: bh },
+      svg("title", {}, labels[i] + ": " + v));
+  });
+  return svg("svg", { id, class: "chart", viewBox: "0 0 " + w + " " + hgt, role: "img", "aria-label": title + ": at most " + most + " per bucket, " + values.reduce((a, b) => a + b, 0) + " in all" },
+    svg("line", { x1: pad, y1: hgt - pad, x2: w, y2: hgt - pad, stroke: "#57606a" }),
+    svg("text", { x: 0, y: 12, "font-size": 11, fill: "#57606a" }, String(most)),
+    svg("text", { x: 0, y: hgt - pad, "font-size": 11, fill: "#57606a" }, "0"),
+    svg("text", { x: pad, y: hgt - 6, "font-size": 11, fill: "#57606a" }, labels[0] || ""),
+    svg("text", { x: w, y: hgt - 6, "font-size": 11, fill: "#57606a", "text-anchor": "end" }, labels[labels.length - 1] || ""),
+    ...bars);
+}
+
+function yyyymmdd0000(date) {
+  return date.toISOString().slice(0, 10).replace(/-/g, "") + "0000";
+}
+
+async function usagePage(bucket) {
+  bucket = bucket === "day" ? "day" : "hour";
+  let query = "?bucket=" + bucket;
+  if (bucket === "day") {
+    const now = new Date();
+    const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 29));
+    query += "&from=" + yyyymmdd0000(from);
+  }
+  const r = await api("GET", "/usage" + query);
+  if (!r.ok) { page("Usage", h("p", { class: "error" }, errorText(r))); return; }
+  const u = r.body;
+  const labels = u.buckets.map((b) => bucketLabel(b, bucket));
+  const choose = h("select", { id: "usage-bucket", onchange: (e) => { location.hash = "#/usage/" + e.target.value; } },
+    h("option", { value: "hour", selected: bucket === "hour" }, "By hour, the last 24 hours"),
+    h("option", { value: "day", selected: bucket === "day" }, "By day, the last 30 days"));
+  const cards = u.streams.map((s) => {
+    const id = "usage-" + s.product + "-" + s.label;
+    const delivered = s.usage.map((x) => x.activities);
+    const m = s.rule_matches_last_hour;
+    const ruleRows = (list, withCount) => list.map((x) => h("tr", {},
+      h("td", {}, h("code", {}, x.value)), h("td", {}, x.tag || ""), withCount ? h("td", {}, String(x.matches)) : null));
+    return h("section", { class: "card", id, "aria-labelledby": id + "-h" },
+      h("h3", { id: id + "-h" }, s.label + " · " + (PRODUCT_NAMES[s.product] || s.product) + (s.deleted ? " (deleted)" : "")),
+      h("dl", {},
+        h("dt", {}, "Posts delivered"), h("dd", {}, String(s.total.activities) + (s.total.replayed ? " (and " + s.total.replayed + " replayed)" : "")),
+        s.deleted ? [] : [h("dt", {}, "Connections now"), h("dd", {}, String(s.connections))],
+        h("dt", {}, "Peak connections"), h("dd", {}, String(s.total.peak_connections)),
+        s.rules !== undefined && s.rules !== null ? [h("dt", {}, "Rules"), h("dd", {}, String(s.rules))] : []),
+      barChart(id + "-chart", "Posts delivered to " + s.label, labels, delivered),
+      h("details", {},
+        h("summary", {}, "Per " + bucket),
+        h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": "Usage of " + s.label + " per " + bucket },
+          h("table", { id: id + "-table" },
+            h("thead", {}, h("tr", {}, h("th", {}, bucket === "hour" ? "Hour (UTC)" : "Day (UTC)"), h("th", {}, "Posts delivered"), h("th", {}, "Replayed"), h("th", {}, "Peak connections"))),
+            h("tbody", {}, s.usage.map((x, i) => h("tr", {},
+              h("td", {}, labels[i]), h("td", {}, String(x.activities)), h("td", {}, String(x.replayed)), h("td", {}, String(x.peak_connections)))))))),
+      m ? [
+        h("h4", {}, "Rule matches, the last hour"),
+        h("p", { class: "muted" }, m.total_matches + " matches by " + m.matched_rules + " rules; " + m.never_matched_count + " rules never matched."),
+        m.top.length ? h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": "Rules of " + s.label + " that matched most" },
+          h("table", { id: id + "-top" },
+            h("caption", {}, "Matched most"),
+            h("thead", {}, h("tr", {}, h("th", {}, "Rule"), h("th", {}, "Tag"), h("th", {}, "Matches"))),
+            h("tbody", {}, ruleRows(m.top, true)))) : null,
+        m.never_matched.length ? h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": "Rules of " + s.label + " that never matched" },
+          h("table", { id: id + "-never" },
+            h("caption", {}, "Never matched" + (m.never_matched_count > m.never_matched.length ? " (the first " + m.never_matched.length + ")" : "")),
+            h("thead", {}, h("tr", {}, h("th", {}, "Rule"), h("th", {}, "Tag"))),
+            h("tbody", {}, ruleRows(m.never_matched, false)))) : null,
+      ] : null);
+  });
+  page("Usage of " + u.account,
+    h("div", { class: "row" }, field("Period", choose)),
+    h("p", { class: "muted" }, "Posts delivered count each post once per stream, however many connections received it. Times are UTC."),
+    cards.length ? cards : h("p", {}, "No usage yet."));
 }
 
 window.addEventListener("hashchange", route);
