@@ -31,7 +31,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{any, delete, get};
 use serde_json::json;
 
 use crate::api::error::{ApiError, json_response};
@@ -40,7 +40,6 @@ use session::{Refused, Role, Session};
 
 /// The console's routes (and `GET /` redirecting to it).
 pub(crate) fn routes() -> Router<AppState> {
-    let admin = "/console/api/admin/accounts/{account}";
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/") }))
         .route("/console", get(|| async { Redirect::to("/console/") }))
@@ -53,36 +52,10 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(signin::sign_out),
         )
         .route("/console/api/admin/health", get(operator::health))
-        .route("/console/api/admin/accounts", get(operator::list_accounts))
+        .route("/console/api/admin/accounts", any(operator::forward))
         .route(
-            admin,
-            put(operator::put_account)
-                .get(operator::get_account)
-                .delete(operator::delete_account),
-        )
-        .route(
-            &format!("{admin}/users/{{username}}"),
-            put(operator::put_user).delete(operator::delete_user),
-        )
-        .route(
-            &format!("{admin}/streams/{{label}}"),
-            put(operator::put_stream).delete(operator::delete_stream),
-        )
-        .route(
-            &format!("{admin}/apps"),
-            post(operator::create_app).get(operator::list_apps),
-        )
-        .route(
-            &format!("{admin}/apps/{{app_id}}"),
-            put(operator::put_app_limits).delete(operator::delete_app),
-        )
-        .route(
-            &format!("{admin}/tokens"),
-            post(operator::create_token).get(operator::list_tokens),
-        )
-        .route(
-            &format!("{admin}/tokens/{{prefix}}"),
-            delete(operator::revoke_token),
+            "/console/api/admin/accounts/{*call}",
+            any(operator::forward),
         )
         .route("/console/api/account", get(customer::account))
         .route(

@@ -1,11 +1,11 @@
-//! The operator's console endpoints: the admin API's own handlers, called in process on
-//! behalf of the signed-in operator (with the admin token the operator signed in with), so
-//! the console and the admin API cannot disagree on a name, a limit or a message; and the
-//! node's health.
+//! The operator's console endpoints: the admin API itself, called in process on behalf of
+//! the signed-in operator (with the admin token the operator signed in with) through one
+//! forwarding handler, so the console and the admin API cannot disagree on a name, a limit
+//! or a message; and the node's health.
 
-use axum::extract::{Path, Query, State};
-use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sluice_postlog::PostLog;
@@ -13,12 +13,8 @@ use std::time::Duration;
 
 use super::session::Role;
 use super::{ConsoleError, json_ok, signed_in};
-use crate::api::accounts;
-use crate::api::admin::{self, DeleteStreamQuery};
-use crate::api::apps;
-use crate::api::body::UnreadBody;
-use crate::api::error::ApiError;
-use crate::api::tokens;
+use tower::ServiceExt as _;
+
 use crate::state::AppState;
 
 /// The headers an admin handler needs for the operator's session: its admin token as a
@@ -42,248 +38,52 @@ fn as_operator(
     Ok(admin)
 }
 
-/// An admin handler's answer as the console's: its JSON as is, its errors as
-/// `{"error": …}`.
-fn answer(result: Result<Response, ApiError>) -> Response {
-    match result {
-        Ok(response) => response,
-        Err(e) => ConsoleError::from(e).into_response(),
-    }
-}
+/// The most a forwarded admin answer may hold: the console reads it back to turn an
+/// error into its own shape.
+const MAX_ANSWER_BYTES: usize = 16 << 20;
 
-/// Runs an admin handler for the operator, or answers the refusal.
-macro_rules! as_admin {
-    ($state:ident, $method:ident, $headers:ident, |$admin:ident| $call:expr) => {
-        match as_operator(&$state, &$headers, &$method) {
-            Ok($admin) => answer($call.await),
-            Err(e) => e.into_response(),
-        }
+/// `/console/api/admin/accounts…`: the operator's admin calls, one dispatch point. The
+/// request goes, as it is, to the admin API's own router under `/admin/accounts…`, with
+/// the session's admin token as its bearer token and without the browser's cookies; its
+/// JSON answers come back as they are, its errors as the console's `{"error": …}`.
+pub(super) async fn forward(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let admin = match as_operator(&state, &parts.headers, &parts.method) {
+        Ok(admin) => admin,
+        Err(e) => return e.into_response(),
     };
-}
-
-/// `PUT …/accounts/{account}`: [`admin::put_account`].
-pub(super) async fn put_account(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<String>,
-    body: UnreadBody,
-) -> Response {
-    as_admin!(state, method, headers, |h| admin::put_account(
-        State(state.clone()),
-        path,
-        h,
-        body
-    ))
-}
-
-/// `GET …/accounts/{account}`: [`accounts::get_account`].
-pub(super) async fn get_account(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<String>,
-) -> Response {
-    as_admin!(state, method, headers, |h| accounts::get_account(
-        State(state.clone()),
-        path,
-        h
-    ))
-}
-
-/// `PUT …/users/{username}`: [`admin::put_user`].
-pub(super) async fn put_user(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<(String, String)>,
-    body: UnreadBody,
-) -> Response {
-    as_admin!(state, method, headers, |h| admin::put_user(
-        State(state.clone()),
-        path,
-        h,
-        body
-    ))
-}
-
-/// `DELETE …/users/{username}`: [`admin::delete_user`].
-pub(super) async fn delete_user(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<(String, String)>,
-) -> Response {
-    as_admin!(state, method, headers, |h| admin::delete_user(
-        State(state.clone()),
-        path,
-        h
-    ))
-}
-
-/// `PUT …/streams/{label}`: [`admin::put_stream`].
-pub(super) async fn put_stream(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<(String, String)>,
-    body: UnreadBody,
-) -> Response {
-    as_admin!(state, method, headers, |h| admin::put_stream(
-        State(state.clone()),
-        path,
-        h,
-        body
-    ))
-}
-
-/// `DELETE …/streams/{label}?product=…`: [`admin::delete_stream`].
-pub(super) async fn delete_stream(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<(String, String)>,
-    query: Query<DeleteStreamQuery>,
-) -> Response {
-    as_admin!(state, method, headers, |h| admin::delete_stream(
-        State(state.clone()),
-        path,
-        query,
-        h
-    ))
-}
-
-/// `POST …/apps`: [`apps::create_app`] (its secrets are in this answer only).
-pub(super) async fn create_app(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<String>,
-    body: UnreadBody,
-) -> Response {
-    as_admin!(state, method, headers, |h| apps::create_app(
-        State(state.clone()),
-        path,
-        h,
-        body
-    ))
-}
-
-/// `GET …/apps`: [`apps::list_apps`].
-pub(super) async fn list_apps(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<String>,
-) -> Response {
-    as_admin!(state, method, headers, |h| apps::list_apps(
-        State(state.clone()),
-        path,
-        h
-    ))
-}
-
-/// `GET …/accounts?next_token=…&max_results=…`: [`accounts::list_accounts`].
-pub(super) async fn list_accounts(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    query: Query<Vec<(String, String)>>,
-) -> Response {
-    as_admin!(state, method, headers, |h| accounts::list_accounts(
-        State(state.clone()),
-        query,
-        h
-    ))
-}
-
-/// `DELETE …/accounts/{account}`: [`accounts::delete_account`] (the page asks for the
-/// account's name again first).
-pub(super) async fn delete_account(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<String>,
-) -> Response {
-    as_admin!(state, method, headers, |h| accounts::delete_account(
-        State(state.clone()),
-        path,
-        h
-    ))
-}
-
-/// `POST …/tokens`: [`tokens::create_token`] (the token is in this answer only).
-pub(super) async fn create_token(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<String>,
-    body: UnreadBody,
-) -> Response {
-    as_admin!(state, method, headers, |h| tokens::create_token(
-        State(state.clone()),
-        path,
-        h,
-        body
-    ))
-}
-
-/// `GET …/tokens`: [`tokens::list_tokens`].
-pub(super) async fn list_tokens(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<String>,
-) -> Response {
-    as_admin!(state, method, headers, |h| tokens::list_tokens(
-        State(state.clone()),
-        path,
-        h
-    ))
-}
-
-/// `DELETE …/tokens/{prefix}`: [`tokens::revoke_token`].
-pub(super) async fn revoke_token(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<(String, String)>,
-) -> Response {
-    as_admin!(state, method, headers, |h| tokens::revoke_token(
-        State(state.clone()),
-        path,
-        h
-    ))
-}
-
-/// `PUT …/apps/{app_id}`: [`apps::put_app_limits`].
-pub(super) async fn put_app_limits(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<(String, String)>,
-    body: UnreadBody,
-) -> Response {
-    as_admin!(state, method, headers, |h| apps::put_app_limits(
-        State(state.clone()),
-        path,
-        h,
-        body
-    ))
-}
-
-/// `DELETE …/apps/{app_id}`: [`apps::delete_app`].
-pub(super) async fn delete_app(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    path: Path<(String, String)>,
-) -> Response {
-    as_admin!(state, method, headers, |h| apps::delete_app(
-        State(state.clone()),
-        path,
-        h
-    ))
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("", |p| p.as_str())
+        .strip_prefix("/console/api")
+        .unwrap_or("");
+    let Ok(uri) = path_and_query.parse::<Uri>() else {
+        return ConsoleError::not_found("No such admin call.").into_response();
+    };
+    parts.uri = uri;
+    // A fresh request to the admin router: none of this route's extensions (its path
+    // parameters would be read as the admin route's).
+    parts.extensions = Default::default();
+    parts.headers.remove(COOKIE);
+    parts.headers.extend(admin);
+    let request = Request::from_parts(parts, body);
+    let response = match crate::api::router(state).oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    if !response.status().is_client_error() && !response.status().is_server_error() {
+        return response;
+    }
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("Error").to_owned());
+    ConsoleError::new(status, message).into_response()
 }
 
 /// `GET /console/api/admin/health`: what `/healthz` says, with the node's streams, rules,
