@@ -36,6 +36,26 @@ impl Verdict {
     pub fn is_valid(&self) -> bool {
         self.parsed.is_ok() && !self.tag_too_long
     }
+
+    /// Each problem of the rule as a v2 `details` line (the text's, then the tag's), as
+    /// the `/2/` rules APIs list them; empty for a valid rule.
+    pub fn v2_details(&self) -> Vec<String> {
+        let mut details = Vec::new();
+        if let Err(e) = &self.parsed {
+            details.extend(
+                e.problems()
+                    .iter()
+                    .map(|p| format!("{} (at position {}).", p.text(), p.position())),
+            );
+        }
+        if self.tag_too_long {
+            details.push(format!(
+                "Tags cannot be longer than {} characters.",
+                sluice_wire::add::MAX_TAG_CHARS
+            ));
+        }
+        details
+    }
 }
 
 /// The rules of one request with their verdicts, in the order submitted.

@@ -179,7 +179,7 @@ pub(super) async fn list_rules(
 /// first, then its tag); `None` if valid.
 fn invalid_message(product: Product, verdict: &Verdict) -> Option<String> {
     if product == Product::Powerstream {
-        let details = powerstream::rules::invalid_details(verdict);
+        let details = verdict.v2_details();
         return (!details.is_empty()).then(|| details.join(" "));
     }
     match &verdict.parsed {

@@ -13,7 +13,6 @@ use serde::Serialize;
 use sluice_rules::Dialect;
 use sluice_store::{AddOutcome, Product};
 use sluice_wire::RulesRequest;
-use sluice_wire::add::MAX_TAG_CHARS;
 use sluice_wire::error::RULE_LIMIT_MESSAGE;
 use sluice_wire::v2::{
     AddResponse, DeleteRequest, DeleteResponse, DeleteTarget, ListResponse, RuleProblem, StreamRule,
@@ -24,7 +23,7 @@ use super::ensure_stream;
 use crate::api::body::UnreadBody;
 use crate::api::error::{json_response, with_rate};
 use crate::api::problem::ProblemError;
-use crate::api::rules_service::{self, Named, Verdict};
+use crate::api::rules_service::{self, Named};
 use crate::registry::LiveStream;
 use crate::state::AppState;
 use crate::telemetry;
@@ -196,25 +195,6 @@ fn stream_rule(rule: sluice_store::StoredRule) -> StreamRule {
     }
 }
 
-/// Each problem of an invalid rule as a v2 `details` line (its text's, then its tag's);
-/// empty for a valid rule.
-pub(crate) fn invalid_details(verdict: &Verdict) -> Vec<String> {
-    let mut details = Vec::new();
-    if let Err(e) = &verdict.parsed {
-        details.extend(
-            e.problems()
-                .iter()
-                .map(|p| format!("{} (at position {}).", p.text(), p.position())),
-        );
-    }
-    if verdict.tag_too_long {
-        details.push(format!(
-            "Tags cannot be longer than {MAX_TAG_CHARS} characters."
-        ));
-    }
-    details
-}
-
 /// Adds 1 to 100 rules, all or nothing; with `dry_run`, only says what it would do (200).
 async fn add(call: RulesCall, bytes: &[u8], dry_run: bool) -> Result<Response, ProblemError> {
     let request = RulesRequest::from_slice(bytes).map_err(|e| {
@@ -246,7 +226,7 @@ async fn add(call: RulesCall, bytes: &[u8], dry_run: bool) -> Result<Response, P
                 .zip(&checked.verdicts)
                 .filter(|(_, verdict)| !verdict.is_valid())
                 .map(|(rule, verdict)| {
-                    RuleProblem::invalid(rule.value.clone(), invalid_details(verdict))
+                    RuleProblem::invalid(rule.value.clone(), verdict.v2_details())
                 })
                 .collect();
             return Err(ProblemError::invalid_rules(errors));
@@ -394,7 +374,7 @@ mod tests {
         };
         let check = |rule: &RuleInput| rules_service::check_rule(rule, dialect());
         assert!(check(&input("(cat OR dog) lang:en -is:retweet", None)).is_valid());
-        let details = invalid_details(&check(&input("cat sample:10", Some(&"t".repeat(256)))));
+        let details = check(&input("cat sample:10", Some(&"t".repeat(256)))).v2_details();
         assert_eq!(
             details,
             [

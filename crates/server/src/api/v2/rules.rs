@@ -22,7 +22,6 @@ use serde::Serialize;
 use serde_json::json;
 use sluice_rules::Dialect;
 use sluice_store::{AddOutcome, Product, StoredApp, StoredRule};
-use sluice_wire::add::MAX_TAG_CHARS;
 use sluice_wire::error::RULE_LIMIT_MESSAGE;
 use sluice_wire::v2::{RuleProblem, StreamRule, problem_type};
 use sluice_wire::v2_rules::{
@@ -35,7 +34,7 @@ use super::ensure_stream;
 use crate::api::body::UnreadBody;
 use crate::api::error::{json_response, with_rate};
 use crate::api::problem::ProblemError;
-use crate::api::rules_service::{self, Named, Verdict};
+use crate::api::rules_service::{self, Named};
 use crate::ratelimit::RateLimiter;
 use crate::registry::LiveStream;
 use crate::state::AppState;
@@ -330,24 +329,6 @@ pub async fn change_rules(
     .await
 }
 
-/// Each problem of an invalid rule as a v2 `details` line (its text's, then its tag's).
-fn invalid_details(verdict: &Verdict) -> Vec<String> {
-    let mut details = Vec::new();
-    if let Err(e) = &verdict.parsed {
-        details.extend(
-            e.problems()
-                .iter()
-                .map(|p| format!("{} (at position {}).", p.text(), p.position())),
-        );
-    }
-    if verdict.tag_too_long {
-        details.push(format!(
-            "Tags cannot be longer than {MAX_TAG_CHARS} characters."
-        ));
-    }
-    details
-}
-
 fn add_meta(
     created: usize,
     not_created: usize,
@@ -374,7 +355,7 @@ fn refuse_invalid(checked: &rules_service::Checked, most: Option<usize>) -> Resp
         .iter()
         .zip(&checked.verdicts)
         .filter_map(|(rule, verdict)| {
-            let mut details = invalid_details(verdict);
+            let mut details = verdict.v2_details();
             if let Some(most) = most.filter(|&m| rule.value.chars().nth(m).is_some()) {
                 details.insert(
                     0,
