@@ -47,22 +47,7 @@ impl V2StreamQuery {
         if takes_partition {
             allowed.push("partition");
         }
-        let mut errors = Vec::new();
-        for (key, value) in pairs {
-            if !allowed.contains(&key.as_str()) {
-                errors.push((
-                    key.as_str(),
-                    value.as_str(),
-                    format!(
-                        "The query parameter [{key}] is not one of [{}]",
-                        allowed.join(",")
-                    ),
-                ));
-            }
-        }
-        if !errors.is_empty() {
-            return Err(ProblemError::invalid_parameters(&errors));
-        }
+        refuse_unknown(pairs, &allowed)?;
         let fields = V2Fields::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .map_err(|unknown| ProblemError::invalid_request_body(unknown.to_problem()))?;
         let partition = match partitions {
@@ -95,8 +80,32 @@ impl V2StreamQuery {
     }
 }
 
+/// Refuses, as X does, any parameter not in `allowed`: a 400 naming each with the list
+/// of those the endpoint takes. Every v2 endpoint checks its query with it.
+pub(super) fn refuse_unknown(
+    pairs: &[(String, String)],
+    allowed: &[&str],
+) -> Result<(), ProblemError> {
+    let unknown: Vec<(&str, &str, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !allowed.contains(&k.as_str()))
+        .map(|(k, v)| {
+            let message = format!(
+                "The query parameter [{k}] is not one of [{}]",
+                allowed.join(",")
+            );
+            (k.as_str(), v.as_str(), message)
+        })
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(ProblemError::invalid_parameters(&unknown))
+    }
+}
+
 /// The first value of parameter `name`.
-fn one<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn one<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(k, _)| k == name)

@@ -31,6 +31,7 @@ use sluice_wire::v2_rules::{
 
 use super::auth::authenticate;
 use super::ensure_stream;
+use super::query::{one, refuse_unknown};
 use crate::api::body::UnreadBody;
 use crate::api::error::{json_response, with_rate};
 use crate::api::problem::ProblemError;
@@ -126,37 +127,13 @@ fn query_pairs(
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
         .into_owned()
         .collect();
-    let unknown: Vec<(&str, &str, String)> = pairs
-        .iter()
-        .filter(|(k, _)| !accepted.contains(&k.as_str()))
-        .map(|(k, v)| {
-            (
-                k.as_str(),
-                v.as_str(),
-                format!(
-                    "The query parameter [{k}] is not one of [{}]",
-                    accepted.join(",")
-                ),
-            )
-        })
-        .collect();
-    if unknown.is_empty() {
-        Ok(pairs)
-    } else {
-        Err(ProblemError::invalid_parameters(&unknown))
-    }
-}
-
-fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    refuse_unknown(&pairs, accepted)?;
+    Ok(pairs)
 }
 
 /// A `true`/`false` parameter (absent: false).
 fn flag(pairs: &[(String, String)], name: &str) -> Result<bool, ProblemError> {
-    match first(pairs, name) {
+    match one(pairs, name) {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
         Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
@@ -197,7 +174,7 @@ impl ListQuery {
     fn parse(raw: Option<&str>) -> Result<Self, ProblemError> {
         let pairs = query_pairs(raw, &["ids", "max_results", "pagination_token"])?;
         let mut errors = Vec::new();
-        let ids = first(&pairs, "ids").map(|list| {
+        let ids = one(&pairs, "ids").map(|list| {
             let mut ids = Vec::new();
             for item in list.split(',') {
                 match rule_id(item) {
@@ -218,7 +195,7 @@ impl ListQuery {
             }
             ids
         });
-        let max_results = match first(&pairs, "max_results") {
+        let max_results = match one(&pairs, "max_results") {
             None => MAX_RESULTS,
             Some(v) => match v.parse::<usize>() {
                 Ok(n) if (1..=MAX_RESULTS).contains(&n) => n,
@@ -235,7 +212,7 @@ impl ListQuery {
                 }
             },
         };
-        let after = first(&pairs, "pagination_token").and_then(|token| {
+        let after = one(&pairs, "pagination_token").and_then(|token| {
             let after = parse_page_token(token);
             if after.is_none() {
                 errors.push((
@@ -552,7 +529,7 @@ pub async fn counts(
         ];
         let pairs = query_pairs(query.as_deref(), &["rules_count.fields"])?;
         let mut wanted: Vec<&str> = Vec::new();
-        if let Some(list) = first(&pairs, "rules_count.fields") {
+        if let Some(list) = one(&pairs, "rules_count.fields") {
             for name in list.split(',').filter(|n| !n.is_empty()) {
                 match FIELDS.iter().find(|f| **f == name) {
                     Some(f) => wanted.push(f),
