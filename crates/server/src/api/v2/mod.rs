@@ -41,18 +41,19 @@ use crate::changes::{self, ChangeError};
 use crate::registry::LiveStream;
 use crate::state::AppState;
 
-/// The v2 routes.
+/// The v2 routes: each stream at its row's `stream_url`, and the filtered stream's rules.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/2/tweets/search/stream", get(stream::filtered))
+    let streams = Product::V2
+        .into_iter()
+        .fold(Router::new(), |router, product| {
+            router.route(product.spec().stream_url, stream::endpoint(product))
+        });
+    streams
         .route(
             "/2/tweets/search/stream/rules",
             get(rules::list_rules).post(rules::change_rules),
         )
         .route("/2/tweets/search/stream/rules/counts", get(rules::counts))
-        .route("/2/tweets/sample/stream", get(stream::sample))
-        .route("/2/tweets/sample10/stream", get(stream::sample10))
-        .route("/2/tweets/firehose/stream", get(stream::firehose))
 }
 
 /// The app's stream of `product` ([`StoredApp::stream`]), created (with

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use axum::routing::{MethodRouter, get};
 use sluice_store::Product;
 
 use super::auth::authenticate;
@@ -34,40 +35,16 @@ pub const TOO_MANY_CONNECTIONS_DETAIL: &str =
 
 type QueryPairs = Vec<(String, String)>;
 
-/// `GET /2/tweets/search/stream`.
-pub async fn filtered(
-    State(state): State<AppState>,
-    Query(query): Query<QueryPairs>,
-    headers: HeaderMap,
-) -> Result<Response, ProblemError> {
-    connect(&state, Product::V2Filtered, &query, &headers).await
-}
-
-/// `GET /2/tweets/sample/stream`.
-pub async fn sample(
-    State(state): State<AppState>,
-    Query(query): Query<QueryPairs>,
-    headers: HeaderMap,
-) -> Result<Response, ProblemError> {
-    connect(&state, Product::V2Sample, &query, &headers).await
-}
-
-/// `GET /2/tweets/sample10/stream?partition=N`.
-pub async fn sample10(
-    State(state): State<AppState>,
-    Query(query): Query<QueryPairs>,
-    headers: HeaderMap,
-) -> Result<Response, ProblemError> {
-    connect(&state, Product::V2Sample10, &query, &headers).await
-}
-
-/// `GET /2/tweets/firehose/stream?partition=N`.
-pub async fn firehose(
-    State(state): State<AppState>,
-    Query(query): Query<QueryPairs>,
-    headers: HeaderMap,
-) -> Result<Response, ProblemError> {
-    connect(&state, Product::V2Firehose, &query, &headers).await
+/// The `GET` endpoint of the app's stream of `product` (one of [`Product::V2`]); the four
+/// v2 streams differ only in their rows of the product table.
+pub fn endpoint(product: Product) -> MethodRouter<AppState> {
+    get(
+        move |State(state): State<AppState>,
+              Query(query): Query<QueryPairs>,
+              headers: HeaderMap| async move {
+            connect(&state, product, &query, &headers).await
+        },
+    )
 }
 
 /// Connects the app's stream of `product`; see the module doc for the checks.
