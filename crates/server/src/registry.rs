@@ -281,6 +281,13 @@ pub struct Connection {
     pub opened: Instant,
 }
 
+impl Connection {
+    /// Whether it counts towards the cap of `partition`: it is on it and not being closed.
+    fn holds_slot_on(&self, partition: Option<u32>) -> bool {
+        self.partition == partition && !self.outbox.is_closed()
+    }
+}
+
 /// The open connections of one stream.
 #[derive(Default)]
 pub struct Connections {
@@ -353,6 +360,15 @@ impl Connections {
         self.len() == 0
     }
 
+    /// Connections holding a slot on `partition` (see [`Connections::over_cap`]): what a
+    /// connect refused at the cap counts.
+    pub fn holding_slots(&self, partition: Option<u32>) -> usize {
+        lock(&self.list)
+            .iter()
+            .filter(|c| c.holds_slot_on(partition))
+            .count()
+    }
+
     /// Connections on `partition` beyond the first `allowed`, newest first: the ones the
     /// over-cap policy closes. Connections already being closed (their outbox is closed,
     /// e.g. a slow consumer whose client has stopped reading) do not hold a slot.
@@ -360,7 +376,7 @@ impl Connections {
         let list = lock(&self.list);
         let mut same: Vec<_> = list
             .iter()
-            .filter(|c| c.partition == partition && !c.outbox.is_closed())
+            .filter(|c| c.holds_slot_on(partition))
             .cloned()
             .collect();
         same.sort_by_key(|c| c.id);

@@ -84,12 +84,7 @@ async fn connect(
             NO_RULES_DETAIL,
         )));
     }
-    let open = live
-        .connections
-        .snapshot()
-        .iter()
-        .filter(|c| c.partition == parsed.partition && !c.outbox.is_closed())
-        .count();
+    let open = live.connections.holding_slots(parsed.partition);
     if open >= live.limits().max_connections as usize {
         tracing::info!(
             account = live.key.account,
