@@ -58,6 +58,15 @@ pub struct Stream {
     auth: sluice_client::http::Auth,
 }
 
+/// PowerTrack's target: 1,000 rules, 100 gzip connections, 5,000 posts/s, p99 < 20 ms.
+pub(super) const GOAL: Goal = Goal {
+    rate: 5_000.0,
+    rules: Some(1_000),
+    connections: Some(100),
+    identity: false,
+    p99: Duration::from_millis(20),
+};
+
 impl Benchmark for Powertrack {
     type RulesApi = Vec<Stream>;
 
@@ -66,13 +75,7 @@ impl Benchmark for Powertrack {
     }
 
     fn goal(&self) -> Goal {
-        Goal {
-            rate: 5_000.0,
-            rules: Some(1_000),
-            connections: Some(100),
-            identity: false,
-            p99: Duration::from_millis(20),
-        }
+        GOAL
     }
 
     fn rules(&self) -> Option<RulePlan> {

@@ -8,9 +8,6 @@
 //! The flow differs from PowerTrack's in one step: the v2 filtered stream refuses a
 //! connect while the app has no rules (409 `RuleConfigurationIssue`), so the rules are
 //! added before the connections open ([`Benchmark::rules_before_connect`]).
-
-use std::time::Duration;
-
 use anyhow::{Context as _, ensure};
 use hyper::header::CONTENT_TYPE;
 use hyper::{Method, StatusCode};
@@ -121,13 +118,7 @@ impl Benchmark for V2 {
 
     /// PowerTrack's target: the v2 stream delivers the same matches in another shape.
     fn goal(&self) -> Goal {
-        Goal {
-            rate: 5_000.0,
-            rules: Some(1_000),
-            connections: Some(100),
-            identity: false,
-            p99: Duration::from_millis(20),
-        }
+        super::powertrack::GOAL
     }
 
     fn rules(&self) -> Option<RulePlan> {
