@@ -8,6 +8,7 @@
 //! The flow differs from PowerTrack's in one step: the v2 filtered stream refuses a
 //! connect while the app has no rules (409 `RuleConfigurationIssue`), so the rules are
 //! added before the connections open ([`Benchmark::rules_before_connect`]).
+
 use anyhow::{Context as _, ensure};
 use hyper::header::CONTENT_TYPE;
 use hyper::{Method, StatusCode};
