@@ -12,6 +12,11 @@ use serde::Deserialize;
 
 use crate::ids;
 
+mod scan;
+
+#[cfg(test)]
+mod differential;
+
 /// Why a post could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PostError {
@@ -28,21 +33,56 @@ pub enum PostError {
 }
 
 /// Parses one post. The post must be a JSON object with a numeric `id` or `id_str`.
+///
+/// The result (view or error text) is always the one [`parse_post_with_serde`] gives; most
+/// posts are read by a faster hand-written pass (`scan`) that hands anything unusual,
+/// and every error, to serde_json.
 pub fn parse_post(bytes: &[u8]) -> Result<PostView<'_>, PostError> {
+    check_object(bytes)?;
+    // Valid UTF-8 (every real post) is checked once, in bulk and with SIMD, so that each
+    // borrowed string need not be.
+    let fast = simdutf8::basic::from_utf8(bytes).ok().map(scan::parse);
+    let post = match fast {
+        Some(Ok(post)) => post,
+        Some(Err(scan::Bail)) | None => read_with_serde(bytes)?,
+    };
+    with_id(post)
+}
+
+/// [`parse_post`] done by serde_json alone: the reference the fast path is held to (by the
+/// differential tests and the `post_parser` fuzz target), and the reader of every post the
+/// fast path hands back.
+pub fn parse_post_with_serde(bytes: &[u8]) -> Result<PostView<'_>, PostError> {
+    check_object(bytes)?;
+    with_id(read_with_serde(bytes)?)
+}
+
+/// Refuses input whose first non-blank byte is not `{`.
+fn check_object(bytes: &[u8]) -> Result<(), PostError> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|&b| b != b'{') {
         return Err(PostError::NotAnObject);
     }
-    // Valid UTF-8 (every real post) is checked once, in bulk, so that each borrowed string
-    // need not be; anything else goes through the byte reader, which reports the error.
-    let post: PostView<'_> = match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(text)?,
-        Err(_) => serde_json::from_slice(bytes)?,
-    };
+    Ok(())
+}
+
+/// Refuses a post without a numeric id.
+fn with_id(post: PostView<'_>) -> Result<PostView<'_>, PostError> {
     if post.id().is_none() {
         return Err(PostError::MissingId);
     }
     Ok(post)
+}
+
+/// The serde_json reading of a post.
+fn read_with_serde(bytes: &[u8]) -> Result<PostView<'_>, serde_json::Error> {
+    // Valid UTF-8 is read as text, borrowing strings without checking each again; anything
+    // else goes through the byte reader, which reports the error (or accepts invalid bytes
+    // inside skipped strings, as it always has).
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
 }
 
 /// Just the ids of a post, read as [`PostView::id`] reads them.
