@@ -386,3 +386,55 @@ proptest! {
         prop_assert_eq!(fast, serde, "input: {}", String::from_utf8_lossy(&bytes));
     }
 }
+
+/// The word-at-a-time digit reader against the standard library, at every length and
+/// with every byte that can end a number.
+#[test]
+fn digit_runs_read_as_the_standard_library_does() {
+    for len in 0..=24 {
+        for end in [
+            &b""[..],
+            b",",
+            b"}",
+            b".5",
+            b"e3",
+            b"/",
+            b":",
+            b"\xff",
+            b"a",
+        ] {
+            let digits: String = (0..len)
+                .map(|i| char::from(b'0' + (i * 7 % 10) as u8))
+                .collect();
+            let mut text = digits.clone().into_bytes();
+            text.extend_from_slice(end);
+            let (n, value) = scan::leading_digits(&text);
+            assert_eq!(n, len as usize, "{digits}");
+            if len <= 19 && len > 0 {
+                assert_eq!(Some(value), digits.parse().ok(), "{digits}");
+            }
+        }
+    }
+    for text in [
+        "18446744073709551615",
+        "9999999999999999999",
+        "0000000000000000001",
+        "+5",
+    ] {
+        assert_eq!(scan::parse_u64(text), text.parse().ok(), "{text}");
+    }
+    assert_eq!(scan::parse_u64("18446744073709551616"), None);
+}
+
+/// Counting digits (for numbers only checked) agrees with reading them.
+#[test]
+fn digit_counts_agree_with_digit_reads() {
+    for len in 0..=24 {
+        for end in [&b""[..], b",", b"]", b"\xff", b"/", b":"] {
+            let mut text: Vec<u8> = (0..len).map(|i| b'0' + (i * 3 % 10) as u8).collect();
+            text.extend_from_slice(end);
+            assert_eq!(scan::count_digits(&text), scan::leading_digits(&text).0);
+            assert_eq!(scan::count_digits(&text), len as usize);
+        }
+    }
+}

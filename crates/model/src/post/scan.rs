@@ -85,31 +85,25 @@ fn is_string_special(b: u8) -> bool {
     b == b'"' || b == b'\\' || b < 0x20
 }
 
-/// The offset of the first byte at or after `from` that [`is_string_special`] accepts, or
-/// `bytes.len()`. Sixteen bytes at a time with SSE2 where it exists (every x86-64), else
-/// eight at a time with word arithmetic; the last few bytes one by one.
+/// The offset of the first byte at or after `from` that [`is_string_special`] accepts,
+/// and that byte (`None` at the end of the input). Sixteen bytes at a time with SSE2 where
+/// it exists (every x86-64), else eight at a time with word arithmetic; the last few bytes
+/// one by one.
 #[inline(always)]
-fn find_string_special(bytes: &[u8], mut from: usize) -> usize {
+fn find_string_special(bytes: &[u8], mut from: usize) -> (usize, Option<u8>) {
     #[cfg(target_arch = "x86_64")]
     while from + 16 <= bytes.len() {
-        use std::arch::x86_64::{
-            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
-            _mm_set1_epi8,
-        };
-        // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics are always
-        // available; the unaligned load reads `bytes[from..from + 16]`, in bounds by the
-        // loop condition.
-        let mask = unsafe {
-            let block = _mm_loadu_si128(bytes.as_ptr().add(from).cast());
-            let quote = _mm_cmpeq_epi8(block, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(block, _mm_set1_epi8(b'\\' as i8));
-            // A byte is at most 0x1F exactly when max(byte, 0x1F) is 0x1F (unsigned).
-            let limit = _mm_set1_epi8(0x1F);
-            let control = _mm_cmpeq_epi8(_mm_max_epu8(block, limit), limit);
-            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
-        };
-        if mask != 0 {
-            return from + mask.trailing_zeros() as usize;
+        let (quotes, others) = sse2_specials(bytes, from);
+        let any = quotes | others;
+        if any != 0 {
+            let at = any.trailing_zeros();
+            // The usual end, a closing quote, is known from the mask without reading it.
+            let special = if quotes >> at & 1 == 1 {
+                b'"'
+            } else {
+                bytes[from + at as usize]
+            };
+            return (from + at as usize, Some(special));
         }
         from += 16;
     }
@@ -127,17 +121,45 @@ fn find_string_special(bytes: &[u8], mut from: usize) -> usize {
             | (word.wrapping_sub(ONES * 0x20) & !word);
         let flags = flags & HIGHS;
         if flags != 0 {
-            return from + (flags.trailing_zeros() / 8) as usize;
+            let at = from + (flags.trailing_zeros() / 8) as usize;
+            return (at, Some(bytes[at]));
         }
         from += 8;
     }
     while let Some(&b) = bytes.get(from) {
         if is_string_special(b) {
-            return from;
+            return (from, Some(b));
         }
         from += 1;
     }
-    from
+    (from, None)
+}
+
+/// Bit masks of the quotes and of the other special bytes (`\\`, control characters) among
+/// the sixteen bytes at `from`, which must be in bounds.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn sse2_specials(bytes: &[u8], from: usize) -> (u32, u32) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    assert!(from + 16 <= bytes.len());
+    // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics are always
+    // available; the unaligned load reads `bytes[from..from + 16]`, in bounds by the assert
+    // (which the callers' loop conditions let the compiler drop).
+    unsafe {
+        let block = _mm_loadu_si128(bytes.as_ptr().add(from).cast());
+        let quote = _mm_cmpeq_epi8(block, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(block, _mm_set1_epi8(b'\\' as i8));
+        // A byte is at most 0x1F exactly when max(byte, 0x1F) is 0x1F (unsigned).
+        let limit = _mm_set1_epi8(0x1F);
+        let control = _mm_cmpeq_epi8(_mm_max_epu8(block, limit), limit);
+        (
+            _mm_movemask_epi8(quote) as u32,
+            _mm_movemask_epi8(_mm_or_si128(backslash, control)) as u32,
+        )
+    }
 }
 
 /// The value of four hex digits, as serde_json reads a `\u` escape.
@@ -152,15 +174,100 @@ fn hex4(digits: Option<&[u8]>) -> Scan<u32> {
     Ok(value)
 }
 
+/// How many ASCII digits `bytes` starts with, and their value (exact for up to nineteen
+/// digits, wrapped beyond). Eight at a time: a word is all digits when neither subtracting
+/// `'0'` nor adding `0x46` sets a byte's top bit (the lowest flagged byte is always the
+/// first non-digit), and eight digits combine into a number with three multiplications.
+#[inline(always)]
+pub(super) fn leading_digits(bytes: &[u8]) -> (usize, u64) {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES << 7;
+    let mut len = 0;
+    let mut value: u64 = 0;
+    while let Some(chunk) = bytes.get(len..len + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let digits = word.wrapping_sub(ONES * u64::from(b'0'));
+        let flags = (digits | word.wrapping_add(ONES * 0x46)) & HIGHS;
+        // Digits before the first non-digit (the first is in the lowest byte).
+        let n = (flags.trailing_zeros() / 8) as usize;
+        if n > 0 {
+            // Shifting up brings in zero bytes as leading zeros.
+            let shifted = if n == 8 {
+                digits
+            } else {
+                digits << (8 * (8 - n))
+            };
+            value = value
+                .wrapping_mul(POW10[n])
+                .wrapping_add(eight_digits(shifted));
+            len += n;
+        }
+        if n < 8 {
+            return (len, value);
+        }
+    }
+    while let Some(&b) = bytes.get(len) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        len += 1;
+    }
+    (len, value)
+}
+
+/// How many ASCII digits `bytes` starts with, eight at a time as in [`leading_digits`].
+#[inline(always)]
+pub(super) fn count_digits(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES << 7;
+    let mut len = 0;
+    while let Some(chunk) = bytes.get(len..len + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let flags =
+            (word.wrapping_sub(ONES * u64::from(b'0')) | word.wrapping_add(ONES * 0x46)) & HIGHS;
+        if flags != 0 {
+            return len + (flags.trailing_zeros() / 8) as usize;
+        }
+        len += 8;
+    }
+    len + bytes[len..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count()
+}
+
+/// Powers of ten up to 10^8.
+const POW10: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// The number written by eight digit values (0 to 9, most significant in the lowest byte).
+#[inline(always)]
+fn eight_digits(digits: u64) -> u64 {
+    let pairs = (digits.wrapping_mul(10) + (digits >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let quads = (pairs.wrapping_mul(100) + (pairs >> 16)) & 0x0000_FFFF_0000_FFFF;
+    (quads.wrapping_mul(10_000) + (quads >> 32)) & 0xFFFF_FFFF
+}
+
 /// `text.parse::<u64>().ok()`, as [`crate::ids::lenient_u64`] reads a string id, with the
 /// usual case (up to nineteen plain digits, which cannot overflow) done directly.
 #[inline]
-fn parse_u64(text: &str) -> Option<u64> {
+pub(super) fn parse_u64(text: &str) -> Option<u64> {
     let bytes = text.as_bytes();
-    if (1..=19).contains(&bytes.len()) && bytes.iter().all(u8::is_ascii_digit) {
-        return Some(bytes.iter().fold(0, |v, &d| v * 10 + u64::from(d - b'0')));
+    match leading_digits(bytes) {
+        (len, value) if len == bytes.len() && (1..=19).contains(&len) => Some(value),
+        _ => text.parse().ok(),
     }
-    text.parse().ok()
 }
 
 /// Decodes the escapes of string content already checked by [`Scanner::string_span`];
@@ -222,6 +329,17 @@ impl<'a> Scanner<'a> {
         self.bytes.get(self.pos).copied().ok_or(Bail)
     }
 
+    /// The next byte that is not whitespace.
+    #[inline(always)]
+    fn peek_token(&mut self) -> Scan<u8> {
+        let b = self.peek()?;
+        if b > b' ' {
+            return Ok(b);
+        }
+        self.whitespace();
+        self.peek()
+    }
+
     #[inline]
     fn eat(&mut self, b: u8) -> Scan<()> {
         if self.peek()? != b {
@@ -268,8 +386,9 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            self.pos = find_string_special(self.bytes, self.pos);
-            match self.peek()? {
+            let (at, special) = find_string_special(self.bytes, self.pos);
+            self.pos = at;
+            match special.ok_or(Bail)? {
                 b'"' => {
                     let end = self.pos;
                     self.pos += 1;
@@ -308,16 +427,32 @@ impl<'a> Scanner<'a> {
     /// is a plain unsigned integer that fits in 64 bits, `None` for any other number.
     #[inline]
     fn number(&mut self) -> Scan<Option<u64>> {
+        let (start, end, plain) = self.number_span()?;
+        let digits = &self.bytes[start..end];
+        Ok(match digits.len() {
+            _ if !plain => None,
+            // Nineteen digits never overflow 64 bits.
+            ..=19 => Some(leading_digits(digits).1),
+            _ => digits.iter().try_fold(0u64, |v, &d| {
+                v.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            }),
+        })
+    }
+
+    /// Checks a number against JSON's grammar as serde_json does, without computing it;
+    /// returns the span of its integer digits and whether it is a plain unsigned integer
+    /// (no sign, fraction or exponent).
+    #[inline]
+    fn number_span(&mut self) -> Scan<(usize, usize, bool)> {
         let negative = self.peek()? == b'-';
         if negative {
             self.pos += 1;
         }
         let start = self.pos;
-        let value = self.digits();
-        let len = self.pos - start;
-        match self.bytes[start..self.pos] {
-            [] => return Err(Bail),
-            [b'0', _, ..] => return Err(Bail),
+        self.digits();
+        let end = self.pos;
+        match self.bytes[start..end] {
+            [] | [b'0', _, ..] => return Err(Bail),
             _ => {}
         }
         let mut plain = !negative;
@@ -334,31 +469,13 @@ impl<'a> Scanner<'a> {
             self.some_digits()?;
             plain = false;
         }
-        Ok(match len {
-            _ if !plain => None,
-            // Nineteen digits never overflow 64 bits.
-            ..=19 => Some(value),
-            _ => self.bytes[start..start + len]
-                .iter()
-                .try_fold(0u64, |v, &d| {
-                    v.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-                }),
-        })
+        Ok((start, end, plain))
     }
 
-    /// Consumes ASCII digits; returns their value, exact for up to nineteen of them.
+    /// Consumes ASCII digits.
     #[inline(always)]
-    fn digits(&mut self) -> u64 {
-        let mut value: u64 = 0;
-        while let Some(&b) = self.bytes.get(self.pos) {
-            let digit = b.wrapping_sub(b'0');
-            if digit > 9 {
-                break;
-            }
-            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
-            self.pos += 1;
-        }
-        value
+    fn digits(&mut self) {
+        self.pos += count_digits(&self.bytes[self.pos..]);
     }
 
     fn some_digits(&mut self) -> Scan<()> {
@@ -384,7 +501,7 @@ impl<'a> Scanner<'a> {
             b'f' => self.literal(b"false")?,
             b'n' => self.literal(b"null")?,
             b'-' | b'0'..=b'9' => {
-                self.number()?;
+                self.number_span()?;
             }
             _ => return Err(Bail),
         }
@@ -419,12 +536,16 @@ impl<'a> Scanner<'a> {
             if escaped {
                 return Err(Bail);
             }
-            self.whitespace();
-            self.eat(b':')?;
+            // Compact JSON (every real post) has `":` and no blanks: one compare.
+            if bytes.get(self.pos) == Some(&b':') {
+                self.pos += 1;
+            } else {
+                self.whitespace();
+                self.eat(b':')?;
+            }
             self.whitespace();
             field(self, &bytes[start..end])?;
-            self.whitespace();
-            match self.peek()? {
+            match self.peek_token()? {
                 b',' => {
                     self.pos += 1;
                     self.whitespace();
@@ -451,8 +572,7 @@ impl<'a> Scanner<'a> {
         }
         loop {
             element(self)?;
-            self.whitespace();
-            match self.peek()? {
+            match self.peek_token()? {
                 b',' => {
                     self.pos += 1;
                     self.whitespace();
