@@ -1,5 +1,7 @@
-//! Fuzzes the post parser and the matcher behind it: no input may panic either, and the
-//! indexed matcher must agree with the naive evaluator on every post that parses.
+//! Fuzzes the post parser and the matcher behind it: no input may panic either, the fast
+//! post parse must give exactly what the serde_json reading gives (the same view or the
+//! same error text), and the indexed matcher must agree with the naive evaluator on every
+//! post that parses.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -38,7 +40,13 @@ fn matchers() -> &'static (Matcher, NaiveMatcher) {
 }
 
 fuzz_target!(|bytes: &[u8]| {
-    if let Ok(post) = sluice_model::parse_post(bytes) {
+    let parsed = sluice_model::parse_post(bytes);
+    match (&parsed, &sluice_model::post::parse_post_with_serde(bytes)) {
+        (Ok(fast), Ok(serde)) => assert_eq!(format!("{fast:?}"), format!("{serde:?}")),
+        (Err(fast), Err(serde)) => assert_eq!(fast.to_string(), serde.to_string()),
+        (fast, serde) => panic!("fast parse {fast:?}, serde_json {serde:?}"),
+    }
+    if let Ok(post) = parsed {
         let (index, naive) = matchers();
         let (mut a, mut b) = (Vec::new(), Vec::new());
         index.match_post(&post, &mut a);
