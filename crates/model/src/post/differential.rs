@@ -438,3 +438,14 @@ fn digit_counts_agree_with_digit_reads() {
         }
     }
 }
+
+/// Strings without escapes are borrowed from the input (no allocation); escaped ones are
+/// decoded into owned strings.
+#[test]
+fn plain_strings_are_borrowed() {
+    use std::borrow::Cow;
+    let post = parse_post(br#"{"id":1,"text":"plain","lang":"e\u006e"}"#).expect("a post");
+    assert!(matches!(post.text, Some(Cow::Borrowed("plain"))));
+    assert!(matches!(post.lang.as_deref(), Some("en")));
+    assert!(matches!(post.lang, Some(Cow::Owned(_))));
+}
