@@ -45,7 +45,8 @@ pub(super) fn parse(text: &str) -> Scan<PostView<'_>> {
         depth: 0,
     };
     scanner.whitespace();
-    let post = scanner.required(Scanner::post)?;
+    let mut post = PostView::default();
+    scanner.required(|s| s.post(&mut post))?;
     scanner.whitespace();
     if scanner.pos != scanner.bytes.len() {
         return Err(Bail);
@@ -609,6 +610,22 @@ impl<'a> Scanner<'a> {
         self.required(read).map(Some)
     }
 
+    /// An optional boxed struct: `null`, or an object read by `read` straight into its box
+    /// (building it on the stack and moving it in would copy it, hundreds of bytes for a
+    /// nested post).
+    #[inline]
+    fn boxed<T: Default>(
+        &mut self,
+        read: impl FnOnce(&mut Self, &mut T) -> Scan<()>,
+    ) -> Scan<Option<Box<T>>> {
+        if self.null()? {
+            return Ok(None);
+        }
+        let mut boxed = Box::<T>::default();
+        self.required(|s| read(s, &mut boxed))?;
+        Ok(Some(boxed))
+    }
+
     /// A list whose `null` reads as empty (`null_as_default`).
     fn list<T>(&mut self, mut element: impl FnMut(&mut Self) -> Scan<T>) -> Scan<Vec<T>> {
         if self.null()? {
@@ -704,8 +721,7 @@ impl<'a> Scanner<'a> {
 
     /// A post (root or nested), at its `{`. One arm per field of [`PostView`], so as long
     /// as the view has fields; each arm reads its field as the view's serde attributes say.
-    fn post(&mut self) -> Scan<PostView<'a>> {
-        let mut p = PostView::default();
+    fn post(&mut self, p: &mut PostView<'a>) -> Scan<()> {
         let mut seen = Seen::default();
         self.object(|s, key| {
             match key {
@@ -718,22 +734,16 @@ impl<'a> Scanner<'a> {
                 b"truncated" => (seen.first(6)?, p.truncated = s.opt_bool()?),
                 b"extended_tweet" => (
                     seen.first(7)?,
-                    p.extended_tweet = s.optional(Self::extended_tweet)?.map(Box::new),
+                    p.extended_tweet = s.boxed(Self::extended_tweet)?,
                 ),
-                b"entities" => (
-                    seen.first(8)?,
-                    p.entities = s.optional(Self::entities)?.map(Box::new),
-                ),
+                b"entities" => (seen.first(8)?, p.entities = s.boxed(Self::entities)?),
                 b"extended_entities" => (
                     seen.first(9)?,
-                    p.extended_entities = s.optional(Self::entities)?.map(Box::new),
+                    p.extended_entities = s.boxed(Self::entities)?,
                 ),
                 b"source" => (seen.first(10)?, p.source = s.opt_str()?),
                 b"lang" => (seen.first(11)?, p.lang = s.opt_str()?),
-                b"user" => (
-                    seen.first(12)?,
-                    p.user = s.optional(Self::user)?.map(Box::new),
-                ),
+                b"user" => (seen.first(12)?, p.user = s.boxed(Self::user)?),
                 b"in_reply_to_status_id" => {
                     (seen.first(13)?, p.in_reply_to_status_id = s.lenient()?)
                 }
@@ -749,53 +759,37 @@ impl<'a> Scanner<'a> {
                 }
                 b"conversation_id" => (seen.first(18)?, p.conversation_id = s.lenient()?),
                 b"conversation_id_str" => (seen.first(19)?, p.conversation_id_str = s.lenient()?),
-                b"retweeted_status" => (
-                    seen.first(20)?,
-                    p.retweeted_status = s.optional(Self::post)?.map(Box::new),
-                ),
-                b"quoted_status" => (
-                    seen.first(21)?,
-                    p.quoted_status = s.optional(Self::post)?.map(Box::new),
-                ),
+                b"retweeted_status" => (seen.first(20)?, p.retweeted_status = s.boxed(Self::post)?),
+                b"quoted_status" => (seen.first(21)?, p.quoted_status = s.boxed(Self::post)?),
                 b"is_quote_status" => (seen.first(22)?, p.is_quote_status = s.opt_bool()?),
                 b"coordinates" => (seen.first(23)?, p.coordinates = s.optional(Self::point)?),
-                b"place" => (
-                    seen.first(24)?,
-                    p.place = s.optional(Self::place)?.map(Box::new),
-                ),
+                b"place" => (seen.first(24)?, p.place = s.boxed(Self::place)?),
                 b"scopes" => (seen.first(25)?, p.scopes = s.optional(Self::scopes)?),
                 _ => ((), s.skip()?),
             };
             Ok(())
-        })?;
-        Ok(p)
+        })
     }
 
     /// `extended_tweet`, at its `{`.
-    fn extended_tweet(&mut self) -> Scan<ExtendedTweet<'a>> {
-        let mut e = ExtendedTweet::default();
+    fn extended_tweet(&mut self, e: &mut ExtendedTweet<'a>) -> Scan<()> {
         let mut seen = Seen::default();
         self.object(|s, key| {
             match key {
                 b"full_text" => (seen.first(0)?, e.full_text = s.opt_str()?),
-                b"entities" => (
-                    seen.first(1)?,
-                    e.entities = s.optional(Self::entities)?.map(Box::new),
-                ),
+                b"entities" => (seen.first(1)?, e.entities = s.boxed(Self::entities)?),
                 b"extended_entities" => (
                     seen.first(2)?,
-                    e.extended_entities = s.optional(Self::entities)?.map(Box::new),
+                    e.extended_entities = s.boxed(Self::entities)?,
                 ),
                 _ => ((), s.skip()?),
             };
             Ok(())
-        })?;
-        Ok(e)
+        })
     }
 
     /// `entities` / `extended_entities`, at its `{`; `null` lists read as empty.
-    fn entities(&mut self) -> Scan<Entities<'a>> {
-        let mut e = Entities::default();
+    fn entities(&mut self, e: &mut Entities<'a>) -> Scan<()> {
         let mut seen = Seen::default();
         self.object(|s, key| {
             match key {
@@ -807,8 +801,7 @@ impl<'a> Scanner<'a> {
                 _ => ((), s.skip()?),
             };
             Ok(())
-        })?;
-        Ok(e)
+        })
     }
 
     /// One hashtag or cashtag (an object; `text` must be a string when present).
@@ -896,8 +889,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The author, at its `{`. One arm per field of [`User`].
-    fn user(&mut self) -> Scan<User<'a>> {
-        let mut u = User::default();
+    fn user(&mut self, u: &mut User<'a>) -> Scan<()> {
         let mut seen = Seen::default();
         self.object(|s, key| {
             match key {
@@ -916,8 +908,7 @@ impl<'a> Scanner<'a> {
                 _ => ((), s.skip()?),
             };
             Ok(())
-        })?;
-        Ok(u)
+        })
     }
 
     /// `user.derived`, at its `{`.
@@ -972,8 +963,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A tagged place, at its `{`.
-    fn place(&mut self) -> Scan<Place<'a>> {
-        let mut p = Place::default();
+    fn place(&mut self, p: &mut Place<'a>) -> Scan<()> {
         let mut seen = Seen::default();
         self.object(|s, key| {
             match key {
@@ -985,8 +975,7 @@ impl<'a> Scanner<'a> {
                 _ => ((), s.skip()?),
             };
             Ok(())
-        })?;
-        Ok(p)
+        })
     }
 
     /// A GeoJSON polygon, at its `{`: rings that must be arrays of pairs.
