@@ -273,6 +273,7 @@ pub(super) fn parse_u64(text: &str) -> Option<u64> {
 
 /// Decodes the escapes of string content already checked by [`Scanner::string_span`];
 /// bails on a lone or mismatched surrogate (serde_json's answer there is an error).
+#[inline(never)]
 fn unescape(raw: &str) -> Scan<String> {
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
@@ -415,6 +416,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string value, borrowed unless it holds escapes.
+    #[inline(always)]
     fn string(&mut self) -> Scan<Cow<'a, str>> {
         self.eat(b'"')?;
         let (start, end, escaped) = self.string_span()?;
@@ -446,7 +448,7 @@ impl<'a> Scanner<'a> {
     /// Checks a number against JSON's grammar as serde_json does, without computing it;
     /// returns the span of its integer digits and whether it is a plain unsigned integer
     /// (no sign, fraction or exponent).
-    #[inline]
+    #[inline(always)]
     fn number_span(&mut self) -> Scan<(usize, usize, bool)> {
         let negative = self.peek()? == b'-';
         if negative {
