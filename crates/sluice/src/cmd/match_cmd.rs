@@ -40,6 +40,12 @@ const EXIT_BAD_POSTS: u8 = 3;
 
 /// Buffer size for reading posts and writing matches.
 const IO_BUFFER: usize = 64 * 1024;
+/// Buffer size for reading posts ahead of the matching threads: the lines it holds are
+/// handed over together.
+const READ_AHEAD_BUFFER: usize = 1 << 20;
+
+/// The posts file or stdin, buffered.
+type Input = BufReader<Box<dyn Read + Send>>;
 
 const AFTER_HELP: &str = "\
 Output: one NDJSON line per post that matches at least one rule, in input order:
@@ -133,11 +139,16 @@ fn execute(args: &MatchArgs) -> Outcome {
             return Ok(EXIT_INVALID_RULES);
         }
     };
-    let input = open(&args.posts)
-        .map_err(|e| format!("cannot read posts {}: {e}", display(&args.posts)))?;
     let threads = args
         .threads
         .map_or_else(sluice_server::workers::available_cores, NonZeroUsize::get);
+    let buffer = if threads < 2 {
+        IO_BUFFER
+    } else {
+        READ_AHEAD_BUFFER
+    };
+    let input = open(&args.posts, buffer)
+        .map_err(|e| format!("cannot read posts {}: {e}", display(&args.posts)))?;
     match_posts(&rules, input, &args.posts, threads)
 }
 
@@ -190,12 +201,7 @@ fn compile(request: RulesRequest) -> Result<RuleSet, ValidationResponse> {
 
 /// Streams the posts, writing one line per matching post, on `threads` threads. Returns
 /// the exit code.
-fn match_posts(
-    rules: &RuleSet,
-    input: Box<dyn BufRead + Send>,
-    path: &Path,
-    threads: usize,
-) -> Outcome {
+fn match_posts(rules: &RuleSet, input: Input, path: &Path, threads: usize) -> Outcome {
     let mut out = Output {
         stdout: BufWriter::with_capacity(IO_BUFFER, io::stdout().lock()),
         path,
@@ -299,7 +305,7 @@ fn match_line(
 /// One thread reads, matches and writes, line by line, with reused buffers.
 fn match_on_this_thread(
     rules: &RuleSet,
-    mut input: Box<dyn BufRead + Send>,
+    mut input: Input,
     out: &mut Output<'_>,
 ) -> Result<(), Failure> {
     let mut line = Vec::with_capacity(4096);
@@ -328,11 +334,14 @@ fn match_on_this_thread(
     }
 }
 
-/// Non-blank post lines read ahead of matching, at most: with [`BLOCK_LINES`] being
-/// matched, what bounds memory however long the input is.
-const LINES_AHEAD: usize = 2_048;
-/// Most lines matched together; fewer when no more input is at hand, so that output
-/// follows a slow input instead of waiting for a full block.
+/// Most lines the reading thread hands over at once (fewer when no more are buffered).
+const READ_BATCH: usize = 64;
+/// Batches of lines read ahead of matching, at most: with the block being matched, what
+/// bounds memory however long the input is.
+const BATCHES_AHEAD: usize = 32;
+/// Lines matched together, about (the batches at hand are taken whole); fewer when no
+/// more input is at hand, so that output follows a slow input instead of waiting for a
+/// full block.
 const BLOCK_LINES: usize = 2_048;
 /// Lines a matching thread takes at a time from a block.
 const CHUNK_LINES: usize = 16;
@@ -353,7 +362,7 @@ struct ChunkOutput {
 /// and this thread writes their output in input order.
 fn match_on_workers(
     rules: &RuleSet,
-    input: Box<dyn BufRead + Send>,
+    input: Input,
     threads: usize,
     out: &mut Output<'_>,
 ) -> Result<(), Failure> {
@@ -362,7 +371,7 @@ fn match_on_workers(
         .collect();
     let workers = Workers::new("sluice-match", states)
         .map_err(|e| Failure::Read(format!("cannot start {threads} matching threads: {e}")))?;
-    let (lines, read) = mpsc::sync_channel(LINES_AHEAD);
+    let (lines, read) = mpsc::sync_channel(BATCHES_AHEAD);
     let path = out.path.to_owned();
     // Not joined when writing fails: it may be waiting for input that never ends (an
     // interactive stdin), and ends with the process.
@@ -375,15 +384,15 @@ fn match_on_workers(
     let mut ended = false;
     while !ended {
         block.clear();
-        // Wait for one line, then take whatever else is at hand.
+        // Wait for lines, then take whatever else is at hand.
         match read.recv() {
-            Ok(Ok(line)) => block.push(line),
+            Ok(Ok(lines)) => block.extend(lines),
             Ok(Err(message)) => failed = Some(message),
             Err(_) => ended = true,
         }
         while failed.is_none() && !ended && block.len() < BLOCK_LINES {
             match read.try_recv() {
-                Ok(Ok(line)) => block.push(line),
+                Ok(Ok(lines)) => block.extend(lines),
                 Ok(Err(message)) => failed = Some(message),
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => ended = true,
@@ -417,33 +426,52 @@ fn match_on_workers(
     Ok(())
 }
 
-/// The reading thread: sends every non-blank line of `input` with its number, or the read
-/// error, until the input ends or the receiver is gone.
-fn read_lines(
-    mut input: Box<dyn BufRead + Send>,
-    path: &Path,
-    lines: &mpsc::SyncSender<Result<Line, String>>,
-) {
+/// The reading thread: sends the non-blank lines of `input` with their numbers, in
+/// batches of the lines already buffered, then the read error if there is one, until the
+/// input ends or the receiver is gone.
+fn read_lines(mut input: Input, path: &Path, lines: &mpsc::SyncSender<Result<Vec<Line>, String>>) {
     let mut line_no: u64 = 0;
     loop {
-        let mut line = Vec::new();
-        match input.read_until(b'\n', &mut line) {
-            Ok(0) => return,
-            Ok(_) => {
-                line_no += 1;
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
+        let mut batch = Vec::new();
+        // One line (waiting for it if need be), then those already read from the source.
+        let end = loop {
+            let mut line = Vec::new();
+            match input.read_until(b'\n', &mut line) {
+                Ok(0) => break ReadEnd::Input,
+                Ok(_) => {
+                    line_no += 1;
+                    if !line.iter().all(u8::is_ascii_whitespace) {
+                        batch.push((line_no, line));
+                    }
                 }
-                if lines.send(Ok((line_no, line))).is_err() {
-                    return;
-                }
+                Err(e) => break ReadEnd::Failed(read_error(path, &e)),
             }
-            Err(e) => {
-                let _ = lines.send(Err(read_error(path, &e)));
+            if batch.len() >= READ_BATCH || input.buffer().is_empty() {
+                break ReadEnd::NotYet;
+            }
+        };
+        if !batch.is_empty() && lines.send(Ok(batch)).is_err() {
+            return;
+        }
+        match end {
+            ReadEnd::NotYet => {}
+            ReadEnd::Input => return,
+            ReadEnd::Failed(message) => {
+                let _ = lines.send(Err(message));
                 return;
             }
         }
     }
+}
+
+/// Why the reading thread stopped filling a batch.
+enum ReadEnd {
+    /// The batch is full, or no more lines are buffered: more may follow.
+    NotYet,
+    /// The input ended.
+    Input,
+    /// Reading failed: the message.
+    Failed(String),
 }
 
 /// The message of a failed read of the posts.
@@ -485,15 +513,14 @@ fn display(path: &Path) -> String {
     }
 }
 
-fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
-    if is_stdin(path) {
-        Ok(Box::new(BufReader::with_capacity(IO_BUFFER, io::stdin())))
+/// The posts input, buffered with `capacity` bytes.
+fn open(path: &Path, capacity: usize) -> io::Result<Input> {
+    let source: Box<dyn Read + Send> = if is_stdin(path) {
+        Box::new(io::stdin())
     } else {
-        Ok(Box::new(BufReader::with_capacity(
-            IO_BUFFER,
-            File::open(path)?,
-        )))
-    }
+        Box::new(File::open(path)?)
+    };
+    Ok(BufReader::with_capacity(capacity, source))
 }
 
 fn read_all(path: &Path) -> io::Result<Vec<u8>> {
