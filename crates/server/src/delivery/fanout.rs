@@ -12,7 +12,7 @@
 //!
 //! A group's buffer is cut into a segment every [`MAX_SEGMENT_BYTES`], so a large ingest
 //! batch is not one huge segment (outbox bounds stay meaningful and the first posts of a
-//! batch go out before the last is matched); the compression ratio hardly suffers, as
+//! batch go out before the last is routed); the compression ratio hardly suffers, as
 //! deflate only looks back 32 KiB.
 //!
 //! It also counts usage ([`crate::usage`]): per stream, the posts at least one of its

@@ -58,16 +58,6 @@ impl BatchMatches {
         let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
         &self.keys[start..self.ends[index]]
     }
-
-    /// The number of posts.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Whether it holds no post.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
 }
 
 impl MatchWorkers {

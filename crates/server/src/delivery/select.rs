@@ -11,6 +11,11 @@
 //! - a product with partitions: the posts of its [`Sample`] (Decahose: the 10 %; Firehose:
 //!   all; the v2 sample: 1 %), to the connections of the post's partition (of 2 and 20;
 //!   the v2 sample has one).
+//!
+//! The matches of a post are found by the router itself, once, when a rules stream first
+//! needs them ([`Selector::post`]: replay, small live batches), or were found before
+//! routing by the pipeline's matching threads ([`Selector::post_matched`]); both go
+//! through [`match_view`], so they are the same.
 
 use bytes::Bytes;
 use serde_json::{Value, json};
