@@ -9,7 +9,8 @@
 //! streamed line by line: memory stays flat however long the file is, and each output line
 //! is written as soon as its post is matched (through a buffered stdout).
 //!
-//! With `--threads N` above 1 (the default: one per core), a reading thread reads lines
+//! With `--threads N` above 1 (the default: one per core), the rules are parsed on N
+//! threads (the index is still built by one), a reading thread reads lines
 //! ahead into a bounded queue, the lines at hand are matched in chunks on N threads
 //! ([`Workers`], the server's matching threads' helper), and the output is written in input
 //! order: the same bytes as on one thread, with at most a few thousand lines in flight.
@@ -26,8 +27,9 @@ use clap::Args;
 use sluice_matcher::{Matcher, Scratch};
 use sluice_model::enrich::{MatchedRule, write_matching_rules};
 use sluice_model::snowflake::SnowflakeGenerator;
+use sluice_rules::{Rule, RuleError};
 use sluice_server::workers::Workers;
-use sluice_wire::{RuleValue, RulesRequest, ValidationDetail, ValidationResponse};
+use sluice_wire::{RuleInput, RuleValue, RulesRequest, ValidationDetail, ValidationResponse};
 
 /// Exit code: every post line was read (matched or not).
 const EXIT_OK: u8 = 0;
@@ -126,7 +128,19 @@ fn execute(args: &MatchArgs) -> Outcome {
             e.0
         )
     })?;
-    let rules = match compile(request) {
+    let threads = args
+        .threads
+        .map_or_else(sluice_server::workers::available_cores, NonZeroUsize::get);
+    let workers = (threads >= 2)
+        .then(|| {
+            let states = (0..threads)
+                .map(|_| (Scratch::default(), Vec::new()))
+                .collect();
+            Workers::new("sluice-match", states)
+        })
+        .transpose()
+        .map_err(|e| format!("cannot start {threads} matching threads: {e}"))?;
+    let rules = match compile(request, workers.as_ref()) {
         Ok(rules) => rules,
         Err(response) => {
             let mut out = io::stdout().lock();
@@ -139,27 +153,43 @@ fn execute(args: &MatchArgs) -> Outcome {
             return Ok(EXIT_INVALID_RULES);
         }
     };
-    let threads = args
-        .threads
-        .map_or_else(sluice_server::workers::available_cores, NonZeroUsize::get);
-    let buffer = if threads < 2 {
+    let buffer = if workers.is_none() {
         IO_BUFFER
     } else {
         READ_AHEAD_BUFFER
     };
     let input = open(&args.posts, buffer)
         .map_err(|e| format!("cannot read posts {}: {e}", display(&args.posts)))?;
-    match_posts(&rules, input, &args.posts, threads)
+    match_posts(&rules, input, &args.posts, workers.as_ref())
 }
 
-/// Validates every rule and builds the rule set, or returns the validation response when
-/// any rule is invalid.
-fn compile(request: RulesRequest) -> Result<RuleSet, ValidationResponse> {
-    let parsed: Vec<_> = request
-        .rules
-        .iter()
-        .map(|input| sluice_rules::parse(&input.value))
-        .collect();
+/// The matching threads of `--threads` above 1, each with its matcher scratch space and
+/// match buffer.
+type Matchers = Workers<(Scratch, Vec<u64>)>;
+
+/// Rules parsed together by one of the matching threads.
+const PARSE_CHUNK: usize = 512;
+
+/// Validates every rule (on the matching threads, if any) and builds the rule set, or
+/// returns the validation response when any rule is invalid.
+fn compile(
+    request: RulesRequest,
+    workers: Option<&Matchers>,
+) -> Result<RuleSet, ValidationResponse> {
+    let parse = |rules: &[RuleInput]| -> Vec<Result<Rule, RuleError>> {
+        rules
+            .iter()
+            .map(|input| sluice_rules::parse(&input.value))
+            .collect()
+    };
+    let parsed: Vec<Result<Rule, RuleError>> = match workers {
+        Some(workers) => workers
+            .map_chunks(&request.rules, PARSE_CHUNK, |_, rules| parse(rules))
+            .into_iter()
+            .flatten()
+            .collect(),
+        None => parse(&request.rules),
+    };
     if parsed.iter().any(Result::is_err) {
         let detail = request
             .rules
@@ -199,18 +229,17 @@ fn compile(request: RulesRequest) -> Result<RuleSet, ValidationResponse> {
     Ok(RuleSet { matcher, tags })
 }
 
-/// Streams the posts, writing one line per matching post, on `threads` threads. Returns
-/// the exit code.
-fn match_posts(rules: &RuleSet, input: Input, path: &Path, threads: usize) -> Outcome {
+/// Streams the posts, writing one line per matching post, on the matching threads if any.
+/// Returns the exit code.
+fn match_posts(rules: &RuleSet, input: Input, path: &Path, workers: Option<&Matchers>) -> Outcome {
     let mut out = Output {
         stdout: BufWriter::with_capacity(IO_BUFFER, io::stdout().lock()),
         path,
         bad_lines: 0,
     };
-    let read = if threads < 2 {
-        match_on_this_thread(rules, input, &mut out)
-    } else {
-        match_on_workers(rules, input, threads, &mut out)
+    let read = match workers {
+        None => match_on_this_thread(rules, input, &mut out),
+        Some(workers) => match_on_workers(rules, input, workers, &mut out),
     };
     if let Err(e) = read.and_then(|()| out.stdout.flush().map_err(Failure::Write)) {
         return out.finish_on(e);
@@ -363,14 +392,9 @@ struct ChunkOutput {
 fn match_on_workers(
     rules: &RuleSet,
     input: Input,
-    threads: usize,
+    workers: &Matchers,
     out: &mut Output<'_>,
 ) -> Result<(), Failure> {
-    let states = (0..threads)
-        .map(|_| (Scratch::default(), Vec::new()))
-        .collect();
-    let workers = Workers::new("sluice-match", states)
-        .map_err(|e| Failure::Read(format!("cannot start {threads} matching threads: {e}")))?;
     let (lines, read) = mpsc::sync_channel(BATCHES_AHEAD);
     let path = out.path.to_owned();
     // Not joined when writing fails: it may be waiting for input that never ends (an
