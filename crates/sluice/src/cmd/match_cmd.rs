@@ -375,8 +375,14 @@ const BLOCK_LINES: usize = 2_048;
 /// Lines a matching thread takes at a time from a block.
 const CHUNK_LINES: usize = 16;
 
-/// A non-blank post line and its 1-based number.
-type Line = (u64, Vec<u8>);
+/// Non-blank post lines as the reading thread hands them over: their bytes one after the
+/// other in one buffer (one allocation per batch, not per line), and each line's 1-based
+/// number and place in it.
+#[derive(Default)]
+struct Lines {
+    bytes: Vec<u8>,
+    lines: Vec<(u64, std::ops::Range<usize>)>,
+}
 
 /// What a matching thread made of a chunk of lines: the output lines, and the bad lines
 /// with their errors, in input order.
@@ -403,25 +409,42 @@ fn match_on_workers(
         .name("sluice-read".into())
         .spawn(move || read_lines(input, &path, &lines))
         .map_err(|e| Failure::Read(format!("cannot start the reading thread: {e}")))?;
-    let mut block: Vec<Line> = Vec::with_capacity(BLOCK_LINES);
+    let mut batches: Vec<Lines> = Vec::new();
     let mut failed = None;
     let mut ended = false;
     while !ended {
-        block.clear();
+        batches.clear();
+        let mut taken = 0;
         // Wait for lines, then take whatever else is at hand.
         match read.recv() {
-            Ok(Ok(lines)) => block.extend(lines),
+            Ok(Ok(lines)) => {
+                taken += lines.lines.len();
+                batches.push(lines);
+            }
             Ok(Err(message)) => failed = Some(message),
             Err(_) => ended = true,
         }
-        while failed.is_none() && !ended && block.len() < BLOCK_LINES {
+        while failed.is_none() && !ended && taken < BLOCK_LINES {
             match read.try_recv() {
-                Ok(Ok(lines)) => block.extend(lines),
+                Ok(Ok(lines)) => {
+                    taken += lines.lines.len();
+                    batches.push(lines);
+                }
                 Ok(Err(message)) => failed = Some(message),
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => ended = true,
             }
         }
+        let block: Vec<(u64, &[u8])> = batches
+            .iter()
+            .flat_map(|batch| {
+                let bytes = &batch.bytes;
+                batch
+                    .lines
+                    .iter()
+                    .map(move |(line_no, at)| (*line_no, &bytes[at.clone()]))
+            })
+            .collect();
         let chunks = workers.map_chunks(&block, CHUNK_LINES, |(scratch, matched), lines| {
             let mut chunk = ChunkOutput::default();
             for (line_no, line) in lines {
@@ -453,28 +476,33 @@ fn match_on_workers(
 /// The reading thread: sends the non-blank lines of `input` with their numbers, in
 /// batches of the lines already buffered, then the read error if there is one, until the
 /// input ends or the receiver is gone.
-fn read_lines(mut input: Input, path: &Path, lines: &mpsc::SyncSender<Result<Vec<Line>, String>>) {
+fn read_lines(mut input: Input, path: &Path, lines: &mpsc::SyncSender<Result<Lines, String>>) {
     let mut line_no: u64 = 0;
     loop {
-        let mut batch = Vec::new();
+        let mut batch = Lines::default();
         // One line (waiting for it if need be), then those already read from the source.
         let end = loop {
-            let mut line = Vec::new();
-            match input.read_until(b'\n', &mut line) {
+            let start = batch.bytes.len();
+            match input.read_until(b'\n', &mut batch.bytes) {
                 Ok(0) => break ReadEnd::Input,
                 Ok(_) => {
                     line_no += 1;
-                    if !line.iter().all(u8::is_ascii_whitespace) {
-                        batch.push((line_no, line));
+                    if batch.bytes[start..].iter().all(u8::is_ascii_whitespace) {
+                        batch.bytes.truncate(start);
+                    } else {
+                        batch.lines.push((line_no, start..batch.bytes.len()));
                     }
                 }
-                Err(e) => break ReadEnd::Failed(read_error(path, &e)),
+                Err(e) => {
+                    batch.bytes.truncate(start);
+                    break ReadEnd::Failed(read_error(path, &e));
+                }
             }
-            if batch.len() >= READ_BATCH || input.buffer().is_empty() {
+            if batch.lines.len() >= READ_BATCH || input.buffer().is_empty() {
                 break ReadEnd::NotYet;
             }
         };
-        if !batch.is_empty() && lines.send(Ok(batch)).is_err() {
+        if !batch.lines.is_empty() && lines.send(Ok(batch)).is_err() {
             return;
         }
         match end {
