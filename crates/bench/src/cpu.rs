@@ -1,6 +1,7 @@
 //! CPU time of a process and of its threads, from Linux's `/proc`, to show where the time
-//! of a run goes: the server's pipeline thread (matching, enrichment) against its workers
-//! (HTTP, gzip, ingest parsing), and the bench itself; in a cluster, every node (added up
+//! of a run goes: the server's matching threads (`sluice-match-N`, each on its own), its
+//! pipeline thread (routing, enrichment, framing) and its workers (HTTP, gzip, ingest
+//! parsing), and the bench itself; in a cluster, every node (added up
 //! with [`Usage::combined`]) and the NATS server. Elsewhere nothing is measured and the
 //! report says so.
 //!

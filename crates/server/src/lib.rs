@@ -40,6 +40,8 @@
 //! - `console`: the web console at `/console/` for the operator and the customer.
 //! - [`urls`]: the URLs the "API help" view hands out.
 //! - [`telemetry`]: metric names and Prometheus rendering.
+//! - [`workers`]: named worker threads with state of their own, mapping chunks in order
+//!   (the pipeline's matching threads, `sluice match --threads`).
 
 #![deny(missing_docs)]
 
@@ -71,6 +73,7 @@ pub mod tls;
 pub mod token_use;
 pub mod urls;
 pub mod usage;
+pub mod workers;
 
 use std::future::Future;
 use std::time::Duration;

@@ -16,7 +16,9 @@
 //! [`crate::delivery::select`] (the same decision replay makes): the post with
 //! `matching_rules` for rules streams, the plain post for the connections of its partition
 //! on volume streams. What a group of connections receives from a batch is framed and
-//! compressed once and shared by all of them ([`crate::delivery::fanout`]).
+//! compressed once and shared by all of them ([`crate::delivery::fanout`]). The matching of
+//! a large batch, the costly step, is spread over matching threads, one per core by default
+//! ([`crate::delivery::matching`]); routing stays on the delivering thread, in post order.
 //!
 //! What is read from a post, and where: the ingest API parses each post once, to validate
 //! it, and the post travels on as an [`IngestedPost`] with its id and the datacenter it came
@@ -171,12 +173,16 @@ pub enum PublishError {
 /// (compressing and writing it) and passes it on to `sluice-pipeline`, which matches and
 /// delivers it while the next batch is being appended. A batch is still in the log before
 /// delivery looks at the connections, and the work of one post is spread over two cores.
+/// With `match_threads` of 2 or more, `sluice-pipeline` hands the matching of a large
+/// batch to that many threads `sluice-match-N` ([`crate::delivery::matching`]) and waits
+/// for them before it routes, frames and compresses the batch; with 1 it matches itself.
 pub fn start(
     registry: Arc<StreamRegistry>,
     log: Option<Arc<dyn PostLog>>,
     datacenter: Arc<str>,
     cluster: Option<Arc<dyn Cluster>>,
     delivery_start: u64,
+    match_threads: usize,
 ) -> (PostBus, Arc<DeliveryMark>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4_096);
     let (input, appender) = match log {
@@ -195,7 +201,7 @@ pub fn start(
     let handle = std::thread::Builder::new()
         .name("sluice-pipeline".into())
         .spawn(move || {
-            Pipeline::new(registry, datacenter, delivery_mark).run(input);
+            Pipeline::new(registry, datacenter, delivery_mark, match_threads).run(input);
             if let Some(appender) = appender {
                 // It ended first: its channel closed ours.
                 let _ = appender.join();
@@ -349,9 +355,14 @@ struct Pipeline {
 }
 
 impl Pipeline {
-    fn new(registry: Arc<StreamRegistry>, datacenter: Arc<str>, mark: Arc<DeliveryMark>) -> Self {
+    fn new(
+        registry: Arc<StreamRegistry>,
+        datacenter: Arc<str>,
+        mark: Arc<DeliveryMark>,
+        match_threads: usize,
+    ) -> Self {
         Self {
-            fanout: Fanout::new(registry.rules()),
+            fanout: Fanout::new(registry.rules(), match_threads),
             registry,
             datacenter,
             mark,
@@ -379,12 +390,15 @@ impl Pipeline {
                 self.streams_version = version;
             }
             let datacenter = &*self.datacenter;
-            let posts = batch.iter().map(|p| BatchPost {
-                raw: &p.bytes,
-                id: p.id,
-                local: *p.datacenter == *datacenter,
-            });
-            self.fanout.fan_out(&self.streams, posts);
+            let posts: Vec<BatchPost<'_>> = batch
+                .iter()
+                .map(|p| BatchPost {
+                    raw: &p.bytes,
+                    id: p.id,
+                    local: *p.datacenter == *datacenter,
+                })
+                .collect();
+            self.fanout.fan_out(&self.streams, &posts);
         }
     }
 }
@@ -457,7 +471,7 @@ mod tests {
     fn start_on(log: &Arc<TestLog>) -> (PostBus, JoinHandle<()>) {
         let log: Arc<dyn PostLog> = log.clone();
         let registry = Arc::new(StreamRegistry::default());
-        let (bus, _, handle) = start(registry, Some(log), "local".into(), None, 1);
+        let (bus, _, handle) = start(registry, Some(log), "local".into(), None, 1, 2);
         (bus, handle)
     }
 

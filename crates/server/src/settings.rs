@@ -49,6 +49,9 @@ pub struct Settings {
     /// How often the usage counts are stored ([`crate::usage::flush`]); they are also
     /// stored before every usage read and at shutdown.
     pub usage_flush_interval: Duration,
+    /// Threads that match the posts of a batch (`--match-threads`; default: the cores
+    /// available). With 1 the pipeline thread matches every post itself.
+    pub match_threads: usize,
 }
 
 /// Default of [`Settings::post_log_retention`].
@@ -80,6 +83,7 @@ impl Default for Settings {
             post_log_trim_interval: Duration::from_secs(10),
             auth: AuthSettings::default(),
             usage_flush_interval: crate::usage::flush::FLUSH_INTERVAL,
+            match_threads: crate::workers::available_cores(),
         }
     }
 }

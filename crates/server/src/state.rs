@@ -260,6 +260,7 @@ impl AppState {
             settings.datacenter.as_str().into(),
             clustering.cluster.clone(),
             delivery_start,
+            settings.match_threads,
         );
         usage::flush::start_flusher(&registry, &store, settings.usage_flush_interval);
         let ids = SnowflakeGenerator::resume(clustering.worker_id, last_rule_id)

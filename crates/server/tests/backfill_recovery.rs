@@ -130,7 +130,26 @@ fn assert_complete_in_order(got: &[u64], expected: &[u64]) {
 
 #[tokio::test]
 async fn reconnecting_with_backfill_delivers_every_missed_post_then_live_without_a_gap() {
-    let server = Arc::new(TestServer::start(quick()).await);
+    backfill_then_live_without_a_gap(1, 3).await;
+}
+
+/// The same with the live posts matched ahead on two matching threads (batches of 12 are
+/// large enough to be handed to them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_switches_to_live_without_a_gap_when_matching_on_two_threads() {
+    backfill_then_live_without_a_gap(2, 12).await;
+}
+
+/// A client reads, goes away while posts keep arriving (`per_batch` per ingest request),
+/// reconnects with backfill and must get every post, oldest first, then live ones.
+async fn backfill_then_live_without_a_gap(match_threads: usize, per_batch: u64) {
+    let server = Arc::new(
+        TestServer::start(Settings {
+            match_threads,
+            ..quick()
+        })
+        .await,
+    );
     server.provision("powertrack").await;
     rules(&server, false, &["hello"]).await;
 
@@ -142,8 +161,8 @@ async fn reconnecting_with_backfill_delivers_every_missed_post_then_live_without
         tokio::spawn(async move {
             while !stop.load(Ordering::Acquire) {
                 let from = next.load(Ordering::Acquire);
-                server.ingest(&hellos(from..from + 3)).await;
-                next.store(from + 3, Ordering::Release);
+                server.ingest(&hellos(from..from + per_batch)).await;
+                next.store(from + per_batch, Ordering::Release);
                 tokio::time::sleep(Duration::from_millis(3)).await;
             }
         })

@@ -266,6 +266,60 @@ async fn matching_posts_arrive_once_with_their_rules_in_self_contained_gzip_chun
     server.stop().await;
 }
 
+/// A batch large enough to be matched on the matching threads reaches the connection in
+/// ingest order with exactly its matching posts and their rules; the same on one thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_matched_on_two_threads_arrives_in_ingest_order() {
+    for match_threads in [2, 1] {
+        let server = started(Settings {
+            match_threads,
+            ..Settings::default()
+        })
+        .await;
+        let even = add_rule(&server, "even", Some("even"));
+        let seven = add_rule(&server, "seven", None);
+        let mut stream = connect(&server).await;
+
+        let texts = |i: u64| {
+            let mut words = vec![if i.is_multiple_of(2) { "even" } else { "odd" }];
+            if i.is_multiple_of(7) {
+                words.push("seven");
+            }
+            words.join(" ")
+        };
+        let batch: Vec<String> = (1..=2_000_u64).map(|i| post(i, &texts(i))).collect();
+        server.ingest(&batch.join("\n")).await;
+
+        let want: Vec<u64> = (1..=2_000_u64)
+            .filter(|&i| i.is_multiple_of(2) || i.is_multiple_of(7))
+            .collect();
+        let mut got = Vec::with_capacity(want.len());
+        while got.len() < want.len() {
+            let message = stream.next_message().await;
+            let id = id_of(&message);
+            let mut rules: Vec<u64> = message["matching_rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_u64().unwrap())
+                .collect();
+            rules.sort_unstable();
+            let mut expected = Vec::new();
+            if id.is_multiple_of(2) {
+                expected.push(even);
+            }
+            if id.is_multiple_of(7) {
+                expected.push(seven);
+            }
+            expected.sort_unstable();
+            assert_eq!(rules, expected, "post {id} ({match_threads} threads)");
+            got.push(id);
+        }
+        assert_eq!(got, want, "{match_threads} threads");
+        server.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn rules_changed_while_connected_apply_from_the_next_post() {
     let server = started(Settings::default()).await;

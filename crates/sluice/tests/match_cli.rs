@@ -331,6 +331,7 @@ fn help_explains_flags_and_exit_codes() {
     for needle in [
         "--rules",
         "--posts",
+        "--threads",
         "stdin",
         "Exit codes",
         "  2  ",
@@ -338,6 +339,75 @@ fn help_explains_flags_and_exit_codes() {
     ] {
         assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
     }
+}
+
+/// 3,000 realistic posts against 2,000 realistic rules, with bad and blank lines in
+/// between: one thread and four give the same output lines, the same bad-line reports
+/// (same line numbers, same order) and the same exit code.
+#[test]
+fn the_output_is_the_same_on_one_thread_and_on_four() {
+    let mut generated = sluice_synth::PostGenerator::new(14);
+    let mut lines = Vec::new();
+    let mut bad = 0;
+    for i in 0..3_000 {
+        if i % 250 == 17 {
+            lines.push("{not json".to_owned());
+            bad += 1;
+        }
+        if i % 400 == 3 {
+            lines.push(String::new());
+        }
+        lines.push(generated.next_post());
+    }
+    // Rule ids are Snowflake ids, new at every run: the tags name the rules.
+    let rules: Vec<Value> = sluice_synth::RuleGenerator::new(14)
+        .take(2_000)
+        .enumerate()
+        .map(|(n, value)| serde_json::json!({"value": value, "tag": format!("rule {n}")}))
+        .collect();
+    let rules = file(
+        "threads",
+        "rules.json",
+        &serde_json::json!({"rules": rules}).to_string(),
+    );
+    let posts = file("threads", "posts.ndjson", &(lines.join("\n") + "\n"));
+    let on = |threads: &str| {
+        run(
+            &[
+                "match",
+                "--threads",
+                threads,
+                "--rules",
+                rules.to_str().expect("UTF-8 path"),
+                "--posts",
+                posts.to_str().expect("UTF-8 path"),
+            ],
+            None,
+        )
+    };
+    // Each output line as its post and the tags of its rules, in order.
+    let matches = |output: &Output| -> Vec<(Value, Vec<Value>)> {
+        stdout_lines(output)
+            .iter()
+            .map(|line| {
+                let tags = rules_of(line).into_iter().map(|(tag, _)| tag).collect();
+                (line["id_str"].clone(), tags)
+            })
+            .collect()
+    };
+    let (one, four) = (on("1"), on("4"));
+    assert_eq!(one.status.code(), Some(3), "stderr: {}", stderr(&one));
+    assert_eq!(four.status.code(), Some(3), "stderr: {}", stderr(&four));
+    let (one_matches, four_matches) = (matches(&one), matches(&four));
+    assert!(
+        (300..3_000).contains(&one_matches.len()),
+        "a test where some posts match and some do not: {} matched",
+        one_matches.len()
+    );
+    assert!(one_matches == four_matches, "the same output on 4 threads");
+    let skipped = stderr(&one).matches(": skipped: ").count();
+    assert_eq!(skipped, bad, "{}", stderr(&one));
+    assert_eq!(stderr(&one), stderr(&four), "the same reports on 4 threads");
 }
 
 /// Peak resident memory (VmHWM) of a running process, in KiB.

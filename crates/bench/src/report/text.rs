@@ -10,8 +10,10 @@ use super::{Cpu, ProcessCpu, Report, Verdict};
 const LABEL_WIDTH: usize = 13;
 /// Width of the target column of the verdict lines.
 const TARGET_WIDTH: usize = 28;
-/// Busiest thread groups named per process.
-const THREADS_SHOWN: usize = 4;
+/// Busiest thread groups named per process: enough for the server's own threads on a
+/// two-core machine (HTTP workers, append, pipeline, one matching thread per core); the
+/// JSON report lists them all.
+const THREADS_SHOWN: usize = 6;
 
 impl Report {
     /// The report as printed, ending with the verdict line.

@@ -12,7 +12,7 @@
 //!
 //! A group's buffer is cut into a segment every [`MAX_SEGMENT_BYTES`], so a large ingest
 //! batch is not one huge segment (outbox bounds stay meaningful and the first posts of a
-//! batch go out before the last is matched); the compression ratio hardly suffers, as
+//! batch go out before the last is routed); the compression ratio hardly suffers, as
 //! deflate only looks back 32 KiB.
 //!
 //! It also counts usage ([`crate::usage`]): per stream, the posts at least one of its
@@ -24,6 +24,7 @@ use std::sync::Arc;
 use super::encoding::Encoding;
 use super::format::Format;
 use super::gzip::Deflater;
+use super::matching::{BatchMatches, MatchWorkers};
 use super::outbox::Pushed;
 use super::segment::SegmentBuilder;
 use super::select::{Routed, Selector, partitions_of};
@@ -47,9 +48,14 @@ pub struct BatchPost<'a> {
 }
 
 /// Fills the outboxes of live connections, batch by batch; holds the selector, the
-/// compressor and the group buffers, so one per delivering thread (the pipeline's).
+/// matching threads, the compressor and the group buffers, so one per delivering thread
+/// (the pipeline's).
 pub struct Fanout {
     selector: Selector,
+    /// Match large batches ahead of routing, on every core (`None`: one thread).
+    workers: Option<MatchWorkers>,
+    /// The current batch's matches, when the workers found them.
+    matches: BatchMatches,
     deflater: Deflater,
     active: Vec<Route>,
 }
@@ -92,10 +98,13 @@ struct Group {
 }
 
 impl Fanout {
-    /// A fanout matching against `rules` (the registry's node-wide index).
-    pub fn new(rules: &NodeRules) -> Self {
+    /// A fanout matching against `rules` (the registry's node-wide index), on
+    /// `match_threads` threads of its own (with 1, on the calling thread only).
+    pub fn new(rules: &NodeRules, match_threads: usize) -> Self {
         Self {
             selector: Selector::new(rules),
+            workers: MatchWorkers::new(rules, match_threads),
+            matches: BatchMatches::default(),
             deflater: Deflater::default(),
             active: Vec::new(),
         }
@@ -107,15 +116,13 @@ impl Fanout {
     ///
     /// The groups are taken from the connections open when the batch starts (after it was
     /// logged); a connection that registers meanwhile still receives the segments of its
-    /// group that are pushed after it registered.
+    /// group that are pushed after it registered. A large batch is then matched on the
+    /// matching threads, restricted to the rules streams taken ([`super::matching`]),
+    /// before any post is routed; a small one post by post as it is routed.
     ///
     /// Long on purpose: the per-batch loop of live delivery (group, route, frame, compress,
     /// push), whose steps share the batch's reusable buffers.
-    pub fn fan_out<'a>(
-        &mut self,
-        streams: &[Arc<LiveStream>],
-        posts: impl IntoIterator<Item = BatchPost<'a>>,
-    ) {
+    pub fn fan_out(&mut self, streams: &[Arc<LiveStream>], posts: &[BatchPost<'_>]) {
         self.active.clear();
         for stream in streams {
             // Only a volume product's streams share a route: a rules stream never needs the
@@ -182,11 +189,25 @@ impl Fanout {
         );
         let Self {
             selector,
+            workers,
+            matches,
             deflater,
             active,
         } = self;
-        for (number, post) in (1..).zip(posts) {
-            let mut router = selector.post(post.raw, Some(post.id), post.local);
+        // Only rules streams need matches (`only` is empty with volume streams alone).
+        let matched_ahead = match (workers.as_ref(), selector.only_streams()) {
+            (Some(workers), Some(only)) if !only.is_empty() => {
+                workers.match_batch(posts, only, matches)
+            }
+            _ => false,
+        };
+        for (index, post) in posts.iter().enumerate() {
+            let number = index + 1;
+            let mut router = if matched_ahead {
+                selector.post_matched(post.raw, post.id, post.local, matches.of(index))
+            } else {
+                selector.post(post.raw, Some(post.id), post.local)
+            };
             for route in active.iter_mut() {
                 let Some(routed) = router.route(&route.stream) else {
                     continue;
@@ -360,12 +381,16 @@ mod tests {
             .open(local_identity.clone(), None, true, Format::Native);
 
         let posts = [post(1, "hello 1"), post(2, "hello 2"), post(3, "bye")];
-        let batch = posts.iter().enumerate().map(|(i, p)| BatchPost {
-            raw: p.as_bytes(),
-            id: i as u64 + 1,
-            local: i != 1,
-        });
-        Fanout::new(registry.rules()).fan_out(std::slice::from_ref(&stream), batch);
+        let batch: Vec<BatchPost<'_>> = posts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| BatchPost {
+                raw: p.as_bytes(),
+                id: i as u64 + 1,
+                local: i != 1,
+            })
+            .collect();
+        Fanout::new(registry.rules(), 1).fan_out(std::slice::from_ref(&stream), &batch);
 
         // Usage: the two matching posts, once each however many connections got them;
         // rule 7 matched both.
@@ -404,6 +429,112 @@ mod tests {
         assert_eq!(local[0].plain_bytes().split(|&b| b == b'\n').count(), 2);
     }
 
+    /// What the connections of two rules streams receive from a batch large enough for
+    /// the matching threads, with the usage counted: the same bytes and counts as when the
+    /// pipeline thread matches alone; a stream without connections is not delivered to.
+    #[tokio::test]
+    async fn a_batch_matched_on_two_threads_delivers_what_one_thread_does() {
+        let registry = StreamRegistry::default();
+        let stream = |id, label: &str| {
+            registry.upsert(&StoredStream {
+                id,
+                stream: StreamRef {
+                    account: label.into(),
+                    product: Product::PowerTrack,
+                    label: "prod".into(),
+                },
+                limits: StreamLimits {
+                    max_connections: 5,
+                    max_rules: 10,
+                },
+            })
+        };
+        let (acme, globex, idle) = (stream(1, "acme"), stream(2, "globex"), stream(3, "idle"));
+        let rule = |id, value: &str| (id, sluice_rules::parse(value).unwrap(), None);
+        acme.rules.apply(&[rule(7, "even"), rule(8, "seven")], &[]);
+        globex.rules.apply(&[rule(7, "seven")], &[]);
+        idle.rules.apply(&[rule(9, "even")], &[]);
+        let posts: Vec<String> = (1..=500_u64)
+            .map(|i| {
+                let seven = if i.is_multiple_of(7) { " seven" } else { "" };
+                post(
+                    i,
+                    &format!(
+                        "{}{seven}",
+                        if i.is_multiple_of(2) { "even" } else { "odd" }
+                    ),
+                )
+            })
+            .collect();
+        let batch: Vec<BatchPost<'_>> = posts
+            .iter()
+            .zip(1..)
+            .map(|(p, id)| BatchPost {
+                raw: p.as_bytes(),
+                id,
+                local: true,
+            })
+            .collect();
+
+        let mut delivered = Vec::new();
+        for threads in [1, 2] {
+            let open = |stream: &Arc<LiveStream>| {
+                let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
+                let (connection, _) =
+                    stream
+                        .connections
+                        .open(outbox.clone(), None, false, Format::Native);
+                (connection, outbox)
+            };
+            let (acme_connection, acme_outbox) = open(&acme);
+            let (globex_connection, globex_outbox) = open(&globex);
+            Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch);
+            acme.connections.close(acme_connection.id);
+            globex.connections.close(globex_connection.id);
+            let text = |segments: Vec<Segment>| -> String {
+                segments
+                    .iter()
+                    .map(|s| std::str::from_utf8(s.plain_bytes()).unwrap())
+                    .collect()
+            };
+            let usage = |stream: &LiveStream| {
+                let pending = stream.usage.take_pending();
+                pending.iter().map(|p| p.activities).sum::<u64>()
+            };
+            delivered.push((
+                text(queued(&acme_outbox).await),
+                text(queued(&globex_outbox).await),
+                usage(&acme),
+                usage(&globex),
+                usage(&idle),
+            ));
+        }
+        let ids = |text: &str| -> Vec<u64> {
+            text.split_terminator("\r\n")
+                .map(|line| {
+                    serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect()
+        };
+        let (acme_text, globex_text, acme_count, globex_count, idle_count) = &delivered[0];
+        let acme_want: Vec<u64> = (1..=500_u64)
+            .filter(|&i| i.is_multiple_of(2) || i.is_multiple_of(7))
+            .collect();
+        let globex_want: Vec<u64> = (1..=500_u64).filter(|&i| i.is_multiple_of(7)).collect();
+        assert_eq!(ids(acme_text), acme_want);
+        assert_eq!(ids(globex_text), globex_want);
+        assert_eq!(
+            (*acme_count, *globex_count, *idle_count),
+            (acme_want.len() as u64, globex_want.len() as u64, 0)
+        );
+        assert_eq!(
+            delivered[1], delivered[0],
+            "two threads deliver what one does"
+        );
+    }
+
     #[tokio::test]
     async fn a_tap_gets_the_matched_posts_of_a_stream_without_connections() {
         let registry = StreamRegistry::default();
@@ -429,12 +560,16 @@ mod tests {
         );
         let mut tap = stream.taps.attach().unwrap();
         let posts = [post(1, "hello there"), post(2, "bye")];
-        let batch = posts.iter().enumerate().map(|(i, p)| BatchPost {
-            raw: p.as_bytes(),
-            id: i as u64 + 1,
-            local: true,
-        });
-        Fanout::new(registry.rules()).fan_out(std::slice::from_ref(&stream), batch);
+        let batch: Vec<BatchPost<'_>> = posts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| BatchPost {
+                raw: p.as_bytes(),
+                id: i as u64 + 1,
+                local: true,
+            })
+            .collect();
+        Fanout::new(registry.rules(), 1).fan_out(std::slice::from_ref(&stream), &batch);
         let message = tap.try_recv().unwrap();
         let json: serde_json::Value = serde_json::from_slice(&message).unwrap();
         assert_eq!(json["id"], 1);
@@ -482,7 +617,7 @@ mod tests {
             id,
             local: true,
         }];
-        Fanout::new(registry.rules()).fan_out(&registry.all(), batch);
+        Fanout::new(registry.rules(), 1).fan_out(&registry.all(), &batch);
         let got = queued(&on_3).await;
         assert_eq!(got.len(), 1);
         assert_eq!(&got[0].plain_bytes()[..], [&raw[..], b"\r\n"].concat());
@@ -527,12 +662,16 @@ mod tests {
             .take(6)
             .collect();
         let posts: Vec<String> = ids.iter().map(|&id| post(id, "anything")).collect();
-        let batch = posts.iter().zip(&ids).map(|(p, &id)| BatchPost {
-            raw: p.as_bytes(),
-            id,
-            local: true,
-        });
-        Fanout::new(registry.rules()).fan_out(&registry.all(), batch);
+        let batch: Vec<BatchPost<'_>> = posts
+            .iter()
+            .zip(&ids)
+            .map(|(p, &id)| BatchPost {
+                raw: p.as_bytes(),
+                id,
+                local: true,
+            })
+            .collect();
+        Fanout::new(registry.rules(), 1).fan_out(&registry.all(), &batch);
 
         let ids_in = |segments: &[Segment]| -> Vec<u64> {
             std::str::from_utf8(segments[0].plain_bytes())

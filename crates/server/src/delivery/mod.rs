@@ -2,6 +2,7 @@
 //! them with framing, heartbeats and gzip, which post goes to which connection
 //! ([`select`], shared by live delivery and replay), how a batch of posts becomes one
 //! shared, compressed-once [`Segment`] per group of connections ([`fanout`], [`gzip`]),
+//! the matching of a batch's posts on every core ([`matching`]),
 //! replay from the post log ([`replay`]: backfill and recovery), and taps that observe a
 //! stream's matched posts without being connections ([`tap`]: the console's live view).
 
@@ -10,6 +11,7 @@ pub mod encoding;
 pub mod fanout;
 pub mod format;
 pub mod gzip;
+pub mod matching;
 pub mod outbox;
 pub mod replay;
 pub mod segment;

@@ -719,16 +719,24 @@ mod tests {
         log.append(&new, 1_000).unwrap();
 
         let first = partition(1_700_000_000_000_000_000, FIREHOSE_PARTITIONS);
-        for (live, partition) in [(&powertrack, None), (&firehose, Some(first))] {
+        // Live delivery matches the 40 posts on the pipeline thread, or ahead on two
+        // matching threads: either way the bytes are replay's.
+        let cases = [(&powertrack, None, 1), (&powertrack, None, 2)];
+        for (live, partition, threads) in cases.into_iter().chain([(&firehose, Some(first), 1)]) {
             let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
-            live.connections
-                .open(outbox.clone(), partition, false, Format::Native);
-            let batch = posts.iter().map(|p| BatchPost {
-                raw: p.as_bytes(),
-                id: sluice_model::read_post_id(p.as_bytes()).unwrap(),
-                local: true,
-            });
-            Fanout::new(registry.rules()).fan_out(&registry.all(), batch);
+            let (connection, _) =
+                live.connections
+                    .open(outbox.clone(), partition, false, Format::Native);
+            let batch: Vec<BatchPost<'_>> = posts
+                .iter()
+                .map(|p| BatchPost {
+                    raw: p.as_bytes(),
+                    id: sluice_model::read_post_id(p.as_bytes()).unwrap(),
+                    local: true,
+                })
+                .collect();
+            Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch);
+            live.connections.close(connection.id);
             outbox.close(CloseReason::Operational);
             let mut segments = Vec::new();
             outbox.next_batch(&mut segments, usize::MAX).await;

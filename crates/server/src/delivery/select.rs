@@ -11,6 +11,11 @@
 //! - a product with partitions: the posts of its [`Sample`] (Decahose: the 10 %; Firehose:
 //!   all; the v2 sample: 1 %), to the connections of the post's partition (of 2 and 20;
 //!   the v2 sample has one).
+//!
+//! The matches of a post are found by the router itself, once, when a rules stream first
+//! needs them ([`Selector::post`]: replay, small live batches), or were found before
+//! routing by the pipeline's matching threads ([`Selector::post_matched`]); both go
+//! through [`match_view`], so they are the same.
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -114,6 +119,12 @@ impl Selector {
         self.only = Some(only);
     }
 
+    /// The streams whose rules are evaluated (sorted), as [`Selector::only`] set them;
+    /// `None`: all.
+    pub fn only_streams(&self) -> Option<&[u32]> {
+        self.only.as_deref()
+    }
+
     /// Starts routing one post (whose JSON is `raw`, from this node's datacenter when
     /// `local`) to any number of streams.
     ///
@@ -137,6 +148,29 @@ impl Selector {
             local,
             view: None,
             matched: false,
+            given: None,
+        }
+    }
+
+    /// Like [`Selector::post`], for a post whose matches in the node-wide index were found
+    /// already (`keys`, sorted, restricted to the streams of [`Selector::only`]): live
+    /// delivery matches the posts of a large batch on worker threads first
+    /// ([`super::matching`]), then routes them here, where nothing is parsed or matched.
+    pub fn post_matched<'s, 'p>(
+        &'s mut self,
+        raw: &'p [u8],
+        id: u64,
+        local: bool,
+        keys: &'p [NodeRuleKey],
+    ) -> PostRouter<'s, 'p> {
+        PostRouter {
+            selector: self,
+            raw,
+            id: Some(id),
+            local,
+            view: None,
+            matched: true,
+            given: Some(keys),
         }
     }
 }
@@ -152,6 +186,9 @@ pub struct PostRouter<'s, 'p> {
     view: Option<Option<PostView<'p>>>,
     /// Whether `selector.keys` holds this post's matches yet.
     matched: bool,
+    /// The post's matches, when they were found before routing
+    /// ([`Selector::post_matched`]); `selector.keys` is not used then.
+    given: Option<&'p [NodeRuleKey]>,
 }
 
 impl PostRouter<'_, '_> {
@@ -241,10 +278,9 @@ impl PostRouter<'_, '_> {
     fn matched_rules(&mut self, stream: &LiveStream) -> bool {
         self.match_once();
         let selector = &mut *self.selector;
+        let keys = self.given.unwrap_or(&selector.keys);
         selector.rule_ids.clear();
-        selector
-            .rule_ids
-            .extend(stream.rules.ids_in(&selector.keys));
+        selector.rule_ids.extend(stream.rules.ids_in(keys));
         !selector.rule_ids.is_empty()
     }
 
@@ -258,17 +294,32 @@ impl PostRouter<'_, '_> {
             let view = self.view.get_or_insert_with(|| parse_post(raw).ok());
             selector.keys.clear();
             if let Some(view) = view {
-                let only = selector.only.as_deref();
-                selector.reader.match_post_where(
-                    view,
+                match_view(
+                    &selector.reader,
                     &mut selector.scratch,
+                    view,
+                    selector.only.as_deref(),
                     &mut selector.keys,
-                    |key| only.is_none_or(|only| only.binary_search(&key.0).is_ok()),
                 );
             }
             self.matched = true;
         }
     }
+}
+
+/// Puts the matches of `view` in the node-wide index into `out` (cleared first), sorted,
+/// keeping only the rules of the streams in `only` (sorted; `None`: all): the one
+/// matching step of the selector and of the pipeline's matching threads.
+pub fn match_view(
+    reader: &MatcherReader<NodeRuleKey>,
+    scratch: &mut Scratch,
+    view: &PostView<'_>,
+    only: Option<&[u32]>,
+    out: &mut Vec<NodeRuleKey>,
+) {
+    reader.match_post_where(view, scratch, out, |key| {
+        only.is_none_or(|only| only.binary_search(&key.0).is_ok())
+    });
 }
 
 /// A post as volume streams send it, appended to `out`: the original bytes made line-safe,

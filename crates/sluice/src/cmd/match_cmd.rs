@@ -8,18 +8,28 @@
 //! twice, and the first occurrence's tag stays), and the rules are indexed. Posts are then
 //! streamed line by line: memory stays flat however long the file is, and each output line
 //! is written as soon as its post is matched (through a buffered stdout).
+//!
+//! With `--threads N` above 1 (the default: one per core), the rules are parsed on N
+//! threads (the index is still built by one), a reading thread reads lines
+//! ahead into a bounded queue, the lines at hand are matched in chunks on N threads
+//! ([`Workers`], the server's matching threads' helper), and the output is written in input
+//! order: the same bytes as on one thread, with at most a few thousand lines in flight.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc;
 
 use clap::Args;
 use sluice_matcher::{Matcher, Scratch};
 use sluice_model::enrich::{MatchedRule, write_matching_rules};
 use sluice_model::snowflake::SnowflakeGenerator;
-use sluice_wire::{RuleValue, RulesRequest, ValidationDetail, ValidationResponse};
+use sluice_rules::{Rule, RuleError};
+use sluice_server::workers::Workers;
+use sluice_wire::{RuleInput, RuleValue, RulesRequest, ValidationDetail, ValidationResponse};
 
 /// Exit code: every post line was read (matched or not).
 const EXIT_OK: u8 = 0;
@@ -32,12 +42,20 @@ const EXIT_BAD_POSTS: u8 = 3;
 
 /// Buffer size for reading posts and writing matches.
 const IO_BUFFER: usize = 64 * 1024;
+/// Buffer size for reading posts ahead of the matching threads: the lines it holds are
+/// handed over together.
+const READ_AHEAD_BUFFER: usize = 1 << 20;
+
+/// The posts file or stdin, buffered.
+type Input = BufReader<Box<dyn Read + Send>>;
 
 const AFTER_HELP: &str = "\
 Output: one NDJSON line per post that matches at least one rule, in input order:
   {\"id_str\":\"<post id>\",\"matching_rules\":[{\"tag\":\"…\",\"id\":N,\"id_str\":\"N\"}]}
 Rule ids are assigned as the server would: Snowflake ids in the order of the rules file; a
 value given twice is one rule (the first tag is kept). Blank post lines are ignored.
+Posts are matched on --threads threads (default: one per core); the output is the same
+whatever their number.
 
 Exit codes:
   0  all post lines were read (whether or not any matched)
@@ -60,6 +78,11 @@ pub struct MatchArgs {
     /// stdin. Read as a stream, so the file may be arbitrarily large.
     #[arg(long, value_name = "POSTS.ndjson")]
     posts: PathBuf,
+
+    /// Threads that match posts; the output stays in input order whatever their number
+    /// [default: the cores available].
+    #[arg(long, value_name = "N")]
+    threads: Option<NonZeroUsize>,
 }
 
 /// Runs `sluice match` and returns its exit code.
@@ -105,7 +128,19 @@ fn execute(args: &MatchArgs) -> Outcome {
             e.0
         )
     })?;
-    let rules = match compile(request) {
+    let threads = args
+        .threads
+        .map_or_else(sluice_server::workers::available_cores, NonZeroUsize::get);
+    let workers = (threads >= 2)
+        .then(|| {
+            let states = (0..threads)
+                .map(|_| (Scratch::default(), Vec::new()))
+                .collect();
+            Workers::new("sluice-match", states)
+        })
+        .transpose()
+        .map_err(|e| format!("cannot start {threads} matching threads: {e}"))?;
+    let rules = match compile(request, workers.as_ref()) {
         Ok(rules) => rules,
         Err(response) => {
             let mut out = io::stdout().lock();
@@ -118,19 +153,43 @@ fn execute(args: &MatchArgs) -> Outcome {
             return Ok(EXIT_INVALID_RULES);
         }
     };
-    let input = open(&args.posts)
+    let buffer = if workers.is_none() {
+        IO_BUFFER
+    } else {
+        READ_AHEAD_BUFFER
+    };
+    let input = open(&args.posts, buffer)
         .map_err(|e| format!("cannot read posts {}: {e}", display(&args.posts)))?;
-    match_posts(&rules, input, &args.posts)
+    match_posts(&rules, input, &args.posts, workers.as_ref())
 }
 
-/// Validates every rule and builds the rule set, or returns the validation response when
-/// any rule is invalid.
-fn compile(request: RulesRequest) -> Result<RuleSet, ValidationResponse> {
-    let parsed: Vec<_> = request
-        .rules
-        .iter()
-        .map(|input| sluice_rules::parse(&input.value))
-        .collect();
+/// The matching threads of `--threads` above 1, each with its matcher scratch space and
+/// match buffer.
+type Matchers = Workers<(Scratch, Vec<u64>)>;
+
+/// Rules parsed together by one of the matching threads.
+const PARSE_CHUNK: usize = 512;
+
+/// Validates every rule (on the matching threads, if any) and builds the rule set, or
+/// returns the validation response when any rule is invalid.
+fn compile(
+    request: RulesRequest,
+    workers: Option<&Matchers>,
+) -> Result<RuleSet, ValidationResponse> {
+    let parse = |rules: &[RuleInput]| -> Vec<Result<Rule, RuleError>> {
+        rules
+            .iter()
+            .map(|input| sluice_rules::parse(&input.value))
+            .collect()
+    };
+    let parsed: Vec<Result<Rule, RuleError>> = match workers {
+        Some(workers) => workers
+            .map_chunks(&request.rules, PARSE_CHUNK, |_, rules| parse(rules))
+            .into_iter()
+            .flatten()
+            .collect(),
+        None => parse(&request.rules),
+    };
     if parsed.iter().any(Result::is_err) {
         let detail = request
             .rules
@@ -170,76 +229,306 @@ fn compile(request: RulesRequest) -> Result<RuleSet, ValidationResponse> {
     Ok(RuleSet { matcher, tags })
 }
 
-/// Streams the posts, writing one line per matching post. Returns the exit code.
-///
-/// Long on purpose: the read → parse → match → write loop with its reused buffers, where
-/// the per-line error handling (line numbers, exit code 3) sits beside the step that fails.
-fn match_posts(rules: &RuleSet, input: Box<dyn BufRead>, path: &Path) -> Outcome {
-    let mut input = input;
-    let mut out = BufWriter::with_capacity(IO_BUFFER, io::stdout().lock());
-    let mut line = Vec::with_capacity(4096);
-    let mut record = Vec::with_capacity(256);
-    let mut matched = Vec::new();
-    let mut scratch = Scratch::default();
-    let mut line_no: u64 = 0;
-    let mut bad_lines: u64 = 0;
-    loop {
-        line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("cannot read posts {}: {e}", display(path)))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let post = match sluice_model::parse_post(&line) {
-            Ok(post) => post,
-            Err(e) => {
-                bad_lines += 1;
-                eprintln!(
-                    "sluice match: {}: line {line_no}: skipped: {e}",
-                    display(path)
-                );
-                continue;
-            }
-        };
-        rules
-            .matcher
-            .match_post_with(&post, &mut scratch, &mut matched);
-        if matched.is_empty() {
-            continue;
-        }
-        let post_id = post.id().expect("parse_post only accepts posts with an id");
-        record.clear();
-        write!(record, "{{\"id_str\":\"{post_id}\",\"matching_rules\":")
-            .expect("writing into a Vec cannot fail");
-        write_matching_rules(
-            matched.iter().map(|&id| MatchedRule {
-                id,
-                tag: rules.tag(id),
-            }),
-            &mut record,
-        );
-        record.extend_from_slice(b"}\n");
-        if let Err(e) = out.write_all(&record) {
-            return finish_on_write_error(e, bad_lines);
-        }
+/// Streams the posts, writing one line per matching post, on the matching threads if any.
+/// Returns the exit code.
+fn match_posts(rules: &RuleSet, input: Input, path: &Path, workers: Option<&Matchers>) -> Outcome {
+    let mut out = Output {
+        stdout: BufWriter::with_capacity(IO_BUFFER, io::stdout().lock()),
+        path,
+        bad_lines: 0,
+    };
+    let read = match workers {
+        None => match_on_this_thread(rules, input, &mut out),
+        Some(workers) => match_on_workers(rules, input, workers, &mut out),
+    };
+    if let Err(e) = read.and_then(|()| out.stdout.flush().map_err(Failure::Write)) {
+        return out.finish_on(e);
     }
-    if let Err(e) = out.flush() {
-        return finish_on_write_error(e, bad_lines);
-    }
-    if bad_lines > 0 {
+    if out.bad_lines > 0 {
         eprintln!(
-            "sluice match: {bad_lines} line(s) of {} were not valid post JSON and were skipped",
+            "sluice match: {} line(s) of {} were not valid post JSON and were skipped",
+            out.bad_lines,
             display(path)
         );
         Ok(EXIT_BAD_POSTS)
     } else {
         Ok(EXIT_OK)
     }
+}
+
+/// Where results go, and the count of bad lines so far.
+struct Output<'p> {
+    stdout: BufWriter<io::StdoutLock<'static>>,
+    path: &'p Path,
+    bad_lines: u64,
+}
+
+/// Why matching stopped before the end of the input.
+enum Failure {
+    /// Reading the posts failed (the message says how).
+    Read(String),
+    /// Writing to stdout failed.
+    Write(io::Error),
+}
+
+impl Output<'_> {
+    /// Reports a bad post line on stderr.
+    fn bad_line(&mut self, line_no: u64, error: &str) {
+        self.bad_lines += 1;
+        eprintln!(
+            "sluice match: {}: line {line_no}: skipped: {error}",
+            display(self.path)
+        );
+    }
+
+    /// The outcome of a run stopped by `failure`.
+    fn finish_on(&self, failure: Failure) -> Outcome {
+        match failure {
+            Failure::Read(message) => Err(message),
+            Failure::Write(e) => finish_on_write_error(e, self.bad_lines),
+        }
+    }
+}
+
+/// The result of matching one post line.
+enum Matched {
+    /// The post matched: its output line was appended.
+    Written,
+    /// The post matched no rule.
+    Nothing,
+    /// The line is not a post: why.
+    Bad(String),
+}
+
+/// Matches one (non-blank) post line and appends its output line to `record` if any rule
+/// matches: the step both ways of running share, so that their output is the same.
+fn match_line(
+    rules: &RuleSet,
+    scratch: &mut Scratch,
+    matched: &mut Vec<u64>,
+    line: &[u8],
+    record: &mut Vec<u8>,
+) -> Matched {
+    let post = match sluice_model::parse_post(line) {
+        Ok(post) => post,
+        Err(e) => return Matched::Bad(e.to_string()),
+    };
+    rules.matcher.match_post_with(&post, scratch, matched);
+    if matched.is_empty() {
+        return Matched::Nothing;
+    }
+    let post_id = post.id().expect("parse_post only accepts posts with an id");
+    write!(record, "{{\"id_str\":\"{post_id}\",\"matching_rules\":")
+        .expect("writing into a Vec cannot fail");
+    write_matching_rules(
+        matched.iter().map(|&id| MatchedRule {
+            id,
+            tag: rules.tag(id),
+        }),
+        record,
+    );
+    record.extend_from_slice(b"}\n");
+    Matched::Written
+}
+
+/// One thread reads, matches and writes, line by line, with reused buffers.
+fn match_on_this_thread(
+    rules: &RuleSet,
+    mut input: Input,
+    out: &mut Output<'_>,
+) -> Result<(), Failure> {
+    let mut line = Vec::with_capacity(4096);
+    let mut record = Vec::with_capacity(256);
+    let mut matched = Vec::new();
+    let mut scratch = Scratch::default();
+    let mut line_no: u64 = 0;
+    loop {
+        line.clear();
+        let n = input
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Failure::Read(read_error(out.path, &e)))?;
+        if n == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        record.clear();
+        match match_line(rules, &mut scratch, &mut matched, &line, &mut record) {
+            Matched::Written => out.stdout.write_all(&record).map_err(Failure::Write)?,
+            Matched::Nothing => {}
+            Matched::Bad(e) => out.bad_line(line_no, &e),
+        }
+    }
+}
+
+/// Most lines the reading thread hands over at once (fewer when no more are buffered).
+const READ_BATCH: usize = 64;
+/// Batches of lines read ahead of matching, at most: with the block being matched, what
+/// bounds memory however long the input is.
+const BATCHES_AHEAD: usize = 32;
+/// Lines matched together, about (the batches at hand are taken whole); fewer when no
+/// more input is at hand, so that output follows a slow input instead of waiting for a
+/// full block.
+const BLOCK_LINES: usize = 2_048;
+/// Lines a matching thread takes at a time from a block.
+const CHUNK_LINES: usize = 16;
+
+/// Non-blank post lines as the reading thread hands them over: their bytes one after the
+/// other in one buffer (one allocation per batch, not per line), and each line's 1-based
+/// number and place in it.
+#[derive(Default)]
+struct Lines {
+    bytes: Vec<u8>,
+    lines: Vec<(u64, std::ops::Range<usize>)>,
+}
+
+/// What a matching thread made of a chunk of lines: the output lines, and the bad lines
+/// with their errors, in input order.
+#[derive(Default)]
+struct ChunkOutput {
+    records: Vec<u8>,
+    bad: Vec<(u64, String)>,
+}
+
+/// Several threads: `sluice-read` reads lines ahead (a bounded queue), this thread takes
+/// what has been read in blocks, the `sluice-match-N` threads match the chunks of a block,
+/// and this thread writes their output in input order.
+fn match_on_workers(
+    rules: &RuleSet,
+    input: Input,
+    workers: &Matchers,
+    out: &mut Output<'_>,
+) -> Result<(), Failure> {
+    let (lines, read) = mpsc::sync_channel(BATCHES_AHEAD);
+    let path = out.path.to_owned();
+    // Not joined when writing fails: it may be waiting for input that never ends (an
+    // interactive stdin), and ends with the process.
+    let reader = std::thread::Builder::new()
+        .name("sluice-read".into())
+        .spawn(move || read_lines(input, &path, &lines))
+        .map_err(|e| Failure::Read(format!("cannot start the reading thread: {e}")))?;
+    let mut batches: Vec<Lines> = Vec::new();
+    let mut failed = None;
+    let mut ended = false;
+    while !ended {
+        batches.clear();
+        let mut taken = 0;
+        // Wait for lines, then take whatever else is at hand.
+        match read.recv() {
+            Ok(Ok(lines)) => {
+                taken += lines.lines.len();
+                batches.push(lines);
+            }
+            Ok(Err(message)) => failed = Some(message),
+            Err(_) => ended = true,
+        }
+        while failed.is_none() && !ended && taken < BLOCK_LINES {
+            match read.try_recv() {
+                Ok(Ok(lines)) => {
+                    taken += lines.lines.len();
+                    batches.push(lines);
+                }
+                Ok(Err(message)) => failed = Some(message),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => ended = true,
+            }
+        }
+        let block: Vec<(u64, &[u8])> = batches
+            .iter()
+            .flat_map(|batch| {
+                let bytes = &batch.bytes;
+                batch
+                    .lines
+                    .iter()
+                    .map(move |(line_no, at)| (*line_no, &bytes[at.clone()]))
+            })
+            .collect();
+        let chunks = workers.map_chunks(&block, CHUNK_LINES, |(scratch, matched), lines| {
+            let mut chunk = ChunkOutput::default();
+            for (line_no, line) in lines {
+                if let Matched::Bad(e) =
+                    match_line(rules, scratch, matched, line, &mut chunk.records)
+                {
+                    chunk.bad.push((*line_no, e));
+                }
+            }
+            chunk
+        });
+        for chunk in chunks {
+            for (line_no, e) in &chunk.bad {
+                out.bad_line(*line_no, e);
+            }
+            out.stdout
+                .write_all(&chunk.records)
+                .map_err(Failure::Write)?;
+        }
+        if let Some(message) = failed.take() {
+            return Err(Failure::Read(message));
+        }
+    }
+    // The queue is closed: the reader has returned.
+    let _ = reader.join();
+    Ok(())
+}
+
+/// The reading thread: sends the non-blank lines of `input` with their numbers, in
+/// batches of the lines already buffered, then the read error if there is one, until the
+/// input ends or the receiver is gone.
+fn read_lines(mut input: Input, path: &Path, lines: &mpsc::SyncSender<Result<Lines, String>>) {
+    let mut line_no: u64 = 0;
+    loop {
+        let mut batch = Lines::default();
+        // One line (waiting for it if need be), then those already read from the source.
+        let end = loop {
+            let start = batch.bytes.len();
+            match input.read_until(b'\n', &mut batch.bytes) {
+                Ok(0) => break ReadEnd::Input,
+                Ok(_) => {
+                    line_no += 1;
+                    if batch.bytes[start..].iter().all(u8::is_ascii_whitespace) {
+                        batch.bytes.truncate(start);
+                    } else {
+                        batch.lines.push((line_no, start..batch.bytes.len()));
+                    }
+                }
+                Err(e) => {
+                    batch.bytes.truncate(start);
+                    break ReadEnd::Failed(read_error(path, &e));
+                }
+            }
+            if batch.lines.len() >= READ_BATCH || input.buffer().is_empty() {
+                break ReadEnd::NotYet;
+            }
+        };
+        if !batch.lines.is_empty() && lines.send(Ok(batch)).is_err() {
+            return;
+        }
+        match end {
+            ReadEnd::NotYet => {}
+            ReadEnd::Input => return,
+            ReadEnd::Failed(message) => {
+                let _ = lines.send(Err(message));
+                return;
+            }
+        }
+    }
+}
+
+/// Why the reading thread stopped filling a batch.
+enum ReadEnd {
+    /// The batch is full, or no more lines are buffered: more may follow.
+    NotYet,
+    /// The input ended.
+    Input,
+    /// Reading failed: the message.
+    Failed(String),
+}
+
+/// The message of a failed read of the posts.
+fn read_error(path: &Path, e: &io::Error) -> String {
+    format!("cannot read posts {}: {e}", display(path))
 }
 
 /// A closed stdout (`sluice match … | head`) ends the run quietly; any other write error
@@ -276,15 +565,14 @@ fn display(path: &Path) -> String {
     }
 }
 
-fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
-    if is_stdin(path) {
-        Ok(Box::new(BufReader::with_capacity(IO_BUFFER, io::stdin())))
+/// The posts input, buffered with `capacity` bytes.
+fn open(path: &Path, capacity: usize) -> io::Result<Input> {
+    let source: Box<dyn Read + Send> = if is_stdin(path) {
+        Box::new(io::stdin())
     } else {
-        Ok(Box::new(BufReader::with_capacity(
-            IO_BUFFER,
-            File::open(path)?,
-        )))
-    }
+        Box::new(File::open(path)?)
+    };
+    Ok(BufReader::with_capacity(capacity, source))
 }
 
 fn read_all(path: &Path) -> io::Result<Vec<u8>> {

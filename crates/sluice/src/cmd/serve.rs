@@ -13,6 +13,7 @@
 
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -167,6 +168,11 @@ pub struct ServeArgs {
     /// posts ingested at any node reach every node's clients [default: single node].
     #[arg(long, env = "SLUICE_NATS", value_name = "URL")]
     nats: Option<String>,
+
+    /// Threads that match ingested posts against the streams' rules; each connection still
+    /// gets its posts in ingest order [default: the cores available].
+    #[arg(long, env = "SLUICE_MATCH_THREADS", value_name = "N")]
+    match_threads: Option<NonZeroUsize>,
 }
 
 /// The `--config` file: the same settings as the flags, keys with `_`.
@@ -186,6 +192,7 @@ struct FileConfig {
     post_log_retention: Option<String>,
     intercept: Option<bool>,
     nats: Option<String>,
+    match_threads: Option<NonZeroUsize>,
 }
 
 impl FileConfig {
@@ -234,6 +241,8 @@ struct Config {
     /// `--intercept`: CONNECT to X's API hosts is served.
     intercept: bool,
     nats: Option<String>,
+    /// `--match-threads`.
+    match_threads: usize,
 }
 
 /// Merges flags and environment (already in `args`) over the file over the defaults, and
@@ -306,6 +315,10 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
         post_log_retention,
         intercept: args.intercept.or(file.intercept).unwrap_or(false),
         nats: args.nats.clone().or(file.nats).filter(|u| !u.is_empty()),
+        match_threads: args
+            .match_threads
+            .or(file.match_threads)
+            .map_or_else(sluice_server::workers::available_cores, NonZeroUsize::get),
     })
 }
 
@@ -402,6 +415,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| listen_url.clone()),
         post_log_retention: config.post_log_retention,
+        match_threads: config.match_threads,
         ..Settings::default()
     };
     let state = match &config.nats {
@@ -602,6 +616,7 @@ mod tests {
                 post_log_retention: Duration::from_secs(600),
                 intercept: false,
                 nats: None,
+                match_threads: std::thread::available_parallelism().unwrap().get(),
             }
         );
     }
@@ -651,6 +666,17 @@ mod tests {
         assert!(!config.demo);
         assert_eq!(config.demo_rate, 7.5);
         assert_eq!(config.admin_token.as_deref(), Some("file-token"));
+    }
+
+    #[test]
+    fn match_threads_come_from_flag_or_file_and_are_at_least_one() {
+        let config = resolve(&args(&["--match-threads", "3"]), file("match_threads = 5"));
+        assert_eq!(config.unwrap().match_threads, 3);
+        let config = resolve(&args(&[]), file("match_threads = 5")).unwrap();
+        assert_eq!(config.match_threads, 5);
+        let zero = Cli::try_parse_from(["sluice-serve", "--match-threads", "0"]);
+        assert!(zero.is_err(), "0 threads is refused");
+        assert!(toml::from_str::<FileConfig>("match_threads = 0").is_err());
     }
 
     #[test]
