@@ -10,8 +10,9 @@
 //! - `cmd::rules`, `cmd::stream`, `cmd::ingest`: clients of a running server (the rules
 //!   API, a reconnecting stream consumer, NDJSON ingest), built on `client` (the
 //!   `sluice-client` crate).
-//! - `cmd::bench`: `sluice bench powertrack|firehose|powerstream|v2`, the flags and output of
-//!   the end-to-end load and latency benchmark, which is the `sluice-bench` library.
+//! - `cmd::bench`: `sluice bench powertrack|firehose|powerstream|v2|connections`, the flags
+//!   and output of the end-to-end load and latency benchmark, which is the `sluice-bench`
+//!   library.
 
 use std::process::ExitCode;
 
