@@ -30,6 +30,10 @@
 //!    server (per thread group) and the bench, the verdict against the project's target,
 //!    and the report.
 //!
+//! `sluice bench connections` is a benchmark of another kind, with a flow of its own
+//! ([`connections`]): the server's memory per held connection and the delivery latency of
+//! a post to all of them, at up to tens of thousands of connections.
+//!
 //! Threads: the readers run on the caller's runtime, the ingest loop on a single-threaded
 //! runtime of its own, so that the readers' decoding never delays a tick.
 
@@ -37,6 +41,7 @@
 
 mod benchmark;
 pub mod config;
+pub mod connections;
 mod cpu;
 mod ingest;
 mod nats;

@@ -24,6 +24,7 @@
 //! - [`post`]: [`post::IngestedPost`], an accepted post on its way to the pipeline.
 //! - [`delivery_mark`]: how far live delivery has got in the post log.
 //! - [`clock`]: `now_ms`, the wall clock in epoch milliseconds.
+//! - [`fd_limit`]: raises the open-files limit at start (a socket per connection).
 //! - [`dedup`]: the window of recently accepted post ids (a post ingested twice is
 //!   delivered once).
 //! - [`post_log`]: which post log a server opens (files or memory) and its retention trim.
@@ -58,6 +59,7 @@ pub mod dedup;
 pub mod delivery;
 pub mod delivery_mark;
 pub mod demo;
+pub mod fd_limit;
 pub mod intercept;
 pub mod pipeline;
 pub mod post;

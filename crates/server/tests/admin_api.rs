@@ -136,6 +136,40 @@ async fn listed(server: &TestServer, product: &str) -> Vec<serde_json::Value> {
 }
 
 #[tokio::test]
+async fn the_admin_api_sets_the_limits_of_the_powerstream_rule_set() {
+    let server = TestServer::start(Settings::default()).await;
+    server
+        .admin(Method::PUT, "/admin/accounts/acme", json!({}))
+        .await;
+    let (s, body) = server
+        .admin(
+            Method::PUT,
+            "/admin/accounts/acme/streams/other",
+            json!({"product": "powerstream"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let (s, described) = server
+        .admin(
+            Method::PUT,
+            "/admin/accounts/acme/streams/powerstream",
+            json!({"product": "powerstream", "max_connections": 500}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{described}");
+    let stream = &listed(&server, "powerstream").await[0];
+    assert_eq!(
+        (
+            &stream["max_connections"],
+            &stream["max_rules"],
+            &stream["exists"]
+        ),
+        (&json!(500), &json!(1000), &json!(true))
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_help_view_lists_every_product_the_account_may_use_before_any_call() {
     let server = TestServer::start(Settings::default()).await;
     server

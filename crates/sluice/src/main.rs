@@ -10,14 +10,23 @@
 //! - `cmd::rules`, `cmd::stream`, `cmd::ingest`: clients of a running server (the rules
 //!   API, a reconnecting stream consumer, NDJSON ingest), built on `client` (the
 //!   `sluice-client` crate).
-//! - `cmd::bench`: `sluice bench powertrack|firehose|powerstream|v2`, the flags and output of
-//!   the end-to-end load and latency benchmark, which is the `sluice-bench` library.
+//! - `cmd::bench`: `sluice bench powertrack|firehose|powerstream|v2|connections`, the flags
+//!   and output of the end-to-end load and latency benchmark, which is the `sluice-bench`
+//!   library.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod cmd;
+
+/// The process's allocator: jemalloc, with background threads that give freed pages back
+/// to the system within seconds. With glibc's malloc a server that had held thousands of
+/// connections kept their memory after they closed (docs/performance.md, "Connections").
+/// Chosen here, in the binary: the libraries leave the allocator to whoever links them.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// The HTTP client side the client subcommands share (its own crate, shared with the bench).
 use sluice_client as client;

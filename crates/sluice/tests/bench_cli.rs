@@ -5,7 +5,8 @@
 //! interrupted run stops its server; a run against a three-node cluster the bench starts
 //! itself (when `nats-server` is installed) loses nothing and stops every process. The v2
 //! filtered stream benchmark: over two apps with field expansion, on its own server, on a
-//! running server it leaves tidy, and on a two-node cluster.
+//! running server it leaves tidy, and on a two-node cluster. The connections bench: a short
+//! run on PowerTrack and on Powerstream reaches every connection and reads the memory.
 //! No timing is asserted: this machine is shared.
 
 use std::io::{BufRead, BufReader};
@@ -522,4 +523,60 @@ fn a_short_v2_run_against_a_two_node_cluster_loses_nothing() {
     extra.extend(["--cluster", "2"]);
     // The apps' streams and rules reach node 2 before any connection opens there.
     check_v2(&run_bench("v2", &SHORT, &extra), Some(2));
+}
+
+/// `sluice bench connections`: 120 connections (PowerTrack: three streams of at most 50;
+/// Powerstream: its cap raised) and 3 posts. Every connection gets every post, and the
+/// report has the server's memory at 0 and 120 connections and after closing. The memory
+/// verdict is not asserted: a debug build on a shared machine.
+#[test]
+fn a_short_connections_run_reaches_every_connection_and_reads_the_servers_memory() {
+    for (product, encoding) in [("powertrack", "gzip"), ("powerstream", "identity")] {
+        let output = Command::new(SLUICE)
+            .args([
+                "bench",
+                "connections",
+                "--connections",
+                "120",
+                "--posts",
+                "3",
+            ])
+            .args(["--product", product, "--encoding", encoding, "--json"])
+            .env_remove("SLUICE_ADMIN_TOKEN")
+            .output()
+            .expect("run sluice bench");
+        let report = report(&output);
+        assert_eq!(report["api"], product, "{report:#}");
+        assert_eq!(report["encoding"], encoding, "{report:#}");
+        assert_eq!(report["opened"], 120, "{report:#}");
+        assert_eq!(
+            (&report["expected"], &report["received"]),
+            (&json!(360), &json!(360)),
+            "{report:#}"
+        );
+        assert_eq!(report["latency"]["samples"], 360, "{report:#}");
+        assert_eq!(report["verdict"]["complete"], "pass", "{report:#}");
+        let memory = &report["server_memory"];
+        assert!(
+            memory["start_kb"].as_u64().is_some_and(|kb| kb > 0),
+            "{report:#}"
+        );
+        assert_eq!(memory["steps"][0]["connections"], 120, "{report:#}");
+        assert!(memory["after_close"]["rss_kb"].is_u64(), "{report:#}");
+        assert!(report["bytes_per_connection"].is_u64(), "{report:#}");
+    }
+}
+
+#[test]
+fn powertrack_connections_refuse_identity() {
+    let output = Command::new(SLUICE)
+        .args(["bench", "connections", "--encoding", "identity"])
+        .output()
+        .expect("run sluice bench");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("PowerTrack streams are gzip only"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

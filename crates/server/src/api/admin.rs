@@ -219,15 +219,22 @@ pub async fn put_stream(
     check_name("label", &label)?;
     require_account(&state, &account).await?;
     let spec: StreamBody = read_body(&state, raw).await?;
-    let product = admin_product(spec.product.as_deref())?;
+    let product = match spec.product.as_deref() {
+        Some(POWERSTREAM) => powerstream_rule_set(&label)?,
+        name => admin_product(name)?,
+    };
     if spec.max_connections == Some(0) {
         return Err(ApiError::bad_request("max_connections must be at least 1."));
     }
+    let default_max_rules = match product {
+        Product::Powerstream => super::powerstream::limits(&state).max_rules,
+        _ => state.settings.default_max_rules,
+    };
     let limits = StreamLimits {
         max_connections: spec
             .max_connections
             .unwrap_or(state.settings.default_max_connections),
-        max_rules: spec.max_rules.unwrap_or(state.settings.default_max_rules),
+        max_rules: spec.max_rules.unwrap_or(default_max_rules),
     };
     let key = StreamRef {
         account: account.clone(),
@@ -256,6 +263,26 @@ pub async fn put_stream(
         limits,
     );
     Ok(json(created_or_ok(created), &description))
+}
+
+/// The product name of the account's Powerstream rule set.
+const POWERSTREAM: &str = "powerstream";
+
+/// Powerstream, when `label` names the account's one Powerstream rule set: the admin API
+/// does not create Powerstreams under other labels (the first Powerstream call creates the
+/// rule set), but it may set the rule set's limits, e.g. raise its connection cap for a
+/// customer that holds many connections (and for `sluice bench connections`).
+fn powerstream_rule_set(label: &str) -> Result<Product, ApiError> {
+    if label == super::powerstream::LABEL {
+        Ok(Product::Powerstream)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "An account has one Powerstream rule set, labelled {:?}: PUT \
+             /admin/accounts/{{account}}/streams/{} sets its limits.",
+            super::powerstream::LABEL,
+            super::powerstream::LABEL
+        )))
+    }
 }
 
 /// The product of a stream the admin API creates: one whose row says so
@@ -396,6 +423,21 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn the_admin_api_sets_the_limits_of_the_powerstream_rule_set_only() {
+        assert_eq!(
+            powerstream_rule_set("powerstream").unwrap(),
+            Product::Powerstream
+        );
+        let refused = powerstream_rule_set("prod").unwrap_err();
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert!(
+            refused.message.contains("labelled \"powerstream\""),
+            "{}",
+            refused.message
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::encoding::Encoding;
-use super::gzip::{Deflater, GzipMember};
+use super::gzip::{self, GzipMember};
 use super::outbox::{CloseReason, Outbox};
 use super::segment::Segment;
 
@@ -170,7 +170,7 @@ impl BodyWriter {
 
     /// Nothing was written for a heartbeat interval: a bare `\r\n`.
     fn heartbeat(&mut self) -> Bytes {
-        self.encoder.write_own([&b"\r\n"[..]]);
+        self.encoder.write_heartbeat();
         self.flush()
     }
 
@@ -210,14 +210,11 @@ impl Drop for CloseGuard {
     }
 }
 
-/// Gzip or identity: collects one chunk's output.
+/// Gzip or identity: collects one chunk's output. It holds no deflater: what the
+/// connection compresses itself goes through its thread's ([`gzip::with_thread_deflater`]),
+/// so an idle gzip connection costs a few hundred bytes here, not a deflate state.
 enum Encoder {
-    /// Boxed: the deflate state is large and lives as long as the connection anyway.
-    Gzip {
-        member: GzipMember,
-        deflater: Box<Deflater>,
-        out: Vec<u8>,
-    },
+    Gzip { member: GzipMember, out: Vec<u8> },
     Identity(Vec<u8>),
 }
 
@@ -226,7 +223,6 @@ impl Encoder {
         match encoding {
             Encoding::Gzip => Encoder::Gzip {
                 member: GzipMember::new(),
-                deflater: Box::default(),
                 out: Vec::new(),
             },
             Encoding::Identity => Encoder::Identity(Vec::new()),
@@ -236,12 +232,18 @@ impl Encoder {
     /// Writes this connection's own messages (as one segment when gzipped).
     fn write_own<'a>(&mut self, pieces: impl IntoIterator<Item = &'a [u8]>) {
         match self {
-            Encoder::Gzip {
-                member,
-                deflater,
-                out,
-            } => member.append_own(deflater, pieces, out),
+            Encoder::Gzip { member, out } => {
+                gzip::with_thread_deflater(|deflater| member.append_own(deflater, pieces, out));
+            }
             Encoder::Identity(out) => pieces.into_iter().for_each(|p| out.extend_from_slice(p)),
+        }
+    }
+
+    /// Writes a heartbeat: the process's one compressed `\r\n` when gzipped.
+    fn write_heartbeat(&mut self) {
+        match self {
+            Encoder::Gzip { member, out } => member.append(gzip::heartbeat(), out),
+            Encoder::Identity(out) => out.extend_from_slice(b"\r\n"),
         }
     }
 
@@ -249,11 +251,7 @@ impl Encoder {
     /// segments without one are compressed here, together.
     fn write_segments(&mut self, segments: &[Segment]) {
         match self {
-            Encoder::Gzip {
-                member,
-                deflater,
-                out,
-            } => {
+            Encoder::Gzip { member, out } => {
                 let mut rest = segments;
                 while !rest.is_empty() {
                     let own = rest
@@ -262,7 +260,9 @@ impl Encoder {
                         .unwrap_or(rest.len());
                     if own > 0 {
                         let pieces = rest[..own].iter().map(|s| &s.plain_bytes()[..]);
-                        member.append_own(deflater, pieces, out);
+                        gzip::with_thread_deflater(|deflater| {
+                            member.append_own(deflater, pieces, out);
+                        });
                     }
                     if let Some(shared) = rest.get(own).and_then(Segment::deflated) {
                         member.append(shared, out);

@@ -9,6 +9,16 @@
 //! 10-byte header before the first one, a running CRC-32 (combined from each segment's
 //! CRC, never recomputed over the data) and length, and at the end an empty final block
 //! (`03 00`) and the trailer (CRC-32, ISIZE, little-endian).
+//!
+//! A deflater keeps no state from one segment to the next, only its memory (about 300 KB
+//! of zlib tables and window). Connections therefore own none: what a connection
+//! compresses itself (its prelude, a replayed batch, its closing line) goes through its
+//! thread's deflater ([`with_thread_deflater`]), and a heartbeat is one segment made once
+//! per process ([`heartbeat`]). A deflater per connection was most of an idle gzip
+//! connection's memory (docs/performance.md, "Connections").
+
+use std::cell::RefCell;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 use crc32fast::Hasher;
@@ -98,6 +108,24 @@ impl Deflater {
             }
         }
     }
+}
+
+thread_local! {
+    /// The deflater of every connection served on this thread.
+    static THREAD_DEFLATER: RefCell<Deflater> = RefCell::new(Deflater::new());
+}
+
+/// Runs `f` with this thread's deflater: for segments of one connection, compressed where
+/// the connection is being written. `f` must not call this function again.
+pub fn with_thread_deflater<R>(f: impl FnOnce(&mut Deflater) -> R) -> R {
+    THREAD_DEFLATER.with(|deflater| f(&mut deflater.borrow_mut()))
+}
+
+/// A heartbeat (`\r\n`) as a segment: compressed once, written by every gzip connection
+/// that falls silent (resetting a deflater costs more than the heartbeat itself).
+pub fn heartbeat() -> &'static Deflated {
+    static HEARTBEAT: LazyLock<Deflated> = LazyLock::new(|| Deflater::new().deflate(b"\r\n"));
+    &HEARTBEAT
 }
 
 /// One connection's gzip stream, written segment by segment.
@@ -191,6 +219,19 @@ mod tests {
         );
         assert_eq!(decode_whole(&body), expected);
         assert!(second.bytes.len() < 200, "repetition compresses");
+    }
+
+    #[test]
+    fn the_thread_deflater_and_the_shared_heartbeat_make_ordinary_segments() {
+        let mut member = GzipMember::new();
+        let mut body = Vec::new();
+        with_thread_deflater(|d| member.append_own(d, [&b"{\"a\":1}\r\n"[..]], &mut body));
+        member.append(heartbeat(), &mut body);
+        with_thread_deflater(|d| member.append_own(d, [&b"{\"b\":2}\r\n"[..]], &mut body));
+        member.append(heartbeat(), &mut body);
+        member.finish(&mut body);
+        assert_eq!(decode_whole(&body), "{\"a\":1}\r\n\r\n{\"b\":2}\r\n\r\n");
+        assert!(std::ptr::eq(heartbeat(), heartbeat()), "made once");
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! `sluice bench powertrack|firehose|powerstream|v2`: the flags, the help and the exit codes
-//! of the end-to-end load generator and latency benchmark, which is the `sluice-bench`
-//! library. Flags are parsed by clap into [`BenchArgs`], checked and turned into the
+//! `sluice bench powertrack|firehose|powerstream|v2|connections`: the flags, the help and
+//! the exit codes of the end-to-end load generator and latency benchmark, which is the
+//! `sluice-bench` library (`connections`, the cost of many held connections, has flags
+//! and a flow of its own: [`connections`]). Flags are parsed by clap into [`BenchArgs`], checked and turned into the
 //! library's [`Config`] ([`config`]), and the run's [`Report`] is printed as text or, with
 //! `--json`, as one JSON object.
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use sluice_bench::connections::{Api, ConnectionsConfig};
 use sluice_bench::products::{
     Firehose, POWERSTREAM_CONNECTIONS, POWERSTREAM_RULES, Powerstream, Powertrack, V2,
     V2_CONNECTIONS_PER_APP, V2_MAX_RULES_PER_APP,
@@ -154,6 +156,91 @@ enum Benchmark {
     /// with field expansion, with latency and loss.
     #[command(after_help = V2_HELP)]
     V2(V2Args),
+    /// Many held connections: the server's memory per idle connection, whether it comes
+    /// back after they close, and the latency of a post delivered to all of them.
+    #[command(after_help = CONNECTIONS_HELP)]
+    Connections(ConnectionsArgs),
+}
+
+const CONNECTIONS_HELP: &str = "\
+The bench raises its own open-files limit to the system's hard limit (a server it starts
+inherits it) and stops at once, saying how to raise it, when the hard limit cannot hold
+the connections. It starts `sluice serve` (this executable, or --server-exe to compare
+builds), creates the streams and opens the connections in steps, 1,000 then all, 64
+connects at a time: PowerTrack connections go to streams of 50 (under X's 60 connects per
+minute per stream), each with one rule every bench post matches; Powerstream connections
+share the account's Powerstream, whose connection cap the bench raises through the admin
+API. Each connection is one task of the bench reading and decoding its body.
+
+It reads the server's resident memory (VmRSS in /proc/PID/status) before the first
+connection, after each step and once every connection has closed (waiting up to 30 s for
+the memory to come back), then ingests --posts posts one at a time and times the arrival of
+each on every connection, from the start of its ingest request. With --url the server's
+memory is unknown and only the latency is measured.
+
+The verdict compares the run with the project's targets: at most 64 KiB of server memory
+per idle connection, memory back within 10 % of its start after closing, p99 of a post
+to every connection < 100 ms, every connection opened and got every post once.
+
+Exit codes:
+  0  every connection opened and got every post exactly once
+  1  the bench could not run (message on stderr)
+  2  connections failed or posts were lost, duplicated or unexpected
+  130 interrupted";
+
+/// Flags of `sluice bench connections`.
+#[derive(Debug, Args)]
+struct ConnectionsArgs {
+    /// Stream connections to hold at once.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    connections: u32,
+
+    /// The connections' API.
+    #[arg(long, value_enum, default_value_t = ConnectionsApi::Powertrack)]
+    product: ConnectionsApi,
+
+    /// What the connections ask for (PowerTrack streams are gzip only).
+    #[arg(long, value_enum, default_value_t = Encoding::Gzip)]
+    encoding: Encoding,
+
+    /// Posts delivered to every connection, one at a time.
+    #[arg(long, value_name = "P", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    posts: u32,
+
+    /// The sluice executable whose `serve` the bench starts [default: this one]; e.g. an
+    /// older build, to compare.
+    #[arg(long, value_name = "PATH", conflicts_with = "url")]
+    server_exe: Option<std::path::PathBuf>,
+
+    /// Use the running server at this base URL instead of starting one (its memory is then
+    /// unknown).
+    #[arg(long, value_name = "BASE", requires = "admin_token")]
+    url: Option<Url>,
+
+    /// The admin token of the server given with --url.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SLUICE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+
+    #[command(flatten)]
+    tls: TlsArgs,
+
+    /// Print the report as one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The API of the connections bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ConnectionsApi {
+    /// PowerTrack streams.
+    Powertrack,
+    /// The account's Powerstream.
+    Powerstream,
 }
 
 /// Flags of `sluice bench powertrack`.
@@ -333,9 +420,48 @@ fn duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// The checked configuration of `sluice bench connections`.
+fn connections_config(args: &ConnectionsArgs) -> anyhow::Result<ConnectionsConfig> {
+    let api = match args.product {
+        ConnectionsApi::Powertrack => Api::Powertrack,
+        ConnectionsApi::Powerstream => Api::Powerstream,
+    };
+    if api == Api::Powertrack && args.encoding == Encoding::Identity {
+        bail!(
+            "PowerTrack streams are gzip only (X refuses a connect without \
+             `Accept-Encoding: gzip`): use --encoding gzip, or --product powerstream for \
+             identity"
+        );
+    }
+    let server = match (&args.url, &args.admin_token) {
+        (Some(url), Some(token)) => ServerChoice::Running {
+            base: base_url(url),
+            admin_token: token.clone(),
+        },
+        _ => ServerChoice::Spawn {
+            exe: match &args.server_exe {
+                Some(exe) => exe.clone(),
+                None => sluice_exe()?,
+            },
+        },
+    };
+    Ok(ConnectionsConfig {
+        connections: args.connections as usize,
+        api,
+        encoding: match args.encoding {
+            Encoding::Identity => sluice_bench::Encoding::Identity,
+            Encoding::Gzip => sluice_bench::Encoding::Gzip,
+        },
+        posts: args.posts as usize,
+        server,
+        tls: args.tls.clone(),
+    })
+}
+
 /// The checked configuration of the run `args` ask for.
 fn config(args: &BenchArgs) -> anyhow::Result<Config> {
     let (product, rate, run) = match &args.benchmark {
+        Benchmark::Connections(_) => bail!("`sluice bench connections` has its own flow"),
         Benchmark::Powertrack(a) => {
             let connections = a.connections as usize;
             let streams = match a.streams {
@@ -442,11 +568,15 @@ fn wants_json(args: &BenchArgs) -> bool {
         Benchmark::Firehose(a) => a.run.json,
         Benchmark::Powerstream(a) => a.run.json,
         Benchmark::V2(a) => a.run.json,
+        Benchmark::Connections(a) => a.json,
     }
 }
 
 /// Runs `sluice bench` and returns its exit code.
 pub fn run(args: &BenchArgs) -> ExitCode {
+    if let Benchmark::Connections(connections) = &args.benchmark {
+        return run_connections(connections);
+    }
     let config = match config(args) {
         Ok(config) => config,
         Err(e) => {
@@ -487,6 +617,52 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     }
 }
 
+/// Runs `sluice bench connections` and returns its exit code.
+fn run_connections(args: &ConnectionsArgs) -> ExitCode {
+    let result = connections_config(args).and_then(|config| {
+        // One task per connection on one worker per core: no thread per connection.
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?
+            .block_on(async {
+                tokio::select! {
+                    report = sluice_bench::connections::run(&config) => report.map(Some),
+                    () = stop_requested() => {
+                        eprintln!("sluice bench: interrupted");
+                        Ok(None)
+                    }
+                }
+            })
+    });
+    let printed = result.and_then(|report| match report {
+        Some(report) => {
+            let text = if args.json {
+                let mut json = serde_json::to_string_pretty(&report)?;
+                json.push('\n');
+                json
+            } else {
+                report.to_text()
+            };
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .context("writing the report")?;
+            Ok(Some(report))
+        }
+        None => Ok(None),
+    });
+    match printed {
+        Ok(Some(report)) if report.succeeded() => ExitCode::from(EXIT_OK),
+        Ok(Some(_)) => ExitCode::from(EXIT_INEXACT),
+        Ok(None) => ExitCode::from(EXIT_INTERRUPTED),
+        Err(e) => {
+            eprintln!("sluice bench: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
 /// Prints the report on stdout: text, or one JSON object followed by a line end.
 fn print(report: &Report, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -514,6 +690,8 @@ fn base_url(url: &Url) -> Url {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -544,6 +722,7 @@ mod tests {
             Benchmark::Firehose(a) => a.run.cluster,
             Benchmark::Powerstream(a) => a.run.cluster,
             Benchmark::V2(a) => a.run.cluster,
+            Benchmark::Connections(_) => None,
         })
     }
 
@@ -698,6 +877,86 @@ mod tests {
             assert!(e.contains(want), "{args:?}: {e}");
         }
         assert!(config_of(&["v2", "--connections", "2", "--rules", "24999"]).is_ok());
+    }
+
+    /// The configuration `sluice bench connections ARGS…` runs, or its error text.
+    fn connections_of(args: &[&str]) -> Result<ConnectionsConfig, String> {
+        let all: Vec<&str> = std::iter::once("connections")
+            .chain(args.iter().copied())
+            .collect();
+        match parse(&all).map_err(|e| e.to_string())?.benchmark {
+            Benchmark::Connections(a) => connections_config(&a).map_err(|e| format!("{e:#}")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn connections_flags_become_a_checked_configuration() {
+        let default = connections_of(&[]).expect("valid");
+        assert_eq!(
+            (
+                default.connections,
+                default.api,
+                default.encoding,
+                default.posts
+            ),
+            (10_000, Api::Powertrack, sluice_bench::Encoding::Gzip, 20)
+        );
+        assert!(matches!(default.server, ServerChoice::Spawn { .. }));
+        let before = connections_of(&[
+            "--connections",
+            "1000",
+            "--product",
+            "powerstream",
+            "--encoding",
+            "identity",
+            "--posts",
+            "5",
+            "--server-exe",
+            "/tmp/sluice-before",
+        ])
+        .expect("valid");
+        assert_eq!(
+            (
+                before.connections,
+                before.api,
+                before.encoding,
+                before.posts
+            ),
+            (1_000, Api::Powerstream, sluice_bench::Encoding::Identity, 5)
+        );
+        match before.server {
+            ServerChoice::Spawn { exe } => assert_eq!(exe, Path::new("/tmp/sluice-before")),
+            other => panic!("{other:?}"),
+        }
+        let refused = connections_of(&["--encoding", "identity"]).expect_err("refused");
+        assert!(
+            refused.starts_with("PowerTrack streams are gzip only"),
+            "{refused}"
+        );
+        for bad in [
+            &["--connections", "0"][..],
+            &["--connections", "100001"],
+            &["--posts", "0"],
+            &[
+                "--url",
+                "http://h/",
+                "--admin-token",
+                "t",
+                "--server-exe",
+                "x",
+            ],
+        ] {
+            assert!(connections_of(bad).is_err(), "{bad:?}");
+        }
+        let running = connections_of(&["--url", "http://h:9", "--admin-token", "t"]);
+        assert!(matches!(
+            running.expect("valid").server,
+            ServerChoice::Running { .. }
+        ));
+        assert!(wants_json(
+            &parse(&["connections", "--json"]).expect("parses")
+        ));
     }
 
     #[test]

@@ -325,6 +325,7 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
 /// Runs `sluice serve`; returns 0 after a clean shutdown, 1 when the server cannot start.
 pub fn run(args: &ServeArgs) -> ExitCode {
     init_logging();
+    raise_fd_limit();
     let config = match args.config.as_deref().map(FileConfig::load).transpose() {
         Ok(file) => resolve(args, file.unwrap_or_default()),
         Err(e) => Err(e),
@@ -343,6 +344,21 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             eprintln!("sluice serve: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Raises the open-files limit to the hard limit (each stream connection is a socket) and
+/// logs it; a server that cannot is still usable with the limit it has.
+fn raise_fd_limit() {
+    match sluice_server::fd_limit::raise() {
+        Ok(limit) => tracing::info!(
+            open_files = limit.soft,
+            was = limit.before,
+            hard = limit.hard,
+            "open-files limit (RLIMIT_NOFILE) raised to the hard limit: one file per \
+             connection"
+        ),
+        Err(e) => tracing::warn!("could not raise the open-files limit (RLIMIT_NOFILE): {e}"),
     }
 }
 

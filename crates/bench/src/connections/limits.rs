@@ -1,0 +1,103 @@
+//! The limits and memory figures of the connections bench: its open-files limit (raised
+//! to the hard limit, refused clearly when even that is too low) and resident memory read
+//! from `/proc/<pid>/status` (Linux; elsewhere the memory is reported unknown).
+
+use std::io;
+
+use anyhow::bail;
+use serde::Serialize;
+
+/// Files a process needs besides its connections: listener, logs, the store, the post log,
+/// the runtime's own descriptors, with room to spare.
+const RESERVED_FILES: u64 = 256;
+
+/// The bench's open-files limit after raising it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Files {
+    /// The soft limit now.
+    pub soft: u64,
+    /// The system's hard limit.
+    pub hard: u64,
+}
+
+/// Raises the open-files limit to the hard limit; fails, saying what to do, when even the
+/// hard limit cannot hold `connections` (the bench holds one socket per connection, and a
+/// server it starts inherits the same limit).
+pub fn raise_for(connections: usize) -> anyhow::Result<Files> {
+    let need = connections as u64 + RESERVED_FILES;
+    let (_, hard) = rlimit::Resource::NOFILE.get()?;
+    let soft = rlimit::increase_nofile_limit(u64::MAX)?;
+    check(need, Files { soft, hard })
+}
+
+/// `files` if it allows `need` open files, else the error that tells the user what to do.
+fn check(need: u64, files: Files) -> anyhow::Result<Files> {
+    if files.soft < need {
+        bail!(
+            "{} connections need about {need} open files in the bench (and as many in the \
+             server), but this system's hard limit is {} (soft limit now {}). Raise it (as \
+             root: `ulimit -Hn {need}` in the shell that runs the bench, `LimitNOFILE=` in a \
+             systemd unit, `nofile` in /etc/security/limits.conf) or ask for fewer \
+             --connections",
+            need - RESERVED_FILES,
+            files.hard,
+            files.soft
+        );
+    }
+    Ok(files)
+}
+
+/// The resident memory (`VmRSS`) of process `pid`, in KiB.
+pub fn rss_kb(pid: u32) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    vm_rss_kb(&status)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmRSS line in its status"))
+}
+
+/// This process's resident memory in KiB, when the system tells.
+pub fn own_rss_kb() -> Option<u64> {
+    rss_kb(std::process::id()).ok()
+}
+
+/// The `VmRSS:   1234 kB` figure of a `/proc/<pid>/status` text.
+fn vm_rss_kb(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line["VmRSS:".len()..]
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resident_memory_is_read_from_the_status_text() {
+        let status = "Name:\tsluice\nVmPeak:\t  900 kB\nVmRSS:\t   52340 kB\nRssAnon:\t 1 kB\n";
+        assert_eq!(vm_rss_kb(status), Some(52_340));
+        assert_eq!(vm_rss_kb("Name:\tx\n"), None);
+        assert!(own_rss_kb().is_some_and(|kb| kb > 0));
+    }
+
+    #[test]
+    fn a_hard_limit_too_low_is_refused_with_what_to_do() {
+        let files = Files {
+            soft: 4_096,
+            hard: 4_096,
+        };
+        assert_eq!(check(4_096, files).unwrap(), files);
+        let refused = check(10_256, files).unwrap_err().to_string();
+        assert!(refused.starts_with("10000 connections need about 10256 open files"));
+        assert!(refused.contains("hard limit is 4096"), "{refused}");
+        assert!(refused.contains("ulimit -Hn 10256"), "{refused}");
+    }
+
+    #[test]
+    fn raising_goes_to_the_hard_limit() {
+        let files = raise_for(10).expect("10 connections fit any limit");
+        assert_eq!(files.soft, files.hard);
+    }
+}

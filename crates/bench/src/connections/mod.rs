@@ -1,0 +1,289 @@
+//! `sluice bench connections`: what holding many stream connections costs the server. The
+//! bench opens `N` connections in steps (1,000, then `N`), samples the server's resident
+//! memory before, at each step and after closing them all, delivers a few posts to every
+//! connection one at a time and times each post's arrival on each of them, and reports the
+//! memory per idle connection, whether the memory came back, and the p50/p99/max delivery
+//! latency, with a verdict against the project's targets ([`report`]).
+//!
+//! It is a benchmark of its own rather than a flag of the product benchmarks: those measure
+//! matching and delivery under a paced load with a realistic rule set, this one the cost of
+//! a connection with the smallest workload that still reaches every connection (one rule
+//! per stream that every post matches). What differs per product is only provisioning
+//! ([`provision`]).
+//!
+//! Cheap on the bench side too: every connection is one task on the bench's runtime that
+//! reads and decodes its body ([`hold`]); no thread per connection. The bench raises its
+//! own open-files limit first and says plainly when the system's hard limit is too low
+//! ([`limits`]); a server it starts inherits the raised limit.
+
+mod hold;
+mod limits;
+mod posts;
+mod provision;
+pub mod report;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use hyper::Method;
+use sluice_client::http::{Auth, HttpClient, Reply, Request, TlsArgs};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::benchmark::Encoding;
+use crate::config::ServerChoice;
+use crate::progress;
+use crate::target::Target;
+use hold::{Board, Held};
+pub use limits::Files;
+use report::{ConnectionsReport, RssStep, ServerMemory};
+
+/// Connects in flight at once while a step opens its connections.
+const CONCURRENT_CONNECTS: usize = 64;
+/// The first step, when more connections are asked for.
+const FIRST_STEP: usize = 1_000;
+/// Time given to the server after a step opened before its memory is read.
+const SETTLE: Duration = Duration::from_secs(1);
+/// How long one post may take to reach every connection before the next is sent.
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between two posts, so that each goes out as a batch of its own.
+const POST_GAP: Duration = Duration::from_millis(100);
+/// How long the server gets to notice the closed connections and give memory back.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the memory and the open-connection gauge are read meanwhile.
+const CLOSE_POLL: Duration = Duration::from_millis(500);
+
+/// Which API the connections use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// PowerTrack streams (gzip only: X refuses identity).
+    Powertrack,
+    /// The account's Powerstream.
+    Powerstream,
+}
+
+impl Api {
+    /// The name the report and the flags use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Powertrack => "powertrack",
+            Api::Powerstream => "powerstream",
+        }
+    }
+}
+
+/// One run of `sluice bench connections`, checked.
+#[derive(Debug, Clone)]
+pub struct ConnectionsConfig {
+    /// Connections to hold at once.
+    pub connections: usize,
+    /// Their API.
+    pub api: Api,
+    /// What they ask for (PowerTrack: gzip only).
+    pub encoding: Encoding,
+    /// Posts delivered to every connection, one at a time.
+    pub posts: usize,
+    /// The server: spawned (from any sluice executable) or running; not a cluster.
+    pub server: ServerChoice,
+    /// TLS settings of every client connection.
+    pub tls: TlsArgs,
+}
+
+/// Runs `config` and reports what it measured. Dropping the future stops a spawned server.
+///
+/// Long on purpose: the run reads as its steps (limits, server, provisioning, steps of
+/// connects with a memory sample each, posts, close, memory after), which share the
+/// run's state.
+pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport> {
+    let files = limits::raise_for(config.connections)?;
+    let target = match &config.server {
+        ServerChoice::Spawn { exe } => {
+            progress(&format!("starting {} serve", exe.display()));
+            Target::spawn(exe)?
+        }
+        ServerChoice::Running { base, admin_token } => {
+            Target::external(base.clone(), admin_token.clone())
+        }
+        ServerChoice::Cluster { .. } => bail!("the connections bench runs against one server"),
+    };
+    let description = target.describe();
+    progress(&format!("server: {description}"));
+    let pid = target.pids().first().copied();
+    let client = Arc::new(HttpClient::new(&config.tls, None)?);
+    target.wait_healthy(&client).await?;
+    let planned = provision::provision(&client, &target, config).await?;
+
+    let board = Arc::new(Board::new(posts::ids(config.posts)));
+    let (stop, stopped) = watch::channel(false);
+    let connects = Arc::new(Semaphore::new(CONCURRENT_CONNECTS));
+    let mut held = JoinSet::new();
+    let mut memory = ServerMemory::new(pid.map(memory_of).transpose()?);
+    let opening = Instant::now();
+    let mut asked = 0;
+    for step in steps(config.connections) {
+        progress(&format!("opening connections {}..{step}", asked + 1));
+        for i in asked..step {
+            let connection = planned.connection(i);
+            let task = hold::hold(
+                client.clone(),
+                connection,
+                connects.clone(),
+                board.clone(),
+                stopped.clone(),
+            );
+            held.spawn(task);
+        }
+        asked = step;
+        board.wait_connected(step).await;
+        if let Some(failed) = board.first_failure() {
+            bail!(
+                "{} of {step} connections failed to open; the first: {failed}",
+                board.failed()
+            );
+        }
+        tokio::time::sleep(SETTLE).await;
+        if let Some(pid) = pid {
+            memory.steps.push(RssStep::new(step, memory_of(pid)?));
+        }
+    }
+    let open_time = opening.elapsed();
+    let bench_rss = limits::own_rss_kb();
+
+    progress(&format!(
+        "delivering {} posts to each of {} connections",
+        config.posts, config.connections
+    ));
+    let sent = deliver(&client, &target, &board, config.connections).await?;
+
+    progress("closing every connection");
+    let _ = stop.send(true);
+    let mut reports: Vec<Held> = Vec::with_capacity(config.connections);
+    while let Some(joined) = held.join_next().await {
+        reports.push(joined.context("a connection task panicked")?);
+    }
+    if let Some(pid) = pid {
+        memory.after_close = Some(after_close(&client, &target, pid, &memory).await?);
+    }
+    if !target.is_spawned() {
+        provision::remove(&client, &target, config, &planned).await?;
+    }
+    drop(target);
+
+    Ok(report::assemble(report::Measured {
+        config,
+        server: description,
+        files,
+        open_time,
+        memory: pid.map(|_| memory),
+        bench_rss_kb: bench_rss,
+        sent: &sent,
+        held: &reports,
+    }))
+}
+
+/// The connection counts after each step: 1,000 first when more are asked for, then all.
+fn steps(connections: usize) -> Vec<usize> {
+    if connections > FIRST_STEP {
+        vec![FIRST_STEP, connections]
+    } else {
+        vec![connections]
+    }
+}
+
+/// The resident memory of process `pid` in KiB.
+fn memory_of(pid: u32) -> anyhow::Result<u64> {
+    limits::rss_kb(pid).with_context(|| format!("reading the memory of the server (pid {pid})"))
+}
+
+/// Ingests the posts one at a time, each once every connection has the one before (or
+/// [`POST_TIMEOUT`] passed); returns when each ingest request started, µs since the board's
+/// epoch.
+async fn deliver(
+    client: &HttpClient,
+    target: &Target,
+    board: &Board,
+    connections: usize,
+) -> anyhow::Result<Vec<u64>> {
+    let url = target
+        .base
+        .join("ingest")
+        .context("building the ingest URL")?;
+    let auth = Auth::Bearer(target.admin_token.clone());
+    let mut sent = Vec::with_capacity(board.posts());
+    for k in 0..board.posts() {
+        let body = posts::post(board.id(k), k);
+        let request = Request::new(Method::POST, &url, &auth)?
+            .header(hyper::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(body);
+        sent.push(board.now_us());
+        let reply = Reply::read(client.send(&request).await?).await?;
+        anyhow::ensure!(
+            reply.status.is_success(),
+            "ingesting post {}: HTTP {}: {}",
+            k + 1,
+            reply.status,
+            reply.error_message()
+        );
+        board.wait_arrived(k, connections, POST_TIMEOUT).await;
+        tokio::time::sleep(POST_GAP).await;
+    }
+    Ok(sent)
+}
+
+/// Waits until the server shows no open connection and its memory is back within the
+/// target of its start (or [`CLOSE_TIMEOUT`] passed); returns the memory then.
+async fn after_close(
+    client: &HttpClient,
+    target: &Target,
+    pid: u32,
+    memory: &ServerMemory,
+) -> anyhow::Result<report::AfterClose> {
+    let started = Instant::now();
+    loop {
+        let rss_kb = memory_of(pid)?;
+        let open = open_connections(client, target).await?;
+        let waited = started.elapsed();
+        let back = memory
+            .start_kb
+            .is_some_and(|start| report::returned(start, rss_kb));
+        if (open == 0 && back) || waited >= CLOSE_TIMEOUT {
+            return Ok(report::AfterClose {
+                rss_kb,
+                still_open: open,
+                waited,
+            });
+        }
+        tokio::time::sleep(CLOSE_POLL).await;
+    }
+}
+
+/// The server's open stream connections, from its `sluice_connections_open` gauges.
+async fn open_connections(client: &HttpClient, target: &Target) -> anyhow::Result<u64> {
+    let url = target
+        .base
+        .join("metrics")
+        .context("building the metrics URL")?;
+    let request = Request::new(Method::GET, &url, &Auth::Bearer(target.admin_token.clone()))?;
+    let reply = Reply::read(client.send(&request).await?).await?;
+    anyhow::ensure!(
+        reply.status.is_success(),
+        "reading /metrics: HTTP {}",
+        reply.status
+    );
+    Ok(report::open_gauge(&String::from_utf8_lossy(&reply.body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_open_in_a_step_of_1000_then_all() {
+        assert_eq!(steps(10_000), [1_000, 10_000]);
+        assert_eq!(steps(1_001), [1_000, 1_001]);
+        assert_eq!(steps(1_000), [1_000]);
+        assert_eq!(steps(200), [200]);
+    }
+}
