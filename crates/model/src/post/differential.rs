@@ -30,7 +30,8 @@ fn synth_posts(n: usize) -> Vec<String> {
 #[test]
 fn synth_posts_take_the_fast_path_and_agree() {
     for (i, post) in sluice_synth::PostGenerator::new(1).take(3_000).enumerate() {
-        let fast = scan::parse(&post).unwrap_or_else(|_| panic!("post {i} falls back: {post}"));
+        let fast =
+            scan::parse(post.as_bytes()).unwrap_or_else(|_| panic!("post {i} falls back: {post}"));
         let serde = parse_post_with_serde(post.as_bytes()).expect("synth posts parse");
         assert_eq!(
             format!("{fast:?}"),
@@ -318,7 +319,7 @@ fn generated_documents_often_take_the_fast_path() {
                 .new_tree(&mut runner)
                 .expect("a document")
                 .current();
-            scan::parse(&doc).is_ok()
+            scan::parse(doc.as_bytes()).is_ok()
         })
         .count();
     assert!(
@@ -448,4 +449,59 @@ fn plain_strings_are_borrowed() {
     assert!(matches!(post.text, Some(Cow::Borrowed("plain"))));
     assert!(matches!(post.lang.as_deref(), Some("en")));
     assert!(matches!(post.lang, Some(Cow::Owned(_))));
+}
+
+/// UTF-8 is checked inside the string scan (no pass over the whole post first): valid and
+/// invalid sequences at every offset of the sixteen-byte blocks and of the word-at-a-time
+/// tail, in read fields, skipped values and keys, and non-ASCII bytes outside strings,
+/// all agree with serde_json; valid text is read by the fast pass and borrowed.
+#[test]
+fn utf8_is_checked_where_strings_are_scanned() {
+    use std::borrow::Cow;
+    let pieces: &[&[u8]] = &[
+        "é".as_bytes(),
+        "東".as_bytes(),
+        "🍕".as_bytes(),
+        b"\xff",
+        b"\xc3",             // truncated two-byte sequence
+        b"\xc0\xaf",         // overlong
+        b"\xed\xa0\x80",     // a surrogate encoded directly
+        b"\xf4\x90\x80\x80", // beyond U+10FFFF
+        b"\xe6\x9d",         // truncated three-byte sequence
+        b"\x80",             // lone continuation byte
+    ];
+    for piece in pieces {
+        let valid = std::str::from_utf8(piece).is_ok();
+        for before in 0..40 {
+            let mut content = vec![b'a'; before];
+            content.extend_from_slice(piece);
+            for wrap in [
+                (&b"{\"id\":1,\"text\":\""[..], &b"\"}"[..]),
+                (b"{\"id\":1,\"skipped\":\"", b"\"}"),
+                (b"{\"id\":1,\"skipped\":[\"", b"\",1]}"),
+                (b"{\"id\":1,\"", b"\":1}"),
+                (b"{\"id\":1,\"text\":\"", b"\\n\"}"),
+            ] {
+                let mut doc = wrap.0.to_vec();
+                doc.extend_from_slice(&content);
+                doc.extend_from_slice(wrap.1);
+                assert_same(&doc);
+                assert_eq!(scan::parse(&doc).is_ok(), valid, "{doc:?}");
+            }
+            let mut doc = b"{\"id\":1,\"text\":\"".to_vec();
+            doc.extend_from_slice(&content);
+            doc.extend_from_slice(b"\"}");
+            if valid {
+                let post = parse_post(&doc).expect("valid UTF-8 reads");
+                assert!(matches!(post.text, Some(Cow::Borrowed(_))), "{doc:?}");
+            }
+        }
+        // Outside strings a non-ASCII byte is a syntax error.
+        for wrap in [&b"{\"id\":1,"[..], b"{\"id\":1", b"{\"id\":1,\"x\":"] {
+            let mut doc = wrap.to_vec();
+            doc.extend_from_slice(piece);
+            doc.push(b'}');
+            assert_same(&doc);
+        }
+    }
 }

@@ -36,11 +36,15 @@ type Scan<T> = Result<T, Bail>;
 /// serde_json answers.
 const MAX_DEPTH: u32 = 64;
 
-/// Reads a whole post from valid UTF-8 `text`: the view serde_json would build, or [`Bail`].
-pub(super) fn parse(text: &str) -> Scan<PostView<'_>> {
+/// Reads a whole post: the view serde_json would build, or [`Bail`].
+///
+/// UTF-8 is checked as the pass goes rather than over the whole post first: outside
+/// strings every byte the pass accepts is ASCII, and a string holding a non-ASCII byte is
+/// checked on its own once its end is found. Posts are mostly ASCII, so most strings need
+/// no check beyond the high bits their scan already looks at.
+pub(super) fn parse(bytes: &[u8]) -> Scan<PostView<'_>> {
     let mut scanner = Scanner {
-        text,
-        bytes: text.as_bytes(),
+        bytes,
         pos: 0,
         depth: 0,
     };
@@ -73,7 +77,6 @@ impl Seen {
 
 /// A cursor over the post's bytes.
 struct Scanner<'a> {
-    text: &'a str,
     bytes: &'a [u8],
     pos: usize,
     depth: u32,
@@ -86,15 +89,26 @@ fn is_string_special(b: u8) -> bool {
     b == b'"' || b == b'\\' || b < 0x20
 }
 
+/// What [`find_string_special`] found.
+struct Special {
+    /// Offset of the special byte (the input's length when there is none).
+    at: usize,
+    /// The special byte; `None` at the end of the input.
+    byte: Option<u8>,
+    /// Whether a non-ASCII byte came before it (from `from` on).
+    non_ascii: bool,
+}
+
 /// The offset of the first byte at or after `from` that [`is_string_special`] accepts,
-/// and that byte (`None` at the end of the input). Sixteen bytes at a time with SSE2 where
-/// it exists (every x86-64), else eight at a time with word arithmetic; the last few bytes
-/// one by one.
+/// that byte, and whether a non-ASCII byte came before it (so that the string is checked
+/// for UTF-8). Sixteen bytes at a time with SSE2 where it exists (every x86-64), else eight
+/// at a time with word arithmetic; the last few bytes one by one.
 #[inline(always)]
-fn find_string_special(bytes: &[u8], mut from: usize) -> (usize, Option<u8>) {
+fn find_string_special(bytes: &[u8], mut from: usize) -> Special {
+    let mut non_ascii = false;
     #[cfg(target_arch = "x86_64")]
     while from + 16 <= bytes.len() {
-        let (quotes, others) = sse2_specials(bytes, from);
+        let (quotes, others, high) = sse2_specials(bytes, from);
         let any = quotes | others;
         if any != 0 {
             let at = any.trailing_zeros();
@@ -104,8 +118,13 @@ fn find_string_special(bytes: &[u8], mut from: usize) -> (usize, Option<u8>) {
             } else {
                 bytes[from + at as usize]
             };
-            return (from + at as usize, Some(special));
+            return Special {
+                at: from + at as usize,
+                byte: Some(special),
+                non_ascii: non_ascii || high & ((1 << at) - 1) != 0,
+            };
         }
+        non_ascii |= high != 0;
         from += 16;
     }
     // Word arithmetic: a word's special bytes are found with the classic "has zero byte"
@@ -122,25 +141,40 @@ fn find_string_special(bytes: &[u8], mut from: usize) -> (usize, Option<u8>) {
             | (word.wrapping_sub(ONES * 0x20) & !word);
         let flags = flags & HIGHS;
         if flags != 0 {
-            let at = from + (flags.trailing_zeros() / 8) as usize;
-            return (at, Some(bytes[at]));
+            let bit = flags.trailing_zeros();
+            let at = from + (bit / 8) as usize;
+            return Special {
+                at,
+                byte: Some(bytes[at]),
+                non_ascii: non_ascii || word & HIGHS & ((1 << bit) - 1) != 0,
+            };
         }
+        non_ascii |= word & HIGHS != 0;
         from += 8;
     }
     while let Some(&b) = bytes.get(from) {
         if is_string_special(b) {
-            return (from, Some(b));
+            return Special {
+                at: from,
+                byte: Some(b),
+                non_ascii,
+            };
         }
+        non_ascii |= !b.is_ascii();
         from += 1;
     }
-    (from, None)
+    Special {
+        at: from,
+        byte: None,
+        non_ascii,
+    }
 }
 
-/// Bit masks of the quotes and of the other special bytes (`\\`, control characters) among
-/// the sixteen bytes at `from`, which must be in bounds.
+/// Bit masks of the quotes, of the other special bytes (`\\`, control characters) and of
+/// the non-ASCII bytes among the sixteen bytes at `from`, which must be in bounds.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn sse2_specials(bytes: &[u8], from: usize) -> (u32, u32) {
+fn sse2_specials(bytes: &[u8], from: usize) -> (u32, u32, u32) {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
@@ -159,6 +193,7 @@ fn sse2_specials(bytes: &[u8], from: usize) -> (u32, u32) {
         (
             _mm_movemask_epi8(quote) as u32,
             _mm_movemask_epi8(_mm_or_si128(backslash, control)) as u32,
+            _mm_movemask_epi8(block) as u32,
         )
     }
 }
@@ -269,6 +304,13 @@ pub(super) fn parse_u64(text: &str) -> Option<u64> {
         (len, value) if len == bytes.len() && (1..=19).contains(&len) => Some(value),
         _ => text.parse().ok(),
     }
+}
+
+/// `raw` as text, or [`Bail`] when it is not UTF-8 (serde_json then reports or accepts it
+/// as it does). Out of line: only strings holding non-ASCII bytes come here.
+#[inline(never)]
+fn utf8(raw: &[u8]) -> Scan<&str> {
+    simdutf8::basic::from_utf8(raw).map_err(|_| Bail)
 }
 
 /// Decodes the escapes of string content already checked by [`Scanner::string_span`];
@@ -383,21 +425,28 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// After an opening quote: the byte range of the string's content (up to the closing
-    /// quote, which is consumed) and whether it holds escapes. Escapes are checked as
-    /// serde_json checks skipped strings; raw control characters bail.
+    /// After an opening quote: the string's raw content (up to the closing quote, which is
+    /// consumed) and whether it holds escapes. Escapes are checked as serde_json checks
+    /// skipped strings; raw control characters and invalid UTF-8 bail.
     #[inline(always)]
-    fn string_span(&mut self) -> Scan<(usize, usize, bool)> {
+    fn string_span(&mut self) -> Scan<(&'a str, bool)> {
         let start = self.pos;
         let mut escaped = false;
+        let mut non_ascii = false;
         loop {
-            let (at, special) = find_string_special(self.bytes, self.pos);
-            self.pos = at;
-            match special.ok_or(Bail)? {
+            let found = find_string_special(self.bytes, self.pos);
+            self.pos = found.at;
+            non_ascii |= found.non_ascii;
+            match found.byte.ok_or(Bail)? {
                 b'"' => {
-                    let end = self.pos;
+                    let raw = &self.bytes[start..self.pos];
                     self.pos += 1;
-                    return Ok((start, end, escaped));
+                    if non_ascii {
+                        return Ok((utf8(raw)?, escaped));
+                    }
+                    // SAFETY: every byte of `raw` is ASCII (the scan saw no high bit), so
+                    // it is valid UTF-8.
+                    return Ok((unsafe { std::str::from_utf8_unchecked(raw) }, escaped));
                 }
                 b'\\' => {
                     escaped = true;
@@ -419,9 +468,7 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn string(&mut self) -> Scan<Cow<'a, str>> {
         self.eat(b'"')?;
-        let (start, end, escaped) = self.string_span()?;
-        // Both ends sit next to an ASCII quote, so they are character boundaries.
-        let raw = self.text.get(start..end).ok_or(Bail)?;
+        let (raw, escaped) = self.string_span()?;
         if escaped {
             Ok(Cow::Owned(unescape(raw)?))
         } else {
@@ -538,7 +585,7 @@ impl<'a> Scanner<'a> {
         let bytes = self.bytes;
         loop {
             self.eat(b'"')?;
-            let (start, end, escaped) = self.string_span()?;
+            let (key, escaped) = self.string_span()?;
             if escaped {
                 return Err(Bail);
             }
@@ -550,7 +597,7 @@ impl<'a> Scanner<'a> {
                 self.eat(b':')?;
             }
             self.whitespace();
-            field(self, &bytes[start..end])?;
+            field(self, key.as_bytes())?;
             match self.peek_token()? {
                 b',' => {
                     self.pos += 1;
@@ -702,7 +749,7 @@ impl<'a> Scanner<'a> {
             return Err(Bail);
         }
         self.number()?;
-        serde_json::from_str(&self.text[start..self.pos]).map_err(|_| Bail)
+        serde_json::from_slice(&self.bytes[start..self.pos]).map_err(|_| Bail)
     }
 
     /// `[f64; 2]`: an array of exactly two numbers.
