@@ -95,20 +95,24 @@ struct Special {
     at: usize,
     /// The special byte; `None` at the end of the input.
     byte: Option<u8>,
-    /// Whether a non-ASCII byte came before it (from `from` on).
-    non_ascii: bool,
+    /// Nonzero when a non-ASCII byte came before it (from `from` on). It may also be
+    /// nonzero for one that comes after it in the same block: the check that follows is
+    /// exact, so that costs only a needless check of a short string, while masking the
+    /// block would cost every string.
+    high: u64,
 }
 
 /// The offset of the first byte at or after `from` that [`is_string_special`] accepts,
 /// that byte, and whether a non-ASCII byte came before it (so that the string is checked
-/// for UTF-8). Sixteen bytes at a time with SSE2 where it exists (every x86-64), else eight
+/// for UTF-8; see [`Special::high`]). Sixteen bytes at a time with SSE2 where it exists (every x86-64), else eight
 /// at a time with word arithmetic; the last few bytes one by one.
 #[inline(always)]
 fn find_string_special(bytes: &[u8], mut from: usize) -> Special {
-    let mut non_ascii = false;
+    let mut high_bits = 0;
     #[cfg(target_arch = "x86_64")]
     while from + 16 <= bytes.len() {
         let (quotes, others, high) = sse2_specials(bytes, from);
+        high_bits |= u64::from(high);
         let any = quotes | others;
         if any != 0 {
             let at = any.trailing_zeros();
@@ -121,10 +125,9 @@ fn find_string_special(bytes: &[u8], mut from: usize) -> Special {
             return Special {
                 at: from + at as usize,
                 byte: Some(special),
-                non_ascii: non_ascii || high & ((1 << at) - 1) != 0,
+                high: high_bits,
             };
         }
-        non_ascii |= high != 0;
         from += 16;
     }
     // Word arithmetic: a word's special bytes are found with the classic "has zero byte"
@@ -140,16 +143,15 @@ fn find_string_special(bytes: &[u8], mut from: usize) -> Special {
             | (backslash.wrapping_sub(ONES) & !backslash)
             | (word.wrapping_sub(ONES * 0x20) & !word);
         let flags = flags & HIGHS;
+        high_bits |= word & HIGHS;
         if flags != 0 {
-            let bit = flags.trailing_zeros();
-            let at = from + (bit / 8) as usize;
+            let at = from + (flags.trailing_zeros() / 8) as usize;
             return Special {
                 at,
                 byte: Some(bytes[at]),
-                non_ascii: non_ascii || word & HIGHS & ((1 << bit) - 1) != 0,
+                high: high_bits,
             };
         }
-        non_ascii |= word & HIGHS != 0;
         from += 8;
     }
     while let Some(&b) = bytes.get(from) {
@@ -157,16 +159,16 @@ fn find_string_special(bytes: &[u8], mut from: usize) -> Special {
             return Special {
                 at: from,
                 byte: Some(b),
-                non_ascii,
+                high: high_bits,
             };
         }
-        non_ascii |= !b.is_ascii();
+        high_bits |= u64::from(b & 0x80);
         from += 1;
     }
     Special {
         at: from,
         byte: None,
-        non_ascii,
+        high: high_bits,
     }
 }
 
@@ -432,20 +434,20 @@ impl<'a> Scanner<'a> {
     fn string_span(&mut self) -> Scan<(&'a str, bool)> {
         let start = self.pos;
         let mut escaped = false;
-        let mut non_ascii = false;
+        let mut high = 0;
         loop {
             let found = find_string_special(self.bytes, self.pos);
             self.pos = found.at;
-            non_ascii |= found.non_ascii;
+            high |= found.high;
             match found.byte.ok_or(Bail)? {
                 b'"' => {
                     let raw = &self.bytes[start..self.pos];
                     self.pos += 1;
-                    if non_ascii {
+                    if high != 0 {
                         return Ok((utf8(raw)?, escaped));
                     }
-                    // SAFETY: every byte of `raw` is ASCII (the scan saw no high bit), so
-                    // it is valid UTF-8.
+                    // SAFETY: every byte of `raw` is ASCII (the scan's marks of non-ASCII
+                    // bytes cover all of it and are empty), so it is valid UTF-8.
                     return Ok((unsafe { std::str::from_utf8_unchecked(raw) }, escaped));
                 }
                 b'\\' => {
