@@ -30,8 +30,7 @@ fn synth_posts(n: usize) -> Vec<String> {
 #[test]
 fn synth_posts_take_the_fast_path_and_agree() {
     for (i, post) in sluice_synth::PostGenerator::new(1).take(3_000).enumerate() {
-        let fast =
-            scan::parse(post.as_bytes()).unwrap_or_else(|_| panic!("post {i} falls back: {post}"));
+        let fast = scan::parse(&post).unwrap_or_else(|_| panic!("post {i} falls back: {post}"));
         let serde = parse_post_with_serde(post.as_bytes()).expect("synth posts parse");
         assert_eq!(
             format!("{fast:?}"),
@@ -319,7 +318,7 @@ fn generated_documents_often_take_the_fast_path() {
                 .new_tree(&mut runner)
                 .expect("a document")
                 .current();
-            scan::parse(doc.as_bytes()).is_ok()
+            scan::parse(&doc).is_ok()
         })
         .count();
     assert!(
@@ -451,10 +450,10 @@ fn plain_strings_are_borrowed() {
     assert!(matches!(post.lang, Some(Cow::Owned(_))));
 }
 
-/// UTF-8 is checked inside the string scan (no pass over the whole post first): valid and
-/// invalid sequences at every offset of the sixteen-byte blocks and of the word-at-a-time
-/// tail, in read fields, skipped values and keys, and non-ASCII bytes outside strings,
-/// all agree with serde_json; valid text is read by the fast pass and borrowed.
+/// UTF-8: valid and invalid sequences at every offset of the string scan's sixteen-byte
+/// blocks and of its word-at-a-time tail, in read fields, skipped values and keys, and
+/// non-ASCII bytes outside strings, all agree with serde_json; valid text is read by the
+/// fast pass and borrowed.
 #[test]
 fn utf8_is_checked_where_strings_are_scanned() {
     use std::borrow::Cow;
@@ -486,7 +485,9 @@ fn utf8_is_checked_where_strings_are_scanned() {
                 doc.extend_from_slice(&content);
                 doc.extend_from_slice(wrap.1);
                 assert_same(&doc);
-                assert_eq!(scan::parse(&doc).is_ok(), valid, "{doc:?}");
+                if let Ok(text) = std::str::from_utf8(&doc) {
+                    assert!(scan::parse(text).is_ok(), "{text}");
+                }
             }
             let mut doc = b"{\"id\":1,\"text\":\"".to_vec();
             doc.extend_from_slice(&content);

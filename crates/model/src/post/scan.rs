@@ -36,15 +36,11 @@ type Scan<T> = Result<T, Bail>;
 /// serde_json answers.
 const MAX_DEPTH: u32 = 64;
 
-/// Reads a whole post: the view serde_json would build, or [`Bail`].
-///
-/// UTF-8 is checked as the pass goes rather than over the whole post first: outside
-/// strings every byte the pass accepts is ASCII, and a string holding a non-ASCII byte is
-/// checked on its own once its end is found. Posts are mostly ASCII, so most strings need
-/// no check beyond the high bits their scan already looks at.
-pub(super) fn parse(bytes: &[u8]) -> Scan<PostView<'_>> {
+/// Reads a whole post from valid UTF-8 `text`: the view serde_json would build, or [`Bail`].
+pub(super) fn parse(text: &str) -> Scan<PostView<'_>> {
     let mut scanner = Scanner {
-        bytes,
+        text,
+        bytes: text.as_bytes(),
         pos: 0,
         depth: 0,
     };
@@ -77,6 +73,7 @@ impl Seen {
 
 /// A cursor over the post's bytes.
 struct Scanner<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     pos: usize,
     depth: u32,
@@ -89,30 +86,15 @@ fn is_string_special(b: u8) -> bool {
     b == b'"' || b == b'\\' || b < 0x20
 }
 
-/// What [`find_string_special`] found.
-struct Special {
-    /// Offset of the special byte (the input's length when there is none).
-    at: usize,
-    /// The special byte; `None` at the end of the input.
-    byte: Option<u8>,
-    /// Nonzero when a non-ASCII byte came before it (from `from` on). It may also be
-    /// nonzero for one that comes after it in the same block: the check that follows is
-    /// exact, so that costs only a needless check of a short string, while masking the
-    /// block would cost every string.
-    high: u64,
-}
-
 /// The offset of the first byte at or after `from` that [`is_string_special`] accepts,
-/// that byte, and whether a non-ASCII byte came before it (so that the string is checked
-/// for UTF-8; see [`Special::high`]). Sixteen bytes at a time with SSE2 where it exists (every x86-64), else eight
-/// at a time with word arithmetic; the last few bytes one by one.
+/// and that byte (`None` at the end of the input). Sixteen bytes at a time with SSE2 where
+/// it exists (every x86-64), else eight at a time with word arithmetic; the last few bytes
+/// one by one.
 #[inline(always)]
-fn find_string_special(bytes: &[u8], mut from: usize) -> Special {
-    let mut high_bits = 0;
+fn find_string_special(bytes: &[u8], mut from: usize) -> (usize, Option<u8>) {
     #[cfg(target_arch = "x86_64")]
     while from + 16 <= bytes.len() {
-        let (quotes, others, high) = sse2_specials(bytes, from);
-        high_bits |= u64::from(high);
+        let (quotes, others) = sse2_specials(bytes, from);
         let any = quotes | others;
         if any != 0 {
             let at = any.trailing_zeros();
@@ -122,11 +104,7 @@ fn find_string_special(bytes: &[u8], mut from: usize) -> Special {
             } else {
                 bytes[from + at as usize]
             };
-            return Special {
-                at: from + at as usize,
-                byte: Some(special),
-                high: high_bits,
-            };
+            return (from + at as usize, Some(special));
         }
         from += 16;
     }
@@ -143,40 +121,26 @@ fn find_string_special(bytes: &[u8], mut from: usize) -> Special {
             | (backslash.wrapping_sub(ONES) & !backslash)
             | (word.wrapping_sub(ONES * 0x20) & !word);
         let flags = flags & HIGHS;
-        high_bits |= word & HIGHS;
         if flags != 0 {
             let at = from + (flags.trailing_zeros() / 8) as usize;
-            return Special {
-                at,
-                byte: Some(bytes[at]),
-                high: high_bits,
-            };
+            return (at, Some(bytes[at]));
         }
         from += 8;
     }
     while let Some(&b) = bytes.get(from) {
         if is_string_special(b) {
-            return Special {
-                at: from,
-                byte: Some(b),
-                high: high_bits,
-            };
+            return (from, Some(b));
         }
-        high_bits |= u64::from(b & 0x80);
         from += 1;
     }
-    Special {
-        at: from,
-        byte: None,
-        high: high_bits,
-    }
+    (from, None)
 }
 
-/// Bit masks of the quotes, of the other special bytes (`\\`, control characters) and of
-/// the non-ASCII bytes among the sixteen bytes at `from`, which must be in bounds.
+/// Bit masks of the quotes and of the other special bytes (`\\`, control characters) among
+/// the sixteen bytes at `from`, which must be in bounds.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn sse2_specials(bytes: &[u8], from: usize) -> (u32, u32, u32) {
+fn sse2_specials(bytes: &[u8], from: usize) -> (u32, u32) {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
@@ -195,7 +159,6 @@ fn sse2_specials(bytes: &[u8], from: usize) -> (u32, u32, u32) {
         (
             _mm_movemask_epi8(quote) as u32,
             _mm_movemask_epi8(_mm_or_si128(backslash, control)) as u32,
-            _mm_movemask_epi8(block) as u32,
         )
     }
 }
@@ -306,13 +269,6 @@ pub(super) fn parse_u64(text: &str) -> Option<u64> {
         (len, value) if len == bytes.len() && (1..=19).contains(&len) => Some(value),
         _ => text.parse().ok(),
     }
-}
-
-/// `raw` as text, or [`Bail`] when it is not UTF-8 (serde_json then reports or accepts it
-/// as it does). Out of line: only strings holding non-ASCII bytes come here.
-#[inline(never)]
-fn utf8(raw: &[u8]) -> Scan<&str> {
-    simdutf8::basic::from_utf8(raw).map_err(|_| Bail)
 }
 
 /// Decodes the escapes of string content already checked by [`Scanner::string_span`];
@@ -427,28 +383,21 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// After an opening quote: the string's raw content (up to the closing quote, which is
-    /// consumed) and whether it holds escapes. Escapes are checked as serde_json checks
-    /// skipped strings; raw control characters and invalid UTF-8 bail.
+    /// After an opening quote: the byte range of the string's content (up to the closing
+    /// quote, which is consumed) and whether it holds escapes. Escapes are checked as
+    /// serde_json checks skipped strings; raw control characters bail.
     #[inline(always)]
-    fn string_span(&mut self) -> Scan<(&'a str, bool)> {
+    fn string_span(&mut self) -> Scan<(usize, usize, bool)> {
         let start = self.pos;
         let mut escaped = false;
-        let mut high = 0;
         loop {
-            let found = find_string_special(self.bytes, self.pos);
-            self.pos = found.at;
-            high |= found.high;
-            match found.byte.ok_or(Bail)? {
+            let (at, special) = find_string_special(self.bytes, self.pos);
+            self.pos = at;
+            match special.ok_or(Bail)? {
                 b'"' => {
-                    let raw = &self.bytes[start..self.pos];
+                    let end = self.pos;
                     self.pos += 1;
-                    if high != 0 {
-                        return Ok((utf8(raw)?, escaped));
-                    }
-                    // SAFETY: every byte of `raw` is ASCII (the scan's marks of non-ASCII
-                    // bytes cover all of it and are empty), so it is valid UTF-8.
-                    return Ok((unsafe { std::str::from_utf8_unchecked(raw) }, escaped));
+                    return Ok((start, end, escaped));
                 }
                 b'\\' => {
                     escaped = true;
@@ -470,7 +419,9 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn string(&mut self) -> Scan<Cow<'a, str>> {
         self.eat(b'"')?;
-        let (raw, escaped) = self.string_span()?;
+        let (start, end, escaped) = self.string_span()?;
+        // Both ends sit next to an ASCII quote, so they are character boundaries.
+        let raw = self.text.get(start..end).ok_or(Bail)?;
         if escaped {
             Ok(Cow::Owned(unescape(raw)?))
         } else {
@@ -587,7 +538,7 @@ impl<'a> Scanner<'a> {
         let bytes = self.bytes;
         loop {
             self.eat(b'"')?;
-            let (key, escaped) = self.string_span()?;
+            let (start, end, escaped) = self.string_span()?;
             if escaped {
                 return Err(Bail);
             }
@@ -599,7 +550,7 @@ impl<'a> Scanner<'a> {
                 self.eat(b':')?;
             }
             self.whitespace();
-            field(self, key.as_bytes())?;
+            field(self, &bytes[start..end])?;
             match self.peek_token()? {
                 b',' => {
                     self.pos += 1;
@@ -751,7 +702,7 @@ impl<'a> Scanner<'a> {
             return Err(Bail);
         }
         self.number()?;
-        serde_json::from_slice(&self.bytes[start..self.pos]).map_err(|_| Bail)
+        serde_json::from_str(&self.text[start..self.pos]).map_err(|_| Bail)
     }
 
     /// `[f64; 2]`: an array of exactly two numbers.
