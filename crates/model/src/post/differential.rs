@@ -449,3 +449,60 @@ fn plain_strings_are_borrowed() {
     assert!(matches!(post.lang.as_deref(), Some("en")));
     assert!(matches!(post.lang, Some(Cow::Owned(_))));
 }
+
+/// UTF-8: valid and invalid sequences at every offset of the string scan's sixteen-byte
+/// blocks and of its word-at-a-time tail, in read fields, skipped values and keys, and
+/// non-ASCII bytes outside strings, all agree with serde_json; valid text is read by the
+/// fast pass and borrowed.
+#[test]
+fn utf8_is_checked_where_strings_are_scanned() {
+    use std::borrow::Cow;
+    let pieces: &[&[u8]] = &[
+        "é".as_bytes(),
+        "東".as_bytes(),
+        "🍕".as_bytes(),
+        b"\xff",
+        b"\xc3",             // truncated two-byte sequence
+        b"\xc0\xaf",         // overlong
+        b"\xed\xa0\x80",     // a surrogate encoded directly
+        b"\xf4\x90\x80\x80", // beyond U+10FFFF
+        b"\xe6\x9d",         // truncated three-byte sequence
+        b"\x80",             // lone continuation byte
+    ];
+    for piece in pieces {
+        let valid = std::str::from_utf8(piece).is_ok();
+        for before in 0..40 {
+            let mut content = vec![b'a'; before];
+            content.extend_from_slice(piece);
+            for wrap in [
+                (&b"{\"id\":1,\"text\":\""[..], &b"\"}"[..]),
+                (b"{\"id\":1,\"skipped\":\"", b"\"}"),
+                (b"{\"id\":1,\"skipped\":[\"", b"\",1]}"),
+                (b"{\"id\":1,\"", b"\":1}"),
+                (b"{\"id\":1,\"text\":\"", b"\\n\"}"),
+            ] {
+                let mut doc = wrap.0.to_vec();
+                doc.extend_from_slice(&content);
+                doc.extend_from_slice(wrap.1);
+                assert_same(&doc);
+                if let Ok(text) = std::str::from_utf8(&doc) {
+                    assert!(scan::parse(text).is_ok(), "{text}");
+                }
+            }
+            let mut doc = b"{\"id\":1,\"text\":\"".to_vec();
+            doc.extend_from_slice(&content);
+            doc.extend_from_slice(b"\"}");
+            if valid {
+                let post = parse_post(&doc).expect("valid UTF-8 reads");
+                assert!(matches!(post.text, Some(Cow::Borrowed(_))), "{doc:?}");
+            }
+        }
+        // Outside strings a non-ASCII byte is a syntax error.
+        for wrap in [&b"{\"id\":1,"[..], b"{\"id\":1", b"{\"id\":1,\"x\":"] {
+            let mut doc = wrap.to_vec();
+            doc.extend_from_slice(piece);
+            doc.push(b'}');
+            assert_same(&doc);
+        }
+    }
+}
