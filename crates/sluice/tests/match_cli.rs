@@ -222,6 +222,57 @@ fn bad_post_lines_are_reported_skipped_and_exit_3() {
     assert_eq!(ids, ["1", "4"]);
 }
 
+/// `--stats` counts what was read on one thread and on several alike: blank lines are not
+/// posts, bad lines are read and skipped, and each output line is one matched post.
+#[test]
+fn stats_count_posts_matches_and_skipped_lines() {
+    let posts = [
+        post(1, "cat one"),
+        String::new(),
+        "{not json".into(),
+        post(3, "dog three"),
+        post(4, "cat four"),
+    ]
+    .join("\n");
+    let rules = file("stats", "rules.json", r#"{"rules":[{"value":"cat"}]}"#);
+    let posts = file("stats", "posts.ndjson", &posts);
+    for threads in ["1", "3"] {
+        let output = run(
+            &[
+                "match",
+                "--stats",
+                "--threads",
+                threads,
+                "--rules",
+                rules.to_str().unwrap(),
+                "--posts",
+                posts.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(output.status.code(), Some(3));
+        assert_eq!(stdout_lines(&output).len(), 2);
+        let err = stderr(&output);
+        let summary = err
+            .lines()
+            .find(|l| l.contains("post lines read"))
+            .unwrap_or_else(|| panic!("no summary on {threads} thread(s) in:\n{err}"));
+        assert!(
+            summary.starts_with(
+                "sluice match: 4 post lines read, 2 matched, 1 skipped; 1 rules indexed in "
+            ),
+            "{summary}"
+        );
+        assert!(summary.contains(" posts/s) on "), "{summary}");
+    }
+    let quiet = match_files(
+        "stats_off",
+        r#"{"rules":[{"value":"cat"}]}"#,
+        &post(1, "cat"),
+    );
+    assert!(!stderr(&quiet).contains("post lines read"));
+}
+
 #[test]
 fn posts_and_rules_can_come_from_stdin() {
     let rules = file("stdin", "rules.json", r#"{"rules":[{"value":"dog"}]}"#);
@@ -332,6 +383,7 @@ fn help_explains_flags_and_exit_codes() {
         "--rules",
         "--posts",
         "--threads",
+        "--stats",
         "stdin",
         "Exit codes",
         "  2  ",

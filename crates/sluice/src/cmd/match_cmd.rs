@@ -22,6 +22,7 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use sluice_matcher::{Matcher, Scratch};
@@ -83,6 +84,12 @@ pub struct MatchArgs {
     /// [default: the cores available].
     #[arg(long, value_name = "N")]
     threads: Option<NonZeroUsize>,
+
+    /// When done, print one summary line on stderr: posts read, matched and skipped, the
+    /// rules indexed and how long that took, and how long matching took (posts per second,
+    /// from the first post read to the last output line written).
+    #[arg(long)]
+    stats: bool,
 }
 
 /// Runs `sluice match` and returns its exit code.
@@ -140,6 +147,7 @@ fn execute(args: &MatchArgs) -> Outcome {
         })
         .transpose()
         .map_err(|e| format!("cannot start {threads} matching threads: {e}"))?;
+    let indexing = Instant::now();
     let rules = match compile(request, workers.as_ref()) {
         Ok(rules) => rules,
         Err(response) => {
@@ -158,9 +166,68 @@ fn execute(args: &MatchArgs) -> Outcome {
     } else {
         READ_AHEAD_BUFFER
     };
+    let indexed = indexing.elapsed();
     let input = open(&args.posts, buffer)
         .map_err(|e| format!("cannot read posts {}: {e}", display(&args.posts)))?;
-    match_posts(&rules, input, &args.posts, workers.as_ref())
+    let matching = Instant::now();
+    let (outcome, counts) = match_posts(&rules, input, &args.posts, workers.as_ref());
+    if args.stats {
+        eprintln!(
+            "{}",
+            Stats {
+                counts,
+                rules: rules.tags.len(),
+                indexed,
+                matched: matching.elapsed(),
+                threads,
+            }
+        );
+    }
+    outcome
+}
+
+/// What `--stats` prints.
+struct Stats {
+    counts: Counts,
+    rules: usize,
+    indexed: Duration,
+    matched: Duration,
+    threads: usize,
+}
+
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Counts {
+            posts,
+            matched,
+            bad,
+        } = self.counts;
+        let seconds = self.matched.as_secs_f64();
+        let rate = if seconds > 0.0 {
+            posts as f64 / seconds
+        } else {
+            0.0
+        };
+        write!(
+            f,
+            "sluice match: {posts} post lines read, {matched} matched, {bad} skipped; \
+             {} rules indexed in {:.3} s; posts matched in {seconds:.3} s \
+             ({rate:.0} posts/s) on {} thread{}",
+            self.rules,
+            self.indexed.as_secs_f64(),
+            self.threads,
+            if self.threads == 1 { "" } else { "s" },
+        )
+    }
+}
+
+/// How many post lines a run read (blank lines aside), how many matched, and how many
+/// were skipped as not valid post JSON.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    posts: u64,
+    matched: u64,
+    bad: u64,
 }
 
 /// The matching threads of `--threads` above 1, each with its matcher scratch space and
@@ -230,37 +297,43 @@ fn compile(
 }
 
 /// Streams the posts, writing one line per matching post, on the matching threads if any.
-/// Returns the exit code.
-fn match_posts(rules: &RuleSet, input: Input, path: &Path, workers: Option<&Matchers>) -> Outcome {
+/// Returns the exit code, and what was read.
+fn match_posts(
+    rules: &RuleSet,
+    input: Input,
+    path: &Path,
+    workers: Option<&Matchers>,
+) -> (Outcome, Counts) {
     let mut out = Output {
         stdout: BufWriter::with_capacity(IO_BUFFER, io::stdout().lock()),
         path,
-        bad_lines: 0,
+        counts: Counts::default(),
     };
     let read = match workers {
         None => match_on_this_thread(rules, input, &mut out),
         Some(workers) => match_on_workers(rules, input, workers, &mut out),
     };
     if let Err(e) = read.and_then(|()| out.stdout.flush().map_err(Failure::Write)) {
-        return out.finish_on(e);
+        return (out.finish_on(e), out.counts);
     }
-    if out.bad_lines > 0 {
+    let outcome = if out.counts.bad > 0 {
         eprintln!(
             "sluice match: {} line(s) of {} were not valid post JSON and were skipped",
-            out.bad_lines,
+            out.counts.bad,
             display(path)
         );
         Ok(EXIT_BAD_POSTS)
     } else {
         Ok(EXIT_OK)
-    }
+    };
+    (outcome, out.counts)
 }
 
-/// Where results go, and the count of bad lines so far.
+/// Where results go, and what was read so far.
 struct Output<'p> {
     stdout: BufWriter<io::StdoutLock<'static>>,
     path: &'p Path,
-    bad_lines: u64,
+    counts: Counts,
 }
 
 /// Why matching stopped before the end of the input.
@@ -274,7 +347,7 @@ enum Failure {
 impl Output<'_> {
     /// Reports a bad post line on stderr.
     fn bad_line(&mut self, line_no: u64, error: &str) {
-        self.bad_lines += 1;
+        self.counts.bad += 1;
         eprintln!(
             "sluice match: {}: line {line_no}: skipped: {error}",
             display(self.path)
@@ -285,7 +358,7 @@ impl Output<'_> {
     fn finish_on(&self, failure: Failure) -> Outcome {
         match failure {
             Failure::Read(message) => Err(message),
-            Failure::Write(e) => finish_on_write_error(e, self.bad_lines),
+            Failure::Write(e) => finish_on_write_error(e, self.counts.bad),
         }
     }
 }
@@ -355,8 +428,12 @@ fn match_on_this_thread(
             continue;
         }
         record.clear();
+        out.counts.posts += 1;
         match match_line(rules, &mut scratch, &mut matched, &line, &mut record) {
-            Matched::Written => out.stdout.write_all(&record).map_err(Failure::Write)?,
+            Matched::Written => {
+                out.counts.matched += 1;
+                out.stdout.write_all(&record).map_err(Failure::Write)?;
+            }
             Matched::Nothing => {}
             Matched::Bad(e) => out.bad_line(line_no, &e),
         }
@@ -390,6 +467,8 @@ struct Lines {
 struct ChunkOutput {
     records: Vec<u8>,
     bad: Vec<(u64, String)>,
+    /// Lines of the chunk that matched.
+    matched: u64,
 }
 
 /// Several threads: `sluice-read` reads lines ahead (a bounded queue), this thread takes
@@ -448,15 +527,17 @@ fn match_on_workers(
         let chunks = workers.map_chunks(&block, CHUNK_LINES, |(scratch, matched), lines| {
             let mut chunk = ChunkOutput::default();
             for (line_no, line) in lines {
-                if let Matched::Bad(e) =
-                    match_line(rules, scratch, matched, line, &mut chunk.records)
-                {
-                    chunk.bad.push((*line_no, e));
+                match match_line(rules, scratch, matched, line, &mut chunk.records) {
+                    Matched::Written => chunk.matched += 1,
+                    Matched::Nothing => {}
+                    Matched::Bad(e) => chunk.bad.push((*line_no, e)),
                 }
             }
             chunk
         });
+        out.counts.posts += block.len() as u64;
         for chunk in chunks {
+            out.counts.matched += chunk.matched;
             for (line_no, e) in &chunk.bad {
                 out.bad_line(*line_no, e);
             }
