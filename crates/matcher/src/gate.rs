@@ -4,9 +4,9 @@
 //! candidate on every post saying `apple`. Evaluating its plan walks a boxed tree scattered
 //! over the heap (a cache miss per node at 100k rules). The gate is a small fixed-size
 //! summary kept in one dense array: flags the rule requires or forbids, tokens it requires
-//! or forbids, string attributes (`#`, `lang:` …) and grams of a substring it requires,
-//! derived from the clauses every match
-//! must satisfy. A candidate
+//! or forbids, string attributes (`#`, `lang:` …) and grams of a substring it requires, one
+//! of the alternatives of an `OR` of words and hashtags it requires, derived from the
+//! clauses every match must satisfy. A candidate
 //! whose gate fails cannot match and is dropped without touching its plan.
 
 use crate::compile::{Node, Pred, StrKind, SubstrSource};
@@ -17,6 +17,9 @@ use crate::intern::UNKNOWN;
 
 /// How many required tokens a gate holds.
 const NEED: usize = 2;
+
+/// How many alternative tokens a gate's "one of" condition holds.
+const ANY: usize = 4;
 
 /// Necessary conditions for a rule to match; the default gate passes every post.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +39,15 @@ pub(crate) struct Gate {
     grams: Option<(SubstrSource, [u16; 2])>,
     /// [`str_bit`]s of string attributes the post must have.
     need_strs: u64,
+    /// "One of": an `Or` every match must satisfy, whose alternatives are phrases and
+    /// string attributes — the post must have the first token of one of the phrases in a
+    /// field of `any_mask`, or one of the attributes of `any_strs`. Inactive when both
+    /// `any_mask` and `any_strs` are zero. `(apple OR pear) fruit` anchored on `fruit` (a
+    /// word many posts say) becomes a candidate on all of them; this drops those without
+    /// either name before their plans are read.
+    any: [u32; ANY],
+    any_mask: u16,
+    any_strs: u64,
     /// The rule matches every post having one of its anchor keys (see [`is_exact`]): a
     /// candidate that passes the gate needs no evaluation.
     pub(crate) exact: bool,
@@ -78,6 +90,9 @@ impl Default for Gate {
             deny_mask: 0,
             grams: None,
             need_strs: 0,
+            any: [UNKNOWN; ANY],
+            any_mask: 0,
+            any_strs: 0,
             exact: false,
         }
     }
@@ -131,8 +146,41 @@ impl Gate {
                 }
                 _ => {}
             },
-            Node::Or(_) | Node::Leaf(_) => {}
+            Node::Or(alternatives) => self.one_of(alternatives, anchored),
+            Node::Leaf(_) => {}
         }
+    }
+
+    /// Records `alternatives` (of an `Or` every match satisfies) as the gate's "one of"
+    /// condition, when the gate has none yet, each alternative is a phrase or a string
+    /// attribute, there are at most [`ANY`] phrases, and none of them is anchored (when
+    /// the `Or` is the anchor, every candidate satisfies it already).
+    fn one_of(&mut self, alternatives: &[Node], anchored: &[u32]) {
+        if self.any_mask != 0 || self.any_strs != 0 {
+            return;
+        }
+        let mut any = [UNKNOWN; ANY];
+        let (mut mask, mut strs, mut phrases) = (0u16, 0u64, 0);
+        for alternative in alternatives {
+            match alternative {
+                Node::Leaf(Pred::Phrase { fields, ids }) if phrases < ANY => {
+                    if anchored.contains(&ids[0]) {
+                        return;
+                    }
+                    any[phrases] = ids[0];
+                    phrases += 1;
+                    mask |= fields;
+                }
+                Node::Leaf(Pred::Str { kind, value }) => strs |= str_bit(*kind, value),
+                _ => return,
+            }
+        }
+        if mask == 0 && strs == 0 {
+            return;
+        }
+        self.any = any;
+        self.any_mask = mask;
+        self.any_strs = strs;
     }
 
     fn require(&mut self, id: u32, mask: u16, anchored: &[u32]) {
@@ -157,6 +205,12 @@ impl Gate {
                 .zip(self.need_masks)
                 .all(|(&id, mask)| id == UNKNOWN || f.token_in(id, mask))
             && (self.deny == UNKNOWN || !f.token_in(self.deny, self.deny_mask))
+            && (self.any_mask == 0 && self.any_strs == 0
+                || f.str_bits & self.any_strs != 0
+                || self
+                    .any
+                    .iter()
+                    .any(|&id| id != UNKNOWN && f.token_in(id, self.any_mask)))
             && self.grams.is_none_or(|(src, bits)| {
                 let set = &f.grams[src as usize];
                 bits.iter().all(|&bit| set.may_have_bit(bit))
@@ -180,7 +234,8 @@ mod tests {
             "apple iphone -android",
             "#ai lang:en -is:retweet",
             "launch has:links",
-            "zentrix OR #ai",
+            // An alternative the "one of" condition cannot summarize: the gate passes all.
+            "zentrix OR from:ai",
         ];
         let plans: Vec<Node> = rules
             .iter()
@@ -232,5 +287,50 @@ mod tests {
             plans.iter().map(is_exact).collect::<Vec<_>>(),
             [false, false, false, true]
         );
+    }
+
+    #[test]
+    fn an_or_of_words_and_hashtags_needs_one_of_them() {
+        let mut interner = Interner::default();
+        let rules = [
+            "(apple OR \"red pear\" OR #fruit) market",
+            // Too many phrases for the gate, or an alternative it cannot summarize: no
+            // condition, every post passes.
+            "(a1 OR a2 OR a3 OR a4 OR a5) market",
+            "(apple OR from:grocer) market",
+        ];
+        let plans: Vec<Node> = rules
+            .iter()
+            .map(|r| compile(&parse(r).expect("valid rule").expr, &mut interner))
+            .collect();
+        let market = interner.get("market").expect("interned");
+        let gates: Vec<Gate> = plans.iter().map(|p| Gate::of(p, &[market])).collect();
+        let wanted = plans.iter().fold(0, |m, p| m | fields_read(p));
+        let cases = [
+            (r#"{"id":1,"text":"market day"}"#, [false, true, true]),
+            (r#"{"id":2,"text":"apple market"}"#, [true, true, true]),
+            // "red" starts the phrase: the gate passes, evaluation decides.
+            (r#"{"id":3,"text":"red market"}"#, [true, true, true]),
+            (r#"{"id":4,"text":"red pear market"}"#, [true, true, true]),
+            (
+                r#"{"id":5,"text":"market","entities":{"hashtags":[{"text":"Fruit"}]}}"#,
+                [true, true, true],
+            ),
+            (
+                r#"{"id":6,"text":"https://apple.com/x market"}"#,
+                [true, true, true],
+            ),
+        ];
+        let mut features = Features::default();
+        for (json, want) in &cases {
+            let post = parse_post(json.as_bytes()).expect("valid post");
+            features.load(&post, &interner, wanted);
+            for ((plan, gate), want) in plans.iter().zip(&gates).zip(want) {
+                assert_eq!(gate.passes(&features), *want, "{json}");
+                if eval(plan, &features) {
+                    assert!(gate.passes(&features), "a gate never drops a match: {json}");
+                }
+            }
+        }
     }
 }

@@ -20,8 +20,7 @@ impl<K: Copy + Eq + Ord + std::hash::Hash + std::fmt::Debug> RuleKey for K {}
 
 /// One inserted rule.
 #[derive(Debug, Clone)]
-struct Entry<K> {
-    id: K,
+struct Entry {
     plan: Node,
     /// The keys the rule is indexed under; `None` for an always-candidate rule.
     anchors: Option<Box<[Key]>>,
@@ -37,9 +36,9 @@ struct Entry<K> {
 #[derive(Debug, Clone)]
 pub struct Matcher<K = u64> {
     /// Slot → rule; `None` for a free slot.
-    entries: Vec<Option<Entry<K>>>,
-    /// Slot → the rule's [`Gate`], dense so that rejecting a candidate costs one read.
-    gates: Vec<Gate>,
+    entries: Vec<Option<Entry>>,
+    /// Slot → the rule's [`Head`], dense so that rejecting a candidate costs one read.
+    heads: Vec<Head<K>>,
     /// Free slots, reused before the table grows.
     free: Vec<Slot>,
     /// Per [`FieldKind`]: how many rules read fields of that kind (others are not
@@ -55,7 +54,7 @@ impl<K> Default for Matcher<K> {
     fn default() -> Self {
         Self {
             entries: Vec::new(),
-            gates: Vec::new(),
+            heads: Vec::new(),
             free: Vec::new(),
             field_uses: [0; FIELD_KINDS],
             slots: HashMap::new(),
@@ -63,6 +62,16 @@ impl<K> Default for Matcher<K> {
             index: Index::default(),
         }
     }
+}
+
+/// What matching reads of a candidate rule before its plan — and, for a rule whose gate is
+/// exact, instead of it: the gate and the key to report, side by side in one dense array so
+/// that rejecting or reporting a candidate touches one place, not the rule's heap-allocated
+/// entry. A free slot keeps its last head; no index list refers to it.
+#[derive(Debug, Clone)]
+struct Head<K> {
+    gate: Gate,
+    id: K,
 }
 
 /// Per-caller buffers for [`Matcher::match_post_with`], so that matching a stream of posts
@@ -98,7 +107,7 @@ impl<K: RuleKey> Matcher<K> {
         self.remove(id);
         let plan = compile(&rule.expr, &mut self.interner);
         self.count_fields(&plan, true);
-        let anchors = anchors(&plan, &self.index).map(Vec::into_boxed_slice);
+        let anchors = anchors(&plan, &self.index, &self.interner).map(Vec::into_boxed_slice);
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -116,12 +125,15 @@ impl<K: RuleKey> Matcher<K> {
                 _ => None,
             })
             .collect();
-        let gate = Gate::of(&plan, &anchored);
-        match self.gates.get_mut(slot as usize) {
-            Some(g) => *g = gate,
-            None => self.gates.push(gate),
+        let head = Head {
+            gate: Gate::of(&plan, &anchored),
+            id,
+        };
+        match self.heads.get_mut(slot as usize) {
+            Some(h) => *h = head,
+            None => self.heads.push(head),
         }
-        self.entries[slot as usize] = Some(Entry { id, plan, anchors });
+        self.entries[slot as usize] = Some(Entry { plan, anchors });
         self.slots.insert(id, slot);
     }
 
@@ -157,6 +169,14 @@ impl<K: RuleKey> Matcher<K> {
             .iter()
             .filter(|k| self.field_uses[**k as usize] != 0)
             .fold(0, |mask, k| mask | k.bit())
+    }
+
+    /// The plan of the rule in `slot`, which holds one.
+    fn plan(&self, slot: Slot) -> &Node {
+        &self.entries[slot as usize]
+            .as_ref()
+            .expect("indexed slots hold rules")
+            .plan
     }
 
     /// Number of rules.
@@ -207,12 +227,9 @@ impl<K: RuleKey> Matcher<K> {
             ..
         } = scratch;
         for &slot in candidates.iter() {
-            let entry = self.entries[slot as usize]
-                .as_ref()
-                .expect("indexed slots hold rules");
-            if wanted(&entry.id) && (self.gates[slot as usize].exact || eval(&entry.plan, features))
-            {
-                out.push(entry.id);
+            let head = &self.heads[slot as usize];
+            if wanted(&head.id) && (head.gate.exact || eval(self.plan(slot), features)) {
+                out.push(head.id);
             }
         }
         out.sort_unstable();
@@ -275,14 +292,14 @@ impl<K: RuleKey> Matcher<K> {
                 }
             }
         }
-        let gates = &self.gates;
+        let heads = &self.heads;
         let feats = &*features;
         let mut mark_all = |list: &[Slot]| {
             for &slot in list {
                 let mark = &mut marks[slot as usize];
                 if *mark != epoch {
                     *mark = epoch;
-                    if gates[slot as usize].passes(feats) {
+                    if heads[slot as usize].gate.passes(feats) {
                         candidates.push(slot);
                     }
                 }
