@@ -40,10 +40,10 @@
 //! fill a per-post gram set) collects candidate rules, deduplicated with per-slot epoch
 //! stamps. Each new candidate first meets its *gate* (`gate`): a fixed-size summary in a
 //! dense array of conditions every match needs (flags, tokens, string attributes, substring
-//! grams required or forbidden, one of the words or hashtags of an `OR`), stored next to
-//! the rule's key, so most non-matching candidates are dropped without touching their
-//! plans; rules that every post with one of their anchors satisfies (a keyword, an `OR` of
-//! keywords, a hashtag …) are reported without evaluation, from that array alone. Only the
+//! grams required or forbidden, one of the words or hashtags of an `OR`), a cache line per
+//! rule, so most non-matching candidates are dropped without touching their plans; rules
+//! that every post with one of their anchors satisfies (a keyword, an `OR` of keywords, a
+//! hashtag …) are reported without evaluation, their keys read from a dense array too. Only the
 //! remaining candidates' plans are evaluated: phrases and proximity compare token-id
 //! positions, substrings use a prepared `memchr::memmem` finder after the gram set says
 //! the pattern may be there. Steady-state matching allocates nothing.

@@ -37,8 +37,12 @@ struct Entry {
 pub struct Matcher<K = u64> {
     /// Slot → rule; `None` for a free slot.
     entries: Vec<Option<Entry>>,
-    /// Slot → the rule's [`Head`], dense so that rejecting a candidate costs one read.
-    heads: Vec<Head<K>>,
+    /// Slot → the rule's [`Gate`], dense (a cache line each) so that rejecting a candidate
+    /// costs one read.
+    gates: Vec<Gate>,
+    /// Slot → the rule's key, dense so that reporting an exact rule does not read its
+    /// heap-allocated entry. A free slot keeps its last key; no index list refers to it.
+    ids: Vec<K>,
     /// Free slots, reused before the table grows.
     free: Vec<Slot>,
     /// Per [`FieldKind`]: how many rules read fields of that kind (others are not
@@ -54,7 +58,8 @@ impl<K> Default for Matcher<K> {
     fn default() -> Self {
         Self {
             entries: Vec::new(),
-            heads: Vec::new(),
+            gates: Vec::new(),
+            ids: Vec::new(),
             free: Vec::new(),
             field_uses: [0; FIELD_KINDS],
             slots: HashMap::new(),
@@ -62,16 +67,6 @@ impl<K> Default for Matcher<K> {
             index: Index::default(),
         }
     }
-}
-
-/// What matching reads of a candidate rule before its plan — and, for a rule whose gate is
-/// exact, instead of it: the gate and the key to report, side by side in one dense array so
-/// that rejecting or reporting a candidate touches one place, not the rule's heap-allocated
-/// entry. A free slot keeps its last head; no index list refers to it.
-#[derive(Debug, Clone)]
-struct Head<K> {
-    gate: Gate,
-    id: K,
 }
 
 /// Per-caller buffers for [`Matcher::match_post_with`], so that matching a stream of posts
@@ -125,13 +120,16 @@ impl<K: RuleKey> Matcher<K> {
                 _ => None,
             })
             .collect();
-        let head = Head {
-            gate: Gate::of(&plan, &anchored),
-            id,
-        };
-        match self.heads.get_mut(slot as usize) {
-            Some(h) => *h = head,
-            None => self.heads.push(head),
+        let gate = Gate::of(&plan, &anchored);
+        match self.gates.get_mut(slot as usize) {
+            Some(g) => {
+                *g = gate;
+                self.ids[slot as usize] = id;
+            }
+            None => {
+                self.gates.push(gate);
+                self.ids.push(id);
+            }
         }
         self.entries[slot as usize] = Some(Entry { plan, anchors });
         self.slots.insert(id, slot);
@@ -227,9 +225,9 @@ impl<K: RuleKey> Matcher<K> {
             ..
         } = scratch;
         for &slot in candidates.iter() {
-            let head = &self.heads[slot as usize];
-            if wanted(&head.id) && (head.gate.exact || eval(self.plan(slot), features)) {
-                out.push(head.id);
+            let id = self.ids[slot as usize];
+            if wanted(&id) && (self.gates[slot as usize].exact || eval(self.plan(slot), features)) {
+                out.push(id);
             }
         }
         out.sort_unstable();
@@ -292,14 +290,14 @@ impl<K: RuleKey> Matcher<K> {
                 }
             }
         }
-        let heads = &self.heads;
+        let gates = &self.gates;
         let feats = &*features;
         let mut mark_all = |list: &[Slot]| {
             for &slot in list {
                 let mark = &mut marks[slot as usize];
                 if *mark != epoch {
                     *mark = epoch;
-                    if heads[slot as usize].gate.passes(feats) {
+                    if gates[slot as usize].passes(feats) {
                         candidates.push(slot);
                     }
                 }
