@@ -4,9 +4,9 @@
 //! candidate on every post saying `apple`. Evaluating its plan walks a boxed tree scattered
 //! over the heap (a cache miss per node at 100k rules). The gate is a small fixed-size
 //! summary kept in one dense array: flags the rule requires or forbids, tokens it requires
-//! or forbids, string attributes (`#`, `lang:` …) and grams of a substring it requires,
-//! derived from the clauses every match
-//! must satisfy. A candidate
+//! or forbids, string attributes (`#`, `lang:` …) and grams of a substring it requires, one
+//! of the alternatives of an `OR` of words and hashtags it requires, derived from the
+//! clauses every match must satisfy. A candidate
 //! whose gate fails cannot match and is dropped without touching its plan.
 
 use crate::compile::{Node, Pred, StrKind, SubstrSource};
@@ -18,24 +18,52 @@ use crate::intern::UNKNOWN;
 /// How many required tokens a gate holds.
 const NEED: usize = 2;
 
+/// How many alternative tokens a gate's "one of" condition holds.
+const ANY: usize = 4;
+
+const _: () = assert!(size_of::<Gate>() == 64, "a gate is one cache line");
+
+/// A required-grams condition, packed: the two [`gram_bit`]s (14 bits each), the
+/// [`SubstrSource`] (bit 28) and a presence bit (bit 31); zero for none.
+const GRAMS_SET: u32 = 1 << 31;
+
+/// Packs a required-grams condition (see [`GRAMS_SET`]).
+fn pack_grams(src: SubstrSource, bits: [u16; 2]) -> u32 {
+    GRAMS_SET | (src as u32) << 28 | u32::from(bits[1]) << 14 | u32::from(bits[0])
+}
+
 /// Necessary conditions for a rule to match; the default gate passes every post.
+///
+/// One cache line: checking a candidate's gate costs at most one miss. The fields are
+/// packed to fit (one mask for both required tokens, the grams in one word).
 #[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
 pub(crate) struct Gate {
     /// Flags that must all be set.
     need_flags: u32,
     /// Flags that must all be clear.
     deny_flags: u32,
-    /// Tokens that must occur in a field of the paired kind mask ([`UNKNOWN`]: none).
+    /// Tokens that must occur in a field of a kind of `need_mask` ([`UNKNOWN`]: none). The
+    /// mask is the union of each token's own: weaker when they differ, still necessary.
     need: [u32; NEED],
-    need_masks: [u16; NEED],
+    need_mask: u16,
     /// A token that must not occur in a field of `deny_mask` ([`UNKNOWN`]: none).
     deny: u32,
     deny_mask: u16,
     /// The [`SubstrSource`] whose folded fields must hold two grams of a required
-    /// substring pattern (by their [`gram_bit`]s), if any.
-    grams: Option<(SubstrSource, [u16; 2])>,
+    /// substring pattern (by their [`gram_bit`]s), if any, packed ([`pack_grams`]).
+    grams: u32,
     /// [`str_bit`]s of string attributes the post must have.
     need_strs: u64,
+    /// "One of": an `Or` every match must satisfy, whose alternatives are phrases and
+    /// string attributes — the post must have the first token of one of the phrases in a
+    /// field of `any_mask`, or one of the attributes of `any_strs`. Inactive when both
+    /// `any_mask` and `any_strs` are zero. `(apple OR pear) fruit` anchored on `fruit` (a
+    /// word many posts say) becomes a candidate on all of them; this drops those without
+    /// either name before their plans are read.
+    any: [u32; ANY],
+    any_mask: u16,
+    any_strs: u64,
     /// The rule matches every post having one of its anchor keys (see [`is_exact`]): a
     /// candidate that passes the gate needs no evaluation.
     pub(crate) exact: bool,
@@ -73,11 +101,14 @@ impl Default for Gate {
             need_flags: 0,
             deny_flags: 0,
             need: [UNKNOWN; NEED],
-            need_masks: [0; NEED],
+            need_mask: 0,
             deny: UNKNOWN,
             deny_mask: 0,
-            grams: None,
+            grams: 0,
             need_strs: 0,
+            any: [UNKNOWN; ANY],
+            any_mask: 0,
+            any_strs: 0,
             exact: false,
         }
     }
@@ -113,10 +144,10 @@ impl Gate {
             Node::Leaf(Pred::Str { kind, value }) => self.need_strs |= str_bit(*kind, value),
             Node::Leaf(Pred::Substring { src, finder }) => {
                 let pattern = finder.needle();
-                if self.grams.is_none() && pattern.len() >= 4 {
+                if self.grams == 0 && pattern.len() >= 4 {
                     let first = quadgram(&pattern[..4]);
                     let last = quadgram(&pattern[pattern.len() - 4..]);
-                    self.grams = Some((*src, [gram_bit(first), gram_bit(last)]));
+                    self.grams = pack_grams(*src, [gram_bit(first), gram_bit(last)]);
                 }
             }
             Node::Not(child) => match &**child {
@@ -131,8 +162,41 @@ impl Gate {
                 }
                 _ => {}
             },
-            Node::Or(_) | Node::Leaf(_) => {}
+            Node::Or(alternatives) => self.one_of(alternatives, anchored),
+            Node::Leaf(_) => {}
         }
+    }
+
+    /// Records `alternatives` (of an `Or` every match satisfies) as the gate's "one of"
+    /// condition, when the gate has none yet, each alternative is a phrase or a string
+    /// attribute, there are at most [`ANY`] phrases, and none of them is anchored (when
+    /// the `Or` is the anchor, every candidate satisfies it already).
+    fn one_of(&mut self, alternatives: &[Node], anchored: &[u32]) {
+        if self.any_mask != 0 || self.any_strs != 0 {
+            return;
+        }
+        let mut any = [UNKNOWN; ANY];
+        let (mut mask, mut strs, mut phrases) = (0u16, 0u64, 0);
+        for alternative in alternatives {
+            match alternative {
+                Node::Leaf(Pred::Phrase { fields, ids }) if phrases < ANY => {
+                    if anchored.contains(&ids[0]) {
+                        return;
+                    }
+                    any[phrases] = ids[0];
+                    phrases += 1;
+                    mask |= fields;
+                }
+                Node::Leaf(Pred::Str { kind, value }) => strs |= str_bit(*kind, value),
+                _ => return,
+            }
+        }
+        if mask == 0 && strs == 0 {
+            return;
+        }
+        self.any = any;
+        self.any_mask = mask;
+        self.any_strs = strs;
     }
 
     fn require(&mut self, id: u32, mask: u16, anchored: &[u32]) {
@@ -141,7 +205,7 @@ impl Gate {
         }
         if let Some(free) = self.need.iter().position(|&n| n == UNKNOWN) {
             self.need[free] = id;
-            self.need_masks[free] = mask;
+            self.need_mask |= mask;
         }
     }
 
@@ -154,12 +218,18 @@ impl Gate {
             && self
                 .need
                 .iter()
-                .zip(self.need_masks)
-                .all(|(&id, mask)| id == UNKNOWN || f.token_in(id, mask))
+                .all(|&id| id == UNKNOWN || f.token_in(id, self.need_mask))
             && (self.deny == UNKNOWN || !f.token_in(self.deny, self.deny_mask))
-            && self.grams.is_none_or(|(src, bits)| {
-                let set = &f.grams[src as usize];
-                bits.iter().all(|&bit| set.may_have_bit(bit))
+            && (self.any_mask == 0 && self.any_strs == 0
+                || f.str_bits & self.any_strs != 0
+                || self
+                    .any
+                    .iter()
+                    .any(|&id| id != UNKNOWN && f.token_in(id, self.any_mask)))
+            && (self.grams == 0 || {
+                let set = &f.grams[(self.grams >> 28 & 1) as usize];
+                let bit = |shift: u32| (self.grams >> shift & 0x3FFF) as u16;
+                set.may_have_bit(bit(0)) && set.may_have_bit(bit(14))
             })
     }
 }
@@ -180,7 +250,8 @@ mod tests {
             "apple iphone -android",
             "#ai lang:en -is:retweet",
             "launch has:links",
-            "zentrix OR #ai",
+            // An alternative the "one of" condition cannot summarize: the gate passes all.
+            "zentrix OR from:ai",
         ];
         let plans: Vec<Node> = rules
             .iter()
@@ -232,5 +303,50 @@ mod tests {
             plans.iter().map(is_exact).collect::<Vec<_>>(),
             [false, false, false, true]
         );
+    }
+
+    #[test]
+    fn an_or_of_words_and_hashtags_needs_one_of_them() {
+        let mut interner = Interner::default();
+        let rules = [
+            "(apple OR \"red pear\" OR #fruit) market",
+            // Too many phrases for the gate, or an alternative it cannot summarize: no
+            // condition, every post passes.
+            "(a1 OR a2 OR a3 OR a4 OR a5) market",
+            "(apple OR from:grocer) market",
+        ];
+        let plans: Vec<Node> = rules
+            .iter()
+            .map(|r| compile(&parse(r).expect("valid rule").expr, &mut interner))
+            .collect();
+        let market = interner.get("market").expect("interned");
+        let gates: Vec<Gate> = plans.iter().map(|p| Gate::of(p, &[market])).collect();
+        let wanted = plans.iter().fold(0, |m, p| m | fields_read(p));
+        let cases = [
+            (r#"{"id":1,"text":"market day"}"#, [false, true, true]),
+            (r#"{"id":2,"text":"apple market"}"#, [true, true, true]),
+            // "red" starts the phrase: the gate passes, evaluation decides.
+            (r#"{"id":3,"text":"red market"}"#, [true, true, true]),
+            (r#"{"id":4,"text":"red pear market"}"#, [true, true, true]),
+            (
+                r#"{"id":5,"text":"market","entities":{"hashtags":[{"text":"Fruit"}]}}"#,
+                [true, true, true],
+            ),
+            (
+                r#"{"id":6,"text":"https://apple.com/x market"}"#,
+                [true, true, true],
+            ),
+        ];
+        let mut features = Features::default();
+        for (json, want) in &cases {
+            let post = parse_post(json.as_bytes()).expect("valid post");
+            features.load(&post, &interner, wanted);
+            for ((plan, gate), want) in plans.iter().zip(&gates).zip(want) {
+                assert_eq!(gate.passes(&features), *want, "{json}");
+                if eval(plan, &features) {
+                    assert!(gate.passes(&features), "a gate never drops a match: {json}");
+                }
+            }
+        }
     }
 }

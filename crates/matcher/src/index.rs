@@ -24,6 +24,7 @@ use crate::compile::{
 };
 use crate::geo::{box_cells, circle_cells};
 use crate::grams::GramCounts;
+use crate::intern::Interner;
 use sluice_rules::HasKind;
 
 /// A rule slot: the dense index of a rule in the matcher's rule table.
@@ -184,10 +185,14 @@ impl Index {
     }
 
     /// The estimated cost of anchoring on `key`: its posting length, plus a prior for keys
-    /// that many posts have whatever the rules (flags, languages, single bytes).
-    fn cost(&self, key: &Key) -> usize {
+    /// that many posts have whatever the rules (flags, languages, single bytes). For a
+    /// token the prior is the number of rule references to it (`interner`): a word many
+    /// rules mention, even without being anchored on it (`-world`, the second word of
+    /// `apple world`), is a common word, which many posts say too.
+    fn cost(&self, key: &Key, interner: &Interner) -> usize {
         let prior = match key {
-            Key::Token(..) | Key::Num(..) | Key::Quadgram(..) => 0,
+            Key::Token(_, id) => interner.refs(*id) as usize,
+            Key::Num(..) | Key::Quadgram(..) => 0,
             Key::Trigram(..) => 100,
             Key::Str(StrKind::Lang | StrKind::PlaceCountry | StrKind::ProfileCountry, _) => 5_000,
             Key::Str(..) => 0,
@@ -314,38 +319,38 @@ where
 ///   (one that never matches) first;
 /// - `Or` takes the union of its children, or nothing if one child is unanchored;
 /// - `Not` gives no anchor.
-pub(crate) fn anchors(node: &Node, index: &Index) -> Option<Vec<Key>> {
-    let mut keys = node_anchors(node, index)?;
+pub(crate) fn anchors(node: &Node, index: &Index, interner: &Interner) -> Option<Vec<Key>> {
+    let mut keys = node_anchors(node, index, interner)?;
     keys.sort_unstable();
     keys.dedup();
     Some(keys)
 }
 
-fn node_anchors(node: &Node, index: &Index) -> Option<Vec<Key>> {
+fn node_anchors(node: &Node, index: &Index, interner: &Interner) -> Option<Vec<Key>> {
     match node {
         // A child with no keys can never match (it holds a `Never`): the And cannot either,
         // so it wins even against keys whose posting lists are empty today.
         Node::And(children) => children
             .iter()
-            .filter_map(|c| node_anchors(c, index))
+            .filter_map(|c| node_anchors(c, index, interner))
             .min_by_key(|keys| {
-                let cost: usize = keys.iter().map(|k| index.cost(k)).sum();
+                let cost: usize = keys.iter().map(|k| index.cost(k, interner)).sum();
                 (!keys.is_empty(), cost)
             }),
         Node::Or(children) => {
             let mut all = Vec::new();
             for child in children {
-                all.extend(node_anchors(child, index)?);
+                all.extend(node_anchors(child, index, interner)?);
             }
             Some(all)
         }
         Node::Not(_) => None,
-        Node::Leaf(pred) => pred_anchors(pred, index),
+        Node::Leaf(pred) => pred_anchors(pred, index, interner),
     }
 }
 
 /// The keys for a phrase: the cheapest of its tokens, in every field kind of `mask`.
-fn token_keys(mask: u16, ids: &[u32], index: &Index) -> Vec<Key> {
+fn token_keys(mask: u16, ids: &[u32], index: &Index, interner: &Interner) -> Vec<Key> {
     let kinds = FieldKind::ALL
         .iter()
         .copied()
@@ -354,7 +359,11 @@ fn token_keys(mask: u16, ids: &[u32], index: &Index) -> Vec<Key> {
     let best = ids
         .iter()
         .copied()
-        .min_by_key(|&id| keys_for(id).map(|k| index.cost(&k)).sum::<usize>())
+        .min_by_key(|&id| {
+            keys_for(id)
+                .map(|k| index.cost(&k, interner))
+                .sum::<usize>()
+        })
         .expect("a compiled phrase has tokens");
     keys_for(best).collect()
 }
@@ -378,12 +387,12 @@ fn region_keys(profile: bool, cells: Option<Vec<u32>>) -> Vec<Key> {
     }
 }
 
-fn pred_anchors(pred: &Pred, index: &Index) -> Option<Vec<Key>> {
+fn pred_anchors(pred: &Pred, index: &Index, interner: &Interner) -> Option<Vec<Key>> {
     Some(match pred {
         // A rule that can never match needs no anchor: an empty key set is never a candidate.
         Pred::Never => Vec::new(),
-        Pred::Phrase { fields, ids } => token_keys(*fields, ids, index),
-        Pred::Proximity { ids, .. } => token_keys(FieldKind::Text.bit(), ids, index),
+        Pred::Phrase { fields, ids } => token_keys(*fields, ids, index, interner),
+        Pred::Proximity { ids, .. } => token_keys(FieldKind::Text.bit(), ids, index, interner),
         Pred::Substring { src, finder } => {
             let pattern = finder.needle();
             match pattern.len() {
@@ -395,7 +404,7 @@ fn pred_anchors(pred: &Pred, index: &Index) -> Option<Vec<Key>> {
                         .windows(4)
                         .map(|w| Key::Quadgram(*src, quadgram(w)))
                         .rev()
-                        .min_by_key(|k| index.cost(k))
+                        .min_by_key(|k| index.cost(k, interner))
                         .expect("a pattern of four bytes has a quadgram");
                     vec![best]
                 }
@@ -416,7 +425,7 @@ fn pred_anchors(pred: &Pred, index: &Index) -> Option<Vec<Key>> {
         Pred::Place { id, ids } => {
             let mut keys = vec![Key::Str(StrKind::PlaceId, id.clone())];
             if !ids.is_empty() {
-                keys.extend(token_keys(FieldKind::PlaceName.bit(), ids, index));
+                keys.extend(token_keys(FieldKind::PlaceName.bit(), ids, index, interner));
             }
             keys
         }
@@ -445,12 +454,12 @@ mod tests {
         // Make "common" popular.
         for slot in 0..10 {
             let node = compile(&kw("common"), &mut interner);
-            let keys = anchors(&node, &index);
+            let keys = anchors(&node, &index, &interner);
             index.add(keys.as_deref(), slot);
         }
         let node = compile(&Expr::And(vec![kw("common"), kw("rare")]), &mut interner);
         let rare = interner.get("rare").expect("interned");
-        let keys = anchors(&node, &index).expect("anchored");
+        let keys = anchors(&node, &index, &interner).expect("anchored");
         assert_eq!(
             keys,
             vec![
@@ -460,7 +469,7 @@ mod tests {
         );
 
         let or = compile(&Expr::Or(vec![kw("common"), kw("rare")]), &mut interner);
-        assert_eq!(anchors(&or, &index).expect("anchored").len(), 4);
+        assert_eq!(anchors(&or, &index, &interner).expect("anchored").len(), 4);
     }
 
     #[test]
@@ -475,12 +484,12 @@ mod tests {
             &Expr::And(vec![Expr::Not(Box::new(kw("x"))), count]),
             &mut interner,
         );
-        assert_eq!(anchors(&node, &index), None);
+        assert_eq!(anchors(&node, &index, &interner), None);
         let node = compile(
             &Expr::Or(vec![kw("x"), Expr::Not(Box::new(kw("y")))]),
             &mut interner,
         );
-        assert_eq!(anchors(&node, &index), None);
+        assert_eq!(anchors(&node, &index, &interner), None);
     }
 
     #[test]
@@ -500,7 +509,11 @@ mod tests {
             "cat -is:retweet entity:\"Michael Jordan\"",
         ] {
             let node = v2(rule, &mut interner);
-            assert_eq!(anchors(&node, &index), Some(Vec::new()), "{rule}");
+            assert_eq!(
+                anchors(&node, &index, &interner),
+                Some(Vec::new()),
+                "{rule}"
+            );
         }
         // Negated or ORed, they leave the rule on its other clauses' anchors.
         for rule in ["cat -context:10.*", "context:1.2 OR cat", "cat -entity:x"] {
@@ -510,7 +523,7 @@ mod tests {
                 Key::Token(FieldKind::Text, cat),
                 Key::Token(FieldKind::Url, cat),
             ];
-            assert_eq!(anchors(&node, &index), Some(want), "{rule}");
+            assert_eq!(anchors(&node, &index, &interner), Some(want), "{rule}");
         }
     }
 
@@ -527,7 +540,7 @@ mod tests {
             ]),
             &mut interner,
         );
-        let keys = anchors(&node, &index);
+        let keys = anchors(&node, &index, &interner);
         index.add(keys.as_deref(), 7);
         assert_eq!(index.substrings[0].byte_lists, 1);
         index.remove(keys.as_deref(), 7);

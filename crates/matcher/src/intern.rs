@@ -51,6 +51,11 @@ impl Interner {
         }
     }
 
+    /// How many rule references `id` has (zero for a free id).
+    pub(crate) fn refs(&self, id: u32) -> u32 {
+        self.entries[id as usize].1
+    }
+
     /// One past the largest id ever handed out: the size of per-id tables.
     pub(crate) fn capacity(&self) -> usize {
         self.entries.len()

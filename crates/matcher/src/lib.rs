@@ -15,9 +15,11 @@
 //!
 //! **Anchor** (`index`). Each rule gets a set of *anchor keys* such that it can only match a
 //! post that has one of them: an `And` is anchored on one child — the one whose keys have
-//! the shortest posting lists right now (rules and posts share a Zipf-like vocabulary, so a
-//! token rare among rules is usually rare among posts), with priors that keep flags and
-//! languages last; an `Or` on the union of its children; a `Not` gives none. Keys are tokens
+//! the shortest posting lists right now plus, for tokens, the number of rule references to
+//! them (rules and posts share a Zipf-like vocabulary, so a token rare among rules is
+//! usually rare among posts, and a word many rules mention, if only as `-word` or as the
+//! second word of an AND, is a common one), with priors that keep flags and languages last;
+//! an `Or` on the union of its children; a `Not` gives none. Keys are tokens
 //! per field kind, exact attribute values (`#`, `@`, `$`, `from:`, `lang:`, place and
 //! profile values, ids), `has:`/`is:` flags, one-degree geo grid cells for geo regions
 //! (regions too large for 64 cells fall back to `has:geo`/`has:profile_geo`), and for
@@ -38,9 +40,10 @@
 //! fill a per-post gram set) collects candidate rules, deduplicated with per-slot epoch
 //! stamps. Each new candidate first meets its *gate* (`gate`): a fixed-size summary in a
 //! dense array of conditions every match needs (flags, tokens, string attributes, substring
-//! grams required or forbidden), so most non-matching candidates are dropped without
-//! touching their plans; rules that every post with one of their anchors satisfies (a
-//! keyword, an `OR` of keywords, a hashtag …) are reported without evaluation. Only the
+//! grams required or forbidden, one of the words or hashtags of an `OR`), a cache line per
+//! rule, so most non-matching candidates are dropped without touching their plans; rules
+//! that every post with one of their anchors satisfies (a keyword, an `OR` of keywords, a
+//! hashtag …) are reported without evaluation, their keys read from a dense array too. Only the
 //! remaining candidates' plans are evaluated: phrases and proximity compare token-id
 //! positions, substrings use a prepared `memchr::memmem` finder after the gram set says
 //! the pattern may be there. Steady-state matching allocates nothing.

@@ -20,8 +20,7 @@ impl<K: Copy + Eq + Ord + std::hash::Hash + std::fmt::Debug> RuleKey for K {}
 
 /// One inserted rule.
 #[derive(Debug, Clone)]
-struct Entry<K> {
-    id: K,
+struct Entry {
     plan: Node,
     /// The keys the rule is indexed under; `None` for an always-candidate rule.
     anchors: Option<Box<[Key]>>,
@@ -37,9 +36,13 @@ struct Entry<K> {
 #[derive(Debug, Clone)]
 pub struct Matcher<K = u64> {
     /// Slot → rule; `None` for a free slot.
-    entries: Vec<Option<Entry<K>>>,
-    /// Slot → the rule's [`Gate`], dense so that rejecting a candidate costs one read.
+    entries: Vec<Option<Entry>>,
+    /// Slot → the rule's [`Gate`], dense (a cache line each) so that rejecting a candidate
+    /// costs one read.
     gates: Vec<Gate>,
+    /// Slot → the rule's key, dense so that reporting an exact rule does not read its
+    /// heap-allocated entry. A free slot keeps its last key; no index list refers to it.
+    ids: Vec<K>,
     /// Free slots, reused before the table grows.
     free: Vec<Slot>,
     /// Per [`FieldKind`]: how many rules read fields of that kind (others are not
@@ -56,6 +59,7 @@ impl<K> Default for Matcher<K> {
         Self {
             entries: Vec::new(),
             gates: Vec::new(),
+            ids: Vec::new(),
             free: Vec::new(),
             field_uses: [0; FIELD_KINDS],
             slots: HashMap::new(),
@@ -98,7 +102,7 @@ impl<K: RuleKey> Matcher<K> {
         self.remove(id);
         let plan = compile(&rule.expr, &mut self.interner);
         self.count_fields(&plan, true);
-        let anchors = anchors(&plan, &self.index).map(Vec::into_boxed_slice);
+        let anchors = anchors(&plan, &self.index, &self.interner).map(Vec::into_boxed_slice);
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -118,10 +122,16 @@ impl<K: RuleKey> Matcher<K> {
             .collect();
         let gate = Gate::of(&plan, &anchored);
         match self.gates.get_mut(slot as usize) {
-            Some(g) => *g = gate,
-            None => self.gates.push(gate),
+            Some(g) => {
+                *g = gate;
+                self.ids[slot as usize] = id;
+            }
+            None => {
+                self.gates.push(gate);
+                self.ids.push(id);
+            }
         }
-        self.entries[slot as usize] = Some(Entry { id, plan, anchors });
+        self.entries[slot as usize] = Some(Entry { plan, anchors });
         self.slots.insert(id, slot);
     }
 
@@ -157,6 +167,14 @@ impl<K: RuleKey> Matcher<K> {
             .iter()
             .filter(|k| self.field_uses[**k as usize] != 0)
             .fold(0, |mask, k| mask | k.bit())
+    }
+
+    /// The plan of the rule in `slot`, which holds one.
+    fn plan(&self, slot: Slot) -> &Node {
+        &self.entries[slot as usize]
+            .as_ref()
+            .expect("indexed slots hold rules")
+            .plan
     }
 
     /// Number of rules.
@@ -207,12 +225,9 @@ impl<K: RuleKey> Matcher<K> {
             ..
         } = scratch;
         for &slot in candidates.iter() {
-            let entry = self.entries[slot as usize]
-                .as_ref()
-                .expect("indexed slots hold rules");
-            if wanted(&entry.id) && (self.gates[slot as usize].exact || eval(&entry.plan, features))
-            {
-                out.push(entry.id);
+            let id = self.ids[slot as usize];
+            if wanted(&id) && (self.gates[slot as usize].exact || eval(self.plan(slot), features)) {
+                out.push(id);
             }
         }
         out.sort_unstable();

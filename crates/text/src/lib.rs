@@ -120,11 +120,14 @@ fn push_folded_str(out: &mut String, text: &str) {
             .unwrap_or(rest.len());
         push_ascii_lowercase(out, &rest[..ascii]);
         rest = &rest[ascii..];
-        let mut chars = rest.chars();
-        if let Some(c) = chars.next() {
-            push_folded(out, std::iter::once(c));
-            rest = chars.as_str();
-        }
+        // Bytes of non-ASCII characters are all non-ASCII: the next ASCII byte starts a
+        // character.
+        let other = rest
+            .bytes()
+            .position(|b| b.is_ascii())
+            .unwrap_or(rest.len());
+        push_folded(out, rest[..other].chars());
+        rest = &rest[other..];
     }
 }
 
@@ -134,9 +137,21 @@ fn push_folded(out: &mut String, chars: impl Iterator<Item = char>) {
             '\u{FE0E}' | '\u{FE0F}' => {}
             'ς' => out.push('σ'),
             c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
+            c if caseless(c) => out.push(c),
             c => out.extend(c.to_lowercase()),
         }
     }
+}
+
+/// Frequent non-ASCII characters that are their own lower case: CJK symbols, kana and
+/// ideographs, Hangul syllables, the emoji blocks. Checked by range before the case
+/// tables, whose lookup is a binary search per character (posts in Japanese, Chinese or
+/// Korean, and emoji, are mostly such characters).
+fn caseless(c: char) -> bool {
+    matches!(
+        c,
+        '\u{3000}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}' | '\u{1F000}'..='\u{1FAFF}'
+    )
 }
 
 #[cfg(test)]
@@ -151,6 +166,17 @@ mod tests {
         assert_eq!(fold("ΟΔΟΣ"), fold("οδος"));
         assert_eq!(fold("❤\u{FE0F}"), "❤");
         assert!(matches!(fold("already folded"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn caseless_characters_are_their_own_lower_case() {
+        for c in (0..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .filter(|&c| caseless(c))
+        {
+            assert!(c.to_lowercase().eq(std::iter::once(c)), "{c:?}");
+        }
+        assert!(!caseless('Ä') && !caseless('Ω') && !caseless('\u{FE0F}'));
     }
 
     #[test]
