@@ -173,7 +173,7 @@ fn execute(args: &MatchArgs) -> Outcome {
             "{}",
             Stats {
                 counts,
-                rules: rules.tags.len(),
+                rules: rules.rules.len(),
                 indexed,
                 matched: matching.elapsed(),
                 threads,
