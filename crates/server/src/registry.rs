@@ -21,6 +21,18 @@ use crate::delivery::tap::Taps;
 use crate::delivery::{Format, Outbox};
 use crate::usage::StreamUsage;
 
+/// Gives a list's spare room back once it is mostly empty (under a quarter of its
+/// capacity): a list that held thousands of connections would otherwise keep room for all
+/// of them after they closed. It keeps twice its length, so a list that loses and gains
+/// one entry at a time does not reallocate each time, and never shrinks below a few
+/// entries.
+pub(crate) fn release_spare<T>(list: &mut Vec<T>) {
+    const KEEP: usize = 16;
+    if list.capacity() > KEEP && list.len() < list.capacity() / 4 {
+        list.shrink_to((list.len() * 2).max(KEEP));
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Critical sections below never leave their data half-updated.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -325,7 +337,9 @@ impl Connections {
 
     /// Unregisters a connection.
     pub fn close(&self, id: u64) {
-        lock(&self.list).retain(|c| c.id != id);
+        let mut list = lock(&self.list);
+        list.retain(|c| c.id != id);
+        release_spare(&mut list);
     }
 
     /// The most connections open at once since the last call (at least those open now),
@@ -461,6 +475,49 @@ pub(crate) mod tests {
     use sluice_store::{Product, StreamLimits};
 
     use super::*;
+
+    #[test]
+    fn a_mostly_empty_list_gives_its_room_back() {
+        let mut list: Vec<u64> = (0..10_000).collect();
+        list.retain(|&n| n < 3_000);
+        release_spare(&mut list);
+        assert_eq!(list.len(), 3_000);
+        assert!(
+            list.capacity() >= 10_000,
+            "a list still over a quarter full keeps its room"
+        );
+        list.truncate(100);
+        release_spare(&mut list);
+        assert!(
+            (100..=200).contains(&list.capacity()),
+            "{}",
+            list.capacity()
+        );
+        list.clear();
+        release_spare(&mut list);
+        assert!(
+            list.capacity() >= 16 && list.capacity() < 100,
+            "{}",
+            list.capacity()
+        );
+    }
+
+    #[test]
+    fn closing_connections_shrinks_the_stream_list() {
+        use crate::delivery::Encoding;
+        let connections = Connections::default();
+        let opened: Vec<_> = (0..1_000)
+            .map(|_| {
+                let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
+                connections.open(outbox, None, false, Format::default()).0
+            })
+            .collect();
+        for conn in &opened {
+            connections.close(conn.id);
+        }
+        assert!(connections.snapshot().is_empty());
+        assert!(lock(&connections.list).capacity() < 100);
+    }
     use crate::delivery::select::Selector;
 
     /// A PowerTrack stream of account `acme` as the store would describe it (tests).

@@ -131,6 +131,7 @@ impl Drop for SessionGuard {
         let mut users = users.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(sessions) = users.get_mut(&self.key) {
             sessions.open.retain(|(id, _)| *id != self.id);
+            crate::registry::release_spare(&mut sessions.open);
             // A credential never revoked needs no entry once it holds no connection.
             if sessions.open.is_empty() && sessions.generation == 0 {
                 users.remove(&self.key);

@@ -18,13 +18,14 @@
 //! unlike live delivery it must not be dropped for being slow.
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::encoding::Encoding;
 use super::gzip::{self, GzipMember};
@@ -85,14 +86,16 @@ pub fn replay_then_stream_body(
     shutdown: CancellationToken,
     on_close: OnClose,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    let last_write = Instant::now();
     let writer = BodyWriter {
         replay,
         outbox,
         encoder: Encoder::new(settings.encoding),
-        last_write: Instant::now(),
+        last_write,
+        heartbeat_due: Box::pin(tokio::time::sleep_until(last_write + settings.heartbeat)),
         settings,
         messages,
-        shutdown,
+        shutdown: Box::pin(shutdown.cancelled_owned()),
         batch: Vec::new(),
         prelude,
         finished: false,
@@ -107,14 +110,21 @@ pub fn replay_then_stream_body(
     })
 }
 
+/// The state of one body between chunks. The shutdown wait and the heartbeat timer live
+/// as long as the body instead of being made anew for every chunk: a new wait on the
+/// server's one shutdown token locks that token's waiter list, which every connection
+/// shares, twice per chunk (register, deregister), and a new timer takes a lock of the
+/// timer wheel; kept, the wait stays registered and moving the timer to a later deadline
+/// is a lock-free update (`Sleep::reset`), so a post costs each connection neither.
 struct BodyWriter {
     replay: Option<ReplayFeed>,
     outbox: Arc<Outbox>,
     encoder: Encoder,
     settings: BodySettings,
     messages: Arc<dyn CloseMessages>,
-    shutdown: CancellationToken,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     last_write: Instant,
+    heartbeat_due: Pin<Box<Sleep>>,
     batch: Vec<Segment>,
     prelude: Option<Bytes>,
     finished: bool,
@@ -131,10 +141,13 @@ impl BodyWriter {
             return Some(self.flush());
         }
         let deadline = self.last_write + self.settings.heartbeat;
+        if self.heartbeat_due.deadline() != deadline {
+            self.heartbeat_due.as_mut().reset(deadline);
+        }
         while let Some(replay) = &mut self.replay {
             tokio::select! {
                 biased;
-                () = self.shutdown.cancelled() => return Some(self.close_operational()),
+                () = self.shutdown.as_mut() => return Some(self.close_operational()),
                 replayed = replay.recv() => match replayed {
                     Some(segment) if segment.is_empty() => {}
                     Some(segment) => {
@@ -143,22 +156,39 @@ impl BodyWriter {
                     }
                     None => self.replay = None,
                 },
-                () = tokio::time::sleep_until(deadline) => return Some(self.heartbeat()),
+                () = self.heartbeat_due.as_mut() => return Some(self.heartbeat()),
             }
         }
         tokio::select! {
             biased;
-            () = self.shutdown.cancelled() => Some(self.close_operational()),
+            () = self.shutdown.as_mut() => Some(self.close_operational()),
             closed = self.outbox.next_batch(&mut self.batch, self.settings.max_batch_bytes) => {
-                self.encoder.write_segments(&self.batch);
+                let chunk = match closed {
+                    None => self.write_batch(),
+                    Some(reason) => {
+                        self.encoder.write_segments(&self.batch);
+                        self.finish(&reason)
+                    }
+                };
                 self.batch.clear();
-                match closed {
-                    None => Some(self.flush()),
-                    Some(reason) => Some(self.finish(&reason)),
-                }
+                Some(chunk)
             }
-            () = tokio::time::sleep_until(deadline) => Some(self.heartbeat()),
+            () = self.heartbeat_due.as_mut() => Some(self.heartbeat()),
         }
+    }
+
+    /// The chunk of a batch: the common case of one post (or one segment) to a connection
+    /// that keeps up is the segment's own shared bytes, with no copy or allocation per
+    /// connection; anything else is written into the encoder's buffer.
+    fn write_batch(&mut self) -> Bytes {
+        if let [segment] = &self.batch[..]
+            && let Some(chunk) = self.encoder.alone(segment)
+        {
+            self.last_write = Instant::now();
+            return chunk;
+        }
+        self.encoder.write_segments(&self.batch);
+        self.flush()
     }
 
     /// The server is shutting down: closes the outbox and ends the body with the
@@ -244,6 +274,19 @@ impl Encoder {
         match self {
             Encoder::Gzip { member, out } => member.append(gzip::heartbeat(), out),
             Encoder::Identity(out) => out.extend_from_slice(b"\r\n"),
+        }
+    }
+
+    /// One segment as a whole chunk without copying it, when nothing else is pending and
+    /// it needs no work of this connection's: its plain bytes for identity, its shared
+    /// compressed bytes for gzip once the member's header is out. `None` otherwise.
+    fn alone(&mut self, segment: &Segment) -> Option<Bytes> {
+        match self {
+            Encoder::Gzip { member, out } if out.is_empty() => {
+                member.append_alone(segment.deflated()?)
+            }
+            Encoder::Identity(out) if out.is_empty() => Some(segment.plain_bytes().clone()),
+            _ => None,
         }
     }
 

@@ -147,6 +147,22 @@ impl GzipMember {
     pub fn append(&mut self, segment: &Deflated, out: &mut Vec<u8>) {
         self.start(out);
         out.extend_from_slice(&segment.bytes);
+        self.account(segment);
+    }
+
+    /// [`append`](Self::append) without a copy: once the header is out, a shared segment
+    /// alone is a whole chunk, returned as a clone of its bytes (a reference count, no
+    /// allocation per connection). `None`, writing nothing, before the header.
+    pub fn append_alone(&mut self, segment: &Deflated) -> Option<Bytes> {
+        if !self.started {
+            return None;
+        }
+        self.account(segment);
+        Some(segment.bytes.clone())
+    }
+
+    /// Adds a segment's uncompressed bytes to the trailer's CRC and length.
+    fn account(&mut self, segment: &Deflated) {
         self.crc
             .combine(&Hasher::new_with_initial_len(segment.crc, segment.len));
         self.len += segment.len;
