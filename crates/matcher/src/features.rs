@@ -30,6 +30,8 @@ pub(crate) struct Field {
     pub(crate) text: TokenizedText,
     /// The interned id of each token, [`UNKNOWN`] for tokens no rule uses.
     pub(crate) ids: Vec<u32>,
+    /// The field's text as the post holds it, to recognise a repeat of it.
+    raw: String,
 }
 
 /// The features of one post. Reused across posts; [`Features::load`] resets it.
@@ -399,6 +401,16 @@ impl Features {
         if self.wanted & kind.bit() == 0 {
             return;
         }
+        // A repeat of a field already loaded (a URL's `unwound.url` is usually its
+        // `expanded_url`; the same link sits in `entities` and `extended_entities`) adds
+        // nothing: every predicate over fields asks whether *some* field of a kind has
+        // something. Comparing the raw text is far cheaper than folding and tokenizing it.
+        if self.fields[..self.field_count]
+            .iter()
+            .any(|f| f.kind == kind && f.raw == raw)
+        {
+            return;
+        }
         if self.field_count == self.fields.len() {
             self.fields.push(Field::default());
         }
@@ -406,9 +418,12 @@ impl Features {
             kind: field_kind,
             text,
             ids,
+            raw: raw_copy,
         } = &mut self.fields[self.field_count];
         self.field_count += 1;
         *field_kind = kind;
+        raw_copy.clear();
+        raw_copy.push_str(raw);
         text.clear();
         text.push(raw);
         ids.clear();
