@@ -189,6 +189,30 @@ pub(crate) fn secret(prefix: &str) -> String {
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// Issues a Powerstream token for the account at `account_path` (as [`put_account`]
+/// returns it) through the admin API; returns the token, which is shown only once.
+pub async fn new_powerstream_token(
+    client: &HttpClient,
+    target: &Target,
+    account_path: &str,
+) -> anyhow::Result<String> {
+    let reply = admin_call(
+        client,
+        target,
+        Method::POST,
+        &format!("{account_path}/tokens"),
+        json!({}),
+    )
+    .await?;
+    #[derive(serde::Deserialize)]
+    struct Created {
+        token: String,
+    }
+    let created: Created = serde_json::from_slice(&reply.body)
+        .context("creating a Powerstream token: unexpected answer")?;
+    Ok(created.token)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -582,18 +582,6 @@ async fn closing_message(stream: &mut StreamClient) -> serde_json::Value {
     rest.last().cloned().expect("a closing message")
 }
 
-async fn powerstream_token(server: &TestServer, account: &str) -> String {
-    let (s, token) = server
-        .admin(
-            Method::POST,
-            &format!("/admin/accounts/{account}/tokens"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{token}");
-    token["token"].as_str().unwrap().to_owned()
-}
-
 async fn powerstream(server: &TestServer, token: &str) -> StreamClient {
     let response = server
         .http
@@ -632,7 +620,7 @@ async fn accounts_are_listed_page_by_page_with_what_they_own() {
             json!({"password": "pw"}),
         )
         .await;
-    powerstream_token(&server, "alpha").await;
+    server.powerstream_token("alpha").await;
     let mut names = Vec::new();
     let mut path = "/admin/accounts?max_results=2".to_owned();
     let mut pages = 0;
@@ -699,7 +687,7 @@ async fn deleting_an_account_closes_its_streams_and_takes_everything_it_owns() {
         .await
         .unwrap();
     assert_eq!(added.status(), StatusCode::CREATED);
-    let token = powerstream_token(&server, "acme").await;
+    let token = server.powerstream_token("acme").await;
     let (_, app) = server
         .admin(
             Method::POST,
@@ -805,7 +793,7 @@ async fn a_revoked_token_is_refused_at_once_and_its_streams_are_closed() {
     server
         .admin(Method::PUT, "/admin/accounts/acme", json!({}))
         .await;
-    let revoked = powerstream_token(&server, "acme").await;
+    let revoked = server.powerstream_token("acme").await;
     let (s, kept) = server
         .admin(
             Method::POST,
@@ -1209,7 +1197,7 @@ async fn the_help_views_curl_commands_work_as_given() {
             json!({"product": "decahose"}),
         )
         .await;
-    let token = powerstream_token(&server, "acme").await;
+    let token = server.powerstream_token("acme").await;
     let (_, app) = server
         .admin(
             Method::POST,

@@ -4,22 +4,10 @@
 //! tests of other servers running beside it in one process could race with it over
 //! tracing's per-callsite interest cache, so a change's line was sometimes not seen.
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::json;
 use sluice_server::Settings;
 use sluice_testkit::TestServer;
-
-async fn powerstream_token(server: &TestServer, account: &str) -> String {
-    let (s, token) = server
-        .admin(
-            Method::POST,
-            &format!("/admin/accounts/{account}/tokens"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{token}");
-    token["token"].as_str().unwrap().to_owned()
-}
 
 /// A log sink for [`tracing_subscriber`]: every line written, kept.
 #[derive(Clone, Default)]
@@ -49,7 +37,7 @@ async fn every_admin_change_is_logged_with_its_actor() {
     let _guard = tracing::subscriber::set_default(subscriber);
     let server = TestServer::start(Settings::default()).await;
     server.provision("powertrack").await;
-    let token = powerstream_token(&server, "acme").await;
+    let token = server.powerstream_token("acme").await;
     let prefix = &token[.."sl_ps_".len() + 8];
     let calls: &[(Method, String, serde_json::Value)] = &[
         (

@@ -69,6 +69,19 @@ impl TestServer {
         http::admin(&self.http, &self.base, method, path, body).await
     }
 
+    /// Issues a Powerstream token for `account` through the admin API; returns the token.
+    pub async fn powerstream_token(&self, account: &str) -> String {
+        let (status, token) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/admin/accounts/{account}/tokens"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{token}");
+        token["token"].as_str().expect("a token").to_owned()
+    }
+
     /// Creates account `acme`, user `alice`/`secret` and a stream of `product` labelled
     /// `prod`; returns the admin API's description of the stream.
     pub async fn provision(&self, product: &str) -> Value {

@@ -7,7 +7,6 @@
 //!   all the connections (through the admin API), a bearer token, and the bench rule.
 
 use anyhow::Context as _;
-use hyper::Method;
 use serde_json::json;
 use sluice_client::http::{Auth, HttpClient};
 use sluice_wire::{AddResponse, v2};
@@ -123,21 +122,8 @@ async fn powerstream(
             "setting the Powerstream connection cap through the admin API (a server older \
              than this bench refuses it)",
         )?;
-    let reply = provision::admin_call(
-        client,
-        target,
-        Method::POST,
-        &format!("{account_path}/tokens"),
-        json!({}),
-    )
-    .await?;
-    #[derive(serde::Deserialize)]
-    struct Created {
-        token: String,
-    }
-    let created: Created = serde_json::from_slice(&reply.body)
-        .context("creating a Powerstream token: unexpected answer")?;
-    let auth = Auth::Bearer(created.token);
+    let token = provision::new_powerstream_token(client, target, &account_path).await?;
+    let auth = Auth::Bearer(token);
     let rules_url = target.base.join("2/powerstream/rules")?;
     let rule = [(RULE.to_owned(), TAG.to_owned())];
     let added: v2::AddResponse = provision::add_batch(client, &rules_url, &auth, &rule).await?;

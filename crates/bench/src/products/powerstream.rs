@@ -4,9 +4,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
-use hyper::Method;
-use serde_json::json;
 use sluice_client::http::{Auth, HttpClient};
 use sluice_rules::Dialect;
 use sluice_store::{Product as Api, RulesSpec};
@@ -95,21 +92,8 @@ impl Benchmark for Powerstream {
     ) -> anyhow::Result<Provisioned<RulesApi>> {
         let account_path = provision::put_account(client, target).await?;
         provision::delete_stream(client, target, LABEL, Some("powerstream"), true).await?;
-        let reply = provision::admin_call(
-            client,
-            target,
-            Method::POST,
-            &format!("{account_path}/tokens"),
-            json!({}),
-        )
-        .await?;
-        #[derive(serde::Deserialize)]
-        struct Created {
-            token: String,
-        }
-        let created: Created = serde_json::from_slice(&reply.body)
-            .context("creating a Powerstream token: unexpected answer")?;
-        let auth = Auth::Bearer(created.token.clone());
+        let token = provision::new_powerstream_token(client, target, &account_path).await?;
+        let auth = Auth::Bearer(token.clone());
         let stream_url = target.base.join("2/powerstream")?;
         let connections = (0..self.connections)
             .map(|_| Connection {
@@ -124,7 +108,7 @@ impl Benchmark for Powerstream {
         let replicated = Expected {
             users: Vec::new(),
             streams: Vec::new(),
-            token: Some(created.token),
+            token: Some(token),
         };
         Ok(Provisioned {
             connections,
