@@ -225,16 +225,22 @@ impl Counter {
 
     /// The digits after the first `"id":`.
     fn quick_id(&self, line: &[u8]) -> Option<u64> {
-        let start = self.id_key.find(line)? + self.id_key.needle().len();
-        let digits = line[start..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        std::str::from_utf8(&line[start..start + digits])
-            .ok()?
-            .parse()
-            .ok()
+        first_id(&self.id_key, line)
     }
+}
+
+/// The digits after the first match of `key` (`"id":`) in a line: the bench's posts have
+/// their own id first, so this finds it without parsing the line.
+pub(crate) fn first_id(key: &memmem::Finder<'_>, line: &[u8]) -> Option<u64> {
+    let start = key.find(line)? + key.needle().len();
+    let digits = line[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&line[start..start + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The post id of a v2 stream line, `data.id` (a string of digits), or `None` when the

@@ -14,7 +14,7 @@ use sluice_client::message::{Line, classify};
 use tokio::sync::{Semaphore, watch};
 
 use super::provision::ConnectionPlan;
-use crate::reader;
+use crate::reader::{self, first_id};
 
 /// How often the bench looks at the board while it waits.
 const POLL: Duration = Duration::from_millis(2);
@@ -180,19 +180,6 @@ pub async fn hold(
         }
     }
     held
-}
-
-/// The digits after the first `"id":` of a line: the bench's posts have their own id first.
-fn first_id(key: &memmem::Finder<'_>, line: &[u8]) -> Option<u64> {
-    let start = key.find(line)? + key.needle().len();
-    let digits = line[start..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    std::str::from_utf8(&line[start..start + digits])
-        .ok()?
-        .parse()
-        .ok()
 }
 
 #[cfg(test)]
