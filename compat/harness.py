@@ -181,7 +181,7 @@ class Server:
             sluice, "serve",
             "--listen", "127.0.0.1:0",
             "--data-dir", str(self.data_dir),
-            "--admin-token", self.admin_token,
+            f"--admin-token={self.admin_token}",
         ]
         if transport == "intercept":
             args.append("--intercept")

@@ -180,7 +180,7 @@ impl NatsCluster {
     /// the node ready once loaded) and the connection monitor (which marks it unready
     /// while NATS is unreachable). They end when the node stops. The node is seen only
     /// through [`ClusterNode`] (the server's state implements it).
-    pub fn start<N: ClusterNode + Clone>(self: &Arc<Self>, node: &N) -> Vec<JoinHandle<()>> {
+    pub fn start<N: ClusterNode + Clone>(self: &Arc<Self>, node: &N) -> ClusterTasks {
         let node: Arc<dyn ClusterNode> = Arc::new(node.clone());
         let consumer = {
             let (stream, node) = (self.posts.clone(), node.clone());
@@ -227,7 +227,23 @@ impl NatsCluster {
                 }
             }))
         };
-        vec![consumer, watcher, monitor, announcer]
+        ClusterTasks(vec![consumer, watcher, monitor, announcer])
+    }
+}
+
+/// The tasks [`NatsCluster::start`] runs for a node. They end once the node stops; the
+/// announcer's last act is to take the node off the list of members, so whoever stops a
+/// node waits for them ([`ClusterTasks::finished`]) before the runtime goes away.
+#[must_use = "wait for `finished` after the node stops, or it may stay listed as a member"]
+pub struct ClusterTasks(Vec<JoinHandle<()>>);
+
+impl ClusterTasks {
+    /// Waits, at most `within`, for every task to end after the node stopped; whether
+    /// they all did.
+    pub async fn finished(self, within: Duration) -> bool {
+        tokio::time::timeout(within, futures_util::future::join_all(self.0))
+            .await
+            .is_ok()
     }
 }
 
@@ -250,10 +266,10 @@ impl NatsCluster {
             public_url: whereabouts.public_url,
             joined_ms: self.joined_ms,
         };
-        let bucket = self.members.clone();
+        let (bucket, client) = (self.members.clone(), self.client.clone());
         tokio::spawn(async move {
             until_stopped(node, members::announce(&bucket, &member)).await;
-            members::leave(&bucket, &member).await;
+            members::leave(&bucket, &client, &member).await;
         })
     }
 

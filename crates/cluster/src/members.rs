@@ -41,10 +41,31 @@ pub async fn announce(bucket: &kv::Store, member: &Member) {
     }
 }
 
-/// Takes `member` off the list (its node is stopping).
-pub async fn leave(bucket: &kv::Store, member: &Member) {
-    if let Err(e) = bucket.delete(key(member)).await {
-        tracing::warn!("leaving the cluster's list of members failed: {e}");
+/// How many times a stopping node tries to take itself off the list before leaving its
+/// entry to expire.
+const LEAVE_ATTEMPTS: u32 = 3;
+/// How long one try may take.
+const LEAVE_ATTEMPT: Duration = Duration::from_secs(2);
+
+/// Takes `member` off the list (its node is stopping). A failed delete (an ack lost to a
+/// busy server) is retried: an entry left behind lists a stopped node for up to
+/// [`EXPIRES`]. Without a connection to NATS there is nothing to try: the entry expires.
+pub async fn leave(bucket: &kv::Store, client: &async_nats::Client, member: &Member) {
+    for attempt in 1..=LEAVE_ATTEMPTS {
+        if !matches!(
+            client.connection_state(),
+            async_nats::connection::State::Connected
+        ) {
+            tracing::warn!("not connected to NATS: this node stays listed until its entry expires");
+            return;
+        }
+        match tokio::time::timeout(LEAVE_ATTEMPT, bucket.delete(key(member))).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => {
+                tracing::warn!(attempt, "leaving the cluster's list of members failed: {e}")
+            }
+            Err(_) => tracing::warn!(attempt, "leaving the cluster's list of members timed out"),
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! PowerTrack stream delivering posts with `matching_rules`, clean shutdown on SIGTERM and
 //! SIGINT with the operational message on open streams, flag > env > file precedence,
 //! HTTPS with the self-signed certificate, what survives a restart (admin token, demo
-//! setup, the interception CA), and `--intercept` serving X's hosts through `CONNECT`.
+//! setup, the interception CA), `--intercept` serving X's hosts through `CONNECT`, and a
+//! cluster node leaving the list of members when it stops.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write as _};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use serde_json::Value;
+use sluice_server::cluster::Cluster as _;
 
 const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 const OPERATIONAL: &str = "This stream has been disconnected for operational reasons.";
@@ -308,6 +310,38 @@ async fn the_demo_stream_delivers_matches_and_sigterm_stops_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_stops_cleanly_with_the_operational_message() {
     demo_stream_then_shutdown("INT").await;
+}
+
+/// A cluster node stopped with SIGTERM takes itself off the list of members before the
+/// process exits, so the other nodes stop listing it at once (not when its announcement
+/// expires, 20 s later). The observer is a node of the same cluster in this process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_node_stopped_by_sigterm_leaves_the_list_of_members_before_it_exits() {
+    let nats = sluice_testkit::Nats::start();
+    let observer = sluice_testkit::Node::start(&nats, "east").await;
+    let dir = tempdir();
+    let url = nats.url();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--datacenter",
+        "west",
+        "--nats",
+        &url,
+    ];
+    let node = Server::start(dir.path(), "west", &args, &[]);
+    let listed = Instant::now() + Duration::from_secs(20);
+    while observer.cluster.members().await.map_or(0, |m| m.len()) != 2 {
+        assert!(Instant::now() < listed, "the binary's node never joined");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::task::spawn_blocking(move || node.stop())
+        .await
+        .unwrap();
+    let members = observer.cluster.members().await.unwrap();
+    let datacenters: Vec<&str> = members.iter().map(|m| m.datacenter.as_str()).collect();
+    assert_eq!(datacenters, ["east"]);
+    observer.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

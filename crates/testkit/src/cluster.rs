@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sluice_cluster::{ClusterConfig, NatsCluster};
+use sluice_cluster::{ClusterConfig, ClusterTasks, NatsCluster};
 use sluice_server::auth::AdminToken;
 use sluice_server::{AppState, Settings, StoreLocation};
 use tokio::net::TcpListener;
@@ -29,6 +29,7 @@ pub struct Node {
     /// Its connection to NATS.
     pub cluster: Arc<NatsCluster>,
     serving: Serving,
+    tasks: ClusterTasks,
 }
 
 impl Node {
@@ -68,7 +69,7 @@ impl Node {
             cluster.clustering(),
         )
         .unwrap();
-        cluster.start(&state);
+        let tasks = cluster.start(&state);
         let serving = Serving::spawn(listener, &state);
         let node = Node {
             base,
@@ -76,6 +77,7 @@ impl Node {
             http: reqwest::Client::new(),
             cluster,
             serving,
+            tasks,
         };
         node.wait_ready().await;
         node
@@ -112,9 +114,14 @@ impl Node {
         (response.status(), response.json().await.unwrap())
     }
 
-    /// Stops the node and waits for it.
+    /// Stops the node and waits for it, its cluster tasks included (so it has left the
+    /// list of members when this returns).
     pub async fn stop(self) {
         self.serving.stop().await;
+        assert!(
+            self.tasks.finished(Duration::from_secs(10)).await,
+            "the node's cluster tasks did not end within 10 s of its stop"
+        );
     }
 
     /// An admin call; returns status and JSON body.

@@ -27,22 +27,26 @@ impl Nats {
             installed,
             "nats-server is not installed: the cluster tests need it (apt-get install nats-server)"
         );
-        let port = StdListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut nats = Nats {
-            port,
+            port: free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
         };
-        nats.spawn();
-        nats
+        // The free port is only free when asked: another test may take it before
+        // nats-server binds it. Then nats-server exits, and another port is tried.
+        for _ in 0..START_ATTEMPTS {
+            if nats.spawn() {
+                return nats;
+            }
+            nats.port = free_port();
+        }
+        panic!("nats-server did not start on any of {START_ATTEMPTS} free ports");
     }
 
-    fn spawn(&mut self) {
-        let child = Command::new("nats-server")
+    /// Starts nats-server on this port and storage; whether it came up (false: it exited,
+    /// the port being taken).
+    fn spawn(&mut self) -> bool {
+        let mut child = Command::new("nats-server")
             .args([
                 "-js",
                 "-a",
@@ -56,12 +60,16 @@ impl Nats {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting nats-server");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if child.try_wait().expect("polling nats-server").is_some() {
+                return false;
+            }
             assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.child = Some(child);
+        true
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -80,8 +88,20 @@ impl Nats {
     /// Starts it again on the same port and storage.
     pub fn restart(&mut self) {
         self.kill();
-        self.spawn();
+        assert!(self.spawn(), "nats-server exited at restart (port taken)");
     }
+}
+
+/// How many free ports [`Nats::start`] tries.
+const START_ATTEMPTS: usize = 5;
+
+/// A loopback port no one listens on now.
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Drop for Nats {

@@ -222,7 +222,9 @@ struct ConnectionsArgs {
         long,
         value_name = "TOKEN",
         env = "SLUICE_ADMIN_TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        // Generated tokens may begin with `-`.
+        allow_hyphen_values = true
     )]
     admin_token: Option<String>,
 
@@ -382,7 +384,9 @@ struct RunArgs {
         long,
         value_name = "TOKEN",
         env = "SLUICE_ADMIN_TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        // Generated tokens may begin with `-`.
+        allow_hyphen_values = true
     )]
     admin_token: Option<String>,
 

@@ -133,7 +133,9 @@ pub struct ServeArgs {
         long,
         env = "SLUICE_ADMIN_TOKEN",
         value_name = "TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        // Generated tokens may begin with `-`.
+        allow_hyphen_values = true
     )]
     admin_token: Option<String>,
 
@@ -434,12 +436,15 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         match_threads: config.match_threads,
         ..Settings::default()
     };
-    let state = match &config.nats {
-        None => AppState::open(
-            StoreLocation::DataDir(&config.data_dir),
-            settings,
-            AdminToken::new(&admin_token),
-        )?,
+    let (state, cluster_tasks) = match &config.nats {
+        None => (
+            AppState::open(
+                StoreLocation::DataDir(&config.data_dir),
+                settings,
+                AdminToken::new(&admin_token),
+            )?,
+            None,
+        ),
         Some(url) => {
             let cluster = sluice_cluster::NatsCluster::connect(&sluice_cluster::ClusterConfig {
                 url: url.clone(),
@@ -456,8 +461,8 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
                 AdminToken::new(&admin_token),
                 clustering,
             )?;
-            cluster.start(&state);
-            state
+            let tasks = cluster.start(&state);
+            (state, Some(tasks))
         }
     };
     let demo = if config.demo {
@@ -515,12 +520,24 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         intercept,
     };
     sluice_server::serve_with(listener, options, state, shutdown.wait()).await?;
+    if let Some(tasks) = cluster_tasks
+        && !tasks.finished(CLUSTER_STOP).await
+    {
+        tracing::warn!(
+            "the cluster tasks did not end within {CLUSTER_STOP:?}; other nodes may list \
+             this one until its announcement expires"
+        );
+    }
     if let Some(firehose) = firehose {
         firehose.await.context("the demo firehose failed")?;
     }
     tracing::info!("sluice stopped");
     Ok(())
 }
+
+/// How long a stopping cluster node waits for its cluster tasks (taking itself off the
+/// list of members is the last of them).
+const CLUSTER_STOP: Duration = Duration::from_secs(5);
 
 /// The banner's lines for `--intercept`: where the CA is and how each platform's clients
 /// use the proxy (`proxy`, the listener's URL) and trust the CA (the README's "Clients
@@ -635,6 +652,13 @@ mod tests {
                 match_threads: std::thread::available_parallelism().unwrap().get(),
             }
         );
+    }
+
+    #[test]
+    fn an_admin_token_may_begin_with_a_hyphen() {
+        // Random URL-safe tokens begin with `-` one time in 64.
+        let config = resolve(&args(&["--admin-token", "-nQ3x"]), FileConfig::default()).unwrap();
+        assert_eq!(config.admin_token.as_deref(), Some("-nQ3x"));
     }
 
     #[test]
