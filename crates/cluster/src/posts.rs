@@ -57,7 +57,9 @@ pub async fn publish(
     posts: Vec<IngestedPost>,
 ) -> Result<Option<u64>, ClusterError> {
     let outgoing = posts.into_iter().map(|post| Outgoing {
-        id: Some(post.id),
+        // A compliance event's id is its post's or user's, not its own: events are
+        // published without a message id, so JetStream never drops one as a repeat.
+        id: (!sluice_model::compliance::is_event(&post.bytes)).then_some(post.id),
         datacenter: post.datacenter,
         bytes: post.bytes,
     });
@@ -115,8 +117,8 @@ pub fn datacenter_of(message: &async_nats::Message) -> &str {
 }
 
 /// The id of the post a stream message carries, from its message id header (see the module
-/// docs). A message without the header (a post published through [`PostLog::append`]
-/// without one) has its id read from the bytes.
+/// docs). A message without the header (a compliance event, or a post published through
+/// [`PostLog::append`] without one) has its id read from the bytes.
 ///
 /// [`PostLog::append`]: sluice_postlog::PostLog::append
 pub fn id_of(message: &async_nats::Message) -> Option<u64> {
@@ -125,7 +127,7 @@ pub fn id_of(message: &async_nats::Message) -> Option<u64> {
         .as_ref()
         .and_then(|h| h.get(NATS_MESSAGE_ID))
         .and_then(|v| v.as_str().parse().ok());
-    header.or_else(|| sluice_model::read_post_id(&message.payload))
+    header.or_else(|| sluice_model::compliance::routing_id(&message.payload))
 }
 
 /// The post a stream message carries; `None` for a post without an id, which delivery has

@@ -133,6 +133,36 @@ fn copy_without_matching_rules(object: &[u8], out: &mut Vec<u8>) -> Result<bool,
     Ok(written)
 }
 
+/// The location members a `scrub_geo` compliance event removes from a user's posts.
+const LOCATION_KEYS: [&[u8]; 3] = [b"\"geo\"", b"\"coordinates\"", b"\"place\""];
+
+/// `post` with its top-level location members (`geo`, `coordinates`, `place`) set to
+/// `null`, everything else as it was (made line-safe, as by [`enrich_into`]). Nested posts
+/// keep theirs: they are other users' posts.
+pub fn without_location(post: &[u8]) -> Result<Vec<u8>, EnrichError> {
+    let object = trim_ws(post);
+    if object.len() < 2 || object[0] != b'{' || object[object.len() - 1] != b'}' {
+        return Err(EnrichError::NotAnObject);
+    }
+    let mut out = Vec::with_capacity(object.len());
+    out.push(b'{');
+    for (n, member) in top_level_members(object)?.into_iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let bytes = &object[member];
+        match LOCATION_KEYS.iter().find(|key| bytes.starts_with(key)) {
+            Some(key) => {
+                out.extend_from_slice(key);
+                out.extend_from_slice(b":null");
+            }
+            None => copy_forwarded(bytes, &mut out),
+        }
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
 /// The byte ranges (`"key"` through the end of the value) of the members of a JSON object.
 /// `object` starts with `{` and ends with `}`.
 fn top_level_members(object: &[u8]) -> Result<Vec<std::ops::Range<usize>>, EnrichError> {
@@ -244,6 +274,19 @@ fn trim_ws(bytes: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn location_is_scrubbed_at_the_top_level_only() {
+        let post = br#" {"id":1, "geo" : {"type":"Point"},"coordinates":{"coordinates":[1,2]},"place":{"name":"x"},"text":"geo","quoted_status":{"place":{"name":"y"}}} "#;
+        let scrubbed = without_location(post).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&scrubbed).unwrap();
+        assert!(
+            value["geo"].is_null() && value["coordinates"].is_null() && value["place"].is_null()
+        );
+        assert_eq!(value["text"], "geo");
+        assert_eq!(value["quoted_status"]["place"]["name"], "y");
+        assert!(without_location(b"[1]").is_err());
+    }
 
     fn enrich(post: &str, rules: &[MatchedRule<'_>]) -> String {
         let mut out = Vec::new();

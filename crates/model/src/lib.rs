@@ -9,12 +9,17 @@
 //! - [`ids`]: exact 64-bit ids from numbers or strings.
 //! - [`ingest_line`]: [`check_line`], the stricter check a post passes to be ingested
 //!   (X's `created_at` format, `id` and `id_str` agreeing).
+//! - [`compliance`]: compliance events (`delete`, `tweet_edit`, …): telling them from
+//!   posts, and checking them.
+//! - [`edit`]: the edit metadata X gives an unedited post, added to posts that lack it.
 //! - [`enrich`]: the `matching_rules` splice into the original post bytes.
 //! - [`json`]: JSON output safe for line-splitting clients (U+2028/U+2029/U+0085 escaped).
 //! - [`snowflake`]: Snowflake-style rule ids.
 
 #![deny(missing_docs)]
 
+pub mod compliance;
+pub mod edit;
 pub mod enrich;
 pub mod ids;
 pub mod ingest_line;

@@ -189,6 +189,9 @@ pub struct PostView<'a> {
     pub place: Option<Box<Place<'a>>>,
     /// `scopes` (`{"followers":false}` marks a nullcast, promoted-only post).
     pub scopes: Option<Scopes>,
+    /// `edit_history`, read only for whether the post has it (not `null`): ingest gives
+    /// a post without it X's edit metadata of an unedited post ([`crate::edit`]).
+    pub edit_history: Option<serde::de::IgnoredAny>,
 }
 
 impl<'a> PostView<'a> {

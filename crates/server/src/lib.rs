@@ -28,6 +28,7 @@
 //! - [`dedup`]: the window of recently accepted post ids (a post ingested twice is
 //!   delivered once).
 //! - [`post_log`]: which post log a server opens (files or memory) and its retention trim.
+//! - [`compliance`]: what the compliance events received take away from replays.
 //! - [`delivery`]: outboxes and streaming bodies (framing, heartbeats, gzip, slow consumers).
 //! - [`demo`]: `sluice serve --demo`: demo account, streams, rules and a synthetic firehose.
 //! - [`api`]: the HTTP surfaces (admin, ingest, health, …) and X's error shapes.
@@ -53,6 +54,7 @@ pub mod client_addr;
 pub mod clock;
 pub mod cluster;
 pub mod cluster_node;
+pub mod compliance;
 mod connection;
 mod console;
 pub mod dedup;

@@ -40,6 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::now_ms;
 use crate::cluster::{Cluster, ClusterError};
+use crate::compliance::Compliance;
 use crate::dedup::{self, RecentIds};
 use crate::delivery::fanout::{BatchPost, Fanout};
 pub use crate::delivery::select::{DECAHOSE_PARTITIONS, FIREHOSE_PARTITIONS};
@@ -178,6 +179,7 @@ pub enum PublishError {
 /// for them before it routes, frames and compresses the batch; with 1 it matches itself.
 pub fn start(
     registry: Arc<StreamRegistry>,
+    compliance: Arc<Compliance>,
     log: Option<Arc<dyn PostLog>>,
     datacenter: Arc<str>,
     cluster: Option<Arc<dyn Cluster>>,
@@ -201,7 +203,14 @@ pub fn start(
     let handle = std::thread::Builder::new()
         .name("sluice-pipeline".into())
         .spawn(move || {
-            Pipeline::new(registry, datacenter, delivery_mark, match_threads).run(input);
+            Pipeline::new(
+                registry,
+                compliance,
+                datacenter,
+                delivery_mark,
+                match_threads,
+            )
+            .run(input);
             if let Some(appender) = appender {
                 // It ended first: its channel closed ours.
                 let _ = appender.join();
@@ -281,6 +290,11 @@ fn append_new(
     let received = posts.len();
     let mut recorded = 0;
     posts.retain(|post| {
+        // Events have no id of their own (theirs is their post's or user's): never
+        // de-duplicated.
+        if sluice_model::compliance::is_event(&post.bytes) {
+            return true;
+        }
         let new = recent.insert(post.id, now);
         recorded += usize::from(new);
         new
@@ -347,6 +361,7 @@ impl Input {
 
 struct Pipeline {
     registry: Arc<StreamRegistry>,
+    compliance: Arc<Compliance>,
     datacenter: Arc<str>,
     mark: Arc<DeliveryMark>,
     streams: Vec<Arc<LiveStream>>,
@@ -357,6 +372,7 @@ struct Pipeline {
 impl Pipeline {
     fn new(
         registry: Arc<StreamRegistry>,
+        compliance: Arc<Compliance>,
         datacenter: Arc<str>,
         mark: Arc<DeliveryMark>,
         match_threads: usize,
@@ -364,6 +380,7 @@ impl Pipeline {
         Self {
             fanout: Fanout::new(registry.rules(), match_threads),
             registry,
+            compliance,
             datacenter,
             mark,
             streams: Vec::new(),
@@ -389,6 +406,10 @@ impl Pipeline {
                 self.streams = self.registry.all();
                 self.streams_version = version;
             }
+            // Before delivery: a replay that reads past the batch's events finds them in
+            // force.
+            self.compliance
+                .receive(batch.iter().map(|p| p.bytes.as_ref()));
             let datacenter = &*self.datacenter;
             let posts: Vec<BatchPost<'_>> = batch
                 .iter()
@@ -471,7 +492,15 @@ mod tests {
     fn start_on(log: &Arc<TestLog>) -> (PostBus, JoinHandle<()>) {
         let log: Arc<dyn PostLog> = log.clone();
         let registry = Arc::new(StreamRegistry::default());
-        let (bus, _, handle) = start(registry, Some(log), "local".into(), None, 1, 2);
+        let (bus, _, handle) = start(
+            registry,
+            Compliance::in_memory(),
+            Some(log),
+            "local".into(),
+            None,
+            1,
+            2,
+        );
         (bus, handle)
     }
 

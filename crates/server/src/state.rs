@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::AdminToken;
 use crate::auth::basic::Passwords;
 use crate::auth::throttle::AuthThrottle;
+use crate::clock::now_ms;
 use crate::cluster::{Cluster, Readiness};
+use crate::compliance::Compliance;
 use crate::delivery_mark::DeliveryMark;
 use crate::pipeline::{self, PostBus};
 use crate::post_log;
@@ -61,6 +63,8 @@ pub struct Shared {
     pub post_log: Arc<dyn PostLog>,
     /// How far live delivery has got in `post_log`: where backfill switches to live.
     pub delivery_mark: Arc<DeliveryMark>,
+    /// What the compliance events received take away from backfill, recovery and replay.
+    pub compliance: Arc<Compliance>,
     /// Rule ids.
     pub ids: SnowflakeGenerator,
     /// The admin and ingest API credential.
@@ -254,8 +258,17 @@ impl AppState {
             rules = rules_loaded,
             "loaded state"
         );
+        // A cluster node receives every event from the backend; a single node keeps them.
+        let compliance = if clustering.cluster.is_some() {
+            Compliance::in_memory()
+        } else {
+            let retention = i64::try_from(settings.post_log_retention.as_millis()).unwrap_or(0);
+            Compliance::kept_in(store.clone(), now_ms() - retention)
+                .context("loading the compliance events")?
+        };
         let (bus, delivery_mark, pipeline) = pipeline::start(
             registry.clone(),
+            compliance.clone(),
             appended_log,
             settings.datacenter.as_str().into(),
             clustering.cluster.clone(),
@@ -283,6 +296,7 @@ impl AppState {
             readiness,
             post_log,
             delivery_mark,
+            compliance,
             ids,
             admin_token,
             passwords: Passwords::new(&settings.auth, auth_throttle.clone()),
@@ -322,7 +336,13 @@ impl AppState {
         let Some(handle) = handle else {
             return true;
         };
-        let joined = tokio::task::spawn_blocking(move || handle.join());
+        let compliance = self.compliance.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let joined = handle.join();
+            // The pipeline has handed over its last events: keep them, then stop.
+            compliance.close();
+            joined
+        });
         matches!(tokio::time::timeout(timeout, joined).await, Ok(Ok(Ok(()))))
     }
 

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod apps;
+mod compliance;
 mod inventory;
 mod product;
 mod rules;
@@ -32,8 +33,8 @@ mod usage;
 pub use apps::{AppLimits, StoredApp};
 pub use inventory::{AccountSummary, StoredToken};
 pub use product::{
-    AuthScheme, ErrorDialect, PRODUCTS, Product, ProductSpec, RateWindow, RulesSpec, Sample,
-    UnknownProduct, Wire,
+    AuthScheme, Content, Delivery, ErrorDialect, PRODUCTS, Product, ProductSpec, RateWindow,
+    RulesSpec, Sample, UnknownProduct, Wire,
 };
 pub use store::{
     AddOutcome, FoundRules, NewRule, Store, StoreError, StoredRule, StoredStream, StreamLimits,

@@ -29,11 +29,17 @@ pub enum Product {
     V2Sample10,
     /// The X API v2 firehose in 20 partitions (`/2/tweets/firehose/stream`).
     V2Firehose,
+    /// PowerTrack Replay: its own rules, and posts of a past window read from the post log
+    /// (`/replay/powertrack/…`), never live ones.
+    PowerTrackReplay,
+    /// The compliance firehose: deletes, edits, protects, suspensions and withholdings, in
+    /// 8 partitions (`/stream/compliance/…`).
+    Compliance,
 }
 
 impl Product {
     /// Every product, in a stable order.
-    pub const ALL: [Product; 8] = [
+    pub const ALL: [Product; 10] = [
         Product::PowerTrack,
         Product::Decahose,
         Product::Firehose,
@@ -42,6 +48,8 @@ impl Product {
         Product::V2Sample,
         Product::V2Sample10,
         Product::V2Firehose,
+        Product::PowerTrackReplay,
+        Product::Compliance,
     ];
 
     /// The X API v2 streams: every app has one of each.
@@ -69,6 +77,8 @@ impl Product {
             Product::V2Sample => &V2_SAMPLE,
             Product::V2Sample10 => &V2_SAMPLE10,
             Product::V2Firehose => &V2_FIREHOSE,
+            Product::PowerTrackReplay => &POWERTRACK_REPLAY,
+            Product::Compliance => &COMPLIANCE,
         }
     }
 }
@@ -83,7 +93,7 @@ impl fmt::Display for Product {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown product {0:?}: expected powertrack, decahose, firehose, powerstream, v2-filtered, \
-     v2-sample, v2-sample10 or v2-firehose"
+     v2-sample, v2-sample10, v2-firehose, powertrack-replay or compliance"
 )]
 pub struct UnknownProduct(pub String);
 
@@ -136,6 +146,26 @@ pub enum Wire {
     /// The X API v2 line `{"data":…,"includes":…,"matching_rules":…}`, with the fields and
     /// expansions each connection asked for.
     V2,
+}
+
+/// What a product's streams carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// Posts.
+    Posts,
+    /// Compliance events (`delete`, `tweet_edit`, `user_protect`, …), never posts; posts
+    /// streams never carry them.
+    Compliance,
+}
+
+/// How a product's streams are fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Live, as posts are ingested (with backfill and recovery from the post log).
+    Live,
+    /// Only by replay jobs over a past window of the post log: live delivery never
+    /// evaluates their rules.
+    Replay,
 }
 
 /// A fixed-window rate limit: `limit` requests per `window`.
@@ -203,6 +233,10 @@ pub struct ProductSpec {
     pub admin_created: bool,
     /// How posts are written on its streams.
     pub wire: Wire,
+    /// What its streams carry.
+    pub content: Content,
+    /// How its streams are fed.
+    pub delivery: Delivery,
 }
 
 impl ProductSpec {
@@ -214,7 +248,7 @@ impl ProductSpec {
 
 /// Every product's row, in [`Product::ALL`] order. The limits are the ones X documents
 /// for each API (ARCHITECTURE.md, "Products").
-pub static PRODUCTS: [ProductSpec; 8] = [
+pub static PRODUCTS: [ProductSpec; 10] = [
     POWERTRACK,
     DECAHOSE,
     FIREHOSE,
@@ -223,6 +257,8 @@ pub static PRODUCTS: [ProductSpec; 8] = [
     V2_SAMPLE,
     V2_SAMPLE10,
     V2_FIREHOSE,
+    POWERTRACK_REPLAY,
+    COMPLIANCE,
 ];
 
 const POWERTRACK: ProductSpec = ProductSpec {
@@ -230,18 +266,9 @@ const POWERTRACK: ProductSpec = ProductSpec {
     name: "powertrack",
     stream_url: "/stream/powertrack/accounts/{account}/publishers/twitter/{label}.json",
     auth: AuthScheme::Basic,
-    rules: Some(RulesSpec {
-        url: "/rules/powertrack/accounts/{account}/publishers/twitter/{label}.json",
-        dialect: Dialect::PowerTrack,
-        max_rules: 250_000,
-        max_rule_chars: sluice_rules::MAX_RULE_CHARS,
-        max_rules_per_add: None,
-        rate: RateWindow {
-            limit: 60,
-            window: MINUTE,
-        },
-        reads: None,
-    }),
+    rules: Some(powertrack_rules(
+        "/rules/powertrack/accounts/{account}/publishers/twitter/{label}.json",
+    )),
     partitions: None,
     sample: Sample::All,
     max_connections: 2,
@@ -252,6 +279,8 @@ const POWERTRACK: ProductSpec = ProductSpec {
     errors: ErrorDialect::Gnip,
     admin_created: true,
     wire: Wire::Native,
+    content: Content::Posts,
+    delivery: Delivery::Live,
 };
 
 const DECAHOSE: ProductSpec = ProductSpec {
@@ -270,6 +299,8 @@ const DECAHOSE: ProductSpec = ProductSpec {
     errors: ErrorDialect::Gnip,
     admin_created: true,
     wire: Wire::Native,
+    content: Content::Posts,
+    delivery: Delivery::Live,
 };
 
 const FIREHOSE: ProductSpec = ProductSpec {
@@ -288,6 +319,8 @@ const FIREHOSE: ProductSpec = ProductSpec {
     errors: ErrorDialect::Gnip,
     admin_created: true,
     wire: Wire::Native,
+    content: Content::Posts,
+    delivery: Delivery::Live,
 };
 
 const POWERSTREAM: ProductSpec = ProductSpec {
@@ -315,6 +348,8 @@ const POWERSTREAM: ProductSpec = ProductSpec {
     errors: ErrorDialect::Problem,
     admin_created: false,
     wire: Wire::Native,
+    content: Content::Posts,
+    delivery: Delivery::Live,
 };
 
 /// X's v2 connect limit: 50 per 15 minutes per app and endpoint.
@@ -352,6 +387,8 @@ const V2_FILTERED: ProductSpec = ProductSpec {
     errors: ErrorDialect::Problem,
     admin_created: false,
     wire: Wire::V2,
+    content: Content::Posts,
+    delivery: Delivery::Live,
 };
 
 const V2_SAMPLE: ProductSpec = ProductSpec {
@@ -368,6 +405,8 @@ const V2_SAMPLE: ProductSpec = ProductSpec {
     errors: ErrorDialect::Problem,
     admin_created: false,
     wire: Wire::V2,
+    content: Content::Posts,
+    delivery: Delivery::Live,
 };
 
 const V2_SAMPLE10: ProductSpec = ProductSpec {
@@ -383,6 +422,8 @@ const V2_SAMPLE10: ProductSpec = ProductSpec {
     errors: ErrorDialect::Problem,
     admin_created: false,
     wire: Wire::V2,
+    content: Content::Posts,
+    delivery: Delivery::Live,
 };
 
 const V2_FIREHOSE: ProductSpec = ProductSpec {
@@ -398,6 +439,69 @@ const V2_FIREHOSE: ProductSpec = ProductSpec {
     errors: ErrorDialect::Problem,
     admin_created: false,
     wire: Wire::V2,
+    content: Content::Posts,
+    delivery: Delivery::Live,
+};
+
+/// The rules API of PowerTrack, at `url`: the same language, limits and rate.
+const fn powertrack_rules(url: &'static str) -> RulesSpec {
+    RulesSpec {
+        url,
+        dialect: Dialect::PowerTrack,
+        max_rules: 250_000,
+        max_rule_chars: sluice_rules::MAX_RULE_CHARS,
+        max_rules_per_add: None,
+        rate: RateWindow {
+            limit: 60,
+            window: MINUTE,
+        },
+        reads: None,
+    }
+}
+
+/// Replay: its own rule set (X does not copy the realtime stream's), 5 connects per
+/// 5 minutes.
+const POWERTRACK_REPLAY: ProductSpec = ProductSpec {
+    product: Product::PowerTrackReplay,
+    name: "powertrack-replay",
+    stream_url: "/replay/powertrack/accounts/{account}/publishers/twitter/{label}.json",
+    auth: AuthScheme::Basic,
+    rules: Some(powertrack_rules(
+        "/rules/powertrack-replay/accounts/{account}/publishers/twitter/{label}.json",
+    )),
+    partitions: None,
+    sample: Sample::All,
+    max_connections: 2,
+    connect_rate: Some(RateWindow {
+        limit: 5,
+        window: Duration::from_secs(5 * 60),
+    }),
+    errors: ErrorDialect::Gnip,
+    admin_created: true,
+    wire: Wire::Native,
+    content: Content::Posts,
+    delivery: Delivery::Replay,
+};
+
+/// The compliance firehose: every compliance event, in 8 partitions.
+const COMPLIANCE: ProductSpec = ProductSpec {
+    product: Product::Compliance,
+    name: "compliance",
+    stream_url: "/stream/compliance/accounts/{account}/publishers/twitter/{label}.json",
+    auth: AuthScheme::Basic,
+    rules: None,
+    partitions: Some(8),
+    sample: Sample::All,
+    max_connections: 2,
+    connect_rate: Some(RateWindow {
+        limit: 10,
+        window: MINUTE,
+    }),
+    errors: ErrorDialect::Gnip,
+    admin_created: true,
+    wire: Wire::Native,
+    content: Content::Compliance,
+    delivery: Delivery::Live,
 };
 
 #[cfg(test)]
@@ -424,6 +528,13 @@ mod tests {
                 spec.name
             );
             assert!(spec.partitions.is_some() || spec.sample == Sample::All);
+            // Compliance events are bulk: no rules, no sample; replay streams have rules.
+            if spec.content == Content::Compliance {
+                assert!(spec.rules.is_none() && spec.sample == Sample::All);
+            }
+            if spec.delivery == Delivery::Replay {
+                assert!(spec.rules.is_some(), "{}", spec.name);
+            }
             // Bearer-token products are reached without an account in the path.
             let named = spec.stream_url.contains("{account}");
             assert_eq!(named, spec.auth == AuthScheme::Basic, "{}", spec.name);

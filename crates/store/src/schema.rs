@@ -84,6 +84,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account, hour, product, label)
     ) WITHOUT ROWID;
     ",
+    // 6: the compliance events a node received (their lines as ingested), so that what
+    // they hide from replays survives a restart; pruned with the post log's retention.
+    "
+    CREATE TABLE compliance_events (
+        seq          INTEGER PRIMARY KEY,
+        received_ms  INTEGER NOT NULL,
+        line         BLOB NOT NULL
+    );
+    CREATE INDEX compliance_events_received ON compliance_events (received_ms);
+    ",
 ];
 
 /// Brings the database to the newest schema.

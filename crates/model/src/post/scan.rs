@@ -603,6 +603,16 @@ impl<'a> Scanner<'a> {
         read(self)
     }
 
+    /// Any value, skipped; whether it was there and not `null` (serde's
+    /// `Option<IgnoredAny>`).
+    #[inline]
+    fn present(&mut self) -> Scan<Option<serde::de::IgnoredAny>> {
+        if self.null()? {
+            return Ok(None);
+        }
+        self.skip().map(|()| Some(serde::de::IgnoredAny))
+    }
+
     /// An optional struct: `null`, or an object read by `read`.
     #[inline]
     fn optional<T>(&mut self, read: impl FnOnce(&mut Self) -> Scan<T>) -> Scan<Option<T>> {
@@ -767,6 +777,7 @@ impl<'a> Scanner<'a> {
                 b"coordinates" => (seen.first(23)?, p.coordinates = s.optional(Self::point)?),
                 b"place" => (seen.first(24)?, p.place = s.boxed(Self::place)?),
                 b"scopes" => (seen.first(25)?, p.scopes = s.optional(Self::scopes)?),
+                b"edit_history" => (seen.first(26)?, p.edit_history = s.present()?),
                 _ => ((), s.skip()?),
             };
             Ok(())

@@ -418,7 +418,8 @@ mod tests {
             assert_eq!(
                 admin_product(refused).unwrap_err().message,
                 format!(
-                    "Invalid product {:?}: expected \"powertrack\", \"decahose\" or \"firehose\".",
+                    "Invalid product {:?}: expected \"powertrack\", \"decahose\", \"firehose\", \
+                     \"powertrack-replay\" or \"compliance\".",
                     refused.unwrap_or("")
                 )
             );

@@ -1,5 +1,6 @@
 //! The ingest API (docs/operator-interface.md, "Ingest API"): NDJSON posts in, matched and delivered as
-//! soon as they are accepted.
+//! soon as they are accepted; compliance events (`delete`, `tweet_edit`, …) in the same
+//! body go to the compliance streams (docs/compliance.md).
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use sluice_model::check_line;
+use sluice_model::{check_line, compliance, edit};
 
 use super::admin::require_admin;
 use super::body::UnreadBody;
@@ -83,15 +84,8 @@ fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<R
             continue;
         }
         let bytes = body.slice(range);
-        // `check_line` refuses a post without an id; the id read here travels with the post.
-        let checked = check_line(&bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|post| {
-                post.id()
-                    .ok_or_else(|| "post has no numeric id/id_str".to_owned())
-            });
-        match checked {
-            Ok(id) => posts.push(IngestedPost {
+        match check(bytes) {
+            Ok((bytes, id)) => posts.push(IngestedPost {
                 bytes,
                 id,
                 datacenter: datacenter.clone(),
@@ -103,6 +97,25 @@ fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<R
         }
     }
     (posts, rejected)
+}
+
+/// One line: a compliance event (checked in full) or a post (checked, and given X's edit
+/// metadata of an unedited post when it has none: docs/compliance.md). Returns the bytes
+/// to store and the id they route by (the post's; the event's post or user).
+fn check(bytes: Bytes) -> Result<(Bytes, u64), String> {
+    if compliance::is_event(&bytes) {
+        let event = compliance::parse_event(&bytes).map_err(|e| e.to_string())?;
+        return Ok((bytes, event.routing_id()));
+    }
+    // `check_line` refuses a post without an id; the id read here travels with the post.
+    let post = check_line(&bytes).map_err(|e| e.to_string())?;
+    let id = post
+        .id()
+        .ok_or_else(|| "post has no numeric id/id_str".to_owned())?;
+    match edit::with_unedited_metadata(&bytes, &post) {
+        Some(with_metadata) => Ok((Bytes::from(with_metadata), id)),
+        None => Ok((bytes, id)),
+    }
 }
 
 fn trim(body: &[u8], mut start: usize, mut end: usize) -> std::ops::Range<usize> {
@@ -122,17 +135,24 @@ mod tests {
     #[test]
     fn lines_are_validated_and_numbered_from_one() {
         let body = Bytes::from_static(
-            b"{\"id\":1,\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\"}\r\n\n not json\n{\"id_str\":\"2\"}\n{\"id\":3,\"created_at\":\"Thu Oct 11 20:19:24 +0000 2018\"}",
+            b"{\"id\":1,\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\"}\r\n\n not json\n{\"id_str\":\"2\"}\n{\"id\":3,\"created_at\":\"Thu Oct 11 20:19:24 +0000 2018\"}\n{\"user_protect\":{\"id\":9,\"timestamp_ms\":\"1\"}}\n{\"delete\":{\"status\":{}}}",
         );
         let (posts, rejected) = split_posts(&body, &Arc::from("local"));
-        assert_eq!(posts.len(), 2);
+        assert_eq!(posts.len(), 3);
+        // A post keeps its bytes, with X's edit metadata of an unedited post added.
+        let first = &posts[0].bytes[..];
+        let original = b"{\"id\":1,\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\"";
+        assert!(first.starts_with(original));
+        assert!(first[original.len()..].starts_with(b",\"edit_history\":"));
+        // An event routes by its user (or post), and keeps its bytes.
+        assert_eq!((posts[0].id, posts[1].id, posts[2].id), (1, 3, 9));
         assert_eq!(
-            &posts[0].bytes[..],
-            b"{\"id\":1,\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\"}"
+            &posts[2].bytes[..],
+            b"{\"user_protect\":{\"id\":9,\"timestamp_ms\":\"1\"}}"
         );
-        assert_eq!((posts[0].id, posts[1].id), (1, 3));
         let lines: Vec<usize> = rejected.iter().map(|r| r.line).collect();
-        assert_eq!(lines, [3, 4]);
+        assert_eq!(lines, [3, 4, 7]);
         assert!(rejected[1].error.contains("created_at"));
+        assert_eq!(rejected[2].error, "delete event: status.id is missing");
     }
 }

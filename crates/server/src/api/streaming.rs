@@ -288,6 +288,7 @@ pub fn open_stream_at(
         format: options.format.clone(),
         datacenter: state.settings.datacenter.as_str().into(),
         max_batch_bytes: state.settings.max_batch_bytes,
+        compliance: state.compliance.clone(),
     };
     let mut recovery_job = None;
     // A live connection is registered at once; the others later or never.

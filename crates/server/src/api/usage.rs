@@ -87,6 +87,8 @@ pub fn product_type(product: Product) -> &'static str {
         Product::V2Sample => "Sampled stream (v2)",
         Product::V2Sample10 => "Sampled stream 10% (v2)",
         Product::V2Firehose => "Firehose (v2)",
+        Product::PowerTrackReplay => "Replay",
+        Product::Compliance => "Compliance Firehose",
     }
 }
 

@@ -17,6 +17,7 @@
 //! more than matching a few posts.
 
 use sluice_matcher::{MatcherReader, Scratch};
+use sluice_model::compliance::is_event;
 use sluice_model::parse_post;
 
 use super::fanout::BatchPost;
@@ -97,8 +98,12 @@ impl MatchWorkers {
         let chunks = self.workers.map_chunks(posts, chunk, |worker, posts| {
             let mut matches = BatchMatches::default();
             for post in posts {
-                // Posts are validated at ingest; one that does not parse matches nothing.
-                if let Ok(view) = parse_post(post.raw) {
+                // Posts are validated at ingest; one that does not parse matches nothing,
+                // and compliance events are never matched.
+                if let Some(view) = (!is_event(post.raw))
+                    .then(|| parse_post(post.raw).ok())
+                    .flatten()
+                {
                     match_view(
                         &worker.reader,
                         &mut worker.scratch,

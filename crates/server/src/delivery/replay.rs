@@ -22,14 +22,21 @@
 //! producing at most one segment of about `max_batch_bytes`; the feed holds two segments,
 //! so a replay waits for its client and never holds the whole window in memory.
 //!
+//! Compliance events received since a post was logged may take it away (a `delete`) or
+//! scrub its location (`scrub_geo`): see [`crate::compliance`].
+//!
 //! The log keeps a post's bytes and datacenter, not its id: a volume stream's replay reads
 //! the id from the bytes for sampling and partitions, and a rules stream's takes it from
 //! the matcher's parse, which it needs anyway (see [`Selector::post`]).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use sluice_model::compliance::is_event;
+use sluice_model::enrich::without_location;
+use sluice_model::parse_post;
 use sluice_postlog::{LogError, PostLog};
 use sluice_wire::InfoBody;
 use tokio::sync::mpsc;
@@ -40,6 +47,7 @@ use super::outbox::{CloseReason, Outbox};
 use super::segment::{Segment, SegmentBuilder};
 use super::select::{Routed, Selector};
 use crate::clock::now_ms;
+use crate::compliance::{Compliance, Verdict};
 use crate::delivery_mark::DeliveryMark;
 use crate::registry::LiveStream;
 
@@ -77,6 +85,8 @@ pub struct ReplayTarget {
     pub datacenter: Arc<str>,
     /// About how many message bytes one feed segment holds.
     pub max_batch_bytes: usize,
+    /// What compliance events take away from what is replayed.
+    pub compliance: Arc<Compliance>,
 }
 
 /// Registers the connection for live delivery; `false` when the client has already gone
@@ -415,8 +425,11 @@ impl Reader {
                 }
                 self.cursor = post.seq + 1;
                 scanned += 1;
-                if let Some(routed) = self.route(&post.bytes, &post.datacenter) {
-                    framed.push(&routed, &post.bytes, &self.target.format);
+                let Some(bytes) = compliant(&self.target.compliance, &post.bytes) else {
+                    continue;
+                };
+                if let Some(routed) = self.route(&bytes, &post.datacenter) {
+                    framed.push(&routed, &bytes, &self.target.format);
                     self.activity_count += 1;
                     replayed += 1;
                 }
@@ -450,6 +463,32 @@ impl Reader {
         routed
             .reaches(target.partition, target.local_dc_only)
             .then_some(routed)
+    }
+}
+
+/// A logged line as compliance lets a replay send it: as it is, scrubbed of location
+/// (`scrub_geo`), or not at all (deleted, or its author deleted, suspended or protected).
+/// Events and posts while no event is in force pass as they are, unparsed.
+fn compliant<'a>(compliance: &Compliance, raw: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+    if !compliance.is_active() || is_event(raw) {
+        return Some(Cow::Borrowed(raw));
+    }
+    // Posts were checked at ingest; one that does not parse is for the router to refuse.
+    let Ok(view) = parse_post(raw) else {
+        return Some(Cow::Borrowed(raw));
+    };
+    let Some(id) = view.id() else {
+        return Some(Cow::Borrowed(raw));
+    };
+    let author = view.user.as_ref().and_then(|u| u.id_str.or(u.id));
+    match compliance.verdict(id, author) {
+        Verdict::Send => Some(Cow::Borrowed(raw)),
+        Verdict::Withhold => None,
+        Verdict::SendScrubbed => Some(
+            without_location(raw)
+                .map(Cow::Owned)
+                .unwrap_or(Cow::Borrowed(raw)),
+        ),
     }
 }
 
@@ -510,6 +549,7 @@ mod tests {
             datacenter: "local".into(),
             // Small batches: the replay takes several steps.
             max_batch_bytes: 500,
+            compliance: Compliance::in_memory(),
         }
     }
 
@@ -652,6 +692,7 @@ mod tests {
                 format: Format::Native,
                 datacenter: "local".into(),
                 max_batch_bytes: 500,
+                compliance: Compliance::in_memory(),
             };
             let feed = spawn(
                 target,

@@ -10,7 +10,9 @@
 //!   datacenter);
 //! - a product with partitions: the posts of its [`Sample`] (Decahose: the 10 %; Firehose:
 //!   all; the v2 sample: 1 %), to the connections of the post's partition (of 2 and 20;
-//!   the v2 sample has one).
+//!   the v2 sample has one);
+//! - the compliance firehose: every compliance event, by partition (of 8) of the event's
+//!   post or user; no other stream carries events (docs/compliance.md).
 //!
 //! The matches of a post are found by the router itself, once, when a rules stream first
 //! needs them ([`Selector::post`]: replay, small live batches), or were found before
@@ -20,10 +22,11 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 use sluice_matcher::{MatcherReader, Scratch};
+use sluice_model::compliance::{is_event, routing_id};
 use sluice_model::enrich::{MatchedRule, enrich_into};
 use sluice_model::sampling::{in_decahose, in_one_percent, partition};
-use sluice_model::{PostView, parse_post, read_post_id};
-use sluice_store::{Product, Sample, Wire};
+use sluice_model::{PostView, parse_post};
+use sluice_store::{Content, Product, Sample, Wire};
 
 use crate::registry::{LiveStream, NodeRuleKey, NodeRules};
 
@@ -132,7 +135,7 @@ impl Selector {
     /// API read ([`crate::pipeline::IngestedPost::id`]), and volume streams route by it
     /// without parsing the post. A post read back from the log has none (`None`); its id is
     /// then taken from the matcher's parse if there is one, or read on its own
-    /// ([`read_post_id`]). The matcher's parse ([`parse_post`], the fields rules are
+    /// ([`routing_id`]). The matcher's parse ([`parse_post`], the fields rules are
     /// evaluated on) happens at most once, on the first rules stream the post is routed
     /// for, and not at all when only volume streams are.
     pub fn post<'s, 'p>(
@@ -147,6 +150,7 @@ impl Selector {
             id,
             local,
             view: None,
+            event: None,
             matched: false,
             given: None,
         }
@@ -169,6 +173,7 @@ impl Selector {
             id: Some(id),
             local,
             view: None,
+            event: None,
             matched: true,
             given: Some(keys),
         }
@@ -184,6 +189,8 @@ pub struct PostRouter<'s, 'p> {
     local: bool,
     /// The matcher's view of the post, once parsed (`Some(None)`: it does not parse).
     view: Option<Option<PostView<'p>>>,
+    /// Whether the line is a compliance event, once known.
+    event: Option<bool>,
     /// Whether `selector.keys` holds this post's matches yet.
     matched: bool,
     /// The post's matches, when they were found before routing
@@ -195,6 +202,10 @@ impl PostRouter<'_, '_> {
     /// How `stream` routes the post; `None` when no connection of the stream gets it.
     pub fn route(&mut self, stream: &LiveStream) -> Option<Routed> {
         let spec = stream.product().spec();
+        // Compliance streams carry the events, every other stream the posts.
+        if (spec.content == Content::Compliance) != self.is_event() {
+            return None;
+        }
         let Some(partitions) = spec.partitions else {
             let local = self.local;
             return Some(match spec.wire {
@@ -223,13 +234,19 @@ impl PostRouter<'_, '_> {
         &self.selector.rule_ids
     }
 
+    /// Whether the line is a compliance event rather than a post (a peek at its first
+    /// key, once).
+    fn is_event(&mut self) -> bool {
+        *self.event.get_or_insert_with(|| is_event(self.raw))
+    }
+
     /// The post's id: the one it came with, else the matcher's view's, else read from the
-    /// bytes.
+    /// bytes (an event's is its post's or user's).
     fn id(&mut self) -> Option<u64> {
         if self.id.is_none() {
             self.id = match &self.view {
                 Some(view) => view.as_ref().and_then(PostView::id),
-                None => read_post_id(self.raw),
+                None => routing_id(self.raw),
             };
         }
         self.id

@@ -1,8 +1,8 @@
-//! The volume streams, Decahose and Firehose: one folder, since they differ only in their
-//! rows of the product table (URL, partitions, sample). No rules API; auth is Gnip basic
+//! The volume streams, Decahose, Firehose and the compliance firehose: one folder, since
+//! they differ only in their rows of the product table (URL, partitions, sample, content). No rules API; auth is Gnip basic
 //! auth for the account in the path, checked by [`crate::api::streaming::admit_gnip`].
 //!
-//! - `stream`: the two connects.
+//! - `stream`: the three connects.
 
 pub mod stream;
 
@@ -11,7 +11,7 @@ use axum::routing::get;
 
 use crate::state::AppState;
 
-/// The Decahose's and the Firehose's routes.
+/// The Decahose's, the Firehose's and the compliance firehose's routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -21,5 +21,9 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/stream/firehose/accounts/{account}/publishers/twitter/{label}",
             get(stream::firehose),
+        )
+        .route(
+            "/stream/compliance/accounts/{account}/publishers/twitter/{label}",
+            get(stream::compliance),
         )
 }

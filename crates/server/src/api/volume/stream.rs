@@ -1,6 +1,8 @@
 //! The volume streams (docs/compatibility.md §4.1 and "Decisions" "Partitions"):
 //! `GET /stream/sample10/accounts/{account}/publishers/twitter/{label}.json?partition=N`
-//! (Decahose, 2 partitions) and `GET /stream/firehose/…?partition=N` (Firehose, 20).
+//! (Decahose, 2 partitions), `GET /stream/firehose/…?partition=N` (Firehose, 20) and
+//! `GET /stream/compliance/…?partition=N` (the compliance firehose, 8, which carries
+//! compliance events instead of posts).
 //!
 //! No rules: every post of the 10 % sample (or every post), split into disjoint
 //! partitions by the post id (`sluice_model::sampling`); a client consumes all partitions
@@ -46,6 +48,25 @@ pub async fn firehose(
     connect_gnip(
         &state,
         Product::Firehose,
+        &account,
+        &label,
+        &query,
+        &headers,
+    )
+    .await
+}
+
+/// `GET /stream/compliance/accounts/{account}/publishers/twitter/{label}.json`: the
+/// compliance firehose (events, not posts; docs/compliance.md).
+pub async fn compliance(
+    State(state): State<AppState>,
+    Path((account, label)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    connect_gnip(
+        &state,
+        Product::Compliance,
         &account,
         &label,
         &query,

@@ -1,0 +1,336 @@
+//! What compliance events mean for the posts streams (docs/compliance.md): once an event
+//! has arrived, backfill, recovery and replay no longer send what it takes away.
+//!
+//! - `delete` (and `drop` until `undrop`): that post;
+//! - `user_delete`, `user_suspend`, `user_protect` (until the matching `user_un…`): every
+//!   post of that user;
+//! - `scrub_geo`: the location fields (`geo`, `coordinates`, `place`) of that user's
+//!   posts up to the named one are sent as `null`.
+//!
+//! Live delivery is not concerned: a post is delivered live before any event about it can
+//! arrive. The compliance firehose itself carries the events (see [`crate::delivery::select`]).
+//!
+//! The pipeline hands every event it delivers to [`Compliance::receive`] before it delivers
+//! the batch, on one node or in cluster mode alike, so the state is the same on every
+//! node. On a single node the events are also kept in the store, by a writer thread of
+//! their own so the pipeline never waits on the disk, and read back at start.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use sluice_model::compliance::{self, ComplianceEvent, EventKind};
+use sluice_store::Store;
+use tokio::sync::mpsc;
+
+use crate::clock::now_ms;
+
+/// The reasons a user's posts are withheld from replays; each is lifted by its own event.
+#[derive(Debug, Default, Clone, Copy)]
+struct UserHold {
+    deleted: bool,
+    suspended: bool,
+    protected: bool,
+}
+
+impl UserHold {
+    fn any(self) -> bool {
+        self.deleted || self.suspended || self.protected
+    }
+}
+
+/// What the events received so far take away from replays.
+#[derive(Debug, Default)]
+struct Effects {
+    deleted: HashSet<u64>,
+    dropped: HashSet<u64>,
+    users: HashMap<u64, UserHold>,
+    /// Per user, the last post id whose location is scrubbed.
+    scrubbed: HashMap<u64, u64>,
+}
+
+impl Effects {
+    fn apply(&mut self, event: &ComplianceEvent) {
+        let status = event.status_id;
+        let user = event.user_id;
+        let mut hold = |change: fn(&mut UserHold)| {
+            if let Some(user) = user {
+                let hold = self.users.entry(user).or_default();
+                change(hold);
+                if !hold.any() {
+                    self.users.remove(&user);
+                }
+            }
+        };
+        match event.kind {
+            EventKind::Delete => {
+                self.deleted.extend(status);
+            }
+            EventKind::Drop => {
+                self.dropped.extend(status);
+            }
+            EventKind::Undrop => {
+                if let Some(status) = status {
+                    self.dropped.remove(&status);
+                }
+            }
+            EventKind::UserDelete => hold(|h| h.deleted = true),
+            EventKind::UserUndelete => hold(|h| h.deleted = false),
+            EventKind::UserSuspend => hold(|h| h.suspended = true),
+            EventKind::UserUnsuspend => hold(|h| h.suspended = false),
+            EventKind::UserProtect => hold(|h| h.protected = true),
+            EventKind::UserUnprotect => hold(|h| h.protected = false),
+            EventKind::ScrubGeo => {
+                if let (Some(user), Some(up_to)) = (user, status) {
+                    let last = self.scrubbed.entry(user).or_default();
+                    *last = (*last).max(up_to);
+                }
+            }
+            // Withholding is by country, which sluice's clients do not have; an edit's
+            // versions are posts of their own (docs/compliance.md).
+            EventKind::StatusWithheld | EventKind::UserWithheld | EventKind::TweetEdit => {}
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.deleted.is_empty()
+            && self.dropped.is_empty()
+            && self.users.is_empty()
+            && self.scrubbed.is_empty()
+    }
+}
+
+/// What a replay does with one post, by [`Compliance::verdict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send it as it is.
+    Send,
+    /// Send it with its location fields set to `null` (`scrub_geo`).
+    SendScrubbed,
+    /// Leave it out (deleted, dropped, or its author deleted, suspended or protected).
+    Withhold,
+}
+
+/// The compliance state of a node: see the module doc.
+pub struct Compliance {
+    effects: RwLock<Effects>,
+    /// Whether any effect is in force: replays skip every check while none is.
+    active: AtomicBool,
+    writer: Mutex<Option<Writer>>,
+}
+
+/// The thread that keeps received events in the store.
+struct Writer {
+    tx: mpsc::UnboundedSender<Vec<Vec<u8>>>,
+    thread: JoinHandle<()>,
+}
+
+impl Compliance {
+    /// A state with nothing in force and nothing kept (cluster mode: every node receives
+    /// every event from the backend; tests).
+    pub fn in_memory() -> Arc<Self> {
+        Arc::new(Self {
+            effects: RwLock::default(),
+            active: AtomicBool::new(false),
+            writer: Mutex::new(None),
+        })
+    }
+
+    /// The state the events kept in `store` leave (those received before `kept_from_ms`
+    /// are dropped first: the posts they were about have left the post log), keeping the
+    /// events received from now on there too.
+    pub fn kept_in(
+        store: Arc<Store>,
+        kept_from_ms: i64,
+    ) -> Result<Arc<Self>, sluice_store::StoreError> {
+        let pruned = store.prune_compliance_events(kept_from_ms)?;
+        let lines = store.compliance_events()?;
+        let state = Self::in_memory();
+        {
+            let mut effects = state.effects.write().expect("compliance lock");
+            for line in &lines {
+                if let Ok(event) = compliance::parse_event(line) {
+                    effects.apply(&event);
+                }
+            }
+            state.active.store(!effects.is_empty(), Ordering::Release);
+        }
+        tracing::info!(
+            events = lines.len(),
+            pruned,
+            "compliance events loaded from the store"
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("sluice-compliance".into())
+            .spawn(move || keep_events(&store, rx))
+            .expect("spawning the compliance writer");
+        *state.writer.lock().expect("compliance writer lock") = Some(Writer { tx, thread });
+        Ok(state)
+    }
+
+    /// Takes in the events among `lines` (posts are passed over), in order.
+    pub fn receive<'a>(&self, lines: impl IntoIterator<Item = &'a [u8]>) {
+        let mut events = Vec::new();
+        let mut kept = Vec::new();
+        for line in lines {
+            if compliance::is_event(line)
+                && let Ok(event) = compliance::parse_event(line)
+            {
+                events.push(event);
+                kept.push(line.to_vec());
+            }
+        }
+        if events.is_empty() {
+            return;
+        }
+        if let Some(writer) = &*self.writer.lock().expect("compliance writer lock") {
+            let _ = writer.tx.send(kept);
+        }
+        let mut effects = self.effects.write().expect("compliance lock");
+        for event in &events {
+            effects.apply(event);
+        }
+        self.active.store(!effects.is_empty(), Ordering::Release);
+    }
+
+    /// Whether any event takes anything away from replays now.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// What a replay does with the post `post_id` by `user_id`.
+    pub fn verdict(&self, post_id: u64, user_id: Option<u64>) -> Verdict {
+        if !self.is_active() {
+            return Verdict::Send;
+        }
+        let effects = self.effects.read().expect("compliance lock");
+        if effects.deleted.contains(&post_id) || effects.dropped.contains(&post_id) {
+            return Verdict::Withhold;
+        }
+        let Some(user) = user_id else {
+            return Verdict::Send;
+        };
+        if effects.users.contains_key(&user) {
+            return Verdict::Withhold;
+        }
+        match effects.scrubbed.get(&user) {
+            Some(&up_to) if post_id <= up_to => Verdict::SendScrubbed,
+            _ => Verdict::Send,
+        }
+    }
+
+    /// Stops the writer once it has kept every event received (shutdown).
+    pub fn close(&self) {
+        let writer = self.writer.lock().expect("compliance writer lock").take();
+        if let Some(Writer { tx, thread }) = writer {
+            drop(tx);
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread: keeps each batch of event lines, everything queued in one
+/// transaction.
+fn keep_events(store: &Store, mut rx: mpsc::UnboundedReceiver<Vec<Vec<u8>>>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut lines = first;
+        while let Ok(more) = rx.try_recv() {
+            lines.extend(more);
+        }
+        let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        if let Err(e) = store.add_compliance_events(&refs, now_ms()) {
+            tracing::error!(
+                events = refs.len(),
+                "keeping compliance events in the store failed; replays after a restart \
+                 may send what they took away: {e}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(line: &str) -> Vec<u8> {
+        line.as_bytes().to_vec()
+    }
+
+    fn receive(state: &Compliance, lines: &[Vec<u8>]) {
+        state.receive(lines.iter().map(Vec::as_slice));
+    }
+
+    #[test]
+    fn deletes_drops_and_user_holds_withhold_until_lifted() {
+        let state = Compliance::in_memory();
+        assert!(!state.is_active());
+        assert_eq!(state.verdict(1, Some(10)), Verdict::Send);
+        receive(
+            &state,
+            &[
+                event(r#"{"created_at":"x","id":99}"#),
+                event(r#"{"delete":{"status":{"id":1,"user_id":10},"timestamp_ms":"1"}}"#),
+                event(r#"{"drop":{"status":{"id":2,"user_id":10},"timestamp_ms":"1"}}"#),
+                event(r#"{"user_suspend":{"id":20,"timestamp_ms":"1"}}"#),
+                event(r#"{"user_protect":{"id":20,"timestamp_ms":"1"}}"#),
+            ],
+        );
+        assert!(state.is_active());
+        assert_eq!(state.verdict(1, Some(10)), Verdict::Withhold);
+        assert_eq!(state.verdict(2, Some(10)), Verdict::Withhold);
+        assert_eq!(state.verdict(3, Some(10)), Verdict::Send);
+        assert_eq!(state.verdict(4, Some(20)), Verdict::Withhold);
+        // Each hold is lifted by its own event.
+        receive(
+            &state,
+            &[
+                event(r#"{"undrop":{"status":{"id":2},"timestamp_ms":"1"}}"#),
+                event(r#"{"user_unsuspend":{"id":20,"timestamp_ms":"1"}}"#),
+            ],
+        );
+        assert_eq!(state.verdict(2, Some(10)), Verdict::Send);
+        assert_eq!(state.verdict(4, Some(20)), Verdict::Withhold);
+        receive(
+            &state,
+            &[event(r#"{"user_unprotect":{"id":20,"timestamp_ms":"1"}}"#)],
+        );
+        assert_eq!(state.verdict(4, Some(20)), Verdict::Send);
+        // A delete is for good.
+        assert_eq!(state.verdict(1, None), Verdict::Withhold);
+    }
+
+    #[test]
+    fn scrub_geo_covers_a_users_posts_up_to_the_named_one() {
+        let state = Compliance::in_memory();
+        receive(
+            &state,
+            &[event(
+                r#"{"scrub_geo":{"user_id":5,"up_to_status_id":100,"timestamp_ms":"1"}}"#,
+            )],
+        );
+        assert_eq!(state.verdict(100, Some(5)), Verdict::SendScrubbed);
+        assert_eq!(state.verdict(101, Some(5)), Verdict::Send);
+        assert_eq!(state.verdict(50, Some(6)), Verdict::Send);
+    }
+
+    #[test]
+    fn kept_events_are_in_force_again_after_a_restart_unless_too_old() {
+        let store = Arc::new(Store::open_in_memory().unwrap());
+        let state = Compliance::kept_in(store.clone(), 0).unwrap();
+        receive(
+            &state,
+            &[event(
+                r#"{"delete":{"status":{"id":7},"timestamp_ms":"1"}}"#,
+            )],
+        );
+        state.close();
+        let again = Compliance::kept_in(store.clone(), 0).unwrap();
+        assert_eq!(again.verdict(7, None), Verdict::Withhold);
+        again.close();
+        let later = Compliance::kept_in(store, now_ms() + 1).unwrap();
+        assert_eq!(later.verdict(7, None), Verdict::Send);
+        later.close();
+    }
+}
