@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 use sluice_rules::Dialect;
-use sluice_store::{AuthScheme, StreamLimits, StreamRef, Wire};
+use sluice_store::{AuthScheme, Delivery, StreamLimits, StreamRef, Wire};
 
 use crate::state::AppState;
 
@@ -49,6 +49,15 @@ pub fn partition_urls(base: &str, stream: &StreamRef) -> Vec<String> {
         .collect()
 }
 
+/// What a connect URL needs beyond the stream URL: a replay's window (placeholders in X's
+/// `yyyymmddhhmm` form); nothing for live streams.
+pub fn connect_query(stream: &StreamRef) -> &'static str {
+    match stream.product.spec().delivery {
+        Delivery::Replay => "?fromDate=YYYYMMDDHHMM&toDate=YYYYMMDDHHMM",
+        Delivery::Live => "",
+    }
+}
+
 /// The `curl` options that authenticate as the stream's customer, with placeholders.
 fn curl_auth(stream: &StreamRef) -> &'static str {
     let spec = stream.product.spec();
@@ -68,9 +77,10 @@ pub fn curl_commands(base: &str, stream: &StreamRef) -> Value {
     let partitions = partition_urls(base, stream);
     if partitions.is_empty() {
         let url = stream_url(base, stream);
+        let query = connect_query(stream);
         commands.insert(
             "stream".into(),
-            json!(format!("curl --compressed {auth} '{url}'")),
+            json!(format!("curl --compressed {auth} '{url}{query}'")),
         );
     } else {
         let each: Vec<String> = partitions
@@ -231,5 +241,21 @@ mod tests {
         let deca = curl_commands(base, &stream(Product::Decahose));
         assert_eq!(deca["stream_partitions"].as_array().unwrap().len(), 2);
         assert!(deca.get("add_rule").is_none());
+        let compliance = curl_commands(base, &stream(Product::Compliance));
+        assert_eq!(
+            compliance["stream_partitions"][7],
+            "curl --compressed -u USERNAME:PASSWORD \
+             'https://h/stream/compliance/accounts/acme/publishers/twitter/prod.json?partition=8'"
+        );
+        let replay = curl_commands(base, &stream(Product::PowerTrackReplay));
+        assert_eq!(
+            replay["stream"],
+            "curl --compressed -u USERNAME:PASSWORD \
+             'https://h/replay/powertrack/accounts/acme/publishers/twitter/prod.json\
+             ?fromDate=YYYYMMDDHHMM&toDate=YYYYMMDDHHMM'"
+        );
+        assert!(replay["validate_rule"].as_str().unwrap().ends_with(
+            "/rules/powertrack-replay/accounts/acme/publishers/twitter/prod/validation.json'"
+        ));
     }
 }

@@ -3,7 +3,7 @@
 //! so no secret is ever shown.
 
 use serde_json::{Value, json};
-use sluice_store::{AuthScheme, Product, StreamRef};
+use sluice_store::{AuthScheme, Delivery, Product, StreamRef};
 
 /// The curl commands of `stream` for `username` (`url` is its description's
 /// `stream_url`, `rules_url` its rules URL when it has one).
@@ -21,8 +21,11 @@ pub(super) fn commands(
             "command": format!("{curl} '{stream_url}?partition=1'"),
         })),
         None => commands.push(json!({
-            "what": "Connect to the stream",
-            "command": format!("{curl} '{stream_url}'"),
+            "what": match stream.product.spec().delivery {
+                Delivery::Replay => "Replay a past window (UTC minutes, toDate excluded)",
+                Delivery::Live => "Connect to the stream",
+            },
+            "command": format!("{curl} '{stream_url}{}'", crate::urls::connect_query(stream)),
         })),
     }
     if let Some(rules) = rules_url {
@@ -35,7 +38,7 @@ pub(super) fn commands(
             "what": "Add a rule",
             "command": format!("{curl} -H 'Content-Type: application/json' -d '{add}' '{rules}'"),
         }));
-        if stream.product == Product::PowerTrack
+        if stream.product.spec().dialect() == Some(sluice_rules::Dialect::PowerTrack)
             && let Some(base) = rules.strip_suffix(".json")
         {
             commands.push(json!({

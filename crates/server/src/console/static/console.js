@@ -321,7 +321,9 @@ async function accountPage(name) {
   const sProduct = h("select", { id: "stream-product" },
     h("option", { value: "powertrack" }, "PowerTrack"),
     h("option", { value: "decahose" }, "Decahose"),
-    h("option", { value: "firehose" }, "Firehose"));
+    h("option", { value: "firehose" }, "Firehose"),
+    h("option", { value: "compliance" }, "Compliance firehose"),
+    h("option", { value: "powertrack-replay" }, "PowerTrack Replay"));
   const sConn = limitInput("stream-max-connections", "Max connections", null);
   const sRules = limitInput("stream-max-rules", "Max rules", null, "0");
   const sErr = h("p", { class: "error", role: "alert", id: "stream-error" });
@@ -462,6 +464,7 @@ const PRODUCT_NAMES = {
   powertrack: "PowerTrack", decahose: "Decahose", firehose: "Firehose", powerstream: "Powerstream",
   "v2-filtered": "X API v2 filtered stream", "v2-sample": "X API v2 sampled stream",
   "v2-sample10": "X API v2 10% sampled stream", "v2-firehose": "X API v2 firehose",
+  compliance: "Compliance firehose", "powertrack-replay": "PowerTrack Replay",
 };
 
 function credentialNote(s, username) {
