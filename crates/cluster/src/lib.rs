@@ -23,6 +23,7 @@
 
 #![deny(missing_docs)]
 
+pub mod compliance;
 pub mod key_scan;
 pub mod kv_bucket;
 pub mod members;
@@ -182,11 +183,25 @@ impl NatsCluster {
     /// through [`ClusterNode`] (the server's state implements it).
     pub fn start<N: ClusterNode + Clone>(self: &Arc<Self>, node: &N) -> ClusterTasks {
         let node: Arc<dyn ClusterNode> = Arc::new(node.clone());
+        // The node reports ready only once it has the compliance events stored before it
+        // started: replays must not send what they took away.
+        let (caught_up, compliance_loaded) = tokio::sync::oneshot::channel::<()>();
         let consumer = {
             let (stream, node) = (self.posts.clone(), node.clone());
+            let client = self.client.clone();
             let mut reconnected = self.connected.clone();
             let mut position = self.start;
             tokio::spawn(until_stopped(node.clone(), async move {
+                match compliance::catch_up(&stream, &client, &*node, position).await {
+                    Ok(events) => {
+                        tracing::info!(events, "compliance events loaded from the posts stream")
+                    }
+                    Err(e) => tracing::error!(
+                        "reading the compliance events stored before this node started failed; \
+                         replays on this node may send what they took away: {e}"
+                    ),
+                }
+                let _ = caught_up.send(());
                 loop {
                     match posts::consume(&stream, &*node, &mut position, &mut reconnected).await {
                         Ok(posts::Stopped::Pipeline) => break,
@@ -201,6 +216,7 @@ impl NatsCluster {
             let (kv, node) = (self.state.clone(), node.clone());
             let mut reconnected = self.connected.clone();
             tokio::spawn(until_stopped(node.clone(), async move {
+                let _ = compliance_loaded.await;
                 let mut applier = shared_state::Applier::default();
                 loop {
                     if let Err(e) =

@@ -42,6 +42,16 @@ pub fn post_subject(datacenter: &str) -> String {
     format!("sluice.posts.{}", token(datacenter))
 }
 
+/// The subject compliance events from `datacenter` are published on: under the posts
+/// subject, so the posts stream keeps them in order with the posts, and apart from it, so
+/// a starting node can read the events alone ([`COMPLIANCE_SUBJECTS`]).
+pub fn compliance_subject(datacenter: &str) -> String {
+    format!("{}.compliance", post_subject(datacenter))
+}
+
+/// Every datacenter's compliance events in the posts stream.
+pub const COMPLIANCE_SUBJECTS: &str = "sluice.posts.*.compliance";
+
 /// KV key of an account.
 pub fn account_key(account: &str) -> String {
     format!("acct.{}", token(account))

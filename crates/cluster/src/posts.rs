@@ -20,7 +20,9 @@ use sluice_server::cluster::ClusterNode;
 use sluice_server::post::IngestedPost;
 use sluice_server::telemetry;
 
-use crate::names::{DATACENTER_HEADER, POSTS_STREAM, POSTS_SUBJECTS, post_subject};
+use crate::names::{
+    DATACENTER_HEADER, POSTS_STREAM, POSTS_SUBJECTS, compliance_subject, post_subject,
+};
 
 /// How long JetStream remembers a post id to drop a second publish of it: the same window
 /// a single node de-duplicates over (the longest backfill), capped by the retention.
@@ -88,8 +90,13 @@ pub(crate) async fn publish_outgoing(
             headers.insert(NATS_MESSAGE_ID, id.to_string().as_str());
         }
         headers.insert(DATACENTER_HEADER, &*post.datacenter);
+        let subject = if sluice_model::compliance::is_event(&post.bytes) {
+            compliance_subject(&post.datacenter)
+        } else {
+            post_subject(&post.datacenter)
+        };
         let ack = js
-            .publish_with_headers(post_subject(&post.datacenter), headers, post.bytes)
+            .publish_with_headers(subject, headers, post.bytes)
             .await
             .map_err(|e| ClusterError(format!("publishing a post: {e}")))?;
         acks.push(ack);

@@ -347,6 +347,67 @@ async fn backfill_on_a_node_started_later_returns_posts_ingested_before_it_start
     b.stop().await;
 }
 
+/// Compliance events travel with the posts: a node that starts after a delete still
+/// leaves the deleted post out of backfill, and an event ingested on one node reaches the
+/// compliance firehose of another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_started_after_a_delete_leaves_the_deleted_post_out_of_backfill() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "dc1").await;
+    a.provision().await;
+    a.add_rule("early", "e").await;
+    let delete = serde_json::json!({"delete": {"status": {"id": 62, "id_str": "62",
+        "user_id": 12, "user_id_str": "12"}, "timestamp_ms": "1432228155593"}});
+    let (status, body) = a
+        .ingest(&format!(
+            "{}\n{}\n{}\n{delete}\n",
+            post(61, "early one"),
+            post(62, "early two"),
+            post(63, "early three"),
+        ))
+        .await;
+    assert_eq!(
+        (status, body["accepted"].as_u64()),
+        (StatusCode::OK, Some(4))
+    );
+    let b = Node::start(&nats, "dc1").await;
+    let mut stream = b.connect("?backfillMinutes=1").await;
+    assert_eq!(id_of(&stream.next_message().await), 61);
+    assert_eq!(id_of(&stream.next_message().await), 63);
+
+    // The compliance firehose of b gets an event ingested on a, on the post's partition.
+    let (status, _) = b
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/accounts/acme/streams/prod",
+            serde_json::json!({"product": "compliance"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let partition = sluice_model::sampling::partition(64, 8);
+    let response = b
+        .http
+        .get(format!(
+            "{}/stream/compliance/accounts/acme/publishers/twitter/prod.json?partition={partition}",
+            b.base
+        ))
+        .basic_auth("alice", Some("secret"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut compliance = sluice_testkit::StreamClient::new(response);
+    let later = delete.to_string().replace("62", "64");
+    a.ingest(&later).await;
+    assert_eq!(
+        compliance.next_message().await["delete"]["status"]["id_str"],
+        "64"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_node_restarts_with_the_state_and_its_clients_get_every_acknowledged_post() {
     let nats = Nats::start();

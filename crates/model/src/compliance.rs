@@ -178,15 +178,20 @@ pub fn parse_event(raw: &[u8]) -> Result<ComplianceEvent, EventError> {
     // The kind is the first key as written (the parsed map sorts its keys).
     let kind = event_kind(raw).ok_or_else(|| {
         let first = outer.keys().next().map(String::as_str).unwrap_or_default();
-        fail("compliance", format!("unknown event kind {first:?}"))
+        fail(
+            "compliance",
+            format!("unknown event kind {:?}", short(first)),
+        )
     })?;
     let name = kind.key();
     let body = &outer[name];
     if outer.len() > 1 {
+        // A few of them, each cut short: the message goes back per line.
         let extra: Vec<&str> = outer
             .keys()
             .filter(|k| *k != name)
-            .map(String::as_str)
+            .take(3)
+            .map(|k| short(k))
             .collect();
         return Err(fail(
             name,
@@ -197,6 +202,15 @@ pub fn parse_event(raw: &[u8]) -> Result<ComplianceEvent, EventError> {
         return Err(fail(name, format!("\"{name}\" is not an object")));
     };
     read_body(kind, body).map_err(|problem| fail(name, problem))
+}
+
+/// The start of `text` (at most 40 bytes, on a character boundary), for messages.
+fn short(text: &str) -> &str {
+    let mut end = text.len().min(40);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The ids of one kind's body, and the checks of its fields.

@@ -13,6 +13,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sluice_store::{Product, StoreError, StoredRule, StreamRef};
@@ -76,6 +77,10 @@ pub trait ClusterNode: Send + Sync + 'static {
         posts: Vec<IngestedPost>,
         next_seq: u64,
     ) -> BoxFuture<'_, Result<(), NodeStopped>>;
+
+    /// Takes in compliance events the backend held before this node started consuming
+    /// (its pipeline takes in later ones as it delivers them), oldest first.
+    fn receive_compliance(&self, lines: Vec<Bytes>);
 
     /// Applies a change the backend holds (recorded by any node, this one included) to
     /// the node's store and live registry; idempotent.

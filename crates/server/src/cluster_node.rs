@@ -1,6 +1,7 @@
 //! The node as a cluster backend sees it: [`ClusterNode`] implemented over [`AppState`],
 //! so that `sluice-cluster` drives the node through that interface only.
 
+use bytes::Bytes;
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use sluice_store::StoreError;
@@ -23,6 +24,10 @@ impl ClusterNode for AppState {
                 .map_err(|_| NodeStopped)
         }
         .boxed()
+    }
+
+    fn receive_compliance(&self, lines: Vec<Bytes>) {
+        self.compliance.receive(lines.iter().map(Bytes::as_ref));
     }
 
     fn apply(&self, change: Change) -> BoxFuture<'_, Result<(), StoreError>> {

@@ -3,7 +3,7 @@
 //! so no secret is ever shown.
 
 use serde_json::{Value, json};
-use sluice_store::{AuthScheme, Delivery, Product, StreamRef};
+use sluice_store::{AuthScheme, Delivery, StreamRef};
 
 /// The curl commands of `stream` for `username` (`url` is its description's
 /// `stream_url`, `rules_url` its rules URL when it has one).
@@ -100,6 +100,8 @@ pub(super) fn for_customer(stream: &StreamRef, username: &str, described: &Value
 
 #[cfg(test)]
 mod tests {
+    use sluice_store::Product;
+
     use super::*;
 
     #[test]
