@@ -196,6 +196,25 @@ fn an_invalid_rule_prints_the_validation_body_and_exits_2() {
 }
 
 #[test]
+fn compliance_events_in_a_recorded_firehose_are_passed_over() {
+    let posts = [
+        post(1, "cat one"),
+        r#"{"delete":{"status":{"id":1,"id_str":"1","user_id":2,"user_id_str":"2"},"timestamp_ms":"1"}}"#.into(),
+        r#"{"user_protect":{"id":2,"timestamp_ms":"1"}}"#.into(),
+        post(4, "cat four"),
+    ]
+    .join("\n");
+    let output = match_files("events", r#"{"rules":[{"value":"cat"}]}"#, &posts);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let ids: Vec<Value> = stdout_lines(&output)
+        .iter()
+        .map(|l| l["id_str"].clone())
+        .collect();
+    assert_eq!(ids, ["1", "4"]);
+    assert_eq!(stderr(&output), "");
+}
+
+#[test]
 fn bad_post_lines_are_reported_skipped_and_exit_3() {
     let posts = [
         post(1, "cat one"),

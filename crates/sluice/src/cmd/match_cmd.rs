@@ -54,7 +54,9 @@ const AFTER_HELP: &str = "\
 Output: one NDJSON line per post that matches at least one rule, in input order:
   {\"id_str\":\"<post id>\",\"matching_rules\":[{\"tag\":\"…\",\"id\":N,\"id_str\":\"N\"}]}
 Rule ids are assigned as the server would: Snowflake ids in the order of the rules file; a
-value given twice is one rule (the first tag is kept). Blank post lines are ignored.
+value given twice is one rule (the first tag is kept). Blank post lines are ignored, and
+so are compliance events (`delete`, `user_protect`, … lines of a recorded firehose): they
+are not posts, and no rule matches them.
 Posts are matched on --threads threads (default: one per core); the output is the same
 whatever their number.
 
@@ -380,6 +382,10 @@ fn match_line(
     line: &[u8],
     record: &mut Vec<u8>,
 ) -> Matched {
+    // Compliance events are not posts: the server never matches them either.
+    if sluice_model::compliance::is_event(line) {
+        return Matched::Nothing;
+    }
     let post = match sluice_model::parse_post(line) {
         Ok(post) => post,
         Err(e) => return Matched::Bad(e.to_string()),
