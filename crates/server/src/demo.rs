@@ -1,10 +1,12 @@
 //! `sluice serve --demo`: makes a fresh install useful at once (docs/operator-interface.md, "`--demo`").
 //!
 //! [`provision`] creates, idempotently, the account `demo` with the basic-auth user
-//! `demo`/`demo`, a PowerTrack stream and a Decahose stream labelled `prod`, a Powerstream
+//! `demo`/`demo`, a PowerTrack stream, a Decahose stream and a compliance firehose labelled
+//! `prod`, a Powerstream
 //! bearer token, a few example PowerTrack rules and a couple of Powerstream rules. [`start_firehose`] then feeds synthetic
 //! posts from `sluice_synth` into the pipeline at a steady rate, exactly as the ingest API
-//! would, until the server shuts down. [`Demo::instructions`] is the text printed at start:
+//! would, until the server shuts down; one post in [`DELETED_ONE_IN`] is deleted a tick
+//! later, so the compliance firehose has X's `delete` events to show. [`Demo::instructions`] is the text printed at start:
 //! the URLs and ready-to-paste `curl` commands.
 //!
 //! Idempotence across restarts: existing records are reused and never overwritten (a
@@ -88,6 +90,8 @@ pub struct Demo {
     pub powertrack: StreamRef,
     /// The demo Decahose stream.
     pub decahose: StreamRef,
+    /// The compliance firehose.
+    pub compliance: StreamRef,
     /// The Powerstream bearer token of the demo account.
     pub powerstream_token: String,
     /// The bearer token of the demo account's v2 app.
@@ -108,6 +112,7 @@ pub async fn provision(state: &AppState) -> anyhow::Result<Demo> {
     ensure_user(state).await?;
     let powertrack = ensure_stream(state, Product::PowerTrack).await?;
     let decahose = ensure_stream(state, Product::Decahose).await?;
+    let compliance = ensure_stream(state, Product::Compliance).await?;
     let rules_added =
         add_example_rules(state, &powertrack, EXAMPLE_RULES, Dialect::PowerTrack).await?;
     let powerstream = crate::api::powerstream::ensure_stream(state, ACCOUNT)
@@ -130,6 +135,7 @@ pub async fn provision(state: &AppState) -> anyhow::Result<Demo> {
         v2_bearer_token: app.bearer_token,
         powertrack: powertrack.key.clone(),
         decahose: decahose.key.clone(),
+        compliance: compliance.key.clone(),
         powerstream_token,
         rules_added,
         rule_count: powertrack.rules.len(),
@@ -312,6 +318,15 @@ pub fn start_firehose(state: AppState, posts_per_second: f64) -> JoinHandle<()> 
     tokio::spawn(run_firehose(state, posts_per_second))
 }
 
+/// One demo post in this many is deleted a tick after it was published.
+pub const DELETED_ONE_IN: u64 = 50;
+
+/// The compliance firehose's partitions, from its row of the table.
+const COMPLIANCE_PARTITIONS: u32 = match Product::Compliance.spec().partitions {
+    Some(n) => n,
+    None => panic!("the compliance firehose has partitions"),
+};
+
 /// How often the firehose wakes up to publish the posts that are due.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -325,6 +340,7 @@ async fn run_firehose(state: AppState, rate: f64) {
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let start = Instant::now();
     let mut sent: u64 = 0;
+    let mut deletes: Vec<IngestedPost> = Vec::new();
     tracing::info!(posts_per_second = rate, "demo firehose started");
     loop {
         tokio::select! {
@@ -338,19 +354,28 @@ async fn run_firehose(state: AppState, rate: f64) {
             continue;
         }
         let now = u64::try_from(now_ms()).unwrap_or_default();
-        let posts: Vec<IngestedPost> = (sent..due)
-            .filter_map(|_| {
-                let bytes = Bytes::from(generator.next_post_at(now));
-                // The demo's posts enter here rather than through ingest: their id is read
-                // here, once. Every generated post has one.
-                let id = sluice_model::read_post_id(&bytes)?;
-                Some(IngestedPost {
-                    bytes,
+        // Last tick's deletes first, then this tick's posts.
+        let mut posts: Vec<IngestedPost> = std::mem::take(&mut deletes);
+        posts.extend((sent..due).filter_map(|n| {
+            let bytes = Bytes::from(generator.next_post_at(now));
+            // The demo's posts enter here rather than through ingest: their id is read
+            // here, once. Every generated post has one.
+            let id = sluice_model::read_post_id(&bytes)?;
+            if n % DELETED_ONE_IN == 0
+                && let Some(delete) = delete_event(&bytes, now)
+            {
+                deletes.push(IngestedPost {
+                    bytes: delete,
                     id,
                     datacenter: datacenter.clone(),
-                })
+                });
+            }
+            Some(IngestedPost {
+                bytes,
+                id,
+                datacenter: datacenter.clone(),
             })
-            .collect();
+        }));
         sent = due;
         telemetry::posts_ingested(posts.len() as u64);
         match state.bus.publish(posts).await {
@@ -363,6 +388,18 @@ async fn run_firehose(state: AppState, rate: f64) {
     tracing::info!(posts = sent, "demo firehose stopped");
 }
 
+/// X's `delete` event for the post `raw`, stamped `now_ms`.
+fn delete_event(raw: &[u8], now_ms: u64) -> Option<Bytes> {
+    let post = sluice_model::parse_post(raw).ok()?;
+    let id = post.id()?;
+    let user = post.user.as_ref().and_then(|u| u.id_str.or(u.id))?;
+    let event = serde_json::json!({"delete": {
+        "status": {"id": id, "id_str": id.to_string(), "user_id": user, "user_id_str": user.to_string()},
+        "timestamp_ms": now_ms.to_string(),
+    }});
+    Some(Bytes::from(event.to_string()))
+}
+
 impl Demo {
     /// The URLs and ready-to-paste `curl` commands printed at start. `ca_cert` is the
     /// certificate clients must trust (self-signed TLS), added to every command as
@@ -373,6 +410,7 @@ impl Demo {
         let rules =
             urls::rules_url(base, &self.powertrack).expect("PowerTrack streams have a rules URL");
         let decahose = urls::stream_url(base, &self.decahose);
+        let compliance = urls::stream_url(base, &self.compliance);
         let curl = match ca_cert {
             Some(cert) => format!("curl --cacert '{}'", cert.display()),
             None => "curl".to_owned(),
@@ -387,6 +425,7 @@ Demo: account '{ACCOUNT}', basic auth {USERNAME}:{PASSWORD}, a synthetic firehos
   PowerTrack stream  {stream}
   PowerTrack rules   {rules}  ({rule_count} rules)
   Decahose stream    {decahose}?partition=N  (N = 1..{DECAHOSE_PARTITIONS})
+  Compliance         {compliance}?partition=N  (N = 1..{COMPLIANCE_PARTITIONS}; deletes of demo posts)
   Powerstream        {base}/2/powerstream  (Authorization: Bearer {token})
   X API v2           {base}/2/tweets/search/stream  (app 'demo', Authorization: Bearer {v2})
 
@@ -399,6 +438,8 @@ Try:
   {curl} {auth} -H 'Content-Type: application/json' -d '{SAMPLE_NEW_RULE}' '{rules}'
   # the Decahose, partition 1 (and 2)
   {curl} {auth} '{decahose}?partition=1'
+  # the compliance firehose, partition 1 (of {COMPLIANCE_PARTITIONS}): the demo's deletes
+  {curl} {auth} '{compliance}?partition=1'
   # Powerstream: its rules, then the stream
   {curl} -H 'Authorization: Bearer {token}' '{base}/2/powerstream/rules'
   {curl} -H 'Authorization: Bearer {token}' '{base}/2/powerstream'

@@ -184,12 +184,17 @@ impl Gunzip {
     }
 }
 
-/// Connects to the demo PowerTrack stream with gzip; reads until `posts` matched posts
+/// Connects to the demo stream at `path` with gzip; reads until `posts` messages
 /// arrived, sends `signal`, reads to the end; returns the matched posts and the decoded
 /// remainder after them.
-async fn stream_until_signal(server: &Server, posts: usize, signal: &str) -> (Vec<Value>, String) {
+async fn stream_until_signal(
+    server: &Server,
+    path: &str,
+    posts: usize,
+    signal: &str,
+) -> (Vec<Value>, String) {
     let response = client()
-        .get(format!("{}{STREAM_PATH}", server.url))
+        .get(format!("{}{path}", server.url))
         .basic_auth("demo", Some("demo"))
         .header("Accept-Encoding", "gzip")
         .send()
@@ -259,7 +264,7 @@ async fn demo_stream_then_shutdown(signal: &str) {
     assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
 
     let server_url = server.url.clone();
-    let (posts, rest) = stream_until_signal(&server, 5, signal).await;
+    let (posts, rest) = stream_until_signal(&server, STREAM_PATH, 5, signal).await;
     for post in &posts {
         assert!(post["id_str"].is_string(), "{post}");
         let rules = post["matching_rules"].as_array().expect("matching_rules");
@@ -298,6 +303,38 @@ async fn demo_stream_then_shutdown(signal: &str) {
             == format!(
                 "Console            {console}  (customer: account demo, username demo, password demo)"
             )),
+        "{banner:?}"
+    );
+}
+
+/// The demo deletes one post in 50 a moment after it was published: X's `delete` events
+/// on the demo's compliance firehose, listed in the banner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_compliance_firehose_carries_deletes_of_demo_posts() {
+    let dir = tempdir();
+    let server = Server::start(
+        dir.path(),
+        "server",
+        &["--demo", "--demo-rate", "400", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let path = "/stream/compliance/accounts/demo/publishers/twitter/prod.json?partition=1";
+    let (events, rest) = stream_until_signal(&server, path, 2, "TERM").await;
+    for event in &events {
+        let status = &event["delete"]["status"];
+        let id = status["id_str"].as_str().expect("a delete event");
+        assert_eq!(status["id"].as_u64().unwrap().to_string(), id, "{event}");
+        assert!(status["user_id_str"].is_string(), "{event}");
+        assert!(event["delete"]["timestamp_ms"].is_string(), "{event}");
+        assert_eq!(sluice_model::sampling::partition(id.parse().unwrap(), 8), 1);
+    }
+    assert!(rest.contains(OPERATIONAL), "{rest}");
+    let (status, banner) = server.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.trim_start().starts_with("Compliance ")),
         "{banner:?}"
     );
 }
@@ -476,7 +513,13 @@ async fn restarts_keep_the_admin_token_and_the_demo_setup() {
     products.sort_unstable();
     assert_eq!(
         products,
-        ["decahose", "powerstream", "powertrack", "v2-filtered"]
+        [
+            "compliance",
+            "decahose",
+            "powerstream",
+            "powertrack",
+            "v2-filtered"
+        ]
     );
     let powertrack = streams
         .iter()
