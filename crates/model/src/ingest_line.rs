@@ -27,6 +27,10 @@ const QUOTE_BYTES: usize = 40;
 /// line, so it names the field at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestLineError {
+    /// The line is not valid UTF-8 (the post reading skips some strings without looking
+    /// at their bytes; what is stored and delivered must be valid JSON text).
+    #[error("line is not valid UTF-8")]
+    NotUtf8,
     /// The line is not a post at all (not JSON, not an object, no numeric id).
     #[error(transparent)]
     Post(#[from] PostError),
@@ -49,10 +53,13 @@ pub enum IngestLineError {
 
 /// Checks one ingest line (without its line ending) and returns the parsed post.
 ///
-/// Accepted: a JSON object with a numeric `id` or `id_str` (equal when both are numeric) and
+/// Accepted: valid UTF-8 holding a JSON object with a numeric `id` or `id_str` (equal when both are numeric) and
 /// a `created_at` in X's format naming a real date and the right weekday. Only the root post
 /// is checked; nested posts are X's copies and are read leniently, as in matching.
 pub fn check_line(bytes: &[u8]) -> Result<PostView<'_>, IngestLineError> {
+    if simdutf8::basic::from_utf8(bytes).is_err() {
+        return Err(IngestLineError::NotUtf8);
+    }
     let post = parse_post(bytes)?;
     if let (Some(id), Some(id_str)) = (post.id, post.id_str)
         && id != id_str
@@ -198,6 +205,19 @@ mod tests {
         ),
         (r#"{"id":7,"id_str":"8"}"#, Err("disagree")),
     ];
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_refused_even_in_a_field_nobody_reads() {
+        let line = b"{\"id\":1,\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\",\"x\":\"\xff\"}";
+        assert!(
+            parse_post(line).is_ok(),
+            "the lenient reading skips the field"
+        );
+        assert_eq!(
+            check_line(line).unwrap_err().to_string(),
+            "line is not valid UTF-8"
+        );
+    }
 
     #[test]
     fn lines_are_checked_as_the_table_says() {

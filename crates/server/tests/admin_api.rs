@@ -518,6 +518,28 @@ async fn ingest_accepts_valid_lines_and_names_rejected_ones() {
             .contains("created_at")
     );
 
+    // Bytes that are not UTF-8, even in a field nothing reads, refuse the line only.
+    let mut bytes = post(6, "fine").into_bytes();
+    bytes.extend_from_slice(b"\n");
+    let bad = post(7, "bad");
+    bytes.extend_from_slice(&bad.as_bytes()[..bad.len() - 1]);
+    bytes.extend_from_slice(b",\"y\":\"\xff\"}\n");
+    let response = server
+        .http
+        .post(format!("{}/ingest", server.base))
+        .bearer_auth(ADMIN)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["accepted"], 1, "{answer}");
+    assert_eq!(
+        answer["rejected"],
+        serde_json::json!([{"line": 2, "error": "line is not valid UTF-8"}])
+    );
+
     let unauthorized = server
         .http
         .post(format!("{}/ingest", server.base))
