@@ -29,7 +29,7 @@ fn open(max_age: Duration) -> Fresh {
     let log = runtime.block_on(async {
         let client = async_nats::connect(url).await.unwrap();
         let js = async_nats::jetstream::new(client);
-        let stream = sluice_cluster::posts::ensure_stream(&js, max_age)
+        let stream = sluice_cluster::posts::ensure_stream(&js, max_age, None)
             .await
             .unwrap();
         JetStreamLog::new(js, stream, tokio::runtime::Handle::current())
@@ -56,7 +56,7 @@ fn a_published_post_carries_its_id_in_the_message_id_header_to_consumers() {
     runtime.block_on(async {
         let client = async_nats::connect(nats.url()).await.unwrap();
         let js = async_nats::jetstream::new(client);
-        let stream = sluice_cluster::posts::ensure_stream(&js, Duration::from_secs(3600))
+        let stream = sluice_cluster::posts::ensure_stream(&js, Duration::from_secs(3600), None)
             .await
             .unwrap();
         // The bytes say 9: the header must carry the id the post came with.
