@@ -21,6 +21,10 @@ use super::error::ApiError;
 /// The longest backfill a connection may ask for (docs/compatibility.md ("Decisions"): 1–5 minutes).
 pub const MAX_BACKFILL_MINUTES: u32 = 5;
 
+/// How far back a recovery window may start (X: 24 hours), whatever the retention; a
+/// longer retention serves Replay.
+pub const MAX_RECOVERY_REACH: Duration = Duration::from_secs(24 * 3600);
+
 /// Where a connection's stream starts, as the query asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartRequest {
@@ -179,12 +183,17 @@ fn recovery_window(
             "Invalid recovery window: '{start_name}' must be before the end of the window."
         )));
     }
-    let oldest = now_ms.saturating_sub(retention.as_millis() as u64);
+    // X's Recovery reaches back 24 hours; a shorter retention reaches less far.
+    let (reach, why) = if retention < MAX_RECOVERY_REACH {
+        (retention, "the post log retention of this server")
+    } else {
+        (MAX_RECOVERY_REACH, "the longest a recovery reaches back")
+    };
+    let oldest = now_ms.saturating_sub(reach.as_millis() as u64);
     if start_ms < oldest {
         return Err(not_acceptable(format!(
-            "Invalid recovery window: '{start_name}' must be within the last {}, \
-             the post log retention of this server.",
-            describe(retention)
+            "Invalid recovery window: '{start_name}' must be within the last {}, {why}.",
+            describe(reach)
         )));
     }
     Ok(StartRequest::Recovery { start_ms, end_ms })
@@ -425,6 +434,31 @@ mod tests {
             not_held_message("x", none, NOW + 1)
                 .contains("before 2023-11-14T22:13:20.001Z are no longer held by this server (it holds no earlier post)")
         );
+    }
+
+    #[test]
+    fn recovery_reaches_back_24_hours_at_most_and_never_past_the_retention() {
+        let query = |hours_ago: u64| {
+            let start = NOW - hours_ago * 3_600_000 - 1_000;
+            let start = OffsetDateTime::from_unix_timestamp_nanos(i128::from(start) * 1_000_000)
+                .unwrap()
+                .format(&Rfc3339)
+                .unwrap();
+            pairs(&[("startTime", &start)])
+        };
+        let five_days = Duration::from_secs(5 * 86_400);
+        assert!(StreamQuery::parse(&query(23), None, NOW, five_days).is_ok());
+        let refused = StreamQuery::parse(&query(24), None, NOW, five_days).unwrap_err();
+        assert_eq!(
+            refused.message,
+            "Invalid recovery window: 'startTime' must be within the last 24 hours, the \
+             longest a recovery reaches back."
+        );
+        let two_hours = Duration::from_secs(7_200);
+        let refused = StreamQuery::parse(&query(2), None, NOW, two_hours).unwrap_err();
+        assert!(refused.message.ends_with(
+            "within the last 2 hours, the post log retention of this server."
+        ));
     }
 
     #[test]
