@@ -133,7 +133,10 @@ fn a_stream_over_its_disk_budget_drops_its_oldest_posts() {
             oldest_ms: Some(oldest)
         })
     );
-    assert_eq!(sluice_postlog::held::check_window(&log, oldest).unwrap(), Ok(()));
+    assert_eq!(
+        sluice_postlog::held::check_window(&log, oldest).unwrap(),
+        Ok(())
+    );
     drop(log);
     drop(runtime);
 }

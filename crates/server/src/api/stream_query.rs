@@ -456,9 +456,11 @@ mod tests {
         );
         let two_hours = Duration::from_secs(7_200);
         let refused = StreamQuery::parse(&query(2), None, NOW, two_hours).unwrap_err();
-        assert!(refused.message.ends_with(
-            "within the last 2 hours, the post log retention of this server."
-        ));
+        assert!(
+            refused
+                .message
+                .ends_with("within the last 2 hours, the post log retention of this server.")
+        );
     }
 
     #[test]
