@@ -58,6 +58,8 @@ pub struct ClusterConfig {
     pub url: String,
     /// How long posts stay in the posts stream (the post log retention).
     pub retention: Duration,
+    /// The posts stream's disk budget in bytes (`--post-log-max-bytes`; `None`: none).
+    pub max_bytes: Option<u64>,
 }
 
 /// A node's connection to the cluster.
@@ -113,7 +115,7 @@ impl NatsCluster {
             .await
             .with_context(|| format!("connecting to NATS at {}", config.url))?;
         let js = jetstream::new(client.clone());
-        let mut posts = posts::ensure_stream(&js, config.retention)
+        let mut posts = posts::ensure_stream(&js, config.retention, config.max_bytes)
             .await
             .context("creating the posts stream")?;
         let start = posts::Position::now(&mut posts)

@@ -30,10 +30,13 @@ const DUPLICATE_WINDOW: Duration = sluice_server::dedup::WINDOW;
 /// Posts handed to the pipeline in one batch at most.
 const BATCH: usize = 1_024;
 
-/// Creates the posts stream, or updates its retention to `retention`.
+/// Creates the posts stream, or updates its limits: posts older than `retention` expire,
+/// and with a disk budget (`max_bytes`) the oldest posts go first once the stream would
+/// take more (JetStream's `max_bytes` with discard-old: the cluster's post log budget).
 pub async fn ensure_stream(
     js: &jetstream::Context,
     retention: Duration,
+    max_bytes: Option<u64>,
 ) -> anyhow::Result<stream::Stream> {
     let config = stream::Config {
         name: POSTS_STREAM.to_owned(),
@@ -42,6 +45,7 @@ pub async fn ensure_stream(
         retention: stream::RetentionPolicy::Limits,
         discard: stream::DiscardPolicy::Old,
         max_age: retention,
+        max_bytes: max_bytes.map_or(-1, |bytes| i64::try_from(bytes).unwrap_or(i64::MAX)),
         duplicate_window: DUPLICATE_WINDOW.min(retention),
         ..Default::default()
     };

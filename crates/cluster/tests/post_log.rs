@@ -29,7 +29,7 @@ fn open(max_age: Duration) -> Fresh {
     let log = runtime.block_on(async {
         let client = async_nats::connect(url).await.unwrap();
         let js = async_nats::jetstream::new(client);
-        let stream = sluice_cluster::posts::ensure_stream(&js, max_age)
+        let stream = sluice_cluster::posts::ensure_stream(&js, max_age, None)
             .await
             .unwrap();
         JetStreamLog::new(js, stream, tokio::runtime::Handle::current())
@@ -56,7 +56,7 @@ fn a_published_post_carries_its_id_in_the_message_id_header_to_consumers() {
     runtime.block_on(async {
         let client = async_nats::connect(nats.url()).await.unwrap();
         let js = async_nats::jetstream::new(client);
-        let stream = sluice_cluster::posts::ensure_stream(&js, Duration::from_secs(3600))
+        let stream = sluice_cluster::posts::ensure_stream(&js, Duration::from_secs(3600), None)
             .await
             .unwrap();
         // The bytes say 9: the header must carry the id the post came with.
@@ -83,4 +83,60 @@ fn a_published_post_carries_its_id_in_the_message_id_header_to_consumers() {
         let consumed = sluice_cluster::posts::ingested(&message).unwrap();
         assert_eq!((consumed.id, &*consumed.datacenter), (7, "pdx"));
     });
+}
+
+/// The disk budget in cluster mode: the posts stream's `max_bytes` with discard-old. Past
+/// it the oldest posts go, and the log then refuses windows from before its oldest post.
+#[test]
+fn a_stream_over_its_disk_budget_drops_its_oldest_posts() {
+    const BUDGET: u64 = 64 << 10;
+    let nats = Nats::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (log, first_sequence) = runtime.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let hour = Duration::from_secs(3600);
+        let mut stream = sluice_cluster::posts::ensure_stream(&js, hour, Some(BUDGET))
+            .await
+            .unwrap();
+        let config = &stream.info().await.unwrap().config;
+        assert_eq!(config.max_bytes, BUDGET as i64);
+        assert_eq!(
+            config.discard,
+            async_nats::jetstream::stream::DiscardPolicy::Old
+        );
+        let text = "x".repeat(1_000);
+        let posts = (1..=300u64)
+            .map(|id| sluice_server::post::IngestedPost {
+                bytes: format!(r#"{{"id_str":"{id}","text":"{text}"}}"#).into(),
+                id,
+                datacenter: Arc::from("pdx"),
+            })
+            .collect();
+        sluice_cluster::posts::publish(&js, posts).await.unwrap();
+        let state = stream.info().await.unwrap().state.clone();
+        assert!(state.bytes <= BUDGET, "{} bytes", state.bytes);
+        assert_eq!(state.last_sequence, 300);
+        let log = JetStreamLog::new(js, stream, tokio::runtime::Handle::current());
+        (log, state.first_sequence)
+    });
+    assert!(first_sequence > 1, "nothing was dropped");
+    // From a blocking thread, as the server asks.
+    let oldest = sluice_postlog::held::oldest_held_ms(&log).unwrap().unwrap();
+    assert_eq!(
+        sluice_postlog::held::check_window(&log, oldest - 1).unwrap(),
+        Err(sluice_postlog::held::NotHeld {
+            oldest_ms: Some(oldest)
+        })
+    );
+    assert_eq!(
+        sluice_postlog::held::check_window(&log, oldest).unwrap(),
+        Ok(())
+    );
+    drop(log);
+    drop(runtime);
 }

@@ -1,9 +1,11 @@
 //! # sluice-postlog: the post log
 //!
 //! Every post a node accepts is appended here before it is delivered, and kept for a
-//! retention window (default 10 minutes, up to 24 hours). Streams read it back for
-//! `backfillMinutes` (what a reconnecting client missed) and for recovery
-//! (`startTime`/`endTime`).
+//! retention window (by default 24 hours, up to 5 days), and within a disk budget when the
+//! operator sets one (the oldest storage goes first). Streams read it back for
+//! `backfillMinutes` (what a reconnecting client missed), for recovery
+//! (`startTime`/`endTime`) and for replays; [`held`] tells whether a past window is still
+//! whole.
 //!
 //! The log sits behind the [`PostLog`] trait so that a single node uses local files and a
 //! cluster can back it with another engine (a JetStream stream) without the server caring.
@@ -17,12 +19,14 @@
 //!
 //! ## Layout
 //! - [`PostLog`], [`LoggedPost`], [`NewPost`], [`LogError`]: the contract.
+//! - [`held`]: the oldest post still held, and whether a window from a given time is.
 //! - [`MemoryLog`]: in memory (tests, servers without a data directory).
 //! - [`SegmentLog`]: append-only segment files in a directory (a single node's data dir).
 //! - `record`, `index`: the segment log's record format and per-segment index.
 
 #![deny(missing_docs)]
 
+pub mod held;
 mod index;
 mod memory;
 mod record;
@@ -61,6 +65,17 @@ pub struct NewPost<'a> {
     pub bytes: &'a [u8],
 }
 
+/// What one trim removed: the trimmer counts it in metrics and logs it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Trimmed {
+    /// Storage units (segment files) removed.
+    pub segments: u64,
+    /// Posts they held.
+    pub posts: u64,
+    /// Bytes they took.
+    pub bytes: u64,
+}
+
 /// Why a log operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -88,12 +103,29 @@ pub trait PostLog: Send + Sync + 'static {
     fn seq_at_time(&self, ms: u64) -> Result<u64, LogError>;
 
     /// Up to `max` retained posts from sequence number `from` on, in order. Posts older than
-    /// the retention may be gone: the result then starts at the first retained post.
+    /// the retention may be gone: the result then starts at the first retained post. Posts
+    /// skipped (trimmed) are only ever at the start of a result, never between two of its
+    /// posts.
     fn read(&self, from: u64, max: usize) -> Result<Vec<LoggedPost>, LogError>;
 
     /// Drops posts appended before `ms` (whole storage units at a time; some older posts may
     /// stay a little longer).
     fn trim_before(&self, ms: u64) -> Result<(), LogError>;
+
+    /// Drops the oldest posts, whole storage units at a time, until the log's storage takes
+    /// at most `max_bytes` (the operator's disk budget). The unit being appended to is never
+    /// dropped, so the newest posts stay even when they alone exceed the budget. Logs whose
+    /// storage is bounded elsewhere (in memory; a JetStream stream's own `max_bytes`) keep
+    /// the default, which drops nothing.
+    fn trim_to_bytes(&self, max_bytes: u64) -> Result<Trimmed, LogError> {
+        let _ = max_bytes;
+        Ok(Trimmed::default())
+    }
+
+    /// Bytes the log's storage takes now (`None`: not measured by this log).
+    fn stored_bytes(&self) -> Option<u64> {
+        None
+    }
 
     /// Makes what was appended so far survive a power loss (appends only promise to survive
     /// a crash of the process). Called periodically; a no-op for logs without storage.

@@ -11,8 +11,10 @@
 //! positioned write and then publish the new extent under a short write lock of the index.
 //! Readers copy what they need from the index under a read lock and read the file without
 //! any lock (positioned reads on a shared handle), never past the published extent, so they
-//! never see a partial record. Trimming deletes whole segments; a reader still holding a
-//! deleted segment's handle finishes reading it (POSIX semantics).
+//! never see a partial record. Trimming deletes whole segments, by age
+//! ([`PostLog::trim_before`]) or oldest first down to a disk budget
+//! ([`PostLog::trim_to_bytes`], never the active segment); a reader still holding a deleted
+//! segment's handle finishes reading it (POSIX semantics).
 //!
 //! Durability: appends reach the OS before `append` returns (a process crash loses nothing
 //! appended), but are not fsynced on the append path. [`PostLog::sync`] (called by the
@@ -29,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 
 use crate::index::SegmentMeta;
 use crate::record::{self, Parsed};
-use crate::{FIRST_SEQ, LogError, LoggedPost, NewPost, PostLog};
+use crate::{FIRST_SEQ, LogError, LoggedPost, NewPost, PostLog, Trimmed};
 
 /// How a [`SegmentLog`] cuts and stores its segments.
 #[derive(Debug, Clone)]
@@ -217,6 +219,25 @@ impl SegmentLog {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Deletes the files of segments already taken out of the index. Readers holding one
+    /// of their handles finish what they copied from the index (POSIX keeps the data until
+    /// the last handle closes), so no reader ever sees part of a trimmed segment.
+    fn remove_files(&self, removed: &[Segment]) -> Result<(), LogError> {
+        for segment in removed {
+            let first = segment.meta.first_seq;
+            for path in [
+                segment_path(&self.dir, first),
+                sidecar_path(&self.dir, first),
+            ] {
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Seals the active segment and starts a new, empty one.
     fn roll(&self, w: &mut Writer) -> Result<(), LogError> {
         let first = w.meta.next_seq;
@@ -232,10 +253,11 @@ impl SegmentLog {
     }
 
     /// The segment holding `seq` or, when `seq` fell in a gap or was trimmed, the first
-    /// one after it: its file, its extent, and the byte offset of a record at or before
-    /// `seq`.
-    fn locate(&self, seq: u64) -> Option<(Arc<File>, SegmentMeta, u64)> {
+    /// one after it: its file, its extent, the byte offset of a record at or before `seq`,
+    /// and whether `seq` is older than every segment held (trimmed).
+    fn locate(&self, seq: u64) -> Option<(Arc<File>, SegmentMeta, u64, bool)> {
         let index = self.index();
+        let trimmed_past = index.first().is_some_and(|s| seq < s.meta.first_seq);
         let segment = index
             .iter()
             .find(|s| !s.meta.is_empty() && s.meta.next_seq > seq)?;
@@ -247,7 +269,7 @@ impl SegmentLog {
             marks: Vec::new(),
             ..meta.clone()
         };
-        Some((segment.file.clone(), extent, offset))
+        Some((segment.file.clone(), extent, offset, trimmed_past))
     }
 }
 
@@ -508,9 +530,16 @@ impl PostLog for SegmentLog {
         let mut datacenters: Vec<Arc<str>> = Vec::new();
         let mut from = from;
         while out.len() < max {
-            let Some((file, extent, offset)) = self.locate(from) else {
+            let Some((file, extent, offset, trimmed_past)) = self.locate(from) else {
                 break;
             };
+            // `from` was trimmed while this read went on (it is older than the oldest
+            // segment): stop before the hole, so that a result skips trimmed posts only at
+            // its start. (Posts lost to damage leave holes between segments; reads cross
+            // those.)
+            if !out.is_empty() && trimmed_past {
+                break;
+            }
             let mut chunks = Chunks::new(&file, offset, extent.len);
             while out.len() < max {
                 let Some((raw, _)) = chunks.next_record()? else {
@@ -553,19 +582,33 @@ impl PostLog for SegmentLog {
                 .count();
             index.drain(..old).collect()
         };
-        for segment in removed {
-            let first = segment.meta.first_seq;
-            for path in [
-                segment_path(&self.dir, first),
-                sidecar_path(&self.dir, first),
-            ] {
-                match std::fs::remove_file(&path) {
-                    Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
-                    _ => {}
-                }
-            }
-        }
+        self.remove_files(&removed)?;
         Ok(())
+    }
+
+    fn trim_to_bytes(&self, max_bytes: u64) -> Result<Trimmed, LogError> {
+        let removed: Vec<Segment> = {
+            let mut index = self.index_mut();
+            let mut total: u64 = index.iter().map(|s| s.meta.len).sum();
+            // Sealed segments only, oldest first: the active one holds the newest posts.
+            let sealed = index.len() - 1;
+            let mut old = 0;
+            while old < sealed && total > max_bytes {
+                total -= index[old].meta.len;
+                old += 1;
+            }
+            index.drain(..old).collect()
+        };
+        self.remove_files(&removed)?;
+        Ok(removed.iter().fold(Trimmed::default(), |sum, s| Trimmed {
+            segments: sum.segments + 1,
+            posts: sum.posts + (s.meta.next_seq - s.meta.first_seq),
+            bytes: sum.bytes + s.meta.len,
+        }))
+    }
+
+    fn stored_bytes(&self) -> Option<u64> {
+        Some(self.disk_bytes())
     }
 
     fn sync(&self) -> Result<(), LogError> {

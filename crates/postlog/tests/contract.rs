@@ -233,3 +233,141 @@ fn damage_inside_a_segment_loses_only_the_rest_of_that_segment() {
     let log = reopen(dir.path());
     assert_eq!(all(&log).len(), posts.len());
 }
+
+// ----- the segment log's disk budget -----
+
+/// Segments of one batch each: every append after the first seals the segment before.
+fn per_batch(dir: &Path) -> SegmentLog {
+    let options = SegmentOptions {
+        max_segment_bytes: 1,
+        ..small()
+    };
+    SegmentLog::open_with(dir, options).unwrap()
+}
+
+/// Appends `batches` batches of 20 posts, each in a segment of its own.
+fn log_of_batches(dir: &Path, batches: u64) -> SegmentLog {
+    let log = per_batch(dir);
+    for batch in 0..batches {
+        let start = FIRST_SEQ + batch * 20;
+        append(&log, start..start + 20, 1_000 + batch);
+    }
+    log
+}
+
+fn files_bytes(dir: &Path) -> u64 {
+    segment_files(dir)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum()
+}
+
+#[test]
+fn a_budget_drops_the_oldest_whole_segments_until_the_log_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_of_batches(dir.path(), 10);
+    let before = log.stored_bytes().unwrap();
+    assert_eq!(
+        before,
+        files_bytes(dir.path()),
+        "stored bytes are the files'"
+    );
+    let segments = segment_files(dir.path()).len() as u64;
+    assert!(segments >= 5, "{segments} segments");
+    let budget = before / 2;
+    let trimmed = log.trim_to_bytes(budget).unwrap();
+    let after = log.stored_bytes().unwrap();
+    assert!(
+        after <= budget,
+        "{after} bytes kept for a budget of {budget}"
+    );
+    assert_eq!(trimmed.bytes, before - after);
+    assert_eq!(after, files_bytes(dir.path()), "the trimmed files are gone");
+    assert_eq!(
+        trimmed.segments,
+        segments - segment_files(dir.path()).len() as u64
+    );
+    // Oldest first, whole segments: what is left is every post from some point on, whole.
+    let posts = all(&log);
+    assert_eq!(trimmed.posts, posts[0].seq - FIRST_SEQ);
+    assert_eq!(posts.last().unwrap().seq, FIRST_SEQ + 199);
+    for (i, post) in posts.iter().enumerate() {
+        check_post(post, posts[0].seq + i as u64);
+    }
+    // Within the budget: nothing more goes.
+    assert_eq!(log.trim_to_bytes(budget).unwrap(), Default::default());
+}
+
+#[test]
+fn a_budget_never_drops_the_segment_being_appended_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = per_batch(dir.path());
+    append(&log, FIRST_SEQ..FIRST_SEQ + 5, 1_000);
+    // One segment, the active one, over a budget of one byte: the newest posts stay.
+    assert_eq!(log.trim_to_bytes(1).unwrap(), Default::default());
+    assert_eq!(all(&log).len(), 5);
+    // Once sealed (newer batches came), it goes, and so does every other sealed one.
+    append(&log, FIRST_SEQ + 5..FIRST_SEQ + 45, 1_000);
+    append(&log, FIRST_SEQ + 45..FIRST_SEQ + 50, 1_000);
+    let trimmed = log.trim_to_bytes(1).unwrap();
+    assert_eq!(trimmed.segments, 2);
+    assert_eq!(trimmed.posts, 45);
+    let posts = all(&log);
+    assert_eq!(posts.len(), 5);
+    check_post(&posts[0], FIRST_SEQ + 45);
+}
+
+#[test]
+fn a_budget_is_kept_across_a_restart_and_numbering_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = log_of_batches(dir.path(), 6);
+        log.sync().unwrap();
+    }
+    let log = per_batch(dir.path());
+    let trimmed = log.trim_to_bytes(0).unwrap();
+    // Everything but the active (empty, new after the restart) segment.
+    assert_eq!(trimmed.posts, 120);
+    assert!(all(&log).is_empty());
+    assert_eq!(log.stored_bytes(), Some(0));
+    assert_eq!(log.next_seq(), FIRST_SEQ + 120);
+    // The sidecars went with their segments.
+    let idx = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            let path = e.as_ref().unwrap().path();
+            path.extension().is_some_and(|e| e == "idx")
+        })
+        .count();
+    assert_eq!(idx, 0);
+}
+
+#[test]
+fn readers_during_budget_trims_get_whole_posts_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(per_batch(dir.path()));
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for batch in 0..300u64 {
+                let start = FIRST_SEQ + batch * 10;
+                append(&*log, start..start + 10, 1_000 + batch);
+                log.trim_to_bytes(16 << 10).unwrap();
+            }
+        })
+    };
+    let mut read = 0;
+    while !writer.is_finished() || read == 0 {
+        let posts = log.read(0, 50).unwrap();
+        for pair in posts.windows(2) {
+            assert_eq!(pair[1].seq, pair[0].seq + 1, "a gap inside one read");
+        }
+        for post in &posts {
+            check_post(post, post.seq);
+        }
+        read += posts.len();
+    }
+    writer.join().unwrap();
+    // The budget, and at most the active segment (one batch) over it.
+    assert!(log.stored_bytes().unwrap() <= (16 << 10) + (8 << 10));
+}

@@ -38,9 +38,14 @@ pub struct Settings {
     pub body_read_timeout: Duration,
     /// The base URL printed in stream and rules URLs (`http://127.0.0.1:8080`).
     pub public_url: String,
-    /// How long accepted posts stay in the post log for backfill and recovery
-    /// (`--post-log-retention`; default 10 min, at most [`MAX_POST_LOG_RETENTION`]).
+    /// How long accepted posts stay in the post log for backfill, recovery and replay
+    /// (`--post-log-retention`; default [`DEFAULT_POST_LOG_RETENTION`], at most
+    /// [`MAX_POST_LOG_RETENTION`]).
     pub post_log_retention: Duration,
+    /// The post log's disk budget in bytes (`--post-log-max-bytes`; default none: the
+    /// retention alone bounds it). Over it, the oldest segments are dropped even if they are
+    /// younger than the retention (docs/retention.md).
+    pub post_log_max_bytes: Option<u64>,
     /// How often posts older than the retention are dropped from the post log (and the
     /// file-backed log is flushed to disk).
     pub post_log_trim_interval: Duration,
@@ -54,10 +59,10 @@ pub struct Settings {
     pub match_threads: usize,
 }
 
-/// Default of [`Settings::post_log_retention`].
-pub const DEFAULT_POST_LOG_RETENTION: Duration = Duration::from_secs(10 * 60);
-/// Longest [`Settings::post_log_retention`]: recovery reaches back at most 24 hours.
-pub const MAX_POST_LOG_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Default of [`Settings::post_log_retention`]: Recovery's window, 24 hours.
+pub const DEFAULT_POST_LOG_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Longest [`Settings::post_log_retention`]: Replay's window, 5 days.
+pub const MAX_POST_LOG_RETENTION: Duration = Duration::from_secs(5 * 24 * 3600);
 /// Shortest retention `sluice serve` accepts: the longest backfill window (5 minutes).
 pub const MIN_POST_LOG_RETENTION: Duration = Duration::from_secs(5 * 60);
 
@@ -80,6 +85,7 @@ impl Default for Settings {
             body_read_timeout: Duration::from_secs(30),
             public_url: "http://127.0.0.1:8080".into(),
             post_log_retention: DEFAULT_POST_LOG_RETENTION,
+            post_log_max_bytes: None,
             post_log_trim_interval: Duration::from_secs(10),
             auth: AuthSettings::default(),
             usage_flush_interval: crate::usage::flush::FLUSH_INTERVAL,

@@ -224,12 +224,8 @@ impl AppState {
         let (post_log, appended_log, delivery_start) = match clustering.post_log {
             Some(backend) => (backend.log, None, backend.delivery_start),
             None => {
-                let own = post_log::open(log_dir)?;
-                post_log::start_trimmer(
-                    &own,
-                    settings.post_log_retention,
-                    settings.post_log_trim_interval,
-                );
+                let own = post_log::open(log_dir, settings.post_log_max_bytes)?;
+                post_log::start_trimmer(&own, &settings);
                 // Nothing in it was delivered to a connection of this process.
                 let next = own.next_seq();
                 (own.clone(), Some(own), next)

@@ -32,6 +32,18 @@ pub fn post_log_error() {
     counter!("sluice_post_log_errors_total").increment(1);
 }
 
+/// The post log was over its disk budget: its oldest `segments`, holding `posts`, were
+/// dropped.
+pub fn post_log_budget_trimmed(segments: u64, posts: u64) {
+    counter!("sluice_post_log_budget_trimmed_segments_total").increment(segments);
+    counter!("sluice_post_log_budget_trimmed_posts_total").increment(posts);
+}
+
+/// The post log's files take `bytes` now (set at every trim round).
+pub fn post_log_bytes(bytes: u64) {
+    gauge!("sluice_post_log_bytes").set(bytes as f64);
+}
+
 /// Messages were queued for connections (`n` = messages × connections).
 pub fn messages_queued(n: u64) {
     counter!("sluice_messages_queued_total").increment(n);

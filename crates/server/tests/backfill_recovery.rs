@@ -450,8 +450,8 @@ async fn bad_backfill_and_recovery_values_are_406s() {
             "Invalid date format for query parameter 'startTime'",
         ),
         (
-            format!("startTime={}", iso(now - 11 * 60_000)),
-            "within the last 10 minutes",
+            format!("startTime={}", iso(now - 25 * 3_600_000)),
+            "within the last 24 hours",
         ),
         (
             format!(

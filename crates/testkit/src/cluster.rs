@@ -56,6 +56,7 @@ impl Node {
         let config = ClusterConfig {
             url,
             retention: settings.post_log_retention,
+            max_bytes: settings.post_log_max_bytes,
         };
         let cluster = NatsCluster::connect(&config).await.unwrap();
         let location = match &dir {

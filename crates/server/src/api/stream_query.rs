@@ -6,16 +6,24 @@
 //! Unknown parameters are ignored (clients send extras); of a repeated parameter the first
 //! counts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use sluice_postlog::PostLog;
+use sluice_postlog::held::{self, NotHeld};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 use super::error::ApiError;
 
 /// The longest backfill a connection may ask for (docs/compatibility.md ("Decisions"): 1–5 minutes).
 pub const MAX_BACKFILL_MINUTES: u32 = 5;
+
+/// How far back a recovery window may start (X: 24 hours), whatever the retention; a
+/// longer retention serves Replay.
+pub const MAX_RECOVERY_REACH: Duration = Duration::from_secs(24 * 3600);
 
 /// Where a connection's stream starts, as the query asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,21 +183,85 @@ fn recovery_window(
             "Invalid recovery window: '{start_name}' must be before the end of the window."
         )));
     }
-    let oldest = now_ms.saturating_sub(retention.as_millis() as u64);
+    // X's Recovery reaches back 24 hours; a shorter retention reaches less far.
+    let (reach, why) = if retention < MAX_RECOVERY_REACH {
+        (retention, "the post log retention of this server")
+    } else {
+        (MAX_RECOVERY_REACH, "the longest a recovery reaches back")
+    };
+    let oldest = now_ms.saturating_sub(reach.as_millis() as u64);
     if start_ms < oldest {
         return Err(not_acceptable(format!(
-            "Invalid recovery window: '{start_name}' must be within the last {}, \
-             the post log retention of this server.",
-            describe(retention)
+            "Invalid recovery window: '{start_name}' must be within the last {}, {why}.",
+            describe(reach)
         )));
     }
     Ok(StartRequest::Recovery { start_ms, end_ms })
 }
 
+/// Refuses (406) a recovery window that starts before the oldest post the post log still
+/// holds (dropped by age or by the disk budget), naming the oldest time it still holds;
+/// live and backfill requests pass (a backfill delivers what is held). Reads the log on a
+/// blocking thread. Any API that re-streams a past window checks it the same way (see
+/// [`sluice_postlog::held`] and [`not_held_message`]).
+pub async fn check_held(
+    log: &Arc<dyn PostLog>,
+    start: StartRequest,
+    now_ms: u64,
+) -> Result<(), ApiError> {
+    let StartRequest::Recovery { start_ms, .. } = start else {
+        return Ok(());
+    };
+    let log = log.clone();
+    let held = tokio::task::spawn_blocking(move || held::check_window(&*log, start_ms))
+        .await
+        .map_err(ApiError::internal)?;
+    match held {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(not_held)) => Err(not_acceptable(not_held_message(
+            "Invalid recovery window",
+            not_held,
+            now_ms,
+        ))),
+        Err(e) => {
+            crate::telemetry::post_log_error();
+            tracing::error!("reading the post log's oldest post failed: {e}");
+            Err(ApiError::internal(e))
+        }
+    }
+}
+
+/// The refusal of a window the post log no longer holds whole, after `what` ("Invalid
+/// recovery window"): names the oldest time still held, to the millisecond, so that a
+/// window starting exactly there is accepted (`now_ms` when nothing is held).
+pub fn not_held_message(what: &str, not_held: NotHeld, now_ms: u64) -> String {
+    let (oldest, why) = match not_held.oldest_ms {
+        Some(ms) => (ms, "the oldest post it still holds"),
+        None => (now_ms, "it holds no earlier post"),
+    };
+    format!(
+        "{what}: posts before {} are no longer held by this server ({why}); \
+         the window must start at or after that time.",
+        iso_millis(oldest)
+    )
+}
+
+/// `ms` as `YYYY-MM-DDTHH:mm:ss.sssZ` (UTC).
+fn iso_millis(ms: u64) -> String {
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| format!("{ms} ms after the epoch"))
+}
+
 /// `10 minutes`, `1 hour`, `90 seconds`.
 fn describe(duration: Duration) -> String {
     let secs = duration.as_secs();
-    let (n, unit) = if secs.is_multiple_of(3600) && secs > 0 {
+    let (n, unit) = if secs.is_multiple_of(86_400) && secs > 86_400 {
+        (secs / 86_400, "day")
+    } else if secs.is_multiple_of(3600) && secs > 0 {
         (secs / 3600, "hour")
     } else if secs.is_multiple_of(60) && secs > 0 {
         (secs / 60, "minute")
@@ -343,10 +415,60 @@ mod tests {
     }
 
     #[test]
+    fn refusals_of_windows_not_held_name_the_oldest_time_held() {
+        let oldest = NotHeld {
+            oldest_ms: Some(NOW - 299_500),
+        };
+        assert_eq!(
+            not_held_message("Invalid recovery window", oldest, NOW),
+            "Invalid recovery window: posts before 2023-11-14T22:08:20.500Z are no longer \
+             held by this server (the oldest post it still holds); the window must start at \
+             or after that time."
+        );
+        let exact = NotHeld {
+            oldest_ms: Some(NOW),
+        };
+        assert!(not_held_message("x", exact, NOW).contains("before 2023-11-14T22:13:20.000Z"));
+        let none = NotHeld { oldest_ms: None };
+        assert!(
+            not_held_message("x", none, NOW + 1)
+                .contains("before 2023-11-14T22:13:20.001Z are no longer held by this server (it holds no earlier post)")
+        );
+    }
+
+    #[test]
+    fn recovery_reaches_back_24_hours_at_most_and_never_past_the_retention() {
+        let query = |hours_ago: u64| {
+            let start = NOW - hours_ago * 3_600_000 - 1_000;
+            let start = OffsetDateTime::from_unix_timestamp_nanos(i128::from(start) * 1_000_000)
+                .unwrap()
+                .format(&Rfc3339)
+                .unwrap();
+            pairs(&[("startTime", &start)])
+        };
+        let five_days = Duration::from_secs(5 * 86_400);
+        assert!(StreamQuery::parse(&query(23), None, NOW, five_days).is_ok());
+        let refused = StreamQuery::parse(&query(24), None, NOW, five_days).unwrap_err();
+        assert_eq!(
+            refused.message,
+            "Invalid recovery window: 'startTime' must be within the last 24 hours, the \
+             longest a recovery reaches back."
+        );
+        let two_hours = Duration::from_secs(7_200);
+        let refused = StreamQuery::parse(&query(2), None, NOW, two_hours).unwrap_err();
+        assert!(
+            refused
+                .message
+                .ends_with("within the last 2 hours, the post log retention of this server.")
+        );
+    }
+
+    #[test]
     fn retention_reads_naturally() {
         assert_eq!(describe(Duration::from_secs(600)), "10 minutes");
         assert_eq!(describe(Duration::from_secs(3600)), "1 hour");
         assert_eq!(describe(Duration::from_secs(86_400)), "24 hours");
+        assert_eq!(describe(Duration::from_secs(5 * 86_400)), "5 days");
         assert_eq!(describe(Duration::from_secs(90)), "90 seconds");
     }
 }

@@ -22,7 +22,7 @@ use super::encoding::accepts_gzip;
 use super::error::{ApiError, add_rate_headers};
 use super::gnip::{Authenticated, find_stream, label_of, require_basic};
 use super::recovery::RecoveryJob;
-use super::stream_query::{QueryPairs, StartRequest, StreamQuery, requested_partition};
+use super::stream_query::{QueryPairs, StartRequest, StreamQuery, check_held, requested_partition};
 use crate::clock::now_ms;
 use crate::delivery::replay::{self, ReplayKind, ReplayTarget};
 use crate::delivery::{
@@ -145,6 +145,9 @@ pub async fn connect_gnip(
         state.settings.post_log_retention,
     )
     .map_err(refuse)?;
+    check_held(&state.post_log, query.start, now)
+        .await
+        .map_err(refuse)?;
     let start = Start::claim(query.start, &admitted.live).map_err(refuse)?;
     let options = StreamOptions {
         partition: query.partition,

@@ -49,7 +49,8 @@ are the flag names with '_' for '-':
   tls_self_signed = true
   demo = true
   demo_rate = 200
-  post_log_retention = \"1h\"
+  post_log_retention = \"48h\"
+  post_log_max_bytes = \"200GiB\"
   nats = \"nats://127.0.0.1:4222\"
 
 Flags win over environment variables, which win over the file. Relative paths in the file
@@ -144,10 +145,19 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
 
-    /// How long accepted posts are kept in the post log (DATA_DIR/postlog) for backfill and
-    /// recovery: 5m to 24h, e.g. 30m, 2h [default: 10m].
+    /// How long accepted posts are kept in the post log (DATA_DIR/postlog, or the cluster's
+    /// JetStream posts stream) for backfill, recovery and replay: 5m to 120h (5 days),
+    /// e.g. 2h, 48h, 120h [default: 24h, Recovery's window].
     #[arg(long, env = "SLUICE_POST_LOG_RETENTION", value_name = "DURATION")]
     post_log_retention: Option<String>,
+
+    /// Disk budget of the post log, e.g. 500MB, 20GiB, 2TB (at least 1MiB). Over it the
+    /// oldest segments are dropped even before the retention ends, and recovery windows
+    /// that start before the oldest post still held are refused. Checked every 10 s; see
+    /// the README for the disk cost per day at a given rate [default: none, the retention
+    /// alone bounds the log].
+    #[arg(long, env = "SLUICE_POST_LOG_MAX_BYTES", value_name = "SIZE")]
+    post_log_max_bytes: Option<String>,
 
     /// Also act as an HTTPS proxy for X's API hosts (api.twitter.com, api.x.com,
     /// gnip-stream.twitter.com, ...), for clients that hard-code them: point
@@ -192,6 +202,7 @@ struct FileConfig {
     admin_token: Option<String>,
     public_url: Option<String>,
     post_log_retention: Option<String>,
+    post_log_max_bytes: Option<String>,
     intercept: Option<bool>,
     nats: Option<String>,
     match_threads: Option<NonZeroUsize>,
@@ -240,6 +251,8 @@ struct Config {
     admin_token: Option<String>,
     public_url: Option<String>,
     post_log_retention: Duration,
+    /// `--post-log-max-bytes`, in bytes.
+    post_log_max_bytes: Option<u64>,
     /// `--intercept`: CONNECT to X's API hosts is served.
     intercept: bool,
     nats: Option<String>,
@@ -289,6 +302,12 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
         None => DEFAULT_POST_LOG_RETENTION,
         Some(text) => parse_retention(text)?,
     };
+    let post_log_max_bytes = args
+        .post_log_max_bytes
+        .as_deref()
+        .or(file.post_log_max_bytes.as_deref())
+        .map(parse_max_bytes)
+        .transpose()?;
     Ok(Config {
         listen: args
             .listen
@@ -315,6 +334,7 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             .or(file.public_url)
             .map(|u| u.trim_end_matches('/').to_owned()),
         post_log_retention,
+        post_log_max_bytes,
         intercept: args.intercept.or(file.intercept).unwrap_or(false),
         nats: args.nats.clone().or(file.nats).filter(|u| !u.is_empty()),
         match_threads: args
@@ -390,6 +410,20 @@ fn parse_retention(text: &str) -> anyhow::Result<Duration> {
     Ok(retention)
 }
 
+/// The smallest `--post-log-max-bytes`: less would hold seconds of posts.
+const MIN_POST_LOG_MAX_BYTES: u64 = 1 << 20;
+
+/// Reads `--post-log-max-bytes` (`500MB`, `20GiB`, `2 TB`, a plain number of bytes).
+fn parse_max_bytes(text: &str) -> anyhow::Result<u64> {
+    let size: bytesize::ByteSize = text.trim().parse().map_err(|e| {
+        anyhow::anyhow!("--post-log-max-bytes: {text:?} is not a size like 500MB or 20GiB ({e})")
+    })?;
+    if size.as_u64() < MIN_POST_LOG_MAX_BYTES {
+        bail!("--post-log-max-bytes must be at least 1MiB, not {text}");
+    }
+    Ok(size.as_u64())
+}
+
 /// Runs the server until SIGINT/SIGTERM.
 ///
 /// Long on purpose: start-up reads as the sequence an operator sees in the log (data dir,
@@ -433,6 +467,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| listen_url.clone()),
         post_log_retention: config.post_log_retention,
+        post_log_max_bytes: config.post_log_max_bytes,
         match_threads: config.match_threads,
         ..Settings::default()
     };
@@ -449,6 +484,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             let cluster = sluice_cluster::NatsCluster::connect(&sluice_cluster::ClusterConfig {
                 url: url.clone(),
                 retention: config.post_log_retention,
+                max_bytes: config.post_log_max_bytes,
             })
             .await?;
             // The shared state lives in JetStream: the node's store is a cache rebuilt
@@ -646,7 +682,8 @@ mod tests {
                 demo_rate: 50.0,
                 admin_token: None,
                 public_url: None,
-                post_log_retention: Duration::from_secs(600),
+                post_log_retention: Duration::from_secs(24 * 3600),
+                post_log_max_bytes: None,
                 intercept: false,
                 nats: None,
                 match_threads: std::thread::available_parallelism().unwrap().get(),
@@ -677,10 +714,53 @@ mod tests {
             mixed.unwrap().post_log_retention,
             Duration::from_secs(5_400)
         );
-        for bad in ["25h", "4m", "0s", "ten minutes", "", "-5m"] {
+        let five_days = resolve(
+            &args(&["--post-log-retention=5 days"]),
+            FileConfig::default(),
+        );
+        assert_eq!(
+            five_days.unwrap().post_log_retention,
+            Duration::from_secs(120 * 3600)
+        );
+        for bad in ["121h", "6days", "4m", "0s", "ten minutes", "", "-5m"] {
             let flag = format!("--post-log-retention={bad}");
             assert!(
                 resolve(&args(&[&flag]), FileConfig::default()).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn post_log_max_bytes_reads_human_sizes_from_flag_or_file() {
+        let cases = [
+            ("500MB", 500_000_000),
+            ("20GiB", 20 << 30),
+            ("20 GiB", 20 << 30),
+            ("1.5 TB", 1_500_000_000_000),
+            ("1MiB", 1 << 20),
+            ("1048576", 1 << 20),
+        ];
+        for (text, bytes) in cases {
+            let flag = format!("--post-log-max-bytes={text}");
+            let config = resolve(&args(&[&flag]), FileConfig::default()).unwrap();
+            assert_eq!(config.post_log_max_bytes, Some(bytes), "{text}");
+        }
+        let from_file = resolve(&args(&[]), file(r#"post_log_max_bytes = "2GB""#));
+        assert_eq!(from_file.unwrap().post_log_max_bytes, Some(2_000_000_000));
+        let both = resolve(
+            &args(&["--post-log-max-bytes", "3GB"]),
+            file(r#"post_log_max_bytes = "2GB""#),
+        );
+        assert_eq!(both.unwrap().post_log_max_bytes, Some(3_000_000_000));
+        for bad in ["", "lots", "-5GB", "20 GiBs", "1KiB", "0"] {
+            let flag = format!("--post-log-max-bytes={bad}");
+            let refused = resolve(&args(&[&flag]), FileConfig::default());
+            assert!(
+                refused
+                    .unwrap_err()
+                    .to_string()
+                    .contains("--post-log-max-bytes"),
                 "{bad:?}"
             );
         }

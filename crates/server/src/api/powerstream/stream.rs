@@ -13,7 +13,7 @@ use super::ensure_stream;
 use crate::api::close::close_messages;
 use crate::api::encoding::accepts_gzip;
 use crate::api::problem::ProblemError;
-use crate::api::stream_query::StreamQuery;
+use crate::api::stream_query::{StreamQuery, check_held};
 use crate::api::streaming::{Start, StreamOptions, open_stream_at};
 use crate::clock::now_ms;
 use crate::delivery::{Encoding, Format};
@@ -54,6 +54,12 @@ pub async fn connect(
         u64::try_from(now).unwrap_or(0),
         state.settings.post_log_retention,
     )?;
+    check_held(
+        &state.post_log,
+        parsed.start,
+        u64::try_from(now).unwrap_or(0),
+    )
+    .await?;
     let datacenter = state.settings.datacenter.as_str();
     let datacenter_header = HeaderValue::from_str(datacenter).map_err(ProblemError::internal)?;
     let live = ensure_stream(&state, &account).await?;

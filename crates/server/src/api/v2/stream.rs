@@ -20,6 +20,7 @@ use crate::api::close::close_messages;
 use crate::api::encoding::accepts_gzip;
 use crate::api::error::add_rate_headers;
 use crate::api::problem::ProblemError;
+use crate::api::stream_query::check_held;
 use crate::api::streaming::{Start, StreamOptions, open_stream_at};
 use crate::clock::now_ms;
 use crate::delivery::{Encoding, Format};
@@ -74,6 +75,15 @@ async fn connect(
         state.settings.post_log_retention,
     )
     .map_err(with_rate)?;
+    check_held(&state.post_log, parsed.start, now)
+        .await
+        .map_err(|e| {
+            with_rate(match e.status {
+                // The window's other refusals are v2 invalid requests too (V2StreamQuery).
+                StatusCode::NOT_ACCEPTABLE => ProblemError::invalid_request(e.message),
+                _ => e.into(),
+            })
+        })?;
     let live = ensure_stream(state, &app, product)
         .await
         .map_err(|e| with_rate(e.into()))?;
