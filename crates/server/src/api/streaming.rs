@@ -203,6 +203,17 @@ pub enum Start {
         /// The stream's recovery slot.
         job: RecoveryJob,
     },
+    /// A Replay API job (`fromDate`/`toDate`): the posts appended in the window, then one
+    /// of Replay's completion messages and the end of the body. Holds the stream's one job
+    /// slot until the connection ends.
+    Replay {
+        /// Window start, epoch ms, inclusive.
+        from_ms: u64,
+        /// Window end, epoch ms, exclusive.
+        end_ms: u64,
+        /// The stream's job slot.
+        job: RecoveryJob,
+    },
 }
 
 impl Start {
@@ -225,6 +236,7 @@ impl Start {
             Start::Live => "live",
             Start::Backfill { .. } => "backfill",
             Start::Recovery { .. } => "recovery",
+            Start::Replay { .. } => "replay",
         }
     }
 }
@@ -294,7 +306,7 @@ pub fn open_stream_at(
     // A live connection is registered at once; the others later or never.
     let registered = match start {
         Start::Live => registration.register(),
-        Start::Backfill { .. } | Start::Recovery { .. } => None,
+        Start::Backfill { .. } | Start::Recovery { .. } | Start::Replay { .. } => None,
     };
     tracing::info!(
         account = live.key.account,
@@ -332,6 +344,21 @@ pub fn open_stream_at(
                 target(),
                 ReplayKind::Recovery {
                     from_ms: start_ms,
+                    end_ms,
+                    outbox: outbox.clone(),
+                },
+            ))
+        }
+        Start::Replay {
+            from_ms,
+            end_ms,
+            job,
+        } => {
+            recovery_job = Some(job);
+            Some(replay::spawn(
+                target(),
+                ReplayKind::Replay {
+                    from_ms,
                     end_ms,
                     outbox: outbox.clone(),
                 },

@@ -25,7 +25,8 @@ use serde::Deserialize;
 use sluice_server::auth::AdminToken;
 use sluice_server::intercept::Intercept;
 use sluice_server::settings::{
-    DEFAULT_POST_LOG_RETENTION, MAX_POST_LOG_RETENTION, MIN_POST_LOG_RETENTION,
+    DEFAULT_POST_LOG_RETENTION, DEFAULT_REPLAY_EMBARGO, MAX_POST_LOG_RETENTION,
+    MIN_POST_LOG_RETENTION,
 };
 use sluice_server::{AppState, ServeOptions, Settings, StoreLocation, demo, tls};
 use tokio::net::TcpListener;
@@ -50,6 +51,7 @@ are the flag names with '_' for '-':
   demo = true
   demo_rate = 200
   post_log_retention = \"1h\"
+  replay_embargo = \"30m\"
   nats = \"nats://127.0.0.1:4222\"
 
 Flags win over environment variables, which win over the file. Relative paths in the file
@@ -175,6 +177,12 @@ pub struct ServeArgs {
     /// gets its posts in ingest order [default: the cores available].
     #[arg(long, env = "SLUICE_MATCH_THREADS", value_name = "N")]
     match_threads: Option<NonZeroUsize>,
+
+    /// How old the end of a PowerTrack Replay window (toDate) must be; its start (fromDate)
+    /// must be a minute older still. X's rule is 30 minutes; lower it, e.g. to 0s, to
+    /// replay recent posts in tests [default: 30m].
+    #[arg(long, env = "SLUICE_REPLAY_EMBARGO", value_name = "DURATION")]
+    replay_embargo: Option<String>,
 }
 
 /// The `--config` file: the same settings as the flags, keys with `_`.
@@ -195,6 +203,7 @@ struct FileConfig {
     intercept: Option<bool>,
     nats: Option<String>,
     match_threads: Option<NonZeroUsize>,
+    replay_embargo: Option<String>,
 }
 
 impl FileConfig {
@@ -245,6 +254,8 @@ struct Config {
     nats: Option<String>,
     /// `--match-threads`.
     match_threads: usize,
+    /// `--replay-embargo`.
+    replay_embargo: Duration,
 }
 
 /// Merges flags and environment (already in `args`) over the file over the defaults, and
@@ -289,6 +300,16 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
         None => DEFAULT_POST_LOG_RETENTION,
         Some(text) => parse_retention(text)?,
     };
+    let replay_embargo = match args
+        .replay_embargo
+        .as_deref()
+        .or(file.replay_embargo.as_deref())
+    {
+        None => DEFAULT_REPLAY_EMBARGO,
+        Some(text) => humantime::parse_duration(text.trim()).with_context(|| {
+            format!("--replay-embargo: {text:?} is not a duration like 30m, 5m or 0s")
+        })?,
+    };
     Ok(Config {
         listen: args
             .listen
@@ -321,6 +342,7 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             .match_threads
             .or(file.match_threads)
             .map_or_else(sluice_server::workers::available_cores, NonZeroUsize::get),
+        replay_embargo,
     })
 }
 
@@ -434,6 +456,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             .unwrap_or_else(|| listen_url.clone()),
         post_log_retention: config.post_log_retention,
         match_threads: config.match_threads,
+        replay_embargo: config.replay_embargo,
         ..Settings::default()
     };
     let (state, cluster_tasks) = match &config.nats {
@@ -650,8 +673,25 @@ mod tests {
                 intercept: false,
                 nats: None,
                 match_threads: std::thread::available_parallelism().unwrap().get(),
+                replay_embargo: Duration::from_secs(1_800),
             }
         );
+    }
+
+    #[test]
+    fn replay_embargo_comes_from_flag_or_file_and_may_be_zero() {
+        let config = resolve(&args(&[]), file(r#"replay_embargo = "5m""#)).unwrap();
+        assert_eq!(config.replay_embargo, Duration::from_secs(300));
+        let from_file = file(r#"replay_embargo = "5m""#);
+        let flag = resolve(&args(&["--replay-embargo", "0s"]), from_file).unwrap();
+        assert_eq!(flag.replay_embargo, Duration::ZERO);
+        for bad in ["thirty", "", "-5m"] {
+            let flag = format!("--replay-embargo={bad}");
+            assert!(
+                resolve(&args(&[&flag]), FileConfig::default()).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
