@@ -298,6 +298,7 @@ pub fn open_stream_at(
         partition,
         local_dc_only: options.local_dc_only,
         format: options.format.clone(),
+        encoding: options.encoding,
         datacenter: state.settings.datacenter.as_str().into(),
         max_batch_bytes: state.settings.max_batch_bytes,
         compliance: state.compliance.clone(),

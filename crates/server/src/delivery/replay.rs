@@ -1,9 +1,9 @@
 //! Replay: posts read back from the post log for one connection, routed exactly as live
 //! delivery would route them ([`super::select`]), framed into [`Segment`]s by the same
 //! [`SegmentBuilder`] live delivery uses, and handed to its body through a bounded
-//! [`ReplayFeed`]. The segments are not compressed here: one connection receives them, so
-//! there is nothing to share, and a gzip body compresses them as it writes them, as it does
-//! any segment without a shared compressed form.
+//! [`ReplayFeed`]. A gzip connection's segments are compressed here, in the blocking
+//! section that read them, so a replay costs the async workers (which write every live
+//! connection's body) no compression: the body writes a compressed segment as it is.
 //!
 //! Two kinds:
 //! - **Backfill** (`backfillMinutes`): from the first post of the window, read until caught
@@ -47,7 +47,9 @@ use sluice_wire::{InfoBody, UnprocessedRange};
 use tokio::sync::mpsc;
 
 use super::body::ReplayFeed;
+use super::encoding::Encoding;
 use super::format::Format;
+use super::gzip::with_thread_deflater;
 use super::outbox::{CloseReason, Outbox};
 use super::segment::{Segment, SegmentBuilder};
 use super::select::{Routed, Selector};
@@ -90,6 +92,8 @@ pub struct ReplayTarget {
     pub local_dc_only: bool,
     /// How the connection writes posts.
     pub format: Format,
+    /// Gzip or identity: gzip segments are compressed by the replay's blocking sections.
+    pub encoding: Encoding,
     /// This node's datacenter.
     pub datacenter: Arc<str>,
     /// About how many message bytes one feed segment holds.
@@ -587,11 +591,21 @@ impl Reader {
             .usage
             .add(crate::usage::hour_of(crate::clock::now_ms()), 0, replayed);
         Ok(Step {
-            segment: framed.take(None).map(|(segment, _)| segment),
+            segment: self.take_segment(&mut framed),
             at_end,
             past_bound,
             stalled,
         })
+    }
+
+    /// What `framed` holds as a segment, compressed for a gzip connection (on this
+    /// blocking thread's deflater).
+    fn take_segment(&self, framed: &mut SegmentBuilder) -> Option<Segment> {
+        let taken = match self.target.encoding {
+            Encoding::Gzip => with_thread_deflater(|deflater| framed.take(Some(deflater))),
+            Encoding::Identity => framed.take(None),
+        };
+        taken.map(|(segment, _)| segment)
     }
 
     /// How a logged post is routed, if this connection gets it.
@@ -638,7 +652,6 @@ mod tests {
     use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
 
     use super::*;
-    use crate::delivery::Encoding;
     use crate::registry::StreamRegistry;
 
     fn raw(i: u64) -> String {
@@ -686,6 +699,7 @@ mod tests {
             partition: None,
             local_dc_only: false,
             format: Format::Native,
+            encoding: Encoding::Gzip,
             datacenter: "local".into(),
             // Small batches: the replay takes several steps.
             max_batch_bytes: 500,
@@ -830,6 +844,7 @@ mod tests {
                 partition: None,
                 local_dc_only: false,
                 format: Format::Native,
+                encoding: Encoding::Gzip,
                 datacenter: "local".into(),
                 max_batch_bytes: 500,
                 compliance: Compliance::in_memory(),
