@@ -5,7 +5,9 @@
 //! under its stream's node-local number, so that matching a post costs one feature
 //! extraction and one walk of the index however many streams the node serves; each
 //! stream's [`RuleBook`] is its view of that index plus the tags its `matching_rules`
-//! report.
+//! report. A stream of a product fed only by replay jobs ([`Delivery::Replay`]) has an
+//! index of its own instead: live posts are never matched against its rules, and its
+//! replay jobs match against them alone.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -15,7 +17,7 @@ use std::time::Instant;
 use sluice_matcher::{MatcherReader, MatcherWriter, Scratch, SharedMatcher};
 use sluice_model::PostView;
 use sluice_rules::Rule;
-use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
+use sluice_store::{Delivery, Product, StoredStream, StreamLimits, StreamRef};
 
 use crate::delivery::tap::Taps;
 use crate::delivery::{Format, Outbox};
@@ -54,7 +56,8 @@ pub struct LiveStream {
     /// Serializes rule changes on this stream: a second add waits for the first (spec
     /// docs/compatibility.md ("Decisions")), and store order equals matcher order.
     pub rules_gate: tokio::sync::Mutex<()>,
-    /// Recovery requests (`startTime`/`endTime`) running on this stream; X allows 2 at once.
+    /// Recovery requests (`startTime`/`endTime`) running on this stream, X allows 2 at once;
+    /// on a Replay stream, its replay jobs (one at a time).
     pub recovery_jobs: AtomicU32,
     /// What the stream delivered and matched, not yet stored ([`crate::usage`]).
     pub usage: StreamUsage,
@@ -415,7 +418,13 @@ impl StreamRegistry {
         let mut streams = self.streams.write().unwrap_or_else(|e| e.into_inner());
         let stream = streams
             .entry(stored.stream.clone())
-            .or_insert_with(|| Arc::new(LiveStream::new(stored, &self.rules)))
+            .or_insert_with(|| {
+                let index = match stored.stream.product.spec().delivery {
+                    Delivery::Live => self.rules.clone(),
+                    Delivery::Replay => Arc::new(NodeRules::default()),
+                };
+                Arc::new(LiveStream::new(stored, &index))
+            })
             .clone();
         *lock(&stream.limits) = stored.limits;
         self.version.fetch_add(1, Ordering::Release);

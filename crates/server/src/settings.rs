@@ -57,7 +57,13 @@ pub struct Settings {
     /// Threads that match the posts of a batch (`--match-threads`; default: the cores
     /// available). With 1 the pipeline thread matches every post itself.
     pub match_threads: usize,
+    /// How old the end of a Replay window must be (`--replay-embargo`; X's 30 minutes by
+    /// default, [`DEFAULT_REPLAY_EMBARGO`]); its start must be a minute older still.
+    pub replay_embargo: Duration,
 }
+
+/// Default of [`Settings::replay_embargo`]: X's "toDate at least 30 minutes old".
+pub const DEFAULT_REPLAY_EMBARGO: Duration = Duration::from_secs(30 * 60);
 
 /// Default of [`Settings::post_log_retention`]: Recovery's window, 24 hours.
 pub const DEFAULT_POST_LOG_RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -90,6 +96,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             usage_flush_interval: crate::usage::flush::FLUSH_INTERVAL,
             match_threads: crate::workers::available_cores(),
+            replay_embargo: DEFAULT_REPLAY_EMBARGO,
         }
     }
 }

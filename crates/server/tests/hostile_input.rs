@@ -334,7 +334,8 @@ async fn every_refusal_is_in_the_dialect_of_its_path() {
         ("decahose method", "DELETE", "/stream/sample10/accounts/acme/publishers/twitter/prod.json".into(), none.clone(), Body::None, 405, GnipStream),
         ("firehose method", "POST", "/stream/firehose/accounts/acme/publishers/twitter/prod.json".into(), none.clone(), Body::None, 405, GnipStream),
         ("firehose bad utf-8", "GET", "/stream/firehose/accounts/acme/publishers/twitter/%ff.json".into(), none.clone(), Body::None, 400, GnipStream),
-        ("replay unknown", "GET", "/replay/powertrack/accounts/acme/publishers/twitter/prod.json".into(), none.clone(), Body::None, 404, GnipStream),
+        ("replay no auth", "GET", "/replay/powertrack/accounts/acme/publishers/twitter/prod.json".into(), none.clone(), Body::None, 401, GnipStream),
+        ("replay unknown", "GET", "/replay/sample10/accounts/acme/publishers/twitter/prod.json".into(), none.clone(), Body::None, 404, GnipStream),
         // Powerstream.
         ("powerstream method", "POST", "/2/powerstream".into(), bearer.clone(), Body::None, 405, Problem),
         ("powerstream rules method", "PUT", "/2/powerstream/rules".into(), bearer.clone(), Body::None, 405, Problem),

@@ -44,7 +44,7 @@ pub use delete::{
     DeleteDetail, DeleteEntry, DeleteRequest, DeleteResponse, DeleteSummary, DeleteTarget,
 };
 pub use error::{ErrorBody, ErrorMessage, INVALID_JSON_MESSAGE, InvalidJson};
-pub use info::{InfoBody, InfoMessage};
+pub use info::{InfoBody, InfoMessage, UnprocessedRange};
 pub use list::RulesResponse;
 pub use request::{RuleIdsRequest, RuleInput, RulesRequest};
 pub use rule::{MatchingRule, Rule, RuleValue};

@@ -13,6 +13,7 @@
 // Products.
 pub mod powerstream;
 pub mod powertrack;
+pub mod replay;
 pub mod v2;
 pub mod volume;
 
@@ -97,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/token", post(apps::oauth2_token))
         .route("/metrics/usage/accounts/{account}", get(usage::get_usage))
         .merge(powertrack::routes())
+        .merge(replay::routes())
         .merge(volume::routes())
         .merge(powerstream::routes())
         .merge(v2::routes())

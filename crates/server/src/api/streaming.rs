@@ -206,6 +206,17 @@ pub enum Start {
         /// The stream's recovery slot.
         job: RecoveryJob,
     },
+    /// A Replay API job (`fromDate`/`toDate`): the posts appended in the window, then one
+    /// of Replay's completion messages and the end of the body. Holds the stream's one job
+    /// slot until the connection ends.
+    Replay {
+        /// Window start, epoch ms, inclusive.
+        from_ms: u64,
+        /// Window end, epoch ms, exclusive.
+        end_ms: u64,
+        /// The stream's job slot.
+        job: RecoveryJob,
+    },
 }
 
 impl Start {
@@ -228,6 +239,7 @@ impl Start {
             Start::Live => "live",
             Start::Backfill { .. } => "backfill",
             Start::Recovery { .. } => "recovery",
+            Start::Replay { .. } => "replay",
         }
     }
 }
@@ -289,6 +301,7 @@ pub fn open_stream_at(
         partition,
         local_dc_only: options.local_dc_only,
         format: options.format.clone(),
+        encoding: options.encoding,
         datacenter: state.settings.datacenter.as_str().into(),
         max_batch_bytes: state.settings.max_batch_bytes,
         compliance: state.compliance.clone(),
@@ -297,7 +310,7 @@ pub fn open_stream_at(
     // A live connection is registered at once; the others later or never.
     let registered = match start {
         Start::Live => registration.register(),
-        Start::Backfill { .. } | Start::Recovery { .. } => None,
+        Start::Backfill { .. } | Start::Recovery { .. } | Start::Replay { .. } => None,
     };
     tracing::info!(
         account = live.key.account,
@@ -335,6 +348,21 @@ pub fn open_stream_at(
                 target(),
                 ReplayKind::Recovery {
                     from_ms: start_ms,
+                    end_ms,
+                    outbox: outbox.clone(),
+                },
+            ))
+        }
+        Start::Replay {
+            from_ms,
+            end_ms,
+            job,
+        } => {
+            recovery_job = Some(job);
+            Some(replay::spawn(
+                target(),
+                ReplayKind::Replay {
+                    from_ms,
                     end_ms,
                     outbox: outbox.clone(),
                 },

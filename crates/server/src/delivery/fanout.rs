@@ -21,6 +21,8 @@
 
 use std::sync::Arc;
 
+use sluice_store::Delivery;
+
 use super::encoding::Encoding;
 use super::format::Format;
 use super::gzip::Deflater;
@@ -112,7 +114,9 @@ impl Fanout {
 
     /// Fans a batch out to live connections: routes every post for every stream in
     /// `streams` (each listed once) that has connections, and queues the results in their
-    /// outboxes, in post order; then adds the batch to the streams' usage counts.
+    /// outboxes, in post order; then adds the batch to the streams' usage counts. Streams
+    /// of a product fed only by replay jobs are passed over: their rules are not in the
+    /// node-wide index and their connections are never registered.
     ///
     /// The groups are taken from the connections open when the batch starts (after it was
     /// logged); a connection that registers meanwhile still receives the segments of its
@@ -125,6 +129,9 @@ impl Fanout {
     pub fn fan_out(&mut self, streams: &[Arc<LiveStream>], posts: &[BatchPost<'_>]) {
         self.active.clear();
         for stream in streams {
+            if stream.product().spec().delivery != Delivery::Live {
+                continue;
+            }
             // Only a volume product's streams share a route: a rules stream never needs the
             // search (which would make this loop quadratic in the number of streams).
             let shared = partitions_of(stream.product()).is_some();

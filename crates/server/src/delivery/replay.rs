@@ -1,9 +1,9 @@
 //! Replay: posts read back from the post log for one connection, routed exactly as live
 //! delivery would route them ([`super::select`]), framed into [`Segment`]s by the same
 //! [`SegmentBuilder`] live delivery uses, and handed to its body through a bounded
-//! [`ReplayFeed`]. The segments are not compressed here: one connection receives them, so
-//! there is nothing to share, and a gzip body compresses them as it writes them, as it does
-//! any segment without a shared compressed form.
+//! [`ReplayFeed`]. A gzip connection's segments are compressed here, in the blocking
+//! section that read them, so a replay costs the async workers (which write every live
+//! connection's body) no compression: the body writes a compressed segment as it is.
 //!
 //! Two kinds:
 //! - **Backfill** (`backfillMinutes`): from the first post of the window, read until caught
@@ -17,6 +17,11 @@
 //!   Then the body goes on with the outbox.
 //! - **Recovery** (`startTime`/`endTime`): the posts appended in the window, then the
 //!   outbox is closed with the completion message; nothing live.
+//! - **Replay** (the Replay API's `fromDate`/`toDate`): the same, ended by one of Replay's
+//!   three messages. A stretch of the log that cannot be read is skipped to the next
+//!   minute and named in `minutes_failed` (`Replay Request Completed with Errors`); a log
+//!   that keeps failing, or cannot be searched for the next minute, ends the replay with
+//!   `Replay Request Failed to Complete` and the `unprocessed_range` left.
 //!
 //! The reading runs in short blocking sections (`spawn_blocking`) of bounded size, each
 //! producing at most one segment of about `max_batch_bytes`; the feed holds two segments,
@@ -38,11 +43,13 @@ use sluice_model::compliance::is_event;
 use sluice_model::enrich::without_location;
 use sluice_model::parse_post;
 use sluice_postlog::{LogError, PostLog};
-use sluice_wire::InfoBody;
+use sluice_wire::{InfoBody, UnprocessedRange};
 use tokio::sync::mpsc;
 
 use super::body::ReplayFeed;
+use super::encoding::Encoding;
 use super::format::Format;
+use super::gzip::with_thread_deflater;
 use super::outbox::{CloseReason, Outbox};
 use super::segment::{Segment, SegmentBuilder};
 use super::select::{Routed, Selector};
@@ -65,6 +72,10 @@ const APPEND_GRACE_MS: u64 = 1_000;
 const STALL_RETRY: Duration = Duration::from_millis(50);
 /// Empty reads in a row before a replay gives up (about 2 s).
 const MAX_STALLS: u32 = 40;
+/// Minutes in a row a Replay job may fail to read before it gives up on the rest of its
+/// window: a log that fails this often is not coming back within the job.
+const MAX_FAILED_MINUTES_IN_A_ROW: u32 = 3;
+const MINUTE_MS: u64 = 60_000;
 
 /// Who a replay is for: the stream and what its connection asks for.
 pub struct ReplayTarget {
@@ -81,6 +92,8 @@ pub struct ReplayTarget {
     pub local_dc_only: bool,
     /// How the connection writes posts.
     pub format: Format,
+    /// Gzip or identity: gzip segments are compressed by the replay's blocking sections.
+    pub encoding: Encoding,
     /// This node's datacenter.
     pub datacenter: Arc<str>,
     /// About how many message bytes one feed segment holds.
@@ -108,6 +121,17 @@ pub enum ReplayKind {
     /// Recovery of the posts appended from `from_ms` to before `end_ms`; then `outbox` is
     /// closed with the `Recovery Request Completed` message.
     Recovery {
+        /// The window's start (inclusive), epoch milliseconds, by append time.
+        from_ms: u64,
+        /// The window's end (exclusive), epoch milliseconds, by append time.
+        end_ms: u64,
+        /// The connection's outbox (never registered: it only carries the close).
+        outbox: Arc<Outbox>,
+    },
+    /// A Replay API job: the posts appended from `from_ms` to before `end_ms` (whole
+    /// minutes); then `outbox` is closed with `Replay Request Completed` (with or without
+    /// errors) or `Replay Request Failed to Complete`.
+    Replay {
         /// The window's start (inclusive), epoch milliseconds, by append time.
         from_ms: u64,
         /// The window's end (exclusive), epoch milliseconds, by append time.
@@ -146,6 +170,17 @@ pub fn spawn(target: ReplayTarget, kind: ReplayKind) -> ReplayFeed {
                 (reader, Err(e)) => {
                     give_up(&reader, &e);
                     outbox.close(CloseReason::Operational);
+                }
+            },
+            ReplayKind::Replay {
+                from_ms,
+                end_ms,
+                outbox,
+            } => match reader.seek(from_ms).await {
+                (reader, Ok(())) => replay_window(reader, from_ms, end_ms, &outbox, tx).await,
+                (reader, Err(e)) => {
+                    give_up(&reader, &e);
+                    replay_failed(&reader, from_ms, end_ms, &outbox);
                 }
             },
         }
@@ -234,6 +269,105 @@ async fn recovery(mut reader: Reader, end_ms: u64, outbox: &Outbox, tx: mpsc::Se
     ))));
 }
 
+/// A Replay job: the window, minutes that cannot be read skipped and named, then Replay's
+/// completion message (see the module doc).
+async fn replay_window(
+    mut reader: Reader,
+    from_ms: u64,
+    end_ms: u64,
+    outbox: &Outbox,
+    tx: mpsc::Sender<Segment>,
+) {
+    let mut stalls = Stalls::default();
+    let mut minutes_failed: Vec<u64> = Vec::new();
+    let mut failures_in_a_row = 0;
+    // Where reading resumed last (the window's start, or the minute after one skipped).
+    let mut resumed_ms = from_ms;
+    loop {
+        let (back, progress) = reader.advance(Bound::Time(end_ms), &tx, &mut stalls).await;
+        reader = back;
+        // The minute being read: that of the last post passed, or where reading resumed.
+        let minute = floor_minute(reader.last_ms.unwrap_or(0).max(resumed_ms));
+        match progress {
+            Progress::More => failures_in_a_row = 0,
+            Progress::Ended {
+                past_bound: true, ..
+            } => break,
+            Progress::Ended { .. } => {
+                let now = u64::try_from(now_ms()).unwrap_or(0);
+                if now >= end_ms + APPEND_GRACE_MS {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Progress::ClientGone => return,
+            Progress::Failed(e) => {
+                give_up(&reader, &e);
+                failures_in_a_row += 1;
+                if failures_in_a_row > MAX_FAILED_MINUTES_IN_A_ROW {
+                    return replay_failed(&reader, minute, end_ms, outbox);
+                }
+                if minutes_failed.last() != Some(&minute) {
+                    minutes_failed.push(minute);
+                }
+                resumed_ms = minute + MINUTE_MS;
+                if resumed_ms >= end_ms {
+                    break;
+                }
+                let (back, found) = reader.seek(resumed_ms).await;
+                reader = back;
+                if let Err(e) = found {
+                    give_up(&reader, &e);
+                    return replay_failed(&reader, resumed_ms, end_ms, outbox);
+                }
+            }
+            Progress::Stuck => return replay_failed(&reader, minute, end_ms, outbox),
+        }
+    }
+    let minutes_failed = minutes_failed.into_iter().map(stream_time).collect();
+    let line = InfoBody::replay_completed(
+        sluice_wire::sent::stream_sent_now(),
+        reader.activity_count,
+        minutes_failed,
+    );
+    outbox.close(CloseReason::Completed(Bytes::from(sluice_wire::to_vec(
+        &line,
+    ))));
+}
+
+/// Ends a Replay job that could not deliver `[from_ms, end_ms)`.
+fn replay_failed(reader: &Reader, from_ms: u64, end_ms: u64, outbox: &Outbox) {
+    tracing::warn!(
+        account = reader.target.stream.key.account,
+        stream = reader.target.stream.key.label,
+        "a replay job stopped before the end of its window: the post log kept failing"
+    );
+    let unprocessed = UnprocessedRange {
+        from_date: stream_time(from_ms),
+        to_date: stream_time(end_ms),
+    };
+    let line = InfoBody::replay_failed(
+        sluice_wire::sent::stream_sent_now(),
+        unprocessed,
+        reader.activity_count,
+    );
+    outbox.close(CloseReason::Completed(Bytes::from(sluice_wire::to_vec(
+        &line,
+    ))));
+}
+
+/// The start of the minute `ms` is in.
+fn floor_minute(ms: u64) -> u64 {
+    ms - ms % MINUTE_MS
+}
+
+/// Epoch milliseconds in the stream `sent` format.
+fn stream_time(ms: u64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    sluice_wire::sent::stream_sent(at)
+}
+
 /// What one step of a replay loop came to.
 enum Progress {
     /// Posts were read (and sent): go on.
@@ -305,6 +439,8 @@ struct Reader {
     selector: Selector,
     cursor: u64,
     activity_count: u64,
+    /// The append time of the last post passed, if any.
+    last_ms: Option<u64>,
 }
 
 /// What one blocking section produced.
@@ -331,6 +467,7 @@ impl Reader {
             target,
             cursor: 0,
             activity_count: 0,
+            last_ms: None,
         }
     }
 
@@ -398,7 +535,13 @@ impl Reader {
         let mut replayed = 0;
         let (mut at_end, mut past_bound, mut stalled) = (false, false, false);
         while framed.len() < self.target.max_batch_bytes && scanned < SCAN_POSTS {
-            let posts = self.target.log.read(self.cursor, READ_POSTS)?;
+            let posts = match self.target.log.read(self.cursor, READ_POSTS) {
+                Ok(posts) => posts,
+                // What was read before the failure is handed over (and counted); the next
+                // step meets the failure again.
+                Err(_) if !framed.is_empty() => break,
+                Err(e) => return Err(e),
+            };
             if posts.is_empty() {
                 if self.cursor < self.target.log.next_seq() {
                     let first = self.target.log.seq_at_time(0)?;
@@ -424,6 +567,7 @@ impl Reader {
                     break;
                 }
                 self.cursor = post.seq + 1;
+                self.last_ms = Some(post.appended_ms);
                 scanned += 1;
                 let Some(bytes) = compliant(&self.target.compliance, &post.bytes) else {
                     continue;
@@ -447,11 +591,21 @@ impl Reader {
             .usage
             .add(crate::usage::hour_of(crate::clock::now_ms()), 0, replayed);
         Ok(Step {
-            segment: framed.take(None).map(|(segment, _)| segment),
+            segment: self.take_segment(&mut framed),
             at_end,
             past_bound,
             stalled,
         })
+    }
+
+    /// What `framed` holds as a segment, compressed for a gzip connection (on this
+    /// blocking thread's deflater).
+    fn take_segment(&self, framed: &mut SegmentBuilder) -> Option<Segment> {
+        let taken = match self.target.encoding {
+            Encoding::Gzip => with_thread_deflater(|deflater| framed.take(Some(deflater))),
+            Encoding::Identity => framed.take(None),
+        };
+        taken.map(|(segment, _)| segment)
     }
 
     /// How a logged post is routed, if this connection gets it.
@@ -498,7 +652,6 @@ mod tests {
     use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
 
     use super::*;
-    use crate::delivery::Encoding;
     use crate::registry::StreamRegistry;
 
     fn raw(i: u64) -> String {
@@ -546,6 +699,7 @@ mod tests {
             partition: None,
             local_dc_only: false,
             format: Format::Native,
+            encoding: Encoding::Gzip,
             datacenter: "local".into(),
             // Small batches: the replay takes several steps.
             max_batch_bytes: 500,
@@ -690,6 +844,7 @@ mod tests {
                 partition: None,
                 local_dc_only: false,
                 format: Format::Native,
+                encoding: Encoding::Gzip,
                 datacenter: "local".into(),
                 max_batch_bytes: 500,
                 compliance: Compliance::in_memory(),
@@ -836,5 +991,126 @@ mod tests {
         let info: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(info["info"]["message"], "Recovery Request Completed");
         assert_eq!(info["info"]["activity_count"], 7);
+    }
+
+    /// A log whose reads fail at the posts `bad` (by index, see `append`; a read from before
+    /// them stops short of them), and whose searches fail after `searches` of them.
+    struct FailingLog {
+        inner: MemoryLog,
+        bad: std::ops::Range<u64>,
+        searches: std::sync::atomic::AtomicU32,
+    }
+
+    impl PostLog for FailingLog {
+        fn append(&self, posts: &[NewPost<'_>], now_ms: u64) -> Result<u64, LogError> {
+            self.inner.append(posts, now_ms)
+        }
+        fn next_seq(&self) -> u64 {
+            self.inner.next_seq()
+        }
+        fn seq_at_time(&self, ms: u64) -> Result<u64, LogError> {
+            let left = self.searches.fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            );
+            match left {
+                Ok(_) => self.inner.seq_at_time(ms),
+                Err(_) => Err(LogError::Io(std::io::Error::other("search failed"))),
+            }
+        }
+        fn read(&self, from: u64, max: usize) -> Result<Vec<sluice_postlog::LoggedPost>, LogError> {
+            let bad = (sluice_postlog::FIRST_SEQ + self.bad.start)
+                ..(sluice_postlog::FIRST_SEQ + self.bad.end);
+            if bad.contains(&from) {
+                return Err(LogError::Io(std::io::Error::other("read failed")));
+            }
+            let mut posts = self.inner.read(from, max)?;
+            if from < bad.start {
+                posts.retain(|p| p.seq < bad.start);
+            }
+            Ok(posts)
+        }
+        fn trim_before(&self, ms: u64) -> Result<(), LogError> {
+            self.inner.trim_before(ms)
+        }
+    }
+
+    /// Replays minutes 0 to 2 of a log with posts 0..5 in minute 0, 5..10 in minute 1 and
+    /// 10..15 in minute 2, reads failing at posts `bad`; returns the ids sent and the
+    /// closing `info`.
+    async fn replay_failing(
+        bad: std::ops::Range<u64>,
+        searches: u32,
+    ) -> (Vec<u64>, serde_json::Value) {
+        let log = Arc::new(FailingLog {
+            inner: MemoryLog::new(),
+            bad,
+            searches: searches.into(),
+        });
+        append(&log.inner, 0..5, 1_000);
+        append(&log.inner, 5..10, 61_000);
+        append(&log.inner, 10..15, 121_000);
+        let stream = powertrack_stream();
+        let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Gzip));
+        let mut target = target(&Arc::new(MemoryLog::new()), &stream);
+        target.log = log;
+        let feed = spawn(
+            target,
+            ReplayKind::Replay {
+                from_ms: 0,
+                end_ms: 180_000,
+                outbox: outbox.clone(),
+            },
+        );
+        let sent = ids(feed).await;
+        let mut batch = Vec::new();
+        let Some(CloseReason::Completed(line)) = outbox.next_batch(&mut batch, 1 << 20).await
+        else {
+            panic!("the replay ends with a message");
+        };
+        (sent, serde_json::from_slice(&line).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_replay_skips_a_minute_it_cannot_read_and_names_it() {
+        let (sent, info) = replay_failing(0..0, u32::MAX).await;
+        assert_eq!(sent, (0..15).collect::<Vec<_>>());
+        assert_eq!(info["info"]["message"], "Replay Request Completed");
+        assert_eq!(info["info"]["activity_count"], 15);
+
+        // Post 7 cannot be read: the rest of minute 1 is skipped.
+        let (sent, info) = replay_failing(7..8, u32::MAX).await;
+        let want: Vec<u64> = (0..7).chain(10..15).collect();
+        assert_eq!(sent, want);
+        let info = &info["info"];
+        assert_eq!(info["message"], "Replay Request Completed with Errors");
+        assert_eq!(info["activity_count"], 12);
+        assert_eq!(
+            info["minutes_failed"],
+            serde_json::json!(["1970-01-01T00:01:00+00:00"])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_replay_that_cannot_go_on_says_what_it_left() {
+        // The search for the minute after the failed one fails too.
+        let (sent, info) = replay_failing(7..8, 1).await;
+        assert_eq!(sent, (0..7).collect::<Vec<_>>());
+        let info = &info["info"];
+        assert_eq!(info["message"], "Replay Request Failed to Complete");
+        assert_eq!(info["activity_count"], 7);
+        assert_eq!(
+            info["unprocessed_range"],
+            serde_json::json!({"fromDate": "1970-01-01T00:02:00+00:00", "toDate": "1970-01-01T00:03:00+00:00"})
+        );
+        // The window's start cannot be found: nothing is sent.
+        let (sent, info) = replay_failing(0..0, 0).await;
+        assert!(sent.is_empty());
+        assert_eq!(info["info"]["message"], "Replay Request Failed to Complete");
+        assert_eq!(
+            info["info"]["unprocessed_range"]["fromDate"],
+            "1970-01-01T00:00:00+00:00"
+        );
     }
 }

@@ -25,7 +25,8 @@ use serde::Deserialize;
 use sluice_server::auth::AdminToken;
 use sluice_server::intercept::Intercept;
 use sluice_server::settings::{
-    DEFAULT_POST_LOG_RETENTION, MAX_POST_LOG_RETENTION, MIN_POST_LOG_RETENTION,
+    DEFAULT_POST_LOG_RETENTION, DEFAULT_REPLAY_EMBARGO, MAX_POST_LOG_RETENTION,
+    MIN_POST_LOG_RETENTION,
 };
 use sluice_server::{AppState, ServeOptions, Settings, StoreLocation, demo, tls};
 use tokio::net::TcpListener;
@@ -51,6 +52,7 @@ are the flag names with '_' for '-':
   demo_rate = 200
   post_log_retention = \"48h\"
   post_log_max_bytes = \"200GiB\"
+  replay_embargo = \"30m\"
   nats = \"nats://127.0.0.1:4222\"
 
 Flags win over environment variables, which win over the file. Relative paths in the file
@@ -185,6 +187,12 @@ pub struct ServeArgs {
     /// gets its posts in ingest order [default: the cores available].
     #[arg(long, env = "SLUICE_MATCH_THREADS", value_name = "N")]
     match_threads: Option<NonZeroUsize>,
+
+    /// How old the end of a PowerTrack Replay window (toDate) must be; its start (fromDate)
+    /// must be a minute older still. X's rule is 30 minutes; lower it, e.g. to 0s, to
+    /// replay recent posts in tests [default: 30m].
+    #[arg(long, env = "SLUICE_REPLAY_EMBARGO", value_name = "DURATION")]
+    replay_embargo: Option<String>,
 }
 
 /// The `--config` file: the same settings as the flags, keys with `_`.
@@ -206,6 +214,7 @@ struct FileConfig {
     intercept: Option<bool>,
     nats: Option<String>,
     match_threads: Option<NonZeroUsize>,
+    replay_embargo: Option<String>,
 }
 
 impl FileConfig {
@@ -258,6 +267,8 @@ struct Config {
     nats: Option<String>,
     /// `--match-threads`.
     match_threads: usize,
+    /// `--replay-embargo`.
+    replay_embargo: Duration,
 }
 
 /// Merges flags and environment (already in `args`) over the file over the defaults, and
@@ -308,6 +319,16 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
         .or(file.post_log_max_bytes.as_deref())
         .map(parse_max_bytes)
         .transpose()?;
+    let replay_embargo = match args
+        .replay_embargo
+        .as_deref()
+        .or(file.replay_embargo.as_deref())
+    {
+        None => DEFAULT_REPLAY_EMBARGO,
+        Some(text) => humantime::parse_duration(text.trim()).with_context(|| {
+            format!("--replay-embargo: {text:?} is not a duration like 30m, 5m or 0s")
+        })?,
+    };
     Ok(Config {
         listen: args
             .listen
@@ -341,6 +362,7 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             .match_threads
             .or(file.match_threads)
             .map_or_else(sluice_server::workers::available_cores, NonZeroUsize::get),
+        replay_embargo,
     })
 }
 
@@ -469,6 +491,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         post_log_retention: config.post_log_retention,
         post_log_max_bytes: config.post_log_max_bytes,
         match_threads: config.match_threads,
+        replay_embargo: config.replay_embargo,
         ..Settings::default()
     };
     let (state, cluster_tasks) = match &config.nats {
@@ -687,8 +710,25 @@ mod tests {
                 intercept: false,
                 nats: None,
                 match_threads: std::thread::available_parallelism().unwrap().get(),
+                replay_embargo: Duration::from_secs(1_800),
             }
         );
+    }
+
+    #[test]
+    fn replay_embargo_comes_from_flag_or_file_and_may_be_zero() {
+        let config = resolve(&args(&[]), file(r#"replay_embargo = "5m""#)).unwrap();
+        assert_eq!(config.replay_embargo, Duration::from_secs(300));
+        let from_file = file(r#"replay_embargo = "5m""#);
+        let flag = resolve(&args(&["--replay-embargo", "0s"]), from_file).unwrap();
+        assert_eq!(flag.replay_embargo, Duration::ZERO);
+        for bad in ["thirty", "", "-5m"] {
+            let flag = format!("--replay-embargo={bad}");
+            assert!(
+                resolve(&args(&[&flag]), FileConfig::default()).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,8 @@ pub mod rules;
 pub mod stream;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
+use sluice_store::Product;
 
 use crate::state::AppState;
 
@@ -22,16 +23,5 @@ pub fn routes() -> Router<AppState> {
             "/stream/powertrack/accounts/{account}/publishers/twitter/{label}",
             get(stream::connect),
         )
-        .route(
-            "/rules/powertrack/accounts/{account}/publishers/twitter/{label}",
-            get(rules::list).post(rules::post).delete(rules::delete),
-        )
-        .route(
-            "/rules/powertrack/accounts/{account}/publishers/twitter/{label}/rules/{rule_id}",
-            get(rules::get_one),
-        )
-        .route(
-            "/rules/powertrack/accounts/{account}/publishers/twitter/{label}/validation.json",
-            post(rules::validate),
-        )
+        .merge(rules::routes(Product::PowerTrack))
 }

@@ -1,5 +1,7 @@
 //! The PowerTrack rules API (docs/compatibility.md §2 and "Decisions"): list, add, delete, get one, get
-//! many and validate the rules of one PowerTrack stream.
+//! many and validate the rules of one PowerTrack stream. PowerTrack Replay streams have the
+//! same API at their own row's rules URL over their own rule set (docs/compatibility.md
+//! "Replay"): [`routes`] serves it for either product.
 //!
 //! Every call: basic auth for the account in the path, the stream must exist (404), then
 //! one request is counted against the stream's 60-per-minute window (429 past it); every
@@ -21,10 +23,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde::Serialize;
 use sluice_rules::Dialect;
 use sluice_store::{AddOutcome, Product};
@@ -46,18 +50,81 @@ use crate::registry::LiveStream;
 use crate::state::AppState;
 use crate::telemetry;
 
-/// The rules dialect of PowerTrack, from its row of the product table.
-fn dialect() -> Dialect {
-    Product::PowerTrack
+/// The routes of the rules API of `product` (PowerTrack or PowerTrack Replay) at its row's
+/// rules URL: `{label}.json` (list, add, delete, get many), `{label}/rules/{rule_id}.json`
+/// and `{label}/validation.json`.
+pub fn routes(product: Product) -> Router<AppState> {
+    let url = product
+        .spec()
+        .rules
+        .expect("only products with a rules API have rules routes")
+        .url;
+    // `{label}.json` is one path segment: the handlers strip `.json` from it.
+    let base = url
+        .strip_suffix("{label}.json")
+        .expect("a Gnip rules URL ends in '{label}.json'");
+    Router::new()
+        .route(
+            &format!("{base}{{label}}"),
+            get(
+                move |state: State<AppState>, path: Path<(String, String)>, headers: HeaderMap| {
+                    list(product, state, path, headers)
+                },
+            )
+            .post(
+                move |state: State<AppState>,
+                      path: Path<(String, String)>,
+                      query: RawQuery,
+                      headers: HeaderMap,
+                      bytes: UnreadBody| {
+                    post(product, state, path, query, headers, bytes)
+                },
+            )
+            .delete(
+                move |state: State<AppState>,
+                      path: Path<(String, String)>,
+                      headers: HeaderMap,
+                      bytes: UnreadBody| {
+                    delete(product, state, path, headers, bytes)
+                },
+            ),
+        )
+        .route(
+            &format!("{base}{{label}}/rules/{{rule_id}}"),
+            get(
+                move |state: State<AppState>,
+                      path: Path<(String, String, String)>,
+                      headers: HeaderMap| {
+                    get_one(product, state, path, headers)
+                },
+            ),
+        )
+        .route(
+            &format!("{base}{{label}}/validation.json"),
+            axum::routing::post(
+                move |state: State<AppState>,
+                      path: Path<(String, String)>,
+                      headers: HeaderMap,
+                      bytes: UnreadBody| {
+                    validate(product, state, path, headers, bytes)
+                },
+            ),
+        )
+}
+
+/// The rules dialect of `product`, from its row of the product table.
+fn dialect(product: Product) -> Dialect {
+    product
         .spec()
         .dialect()
-        .expect("PowerTrack has a rules API")
+        .expect("only products with a rules API have rules handlers")
 }
 
 /// What a handler gets once the caller is authenticated, the stream found and the request
 /// counted.
 struct Call {
     state: AppState,
+    product: Product,
     live: Arc<LiveStream>,
     gzip: bool,
 }
@@ -74,6 +141,7 @@ impl Call {
 /// counts the request.
 async fn run<F, Fut>(
     state: AppState,
+    product: Product,
     account: &str,
     label: Option<&str>,
     headers: &HeaderMap,
@@ -87,18 +155,23 @@ where
     let result = async {
         let label = label
             .ok_or_else(|| ApiError::not_found("Not found: rules URLs end in '{label}.json'."))?;
-        let live = authorize(&state, account, label, headers, gzip).await?;
+        let live = authorize(&state, product, account, label, headers, gzip).await?;
         let rate = state
             .limits
-            .rules(Product::PowerTrack)
+            .rules(product)
             .check(&live.id.to_string())
             .map_err(ApiError::rate_limited)?;
-        let call = Call { state, live, gzip };
+        let call = Call {
+            state,
+            product,
+            live,
+            gzip,
+        };
         with_rate(op(call).await, rate)
     }
     .await;
     let response = result.unwrap_or_else(|e| e.gzip(gzip).into_response());
-    telemetry::rules_request(Product::PowerTrack.as_str(), response.status().as_u16());
+    telemetry::rules_request(product.as_str(), response.status().as_u16());
     response
 }
 
@@ -171,12 +244,14 @@ pub(crate) fn method_override(query: Option<&str>) -> Option<String> {
 /// `GET /rules/powertrack/accounts/{account}/publishers/twitter/{label}.json`: every rule,
 /// oldest first.
 pub async fn list(
+    product: Product,
     State(state): State<AppState>,
     Path((account, segment)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
     run(
         state,
+        product,
         &account,
         label_of(&segment),
         &headers,
@@ -190,6 +265,7 @@ pub async fn list(
 
 /// `POST …/{label}.json`: add; with `?_method=delete` delete, with `?_method=get` get many.
 pub async fn post(
+    product: Product,
     State(state): State<AppState>,
     Path((account, segment)): Path<(String, String)>,
     RawQuery(query): RawQuery,
@@ -199,6 +275,7 @@ pub async fn post(
     let method = method_override(query.as_deref());
     run(
         state,
+        product,
         &account,
         label_of(&segment),
         &headers,
@@ -219,6 +296,7 @@ pub async fn post(
 
 /// `DELETE …/{label}.json` with a delete body (PT1.0 clients).
 pub async fn delete(
+    product: Product,
     State(state): State<AppState>,
     Path((account, segment)): Path<(String, String)>,
     headers: HeaderMap,
@@ -226,6 +304,7 @@ pub async fn delete(
 ) -> Response {
     run(
         state,
+        product,
         &account,
         label_of(&segment),
         &headers,
@@ -239,48 +318,64 @@ pub async fn delete(
 
 /// `GET …/{label}/rules/{rule_id}.json`: one rule; an unknown id gives an empty list.
 pub async fn get_one(
+    product: Product,
     State(state): State<AppState>,
     Path((account, label, segment)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
     let label = Some(label.as_str()).filter(|l| !l.is_empty());
-    run(state, &account, label, &headers, |call| async move {
-        let id: u64 = segment
-            .strip_suffix(".json")
-            .and_then(|id| id.parse().ok())
-            .ok_or_else(|| {
-                ApiError::not_found("Not found: rule URLs end in '/rules/{rule_id}.json'.")
-            })?;
-        let rules = rules_service::by_ids(&call.state, &call.live, vec![id]).await?;
-        Ok(rules_listed(&call, rules))
-    })
+    run(
+        state,
+        product,
+        &account,
+        label,
+        &headers,
+        |call| async move {
+            let id: u64 = segment
+                .strip_suffix(".json")
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| {
+                    ApiError::not_found("Not found: rule URLs end in '/rules/{rule_id}.json'.")
+                })?;
+            let rules = rules_service::by_ids(&call.state, &call.live, vec![id]).await?;
+            Ok(rules_listed(&call, rules))
+        },
+    )
     .await
 }
 
 /// `POST …/{label}/validation.json`: checks the rules without touching the stream.
 pub async fn validate(
+    product: Product,
     State(state): State<AppState>,
     Path((account, label)): Path<(String, String)>,
     headers: HeaderMap,
     bytes: UnreadBody,
 ) -> Response {
     let label = Some(label.as_str()).filter(|l| !l.is_empty());
-    run(state, &account, label, &headers, |call| async move {
-        let bytes = body(&call, bytes).await?;
-        let request = rules_request(&bytes)?;
-        let checked = rules_service::validate(request.rules, dialect()).await?;
-        let detail = checked
-            .rules
-            .iter()
-            .zip(&checked.verdicts)
-            .map(|(rule, verdict)| match invalid_message(verdict) {
-                None => ValidationDetail::valid(echo(rule)),
-                Some(message) => ValidationDetail::invalid(echo(rule), message),
-            })
-            .collect();
-        let sent = sluice_wire::sent::rules_sent_now();
-        Ok(call.json(StatusCode::OK, &ValidationResponse::new(detail, sent)))
-    })
+    run(
+        state,
+        product,
+        &account,
+        label,
+        &headers,
+        |call| async move {
+            let bytes = body(&call, bytes).await?;
+            let request = rules_request(&bytes)?;
+            let checked = rules_service::validate(request.rules, dialect(call.product)).await?;
+            let detail = checked
+                .rules
+                .iter()
+                .zip(&checked.verdicts)
+                .map(|(rule, verdict)| match invalid_message(verdict) {
+                    None => ValidationDetail::valid(echo(rule)),
+                    Some(message) => ValidationDetail::invalid(echo(rule), message),
+                })
+                .collect();
+            let sent = sluice_wire::sent::rules_sent_now();
+            Ok(call.json(StatusCode::OK, &ValidationResponse::new(detail, sent)))
+        },
+    )
     .await
 }
 
@@ -289,7 +384,14 @@ pub async fn validate(
 async fn add(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
     let request = rules_request(bytes)?;
     let live = call.live.clone();
-    let outcome = rules_service::add(&call.state, &live, request.rules, dialect(), false).await?;
+    let outcome = rules_service::add(
+        &call.state,
+        &live,
+        request.rules,
+        dialect(call.product),
+        false,
+    )
+    .await?;
     let sent = sluice_wire::sent::rules_sent_now();
     let (rules, outcomes) = match outcome {
         rules_service::AddOutcome::Invalid(checked) => {
@@ -313,8 +415,9 @@ async fn add(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
             tracing::info!(
                 account = %live.key.account,
                 label = %live.key.label,
+                product = call.product.as_str(),
                 existing, adding, limit,
-                "powertrack rules add refused: rule limit"
+                "rules add refused: rule limit"
             );
             let detail = rules
                 .iter()
@@ -346,7 +449,8 @@ async fn add(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
         created = response.summary.created,
         not_created = response.summary.not_created,
         rules = live.rules.len(),
-        "powertrack rules added"
+        product = call.product.as_str(),
+        "rules added"
     );
     Ok(call.json(StatusCode::CREATED, &response))
 }
@@ -378,7 +482,8 @@ async fn delete_rules(call: Call, bytes: &[u8]) -> Result<Response, ApiError> {
         deleted = response.summary.deleted,
         not_deleted = response.summary.not_deleted,
         rules = live.rules.len(),
-        "powertrack rules deleted"
+        product = call.product.as_str(),
+        "rules deleted"
     );
     Ok(call.json(StatusCode::OK, &response))
 }
