@@ -37,20 +37,6 @@ fn quick() -> Settings {
     }
 }
 
-fn get(server: &TestServer, path_and_query: &str) -> reqwest::RequestBuilder {
-    server
-        .http
-        .get(format!("{}{path_and_query}", server.base))
-        .basic_auth("alice", Some("secret"))
-        .header("accept-encoding", "gzip")
-}
-
-async fn connect(server: &TestServer, path_and_query: &str) -> StreamClient {
-    let response = get(server, path_and_query).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "{path_and_query}");
-    StreamClient::new(response)
-}
-
 /// Adds or deletes PowerTrack rules through the rules API.
 async fn rules(server: &TestServer, delete: bool, values: &[&str]) {
     let body = json!({"rules": values.iter().map(|v| json!({"value": v})).collect::<Vec<_>>()});
@@ -168,7 +154,7 @@ async fn backfill_then_live_without_a_gap(match_threads: usize, per_batch: u64) 
         })
     };
 
-    let mut first = connect(&server, POWERTRACK).await;
+    let mut first = server.gnip_connect(POWERTRACK).await;
     for _ in 0..20 {
         first.next_message().await;
     }
@@ -176,7 +162,9 @@ async fn backfill_then_live_without_a_gap(match_threads: usize, per_batch: u64) 
     // Posts go by while the client is away...
     tokio::time::sleep(Duration::from_millis(300)).await;
     // ...and while it reconnects, backfills and switches to live.
-    let mut second = connect(&server, &format!("{POWERTRACK}?backfillMinutes=1")).await;
+    let mut second = server
+        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=1"))
+        .await;
     let mut got = Vec::new();
     let until = next.load(Ordering::Acquire) + 300;
     while got.last().is_none_or(|&last| last < id(until)) {
@@ -201,11 +189,9 @@ async fn volume_backfill_replays_the_partition_of_the_window_then_goes_live() {
     server.ingest(&hellos(0..1_000)).await;
     logged(&server, 1_000).await;
 
-    let mut client = connect(
-        &server,
-        &format!("{DECAHOSE}?partition=2&backfillMinutes=5"),
-    )
-    .await;
+    let mut client = server
+        .gnip_connect(&format!("{DECAHOSE}?partition=2&backfillMinutes=5"))
+        .await;
     let want: Vec<u64> = (0..1_000)
         .map(id)
         .filter(|&id| in_decahose(id) && partition(id, 2) == 2)
@@ -242,7 +228,9 @@ async fn a_backfill_larger_than_the_outbox_waits_for_the_client_instead_of_dropp
     }
     logged(&server, 3_000).await;
 
-    let mut client = connect(&server, &format!("{POWERTRACK}?backfillMinutes=1")).await;
+    let mut client = server
+        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=1"))
+        .await;
     // A client that starts reading late.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let got = read_until(&mut client, id(2_999)).await;
@@ -263,7 +251,9 @@ async fn backfill_survives_a_restart() {
     server.stop().await;
 
     let server = TestServer::start_in(dir.path(), quick()).await;
-    let mut client = connect(&server, &format!("{POWERTRACK}?backfillMinutes=2")).await;
+    let mut client = server
+        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=2"))
+        .await;
     let got = read_until(&mut client, id(49)).await;
     assert_eq!(got, (0..50).map(id).collect::<Vec<_>>());
     server.ingest(&hellos(50..51)).await;
@@ -290,7 +280,9 @@ async fn every_acknowledged_post_is_in_the_log_after_an_immediate_shutdown() {
 
     let server = TestServer::start_in(dir.path(), quick()).await;
     assert_eq!(server.state.post_log.next_seq(), FIRST_SEQ + 3_000);
-    let mut client = connect(&server, &format!("{POWERTRACK}?backfillMinutes=1")).await;
+    let mut client = server
+        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=1"))
+        .await;
     let got = read_until(&mut client, id(2_999)).await;
     assert_eq!(got, (0..3_000).map(id).collect::<Vec<_>>());
     server.stop().await;
@@ -318,7 +310,9 @@ async fn powertrack_backfill_is_matched_against_the_current_rules() {
     rules(&server, true, &["apple"]).await;
     rules(&server, false, &["banana"]).await;
 
-    let mut client = connect(&server, &format!("{POWERTRACK}?backfillMinutes=1")).await;
+    let mut client = server
+        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=1"))
+        .await;
     let mut messages: Vec<Value> = Vec::new();
     while messages.len() < 10 {
         messages.extend(client.until_heartbeat().await);
@@ -352,11 +346,13 @@ async fn recovery_streams_exactly_the_window_then_completes_and_closes() {
     server.ingest(&hellos(25..30)).await;
     logged(&server, 30).await;
 
-    let mut client = connect(
-        &server,
-        &format!("{POWERTRACK}?startTime={}&endTime={}", iso(start), iso(end)),
-    )
-    .await;
+    let mut client = server
+        .gnip_connect(&format!(
+            "{POWERTRACK}?startTime={}&endTime={}",
+            iso(start),
+            iso(end)
+        ))
+        .await;
     let messages = client.rest().await;
     let (info, posts) = messages.split_last().expect("a completion message");
     let got: Vec<u64> = posts.iter().map(id_of).collect();
@@ -377,15 +373,13 @@ async fn recovery_streams_exactly_the_window_then_completes_and_closes() {
         )
         .await;
     let path = "/stream/sample10/accounts/acme/publishers/twitter/sample.json";
-    let mut client = connect(
-        &server,
-        &format!(
+    let mut client = server
+        .gnip_connect(&format!(
             "{path}?partition=1&start_time={}&end_time={}",
             iso(start),
             iso(end)
-        ),
-    )
-    .await;
+        ))
+        .await;
     let messages = client.rest().await;
     let want: Vec<u64> = (10..25)
         .map(id)
@@ -407,9 +401,9 @@ async fn a_third_concurrent_recovery_is_refused_with_429() {
 
     // A window ending now stays open a moment for posts still on their way in.
     let query = || format!("{POWERTRACK}?startTime={}", iso(now_ms() - 5_000));
-    let mut first = connect(&server, &query()).await;
-    let mut second = connect(&server, &query()).await;
-    let refused = get(&server, &query()).send().await.unwrap();
+    let mut first = server.gnip_connect(&query()).await;
+    let mut second = server.gnip_connect(&query()).await;
+    let refused = server.gnip_get(&query()).send().await.unwrap();
     assert_eq!(refused.headers()["x-rate-limit-limit"], "2");
     assert_eq!(refused.headers()["x-rate-limit-remaining"], "0");
     assert!(refused.headers().contains_key("x-rate-limit-reset"));
@@ -423,7 +417,7 @@ async fn a_third_concurrent_recovery_is_refused_with_429() {
         assert_eq!(messages[5]["info"]["activity_count"], 5);
     }
     // Finished jobs free their slots.
-    let mut third = connect(&server, &query()).await;
+    let mut third = server.gnip_connect(&query()).await;
     assert_eq!(third.rest().await.len(), 6);
     server.stop().await;
 }
@@ -467,7 +461,8 @@ async fn bad_backfill_and_recovery_values_are_406s() {
         ),
     ];
     for (query, message) in cases {
-        let response = get(&server, &format!("{POWERTRACK}?{query}"))
+        let response = server
+            .gnip_get(&format!("{POWERTRACK}?{query}"))
             .send()
             .await
             .unwrap();

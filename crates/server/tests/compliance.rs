@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sluice_model::sampling::partition;
 use sluice_server::Settings;
-use sluice_testkit::{StreamClient, TestServer, error_message, error_response, id_of, post};
+use sluice_testkit::{TestServer, error_message, error_response, id_of, post};
 
 const COMPLIANCE: &str = "/stream/compliance/accounts/acme/publishers/twitter/prod.json";
 const POWERTRACK: &str = "/stream/powertrack/accounts/acme/publishers/twitter/prod.json";
@@ -40,20 +40,6 @@ async fn started(products: &[&str], server: TestServer) -> TestServer {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     server
-}
-
-fn get(server: &TestServer, path_and_query: &str) -> reqwest::RequestBuilder {
-    server
-        .http
-        .get(format!("{}{path_and_query}", server.base))
-        .basic_auth("alice", Some("secret"))
-        .header("accept-encoding", "gzip")
-}
-
-async fn connect(server: &TestServer, path_and_query: &str) -> StreamClient {
-    let response = get(server, path_and_query).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "{path_and_query}");
-    StreamClient::new(response)
 }
 
 async fn add_rule(server: &TestServer, value: &str) {
@@ -94,7 +80,9 @@ async fn compliance_partitions(server: &TestServer, query: &str) -> BTreeMap<u32
     for p in 1..=8u32 {
         clients.push((
             p,
-            connect(server, &format!("{COMPLIANCE}?partition={p}{query}")).await,
+            server
+                .gnip_connect(&format!("{COMPLIANCE}?partition={p}{query}"))
+                .await,
         ));
     }
     let mut got = BTreeMap::new();
@@ -112,14 +100,22 @@ async fn events_go_through_ingest_to_the_compliance_firehose_only() {
     )
     .await;
     add_rule(&server, "hello").await;
-    let mut powertrack = connect(&server, POWERTRACK).await;
+    let mut powertrack = server.gnip_connect(POWERTRACK).await;
     let mut firehose = Vec::new();
     for p in 1..=20 {
-        firehose.push(connect(&server, &format!("{FIREHOSE}?partition={p}")).await);
+        firehose.push(
+            server
+                .gnip_connect(&format!("{FIREHOSE}?partition={p}"))
+                .await,
+        );
     }
     let mut partitions = Vec::new();
     for p in 1..=8u32 {
-        partitions.push(connect(&server, &format!("{COMPLIANCE}?partition={p}")).await);
+        partitions.push(
+            server
+                .gnip_connect(&format!("{COMPLIANCE}?partition={p}"))
+                .await,
+        );
     }
 
     let events = [
@@ -201,7 +197,8 @@ async fn the_compliance_firehose_is_provisioned_and_partitioned_like_the_others(
         "the stream's URL is listed: {stream}"
     );
     for bad in ["", "?partition=0", "?partition=9", "?partition=x"] {
-        let response = get(&server, &format!("{COMPLIANCE}{bad}"))
+        let response = server
+            .gnip_get(&format!("{COMPLIANCE}{bad}"))
             .send()
             .await
             .unwrap();
@@ -233,7 +230,9 @@ async fn deleted_posts_and_held_users_are_not_backfilled_and_scrub_geo_removes_l
     let answer = server.ingest(&events.join("\n")).await;
     assert_eq!(answer["accepted"], 3, "{answer}");
 
-    let mut client = connect(&server, &format!("{POWERTRACK}?backfillMinutes=1")).await;
+    let mut client = server
+        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=1"))
+        .await;
     let got = client.until_heartbeat().await;
     assert_eq!(
         got.iter().map(id_of).collect::<Vec<_>>(),
@@ -253,7 +252,9 @@ async fn deleted_posts_and_held_users_are_not_backfilled_and_scrub_geo_removes_l
 
     // Lifting the suspension lets the user's posts back in; a delete is for good.
     server.ingest(&user_event("user_unsuspend", 52)).await;
-    let mut client = connect(&server, &format!("{POWERTRACK}?backfillMinutes=1")).await;
+    let mut client = server
+        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=1"))
+        .await;
     let got = client.until_heartbeat().await;
     assert_eq!(
         got.iter().map(id_of).collect::<Vec<_>>(),
@@ -278,7 +279,9 @@ async fn a_delete_survives_a_restart() {
     server.stop().await;
 
     let server = TestServer::start_in(dir.path(), quick()).await;
-    let mut client = connect(&server, &format!("{POWERTRACK}?backfillMinutes=5")).await;
+    let mut client = server
+        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=5"))
+        .await;
     let got = client.until_heartbeat().await;
     assert_eq!(got.iter().map(id_of).collect::<Vec<_>>(), [3_000_001]);
     server.stop().await;
@@ -288,7 +291,7 @@ async fn a_delete_survives_a_restart() {
 async fn posts_are_delivered_with_edit_metadata_their_own_or_an_unedited_posts() {
     let server = started(&["powertrack"], TestServer::start(quick()).await).await;
     add_rule(&server, "hello").await;
-    let mut client = connect(&server, POWERTRACK).await;
+    let mut client = server.gnip_connect(POWERTRACK).await;
     let mut edited: Value = serde_json::from_str(&post(4_000_002, "hello again")).unwrap();
     edited["edit_history"] =
         json!({"initial_tweet_id": "4000001", "edit_tweet_ids": ["4000001", "4000002"]});

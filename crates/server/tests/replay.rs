@@ -83,20 +83,6 @@ fn posts(range: std::ops::Range<u64>, text: &str) -> Vec<String> {
     range.map(|i| post(id(i), &format!("{text} {i}"))).collect()
 }
 
-fn get(server: &TestServer, path_and_query: &str) -> reqwest::RequestBuilder {
-    server
-        .http
-        .get(format!("{}{path_and_query}", server.base))
-        .basic_auth("alice", Some("secret"))
-        .header("accept-encoding", "gzip")
-}
-
-async fn connect(server: &TestServer, path_and_query: &str) -> StreamClient {
-    let response = get(server, path_and_query).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "{path_and_query}");
-    StreamClient::new(response)
-}
-
 /// A rules API call as `alice`; returns status and JSON body.
 async fn rules_call(
     server: &TestServer,
@@ -223,7 +209,7 @@ async fn a_replay_sends_exactly_the_matching_posts_of_the_window_then_completes(
     seed(&server, &posts(12..14, "hello"), end);
     seed(&server, &posts(14..16, "other"), end + MINUTE);
 
-    let response = get(&server, &window(from, end)).send().await.unwrap();
+    let response = server.gnip_get(&window(from, end)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-encoding"], "gzip");
     assert_eq!(response.headers()["x-rate-limit-limit"], "5");
@@ -245,7 +231,9 @@ async fn a_replay_sends_exactly_the_matching_posts_of_the_window_then_completes(
     assert_eq!(info.as_object().unwrap().len(), 3, "{info}");
 
     // A window where nothing matches: only the completion, with a count of 0.
-    let mut client = connect(&server, &window(end + MINUTE, end + 2 * MINUTE)).await;
+    let mut client = server
+        .gnip_connect(&window(end + MINUTE, end + 2 * MINUTE))
+        .await;
     let messages = client.rest().await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["info"]["activity_count"], 0);
@@ -262,9 +250,9 @@ async fn replay_rules_are_never_matched_live() {
 
     let from = minutes_ago(3);
     seed(&server, &posts(0..3, "hello"), from + 1_000);
-    let mut realtime = connect(&server, POWERTRACK).await;
+    let mut realtime = server.gnip_connect(POWERTRACK).await;
     server.ingest(&posts(10..11, "hello").join("\n")).await;
-    let mut replay = connect(&server, &window(from, from + MINUTE)).await;
+    let mut replay = server.gnip_connect(&window(from, from + MINUTE)).await;
     server.ingest(&posts(11..12, "hello").join("\n")).await;
     server.ingest(&posts(12..13, "world").join("\n")).await;
 
@@ -410,7 +398,8 @@ async fn bad_replay_requests_are_refused_with_x_texts() {
     seed(&server, &posts(2..4, "hello"), from + 2 * MINUTE + 1_000);
     server.state.post_log.trim_before(from + MINUTE).unwrap();
     let (status, body) = error_response(
-        get(&server, &window(from, from + MINUTE))
+        server
+            .gnip_get(&window(from, from + MINUTE))
             .send()
             .await
             .unwrap(),
@@ -422,7 +411,9 @@ async fn bad_replay_requests_are_refused_with_x_texts() {
         "{body}"
     );
     // From the first whole minute held on, it is served.
-    let mut client = connect(&server, &window(from + 3 * MINUTE, from + 4 * MINUTE)).await;
+    let mut client = server
+        .gnip_connect(&window(from + 3 * MINUTE, from + 4 * MINUTE))
+        .await;
     let (got, _) = finished(&client.rest().await);
     assert!(got.is_empty());
     server.stop().await;
@@ -433,7 +424,8 @@ async fn connects_are_limited_to_5_per_5_minutes() {
     let server = started(settings()).await;
     let from = minutes_ago(3);
     for remaining in (0..5).rev() {
-        let response = get(&server, &window(from, from + MINUTE))
+        let response = server
+            .gnip_get(&window(from, from + MINUTE))
             .send()
             .await
             .unwrap();
@@ -444,7 +436,8 @@ async fn connects_are_limited_to_5_per_5_minutes() {
         );
         StreamClient::new(response).rest().await;
     }
-    let refused = get(&server, &window(from, from + MINUTE))
+    let refused = server
+        .gnip_get(&window(from, from + MINUTE))
         .send()
         .await
         .unwrap();
@@ -507,13 +500,15 @@ async fn slow_replay_server() -> (TestServer, u64) {
 async fn a_stream_runs_one_replay_job_at_a_time() {
     let (server, from) = slow_replay_server().await;
     // Not read: the job waits for its client.
-    let first = get(&server, &window(from, from + MINUTE))
+    let first = server
+        .gnip_get(&window(from, from + MINUTE))
         .send()
         .await
         .unwrap();
     assert_eq!(first.status(), StatusCode::OK);
 
-    let refused = get(&server, &window(from, from + MINUTE))
+    let refused = server
+        .gnip_get(&window(from, from + MINUTE))
         .send()
         .await
         .unwrap();
@@ -527,7 +522,8 @@ async fn a_stream_runs_one_replay_job_at_a_time() {
     drop(first);
     let started = Instant::now();
     let mut next = loop {
-        let response = get(&server, &window(from + MINUTE, from + 2 * MINUTE))
+        let response = server
+            .gnip_get(&window(from + MINUTE, from + 2 * MINUTE))
             .send()
             .await
             .unwrap();
@@ -546,7 +542,7 @@ async fn a_stream_runs_one_replay_job_at_a_time() {
 #[tokio::test]
 async fn a_delete_arriving_while_its_minute_is_replayed_keeps_the_post_out() {
     let (server, from) = slow_replay_server().await;
-    let mut client = connect(&server, &window(from, from + MINUTE)).await;
+    let mut client = server.gnip_connect(&window(from, from + MINUTE)).await;
     // The job is held back by its client, thousands of posts before the target.
     let target = id(BULK + 5);
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -44,16 +44,8 @@ async fn started(product: &str, settings: Settings) -> TestServer {
     server
 }
 
-fn get(server: &TestServer, path_and_query: &str) -> reqwest::RequestBuilder {
-    server
-        .http
-        .get(format!("{}{path_and_query}", server.base))
-        .basic_auth("alice", Some("secret"))
-        .header("accept-encoding", "gzip")
-}
-
 async fn connect(server: &TestServer, path_and_query: &str) -> StreamClient {
-    let response = get(server, path_and_query).send().await.unwrap();
+    let response = server.gnip_get(path_and_query).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "{path_and_query}");
     assert_eq!(response.headers()["x-rate-limit-limit"], "10");
     StreamClient::new(response)
@@ -195,7 +187,7 @@ async fn a_missing_or_bad_partition_is_a_406_naming_the_range_after_auth() {
         ),
     ];
     for (path, message) in cases {
-        let response = get(&server, &path).send().await.unwrap();
+        let response = server.gnip_get(&path).send().await.unwrap();
         assert_eq!(response.headers()["content-encoding"], "gzip");
         let (status, body) = error_response(response).await;
         assert_eq!(status, StatusCode::NOT_ACCEPTABLE, "{path}: {body}");
@@ -211,13 +203,11 @@ async fn a_missing_or_bad_partition_is_a_406_naming_the_range_after_auth() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     // The PowerTrack path does not serve a volume stream, nor the reverse.
-    let response = get(
-        &server,
-        "/stream/powertrack/accounts/acme/publishers/twitter/prod.json",
-    )
-    .send()
-    .await
-    .unwrap();
+    let response = server
+        .gnip_get("/stream/powertrack/accounts/acme/publishers/twitter/prod.json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     server.stop().await;
 }
@@ -229,7 +219,7 @@ async fn the_eleventh_connect_in_a_minute_gets_429_with_rate_headers() {
     // partition). A window boundary may fall inside the loop, hence two windows' worth.
     let mut refused = None;
     for _ in 0..21 {
-        let response = get(&server, DECAHOSE).send().await.unwrap();
+        let response = server.gnip_get(DECAHOSE).send().await.unwrap();
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             refused = Some(response);
             break;

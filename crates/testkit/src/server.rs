@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::http::{self, ADMIN};
+use crate::stream::StreamClient;
 
 /// A server running in this process.
 pub struct TestServer {
@@ -86,6 +87,23 @@ impl TestServer {
     /// `prod`; returns the admin API's description of the stream.
     pub async fn provision(&self, product: &str) -> Value {
         http::provision(&self.http, &self.base, product).await
+    }
+
+    /// `GET path_and_query` as the provisioned user `alice`, accepting gzip: how a
+    /// Gnip-style client asks for a stream (PowerTrack, volume streams, Replay).
+    pub fn gnip_get(&self, path_and_query: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path_and_query}", self.base))
+            .basic_auth("alice", Some("secret"))
+            .header("accept-encoding", "gzip")
+    }
+
+    /// Connects to a Gnip-style stream as [`TestServer::gnip_get`] asks; the answer must
+    /// be a 200.
+    pub async fn gnip_connect(&self, path_and_query: &str) -> StreamClient {
+        let response = self.gnip_get(path_and_query).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path_and_query}");
+        StreamClient::new(response)
     }
 
     /// Posts NDJSON to the ingest API; returns the response body.
