@@ -10,6 +10,9 @@
 
 use std::io::Write as _;
 
+use serde::Deserialize;
+
+use crate::ids::lenient_u64;
 use crate::ingest_line::parse_created_at;
 use crate::post::PostView;
 
@@ -59,6 +62,38 @@ pub fn editable(view: &PostView<'_>) -> bool {
     let replies_to_other = view.reply_to_user().is_some_and(|to| Some(to) != author);
     let nullcast = view.scopes.as_ref().and_then(|s| s.followers) == Some(false);
     view.retweeted_status.is_none() && !replies_to_other && !nullcast
+}
+
+/// The versions of an edited post, as its own `edit_history` states them: every id, oldest
+/// first (the post itself last). `None` for a post that was never edited (its history
+/// names only itself, or it has none), which is nearly every post: a byte search rules
+/// those out before anything is parsed, so the pipeline can ask this of every post it
+/// delivers (docs/compliance.md, "Edits").
+pub fn edit_versions(raw: &[u8]) -> Option<Vec<u64>> {
+    const KEY: &[u8] = b"\"edit_tweet_ids\"";
+    let at = memchr::memmem::find(raw, KEY)?;
+    let rest = &raw[at + KEY.len()..];
+    let list = &rest[..memchr::memchr(b']', rest)?];
+    // One id, no comma: unedited (or a nested post's history; either way nothing to do).
+    memchr::memchr(b',', list)?;
+    #[derive(Deserialize)]
+    struct Root {
+        edit_history: Option<History>,
+    }
+    #[derive(Deserialize)]
+    struct History {
+        edit_tweet_ids: Vec<IdString>,
+    }
+    #[derive(Deserialize)]
+    struct IdString(#[serde(deserialize_with = "lenient_u64")] Option<u64>);
+    let root: Root = serde_json::from_slice(raw).ok()?;
+    let ids: Option<Vec<u64>> = root
+        .edit_history?
+        .edit_tweet_ids
+        .into_iter()
+        .map(|i| i.0)
+        .collect();
+    ids.filter(|ids| ids.len() > 1)
 }
 
 #[cfg(test)]
@@ -136,6 +171,22 @@ mod tests {
             let post = format!(r#"{{"created_at":"{CREATED}","id":12,{members}}}"#);
             assert_eq!(added(&post).unwrap()["editable"], want, "{post}");
         }
+    }
+
+    #[test]
+    fn the_versions_of_an_edited_post_are_read_from_its_own_history() {
+        let edited =
+            r#"{"id":9,"edit_history":{"initial_tweet_id":"8","edit_tweet_ids":["7","8","9"]}}"#;
+        assert_eq!(edit_versions(edited.as_bytes()), Some(vec![7, 8, 9]));
+        let unedited = r#"{"id":9,"edit_history":{"initial_tweet_id":"9","edit_tweet_ids":["9"]}}"#;
+        assert_eq!(edit_versions(unedited.as_bytes()), None);
+        assert_eq!(edit_versions(br#"{"id":9,"text":"no history"}"#), None);
+        // A nested post's history is not the root's.
+        let quoting = r#"{"id":10,"quoted_status":{"id":9,"edit_history":{"initial_tweet_id":"8","edit_tweet_ids":["8","9"]}},"edit_history":{"initial_tweet_id":"10","edit_tweet_ids":["10"]}}"#;
+        assert_eq!(edit_versions(quoting.as_bytes()), None);
+        // Ids that are not strings of digits make no versions.
+        let bad = r#"{"id":9,"edit_history":{"edit_tweet_ids":["x","9"]}}"#;
+        assert_eq!(edit_versions(bad.as_bytes()), None);
     }
 
     #[test]

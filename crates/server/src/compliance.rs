@@ -5,7 +5,10 @@
 //! - `user_delete`, `user_suspend`, `user_protect` (until the matching `user_un…`): every
 //!   post of that user;
 //! - `scrub_geo`: the location fields (`geo`, `coordinates`, `place`) of that user's
-//!   posts up to the named one are sent as `null`.
+//!   posts up to the named one are sent as `null`;
+//! - an edit (`tweet_edit`, or a post whose own `edit_history` names earlier versions):
+//!   a Replay job sends the final version only, as X's Replay does; a delete of any
+//!   version takes away every version of the post.
 //!
 //! Live delivery is not concerned: a post is delivered live before any event about it can
 //! arrive. The compliance firehose itself carries the events (see [`crate::delivery::select`]).
@@ -21,6 +24,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use sluice_model::compliance::{self, ComplianceEvent, EventKind};
+use sluice_model::edit;
 use sluice_store::Store;
 use tokio::sync::mpsc;
 
@@ -48,6 +52,12 @@ struct Effects {
     users: HashMap<u64, UserHold>,
     /// Per user, the last post id whose location is scrubbed.
     scrubbed: HashMap<u64, u64>,
+    /// Versions of edited posts that a later version replaced.
+    superseded: HashSet<u64>,
+    /// Every known version of an edited post → the post's first version.
+    first_version: HashMap<u64, u64>,
+    /// First versions of edited posts of which some version was deleted.
+    deleted_chains: HashSet<u64>,
 }
 
 impl Effects {
@@ -65,7 +75,12 @@ impl Effects {
         };
         match event.kind {
             EventKind::Delete => {
-                self.deleted.extend(status);
+                if let Some(status) = status {
+                    self.deleted.insert(status);
+                    if let Some(&first) = self.first_version.get(&status) {
+                        self.deleted_chains.insert(first);
+                    }
+                }
             }
             EventKind::Drop => {
                 self.dropped.extend(status);
@@ -87,10 +102,38 @@ impl Effects {
                     *last = (*last).max(up_to);
                 }
             }
-            // Withholding is by country, which sluice's clients do not have; an edit's
-            // versions are posts of their own (docs/compliance.md).
-            EventKind::StatusWithheld | EventKind::UserWithheld | EventKind::TweetEdit => {}
+            EventKind::TweetEdit => self.edited(&event.edit_ids),
+            // Withholding is by country, which sluice's clients do not have
+            // (docs/compliance.md).
+            EventKind::StatusWithheld | EventKind::UserWithheld => {}
         }
+    }
+
+    /// Takes in the versions of an edited post, oldest first: all but the last are
+    /// superseded; a version deleted earlier takes the whole post away.
+    fn edited(&mut self, versions: &[u64]) {
+        // A later edit that arrived first has superseded the last version here already:
+        // it stays superseded.
+        let Some((_, earlier)) = versions.split_last() else {
+            return;
+        };
+        let first = versions[0];
+        self.superseded.extend(earlier);
+        for &version in versions {
+            self.first_version.insert(version, first);
+            if self.deleted.contains(&version) {
+                self.deleted_chains.insert(first);
+            }
+        }
+    }
+
+    /// Whether `post_id` was deleted, itself or as a version of an edited post.
+    fn is_deleted(&self, post_id: u64) -> bool {
+        self.deleted.contains(&post_id)
+            || self
+                .first_version
+                .get(&post_id)
+                .is_some_and(|first| self.deleted_chains.contains(first))
     }
 
     fn is_empty(&self) -> bool {
@@ -98,6 +141,7 @@ impl Effects {
             && self.dropped.is_empty()
             && self.users.is_empty()
             && self.scrubbed.is_empty()
+            && self.superseded.is_empty()
     }
 }
 
@@ -170,16 +214,24 @@ impl Compliance {
         Ok(state)
     }
 
-    /// Takes in the events among `lines` (posts are passed over), in order.
+    /// Takes in the events among `lines`, in order, and the versions an edited post's
+    /// own `edit_history` names (as the `tweet_edit` event X would send for it, which is
+    /// what is kept in the store for it); other posts are passed over.
     pub fn receive<'a>(&self, lines: impl IntoIterator<Item = &'a [u8]>) {
         let mut events = Vec::new();
         let mut kept = Vec::new();
         for line in lines {
-            if compliance::is_event(line)
-                && let Ok(event) = compliance::parse_event(line)
-            {
-                events.push(event);
-                kept.push(line.to_vec());
+            if compliance::is_event(line) {
+                if let Ok(event) = compliance::parse_event(line) {
+                    events.push(event);
+                    kept.push(line.to_vec());
+                }
+            } else if let Some(versions) = edit::edit_versions(line) {
+                let event = tweet_edit_event(&versions);
+                if let Ok(parsed) = compliance::parse_event(&event) {
+                    events.push(parsed);
+                    kept.push(event);
+                }
             }
         }
         if events.is_empty() {
@@ -200,13 +252,17 @@ impl Compliance {
         self.active.load(Ordering::Acquire)
     }
 
-    /// What a replay does with the post `post_id` by `user_id`.
-    pub fn verdict(&self, post_id: u64, user_id: Option<u64>) -> Verdict {
+    /// What a replay does with the post `post_id` by `user_id`; `final_edits` (a Replay
+    /// job) also leaves out a version of an edited post that a later one replaced.
+    pub fn verdict(&self, post_id: u64, user_id: Option<u64>, final_edits: bool) -> Verdict {
         if !self.is_active() {
             return Verdict::Send;
         }
         let effects = self.effects.read().expect("compliance lock");
-        if effects.deleted.contains(&post_id) || effects.dropped.contains(&post_id) {
+        if effects.is_deleted(post_id)
+            || effects.dropped.contains(&post_id)
+            || (final_edits && effects.superseded.contains(&post_id))
+        {
             return Verdict::Withhold;
         }
         let Some(user) = user_id else {
@@ -229,6 +285,18 @@ impl Compliance {
             let _ = thread.join();
         }
     }
+}
+
+/// The `tweet_edit` event of the post whose versions are `versions` (oldest first).
+fn tweet_edit_event(versions: &[u64]) -> Vec<u8> {
+    let ids: Vec<String> = versions.iter().map(u64::to_string).collect();
+    let event = serde_json::json!({"tweet_edit": {
+        "id": ids.last(),
+        "initial_tweet_id": ids.first(),
+        "edit_tweet_ids": ids,
+        "timestamp_ms": now_ms().to_string(),
+    }});
+    serde_json::to_vec(&event).expect("a JSON value serializes")
 }
 
 /// The writer thread: keeps each batch of event lines, everything queued in one
@@ -266,7 +334,7 @@ mod tests {
     fn deletes_drops_and_user_holds_withhold_until_lifted() {
         let state = Compliance::in_memory();
         assert!(!state.is_active());
-        assert_eq!(state.verdict(1, Some(10)), Verdict::Send);
+        assert_eq!(state.verdict(1, Some(10), false), Verdict::Send);
         receive(
             &state,
             &[
@@ -278,10 +346,10 @@ mod tests {
             ],
         );
         assert!(state.is_active());
-        assert_eq!(state.verdict(1, Some(10)), Verdict::Withhold);
-        assert_eq!(state.verdict(2, Some(10)), Verdict::Withhold);
-        assert_eq!(state.verdict(3, Some(10)), Verdict::Send);
-        assert_eq!(state.verdict(4, Some(20)), Verdict::Withhold);
+        assert_eq!(state.verdict(1, Some(10), false), Verdict::Withhold);
+        assert_eq!(state.verdict(2, Some(10), false), Verdict::Withhold);
+        assert_eq!(state.verdict(3, Some(10), false), Verdict::Send);
+        assert_eq!(state.verdict(4, Some(20), false), Verdict::Withhold);
         // Each hold is lifted by its own event.
         receive(
             &state,
@@ -290,15 +358,15 @@ mod tests {
                 event(r#"{"user_unsuspend":{"id":20,"timestamp_ms":"1"}}"#),
             ],
         );
-        assert_eq!(state.verdict(2, Some(10)), Verdict::Send);
-        assert_eq!(state.verdict(4, Some(20)), Verdict::Withhold);
+        assert_eq!(state.verdict(2, Some(10), false), Verdict::Send);
+        assert_eq!(state.verdict(4, Some(20), false), Verdict::Withhold);
         receive(
             &state,
             &[event(r#"{"user_unprotect":{"id":20,"timestamp_ms":"1"}}"#)],
         );
-        assert_eq!(state.verdict(4, Some(20)), Verdict::Send);
+        assert_eq!(state.verdict(4, Some(20), false), Verdict::Send);
         // A delete is for good.
-        assert_eq!(state.verdict(1, None), Verdict::Withhold);
+        assert_eq!(state.verdict(1, None, false), Verdict::Withhold);
     }
 
     #[test]
@@ -310,9 +378,73 @@ mod tests {
                 r#"{"scrub_geo":{"user_id":5,"up_to_status_id":100,"timestamp_ms":"1"}}"#,
             )],
         );
-        assert_eq!(state.verdict(100, Some(5)), Verdict::SendScrubbed);
-        assert_eq!(state.verdict(101, Some(5)), Verdict::Send);
-        assert_eq!(state.verdict(50, Some(6)), Verdict::Send);
+        assert_eq!(state.verdict(100, Some(5), false), Verdict::SendScrubbed);
+        assert_eq!(state.verdict(101, Some(5), false), Verdict::Send);
+        assert_eq!(state.verdict(50, Some(6), false), Verdict::Send);
+    }
+
+    #[test]
+    fn a_replay_job_sends_an_edited_posts_final_version_only() {
+        let state = Compliance::in_memory();
+        receive(
+            &state,
+            &[event(
+                r#"{"tweet_edit":{"id":"3","initial_tweet_id":"1","edit_tweet_ids":["1","2","3"],"timestamp_ms":"1"}}"#,
+            )],
+        );
+        for superseded in [1, 2] {
+            assert_eq!(state.verdict(superseded, None, true), Verdict::Withhold);
+            // Backfill and recovery send what was delivered: every version.
+            assert_eq!(state.verdict(superseded, None, false), Verdict::Send);
+        }
+        assert_eq!(state.verdict(3, None, true), Verdict::Send);
+        // A version whose own history names earlier ones counts as the same event.
+        receive(
+            &state,
+            &[event(
+                r#"{"id":6,"edit_history":{"initial_tweet_id":"5","edit_tweet_ids":["5","6"]}}"#,
+            )],
+        );
+        assert_eq!(state.verdict(5, None, true), Verdict::Withhold);
+        assert_eq!(state.verdict(6, None, true), Verdict::Send);
+    }
+
+    #[test]
+    fn deleting_any_version_deletes_every_version() {
+        let state = Compliance::in_memory();
+        receive(
+            &state,
+            &[
+                event(r#"{"delete":{"status":{"id":11},"timestamp_ms":"1"}}"#),
+                event(
+                    r#"{"tweet_edit":{"id":"12","initial_tweet_id":"11","edit_tweet_ids":["11","12"],"timestamp_ms":"1"}}"#,
+                ),
+                event(
+                    r#"{"tweet_edit":{"id":"22","initial_tweet_id":"21","edit_tweet_ids":["21","22"],"timestamp_ms":"1"}}"#,
+                ),
+                event(r#"{"delete":{"status":{"id":22},"timestamp_ms":"1"}}"#),
+            ],
+        );
+        for id in [11, 12, 21, 22] {
+            assert_eq!(state.verdict(id, None, false), Verdict::Withhold, "{id}");
+        }
+    }
+
+    #[test]
+    fn an_edit_read_from_a_post_is_kept_as_its_tweet_edit_event() {
+        let store = Arc::new(Store::open_in_memory().unwrap());
+        let state = Compliance::kept_in(store.clone(), 0).unwrap();
+        receive(
+            &state,
+            &[event(
+                r#"{"id":9,"edit_history":{"initial_tweet_id":"8","edit_tweet_ids":["8","9"]}}"#,
+            )],
+        );
+        state.close();
+        let again = Compliance::kept_in(store, 0).unwrap();
+        assert_eq!(again.verdict(8, None, true), Verdict::Withhold);
+        assert_eq!(again.verdict(9, None, true), Verdict::Send);
+        again.close();
     }
 
     #[test]
@@ -327,10 +459,10 @@ mod tests {
         );
         state.close();
         let again = Compliance::kept_in(store.clone(), 0).unwrap();
-        assert_eq!(again.verdict(7, None), Verdict::Withhold);
+        assert_eq!(again.verdict(7, None, false), Verdict::Withhold);
         again.close();
         let later = Compliance::kept_in(store, now_ms() + 1).unwrap();
-        assert_eq!(later.verdict(7, None), Verdict::Send);
+        assert_eq!(later.verdict(7, None, false), Verdict::Send);
         later.close();
     }
 }

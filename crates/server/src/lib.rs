@@ -42,6 +42,8 @@
 //! - `console`: the web console at `/console/` for the operator and the customer.
 //! - [`urls`]: the URLs the "API help" view hands out.
 //! - [`telemetry`]: metric names and Prometheus rendering.
+//! - [`background`]: low-priority threads for bulk work (Replay jobs) that must not slow
+//!   live delivery.
 //! - [`workers`]: named worker threads with state of their own, mapping chunks in order
 //!   (the pipeline's matching threads, `sluice match --threads`).
 
@@ -49,6 +51,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod background;
 pub mod changes;
 pub mod client_addr;
 pub mod clock;

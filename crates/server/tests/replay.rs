@@ -552,7 +552,7 @@ async fn a_delete_arriving_while_its_minute_is_replayed_keeps_the_post_out() {
     }});
     server.ingest(&delete.to_string()).await;
     let started = Instant::now();
-    while server.state.compliance.verdict(target, Some(12))
+    while server.state.compliance.verdict(target, Some(12), true)
         == sluice_server::compliance::Verdict::Send
     {
         assert!(started.elapsed() < WAIT, "the delete was not taken in");
@@ -569,5 +569,67 @@ async fn a_delete_arriving_while_its_minute_is_replayed_keeps_the_post_out() {
     );
     assert_eq!(info["message"], "Replay Request Completed");
     assert_eq!(info["activity_count"], want.len());
+    server.stop().await;
+}
+
+/// `text` by jack as version `versions.last()` of a post edited into `versions`.
+fn version(versions: &[u64], text: &str) -> String {
+    let mut post: Value = serde_json::from_str(&post(*versions.last().unwrap(), text)).unwrap();
+    let ids: Vec<String> = versions.iter().map(u64::to_string).collect();
+    post["edit_history"] = json!({"initial_tweet_id": ids[0], "edit_tweet_ids": ids});
+    post.to_string()
+}
+
+#[tokio::test]
+async fn a_replay_sends_an_edited_post_in_its_final_state_only() {
+    let server = started(settings()).await;
+    add_rules(&server, RULES, json!([{"value": "hello"}])).await;
+    let from = minutes_ago(3);
+    let end = from + 2 * MINUTE;
+    // Post A edited twice, all three versions in the window, told by a `tweet_edit` event;
+    // post B's first version in the window, its second (which names the first in its own
+    // history) ingested now; post C never edited.
+    let (a, b, c) = ([id(20), id(21), id(22)], [id(30), id(31)], id(40));
+    seed(
+        &server,
+        &[
+            post(a[0], "hello a"),
+            version(&a[..2], "hello a, fixed"),
+            post(b[0], "hello b"),
+            post(c, "hello c"),
+        ],
+        from + 1_000,
+    );
+    seed(
+        &server,
+        &[version(&a, "hello a, fixed again")],
+        from + MINUTE,
+    );
+    let edit = json!({"tweet_edit": {
+        "id": a[2].to_string(), "initial_tweet_id": a[0].to_string(),
+        "edit_tweet_ids": a.map(|i| i.to_string()), "timestamp_ms": now_ms().to_string(),
+    }});
+    server.ingest(&edit.to_string()).await;
+    server.ingest(&version(&b, "hello b, fixed")).await;
+    let started = Instant::now();
+    while server.state.compliance.verdict(b[0], Some(12), true)
+        == sluice_server::compliance::Verdict::Send
+    {
+        assert!(started.elapsed() < WAIT, "the edits were not taken in");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let messages = server.gnip_connect(&window(from, end)).await.rest().await;
+    let (got, info) = finished(&messages);
+    assert_eq!(got, vec![c, a[2]], "{messages:?}");
+    assert_eq!(info["activity_count"], 2);
+    let last = messages.iter().find(|m| id_of(m) == a[2]).unwrap();
+    assert_eq!(
+        last["edit_history"]["edit_tweet_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     server.stop().await;
 }

@@ -23,9 +23,12 @@
 //!   that keeps failing, or cannot be searched for the next minute, ends the replay with
 //!   `Replay Request Failed to Complete` and the `unprocessed_range` left.
 //!
-//! The reading runs in short blocking sections (`spawn_blocking`) of bounded size, each
-//! producing at most one segment of about `max_batch_bytes`; the feed holds two segments,
-//! so a replay waits for its client and never holds the whole window in memory.
+//! The reading runs in short blocking sections of bounded size, each producing at most one
+//! segment of about `max_batch_bytes`; the feed holds two segments, so a replay waits for
+//! its client and never holds the whole window in memory. A backfill's or a recovery's
+//! sections run on tokio's blocking pool; a Replay job's, which may read hours of the log
+//! as fast as its client takes them, on the low-priority [`crate::background`] threads,
+//! so live delivery gets the cores first.
 //!
 //! Compliance events received since a post was logged may take it away (a `delete`) or
 //! scrub its location (`scrub_geo`): see [`crate::compliance`].
@@ -146,7 +149,8 @@ pub enum ReplayKind {
 pub fn spawn(target: ReplayTarget, kind: ReplayKind) -> ReplayFeed {
     let (tx, rx) = mpsc::channel(FEED_SEGMENTS);
     tokio::spawn(async move {
-        let reader = Reader::new(target);
+        let job = matches!(kind, ReplayKind::Replay { .. });
+        let reader = Reader::new(target, job);
         match kind {
             ReplayKind::Backfill {
                 from_ms,
@@ -436,6 +440,10 @@ enum Bound {
 /// Moved into each blocking section and back out.
 struct Reader {
     target: ReplayTarget,
+    /// A Replay API job: its sections run on the low-priority [`background`] threads, and
+    /// it sends each edited post in its final state only (a version a later one replaced
+    /// is left out; docs/compliance.md, "Edits").
+    job: bool,
     selector: Selector,
     cursor: u64,
     activity_count: u64,
@@ -457,8 +465,9 @@ struct Step {
 }
 
 impl Reader {
-    fn new(target: ReplayTarget) -> Self {
+    fn new(target: ReplayTarget, job: bool) -> Self {
         Self {
+            job,
             selector: {
                 let mut selector = Selector::new(target.stream.rules.node());
                 selector.only([target.stream.rules.stream_number()]);
@@ -472,23 +481,40 @@ impl Reader {
     }
 
     /// Moves the cursor to the first post appended at or after `ms`.
-    async fn seek(mut self, ms: u64) -> (Self, Result<(), LogError>) {
-        tokio::task::spawn_blocking(move || {
-            let found = self.target.log.seq_at_time(ms).map(|seq| self.cursor = seq);
-            (self, found)
+    async fn seek(self, ms: u64) -> (Self, Result<(), LogError>) {
+        self.off_the_workers(move |mut reader| {
+            let found = reader
+                .target
+                .log
+                .seq_at_time(ms)
+                .map(|seq| reader.cursor = seq);
+            (reader, found)
         })
         .await
-        .expect("seeking in the post log does not panic")
     }
 
     /// Reads and routes the next posts off the async workers.
-    async fn step(mut self, bound: Bound) -> (Self, Result<Step, LogError>) {
-        tokio::task::spawn_blocking(move || {
-            let step = self.step_blocking(bound);
-            (self, step)
+    async fn step(self, bound: Bound) -> (Self, Result<Step, LogError>) {
+        self.off_the_workers(move |mut reader| {
+            let step = reader.step_blocking(bound);
+            (reader, step)
         })
         .await
-        .expect("replay reading does not panic")
+    }
+
+    /// Runs a blocking section: a Replay job's on the low-priority threads, a backfill's or
+    /// a recovery's (a client waiting to go live or to catch up) on tokio's blocking pool.
+    async fn off_the_workers<T: Send + 'static>(
+        self,
+        section: impl FnOnce(Self) -> (Self, T) + Send + 'static,
+    ) -> (Self, T) {
+        if self.job {
+            crate::background::run(move || section(self)).await
+        } else {
+            tokio::task::spawn_blocking(move || section(self))
+                .await
+                .expect("replay reading does not panic")
+        }
     }
 
     /// One step of a replay loop: reads up to `bound`, sends what it routed to `tx`, and
@@ -569,7 +595,7 @@ impl Reader {
                 self.cursor = post.seq + 1;
                 self.last_ms = Some(post.appended_ms);
                 scanned += 1;
-                let Some(bytes) = compliant(&self.target.compliance, &post.bytes) else {
+                let Some(bytes) = compliant(&self.target.compliance, &post.bytes, self.job) else {
                     continue;
                 };
                 if let Some(routed) = self.route(&bytes, &post.datacenter) {
@@ -621,9 +647,14 @@ impl Reader {
 }
 
 /// A logged line as compliance lets a replay send it: as it is, scrubbed of location
-/// (`scrub_geo`), or not at all (deleted, or its author deleted, suspended or protected).
-/// Events and posts while no event is in force pass as they are, unparsed.
-fn compliant<'a>(compliance: &Compliance, raw: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+/// (`scrub_geo`), or not at all (deleted, or its author deleted, suspended or protected;
+/// for a Replay job, `final_edits`, also a version of an edited post that a later one
+/// replaced). Events and posts while no event is in force pass as they are, unparsed.
+fn compliant<'a>(
+    compliance: &Compliance,
+    raw: &'a [u8],
+    final_edits: bool,
+) -> Option<Cow<'a, [u8]>> {
     if !compliance.is_active() || is_event(raw) {
         return Some(Cow::Borrowed(raw));
     }
@@ -635,7 +666,7 @@ fn compliant<'a>(compliance: &Compliance, raw: &'a [u8]) -> Option<Cow<'a, [u8]>
         return Some(Cow::Borrowed(raw));
     };
     let author = view.user.as_ref().and_then(|u| u.id_str.or(u.id));
-    match compliance.verdict(id, author) {
+    match compliance.verdict(id, author, final_edits) {
         Verdict::Send => Some(Cow::Borrowed(raw)),
         Verdict::Withhold => None,
         Verdict::SendScrubbed => Some(
