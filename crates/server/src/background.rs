@@ -14,10 +14,22 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering};
 
-/// The nice value of the pool's threads: the scheduler gives a nice-10 thread about a
-/// tenth of the CPU a nice-0 thread gets when both are runnable on one core.
+/// The default nice value of the pool's threads (`sluice serve --replay-nice`): the
+/// scheduler gives a nice-10 thread about a tenth of the CPU a nice-0 thread gets when
+/// both are runnable on one core.
 pub const NICE: i32 = 10;
+
+/// The nice value the pool's threads take when they start.
+static CONFIGURED_NICE: AtomicI32 = AtomicI32::new(NICE);
+
+/// Sets the nice value of the pool's threads (0 to 19; 0 keeps the server's own
+/// priority). Process-wide: call it before the first [`run`], as `sluice serve` does at
+/// start; later calls do not change threads already started.
+pub fn set_nice(nice: i32) {
+    CONFIGURED_NICE.store(nice.clamp(0, 19), Ordering::Relaxed);
+}
 
 /// Runs `work` on a low-priority thread and returns what it returned. A panic in `work`
 /// is resumed here, as `spawn_blocking(..).await.expect(..)` would report it.
@@ -47,19 +59,19 @@ fn pool() -> &'static rayon::ThreadPool {
     })
 }
 
-/// Raises the calling thread's nice value to [`NICE`] (never lowers it: a server started
-/// niced stays niced). On Linux `setpriority` with `PRIO_PROCESS` and a thread id applies
-/// to that one thread.
+/// Raises the calling thread's nice value to the configured one (never lowers it: a
+/// server started niced stays niced). On Linux `setpriority` with `PRIO_PROCESS` and a
+/// thread id applies to that one thread.
 #[cfg(target_os = "linux")]
 fn lower_own_priority() {
-    let nice = own_nice();
-    if nice >= NICE {
+    let wanted = CONFIGURED_NICE.load(Ordering::Relaxed);
+    if own_nice() >= wanted {
         return;
     }
     // SAFETY: gettid and setpriority take and return plain integers and touch no memory.
     let failed = unsafe {
         let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, NICE) != 0
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, wanted) != 0
     };
     if failed {
         tracing::warn!(

@@ -53,6 +53,7 @@ are the flag names with '_' for '-':
   post_log_retention = \"48h\"
   post_log_max_bytes = \"200GiB\"
   replay_embargo = \"30m\"
+  replay_nice = 10
   nats = \"nats://127.0.0.1:4222\"
 
 Flags win over environment variables, which win over the file. Relative paths in the file
@@ -193,6 +194,14 @@ pub struct ServeArgs {
     /// replay recent posts in tests [default: 30m].
     #[arg(long, env = "SLUICE_REPLAY_EMBARGO", value_name = "DURATION")]
     replay_embargo: Option<String>,
+
+    /// The nice value (0 to 19) of the threads that run Replay jobs, which read the post
+    /// log as fast as their clients take it: higher leaves more of the cores to live
+    /// delivery when both want them; 0 runs replays at the server's own priority (Linux;
+    /// elsewhere replays always run at it) [default: 10].
+    #[arg(long, env = "SLUICE_REPLAY_NICE", value_name = "N",
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    replay_nice: Option<i32>,
 }
 
 /// The `--config` file: the same settings as the flags, keys with `_`.
@@ -215,6 +224,7 @@ struct FileConfig {
     nats: Option<String>,
     match_threads: Option<NonZeroUsize>,
     replay_embargo: Option<String>,
+    replay_nice: Option<i32>,
 }
 
 impl FileConfig {
@@ -269,6 +279,8 @@ struct Config {
     match_threads: usize,
     /// `--replay-embargo`.
     replay_embargo: Duration,
+    /// `--replay-nice`.
+    replay_nice: i32,
 }
 
 /// Merges flags and environment (already in `args`) over the file over the defaults, and
@@ -329,6 +341,13 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             format!("--replay-embargo: {text:?} is not a duration like 30m, 5m or 0s")
         })?,
     };
+    let replay_nice = args
+        .replay_nice
+        .or(file.replay_nice)
+        .unwrap_or(sluice_server::background::NICE);
+    if !(0..=19).contains(&replay_nice) {
+        bail!("--replay-nice must be from 0 to 19, not {replay_nice}");
+    }
     Ok(Config {
         listen: args
             .listen
@@ -363,6 +382,7 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             .or(file.match_threads)
             .map_or_else(sluice_server::workers::available_cores, NonZeroUsize::get),
         replay_embargo,
+        replay_nice,
     })
 }
 
@@ -482,6 +502,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let local = listener.local_addr().context("reading the bound address")?;
     let listen_url = url_of(local, acceptor.is_some());
+    sluice_server::background::set_nice(config.replay_nice);
     let settings = Settings {
         datacenter: config.datacenter.clone(),
         public_url: config
@@ -711,8 +732,23 @@ mod tests {
                 nats: None,
                 match_threads: std::thread::available_parallelism().unwrap().get(),
                 replay_embargo: Duration::from_secs(1_800),
+                replay_nice: 10,
             }
         );
+    }
+
+    #[test]
+    fn replay_nice_comes_from_flag_or_file_within_0_to_19() {
+        let config = resolve(&args(&[]), file("replay_nice = 0")).unwrap();
+        assert_eq!(config.replay_nice, 0);
+        let config = resolve(&args(&["--replay-nice", "19"]), file("replay_nice = 0")).unwrap();
+        assert_eq!(config.replay_nice, 19);
+        let error = resolve(&args(&[]), file("replay_nice = 20")).unwrap_err();
+        assert!(error.to_string().contains("--replay-nice"), "{error}");
+        for bad in ["20", "-1", "low"] {
+            let full = ["sluice-serve", "--replay-nice", bad];
+            assert!(Cli::try_parse_from(full).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Live delivery's latency with and without a Replay job running beside it, for each
+# `--replay-nice` value given, in one run. For each value: starts a fresh `sluice serve`,
+# fills its post log with a `sluice bench powertrack` run, then alternates bench runs
+# without and with a loop of full-speed Replay jobs (curl reading a window of those posts
+# to the end, rotating over four Replay streams to stay within 5 connects per 5 minutes
+# each). Prints each run's live p50/p99/p99.9, posts lost, and the replay jobs completed.
+# Usage: scripts/replay-beside-live.sh SLUICE_BINARY [PAIRS] [NICE...]
+#   (defaults: 2 pairs, nice values 0 and 10; needs curl and jq)
+set -euo pipefail
+sluice=${1:?usage: $0 SLUICE_BINARY [PAIRS] [NICE...]}
+pairs=${2:-2}
+shift $(($# < 2 ? $# : 2))
+nices=("$@")
+[ ${#nices[@]} -gt 0 ] || nices=(0 10)
+work=$(mktemp -d)
+token=replay-measure
+server=
+trap '[ -n "$server" ] && kill -TERM $server 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+start_server() {
+  rm -rf "$work/data"
+  "$sluice" serve --data-dir "$work/data" --listen 127.0.0.1:0 --admin-token "$token" \
+    --replay-embargo 0s --post-log-retention 1h --replay-nice "$1" \
+    > "$work/banner" 2> "$work/log" &
+  server=$!
+  url=
+  for _ in $(seq 200); do
+    url=$(sed -n 's/^sluice .* listening on //p' "$work/banner")
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  [ -n "$url" ] || { cat "$work/log" >&2; exit 1; }
+}
+stop_server() { kill -TERM "$server"; wait "$server" || true; server=; }
+admin() { curl -sf -X "$1" -H "Authorization: Bearer $token" -H 'content-type: application/json' \
+  "$url$2" -d "$3" > /dev/null; }
+bench() {
+  "$sluice" bench powertrack --url "$url" --admin-token "$token" --rate 2000 --connections 20 \
+    --duration 20s --json > "$work/bench.json"
+  jq -r '"\(.latency.p50_ms) \(.latency.p99_ms) \(.latency.p999_ms) \(.loss.lost)"' "$work/bench.json"
+}
+provision() {
+  admin PUT /admin/accounts/acme '{}'
+  admin PUT /admin/accounts/acme/users/alice '{"password":"secret"}'
+  for r in r1 r2 r3 r4; do
+    admin PUT "/admin/accounts/acme/streams/$r" '{"product":"powertrack-replay"}'
+    curl -sf -u alice:secret -H 'content-type: application/json' \
+      "$url/rules/powertrack-replay/accounts/acme/publishers/twitter/$r.json" \
+      -d '{"rules":[{"value":"the OR a OR to OR and OR of OR is OR i OR you"}]}' > /dev/null
+  done
+}
+replay_loop() {
+  local n=0 r
+  while [ ! -e "$work/stop" ]; do
+    r=r$((n % 4 + 1))
+    curl -s --compressed -u alice:secret \
+      "$url/replay/powertrack/accounts/acme/publishers/twitter/$r.json?fromDate=$from&toDate=$to" \
+      > /dev/null
+    n=$((n + 1))
+    if [ $((n % 4)) -eq 0 ] && [ ! -e "$work/stop" ]; then sleep 1; fi
+  done
+  echo "$n" > "$work/jobs"
+}
+
+printf '%-6s %-8s %-12s %-12s %-12s %-14s %s\n' nice run replay-jobs live-p50-ms live-p99-ms live-p99.9-ms lost
+for nice in "${nices[@]}"; do
+  start_server "$nice"
+  provision
+  from=$(date -u +%Y%m%d%H%M)
+  bench > /dev/null
+  sleep 61
+  to=$(date -u +%Y%m%d%H%M)
+  for _ in $(seq "$pairs"); do
+    read -r p50 p99 p999 lost < <(bench)
+    printf '%-6s %-8s %-12s %-12s %-12s %-14s %s\n' "$nice" without - "$p50" "$p99" "$p999" "$lost"
+    rm -f "$work/stop" "$work/jobs"
+    replay_loop &
+    loop=$!
+    sleep 2
+    read -r p50 p99 p999 lost < <(bench)
+    touch "$work/stop"
+    wait "$loop"
+    printf '%-6s %-8s %-12s %-12s %-12s %-14s %s\n' "$nice" with "$(cat "$work/jobs")" "$p50" "$p99" "$p999" "$lost"
+  done
+  stop_server
+done
