@@ -856,3 +856,71 @@ async fn the_customer_sees_its_own_usage_only() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_customer_edits_a_replay_streams_own_rules() {
+    let server = TestServer::start(Settings::default()).await;
+    account_with_stream(&server, "acme", "alice", &["prod"]).await;
+    let (s, b) = server
+        .admin(
+            Method::PUT,
+            "/admin/accounts/acme/streams/prod",
+            json!({"product": "powertrack-replay"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let mut alice = Browser::new(&server);
+    alice
+        .sign_in(json!({"account": "acme", "username": "alice", "password": "pw"}))
+        .await;
+    let replay = "/streams/prod/rules?product=powertrack-replay";
+    let (s, b) = alice
+        .call(
+            Method::POST,
+            replay,
+            Some(json!({"rules": [{"value": "cats", "tag": "c"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    // PowerTrack's messages for an invalid rule; nothing added.
+    let (s, b) = alice
+        .call(Method::POST, replay, Some(json!({"rules": [{"value": "(cats"}]})))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    // The Replay stream's rules are its own, apart from the PowerTrack stream's.
+    let (_, listed) = alice.call(Method::GET, replay, None).await;
+    assert_eq!(rule_values(&listed), ["cats"]);
+    let (_, live) = alice.call(Method::GET, "/streams/prod/rules", None).await;
+    assert_eq!(rule_values(&live), Vec::<&str>::new());
+    let (s, replay_api) = server
+        .http
+        .get(format!(
+            "{}/rules/powertrack-replay/accounts/acme/publishers/twitter/prod.json",
+            server.base
+        ))
+        .basic_auth("alice", Some("pw"))
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    assert_eq!(s, StatusCode::OK);
+    let replay_api: Value = replay_api.json().await.unwrap();
+    assert_eq!(replay_api["rules"][0]["value"], "cats", "{replay_api}");
+    let id = listed["rules"][0]["id"].as_str().unwrap();
+    let (s, _) = alice
+        .call(
+            Method::DELETE,
+            &format!("/streams/prod/rules/{id}?product=powertrack-replay"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, listed) = alice.call(Method::GET, replay, None).await;
+    assert_eq!(rule_values(&listed), Vec::<&str>::new());
+    // A label without a Replay stream is a 404.
+    let (s, b) = alice
+        .call(Method::GET, "/streams/other/rules?product=powertrack-replay", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    server.stop().await;
+}

@@ -271,12 +271,20 @@ async fn whole_path(
     check_page(client, screens, "operator-node").await;
 
     operator_sets_up_acme(server, client, screens).await;
+    let (status, body) = server
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/accounts/acme/streams/prod",
+            serde_json::json!({"product": "powertrack-replay"}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
     let stream = server
         .state
         .registry
         .all()
         .into_iter()
-        .find(|s| s.key.label == "prod")
+        .find(|s| s.key.label == "prod" && s.key.product == sluice_store::Product::PowerTrack)
         .unwrap();
 
     // The customer signs in (in the other browser) and sees the API help page.
@@ -291,6 +299,7 @@ async fn whole_path(
     let help = wait_for(customer, Locator::Css("main")).await;
     wait_for(customer, Locator::Id("rules-link-prod")).await;
     wait_for(customer, Locator::Id("rules-link-powerstream")).await;
+    wait_for(customer, Locator::Id("rules-link-replay-prod")).await;
     let help = help.text().await.unwrap();
     for url in [
         "/stream/powertrack/accounts/acme/publishers/twitter/prod.json",
@@ -311,6 +320,7 @@ async fn whole_path(
 
     customer_rules(customer, screens, &stream).await;
     customer_powerstream_rules(customer, screens).await;
+    customer_replay_rules(customer).await;
 
     // A client of the stream (the posts it gets are the usage counted).
     let response = reqwest::Client::new()
@@ -605,6 +615,17 @@ async fn customer_rules(
 
 /// The customer's Powerstream rules: an add, and Powerstream's message for an invalid
 /// rule.
+/// The customer adds a rule to the Replay stream `prod`, whose rules are its own.
+async fn customer_replay_rules(client: &Client) {
+    click(client, Locator::Id("rules-link-replay-prod")).await;
+    wait_for(client, Locator::XPath("//h2[.='Replay rules of prod']")).await;
+    text_until(client, "rule-count", |t| t == "0 of 0 rules").await;
+    fill(client, "rule-value", "replayed cats").await;
+    click(client, Locator::Css("#rule-form button[type=submit]")).await;
+    text_until(client, "rule-count", |t| t == "1 of 1 rules").await;
+    click(client, Locator::LinkText("Streams and API help")).await;
+}
+
 async fn customer_powerstream_rules(client: &Client, screens: &mut Screens) {
     click(client, Locator::LinkText("Streams and API help")).await;
     click(client, Locator::Id("rules-link-powerstream")).await;

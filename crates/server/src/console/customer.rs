@@ -64,8 +64,9 @@ pub(super) fn powertrack_stream(
     })
 }
 
-/// Which rules a rules call is about: a PowerTrack stream's (the default) or, with
-/// `?product=powerstream`, the account's Powerstream rule set (its label is
+/// Which rules a rules call is about: a PowerTrack stream's (the default), with
+/// `?product=powertrack-replay` a PowerTrack Replay stream's, or with
+/// `?product=powerstream` the account's Powerstream rule set (its label is
 /// [`powerstream::LABEL`]).
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -74,24 +75,27 @@ pub(super) struct RulesQuery {
 }
 
 impl RulesQuery {
-    /// The product named: PowerTrack or Powerstream, a 400 for anything else.
+    /// The product named: PowerTrack, PowerTrack Replay or Powerstream, a 400 for
+    /// anything else.
     fn product(&self) -> Result<Product, ConsoleError> {
         match self.product.as_deref() {
             None | Some("powertrack") => Ok(Product::PowerTrack),
+            Some("powertrack-replay") => Ok(Product::PowerTrackReplay),
             Some("powerstream") => Ok(Product::Powerstream),
             Some(other) => Err(ConsoleError::new(
                 StatusCode::BAD_REQUEST,
                 format!(
-                    "The console has no rules of product {other:?}: use powertrack or powerstream."
+                    "The console has no rules of product {other:?}: use powertrack, \
+                     powertrack-replay or powerstream."
                 ),
             )),
         }
     }
 }
 
-/// The rules stream of `account` that a rules call names: its PowerTrack stream `label`
-/// (404 if it has none), or its Powerstream rule set (made on first use, as the
-/// Powerstream rules API does).
+/// The rules stream of `account` that a rules call names: its PowerTrack or PowerTrack
+/// Replay stream `label` (404 if it has none), or its Powerstream rule set (made on first
+/// use, as the Powerstream rules API does).
 async fn rules_stream(
     state: &AppState,
     account: &str,
@@ -100,6 +104,18 @@ async fn rules_stream(
 ) -> Result<Arc<LiveStream>, ConsoleError> {
     if product == Product::PowerTrack {
         return powertrack_stream(state, account, label);
+    }
+    if product == Product::PowerTrackReplay {
+        let key = StreamRef {
+            account: account.to_owned(),
+            product,
+            label: label.to_owned(),
+        };
+        return state.registry.get(&key).ok_or_else(|| {
+            ConsoleError::not_found(format!(
+                "Your account has no PowerTrack Replay stream '{label}'."
+            ))
+        });
     }
     if label != powerstream::LABEL {
         return Err(ConsoleError::not_found(format!(

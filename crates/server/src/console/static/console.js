@@ -480,8 +480,9 @@ async function streamsPage() {
     const id = "st-" + s.product + "-" + s.label;
     const title = (s.app ? "app " + s.app : s.label) + " · " + (PRODUCT_NAMES[s.product] || s.product);
     const links = [];
-    if (s.product === "powertrack" || s.product === "powerstream") {
-      links.push(h("a", { href: "#/rules/" + s.product + "/" + enc(s.label), id: "rules-link-" + (s.product === "powertrack" ? s.label : s.product) }, "Rules"));
+    if (s.product === "powertrack" || s.product === "powerstream" || s.product === "powertrack-replay") {
+      const linkId = s.product === "powertrack" ? s.label : s.product === "powerstream" ? s.product : "replay-" + s.label;
+      links.push(h("a", { href: "#/rules/" + s.product + "/" + enc(s.label), id: "rules-link-" + linkId }, "Rules"));
     }
     if (s.product === "powertrack") links.push(h("a", { href: "#/live/" + enc(s.label), id: "live-link-" + s.label }, "Live view"));
     return h("section", { class: "card", id, "aria-labelledby": id + "-h" },
@@ -506,7 +507,8 @@ async function streamsPage() {
 async function rulesPage(product, label) {
   const query = product === "powertrack" ? "" : "?product=" + enc(product);
   const base = "/streams/" + enc(label) + "/rules";
-  const title = product === "powertrack" ? "Rules of " + label : "Powerstream rules";
+  const title = product === "powertrack" ? "Rules of " + label
+    : product === "powertrack-replay" ? "Replay rules of " + label : "Powerstream rules";
   const r = await api("GET", base + query);
   if (!r.ok) { page(title, h("p", { class: "error" }, errorText(r))); return; }
   let rules = r.body.rules;
@@ -583,7 +585,7 @@ async function rulesPage(product, label) {
   });
   const exportRules = () => {
     const json = JSON.stringify({ rules: rules.map((x) => (x.tag ? { value: x.value, tag: x.tag } : { value: x.value })) }, null, 2);
-    const a = h("a", { href: URL.createObjectURL(new Blob([json], { type: "application/json" })), download: (product === "powertrack" ? label : product) + "-rules.json" });
+    const a = h("a", { href: URL.createObjectURL(new Blob([json], { type: "application/json" })), download: (product === "powertrack" ? label : product === "powertrack-replay" ? label + "-replay" : product) + "-rules.json" });
     document.body.append(a);
     a.click();
     a.remove();
