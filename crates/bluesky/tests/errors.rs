@@ -95,6 +95,14 @@ fn malformed_events_are_refused_naming_the_field() {
             "commit.record.text: invalid type",
         ),
         (create(r#""a string""#), "commit.record: invalid type"),
+        // No time anywhere: createdAt is not one, the key is not a TID, and time_us is past
+        // the year 9999.
+        (
+            format!(
+                r#"{{"did":"{DID}","time_us":18446744073709551615,"kind":"commit","commit":{{"operation":"create","collection":"app.bsky.feed.post","rkey":"self","record":{{"text":"","createdAt":"soon"}}}}}}"#
+            ),
+            "commit.record.createdAt \"soon\" is not a time",
+        ),
     ];
     let mut failures = Vec::new();
     for (event, want) in &cases {
