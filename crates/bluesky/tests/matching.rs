@@ -16,10 +16,12 @@ fn fixture_posts() -> Vec<(usize, Vec<u8>)> {
     FIXTURE
         .lines()
         .enumerate()
-        .filter_map(|(i, line)| match converter.convert(line.as_bytes()).unwrap().output {
-            Output::Post { line, .. } => Some((i + 1, line)),
-            _ => None,
-        })
+        .filter_map(
+            |(i, line)| match converter.convert(line.as_bytes()).unwrap().output {
+                Output::Post { line, .. } => Some((i + 1, line)),
+                _ => None,
+            },
+        )
         .collect()
 }
 
