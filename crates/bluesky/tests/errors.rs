@@ -161,3 +161,21 @@ fn unknown_kinds_and_fields_are_passed_over() {
         assert_eq!(converted.output, Output::Nothing);
     }
 }
+
+#[test]
+fn a_huge_bad_value_gives_a_short_message() {
+    let event = format!(
+        r#"{{"did":"{DID}","time_us":"{}","kind":"commit"}}"#,
+        "9".repeat(100_000)
+    );
+    let message = Converter::new()
+        .convert(event.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with("Jetstream event: time_us: invalid type"),
+        "{message}"
+    );
+    assert!(message.len() < 400, "{} bytes", message.len());
+    assert!(message.ends_with('…'));
+}

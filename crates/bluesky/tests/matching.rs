@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use sluice_bluesky::{Converter, Output, post_id};
 use sluice_matcher::Matcher;
 use sluice_model::parse_post;
+use sluice_rules::Dialect;
 
 const FIXTURE: &str = include_str!("fixtures/jetstream.ndjson");
 
@@ -25,10 +26,16 @@ fn fixture_posts() -> Vec<(usize, Vec<u8>)> {
         .collect()
 }
 
-/// The lines whose posts `rule` matches.
+/// The lines whose posts `rule` matches: a PowerTrack rule, or for v2's own operators
+/// (`conversation_id:`) a v2 filtered stream rule.
 fn matching(posts: &[(usize, Vec<u8>)], rule: &str) -> BTreeSet<usize> {
+    let dialect = if rule.starts_with("conversation_id:") {
+        Dialect::V2
+    } else {
+        Dialect::PowerTrack
+    };
     let mut matcher = Matcher::new();
-    matcher.insert(1, &sluice_rules::parse(rule).expect(rule));
+    matcher.insert(1, &sluice_rules::parse_with(rule, dialect).expect(rule));
     let mut out = Vec::new();
     posts
         .iter()
@@ -68,6 +75,8 @@ fn rules_match_the_posts_they_should() {
         ("is:reply".into(), &[8]),
         ("to:alice.bsky.social".into(), &[8]),
         (format!("in_reply_to_status_id:{first_id}"), &[8]),
+        // A post that replies to nothing starts its own conversation (v2's operator).
+        (format!("conversation_id:{first_id}"), &[4, 8]),
         ("is:quote".into(), &[9, 10, 11, 12]),
         ("lang:pt".into(), &[9]),
         ("lang:iw".into(), &[15]),
