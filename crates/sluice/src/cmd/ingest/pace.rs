@@ -20,7 +20,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::time::Instant;
 
-use super::retime::{Shift, line_time_ms};
+use super::retime::{Shift, line_time_ms, raw_line_time_ms};
 use super::{IngestArgs, IngestReply, Target, display, open, report_rejected};
 use crate::client::signal::stop_requested;
 
@@ -252,8 +252,16 @@ impl Schedule {
                 continue;
             }
             seen.lines += 1;
-            let value: Option<Value> = serde_json::from_slice(&buf).ok();
-            let own_ms = value.as_ref().and_then(line_time_ms);
+            // The first pass sends the line as it is and needs only its time; later passes
+            // rewrite it, from a `Value`.
+            let value: Option<Value> = match shift {
+                Some(_) => serde_json::from_slice(&buf).ok(),
+                None => None,
+            };
+            let own_ms = match &value {
+                Some(value) => line_time_ms(value),
+                None => raw_line_time_ms(&buf),
+            };
             if let Some(ms) = own_ms {
                 seen.timed += 1;
                 seen.first_ms.get_or_insert(ms);

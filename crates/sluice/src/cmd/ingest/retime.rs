@@ -17,8 +17,9 @@
 //! integers); one consequence is that a rewritten line's keys come out in alphabetical
 //! order.
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
-use sluice_model::compliance::EventKind;
+use sluice_model::compliance::{EventKind, is_event};
 use sluice_model::ingest_line::parse_created_at;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -33,6 +34,35 @@ const V2_CREATED_AT: &[time::format_description::FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 /// Bits below a Snowflake's timestamp.
 const SNOWFLAKE_LOW_BITS: u32 = 22;
+
+/// The time of a line as it is read from the file: [`line_time_ms`] without building a
+/// `Value` of the whole line (only the time fields are kept; everything else is skipped),
+/// which more than doubles the rate of a first pass over 4 KB posts.
+pub fn raw_line_time_ms(line: &[u8]) -> Option<i64> {
+    /// The top-level fields that can hold a post's time.
+    #[derive(Deserialize)]
+    struct Times {
+        timestamp_ms: Option<Value>,
+        created_at: Option<Value>,
+        data: Option<DataTimes>,
+    }
+    #[derive(Deserialize)]
+    struct DataTimes {
+        created_at: Option<Value>,
+    }
+    if is_event(line) {
+        // Small, and timed inside their one key: read whole.
+        return line_time_ms(&serde_json::from_slice(line).ok()?);
+    }
+    let times: Times = serde_json::from_slice(line).ok()?;
+    if let Some(ms) = times.timestamp_ms.as_ref().and_then(epoch_ms) {
+        return Some(ms);
+    }
+    if let Some(text) = times.created_at.as_ref().and_then(Value::as_str) {
+        return x_time_ms(text);
+    }
+    times.data?.created_at?.as_str().and_then(iso_ms)
+}
 
 /// The time of a line in epoch milliseconds, if it has a readable one.
 pub fn line_time_ms(line: &Value) -> Option<i64> {
@@ -333,6 +363,24 @@ mod tests {
         ];
         for (line, want) in cases {
             assert_eq!(line_time_ms(&line), want, "{line}");
+            assert_eq!(
+                raw_line_time_ms(line.to_string().as_bytes()),
+                want,
+                "{line}"
+            );
+        }
+        assert_eq!(raw_line_time_ms(b"not json"), None);
+    }
+
+    #[test]
+    fn the_raw_reading_agrees_with_the_value_reading_on_realistic_posts() {
+        let mut posts = sluice_synth::PostGenerator::new(3).with_clock(AT as u64, 50.0);
+        for _ in 0..200 {
+            let post = posts.next_post();
+            let value: Value = serde_json::from_str(&post).expect("JSON");
+            let time = line_time_ms(&value);
+            assert!(time.is_some(), "{post}");
+            assert_eq!(raw_line_time_ms(post.as_bytes()), time, "{post}");
         }
     }
 
