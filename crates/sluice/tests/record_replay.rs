@@ -226,6 +226,41 @@ async fn pace_10x_is_ten_times_faster_and_bad_paces_are_refused() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paced_lines_are_reported_by_file_line_and_events_keep_their_time() {
+    let dir = temp_dir();
+    let (server, _) = server_with_rule().await;
+    let deleted = (T0_MS - SNOWFLAKE_EPOCH_MS) << 22;
+    let lines = [
+        post_at(T0_MS, 0, "pace first"),
+        String::new(),
+        "this is not json".to_owned(),
+        json!({"delete": {"status": {"id": deleted, "id_str": deleted.to_string(),
+                                     "user_id": 12, "user_id_str": "12"},
+                          "timestamp_ms": (T0_MS + 600).to_string()}})
+        .to_string(),
+        post_at(T0_MS + 300, 1, "pace last"),
+    ];
+    let file = write_posts(dir.path(), &lines);
+    let (output, took) = sluice(ingest_args(&file, &server.base, "original")).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(
+        summary(&output),
+        json!({"sent": 4, "accepted": 3, "rejected": 1})
+    );
+    let err = stderr(&output);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("sluice ingest: line 3: ") && l.ends_with("this is not json")),
+        "{err}"
+    );
+    // The event is due at its timestamp_ms, 600 ms after the first post (the post after it,
+    // timed earlier, follows it at once); an event read without its time would have gone
+    // with the line before it, and the file would have taken 300 ms.
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    server.stop().await;
+}
+
 /// The epoch milliseconds of a post's `created_at` (whole seconds).
 fn created_at_ms(post: &Value) -> u64 {
     let text = post["created_at"].as_str().expect("created_at");

@@ -54,8 +54,8 @@ numbered from 1 in the input. At the end stdout gets one line:
 With --pace, each line is sent when it is due: its time (timestamp_ms, else created_at in
 X's format, else a v2 line's data.created_at; a compliance event's timestamp_ms) after the
 first line's, divided by the speed. A line without a readable time is sent with the
-previous line's time, one earlier than the line before it right after that line. What is
-due is sent every 50 ms or so, one request at a time. The progress line (rewritten in place
+previous line's time; a line timed earlier than the one before it is sent right after it
+(the file's order is kept). What is due is sent every 50 ms or so, one request at a time. The progress line (rewritten in place
 on a terminal, a plain line every 5 s otherwise) shows the rate, the position (line and %
 of the file) and the lag (how late the sender is behind the pace).
   sluice ingest firehose.ndjson --url URL --pace original
