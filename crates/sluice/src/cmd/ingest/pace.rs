@@ -2,7 +2,7 @@
 //! recorded at (or N times faster), for demos and tests that want a live-looking source.
 //!
 //! A reader thread reads the file, works out when each line is due (its time after the
-//! first line's, divided by the speed; [`retime::line_time_ms`]) and, on the passes of
+//! first line's, divided by the speed; [`retime::raw_line_time_ms`]) and, on the passes of
 //! `--loop` after the first, rewrites it with new ids and times ([`retime::Shift`]). The
 //! sender takes what is due, every [`TICK`] at most, as one request, with one request in
 //! flight while the next lines wait. How late a request leaves against its first line's
@@ -20,7 +20,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::time::Instant;
 
-use super::retime::{Shift, line_time_ms, raw_line_time_ms};
+use super::retime::{Shift, raw_line_time_ms};
 use super::{IngestArgs, IngestReply, Target, display, open, report_rejected};
 use crate::client::signal::stop_requested;
 
@@ -253,14 +253,17 @@ impl Schedule {
             }
             seen.lines += 1;
             // The first pass sends the line as it is and needs only its time; later passes
-            // rewrite it, from a `Value`.
-            let value: Option<Value> = match shift {
-                Some(_) => serde_json::from_slice(&buf).ok(),
+            // rewrite it: a plain post in place, anything else through a `Value`.
+            let own_ms = raw_line_time_ms(&buf);
+            let rewritten = match shift {
+                Some(shift) => match shift.apply_to_post_bytes(&buf) {
+                    Some(bytes) => Some(bytes),
+                    None => serde_json::from_slice::<Value>(&buf).ok().map(|mut value| {
+                        shift.apply(&mut value);
+                        value.to_string().into_bytes()
+                    }),
+                },
                 None => None,
-            };
-            let own_ms = match &value {
-                Some(value) => line_time_ms(value),
-                None => raw_line_time_ms(&buf),
             };
             if let Some(ms) = own_ms {
                 seen.timed += 1;
@@ -278,21 +281,11 @@ impl Schedule {
             // Never before the line above: the file's order is kept.
             let offset_ms = (pass_start_ms + after_first).max(last_offset_ms);
             last_offset_ms = offset_ms;
-            let body = match (shift, value) {
-                (Some(shift), Some(mut value)) => {
-                    shift.apply(&mut value);
-                    let mut body = serde_json::to_vec(&value)?;
-                    body.push(b'\n');
-                    body
-                }
-                _ => {
-                    let mut body = buf.clone();
-                    if body.last() != Some(&b'\n') {
-                        body.push(b'\n');
-                    }
-                    body
-                }
+            let mut body = match rewritten {
+                Some(bytes) => bytes,
+                None => buf.trim_ascii_end().to_vec(),
             };
+            body.push(b'\n');
             let due = Due {
                 body,
                 line,
@@ -564,6 +557,7 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
+    use super::super::retime::line_time_ms;
     use super::*;
 
     #[test]
