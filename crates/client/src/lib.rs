@@ -1,13 +1,15 @@
 //! # sluice-client
 //!
-//! What the client subcommands (`sluice rules`, `sluice stream`, `sluice ingest`) and the
-//! load generator (`sluice-bench`) share: talking HTTP(S) to a sluice (or X) server and
-//! presenting what comes back. A crate of its own so that the benchmark library can use the
-//! same client as the binary without depending on it.
+//! What the client subcommands (`sluice rules`, `sluice stream`, `sluice record`,
+//! `sluice ingest`) and the load generator (`sluice-bench`) share: talking HTTP(S) to a
+//! sluice (or X) server and presenting what comes back. A crate of its own so that the
+//! benchmark library can use the same client as the binary without depending on it.
 //!
 //! ## Layout
 //! - [`http`]: the HTTP(S) client, credentials, replies and X's error texts, 429 waits.
 //! - [`backoff`]: X's documented reconnect policy for streams.
+//! - [`consume`]: a stream read for as long as it is wanted, reconnecting with that
+//!   backoff; lines go to a [`consume::StreamSink`] (stdout, a file).
 //! - [`lines`]: stream body chunks (gzip or identity) → lines, as each chunk arrives.
 //! - [`message`]: heartbeat, system message or data, per stream line.
 //! - [`output`]: server JSON printed pretty on a terminal, compact otherwise.
@@ -16,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod consume;
 pub mod http;
 pub mod lines;
 pub mod message;

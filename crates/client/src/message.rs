@@ -6,6 +6,8 @@
 //! events) never begin with those keys, so looking at the first key is enough and data
 //! lines are passed on without being parsed.
 
+use serde::Deserialize;
+
 /// The kind of one stream line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Line {
@@ -35,6 +37,29 @@ pub fn classify(line: &[u8]) -> Line {
     } else {
         Line::Data
     }
+}
+
+/// The reason of a v2 `{"errors":[…]}` line that announces the end of the stream (an
+/// entry with a `disconnect_type`), e.g. `OperationalDisconnect: This stream has been
+/// disconnected for operational reasons.`; `None` for any other line.
+pub fn v2_disconnect(line: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<Problem>,
+    }
+    #[derive(Deserialize)]
+    struct Problem {
+        disconnect_type: Option<String>,
+        detail: Option<String>,
+        title: Option<String>,
+    }
+    let Errors { errors } = serde_json::from_slice(line).ok()?;
+    let problem = errors.into_iter().find(|p| p.disconnect_type.is_some())?;
+    let kind = problem.disconnect_type?;
+    Some(match problem.detail.or(problem.title) {
+        Some(why) => format!("the server closes the stream ({kind}: {why})"),
+        None => format!("the server closes the stream ({kind})"),
+    })
 }
 
 #[cfg(test)]
@@ -71,6 +96,29 @@ mod tests {
         ];
         for (line, kind) in cases {
             assert_eq!(classify(line.as_bytes()), kind, "{line}");
+        }
+    }
+
+    #[test]
+    fn only_v2_errors_lines_with_a_disconnect_type_end_the_connection() {
+        #[rustfmt::skip]
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                r#"{"errors":[{"title":"operational-disconnect","disconnect_type":"OperationalDisconnect","detail":"This stream has been disconnected for operational reasons.","type":"https://api.x.com/2/problems/operational-disconnect"}]}"#,
+                Some("the server closes the stream (OperationalDisconnect: This stream has been disconnected for operational reasons.)"),
+            ),
+            (
+                r#"{"errors":[{"title":"ConnectionException"},{"disconnect_type":"SlowReader"}]}"#,
+                Some("the server closes the stream (SlowReader)"),
+            ),
+            (r#"{"errors":[{"title":"Not Found Error","detail":"gone"}]}"#, None),
+            (r#"{"errors":[]}"#, None),
+            (r#"{"errors":{"disconnect_type":"OperationalDisconnect"}}"#, None),
+            (r#"{"error":{"message":"Forced Disconnect"}}"#, None),
+            ("not json", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(v2_disconnect(line.as_bytes()).as_deref(), *want, "{line}");
         }
     }
 }

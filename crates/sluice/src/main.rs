@@ -7,9 +7,9 @@
 //! ## Layout
 //! - `cmd::match_cmd`: `sluice match`, offline matching of an NDJSON posts file.
 //! - `cmd::serve`: `sluice serve`, the server (flags, env, config file, demo, signals).
-//! - `cmd::rules`, `cmd::stream`, `cmd::ingest`: clients of a running server (the rules
-//!   API, a reconnecting stream consumer, NDJSON ingest), built on `client` (the
-//!   `sluice-client` crate).
+//! - `cmd::rules`, `cmd::stream`, `cmd::record`, `cmd::ingest`: clients of a running server
+//!   (the rules API, a reconnecting stream consumer, a stream written to a file, NDJSON
+//!   ingest, at once or at a recorded pace), built on `client` (the `sluice-client` crate).
 //! - `cmd::bench`: `sluice bench powertrack|firehose|powerstream|v2|connections`, the flags
 //!   and output of the end-to-end load and latency benchmark, which is the `sluice-bench`
 //!   library.
@@ -51,7 +51,9 @@ enum Command {
     Rules(cmd::rules::RulesArgs),
     /// Consume a stream: one post per line, reconnecting with backoff and backfill.
     Stream(cmd::stream::StreamArgs),
-    /// Send NDJSON posts to a running server's ingest API.
+    /// Record a stream to an NDJSON file that `ingest --pace` replays.
+    Record(cmd::record::RecordArgs),
+    /// Send NDJSON posts to a running server's ingest API, at once or at their recorded pace.
     Ingest(cmd::ingest::IngestArgs),
     /// Benchmark a server end to end: load, latency, lost posts, PASS/MISS against the target.
     Bench(cmd::bench::BenchArgs),
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(&args),
         Command::Rules(args) => cmd::rules::run(&args),
         Command::Stream(args) => cmd::stream::run(&args),
+        Command::Record(args) => cmd::record::run(&args),
         Command::Ingest(args) => cmd::ingest::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),
     }

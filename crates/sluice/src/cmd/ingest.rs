@@ -7,6 +7,12 @@
 //! numbers rejected lines within each request; they are reported on stderr with their line
 //! numbers in the file. On a terminal a progress line shows posts sent, accepted, rejected
 //! and the rate.
+//!
+//! With `--pace` the lines are sent when they are due by their recorded times instead, and
+//! `--loop` sends the file again and again with new ids ([`pace`], [`retime`]).
+
+mod pace;
+mod retime;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal as _, Write as _};
@@ -45,6 +51,24 @@ created_at. Rejected lines are reported on stderr as `line N: error: start of th
 numbered from 1 in the input. At the end stdout gets one line:
   {\"sent\":S,\"accepted\":A,\"rejected\":R}
 
+With --pace, each line is sent when it is due: its time (timestamp_ms, else created_at in
+X's format, else a v2 line's data.created_at; a compliance event's timestamp_ms) after the
+first line's, divided by the speed. A line without a readable time is sent with the
+previous line's time; a line timed earlier than the one before it is sent right after it
+(the file's order is kept). What is due is sent every 50 ms or so, one request at a time. The progress line (rewritten in place
+on a terminal, a plain line every 5 s otherwise) shows the rate, the position (line and %
+of the file) and the lag (how late the sender is behind the pace).
+  sluice ingest firehose.ndjson --url URL --pace original
+  sluice ingest firehose.ndjson --url URL --pace 10x --loop
+--loop starts again from the top at the end of the file. The server drops ids it saw in the
+last minutes, so every pass after the first rewrites each line: post ids (the post's own,
+its reply and quote references, edit history, nested posts, the posts compliance events
+name) move by the same amount in their Snowflake time bits (the low 22 bits are kept), and
+created_at/timestamp_ms move by the same time, so the pass reads as recorded now and ids
+stay unique and in time order. (A pass never overlaps the times of the one before, so
+faster than 1x the times run ahead of the clock.) SIGINT/SIGTERM lets the request in
+flight finish, prints the summary line and exits.
+
 Exit codes:
   0  every post was accepted
   1  the input could not be read or a request failed (stderr says how far it got)
@@ -78,6 +102,16 @@ pub struct IngestArgs {
     /// Largest request body in bytes (a longer single line is sent on its own).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BATCH_BYTES, value_parser = batch_bytes)]
     batch_bytes: usize,
+
+    /// Send each line when it is due by its recorded time: `original` (the recorded pace)
+    /// or a speed such as `10x` or `0.5x` (see below).
+    #[arg(long, value_name = "original|Nx", value_parser = pace::Pace::parse)]
+    pace: Option<pace::Pace>,
+
+    /// With --pace: at the end of the file start again from the top, with new ids and times
+    /// (see below). Needs a FILE.
+    #[arg(long = "loop", requires = "pace")]
+    looping: bool,
 
     #[command(flatten)]
     tls: TlsArgs,
@@ -133,9 +167,18 @@ struct RejectedLine {
 
 async fn ingest(args: &IngestArgs) -> anyhow::Result<u8> {
     let url = ingest_url(&args.url, args.datacenter.as_deref());
-    let input = open(&args.input).with_context(|| format!("opening {}", display(&args.input)))?;
     let client = HttpClient::new(&args.tls, None)?;
     let auth = Auth::Bearer(args.token.clone());
+    if let Some(speed) = args.pace {
+        let target = Target {
+            client: &client,
+            url: &url,
+            auth: &auth,
+        };
+        let totals = pace::send_paced(&target, args, speed).await?;
+        return summary(totals.sent, totals.accepted, totals.rejected);
+    }
+    let input = open(&args.input).with_context(|| format!("opening {}", display(&args.input)))?;
     // One batch queued while another is in flight: reading and sending overlap, memory
     // stays at a few batches.
     let (tx, mut rx) = mpsc::channel::<io::Result<Batch>>(1);
@@ -147,17 +190,16 @@ async fn ingest(args: &IngestArgs) -> anyhow::Result<u8> {
     let outcome: anyhow::Result<()> = async {
         while let Some(batch) = rx.recv().await {
             let batch = batch.with_context(|| format!("reading {}", display(&args.input)))?;
-            let request = Request::new(Method::POST, &url, &auth)?
-                .header(CONTENT_TYPE, "application/x-ndjson")
-                .body(batch.body.clone());
-            let reply = send_waiting_out_429(&client, "ingest", &request).await?;
-            if !reply.status.is_success() {
-                bail!("HTTP {}: {}", reply.status, reply.error_message());
-            }
-            let answer: IngestReply = serde_json::from_slice(&reply.body)
-                .context("the ingest answer is not {\"accepted\":N,\"rejected\":[…]}")?;
+            let target = Target {
+                client: &client,
+                url: &url,
+                auth: &auth,
+            };
+            let answer = target.send(batch.body.clone()).await?;
             progress.clear();
-            report_rejected(&batch, &answer.rejected);
+            report_rejected(&batch.body, &answer.rejected, |line| {
+                format!("line {}", batch.first_line + line.saturating_sub(1))
+            });
             progress.batch(batch.posts, answer.accepted, answer.rejected.len() as u64);
             done_lines = batch.first_line + batch.lines - 1;
         }
@@ -179,21 +221,41 @@ async fn ingest(args: &IngestArgs) -> anyhow::Result<u8> {
         };
         bail!("{e:#} ({resume})");
     }
-    let summary = format!(
-        "{{\"sent\":{},\"accepted\":{},\"rejected\":{}}}\n",
-        progress.sent, progress.accepted, progress.rejected
-    );
+    summary(progress.sent, progress.accepted, progress.rejected)
+}
+
+/// Prints the summary line on stdout and returns the exit code it calls for.
+fn summary(sent: u64, accepted: u64, rejected: u64) -> anyhow::Result<u8> {
+    let summary = format!("{{\"sent\":{sent},\"accepted\":{accepted},\"rejected\":{rejected}}}\n");
     let mut out = io::stdout().lock();
     if let Err(e) = out.write_all(summary.as_bytes()).and_then(|()| out.flush())
         && e.kind() != io::ErrorKind::BrokenPipe
     {
         return Err(e).context("writing to stdout");
     }
-    Ok(if progress.rejected > 0 {
-        EXIT_REJECTED
-    } else {
-        EXIT_OK
-    })
+    Ok(if rejected > 0 { EXIT_REJECTED } else { EXIT_OK })
+}
+
+/// Where requests go: the ingest endpoint of one server, with the admin token.
+struct Target<'a> {
+    client: &'a HttpClient,
+    url: &'a Url,
+    auth: &'a Auth,
+}
+
+impl Target<'_> {
+    /// Sends one NDJSON body (sitting out 429s) and reads the server's answer.
+    async fn send(&self, body: Bytes) -> anyhow::Result<IngestReply> {
+        let request = Request::new(Method::POST, self.url, self.auth)?
+            .header(CONTENT_TYPE, "application/x-ndjson")
+            .body(body);
+        let reply = send_waiting_out_429(self.client, "ingest", &request).await?;
+        if !reply.status.is_success() {
+            bail!("HTTP {}: {}", reply.status, reply.error_message());
+        }
+        serde_json::from_slice(&reply.body)
+            .context("the ingest answer is not {\"accepted\":N,\"rejected\":[…]}")
+    }
 }
 
 /// `BASE/ingest` (unless `url` already ends in `/ingest`), with `datacenter` set.
@@ -287,13 +349,14 @@ fn read_batches(
     }
 }
 
-/// Prints each rejected line with its input line number, the server's error and the start
-/// of the line.
-fn report_rejected(batch: &Batch, rejected: &[RejectedLine]) {
+/// Prints each rejected line of a request `body` with where it is in the input
+/// (`place(line in the request, from 1)`, e.g. `line 12`), the server's error and the
+/// start of the line.
+fn report_rejected(body: &[u8], rejected: &[RejectedLine], place: impl Fn(u64) -> String) {
     if rejected.is_empty() {
         return;
     }
-    let lines: Vec<&[u8]> = batch.body.split(|&b| b == b'\n').collect();
+    let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
     let mut stderr = io::stderr().lock();
     for r in rejected {
         let text = r
@@ -304,8 +367,8 @@ fn report_rejected(batch: &Batch, rejected: &[RejectedLine]) {
             .unwrap_or_default();
         let _ = writeln!(
             stderr,
-            "sluice ingest: line {}: {}: {text}",
-            batch.first_line + r.line.saturating_sub(1),
+            "sluice ingest: {}: {}: {text}",
+            place(r.line),
             r.error
         );
     }

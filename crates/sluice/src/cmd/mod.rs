@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod ingest;
 pub mod match_cmd;
+pub mod record;
 pub mod rules;
 pub mod rules_v2;
 pub mod serve;

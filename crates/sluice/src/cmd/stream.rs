@@ -7,7 +7,7 @@
 //! drops heartbeats and sends system messages (`{"error":…}`, `{"info":…}`, v2's and
 //! Powerstream's `{"errors":…}` and `connection_metadata`) to stderr.
 //! When the connection drops or the server ends the stream it reconnects with X's backoff
-//! ([`crate::client::backoff`]), asking for `backfillMinutes` (`backfill_minutes` on the
+//! ([`crate::client::backoff`], through [`Consumer`], shared with `sluice record`), asking for `backfillMinutes` (`backfill_minutes` on the
 //! X API v2 streams) if given so nothing is lost across the gap. A v2 `errors` line with a
 //! `disconnect_type` (`OperationalDisconnect`, …) is X telling the client the stream is
 //! being closed: the client reconnects at once with the same backoff, as twarc does
@@ -23,15 +23,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use hyper::header::{ACCEPT, ACCEPT_ENCODING};
-use hyper::{Method, StatusCode};
-use serde::Deserialize;
 use url::Url;
 
-use crate::client::backoff::{Backoff, Failure};
-use crate::client::http::{Auth, Credentials, HttpClient, HttpError, Reply, Request, TlsArgs};
-use crate::client::lines::{BodyEncoding, LineDecoder};
-use crate::client::message::{Line, classify};
+use crate::client::consume::{
+    Consumer, Ended, Flow, StreamSink, backfill_parameter, connect_url, is_v2,
+};
+use crate::client::http::{Auth, Credentials, HttpClient, TlsArgs};
 use crate::client::signal::stop_requested;
 
 /// Exit code: stopped by a signal, or stdout was closed.
@@ -195,12 +192,6 @@ fn key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Whether `url` is one of the X API v2 streams, which name their parameters in
-/// snake_case and take an app's bearer token.
-fn is_v2(url: &Url) -> bool {
-    url.path().starts_with("/2/tweets/")
-}
-
 /// What every connection of a run asks for beyond the URL.
 struct Query {
     /// Parameters set on every connect (fields, `--param`, the partition).
@@ -232,11 +223,7 @@ impl Query {
         if let Some(p) = args.partition {
             set.push(("partition".to_owned(), p.to_string()));
         }
-        let name = if v2 {
-            "backfill_minutes"
-        } else {
-            "backfillMinutes"
-        };
+        let name = backfill_parameter(&args.url);
         Ok(Self {
             set,
             backfill: args.backfill_minutes.map(|m| (name, m)),
@@ -268,15 +255,7 @@ pub fn run(args: &StreamArgs) -> ExitCode {
     }
 }
 
-/// How one connection ended.
-enum End {
-    /// Reconnect after the backoff for this failure.
-    Retry(Failure, String),
-    /// Stop with this exit code.
-    Exit(u8),
-}
-
-/// The connect-read-reconnect loop.
+/// The connect-read-reconnect loop ([`Consumer`]), printing posts to stdout.
 async fn consume(args: &StreamArgs) -> anyhow::Result<u8> {
     let client = HttpClient::new(&args.tls, Some(READ_TIMEOUT))?;
     let auth = match (&args.bearer, &args.credentials) {
@@ -285,186 +264,44 @@ async fn consume(args: &StreamArgs) -> anyhow::Result<u8> {
         (None, None) => anyhow::bail!("give -u USER:PASSWORD or --bearer TOKEN"),
     };
     let query = Query::of(args)?;
-    let mut out = Output {
-        stdout: BufWriter::with_capacity(64 * 1024, io::stdout()),
-        disconnect: None,
-        connected: false,
+    let consumer = Consumer {
+        client: &client,
+        auth: &auth,
+        name: "sluice stream",
+        backoff_scale: args.backoff_scale,
     };
-    let mut backoff = Backoff::new(args.backoff_scale);
-    loop {
-        let url = connect_url(
-            &args.url,
-            &query.set,
-            // Backfill fills the gap after a connection; before the first there is none.
-            query.backfill.filter(|_| out.connected),
-        );
-        let end = connect_once(&client, &auth, &url, &mut backoff, &mut out).await;
-        let (failure, reason) = match end {
-            End::Exit(code) => return Ok(code),
-            End::Retry(failure, reason) => (failure, reason),
-        };
-        let wait = backoff.failed(failure);
-        eprintln!(
-            "sluice stream: {reason}; reconnecting in {:.2} s",
-            wait.as_secs_f64()
-        );
-        tokio::time::sleep(wait).await;
-    }
-}
-
-/// One connection: connect, read until it ends, say how it ended.
-async fn connect_once(
-    client: &HttpClient,
-    auth: &Auth,
-    url: &Url,
-    backoff: &mut Backoff,
-    out: &mut Output,
-) -> End {
-    let request = match Request::new(Method::GET, url, auth) {
-        Ok(request) => request
-            .header(ACCEPT_ENCODING, "gzip")
-            .header(ACCEPT, "application/json"),
-        Err(e) => {
-            eprintln!("sluice stream: error: {e:#}");
-            return End::Exit(EXIT_ERROR);
-        }
+    let mut out = Stdout(BufWriter::with_capacity(64 * 1024, io::stdout()));
+    let url_for = |connected: bool| {
+        // Backfill fills the gap after a connection; before the first there is none.
+        connect_url(&args.url, &query.set, query.backfill.filter(|_| connected))
     };
-    let mut response = match client.send(&request).await {
-        Ok(response) => response,
-        Err(e) if e.is_permanent() => {
-            eprintln!("sluice stream: cannot connect to {url}: {e}");
-            return End::Exit(EXIT_ERROR);
-        }
-        Err(e) => return End::Retry(Failure::Network, format!("cannot connect: {e}")),
-    };
-    let status = response.status;
-    if status != StatusCode::OK {
-        let message = match Reply::read(response).await {
-            Ok(reply) => reply.error_message(),
-            Err(e) => format!("{e:#}"),
-        };
-        let what = format!("HTTP {status}: {message}");
-        return match status.as_u16() {
-            429 | 420 => End::Retry(Failure::RateLimited, what),
-            400 | 401 | 403 | 404 | 406 => {
-                eprintln!("sluice stream: {what}");
-                End::Exit(EXIT_ERROR)
-            }
-            _ => End::Retry(Failure::Http, what),
-        };
-    }
-    backoff.connected();
-    out.connected = true;
-    eprintln!("sluice stream: connected to {url}");
-    let mut decoder = LineDecoder::new(if response.is_gzip() {
-        BodyEncoding::Gzip
-    } else {
-        BodyEncoding::Identity
-    });
-    loop {
-        let chunk = match response.chunk().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => {
-                return End::Retry(Failure::Network, "the server ended the stream".to_owned());
-            }
-            Err(e @ HttpError::Timeout(_)) => return End::Retry(Failure::Network, e.to_string()),
-            Err(e) => return End::Retry(Failure::Network, format!("connection lost: {e}")),
-        };
-        let mut written = Ok(());
-        let decoded = decoder.feed(&chunk, |line| {
-            if written.is_ok() {
-                written = out.line(line);
-            }
-        });
-        if let Err(e) = decoded {
-            return End::Retry(Failure::Network, format!("undecodable stream: {e}"));
-        }
-        if let Err(e) = written.and_then(|()| out.stdout.flush()) {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                return End::Exit(EXIT_OK);
-            }
+    Ok(match consumer.consume(url_for, &mut out).await {
+        Ended::Stopped => EXIT_OK,
+        Ended::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => EXIT_OK,
+        Ended::Output(e) => {
             eprintln!("sluice stream: error: writing to stdout: {e}");
-            return End::Exit(EXIT_ERROR);
+            EXIT_ERROR
         }
-        if let Some(reason) = out.disconnect.take() {
-            return End::Retry(Failure::Network, reason);
+        Ended::Refused(why) => {
+            eprintln!("sluice stream: {why}");
+            EXIT_ERROR
         }
-    }
-}
-
-/// Where lines go.
-struct Output {
-    stdout: BufWriter<io::Stdout>,
-    /// Why the server is closing the stream, once a v2 disconnect line said so.
-    disconnect: Option<String>,
-    /// Whether a connection was ever opened.
-    connected: bool,
-}
-
-impl Output {
-    /// Routes one stream line: data to stdout, system messages to stderr (noting a v2
-    /// disconnect), heartbeats nowhere.
-    fn line(&mut self, line: &[u8]) -> io::Result<()> {
-        match classify(line) {
-            Line::Heartbeat => Ok(()),
-            Line::System => {
-                if let Some(reason) = v2_disconnect(line) {
-                    self.disconnect = Some(reason);
-                }
-                let mut stderr = io::stderr().lock();
-                stderr.write_all(line)?;
-                stderr.write_all(b"\n")
-            }
-            Line::Data => {
-                self.stdout.write_all(line)?;
-                self.stdout.write_all(b"\n")
-            }
-        }
-    }
-}
-
-/// The reason of a v2 `{"errors":[…]}` line that announces the end of the stream (an
-/// entry with a `disconnect_type`), e.g. `OperationalDisconnect: This stream has been
-/// disconnected for operational reasons.`; `None` for any other line.
-fn v2_disconnect(line: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Errors {
-        errors: Vec<Problem>,
-    }
-    #[derive(Deserialize)]
-    struct Problem {
-        disconnect_type: Option<String>,
-        detail: Option<String>,
-        title: Option<String>,
-    }
-    let Errors { errors } = serde_json::from_slice(line).ok()?;
-    let problem = errors.into_iter().find(|p| p.disconnect_type.is_some())?;
-    let kind = problem.disconnect_type?;
-    Some(match problem.detail.or(problem.title) {
-        Some(why) => format!("the server closes the stream ({kind}: {why})"),
-        None => format!("the server closes the stream ({kind})"),
     })
 }
 
-/// The URL of one connection: `url` with the parameters of `set` and the backfill
-/// parameter, when given, replacing any of the same names.
-fn connect_url(url: &Url, set: &[(String, String)], backfill: Option<(&str, u8)>) -> Url {
-    let mut pairs: Vec<(String, String)> = set.to_vec();
-    if let Some((name, minutes)) = backfill {
-        pairs.push((name.to_owned(), minutes.to_string()));
+/// Posts go to stdout as they came; system messages to stderr (the default).
+struct Stdout(BufWriter<io::Stdout>);
+
+impl StreamSink for Stdout {
+    fn data(&mut self, line: &[u8]) -> io::Result<Flow> {
+        self.0.write_all(line)?;
+        self.0.write_all(b"\n")?;
+        Ok(Flow::Continue)
     }
-    let mut url = url.clone();
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| !pairs.iter().any(|(name, _)| name == k))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    url.set_query(None);
-    let all: Vec<(String, String)> = kept.into_iter().chain(pairs).collect();
-    if !all.is_empty() {
-        url.query_pairs_mut().extend_pairs(all);
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
     }
-    url
 }
 
 #[cfg(test)]
@@ -476,44 +313,6 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
-    }
-
-    #[test]
-    fn connect_urls_carry_partition_and_backfill_once() {
-        let base = Url::parse(
-            "https://h/stream/sample10/accounts/a/publishers/twitter/prod.json?partition=9&x=1",
-        )
-        .expect("valid URL");
-        assert_eq!(connect_url(&base, &[], None), base);
-        assert_eq!(
-            connect_url(
-                &base,
-                &set(&[("partition", "2")]),
-                Some(("backfillMinutes", 5))
-            )
-            .as_str(),
-            "https://h/stream/sample10/accounts/a/publishers/twitter/prod.json?x=1&partition=2&backfillMinutes=5"
-        );
-        let plain = Url::parse("https://h/s.json").expect("valid URL");
-        assert_eq!(
-            connect_url(&plain, &[], Some(("backfillMinutes", 3))).as_str(),
-            "https://h/s.json?backfillMinutes=3"
-        );
-    }
-
-    #[test]
-    fn v2_urls_carry_fields_params_and_snake_case_backfill() {
-        let base = Url::parse("https://h/2/tweets/search/stream?expansions=x").expect("valid");
-        let fields = set(&[
-            ("tweet.fields", "created_at,author_id"),
-            ("expansions", "author_id"),
-            ("start_time", "2026-01-01T10:00:00Z"),
-        ]);
-        assert_eq!(
-            connect_url(&base, &fields, Some(("backfill_minutes", 2))).as_str(),
-            "https://h/2/tweets/search/stream?tweet.fields=created_at%2Cauthor_id\
-             &expansions=author_id&start_time=2026-01-01T10%3A00%3A00Z&backfill_minutes=2"
-        );
     }
 
     /// `sluice stream ARGS…` as the command line parses it.
@@ -573,28 +372,5 @@ mod tests {
         assert!(Query::of(&fields_on_gnip).is_err());
         let basic_on_v2 = parse(&["https://h/2/tweets/search/stream", "-u", "a:b"]);
         assert!(Query::of(&basic_on_v2).is_err());
-    }
-
-    #[test]
-    fn only_v2_errors_lines_with_a_disconnect_type_end_the_connection() {
-        #[rustfmt::skip]
-        let cases: &[(&str, Option<&str>)] = &[
-            (
-                r#"{"errors":[{"title":"operational-disconnect","disconnect_type":"OperationalDisconnect","detail":"This stream has been disconnected for operational reasons.","type":"https://api.x.com/2/problems/operational-disconnect"}]}"#,
-                Some("the server closes the stream (OperationalDisconnect: This stream has been disconnected for operational reasons.)"),
-            ),
-            (
-                r#"{"errors":[{"title":"ConnectionException"},{"disconnect_type":"SlowReader"}]}"#,
-                Some("the server closes the stream (SlowReader)"),
-            ),
-            (r#"{"errors":[{"title":"Not Found Error","detail":"gone"}]}"#, None),
-            (r#"{"errors":[]}"#, None),
-            (r#"{"errors":{"disconnect_type":"OperationalDisconnect"}}"#, None),
-            (r#"{"error":{"message":"Forced Disconnect"}}"#, None),
-            ("not json", None),
-        ];
-        for (line, want) in cases {
-            assert_eq!(v2_disconnect(line.as_bytes()).as_deref(), *want, "{line}");
-        }
     }
 }
