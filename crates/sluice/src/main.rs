@@ -10,6 +10,8 @@
 //! - `cmd::rules`, `cmd::stream`, `cmd::ingest`: clients of a running server (the rules
 //!   API, a reconnecting stream consumer, NDJSON ingest), built on `client` (the
 //!   `sluice-client` crate).
+//! - `cmd::source`: `sluice source jetstream`, a post source feeding a server's ingest API
+//!   (the `sluice-source` crate).
 //! - `cmd::bench`: `sluice bench powertrack|firehose|powerstream|v2|connections`, the flags
 //!   and output of the end-to-end load and latency benchmark, which is the `sluice-bench`
 //!   library.
@@ -53,6 +55,8 @@ enum Command {
     Stream(cmd::stream::StreamArgs),
     /// Send NDJSON posts to a running server's ingest API.
     Ingest(cmd::ingest::IngestArgs),
+    /// Consume another firehose (Bluesky's Jetstream) into a running server's ingest API.
+    Source(cmd::source::SourceArgs),
     /// Benchmark a server end to end: load, latency, lost posts, PASS/MISS against the target.
     Bench(cmd::bench::BenchArgs),
 }
@@ -66,5 +70,6 @@ fn main() -> ExitCode {
         Command::Stream(args) => cmd::stream::run(&args),
         Command::Ingest(args) => cmd::ingest::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),
+        Command::Source(args) => cmd::source::run(&args),
     }
 }

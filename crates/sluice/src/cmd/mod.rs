@@ -7,4 +7,5 @@ pub mod match_cmd;
 pub mod rules;
 pub mod rules_v2;
 pub mod serve;
+pub mod source;
 pub mod stream;

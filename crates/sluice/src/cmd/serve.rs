@@ -29,6 +29,8 @@ use sluice_server::settings::{
     MIN_POST_LOG_RETENTION,
 };
 use sluice_server::{AppState, ServeOptions, Settings, StoreLocation, demo, tls};
+use sluice_source::in_process::InProcess;
+use sluice_source::spec::SourceSpec;
 use tokio::net::TcpListener;
 
 /// Default of `--listen`.
@@ -54,6 +56,7 @@ are the flag names with '_' for '-':
   post_log_max_bytes = \"200GiB\"
   replay_embargo = \"30m\"
   nats = \"nats://127.0.0.1:4222\"
+  source = \"jetstream=wss://jetstream2.us-east.bsky.network\"
 
 Flags win over environment variables, which win over the file. Relative paths in the file
 are relative to the file's directory. On/off flags take an optional value: --demo,
@@ -188,6 +191,16 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_MATCH_THREADS", value_name = "N")]
     match_threads: Option<NonZeroUsize>,
 
+    /// Consume a post source into this server: KIND=URL, where the one kind is
+    /// `jetstream`, Bluesky's Jetstream (e.g. jetstream=wss://jetstream2.us-east.bsky.network;
+    /// add ?compress=true for zstd frames). Its posts arrive in X's native format through
+    /// the ingest path, deletes as compliance events; its cursor is kept in
+    /// DATA_DIR/sources/jetstream.cursor, so a restart resumes where it stopped. With
+    /// --demo, the demo account, streams and rules are set up but the synthetic firehose
+    /// is not started [default: none].
+    #[arg(long, env = "SLUICE_SOURCE", value_name = "KIND=URL")]
+    source: Option<String>,
+
     /// How old the end of a PowerTrack Replay window (toDate) must be; its start (fromDate)
     /// must be a minute older still. X's rule is 30 minutes; lower it, e.g. to 0s, to
     /// replay recent posts in tests [default: 30m].
@@ -215,6 +228,7 @@ struct FileConfig {
     nats: Option<String>,
     match_threads: Option<NonZeroUsize>,
     replay_embargo: Option<String>,
+    source: Option<String>,
 }
 
 impl FileConfig {
@@ -269,6 +283,8 @@ struct Config {
     match_threads: usize,
     /// `--replay-embargo`.
     replay_embargo: Duration,
+    /// `--source`.
+    source: Option<SourceSpec>,
 }
 
 /// Merges flags and environment (already in `args`) over the file over the defaults, and
@@ -329,6 +345,21 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             format!("--replay-embargo: {text:?} is not a duration like 30m, 5m or 0s")
         })?,
     };
+    let source = args
+        .source
+        .as_deref()
+        .or(file.source.as_deref())
+        .filter(|s| !s.is_empty())
+        .map(|text| text.parse::<SourceSpec>())
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--source: {e}"))?;
+    let nats = args.nats.clone().or(file.nats).filter(|u| !u.is_empty());
+    if source.is_some() && nats.is_some() {
+        bail!(
+            "--source is not available in cluster mode (--nats) yet: every node would consume \
+             it; run it on one node with `sluice source jetstream URL --to BASE` instead"
+        );
+    }
     Ok(Config {
         listen: args
             .listen
@@ -357,12 +388,13 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
         post_log_retention,
         post_log_max_bytes,
         intercept: args.intercept.or(file.intercept).unwrap_or(false),
-        nats: args.nats.clone().or(file.nats).filter(|u| !u.is_empty()),
+        nats,
         match_threads: args
             .match_threads
             .or(file.match_threads)
             .map_or_else(sluice_server::workers::available_cores, NonZeroUsize::get),
         replay_embargo,
+        source,
     })
 }
 
@@ -406,7 +438,8 @@ fn raise_fd_limit() {
     }
 }
 
-fn init_logging() {
+/// Logs to stderr, filtered by RUST_LOG (default: info); `sluice source` logs the same way.
+pub(crate) fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Fails only if a subscriber is already installed, which then keeps logging.
@@ -567,10 +600,18 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
              REQUESTS_CA_BUNDLE (Python), NODE_EXTRA_CA_CERTS (Node) or keytool -importcert (Java)"
         );
     }
-    let firehose = demo.as_ref().map(|demo| {
+    let firehose = demo.as_ref().and_then(|demo| {
         println!();
         print!("{}", demo.instructions(self_signed_cert.as_deref()));
-        demo::start_firehose(state.clone(), config.demo_rate)
+        // A real source replaces the synthetic posts; the demo's streams and rules stay.
+        config
+            .source
+            .is_none()
+            .then(|| demo::start_firehose(state.clone(), config.demo_rate))
+    });
+    let source = config.source.as_ref().map(|spec| {
+        println!("source {spec}");
+        InProcess::start(spec, state.clone(), &config.data_dir)
     });
     tracing::info!(%local, url = %listen_url, "sluice started");
 
@@ -578,7 +619,15 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         tls: acceptor,
         intercept,
     };
-    sluice_server::serve_with(listener, options, state, shutdown.wait()).await?;
+    // The source stops first, while the pipeline still runs: its batch in hand is stored
+    // and its cursor saved before the server closes.
+    let stopped = async move {
+        shutdown.wait().await;
+        if let Some(source) = source {
+            source.stop().await;
+        }
+    };
+    sluice_server::serve_with(listener, options, state, stopped).await?;
     if let Some(tasks) = cluster_tasks
         && !tasks.finished(CLUSTER_STOP).await
     {
@@ -711,8 +760,46 @@ mod tests {
                 nats: None,
                 match_threads: std::thread::available_parallelism().unwrap().get(),
                 replay_embargo: Duration::from_secs(1_800),
+                source: None,
             }
         );
+    }
+
+    #[test]
+    fn a_source_comes_from_flag_or_file_and_unknown_kinds_are_refused() {
+        let from_file = file(r#"source = "jetstream=wss://jetstream2.us-east.bsky.network""#);
+        let config = resolve(&args(&[]), from_file).unwrap();
+        assert_eq!(
+            config.source.unwrap().to_string(),
+            "jetstream=wss://jetstream2.us-east.bsky.network/"
+        );
+        let flag = resolve(
+            &args(&["--source", "jetstream=ws://127.0.0.1:6008"]),
+            file(""),
+        )
+        .unwrap();
+        assert_eq!(
+            flag.source.unwrap().to_string(),
+            "jetstream=ws://127.0.0.1:6008/"
+        );
+        let error = resolve(&args(&["--source", "nostr=wss://relay"]), file(""))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "--source: unknown source kind \"nostr\": the kinds are jetstream (e.g. \
+             jetstream=wss://jetstream2.us-east.bsky.network)"
+        );
+        let clustered = [
+            "--source",
+            "jetstream=wss://h",
+            "--nats",
+            "nats://127.0.0.1:4222",
+        ];
+        let error = resolve(&args(&clustered), file(""))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not available in cluster mode"), "{error}");
     }
 
     #[test]
