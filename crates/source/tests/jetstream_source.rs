@@ -4,7 +4,8 @@
 //! PowerTrack stream; compressed sessions convert identically; the cursor across a stop
 //! and restart and across a dropped WebSocket (no gap, no duplicate on the stream);
 //! deletes reach the compliance stream once and take the post out of backfill; the batch
-//! in hand at stop is stored and its cursor saved; a refused token stops the source.
+//! in hand at stop is stored and its cursor saved; a refused token stops the source; the
+//! converter's fixture, compressed, meets `#hashtag has:links`, `@handle` and `url:` rules.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -442,6 +443,62 @@ async fn the_http_sink_feeds_a_server_and_a_refused_token_stops_the_source() {
             .load()
             .unwrap(),
         None
+    );
+    server.stop().await;
+}
+
+/// The converter's fixture: Jetstream events of every kind the converter handles.
+fn fixture() -> Vec<Vec<u8>> {
+    let text = include_str!("../../bluesky/tests/fixtures/jetstream.ndjson");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.as_bytes().to_vec())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_converters_fixture_through_the_source_meets_handle_hashtag_and_url_rules() {
+    let rules = ["#rust has:links", "@bob.example.com", "url:example.com"];
+    let server = server_with_rules(&rules).await;
+    let mut stream = server.gnip_connect(POWERTRACK).await;
+    let fake = FakeJetstream::start(fixture()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&fake);
+    config.compress = true;
+    let running = Running::spawn(
+        config,
+        ServerSink::new(server.state.clone()),
+        CursorFile::new(dir.path().join("cursor")),
+    );
+    let got = messages(&mut stream, 1).await;
+    let summary = running.stop().await;
+    assert_eq!(
+        summary.rejected, 0,
+        "every converted line is one ingest takes"
+    );
+    // All the fake sent: the fixture less its commits to other collections.
+    assert_eq!(summary.events, fake.sent() as u64);
+    assert!(fake.sent() < fixture().len());
+    let mut matched: Vec<(String, Vec<String>)> = got
+        .iter()
+        .map(|post| {
+            let tags = post["matching_rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["tag"].as_str().unwrap().to_owned())
+                .collect();
+            (post["text"].as_str().unwrap().to_owned(), tags)
+        })
+        .collect();
+    matched.sort();
+    let all: Vec<String> = rules.iter().map(|r| (*r).to_owned()).collect();
+    let cafe = "Café ☕ with @bob.example.com 👨\u{200d}👩\u{200d}👧 — notes at example.com/notes… #日本 #rust 🇯🇵";
+    // The post with the hashtag, the mention and the link, and the post quoting it (the
+    // quoted post's entities count, as on X).
+    assert_eq!(
+        matched,
+        [(cafe.to_owned(), all.clone()), ("This 👇".to_owned(), all)]
     );
     server.stop().await;
 }
