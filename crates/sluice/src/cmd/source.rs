@@ -7,6 +7,7 @@
 //! per target server, so a restart resumes where it stopped. SIGINT or SIGTERM stops it
 //! cleanly: the batch in hand is acknowledged by the server and its cursor saved.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -116,7 +117,12 @@ pub fn run(args: &SourceArgs) -> ExitCode {
 async fn jetstream(args: &JetstreamArgs) -> anyhow::Result<()> {
     let path = match &args.cursor_file {
         Some(path) => path.clone(),
-        None => default_cursor_file(&args.to).context(
+        None => default_cursor_file(
+            &args.to,
+            std::env::var_os("XDG_STATE_HOME"),
+            std::env::var_os("HOME"),
+        )
+        .context(
             "no state directory ($XDG_STATE_HOME or $HOME): give the cursor's place with --cursor-file",
         )?,
     };
@@ -162,15 +168,18 @@ async fn jetstream(args: &JetstreamArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `$XDG_STATE_HOME/sluice/jetstream-HOST-PORT.cursor` (`~/.local/state` without it): one
-/// cursor per target server.
-fn default_cursor_file(target: &Url) -> Option<PathBuf> {
-    let state = std::env::var_os("XDG_STATE_HOME")
+/// `XDG_STATE_HOME/sluice/jetstream-HOST-PORT.cursor` (`HOME/.local/state` without it):
+/// one cursor per target server. `None` without either.
+fn default_cursor_file(
+    target: &Url,
+    xdg_state_home: Option<OsString>,
+    home: Option<OsString>,
+) -> Option<PathBuf> {
+    let state = xdg_state_home
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
+            home.filter(|v| !v.is_empty())
                 .map(|home| PathBuf::from(home).join(".local/state"))
         })?;
     let host: String = target
@@ -198,21 +207,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_cursor_file_is_named_after_the_target() {
-        let Some(path) = default_cursor_file(&Url::parse("http://127.0.0.1:8080").unwrap()) else {
-            // Neither XDG_STATE_HOME nor HOME: the flag is then required, as the error says.
-            return;
-        };
-        assert!(
-            path.ends_with("sluice/jetstream-127.0.0.1-8080.cursor"),
-            "{}",
-            path.display()
+    fn the_default_cursor_file_is_in_the_state_directory_named_after_the_target() {
+        let local = Url::parse("http://127.0.0.1:8080").unwrap();
+        let state = Some(OsString::from("/var/state"));
+        let home = Some(OsString::from("/home/u"));
+        assert_eq!(
+            default_cursor_file(&local, state.clone(), home.clone()),
+            Some(PathBuf::from(
+                "/var/state/sluice/jetstream-127.0.0.1-8080.cursor"
+            ))
         );
-        let path = default_cursor_file(&Url::parse("https://[::1]/").unwrap()).unwrap();
-        assert!(
-            path.ends_with("sluice/jetstream-__1_-443.cursor"),
-            "{}",
-            path.display()
+        let v6 = Url::parse("https://[::1]/").unwrap();
+        assert_eq!(
+            default_cursor_file(&v6, Some(OsString::new()), home),
+            Some(PathBuf::from(
+                "/home/u/.local/state/sluice/jetstream-___1_-443.cursor"
+            ))
         );
+        assert_eq!(default_cursor_file(&local, None, None), None);
     }
 }
