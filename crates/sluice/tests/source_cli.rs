@@ -2,7 +2,8 @@
 //! loopback: `sluice source jetstream` feeding a server's ingest API and `sluice serve
 //! --source jetstream=URL` feeding its own, each stopped by SIGTERM (exit 0, the cursor
 //! saved) and started again (resuming 5 s before the cursor, nothing delivered twice on
-//! the stream, nothing lost); the help and the refusal of an unknown source kind.
+//! the stream, nothing lost), with the source's metrics; the help and the refusal of an
+//! unknown source kind.
 
 use std::fs::File;
 use std::io::{BufRead as _, BufReader};
@@ -297,6 +298,22 @@ async fn serve_source_jetstream_delivers_and_keeps_its_cursor_across_restarts() 
     }
     for _ in 0..2 {
         delivered.push(stream.next_message().await);
+    }
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for metric in [
+        "sluice_source_events_received_total{source=\"jetstream\"}",
+        "sluice_source_posts_ingested_total{source=\"jetstream\"}",
+        "sluice_source_cursor_lag_seconds{source=\"jetstream\"}",
+    ] {
+        assert!(
+            metrics.contains(metric),
+            "{metric} missing from:\n{metrics}"
+        );
     }
     let log = second.log();
     assert_eq!(second.terminate(), 0, "{log}");

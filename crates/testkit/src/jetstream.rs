@@ -136,6 +136,8 @@ fn parse_request(uri: &str) -> SessionRequest {
 
 async fn session(tcp: TcpStream, shared: Arc<Mutex<Shared>>, pushed: Arc<Notify>) {
     let mut uri = String::new();
+    // The callback's error type is tungstenite's (an HTTP response), not ours to shrink.
+    #[allow(clippy::result_large_err)]
     let handshake =
         tokio_tungstenite::accept_hdr_async(tcp, |request: &Request, response: Response| {
             uri = request.uri().to_string();
