@@ -1,7 +1,7 @@
 //! The converter: one Jetstream message in, at most one ingest line out.
 
 use hashlink::LruCache;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::at_uri::{AtUri, POST_COLLECTION};
 use crate::created::{self, PostTime};
@@ -9,12 +9,16 @@ use crate::embed::{self, EmbedParts, Owner};
 use crate::error::ConvertError;
 use crate::facets;
 use crate::ids::{post_id, post_id_at, user_id};
-use crate::jetstream::{Commit, Event, PostRecord, Reply};
+use crate::jetstream::{Commit, Event, PostRecord, ProfileRecord, Reply};
 use crate::lang::x_lang;
 use crate::tid::Tid;
 use crate::x_post::{BlueskyOrigin, Entities, MediaList, XPost, XUser};
 
-/// Handles remembered (about 100 bytes each: some 10 MB).
+/// The collection of profile records (one per account, key `self`).
+const PROFILE_COLLECTION: &str = "app.bsky.actor.profile";
+
+/// Accounts remembered: handles, and display names and descriptions from profile records
+/// (about 100 bytes each, more with a long description: some 10 to 30 MB).
 pub const DEFAULT_HANDLES: usize = 100_000;
 /// Converted posts remembered for quotes (about 2 KB each: some 20 MB).
 pub const DEFAULT_RECENT_POSTS: usize = 10_000;
@@ -28,13 +32,28 @@ const SENSITIVE_LABELS: &[&str] = &["porn", "sexual", "nudity", "graphic-media",
 /// Converts Jetstream events (the JSON text of one WebSocket message, already
 /// decompressed) into lines for sluice's ingest API.
 ///
-/// It remembers, in bounded least-recently-used caches, each account's handle (from
-/// `identity` events, for `screen_name`s) and the posts it converted lately (by `at://`
-/// URI, so a quote of one carries it as `quoted_status`). Nothing else is kept: ids are
-/// computed from the events alone ([`crate::post_id`]).
+/// It remembers, in bounded least-recently-used caches, what it learnt of each account
+/// (the handle from `identity` events, for `screen_name`; the display name and description
+/// from `app.bsky.actor.profile` records, for `name` and `description`) and the posts it
+/// converted lately (by `at://` URI, so a quote of one carries it as `quoted_status`).
+/// Nothing else is kept: ids are computed from the events alone ([`crate::post_id`]).
 pub struct Converter {
-    handles: LruCache<String, String>,
+    accounts: LruCache<String, Account>,
     recent: LruCache<String, RecentPost>,
+}
+
+/// What the converter learnt of one account. Dropped when it holds nothing.
+#[derive(Debug, Default)]
+struct Account {
+    handle: Option<String>,
+    display_name: Option<String>,
+    description: Option<String>,
+}
+
+impl Account {
+    fn is_empty(&self) -> bool {
+        self.handle.is_none() && self.display_name.is_none() && self.description.is_none()
+    }
 }
 
 /// A post converted lately.
@@ -71,8 +90,9 @@ pub enum Output {
         /// The line.
         line: Vec<u8>,
     },
-    /// Nothing to ingest: `identity` (after the handle is remembered) and `account`
-    /// events, other collections than posts, and updates of posts (Bluesky has no edits;
+    /// Nothing to ingest: `identity` events (after the handle is remembered), profile
+    /// records (after the display name and description are), `account` events, other
+    /// collections than posts, and updates of posts (Bluesky has no edits;
     /// an update cannot get a new id as an X edit would, as ids come from record keys).
     Nothing,
 }
@@ -90,10 +110,11 @@ impl Converter {
         Self::with_capacities(DEFAULT_HANDLES, DEFAULT_RECENT_POSTS)
     }
 
-    /// A converter remembering at most `handles` handles and `recent_posts` posts.
+    /// A converter remembering at most `handles` accounts (handles and profiles) and
+    /// `recent_posts` posts.
     pub fn with_capacities(handles: usize, recent_posts: usize) -> Self {
         Self {
-            handles: LruCache::new(handles.max(1)),
+            accounts: LruCache::new(handles.max(1)),
             recent: LruCache::new(recent_posts.max(1)),
         }
     }
@@ -121,15 +142,9 @@ impl Converter {
                     .identity
                     .as_ref()
                     .ok_or_else(|| ConvertError::new("identity is missing (kind \"identity\")"))?;
-                match identity.handle.as_deref().filter(|h| !h.is_empty()) {
-                    Some(handle) => {
-                        self.handles.insert(event.did.clone(), handle.to_owned());
-                    }
-                    // No handle: the old one no longer resolves.
-                    None => {
-                        self.handles.remove(&event.did);
-                    }
-                }
+                // No handle: the old one no longer resolves.
+                let handle = identity.handle.clone().filter(|h| !h.is_empty());
+                self.update_account(&event.did, |account| account.handle = handle);
                 Output::Nothing
             }
             // `account` (activation, takedown, deletion) and kinds added later.
@@ -143,10 +158,23 @@ impl Converter {
 
     /// The handle last seen for `did`, if remembered.
     pub fn handle(&self, did: &str) -> Option<&str> {
-        self.handles.peek(did).map(String::as_str)
+        self.accounts.peek(did).and_then(|a| a.handle.as_deref())
+    }
+
+    /// Changes what is remembered of `did`, forgetting the account when nothing is left.
+    fn update_account(&mut self, did: &str, change: impl FnOnce(&mut Account)) {
+        let mut account = self.accounts.remove(did).unwrap_or_default();
+        change(&mut account);
+        if !account.is_empty() {
+            self.accounts.insert(did.to_owned(), account);
+        }
     }
 
     fn commit(&mut self, event: &Event, commit: &Commit) -> Result<Output, ConvertError> {
+        if commit.collection == PROFILE_COLLECTION && commit.rkey == "self" {
+            self.profile(event, commit);
+            return Ok(Output::Nothing);
+        }
         if commit.collection != POST_COLLECTION {
             return Ok(Output::Nothing);
         }
@@ -162,6 +190,23 @@ impl Converter {
                 short(other)
             ))),
         }
+    }
+
+    /// Remembers an account's display name and description from its profile record (or
+    /// forgets them when the record is deleted). A profile record of an unexpected shape
+    /// reads as empty: it is not an error, as nothing is ingested from it.
+    fn profile(&mut self, event: &Event, commit: &Commit) {
+        let profile = match (commit.operation.as_str(), &commit.record) {
+            ("create" | "update", Some(record)) => {
+                ProfileRecord::deserialize(record).unwrap_or_default()
+            }
+            _ => ProfileRecord::default(),
+        };
+        let non_empty = |text: Option<String>| text.filter(|t| !t.trim().is_empty());
+        self.update_account(&event.did, |account| {
+            account.display_name = non_empty(profile.display_name);
+            account.description = non_empty(profile.description);
+        });
     }
 
     fn create(&mut self, event: &Event, commit: &Commit) -> Result<Output, ConvertError> {
@@ -228,7 +273,14 @@ impl Converter {
             None => (None, None),
         };
         let reply = self.reply_fields(record.reply.as_ref());
-        let screen_name = self.screen_name(did);
+        let author = self.accounts.get(did);
+        let screen_name = author
+            .and_then(|a| a.handle.clone())
+            .unwrap_or_else(|| did.to_owned());
+        let name = author
+            .and_then(|a| a.display_name.clone())
+            .unwrap_or_else(|| screen_name.clone());
+        let description = author.and_then(|a| a.description.clone());
         let user_id = user_id(did);
         let extended_entities = (!parts.media.is_empty()).then(|| MediaList {
             media: parts.media.clone(),
@@ -257,11 +309,11 @@ impl Converter {
             user: XUser {
                 id: user_id,
                 id_str: user_id.to_string(),
-                name: screen_name.clone(),
+                name,
                 screen_name,
                 location: (),
                 url: (),
-                description: (),
+                description,
                 protected: false,
                 verified: false,
                 followers_count: None,
@@ -342,14 +394,6 @@ impl Converter {
             .peek(uri)
             .map(|recent| recent.id)
             .unwrap_or_else(|| post_id(at.authority, at.rkey))
-    }
-
-    /// The handle for `did` if known, else the DID itself.
-    fn screen_name(&mut self, did: &str) -> String {
-        self.handles
-            .get(did)
-            .cloned()
-            .unwrap_or_else(|| did.to_owned())
     }
 
     fn delete(&mut self, event: &Event, commit: &Commit) -> Output {

@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// How long a message may be, in bytes: serde quotes the values it refuses whole, and a
+/// consumer logs these messages, so one huge field must not make a huge log line.
+const MAX_MESSAGE: usize = 300;
+
 /// An event that is not one Jetstream sends, or lacks what its conversion needs. The
 /// message names the field at fault (`commit.record.createdAt: missing field …`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,9 +15,16 @@ pub struct ConvertError {
 
 impl ConvertError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
+        let mut message = message.into();
+        if message.len() > MAX_MESSAGE {
+            let mut end = MAX_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
         }
+        Self { message }
     }
 
     /// A deserialization failure at `prefix` + the path serde reached.

@@ -67,6 +67,15 @@ pub(crate) struct PostRecord {
     pub labels: Option<SelfLabels>,
 }
 
+/// An `app.bsky.actor.profile` record: what a post's `user` can show of it.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ProfileRecord {
+    #[serde(rename = "displayName", default, deserialize_with = "lenient")]
+    pub display_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub description: Option<String>,
+}
+
 /// A rich-text annotation of a byte range of the text.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Facet {

@@ -74,7 +74,7 @@ pub(crate) struct XUser {
     pub screen_name: String,
     pub location: (),
     pub url: (),
-    pub description: (),
+    pub description: Option<String>,
     pub protected: bool,
     pub verified: bool,
     pub followers_count: Option<u64>,

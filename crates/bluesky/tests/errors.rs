@@ -95,6 +95,14 @@ fn malformed_events_are_refused_naming_the_field() {
             "commit.record.text: invalid type",
         ),
         (create(r#""a string""#), "commit.record: invalid type"),
+        // No time anywhere: createdAt is not one, the key is not a TID, and time_us is past
+        // the year 9999.
+        (
+            format!(
+                r#"{{"did":"{DID}","time_us":18446744073709551615,"kind":"commit","commit":{{"operation":"create","collection":"app.bsky.feed.post","rkey":"self","record":{{"text":"","createdAt":"soon"}}}}}}"#
+            ),
+            "commit.record.createdAt \"soon\" is not a time",
+        ),
     ];
     let mut failures = Vec::new();
     for (event, want) in &cases {
@@ -152,4 +160,22 @@ fn unknown_kinds_and_fields_are_passed_over() {
         assert_eq!(converted.time_us, 5);
         assert_eq!(converted.output, Output::Nothing);
     }
+}
+
+#[test]
+fn a_huge_bad_value_gives_a_short_message() {
+    let event = format!(
+        r#"{{"did":"{DID}","time_us":"{}","kind":"commit"}}"#,
+        "9".repeat(100_000)
+    );
+    let message = Converter::new()
+        .convert(event.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with("Jetstream event: time_us: invalid type"),
+        "{message}"
+    );
+    assert!(message.len() < 400, "{} bytes", message.len());
+    assert!(message.ends_with('…'));
 }
