@@ -251,7 +251,10 @@ async fn a_compressed_session_converts_identically() {
         sessions.iter().map(|s| s.compress).collect::<Vec<_>>(),
         [false, true]
     );
-    assert_eq!(sessions[1].wanted, ["app.bsky.feed.post"]);
+    assert_eq!(
+        sessions[1].wanted,
+        ["app.bsky.feed.post", "app.bsky.actor.profile"]
+    );
     assert_eq!(converted[0].len(), 20, "19 posts and a delete");
     assert_eq!(converted[0], converted[1]);
 }
@@ -476,7 +479,7 @@ async fn the_converters_fixture_through_the_source_meets_handle_hashtag_and_url_
         summary.rejected, 0,
         "every converted line is one ingest takes"
     );
-    // All the fake sent: the fixture less its commits to other collections.
+    // All the fake sent: the fixture less its likes, which the source does not ask for.
     assert_eq!(summary.events, fake.sent() as u64);
     assert!(fake.sent() < fixture().len());
     let mut matched: Vec<(String, Vec<String>)> = got

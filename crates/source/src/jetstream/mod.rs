@@ -1,5 +1,5 @@
 //! Bluesky Jetstream's subscribe protocol, as a client: JSON events over a WebSocket at
-//! `/subscribe`, filtered to posts with `wantedCollections`, resumed from a `cursor` (an
+//! `/subscribe`, filtered to posts (and profiles) with `wantedCollections`, resumed from a `cursor` (an
 //! event's `time_us`, microseconds since the epoch), optionally zstd-compressed with
 //! Jetstream's own dictionary (`compress=true`).
 //!
@@ -13,5 +13,7 @@ pub mod compression;
 pub mod connection;
 pub mod subscribe;
 
-/// The collection a source asks for: Bluesky posts.
-pub const POST_COLLECTION: &str = "app.bsky.feed.post";
+/// The collections a source asks for: posts, and profiles (rare: a profile commit comes
+/// only when one changes), whose display names and bios the converter gives posts as
+/// `user.name` and `user.description`.
+pub const WANTED_COLLECTIONS: [&str; 2] = ["app.bsky.feed.post", "app.bsky.actor.profile"];

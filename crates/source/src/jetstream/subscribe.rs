@@ -1,11 +1,11 @@
 //! The subscribe URL: the operator gives an instance (`wss://jetstream2.us-east.bsky.network`)
-//! or its `/subscribe` URL; the source adds what it needs: `wantedCollections` (posts
-//! only: identity and account events come whatever the filter), the `cursor` to resume
+//! or its `/subscribe` URL; the source adds what it needs: `wantedCollections` (posts and
+//! profiles: identity and account events come whatever the filter), the `cursor` to resume
 //! from and `compress=true`. Other query parameters the operator wrote are kept.
 
 use url::Url;
 
-use super::POST_COLLECTION;
+use super::WANTED_COLLECTIONS;
 
 /// Why a URL cannot be a Jetstream instance.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,9 @@ pub fn subscribe_url(instance: &Url, cursor: Option<u64>, compress: bool) -> Url
         for (name, value) in &kept {
             query.append_pair(name, value);
         }
-        query.append_pair("wantedCollections", POST_COLLECTION);
+        for collection in WANTED_COLLECTIONS {
+            query.append_pair("wantedCollections", collection);
+        }
         if let Some(cursor) = cursor {
             query.append_pair("cursor", &cursor.to_string());
         }
@@ -86,12 +88,12 @@ mod tests {
         let base = instance("wss://jetstream2.us-east.bsky.network").unwrap();
         assert_eq!(
             subscribe_url(&base, None, false).as_str(),
-            "wss://jetstream2.us-east.bsky.network/subscribe?wantedCollections=app.bsky.feed.post"
+            "wss://jetstream2.us-east.bsky.network/subscribe?wantedCollections=app.bsky.feed.post&wantedCollections=app.bsky.actor.profile"
         );
         let url = subscribe_url(&base, Some(1_725_911_162_329_308), true);
         assert_eq!(
             url.as_str(),
-            "wss://jetstream2.us-east.bsky.network/subscribe?wantedCollections=app.bsky.feed.post&cursor=1725911162329308&compress=true"
+            "wss://jetstream2.us-east.bsky.network/subscribe?wantedCollections=app.bsky.feed.post&wantedCollections=app.bsky.actor.profile&cursor=1725911162329308&compress=true"
         );
         assert!(is_compressed(&url));
     }
@@ -104,7 +106,7 @@ mod tests {
         let url = subscribe_url(&base, Some(9), false);
         assert_eq!(
             url.as_str(),
-            "ws://127.0.0.1:6008/subscribe?wantedDids=did%3Aplc%3Aa&wantedCollections=app.bsky.feed.post&cursor=9&compress=true"
+            "ws://127.0.0.1:6008/subscribe?wantedDids=did%3Aplc%3Aa&wantedCollections=app.bsky.feed.post&wantedCollections=app.bsky.actor.profile&cursor=9&compress=true"
         );
     }
 
