@@ -299,21 +299,29 @@ async fn serve_source_jetstream_delivers_and_keeps_its_cursor_across_restarts() 
     for _ in 0..2 {
         delivered.push(stream.next_message().await);
     }
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for metric in [
+    // The cursor (and its lag) is saved just after the batch is stored, so possibly a
+    // moment after the posts reached the stream.
+    let wanted = [
         "sluice_source_events_received_total{source=\"jetstream\"}",
         "sluice_source_posts_ingested_total{source=\"jetstream\"}",
         "sluice_source_cursor_lag_seconds{source=\"jetstream\"}",
-    ] {
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if wanted.iter().all(|m| metrics.contains(m)) {
+            break;
+        }
         assert!(
-            metrics.contains(metric),
-            "{metric} missing from:\n{metrics}"
+            Instant::now() < deadline,
+            "{wanted:?} not all in:\n{metrics}"
         );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let log = second.log();
     assert_eq!(second.terminate(), 0, "{log}");

@@ -396,7 +396,8 @@ async fn the_batch_in_hand_at_stop_is_stored_and_its_cursor_saved() {
     while fake.sent() < 3 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Time for the consumer to read what was sent (it stops without reading further).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(cursor.load().unwrap(), None, "nothing handed over yet");
     let summary = running.stop().await;
     assert_eq!(summary.posts, 3);
