@@ -23,7 +23,7 @@ use url::Url;
 use crate::JETSTREAM;
 use crate::backoff::Backoff;
 use crate::batch::{Batch, Limits, LineKind};
-use crate::cursor::CursorFile;
+use crate::cursor::CursorStore;
 use crate::jetstream::compression::Decompressor;
 use crate::jetstream::connection::Session;
 use crate::jetstream::subscribe::{is_compressed, subscribe_url};
@@ -103,10 +103,10 @@ enum SessionEnd {
 
 /// Runs until `stop` is cancelled (then the batch in hand is acknowledged and its cursor
 /// saved) or the sink fails for good.
-pub async fn run<S: Sink>(
+pub async fn run<S: Sink, C: CursorStore>(
     config: Config,
     sink: &mut S,
-    cursor: &CursorFile,
+    cursor: &C,
     stop: CancellationToken,
 ) -> Result<Summary, SourceError> {
     let mut consumer = Consumer {
@@ -124,7 +124,7 @@ pub async fn run<S: Sink>(
     Ok(consumer.summary)
 }
 
-struct Consumer<'a, S> {
+struct Consumer<'a, S, C> {
     config: Config,
     decompressor: Arc<Decompressor>,
     converter: Converter,
@@ -132,14 +132,14 @@ struct Consumer<'a, S> {
     summary: Summary,
     backoff: Backoff,
     sink: &'a mut S,
-    cursor: &'a CursorFile,
+    cursor: &'a C,
     stop: CancellationToken,
 }
 
-impl<S: Sink> Consumer<'_, S> {
+impl<S: Sink, C: CursorStore> Consumer<'_, S, C> {
     async fn run(&mut self) -> Result<(), SourceError> {
         while !self.stop.is_cancelled() {
-            let saved = self.cursor.load()?;
+            let saved = self.cursor.load().await?;
             self.summary.cursor = saved;
             let overlap = u64::try_from(self.config.overlap.as_micros()).unwrap_or(u64::MAX);
             let from = saved.map(|c| c.saturating_sub(overlap));
@@ -306,10 +306,7 @@ impl<S: Sink> Consumer<'_, S> {
             telemetry::source_ingested(JETSTREAM, posts, deletes);
         }
         if let Some(cursor) = taken.cursor {
-            let file = self.cursor.clone();
-            tokio::task::spawn_blocking(move || file.save(cursor))
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))??;
+            self.cursor.save(cursor).await?;
             self.summary.cursor = Some(cursor);
             telemetry::source_cursor_lag(JETSTREAM, lag_seconds(cursor));
         }

@@ -1,11 +1,36 @@
 //! The durable cursor of a source: Jetstream's `time_us` of the last event whose lines the
-//! sink acknowledged. One decimal number in a small file, replaced atomically (written to
-//! a temporary file beside it, synced, renamed over it, and the directory synced), so a
-//! crash leaves the old cursor or the new one, never a torn one.
+//! sink acknowledged. [`CursorStore`] is where it is kept: a file ([`CursorFile`]), or in
+//! cluster mode the shared KV bucket (`crate::leased`).
+//!
+//! The file holds one decimal number and is replaced atomically (written to a temporary
+//! file beside it, synced, renamed over it, and the directory synced), so a crash leaves
+//! the old cursor or the new one, never a torn one.
 
 use std::fs;
+use std::future::Future;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+
+/// Where a source keeps its cursor.
+pub trait CursorStore: Send + Sync {
+    /// The saved cursor; `None` when none was saved yet.
+    fn load(&self) -> impl Future<Output = io::Result<Option<u64>>> + Send;
+    /// Saves `time_us` durably: when this returns `Ok`, a crash keeps it.
+    fn save(&self, time_us: u64) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+impl CursorStore for CursorFile {
+    async fn load(&self) -> io::Result<Option<u64>> {
+        self.load_now()
+    }
+
+    async fn save(&self, time_us: u64) -> io::Result<()> {
+        let file = self.clone();
+        tokio::task::spawn_blocking(move || file.save_now(time_us))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?
+    }
+}
 
 /// A cursor kept in one file.
 #[derive(Debug, Clone)]
@@ -24,9 +49,9 @@ impl CursorFile {
         &self.path
     }
 
-    /// The saved cursor; `None` when none was saved yet. A file that does not hold a
-    /// cursor is an error naming it, rather than a silent start from now.
-    pub fn load(&self) -> io::Result<Option<u64>> {
+    /// The saved cursor, read now (blocking); `None` when none was saved yet. A file that
+    /// does not hold a cursor is an error naming it, rather than a silent start from now.
+    pub fn load_now(&self) -> io::Result<Option<u64>> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -45,8 +70,8 @@ impl CursorFile {
         })
     }
 
-    /// Saves `time_us` durably: when this returns `Ok`, a crash keeps it.
-    pub fn save(&self, time_us: u64) -> io::Result<()> {
+    /// Saves `time_us` durably, now (blocking, with two syncs).
+    pub fn save_now(&self, time_us: u64) -> io::Result<()> {
         let dir = match self.path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
@@ -75,11 +100,11 @@ mod tests {
     fn a_saved_cursor_is_loaded_back_and_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let cursor = CursorFile::new(dir.path().join("state/jetstream-cursor"));
-        assert_eq!(cursor.load().unwrap(), None);
-        cursor.save(1_725_911_162_329_308).unwrap();
-        assert_eq!(cursor.load().unwrap(), Some(1_725_911_162_329_308));
-        cursor.save(1_725_911_162_400_000).unwrap();
-        assert_eq!(cursor.load().unwrap(), Some(1_725_911_162_400_000));
+        assert_eq!(cursor.load_now().unwrap(), None);
+        cursor.save_now(1_725_911_162_329_308).unwrap();
+        assert_eq!(cursor.load_now().unwrap(), Some(1_725_911_162_329_308));
+        cursor.save_now(1_725_911_162_400_000).unwrap();
+        assert_eq!(cursor.load_now().unwrap(), Some(1_725_911_162_400_000));
         let names: Vec<_> = fs::read_dir(dir.path().join("state"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -96,7 +121,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cursor");
         fs::write(&path, "yesterday\n").unwrap();
-        let error = CursorFile::new(&path).load().unwrap_err();
+        let error = CursorFile::new(&path).load_now().unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         assert!(
             error.to_string().contains("does not hold a cursor"),

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use sluice_cluster::source_lease::SourceLeases;
 use sluice_server::AppState;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::JETSTREAM;
 use crate::consumer::{self, Config};
 use crate::cursor::CursorFile;
+use crate::leased;
 use crate::sink::ServerSink;
 use crate::spec::SourceSpec;
 
@@ -27,11 +29,31 @@ pub fn cursor_path(data_dir: &Path, kind: &str) -> PathBuf {
 }
 
 impl InProcess {
-    /// Starts `spec` feeding `state`, its cursor under `data_dir`.
-    pub fn start(spec: &SourceSpec, state: AppState, data_dir: &Path) -> InProcess {
+    /// Starts `spec` feeding `state`, its cursor under `data_dir`; in cluster mode
+    /// (`leases`), consuming only while this node holds the source's lease, the cursor in
+    /// the cluster's bucket.
+    pub fn start(
+        spec: &SourceSpec,
+        state: AppState,
+        data_dir: &Path,
+        leases: Option<SourceLeases>,
+    ) -> InProcess {
         let stop = CancellationToken::new();
-        let task = match spec {
-            SourceSpec::Jetstream(instance) => {
+        let task = match (spec, leases) {
+            (SourceSpec::Jetstream(instance), Some(leases)) => {
+                let config = Config::new(instance.clone());
+                let stopping = stop.clone();
+                tokio::spawn(async move {
+                    tracing::info!(source = JETSTREAM, url = %config.instance, "starting, under a cluster lease");
+                    let mut sink = ServerSink::new(state);
+                    if let Err(e) =
+                        leased::run(config, &mut sink, leases, JETSTREAM, stopping).await
+                    {
+                        tracing::error!(source = JETSTREAM, "the source stopped: {e}");
+                    }
+                })
+            }
+            (SourceSpec::Jetstream(instance), None) => {
                 let config = Config::new(instance.clone());
                 let cursor = CursorFile::new(cursor_path(data_dir, JETSTREAM));
                 let stopping = stop.clone();

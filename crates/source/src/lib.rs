@@ -21,6 +21,8 @@
 //! - [`backoff`]: exponential reconnect waits with jitter.
 //! - [`spec`]: `--source KIND=URL`.
 //! - [`in_process`]: a source inside `sluice serve`, started and stopped with the server.
+//! - [`leased`]: in cluster mode, one node at a time consumes, under a lease, with the
+//!   cursor in the cluster's KV bucket.
 //! - [`jetstream`]: Jetstream's protocol: the subscribe URL, the WebSocket connection,
 //!   zstd frames with Jetstream's dictionary.
 
@@ -32,6 +34,7 @@ pub mod consumer;
 pub mod cursor;
 pub mod in_process;
 pub mod jetstream;
+pub mod leased;
 pub mod sink;
 pub mod spec;
 

@@ -304,7 +304,7 @@ async fn a_restart_resumes_before_the_cursor_with_nothing_lost_or_twice() {
     let mut delivered = messages(&mut stream, 6).await;
     let summary = running.stop().await;
     assert_eq!((summary.posts, summary.deletes), (6, 1));
-    assert_eq!(cursor.load().unwrap(), Some(t(6)));
+    assert_eq!(cursor.load_now().unwrap(), Some(t(6)));
 
     // While it is stopped, the firehose goes on.
     for event in numbered_posts(7..12) {
@@ -322,7 +322,7 @@ async fn a_restart_resumes_before_the_cursor_with_nothing_lost_or_twice() {
     let sessions = fake.sessions();
     assert_eq!(sessions[1].cursor, Some(t(6) - 5 * SECOND));
     assert_eq!(summary.events, 11);
-    assert_eq!(cursor.load().unwrap(), Some(t(11)));
+    assert_eq!(cursor.load_now().unwrap(), Some(t(11)));
     let mut expected = expected_ids(0..6);
     expected.extend(expected_ids(7..12));
     assert_eq!(distinct_ids(&delivered), expected);
@@ -371,7 +371,7 @@ async fn a_dropped_websocket_resumes_from_the_cursor_without_a_gap_or_a_duplicat
     assert_eq!(sessions[0].cursor, None);
     // What was read before the drop was stored, and the cursor saved, before reconnecting.
     assert_eq!(sessions[1].cursor, Some(t(3) - 5 * SECOND));
-    assert_eq!(cursor.load().unwrap(), Some(t(9)));
+    assert_eq!(cursor.load_now().unwrap(), Some(t(9)));
     server.stop().await;
 }
 
@@ -398,10 +398,10 @@ async fn the_batch_in_hand_at_stop_is_stored_and_its_cursor_saved() {
     }
     // Time for the consumer to read what was sent (it stops without reading further).
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(cursor.load().unwrap(), None, "nothing handed over yet");
+    assert_eq!(cursor.load_now().unwrap(), None, "nothing handed over yet");
     let summary = running.stop().await;
     assert_eq!(summary.posts, 3);
-    assert_eq!(cursor.load().unwrap(), Some(t(2)));
+    assert_eq!(cursor.load_now().unwrap(), Some(t(2)));
     assert_eq!(
         distinct_ids(&messages(&mut stream, 3).await),
         expected_ids(0..3)
@@ -444,7 +444,7 @@ async fn the_http_sink_feeds_a_server_and_a_refused_token_stops_the_source() {
     assert!(message.contains("HTTP 401"), "{message}");
     assert_eq!(
         CursorFile::new(dir.path().join("other-cursor"))
-            .load()
+            .load_now()
             .unwrap(),
         None
     );

@@ -22,6 +22,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use serde::Deserialize;
+use sluice_cluster::source_lease::SourceLeases;
 use sluice_server::auth::AdminToken;
 use sluice_server::intercept::Intercept;
 use sluice_server::settings::{
@@ -195,8 +196,9 @@ pub struct ServeArgs {
     /// `jetstream`, Bluesky's Jetstream (e.g. jetstream=wss://jetstream2.us-east.bsky.network;
     /// add ?compress=true for zstd frames). Its posts arrive in X's native format through
     /// the ingest path, deletes as compliance events; its cursor is kept in
-    /// DATA_DIR/sources/jetstream.cursor, so a restart resumes where it stopped. With
-    /// --demo, the demo account, streams and rules are set up but the synthetic firehose
+    /// DATA_DIR/sources/jetstream.cursor, so a restart resumes where it stopped. In
+    /// cluster mode one node at a time consumes it (a lease in NATS, taken over within
+    /// seconds when its holder dies) and the cursor is kept in NATS. With --demo, the demo account, streams and rules are set up but the synthetic firehose
     /// is not started [default: none].
     #[arg(long, env = "SLUICE_SOURCE", value_name = "KIND=URL")]
     source: Option<String>,
@@ -354,12 +356,6 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
         .transpose()
         .map_err(|e| anyhow::anyhow!("--source: {e}"))?;
     let nats = args.nats.clone().or(file.nats).filter(|u| !u.is_empty());
-    if source.is_some() && nats.is_some() {
-        bail!(
-            "--source is not available in cluster mode (--nats) yet: every node would consume \
-             it; run it on one node with `sluice source jetstream URL --to BASE` instead"
-        );
-    }
     Ok(Config {
         listen: args
             .listen
@@ -609,9 +605,18 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             .is_none()
             .then(|| demo::start_firehose(state.clone(), config.demo_rate))
     });
+    // In cluster mode every node runs the source, and the one holding its lease consumes.
+    let leases = match (&config.source, &config.nats) {
+        (Some(_), Some(url)) => Some(
+            SourceLeases::connect(url, &format!("{} {listen_url}", config.datacenter))
+                .await
+                .context("opening the source leases in NATS")?,
+        ),
+        _ => None,
+    };
     let source = config.source.as_ref().map(|spec| {
         println!("source {spec}");
-        InProcess::start(spec, state.clone(), &config.data_dir)
+        InProcess::start(spec, state.clone(), &config.data_dir, leases)
     });
     tracing::info!(%local, url = %listen_url, "sluice started");
 
@@ -790,16 +795,6 @@ mod tests {
             "--source: unknown source kind \"nostr\": the kinds are jetstream (e.g. \
              jetstream=wss://jetstream2.us-east.bsky.network)"
         );
-        let clustered = [
-            "--source",
-            "jetstream=wss://h",
-            "--nats",
-            "nats://127.0.0.1:4222",
-        ];
-        let error = resolve(&args(&clustered), file(""))
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("not available in cluster mode"), "{error}");
     }
 
     #[test]

@@ -128,7 +128,7 @@ async fn jetstream(args: &JetstreamArgs) -> anyhow::Result<()> {
     };
     let cursor = CursorFile::new(path);
     // A cursor file that cannot be read stops it before it connects.
-    let saved = cursor.load()?;
+    let saved = cursor.load_now()?;
     let client = HttpClient::new(&args.tls, Some(std::time::Duration::from_secs(60)))?;
     let mut sink = HttpSink::new(client, &args.to, &args.token);
     let mut config = Config::new(args.url.clone());
