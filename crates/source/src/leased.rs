@@ -2,8 +2,10 @@
 //! and only the node holding the source's lease ([`sluice_cluster::source_lease`])
 //! consumes; the others try to take it every [`TAKE_EVERY`]. The holder renews the lease
 //! while it consumes; losing it (not renewed in time, NATS unreachable) stops its consumer,
-//! which hands over its batch in hand first. The cursor lives in the cluster's KV bucket
-//! ([`KvCursor`]), so the node that takes over resumes where the last holder saved it.
+//! which hands over its batch in hand first; so does a cursor that cannot be read or saved
+//! in NATS (the node then gives the lease up and tries again). The cursor lives in the
+//! cluster's KV bucket ([`KvCursor`]), so the node that takes over resumes where the last
+//! holder saved it.
 //! A stopping node gives the lease up at once; a dead one's expires.
 
 use std::io;
@@ -79,14 +81,26 @@ pub async fn run<S: Sink>(
         if let Some(held) = still_held {
             leases.release(source, held).await;
         }
-        outcome?;
-        if stop.is_cancelled() {
-            return Ok(());
+        match outcome {
+            // A sink that refuses for good is not this node's problem alone: stop.
+            Err(SourceError::Sink(e)) => return Err(SourceError::Sink(e)),
+            // The cursor in NATS could not be read or saved: NATS may be back soon, and
+            // another node may do better meanwhile (the lease was given up).
+            Err(SourceError::Cursor(e)) => {
+                tracing::warn!(source, "consuming stopped: {e}; trying again");
+            }
+            Ok(_) if stop.is_cancelled() => return Ok(()),
+            Ok(_) => {
+                tracing::warn!(
+                    source,
+                    "lost the source's lease: another node may consume it now"
+                );
+            }
         }
-        tracing::warn!(
-            source,
-            "lost the source's lease: another node may consume it now"
-        );
+        tokio::select! {
+            () = tokio::time::sleep(TAKE_EVERY) => {}
+            () = stop.cancelled() => return Ok(()),
+        }
     }
 }
 
