@@ -5,8 +5,11 @@
 # without and with a loop of full-speed Replay jobs (curl reading a window of those posts
 # to the end, rotating over four Replay streams to stay within 5 connects per 5 minutes
 # each). Prints each run's live p50/p99/p99.9, posts lost, and the replay jobs completed.
+# The replay client (curl, which inflates what it reads) runs at nice 19: it stands for a
+# client on another machine, and must not take the cores from the server it measures.
 # Usage: scripts/replay-beside-live.sh SLUICE_BINARY [PAIRS] [NICE...]
-#   (defaults: 2 pairs, nice values 0 and 10; needs curl and jq)
+#   (defaults: 2 pairs, nice values 0 and 10; needs curl and jq). REPLAY_CLIENT_RATE=2M
+#   makes the replay client read at most that many bytes per second (curl --limit-rate).
 set -euo pipefail
 sluice=${1:?usage: $0 SLUICE_BINARY [PAIRS] [NICE...]}
 pairs=${2:-2}
@@ -15,6 +18,8 @@ nices=("$@")
 [ ${#nices[@]} -gt 0 ] || nices=(0 10)
 work=$(mktemp -d)
 token=replay-measure
+# Replay streams to rotate over: each takes 5 connects per 5 minutes.
+streams=24
 server=
 trap '[ -n "$server" ] && kill -TERM $server 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
@@ -43,7 +48,7 @@ bench() {
 provision() {
   admin PUT /admin/accounts/acme '{}'
   admin PUT /admin/accounts/acme/users/alice '{"password":"secret"}'
-  for r in r1 r2 r3 r4; do
+  for r in $(seq -f 'r%g' "$streams"); do
     admin PUT "/admin/accounts/acme/streams/$r" '{"product":"powertrack-replay"}'
     curl -sf -u alice:secret -H 'content-type: application/json' \
       "$url/rules/powertrack-replay/accounts/acme/publishers/twitter/$r.json" \
@@ -51,16 +56,15 @@ provision() {
   done
 }
 replay_loop() {
-  local n=0 r
+  local done=0 status
   while [ ! -e "$work/stop" ]; do
-    r=r$((n % 4 + 1))
-    curl -s --compressed -u alice:secret \
-      "$url/replay/powertrack/accounts/acme/publishers/twitter/$r.json?fromDate=$from&toDate=$to" \
-      > /dev/null
-    n=$((n + 1))
-    if [ $((n % 4)) -eq 0 ] && [ ! -e "$work/stop" ]; then sleep 1; fi
+    status=$(nice -n 19 curl -s --compressed ${REPLAY_CLIENT_RATE:+--limit-rate "$REPLAY_CLIENT_RATE"} -u alice:secret -o /dev/null -w '%{http_code}' \
+      "$url/replay/powertrack/accounts/acme/publishers/twitter/r$((next % streams + 1)).json?fromDate=$from&toDate=$to")
+    next=$((next + 1))
+    [ "$status" = 200 ] && done=$((done + 1))
   done
-  echo "$n" > "$work/jobs"
+  echo "$done" > "$work/jobs"
+  echo "$next" > "$work/next"
 }
 
 printf '%-6s %-8s %-12s %-12s %-12s %-14s %s\n' nice run replay-jobs live-p50-ms live-p99-ms live-p99.9-ms lost
@@ -71,6 +75,7 @@ for nice in "${nices[@]}"; do
   bench > /dev/null
   sleep 61
   to=$(date -u +%Y%m%d%H%M)
+  next=0
   for _ in $(seq "$pairs"); do
     read -r p50 p99 p999 lost < <(bench)
     printf '%-6s %-8s %-12s %-12s %-12s %-14s %s\n' "$nice" without - "$p50" "$p99" "$p999" "$lost"
@@ -81,6 +86,7 @@ for nice in "${nices[@]}"; do
     read -r p50 p99 p999 lost < <(bench)
     touch "$work/stop"
     wait "$loop"
+    next=$(cat "$work/next")
     printf '%-6s %-8s %-12s %-12s %-12s %-14s %s\n' "$nice" with "$(cat "$work/jobs")" "$p50" "$p99" "$p999" "$lost"
   done
   stop_server

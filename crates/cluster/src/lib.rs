@@ -13,7 +13,10 @@
 //!   and its live registry, and reports ready once it has loaded the bucket
 //!   ([`shared_state`]); each stream's rule cap holds across nodes through a rule count
 //!   kept in the same bucket by compare-and-set ([`rule_cap`]);
-//! - rule ids: each node leases a distinct Snowflake worker id ([`workers`]).
+//! - rule ids: each node leases a distinct Snowflake worker id ([`workers`]);
+//! - post sources (`--source`): one node at a time consumes each, under a lease that
+//!   expires unless renewed, with the cursor in a bucket every node reads
+//!   ([`source_lease`]).
 //!
 //! The server knows none of this: [`NatsCluster`] implements
 //! [`sluice_server::cluster::Cluster`], given to the node with
@@ -34,6 +37,7 @@ pub mod removals;
 pub mod rule_cap;
 pub mod rule_entry;
 pub mod shared_state;
+pub mod source_lease;
 pub mod workers;
 
 use std::sync::Arc;

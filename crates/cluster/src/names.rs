@@ -18,6 +18,11 @@ pub const STATE_BUCKET: &str = "sluice_state";
 pub const WORKERS_BUCKET: &str = "sluice_workers";
 /// The KV bucket of the running nodes' announcements (the list of members).
 pub const MEMBERS_BUCKET: &str = "sluice_members";
+/// The KV bucket of post source leases: which node consumes each source (entries expire
+/// when not renewed).
+pub const SOURCE_LEASES_BUCKET: &str = "sluice_source_leases";
+/// The KV bucket of post source cursors, kept across nodes.
+pub const SOURCE_CURSORS_BUCKET: &str = "sluice_source_cursors";
 /// Header carrying the post's origin datacenter, unescaped.
 pub const DATACENTER_HEADER: &str = "Sluice-Datacenter";
 

@@ -102,6 +102,33 @@ pub fn cluster_changes_applied(ok: bool) {
     counter!("sluice_cluster_changes_applied_total", "outcome" => outcome).increment(1);
 }
 
+/// A post source (`source` = its kind, e.g. `jetstream`) received `n` events from its
+/// upstream, whatever they turned into.
+pub fn source_events_received(source: &'static str, n: u64) {
+    counter!("sluice_source_events_received_total", "source" => source).increment(n);
+}
+
+/// A post source's sink acknowledged `posts` posts and `deletes` delete events.
+pub fn source_ingested(source: &'static str, posts: u64, deletes: u64) {
+    counter!("sluice_source_posts_ingested_total", "source" => source).increment(posts);
+    counter!("sluice_source_deletes_ingested_total", "source" => source).increment(deletes);
+}
+
+/// A post source's lines the ingest checks refused (logged; the cursor moves past them).
+pub fn source_rejected(source: &'static str, n: u64) {
+    counter!("sluice_source_lines_rejected_total", "source" => source).increment(n);
+}
+
+/// A post source lost its upstream connection (or could not open it) and will try again.
+pub fn source_reconnect(source: &'static str) {
+    counter!("sluice_source_reconnects_total", "source" => source).increment(1);
+}
+
+/// How far behind the wall clock the last event a post source saved its cursor at is.
+pub fn source_cursor_lag(source: &'static str, seconds: f64) {
+    gauge!("sluice_source_cursor_lag_seconds", "source" => source).set(seconds);
+}
+
 static PROMETHEUS: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
     std::sync::OnceLock::new();
 

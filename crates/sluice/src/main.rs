@@ -10,6 +10,8 @@
 //! - `cmd::rules`, `cmd::stream`, `cmd::record`, `cmd::ingest`: clients of a running server
 //!   (the rules API, a reconnecting stream consumer, a stream written to a file, NDJSON
 //!   ingest, at once or at a recorded pace), built on `client` (the `sluice-client` crate).
+//! - `cmd::source`: `sluice source jetstream`, a post source feeding a server's ingest API
+//!   (the `sluice-source` crate).
 //! - `cmd::bench`: `sluice bench powertrack|firehose|powerstream|v2|connections`, the flags
 //!   and output of the end-to-end load and latency benchmark, which is the `sluice-bench`
 //!   library.
@@ -55,6 +57,8 @@ enum Command {
     Record(cmd::record::RecordArgs),
     /// Send NDJSON posts to a running server's ingest API, at once or at their recorded pace.
     Ingest(cmd::ingest::IngestArgs),
+    /// Consume another firehose (Bluesky's Jetstream) into a running server's ingest API.
+    Source(cmd::source::SourceArgs),
     /// Benchmark a server end to end: load, latency, lost posts, PASS/MISS against the target.
     Bench(cmd::bench::BenchArgs),
 }
@@ -69,5 +73,6 @@ fn main() -> ExitCode {
         Command::Record(args) => cmd::record::run(&args),
         Command::Ingest(args) => cmd::ingest::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),
+        Command::Source(args) => cmd::source::run(&args),
     }
 }

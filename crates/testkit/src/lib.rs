@@ -1,6 +1,7 @@
 //! What the workspace's tests share, in one place instead of a copy per crate: a sluice
 //! server on loopback and the HTTP calls tests make to it (`server`), a Gnip-style stream
-//! client (`server`), a private `nats-server` and cluster nodes joined to it (`cluster`),
+//! client (`server`), a private `nats-server` and cluster nodes joined to it (`cluster`), a fake Bluesky
+//! Jetstream (`jetstream`),
 //! and the [`PostLog`](sluice_postlog::PostLog) contract every post log is checked against
 //! (always).
 //!
@@ -27,10 +28,15 @@ mod cluster;
 #[cfg(feature = "cluster")]
 mod nats;
 
+#[cfg(feature = "jetstream")]
+mod jetstream;
+
 #[cfg(feature = "cluster")]
 pub use cluster::*;
 #[cfg(feature = "server")]
 pub use http::{ADMIN, post};
+#[cfg(feature = "jetstream")]
+pub use jetstream::{FakeJetstream, SessionRequest, events as jetstream_events};
 #[cfg(feature = "cluster")]
 pub use nats::Nats;
 #[cfg(feature = "server")]

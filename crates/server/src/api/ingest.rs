@@ -14,7 +14,7 @@ use sluice_model::{check_line, compliance, edit};
 use super::admin::require_admin;
 use super::body::UnreadBody;
 use super::error::{ApiError, json_response};
-use crate::pipeline::IngestedPost;
+use crate::pipeline::{IngestedPost, PublishError};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -24,16 +24,23 @@ pub struct IngestQuery {
     datacenter: Option<String>,
 }
 
-#[derive(Serialize)]
-struct IngestResponse {
-    accepted: usize,
-    rejected: Vec<Rejected>,
+/// What one ingest body came to: the posts and events accepted (stored, or duplicates of
+/// ones stored before) and the lines refused with their reasons.
+#[derive(Debug, Serialize)]
+pub struct IngestOutcome {
+    /// Lines accepted.
+    pub accepted: usize,
+    /// Lines refused, each with its 1-based number in the body.
+    pub rejected: Vec<Rejected>,
 }
 
-#[derive(Serialize)]
-struct Rejected {
-    line: usize,
-    error: String,
+/// One refused line of an ingest body.
+#[derive(Debug, Serialize)]
+pub struct Rejected {
+    /// Its number in the body, from 1.
+    pub line: usize,
+    /// Why it was refused.
+    pub error: String,
 }
 
 /// `POST /ingest[?datacenter=NAME]`.
@@ -48,25 +55,37 @@ pub async fn ingest(
     let body = body
         .read(settings.ingest_body_limit, settings.body_read_timeout)
         .await?;
-    let datacenter: Arc<str> = match query.datacenter {
+    let outcome = ingest_lines(&state, &body, query.datacenter.as_deref())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(json_response(
+        StatusCode::OK,
+        sluice_wire::to_vec(&outcome),
+        false,
+    ))
+}
+
+/// What the ingest API does with a body of NDJSON lines once the caller is authorized:
+/// checks every line, publishes the accepted ones and returns once they are stored (see
+/// [`crate::pipeline::PostBus::publish`]). The one way in for posts from outside, shared
+/// by `POST /ingest` and the in-process post sources (`sluice serve --source`).
+/// `datacenter`: where the posts came from (`None` or empty: this server's own). An error
+/// means none of the accepted lines was stored.
+pub async fn ingest_lines(
+    state: &AppState,
+    body: &Bytes,
+    datacenter: Option<&str>,
+) -> Result<IngestOutcome, PublishError> {
+    let datacenter: Arc<str> = match datacenter {
         Some(dc) if !dc.is_empty() => dc.into(),
         _ => state.settings.datacenter.as_str().into(),
     };
-    let (posts, rejected) = split_posts(&body, &datacenter);
+    let (posts, rejected) = split_posts(body, &datacenter);
     telemetry::posts_ingested(posts.len() as u64);
     telemetry::posts_rejected(rejected.len() as u64);
     let accepted = posts.len();
-    state
-        .bus
-        .publish(posts)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    let response = IngestResponse { accepted, rejected };
-    Ok(json_response(
-        StatusCode::OK,
-        sluice_wire::to_vec(&response),
-        false,
-    ))
+    state.bus.publish(posts).await?;
+    Ok(IngestOutcome { accepted, rejected })
 }
 
 /// Validates each line; returns the accepted posts and the rejected lines (1-based). This is

@@ -8,4 +8,5 @@ pub mod record;
 pub mod rules;
 pub mod rules_v2;
 pub mod serve;
+pub mod source;
 pub mod stream;

@@ -22,6 +22,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use serde::Deserialize;
+use sluice_cluster::source_lease::SourceLeases;
 use sluice_server::auth::AdminToken;
 use sluice_server::intercept::Intercept;
 use sluice_server::settings::{
@@ -29,6 +30,8 @@ use sluice_server::settings::{
     MIN_POST_LOG_RETENTION,
 };
 use sluice_server::{AppState, ServeOptions, Settings, StoreLocation, demo, tls};
+use sluice_source::in_process::InProcess;
+use sluice_source::spec::SourceSpec;
 use tokio::net::TcpListener;
 
 /// Default of `--listen`.
@@ -55,6 +58,7 @@ are the flag names with '_' for '-':
   replay_embargo = \"30m\"
   replay_nice = 10
   nats = \"nats://127.0.0.1:4222\"
+  source = \"jetstream=wss://jetstream2.us-east.bsky.network\"
 
 Flags win over environment variables, which win over the file. Relative paths in the file
 are relative to the file's directory. On/off flags take an optional value: --demo,
@@ -189,6 +193,17 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_MATCH_THREADS", value_name = "N")]
     match_threads: Option<NonZeroUsize>,
 
+    /// Consume a post source into this server: KIND=URL, where the one kind is
+    /// `jetstream`, Bluesky's Jetstream (e.g. jetstream=wss://jetstream2.us-east.bsky.network;
+    /// add ?compress=true for zstd frames). Its posts arrive in X's native format through
+    /// the ingest path, deletes as compliance events; its cursor is kept in
+    /// DATA_DIR/sources/jetstream.cursor, so a restart resumes where it stopped. In
+    /// cluster mode one node at a time consumes it (a lease in NATS, taken over within
+    /// seconds when its holder dies) and the cursor is kept in NATS. With --demo, the demo account, streams and rules are set up but the synthetic firehose
+    /// is not started [default: none].
+    #[arg(long, env = "SLUICE_SOURCE", value_name = "KIND=URL")]
+    source: Option<String>,
+
     /// How old the end of a PowerTrack Replay window (toDate) must be; its start (fromDate)
     /// must be a minute older still. X's rule is 30 minutes; lower it, e.g. to 0s, to
     /// replay recent posts in tests [default: 30m].
@@ -225,6 +240,7 @@ struct FileConfig {
     match_threads: Option<NonZeroUsize>,
     replay_embargo: Option<String>,
     replay_nice: Option<i32>,
+    source: Option<String>,
 }
 
 impl FileConfig {
@@ -281,6 +297,8 @@ struct Config {
     replay_embargo: Duration,
     /// `--replay-nice`.
     replay_nice: i32,
+    /// `--source`.
+    source: Option<SourceSpec>,
 }
 
 /// Merges flags and environment (already in `args`) over the file over the defaults, and
@@ -348,6 +366,15 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
     if !(0..=19).contains(&replay_nice) {
         bail!("--replay-nice must be from 0 to 19, not {replay_nice}");
     }
+    let source = args
+        .source
+        .as_deref()
+        .or(file.source.as_deref())
+        .filter(|s| !s.is_empty())
+        .map(|text| text.parse::<SourceSpec>())
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--source: {e}"))?;
+    let nats = args.nats.clone().or(file.nats).filter(|u| !u.is_empty());
     Ok(Config {
         listen: args
             .listen
@@ -376,13 +403,14 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
         post_log_retention,
         post_log_max_bytes,
         intercept: args.intercept.or(file.intercept).unwrap_or(false),
-        nats: args.nats.clone().or(file.nats).filter(|u| !u.is_empty()),
+        nats,
         match_threads: args
             .match_threads
             .or(file.match_threads)
             .map_or_else(sluice_server::workers::available_cores, NonZeroUsize::get),
         replay_embargo,
         replay_nice,
+        source,
     })
 }
 
@@ -426,7 +454,8 @@ fn raise_fd_limit() {
     }
 }
 
-fn init_logging() {
+/// Logs to stderr, filtered by RUST_LOG (default: info); `sluice source` logs the same way.
+pub(crate) fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Fails only if a subscriber is already installed, which then keeps logging.
@@ -588,10 +617,27 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
              REQUESTS_CA_BUNDLE (Python), NODE_EXTRA_CA_CERTS (Node) or keytool -importcert (Java)"
         );
     }
-    let firehose = demo.as_ref().map(|demo| {
+    let firehose = demo.as_ref().and_then(|demo| {
         println!();
         print!("{}", demo.instructions(self_signed_cert.as_deref()));
-        demo::start_firehose(state.clone(), config.demo_rate)
+        // A real source replaces the synthetic posts; the demo's streams and rules stay.
+        config
+            .source
+            .is_none()
+            .then(|| demo::start_firehose(state.clone(), config.demo_rate))
+    });
+    // In cluster mode every node runs the source, and the one holding its lease consumes.
+    let leases = match (&config.source, &config.nats) {
+        (Some(_), Some(url)) => Some(
+            SourceLeases::connect(url, &format!("{} {listen_url}", config.datacenter))
+                .await
+                .context("opening the source leases in NATS")?,
+        ),
+        _ => None,
+    };
+    let source = config.source.as_ref().map(|spec| {
+        println!("source {spec}");
+        InProcess::start(spec, state.clone(), &config.data_dir, leases)
     });
     tracing::info!(%local, url = %listen_url, "sluice started");
 
@@ -599,7 +645,15 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         tls: acceptor,
         intercept,
     };
-    sluice_server::serve_with(listener, options, state, shutdown.wait()).await?;
+    // The source stops first, while the pipeline still runs: its batch in hand is stored
+    // and its cursor saved before the server closes.
+    let stopped = async move {
+        shutdown.wait().await;
+        if let Some(source) = source {
+            source.stop().await;
+        }
+    };
+    sluice_server::serve_with(listener, options, state, stopped).await?;
     if let Some(tasks) = cluster_tasks
         && !tasks.finished(CLUSTER_STOP).await
     {
@@ -733,6 +787,7 @@ mod tests {
                 match_threads: std::thread::available_parallelism().unwrap().get(),
                 replay_embargo: Duration::from_secs(1_800),
                 replay_nice: 10,
+                source: None,
             }
         );
     }
@@ -749,6 +804,33 @@ mod tests {
             let full = ["sluice-serve", "--replay-nice", bad];
             assert!(Cli::try_parse_from(full).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_source_comes_from_flag_or_file_and_unknown_kinds_are_refused() {
+        let from_file = file(r#"source = "jetstream=wss://jetstream2.us-east.bsky.network""#);
+        let config = resolve(&args(&[]), from_file).unwrap();
+        assert_eq!(
+            config.source.unwrap().to_string(),
+            "jetstream=wss://jetstream2.us-east.bsky.network/"
+        );
+        let flag = resolve(
+            &args(&["--source", "jetstream=ws://127.0.0.1:6008"]),
+            file(""),
+        )
+        .unwrap();
+        assert_eq!(
+            flag.source.unwrap().to_string(),
+            "jetstream=ws://127.0.0.1:6008/"
+        );
+        let error = resolve(&args(&["--source", "nostr=wss://relay"]), file(""))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "--source: unknown source kind \"nostr\": the kinds are jetstream (e.g. \
+             jetstream=wss://jetstream2.us-east.bsky.network)"
+        );
     }
 
     #[test]
