@@ -60,7 +60,16 @@ pub struct Settings {
     /// How old the end of a Replay window must be (`--replay-embargo`; X's 30 minutes by
     /// default, [`DEFAULT_REPLAY_EMBARGO`]); its start must be a minute older still.
     pub replay_embargo: Duration,
+    /// How many logged posts per second a Replay job reads at most (`--replay-rate`):
+    /// a job at full speed on a small machine slows live delivery (docs/performance.md,
+    /// "Replay beside live delivery"); X's Replay runs "slightly slower than realtime".
+    /// `None`: as fast as the client reads.
+    pub replay_rate: Option<std::num::NonZeroU32>,
 }
+
+/// Default of [`Settings::replay_rate`], posts per second: about X's average rate, so a
+/// window of X's firehose replays a little slower than it happened.
+pub const DEFAULT_REPLAY_RATE: u32 = 5_000;
 
 /// Default of [`Settings::replay_embargo`]: X's "toDate at least 30 minutes old".
 pub const DEFAULT_REPLAY_EMBARGO: Duration = Duration::from_secs(30 * 60);
@@ -97,6 +106,7 @@ impl Default for Settings {
             usage_flush_interval: crate::usage::flush::FLUSH_INTERVAL,
             match_threads: crate::workers::available_cores(),
             replay_embargo: DEFAULT_REPLAY_EMBARGO,
+            replay_rate: std::num::NonZeroU32::new(DEFAULT_REPLAY_RATE),
         }
     }
 }

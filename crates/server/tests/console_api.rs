@@ -884,7 +884,11 @@ async fn the_customer_edits_a_replay_streams_own_rules() {
     assert_eq!(s, StatusCode::CREATED, "{b}");
     // PowerTrack's messages for an invalid rule; nothing added.
     let (s, b) = alice
-        .call(Method::POST, replay, Some(json!({"rules": [{"value": "(cats"}]})))
+        .call(
+            Method::POST,
+            replay,
+            Some(json!({"rules": [{"value": "(cats"}]})),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     // The Replay stream's rules are its own, apart from the PowerTrack stream's.
@@ -919,7 +923,11 @@ async fn the_customer_edits_a_replay_streams_own_rules() {
     assert_eq!(rule_values(&listed), Vec::<&str>::new());
     // A label without a Replay stream is a 404.
     let (s, b) = alice
-        .call(Method::GET, "/streams/other/rules?product=powertrack-replay", None)
+        .call(
+            Method::GET,
+            "/streams/other/rules?product=powertrack-replay",
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
     server.stop().await;

@@ -365,6 +365,7 @@ pub fn open_stream_at(
                     from_ms,
                     end_ms,
                     outbox: outbox.clone(),
+                    max_rate: state.settings.replay_rate,
                 },
             ))
         }

@@ -38,8 +38,9 @@
 //! the matcher's parse, which it needs anyway (see [`Selector::post`]).
 
 use std::borrow::Cow;
+use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sluice_model::compliance::is_event;
@@ -141,6 +142,8 @@ pub enum ReplayKind {
         end_ms: u64,
         /// The connection's outbox (never registered: it only carries the close).
         outbox: Arc<Outbox>,
+        /// Logged posts read per second at most (`None`: as fast as the client reads).
+        max_rate: Option<NonZeroU32>,
     },
 }
 
@@ -180,7 +183,8 @@ pub fn spawn(target: ReplayTarget, kind: ReplayKind) -> ReplayFeed {
                 from_ms,
                 end_ms,
                 outbox,
-            } => match reader.seek(from_ms).await {
+                max_rate,
+            } => match reader.paced(max_rate).seek(from_ms).await {
                 (reader, Ok(())) => replay_window(reader, from_ms, end_ms, &outbox, tx).await,
                 (reader, Err(e)) => {
                     give_up(&reader, &e);
@@ -425,6 +429,36 @@ fn give_up(reader: &Reader, error: &LogError) {
     );
 }
 
+/// A Replay job's pace: at most `rate` logged posts read per second since the job
+/// started, in sections of a tenth of a second's worth, so a job never runs at full speed
+/// for long (X's Replay runs "slightly slower than realtime").
+struct Pace {
+    rate: NonZeroU32,
+    started: Instant,
+}
+
+impl Pace {
+    fn new(rate: NonZeroU32) -> Self {
+        Self {
+            rate,
+            started: Instant::now(),
+        }
+    }
+
+    /// Posts one blocking section reads at most.
+    fn section_posts(&self) -> usize {
+        (self.rate.get() as usize / 10).clamp(1, SCAN_POSTS)
+    }
+
+    /// Sleeps until the rate allows the `read` posts read since the job started.
+    async fn wait(&self, read: u64) {
+        let due = Duration::from_secs_f64(read as f64 / f64::from(self.rate.get()));
+        if let Some(ahead) = due.checked_sub(self.started.elapsed()) {
+            tokio::time::sleep(ahead).await;
+        }
+    }
+}
+
 /// Where a read stops.
 #[derive(Clone, Copy)]
 enum Bound {
@@ -444,8 +478,12 @@ struct Reader {
     /// it sends each edited post in its final state only (a version a later one replaced
     /// is left out; docs/compliance.md, "Edits").
     job: bool,
+    /// A Replay job's pace, when it has one.
+    pace: Option<Pace>,
     selector: Selector,
     cursor: u64,
+    /// Posts read from the log so far (the pace counts them).
+    scanned: u64,
     activity_count: u64,
     /// The append time of the last post passed, if any.
     last_ms: Option<u64>,
@@ -468,6 +506,7 @@ impl Reader {
     fn new(target: ReplayTarget, job: bool) -> Self {
         Self {
             job,
+            pace: None,
             selector: {
                 let mut selector = Selector::new(target.stream.rules.node());
                 selector.only([target.stream.rules.stream_number()]);
@@ -475,9 +514,16 @@ impl Reader {
             },
             target,
             cursor: 0,
+            scanned: 0,
             activity_count: 0,
             last_ms: None,
         }
+    }
+
+    /// This reader, reading at most `max_rate` posts per second.
+    fn paced(mut self, max_rate: Option<NonZeroU32>) -> Self {
+        self.pace = max_rate.map(Pace::new);
+        self
     }
 
     /// Moves the cursor to the first post appended at or after `ms`.
@@ -526,6 +572,9 @@ impl Reader {
         stalls: &mut Stalls,
     ) -> (Self, Progress) {
         let (reader, step) = self.step(bound).await;
+        if let Some(pace) = &reader.pace {
+            pace.wait(reader.scanned).await;
+        }
         let step = match step {
             Ok(step) => step,
             Err(e) => return (reader, Progress::Failed(e)),
@@ -560,8 +609,10 @@ impl Reader {
         // Replayed posts count as usage too ([`crate::usage`]), apart from live ones.
         let mut replayed = 0;
         let (mut at_end, mut past_bound, mut stalled) = (false, false, false);
-        while framed.len() < self.target.max_batch_bytes && scanned < SCAN_POSTS {
-            let posts = match self.target.log.read(self.cursor, READ_POSTS) {
+        let scan_limit = self.pace.as_ref().map_or(SCAN_POSTS, Pace::section_posts);
+        while framed.len() < self.target.max_batch_bytes && scanned < scan_limit {
+            let want = READ_POSTS.min(scan_limit - scanned);
+            let posts = match self.target.log.read(self.cursor, want) {
                 Ok(posts) => posts,
                 // What was read before the failure is handed over (and counted); the next
                 // step meets the failure again.
@@ -595,6 +646,7 @@ impl Reader {
                 self.cursor = post.seq + 1;
                 self.last_ms = Some(post.appended_ms);
                 scanned += 1;
+                self.scanned += 1;
                 let Some(bytes) = compliant(&self.target.compliance, &post.bytes, self.job) else {
                     continue;
                 };
@@ -607,7 +659,7 @@ impl Reader {
             if past_bound {
                 break;
             }
-            if posts.len() < READ_POSTS && self.cursor >= self.target.log.next_seq() {
+            if posts.len() < want && self.cursor >= self.target.log.next_seq() {
                 at_end = true;
                 break;
             }
@@ -1092,6 +1144,7 @@ mod tests {
                 from_ms: 0,
                 end_ms: 180_000,
                 outbox: outbox.clone(),
+                max_rate: None,
             },
         );
         let sent = ids(feed).await;
@@ -1101,6 +1154,32 @@ mod tests {
             panic!("the replay ends with a message");
         };
         (sent, serde_json::from_slice(&line).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_paced_replay_reads_no_faster_than_its_rate_and_sends_everything() {
+        let log = Arc::new(MemoryLog::new());
+        append(&*log, 0..600, 1_000);
+        let stream = powertrack_stream();
+        let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Gzip));
+        let started = std::time::Instant::now();
+        let feed = spawn(
+            target(&log, &stream),
+            ReplayKind::Replay {
+                from_ms: 0,
+                end_ms: 60_000,
+                outbox: outbox.clone(),
+                max_rate: NonZeroU32::new(2_000),
+            },
+        );
+        let sent = ids(feed).await;
+        // 600 posts at 2,000 a second: 0.3 s at least (a lower bound only).
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(sent, (0..600).collect::<Vec<u64>>());
     }
 
     #[tokio::test]

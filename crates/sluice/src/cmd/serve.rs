@@ -13,7 +13,7 @@
 
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -57,6 +57,7 @@ are the flag names with '_' for '-':
   post_log_max_bytes = \"200GiB\"
   replay_embargo = \"30m\"
   replay_nice = 10
+  replay_rate = 5000
   nats = \"nats://127.0.0.1:4222\"
   source = \"jetstream=wss://jetstream2.us-east.bsky.network\"
 
@@ -217,6 +218,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_REPLAY_NICE", value_name = "N",
           value_parser = clap::value_parser!(i32).range(0..=19))]
     replay_nice: Option<i32>,
+
+    /// How many logged posts per second a PowerTrack Replay job reads at most; 0 reads as
+    /// fast as the client takes them. X's Replay runs a little slower than real time; a
+    /// job at full speed on a small machine slows live delivery [default: 5000].
+    #[arg(long, env = "SLUICE_REPLAY_RATE", value_name = "POSTS_PER_S")]
+    replay_rate: Option<u32>,
 }
 
 /// The `--config` file: the same settings as the flags, keys with `_`.
@@ -240,6 +247,7 @@ struct FileConfig {
     match_threads: Option<NonZeroUsize>,
     replay_embargo: Option<String>,
     replay_nice: Option<i32>,
+    replay_rate: Option<u32>,
     source: Option<String>,
 }
 
@@ -297,6 +305,8 @@ struct Config {
     replay_embargo: Duration,
     /// `--replay-nice`.
     replay_nice: i32,
+    /// `--replay-rate` (`None`: unpaced).
+    replay_rate: Option<NonZeroU32>,
     /// `--source`.
     source: Option<SourceSpec>,
 }
@@ -410,6 +420,11 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             .map_or_else(sluice_server::workers::available_cores, NonZeroUsize::get),
         replay_embargo,
         replay_nice,
+        replay_rate: NonZeroU32::new(
+            args.replay_rate
+                .or(file.replay_rate)
+                .unwrap_or(sluice_server::settings::DEFAULT_REPLAY_RATE),
+        ),
         source,
     })
 }
@@ -542,6 +557,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         post_log_max_bytes: config.post_log_max_bytes,
         match_threads: config.match_threads,
         replay_embargo: config.replay_embargo,
+        replay_rate: config.replay_rate,
         ..Settings::default()
     };
     let (state, cluster_tasks) = match &config.nats {
@@ -787,9 +803,20 @@ mod tests {
                 match_threads: std::thread::available_parallelism().unwrap().get(),
                 replay_embargo: Duration::from_secs(1_800),
                 replay_nice: 10,
+                replay_rate: NonZeroU32::new(5_000),
                 source: None,
             }
         );
+    }
+
+    #[test]
+    fn replay_rate_comes_from_flag_or_file_and_0_is_unpaced() {
+        let config = resolve(&args(&[]), file("replay_rate = 0")).unwrap();
+        assert_eq!(config.replay_rate, None);
+        let config = resolve(&args(&["--replay-rate", "800"]), file("replay_rate = 0")).unwrap();
+        assert_eq!(config.replay_rate, NonZeroU32::new(800));
+        let full = ["sluice-serve", "--replay-rate", "fast"];
+        assert!(Cli::try_parse_from(full).is_err());
     }
 
     #[test]
