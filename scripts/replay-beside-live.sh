@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# Live delivery's latency with and without a Replay job running beside it, for each
-# `--replay-nice` value given, in one run. For each value: starts a fresh `sluice serve`,
+# Live delivery's latency with and without a Replay job running beside it, for each set of
+# `sluice serve` flags given, in one run. For each set: starts a fresh `sluice serve`,
 # fills its post log with a `sluice bench powertrack` run, then alternates bench runs
 # without and with a loop of full-speed Replay jobs (curl reading a window of those posts
 # to the end, rotating over four Replay streams to stay within 5 connects per 5 minutes
 # each). Prints each run's live p50/p99/p99.9, posts lost, and the replay jobs completed.
 # The replay client (curl, which inflates what it reads) runs at nice 19: it stands for a
 # client on another machine, and must not take the cores from the server it measures.
-# Usage: scripts/replay-beside-live.sh SLUICE_BINARY [PAIRS] [NICE...]
-#   (defaults: 2 pairs, nice values 0 and 10; needs curl and jq). REPLAY_CLIENT_RATE=2M
+# Usage: scripts/replay-beside-live.sh SLUICE_BINARY [PAIRS] ['SERVE FLAGS'...]
+#   (defaults: 2 pairs; the flag sets '--replay-rate 0' (unpaced) and '' (the defaults);
+#   needs curl and jq). REPLAY_CLIENT_RATE=2M
 #   makes the replay client read at most that many bytes per second (curl --limit-rate).
 set -euo pipefail
-sluice=${1:?usage: $0 SLUICE_BINARY [PAIRS] [NICE...]}
+sluice=${1:?usage: $0 SLUICE_BINARY [PAIRS] ['SERVE FLAGS'...]}
 pairs=${2:-2}
 shift $(($# < 2 ? $# : 2))
-nices=("$@")
-[ ${#nices[@]} -gt 0 ] || nices=(0 10)
+configs=("$@")
+[ ${#configs[@]} -gt 0 ] || configs=("--replay-rate 0" "")
 work=$(mktemp -d)
 token=replay-measure
 # Replay streams to rotate over: each takes 5 connects per 5 minutes.
@@ -26,7 +27,7 @@ trap '[ -n "$server" ] && kill -TERM $server 2>/dev/null; wait 2>/dev/null; rm -
 start_server() {
   rm -rf "$work/data"
   "$sluice" serve --data-dir "$work/data" --listen 127.0.0.1:0 --admin-token "$token" \
-    --replay-embargo 0s --post-log-retention 1h --replay-nice "$1" \
+    --replay-embargo 0s --post-log-retention 1h $1 \
     > "$work/banner" 2> "$work/log" &
   server=$!
   url=
@@ -67,9 +68,9 @@ replay_loop() {
   echo "$next" > "$work/next"
 }
 
-printf '%-6s %-8s %-12s %-12s %-12s %-14s %s\n' nice run replay-jobs live-p50-ms live-p99-ms live-p99.9-ms lost
-for nice in "${nices[@]}"; do
-  start_server "$nice"
+printf '%-34s %-8s %-12s %-12s %-12s %-14s %s\n' flags run replay-jobs live-p50-ms live-p99-ms live-p99.9-ms lost
+for config in "${configs[@]}"; do
+  start_server "$config"
   provision
   from=$(date -u +%Y%m%d%H%M)
   bench > /dev/null
@@ -78,7 +79,7 @@ for nice in "${nices[@]}"; do
   next=0
   for _ in $(seq "$pairs"); do
     read -r p50 p99 p999 lost < <(bench)
-    printf '%-6s %-8s %-12s %-12s %-12s %-14s %s\n' "$nice" without - "$p50" "$p99" "$p999" "$lost"
+    printf '%-34s %-8s %-12s %-12s %-12s %-14s %s\n' "'$config'" without - "$p50" "$p99" "$p999" "$lost"
     rm -f "$work/stop" "$work/jobs"
     replay_loop &
     loop=$!
@@ -87,7 +88,7 @@ for nice in "${nices[@]}"; do
     touch "$work/stop"
     wait "$loop"
     next=$(cat "$work/next")
-    printf '%-6s %-8s %-12s %-12s %-12s %-14s %s\n' "$nice" with "$(cat "$work/jobs")" "$p50" "$p99" "$p999" "$lost"
+    printf '%-34s %-8s %-12s %-12s %-12s %-14s %s\n' "'$config'" with "$(cat "$work/jobs")" "$p50" "$p99" "$p999" "$lost"
   done
   stop_server
 done
