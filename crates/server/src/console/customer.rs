@@ -54,13 +54,25 @@ pub(super) fn powertrack_stream(
     account: &str,
     label: &str,
 ) -> Result<Arc<LiveStream>, ConsoleError> {
+    account_stream(state, account, Product::PowerTrack, "PowerTrack", label)
+}
+
+/// The stream `label` of `product` of `account`, or a 404 that names the product as
+/// `title` ("PowerTrack").
+fn account_stream(
+    state: &AppState,
+    account: &str,
+    product: Product,
+    title: &str,
+    label: &str,
+) -> Result<Arc<LiveStream>, ConsoleError> {
     let key = StreamRef {
         account: account.to_owned(),
-        product: Product::PowerTrack,
+        product,
         label: label.to_owned(),
     };
     state.registry.get(&key).ok_or_else(|| {
-        ConsoleError::not_found(format!("Your account has no PowerTrack stream '{label}'."))
+        ConsoleError::not_found(format!("Your account has no {title} stream '{label}'."))
     })
 }
 
@@ -106,16 +118,7 @@ async fn rules_stream(
         return powertrack_stream(state, account, label);
     }
     if product == Product::PowerTrackReplay {
-        let key = StreamRef {
-            account: account.to_owned(),
-            product,
-            label: label.to_owned(),
-        };
-        return state.registry.get(&key).ok_or_else(|| {
-            ConsoleError::not_found(format!(
-                "Your account has no PowerTrack Replay stream '{label}'."
-            ))
-        });
+        return account_stream(state, account, product, "PowerTrack Replay", label);
     }
     if label != powerstream::LABEL {
         return Err(ConsoleError::not_found(format!(
