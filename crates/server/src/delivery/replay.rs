@@ -40,7 +40,7 @@
 use std::borrow::Cow;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_model::compliance::is_event;
@@ -429,19 +429,27 @@ fn give_up(reader: &Reader, error: &LogError) {
     );
 }
 
-/// A Replay job's pace: at most `rate` logged posts read per second since the job
-/// started, in sections of a tenth of a second's worth, so a job never runs at full speed
-/// for long (X's Replay runs "slightly slower than realtime").
+/// A Replay job's pace: at most `rate` logged posts read per second, in sections of a
+/// tenth of a second's worth, so a job never runs at full speed for long (X's Replay runs
+/// "slightly slower than realtime"). Time a slow client left unused is credited for one
+/// section at most: a job that was held back does not then race to catch up.
 struct Pace {
     rate: NonZeroU32,
-    started: Instant,
+    /// When the posts counted so far are due (tokio's clock, which tests can pause).
+    due: tokio::time::Instant,
+    /// Posts counted so far.
+    counted: u64,
 }
+
+/// The credit a held-back job keeps: one section's worth of time.
+const PACE_CREDIT: Duration = Duration::from_millis(100);
 
 impl Pace {
     fn new(rate: NonZeroU32) -> Self {
         Self {
             rate,
-            started: Instant::now(),
+            due: tokio::time::Instant::now(),
+            counted: 0,
         }
     }
 
@@ -451,10 +459,15 @@ impl Pace {
     }
 
     /// Sleeps until the rate allows the `read` posts read since the job started.
-    async fn wait(&self, read: u64) {
-        let due = Duration::from_secs_f64(read as f64 / f64::from(self.rate.get()));
-        if let Some(ahead) = due.checked_sub(self.started.elapsed()) {
-            tokio::time::sleep(ahead).await;
+    async fn wait(&mut self, read: u64) {
+        let now = tokio::time::Instant::now();
+        let new = read.saturating_sub(self.counted);
+        self.counted = read;
+        let earliest = now.checked_sub(PACE_CREDIT).unwrap_or(now);
+        self.due = self.due.max(earliest)
+            + Duration::from_secs_f64(new as f64 / f64::from(self.rate.get()));
+        if self.due > now {
+            tokio::time::sleep_until(self.due).await;
         }
     }
 }
@@ -571,9 +584,10 @@ impl Reader {
         tx: &mpsc::Sender<Segment>,
         stalls: &mut Stalls,
     ) -> (Self, Progress) {
-        let (reader, step) = self.step(bound).await;
-        if let Some(pace) = &reader.pace {
-            pace.wait(reader.scanned).await;
+        let (mut reader, step) = self.step(bound).await;
+        let scanned = reader.scanned;
+        if let Some(pace) = &mut reader.pace {
+            pace.wait(scanned).await;
         }
         let step = match step {
             Ok(step) => step,
@@ -1180,6 +1194,23 @@ mod tests {
             started.elapsed()
         );
         assert_eq!(sent, (0..600).collect::<Vec<u64>>());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_back_job_keeps_one_sections_credit_at_most() {
+        let mut pace = Pace::new(NonZeroU32::new(1_000).unwrap());
+        // A client that read nothing for 10 s, then 100 posts: within the credit, no wait.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let before = tokio::time::Instant::now();
+        pace.wait(100).await;
+        assert_eq!(before.elapsed(), Duration::ZERO);
+        // The 10 s are not a credit for 10,000 posts: the next 100 wait their 0.1 s.
+        pace.wait(200).await;
+        assert!(
+            before.elapsed() >= Duration::from_millis(100),
+            "{:?}",
+            before.elapsed()
+        );
     }
 
     #[tokio::test]
