@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sluice_server::Settings;
 use sluice_testkit::jetstream_events as events;
-use sluice_testkit::{ADMIN, FakeJetstream, StreamClient, TestServer, id_of};
+use sluice_testkit::{ADMIN, FakeJetstream, StreamClient, TestServer, distinct_ids};
 
 const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 const ALICE: &str = "did:plc:alice";
@@ -110,35 +110,6 @@ fn read_cursor(path: &Path) -> u64 {
         .unwrap()
 }
 
-/// Messages until `n` arrived, then every message already queued (heartbeats that were
-/// queued come at once; reading stops at one that had to be waited for).
-async fn messages(client: &mut StreamClient, n: usize) -> Vec<Value> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        got.extend(client.until_heartbeat().await);
-    }
-    loop {
-        let started = Instant::now();
-        got.extend(client.until_heartbeat().await);
-        if started.elapsed() > Duration::from_millis(150) {
-            return got;
-        }
-    }
-}
-
-fn distinct_ids(messages: &[Value]) -> Vec<u64> {
-    let ids: Vec<u64> = messages.iter().map(id_of).collect();
-    let mut sorted = ids.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    assert_eq!(
-        sorted.len(),
-        ids.len(),
-        "a post was delivered twice: {ids:?}"
-    );
-    ids
-}
-
 #[tokio::test]
 async fn source_jetstream_feeds_a_server_and_resumes_after_sigterm() {
     let server = TestServer::start(Settings {
@@ -178,7 +149,7 @@ async fn source_jetstream_feeds_a_server_and_resumes_after_sigterm() {
         cursor.to_str().unwrap(),
     ];
     let (first, _) = Process::start(dir.path(), "first", &args);
-    let mut delivered = messages(&mut stream, 5).await;
+    let mut delivered = stream.at_least(5).await;
     assert_eq!(first.terminate(), 0);
     assert_eq!(read_cursor(&cursor), t(4));
 
@@ -186,7 +157,7 @@ async fn source_jetstream_feeds_a_server_and_resumes_after_sigterm() {
         fake.push(&post(i));
     }
     let (second, _) = Process::start(dir.path(), "second", &args);
-    delivered.extend(messages(&mut stream, 3).await);
+    delivered.extend(stream.at_least(3).await);
     let log = second.log();
     assert_eq!(second.terminate(), 0, "{log}");
     assert_eq!(read_cursor(&cursor), t(7));

@@ -21,7 +21,7 @@ use sluice_source::cursor::CursorFile;
 use sluice_source::jetstream::subscribe;
 use sluice_source::sink::{Acknowledged, HttpSink, ServerSink, Sink, SinkError};
 use sluice_testkit::jetstream_events as events;
-use sluice_testkit::{ADMIN, FakeJetstream, TestServer, id_of};
+use sluice_testkit::{ADMIN, FakeJetstream, TestServer, distinct_ids, id_of};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -152,30 +152,6 @@ async fn server_with_rules(rules: &[&str]) -> TestServer {
     server
 }
 
-/// Messages on `client` until `n` arrived, then every message already queued for it: the
-/// heartbeats queued while the test did not read come at once, so reading stops at the
-/// first heartbeat that had to be waited for.
-async fn messages(client: &mut sluice_testkit::StreamClient, n: usize) -> Vec<Value> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        got.extend(client.until_heartbeat().await);
-    }
-    got.extend(drain(client).await);
-    got
-}
-
-/// Every message queued for `client` (see [`messages`]).
-async fn drain(client: &mut sluice_testkit::StreamClient) -> Vec<Value> {
-    let mut got = Vec::new();
-    loop {
-        let started = std::time::Instant::now();
-        got.extend(client.until_heartbeat().await);
-        if started.elapsed() > Duration::from_millis(150) {
-            return got;
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_rule_matches_a_converted_post_on_a_powertrack_stream() {
     let server = server_with_rules(&["#rustlang lang:en has:links", "url:github.com"]).await;
@@ -203,7 +179,7 @@ async fn a_rule_matches_a_converted_post_on_a_powertrack_stream() {
         ServerSink::new(server.state.clone()),
         CursorFile::new(dir.path().join("cursor")),
     );
-    let got = messages(&mut stream, 1).await;
+    let got = stream.at_least(1).await;
     let summary = running.stop().await;
     assert_eq!(got.len(), 1, "{got:?}");
     let post = &got[0];
@@ -259,20 +235,6 @@ async fn a_compressed_session_converts_identically() {
     assert_eq!(converted[0], converted[1]);
 }
 
-/// The ids delivered on a stream, checked to be distinct.
-fn distinct_ids(messages: &[Value]) -> Vec<u64> {
-    let ids: Vec<u64> = messages.iter().map(id_of).collect();
-    let mut sorted = ids.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    assert_eq!(
-        sorted.len(),
-        ids.len(),
-        "a post was delivered twice: {ids:?}"
-    );
-    ids
-}
-
 fn expected_ids(range: std::ops::Range<u64>) -> Vec<u64> {
     range
         .map(|i| sluice_bluesky::post_id(ALICE, &events::post_rkey(t(i))))
@@ -301,7 +263,7 @@ async fn a_restart_resumes_before_the_cursor_with_nothing_lost_or_twice() {
         ServerSink::new(server.state.clone()),
         cursor.clone(),
     );
-    let mut delivered = messages(&mut stream, 6).await;
+    let mut delivered = stream.at_least(6).await;
     let summary = running.stop().await;
     assert_eq!((summary.posts, summary.deletes), (6, 1));
     assert_eq!(cursor.load_now().unwrap(), Some(t(6)));
@@ -315,9 +277,9 @@ async fn a_restart_resumes_before_the_cursor_with_nothing_lost_or_twice() {
         ServerSink::new(server.state.clone()),
         cursor.clone(),
     );
-    delivered.extend(messages(&mut stream, 5).await);
+    delivered.extend(stream.at_least(5).await);
     let summary = running.stop().await;
-    delivered.extend(drain(&mut stream).await);
+    delivered.extend(stream.drain_queued().await);
     // The second session started 5 s before the cursor: it read events 1 to 11 again.
     let sessions = fake.sessions();
     assert_eq!(sessions[1].cursor, Some(t(6) - 5 * SECOND));
@@ -330,7 +292,7 @@ async fn a_restart_resumes_before_the_cursor_with_nothing_lost_or_twice() {
     // The delete reached the compliance stream once, though its event was read twice.
     let mut deletes = Vec::new();
     for partition in &mut compliance {
-        deletes.extend(drain(partition).await);
+        deletes.extend(partition.drain_queued().await);
     }
     assert_eq!(deletes.len(), 1, "{deletes:?}");
     assert_eq!(
@@ -361,9 +323,9 @@ async fn a_dropped_websocket_resumes_from_the_cursor_without_a_gap_or_a_duplicat
         ServerSink::new(server.state.clone()),
         cursor.clone(),
     );
-    let mut delivered = messages(&mut stream, 10).await;
+    let mut delivered = stream.at_least(10).await;
     let summary = running.stop().await;
-    delivered.extend(drain(&mut stream).await);
+    delivered.extend(stream.drain_queued().await);
     assert_eq!(distinct_ids(&delivered), expected_ids(0..10));
     assert_eq!(summary.reconnects, 1);
     let sessions = fake.sessions();
@@ -402,10 +364,7 @@ async fn the_batch_in_hand_at_stop_is_stored_and_its_cursor_saved() {
     let summary = running.stop().await;
     assert_eq!(summary.posts, 3);
     assert_eq!(cursor.load_now().unwrap(), Some(t(2)));
-    assert_eq!(
-        distinct_ids(&messages(&mut stream, 3).await),
-        expected_ids(0..3)
-    );
+    assert_eq!(distinct_ids(&stream.at_least(3).await), expected_ids(0..3));
     server.stop().await;
 }
 
@@ -425,7 +384,7 @@ async fn the_http_sink_feeds_a_server_and_a_refused_token_stops_the_source() {
         HttpSink::new(client(), &base, ADMIN),
         CursorFile::new(dir.path().join("cursor")),
     );
-    let delivered = messages(&mut stream, 5).await;
+    let delivered = stream.at_least(5).await;
     running.stop().await;
     assert_eq!(distinct_ids(&delivered), expected_ids(0..5));
 
@@ -474,7 +433,7 @@ async fn the_converters_fixture_through_the_source_meets_handle_hashtag_and_url_
         ServerSink::new(server.state.clone()),
         CursorFile::new(dir.path().join("cursor")),
     );
-    let got = messages(&mut stream, 1).await;
+    let got = stream.at_least(1).await;
     let summary = running.stop().await;
     assert_eq!(
         summary.rejected, 0,

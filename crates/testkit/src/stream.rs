@@ -145,6 +145,31 @@ impl StreamClient {
         }
     }
 
+    /// Messages until `n` arrived, then every message already queued for the connection
+    /// (see [`Self::drain_queued`]).
+    pub async fn at_least(&mut self, n: usize) -> Vec<Value> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            got.extend(self.until_heartbeat().await);
+        }
+        got.extend(self.drain_queued().await);
+        got
+    }
+
+    /// Every message already queued for the connection: the heartbeats queued while the
+    /// test did not read come at once, so reading stops at the first heartbeat that had to
+    /// be waited for.
+    pub async fn drain_queued(&mut self) -> Vec<Value> {
+        let mut got = Vec::new();
+        loop {
+            let started = std::time::Instant::now();
+            got.extend(self.until_heartbeat().await);
+            if started.elapsed() > std::time::Duration::from_millis(150) {
+                return got;
+            }
+        }
+    }
+
     /// Reads to the end of the body and returns the messages on the way; a gzip body must
     /// be one complete gzip stream.
     pub async fn rest(&mut self) -> Vec<Value> {
@@ -162,6 +187,20 @@ impl StreamClient {
         }
         messages
     }
+}
+
+/// The post ids of `messages`, checked to be distinct (no post delivered twice).
+pub fn distinct_ids(messages: &[Value]) -> Vec<u64> {
+    let ids: Vec<u64> = messages.iter().map(id_of).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(
+        sorted.len(),
+        ids.len(),
+        "a post was delivered twice: {ids:?}"
+    );
+    ids
 }
 
 /// The post id of a message.
