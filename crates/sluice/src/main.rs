@@ -12,6 +12,7 @@
 //!   ingest, at once or at a recorded pace), built on `client` (the `sluice-client` crate).
 //! - `cmd::source`: `sluice source jetstream`, a post source feeding a server's ingest API
 //!   (the `sluice-source` crate).
+//! - `progress`: the progress line `ingest --pace` and `record` share.
 //! - `cmd::bench`: `sluice bench powertrack|firehose|powerstream|v2|connections`, the flags
 //!   and output of the end-to-end load and latency benchmark, which is the `sluice-bench`
 //!   library.
@@ -21,6 +22,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod progress;
 
 /// The process's allocator: jemalloc, with background threads that give freed pages back
 /// to the system within seconds. With glibc's malloc a server that had held thousands of

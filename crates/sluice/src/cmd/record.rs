@@ -20,6 +20,7 @@ use url::Url;
 use crate::client::consume::{Consumer, Ended, Flow, StreamSink, backfill_parameter, connect_url};
 use crate::client::http::{Auth, Credentials, HttpClient, TlsArgs};
 use crate::client::signal::stop_requested;
+use crate::progress::ProgressLine;
 
 /// Exit code: stopped by a signal, --max-posts or --duration; everything received was
 /// written.
@@ -30,9 +31,6 @@ const EXIT_ERROR: u8 = 1;
 
 /// Per-read timeout: longer than the 10 s heartbeat interval with room (X asks for > 30 s).
 const READ_TIMEOUT: Duration = Duration::from_secs(35);
-/// How often the progress line is written on a terminal, and elsewhere.
-const PROGRESS_TERMINAL: Duration = Duration::from_millis(250);
-const PROGRESS_PLAIN: Duration = Duration::from_secs(5);
 
 const AFTER_HELP: &str = "\
 URL is any stream URL of sluice or X:
@@ -268,66 +266,43 @@ impl StreamSink for Recorder {
     }
 }
 
-/// The progress line: lines and bytes written, and the rate.
+/// The progress line's figures: lines and bytes written (see [`ProgressLine`]).
 struct Progress {
-    terminal: bool,
+    line_out: ProgressLine,
     lines: u64,
     bytes: u64,
-    shown_at: Instant,
-    shown_lines: u64,
-    shown: bool,
 }
 
 impl Progress {
     fn new(terminal: bool) -> Self {
         Self {
-            terminal,
+            line_out: ProgressLine::new("sluice record", terminal, Instant::now()),
             lines: 0,
             bytes: 0,
-            shown_at: Instant::now(),
-            shown_lines: 0,
-            shown: false,
         }
     }
 
     /// Writes the line if it is time to.
     fn show(&mut self) {
-        let every = if self.terminal {
-            PROGRESS_TERMINAL
-        } else {
-            PROGRESS_PLAIN
-        };
-        let elapsed = self.shown_at.elapsed();
-        if elapsed < every {
+        let Some(rate) = self.line_out.due(self.lines) else {
             return;
-        }
-        let rate = (self.lines - self.shown_lines) as f64 / elapsed.as_secs_f64();
-        self.shown_at = Instant::now();
-        self.shown_lines = self.lines;
+        };
         let text = format!(
             "{} lines recorded, {rate:.0} lines/s, {:.1} MB",
             self.lines,
             self.bytes as f64 / 1e6
         );
-        if self.terminal {
-            eprint!("\r\x1b[2K{text}");
-            self.shown = true;
-        } else {
-            eprintln!("sluice record: {text}");
-        }
+        self.line_out.write(&text);
     }
 
     /// Clears the progress line so another message can be printed.
     fn clear(&mut self) {
-        if self.terminal && self.shown {
-            eprint!("\r\x1b[2K");
-            self.shown = false;
-        }
+        self.line_out.clear();
     }
 
     /// Ends the progress line.
     fn finish(&mut self) {
-        self.clear();
+        self.line_out.clear();
     }
 }
 

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use super::retime::{Shift, raw_line_time_ms};
 use super::{IngestArgs, IngestReply, Target, display, open, report_rejected};
 use crate::client::signal::stop_requested;
+use crate::progress::ProgressLine;
 
 /// The shortest time between two requests: what falls due meanwhile goes in one request.
 const TICK: Duration = Duration::from_millis(50);
@@ -31,9 +32,6 @@ const READ_AHEAD_LINES: usize = 4096;
 /// A pass of `--loop` over a file whose lines all have one time (which would otherwise be
 /// sent again at once, over and over), before the speed divides it.
 const MIN_PASS: Duration = Duration::from_secs(1);
-/// How often the progress line is written on a terminal, and elsewhere.
-const PROGRESS_TERMINAL: Duration = Duration::from_millis(250);
-const PROGRESS_PLAIN: Duration = Duration::from_secs(5);
 
 /// The speed of `--pace`: 1 for `original`, N for `Nx`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -466,10 +464,9 @@ async fn finished(in_flight: &mut Option<InFlight<'_>>) -> (Batch, anyhow::Resul
     }
 }
 
-/// The progress line: rewritten in place on a terminal, a plain line every few seconds
-/// otherwise.
+/// The progress line's figures (see [`ProgressLine`]).
 struct Progress {
-    terminal: bool,
+    line_out: ProgressLine,
     /// The file's size, for the percentage (none on stdin).
     size: Option<u64>,
     /// Where the last answered request ended.
@@ -478,24 +475,17 @@ struct Progress {
     position: u64,
     /// How late the last request left.
     lag: Duration,
-    /// When the line was last written, and the lines sent by then (for the rate).
-    shown_at: Instant,
-    shown_sent: u64,
-    shown: bool,
 }
 
 impl Progress {
     fn new(terminal: bool, size: Option<u64>, start: Instant) -> Self {
         Self {
-            terminal,
+            line_out: ProgressLine::new("sluice ingest", terminal, start.into_std()),
             size,
             line: 0,
             pass: 0,
             position: 0,
             lag: Duration::ZERO,
-            shown_at: start,
-            shown_sent: 0,
-            shown: false,
         }
     }
 
@@ -507,19 +497,9 @@ impl Progress {
 
     /// Writes the line if it is time to.
     fn show(&mut self, totals: &Totals) {
-        let every = if self.terminal {
-            PROGRESS_TERMINAL
-        } else {
-            PROGRESS_PLAIN
-        };
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.shown_at);
-        if elapsed < every {
+        let Some(rate) = self.line_out.due(totals.sent) else {
             return;
-        }
-        let rate = (totals.sent - self.shown_sent) as f64 / elapsed.as_secs_f64();
-        self.shown_at = now;
-        self.shown_sent = totals.sent;
+        };
         let mut text = format!(
             "{} sent, {} accepted, {} rejected, {rate:.0} posts/s, line {}",
             totals.sent, totals.accepted, totals.rejected, self.line
@@ -532,26 +512,17 @@ impl Progress {
             text.push_str(&format!(", pass {}", self.pass + 1));
         }
         text.push_str(&format!(", lag {:.2} s", self.lag.as_secs_f64()));
-        if self.terminal {
-            eprint!("\r\x1b[2K{text}");
-            self.shown = true;
-        } else {
-            eprintln!("sluice ingest: {text}");
-        }
+        self.line_out.write(&text);
     }
 
     /// Clears the progress line so another message can be printed.
-    fn clear(&self) {
-        if self.terminal && self.shown {
-            eprint!("\r\x1b[2K");
-        }
+    fn clear(&mut self) {
+        self.line_out.clear();
     }
 
     /// Leaves the last progress line on screen.
-    fn finish(&self) {
-        if self.terminal && self.shown {
-            eprintln!();
-        }
+    fn finish(&mut self) {
+        self.line_out.keep();
     }
 }
 
