@@ -99,6 +99,9 @@ pub struct ComplianceEvent {
     pub user_id: Option<u64>,
     /// `tweet_edit`: every version's id, oldest first, the new one last.
     pub edit_ids: Vec<u64>,
+    /// `status_withheld`, `user_withheld`: the countries it is now withheld in (empty:
+    /// withheld nowhere any more).
+    pub countries: Vec<String>,
 }
 
 impl ComplianceEvent {
@@ -220,6 +223,7 @@ fn read_body(kind: EventKind, body: &Map<String, Value>) -> Result<ComplianceEve
         status_id: None,
         user_id: None,
         edit_ids: Vec::new(),
+        countries: Vec::new(),
     };
     match kind {
         EventKind::Delete | EventKind::StatusWithheld | EventKind::Drop | EventKind::Undrop => {
@@ -227,7 +231,7 @@ fn read_body(kind: EventKind, body: &Map<String, Value>) -> Result<ComplianceEve
             event.status_id = Some(id_pair(status, "status.", "id")?);
             event.user_id = optional_id_pair(status, "status.", "user_id")?;
             if kind == EventKind::StatusWithheld {
-                countries(body)?;
+                event.countries = countries(body)?;
             }
             epoch_ms(body)?;
         }
@@ -239,7 +243,7 @@ fn read_body(kind: EventKind, body: &Map<String, Value>) -> Result<ComplianceEve
         EventKind::UserWithheld => {
             let user = object(body, "user")?;
             event.user_id = Some(id_pair(user, "user.", "id")?);
-            countries(body)?;
+            event.countries = countries(body)?;
             match body.get("timestampMs") {
                 Some(Value::String(s)) if time_is_iso(s) => {}
                 Some(_) => return Err("timestampMs must be an ISO 8601 time string".to_owned()),
@@ -334,9 +338,12 @@ fn string_id(body: &Map<String, Value>, field: &str) -> Result<u64, String> {
     }
 }
 
-fn countries(body: &Map<String, Value>) -> Result<(), String> {
+fn countries(body: &Map<String, Value>) -> Result<Vec<String>, String> {
     match body.get("withheld_in_countries") {
-        Some(Value::Array(codes)) if codes.iter().all(Value::is_string) => Ok(()),
+        Some(Value::Array(codes)) if codes.iter().all(Value::is_string) => Ok(codes
+            .iter()
+            .filter_map(|code| code.as_str().map(str::to_owned))
+            .collect()),
         Some(_) => Err("withheld_in_countries must be an array of country codes".to_owned()),
         None => Err("withheld_in_countries is missing".to_owned()),
     }
@@ -463,6 +470,9 @@ mod tests {
                 (kind, status, user),
                 "{line}"
             );
+            let withheld = matches!(kind, EventKind::StatusWithheld | EventKind::UserWithheld);
+            let expected: &[&str] = if withheld { &["XY"] } else { &[] };
+            assert_eq!(event.countries, expected, "{line}");
         }
     }
 

@@ -136,31 +136,96 @@ fn copy_without_matching_rules(object: &[u8], out: &mut Vec<u8>) -> Result<bool,
 /// The location members a `scrub_geo` compliance event removes from a user's posts.
 const LOCATION_KEYS: [&[u8]; 3] = [b"\"geo\"", b"\"coordinates\"", b"\"place\""];
 
-/// `post` with its top-level location members (`geo`, `coordinates`, `place`) set to
-/// `null`, everything else as it was (made line-safe, as by [`enrich_into`]). Nested posts
-/// keep theirs: they are other users' posts.
-pub fn without_location(post: &[u8]) -> Result<Vec<u8>, EnrichError> {
+/// What compliance events received since a post was logged change in it when it is sent
+/// again (backfill, recovery, Replay); see [`compliance_rewrite`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComplianceRewrite {
+    /// `scrub_geo`: the top-level `geo`, `coordinates` and `place` become `null`.
+    pub scrub_location: bool,
+    /// `status_withheld`: the post's `withheld_in_countries`.
+    pub withheld_in: Option<Vec<String>>,
+    /// `user_withheld`: the author's (`user.withheld_in_countries`).
+    pub user_withheld_in: Option<Vec<String>>,
+}
+
+const WITHHELD_KEY: &[u8] = b"\"withheld_in_countries\"";
+const USER_KEY: &[u8] = b"\"user\"";
+
+/// `post` as `rewrite` says, everything else as it was (made line-safe, as by
+/// [`enrich_into`]): location members set to `null`, and `withheld_in_countries` set (its
+/// member replaced, or added last) on the post or on its `user` object. Only the top level
+/// and the author are touched: nested posts are other users' posts.
+pub fn compliance_rewrite(
+    post: &[u8],
+    rewrite: &ComplianceRewrite,
+) -> Result<Vec<u8>, EnrichError> {
     let object = trim_ws(post);
     if object.len() < 2 || object[0] != b'{' || object[object.len() - 1] != b'}' {
         return Err(EnrichError::NotAnObject);
     }
-    let mut out = Vec::with_capacity(object.len());
+    let mut out = Vec::with_capacity(object.len() + 64);
+    let mut withheld_written = false;
     out.push(b'{');
     for (n, member) in top_level_members(object)?.into_iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
         let bytes = &object[member];
-        match LOCATION_KEYS.iter().find(|key| bytes.starts_with(key)) {
-            Some(key) => {
-                out.extend_from_slice(key);
-                out.extend_from_slice(b":null");
-            }
-            None => copy_forwarded(bytes, &mut out),
+        let location = LOCATION_KEYS.iter().find(|key| bytes.starts_with(key));
+        if let (true, Some(key)) = (rewrite.scrub_location, location) {
+            out.extend_from_slice(key);
+            out.extend_from_slice(b":null");
+        } else if let (Some(countries), true) =
+            (&rewrite.withheld_in, bytes.starts_with(WITHHELD_KEY))
+        {
+            write_countries(countries, &mut out);
+            withheld_written = true;
+        } else if let (Some(countries), true) =
+            (&rewrite.user_withheld_in, bytes.starts_with(USER_KEY))
+        {
+            write_user_withheld(bytes, countries, &mut out)?;
+        } else {
+            copy_forwarded(bytes, &mut out);
         }
+    }
+    if let (Some(countries), false) = (&rewrite.withheld_in, withheld_written) {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        write_countries(countries, &mut out);
     }
     out.push(b'}');
     Ok(out)
+}
+
+/// Writes the member `"withheld_in_countries":[…]`.
+fn write_countries(countries: &[String], out: &mut Vec<u8>) {
+    out.extend_from_slice(WITHHELD_KEY);
+    out.push(b':');
+    json::to_writer(&mut *out, countries).expect("strings always serialise into a Vec");
+}
+
+/// Writes the `user` member `member` with its object's `withheld_in_countries` set; a
+/// `user` that is not an object (`null`) is written as it was.
+fn write_user_withheld(
+    member: &[u8],
+    countries: &[String],
+    out: &mut Vec<u8>,
+) -> Result<(), EnrichError> {
+    let colon = skip_ws(member, USER_KEY.len());
+    let value = trim_ws(&member[colon + 1..]);
+    if value.first() != Some(&b'{') {
+        copy_forwarded(member, out);
+        return Ok(());
+    }
+    out.extend_from_slice(USER_KEY);
+    out.push(b':');
+    let user = ComplianceRewrite {
+        withheld_in: Some(countries.to_vec()),
+        ..ComplianceRewrite::default()
+    };
+    out.extend_from_slice(&compliance_rewrite(value, &user)?);
+    Ok(())
 }
 
 /// The byte ranges (`"key"` through the end of the value) of the members of a JSON object.
@@ -275,17 +340,80 @@ fn trim_ws(bytes: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
+    fn countries(list: &[&str]) -> Option<Vec<String>> {
+        Some(list.iter().map(|c| (*c).to_owned()).collect())
+    }
+
+    #[test]
+    fn withheld_countries_are_set_on_the_post_and_on_its_author_only() {
+        let post =
+            br#"{"id":1,"user":{"id":5, "name":"a"},"text":"t","quoted_status":{"user":{"id":6}}}"#;
+        let rewrite = ComplianceRewrite {
+            withheld_in: countries(&["DE", "FR"]),
+            user_withheld_in: countries(&["TR"]),
+            ..ComplianceRewrite::default()
+        };
+        let out = compliance_rewrite(post, &rewrite).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            value["withheld_in_countries"],
+            serde_json::json!(["DE", "FR"])
+        );
+        assert_eq!(
+            value["user"]["withheld_in_countries"],
+            serde_json::json!(["TR"])
+        );
+        assert_eq!(value["user"]["name"], "a");
+        assert!(
+            value["quoted_status"]["user"]
+                .get("withheld_in_countries")
+                .is_none()
+        );
+        assert_eq!(value["text"], "t");
+    }
+
+    #[test]
+    fn a_withheld_list_already_there_is_replaced_not_repeated() {
+        let post = br#"{"id":1,"withheld_in_countries":["XY"],"user":{"id":5,"withheld_in_countries":[]}}"#;
+        let rewrite = ComplianceRewrite {
+            withheld_in: countries(&[]),
+            user_withheld_in: countries(&["DE"]),
+            ..ComplianceRewrite::default()
+        };
+        let out = String::from_utf8(compliance_rewrite(post, &rewrite).unwrap()).unwrap();
+        assert_eq!(out.matches("withheld_in_countries").count(), 2, "{out}");
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value["withheld_in_countries"], serde_json::json!([]));
+        assert_eq!(
+            value["user"]["withheld_in_countries"],
+            serde_json::json!(["DE"])
+        );
+        // No rewrite asked: the bytes come back as they were.
+        let same = compliance_rewrite(post, &ComplianceRewrite::default()).unwrap();
+        assert_eq!(same, post);
+        // A post with no author object keeps its `user` as it was.
+        let no_user = br#"{"id":1,"user":null}"#;
+        let out = compliance_rewrite(no_user, &rewrite).unwrap();
+        assert_eq!(out, br#"{"id":1,"user":null,"withheld_in_countries":[]}"#);
+        let empty = compliance_rewrite(b"{}", &rewrite).unwrap();
+        assert_eq!(empty, br#"{"withheld_in_countries":[]}"#);
+    }
+
     #[test]
     fn location_is_scrubbed_at_the_top_level_only() {
         let post = br#" {"id":1, "geo" : {"type":"Point"},"coordinates":{"coordinates":[1,2]},"place":{"name":"x"},"text":"geo","quoted_status":{"place":{"name":"y"}}} "#;
-        let scrubbed = without_location(post).unwrap();
+        let scrub = ComplianceRewrite {
+            scrub_location: true,
+            ..ComplianceRewrite::default()
+        };
+        let scrubbed = compliance_rewrite(post, &scrub).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&scrubbed).unwrap();
         assert!(
             value["geo"].is_null() && value["coordinates"].is_null() && value["place"].is_null()
         );
         assert_eq!(value["text"], "geo");
         assert_eq!(value["quoted_status"]["place"]["name"], "y");
-        assert!(without_location(b"[1]").is_err());
+        assert!(compliance_rewrite(b"[1]", &scrub).is_err());
     }
 
     fn enrich(post: &str, rules: &[MatchedRule<'_>]) -> String {

@@ -6,6 +6,9 @@
 //!   post of that user;
 //! - `scrub_geo`: the location fields (`geo`, `coordinates`, `place`) of that user's
 //!   posts up to the named one are sent as `null`;
+//! - `status_withheld`, `user_withheld`: the post (or every post of the user) is sent with
+//!   the countries it is withheld in, in `withheld_in_countries` (on the user object for
+//!   `user_withheld`), as X marks withheld posts; each event's list replaces the last;
 //! - an edit (`tweet_edit`, or a post whose own `edit_history` names earlier versions):
 //!   a Replay job sends the final version only, as X's Replay does; a delete of any
 //!   version takes away every version of the post.
@@ -25,6 +28,7 @@ use std::thread::JoinHandle;
 
 use sluice_model::compliance::{self, ComplianceEvent, EventKind};
 use sluice_model::edit;
+use sluice_model::enrich::ComplianceRewrite;
 use sluice_store::Store;
 use tokio::sync::mpsc;
 
@@ -58,6 +62,10 @@ struct Effects {
     first_version: HashMap<u64, u64>,
     /// First versions of edited posts of which some version was deleted.
     deleted_chains: HashSet<u64>,
+    /// Posts withheld by `status_withheld` → the countries of its last event.
+    withheld_posts: HashMap<u64, Vec<String>>,
+    /// Users withheld by `user_withheld` → the countries of its last event.
+    withheld_users: HashMap<u64, Vec<String>>,
 }
 
 impl Effects {
@@ -103,9 +111,16 @@ impl Effects {
                 }
             }
             EventKind::TweetEdit => self.edited(&event.edit_ids),
-            // Withholding is by country, which sluice's clients do not have
-            // (docs/compliance.md).
-            EventKind::StatusWithheld | EventKind::UserWithheld => {}
+            EventKind::StatusWithheld => {
+                if let Some(status) = status {
+                    self.withheld_posts.insert(status, event.countries.clone());
+                }
+            }
+            EventKind::UserWithheld => {
+                if let Some(user) = user {
+                    self.withheld_users.insert(user, event.countries.clone());
+                }
+            }
         }
     }
 
@@ -142,16 +157,19 @@ impl Effects {
             && self.users.is_empty()
             && self.scrubbed.is_empty()
             && self.superseded.is_empty()
+            && self.withheld_posts.is_empty()
+            && self.withheld_users.is_empty()
     }
 }
 
 /// What a replay does with one post, by [`Compliance::verdict`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Send it as it is.
     Send,
-    /// Send it with its location fields set to `null` (`scrub_geo`).
-    SendScrubbed,
+    /// Send it rewritten: location fields set to `null` (`scrub_geo`), withheld countries
+    /// set (`status_withheld`, `user_withheld`).
+    SendRewritten(ComplianceRewrite),
     /// Leave it out (deleted, dropped, or its author deleted, suspended or protected).
     Withhold,
 }
@@ -265,15 +283,19 @@ impl Compliance {
         {
             return Verdict::Withhold;
         }
-        let Some(user) = user_id else {
-            return Verdict::Send;
-        };
-        if effects.users.contains_key(&user) {
+        if user_id.is_some_and(|user| effects.users.contains_key(&user)) {
             return Verdict::Withhold;
         }
-        match effects.scrubbed.get(&user) {
-            Some(&up_to) if post_id <= up_to => Verdict::SendScrubbed,
-            _ => Verdict::Send,
+        let scrubbed = user_id.and_then(|user| effects.scrubbed.get(&user));
+        let rewrite = ComplianceRewrite {
+            scrub_location: scrubbed.is_some_and(|&up_to| post_id <= up_to),
+            withheld_in: effects.withheld_posts.get(&post_id).cloned(),
+            user_withheld_in: user_id.and_then(|user| effects.withheld_users.get(&user).cloned()),
+        };
+        if rewrite == ComplianceRewrite::default() {
+            Verdict::Send
+        } else {
+            Verdict::SendRewritten(rewrite)
         }
     }
 
@@ -378,9 +400,56 @@ mod tests {
                 r#"{"scrub_geo":{"user_id":5,"up_to_status_id":100,"timestamp_ms":"1"}}"#,
             )],
         );
-        assert_eq!(state.verdict(100, Some(5), false), Verdict::SendScrubbed);
+        let scrubbed = Verdict::SendRewritten(ComplianceRewrite {
+            scrub_location: true,
+            ..ComplianceRewrite::default()
+        });
+        assert_eq!(state.verdict(100, Some(5), false), scrubbed);
         assert_eq!(state.verdict(101, Some(5), false), Verdict::Send);
         assert_eq!(state.verdict(50, Some(6), false), Verdict::Send);
+    }
+
+    #[test]
+    fn withheld_events_mark_the_post_or_every_post_of_the_user_with_the_last_list() {
+        let state = Compliance::in_memory();
+        receive(
+            &state,
+            &[
+                event(
+                    r#"{"status_withheld":{"status":{"id":1,"user_id":5},"withheld_in_countries":["XY"],"timestamp_ms":"1"}}"#,
+                ),
+                event(
+                    r#"{"status_withheld":{"status":{"id":1,"user_id":5},"withheld_in_countries":["DE","FR"],"timestamp_ms":"2"}}"#,
+                ),
+                event(
+                    r#"{"user_withheld":{"user":{"id":6},"withheld_in_countries":["TR"],"timestampMs":"2014-08-27T23:49:41.839+00:00"}}"#,
+                ),
+            ],
+        );
+        let countries = |list: &[&str]| Some(list.iter().map(|c| (*c).to_owned()).collect());
+        let post = Verdict::SendRewritten(ComplianceRewrite {
+            withheld_in: countries(&["DE", "FR"]),
+            ..ComplianceRewrite::default()
+        });
+        assert_eq!(state.verdict(1, Some(5), false), post);
+        assert_eq!(state.verdict(2, Some(5), false), Verdict::Send);
+        let user = Verdict::SendRewritten(ComplianceRewrite {
+            user_withheld_in: countries(&["TR"]),
+            ..ComplianceRewrite::default()
+        });
+        assert_eq!(state.verdict(3, Some(6), true), user);
+        // An empty list is kept as said: withheld nowhere any more.
+        receive(
+            &state,
+            &[event(
+                r#"{"user_withheld":{"user":{"id":6},"withheld_in_countries":[],"timestampMs":"2014-08-28T23:49:41.839+00:00"}}"#,
+            )],
+        );
+        let none = Verdict::SendRewritten(ComplianceRewrite {
+            user_withheld_in: countries(&[]),
+            ..ComplianceRewrite::default()
+        });
+        assert_eq!(state.verdict(3, Some(6), true), none);
     }
 
     #[test]

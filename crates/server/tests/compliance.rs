@@ -1,7 +1,8 @@
 //! Compliance over real HTTP (docs/compliance.md): X's event shapes go through the ingest
 //! API beside posts with a per-line error for each malformed one; the compliance firehose
 //! carries them in 8 partitions (and no posts), no other stream carries them; what they
-//! take away is no longer sent by backfill or recovery, also after a restart; and posts
+//! take away is no longer sent by backfill or recovery, also after a restart; withheld
+//! posts are sent marked with their countries; and posts
 //! without edit metadata are delivered with the metadata X gives an unedited post.
 
 use std::collections::BTreeMap;
@@ -260,6 +261,89 @@ async fn deleted_posts_and_held_users_are_not_backfilled_and_scrub_geo_removes_l
         got.iter().map(id_of).collect::<Vec<_>>(),
         [2_000_002, 2_000_003, 2_000_004]
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn withheld_events_mark_backfilled_posts_in_native_and_v2_shapes() {
+    let server = started(&["powertrack"], TestServer::start(quick()).await).await;
+    add_rule(&server, "hello").await;
+    let posts = [
+        located_post(4_000_001, 60, "hello withheld post"),
+        located_post(4_000_002, 61, "hello withheld user"),
+        located_post(4_000_003, 62, "hello plain"),
+    ];
+    server.ingest(&posts.join("\n")).await;
+    let events = [
+        json!({"status_withheld": {"status": {"id": 4_000_001, "id_str": "4000001",
+            "user_id": 60, "user_id_str": "60"}, "withheld_in_countries": ["DE", "FR"],
+            "timestamp_ms": "1432228155593"}})
+        .to_string(),
+        json!({"user_withheld": {"user": {"id": 61, "id_str": "61"},
+            "withheld_in_countries": ["TR"], "timestampMs": "2014-08-27T23:49:41.839+00:00"}})
+        .to_string(),
+    ];
+    let answer = server.ingest(&events.join("\n")).await;
+    assert_eq!(answer["accepted"], 2, "{answer}");
+
+    let mut client = server
+        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=1"))
+        .await;
+    let got = client.until_heartbeat().await;
+    assert_eq!(
+        got.iter().map(id_of).collect::<Vec<_>>(),
+        [4_000_001, 4_000_002, 4_000_003]
+    );
+    assert_eq!(got[0]["withheld_in_countries"], json!(["DE", "FR"]));
+    assert!(got[0]["user"].get("withheld_in_countries").is_none());
+    assert_eq!(got[1]["user"]["withheld_in_countries"], json!(["TR"]));
+    assert!(got[1].get("withheld_in_countries").is_none());
+    assert!(got[2].get("withheld_in_countries").is_none());
+    assert_eq!(got[1]["matching_rules"][0]["tag"], Value::Null);
+
+    // The v2 filtered stream's backfill says the same in v2's `withheld`.
+    let (status, app) = server
+        .admin(
+            Method::POST,
+            "/admin/accounts/acme/apps",
+            json!({"name": "v2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{app}");
+    let token = app["bearer_token"].as_str().unwrap();
+    let rules = server
+        .http
+        .post(format!("{}/2/tweets/search/stream/rules", server.base))
+        .bearer_auth(token)
+        .json(&json!({"add": [{"value": "hello"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rules.status(), StatusCode::OK);
+    let response = server
+        .http
+        .get(format!(
+            "{}/2/tweets/search/stream?backfill_minutes=1&tweet.fields=withheld\
+             &expansions=author_id&user.fields=withheld",
+            server.base
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let got = sluice_testkit::StreamClient::new(response)
+        .until_heartbeat()
+        .await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(
+        got[0]["data"]["withheld"],
+        json!({"country_codes": ["DE", "FR"], "scope": "tweet"})
+    );
+    assert_eq!(
+        got[1]["includes"]["users"][0]["withheld"],
+        json!({"country_codes": ["TR"], "scope": "user"})
+    );
+    assert!(got[2]["data"].get("withheld").is_none(), "{}", got[2]);
     server.stop().await;
 }
 

@@ -295,6 +295,9 @@ impl V2Fields {
             "created_at" | "lang" | "source" | "possibly_sensitive" | "display_text_range"
             | "edit_controls" => self.tweet(key),
             "editable" => self.tweet("edit_controls"),
+            "withheld_in_countries" | "withheld_copyright" | "withheld_scope" => {
+                self.tweet("withheld")
+            }
             "conversation_id_str" | "conversation_id" | "in_reply_to_status_id" => {
                 self.tweet("conversation_id")
             }
@@ -376,6 +379,9 @@ const POST_KEYS: &[&str] = &[
     "coordinates",
     "editable",
     "edit_controls",
+    "withheld_in_countries",
+    "withheld_copyright",
+    "withheld_scope",
 ];
 
 /// The members of a user object the conversion reads.
@@ -395,6 +401,7 @@ const USER_KEYS: &[&str] = &[
     "friends_count",
     "statuses_count",
     "listed_count",
+    "withheld_in_countries",
 ];
 
 /// Which kind of object [`Filtered`] reads.
@@ -585,6 +592,7 @@ fn tweet(post: &Value, fields: &V2Fields) -> Map<String, Value> {
             "attachments" => attachments(post),
             "geo" => geo(post),
             "edit_controls" => edit_controls(post),
+            "withheld" => withheld(post, "tweet"),
             _ => None,
         };
         put(&mut data, name, value);
@@ -864,6 +872,25 @@ fn includes(post: &Value, fields: &V2Fields) -> Map<String, Value> {
     out
 }
 
+/// v2's `withheld` (`copyright`, `country_codes`, `scope`) from a native post's or user's
+/// `withheld_in_countries` (and a post's `withheld_copyright` and `withheld_scope`); `None`
+/// when it is withheld nowhere. `scope` defaults to what the object is.
+fn withheld(native: &Value, scope: &str) -> Option<Value> {
+    let countries = get(native, "withheld_in_countries")?.as_array()?;
+    let copyright = get(native, "withheld_copyright").and_then(Value::as_bool);
+    if countries.is_empty() && copyright != Some(true) {
+        return None;
+    }
+    let scope = get(native, "withheld_scope")
+        .and_then(Value::as_str)
+        .unwrap_or(scope);
+    let mut out = Map::new();
+    put(&mut out, "copyright", copyright.map(Value::Bool));
+    out.insert("country_codes".to_owned(), Value::Array(countries.clone()));
+    out.insert("scope".to_owned(), Value::String(scope.to_owned()));
+    Some(Value::Object(out))
+}
+
 /// A v2 User: `id`, `name`, `username` by default, then the requested `user.fields`.
 fn user_object(user: &Value, fields: &V2Fields) -> Option<Value> {
     let mut out = Map::new();
@@ -877,6 +904,7 @@ fn user_object(user: &Value, fields: &V2Fields) -> Option<Value> {
                 get(user, name).cloned()
             }
             "profile_image_url" => get(user, "profile_image_url_https").cloned(),
+            "withheld" => withheld(user, "user"),
             "public_metrics" => renamed(
                 user,
                 &[

@@ -550,3 +550,45 @@ fn an_expansion_puts_the_field_it_is_made_from_in_data() {
     );
     assert_eq!(both["author_id"], author);
 }
+
+#[test]
+fn withheld_comes_from_the_native_countries_of_the_post_and_of_its_author() {
+    let mut post = native();
+    // Withheld nowhere: no `withheld` at all.
+    let plain = to_v2(
+        &post,
+        &fields(&[
+            ("tweet.fields", "withheld"),
+            ("expansions", "author_id"),
+            ("user.fields", "withheld"),
+        ]),
+    );
+    assert!(plain["data"].get("withheld").is_none(), "{plain}");
+    assert!(plain["includes"]["users"][0].get("withheld").is_none());
+    post["withheld_in_countries"] = json!(["DE", "FR"]);
+    post["user"]["withheld_in_countries"] = json!(["TR"]);
+    let line = to_v2(
+        &post,
+        &fields(&[
+            ("tweet.fields", "withheld"),
+            ("expansions", "author_id"),
+            ("user.fields", "withheld"),
+        ]),
+    );
+    assert_eq!(
+        line["data"]["withheld"],
+        json!({"country_codes": ["DE", "FR"], "scope": "tweet"})
+    );
+    assert_eq!(
+        line["includes"]["users"][0]["withheld"],
+        json!({"country_codes": ["TR"], "scope": "user"})
+    );
+    post["withheld_copyright"] = json!(true);
+    post["withheld_in_countries"] = json!([]);
+    assert_eq!(
+        data(&post, &[("tweet.fields", "withheld")])["withheld"],
+        json!({"copyright": true, "country_codes": [], "scope": "tweet"})
+    );
+    // Not asked for: not there.
+    assert!(data(&post, &[]).get("withheld").is_none());
+}

@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_model::compliance::is_event;
-use sluice_model::enrich::without_location;
+use sluice_model::enrich::compliance_rewrite;
 use sluice_model::parse_post;
 use sluice_postlog::{LogError, PostLog};
 use sluice_wire::{InfoBody, UnprocessedRange};
@@ -712,8 +712,8 @@ impl Reader {
     }
 }
 
-/// A logged line as compliance lets a replay send it: as it is, scrubbed of location
-/// (`scrub_geo`), or not at all (deleted, or its author deleted, suspended or protected;
+/// A logged line as compliance lets a replay send it: as it is, rewritten (scrubbed of
+/// location by `scrub_geo`, marked with the countries it is withheld in), or not at all (deleted, or its author deleted, suspended or protected;
 /// for a Replay job, `final_edits`, also a version of an edited post that a later one
 /// replaced). Events and posts while no event is in force pass as they are, unparsed.
 fn compliant<'a>(
@@ -735,8 +735,8 @@ fn compliant<'a>(
     match compliance.verdict(id, author, final_edits) {
         Verdict::Send => Some(Cow::Borrowed(raw)),
         Verdict::Withhold => None,
-        Verdict::SendScrubbed => Some(
-            without_location(raw)
+        Verdict::SendRewritten(rewrite) => Some(
+            compliance_rewrite(raw, &rewrite)
                 .map(Cow::Owned)
                 .unwrap_or(Cow::Borrowed(raw)),
         ),
