@@ -24,6 +24,7 @@ use clap::builder::BoolishValueParser;
 use serde::Deserialize;
 use sluice_cluster::source_lease::SourceLeases;
 use sluice_server::auth::AdminToken;
+use sluice_server::background::Priority;
 use sluice_server::intercept::Intercept;
 use sluice_server::settings::{
     DEFAULT_POST_LOG_RETENTION, DEFAULT_REPLAY_EMBARGO, MAX_POST_LOG_RETENTION,
@@ -56,7 +57,7 @@ are the flag names with '_' for '-':
   post_log_retention = \"48h\"
   post_log_max_bytes = \"200GiB\"
   replay_embargo = \"30m\"
-  replay_nice = 10
+  replay_priority = \"idle\"
   replay_rate = 5000
   nats = \"nats://127.0.0.1:4222\"
   source = \"jetstream=wss://jetstream2.us-east.bsky.network\"
@@ -211,13 +212,19 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_REPLAY_EMBARGO", value_name = "DURATION")]
     replay_embargo: Option<String>,
 
-    /// The nice value (0 to 19) of the threads that run Replay jobs, which read the post
-    /// log as fast as their clients take it: higher leaves more of the cores to live
-    /// delivery when both want them; 0 runs replays at the server's own priority (Linux;
-    /// elsewhere replays always run at it) [default: 10].
-    #[arg(long, env = "SLUICE_REPLAY_NICE", value_name = "N",
-          value_parser = clap::value_parser!(i32).range(0..=19))]
-    replay_nice: Option<i32>,
+    /// The scheduling priority of the threads that run Replay jobs, which read the post
+    /// log as fast as their clients take it: `idle` runs them only on cores live delivery
+    /// leaves free (a replay waits while the server is saturated); a nice value from 1 to
+    /// 19 shares the cores with live delivery in proportion (the higher, the less a replay
+    /// gets), so a replay always progresses; 0 is the server's own priority. Linux only;
+    /// elsewhere replays run at the server's priority [default: idle].
+    #[arg(
+        long,
+        alias = "replay-nice",
+        env = "SLUICE_REPLAY_PRIORITY",
+        value_name = "idle|NICE"
+    )]
+    replay_priority: Option<Priority>,
 
     /// How many logged posts per second a PowerTrack Replay job reads at most; 0 reads as
     /// fast as the client takes them. X's Replay runs a little slower than real time; a
@@ -246,9 +253,19 @@ struct FileConfig {
     nats: Option<String>,
     match_threads: Option<NonZeroUsize>,
     replay_embargo: Option<String>,
+    replay_priority: Option<FilePriority>,
+    /// The name `replay_priority` had before it took `idle`.
     replay_nice: Option<i32>,
     replay_rate: Option<u32>,
     source: Option<String>,
+}
+
+/// `replay_priority` in the file: `"idle"`, or a nice value as a number or a string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FilePriority {
+    Nice(i64),
+    Text(String),
 }
 
 impl FileConfig {
@@ -303,8 +320,8 @@ struct Config {
     match_threads: usize,
     /// `--replay-embargo`.
     replay_embargo: Duration,
-    /// `--replay-nice`.
-    replay_nice: i32,
+    /// `--replay-priority`.
+    replay_priority: Priority,
     /// `--replay-rate` (`None`: unpaced).
     replay_rate: Option<NonZeroU32>,
     /// `--source`.
@@ -369,13 +386,25 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             format!("--replay-embargo: {text:?} is not a duration like 30m, 5m or 0s")
         })?,
     };
-    let replay_nice = args
-        .replay_nice
-        .or(file.replay_nice)
-        .unwrap_or(sluice_server::background::NICE);
-    if !(0..=19).contains(&replay_nice) {
-        bail!("--replay-nice must be from 0 to 19, not {replay_nice}");
-    }
+    let replay_priority = match (
+        args.replay_priority,
+        &file.replay_priority,
+        file.replay_nice,
+    ) {
+        (Some(priority), _, _) => priority,
+        (None, Some(FilePriority::Text(text)), _) => text
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--replay-priority: {e}"))?,
+        (None, Some(FilePriority::Nice(nice)), _) => nice
+            .to_string()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--replay-priority: {e}"))?,
+        (None, None, Some(nice)) => nice
+            .to_string()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--replay-priority (replay_nice): {e}"))?,
+        (None, None, None) => Priority::DEFAULT,
+    };
     let source = args
         .source
         .as_deref()
@@ -419,7 +448,7 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             .or(file.match_threads)
             .map_or_else(sluice_server::workers::available_cores, NonZeroUsize::get),
         replay_embargo,
-        replay_nice,
+        replay_priority,
         replay_rate: NonZeroU32::new(
             args.replay_rate
                 .or(file.replay_rate)
@@ -546,7 +575,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let local = listener.local_addr().context("reading the bound address")?;
     let listen_url = url_of(local, acceptor.is_some());
-    sluice_server::background::set_nice(config.replay_nice);
+    sluice_server::background::set_priority(config.replay_priority);
     let settings = Settings {
         datacenter: config.datacenter.clone(),
         public_url: config
@@ -802,7 +831,7 @@ mod tests {
                 nats: None,
                 match_threads: std::thread::available_parallelism().unwrap().get(),
                 replay_embargo: Duration::from_secs(1_800),
-                replay_nice: 10,
+                replay_priority: Priority::DEFAULT,
                 replay_rate: NonZeroU32::new(5_000),
                 source: None,
             }
@@ -820,15 +849,34 @@ mod tests {
     }
 
     #[test]
-    fn replay_nice_comes_from_flag_or_file_within_0_to_19() {
-        let config = resolve(&args(&[]), file("replay_nice = 0")).unwrap();
-        assert_eq!(config.replay_nice, 0);
-        let config = resolve(&args(&["--replay-nice", "19"]), file("replay_nice = 0")).unwrap();
-        assert_eq!(config.replay_nice, 19);
-        let error = resolve(&args(&[]), file("replay_nice = 20")).unwrap_err();
-        assert!(error.to_string().contains("--replay-nice"), "{error}");
+    fn replay_priority_is_idle_or_a_nice_value_from_flag_or_file() {
+        let config = resolve(&args(&[]), file("")).unwrap();
+        assert_eq!(config.replay_priority, Priority::Idle);
+        let config = resolve(&args(&[]), file("replay_priority = 0")).unwrap();
+        assert_eq!(config.replay_priority, Priority::Nice(0));
+        let config = resolve(&args(&[]), file(r#"replay_priority = "idle""#)).unwrap();
+        assert_eq!(config.replay_priority, Priority::Idle);
+        // The file's older name still counts.
+        let config = resolve(&args(&[]), file("replay_nice = 7")).unwrap();
+        assert_eq!(config.replay_priority, Priority::Nice(7));
+        let flag = args(&["--replay-priority", "19"]);
+        let config = resolve(&flag, file("replay_priority = 0")).unwrap();
+        assert_eq!(config.replay_priority, Priority::Nice(19));
+        let config = resolve(&args(&["--replay-nice", "idle"]), file("")).unwrap();
+        assert_eq!(config.replay_priority, Priority::Idle);
+        for bad in [
+            "replay_priority = 20",
+            r#"replay_priority = "low""#,
+            "replay_nice = -1",
+        ] {
+            let error = resolve(&args(&[]), file(bad)).unwrap_err();
+            assert!(
+                error.to_string().contains("--replay-priority"),
+                "{bad}: {error}"
+            );
+        }
         for bad in ["20", "-1", "low"] {
-            let full = ["sluice-serve", "--replay-nice", bad];
+            let full = ["sluice-serve", "--replay-priority", bad];
             assert!(Cli::try_parse_from(full).is_err(), "{bad}");
         }
     }
