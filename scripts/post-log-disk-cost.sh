@@ -1,19 +1,45 @@
 #!/usr/bin/env bash
 # The post log's disk cost per post, measured: ingests an NDJSON file of posts into a fresh
-# `sluice serve`, stops it (SIGTERM: the log is synced), and divides the size of
-# DATA_DIR/postlog/*.log by the number of posts. Prints the cost per day at 1,000 and
-# 5,700 posts/s. Usage: scripts/post-log-disk-cost.sh SLUICE_BINARY POSTS.ndjson
+# `sluice serve`, stops it (SIGTERM: the log is synced), and divides the size of the log by
+# the number of posts. Prints the cost per day at 1,000 and 5,700 posts/s.
+#
+# Single node (the default): the log is DATA_DIR/postlog/*.log.
+# --cluster: a fresh `nats-server -js` of its own on a free port (needs nats-server on PATH),
+# one `sluice serve --nats`, and the log is the JetStream posts stream: the size of that
+# stream's directory in the NATS server's store, after the NATS server is stopped too.
+#
+# Usage: scripts/post-log-disk-cost.sh [--cluster] SLUICE_BINARY POSTS.ndjson
 set -euo pipefail
-sluice=${1:?usage: $0 SLUICE_BINARY POSTS.ndjson}
-posts=${2:?usage: $0 SLUICE_BINARY POSTS.ndjson}
+cluster=
+if [ "${1:-}" = --cluster ]; then cluster=1; shift; fi
+sluice=${1:?usage: $0 [--cluster] SLUICE_BINARY POSTS.ndjson}
+posts=${2:?usage: $0 [--cluster] SLUICE_BINARY POSTS.ndjson}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+nats=
+server=
+trap '[ -n "$server" ] && kill -TERM $server 2>/dev/null; [ -n "$nats" ] && kill -TERM $nats 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 token=disk-cost-measure
-"$sluice" serve --data-dir "$work/data" --listen 127.0.0.1:0 --admin-token "$token" \
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+extra=()
+if [ -n "$cluster" ]; then
+  port=$(free_port)
+  nats-server -js -a 127.0.0.1 -p "$port" -sd "$work/nats" > "$work/nats.log" 2>&1 &
+  nats=$!
+  for _ in $(seq 100); do
+    grep -q "Server is ready" "$work/nats.log" && break
+    sleep 0.1
+  done
+  grep -q "Server is ready" "$work/nats.log" || { cat "$work/nats.log" >&2; exit 1; }
+  extra=(--nats "nats://127.0.0.1:$port")
+fi
+
+"$sluice" serve --data-dir "$work/data" --listen 127.0.0.1:0 --admin-token "$token" "${extra[@]}" \
   > "$work/banner" 2> "$work/log" &
 server=$!
 url=
-for _ in $(seq 200); do
+for _ in $(seq 300); do
   url=$(sed -n 's/^sluice .* listening on //p' "$work/banner")
   [ -n "$url" ] && break
   sleep 0.1
@@ -22,12 +48,24 @@ done
 "$sluice" ingest --url "$url" --token "$token" "$posts" > /dev/null
 kill -TERM "$server"
 wait "$server"
+server=
+if [ -n "$cluster" ]; then
+  kill -TERM "$nats"
+  wait "$nats" || true
+  nats=
+  where="the JetStream posts stream's directory"
+  dir=$(find "$work/nats" -type d -name SLUICE_POSTS | head -n 1)
+  [ -n "$dir" ] || { echo "no SLUICE_POSTS stream in the NATS store" >&2; exit 1; }
+  stored=$(find "$dir" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+else
+  where="the post log"
+  stored=$(find "$work/data/postlog" -name '*.log' -printf '%s\n' | awk '{s += $1} END {print s}')
+fi
 count=$(wc -l < "$posts")
 json=$(wc -c < "$posts")
-stored=$(find "$work/data/postlog" -name '*.log' -printf '%s\n' | awk '{s += $1} END {print s}')
-awk -v n="$count" -v j="$json" -v b="$stored" 'BEGIN {
+awk -v n="$count" -v j="$json" -v b="$stored" -v where="$where" 'BEGIN {
   per = b / n
-  printf "%d posts, %.0f bytes of JSON (%.0f per post), %d bytes in the post log: %.0f bytes per post (%.0f %%)\n", n, j, j / n, b, per, 100 * b / j
+  printf "%d posts, %.0f bytes of JSON (%.0f per post), %d bytes in %s: %.0f bytes per post (%.0f %%)\n", n, j, j / n, b, where, per, 100 * b / j
   for (i = 1; i <= 2; i++) {
     rate = (i == 1) ? 1000 : 5700
     day = per * rate * 86400
