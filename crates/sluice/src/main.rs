@@ -13,6 +13,8 @@
 //! - `cmd::source`: `sluice source jetstream`, a post source feeding a server's ingest API
 //!   (the `sluice-source` crate).
 //! - `progress`: the progress line `ingest --pace` and `record` share.
+//! - `allocator`: the process's allocator (jemalloc) and the server's idle-time return of
+//!   its threads' caches.
 //! - `cmd::bench`: `sluice bench powertrack|firehose|powerstream|v2|connections`, the flags
 //!   and output of the end-to-end load and latency benchmark, which is the `sluice-bench`
 //!   library.
@@ -21,16 +23,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod allocator;
 mod cmd;
 mod progress;
-
-/// The process's allocator: jemalloc, with background threads that give freed pages back
-/// to the system within seconds. With glibc's malloc a server that had held thousands of
-/// connections kept their memory after they closed (docs/performance.md, "Connections").
-/// Chosen here, in the binary: the libraries leave the allocator to whoever links them.
-#[cfg(not(target_env = "msvc"))]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// The HTTP client side the client subcommands share (its own crate, shared with the bench).
 use sluice_client as client;

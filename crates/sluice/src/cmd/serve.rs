@@ -470,6 +470,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("sluice-worker")
+            .on_thread_park(crate::allocator::return_thread_cache)
             .build()
             .context("starting the async runtime")?
             .block_on(serve(config))
