@@ -188,7 +188,10 @@ pub fn compliance_rewrite(
             copy_forwarded(bytes, &mut out);
         }
     }
-    if let (Some(countries), false) = (&rewrite.withheld_in, withheld_written) {
+    // An empty list only replaces one the post carries: a post withheld nowhere has none.
+    if let (Some(countries), false) = (&rewrite.withheld_in, withheld_written)
+        && !countries.is_empty()
+    {
         if out.len() > 1 {
             out.push(b',');
         }
@@ -394,9 +397,48 @@ mod tests {
         // A post with no author object keeps its `user` as it was.
         let no_user = br#"{"id":1,"user":null}"#;
         let out = compliance_rewrite(no_user, &rewrite).unwrap();
-        assert_eq!(out, br#"{"id":1,"user":null,"withheld_in_countries":[]}"#);
+        // An empty list is not added where there was none: withheld nowhere.
+        assert_eq!(out, br#"{"id":1,"user":null}"#);
         let empty = compliance_rewrite(b"{}", &rewrite).unwrap();
-        assert_eq!(empty, br#"{"withheld_in_countries":[]}"#);
+        assert_eq!(empty, b"{}");
+        let some = ComplianceRewrite {
+            withheld_in: countries(&["XY"]),
+            ..ComplianceRewrite::default()
+        };
+        assert_eq!(
+            compliance_rewrite(b"{ }", &some).unwrap(),
+            br#"{"withheld_in_countries":["XY"]}"#
+        );
+    }
+
+    #[test]
+    fn every_rewrite_at_once_touches_only_its_own_members() {
+        let post = b"{\"id\":1,\"user_x\":{\"id\":9},\r\n \"user\" :\r\n {\"id\":5} ,\"geo\":{\"a\":1},\"place\" : {\"b\":2},\"quoted_status\":{\"user\":{\"id\":6},\"geo\":{\"c\":3}}}";
+        let rewrite = ComplianceRewrite {
+            scrub_location: true,
+            withheld_in: countries(&["DE"]),
+            user_withheld_in: countries(&["TR"]),
+        };
+        let out = compliance_rewrite(post, &rewrite).unwrap();
+        assert!(!out.contains(&b'\n') && !out.contains(&b'\r'));
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["user_x"], serde_json::json!({"id": 9}));
+        assert_eq!(
+            value["user"],
+            serde_json::json!({"id": 5, "withheld_in_countries": ["TR"]})
+        );
+        assert!(value["geo"].is_null() && value["place"].is_null());
+        assert_eq!(value["withheld_in_countries"], serde_json::json!(["DE"]));
+        assert_eq!(
+            value["quoted_status"],
+            serde_json::json!({"user": {"id": 6}, "geo": {"c": 3}})
+        );
+        // An empty author object gets the one member.
+        let out = compliance_rewrite(br#"{"user":{}}"#, &rewrite).unwrap();
+        assert_eq!(
+            out,
+            br#"{"user":{"withheld_in_countries":["TR"]},"withheld_in_countries":["DE"]}"#
+        );
     }
 
     #[test]

@@ -8,11 +8,11 @@
 //! schedules threads, not processes, so the rest of the server keeps its priority).
 //!
 //! Two kinds of low priority ([`Priority`]):
-//! - **idle** (the default, Linux's `SCHED_IDLE`): the thread runs only on a core nothing
-//!   else wants. A live-delivery thread that wakes takes such a core at once, as it would
-//!   an idle one, instead of waiting for the scheduler's next turn; a replay makes
-//!   progress whenever the server has spare CPU, and waits while live delivery uses all of
-//!   it.
+//! - **idle** (the default, Linux's `SCHED_IDLE`): the thread weighs 3 against a normal
+//!   thread's 1,024, so it gets almost nothing of a core another thread wants, and a
+//!   live-delivery thread that wakes takes its core at once, as it would an idle one,
+//!   instead of waiting for the scheduler's next turn; a replay makes progress whenever the
+//!   server has spare CPU.
 //! - **a nice value** (1 to 19): the thread shares the cores with live delivery in
 //!   proportion (nice 10 gets about a tenth of what a nice-0 thread gets), so a replay
 //!   never starves, at the cost of live latency on a busy machine. 0 is the server's own

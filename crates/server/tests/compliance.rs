@@ -337,7 +337,7 @@ async fn withheld_events_mark_backfilled_posts_in_native_and_v2_shapes() {
     assert_eq!(got.len(), 3, "{got:?}");
     assert_eq!(
         got[0]["data"]["withheld"],
-        json!({"country_codes": ["DE", "FR"], "scope": "tweet"})
+        json!({"copyright": false, "country_codes": ["DE", "FR"], "scope": "tweet"})
     );
     assert_eq!(
         got[1]["includes"]["users"][0]["withheld"],

@@ -592,7 +592,7 @@ fn tweet(post: &Value, fields: &V2Fields) -> Map<String, Value> {
             "attachments" => attachments(post),
             "geo" => geo(post),
             "edit_controls" => edit_controls(post),
-            "withheld" => withheld(post, "tweet"),
+            "withheld" => withheld(post, Withheld::Post),
             _ => None,
         };
         put(&mut data, name, value);
@@ -872,23 +872,41 @@ fn includes(post: &Value, fields: &V2Fields) -> Map<String, Value> {
     out
 }
 
-/// v2's `withheld` (`copyright`, `country_codes`, `scope`) from a native post's or user's
-/// `withheld_in_countries` (and a post's `withheld_copyright` and `withheld_scope`); `None`
-/// when it is withheld nowhere. `scope` defaults to what the object is.
-fn withheld(native: &Value, scope: &str) -> Option<Value> {
+/// v2's `withheld` from a native post's or user's `withheld_in_countries` (and a post's
+/// `withheld_copyright` and `withheld_scope`); `None` when it is withheld nowhere. A post's
+/// has `copyright` (false unless the native post says so), `country_codes` and `scope`
+/// (`tweet`, or `user` when the native `withheld_scope` says the author is withheld; the
+/// native `status` is v2's `tweet`); a user's has `country_codes` and `scope` `user`.
+fn withheld(native: &Value, of: Withheld) -> Option<Value> {
     let countries = get(native, "withheld_in_countries")?.as_array()?;
     let copyright = get(native, "withheld_copyright").and_then(Value::as_bool);
     if countries.is_empty() && copyright != Some(true) {
         return None;
     }
-    let scope = get(native, "withheld_scope")
-        .and_then(Value::as_str)
-        .unwrap_or(scope);
     let mut out = Map::new();
-    put(&mut out, "copyright", copyright.map(Value::Bool));
+    let scope = match of {
+        Withheld::Post => {
+            out.insert(
+                "copyright".to_owned(),
+                Value::Bool(copyright.unwrap_or(false)),
+            );
+            match get(native, "withheld_scope").and_then(Value::as_str) {
+                Some("user") => "user",
+                _ => "tweet",
+            }
+        }
+        Withheld::User => "user",
+    };
     out.insert("country_codes".to_owned(), Value::Array(countries.clone()));
     out.insert("scope".to_owned(), Value::String(scope.to_owned()));
     Some(Value::Object(out))
+}
+
+/// Whose `withheld` [`withheld`] writes.
+#[derive(Clone, Copy)]
+enum Withheld {
+    Post,
+    User,
 }
 
 /// A v2 User: `id`, `name`, `username` by default, then the requested `user.fields`.
@@ -904,7 +922,7 @@ fn user_object(user: &Value, fields: &V2Fields) -> Option<Value> {
                 get(user, name).cloned()
             }
             "profile_image_url" => get(user, "profile_image_url_https").cloned(),
-            "withheld" => withheld(user, "user"),
+            "withheld" => withheld(user, Withheld::User),
             "public_metrics" => renamed(
                 user,
                 &[

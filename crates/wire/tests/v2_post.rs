@@ -577,7 +577,7 @@ fn withheld_comes_from_the_native_countries_of_the_post_and_of_its_author() {
     );
     assert_eq!(
         line["data"]["withheld"],
-        json!({"country_codes": ["DE", "FR"], "scope": "tweet"})
+        json!({"copyright": false, "country_codes": ["DE", "FR"], "scope": "tweet"})
     );
     assert_eq!(
         line["includes"]["users"][0]["withheld"],
@@ -588,6 +588,17 @@ fn withheld_comes_from_the_native_countries_of_the_post_and_of_its_author() {
     assert_eq!(
         data(&post, &[("tweet.fields", "withheld")])["withheld"],
         json!({"copyright": true, "country_codes": [], "scope": "tweet"})
+    );
+    // v1.1's scopes: `status` is v2's `tweet`; `user` says the author is withheld.
+    post["withheld_scope"] = json!("status");
+    assert_eq!(
+        data(&post, &[("tweet.fields", "withheld")])["withheld"]["scope"],
+        "tweet"
+    );
+    post["withheld_scope"] = json!("user");
+    assert_eq!(
+        data(&post, &[("tweet.fields", "withheld")])["withheld"]["scope"],
+        "user"
     );
     // Not asked for: not there.
     assert!(data(&post, &[]).get("withheld").is_none());

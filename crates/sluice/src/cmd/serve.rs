@@ -218,13 +218,18 @@ pub struct ServeArgs {
     /// 19 shares the cores with live delivery in proportion (the higher, the less a replay
     /// gets), so a replay always progresses; 0 is the server's own priority. Linux only;
     /// elsewhere replays run at the server's priority [default: idle].
+    #[arg(long, env = "SLUICE_REPLAY_PRIORITY", value_name = "idle|NICE")]
+    replay_priority: Option<Priority>,
+
+    /// The name --replay-priority had before it took `idle` (flag and environment
+    /// variable), still read; --replay-priority wins.
     #[arg(
         long,
-        alias = "replay-nice",
-        env = "SLUICE_REPLAY_PRIORITY",
-        value_name = "idle|NICE"
+        env = "SLUICE_REPLAY_NICE",
+        value_name = "idle|NICE",
+        hide = true
     )]
-    replay_priority: Option<Priority>,
+    replay_nice: Option<Priority>,
 
     /// How many logged posts per second a PowerTrack Replay job reads at most; 0 reads as
     /// fast as the client takes them. X's Replay runs a little slower than real time; a
@@ -386,8 +391,14 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
             format!("--replay-embargo: {text:?} is not a duration like 30m, 5m or 0s")
         })?,
     };
+    if file.replay_priority.is_some() && file.replay_nice.is_some() {
+        bail!(
+            "the config file sets both replay_priority and replay_nice (its former name): \
+             keep replay_priority"
+        );
+    }
     let replay_priority = match (
-        args.replay_priority,
+        args.replay_priority.or(args.replay_nice),
         &file.replay_priority,
         file.replay_nice,
     ) {
@@ -865,6 +876,13 @@ mod tests {
         assert_eq!(config.replay_priority, Priority::Nice(19));
         let config = resolve(&args(&["--replay-nice", "idle"]), file("")).unwrap();
         assert_eq!(config.replay_priority, Priority::Idle);
+        let both = args(&["--replay-nice", "3", "--replay-priority", "4"]);
+        assert_eq!(
+            resolve(&both, file("")).unwrap().replay_priority,
+            Priority::Nice(4)
+        );
+        let error = resolve(&args(&[]), file("replay_priority = 1\nreplay_nice = 2")).unwrap_err();
+        assert!(error.to_string().contains("both"), "{error}");
         for bad in [
             "replay_priority = 20",
             r#"replay_priority = "low""#,
