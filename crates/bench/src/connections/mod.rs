@@ -119,7 +119,10 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
     let (stop, stopped) = watch::channel(false);
     let connects = Arc::new(Semaphore::new(CONCURRENT_CONNECTS));
     let mut held = JoinSet::new();
-    let mut memory = ServerMemory::new(pid.map(memory_of).transpose()?);
+    let mut memory = ServerMemory::new(
+        pid.map(memory_of).transpose()?,
+        pid.and_then(limits::resident_parts),
+    );
     let opening = Instant::now();
     let mut asked = 0;
     for step in steps(config.connections) {
@@ -251,6 +254,7 @@ async fn after_close(
         if (open == 0 && back) || waited >= CLOSE_TIMEOUT {
             return Ok(report::AfterClose {
                 rss_kb,
+                parts: limits::resident_parts(pid),
                 still_open: open,
                 waited,
             });

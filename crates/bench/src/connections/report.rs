@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::hold::Held;
-use super::limits::Files;
+use super::limits::{Files, ResidentParts};
 use super::{Api, ConnectionsConfig};
 use crate::benchmark::Encoding;
 use crate::report::as_s;
@@ -28,6 +28,8 @@ pub const TARGET_P99: Duration = Duration::from_millis(100);
 pub struct ServerMemory {
     /// Before the first connection (after provisioning), KiB.
     pub start_kb: Option<u64>,
+    /// What the start is made of, when the kernel tells.
+    pub start_parts: Option<ResidentParts>,
     /// After each step of connects.
     pub steps: Vec<RssStep>,
     /// Once every connection closed.
@@ -35,10 +37,11 @@ pub struct ServerMemory {
 }
 
 impl ServerMemory {
-    /// Memory starting at `start_kb`.
-    pub fn new(start_kb: Option<u64>) -> Self {
+    /// Memory starting at `start_kb`, made of `start_parts`.
+    pub fn new(start_kb: Option<u64>, start_parts: Option<ResidentParts>) -> Self {
         Self {
             start_kb,
+            start_parts,
             steps: Vec::new(),
             after_close: None,
         }
@@ -75,6 +78,8 @@ impl RssStep {
 pub struct AfterClose {
     /// The server's resident memory, KiB.
     pub rss_kb: u64,
+    /// What it is made of, when the kernel tells.
+    pub parts: Option<ResidentParts>,
     /// Connections the server still counted as open.
     pub still_open: u64,
     /// How long after the close it was read.
@@ -377,6 +382,17 @@ impl ConnectionsReport {
                     String::new()
                 }
             );
+            if let (Some(from), Some(to)) = (memory.start_parts, after.parts) {
+                let _ = writeln!(
+                    t,
+                    "  {:<22}anonymous {} -> {}, file-backed (mostly the executable) {} -> {}",
+                    "of which",
+                    mib(from.anon_kb),
+                    mib(to.anon_kb),
+                    mib(from.file_kb),
+                    mib(to.file_kb)
+                );
+            }
         }
     }
 
@@ -459,9 +475,17 @@ mod tests {
     fn memory(start_kb: u64, at_kb: u64, after_kb: u64, connections: usize) -> ServerMemory {
         ServerMemory {
             start_kb: Some(start_kb),
+            start_parts: Some(ResidentParts {
+                anon_kb: start_kb / 4,
+                file_kb: start_kb - start_kb / 4,
+            }),
             steps: vec![RssStep::new(connections, at_kb)],
             after_close: Some(AfterClose {
                 rss_kb: after_kb,
+                parts: Some(ResidentParts {
+                    anon_kb: after_kb / 2,
+                    file_kb: after_kb - after_kb / 2,
+                }),
                 still_open: 0,
                 waited: Duration::from_millis(1_500),
             }),
@@ -509,6 +533,10 @@ mod tests {
         assert!(text.contains("25.0 KiB per connection"), "{text}");
         assert!(text.contains("+5.0 % of the start"), "{text}");
         assert!(
+            text.contains("of which              anonymous 0.2 MiB -> 0.5 MiB, file-backed"),
+            "{text}"
+        );
+        assert!(
             text.contains("p50 2.0 ms, p99 4.0 ms, max 4.0 ms"),
             "{text}"
         );
@@ -518,6 +546,9 @@ mod tests {
         assert_eq!(json["bytes_per_connection"], 25 * 1024);
         assert_eq!(json["verdict"]["memory_returned"], "pass");
         assert_eq!(json["latency"]["p99_ms"], 4.0);
+        let after = &json["server_memory"]["after_close"]["parts"];
+        assert_eq!((after["anon_kb"].as_u64(), after["file_kb"].as_u64()), (Some(525), Some(525)));
+        assert_eq!(json["server_memory"]["start_parts"]["file_kb"], 750);
     }
 
     #[test]
