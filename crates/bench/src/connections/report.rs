@@ -547,7 +547,10 @@ mod tests {
         assert_eq!(json["verdict"]["memory_returned"], "pass");
         assert_eq!(json["latency"]["p99_ms"], 4.0);
         let after = &json["server_memory"]["after_close"]["parts"];
-        assert_eq!((after["anon_kb"].as_u64(), after["file_kb"].as_u64()), (Some(525), Some(525)));
+        assert_eq!(
+            (after["anon_kb"].as_u64(), after["file_kb"].as_u64()),
+            (Some(525), Some(525))
+        );
         assert_eq!(json["server_memory"]["start_parts"]["file_kb"], 750);
     }
 
