@@ -75,6 +75,15 @@ fn located_post(id: u64, user: u64, text: &str) -> String {
     value.to_string()
 }
 
+/// What a PowerTrack connection asking for a minute of backfill gets before its first
+/// heartbeat.
+async fn backfilled(server: &TestServer) -> Vec<Value> {
+    let mut client = server
+        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=1"))
+        .await;
+    client.until_heartbeat().await
+}
+
 /// Every message until a heartbeat, per partition of the compliance firehose.
 async fn compliance_partitions(server: &TestServer, query: &str) -> BTreeMap<u32, Vec<Value>> {
     let mut clients = Vec::new();
@@ -231,10 +240,7 @@ async fn deleted_posts_and_held_users_are_not_backfilled_and_scrub_geo_removes_l
     let answer = server.ingest(&events.join("\n")).await;
     assert_eq!(answer["accepted"], 3, "{answer}");
 
-    let mut client = server
-        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=1"))
-        .await;
-    let got = client.until_heartbeat().await;
+    let got = backfilled(&server).await;
     assert_eq!(
         got.iter().map(id_of).collect::<Vec<_>>(),
         [2_000_002, 2_000_003],
@@ -253,10 +259,7 @@ async fn deleted_posts_and_held_users_are_not_backfilled_and_scrub_geo_removes_l
 
     // Lifting the suspension lets the user's posts back in; a delete is for good.
     server.ingest(&user_event("user_unsuspend", 52)).await;
-    let mut client = server
-        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=1"))
-        .await;
-    let got = client.until_heartbeat().await;
+    let got = backfilled(&server).await;
     assert_eq!(
         got.iter().map(id_of).collect::<Vec<_>>(),
         [2_000_002, 2_000_003, 2_000_004]
@@ -286,10 +289,7 @@ async fn withheld_events_mark_backfilled_posts_in_native_and_v2_shapes() {
     let answer = server.ingest(&events.join("\n")).await;
     assert_eq!(answer["accepted"], 2, "{answer}");
 
-    let mut client = server
-        .gnip_connect(&format!("{POWERTRACK}?backfillMinutes=1"))
-        .await;
-    let got = client.until_heartbeat().await;
+    let got = backfilled(&server).await;
     assert_eq!(
         got.iter().map(id_of).collect::<Vec<_>>(),
         [4_000_001, 4_000_002, 4_000_003]
