@@ -24,8 +24,7 @@
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// How the pool's threads are scheduled (`sluice serve --replay-priority`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,22 +38,6 @@ pub enum Priority {
 impl Priority {
     /// The default: live delivery always first.
     pub const DEFAULT: Priority = Priority::Idle;
-
-    /// The value kept in [`CONFIGURED`]: -1 stands for idle.
-    fn encode(self) -> i32 {
-        match self {
-            Priority::Idle => -1,
-            Priority::Nice(nice) => nice.clamp(0, 19),
-        }
-    }
-
-    fn decode(value: i32) -> Self {
-        if value < 0 {
-            Priority::Idle
-        } else {
-            Priority::Nice(value)
-        }
-    }
 }
 
 impl FromStr for Priority {
@@ -84,14 +67,14 @@ impl fmt::Display for Priority {
     }
 }
 
-/// The priority the pool's threads take when they start, as [`Priority::encode`] keeps it.
-static CONFIGURED: AtomicI32 = AtomicI32::new(-1);
+/// The priority the pool's threads take when they start.
+static CONFIGURED: Mutex<Priority> = Mutex::new(Priority::DEFAULT);
 
 /// Sets the priority of the pool's threads. Process-wide: call it before the first
 /// [`run`], as `sluice serve` does at start; later calls do not change threads already
 /// started.
 pub fn set_priority(priority: Priority) {
-    CONFIGURED.store(priority.encode(), Ordering::Relaxed);
+    *CONFIGURED.lock().unwrap_or_else(|e| e.into_inner()) = priority;
 }
 
 /// Runs `work` on a low-priority thread and returns what it returned. A panic in `work`
@@ -117,7 +100,7 @@ fn pool() -> &'static rayon::ThreadPool {
             .num_threads(std::thread::available_parallelism().map_or(1, usize::from))
             .thread_name(|i| format!("sluice-background-{i}"))
             .start_handler(|_| {
-                lower_own_priority(Priority::decode(CONFIGURED.load(Ordering::Relaxed)));
+                lower_own_priority(*CONFIGURED.lock().unwrap_or_else(|e| e.into_inner()));
             })
             .build()
             .expect("starting the background threads")
@@ -218,7 +201,6 @@ mod tests {
         }
         for priority in [Priority::Idle, Priority::Nice(7)] {
             assert_eq!(priority.to_string().parse(), Ok(priority));
-            assert_eq!(Priority::decode(priority.encode()), priority);
         }
     }
 

@@ -397,24 +397,18 @@ fn resolve(args: &ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
              keep replay_priority"
         );
     }
-    let replay_priority = match (
-        args.replay_priority.or(args.replay_nice),
-        &file.replay_priority,
-        file.replay_nice,
-    ) {
-        (Some(priority), _, _) => priority,
-        (None, Some(FilePriority::Text(text)), _) => text
+    // The file's value as text, for the one parser the flag uses too.
+    let file_priority = match (&file.replay_priority, file.replay_nice) {
+        (Some(FilePriority::Text(text)), _) => Some(text.clone()),
+        (Some(FilePriority::Nice(nice)), _) => Some(nice.to_string()),
+        (None, nice) => nice.map(|nice| nice.to_string()),
+    };
+    let replay_priority = match (args.replay_priority.or(args.replay_nice), file_priority) {
+        (Some(priority), _) => priority,
+        (None, Some(text)) => text
             .parse()
             .map_err(|e| anyhow::anyhow!("--replay-priority: {e}"))?,
-        (None, Some(FilePriority::Nice(nice)), _) => nice
-            .to_string()
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--replay-priority: {e}"))?,
-        (None, None, Some(nice)) => nice
-            .to_string()
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--replay-priority (replay_nice): {e}"))?,
-        (None, None, None) => Priority::DEFAULT,
+        (None, None) => Priority::DEFAULT,
     };
     let source = args
         .source
