@@ -49,20 +49,33 @@ fn check(need: u64, files: Files) -> anyhow::Result<Files> {
 
 /// The resident memory (`VmRSS`) of process `pid`, in KiB.
 pub fn rss_kb(pid: u32) -> io::Result<u64> {
+    resident(pid).map(|r| r.rss_kb)
+}
+
+/// The resident memory of process `pid` and, when its kernel tells (Linux 4.5 on), its
+/// parts, from one reading of its status.
+pub fn resident(pid: u32) -> io::Result<Resident> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    vm_rss_kb(&status)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmRSS line in its status"))
+    let rss_kb = vm_rss_kb(&status)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmRSS line in its status"))?;
+    Ok(Resident {
+        rss_kb,
+        parts: parts_of(&status),
+    })
+}
+
+/// A process's resident memory, KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resident {
+    /// `VmRSS`.
+    pub rss_kb: u64,
+    /// What it is made of, when the kernel tells.
+    pub parts: Option<ResidentParts>,
 }
 
 /// This process's resident memory in KiB, when the system tells.
 pub fn own_rss_kb() -> Option<u64> {
     rss_kb(std::process::id()).ok()
-}
-
-/// The parts of process `pid`'s resident memory, when its kernel tells (Linux 4.5 on).
-pub fn resident_parts(pid: u32) -> Option<ResidentParts> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parts_of(&status)
 }
 
 /// What a process's resident memory is made of, KiB: why it may stay above its start
@@ -118,8 +131,9 @@ mod tests {
             })
         );
         assert_eq!(parts_of("VmRSS:\t 30 kB\nRssAnon:\t 12 kB\n"), None);
-        let own = resident_parts(std::process::id()).expect("this kernel tells");
-        assert!(own.anon_kb > 0 && own.file_kb > 0);
+        let own = resident(std::process::id()).unwrap();
+        let parts = own.parts.expect("this kernel tells");
+        assert!(parts.anon_kb > 0 && parts.file_kb > 0 && own.rss_kb > 0);
     }
 
     #[test]

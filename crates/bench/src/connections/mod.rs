@@ -119,10 +119,8 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
     let (stop, stopped) = watch::channel(false);
     let connects = Arc::new(Semaphore::new(CONCURRENT_CONNECTS));
     let mut held = JoinSet::new();
-    let mut memory = ServerMemory::new(
-        pid.map(memory_of).transpose()?,
-        pid.and_then(limits::resident_parts),
-    );
+    let start = pid.map(memory_of).transpose()?;
+    let mut memory = ServerMemory::new(start.map(|r| r.rss_kb), start.and_then(|r| r.parts));
     let opening = Instant::now();
     let mut asked = 0;
     for step in steps(config.connections) {
@@ -148,7 +146,9 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
         }
         tokio::time::sleep(SETTLE).await;
         if let Some(pid) = pid {
-            memory.steps.push(RssStep::new(step, memory_of(pid)?));
+            memory
+                .steps
+                .push(RssStep::new(step, memory_of(pid)?.rss_kb));
         }
     }
     let open_time = opening.elapsed();
@@ -195,9 +195,9 @@ fn steps(connections: usize) -> Vec<usize> {
     }
 }
 
-/// The resident memory of process `pid` in KiB.
-fn memory_of(pid: u32) -> anyhow::Result<u64> {
-    limits::rss_kb(pid).with_context(|| format!("reading the memory of the server (pid {pid})"))
+/// The resident memory of process `pid`.
+fn memory_of(pid: u32) -> anyhow::Result<limits::Resident> {
+    limits::resident(pid).with_context(|| format!("reading the memory of the server (pid {pid})"))
 }
 
 /// Ingests the posts one at a time, each once every connection has the one before (or
@@ -245,7 +245,8 @@ async fn after_close(
 ) -> anyhow::Result<report::AfterClose> {
     let started = Instant::now();
     loop {
-        let rss_kb = memory_of(pid)?;
+        let resident = memory_of(pid)?;
+        let rss_kb = resident.rss_kb;
         let open = open_connections(client, target).await?;
         let waited = started.elapsed();
         let back = memory
@@ -254,7 +255,7 @@ async fn after_close(
         if (open == 0 && back) || waited >= CLOSE_TIMEOUT {
             return Ok(report::AfterClose {
                 rss_kb,
-                parts: limits::resident_parts(pid),
+                parts: resident.parts,
                 still_open: open,
                 waited,
             });
