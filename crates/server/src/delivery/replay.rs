@@ -713,9 +713,10 @@ impl Reader {
 }
 
 /// A logged line as compliance lets a replay send it: as it is, rewritten (scrubbed of
-/// location by `scrub_geo`, marked with the countries it is withheld in), or not at all (deleted, or its author deleted, suspended or protected;
-/// for a Replay job, `final_edits`, also a version of an edited post that a later one
-/// replaced). Events and posts while no event is in force pass as they are, unparsed.
+/// location by `scrub_geo`, marked with the countries it is withheld in), or not at all
+/// (deleted, or its author deleted, suspended or protected; for a Replay job,
+/// `final_edits`, also a version of an edited post that a later one replaced). Events and
+/// posts while no event is in force pass as they are, unparsed.
 fn compliant<'a>(
     compliance: &Compliance,
     raw: &'a [u8],

@@ -175,8 +175,8 @@ API. Each connection is one task of the bench reading and decoding its body.
 It reads the server's resident memory (VmRSS in /proc/PID/status) before the first
 connection, after each step and once every connection has closed (waiting up to 30 s for
 the memory to come back; at the start and at the end also split into anonymous and
-file-backed memory, RssAnon and RssFile), then ingests --posts posts one at a time and times the arrival of
-each on every connection, from the start of its ingest request. With --url the server's
+file-backed memory, RssAnon and RssFile), then ingests --posts posts one at a time and
+times the arrival of each on every connection, from the start of its ingest request. With --url the server's
 memory is unknown and only the latency is measured.
 
 The verdict compares the run with the project's targets: at most 64 KiB of server memory
