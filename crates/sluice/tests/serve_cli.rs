@@ -179,8 +179,20 @@ impl Gunzip {
         self.decoder.flush().expect("valid gzip");
     }
 
+    /// Everything decoded, as text: for a stream that has ended.
     fn text(&self) -> String {
         String::from_utf8(self.decoder.get_ref().clone()).expect("UTF-8 stream")
+    }
+
+    /// The decoded lines that are whole so far (through the last `\r\n`), as text. A
+    /// chunk as the client receives it may end inside a message, even inside a character.
+    fn whole_lines(&self) -> &str {
+        let decoded = self.decoder.get_ref();
+        let end = decoded
+            .windows(2)
+            .rposition(|w| w == b"\r\n")
+            .map_or(0, |i| i + 2);
+        std::str::from_utf8(&decoded[..end]).expect("UTF-8 stream")
     }
 }
 
@@ -218,9 +230,8 @@ async fn stream_until_signal(
             .expect("the stream stays open")
             .expect("chunk");
         gunzip.feed(&chunk);
-        let text = gunzip.text();
-        let complete = &text[..text.rfind("\r\n").map_or(0, |i| i + 2)];
-        let matched: Vec<Value> = complete
+        let matched: Vec<Value> = gunzip
+            .whole_lines()
             .split("\r\n")
             .filter(|line| !line.is_empty())
             .map(|line| serde_json::from_str(line).expect("each line is JSON"))
@@ -229,7 +240,7 @@ async fn stream_until_signal(
             break matched;
         }
     };
-    let seen = gunzip.text().len();
+    let seen = gunzip.whole_lines().len();
     server.signal(signal);
     while let Some(chunk) = tokio::time::timeout_at(deadline, body.next())
         .await
@@ -819,7 +830,7 @@ async fn intercept_serves_x_hosts_through_connect_with_its_own_ca() {
     let mut body = response.into_body();
     let mut gunzip = Gunzip::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !gunzip.text().contains("matching_rules") {
+    while !gunzip.whole_lines().contains("matching_rules") {
         gunzip.feed(&next_chunk(&mut body, deadline).await.expect("posts arrive"));
     }
     server.signal("TERM");
