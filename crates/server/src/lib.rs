@@ -75,6 +75,7 @@ pub mod registry;
 pub mod sessions;
 pub mod settings;
 pub mod state;
+pub mod teardown;
 pub mod telemetry;
 pub mod tls;
 pub mod token_use;
@@ -185,6 +186,7 @@ pub async fn serve_with(
                     if let Err(e) = result {
                         tracing::debug!(%peer, "connection ended with an error: {e}");
                     }
+                    teardown::note_connection_ended();
                 });
             }
             () = &mut shutdown => break,

@@ -7,8 +7,10 @@
 //! thread's later allocations. A server thread that goes quiet after a burst (10,000
 //! connections closing) allocates nothing more, so its cache keeps the blocks, and the
 //! pages under them stay resident. [`return_thread_cache`] hands a parking runtime
-//! thread's cache back to the shared arenas, at most once a second per thread, so the
-//! background threads can purge the pages.
+//! thread's cache back to the shared arenas, so the background threads can purge the
+//! pages: at once when a connection ended on the thread since its last park (the thread
+//! may not wake again after the last of a burst of closes), otherwise at most once a
+//! second (`sluice_server::teardown`).
 //!
 //! Two size classes hold a connection's largest blocks: 8 KiB (hyper's read and write
 //! buffers, two per connection) and 7 KiB (the connection's task). By default jemalloc
@@ -42,15 +44,18 @@ thread_local! {
     static LAST_RETURN: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
-/// Returns the calling thread's cache of freed blocks to the shared arenas, unless it did
-/// so less than a second ago. For tokio's `on_thread_park`: it runs when a runtime thread
-/// runs out of work.
+/// Returns the calling thread's cache of freed blocks to the shared arenas when a
+/// connection ended on this thread since its last park, or else unless it did so less
+/// than a second ago. For tokio's `on_thread_park`: it runs when a runtime thread runs
+/// out of work.
 pub fn return_thread_cache() {
+    let connection_ended = sluice_server::teardown::take_connection_ended();
     let now = Instant::now();
     let due = LAST_RETURN.with(|last| {
-        let due = last
-            .get()
-            .is_none_or(|at| now.duration_since(at) >= RETURN_EVERY);
+        let due = connection_ended
+            || last
+                .get()
+                .is_none_or(|at| now.duration_since(at) >= RETURN_EVERY);
         if due {
             last.set(Some(now));
         }
@@ -107,6 +112,15 @@ mod tests {
                 LAST_RETURN.with(Cell::get),
                 Some(first),
                 "not again so soon"
+            );
+            // Unless a connection ended here meanwhile.
+            std::thread::sleep(Duration::from_millis(2));
+            sluice_server::teardown::note_connection_ended();
+            return_thread_cache();
+            let after_close = LAST_RETURN.with(Cell::get).expect("returned");
+            assert!(
+                after_close > first,
+                "returned again after a connection ended"
             );
             // Blocks freed after the return are served as usual.
             assert_eq!(
