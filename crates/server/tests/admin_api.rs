@@ -236,13 +236,7 @@ async fn the_help_view_lists_every_product_the_account_may_use_before_any_call()
     assert_eq!(listed(&server, "powerstream").await, [expected(1, true)]);
 
     // An app's four v2 streams are listed as soon as the app exists.
-    let (_, app) = server
-        .admin(
-            Method::POST,
-            "/admin/accounts/acme/apps",
-            json!({"name": "research"}),
-        )
-        .await;
+    let app = server.new_app("acme", "research").await;
     let app_id = app["app_id"].as_str().unwrap();
     let filtered = listed(&server, "v2-filtered").await;
     assert_eq!(filtered.len(), 1);
@@ -710,13 +704,7 @@ async fn deleting_an_account_closes_its_streams_and_takes_everything_it_owns() {
         .unwrap();
     assert_eq!(added.status(), StatusCode::CREATED);
     let token = server.powerstream_token("acme").await;
-    let (_, app) = server
-        .admin(
-            Method::POST,
-            "/admin/accounts/acme/apps",
-            json!({"name": "research"}),
-        )
-        .await;
+    let app = server.new_app("acme", "research").await;
     let app_token = app["bearer_token"].as_str().unwrap().to_owned();
     let response = server
         .http
@@ -926,13 +914,7 @@ async fn deleting_an_app_closes_its_v2_streams_and_refuses_its_token() {
     server
         .admin(Method::PUT, "/admin/accounts/acme", json!({}))
         .await;
-    let (_, app) = server
-        .admin(
-            Method::POST,
-            "/admin/accounts/acme/apps",
-            json!({"name": "research"}),
-        )
-        .await;
+    let app = server.new_app("acme", "research").await;
     let app_id = app["app_id"].as_str().unwrap().to_owned();
     let token = app["bearer_token"].as_str().unwrap().to_owned();
     let rules_url = format!("{}/2/tweets/search/stream/rules", server.base);
@@ -1220,13 +1202,7 @@ async fn the_help_views_curl_commands_work_as_given() {
         )
         .await;
     let token = server.powerstream_token("acme").await;
-    let (_, app) = server
-        .admin(
-            Method::POST,
-            "/admin/accounts/acme/apps",
-            json!({"name": "research"}),
-        )
-        .await;
+    let app = server.new_app("acme", "research").await;
     let app_token = app["bearer_token"].as_str().unwrap().to_owned();
     let credentials = [
         ("USERNAME", "alice"),

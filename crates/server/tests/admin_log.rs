@@ -65,13 +65,7 @@ async fn every_admin_change_is_logged_with_its_actor() {
         let (s, answer) = server.admin(method.clone(), path, body.clone()).await;
         assert!(s.is_success(), "{method} {path}: {answer}");
     }
-    let (_, app) = server
-        .admin(
-            Method::POST,
-            "/admin/accounts/acme/apps",
-            json!({"name": "r"}),
-        )
-        .await;
+    let app = server.new_app("acme", "r").await;
     let app_path = format!(
         "/admin/accounts/acme/apps/{}",
         app["app_id"].as_str().unwrap()

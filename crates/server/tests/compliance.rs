@@ -302,14 +302,7 @@ async fn withheld_events_mark_backfilled_posts_in_native_and_v2_shapes() {
     assert_eq!(got[1]["matching_rules"][0]["tag"], Value::Null);
 
     // The v2 filtered stream's backfill says the same in v2's `withheld`.
-    let (status, app) = server
-        .admin(
-            Method::POST,
-            "/admin/accounts/acme/apps",
-            json!({"name": "v2"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{app}");
+    let app = server.new_app("acme", "v2").await;
     let token = app["bearer_token"].as_str().unwrap();
     let rules = server
         .http

@@ -659,14 +659,7 @@ async fn the_node_page_shows_what_the_post_log_holds() {
 async fn the_customer_sees_every_product_and_keeps_powerstream_rules() {
     let server = TestServer::start(Settings::default()).await;
     account_with_stream(&server, "acme", "alice", &["prod"]).await;
-    let (s, app) = server
-        .admin(
-            Method::POST,
-            "/admin/accounts/acme/apps",
-            json!({"name": "dash"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
+    let app = server.new_app("acme", "dash").await;
     let app_id = app["app_id"].as_str().unwrap();
     let mut alice = Browser::new(&server);
     alice

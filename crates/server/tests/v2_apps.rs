@@ -18,15 +18,7 @@ async fn server_with_account() -> TestServer {
 }
 
 async fn create_app(server: &TestServer, name: &str) -> Value {
-    let (s, app) = server
-        .admin(
-            Method::POST,
-            "/admin/accounts/acme/apps",
-            json!({ "name": name }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{app}");
-    app
+    server.new_app("acme", name).await
 }
 
 async fn token(

@@ -25,14 +25,7 @@ async fn start(settings: Settings) -> (TestServer, String) {
 }
 
 async fn new_app(server: &TestServer, name: &str) -> String {
-    let (s, app) = server
-        .admin(
-            Method::POST,
-            "/admin/accounts/acme/apps",
-            json!({ "name": name }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{app}");
+    let app = server.new_app("acme", name).await;
     app["bearer_token"].as_str().unwrap().to_owned()
 }
 

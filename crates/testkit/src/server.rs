@@ -83,6 +83,21 @@ impl TestServer {
         token["token"].as_str().expect("a token").to_owned()
     }
 
+    /// Creates the X API v2 app `name` of `account` through the admin API (asserting it
+    /// was created); returns the admin API's description of it, with `app_id` and
+    /// `bearer_token`.
+    pub async fn new_app(&self, account: &str, name: &str) -> Value {
+        let (status, app) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/admin/accounts/{account}/apps"),
+                serde_json::json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{app}");
+        app
+    }
+
     /// Creates account `acme`, user `alice`/`secret` and a stream of `product` labelled
     /// `prod`; returns the admin API's description of the stream.
     pub async fn provision(&self, product: &str) -> Value {
