@@ -97,7 +97,7 @@ fn add_images(embed: &Embed, owner: &Owner<'_>, out: &mut EmbedParts) {
         );
         let mut media = media_entity(owner, cid, "photo", url);
         media.sizes = image.aspect_ratio.map(sizes);
-        media.ext_alt_text = alt_text(image.alt.as_deref());
+        media.ext_alt_text = Some(alt_text(image.alt.as_deref()));
         out.media.push(media);
     }
 }
@@ -113,10 +113,12 @@ fn add_video(embed: &Embed, owner: &Owner<'_>, out: &mut EmbedParts) {
     );
     let mut media = media_entity(owner, cid, "video", format!("{base}/thumbnail.jpg"));
     media.sizes = embed.aspect_ratio.map(sizes);
-    media.ext_alt_text = alt_text(embed.alt.as_deref());
+    media.ext_alt_text = Some(alt_text(embed.alt.as_deref()));
     media.video_info = Some(VideoInfo {
         aspect_ratio: embed.aspect_ratio.map(|r| [r.width, r.height]),
+        duration_millis: None,
         variants: vec![Variant {
+            bitrate: None,
             content_type: "application/x-mpegURL",
             url: format!("{base}/playlist.m3u8"),
         }],
@@ -136,6 +138,7 @@ fn add_card(embed: &Embed, owner: &Owner<'_>, out: &mut EmbedParts) {
         indices: [owner.text_end, owner.text_end],
         unwound: Some(Unwound {
             url: uri.clone(),
+            status: None,
             title: external.title.clone().filter(|t| !t.is_empty()),
             description: external.description.clone().filter(|d| !d.is_empty()),
         }),
@@ -155,18 +158,19 @@ fn media_entity(owner: &Owner<'_>, cid: &str, kind: &'static str, url: String) -
         expanded_url: owner.web_url.to_owned(),
         kind,
         sizes: None,
-        ext_alt_text: None,
+        ext_alt_text: Some(None),
         video_info: None,
     }
 }
 
 fn sizes(ratio: AspectRatio) -> Sizes {
     Sizes {
-        large: Size {
+        large: Some(Size {
             w: ratio.width,
             h: ratio.height,
             resize: "fit",
-        },
+        }),
+        ..Sizes::default()
     }
 }
 

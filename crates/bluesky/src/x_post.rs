@@ -5,6 +5,11 @@
 
 use serde::Serialize;
 
+pub(crate) use sluice_model::native::{
+    Entities, MediaEntity, MediaList, MentionEntity, Size, Sizes, TagEntity, Unwound, UrlEntity,
+    Variant, VideoInfo,
+};
+
 /// A post (root or quoted).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct XPost {
@@ -84,106 +89,4 @@ pub(crate) struct XUser {
     pub statuses_count: Option<u64>,
     pub created_at: (),
     pub default_profile_image: bool,
-}
-
-/// `entities`: the four lists always (possibly empty), `media` only with media.
-#[derive(Debug, Clone, Default, Serialize)]
-pub(crate) struct Entities {
-    pub hashtags: Vec<TagEntity>,
-    pub urls: Vec<UrlEntity>,
-    pub user_mentions: Vec<MentionEntity>,
-    pub symbols: Vec<TagEntity>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub media: Vec<MediaEntity>,
-}
-
-/// `extended_entities`: every media item.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct MediaList {
-    pub media: Vec<MediaEntity>,
-}
-
-/// A hashtag: `text` without `#`, `indices` in code points.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct TagEntity {
-    pub text: String,
-    pub indices: [usize; 2],
-}
-
-/// A mention.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct MentionEntity {
-    pub screen_name: String,
-    pub name: String,
-    pub id: u64,
-    pub id_str: String,
-    pub indices: [usize; 2],
-}
-
-/// A link: Bluesky has no shortener, so `url` and `expanded_url` are both the full URI.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct UrlEntity {
-    pub url: String,
-    pub expanded_url: String,
-    pub display_url: String,
-    pub indices: [usize; 2],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unwound: Option<Unwound>,
-}
-
-/// A link card's title and description, in the Expanded-URL enrichment's place.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Unwound {
-    pub url: String,
-    pub title: Option<String>,
-    pub description: Option<String>,
-}
-
-/// A photo or video.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct MediaEntity {
-    pub id: u64,
-    pub id_str: String,
-    pub indices: [usize; 2],
-    pub media_url: String,
-    pub media_url_https: String,
-    pub url: String,
-    pub display_url: String,
-    pub expanded_url: String,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sizes: Option<Sizes>,
-    pub ext_alt_text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub video_info: Option<VideoInfo>,
-}
-
-/// `sizes`: only `large`, the original's, when the post gives its aspect ratio.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Sizes {
-    pub large: Size,
-}
-
-/// One size.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub(crate) struct Size {
-    pub w: u32,
-    pub h: u32,
-    pub resize: &'static str,
-}
-
-/// `video_info`: the HLS playlist.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct VideoInfo {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub aspect_ratio: Option<[u32; 2]>,
-    pub variants: Vec<Variant>,
-}
-
-/// One encoding of a video.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Variant {
-    pub content_type: &'static str,
-    pub url: String,
 }

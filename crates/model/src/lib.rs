@@ -14,6 +14,8 @@
 //! - [`edit`]: the edit metadata X gives an unedited post, added to posts that lack it.
 //! - [`enrich`]: the `matching_rules` splice into the original post bytes.
 //! - [`json`]: JSON output safe for line-splitting clients (U+2028/U+2029/U+0085 escaped).
+//! - [`native`]: the entity objects of X's native post JSON, for the crates that write
+//!   posts (synthetic and converted ones).
 //! - [`snowflake`]: Snowflake-style rule ids.
 
 #![deny(missing_docs)]
@@ -24,6 +26,7 @@ pub mod enrich;
 pub mod ids;
 pub mod ingest_line;
 pub mod json;
+pub mod native;
 pub mod post;
 pub mod sampling;
 pub mod snowflake;

@@ -6,6 +6,11 @@
 
 use serde::Serialize;
 
+pub(crate) use sluice_model::native::{
+    Entities, MediaEntity, MediaList, MentionEntity, Size, Sizes, TagEntity, Unwound, UrlEntity,
+    Variant, VideoInfo,
+};
+
 /// A post (root or nested).
 #[derive(Debug, Serialize)]
 pub(crate) struct Tweet {
@@ -71,113 +76,6 @@ pub(crate) struct ExtendedTweet {
     pub entities: Entities,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extended_entities: Option<MediaList>,
-}
-
-/// `entities`. The four lists are always present (possibly empty); `media` only with media.
-#[derive(Debug, Default, Clone, Serialize)]
-pub(crate) struct Entities {
-    pub hashtags: Vec<TagEntity>,
-    pub urls: Vec<UrlEntity>,
-    pub user_mentions: Vec<MentionEntity>,
-    pub symbols: Vec<TagEntity>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub media: Vec<MediaEntity>,
-}
-
-/// `extended_entities`: every media item.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct MediaList {
-    pub media: Vec<MediaEntity>,
-}
-
-/// A hashtag or cashtag entity; `text` has no `#`/`$`, `indices` are code-point offsets.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct TagEntity {
-    pub text: String,
-    pub indices: [usize; 2],
-}
-
-/// A user-mention entity.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct MentionEntity {
-    pub screen_name: String,
-    pub name: String,
-    pub id: u64,
-    pub id_str: String,
-    pub indices: [usize; 2],
-}
-
-/// A URL entity with the Expanded-URL enrichment.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct UrlEntity {
-    pub url: String,
-    pub expanded_url: String,
-    pub display_url: String,
-    pub indices: [usize; 2],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unwound: Option<Unwound>,
-}
-
-/// `unwound`: the final URL, its HTTP status, the page title and description.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Unwound {
-    pub url: String,
-    pub status: u16,
-    pub title: String,
-    pub description: String,
-}
-
-/// A media entity (photo, video or GIF).
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct MediaEntity {
-    pub id: u64,
-    pub id_str: String,
-    pub indices: [usize; 2],
-    pub media_url: String,
-    pub media_url_https: String,
-    pub url: String,
-    pub display_url: String,
-    pub expanded_url: String,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub sizes: Sizes,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub video_info: Option<VideoInfo>,
-}
-
-/// `sizes` of a media entity.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Sizes {
-    pub thumb: Size,
-    pub medium: Size,
-    pub small: Size,
-    pub large: Size,
-}
-
-/// One size of a media entity.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub(crate) struct Size {
-    pub w: u32,
-    pub h: u32,
-    pub resize: &'static str,
-}
-
-/// `video_info` of a video or GIF.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct VideoInfo {
-    pub aspect_ratio: [u32; 2],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_millis: Option<u64>,
-    pub variants: Vec<Variant>,
-}
-
-/// One encoding of a video.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Variant {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bitrate: Option<u32>,
-    pub content_type: &'static str,
-    pub url: String,
 }
 
 /// The author. Deprecated fields are emitted as `null`, as X does.

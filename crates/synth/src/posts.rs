@@ -496,9 +496,9 @@ impl PostGenerator {
             indices: [0, 0],
             unwound: Some(Unwound {
                 url: expanded_url,
-                status,
-                title,
-                description,
+                status: Some(status),
+                title: Some(title),
+                description: Some(description),
             }),
         }
     }
@@ -545,7 +545,7 @@ impl PostGenerator {
                     "video" => (
                         format!("ext_tw_video_thumb/{id}/pu/img/{key}.jpg"),
                         Some(VideoInfo {
-                            aspect_ratio: [16, 9],
+                            aspect_ratio: Some([16, 9]),
                             duration_millis: Some(self.rng.random_range(3_000..140_000)),
                             variants: [(Some(256_000), "320x180"), (Some(832_000), "640x360"), (Some(2_176_000), "1280x720")]
                                 .into_iter()
@@ -565,7 +565,7 @@ impl PostGenerator {
                     _ => (
                         format!("tweet_video_thumb/{key}.jpg"),
                         Some(VideoInfo {
-                            aspect_ratio: [1, 1],
+                            aspect_ratio: Some([1, 1]),
                             duration_millis: None,
                             variants: vec![Variant {
                                 bitrate: Some(0),
@@ -589,12 +589,13 @@ impl PostGenerator {
                         n + 1
                     ),
                     kind,
-                    sizes: Sizes {
-                        thumb: size(150, 150, "crop"),
-                        medium: size(1200, 900, "fit"),
-                        small: size(680, 510, "fit"),
-                        large: size(2048, 1536, "fit"),
-                    },
+                    sizes: Some(Sizes {
+                        thumb: Some(size(150, 150, "crop")),
+                        medium: Some(size(1200, 900, "fit")),
+                        small: Some(size(680, 510, "fit")),
+                        large: Some(size(2048, 1536, "fit")),
+                    }),
+                    ext_alt_text: None,
                     video_info,
                 }
             })
