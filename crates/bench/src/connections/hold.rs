@@ -11,7 +11,7 @@ use memchr::memmem;
 use sluice_client::http::HttpClient;
 use sluice_client::lines::{BodyEncoding, LineDecoder};
 use sluice_client::message::{Line, classify};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, oneshot};
 
 use super::provision::ConnectionPlan;
 use crate::reader::{self, first_id};
@@ -114,13 +114,16 @@ pub struct Held {
     pub disconnect: Option<String>,
 }
 
-/// Opens the connection `plan` describes, then reads it until `stop` turns true.
+/// Opens the connection `plan` describes, then reads it until `stop` fires (or its sender
+/// is dropped). Each connection has a stop of its own: a wait on one channel shared by
+/// every connection locks that channel's waiter list twice per chunk received, which all
+/// the bench's threads share while they read 10,000 connections at once.
 pub async fn hold(
     client: Arc<HttpClient>,
     plan: ConnectionPlan,
     connects: Arc<Semaphore>,
     board: Arc<Board>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: oneshot::Receiver<()>,
 ) -> Held {
     let mut held = Held::default();
     let permit = connects.acquire_owned().await;
@@ -145,7 +148,7 @@ pub async fn hold(
     loop {
         let chunk = tokio::select! {
             biased;
-            _ = stop.wait_for(|stop| *stop) => break,
+            _ = &mut stop => break,
             chunk = response.chunk() => chunk,
         };
         let arrival = board.now_us();

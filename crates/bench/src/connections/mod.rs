@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use hyper::Method;
 use sluice_client::http::{Auth, HttpClient, Reply, Request, TlsArgs};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
 
 use crate::benchmark::Encoding;
@@ -116,7 +116,7 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
     let planned = provision::provision(&client, &target, config).await?;
 
     let board = Arc::new(Board::new(posts::ids(config.posts)));
-    let (stop, stopped) = watch::channel(false);
+    let mut stops = Vec::with_capacity(config.connections);
     let connects = Arc::new(Semaphore::new(CONCURRENT_CONNECTS));
     let mut held = JoinSet::new();
     let start = pid.map(memory_of).transpose()?;
@@ -127,12 +127,14 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
         progress(&format!("opening connections {}..{step}", asked + 1));
         for i in asked..step {
             let connection = planned.connection(i);
+            let (stop, stopped) = oneshot::channel();
+            stops.push(stop);
             let task = hold::hold(
                 client.clone(),
                 connection,
                 connects.clone(),
                 board.clone(),
-                stopped.clone(),
+                stopped,
             );
             held.spawn(task);
         }
@@ -161,7 +163,9 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
     let sent = deliver(&client, &target, &board, config.connections).await?;
 
     progress("closing every connection");
-    let _ = stop.send(true);
+    for stop in stops {
+        let _ = stop.send(());
+    }
     let mut reports: Vec<Held> = Vec::with_capacity(config.connections);
     while let Some(joined) = held.join_next().await {
         reports.push(joined.context("a connection task panicked")?);

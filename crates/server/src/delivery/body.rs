@@ -95,7 +95,11 @@ pub fn replay_then_stream_body(
         heartbeat_due: Box::pin(tokio::time::sleep_until(last_write + settings.heartbeat)),
         settings,
         messages,
-        shutdown: Box::pin(shutdown.cancelled_owned()),
+        // A child of the server's token, one per body: polling a wait on a token locks that
+        // token's state and its waiter list, so with every body waiting on the one server
+        // token, each chunk of each connection took two locks all the runtime threads
+        // share; a child has its own, and is cancelled with its parent.
+        shutdown: Box::pin(shutdown.child_token().cancelled_owned()),
         batch: Vec::new(),
         prelude,
         finished: false,
@@ -111,11 +115,12 @@ pub fn replay_then_stream_body(
 }
 
 /// The state of one body between chunks. The shutdown wait and the heartbeat timer live
-/// as long as the body instead of being made anew for every chunk: a new wait on the
-/// server's one shutdown token locks that token's waiter list, which every connection
-/// shares, twice per chunk (register, deregister), and a new timer takes a lock of the
-/// timer wheel; kept, the wait stays registered and moving the timer to a later deadline
-/// is a lock-free update (`Sleep::reset`), so a post costs each connection neither.
+/// as long as the body instead of being made anew for every chunk: a new wait on a
+/// shutdown token locks that token's waiter list twice per chunk (register, deregister),
+/// and a new timer takes a lock of the timer wheel; kept, the wait stays registered and
+/// moving the timer to a later deadline is a lock-free update (`Sleep::reset`). The wait
+/// is on the body's own child of the server's token, whose locks no other connection
+/// takes.
 struct BodyWriter {
     replay: Option<ReplayFeed>,
     outbox: Arc<Outbox>,
