@@ -59,6 +59,7 @@ pub mod cluster;
 pub mod cluster_node;
 pub mod compliance;
 mod connection;
+pub mod connection_ends;
 mod console;
 pub mod dedup;
 pub mod delivery;
@@ -75,7 +76,6 @@ pub mod registry;
 pub mod sessions;
 pub mod settings;
 pub mod state;
-pub mod teardown;
 pub mod telemetry;
 pub mod tls;
 pub mod token_use;
@@ -173,6 +173,8 @@ pub async fn serve_with(
                 let tls = tls.clone();
                 let connections = connections.clone();
                 tokio::spawn(async move {
+                    // Dropped last, on the thread where the connection's memory is freed.
+                    let _ended = connection_ends::EndGuard;
                     let result = match tls {
                         None => connections.serve_accepted(tcp, peer, watcher).await,
                         Some(acceptor) => match acceptor.accept(tcp).await {
@@ -186,7 +188,6 @@ pub async fn serve_with(
                     if let Err(e) = result {
                         tracing::debug!(%peer, "connection ended with an error: {e}");
                     }
-                    teardown::note_connection_ended();
                 });
             }
             () = &mut shutdown => break,

@@ -190,12 +190,12 @@ async fn an_idle_connection_costs_little_and_gives_it_back_when_it_closes() {
 }
 
 /// The thread that ran a connection to its end says so, for the binary's allocator hook
-/// that hands the thread's cache of freed blocks back (`sluice_server::teardown`). On a
+/// that hands the thread's cache of freed blocks back (`sluice_server::connection_ends`). On a
 /// current-thread runtime every server task runs on the test's thread.
 #[tokio::test(flavor = "current_thread")]
 async fn the_thread_that_ends_a_connection_is_told() {
     let server = TestServer::start(Settings::default()).await;
-    let _ = sluice_server::teardown::take_connection_ended();
+    let _ = sluice_server::connection_ends::take_connection_ended();
     let mut socket = TcpStream::connect(server.addr).await.unwrap();
     socket
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -209,7 +209,7 @@ async fn the_thread_that_ends_a_connection_is_told() {
     let mut ended = false;
     while !ended && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        ended = sluice_server::teardown::take_connection_ended();
+        ended = sluice_server::connection_ends::take_connection_ended();
     }
     assert!(ended, "the connection's end was not noted on its thread");
     server.stop().await;

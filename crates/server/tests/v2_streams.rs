@@ -20,11 +20,11 @@ async fn start(settings: Settings) -> (TestServer, String) {
         .admin(Method::PUT, "/admin/accounts/acme", json!({}))
         .await;
     assert_eq!(s, StatusCode::CREATED);
-    let token = new_app(&server, "research").await;
+    let token = app_token(&server, "research").await;
     (server, token)
 }
 
-async fn new_app(server: &TestServer, name: &str) -> String {
+async fn app_token(server: &TestServer, name: &str) -> String {
     let app = server.new_app("acme", name).await;
     app["bearer_token"].as_str().unwrap().to_owned()
 }
@@ -326,7 +326,7 @@ async fn rules_api_answers_in_x_shapes_for_every_case() {
     );
 
     // Each app has its own rules.
-    let other = new_app(&server, "other").await;
+    let other = app_token(&server, "other").await;
     post_rules(&server, &other, "", json!({"add": [{"value": "mine"}]})).await;
     assert!(
         list_rules(&server, &token, "")
@@ -648,7 +648,7 @@ async fn the_operator_sets_each_apps_limits() {
 #[tokio::test]
 async fn rules_reads_are_limited_per_app_with_headers_on_every_answer() {
     let (server, token) = start(Settings::default()).await;
-    let other = new_app(&server, "other").await;
+    let other = app_token(&server, "other").await;
     for i in 0..450u64 {
         let a = list_rules(&server, &token, "").await;
         assert_eq!(a.status, StatusCode::OK);

@@ -10,7 +10,7 @@
 //! thread's cache back to the shared arenas, so the background threads can purge the
 //! pages: at once when a connection ended on the thread since its last park (the thread
 //! may not wake again after the last of a burst of closes), otherwise at most once a
-//! second (`sluice_server::teardown`).
+//! second (`sluice_server::connection_ends`).
 //!
 //! Two size classes hold a connection's largest blocks: 8 KiB (hyper's read and write
 //! buffers, two per connection) and 7 KiB (the connection's task). By default jemalloc
@@ -49,7 +49,7 @@ thread_local! {
 /// than a second ago. For tokio's `on_thread_park`: it runs when a runtime thread runs
 /// out of work.
 pub fn return_thread_cache() {
-    let connection_ended = sluice_server::teardown::take_connection_ended();
+    let connection_ended = sluice_server::connection_ends::take_connection_ended();
     let now = Instant::now();
     let due = LAST_RETURN.with(|last| {
         let due = connection_ended
@@ -98,7 +98,7 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_returns_its_cache_at_most_once_a_second() {
+    fn a_thread_returns_its_cache_at_most_once_a_second_unless_a_connection_ended_there() {
         // A fresh thread, with a clock of its own.
         std::thread::spawn(|| {
             assert_eq!(LAST_RETURN.with(Cell::get), None);
@@ -115,7 +115,7 @@ mod tests {
             );
             // Unless a connection ended here meanwhile.
             std::thread::sleep(Duration::from_millis(2));
-            sluice_server::teardown::note_connection_ended();
+            sluice_server::connection_ends::note_connection_ended();
             return_thread_cache();
             let after_close = LAST_RETURN.with(Cell::get).expect("returned");
             assert!(

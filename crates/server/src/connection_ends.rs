@@ -5,10 +5,10 @@
 //! busy thread does not refill it over and over. A burst of closing connections ends with
 //! a thread parking within that second, and a thread with nothing more to do may not wake
 //! again: its cache, holding the blocks of the connections it freed, kept their pages
-//! resident indefinitely (about a third of the runs of `sluice bench connections` ended
-//! with 7 to 9 MiB more than the rest). The server cannot see the allocator, so it says
-//! here what happened on each thread, and the binary's park hook returns the cache at once
-//! after a connection ended there.
+//! resident indefinitely (in one day's series of `sluice bench connections`, about half
+//! the runs ended with 5 to 7 MiB more than the rest). The server cannot see the
+//! allocator, so it says here what happened on each thread, and the binary's park hook
+//! returns the cache at once after a connection ended there.
 
 use std::cell::Cell;
 
@@ -22,6 +22,18 @@ pub fn note_connection_ended() {
     CONNECTION_ENDED.with(|ended| ended.set(true));
 }
 
+/// Notes that a connection ended, on whichever thread drops it: held by a connection's
+/// task, so that every way the task ends (served, a failed TLS handshake, a panic) is
+/// noted.
+#[derive(Debug, Default)]
+pub struct EndGuard;
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        note_connection_ended();
+    }
+}
+
 /// Whether a connection ended on the calling thread since the last call (which resets it).
 pub fn take_connection_ended() -> bool {
     CONNECTION_ENDED.with(|ended| ended.replace(false))
@@ -30,6 +42,15 @@ pub fn take_connection_ended() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guard_notes_the_end_when_dropped() {
+        let _ = take_connection_ended();
+        let guard = EndGuard;
+        assert!(!take_connection_ended());
+        drop(guard);
+        assert!(take_connection_ended());
+    }
 
     #[test]
     fn an_ended_connection_is_reported_once_and_only_on_its_thread() {
