@@ -33,6 +33,7 @@ use tokio::task::JoinSet;
 
 use crate::benchmark::Encoding;
 use crate::config::ServerChoice;
+use crate::cpu::Processes;
 use crate::progress;
 use crate::target::Target;
 use hold::{Board, Held};
@@ -160,7 +161,11 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
         "delivering {} posts to each of {} connections",
         config.posts, config.connections
     ));
+    let processes = Processes::of(&target);
+    let before = processes.snapshot();
+    let delivering = Instant::now();
     let sent = deliver(&client, &target, &board, config.connections).await?;
+    let delivery_cpu = before.usage_until(&processes.snapshot(), delivering.elapsed());
 
     progress("closing every connection");
     for stop in stops {
@@ -186,6 +191,7 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
         memory: pid.map(|_| memory),
         bench_rss_kb: bench_rss,
         sent: &sent,
+        delivery_cpu,
         held: &reports,
     }))
 }

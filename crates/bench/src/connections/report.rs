@@ -12,8 +12,8 @@ use super::hold::Held;
 use super::limits::{Files, ResidentParts};
 use super::{Api, ConnectionsConfig};
 use crate::benchmark::Encoding;
-use crate::report::as_s;
 use crate::report::text::thousands;
+use crate::report::{Cpu, ProcessCpu, as_s};
 use crate::stats::Latency;
 
 /// The most memory an idle connection may cost the server.
@@ -103,6 +103,8 @@ pub struct Measured<'a> {
     pub bench_rss_kb: Option<u64>,
     /// When each post's ingest request started, µs.
     pub sent: &'a [u64],
+    /// CPU the server and the bench used while the posts were delivered.
+    pub delivery_cpu: Cpu,
     /// What each connection saw.
     pub held: &'a [Held],
 }
@@ -147,6 +149,10 @@ pub struct ConnectionsReport {
     pub dropped: usize,
     /// From the start of a post's ingest request to its arrival, over every connection.
     pub latency: Option<Latency>,
+    /// CPU the server and the bench used while the posts were delivered: with both on the
+    /// same cores, what each post costs them per connection bounds how soon the last
+    /// connection can have it.
+    pub delivery_cpu: Cpu,
     /// The checks against the targets.
     pub verdict: Verdict,
 }
@@ -256,6 +262,7 @@ pub fn assemble(m: Measured<'_>) -> ConnectionsReport {
         unexpected,
         dropped,
         latency,
+        delivery_cpu: m.delivery_cpu,
         verdict,
     }
 }
@@ -344,6 +351,7 @@ impl ConnectionsReport {
             }
             None => t.push_str("latency: no post arrived\n"),
         }
+        self.cpu_text(&mut t);
         self.verdict_text(&mut t);
         t
     }
@@ -394,6 +402,38 @@ impl ConnectionsReport {
                 );
             }
         }
+    }
+
+    /// `cpu while delivering: server 1.83 s, 9.1 µs per connection and post (sluice-worker
+    /// 80 %, …); bench …`, over the delivery's window.
+    fn cpu_text(&self, t: &mut String) {
+        let cpu = &self.delivery_cpu;
+        let copies = self.received.max(1) as f64;
+        let process = |name: &str, p: Option<&ProcessCpu>| match p {
+            Some(p) => {
+                let threads: Vec<String> = p
+                    .threads
+                    .iter()
+                    .take(3)
+                    .map(|t| format!("{} {:.0} %", t.name, t.percent))
+                    .collect();
+                format!(
+                    "{name} {:.2} s, {:.1} µs per post and connection ({:.0} % of one core: {})",
+                    p.used.as_secs_f64(),
+                    p.used.as_secs_f64() * 1e6 / copies,
+                    p.percent,
+                    threads.join(", ")
+                )
+            }
+            None => format!("{name} not measured"),
+        };
+        let _ = writeln!(
+            t,
+            "cpu while delivering ({:.1} s): {}; {}",
+            cpu.window.as_secs_f64(),
+            process("server", cpu.server.as_ref()),
+            process("bench", cpu.bench.as_ref())
+        );
     }
 
     fn verdict_text(&self, t: &mut String) {
@@ -449,6 +489,7 @@ mod tests {
 
     use super::*;
     use crate::config::ServerChoice;
+    use crate::cpu::Usage;
 
     fn config(connections: usize) -> ConnectionsConfig {
         ConnectionsConfig {
@@ -508,6 +549,16 @@ mod tests {
             memory,
             bench_rss_kb: Some(10_240),
             sent: &[1_000, 500_000],
+            delivery_cpu: Cpu::over(
+                Duration::from_secs(2),
+                Some(vec![Usage {
+                    total: Duration::from_millis(800),
+                    by_name: vec![("sluice-worker".to_owned(), Duration::from_millis(700))],
+                    waited: None,
+                }]),
+                None,
+                None,
+            ),
             held,
         }
     }
@@ -540,8 +591,16 @@ mod tests {
             text.contains("p50 2.0 ms, p99 4.0 ms, max 4.0 ms"),
             "{text}"
         );
+        assert!(
+            text.contains(
+                "cpu while delivering (2.0 s): server 0.80 s, 100000.0 µs per post and \
+                 connection (40 % of one core: sluice-worker 35 %); bench not measured"
+            ),
+            "{text}"
+        );
         assert!(text.ends_with("PASS\n"), "{text}");
         let json = serde_json::to_value(&report).expect("serializes");
+        assert_eq!(json["delivery_cpu"]["server"]["cpu_s"], 0.8);
         assert_eq!(json["api"], "powertrack");
         assert_eq!(json["bytes_per_connection"], 25 * 1024);
         assert_eq!(json["verdict"]["memory_returned"], "pass");
