@@ -2,16 +2,26 @@
 //! that only a few connects are in flight), then reads and decodes the body until the
 //! bench says stop, timestamping the first arrival of each bench post. What every task
 //! shares with the bench is the [`Board`].
+//!
+//! The bench runs on the same cores as the server, so what it does while a post is on its
+//! way to every connection delays the post. Inflating and checking a gzip chunk costs the
+//! bench about as much CPU as the server spends sending it, so for gzip bodies, while a
+//! post's *window* is open (from its ingest until every connection has read something
+//! since), a connection only reads and timestamps its chunks; it decodes them when the
+//! bench closes the window and wakes it. An arrival's time is still the time its chunk was
+//! read: a post's line is dated by the chunk that completed it. (`chunk()` may be dropped
+//! for a wake and called again: it loses nothing, as hyper's body frames wait in the body.)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use memchr::memmem;
 use sluice_client::http::HttpClient;
 use sluice_client::lines::{BodyEncoding, LineDecoder};
 use sluice_client::message::{Line, classify};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Notify, Semaphore, oneshot};
 
 use super::provision::ConnectionPlan;
 use crate::reader::{self, first_id};
@@ -25,6 +35,10 @@ pub struct Board {
     epoch: Instant,
     ids: Vec<u64>,
     arrived: Vec<AtomicUsize>,
+    /// Per post: connections that read a chunk while its window was open.
+    touched: Vec<AtomicUsize>,
+    /// The post whose window is open, plus one; 0 when none is.
+    window: AtomicUsize,
     connected: AtomicUsize,
     failed: AtomicUsize,
     first_failure: Mutex<Option<String>>,
@@ -36,6 +50,8 @@ impl Board {
         Self {
             epoch: Instant::now(),
             arrived: ids.iter().map(|_| AtomicUsize::new(0)).collect(),
+            touched: ids.iter().map(|_| AtomicUsize::new(0)).collect(),
+            window: AtomicUsize::new(0),
             ids,
             connected: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
@@ -88,8 +104,35 @@ impl Board {
 
     /// Waits until `count` connections have post `k`, or `timeout` passed.
     pub async fn wait_arrived(&self, k: usize, count: usize, timeout: Duration) {
+        Self::wait_for(&self.arrived[k], count, timeout).await;
+    }
+
+    /// Opens post `k`'s window: from now until [`close_window`](Self::close_window),
+    /// connections keep what they read to decode later.
+    pub fn open_window(&self, k: usize) {
+        self.window.store(k + 1, Ordering::SeqCst);
+    }
+
+    /// Waits until `count` connections read a chunk in post `k`'s window, or `timeout`
+    /// passed.
+    pub async fn wait_touched(&self, k: usize, count: usize, timeout: Duration) {
+        Self::wait_for(&self.touched[k], count, timeout).await;
+    }
+
+    /// Closes the open window: connections decode as they read again. Each must then be
+    /// woken to decode what it kept ([`hold`]'s `decode`).
+    pub fn close_window(&self) {
+        self.window.store(0, Ordering::SeqCst);
+    }
+
+    /// The post whose window is open.
+    fn open(&self) -> Option<usize> {
+        self.window.load(Ordering::SeqCst).checked_sub(1)
+    }
+
+    async fn wait_for(counter: &AtomicUsize, count: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        while self.arrived[k].load(Ordering::Relaxed) < count && Instant::now() < deadline {
+        while counter.load(Ordering::Relaxed) < count && Instant::now() < deadline {
             tokio::time::sleep(POLL).await;
         }
     }
@@ -117,12 +160,14 @@ pub struct Held {
 /// Opens the connection `plan` describes, then reads it until `stop` fires (or its sender
 /// is dropped). Each connection has a stop of its own: a wait on one channel shared by
 /// every connection locks that channel's waiter list twice per chunk received, which all
-/// the bench's threads share while they read 10,000 connections at once.
+/// the bench's threads share while they read 10,000 connections at once. `decode` wakes it
+/// to decode what it kept while a window was open.
 pub async fn hold(
     client: Arc<HttpClient>,
     plan: ConnectionPlan,
     connects: Arc<Semaphore>,
     board: Arc<Board>,
+    decode: Arc<Notify>,
     mut stop: oneshot::Receiver<()>,
 ) -> Held {
     let mut held = Held::default();
@@ -138,17 +183,17 @@ pub async fn hold(
     };
     held.opened = true;
     board.connected.fetch_add(1, Ordering::Relaxed);
-    let mut decoder = LineDecoder::new(if response.is_gzip() {
-        BodyEncoding::Gzip
-    } else {
-        BodyEncoding::Identity
-    });
-    let id_key = memmem::Finder::new(b"\"id\":");
-    let mut seen = vec![false; board.posts()];
+    let mut reading = Reading::new(&board, response.is_gzip());
     loop {
         let chunk = tokio::select! {
             biased;
             _ = &mut stop => break,
+            () = decode.notified() => {
+                if !reading.decode_kept(&board, &mut held) {
+                    return held;
+                }
+                continue;
+            }
             chunk = response.chunk() => chunk,
         };
         let arrival = board.now_us();
@@ -163,26 +208,83 @@ pub async fn hold(
                 break;
             }
         };
-        let decoded = decoder.feed(&chunk, |line| {
-            if classify(line) != Line::Data {
-                return;
+        if let Some(k) = board.open() {
+            if reading.touched != Some(k) {
+                reading.touched = Some(k);
+                board.touched[k].fetch_add(1, Ordering::Relaxed);
             }
-            match first_id(&id_key, line).and_then(|id| board.index_of(id)) {
-                Some(k) if seen[k] => held.duplicates += 1,
-                Some(k) => {
-                    seen[k] = true;
-                    held.arrivals.push((k, arrival));
-                    board.arrived[k].fetch_add(1, Ordering::Relaxed);
-                }
-                None => held.unexpected += 1,
-            }
-        });
-        if let Err(e) = decoded {
-            held.disconnect = Some(format!("undecodable stream: {e}"));
-            break;
+            reading.kept.push((arrival, chunk));
+            continue;
+        }
+        reading.kept.push((arrival, chunk));
+        if !reading.decode_kept(&board, &mut held) {
+            return held;
         }
     }
+    reading.decode_kept(&board, &mut held);
     held
+}
+
+/// What one connection has read: its decoder, the chunks kept undecoded while a window
+/// was open, and the posts it has.
+struct Reading {
+    decoder: LineDecoder,
+    id_key: memmem::Finder<'static>,
+    seen: Vec<bool>,
+    /// Chunks read and not yet decoded, with the time each was read.
+    kept: Vec<(u64, Bytes)>,
+    /// The last window this connection counted itself in.
+    touched: Option<usize>,
+}
+
+impl Reading {
+    fn new(board: &Board, gzip: bool) -> Self {
+        Self {
+            decoder: LineDecoder::new(if gzip {
+                BodyEncoding::Gzip
+            } else {
+                BodyEncoding::Identity
+            }),
+            id_key: memmem::Finder::new(b"\"id\":"),
+            seen: vec![false; board.posts()],
+            kept: Vec::new(),
+            touched: None,
+        }
+    }
+
+    /// Decodes the kept chunks in the order they were read, each post dated by the chunk
+    /// that completed its line; false (with the reason in `held`) when the body cannot be
+    /// decoded.
+    fn decode_kept(&mut self, board: &Board, held: &mut Held) -> bool {
+        let Self {
+            decoder,
+            id_key,
+            seen,
+            kept,
+            ..
+        } = self;
+        for (arrival, chunk) in kept.drain(..) {
+            let decoded = decoder.feed(&chunk, |line| {
+                if classify(line) != Line::Data {
+                    return;
+                }
+                match first_id(id_key, line).and_then(|id| board.index_of(id)) {
+                    Some(k) if seen[k] => held.duplicates += 1,
+                    Some(k) => {
+                        seen[k] = true;
+                        held.arrivals.push((k, arrival));
+                        board.arrived[k].fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => held.unexpected += 1,
+                }
+            });
+            if let Err(e) = decoded {
+                held.disconnect = Some(format!("undecodable stream: {e}"));
+                return false;
+            }
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -198,5 +300,28 @@ mod tests {
         let board = Board::new(vec![7, 42]);
         assert_eq!(board.index_of(42), Some(1));
         assert_eq!(board.index_of(8), None);
+    }
+
+    #[test]
+    fn kept_chunks_date_each_post_by_the_chunk_that_completed_it() {
+        let board = Board::new(vec![7, 42]);
+        board.open_window(1);
+        assert_eq!(board.open(), Some(1));
+        board.close_window();
+        assert_eq!(board.open(), None);
+
+        let mut reading = Reading::new(&board, false);
+        let line = super::super::posts::post(42, 1);
+        let (head, tail) = line.split_at(40);
+        reading.kept.push((5, Bytes::from(head.to_owned())));
+        reading.kept.push((9, Bytes::from(format!("{tail}\r\n"))));
+        reading.kept.push((12, Bytes::from(line.clone())));
+        let mut held = Held::default();
+        assert!(reading.decode_kept(&board, &mut held));
+        assert!(reading.kept.is_empty(), "decoded chunks are not kept");
+        assert_eq!(held.arrivals, [(1, 9)]);
+        assert_eq!(held.duplicates, 1);
+        assert_eq!(board.arrived[1].load(Ordering::Relaxed), 1);
+        assert_eq!(board.arrived[0].load(Ordering::Relaxed), 0);
     }
 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use hyper::Method;
 use sluice_client::http::{Auth, HttpClient, Reply, Request, TlsArgs};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::JoinSet;
 
 use crate::benchmark::Encoding;
@@ -118,6 +118,7 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
 
     let board = Arc::new(Board::new(posts::ids(config.posts)));
     let mut stops = Vec::with_capacity(config.connections);
+    let mut wakes = Vec::with_capacity(config.connections);
     let connects = Arc::new(Semaphore::new(CONCURRENT_CONNECTS));
     let mut held = JoinSet::new();
     let start = pid.map(memory_of).transpose()?;
@@ -130,11 +131,14 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
             let connection = planned.connection(i);
             let (stop, stopped) = oneshot::channel();
             stops.push(stop);
+            let wake = Arc::new(Notify::new());
+            wakes.push(wake.clone());
             let task = hold::hold(
                 client.clone(),
                 connection,
                 connects.clone(),
                 board.clone(),
+                wake,
                 stopped,
             );
             held.spawn(task);
@@ -164,7 +168,8 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
     let processes = Processes::of(&target);
     let before = processes.snapshot();
     let delivering = Instant::now();
-    let sent = deliver(&client, &target, &board, config.connections).await?;
+    let windows = config.encoding == Encoding::Gzip;
+    let sent = deliver(&client, &target, &board, &wakes, windows).await?;
     let delivery_cpu = before.usage_until(&processes.snapshot(), delivering.elapsed());
 
     progress("closing every connection");
@@ -212,13 +217,21 @@ fn memory_of(pid: u32) -> anyhow::Result<limits::Resident> {
 
 /// Ingests the posts one at a time, each once every connection has the one before (or
 /// [`POST_TIMEOUT`] passed); returns when each ingest request started, µs since the board's
-/// epoch.
+/// epoch. With `windows` (gzip bodies, whose inflating costs the bench more than the
+/// server's sending), each post has a window ([`hold`]): open from its ingest until every
+/// connection has read something, while connections only read and timestamp; then each
+/// connection is woken (`wakes`) to decode what it read, and the bench waits for the post
+/// to be found on every one of them. Without, connections decode as they read: an identity
+/// body is cheap to check, and the extra wake per connection and post cost more than it
+/// saved (docs/performance.md, "The bench's own work").
 async fn deliver(
     client: &HttpClient,
     target: &Target,
     board: &Board,
-    connections: usize,
+    wakes: &[Arc<Notify>],
+    windows: bool,
 ) -> anyhow::Result<Vec<u64>> {
+    let connections = wakes.len();
     let url = target
         .base
         .join("ingest")
@@ -230,6 +243,9 @@ async fn deliver(
         let request = Request::new(Method::POST, &url, &auth)?
             .header(hyper::header::CONTENT_TYPE, "application/x-ndjson")
             .body(body);
+        if windows {
+            board.open_window(k);
+        }
         sent.push(board.now_us());
         let reply = Reply::read(client.send(&request).await?).await?;
         anyhow::ensure!(
@@ -239,6 +255,13 @@ async fn deliver(
             reply.status,
             reply.error_message()
         );
+        if windows {
+            board.wait_touched(k, connections, POST_TIMEOUT).await;
+            board.close_window();
+            for wake in wakes {
+                wake.notify_one();
+            }
+        }
         board.wait_arrived(k, connections, POST_TIMEOUT).await;
         tokio::time::sleep(POST_GAP).await;
     }
