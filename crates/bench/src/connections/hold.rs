@@ -30,7 +30,8 @@ use crate::reader::{self, first_id};
 const POLL: Duration = Duration::from_millis(2);
 
 /// What the connection tasks and the bench share: the posts' ids, how many connections
-/// opened or failed, and how many have each post.
+/// opened, failed or ended early, how many have each post, and the open window with how
+/// many connections have read something in it.
 pub struct Board {
     epoch: Instant,
     ids: Vec<u64>,
@@ -41,6 +42,9 @@ pub struct Board {
     window: AtomicUsize,
     connected: AtomicUsize,
     failed: AtomicUsize,
+    /// Connections that ended before the bench stopped them (dropped by the server, an
+    /// undecodable body): the waits stop counting on them.
+    gone: AtomicUsize,
     first_failure: Mutex<Option<String>>,
 }
 
@@ -55,6 +59,7 @@ impl Board {
             ids,
             connected: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
+            gone: AtomicUsize::new(0),
             first_failure: Mutex::new(None),
         }
     }
@@ -102,37 +107,45 @@ impl Board {
         }
     }
 
-    /// Waits until `count` connections have post `k`, or `timeout` passed.
-    pub async fn wait_arrived(&self, k: usize, count: usize, timeout: Duration) {
-        Self::wait_for(&self.arrived[k], count, timeout).await;
+    /// Waits until `count` connections have post `k` (less those that ended), or `timeout`
+    /// passed; false if it did.
+    pub async fn wait_arrived(&self, k: usize, count: usize, timeout: Duration) -> bool {
+        self.wait_for(&self.arrived[k], count, timeout).await
     }
 
     /// Opens post `k`'s window: from now until [`close_window`](Self::close_window),
     /// connections keep what they read to decode later.
     pub fn open_window(&self, k: usize) {
-        self.window.store(k + 1, Ordering::SeqCst);
+        self.window.store(k + 1, Ordering::Relaxed);
     }
 
-    /// Waits until `count` connections read a chunk in post `k`'s window, or `timeout`
-    /// passed.
-    pub async fn wait_touched(&self, k: usize, count: usize, timeout: Duration) {
-        Self::wait_for(&self.touched[k], count, timeout).await;
+    /// Waits until `count` connections (less those that ended) read a chunk in post `k`'s
+    /// window, or `timeout` passed; false if it did.
+    pub async fn wait_touched(&self, k: usize, count: usize, timeout: Duration) -> bool {
+        self.wait_for(&self.touched[k], count, timeout).await
     }
 
     /// Closes the open window: connections decode as they read again. Each must then be
     /// woken to decode what it kept ([`hold`]'s `decode`).
     pub fn close_window(&self) {
-        self.window.store(0, Ordering::SeqCst);
+        self.window.store(0, Ordering::Relaxed);
     }
 
     /// The post whose window is open.
     fn open(&self) -> Option<usize> {
-        self.window.load(Ordering::SeqCst).checked_sub(1)
+        self.window.load(Ordering::Relaxed).checked_sub(1)
     }
 
-    async fn wait_for(counter: &AtomicUsize, count: usize, timeout: Duration) {
+    async fn wait_for(&self, counter: &AtomicUsize, count: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        while counter.load(Ordering::Relaxed) < count && Instant::now() < deadline {
+        loop {
+            let done = counter.load(Ordering::Relaxed) + self.gone.load(Ordering::Relaxed);
+            if done >= count {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
             tokio::time::sleep(POLL).await;
         }
     }
@@ -183,16 +196,21 @@ pub async fn hold(
     };
     held.opened = true;
     board.connected.fetch_add(1, Ordering::Relaxed);
-    let mut reading = Reading::new(&board, response.is_gzip());
+    let gzip = response.is_gzip();
+    let mut reading = Reading::new(&board, gzip);
     loop {
         let chunk = tokio::select! {
             biased;
-            _ = &mut stop => break,
-            () = decode.notified() => {
-                if !reading.decode_kept(&board, &mut held) {
-                    return held;
+            _ = &mut stop => {
+                reading.decode_kept(&board, &mut held);
+                return held;
+            }
+            // Only gzip connections keep chunks to decode later (`deliver`'s windows).
+            () = decode.notified(), if gzip => {
+                if reading.decode_kept(&board, &mut held) {
+                    continue;
                 }
-                continue;
+                break;
             }
             chunk = response.chunk() => chunk,
         };
@@ -208,20 +226,22 @@ pub async fn hold(
                 break;
             }
         };
+        reading.kept.push((arrival, chunk));
         if let Some(k) = board.open() {
             if reading.touched != Some(k) {
                 reading.touched = Some(k);
                 board.touched[k].fetch_add(1, Ordering::Relaxed);
             }
-            reading.kept.push((arrival, chunk));
             continue;
         }
-        reading.kept.push((arrival, chunk));
         if !reading.decode_kept(&board, &mut held) {
-            return held;
+            break;
         }
     }
+    // Ended before the bench stopped it: what it kept still counts, and the bench's waits
+    // no longer count on it.
     reading.decode_kept(&board, &mut held);
+    board.gone.fetch_add(1, Ordering::Relaxed);
     held
 }
 
@@ -279,7 +299,8 @@ impl Reading {
                 }
             });
             if let Err(e) = decoded {
-                held.disconnect = Some(format!("undecodable stream: {e}"));
+                held.disconnect
+                    .get_or_insert_with(|| format!("undecodable stream: {e}"));
                 return false;
             }
         }
@@ -300,6 +321,28 @@ mod tests {
         let board = Board::new(vec![7, 42]);
         assert_eq!(board.index_of(42), Some(1));
         assert_eq!(board.index_of(8), None);
+    }
+
+    #[test]
+    fn the_waits_give_up_after_their_timeout_and_stop_counting_on_ended_connections() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let board = Board::new(vec![7]);
+            let wait = Duration::from_millis(20);
+            board.arrived[0].fetch_add(1, Ordering::Relaxed);
+            board.touched[0].fetch_add(1, Ordering::Relaxed);
+            assert!(
+                !board.wait_arrived(0, 2, wait).await,
+                "one of two: times out"
+            );
+            assert!(!board.wait_touched(0, 2, wait).await);
+            board.gone.fetch_add(1, Ordering::Relaxed);
+            assert!(board.wait_arrived(0, 2, wait).await, "the other one ended");
+            assert!(board.wait_touched(0, 2, wait).await);
+        });
     }
 
     #[test]

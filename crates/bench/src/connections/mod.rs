@@ -2,8 +2,9 @@
 //! bench opens `N` connections in steps (1,000, then `N`), samples the server's resident
 //! memory before, at each step and after closing them all, delivers a few posts to every
 //! connection one at a time and times each post's arrival on each of them, and reports the
-//! memory per idle connection, whether the memory came back, and the p50/p99/max delivery
-//! latency, with a verdict against the project's targets ([`report`]).
+//! memory per idle connection, whether the memory came back, the p50/p99/max delivery
+//! latency and the CPU the server and the bench used while delivering, with a verdict
+//! against the project's targets ([`report`]).
 //!
 //! It is a benchmark of its own rather than a flag of the product benchmarks: those measure
 //! matching and delivery under a paced load with a realistic rule set, this one the cost of
@@ -47,7 +48,7 @@ const FIRST_STEP: usize = 1_000;
 /// Time given to the server after a step opened before its memory is read.
 const SETTLE: Duration = Duration::from_secs(1);
 /// How long one post may take to reach every connection before the next is sent.
-const POST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const POST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between two posts, so that each goes out as a batch of its own.
 const POST_GAP: Duration = Duration::from_millis(100);
 /// How long the server gets to notice the closed connections and give memory back.
@@ -169,7 +170,7 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
     let before = processes.snapshot();
     let delivering = Instant::now();
     let windows = config.encoding == Encoding::Gzip;
-    let sent = deliver(&client, &target, &board, &wakes, windows).await?;
+    let (sent, late_posts) = deliver(&client, &target, &board, &wakes, windows).await?;
     let delivery_cpu = before.usage_until(&processes.snapshot(), delivering.elapsed());
 
     progress("closing every connection");
@@ -196,6 +197,7 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
         memory: pid.map(|_| memory),
         bench_rss_kb: bench_rss,
         sent: &sent,
+        late_posts,
         delivery_cpu,
         held: &reports,
     }))
@@ -217,21 +219,23 @@ fn memory_of(pid: u32) -> anyhow::Result<limits::Resident> {
 
 /// Ingests the posts one at a time, each once every connection has the one before (or
 /// [`POST_TIMEOUT`] passed); returns when each ingest request started, µs since the board's
-/// epoch. With `windows` (gzip bodies, whose inflating costs the bench more than the
-/// server's sending), each post has a window ([`hold`]): open from its ingest until every
-/// connection has read something, while connections only read and timestamp; then each
-/// connection is woken (`wakes`) to decode what it read, and the bench waits for the post
-/// to be found on every one of them. Without, connections decode as they read: an identity
-/// body is cheap to check, and the extra wake per connection and post cost more than it
-/// saved (docs/performance.md, "The bench's own work").
+/// epoch, and how many posts a wait gave up on. With `windows` (gzip bodies, whose
+/// inflating costs the bench as much as the server's sending), each post has a window
+/// ([`hold`]): open from just before its ingest until every connection has read something
+/// (or [`POST_TIMEOUT`]), while connections only read and timestamp; then each connection
+/// is woken (`wakes`) to decode what it read, and the bench waits for the post to be found
+/// on every one of them. Without, connections decode as they read: an identity body is
+/// cheap to check, and the extra wake per connection and post cost more than it saved
+/// (docs/performance.md, "The bench's own work").
 async fn deliver(
     client: &HttpClient,
     target: &Target,
     board: &Board,
     wakes: &[Arc<Notify>],
     windows: bool,
-) -> anyhow::Result<Vec<u64>> {
+) -> anyhow::Result<(Vec<u64>, usize)> {
     let connections = wakes.len();
+    let mut late = 0;
     let url = target
         .base
         .join("ingest")
@@ -255,17 +259,21 @@ async fn deliver(
             reply.status,
             reply.error_message()
         );
+        let mut in_time = true;
         if windows {
-            board.wait_touched(k, connections, POST_TIMEOUT).await;
+            in_time = board.wait_touched(k, connections, POST_TIMEOUT).await;
             board.close_window();
             for wake in wakes {
                 wake.notify_one();
             }
         }
-        board.wait_arrived(k, connections, POST_TIMEOUT).await;
+        in_time &= board.wait_arrived(k, connections, POST_TIMEOUT).await;
+        if !in_time {
+            late += 1;
+        }
         tokio::time::sleep(POST_GAP).await;
     }
-    Ok(sent)
+    Ok((sent, late))
 }
 
 /// Waits until the server shows no open connection and its memory is back within the
