@@ -57,10 +57,13 @@ pub struct Checked {
     pub generation: u64,
 }
 
+/// A credential's generation and its connections by session id (a map: with thousands
+/// of connections under one credential, a list searched on each close made closing them
+/// all cost N² under the lock every connect takes).
 #[derive(Default)]
 struct UserSessions {
     generation: u64,
-    open: Vec<(u64, Weak<Outbox>)>,
+    open: HashMap<u64, Weak<Outbox>>,
 }
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -87,7 +90,7 @@ impl Sessions {
         if sessions.generation != checked.generation {
             outbox.close(CloseReason::CredentialsRevoked);
         }
-        sessions.open.push((id, Arc::downgrade(outbox)));
+        sessions.open.insert(id, Arc::downgrade(outbox));
         SessionGuard {
             users: Arc::downgrade(&self.users),
             key,
@@ -102,7 +105,7 @@ impl Sessions {
         let sessions = users.entry(credential.clone()).or_default();
         sessions.generation += 1;
         let mut closed = 0;
-        for outbox in sessions.open.iter().filter_map(|(_, o)| o.upgrade()) {
+        for outbox in sessions.open.values().filter_map(Weak::upgrade) {
             outbox.close(CloseReason::CredentialsRevoked);
             closed += 1;
         }
@@ -130,7 +133,7 @@ impl Drop for SessionGuard {
         };
         let mut users = users.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(sessions) = users.get_mut(&self.key) {
-            sessions.open.retain(|(id, _)| *id != self.id);
+            sessions.open.remove(&self.id);
             crate::registry::release_spare(&mut sessions.open);
             // A credential never revoked needs no entry once it holds no connection.
             if sessions.open.is_empty() && sessions.generation == 0 {
