@@ -30,44 +30,10 @@ use crate::usage::StreamUsage;
 /// capacity): a map that held thousands of connections would otherwise keep room for all
 /// of them after they closed. It keeps twice its length, so a map that loses and gains one
 /// entry at a time does not reallocate each time, and never shrinks below a few entries.
-pub(crate) fn release_spare(map: &mut impl Spare) {
+pub(crate) fn release_spare<K: Eq + Hash, V>(map: &mut IndexMap<K, V>) {
     const KEEP: usize = 16;
     if map.capacity() > KEEP && map.len() < map.capacity() / 4 {
         map.shrink_to((map.len() * 2).max(KEEP));
-    }
-}
-
-/// A map whose spare room [`release_spare`] can give back.
-pub(crate) trait Spare {
-    /// Entries held.
-    fn len(&self) -> usize;
-    /// Entries it has room for.
-    fn capacity(&self) -> usize;
-    /// Gives back room beyond `min_capacity` (and beyond what it holds).
-    fn shrink_to(&mut self, min_capacity: usize);
-}
-
-impl<K: Eq + Hash, V> Spare for HashMap<K, V> {
-    fn len(&self) -> usize {
-        HashMap::len(self)
-    }
-    fn capacity(&self) -> usize {
-        HashMap::capacity(self)
-    }
-    fn shrink_to(&mut self, min_capacity: usize) {
-        HashMap::shrink_to(self, min_capacity);
-    }
-}
-
-impl<K: Eq + Hash, V> Spare for IndexMap<K, V> {
-    fn len(&self) -> usize {
-        IndexMap::len(self)
-    }
-    fn capacity(&self) -> usize {
-        IndexMap::capacity(self)
-    }
-    fn shrink_to(&mut self, min_capacity: usize) {
-        IndexMap::shrink_to(self, min_capacity);
     }
 }
 
@@ -546,7 +512,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_mostly_empty_map_gives_its_room_back() {
-        let mut list: HashMap<u64, ()> = (0..10_000).map(|n| (n, ())).collect();
+        let mut list: IndexMap<u64, ()> = (0..10_000).map(|n| (n, ())).collect();
         list.retain(|&n, _| n < 5_000);
         release_spare(&mut list);
         assert_eq!(list.len(), 5_000);

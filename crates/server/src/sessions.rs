@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
+use indexmap::IndexMap;
+
 use crate::delivery::{CloseReason, Outbox};
 
 /// The open connections of every credential.
@@ -63,7 +65,7 @@ pub struct Checked {
 #[derive(Default)]
 struct UserSessions {
     generation: u64,
-    open: HashMap<u64, Weak<Outbox>>,
+    open: IndexMap<u64, Weak<Outbox>>,
 }
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -133,7 +135,7 @@ impl Drop for SessionGuard {
         };
         let mut users = users.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(sessions) = users.get_mut(&self.key) {
-            sessions.open.remove(&self.id);
+            sessions.open.swap_remove(&self.id);
             crate::registry::release_spare(&mut sessions.open);
             // A credential never revoked needs no entry once it holds no connection.
             if sessions.open.is_empty() && sessions.generation == 0 {
