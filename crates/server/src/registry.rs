@@ -29,10 +29,16 @@ use crate::usage::StreamUsage;
 /// Gives a map's spare room back once it is mostly empty (under a quarter of its
 /// capacity): a map that held thousands of connections would otherwise keep room for all
 /// of them after they closed. It keeps twice its length, so a map that loses and gains one
-/// entry at a time does not reallocate each time, and never shrinks below a few entries.
+/// entry at a time does not reallocate each time, and never shrinks below a few entries;
+/// an empty map frees its memory altogether. That matters for memory as much as the
+/// room: a smaller table allocated while thousands of connections close lands in the
+/// allocator's partly freed blocks and keeps their pages resident for as long as the
+/// stream lives (docs/performance.md, "Registering and unregistering connections").
 pub(crate) fn release_spare<K: Eq + Hash, V>(map: &mut IndexMap<K, V>) {
     const KEEP: usize = 16;
-    if map.capacity() > KEEP && map.len() < map.capacity() / 4 {
+    if map.is_empty() {
+        *map = IndexMap::default();
+    } else if map.capacity() > KEEP && map.len() < map.capacity() / 4 {
         map.shrink_to((map.len() * 2).max(KEEP));
     }
 }
@@ -367,6 +373,9 @@ impl Connections {
                 count.remove();
             }
         }
+        if list.per_partition.is_empty() {
+            list.per_partition = HashMap::new();
+        }
         release_spare(&mut list.by_id);
     }
 
@@ -485,14 +494,19 @@ impl StreamRegistry {
             .cloned()
     }
 
-    /// Every stream.
+    /// Every stream, in the order they were created (the store's row ids): live delivery
+    /// goes through them in this order, so connections opened stream after stream are
+    /// reached in about the order they opened (see [`Connections`]).
     pub fn all(&self) -> Vec<Arc<LiveStream>> {
-        self.streams
+        let mut all: Vec<_> = self
+            .streams
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
             .cloned()
-            .collect()
+            .collect();
+        all.sort_by_key(|s| s.id);
+        all
     }
 
     /// A counter that changes whenever streams are added or removed, so the pipeline can
@@ -529,11 +543,7 @@ pub(crate) mod tests {
         );
         list.clear();
         release_spare(&mut list);
-        assert!(
-            list.capacity() >= 16 && list.capacity() < 100,
-            "{}",
-            list.capacity()
-        );
+        assert_eq!(list.capacity(), 0, "an empty map frees its memory");
     }
 
     #[test]
@@ -550,7 +560,12 @@ pub(crate) mod tests {
             connections.close(conn.id);
         }
         assert!(connections.snapshot().is_empty());
-        assert!(lock(&connections.list).by_id.capacity() < 100);
+        let list = lock(&connections.list);
+        assert_eq!(
+            (list.by_id.capacity(), list.per_partition.capacity()),
+            (0, 0),
+            "a stream without connections holds no memory for them"
+        );
     }
 
     #[test]
