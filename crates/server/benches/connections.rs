@@ -22,7 +22,8 @@ fn main() {
     let sizes = env_list("SLUICE_BENCH_SIZES").unwrap_or_else(|| vec![1_000, 10_000, 40_000]);
     let rounds = env_list("SLUICE_BENCH_ROUNDS")
         .and_then(|r| r.first().copied())
-        .unwrap_or(5);
+        .unwrap_or(5)
+        .max(1);
     println!("connections on one stream and one credential; median of {rounds} rounds");
     println!(
         "{:>10}  {:>18}  {:>18}",
@@ -85,10 +86,16 @@ fn median(times: &mut [Duration]) -> Duration {
     times[times.len() / 2]
 }
 
+/// A comma-separated list of counts from the environment; a value that is not one is an
+/// error rather than a silent fall back to the defaults.
 fn env_list(name: &str) -> Option<Vec<usize>> {
     let value = std::env::var(name).ok()?;
-    value
+    let parsed = value
         .split(',')
         .map(|s| s.trim().replace('_', "").parse().ok())
-        .collect()
+        .collect();
+    match parsed {
+        Some(list) => Some(list),
+        None => panic!("{name}={value:?}: expected counts separated by commas, e.g. 1000,10000"),
+    }
 }
