@@ -94,6 +94,12 @@ fn quote(text: &str) -> String {
 /// that format or not a real date (such as February 30th, or a weekday that is wrong for
 /// the date).
 pub fn parse_created_at(text: &str) -> Option<PrimitiveDateTime> {
+    // `[year]` also reads a signed year (`+2026`), which X never writes: the year must be
+    // the last four bytes, all digits (the fuzz target `ingest_line` found this).
+    let year = text.len().checked_sub(4).and_then(|at| text.get(at..))?;
+    if !year.bytes().all(|b| b.is_ascii_digit()) || !text[..text.len() - 4].ends_with(' ') {
+        return None;
+    }
     // `PrimitiveDateTime::parse` reads the weekday but does not compare it with the date.
     let mut parsed = Parsed::new();
     let rest = parsed.parse_items(text.as_bytes(), CREATED_AT).ok()?;
@@ -164,6 +170,20 @@ mod tests {
         ),
         (
             r#"{"id":1,"created_at":" Wed Oct 10 20:19:24 +0000 2018"}"#,
+            Err("X's format"),
+        ),
+        // The year as X writes it: four digits, no sign (the date reader alone reads a
+        // signed one).
+        (
+            r#"{"id":1,"created_at":"Sun Nov 01 00:00:00 +0000 +2026"}"#,
+            Err("X's format"),
+        ),
+        (
+            r#"{"id":1,"created_at":"Sun Nov 01 00:00:00 +0000 -2026"}"#,
+            Err("X's format"),
+        ),
+        (
+            r#"{"id":1,"created_at":"Sun Nov 01 00:00:00 +0000 02026"}"#,
             Err("X's format"),
         ),
         (
