@@ -167,10 +167,11 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// The account's apps, oldest first.
+    /// The account's apps, oldest first (in the order they were added within a millisecond).
     pub fn apps(&self, account: &str) -> Result<Vec<StoredApp>, StoreError> {
         let conn = self.conn();
-        let sql = format!("SELECT {COLUMNS} FROM apps WHERE account = ?1 ORDER BY created_ms, id");
+        let sql =
+            format!("SELECT {COLUMNS} FROM apps WHERE account = ?1 ORDER BY created_ms, rowid");
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([account], read_app)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -235,6 +236,22 @@ mod tests {
         assert_eq!(store.app_by_consumer_key("nope").unwrap(), None);
         assert_eq!(store.apps("acme").unwrap(), vec![a]);
         assert_eq!(store.apps("other").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn apps_made_in_the_same_millisecond_are_listed_in_the_order_they_were_added() {
+        let store = Store::open_in_memory().unwrap();
+        store.put_account("acme", 1).unwrap();
+        // Random ids: the later app's id sorts first.
+        store.add_app(&app("9", "acme", "k9")).unwrap();
+        store.add_app(&app("1", "acme", "k1")).unwrap();
+        let ids: Vec<String> = store
+            .apps("acme")
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(ids, ["9", "1"]);
     }
 
     #[test]

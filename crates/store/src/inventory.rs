@@ -82,7 +82,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT hash, prefix, created_ms, label FROM tokens WHERE account = ?1
-             ORDER BY created_ms, prefix",
+             ORDER BY created_ms, rowid",
         )?;
         let rows = stmt.query_map([account], |row| {
             Ok(StoredToken {

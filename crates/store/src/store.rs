@@ -340,7 +340,7 @@ impl Store {
     pub fn token_prefixes(&self, account: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT prefix FROM tokens WHERE account = ?1 ORDER BY created_ms, prefix",
+            "SELECT prefix FROM tokens WHERE account = ?1 ORDER BY created_ms, rowid",
         )?;
         let rows = stmt.query_map([account], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
