@@ -226,15 +226,9 @@ pub async fn hold(
                 break;
             }
         };
-        reading.kept.push((arrival, chunk));
-        if let Some(k) = board.open() {
-            if reading.touched != Some(k) {
-                reading.touched = Some(k);
-                board.touched[k].fetch_add(1, Ordering::Relaxed);
-            }
-            continue;
-        }
-        if !reading.decode_kept(&board, &mut held) {
+        // Only a connection that listens for the wake may keep chunks: an identity body
+        // (a server may answer a gzip request uncompressed) decodes as it reads.
+        if !reading.take(&board, &mut held, arrival, chunk, gzip) {
             break;
         }
     }
@@ -270,6 +264,31 @@ impl Reading {
             kept: Vec::new(),
             touched: None,
         }
+    }
+
+    /// Takes a chunk read at `arrival`: counts this connection in the open window, if
+    /// any, and keeps the chunk undecoded when `keep` (the connection will be woken to
+    /// decode) and a window is open; decodes at once otherwise. False (with the reason in
+    /// `held`) when the body cannot be decoded.
+    fn take(
+        &mut self,
+        board: &Board,
+        held: &mut Held,
+        arrival: u64,
+        chunk: Bytes,
+        keep: bool,
+    ) -> bool {
+        self.kept.push((arrival, chunk));
+        if let Some(k) = board.open() {
+            if self.touched != Some(k) {
+                self.touched = Some(k);
+                board.touched[k].fetch_add(1, Ordering::Relaxed);
+            }
+            if keep {
+                return true;
+            }
+        }
+        self.decode_kept(board, held)
     }
 
     /// Decodes the kept chunks in the order they were read, each post dated by the chunk
@@ -366,5 +385,33 @@ mod tests {
         assert_eq!(held.duplicates, 1);
         assert_eq!(board.arrived[1].load(Ordering::Relaxed), 1);
         assert_eq!(board.arrived[0].load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn in_a_window_only_a_connection_woken_to_decode_keeps_its_chunks() {
+        let line = super::super::posts::post(42, 1);
+        for keep in [true, false] {
+            let board = Board::new(vec![7, 42]);
+            board.open_window(1);
+            let mut reading = Reading::new(&board, false);
+            let mut held = Held::default();
+            let chunk = Bytes::from(format!("{}\r\n", line.trim_end()));
+            assert!(reading.take(&board, &mut held, 3, chunk.clone(), keep));
+            assert!(reading.take(&board, &mut held, 4, chunk, keep));
+            assert_eq!(
+                board.touched[1].load(Ordering::Relaxed),
+                1,
+                "counted once in the window (keep: {keep})"
+            );
+            let arrived = board.arrived[1].load(Ordering::Relaxed);
+            if keep {
+                assert_eq!(reading.kept.len(), 2);
+                assert_eq!(arrived, 0, "decoded only when woken");
+            } else {
+                assert!(reading.kept.is_empty());
+                assert_eq!(held.arrivals, [(1, 3)]);
+                assert_eq!(arrived, 1, "decoded as it was read");
+            }
+        }
     }
 }
