@@ -52,6 +52,6 @@ impl ClusterNode for AppState {
     }
 
     fn stopped(&self) -> BoxFuture<'static, ()> {
-        self.shutdown.clone().cancelled_owned().boxed()
+        self.shutdown.token().cancelled_owned().boxed()
     }
 }

@@ -75,6 +75,7 @@ pub mod ratelimit;
 pub mod registry;
 pub mod sessions;
 pub mod settings;
+pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
@@ -152,7 +153,7 @@ pub async fn serve_with(
     let connections = Connections::new(
         api::router(state.clone()),
         intercept,
-        state.shutdown.clone(),
+        state.shutdown.token(),
     );
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -194,7 +195,7 @@ pub async fn serve_with(
         }
     }
     tracing::info!("shutting down: closing streams");
-    state.shutdown.cancel();
+    state.shutdown.begin();
     drop(listener);
     let closed = async { tokio::join!(graceful.shutdown(), connections.drain()) };
     tokio::select! {

@@ -10,7 +10,6 @@ use anyhow::Context as _;
 use sluice_model::snowflake::SnowflakeGenerator;
 use sluice_postlog::PostLog;
 use sluice_store::{Product, RateWindow, Store};
-use tokio_util::sync::CancellationToken;
 
 use crate::auth::AdminToken;
 use crate::auth::basic::Passwords;
@@ -83,7 +82,7 @@ pub struct Shared {
     /// How the server behaves.
     pub settings: Settings,
     /// Cancelled when the server shuts down: streams send the operational message and end.
-    pub shutdown: CancellationToken,
+    pub shutdown: crate::shutdown::Shutdown,
     /// X's rate limits.
     pub limits: Limits,
     /// The Usage API's limit per account (X: 2 requests per minute).
@@ -301,7 +300,7 @@ impl AppState {
             token_use: TokenUse::default(),
             console: Default::default(),
             settings,
-            shutdown: CancellationToken::new(),
+            shutdown: crate::shutdown::Shutdown::new(),
             limits: Limits::default(),
             usage_limit: RateLimiter::new(USAGE_API_LIMIT, USAGE_API_WINDOW),
             changes_gate: tokio::sync::Mutex::new(()),

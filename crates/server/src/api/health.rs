@@ -36,7 +36,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 /// pipeline stopping or a shutdown under way have none).
 fn readiness(state: &AppState) -> Result<(), Option<String>> {
     state.readiness.check().map_err(Some)?;
-    if state.pipeline_running() && !state.shutdown.is_cancelled() {
+    if state.pipeline_running() && !state.shutdown.has_begun() {
         Ok(())
     } else {
         Err(None)

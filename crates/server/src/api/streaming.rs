@@ -399,7 +399,7 @@ pub fn open_stream_at(
         settings,
         options.prelude,
         options.messages,
-        state.shutdown.clone(),
+        &state.shutdown,
         on_close,
     );
     let mut response = Response::new(Body::from_stream(body));

@@ -96,7 +96,7 @@ pub(super) async fn health(
 ) -> Result<Response, ConsoleError> {
     as_operator(&state, &headers, &method)?;
     let not_ready = state.readiness.check().err();
-    let ready = not_ready.is_none() && state.pipeline_running() && !state.shutdown.is_cancelled();
+    let ready = not_ready.is_none() && state.pipeline_running() && !state.shutdown.has_begun();
     let streams = state.registry.all();
     let connections: usize = streams.iter().map(|s| s.connections.len()).sum();
     let checks = state.passwords.stats();

@@ -25,12 +25,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::encoding::Encoding;
 use super::gzip::{self, GzipMember};
 use super::outbox::{CloseReason, Outbox};
 use super::segment::Segment;
+use crate::shutdown::{Shutdown, ShutdownWait};
 
 /// How the body writes what ends a stream: the texts differ between the Gnip-style and
 /// the `/2/` APIs.
@@ -62,7 +62,7 @@ pub fn stream_body(
     settings: BodySettings,
     prelude: Option<Bytes>,
     messages: Arc<dyn CloseMessages>,
-    shutdown: CancellationToken,
+    shutdown: &Shutdown,
     on_close: OnClose,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     replay_then_stream_body(
@@ -83,7 +83,7 @@ pub fn replay_then_stream_body(
     settings: BodySettings,
     prelude: Option<Bytes>,
     messages: Arc<dyn CloseMessages>,
-    shutdown: CancellationToken,
+    shutdown: &Shutdown,
     on_close: OnClose,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let last_write = Instant::now();
@@ -95,11 +95,7 @@ pub fn replay_then_stream_body(
         heartbeat_due: Box::pin(tokio::time::sleep_until(last_write + settings.heartbeat)),
         settings,
         messages,
-        // A child of the server's token, one per body: polling a wait on a token locks that
-        // token's state and its waiter list, so with every body waiting on the one server
-        // token, each chunk of each connection took two locks all the runtime threads
-        // share; a child has its own, and is cancelled with its parent.
-        shutdown: Box::pin(shutdown.child_token().cancelled_owned()),
+        shutdown: shutdown.wait(),
         batch: Vec::new(),
         prelude,
         finished: false,
@@ -118,16 +114,15 @@ pub fn replay_then_stream_body(
 /// as long as the body instead of being made anew for every chunk: a new wait on a
 /// shutdown token locks that token's waiter list twice per chunk (register, deregister),
 /// and a new timer takes a lock of the timer wheel; kept, the wait stays registered and
-/// moving the timer to a later deadline is a lock-free update (`Sleep::reset`). The wait
-/// is on the body's own child of the server's token, whose locks no other connection
-/// takes.
+/// moving the timer to a later deadline is a lock-free update (`Sleep::reset`). Polled
+/// again, the wait reads a flag and takes no lock ([`ShutdownWait`]).
 struct BodyWriter {
     replay: Option<ReplayFeed>,
     outbox: Arc<Outbox>,
     encoder: Encoder,
     settings: BodySettings,
     messages: Arc<dyn CloseMessages>,
-    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    shutdown: ShutdownWait,
     last_write: Instant,
     heartbeat_due: Pin<Box<Sleep>>,
     batch: Vec<Segment>,
@@ -152,7 +147,7 @@ impl BodyWriter {
         while let Some(replay) = &mut self.replay {
             tokio::select! {
                 biased;
-                () = self.shutdown.as_mut() => return Some(self.close_operational()),
+                () = &mut self.shutdown => return Some(self.close_operational()),
                 replayed = replay.recv() => match replayed {
                     Some(segment) if segment.is_empty() => {}
                     Some(segment) => {
@@ -166,7 +161,7 @@ impl BodyWriter {
         }
         tokio::select! {
             biased;
-            () = self.shutdown.as_mut() => Some(self.close_operational()),
+            () = &mut self.shutdown => Some(self.close_operational()),
             closed = self.outbox.next_batch(&mut self.batch, self.settings.max_batch_bytes) => {
                 let chunk = match closed {
                     None => self.write_batch(),
@@ -393,7 +388,7 @@ mod tests {
             settings(Encoding::Gzip),
             None,
             Arc::new(Texts),
-            CancellationToken::new(),
+            &Shutdown::new(),
             Box::new(move |why| *c.lock().unwrap() = Some(why.to_owned())),
         );
         let mut body = Box::pin(body);
@@ -457,13 +452,13 @@ mod tests {
             Arc::new(Outbox::new(1 << 20, Encoding::Gzip)),
             Arc::new(Outbox::new(1 << 20, Encoding::Gzip)),
         );
-        let b_shutdown = CancellationToken::new();
+        let b_shutdown = Shutdown::new();
         let mut a = Box::pin(stream_body(
             a_outbox.clone(),
             settings(Encoding::Gzip),
             None,
             Arc::new(Texts),
-            CancellationToken::new(),
+            &Shutdown::new(),
             Box::new(|_| {}),
         ));
         let mut b = Box::pin(stream_body(
@@ -471,7 +466,7 @@ mod tests {
             settings(Encoding::Gzip),
             Some(Bytes::from_static(b"{\"meta\":true}\r\n")),
             Arc::new(Texts),
-            b_shutdown.clone(),
+            &b_shutdown,
             Box::new(|_| {}),
         ));
         let (mut a_body, mut b_body) = (Vec::new(), Vec::new());
@@ -501,7 +496,7 @@ mod tests {
         let chunk = next(&mut a, &mut a_body).await;
         assert_eq!(a_chunks.feed(&chunk), "{\"closed\":\"SlowConsumer\"}\r\n");
         assert!(a.next().await.is_none());
-        b_shutdown.cancel();
+        b_shutdown.begin();
         let chunk = next(&mut b, &mut b_body).await;
         assert_eq!(b_chunks.feed(&chunk), "{\"closed\":\"Operational\"}\r\n");
         assert!(b.next().await.is_none());
@@ -527,7 +522,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn identity_body_with_prelude_and_shutdown() {
         let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
-        let shutdown = CancellationToken::new();
+        let shutdown = Shutdown::new();
         let body = stream_body(
             outbox.clone(),
             settings(Encoding::Identity),
@@ -535,7 +530,7 @@ mod tests {
                 b"{\"type\":\"connection_metadata\"}\r\n",
             )),
             Arc::new(Texts),
-            shutdown.clone(),
+            &shutdown,
             Box::new(|_| {}),
         );
         let mut body = Box::pin(body);
@@ -545,7 +540,7 @@ mod tests {
         );
         outbox.push(Bytes::from_static(b"post\r\n"));
         assert_eq!(body.next().await.unwrap().unwrap(), &b"post\r\n"[..]);
-        shutdown.cancel();
+        shutdown.begin();
         assert_eq!(
             body.next().await.unwrap().unwrap(),
             &b"{\"closed\":\"Operational\"}\r\n"[..]
@@ -563,7 +558,7 @@ mod tests {
             settings(Encoding::Identity),
             None,
             Arc::new(Texts),
-            CancellationToken::new(),
+            &Shutdown::new(),
             Box::new(|_| {}),
         );
         let mut body = Box::pin(body);
@@ -592,18 +587,18 @@ mod tests {
     async fn shutdown_during_a_replay_closes_with_the_operational_message() {
         let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
         let (_tx, rx) = tokio::sync::mpsc::channel::<Segment>(1);
-        let shutdown = CancellationToken::new();
+        let shutdown = Shutdown::new();
         let body = replay_then_stream_body(
             Some(rx),
             outbox,
             settings(Encoding::Identity),
             None,
             Arc::new(Texts),
-            shutdown.clone(),
+            &shutdown,
             Box::new(|_| {}),
         );
         let mut body = Box::pin(body);
-        shutdown.cancel();
+        shutdown.begin();
         assert_eq!(
             body.next().await.unwrap().unwrap(),
             &b"{\"closed\":\"Operational\"}\r\n"[..]
@@ -621,7 +616,7 @@ mod tests {
             settings(Encoding::Gzip),
             None,
             Arc::new(Texts),
-            CancellationToken::new(),
+            &Shutdown::new(),
             Box::new(move |why| *c.lock().unwrap() = Some(why.to_owned())),
         );
         drop(body);
