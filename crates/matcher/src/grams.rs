@@ -97,15 +97,23 @@ pub(crate) fn gram_bit(gram: u32) -> u16 {
 }
 
 /// Per bucket, how many anchor grams of rules fall in it.
+///
+/// The counts (256 KiB) are only touched when rules come and go; a post's grams, one per
+/// byte of its text, are checked against a bit per bucket (8 KiB, which stays in the
+/// first-level cache), set while the bucket's count is not zero. Read from the counts,
+/// the check was a cache miss per gram at 100,000 rules (docs/performance.md, "Matching
+/// cost").
 #[derive(Debug, Clone)]
 pub(crate) struct GramCounts {
     counts: Box<[u32]>,
+    occupied: Box<[u64]>,
 }
 
 impl Default for GramCounts {
     fn default() -> Self {
         Self {
             counts: vec![0; BUCKETS].into_boxed_slice(),
+            occupied: vec![0; BUCKETS / 64].into_boxed_slice(),
         }
     }
 }
@@ -113,18 +121,25 @@ impl Default for GramCounts {
 impl GramCounts {
     /// Records one more rule anchored on `gram`.
     pub(crate) fn add(&mut self, gram: u32) {
-        self.counts[bucket(gram)] += 1;
+        let b = bucket(gram);
+        self.counts[b] += 1;
+        self.occupied[b / 64] |= 1 << (b % 64);
     }
 
     /// Forgets one rule anchored on `gram`.
     pub(crate) fn remove(&mut self, gram: u32) {
-        self.counts[bucket(gram)] -= 1;
+        let b = bucket(gram);
+        self.counts[b] -= 1;
+        if self.counts[b] == 0 {
+            self.occupied[b / 64] &= !(1 << (b % 64));
+        }
     }
 
     /// Whether some rule may be anchored on `gram`.
     #[inline]
     pub(crate) fn may_have(&self, gram: u32) -> bool {
-        self.counts[bucket(gram)] != 0
+        let b = bucket(gram);
+        self.occupied[b / 64] & (1 << (b % 64)) != 0
     }
 }
 
@@ -157,5 +172,45 @@ mod tests {
         assert!(counts.may_have(g));
         counts.remove(g);
         assert!(!counts.may_have(g));
+    }
+
+    #[test]
+    fn the_bits_say_what_the_counts_say_through_adds_and_removes() {
+        let mut counts = GramCounts::default();
+        // Grams that share buckets and words of the bitset, added and removed interleaved.
+        let grams: Vec<u32> = (0..5000u32)
+            .map(|i| i.wrapping_mul(2_654_435_761) ^ i)
+            .collect();
+        let check = |counts: &GramCounts| {
+            for b in 0..BUCKETS {
+                let bit = counts.occupied[b / 64] & (1 << (b % 64)) != 0;
+                assert_eq!(bit, counts.counts[b] != 0, "bucket {b}");
+            }
+            for &g in &grams {
+                assert_eq!(counts.may_have(g), counts.counts[bucket(g)] != 0);
+            }
+        };
+        for (i, &g) in grams.iter().enumerate() {
+            counts.add(g);
+            if i % 3 == 0 {
+                counts.add(g);
+            }
+        }
+        check(&counts);
+        for (i, &g) in grams.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+            counts.remove(g);
+            if i % 3 == 0 {
+                counts.remove(g);
+            }
+        }
+        check(&counts);
+        for (i, &g) in grams.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+            counts.remove(g);
+            if i % 3 == 0 {
+                counts.remove(g);
+            }
+        }
+        check(&counts);
+        assert!(counts.occupied.iter().all(|&w| w == 0), "all removed");
     }
 }

@@ -16,8 +16,6 @@
 //! are not touched. The key is recognised when it is spelled without escape sequences,
 //! which is how every producer writes it.
 
-use std::io::Write as _;
-
 use crate::json;
 
 /// One rule that matched, as it appears in `matching_rules`.
@@ -87,6 +85,9 @@ pub fn write_matching_rules<'r, I>(rules: I, out: &mut Vec<u8>)
 where
     I: IntoIterator<Item = MatchedRule<'r>>,
 {
+    // itoa rather than `write!`: the formatting machinery cost `sluice match` 4 % of its
+    // time at 100,000 rules, where most posts match several.
+    let mut digits = itoa::Buffer::new();
     out.push(b'[');
     for (i, rule) in rules.into_iter().enumerate() {
         if i > 0 {
@@ -95,8 +96,12 @@ where
         out.extend_from_slice(b"{\"tag\":");
         json::to_writer(&mut *out, &rule.tag)
             .expect("a string or null always serialises into a Vec");
-        write!(out, ",\"id\":{0},\"id_str\":\"{0}\"}}", rule.id)
-            .expect("writing into a Vec cannot fail");
+        let id = digits.format(rule.id).as_bytes();
+        out.extend_from_slice(b",\"id\":");
+        out.extend_from_slice(id);
+        out.extend_from_slice(b",\"id_str\":\"");
+        out.extend_from_slice(id);
+        out.extend_from_slice(b"\"}");
     }
     out.push(b']');
 }
