@@ -74,17 +74,18 @@ impl StreamUsage {
 }
 
 /// A ring of per-minute match counts: slot `minute % 60` holds that minute's counts until
-/// the same slot is needed an hour later.
+/// the same slot is needed an hour later. A slot is updated for every rule a delivered
+/// post matched: hashbrown's hasher, not std's SipHash (the ids are the server's own).
 #[derive(Default)]
 struct RuleMinutes {
-    slots: Vec<(i64, HashMap<u64, u32>)>,
+    slots: Vec<(i64, hashbrown::HashMap<u64, u32>)>,
 }
 
 impl RuleMinutes {
     fn add(&mut self, minute: i64, matches: &[(u64, u32)]) {
         if self.slots.is_empty() {
             self.slots = (0..RULE_MINUTES)
-                .map(|_| (i64::MIN, HashMap::new()))
+                .map(|_| (i64::MIN, hashbrown::HashMap::new()))
                 .collect();
         }
         let slot = &mut self.slots[minute.rem_euclid(RULE_MINUTES as i64) as usize];
