@@ -81,7 +81,8 @@ pub struct Shared {
     pub(crate) console: crate::console::session::ConsoleSessions,
     /// How the server behaves.
     pub settings: Settings,
-    /// Cancelled when the server shuts down: streams send the operational message and end.
+    /// Begun (its flag, then its token) when the server shuts down: streams send the
+    /// operational message and end.
     pub shutdown: crate::shutdown::Shutdown,
     /// X's rate limits.
     pub limits: Limits,

@@ -114,7 +114,7 @@ impl Board {
     }
 
     /// Opens post `k`'s window: from now until [`close_window`](Self::close_window),
-    /// connections keep what they read to decode later.
+    /// gzip connections (those woken to decode) keep what they read to decode later.
     pub fn open_window(&self, k: usize) {
         self.window.store(k + 1, Ordering::Relaxed);
     }
