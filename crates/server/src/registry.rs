@@ -10,13 +10,13 @@
 //! replay jobs match against them alone.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use indexmap::IndexMap;
+use indexmap::map::Entry;
 use sluice_matcher::{MatcherReader, MatcherWriter, Scratch, SharedMatcher};
 use sluice_model::PostView;
 use sluice_rules::Rule;
@@ -268,8 +268,10 @@ impl RuleBook {
         f: impl FnOnce(&mut dyn Iterator<Item = (u64, Option<&str>)>) -> R,
     ) -> R {
         let tags = self.tags.read().unwrap_or_else(|e| e.into_inner());
-        let empty = hashbrown::HashMap::new();
-        let tags = tags.as_ref().unwrap_or(&empty);
+        // A retired stream has no tags: no rule of it is reported.
+        let Some(tags) = tags.as_ref() else {
+            return f(&mut std::iter::empty());
+        };
         let mut iter = ids
             .iter()
             .filter_map(|id| tags.get(id).map(|t| (*id, t.as_deref())));
@@ -333,7 +335,7 @@ pub struct Connections {
 #[derive(Default)]
 struct ConnectionList {
     by_id: IndexMap<u64, Arc<Connection>>,
-    per_partition: HashMap<Option<u32>, usize>,
+    per_partition: IndexMap<Option<u32>, usize>,
 }
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
@@ -373,12 +375,10 @@ impl Connections {
         {
             *count.get_mut() -= 1;
             if *count.get() == 0 {
-                count.remove();
+                count.swap_remove();
             }
         }
-        if list.per_partition.is_empty() {
-            list.per_partition = HashMap::new();
-        }
+        release_spare(&mut list.per_partition);
         release_spare(&mut list.by_id);
     }
 
