@@ -19,7 +19,7 @@ use crate::gate::str_bit;
 use crate::geo::point_cell;
 use crate::grams::GramSet;
 use crate::index::cell_key;
-use crate::intern::{Interner, UNKNOWN};
+use crate::intern::{Interner, Lookup, UNKNOWN};
 
 /// One tokenized field.
 #[derive(Debug, Default, Clone)]
@@ -46,6 +46,8 @@ pub(crate) struct Features {
     field_count: usize,
     /// Per interned token id: (epoch it was last seen, mask of field kinds it occurs in).
     pub(crate) token_state: Vec<(u32, u16)>,
+    /// The lookups of a field's tokens, started together.
+    lookups: Vec<Lookup>,
     /// Each (field kind, token id) of the post, once.
     pub(crate) token_keys: Vec<(FieldKind, u32)>,
     /// Backing text of `strs`.
@@ -427,8 +429,13 @@ impl Features {
         text.clear();
         text.push(raw);
         ids.clear();
-        for token in text.tokens() {
-            let id = interner.get(token).unwrap_or(UNKNOWN);
+        // Every lookup is started before any is finished, so that their cache misses
+        // overlap (see `table`).
+        self.lookups.clear();
+        self.lookups
+            .extend(text.tokens().map(|token| interner.start(token)));
+        for (lookup, token) in self.lookups.iter().zip(text.tokens()) {
+            let id = interner.finish(lookup, token).unwrap_or(UNKNOWN);
             ids.push(id);
             if id == UNKNOWN {
                 continue;

@@ -25,6 +25,7 @@ use crate::compile::{
 use crate::geo::{box_cells, circle_cells};
 use crate::grams::GramCounts;
 use crate::intern::Interner;
+use crate::table::PrefetchMap;
 use sluice_rules::HasKind;
 
 /// A rule slot: the dense index of a rule in the matcher's rule table.
@@ -108,8 +109,9 @@ impl Default for SubstringIndex {
 /// Every posting table.
 #[derive(Debug, Clone)]
 pub(crate) struct Index {
-    /// (field kind, token id) → rules; key `id << 4 | kind`.
-    pub(crate) tokens: HashMap<u64, Postings>,
+    /// (field kind, token id) → rules; key [`token_key`], whose lookups a post starts
+    /// ahead (see `table`).
+    pub(crate) tokens: PrefetchMap<u64, Postings>,
     /// Per [`StrKind`]: value → rules.
     pub(crate) strs: Vec<HashMap<Box<str>, Postings>>,
     /// (kind, value) → rules.
@@ -127,7 +129,7 @@ pub(crate) struct Index {
 impl Default for Index {
     fn default() -> Self {
         Self {
-            tokens: HashMap::new(),
+            tokens: PrefetchMap::default(),
             strs: vec![HashMap::new(); STR_KINDS],
             nums: HashMap::new(),
             flags: vec![Vec::new(); FLAGS],
@@ -138,7 +140,8 @@ impl Default for Index {
     }
 }
 
-/// The `tokens` key of a (field kind, token id) pair.
+/// The `tokens` key of a (field kind, token id) pair: `id << 4 | kind`, below 2^36, so never
+/// `u64::MAX`, the table's vacant key.
 #[inline]
 pub(crate) fn token_key(kind: FieldKind, id: u32) -> u64 {
     u64::from(id) << 4 | kind as u64
@@ -161,7 +164,7 @@ impl Index {
         match key {
             Key::Token(kind, id) => self
                 .tokens
-                .get(&token_key(*kind, *id))
+                .get(token_key(*kind, *id))
                 .map_or(0, |list| list.len()),
             Key::Str(kind, v) => self.strs[*kind as usize]
                 .get(v)
@@ -215,10 +218,7 @@ impl Index {
         for key in keys {
             match key {
                 Key::Token(kind, id) => {
-                    self.tokens
-                        .entry(token_key(*kind, *id))
-                        .or_default()
-                        .push(slot);
+                    self.tokens.get_or_default(token_key(*kind, *id)).push(slot);
                 }
                 Key::Str(kind, v) => {
                     self.strs[*kind as usize]
@@ -267,7 +267,15 @@ impl Index {
         for key in keys {
             match key {
                 Key::Token(kind, id) => {
-                    remove_from_map(&mut self.tokens, &token_key(*kind, *id), slot)
+                    let key = token_key(*kind, *id);
+                    let list = self
+                        .tokens
+                        .get_mut(key)
+                        .expect("an indexed rule's key has a posting");
+                    list.swap_remove(position(list, slot));
+                    if list.is_empty() {
+                        self.tokens.remove(key);
+                    }
                 }
                 Key::Str(kind, v) => remove_from_map(&mut self.strs[*kind as usize], &**v, slot),
                 Key::Num(kind, v) => remove_from_map(&mut self.nums, &(*kind, *v), slot),

@@ -8,6 +8,8 @@
 
 use hashbrown::HashMap;
 
+use crate::table::{Hashed, PrefetchMap};
+
 /// The id of a post token no rule mentions; never equal to an interned id.
 pub(crate) const UNKNOWN: u32 = u32::MAX;
 
@@ -16,7 +18,8 @@ const SHORT: usize = 15;
 
 /// A token of at most [`SHORT`] bytes packed into an integer (bytes, then the length in the
 /// top byte), so that looking it up compares integers instead of following a pointer to a
-/// heap string: a post's tokens are looked up one by one and most are short.
+/// heap string: a post's tokens are looked up one by one and most are short. The top byte
+/// is at most 15, so no token packs to `u128::MAX`, the table's vacant key.
 #[inline]
 fn short_key(token: &str) -> Option<u128> {
     let bytes = token.as_bytes();
@@ -29,11 +32,20 @@ fn short_key(token: &str) -> Option<u128> {
     Some(u128::from_le_bytes(buf))
 }
 
+/// A lookup begun by [`Interner::start`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Lookup {
+    /// A short token: its packed key and hash.
+    Short(Hashed<u128>),
+    /// A long token, looked up by its text.
+    Long,
+}
+
 /// A reference-counted string → id table with id reuse.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Interner {
     /// Tokens of at most [`SHORT`] bytes, by [`short_key`].
-    short: HashMap<u128, u32>,
+    short: PrefetchMap<u128, u32>,
     /// Longer tokens.
     long: HashMap<Box<str>, u32>,
     /// Per id: the token (empty when the id is free) and how many rule references it has.
@@ -46,8 +58,32 @@ impl Interner {
     #[inline]
     pub(crate) fn get(&self, token: &str) -> Option<u32> {
         match short_key(token) {
-            Some(key) => self.short.get(&key).copied(),
+            Some(key) => self.short.get(key).copied(),
             None => self.long.get(token).copied(),
+        }
+    }
+
+    /// Starts looking `token` up: hashes it and asks for the cache line its answer is in.
+    /// Calling this for each of a field's tokens before [`finish`](Self::finish) on any of
+    /// them lets their cache misses overlap.
+    #[inline]
+    pub(crate) fn start(&self, token: &str) -> Lookup {
+        match short_key(token) {
+            Some(key) => {
+                let hashed = self.short.hashed(key);
+                self.short.prefetch(&hashed);
+                Lookup::Short(hashed)
+            }
+            None => Lookup::Long,
+        }
+    }
+
+    /// The id of `token`, whose lookup `lookup` [`start`](Self::start)ed.
+    #[inline]
+    pub(crate) fn finish(&self, lookup: &Lookup, token: &str) -> Option<u32> {
+        match lookup {
+            Lookup::Short(hashed) => self.short.get_hashed(hashed).copied(),
+            Lookup::Long => self.long.get(token).copied(),
         }
     }
 
@@ -83,9 +119,11 @@ impl Interner {
             }
         };
         match short_key(token) {
-            Some(key) => self.short.insert(key, id),
-            None => self.long.insert(boxed, id),
-        };
+            Some(key) => *self.short.get_or_default(key) = id,
+            None => {
+                self.long.insert(boxed, id);
+            }
+        }
         id
     }
 
@@ -96,9 +134,13 @@ impl Interner {
         if entry.1 == 0 {
             let token = std::mem::take(&mut entry.0);
             match short_key(&token) {
-                Some(key) => self.short.remove(&key),
-                None => self.long.remove(&*token),
-            };
+                Some(key) => {
+                    self.short.remove(key);
+                }
+                None => {
+                    self.long.remove(&*token);
+                }
+            }
             self.free.push(id);
         }
     }

@@ -10,6 +10,8 @@ use crate::features::Features;
 use crate::gate::Gate;
 use crate::index::{Index, Key, Slot, anchors, quadgram, token_key, trigram};
 use crate::intern::Interner;
+use crate::prefetch;
+use crate::table::Hashed;
 
 /// What a caller identifies its rules by: a rule id for one stream's rules, or a (stream,
 /// rule id) pair for an index that holds the rules of many streams. Matches are reported in
@@ -82,6 +84,8 @@ pub struct Scratch {
     candidates: Vec<Slot>,
     /// Per [`SubstrSource`]: the post's quadgrams that may have postings.
     gram_hits: [Vec<u32>; 2],
+    /// The post's token keys, hashed, their lookups started together.
+    token_lookups: Vec<Hashed<u64>>,
 }
 
 impl Matcher<u64> {
@@ -259,6 +263,7 @@ impl<K: RuleKey> Matcher<K> {
             marks,
             candidates,
             gram_hits,
+            token_lookups,
         } = scratch;
         features.load(post, &self.interner, self.wanted_fields());
         let epoch = features.epoch;
@@ -308,8 +313,16 @@ impl<K: RuleKey> Matcher<K> {
         };
 
         mark_all(&self.index.always);
-        for &(kind, id) in &features.token_keys {
-            if let Some(list) = self.index.tokens.get(&token_key(kind, id)) {
+        // All the token lookups are started before any is finished, so that their cache
+        // misses overlap (see `table`).
+        token_lookups.clear();
+        token_lookups.extend(features.token_keys.iter().map(|&(kind, id)| {
+            let key = self.index.tokens.hashed(token_key(kind, id));
+            self.index.tokens.prefetch(&key);
+            key
+        }));
+        for key in token_lookups.iter() {
+            if let Some(list) = self.index.tokens.get_hashed(key) {
                 mark_all(list);
             }
         }
@@ -394,21 +407,6 @@ impl<K: RuleKey> Matcher<K> {
 
 /// How many candidates ahead [`Matcher::keep_passing`] and the evaluation loop prefetch.
 const PREFETCH: usize = 8;
-
-/// Hints the CPU to bring `value`'s cache line in, without waiting for it.
-#[inline(always)]
-fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: SSE is part of the x86_64 baseline, so the instruction exists; a
-        // prefetch is only a hint, reads nothing and cannot fault, and `value` is a live
-        // reference anyway.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast::<i8>()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,286 @@
+//! A hash table whose lookups can be started ahead: the two tables a post probes once per
+//! token (the interner's short tokens, and the index's token postings) are of this kind.
+//!
+//! Written by hand because starting a lookup ahead is the point. A post's tokens are looked
+//! up one after another, and at 100,000 rules these tables are far larger than the L2
+//! cache: with `hashbrown`, each lookup stalled on its bucket (in `perf annotate` of
+//! `sluice match`, about a third of the time spent loading a post's fields, and most of the
+//! time spent probing its token postings). hashbrown keeps its bucket addresses private, so
+//! nothing can ask for a bucket before probing it. Here [`PrefetchMap::prefetch`] computes
+//! a key's home slot and requests its cache line, so that a caller can start the lookups of
+//! all its keys and then finish them, their cache misses overlapping instead of queueing.
+//!
+//! Open addressing with linear probing, the key and value side by side in a 32-byte slot,
+//! at most half the slots used; deletion shifts the following entries back (no tombstones:
+//! a matcher that adds and removes rules forever never needs a rebuild to stay fast).
+
+use std::hash::{BuildHasher, Hash};
+
+use hashbrown::DefaultHashBuilder;
+
+/// A key type with one value that is never a real key, marking a vacant slot.
+pub(crate) trait TableKey: Copy + Eq + Hash {
+    /// The value no real key takes.
+    const VACANT: Self;
+}
+
+/// The smallest table allocated once a key is inserted.
+const MIN_SLOTS: usize = 16;
+
+/// One slot. Aligned to 32 bytes, so a slot of at most 32 bytes (those of both users) sits
+/// in one cache line.
+#[derive(Debug, Clone)]
+#[repr(C, align(32))]
+struct Entry<K, V> {
+    key: K,
+    value: V,
+}
+
+/// `K` → `V`, with lookups that can be started ahead ([`hashed`](Self::hashed),
+/// [`prefetch`](Self::prefetch), then [`get_hashed`](Self::get_hashed)).
+#[derive(Debug, Clone)]
+pub(crate) struct PrefetchMap<K, V> {
+    /// A power of two in length (or empty), at most half of them occupied.
+    slots: Vec<Entry<K, V>>,
+    len: usize,
+    hasher: DefaultHashBuilder,
+}
+
+impl<K, V> Default for PrefetchMap<K, V> {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            len: 0,
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+}
+
+/// A key with its hash, computed once for [`PrefetchMap::prefetch`] and reused by
+/// [`PrefetchMap::get_hashed`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hashed<K> {
+    key: K,
+    hash: u64,
+}
+
+impl<K: TableKey, V: Clone + Default> PrefetchMap<K, V> {
+    /// Number of keys held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no key is held.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `key` with its hash.
+    #[inline]
+    pub(crate) fn hashed(&self, key: K) -> Hashed<K> {
+        Hashed {
+            key,
+            hash: self.hasher.hash_one(key),
+        }
+    }
+
+    /// Asks the CPU for the cache line of `key`'s home slot, without waiting for it.
+    #[inline]
+    pub(crate) fn prefetch(&self, key: &Hashed<K>) {
+        if let Some(slot) = self.slots.get(self.home(key.hash)) {
+            crate::prefetch(slot);
+        }
+    }
+
+    /// The value of `key`.
+    #[inline]
+    pub(crate) fn get(&self, key: K) -> Option<&V> {
+        self.get_hashed(&self.hashed(key))
+    }
+
+    /// The value of an already hashed key.
+    #[inline]
+    pub(crate) fn get_hashed(&self, key: &Hashed<K>) -> Option<&V> {
+        self.find(key).map(|at| &self.slots[at].value)
+    }
+
+    /// The value of `key`, inserted as `V::default()` if absent.
+    pub(crate) fn get_or_default(&mut self, key: K) -> &mut V {
+        debug_assert!(key != K::VACANT);
+        let hashed = self.hashed(key);
+        let at = match self.find(&hashed) {
+            Some(at) => at,
+            None => {
+                if (self.len + 1) * 2 > self.slots.len() {
+                    self.grow();
+                }
+                let at = self.vacant_for(hashed.hash);
+                self.slots[at].key = key;
+                self.len += 1;
+                at
+            }
+        };
+        &mut self.slots[at].value
+    }
+
+    /// The value of `key`, for changing it in place.
+    pub(crate) fn get_mut(&mut self, key: K) -> Option<&mut V> {
+        let at = self.find(&self.hashed(key))?;
+        Some(&mut self.slots[at].value)
+    }
+
+    /// Removes `key` and returns its value, if present.
+    pub(crate) fn remove(&mut self, key: K) -> Option<V> {
+        let at = self.find(&self.hashed(key))?;
+        let value = std::mem::take(&mut self.slots[at].value);
+        // Backward shift: move each following entry of the run into the hole when its home
+        // slot does not lie cyclically after the hole, so that every key stays reachable
+        // from its home without passing a vacant slot.
+        let mask = self.slots.len() - 1;
+        let mut hole = at;
+        let mut next = (hole + 1) & mask;
+        while self.slots[next].key != K::VACANT {
+            let home = self.home(self.hasher.hash_one(self.slots[next].key));
+            if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(hole) & mask) {
+                self.slots.swap(hole, next);
+                hole = next;
+            }
+            next = (next + 1) & mask;
+        }
+        self.slots[hole].key = K::VACANT;
+        self.len -= 1;
+        Some(value)
+    }
+
+    /// Where `key` is.
+    #[inline]
+    fn find(&self, key: &Hashed<K>) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = self.home(key.hash);
+        loop {
+            let slot = &self.slots[at].key;
+            if *slot == key.key {
+                return Some(at);
+            }
+            if *slot == K::VACANT {
+                return None;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The home slot of a hash: its low bits (the hasher mixes every bit of the key into
+    /// them).
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        (hash as usize) & self.slots.len().wrapping_sub(1)
+    }
+
+    /// The first vacant slot from `hash`'s home.
+    fn vacant_for(&self, hash: u64) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut at = self.home(hash);
+        while self.slots[at].key != K::VACANT {
+            at = (at + 1) & mask;
+        }
+        at
+    }
+
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(MIN_SLOTS);
+        let vacant = Entry {
+            key: K::VACANT,
+            value: V::default(),
+        };
+        let old = std::mem::replace(&mut self.slots, vec![vacant; size]);
+        for slot in old.into_iter().filter(|s| s.key != K::VACANT) {
+            let at = self.vacant_for(self.hasher.hash_one(slot.key));
+            self.slots[at] = slot;
+        }
+    }
+}
+
+impl TableKey for u128 {
+    const VACANT: Self = u128::MAX;
+}
+
+impl TableKey for u64 {
+    const VACANT: Self = u64::MAX;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Random inserts, changes and removes against std's map, with few keys so that the
+    /// table stays small, runs wrap around its end and shifts cross it.
+    #[test]
+    fn agrees_with_a_map_under_inserts_and_removes() {
+        let mut table: PrefetchMap<u64, Vec<u32>> = PrefetchMap::default();
+        let mut model: HashMap<u64, Vec<u32>> = HashMap::new();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for step in 0..200_000u32 {
+            let key = next() % 3_000;
+            match next() % 4 {
+                0 => assert_eq!(table.remove(key), model.remove(&key), "remove {key}"),
+                1 => {
+                    if let Some(value) = table.get_mut(key) {
+                        value.push(step);
+                    }
+                    if let Some(value) = model.get_mut(&key) {
+                        value.push(step);
+                    }
+                }
+                _ => {
+                    table.get_or_default(key).push(step);
+                    model.entry(key).or_default().push(step);
+                }
+            }
+            if step % 1_000 == 0 {
+                for probe in 0..3_000 {
+                    assert_eq!(table.get(probe), model.get(&probe), "key {probe}");
+                }
+            }
+            assert_eq!(table.len(), model.len());
+            assert_eq!(table.is_empty(), model.is_empty());
+        }
+        for (&key, value) in &model {
+            let hashed = table.hashed(key);
+            table.prefetch(&hashed);
+            assert_eq!(table.get_hashed(&hashed), Some(value));
+        }
+    }
+
+    #[test]
+    fn an_empty_table_finds_nothing() {
+        let mut table: PrefetchMap<u128, u32> = PrefetchMap::default();
+        let hashed = table.hashed(7);
+        table.prefetch(&hashed);
+        assert_eq!(table.get_hashed(&hashed), None);
+        assert_eq!(table.get(0), None);
+        assert_eq!(table.remove(0), None);
+        assert!(table.get_mut(0).is_none());
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn slots_of_both_users_fit_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Entry<u128, u32>>(), 32);
+        assert_eq!(
+            std::mem::size_of::<Entry<u64, crate::index::Postings>>(),
+            32
+        );
+    }
+}
