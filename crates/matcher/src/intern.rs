@@ -63,9 +63,10 @@ impl Interner {
         }
     }
 
-    /// Starts looking `token` up: hashes it and asks for the cache line its answer is in.
-    /// Calling this for each of a field's tokens before [`finish`](Self::finish) on any of
-    /// them lets their cache misses overlap.
+    /// Starts looking `token` up. A short token is hashed and the cache line of its home
+    /// slot requested (its entry is there or a slot or two further, if anywhere); a long
+    /// one is left for [`finish`](Self::finish). Calling this for each of a field's
+    /// tokens before finishing any of them lets their cache misses overlap.
     #[inline]
     pub(crate) fn start(&self, token: &str) -> Lookup {
         match short_key(token) {
@@ -191,5 +192,36 @@ mod tests {
         }
         assert_eq!(i.len(), 2);
         assert_eq!(i.get("a much longer token"), None);
+    }
+
+    #[test]
+    fn a_lookup_started_ahead_finds_what_get_finds() {
+        let mut i = Interner::default();
+        let words = [
+            "",
+            "cat",
+            "fifteen_bytes__",
+            "sixteen_bytes___",
+            "a much longer token",
+        ];
+        for w in words {
+            i.acquire(w);
+        }
+        let probes =
+            words
+                .iter()
+                .copied()
+                .chain(["dog", "fifteen_bytes_x", "another long absent token"]);
+        let started: Vec<(Lookup, &str)> = probes.map(|w| (i.start(w), w)).collect();
+        for (lookup, w) in &started {
+            assert_eq!(i.finish(lookup, w), i.get(w), "{w:?}");
+        }
+        assert_eq!(
+            started
+                .iter()
+                .filter(|(l, w)| i.finish(l, w).is_some())
+                .count(),
+            5
+        );
     }
 }

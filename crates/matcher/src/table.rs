@@ -1,5 +1,7 @@
-//! A hash table whose lookups can be started ahead: the two tables a post probes once per
-//! token (the interner's short tokens, and the index's token postings) are of this kind.
+//! A hash table whose lookups can be started ahead: the two tables a post probes for each
+//! of its tokens (the interner's table of tokens up to 15 bytes, probed once per token, and
+//! the index's token postings, probed once per distinct field and known token) are of this
+//! kind.
 //!
 //! Written by hand because starting a lookup ahead is the point. A post's tokens are looked
 //! up one after another, and at 100,000 rules these tables are far larger than the L2
@@ -261,6 +263,60 @@ mod tests {
             table.prefetch(&hashed);
             assert_eq!(table.get_hashed(&hashed), Some(value));
         }
+    }
+
+    /// Three keys whose home is the last slot fill it and wrap to the first two, pushing a
+    /// key whose home is the first slot to the third; removing keys shifts the ones after
+    /// them back across the end, each no further back than its home.
+    #[test]
+    fn a_run_wraps_around_the_end_and_shifts_back_across_it() {
+        let mut table: PrefetchMap<u64, u32> = PrefetchMap::default();
+        table.get_or_default(u64::MAX - 1);
+        table.remove(u64::MAX - 1);
+        assert_eq!(table.slots.len(), MIN_SLOTS);
+        let home = |table: &PrefetchMap<u64, u32>, key: u64| table.home(table.hasher.hash_one(key));
+        let last = MIN_SLOTS - 1;
+        let mut at_last = (0..).filter(|&k| home(&table, k) == last);
+        let wrapping: Vec<u64> = at_last.by_ref().take(3).collect();
+        let at_first = (0..).find(|&k| home(&table, k) == 0).unwrap();
+        for (n, &key) in wrapping.iter().enumerate() {
+            *table.get_or_default(key) = n as u32;
+        }
+        *table.get_or_default(at_first) = 9;
+        let keys_at = |table: &PrefetchMap<u64, u32>| -> Vec<u64> {
+            [last, 0, 1, 2]
+                .iter()
+                .map(|&at| table.slots[at].key)
+                .collect()
+        };
+        assert_eq!(
+            keys_at(&table),
+            [wrapping[0], wrapping[1], wrapping[2], at_first]
+        );
+        assert_eq!(table.remove(wrapping[0]), Some(0));
+        assert_eq!(
+            keys_at(&table),
+            [wrapping[1], wrapping[2], at_first, u64::VACANT]
+        );
+        assert_eq!(table.remove(wrapping[2]), Some(2));
+        assert_eq!(
+            keys_at(&table),
+            [wrapping[1], at_first, u64::VACANT, u64::VACANT]
+        );
+        assert_eq!(table.get(wrapping[1]), Some(&1));
+        assert_eq!(table.get(at_first), Some(&9));
+        assert_eq!(table.get(wrapping[0]), None);
+        assert_eq!(
+            table.slots.iter().filter(|s| s.key == u64::VACANT).count(),
+            MIN_SLOTS - 2
+        );
+        assert!(
+            table
+                .slots
+                .iter()
+                .filter(|s| s.key == u64::VACANT)
+                .all(|s| s.value == 0)
+        );
     }
 
     #[test]
