@@ -6,18 +6,19 @@
 //! set, answered with the validation endpoint's body), each distinct value gets a Snowflake
 //! id in file order (a repeated value is the same rule: the server would not create it
 //! twice, and the first occurrence's tag stays), and the rules are indexed. Posts are then
-//! streamed line by line: memory stays flat however long the file is, and each output line
-//! is written as soon as its post is matched (through a buffered stdout).
+//! streamed, read a block of lines at a time (`post_lines`): memory stays flat however
+//! long the file is, and each output line is written as soon as its post is matched
+//! (through a buffered stdout).
 //!
 //! With `--threads N` above 1 (the default: one per core), the rules are parsed on N
-//! threads (the index is still built by one), a reading thread reads lines
-//! ahead into a bounded queue, the lines at hand are matched in chunks on N threads
+//! threads (the index is still built by one), a reading thread reads blocks
+//! of lines ahead into a bounded queue, the lines at hand are matched in chunks on N threads
 //! ([`Workers`], the server's matching threads' helper), and the output is written in input
 //! order: the same bytes as on one thread, with at most a few thousand lines in flight.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ use sluice_rules::{Rule, RuleError};
 use sluice_server::workers::Workers;
 use sluice_wire::{RuleInput, RuleValue, RulesRequest, ValidationDetail, ValidationResponse};
 
+use super::post_lines::{LineReader, Lines};
+
 /// Exit code: every post line was read (matched or not).
 const EXIT_OK: u8 = 0;
 /// Exit code: an input could not be read, the rules body is malformed, or output failed.
@@ -41,14 +44,10 @@ const EXIT_INVALID_RULES: u8 = 2;
 /// Exit code: at least one post line was not valid post JSON and was skipped.
 const EXIT_BAD_POSTS: u8 = 3;
 
-/// Buffer size for reading posts and writing matches.
+/// Buffer size for writing matches.
 const IO_BUFFER: usize = 64 * 1024;
-/// Buffer size for reading posts ahead of the matching threads: the lines it holds are
-/// handed over together.
-const READ_AHEAD_BUFFER: usize = 1 << 20;
-
-/// The posts file or stdin, buffered.
-type Input = BufReader<Box<dyn Read + Send>>;
+/// The posts file or stdin, read a block at a time ([`LineReader`]).
+type Input = Box<dyn Read + Send>;
 
 const AFTER_HELP: &str = "\
 Output: one NDJSON line per post that matches at least one rule, in input order:
@@ -160,13 +159,8 @@ fn execute(args: &MatchArgs) -> Outcome {
             return Ok(EXIT_INVALID_RULES);
         }
     };
-    let buffer = if workers.is_none() {
-        IO_BUFFER
-    } else {
-        READ_AHEAD_BUFFER
-    };
     let indexed = indexing.elapsed();
-    let input = open(&args.posts, buffer)
+    let input = open(&args.posts)
         .map_err(|e| format!("cannot read posts {}: {e}", display(&args.posts)))?;
     let matching = Instant::now();
     let (outcome, counts) = match_posts(&rules, input, &args.posts, workers.as_ref());
@@ -411,45 +405,40 @@ fn match_line(
     Matched::Written
 }
 
-/// One thread reads, matches and writes, line by line, with reused buffers.
+/// One thread reads, matches and writes, a block of lines at a time, with reused buffers.
 fn match_on_this_thread(
     rules: &RuleSet,
-    mut input: Input,
+    input: Input,
     out: &mut Output<'_>,
 ) -> Result<(), Failure> {
-    let mut line = Vec::with_capacity(4096);
+    let mut reader = LineReader::new(input, READ_BLOCK);
     let mut record = Vec::with_capacity(256);
     let mut matched = Vec::new();
     let mut scratch = Scratch::default();
-    let mut line_no: u64 = 0;
-    loop {
-        line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Failure::Read(read_error(out.path, &e)))?;
-        if n == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        record.clear();
-        out.counts.posts += 1;
-        match match_line(rules, &mut scratch, &mut matched, &line, &mut record) {
-            Matched::Written => {
-                out.counts.matched += 1;
-                out.stdout.write_all(&record).map_err(Failure::Write)?;
+    while let Some(lines) = reader
+        .next_block()
+        .map_err(|e| Failure::Read(read_error(out.path, &e)))?
+    {
+        for (line_no, line) in lines.iter() {
+            record.clear();
+            out.counts.posts += 1;
+            match match_line(rules, &mut scratch, &mut matched, line, &mut record) {
+                Matched::Written => {
+                    out.counts.matched += 1;
+                    out.stdout.write_all(&record).map_err(Failure::Write)?;
+                }
+                Matched::Nothing => {}
+                Matched::Bad(e) => out.bad_line(line_no, &e),
             }
-            Matched::Nothing => {}
-            Matched::Bad(e) => out.bad_line(line_no, &e),
         }
     }
+    Ok(())
 }
 
-/// Most lines the reading thread hands over at once (fewer when no more are buffered).
-const READ_BATCH: usize = 64;
-/// Batches of lines read ahead of matching, at most: with the block being matched, what
+/// How much one read of the posts asks for: the whole lines it brings are handed over
+/// together (about 64 realistic posts).
+const READ_BLOCK: usize = 256 * 1024;
+/// Blocks of lines read ahead of matching, at most: with the lines being matched, what
 /// bounds memory however long the input is.
 const BATCHES_AHEAD: usize = 32;
 /// Lines matched together, about (the batches at hand are taken whole); fewer when no
@@ -458,15 +447,6 @@ const BATCHES_AHEAD: usize = 32;
 const BLOCK_LINES: usize = 2_048;
 /// Lines a matching thread takes at a time from a block.
 const CHUNK_LINES: usize = 16;
-
-/// Non-blank post lines as the reading thread hands them over: their bytes one after the
-/// other in one buffer (one allocation per batch, not per line), and each line's 1-based
-/// number and place in it.
-#[derive(Default)]
-struct Lines {
-    bytes: Vec<u8>,
-    lines: Vec<(u64, std::ops::Range<usize>)>,
-}
 
 /// What a matching thread made of a chunk of lines: the output lines, and the bad lines
 /// with their errors, in input order.
@@ -521,16 +501,7 @@ fn match_on_workers(
                 Err(mpsc::TryRecvError::Disconnected) => ended = true,
             }
         }
-        let block: Vec<(u64, &[u8])> = batches
-            .iter()
-            .flat_map(|batch| {
-                let bytes = &batch.bytes;
-                batch
-                    .lines
-                    .iter()
-                    .map(move |(line_no, at)| (*line_no, &bytes[at.clone()]))
-            })
-            .collect();
+        let block: Vec<(u64, &[u8])> = batches.iter().flat_map(Lines::iter).collect();
         let chunks = workers.map_chunks(&block, CHUNK_LINES, |(scratch, matched), lines| {
             let mut chunk = ChunkOutput::default();
             for (line_no, line) in lines {
@@ -561,57 +532,24 @@ fn match_on_workers(
     Ok(())
 }
 
-/// The reading thread: sends the non-blank lines of `input` with their numbers, in
-/// batches of the lines already buffered, then the read error if there is one, until the
-/// input ends or the receiver is gone.
-fn read_lines(mut input: Input, path: &Path, lines: &mpsc::SyncSender<Result<Lines, String>>) {
-    let mut line_no: u64 = 0;
+/// The reading thread: sends the non-blank lines of `input` a block at a time, then the
+/// read error if there is one, until the input ends or the receiver is gone.
+fn read_lines(input: Input, path: &Path, lines: &mpsc::SyncSender<Result<Lines, String>>) {
+    let mut reader = LineReader::new(input, READ_BLOCK);
     loop {
-        let mut batch = Lines::default();
-        // One line (waiting for it if need be), then those already read from the source.
-        let end = loop {
-            let start = batch.bytes.len();
-            match input.read_until(b'\n', &mut batch.bytes) {
-                Ok(0) => break ReadEnd::Input,
-                Ok(_) => {
-                    line_no += 1;
-                    if batch.bytes[start..].iter().all(u8::is_ascii_whitespace) {
-                        batch.bytes.truncate(start);
-                    } else {
-                        batch.lines.push((line_no, start..batch.bytes.len()));
-                    }
-                }
-                Err(e) => {
-                    batch.bytes.truncate(start);
-                    break ReadEnd::Failed(read_error(path, &e));
-                }
-            }
-            if batch.lines.len() >= READ_BATCH || input.buffer().is_empty() {
-                break ReadEnd::NotYet;
-            }
-        };
-        if !batch.lines.is_empty() && lines.send(Ok(batch)).is_err() {
-            return;
-        }
-        match end {
-            ReadEnd::NotYet => {}
-            ReadEnd::Input => return,
-            ReadEnd::Failed(message) => {
-                let _ = lines.send(Err(message));
+        let sent = match reader.next_block() {
+            Ok(Some(block)) if block.lines.is_empty() => Ok(()),
+            Ok(Some(block)) => lines.send(Ok(block)),
+            Ok(None) => return,
+            Err(e) => {
+                let _ = lines.send(Err(read_error(path, &e)));
                 return;
             }
+        };
+        if sent.is_err() {
+            return;
         }
     }
-}
-
-/// Why the reading thread stopped filling a batch.
-enum ReadEnd {
-    /// The batch is full, or no more lines are buffered: more may follow.
-    NotYet,
-    /// The input ended.
-    Input,
-    /// Reading failed: the message.
-    Failed(String),
 }
 
 /// The message of a failed read of the posts.
@@ -653,14 +591,13 @@ fn display(path: &Path) -> String {
     }
 }
 
-/// The posts input, buffered with `capacity` bytes.
-fn open(path: &Path, capacity: usize) -> io::Result<Input> {
-    let source: Box<dyn Read + Send> = if is_stdin(path) {
+/// The posts input.
+fn open(path: &Path) -> io::Result<Input> {
+    Ok(if is_stdin(path) {
         Box::new(io::stdin())
     } else {
         Box::new(File::open(path)?)
-    };
-    Ok(BufReader::with_capacity(capacity, source))
+    })
 }
 
 fn read_all(path: &Path) -> io::Result<Vec<u8>> {

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod ingest;
 pub mod match_cmd;
+mod post_lines;
 pub mod record;
 pub mod rules;
 pub mod rules_v2;
