@@ -389,6 +389,31 @@ fn unreadable_inputs_and_bad_rules_bodies_exit_1() {
     assert_eq!(missing_posts.status.code(), Some(1));
     assert!(stderr(&missing_posts).contains("/nonexistent/p"));
 
+    // A directory opens but cannot be read: the read error ends the run, on one thread
+    // (reading inline) and on two (a reading thread hands the error over).
+    let directory = rules.parent().expect("the test's directory");
+    for threads in ["1", "2"] {
+        let unreadable = run(
+            &[
+                "match",
+                "--threads",
+                threads,
+                "--rules",
+                rules.to_str().expect("UTF-8"),
+                "--posts",
+                directory.to_str().expect("UTF-8"),
+            ],
+            None,
+        );
+        assert_eq!(unreadable.status.code(), Some(1), "threads {threads}");
+        assert!(
+            stderr(&unreadable).contains("cannot read posts"),
+            "threads {threads}: {}",
+            stderr(&unreadable)
+        );
+        assert!(unreadable.stdout.is_empty(), "threads {threads}");
+    }
+
     let both_stdin = run(&["match", "--rules", "-", "--posts", "-"], Some(""));
     assert_eq!(both_stdin.status.code(), Some(1));
 }

@@ -4,18 +4,19 @@
 //!
 //! Reading line by line through a `BufReader` copied every byte twice (from the kernel
 //! into the reader's buffer, then into the line's) and found each end of line with the
-//! standard library's scalar search: 4 to 5 % of `sluice match`'s time in a profile at
-//! 100,000 rules, on the one thread that reads for every matching thread. A block is one
-//! `read` (more only for a line longer than a block), so output still follows a slow input
-//! such as an interactive stdin: what has arrived is handed over without waiting for a full
+//! standard library's scalar search: about 7 % of `sluice match`'s time in a profile at
+//! 100,000 rules, on the one thread that reads for every matching thread. A block ends
+//! with the first read that brings an end of line (a read of a file brings a whole block;
+//! a pipe's or a terminal's, what has arrived), so output still follows a slow input such
+//! as an interactive stdin: what has arrived is handed over without waiting for a full
 //! block.
 
 use std::io::{self, Read};
 use std::ops::Range;
 
-/// Non-blank lines as read: their bytes one after the other in one buffer (one allocation
-/// per block, not per line), and each line's 1-based number and place in it. A line keeps
-/// its end of line.
+/// The lines of a block: its bytes in one buffer (one allocation per block, not per line;
+/// blank lines included), and each non-blank line's 1-based number and place in it. A
+/// line keeps its end of line.
 #[derive(Debug, Default)]
 pub struct Lines {
     /// The block's bytes: whole lines only.
@@ -42,9 +43,7 @@ pub struct LineReader<R> {
     carry: Vec<u8>,
     /// Lines seen so far, blank ones included.
     line_no: u64,
-    /// A read failed after some whole lines of the block had been read: they are handed
-    /// over first, the error on the next call.
-    failed: Option<io::Error>,
+    /// The input ended, or a read failed.
     ended: bool,
 }
 
@@ -56,20 +55,16 @@ impl<R: Read> LineReader<R> {
             block: block.max(1),
             carry: Vec::new(),
             line_no: 0,
-            failed: None,
             ended: false,
         }
     }
 
     /// The next block's non-blank lines (possibly none, when a block held only blank
     /// lines), or `None` at the end of the input. A line without a final end of line is a
-    /// line when the input ends; when a read fails, the part of a line read before it is
-    /// dropped and the error returned once the lines before it were.
+    /// line when the input ends. A failed read ends the input with its error: the lines
+    /// before it were handed over in earlier blocks (a block ends as soon as a read brings
+    /// an end of line), and the part of a line read before it is dropped.
     pub fn next_block(&mut self) -> io::Result<Option<Lines>> {
-        if let Some(e) = self.failed.take() {
-            self.ended = true;
-            return Err(e);
-        }
         if self.ended {
             return Ok(None);
         }
@@ -100,18 +95,20 @@ impl<R: Read> LineReader<R> {
                     searched = bytes.len();
                 }
                 Err(e) => {
-                    bytes.truncate(filled);
-                    self.failed = Some(e);
-                    // The lines before the failed read are handed over; a part of a line
-                    // after them is dropped.
-                    break memchr::memrchr(b'\n', &bytes).map_or(0, |last| last + 1);
+                    self.ended = true;
+                    return Err(e);
                 }
             }
         };
-        if !self.ended && self.failed.is_none() {
+        if !self.ended {
             self.carry.extend_from_slice(&bytes[whole..]);
         }
         bytes.truncate(whole);
+        // A short read (a pipe, a terminal) leaves most of the block unused: give it back,
+        // so that the blocks queued ahead of the matching hold about what they read.
+        if bytes.capacity() > 2 * bytes.len() + 4096 {
+            bytes.shrink_to_fit();
+        }
         let lines = self.split(&bytes);
         if lines.is_empty() && self.ended {
             return Ok(None);
@@ -158,15 +155,24 @@ mod tests {
         }
     }
 
-    /// A reader that hands out at most `step` bytes a read, then fails if told to.
+    /// A reader that hands out at most `step` bytes a read, fails at the end if told to,
+    /// and, if told to, is interrupted (by a signal, say) before each read it answers.
+    #[derive(Default)]
     struct Trickle<'a> {
         data: &'a [u8],
         step: usize,
         fail_at_end: bool,
+        interrupts: bool,
+        interrupted: bool,
     }
 
     impl Read for Trickle<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.interrupts && !self.interrupted {
+                self.interrupted = true;
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            self.interrupted = false;
             if self.data.is_empty() && self.fail_at_end {
                 return Err(io::Error::other("disk on fire"));
             }
@@ -178,14 +184,14 @@ mod tests {
     }
 
     const INPUT: &[u8] =
-        b"{\"a\":1}\n\n  \r\n{\"b\":\"a line longer than any block here\"}\r\n{\"c\":3}";
+        b"{\"a\":1}\n\n  \r\n{\"b\":\"a line longer than most blocks here\"}\r\n{\"c\":3}";
 
     fn expected() -> Vec<(u64, String)> {
         vec![
             (1, "{\"a\":1}\n".to_owned()),
             (
                 4,
-                "{\"b\":\"a line longer than any block here\"}\r\n".to_owned(),
+                "{\"b\":\"a line longer than most blocks here\"}\r\n".to_owned(),
             ),
             (5, "{\"c\":3}".to_owned()),
         ]
@@ -195,14 +201,18 @@ mod tests {
     fn lines_are_the_same_whatever_the_block_and_read_sizes() {
         for block in [1, 2, 3, 7, 16, 64, 4096] {
             for step in [1, 2, 5, 13, 4096] {
-                let input = Trickle {
-                    data: INPUT,
-                    step,
-                    fail_at_end: false,
-                };
-                let (lines, failed) = read_all(input, block);
-                assert_eq!(lines, expected(), "block {block}, step {step}");
-                assert_eq!(failed, None);
+                for interrupts in [false, true] {
+                    let input = Trickle {
+                        data: INPUT,
+                        step,
+                        interrupts,
+                        ..Trickle::default()
+                    };
+                    let (lines, failed) = read_all(input, block);
+                    let case = format!("block {block}, step {step}, interrupts {interrupts}");
+                    assert_eq!(lines, expected(), "{case}");
+                    assert_eq!(failed, None, "{case}");
+                }
             }
         }
     }
@@ -216,20 +226,34 @@ mod tests {
 
     #[test]
     fn a_failed_read_comes_after_the_whole_lines_before_it() {
-        for block in [1, 4, 4096] {
+        for (block, step) in [(1, 3), (4, 3), (4096, 3), (4096, 5), (4096, 4096)] {
             let input = Trickle {
                 data: b"{\"a\":1}\n{\"b\":2}\n{\"c\":",
-                step: 3,
+                step,
                 fail_at_end: true,
+                interrupts: true,
+                ..Trickle::default()
             };
             let (lines, failed) = read_all(input, block);
             assert_eq!(
                 lines,
                 vec![(1, "{\"a\":1}\n".to_owned()), (2, "{\"b\":2}\n".to_owned())],
-                "block {block}"
+                "block {block}, step {step}"
             );
             assert_eq!(failed.as_deref(), Some("disk on fire"));
         }
+        let mut reader = LineReader::new(
+            Trickle {
+                data: b"{\"a\":1}\n",
+                step: 64,
+                fail_at_end: true,
+                ..Trickle::default()
+            },
+            64,
+        );
+        assert_eq!(reader.next_block().unwrap().unwrap().lines.len(), 1);
+        assert!(reader.next_block().is_err());
+        assert!(reader.next_block().unwrap().is_none(), "the input ended");
     }
 
     #[test]
@@ -239,7 +263,7 @@ mod tests {
             Trickle {
                 data: b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n",
                 step: 16,
-                fail_at_end: false,
+                ..Trickle::default()
             },
             1 << 20,
         );
