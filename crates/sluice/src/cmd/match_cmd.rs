@@ -14,7 +14,8 @@
 //! threads (the index is still built by one), a reading thread reads blocks
 //! of lines ahead into a bounded queue, the lines at hand are matched in chunks on N threads
 //! ([`Workers`], the server's matching threads' helper), and the output is written in input
-//! order: the same bytes as on one thread, with at most a few thousand lines in flight.
+//! order: the same bytes as on one thread, with at most 32 blocks of lines (256 KiB each at
+//! most) queued ahead of the lines being matched.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -405,7 +406,8 @@ fn match_line(
     Matched::Written
 }
 
-/// One thread reads, matches and writes, a block of lines at a time, with reused buffers.
+/// One thread reads, matches and writes, a block of lines at a time, with reused match
+/// and output buffers.
 fn match_on_this_thread(
     rules: &RuleSet,
     input: Input,
@@ -436,7 +438,7 @@ fn match_on_this_thread(
 }
 
 /// How much one read of the posts asks for: the whole lines it brings are handed over
-/// together (about 64 realistic posts).
+/// together (about 64 realistic posts from a file; a pipe's read may bring fewer).
 const READ_BLOCK: usize = 256 * 1024;
 /// Blocks of lines read ahead of matching, at most: with the lines being matched, what
 /// bounds memory however long the input is.
