@@ -161,8 +161,7 @@ fn execute(args: &MatchArgs) -> Outcome {
         }
     };
     let indexed = indexing.elapsed();
-    let input = open(&args.posts)
-        .map_err(|e| format!("cannot read posts {}: {e}", display(&args.posts)))?;
+    let input = open(&args.posts).map_err(|e| read_error(&args.posts, &e))?;
     let matching = Instant::now();
     let (outcome, counts) = match_posts(&rules, input, &args.posts, workers.as_ref());
     if args.stats {
