@@ -61,12 +61,18 @@ impl Nats {
             .spawn()
             .expect("starting nats-server");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        // An accepted connection alone does not prove it is ours: another process may
+        // have bound the port first (then ours exits). Only the NATS banner, with our
+        // child still running, says the server is up.
+        while !greets_as_nats(self.port) {
             if child.try_wait().expect("polling nats-server").is_some() {
                 return false;
             }
             assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(20));
+        }
+        if child.try_wait().expect("polling nats-server").is_some() {
+            return false;
         }
         self.child = Some(child);
         true
@@ -95,6 +101,18 @@ impl Nats {
 /// How many free ports [`Nats::start`] tries.
 const START_ATTEMPTS: usize = 5;
 
+/// Whether something on this loopback port accepts a connection and greets it the way
+/// nats-server does (`INFO {`).
+fn greets_as_nats(port: u16) -> bool {
+    use std::io::Read;
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut banner = [0u8; 6];
+    stream.read_exact(&mut banner).is_ok() && &banner == b"INFO {"
+}
+
 /// A loopback port no one listens on now.
 fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
@@ -107,5 +125,36 @@ fn free_port() -> u16 {
 impl Drop for Nats {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn a_listener_that_is_not_nats_is_not_taken_for_it() {
+        let listener = StdListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            // One that answers with something else, one that says nothing.
+            let (mut other, _) = listener.accept().unwrap();
+            other
+                .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                .unwrap();
+            let (_silent, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(1_500));
+        });
+        assert!(!greets_as_nats(port));
+        assert!(!greets_as_nats(port));
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_started_server_greets_as_nats() {
+        let nats = Nats::start();
+        assert!(greets_as_nats(nats.port));
     }
 }
