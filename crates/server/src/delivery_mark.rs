@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// lags behind the appends. The pipeline moves the mark before it looks at a batch's
 /// connections, and a connection registers under the lock delivery reads connections
 /// under, so a batch that missed the connection is always below the mark the backfill
-/// reads afterwards (no gap); a duplicate needs the registration to fall between the two
-/// steps.
+/// reads afterwards (no gap). A registration between the two steps gets live segments of
+/// a batch below the mark, which the replay sends too: the connection's outbox drops them
+/// (`Outbox::replayed_below`).
 #[derive(Debug)]
 pub struct DeliveryMark(AtomicU64);
 

@@ -419,7 +419,7 @@ impl Pipeline {
                     local: *p.datacenter == *datacenter,
                 })
                 .collect();
-            self.fanout.fan_out(&self.streams, &posts);
+            self.fanout.fan_out(&self.streams, &posts, next_seq);
         }
     }
 }

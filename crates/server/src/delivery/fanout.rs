@@ -126,7 +126,12 @@ impl Fanout {
     ///
     /// Long on purpose: the per-batch loop of live delivery (group, route, frame, compress,
     /// push), whose steps share the batch's reusable buffers.
-    pub fn fan_out(&mut self, streams: &[Arc<LiveStream>], posts: &[BatchPost<'_>]) {
+    pub fn fan_out(
+        &mut self,
+        streams: &[Arc<LiveStream>],
+        posts: &[BatchPost<'_>],
+        logged_below: Option<u64>,
+    ) {
         self.active.clear();
         for stream in streams {
             if stream.product().spec().delivery != Delivery::Live {
@@ -238,7 +243,7 @@ impl Fanout {
                     }
                     group.framed.push(&routed, post.raw, &group.format);
                     if group.framed.len() >= MAX_SEGMENT_BYTES {
-                        push_segment(group, deflater);
+                        push_segment(group, deflater, logged_below);
                     }
                 }
                 if delivered && !matches!(routed, Routed::Partition(_)) {
@@ -248,7 +253,7 @@ impl Fanout {
         }
         for route in active.iter_mut() {
             for group in route.groups.iter_mut() {
-                push_segment(group, deflater);
+                push_segment(group, deflater, logged_below);
             }
         }
         let now = now_ms();
@@ -310,8 +315,9 @@ impl Group {
 }
 
 /// Turns what `group` has gathered into a segment (compressed if it has gzip connections)
-/// and queues it for every connection of the group.
-fn push_segment(group: &mut Group, deflater: &mut Deflater) {
+/// and queues it for every connection of the group; `logged_below` is the batch's end in
+/// the log (see [`Outbox::push_live`]).
+fn push_segment(group: &mut Group, deflater: &mut Deflater, logged_below: Option<u64>) {
     let deflater = group.gzip.then_some(deflater);
     let Some((segment, messages)) = group.framed.take(deflater) else {
         return;
@@ -322,10 +328,10 @@ fn push_segment(group: &mut Group, deflater: &mut Deflater) {
             if !group.receives_like(c) {
                 return;
             }
-            match c.outbox.push(segment.clone()) {
+            match c.outbox.push_live(segment.clone(), logged_below) {
                 Pushed::Queued => queued += messages,
                 Pushed::Overflowed => telemetry::slow_consumer(),
-                Pushed::Closed => {}
+                Pushed::Closed | Pushed::Replayed => {}
             }
         });
     }
@@ -397,7 +403,7 @@ mod tests {
                 local: i != 1,
             })
             .collect();
-        Fanout::new(registry.rules(), 1).fan_out(std::slice::from_ref(&stream), &batch);
+        Fanout::new(registry.rules(), 1).fan_out(std::slice::from_ref(&stream), &batch, None);
 
         // Usage: the two matching posts, once each however many connections got them;
         // rule 7 matched both.
@@ -495,7 +501,7 @@ mod tests {
             };
             let (acme_connection, acme_outbox) = open(&acme);
             let (globex_connection, globex_outbox) = open(&globex);
-            Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch);
+            Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch, None);
             acme.connections.close(acme_connection.id);
             globex.connections.close(globex_connection.id);
             let text = |segments: Vec<Segment>| -> String {
@@ -576,7 +582,7 @@ mod tests {
                 local: true,
             })
             .collect();
-        Fanout::new(registry.rules(), 1).fan_out(std::slice::from_ref(&stream), &batch);
+        Fanout::new(registry.rules(), 1).fan_out(std::slice::from_ref(&stream), &batch, None);
         let message = tap.try_recv().unwrap();
         let json: serde_json::Value = serde_json::from_slice(&message).unwrap();
         assert_eq!(json["id"], 1);
@@ -624,7 +630,7 @@ mod tests {
             id,
             local: true,
         }];
-        Fanout::new(registry.rules(), 1).fan_out(&registry.all(), &batch);
+        Fanout::new(registry.rules(), 1).fan_out(&registry.all(), &batch, None);
         let got = queued(&on_3).await;
         assert_eq!(got.len(), 1);
         assert_eq!(&got[0].plain_bytes()[..], [&raw[..], b"\r\n"].concat());
@@ -678,7 +684,7 @@ mod tests {
                 local: true,
             })
             .collect();
-        Fanout::new(registry.rules(), 1).fan_out(&registry.all(), &batch);
+        Fanout::new(registry.rules(), 1).fan_out(&registry.all(), &batch, None);
 
         let ids_in = |segments: &[Segment]| -> Vec<u64> {
             std::str::from_utf8(segments[0].plain_bytes())

@@ -51,6 +51,9 @@ pub enum Pushed {
     Closed,
     /// Not queued: it did not fit, and the outbox is now closed as a slow consumer.
     Overflowed,
+    /// Not queued: the connection's backfill has already sent these posts from the log
+    /// ([`Outbox::replayed_below`]).
+    Replayed,
 }
 
 /// The bounded, non-blocking queue of one streaming connection.
@@ -64,9 +67,27 @@ pub struct Outbox {
 
 #[derive(Debug, Default)]
 struct State {
-    queue: VecDeque<Segment>,
+    queue: VecDeque<Queued>,
     bytes: usize,
     closed: Option<CloseReason>,
+    /// Set by a backfill: live segments of batches that ended at or below this sequence
+    /// number were sent by the replay.
+    replayed_below: u64,
+}
+
+/// A queued segment and, for a live one, the log sequence number its batch ended below.
+#[derive(Debug)]
+struct Queued {
+    segment: Segment,
+    logged_below: Option<u64>,
+}
+
+impl Queued {
+    /// Whether a replay that sent every post below `replayed_below` already sent this.
+    fn replayed(&self, replayed_below: u64) -> bool {
+        self.logged_below
+            .is_some_and(|below| below <= replayed_below)
+    }
 }
 
 impl Outbox {
@@ -95,12 +116,32 @@ impl Outbox {
     /// Queues framed messages (one post followed by `\r\n`, or a [`Segment`] of several)
     /// without waiting.
     pub fn push(&self, message: impl Into<Segment>) -> Pushed {
-        let message = message.into();
+        self.queue(Queued {
+            segment: message.into(),
+            logged_below: None,
+        })
+    }
+
+    /// Queues a segment of live delivery made from a batch whose posts all have log
+    /// sequence numbers below `logged_below` (`None`: the batch was not logged), unless
+    /// the connection's backfill already sent them.
+    pub fn push_live(&self, segment: Segment, logged_below: Option<u64>) -> Pushed {
+        self.queue(Queued {
+            segment,
+            logged_below,
+        })
+    }
+
+    fn queue(&self, queued: Queued) -> Pushed {
         let mut state = self.state();
         if state.closed.is_some() {
             return Pushed::Closed;
         }
-        if state.bytes + message.len() > self.capacity && !state.queue.is_empty() {
+        if queued.replayed(state.replayed_below) {
+            return Pushed::Replayed;
+        }
+        let len = queued.segment.len();
+        if state.bytes + len > self.capacity && !state.queue.is_empty() {
             state.queue.clear();
             state.bytes = 0;
             state.closed = Some(CloseReason::SlowConsumer);
@@ -108,11 +149,33 @@ impl Outbox {
             self.wake.notify_one();
             return Pushed::Overflowed;
         }
-        state.bytes += message.len();
-        state.queue.push_back(message);
+        state.bytes += len;
+        state.queue.push_back(queued);
         drop(state);
         self.wake.notify_one();
         Pushed::Queued
+    }
+
+    /// Says that the connection's backfill has sent every logged post below `seq`: live
+    /// segments of batches ending there or before, queued or still to come, are dropped.
+    ///
+    /// A backfill registers its connection and then reads how far live delivery has got
+    /// ([`crate::delivery_mark::DeliveryMark`]). The pipeline moves that mark before it
+    /// pushes a batch, so a registration between the two gets segments of a batch the
+    /// replay also covers; this is what keeps them from being sent twice.
+    pub fn replayed_below(&self, seq: u64) {
+        let mut state = self.state();
+        state.replayed_below = state.replayed_below.max(seq);
+        let replayed_below = state.replayed_below;
+        let mut dropped = 0;
+        state.queue.retain(|q| {
+            let replayed = q.replayed(replayed_below);
+            if replayed {
+                dropped += q.segment.len();
+            }
+            !replayed
+        });
+        state.bytes -= dropped;
     }
 
     /// Closes the outbox for `reason` (the first reason wins). Queued messages are still
@@ -152,10 +215,10 @@ impl Outbox {
                 let mut state = self.state();
                 let mut taken = 0;
                 while let Some(front) = state.queue.front() {
-                    if taken > 0 && taken + front.len() > max_bytes {
+                    if taken > 0 && taken + front.segment.len() > max_bytes {
                         break;
                     }
-                    let message = state.queue.pop_front().expect("front exists");
+                    let message = state.queue.pop_front().expect("front exists").segment;
                     taken += message.len();
                     batch.push(message);
                 }
@@ -194,6 +257,28 @@ mod tests {
             batch.iter().map(|b| b.plain_bytes()[0]).collect::<Vec<_>>(),
             b"cde"
         );
+        assert_eq!(outbox.queued_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn segments_a_backfill_replayed_are_dropped_queued_or_still_to_come() {
+        let outbox = Outbox::new(1_000, Encoding::Gzip);
+        let segment = |n: u8| Segment::plain(Bytes::from(vec![n; 10]));
+        assert_eq!(outbox.push_live(segment(1), Some(10)), Pushed::Queued);
+        assert_eq!(outbox.push_live(segment(2), Some(20)), Pushed::Queued);
+        assert_eq!(outbox.push_live(segment(3), Some(21)), Pushed::Queued);
+        assert_eq!(outbox.push(segment(4)), Pushed::Queued);
+        outbox.replayed_below(20);
+        assert_eq!(outbox.queued_bytes(), 20);
+        assert_eq!(outbox.push_live(segment(5), Some(20)), Pushed::Replayed);
+        assert_eq!(outbox.push_live(segment(6), None), Pushed::Queued);
+        // Never moves back.
+        outbox.replayed_below(5);
+        assert_eq!(outbox.push_live(segment(7), Some(15)), Pushed::Replayed);
+        let mut batch = Vec::new();
+        assert_eq!(outbox.next_batch(&mut batch, 1_000).await, None);
+        let firsts: Vec<u8> = batch.iter().map(|s| s.plain_bytes()[0]).collect();
+        assert_eq!(firsts, [3, 4, 6]);
         assert_eq!(outbox.queued_bytes(), 0);
     }
 

@@ -12,9 +12,10 @@
 //!   [`DeliveryMark`]), and read up to there. A post is in the log before the pipeline
 //!   delivers it (the node's own log, or in cluster mode the backend's, which the node's
 //!   consumer reads), so every post is either below that point (replayed) or delivered
-//!   live after registration: no gap at the switch, and a duplicate only when a
-//!   registration falls between the pipeline moving its mark and reading the connections.
-//!   Then the body goes on with the outbox.
+//!   live after registration: no gap at the switch. A registration that falls between the
+//!   pipeline moving its mark and pushing that batch gets live segments the replay also
+//!   sent; the outbox drops them ([`Outbox::replayed_below`]). Then the body goes on with
+//!   the outbox.
 //! - **Recovery** (`startTime`/`endTime`): the posts appended in the window, then the
 //!   outbox is closed with the completion message; nothing live.
 //! - **Replay** (the Replay API's `fromDate`/`toDate`): the same, ended by one of Replay's
@@ -239,6 +240,9 @@ async fn backfill(mut reader: Reader, go_live: GoLive, outbox: &Outbox, tx: mpsc
             Progress::Stuck => return cut_off(&reader, outbox),
         }
     }
+    // Live segments of batches the replay covered (pushed between registration and the
+    // read of the mark) would be duplicates.
+    outbox.replayed_below(end);
     // Dropping `tx` hands the body over to the live outbox.
 }
 
@@ -750,6 +754,7 @@ mod tests {
     use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
 
     use super::*;
+    use crate::delivery::outbox::Pushed;
     use crate::registry::StreamRegistry;
 
     fn raw(i: u64) -> String {
@@ -879,6 +884,51 @@ mod tests {
             );
             assert_eq!(ids(feed).await, (5..delivered).collect::<Vec<_>>());
         }
+    }
+
+    #[tokio::test]
+    async fn live_segments_of_a_batch_the_backfill_replayed_are_not_sent_again() {
+        // The pipeline has moved the mark past a batch (posts below `seq(30)`) but not yet
+        // pushed it when the connection registers: the batch's segments reach the outbox
+        // after registration although the replay sends those posts. The later batch, and
+        // anything not from the log, still goes out live.
+        let seq = |i: u64| sluice_postlog::FIRST_SEQ + i;
+        let log = Arc::new(MemoryLog::new());
+        append(&*log, 0..30, 2_000);
+        let mark = Arc::new(DeliveryMark::at(seq(30)));
+        let stream = powertrack_stream();
+        let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Gzip));
+        let live = outbox.clone();
+        let go_live: GoLive = Box::new(move || {
+            let segment = |text: &'static str| Segment::plain(Bytes::from_static(text.as_bytes()));
+            assert_eq!(
+                live.push_live(segment("batch below the mark\r\n"), Some(seq(30))),
+                Pushed::Queued,
+                "the replay has not read the mark yet"
+            );
+            live.push_live(segment("next batch\r\n"), Some(seq(31)));
+            live.push_live(segment("not logged\r\n"), None);
+            true
+        });
+        let mut target = target(&log, &stream);
+        target.delivery_mark = Some(mark);
+        let feed = spawn(
+            target,
+            ReplayKind::Backfill {
+                from_ms: 2_000,
+                go_live,
+                outbox: outbox.clone(),
+            },
+        );
+        assert_eq!(ids(feed).await, (0..30).collect::<Vec<_>>());
+        // Pushed after the replay: dropped on arrival.
+        let late = Segment::plain(Bytes::from_static(b"late push of the batch\r\n"));
+        assert_eq!(outbox.push_live(late, Some(seq(30))), Pushed::Replayed);
+        outbox.close(CloseReason::Operational);
+        let mut sent = Vec::new();
+        outbox.next_batch(&mut sent, usize::MAX).await;
+        let sent: Vec<&[u8]> = sent.iter().map(|s| s.plain_bytes().as_ref()).collect();
+        assert_eq!(sent, [&b"next batch\r\n"[..], b"not logged\r\n"]);
     }
 
     /// A log whose reads come back empty while `empty_reads` is above zero, as the
@@ -1029,7 +1079,7 @@ mod tests {
                     local: true,
                 })
                 .collect();
-            Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch);
+            Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch, None);
             live.connections.close(connection.id);
             outbox.close(CloseReason::Operational);
             let mut segments = Vec::new();
