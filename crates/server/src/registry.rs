@@ -681,11 +681,12 @@ pub(crate) mod tests {
 
         // With one tagged rule beside it, only the tagged one is reported.
         stream.rules.apply(&rules(9..10), &[]);
-        let routed = selector.post(raw, Some(1), true).route(&stream);
+        let mut router = selector.post(raw, Some(1), true);
+        let routed = router.route(&stream);
         let Some(crate::delivery::select::Routed::Matched { message, .. }) = routed else {
             panic!("the tagged rule matches");
         };
-        let json: serde_json::Value = serde_json::from_slice(&message).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(message).unwrap();
         assert_eq!(json["matching_rules"].as_array().unwrap().len(), 1);
         assert_eq!(json["matching_rules"][0]["id"], 9);
     }

@@ -21,6 +21,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use sluice_store::Delivery;
 
 use super::encoding::Encoding;
@@ -228,8 +229,9 @@ impl Fanout {
                     && !route.stream.taps.is_empty()
                 {
                     // Never waits: a tap that cannot keep up misses the message.
-                    route.stream.taps.offer(message);
+                    route.stream.taps.offer(&Bytes::copy_from_slice(message));
                 }
+                let matched = !matches!(routed, Routed::Partition(_));
                 // Usage counts what reached a connection; a tap (the console's live view)
                 // is not a delivery.
                 let mut delivered = false;
@@ -246,7 +248,7 @@ impl Fanout {
                         push_segment(group, deflater, logged_below);
                     }
                 }
-                if delivered && !matches!(routed, Routed::Partition(_)) {
+                if delivered && matched {
                     route.rule_hits.extend_from_slice(router.matched_rule_ids());
                 }
             }

@@ -57,7 +57,7 @@ use super::format::Format;
 use super::gzip::with_thread_deflater;
 use super::outbox::{CloseReason, Outbox};
 use super::segment::{Segment, SegmentBuilder};
-use super::select::{Routed, Selector};
+use super::select::Selector;
 use crate::clock::now_ms;
 use crate::compliance::{Compliance, Verdict};
 use crate::delivery_mark::DeliveryMark;
@@ -668,8 +668,14 @@ impl Reader {
                 let Some(bytes) = compliant(&self.target.compliance, &post.bytes, self.job) else {
                     continue;
                 };
-                if let Some(routed) = self.route(&bytes, &post.datacenter) {
-                    framed.push(&routed, &bytes, &self.target.format);
+                let target = &self.target;
+                let local = *post.datacenter == *target.datacenter;
+                // The log does not keep the id: the selector reads it when it needs it.
+                let mut router = self.selector.post(&bytes, None, local);
+                if let Some(routed) = router.route(&target.stream)
+                    && routed.reaches(target.partition, target.local_dc_only)
+                {
+                    framed.push(&routed, &bytes, &target.format);
                     self.activity_count += 1;
                     replayed += 1;
                 }
@@ -702,17 +708,6 @@ impl Reader {
             Encoding::Identity => framed.take(None),
         };
         taken.map(|(segment, _)| segment)
-    }
-
-    /// How a logged post is routed, if this connection gets it.
-    fn route(&mut self, raw: &[u8], datacenter: &str) -> Option<Routed> {
-        let target = &self.target;
-        let local = *datacenter == *target.datacenter;
-        // The log does not keep the id: the selector reads it when it needs it.
-        let routed = self.selector.post(raw, None, local).route(&target.stream)?;
-        routed
-            .reaches(target.partition, target.local_dc_only)
-            .then_some(routed)
     }
 }
 

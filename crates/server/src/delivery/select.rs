@@ -19,7 +19,6 @@
 //! routing by the pipeline's matching threads ([`Selector::post_matched`]); both go
 //! through [`match_view`], so they are the same.
 
-use bytes::Bytes;
 use serde_json::{Value, json};
 use sluice_matcher::{MatcherReader, Scratch};
 use sluice_model::compliance::{is_event, routing_id};
@@ -50,12 +49,13 @@ pub fn partitions_of(product: Product) -> Option<u32> {
 
 /// How a stream routes one post to its connections.
 #[derive(Debug, Clone)]
-pub enum Routed {
+pub enum Routed<'m> {
     /// Rules matched: this framed message (the post with `matching_rules`) goes to every
     /// connection, except `localDcOnly` ones when the post is from another datacenter.
     Matched {
-        /// The framed message.
-        message: Bytes,
+        /// The framed message, in the selector's buffer until the next post is routed:
+        /// each group copies it straight into its segment.
+        message: &'m [u8],
         /// Whether the post originated in this node's datacenter.
         local: bool,
     },
@@ -73,7 +73,7 @@ pub enum Routed {
     Partition(u32),
 }
 
-impl Routed {
+impl Routed<'_> {
     /// Whether a connection on `partition`, asking for `local_dc_only`, receives the post.
     pub fn reaches(&self, partition: Option<u32>, local_dc_only: bool) -> bool {
         match self {
@@ -200,7 +200,7 @@ pub struct PostRouter<'s, 'p> {
 
 impl PostRouter<'_, '_> {
     /// How `stream` routes the post; `None` when no connection of the stream gets it.
-    pub fn route(&mut self, stream: &LiveStream) -> Option<Routed> {
+    pub fn route(&mut self, stream: &LiveStream) -> Option<Routed<'_>> {
         let spec = stream.product().spec();
         // Compliance streams carry the events, every other stream the posts.
         if (spec.content == Content::Compliance) != self.is_event() {
@@ -252,8 +252,9 @@ impl PostRouter<'_, '_> {
         self.id
     }
 
-    /// The post with its `matching_rules` for `stream`, framed; `None` when no rule matches.
-    fn enriched(&mut self, stream: &LiveStream) -> Option<Bytes> {
+    /// The post with its `matching_rules` for `stream`, framed, in the selector's buffer;
+    /// `None` when no rule matches.
+    fn enriched(&mut self, stream: &LiveStream) -> Option<&[u8]> {
         if !self.matched_rules(stream) {
             return None;
         }
@@ -272,7 +273,7 @@ impl PostRouter<'_, '_> {
             return None;
         }
         buffer.extend_from_slice(b"\r\n");
-        Some(Bytes::copy_from_slice(buffer))
+        Some(buffer)
     }
 
     /// The v2 `matching_rules` of the post for `stream` (ids as strings, `tag` always
@@ -360,11 +361,11 @@ mod tests {
     }
 
     /// The `matching_rules` of a routed message, as (id, tag) pairs.
-    fn matching_rules(routed: Option<Routed>) -> Vec<(String, String)> {
+    fn matching_rules(routed: Option<Routed<'_>>) -> Vec<(String, String)> {
         let Some(Routed::Matched { message, .. }) = routed else {
             return Vec::new();
         };
-        let json: serde_json::Value = serde_json::from_slice(&message).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(message).unwrap();
         json["matching_rules"]
             .as_array()
             .unwrap()
