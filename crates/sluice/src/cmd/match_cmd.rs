@@ -441,8 +441,8 @@ fn match_on_this_thread(
 const READ_BLOCK: usize = 256 * 1024;
 /// Blocks of lines read ahead of matching, at most: with the lines being matched, what
 /// bounds memory however long the input is.
-const BATCHES_AHEAD: usize = 32;
-/// Lines matched together, about (the batches at hand are taken whole); fewer when no
+const BLOCKS_AHEAD: usize = 32;
+/// Lines matched together, about (the blocks at hand are taken whole); fewer when no
 /// more input is at hand, so that output follows a slow input instead of waiting for a
 /// full block.
 const BLOCK_LINES: usize = 2_048;
@@ -468,7 +468,7 @@ fn match_on_workers(
     workers: &Matchers,
     out: &mut Output<'_>,
 ) -> Result<(), Failure> {
-    let (lines, read) = mpsc::sync_channel(BATCHES_AHEAD);
+    let (lines, read) = mpsc::sync_channel(BLOCKS_AHEAD);
     let path = out.path.to_owned();
     // Not joined when writing fails: it may be waiting for input that never ends (an
     // interactive stdin), and ends with the process.
@@ -476,17 +476,17 @@ fn match_on_workers(
         .name("sluice-read".into())
         .spawn(move || read_lines(input, &path, &lines))
         .map_err(|e| Failure::Read(format!("cannot start the reading thread: {e}")))?;
-    let mut batches: Vec<Lines> = Vec::new();
+    let mut blocks: Vec<Lines> = Vec::new();
     let mut failed = None;
     let mut ended = false;
     while !ended {
-        batches.clear();
+        blocks.clear();
         let mut taken = 0;
         // Wait for lines, then take whatever else is at hand.
         match read.recv() {
             Ok(Ok(lines)) => {
                 taken += lines.lines.len();
-                batches.push(lines);
+                blocks.push(lines);
             }
             Ok(Err(message)) => failed = Some(message),
             Err(_) => ended = true,
@@ -495,14 +495,14 @@ fn match_on_workers(
             match read.try_recv() {
                 Ok(Ok(lines)) => {
                     taken += lines.lines.len();
-                    batches.push(lines);
+                    blocks.push(lines);
                 }
                 Ok(Err(message)) => failed = Some(message),
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => ended = true,
             }
         }
-        let block: Vec<(u64, &[u8])> = batches.iter().flat_map(Lines::iter).collect();
+        let block: Vec<(u64, &[u8])> = blocks.iter().flat_map(Lines::iter).collect();
         let chunks = workers.map_chunks(&block, CHUNK_LINES, |(scratch, matched), lines| {
             let mut chunk = ChunkOutput::default();
             for (line_no, line) in lines {
