@@ -19,6 +19,7 @@ use indexmap::IndexMap;
 use indexmap::map::Entry;
 use sluice_matcher::{MatcherReader, MatcherWriter, Scratch, SharedMatcher};
 use sluice_model::PostView;
+use sluice_model::enrich::{MatchedRule, write_matching_rule};
 use sluice_rules::Rule;
 use sluice_store::{Delivery, Product, StoredStream, StreamLimits, StreamRef};
 
@@ -157,7 +158,26 @@ pub struct RuleBook {
     /// [`RuleBook::retire`] under the node's writer lock). Looked up for every rule a
     /// delivered post matched; hashbrown's hasher rather than std's SipHash, which took 3 %
     /// of the server's CPU at 100,000 rules (the ids are the server's own, not a client's).
-    tags: RwLock<Option<hashbrown::HashMap<u64, Option<Arc<str>>>>>,
+    tags: RwLock<Option<hashbrown::HashMap<u64, Tagged>>>,
+}
+
+/// A rule's tag, and its `matching_rules` entry rendered once: escaping the tag and
+/// formatting the id for every delivered post was about 5 % of the delivering thread at
+/// 100,000 rules.
+struct Tagged {
+    tag: Option<Arc<str>>,
+    entry: Box<[u8]>,
+}
+
+impl Tagged {
+    fn new(id: u64, tag: Option<&str>) -> Self {
+        let mut entry = Vec::new();
+        write_matching_rule(MatchedRule { id, tag }, &mut entry);
+        Self {
+            tag: tag.map(Arc::from),
+            entry: entry.into_boxed_slice(),
+        }
+    }
 }
 
 impl RuleBook {
@@ -190,7 +210,7 @@ impl RuleBook {
                 return;
             };
             for (id, _, tag) in added {
-                tags.insert(*id, tag.as_deref().map(Arc::from));
+                tags.insert(*id, Tagged::new(*id, tag.as_deref()));
             }
         }
         {
@@ -274,7 +294,22 @@ impl RuleBook {
         };
         let mut iter = ids
             .iter()
-            .filter_map(|id| tags.get(id).map(|t| (*id, t.as_deref())));
+            .filter_map(|id| tags.get(id).map(|t| (*id, t.tag.as_deref())));
+        f(&mut iter)
+    }
+
+    /// Calls `f` with the rendered `matching_rules` entry ([`write_matching_rule`]) of each
+    /// rule id in `ids` (skipping unknown ids): what a native message is made of.
+    pub fn with_entries<R>(
+        &self,
+        ids: &[u64],
+        f: impl FnOnce(&mut dyn Iterator<Item = &[u8]>) -> R,
+    ) -> R {
+        let tags = self.tags.read().unwrap_or_else(|e| e.into_inner());
+        let Some(tags) = tags.as_ref() else {
+            return f(&mut std::iter::empty());
+        };
+        let mut iter = ids.iter().filter_map(|id| tags.get(id).map(|t| &*t.entry));
         f(&mut iter)
     }
 

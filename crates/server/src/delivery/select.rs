@@ -22,7 +22,7 @@
 use serde_json::{Value, json};
 use sluice_matcher::{MatcherReader, Scratch};
 use sluice_model::compliance::{is_event, routing_id};
-use sluice_model::enrich::{MatchedRule, enrich_into};
+use sluice_model::enrich::{enrich_with, write_rendered_matching_rules};
 use sluice_model::sampling::{in_decahose, in_one_percent, partition};
 use sluice_model::{PostView, parse_post};
 use sluice_store::{Content, Product, Sample, Wire};
@@ -262,12 +262,17 @@ impl PostRouter<'_, '_> {
         selector.buffer.clear();
         let raw = self.raw;
         let buffer = &mut selector.buffer;
-        let ok = stream.rules.with_tags(&selector.rule_ids, |tags| {
-            // A rule deleted while the post was being matched has no tag any more: it is
+        let ok = stream.rules.with_entries(&selector.rule_ids, |entries| {
+            // A rule deleted while the post was being matched has no entry any more: it is
             // not reported, and a post that matched only such rules is not sent.
-            let mut tags = tags.peekable();
-            tags.peek().is_some()
-                && enrich_into(raw, tags.map(|(id, tag)| MatchedRule { id, tag }), buffer).is_ok()
+            let mut entries = entries.peekable();
+            entries.peek().is_some()
+                && enrich_with(
+                    raw,
+                    |out| write_rendered_matching_rules(entries, out),
+                    buffer,
+                )
+                .is_ok()
         });
         if !ok {
             return None;
@@ -377,6 +382,40 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_message_is_the_post_enriched_with_its_rules_as_they_are_formatted() {
+        let registry = StreamRegistry::default();
+        let a = stream(&registry, 1, "a");
+        let tag = "say \"hi\"\\\n\u{2028}";
+        a.rules.apply(
+            &[
+                rule(u64::MAX, "hello", tag),
+                (3, sluice_rules::parse("bye").unwrap(), None),
+            ],
+            &[],
+        );
+        let raw = b"{\"id\":1,\"text\":\"hello and bye\"}\r\n";
+        let mut selector = Selector::new(registry.rules());
+        let mut router = selector.post(raw, Some(1), true);
+        let Some(Routed::Matched { message, .. }) = router.route(&a) else {
+            panic!("both rules match");
+        };
+        let rules = [
+            sluice_model::enrich::MatchedRule { id: 3, tag: None },
+            sluice_model::enrich::MatchedRule {
+                id: u64::MAX,
+                tag: Some(tag),
+            },
+        ];
+        let mut expected = Vec::new();
+        sluice_model::enrich::enrich_into(raw, rules, &mut expected).unwrap();
+        expected.extend_from_slice(b"\r\n");
+        assert_eq!(
+            String::from_utf8_lossy(message),
+            String::from_utf8_lossy(&expected)
+        );
     }
 
     #[test]
