@@ -162,7 +162,9 @@ impl Outbox {
     /// A backfill registers its connection and then reads how far live delivery has got
     /// ([`crate::delivery_mark::DeliveryMark`]). The pipeline moves that mark before it
     /// pushes a batch, so a registration between the two gets segments of a batch the
-    /// replay also covers; this is what keeps them from being sent twice.
+    /// replay also covers; this is what keeps them from being sent twice. A batch that
+    /// began before the backfill's window has its older posts dropped with it: they were
+    /// appended before the window the client asked for.
     pub fn replayed_below(&self, seq: u64) {
         let mut state = self.state();
         state.replayed_below = state.replayed_below.max(seq);

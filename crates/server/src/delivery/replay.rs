@@ -226,6 +226,11 @@ async fn backfill(mut reader: Reader, go_live: GoLive, outbox: &Outbox, tx: mpsc
         Some(mark) => mark.below(),
         None => reader.target.log.next_seq(),
     };
+    // Live segments of batches the replay covered (pushed between registration and the
+    // read of the mark) would be duplicates: they are dropped, up to where the replay got
+    // (short of `end` when the log ended early, e.g. a cluster log that cannot be
+    // reached: then a batch it did not finish is still sent live).
+    let replayed = |reader: &Reader| outbox.replayed_below(reader.cursor.min(end));
     while reader.cursor < end {
         let (back, progress) = reader.advance(Bound::Seq(end), &tx, &mut stalls).await;
         reader = back;
@@ -235,14 +240,16 @@ async fn backfill(mut reader: Reader, go_live: GoLive, outbox: &Outbox, tx: mpsc
             Progress::ClientGone => return,
             Progress::Failed(e) => {
                 give_up(&reader, &e);
+                replayed(&reader);
                 return cut_off(&reader, outbox);
             }
-            Progress::Stuck => return cut_off(&reader, outbox),
+            Progress::Stuck => {
+                replayed(&reader);
+                return cut_off(&reader, outbox);
+            }
         }
     }
-    // Live segments of batches the replay covered (pushed between registration and the
-    // read of the mark) would be duplicates.
-    outbox.replayed_below(end);
+    replayed(&reader);
     // Dropping `tx` hands the body over to the live outbox.
 }
 
@@ -924,6 +931,42 @@ mod tests {
         outbox.next_batch(&mut sent, usize::MAX).await;
         let sent: Vec<&[u8]> = sent.iter().map(|s| s.plain_bytes().as_ref()).collect();
         assert_eq!(sent, [&b"next batch\r\n"[..], b"not logged\r\n"]);
+    }
+
+    #[tokio::test]
+    async fn a_backfill_whose_log_ends_short_of_the_mark_drops_only_what_it_replayed() {
+        // The log says it has nothing past post 30 (a cluster log that cannot be reached
+        // answers from what it knew) while the mark is at 40: the live segments of a
+        // batch the replay did not get through must still be sent.
+        let seq = |i: u64| sluice_postlog::FIRST_SEQ + i;
+        let log = Arc::new(MemoryLog::new());
+        append(&*log, 0..30, 2_000);
+        let mark = Arc::new(DeliveryMark::at(seq(40)));
+        let stream = powertrack_stream();
+        let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Gzip));
+        let live = outbox.clone();
+        let go_live: GoLive = Box::new(move || {
+            let segment = |text: &'static str| Segment::plain(Bytes::from_static(text.as_bytes()));
+            live.push_live(segment("replayed batch\r\n"), Some(seq(30)));
+            live.push_live(segment("batch past the log's end\r\n"), Some(seq(35)));
+            true
+        });
+        let mut target = target(&log, &stream);
+        target.delivery_mark = Some(mark);
+        let feed = spawn(
+            target,
+            ReplayKind::Backfill {
+                from_ms: 2_000,
+                go_live,
+                outbox: outbox.clone(),
+            },
+        );
+        assert_eq!(ids(feed).await, (0..30).collect::<Vec<_>>());
+        outbox.close(CloseReason::Operational);
+        let mut sent = Vec::new();
+        outbox.next_batch(&mut sent, usize::MAX).await;
+        let sent: Vec<&[u8]> = sent.iter().map(|s| s.plain_bytes().as_ref()).collect();
+        assert_eq!(sent, [&b"batch past the log's end\r\n"[..]]);
     }
 
     /// A log whose reads come back empty while `empty_reads` is above zero, as the
