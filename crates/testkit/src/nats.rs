@@ -8,9 +8,15 @@ use std::time::{Duration, Instant};
 pub struct Nats {
     /// The port it listens on (127.0.0.1).
     pub port: u16,
+    /// Its `server_name`, unique in this machine's tests: how the readiness probe tells it
+    /// from another test's nats-server that took the port first.
+    name: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
+
+/// Numbers the servers this process starts, for their names.
+static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl Nats {
     /// Starts one. A missing `nats-server` fails the test (it never passes having run
@@ -27,8 +33,10 @@ impl Nats {
             installed,
             "nats-server is not installed: the cluster tests need it (apt-get install nats-server)"
         );
+        let number = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut nats = Nats {
             port: free_port(),
+            name: format!("sluice-test-{}-{number}", std::process::id()),
             dir: tempfile::tempdir().unwrap(),
             child: None,
         };
@@ -53,6 +61,8 @@ impl Nats {
                 "127.0.0.1",
                 "-p",
                 &self.port.to_string(),
+                "--server_name",
+                &self.name,
                 "-sd",
             ])
             .arg(self.dir.path())
@@ -61,10 +71,10 @@ impl Nats {
             .spawn()
             .expect("starting nats-server");
         let deadline = Instant::now() + Duration::from_secs(10);
-        // An accepted connection alone does not prove it is ours: another process may
-        // have bound the port first (then ours exits). Only the NATS banner, with our
-        // child still running, says the server is up.
-        while !greets_as_nats(self.port) {
+        // An accepted connection alone does not prove it is ours: another process (even
+        // another test's nats-server) may have bound the port first, and then ours exits.
+        // Only a banner with our server's name, our child still running, says it is up.
+        while !greets_as_nats(self.port, &self.name) {
             if child.try_wait().expect("polling nats-server").is_some() {
                 return false;
             }
@@ -101,16 +111,23 @@ impl Nats {
 /// How many free ports [`Nats::start`] tries.
 const START_ATTEMPTS: usize = 5;
 
-/// Whether something on this loopback port accepts a connection and greets it the way
-/// nats-server does (`INFO {`).
-fn greets_as_nats(port: u16) -> bool {
-    use std::io::Read;
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+/// Whether a nats-server named `name` listens on this loopback port: it accepts a
+/// connection and greets it with an `INFO {…}` line carrying that `server_name`.
+fn greets_as_nats(port: u16, name: &str) -> bool {
+    use std::io::{BufRead, BufReader, Read};
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut banner = [0u8; 6];
-    stream.read_exact(&mut banner).is_ok() && &banner == b"INFO {"
+    let mut banner = String::new();
+    if BufReader::new(stream.take(16 * 1024))
+        .read_line(&mut banner)
+        .is_err()
+    {
+        return false;
+    }
+    banner.starts_with("INFO {") && banner.contains(&format!("\"server_name\":\"{name}\""))
 }
 
 /// A loopback port no one listens on now.
@@ -147,14 +164,18 @@ mod tests {
             let (_silent, _) = listener.accept().unwrap();
             std::thread::sleep(Duration::from_millis(1_500));
         });
-        assert!(!greets_as_nats(port));
-        assert!(!greets_as_nats(port));
+        assert!(!greets_as_nats(port, "any"));
+        assert!(!greets_as_nats(port, "any"));
         server.join().unwrap();
     }
 
     #[test]
-    fn a_started_server_greets_as_nats() {
+    fn a_started_server_greets_with_its_own_name_only() {
         let nats = Nats::start();
-        assert!(greets_as_nats(nats.port));
+        assert!(greets_as_nats(nats.port, &nats.name));
+        // Another test's server on the port is not ours.
+        assert!(!greets_as_nats(nats.port, "sluice-test-someone-else"));
+        let other = Nats::start();
+        assert_ne!(other.name, nats.name);
     }
 }
