@@ -204,14 +204,17 @@ impl RuleBook {
     /// nothing once the stream has been retired.
     pub fn apply(&self, added: &[(u64, Rule, Option<String>)], removed: &[u64]) {
         {
+            // Rendered before the lock, which delivery takes for every matched post.
+            let tagged: Vec<(u64, Tagged)> = added
+                .iter()
+                .map(|(id, _, tag)| (*id, Tagged::new(*id, tag.as_deref())))
+                .collect();
             // Tags are known before the matcher can report the rule...
             let mut tags = self.tags.write().unwrap_or_else(|e| e.into_inner());
             let Some(tags) = tags.as_mut() else {
                 return;
             };
-            for (id, _, tag) in added {
-                tags.insert(*id, Tagged::new(*id, tag.as_deref()));
-            }
+            tags.extend(tagged);
         }
         {
             let mut writer = lock(&self.node.writer);
