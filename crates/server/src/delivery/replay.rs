@@ -888,32 +888,34 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn live_segments_of_a_batch_the_backfill_replayed_are_not_sent_again() {
-        // The pipeline has moved the mark past a batch (posts below `seq(30)`) but not yet
-        // pushed it when the connection registers: the batch's segments reach the outbox
-        // after registration although the replay sends those posts. The later batch, and
-        // anything not from the log, still goes out live.
+    /// Backfills posts 0 to 29 with the delivery mark at post `mark` (`seq(mark)`), while
+    /// registration pushes `live` into the outbox as the pipeline would at that moment:
+    /// (message, logged below post N, or not logged). Returns the replayed ids and the
+    /// outbox.
+    async fn backfill_beside_live(
+        mark: u64,
+        live: &'static [(&'static str, Option<u64>)],
+    ) -> (Vec<u64>, Arc<Outbox>) {
         let seq = |i: u64| sluice_postlog::FIRST_SEQ + i;
         let log = Arc::new(MemoryLog::new());
         append(&*log, 0..30, 2_000);
-        let mark = Arc::new(DeliveryMark::at(seq(30)));
         let stream = powertrack_stream();
         let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Gzip));
-        let live = outbox.clone();
+        let pushed = outbox.clone();
         let go_live: GoLive = Box::new(move || {
-            let segment = |text: &'static str| Segment::plain(Bytes::from_static(text.as_bytes()));
-            assert_eq!(
-                live.push_live(segment("batch below the mark\r\n"), Some(seq(30))),
-                Pushed::Queued,
-                "the replay has not read the mark yet"
-            );
-            live.push_live(segment("next batch\r\n"), Some(seq(31)));
-            live.push_live(segment("not logged\r\n"), None);
+            for &(text, below) in live {
+                let segment = Segment::plain(Bytes::from_static(text.as_bytes()));
+                let result = pushed.push_live(segment, below.map(seq));
+                assert_eq!(
+                    result,
+                    Pushed::Queued,
+                    "the replay has not read the mark yet"
+                );
+            }
             true
         });
         let mut target = target(&log, &stream);
-        target.delivery_mark = Some(mark);
+        target.delivery_mark = Some(Arc::new(DeliveryMark::at(seq(mark))));
         let feed = spawn(
             target,
             ReplayKind::Backfill {
@@ -922,15 +924,40 @@ mod tests {
                 outbox: outbox.clone(),
             },
         );
-        assert_eq!(ids(feed).await, (0..30).collect::<Vec<_>>());
-        // Pushed after the replay: dropped on arrival.
-        let late = Segment::plain(Bytes::from_static(b"late push of the batch\r\n"));
-        assert_eq!(outbox.push_live(late, Some(seq(30))), Pushed::Replayed);
+        (ids(feed).await, outbox)
+    }
+
+    /// What the connection gets from its outbox once the replay is done.
+    async fn sent_live(outbox: &Outbox) -> Vec<String> {
         outbox.close(CloseReason::Operational);
         let mut sent = Vec::new();
         outbox.next_batch(&mut sent, usize::MAX).await;
-        let sent: Vec<&[u8]> = sent.iter().map(|s| s.plain_bytes().as_ref()).collect();
-        assert_eq!(sent, [&b"next batch\r\n"[..], b"not logged\r\n"]);
+        sent.iter()
+            .map(|s| String::from_utf8_lossy(s.plain_bytes()).into_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn live_segments_of_a_batch_the_backfill_replayed_are_not_sent_again() {
+        // The pipeline has moved the mark past a batch (posts below 30) but not yet pushed
+        // it when the connection registers: the batch's segments reach the outbox after
+        // registration although the replay sends those posts. The later batch, and
+        // anything not from the log, still goes out live.
+        let live = &[
+            ("batch below the mark\r\n", Some(30)),
+            ("next batch\r\n", Some(31)),
+            ("not logged\r\n", None),
+        ];
+        let (replayed, outbox) = backfill_beside_live(30, live).await;
+        assert_eq!(replayed, (0..30).collect::<Vec<_>>());
+        // Pushed after the replay: dropped on arrival.
+        let late = Segment::plain(Bytes::from_static(b"late push of the batch\r\n"));
+        let below = sluice_postlog::FIRST_SEQ + 30;
+        assert_eq!(outbox.push_live(late, Some(below)), Pushed::Replayed);
+        assert_eq!(
+            sent_live(&outbox).await,
+            ["next batch\r\n", "not logged\r\n"]
+        );
     }
 
     #[tokio::test]
@@ -938,35 +965,13 @@ mod tests {
         // The log says it has nothing past post 30 (a cluster log that cannot be reached
         // answers from what it knew) while the mark is at 40: the live segments of a
         // batch the replay did not get through must still be sent.
-        let seq = |i: u64| sluice_postlog::FIRST_SEQ + i;
-        let log = Arc::new(MemoryLog::new());
-        append(&*log, 0..30, 2_000);
-        let mark = Arc::new(DeliveryMark::at(seq(40)));
-        let stream = powertrack_stream();
-        let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Gzip));
-        let live = outbox.clone();
-        let go_live: GoLive = Box::new(move || {
-            let segment = |text: &'static str| Segment::plain(Bytes::from_static(text.as_bytes()));
-            live.push_live(segment("replayed batch\r\n"), Some(seq(30)));
-            live.push_live(segment("batch past the log's end\r\n"), Some(seq(35)));
-            true
-        });
-        let mut target = target(&log, &stream);
-        target.delivery_mark = Some(mark);
-        let feed = spawn(
-            target,
-            ReplayKind::Backfill {
-                from_ms: 2_000,
-                go_live,
-                outbox: outbox.clone(),
-            },
-        );
-        assert_eq!(ids(feed).await, (0..30).collect::<Vec<_>>());
-        outbox.close(CloseReason::Operational);
-        let mut sent = Vec::new();
-        outbox.next_batch(&mut sent, usize::MAX).await;
-        let sent: Vec<&[u8]> = sent.iter().map(|s| s.plain_bytes().as_ref()).collect();
-        assert_eq!(sent, [&b"batch past the log's end\r\n"[..]]);
+        let live = &[
+            ("replayed batch\r\n", Some(30)),
+            ("batch past the log's end\r\n", Some(35)),
+        ];
+        let (replayed, outbox) = backfill_beside_live(40, live).await;
+        assert_eq!(replayed, (0..30).collect::<Vec<_>>());
+        assert_eq!(sent_live(&outbox).await, ["batch past the log's end\r\n"]);
     }
 
     /// A log whose reads come back empty while `empty_reads` is above zero, as the
