@@ -290,15 +290,9 @@ impl RuleBook {
         ids: &[u64],
         f: impl FnOnce(&mut dyn Iterator<Item = (u64, Option<&str>)>) -> R,
     ) -> R {
-        let tags = self.tags.read().unwrap_or_else(|e| e.into_inner());
-        // A retired stream has no tags: no rule of it is reported.
-        let Some(tags) = tags.as_ref() else {
-            return f(&mut std::iter::empty());
-        };
-        let mut iter = ids
-            .iter()
-            .filter_map(|id| tags.get(id).map(|t| (*id, t.tag.as_deref())));
-        f(&mut iter)
+        self.with_tagged(ids, |rules| {
+            f(&mut rules.map(|(id, tagged)| (id, tagged.tag.as_deref())))
+        })
     }
 
     /// Calls `f` with the rendered `matching_rules` entry ([`write_matching_rule`]) of each
@@ -308,12 +302,22 @@ impl RuleBook {
         ids: &[u64],
         f: impl FnOnce(&mut dyn Iterator<Item = &[u8]>) -> R,
     ) -> R {
+        self.with_tagged(ids, |rules| f(&mut rules.map(|(_, tagged)| &*tagged.entry)))
+    }
+
+    /// Calls `f` with what is kept of each rule id in `ids` (skipping unknown ids), under
+    /// the tags' read lock.
+    fn with_tagged<R>(
+        &self,
+        ids: &[u64],
+        f: impl FnOnce(&mut dyn Iterator<Item = (u64, &Tagged)>) -> R,
+    ) -> R {
         let tags = self.tags.read().unwrap_or_else(|e| e.into_inner());
+        // A retired stream has no tags: no rule of it is reported.
         let Some(tags) = tags.as_ref() else {
             return f(&mut std::iter::empty());
         };
-        let mut iter = ids.iter().filter_map(|id| tags.get(id).map(|t| &*t.entry));
-        f(&mut iter)
+        f(&mut ids.iter().filter_map(|id| tags.get(id).map(|t| (*id, t))))
     }
 
     /// Number of rules in effect.
