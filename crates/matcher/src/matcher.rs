@@ -299,9 +299,9 @@ impl<K: RuleKey> Matcher<K> {
             }
         }
         let feats = &*features;
-        // Probing only collects the distinct slots; their gates are read afterwards, in
-        // slot order and prefetched ahead (see `keep_passing`), so that the gate misses
-        // overlap instead of each stalling the probe loop.
+        // Probing only collects the distinct slots; their gates are read afterwards,
+        // prefetched ahead (see `keep_passing`), so that the gate misses overlap instead
+        // of each stalling the probe loop.
         let mut mark_all = |list: &[Slot]| {
             for &slot in list {
                 let mark = &mut marks[slot as usize];
@@ -382,13 +382,14 @@ impl<K: RuleKey> Matcher<K> {
         self.keep_passing(candidates, feats);
     }
 
-    /// Keeps the candidates whose gates pass `feats`, in ascending slot order.
+    /// Keeps the candidates whose gates pass `feats`, in the order they were found.
     ///
-    /// At 100k+ rules the gate array is far larger than the last-level cache and nearly
-    /// every candidate's gate is a miss. Sorted, nearby slots share pages and lines, and the
-    /// gate [`PREFETCH`] candidates ahead is requested while this one is checked.
+    /// At 100k+ rules the gate array is far larger than the second-level cache and nearly
+    /// every candidate's gate is a miss: the gate [`PREFETCH`] candidates ahead is
+    /// requested while this one is checked. The candidates are not sorted first: sorting
+    /// a post's 40 to 80 of them cost more than the locality it bought (docs/performance.md,
+    /// "Where the candidates' time goes").
     fn keep_passing(&self, candidates: &mut Vec<Slot>, feats: &Features) {
-        candidates.sort_unstable();
         let gates = &self.gates[..];
         let mut kept = 0;
         for i in 0..candidates.len() {
