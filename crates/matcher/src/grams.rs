@@ -96,6 +96,36 @@ pub(crate) fn gram_bit(gram: u32) -> u16 {
     u16::try_from(set_bit(gram)).expect("a set has 2^14 bits")
 }
 
+/// Two more grams of a substring pattern anchored on one of its grams, as their
+/// [`GramSet`] bits: kept beside the rule in the anchor gram's posting, so that a post
+/// holding the anchor gram but not these (most of them, for real text) is not made a
+/// candidate at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct GramPair([u16; 2]);
+
+impl GramPair {
+    /// The pair of `pattern` (four bytes or more) anchored on `anchor`, one of its grams:
+    /// its first and last grams other than the anchor (the anchor's own, when the pattern
+    /// has no other).
+    pub(crate) fn of(pattern: &[u8], anchor: u32) -> Self {
+        let mut others = pattern
+            .windows(4)
+            .map(quadgram)
+            .filter(|&gram| gram != anchor);
+        let first = others.next().unwrap_or(anchor);
+        let last = others.next_back().unwrap_or(first);
+        Self([gram_bit(first), gram_bit(last)])
+    }
+}
+
+impl GramSet {
+    /// Whether the text may hold both grams of `pair`.
+    #[inline]
+    pub(crate) fn may_have_pair(&self, pair: GramPair) -> bool {
+        self.may_have_bit(pair.0[0]) && self.may_have_bit(pair.0[1])
+    }
+}
+
 /// Per bucket, how many anchor grams of rules fall in it.
 ///
 /// The counts (256 KiB) are only touched when rules come and go; a post's grams, one per
@@ -159,6 +189,31 @@ mod tests {
         assert!(!set.may_contain(b"quack"));
         set.reset();
         assert!(set.may_contain(b"quack"));
+    }
+
+    #[test]
+    fn a_pair_never_rules_out_a_text_holding_its_pattern() {
+        let text = b"the quick brown fox jumps";
+        let mut set = GramSet::default();
+        set.start();
+        text.windows(4).for_each(|w| set.insert(quadgram(w)));
+        // Each pattern below occurs in the text, whichever of its grams anchors it.
+        for pattern in [&b"quick brown"[..], b"k br", b"fox jumps", b"the "] {
+            for w in pattern.windows(4) {
+                let pair = GramPair::of(pattern, quadgram(w));
+                assert!(set.may_have_pair(pair), "{pattern:?} anchored on {w:?}");
+            }
+        }
+        // Absent patterns: the pair leaves out the anchor, so it still rules these out.
+        for (pattern, anchor) in [(&b"quick brawn"[..], b"quic"), (b"brown cow", b"brow")] {
+            let pair = GramPair::of(pattern, quadgram(anchor));
+            assert!(!set.may_have_pair(pair), "{pattern:?}");
+        }
+        // A four-byte pattern has no other gram: its pair is the anchor itself.
+        assert_eq!(
+            GramPair::of(b"abcd", quadgram(b"abcd")),
+            GramPair([gram_bit(quadgram(b"abcd")); 2])
+        );
     }
 
     #[test]

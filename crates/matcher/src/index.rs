@@ -23,7 +23,7 @@ use crate::compile::{
     SubstrSource, has_flag,
 };
 use crate::geo::{box_cells, circle_cells};
-use crate::grams::GramCounts;
+use crate::grams::{GramCounts, GramPair};
 use crate::intern::Interner;
 use crate::table::PrefetchMap;
 use sluice_rules::HasKind;
@@ -35,6 +35,11 @@ pub(crate) type Slot = u32;
 /// in the hash table's entry (same 24 bytes as a `Vec`), so probing a key costs one cache
 /// miss instead of two.
 pub(crate) type Postings = SmallVec<[Slot; 4]>;
+
+/// The rules under one quadgram, each with the [`GramPair`] of its pattern, checked
+/// against the post's gram set before the rule is made a candidate. Two inline entries
+/// take the same 24 bytes as [`Postings`].
+pub(crate) type GramPostings = SmallVec<[(Slot, GramPair); 2]>;
 
 /// Something a post can have, on which rules are anchored.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,8 +54,9 @@ pub(crate) enum Key {
     Flag(Flag),
     /// Three bytes of a folded text (`Text`) or URL (`Url`) field (3-byte patterns).
     Trigram(SubstrSource, u32),
-    /// Four bytes of a folded text or URL field (patterns of four bytes or more).
-    Quadgram(SubstrSource, u32),
+    /// Four bytes of a folded text or URL field (patterns of four bytes or more), with two
+    /// more grams of the pattern that the post must also have.
+    Quadgram(SubstrSource, u32, GramPair),
     /// One byte of a folded text or URL field (for patterns shorter than three bytes).
     Byte(SubstrSource, u8),
     /// A one-degree geo grid cell holding the post's location (`false`) or one of its
@@ -85,7 +91,7 @@ pub(crate) struct SubstringIndex {
     /// Trigram → rules with a 3-byte pattern.
     pub(crate) trigrams: HashMap<u32, Postings>,
     /// Quadgram → rules with a pattern of four bytes or more.
-    pub(crate) quadgrams: HashMap<u32, Postings>,
+    pub(crate) quadgrams: HashMap<u32, GramPostings>,
     /// Which buckets of quadgrams have postings, to skip most lookups.
     pub(crate) quadgram_counts: GramCounts,
     /// First byte → rules with a pattern of one or two bytes.
@@ -175,7 +181,7 @@ impl Index {
                 .trigrams
                 .get(t)
                 .map_or(0, |list| list.len()),
-            Key::Quadgram(src, q) => self.substrings[*src as usize]
+            Key::Quadgram(src, q, _) => self.substrings[*src as usize]
                 .quadgrams
                 .get(q)
                 .map_or(0, |list| list.len()),
@@ -235,9 +241,9 @@ impl Index {
                         .or_default()
                         .push(slot);
                 }
-                Key::Quadgram(src, q) => {
+                Key::Quadgram(src, q, pair) => {
                     let sub = &mut self.substrings[*src as usize];
-                    sub.quadgrams.entry(*q).or_default().push(slot);
+                    sub.quadgrams.entry(*q).or_default().push((slot, *pair));
                     sub.quadgram_counts.add(*q);
                 }
                 Key::Byte(src, b) => {
@@ -283,9 +289,9 @@ impl Index {
                 Key::Trigram(src, t) => {
                     remove_from_map(&mut self.substrings[*src as usize].trigrams, t, slot);
                 }
-                Key::Quadgram(src, q) => {
+                Key::Quadgram(src, q, pair) => {
                     let sub = &mut self.substrings[*src as usize];
-                    remove_from_map(&mut sub.quadgrams, q, slot);
+                    remove_from_map(&mut sub.quadgrams, q, (slot, *pair));
                     sub.quadgram_counts.remove(*q);
                 }
                 Key::Byte(src, b) => {
@@ -304,15 +310,24 @@ impl Index {
     }
 }
 
-fn remove_from_map<K, Q>(map: &mut HashMap<K, Postings>, key: &Q, slot: Slot)
-where
+fn remove_from_map<K, Q, E, const N: usize>(
+    map: &mut HashMap<K, SmallVec<[E; N]>>,
+    key: &Q,
+    entry: E,
+) where
     K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
     Q: std::hash::Hash + Eq + ?Sized,
+    E: PartialEq,
+    [E; N]: smallvec::Array<Item = E>,
 {
     let list = map
         .get_mut(key)
         .expect("an indexed rule's key has a posting");
-    list.swap_remove(position(list, slot));
+    let at = list
+        .iter()
+        .position(|e| *e == entry)
+        .expect("an indexed rule is in its posting");
+    list.swap_remove(at);
     if list.is_empty() {
         map.remove(key);
     }
@@ -407,14 +422,16 @@ fn pred_anchors(pred: &Pred, index: &Index, interner: &Interner) -> Option<Vec<K
                 0..3 => vec![Key::Byte(*src, pattern[0])],
                 3 => vec![Key::Trigram(*src, trigram(pattern))],
                 _ => {
-                    // The cheapest gram; on a tie, the later one (word starts are common).
+                    // The cheapest gram (a quadgram's cost is its posting's length, see
+                    // `Index::cost`); on a tie, the later one (word starts are common).
+                    let postings = &index.substrings[*src as usize].quadgrams;
                     let best = pattern
                         .windows(4)
-                        .map(|w| Key::Quadgram(*src, quadgram(w)))
+                        .map(quadgram)
                         .rev()
-                        .min_by_key(|k| index.cost(k, interner))
+                        .min_by_key(|gram| postings.get(gram).map_or(0, |list| list.len()))
                         .expect("a pattern of four bytes has a quadgram");
-                    vec![best]
+                    vec![Key::Quadgram(*src, best, GramPair::of(pattern, best))]
                 }
             }
         }

@@ -84,6 +84,8 @@ pub struct Scratch {
     candidates: Vec<Slot>,
     /// Per [`SubstrSource`]: the post's quadgrams that may have postings.
     gram_hits: [Vec<u32>; 2],
+    /// The rules under one source's quadgram hits whose gram pairs the post may have.
+    gram_slots: Vec<Slot>,
     /// The post's token keys, hashed, their lookups started together.
     token_lookups: Vec<Hashed<u64>>,
 }
@@ -263,6 +265,7 @@ impl<K: RuleKey> Matcher<K> {
             marks,
             candidates,
             gram_hits,
+            gram_slots,
             token_lookups,
         } = scratch;
         features.load(post, &self.interner, self.wanted_fields());
@@ -353,11 +356,21 @@ impl<K: RuleKey> Matcher<K> {
                 continue;
             }
             let kind = src.field_kind();
+            // A rule under a gram the post has is a candidate only if the post may also
+            // have two more grams of its pattern; for real text most are dropped here,
+            // before their marks and gates are touched.
+            let set = &feats.grams[src as usize];
+            gram_slots.clear();
             for &gram in &gram_hits[src as usize] {
                 if let Some(list) = sub.quadgrams.get(&gram) {
-                    mark_all(list);
+                    gram_slots.extend(
+                        list.iter()
+                            .filter(|&&(_, pair)| set.may_have_pair(pair))
+                            .map(|&(slot, _)| slot),
+                    );
                 }
             }
+            mark_all(gram_slots);
             for field in feats.fields().iter().filter(|f| f.kind == kind) {
                 let bytes = field.text.folded().as_bytes();
                 if !sub.trigrams.is_empty() {
