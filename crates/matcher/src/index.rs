@@ -336,7 +336,11 @@ fn remove_from_map<K, Q, E, const N: usize>(
 /// The keys to anchor a rule on, chosen against the index's current state, sorted and
 /// deduplicated; `None` when the rule has no anchor (it must be tried on every post).
 ///
-/// Sound by construction: if the rule matches a post, the post has one of the keys.
+/// Sound by construction, in a stronger form than "if the rule matches a post, the post has
+/// one of the keys": if the rule matches, one of the leaves that gave its keys is true.
+/// The matcher relies on the stronger form: a quadgram key is only worth its rule when the
+/// rest of that leaf's pattern may be in the post too (`GramPair`). An anchor must
+/// therefore only ever come from its own leaf.
 /// - a leaf's keys are what the post must have for it to be true;
 /// - `And` takes the cheapest anchored child (any child must hold), a child with no keys
 ///   (one that never matches) first;

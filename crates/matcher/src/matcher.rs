@@ -254,8 +254,10 @@ impl<K: RuleKey> Matcher<K> {
         scratch.candidates.len()
     }
 
-    /// Loads the post's features into `scratch` and fills `scratch.candidates` with every
-    /// rule anchored on something the post has, once each.
+    /// Loads the post's features into `scratch` and fills `scratch.candidates`, once each,
+    /// with the rules anchored on something the post has (a quadgram's rules only when the
+    /// post may also hold their pattern's [`GramPair`](crate::grams::GramPair)) whose gates
+    /// pass ([`Matcher::keep_passing`]).
     ///
     /// Long on purpose: the hot loop of matching. The probes of every anchor kind share the
     /// destructured scratch and its marks; helpers would have to re-borrow them per probe.

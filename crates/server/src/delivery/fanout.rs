@@ -318,7 +318,7 @@ impl Group {
 
 /// Turns what `group` has gathered into a segment (compressed if it has gzip connections)
 /// and queues it for every connection of the group; `logged_below` is the batch's end in
-/// the log (see [`Outbox::push_live`]).
+/// the log (see [`Outbox::push_live`](super::outbox::Outbox::push_live)).
 fn push_segment(group: &mut Group, deflater: &mut Deflater, logged_below: Option<u64>) {
     let deflater = group.gzip.then_some(deflater);
     let Some((segment, messages)) = group.framed.take(deflater) else {

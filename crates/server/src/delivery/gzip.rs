@@ -10,7 +10,7 @@
 //! CRC, never recomputed over the data) and length, and at the end an empty final block
 //! (`03 00`) and the trailer (CRC-32, ISIZE, little-endian). Combining a CRC with a
 //! segment's multiplies it by x^(8·len) modulo the CRC polynomial; that factor depends only
-//! on the segment, so it is computed once with the segment ([`Deflated::shift`]) rather
+//! on the segment, so it is computed once with the segment (`Deflated::shift`) rather
 //! than by each of the thousands of connections that write it.
 //!
 //! A deflater keeps no state from one segment to the next, only its memory (about 300 KB
@@ -44,8 +44,10 @@ pub struct Deflated {
     /// Length of the uncompressed bytes.
     pub len: u64,
     /// What a running CRC-32 is multiplied by to append this segment's bytes
-    /// (x^(8·len) modulo the CRC polynomial, zlib's `crc32_combine_gen`).
-    pub shift: u32,
+    /// (x^(8·len) modulo the CRC polynomial, zlib's `crc32_combine_gen`). Private, so
+    /// that a `Deflated` is only ever made by [`Deflater::deflate`], which derives it from
+    /// `len`.
+    shift: u32,
 }
 
 /// Compresses bytes into independent segments; reuses its compressor's memory.
