@@ -104,9 +104,9 @@ pub(crate) fn gram_bit(gram: u32) -> u16 {
 pub(crate) struct GramPair([u16; 2]);
 
 impl GramPair {
-    /// The pair of `pattern` (four bytes or more) anchored on `anchor`, one of its grams:
-    /// its first and last grams other than the anchor (the anchor's own, when the pattern
-    /// has no other).
+    /// The pair of `pattern` anchored on `anchor`, one of its grams: its first and last
+    /// grams other than the anchor (the anchor's own, when the pattern has no other, as a
+    /// four-byte or empty pattern).
     pub(crate) fn of(pattern: &[u8], anchor: u32) -> Self {
         let mut others = pattern
             .windows(4)

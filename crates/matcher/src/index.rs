@@ -157,10 +157,10 @@ fn remove_slot(list: &mut Vec<Slot>, slot: Slot) {
     list.swap_remove(position(list, slot));
 }
 
-/// Where `slot` is in `list`, which holds it.
-fn position(list: &[Slot], slot: Slot) -> usize {
+/// Where `entry` (a slot, or a slot with its [`GramPair`]) is in `list`, which holds it.
+fn position<E: PartialEq>(list: &[E], entry: E) -> usize {
     list.iter()
-        .position(|&s| s == slot)
+        .position(|e| *e == entry)
         .expect("an indexed rule is in its posting")
 }
 
@@ -323,11 +323,7 @@ fn remove_from_map<K, Q, E, const N: usize>(
     let list = map
         .get_mut(key)
         .expect("an indexed rule's key has a posting");
-    let at = list
-        .iter()
-        .position(|e| *e == entry)
-        .expect("an indexed rule is in its posting");
-    list.swap_remove(at);
+    list.swap_remove(position(list, entry));
     if list.is_empty() {
         map.remove(key);
     }
@@ -426,14 +422,17 @@ fn pred_anchors(pred: &Pred, index: &Index, interner: &Interner) -> Option<Vec<K
                 0..3 => vec![Key::Byte(*src, pattern[0])],
                 3 => vec![Key::Trigram(*src, trigram(pattern))],
                 _ => {
-                    // The cheapest gram (a quadgram's cost is its posting's length, see
-                    // `Index::cost`); on a tie, the later one (word starts are common).
-                    let postings = &index.substrings[*src as usize].quadgrams;
+                    // The cheapest gram; on a tie, the later one (word starts are common).
+                    // A key's pair does not change its cost, so the candidates are costed
+                    // with the anchor-only pair, which takes no pass over the pattern.
                     let best = pattern
                         .windows(4)
                         .map(quadgram)
                         .rev()
-                        .min_by_key(|gram| postings.get(gram).map_or(0, |list| list.len()))
+                        .min_by_key(|&gram| {
+                            let key = Key::Quadgram(*src, gram, GramPair::of(&[], gram));
+                            index.cost(&key, interner)
+                        })
                         .expect("a pattern of four bytes has a quadgram");
                     vec![Key::Quadgram(*src, best, GramPair::of(pattern, best))]
                 }
