@@ -25,7 +25,7 @@ use crate::compile::{
 use crate::geo::{box_cells, circle_cells};
 use crate::grams::{GramCounts, GramPair};
 use crate::intern::Interner;
-use crate::table::PrefetchMap;
+use crate::table::{PrefetchMap, TableKey};
 use sluice_rules::HasKind;
 
 /// A rule slot: the dense index of a rule in the matcher's rule table.
@@ -91,7 +91,7 @@ pub(crate) struct SubstringIndex {
     /// Trigram → rules with a 3-byte pattern.
     pub(crate) trigrams: HashMap<u32, Postings>,
     /// Quadgram → rules with a pattern of four bytes or more.
-    pub(crate) quadgrams: HashMap<u32, GramPostings>,
+    pub(crate) quadgrams: PrefetchMap<u32, GramPostings>,
     /// Which buckets of quadgrams have postings, to skip most lookups.
     pub(crate) quadgram_counts: GramCounts,
     /// First byte → rules with a pattern of one or two bytes.
@@ -104,7 +104,7 @@ impl Default for SubstringIndex {
     fn default() -> Self {
         Self {
             trigrams: HashMap::new(),
-            quadgrams: HashMap::new(),
+            quadgrams: PrefetchMap::default(),
             quadgram_counts: GramCounts::default(),
             bytes: vec![Vec::new(); 256],
             byte_lists: 0,
@@ -183,7 +183,7 @@ impl Index {
                 .map_or(0, |list| list.len()),
             Key::Quadgram(src, q, _) => self.substrings[*src as usize]
                 .quadgrams
-                .get(q)
+                .get(*q)
                 .map_or(0, |list| list.len()),
             Key::Byte(src, b) => self.substrings[*src as usize].bytes[usize::from(*b)].len(),
             Key::Cell(profile, c) => self
@@ -243,7 +243,7 @@ impl Index {
                 }
                 Key::Quadgram(src, q, pair) => {
                     let sub = &mut self.substrings[*src as usize];
-                    sub.quadgrams.entry(*q).or_default().push((slot, *pair));
+                    sub.quadgrams.get_or_default(*q).push((slot, *pair));
                     sub.quadgram_counts.add(*q);
                 }
                 Key::Byte(src, b) => {
@@ -273,15 +273,7 @@ impl Index {
         for key in keys {
             match key {
                 Key::Token(kind, id) => {
-                    let key = token_key(*kind, *id);
-                    let list = self
-                        .tokens
-                        .get_mut(key)
-                        .expect("an indexed rule's key has a posting");
-                    list.swap_remove(position(list, slot));
-                    if list.is_empty() {
-                        self.tokens.remove(key);
-                    }
+                    remove_from_table(&mut self.tokens, token_key(*kind, *id), slot);
                 }
                 Key::Str(kind, v) => remove_from_map(&mut self.strs[*kind as usize], &**v, slot),
                 Key::Num(kind, v) => remove_from_map(&mut self.nums, &(*kind, *v), slot),
@@ -291,7 +283,7 @@ impl Index {
                 }
                 Key::Quadgram(src, q, pair) => {
                     let sub = &mut self.substrings[*src as usize];
-                    remove_from_map(&mut sub.quadgrams, q, (slot, *pair));
+                    remove_from_table(&mut sub.quadgrams, *q, (slot, *pair));
                     sub.quadgram_counts.remove(*q);
                 }
                 Key::Byte(src, b) => {
@@ -310,6 +302,26 @@ impl Index {
     }
 }
 
+/// [`remove_from_map`] for the tables whose lookups a post starts ahead.
+fn remove_from_table<K, E, const N: usize>(
+    table: &mut PrefetchMap<K, SmallVec<[E; N]>>,
+    key: K,
+    entry: E,
+) where
+    K: TableKey,
+    E: PartialEq + Clone,
+    [E; N]: smallvec::Array<Item = E>,
+{
+    let list = table
+        .get_mut(key)
+        .expect("an indexed rule's key has a posting");
+    list.swap_remove(position(list, entry));
+    if list.is_empty() {
+        table.remove(key);
+    }
+}
+
+/// Takes `entry` out of `key`'s posting in `map`, dropping the posting once empty.
 fn remove_from_map<K, Q, E, const N: usize>(
     map: &mut HashMap<K, SmallVec<[E; N]>>,
     key: &Q,

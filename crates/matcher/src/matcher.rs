@@ -83,7 +83,7 @@ pub struct Scratch {
     marks: Vec<u32>,
     candidates: Vec<Slot>,
     /// Per [`SubstrSource`]: the post's quadgrams that may have postings.
-    gram_hits: [Vec<u32>; 2],
+    gram_hits: [Vec<Hashed<u32>>; 2],
     /// The rules under one source's quadgram hits whose gram pairs the post may have.
     gram_slots: Vec<Slot>,
     /// The post's token keys, hashed, their lookups started together.
@@ -230,10 +230,7 @@ impl<K: RuleKey> Matcher<K> {
             candidates,
             ..
         } = scratch;
-        for (i, &slot) in candidates.iter().enumerate() {
-            if let Some(&ahead) = candidates.get(i + PREFETCH) {
-                prefetch(&self.entries[ahead as usize]);
-            }
+        for &slot in candidates.iter() {
             let id = self.ids[slot as usize];
             if wanted(&id) && (self.gates[slot as usize].exact || eval(self.plan(slot), features)) {
                 out.push(id);
@@ -298,20 +295,25 @@ impl<K: RuleKey> Matcher<K> {
                     let gram = quadgram(w);
                     grams.insert(gram);
                     if sub.quadgram_counts.may_have(gram) {
-                        hits.push(gram);
+                        // Requested now, read after the token probes (see `table`).
+                        let key = sub.quadgrams.hashed(gram);
+                        sub.quadgrams.prefetch(&key);
+                        hits.push(key);
                     }
                 }
             }
         }
         let feats = &*features;
-        // Probing only collects the distinct slots; their gates are read afterwards,
-        // prefetched ahead (see `keep_passing`), so that the gate misses overlap instead
-        // of each stalling the probe loop.
+        // Probing only collects the distinct slots and asks for each one's gate; the gates
+        // are read afterwards (see `keep_passing`), so that their misses overlap the rest
+        // of the probing instead of each stalling it.
+        let gates = &self.gates[..];
         let mut mark_all = |list: &[Slot]| {
             for &slot in list {
                 let mark = &mut marks[slot as usize];
                 if *mark != epoch {
                     *mark = epoch;
+                    prefetch(&gates[slot as usize]);
                     candidates.push(slot);
                 }
             }
@@ -363,8 +365,8 @@ impl<K: RuleKey> Matcher<K> {
             // before their marks and gates are touched.
             let set = &feats.grams[src as usize];
             gram_slots.clear();
-            for &gram in &gram_hits[src as usize] {
-                if let Some(list) = sub.quadgrams.get(&gram) {
+            for key in &gram_hits[src as usize] {
+                if let Some(list) = sub.quadgrams.get_hashed(key) {
                     gram_slots.extend(
                         list.iter()
                             .filter(|&&(_, pair)| set.may_have_pair(pair))
@@ -400,19 +402,18 @@ impl<K: RuleKey> Matcher<K> {
     /// Keeps the candidates whose gates pass `feats`, in the order they were found.
     ///
     /// At 100k+ rules the gate array is far larger than the second-level cache and nearly
-    /// every candidate's gate is a miss: the gate [`PREFETCH`] candidates ahead is
-    /// requested while this one is checked. The candidates are not sorted first: sorting
-    /// a post's 40 to 80 of them cost more than the locality it bought (docs/performance.md,
-    /// "Where the candidates' time goes").
+    /// every candidate's gate is a miss: each gate was requested when its rule became a
+    /// candidate, and the entry of each rule that passes is requested here for the
+    /// evaluation loop. The candidates are not sorted first: sorting a post's 40 to 80 of
+    /// them cost more than the locality it bought (docs/performance.md, "Where the
+    /// candidates' time goes").
     fn keep_passing(&self, candidates: &mut Vec<Slot>, feats: &Features) {
         let gates = &self.gates[..];
         let mut kept = 0;
         for i in 0..candidates.len() {
-            if let Some(&ahead) = candidates.get(i + PREFETCH) {
-                prefetch(&gates[ahead as usize]);
-            }
             let slot = candidates[i];
             if gates[slot as usize].passes(feats) {
+                prefetch(&self.entries[slot as usize]);
                 candidates[kept] = slot;
                 kept += 1;
             }
@@ -420,9 +421,6 @@ impl<K: RuleKey> Matcher<K> {
         candidates.truncate(kept);
     }
 }
-
-/// How many candidates ahead [`Matcher::keep_passing`] and the evaluation loop prefetch.
-const PREFETCH: usize = 8;
 
 #[cfg(test)]
 mod tests {

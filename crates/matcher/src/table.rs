@@ -1,7 +1,7 @@
-//! A hash table whose lookups can be started ahead: the two tables a post probes for each
-//! of its tokens (the interner's table of tokens up to 15 bytes, probed once per token, and
-//! the index's token postings, probed once per distinct field and known token) are of this
-//! kind.
+//! A hash table whose lookups can be started ahead: the tables a post probes many times
+//! are of this kind (the interner's table of tokens up to 15 bytes, probed once per token;
+//! the index's token postings, probed once per distinct field and known token; its
+//! quadgram postings, probed for each four-byte window that passes the bucket filter).
 //!
 //! Written by hand because starting a lookup ahead is the point. A post's tokens are looked
 //! up one after another, and at 100,000 rules these tables are far larger than the L2
@@ -74,7 +74,6 @@ impl<K: TableKey, V: Clone + Default> PrefetchMap<K, V> {
     }
 
     /// Whether no key is held.
-    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -213,6 +212,11 @@ impl TableKey for u128 {
 
 impl TableKey for u64 {
     const VACANT: Self = u64::MAX;
+}
+
+/// Quadgrams: four bytes of folded UTF-8, which never holds the byte 0xFF.
+impl TableKey for u32 {
+    const VACANT: Self = u32::MAX;
 }
 
 #[cfg(test)]
