@@ -76,7 +76,9 @@ pub(crate) fn trigram(b: &[u8]) -> u32 {
     u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2])
 }
 
-/// Packs four bytes into a quadgram key.
+/// Packs four bytes into a quadgram key. The bytes are always of folded UTF-8 text (rule
+/// patterns and post fields are `str`s), which never holds 0xFF, so no quadgram is
+/// `u32::MAX`, the vacant key of their [`PrefetchMap`].
 #[inline]
 pub(crate) fn quadgram(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
@@ -312,11 +314,7 @@ fn remove_from_table<K, E, const N: usize>(
     E: PartialEq + Clone,
     [E; N]: smallvec::Array<Item = E>,
 {
-    let list = table
-        .get_mut(key)
-        .expect("an indexed rule's key has a posting");
-    list.swap_remove(position(list, entry));
-    if list.is_empty() {
+    if take_from_posting(table.get_mut(key), entry) {
         table.remove(key);
     }
 }
@@ -332,13 +330,21 @@ fn remove_from_map<K, Q, E, const N: usize>(
     E: PartialEq,
     [E; N]: smallvec::Array<Item = E>,
 {
-    let list = map
-        .get_mut(key)
-        .expect("an indexed rule's key has a posting");
-    list.swap_remove(position(list, entry));
-    if list.is_empty() {
+    if take_from_posting(map.get_mut(key), entry) {
         map.remove(key);
     }
+}
+
+/// Takes `entry` out of `posting`, the posting of an indexed rule's key; returns whether
+/// the posting is now empty (and is to be dropped).
+fn take_from_posting<E, const N: usize>(posting: Option<&mut SmallVec<[E; N]>>, entry: E) -> bool
+where
+    E: PartialEq,
+    [E; N]: smallvec::Array<Item = E>,
+{
+    let list = posting.expect("an indexed rule's key has a posting");
+    list.swap_remove(position(list, entry));
+    list.is_empty()
 }
 
 /// The keys to anchor a rule on, chosen against the index's current state, sorted and

@@ -82,7 +82,8 @@ pub struct Scratch {
     /// Per slot: the epoch of the post it was last made a candidate for.
     marks: Vec<u32>,
     candidates: Vec<Slot>,
-    /// Per [`SubstrSource`]: the post's quadgrams that may have postings.
+    /// Per [`SubstrSource`]: the post's quadgrams that may have postings, hashed for that
+    /// source's posting table, their lookups started in the window pass.
     gram_hits: [Vec<Hashed<u32>>; 2],
     /// The rules under one source's quadgram hits whose gram pairs the post may have.
     gram_slots: Vec<Slot>,
@@ -278,10 +279,8 @@ impl<K: RuleKey> Matcher<K> {
         }
         candidates.clear();
         // Quadgrams first: they fill the post's gram sets, which evaluation reads.
-        for (src, hits) in [SubstrSource::Text, SubstrSource::Url]
-            .into_iter()
-            .zip(gram_hits.iter_mut())
-        {
+        for src in [SubstrSource::Text, SubstrSource::Url] {
+            let hits = &mut gram_hits[src as usize];
             hits.clear();
             let sub = &self.index.substrings[src as usize];
             if sub.quadgrams.is_empty() {
@@ -403,8 +402,8 @@ impl<K: RuleKey> Matcher<K> {
     ///
     /// At 100k+ rules the gate array is far larger than the second-level cache and nearly
     /// every candidate's gate is a miss: each gate was requested when its rule became a
-    /// candidate, and the entry of each rule that passes is requested here for the
-    /// evaluation loop. The candidates are not sorted first: sorting a post's 40 to 80 of
+    /// candidate, and the entry of each rule that passes and needs evaluating (its gate is
+    /// not exact) is requested here for the evaluation loop. The candidates are not sorted first: sorting a post's 40 to 80 of
     /// them cost more than the locality it bought (docs/performance.md, "Where the
     /// candidates' time goes").
     fn keep_passing(&self, candidates: &mut Vec<Slot>, feats: &Features) {
@@ -412,8 +411,11 @@ impl<K: RuleKey> Matcher<K> {
         let mut kept = 0;
         for i in 0..candidates.len() {
             let slot = candidates[i];
-            if gates[slot as usize].passes(feats) {
-                prefetch(&self.entries[slot as usize]);
+            let gate = &gates[slot as usize];
+            if gate.passes(feats) {
+                if !gate.exact {
+                    prefetch(&self.entries[slot as usize]);
+                }
                 candidates[kept] = slot;
                 kept += 1;
             }

@@ -29,7 +29,7 @@ pub(crate) trait TableKey: Copy + Eq + Hash {
 /// The smallest table allocated once a key is inserted.
 const MIN_SLOTS: usize = 16;
 
-/// One slot. Aligned to 32 bytes, so a slot of at most 32 bytes (those of both users) sits
+/// One slot. Aligned to 32 bytes, so a slot of at most 32 bytes (those of every user) sits
 /// in one cache line.
 #[derive(Debug, Clone)]
 #[repr(C, align(32))]
@@ -158,6 +158,7 @@ impl<K: TableKey, V: Clone + Default> PrefetchMap<K, V> {
     /// Where `key` is.
     #[inline]
     fn find(&self, key: &Hashed<K>) -> Option<usize> {
+        debug_assert!(key.key != K::VACANT, "the vacant key is never looked up");
         if self.slots.is_empty() {
             return None;
         }
@@ -336,10 +337,14 @@ mod tests {
     }
 
     #[test]
-    fn slots_of_both_users_fit_a_cache_line() {
+    fn slots_of_every_user_fit_a_cache_line() {
         assert_eq!(std::mem::size_of::<Entry<u128, u32>>(), 32);
         assert_eq!(
             std::mem::size_of::<Entry<u64, crate::index::Postings>>(),
+            32
+        );
+        assert_eq!(
+            std::mem::size_of::<Entry<u32, crate::index::GramPostings>>(),
             32
         );
     }
