@@ -8,25 +8,25 @@
 //! server's own matcher for the rules products, with the server's partition function for
 //! the Firehose).
 //!
-//! One model of a benchmark: the [`Benchmark`](benchmark::Benchmark) trait, implemented
+//! One model of a benchmark: the `Benchmark` trait (`benchmark.rs`), implemented
 //! once per product in `products/`, and one flow that every run follows (`run.rs`). The
 //! result is one [`Report`], printed as text or JSON.
 //!
 //! ## How a run works
-//! 1. [`target`]: start `sluice serve` as a child process on a free loopback port with a
+//! 1. `target`: start `sluice serve` as a child process on a free loopback port with a
 //!    temporary data dir and a fresh admin token, or a cluster of them sharing a
-//!    `nats-server` the bench starts too ([`nats`]), or use a running server.
-//! 2. [`workload`]: generate the rules and the posts (`sluice_synth`, seeded) and compute
+//!    `nats-server` the bench starts too (`nats`), or use a running server.
+//! 2. `workload`: generate the rules and the posts (`sluice_synth`, seeded) and compute
 //!    exactly which posts every connection must receive.
-//! 3. `products/` and [`provision`]: account, user, streams, Powerstream token or v2 apps,
+//! 3. `products/` and `provision`: account, user, streams, Powerstream token or v2 apps,
 //!    and rules through the admin and rules APIs (before the connections open for v2,
 //!    whose filtered stream refuses a connect without rules); in a cluster, through the first node, and
-//!    [`replication`] waits until every node has them.
-//! 4. [`reader`]: hold the stream connections; decode gzip or identity chunk by chunk,
+//!    `replication` waits until every node has them.
+//! 4. `reader`: hold the stream connections; decode gzip or identity chunk by chunk,
 //!    timestamp every post on arrival, count what was received, duplicated or unexpected.
-//! 5. [`ingest`]: send the posts at the target rate in small batches on a thread of its
+//! 5. `ingest`: send the posts at the target rate in small batches on a thread of its
 //!    own, recording when each request started.
-//! 6. [`stats`], [`cpu`], [`verdict`], [`report`]: latency percentiles, CPU used by the
+//! 6. [`stats`], `cpu`, [`verdict`], [`report`]: latency percentiles, CPU used by the
 //!    server (per thread group) and the bench, the verdict against the project's target,
 //!    and the report.
 //!

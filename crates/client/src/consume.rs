@@ -52,7 +52,7 @@ pub trait StreamSink {
     }
 }
 
-/// Why [`consume`] returned (it never returns while the stream can be read).
+/// Why [`Consumer::consume`] returned (it never returns while the stream can be read).
 #[derive(Debug)]
 pub enum Ended {
     /// The sink said [`Flow::Stop`].

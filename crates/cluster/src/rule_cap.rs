@@ -165,7 +165,7 @@ pub struct Taken {
 /// Reserves slots for rules to be created under `keys` on `stream`, within `max_rules`.
 /// When they do not fit, recounts the stream's rule keys (leaving out the values some
 /// rule already holds, which need no slot) and tries again; refuses when they do not fit
-/// right after a recount, or after [`RECOUNTS`] recounts the count changed under each
+/// right after a recount, or after `RECOUNTS` recounts the count changed under each
 /// time (adds in flight on other nodes at the cap).
 pub async fn reserve(
     kv: &kv::Store,

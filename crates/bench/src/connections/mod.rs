@@ -10,12 +10,12 @@
 //! matching and delivery under a paced load with a realistic rule set, this one the cost of
 //! a connection with the smallest workload that still reaches every connection (one rule
 //! per stream that every post matches). What differs per product is only provisioning
-//! ([`provision`]).
+//! (`provision`).
 //!
 //! Cheap on the bench side too: every connection is one task on the bench's runtime that
-//! reads and decodes its body ([`hold`]); no thread per connection. The bench raises its
+//! reads and decodes its body (`hold`); no thread per connection. The bench raises its
 //! own open-files limit first and says plainly when the system's hard limit is too low
-//! ([`limits`]); a server it starts inherits the raised limit.
+//! (`limits`); a server it starts inherits the raised limit.
 
 mod hold;
 mod limits;

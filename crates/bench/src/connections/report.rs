@@ -150,7 +150,7 @@ pub struct ConnectionsReport {
     pub unexpected: u64,
     /// Connections the server ended before the bench closed them.
     pub dropped: usize,
-    /// Posts the bench stopped waiting for ([`super::POST_TIMEOUT`]) before every
+    /// Posts the bench stopped waiting for (`POST_TIMEOUT`) before every
     /// connection had them.
     pub late_posts: usize,
     /// From the start of a post's ingest request to its arrival, over every connection.

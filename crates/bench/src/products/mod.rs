@@ -1,4 +1,4 @@
-//! One file per product benchmark, each implementing [`crate::benchmark::Benchmark`]
+//! One file per product benchmark, each implementing the `Benchmark` trait
 //! (mini-redis's one command per file), and [`Product`], the choice among them.
 
 mod firehose;

@@ -2,7 +2,7 @@
 //! every node's rules, adopting the rule another node won a value with) and deleting them
 //! by id or value. Split from the other changes because a rule add is the one change with
 //! outcomes per item (created, existing, adopted) and a cap to reserve; it is still built
-//! as a [`Change`] and applied by [`apply`](super::apply) like every other.
+//! as a [`Change`] and applied by [`apply`] like every other.
 
 use super::*;
 

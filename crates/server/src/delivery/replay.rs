@@ -498,7 +498,7 @@ enum Bound {
 /// Moved into each blocking section and back out.
 struct Reader {
     target: ReplayTarget,
-    /// A Replay API job: its sections run on the low-priority [`background`] threads, and
+    /// A Replay API job: its sections run on the low-priority [`background`](crate::background) threads, and
     /// it sends each edited post in its final state only (a version a later one replaced
     /// is left out; docs/compliance.md, "Edits").
     job: bool,

@@ -5,7 +5,7 @@
 //! A `CONNECT api.twitter.com:443` is answered `200 Connection established`; sluice then
 //! terminates TLS on the tunnel with a certificate for that host, signed by its own CA
 //! ([`ca`]), and serves the requests inside exactly as on the listener (same router, auth,
-//! streaming and shutdown: [`crate::connection`]). `CONNECT` to anything but an X API host
+//! streaming and shutdown: the crate's `connection` module). `CONNECT` to anything but an X API host
 //! on port 443 ([`target`]) is refused with 403 (400 when the target is not `host:port`).
 //!
 //! - [`target`]: the hosts served and the parsing of `CONNECT` targets.

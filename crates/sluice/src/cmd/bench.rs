@@ -1,7 +1,7 @@
 //! `sluice bench powertrack|firehose|powerstream|v2|connections`: the flags, the help and
 //! the exit codes of the end-to-end load generator and latency benchmark, which is the
 //! `sluice-bench` library (`connections`, the cost of many held connections, has flags
-//! and a flow of its own: [`connections`]). Flags are parsed by clap into [`BenchArgs`], checked and turned into the
+//! and a flow of its own: [`connections`](sluice_bench::connections)). Flags are parsed by clap into [`BenchArgs`], checked and turned into the
 //! library's [`Config`] ([`config`]), and the run's [`Report`] is printed as text or, with
 //! `--json`, as one JSON object.
 

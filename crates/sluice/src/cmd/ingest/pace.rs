@@ -2,8 +2,8 @@
 //! recorded at (or N times faster), for demos and tests that want a live-looking source.
 //!
 //! A reader thread reads the file, works out when each line is due (its time after the
-//! first line's, divided by the speed; [`retime::raw_line_time_ms`]) and, on the passes of
-//! `--loop` after the first, rewrites it with new ids and times ([`retime::Shift`]). The
+//! first line's, divided by the speed; [`retime::raw_line_time_ms`](super::retime::raw_line_time_ms)) and, on the passes of
+//! `--loop` after the first, rewrites it with new ids and times ([`retime::Shift`](super::retime::Shift)). The
 //! sender takes what is due, every [`TICK`] at most, as one request, with one request in
 //! flight while the next lines wait. How late a request leaves against its first line's
 //! due time is the lag shown on the progress line.
