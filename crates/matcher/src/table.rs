@@ -229,8 +229,15 @@ mod tests {
     /// table stays small, runs wrap around its end and shifts cross it.
     #[test]
     fn agrees_with_a_map_under_inserts_and_removes() {
-        let mut table: PrefetchMap<u64, Vec<u32>> = PrefetchMap::default();
-        let mut model: HashMap<u64, Vec<u32>> = HashMap::new();
+        // Every key type the matcher uses: interned short tokens, token postings, quadgrams.
+        agree_with_a_map::<u128>();
+        agree_with_a_map::<u64>();
+        agree_with_a_map::<u32>();
+    }
+
+    fn agree_with_a_map<K: TableKey + From<u16> + std::fmt::Debug>() {
+        let mut table: PrefetchMap<K, Vec<u32>> = PrefetchMap::default();
+        let mut model: HashMap<K, Vec<u32>> = HashMap::new();
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
             state ^= state << 13;
@@ -238,10 +245,11 @@ mod tests {
             state ^= state << 17;
             state
         };
+        let key_of = |n: u64| K::from(u16::try_from(n % 3_000).expect("below 3,000"));
         for step in 0..200_000u32 {
-            let key = next() % 3_000;
+            let key = key_of(next());
             match next() % 4 {
-                0 => assert_eq!(table.remove(key), model.remove(&key), "remove {key}"),
+                0 => assert_eq!(table.remove(key), model.remove(&key), "remove {key:?}"),
                 1 => {
                     if let Some(value) = table.get_mut(key) {
                         value.push(step);
@@ -256,8 +264,8 @@ mod tests {
                 }
             }
             if step % 1_000 == 0 {
-                for probe in 0..3_000 {
-                    assert_eq!(table.get(probe), model.get(&probe), "key {probe}");
+                for probe in (0..3_000).map(key_of) {
+                    assert_eq!(table.get(probe), model.get(&probe), "key {probe:?}");
                 }
             }
             assert_eq!(table.len(), model.len());
