@@ -403,9 +403,9 @@ impl<K: RuleKey> Matcher<K> {
     /// At 100k+ rules the gate array is far larger than the second-level cache and nearly
     /// every candidate's gate is a miss: each gate was requested when its rule became a
     /// candidate, and the entry of each rule that passes and needs evaluating (its gate is
-    /// not exact) is requested here for the evaluation loop. The candidates are not sorted first: sorting a post's 40 to 80 of
-    /// them cost more than the locality it bought (docs/performance.md, "Where the
-    /// candidates' time goes").
+    /// not exact) is requested here for the evaluation loop. The candidates are not sorted
+    /// first: sorting a post's 40 to 80 of them cost more than the locality it bought
+    /// (docs/performance.md, "Where the candidates' time goes").
     fn keep_passing(&self, candidates: &mut Vec<Slot>, feats: &Features) {
         let gates = &self.gates[..];
         let mut kept = 0;
