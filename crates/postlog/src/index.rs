@@ -5,13 +5,15 @@
 
 use std::path::Path;
 
-/// One record in [`MARK_EVERY`] is marked, so a lookup reads at most that many records.
+/// A record holding a post whose place in the segment is a multiple of this is marked, so
+/// a lookup reads the records of at most this many posts before the one it wants, plus the
+/// rest of one block.
 pub(crate) const MARK_EVERY: u64 = 64;
 
 const MAGIC: &[u8; 4] = b"SLIX";
 const VERSION: u32 = 1;
 
-/// Where a record starts.
+/// Where a record starts, and the sequence number of its first post.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Mark {
     pub seq: u64,
@@ -47,10 +49,13 @@ impl SegmentMeta {
         self.next_seq == self.first_seq
     }
 
-    /// Accounts for a record of `len` bytes appended at the end.
-    pub(crate) fn push(&mut self, seq: u64, ms: u64, len: u64) {
+    /// Accounts for a record of `len` bytes appended at the end, holding `count` posts
+    /// from `seq` on.
+    pub(crate) fn push(&mut self, seq: u64, count: u64, ms: u64, len: u64) {
         debug_assert_eq!(seq, self.next_seq);
-        if (seq - self.first_seq).is_multiple_of(MARK_EVERY) {
+        debug_assert!(count >= 1);
+        let (first, last) = (seq - self.first_seq, seq + count - 1 - self.first_seq);
+        if first.is_multiple_of(MARK_EVERY) || first / MARK_EVERY != last / MARK_EVERY {
             self.marks.push(Mark {
                 seq,
                 ms,
@@ -61,7 +66,7 @@ impl SegmentMeta {
             self.first_ms = ms;
         }
         self.last_ms = ms;
-        self.next_seq = seq + 1;
+        self.next_seq = seq + count;
         self.len += len;
     }
 
@@ -151,10 +156,19 @@ mod tests {
     fn sidecars_round_trip_and_refuse_damage() {
         let mut meta = SegmentMeta::empty(10);
         for i in 0..200 {
-            meta.push(10 + i, 5_000 + i, 100);
+            meta.push(10 + i, 1, 5_000 + i, 100);
         }
         assert_eq!(meta.marks.len(), 4);
         assert_eq!(meta.marks[1].offset, 6_400);
+        // Blocks: a block is marked when it holds a post at a multiple of MARK_EVERY.
+        let mut blocks = SegmentMeta::empty(1);
+        // (Offsets in the segment: 0, 1..=62, 63, 64..=65, 66..=165, 166..=195.)
+        for (seq, count) in [(1, 1), (2, 62), (64, 1), (65, 2), (67, 100), (167, 30)] {
+            blocks.push(seq, count, 7, 10);
+        }
+        let marked: Vec<u64> = blocks.marks.iter().map(|m| m.seq).collect();
+        assert_eq!(marked, [1, 65, 67, 167]);
+        assert_eq!(blocks.next_seq, 197);
         let bytes = meta.encode();
         assert_eq!(SegmentMeta::decode(&bytes), Some(meta));
         for cut in [0, 3, 4, bytes.len() - 1] {

@@ -43,6 +43,11 @@ pub struct SegmentOptions {
     pub max_segment_age_ms: u64,
     /// Store posts LZ4-compressed when that makes them smaller (default on).
     pub compress: bool,
+    /// The posts of one append are stored in records (blocks) of about this many bytes
+    /// of JSON each, compressed together; a block is closed at the first post that
+    /// reaches it (default 64 KiB, LZ4's window: larger blocks compress little better and
+    /// make a read of one post decompress more).
+    pub block_bytes: usize,
 }
 
 impl Default for SegmentOptions {
@@ -51,6 +56,7 @@ impl Default for SegmentOptions {
             max_segment_bytes: 64 << 20,
             max_segment_age_ms: 60_000,
             compress: true,
+            block_bytes: 64 << 10,
         }
     }
 }
@@ -75,6 +81,8 @@ struct Writer {
     meta: SegmentMeta,
     last_ms: u64,
     buf: Vec<u8>,
+    /// The block being encoded, uncompressed.
+    block: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -185,6 +193,7 @@ impl SegmentLog {
             meta: active.meta.clone(),
             last_ms,
             buf: Vec::new(),
+            block: Vec::new(),
         };
         Ok(SegmentLog {
             dir: dir.to_owned(),
@@ -325,8 +334,8 @@ fn load_segment(dir: &Path, first: u64) -> Result<Segment, LogError> {
                     ));
                     break;
                 }
-                let (seq, ms) = (raw.seq, raw.ms);
-                meta.push(seq, ms, len as u64);
+                let (seq, count, ms) = (raw.seq, raw.count, raw.ms);
+                meta.push(seq, count, ms, len as u64);
             }
             Ok(None) => break,
             Err(ChunkError::Io(e)) => return Err(e.into()),
@@ -351,6 +360,42 @@ fn load_segment(dir: &Path, first: u64) -> Result<Segment, LogError> {
         file: Arc::new(file),
         durable: false,
     })
+}
+
+/// Cuts the posts of one append into blocks: each closes at the first post that brings
+/// its JSON to `block_bytes`, so a post longer than that is a block of its own.
+fn blocks<'p, 'a>(
+    posts: &'p [NewPost<'a>],
+    block_bytes: usize,
+) -> impl Iterator<Item = &'p [NewPost<'a>]> {
+    let mut rest = posts;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let end = rest
+            .iter()
+            .position(|post| {
+                bytes += post.bytes.len();
+                bytes >= block_bytes
+            })
+            .map_or(rest.len(), |last| last + 1);
+        let (block, after) = rest.split_at(end);
+        rest = after;
+        Some(block)
+    })
+}
+
+/// The shared name of a datacenter: a read's posts come from a handful, so each name is
+/// made once per read.
+fn interned(datacenters: &mut Vec<Arc<str>>, name: &[u8]) -> Arc<str> {
+    if let Some(dc) = datacenters.iter().find(|d| d.as_bytes() == name) {
+        return dc.clone();
+    }
+    let dc: Arc<str> = String::from_utf8_lossy(name).into();
+    datacenters.push(dc.clone());
+    dc
 }
 
 enum ChunkError {
@@ -451,17 +496,18 @@ impl PostLog for SegmentLog {
         let w = &mut *w;
         w.buf.clear();
         let mut meta = w.meta.clone();
-        for post in posts {
+        for block in blocks(posts, self.options.block_bytes) {
             let start = w.buf.len();
             record::encode(
                 &mut w.buf,
+                &mut w.block,
                 meta.next_seq,
                 ms,
-                post.datacenter,
-                post.bytes,
+                block,
                 self.options.compress,
             );
-            meta.push(meta.next_seq, ms, (w.buf.len() - start) as u64);
+            let len = (w.buf.len() - start) as u64;
+            meta.push(meta.next_seq, block.len() as u64, ms, len);
         }
         if let Err(e) = w.file.write_all_at(&w.buf, w.meta.len) {
             // Leave no partial record behind for the next append to follow.
@@ -472,6 +518,9 @@ impl PostLog for SegmentLog {
         w.meta = meta;
         if w.buf.capacity() > 4 * CHUNK {
             w.buf = Vec::new();
+        }
+        if w.block.capacity() > 4 * self.options.block_bytes.max(CHUNK) {
+            w.block = Vec::new();
         }
         let mut index = self.index_mut();
         let active = index
@@ -545,23 +594,24 @@ impl PostLog for SegmentLog {
                 let Some((raw, _)) = chunks.next_record()? else {
                     break;
                 };
-                if raw.seq < from {
+                if raw.end_seq() <= from {
                     continue;
                 }
-                let datacenter = match datacenters.iter().find(|d| d.as_bytes() == raw.datacenter) {
-                    Some(dc) => dc.clone(),
-                    None => {
-                        let dc: Arc<str> = String::from_utf8_lossy(raw.datacenter).into();
-                        datacenters.push(dc.clone());
-                        dc
+                for post in raw.posts().map_err(LogError::Corrupt)? {
+                    if post.seq < from {
+                        continue;
                     }
-                };
-                out.push(LoggedPost {
-                    seq: raw.seq,
-                    appended_ms: raw.ms,
-                    datacenter,
-                    bytes: raw.post().map_err(LogError::Corrupt)?,
-                });
+                    if out.len() == max {
+                        break;
+                    }
+                    let datacenter = interned(&mut datacenters, &post.datacenter);
+                    out.push(LoggedPost {
+                        seq: post.seq,
+                        appended_ms: raw.ms,
+                        datacenter,
+                        bytes: post.bytes,
+                    });
+                }
             }
             from = extent.next_seq;
         }

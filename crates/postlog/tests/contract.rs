@@ -7,12 +7,14 @@ use std::path::Path;
 use sluice_postlog::{FIRST_SEQ, MemoryLog, PostLog, SegmentLog, SegmentOptions};
 use sluice_testkit::post_log_contract::{Fresh, Retention, Subject, all, append, check_post};
 
-/// Small segments and marks for the segment log, so that a few hundred posts span many.
+/// Small segments and blocks for the segment log, so that a few hundred posts span many
+/// of each.
 fn small() -> SegmentOptions {
     SegmentOptions {
-        max_segment_bytes: 8 << 10,
+        max_segment_bytes: 2 << 10,
         max_segment_age_ms: 60_000,
         compress: true,
+        block_bytes: 2 << 10,
     }
 }
 
@@ -40,6 +42,19 @@ mod segment_log {
 
     sluice_testkit::post_log_contract!(stamped by the caller: Subject {
         open: |_| segment_log(small()),
+        retention: Retention::Trimmed,
+        concurrent_posts: 3_000,
+    });
+}
+
+mod segment_log_with_a_block_per_post {
+    use super::*;
+
+    sluice_testkit::post_log_contract!(stamped by the caller: Subject {
+        open: |_| segment_log(SegmentOptions {
+            block_bytes: 1,
+            ..small()
+        }),
         retention: Retention::Trimmed,
         concurrent_posts: 3_000,
     });
@@ -167,11 +182,14 @@ fn a_torn_last_record_is_cut_off_at_start() {
     let b = FIRST_SEQ;
     {
         let log = reopen(dir.path());
-        append(&log, b..b + 30, 1_000);
+        append(&log, b..b + 29, 1_000);
+        // An append of its own: a block of its own, the last record.
+        append(&log, b + 29..b + 30, 1_000);
     }
     let last = segment_files(dir.path()).pop().unwrap();
     let len = std::fs::metadata(&last).unwrap().len();
-    // A crash in the middle of the last record.
+    // A crash in the middle of the last record (a power loss before the periodic sync:
+    // a torn write loses the block it was writing).
     let file = std::fs::OpenOptions::new().write(true).open(&last).unwrap();
     file.set_len(len - 5).unwrap();
     drop(file);
@@ -232,6 +250,107 @@ fn damage_inside_a_segment_loses_only_the_rest_of_that_segment() {
     std::fs::write(&sidecar, bytes).unwrap();
     let log = reopen(dir.path());
     assert_eq!(all(&log).len(), posts.len());
+}
+
+// ----- the segment log's blocks -----
+
+#[test]
+fn a_read_from_any_post_starts_at_that_post_whatever_the_blocks() {
+    for block_bytes in [1, 2 << 10, 64 << 10] {
+        let options = SegmentOptions {
+            block_bytes,
+            ..small()
+        };
+        let fresh = segment_log(options);
+        let log = &*fresh.log;
+        let b = FIRST_SEQ;
+        // Appends of one post, of a few, and of many (several blocks), across segments.
+        let mut next = b;
+        for size in [1, 7, 150, 1, 3, 90, 48] {
+            append(log, next..next + size, 1_000 + next);
+            next += size;
+        }
+        for from in b..next {
+            let window = log.read(from, 3).unwrap();
+            assert_eq!(window.len(), 3.min((next - from) as usize), "from {from}");
+            for (i, post) in window.iter().enumerate() {
+                check_post(post, from + i as u64);
+                assert_eq!(post.appended_ms, log_time(from + i as u64, b));
+            }
+            assert_eq!(
+                log.seq_at_time(log_time(from, b)).unwrap(),
+                first_of_append(from, b)
+            );
+        }
+    }
+}
+
+/// When the post `seq` of the test above was appended.
+fn log_time(seq: u64, b: u64) -> u64 {
+    1_000 + first_of_append(seq, b)
+}
+
+/// The first post of the append that brought `seq` in the test above.
+fn first_of_append(seq: u64, b: u64) -> u64 {
+    let mut first = b;
+    for size in [1, 7, 150, 1, 3, 90, 48] {
+        if seq < first + size {
+            return first;
+        }
+        first += size;
+    }
+    panic!("{seq} was not appended");
+}
+
+/// The record of one post as the segment log wrote it before it stored blocks: the
+/// datacenter in the record, the post's JSON as its payload (LZ4-compressed when `lz4`).
+fn record_before_blocks(seq: u64, ms: u64, datacenter: &str, post: &[u8], lz4: bool) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&seq.to_le_bytes());
+    body.extend_from_slice(&ms.to_le_bytes());
+    body.push(u8::from(lz4));
+    body.push(datacenter.len() as u8);
+    body.extend_from_slice(datacenter.as_bytes());
+    if lz4 {
+        body.extend_from_slice(&lz4_flex::block::compress_prepend_size(post));
+    } else {
+        body.extend_from_slice(post);
+    }
+    let mut record = (body.len() as u32).to_le_bytes().to_vec();
+    record.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    record.extend_from_slice(&body);
+    record
+}
+
+#[test]
+fn a_log_written_before_blocks_is_read_and_appended_to() {
+    use sluice_testkit::post_log_contract::{dc_of, post_of};
+    let dir = tempfile::tempdir().unwrap();
+    let b = FIRST_SEQ;
+    // Two segments of one-post records, without sidecars (as if never synced).
+    for (first, end) in [(b, b + 70), (b + 70, b + 100)] {
+        let bytes: Vec<u8> = (first..end)
+            .flat_map(|seq| {
+                record_before_blocks(seq, 500 + seq, dc_of(seq), &post_of(seq), seq % 2 == 0)
+            })
+            .collect();
+        std::fs::write(dir.path().join(format!("{first:020}.log")), bytes).unwrap();
+    }
+    let log = reopen(dir.path());
+    assert_eq!(log.next_seq(), b + 100);
+    assert_eq!(log.seq_at_time(500 + b + 80).unwrap(), b + 80);
+    for from in [b, b + 1, b + 63, b + 64, b + 65, b + 69, b + 70, b + 99] {
+        check_post(&log.read(from, 1).unwrap()[0], from);
+    }
+    assert_eq!(append(&log, b + 100..b + 160, 2_000), b + 159);
+    log.sync().unwrap();
+    drop(log);
+    let log = reopen(dir.path());
+    let posts = all(&log);
+    assert_eq!(posts.len(), 160);
+    for (i, post) in posts.iter().enumerate() {
+        check_post(post, b + i as u64);
+    }
 }
 
 // ----- the segment log's disk budget -----
