@@ -6,8 +6,9 @@
 use std::path::Path;
 
 /// A record holding a post whose place in the segment is a multiple of this is marked, so
-/// a lookup reads the records of at most this many posts before the one it wants, plus the
-/// rest of one block.
+/// a lookup walks the records of at most this many posts before the one it wants, plus
+/// the earlier posts of the marked block (records before the wanted one are only
+/// checksummed, not decompressed).
 pub(crate) const MARK_EVERY: u64 = 64;
 
 const MAGIC: &[u8; 4] = b"SLIX";
@@ -25,7 +26,7 @@ pub(crate) struct Mark {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SegmentMeta {
     pub first_seq: u64,
-    /// One past the last record's sequence number (`first_seq` when empty).
+    /// One past the last post's sequence number (`first_seq` when empty).
     pub next_seq: u64,
     pub first_ms: u64,
     pub last_ms: u64,

@@ -44,9 +44,9 @@ pub struct SegmentOptions {
     /// Store posts LZ4-compressed when that makes them smaller (default on).
     pub compress: bool,
     /// The posts of one append are stored in records (blocks) of about this many bytes
-    /// of JSON each, compressed together; a block is closed at the first post that
-    /// reaches it (default 64 KiB, LZ4's window: larger blocks compress little better and
-    /// make a read of one post decompress more).
+    /// each, compressed together; a block is closed at the first post that reaches it
+    /// (default 64 KiB, LZ4's window: larger blocks compress little better and make a read
+    /// of one post decompress more). Taken between 1 and 16 MiB.
     pub block_bytes: usize,
 }
 
@@ -135,6 +135,11 @@ impl SegmentLog {
     /// would interleave their files): opening waits a moment for a previous owner in this
     /// process to finish closing, then fails.
     pub fn open_with(dir: &Path, options: SegmentOptions) -> Result<SegmentLog, LogError> {
+        // A block of that much plus one post stays far below the largest record read back.
+        let options = SegmentOptions {
+            block_bytes: options.block_bytes.clamp(1, record::MAX_BODY / 4),
+            ..options
+        };
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(PRIVATE_DIR)
@@ -363,7 +368,8 @@ fn load_segment(dir: &Path, first: u64) -> Result<Segment, LogError> {
 }
 
 /// Cuts the posts of one append into blocks: each closes at the first post that brings
-/// its JSON to `block_bytes`, so a post longer than that is a block of its own.
+/// it to `block_bytes` (the posts with their framing), so a post longer than that is a
+/// block of its own.
 fn blocks<'p, 'a>(
     posts: &'p [NewPost<'a>],
     block_bytes: usize,
@@ -377,7 +383,7 @@ fn blocks<'p, 'a>(
         let end = rest
             .iter()
             .position(|post| {
-                bytes += post.bytes.len();
+                bytes += record::framed_len(post);
                 bytes >= block_bytes
             })
             .map_or(rest.len(), |last| last + 1);

@@ -254,6 +254,10 @@ fn damage_inside_a_segment_loses_only_the_rest_of_that_segment() {
 
 // ----- the segment log's blocks -----
 
+/// The sizes of the appends of the test below, in order: one post, a few, and many
+/// (several blocks).
+const APPENDS: [u64; 7] = [1, 7, 150, 1, 3, 90, 48];
+
 #[test]
 fn a_read_from_any_post_starts_at_that_post_whatever_the_blocks() {
     for block_bytes in [1, 2 << 10, 64 << 10] {
@@ -264,9 +268,8 @@ fn a_read_from_any_post_starts_at_that_post_whatever_the_blocks() {
         let fresh = segment_log(options);
         let log = &*fresh.log;
         let b = FIRST_SEQ;
-        // Appends of one post, of a few, and of many (several blocks), across segments.
         let mut next = b;
-        for size in [1, 7, 150, 1, 3, 90, 48] {
+        for size in APPENDS {
             append(log, next..next + size, 1_000 + next);
             next += size;
         }
@@ -293,7 +296,7 @@ fn log_time(seq: u64, b: u64) -> u64 {
 /// The first post of the append that brought `seq` in the test above.
 fn first_of_append(seq: u64, b: u64) -> u64 {
     let mut first = b;
-    for size in [1, 7, 150, 1, 3, 90, 48] {
+    for size in APPENDS {
         if seq < first + size {
             return first;
         }
