@@ -10,6 +10,7 @@
 #
 # Usage: scripts/post-log-disk-cost.sh [--cluster] SLUICE_BINARY POSTS.ndjson
 set -euo pipefail
+. "$(dirname "$0")/serve.sh"
 cluster=
 if [ "${1:-}" = --cluster ]; then cluster=1; shift; fi
 sluice=${1:?usage: $0 [--cluster] SLUICE_BINARY POSTS.ndjson}
@@ -35,16 +36,7 @@ if [ -n "$cluster" ]; then
   extra=(--nats "nats://127.0.0.1:$port")
 fi
 
-"$sluice" serve --data-dir "$work/data" --listen 127.0.0.1:0 --admin-token "$token" "${extra[@]}" \
-  > "$work/banner" 2> "$work/log" &
-server=$!
-url=
-for _ in $(seq 300); do
-  url=$(sed -n 's/^sluice .* listening on //p' "$work/banner")
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || { cat "$work/log" >&2; exit 1; }
+serve_sluice "$sluice" "${extra[@]}"
 "$sluice" ingest --url "$url" --token "$token" "$posts" > /dev/null
 kill -TERM "$server"
 wait "$server"

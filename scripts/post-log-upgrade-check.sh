@@ -8,6 +8,7 @@
 #
 # Usage: scripts/post-log-upgrade-check.sh OLD_SLUICE NEW_SLUICE POSTS.ndjson
 set -euo pipefail
+. "$(dirname "$0")/serve.sh"
 old=${1:?usage: $0 OLD_SLUICE NEW_SLUICE POSTS.ndjson}
 new=${2:?usage: $0 OLD_SLUICE NEW_SLUICE POSTS.ndjson}
 posts=${3:?usage: $0 OLD_SLUICE NEW_SLUICE POSTS.ndjson}
@@ -16,19 +17,6 @@ server=
 trap '[ -n "$server" ] && kill -TERM $server 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 token=upgrade-check
 user=alice:upgrade-check
-
-serve() {
-  "$1" serve --data-dir "$work/data" --listen 127.0.0.1:0 --admin-token "$token" \
-    > "$work/banner" 2> "$work/log" &
-  server=$!
-  url=
-  for _ in $(seq 300); do
-    url=$(sed -n 's/^sluice .* listening on //p' "$work/banner")
-    [ -n "$url" ] && break
-    sleep 0.1
-  done
-  [ -n "$url" ] || { cat "$work/log" >&2; exit 1; }
-}
 
 stop() {
   kill -TERM "$server"
@@ -61,7 +49,7 @@ for line in sys.stdin:
     print(json.loads(line)["id_str"])' > "$work/expected"
 
 start=$(date -u -d '-1 min' +%Y-%m-%dT%H:%M:%SZ)
-serve "$old"
+serve_sluice "$old"
 admin acme '{}'
 admin acme/users/alice '{"password":"upgrade-check"}'
 admin acme/streams/prod '{"product":"powertrack","max_connections":2}'
@@ -70,12 +58,12 @@ curl -sf --compressed -u "$user" "$url/rules/powertrack/accounts/acme/publishers
 "$old" ingest --url "$url" --token "$token" "$work/first.ndjson" > /dev/null
 stop
 
-serve "$new"
+serve_sluice "$new"
 "$new" ingest --url "$url" --token "$token" "$work/second.ndjson" > /dev/null
 sleep 1
 recover > "$work/recovered" || { echo "FAIL: the recovery request failed" >&2; tail -5 "$work/log" >&2; exit 1; }
 stop
-serve "$new"
+serve_sluice "$new"
 recover > "$work/recovered-again" || { echo "FAIL: the recovery request after a restart failed" >&2; exit 1; }
 stop
 
