@@ -12,6 +12,7 @@
 #   needs curl and jq). REPLAY_CLIENT_RATE=2M
 #   makes the replay client read at most that many bytes per second (curl --limit-rate).
 set -euo pipefail
+. "$(dirname "$0")/serve.sh"
 sluice=${1:?usage: $0 SLUICE_BINARY [PAIRS] ['SERVE FLAGS'...]}
 pairs=${2:-2}
 shift $(($# < 2 ? $# : 2))
@@ -26,17 +27,8 @@ trap '[ -n "$server" ] && kill -TERM $server 2>/dev/null; wait 2>/dev/null; rm -
 
 start_server() {
   rm -rf "$work/data"
-  "$sluice" serve --data-dir "$work/data" --listen 127.0.0.1:0 --admin-token "$token" \
-    --replay-embargo 0s --post-log-retention 1h $1 \
-    > "$work/banner" 2> "$work/log" &
-  server=$!
-  url=
-  for _ in $(seq 200); do
-    url=$(sed -n 's/^sluice .* listening on //p' "$work/banner")
-    [ -n "$url" ] && break
-    sleep 0.1
-  done
-  [ -n "$url" ] || { cat "$work/log" >&2; exit 1; }
+  # $1: the flag set, split into its words.
+  serve_sluice "$sluice" --replay-embargo 0s --post-log-retention 1h $1
 }
 stop_server() { kill -TERM "$server"; wait "$server" || true; server=; }
 admin() { curl -sf -X "$1" -H "Authorization: Bearer $token" -H 'content-type: application/json' \
