@@ -44,19 +44,24 @@ const COMPRESS_MIN: usize = 256;
 const FLAG_LZ4: u8 = 1;
 const FLAG_BLOCK: u8 = 2;
 
-/// Appends one record holding `posts` (at least one), the first numbered `seq`, all
-/// appended at `ms`; `compress` asks for LZ4 when it makes the record smaller. `scratch` is
-/// the caller's buffer for the uncompressed block, kept between calls.
+/// Appends one record holding the first posts of `posts` (at least one), the first
+/// numbered `seq`, all appended at `ms`, and returns how many it took: the block closes at
+/// the first post that brings it, framing included, to `block_bytes`, so a post longer
+/// than that is a block of its own. `compress` asks for LZ4 when it makes the record
+/// smaller. `scratch` is the caller's buffer for the uncompressed block, kept between
+/// calls.
 pub(crate) fn encode(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
     seq: u64,
     ms: u64,
     posts: &[NewPost<'_>],
+    block_bytes: usize,
     compress: bool,
-) {
+) -> usize {
     assert!(!posts.is_empty(), "a record holds at least one post");
     scratch.clear();
+    let mut taken = 0;
     for post in posts {
         let dc = datacenter_label(post.datacenter);
         let len = u32::try_from(post.bytes.len()).expect("posts are far smaller than 4 GiB");
@@ -64,8 +69,12 @@ pub(crate) fn encode(
         scratch.extend_from_slice(dc);
         scratch.extend_from_slice(&len.to_le_bytes());
         scratch.extend_from_slice(post.bytes);
+        taken += 1;
+        if scratch.len() >= block_bytes {
+            break;
+        }
     }
-    let count = u32::try_from(posts.len()).expect("a block holds far fewer than 4 G posts");
+    let count = u32::try_from(taken).expect("a block holds far fewer than 4 G posts");
     let start = out.len();
     out.extend_from_slice(&[0; HEADER]);
     out.extend_from_slice(&seq.to_le_bytes());
@@ -91,12 +100,7 @@ pub(crate) fn encode(
     let crc = crc32fast::hash(body);
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-}
-
-/// The bytes `post` takes in a block before compression: its datacenter and length, then
-/// its JSON.
-pub(crate) fn framed_len(post: &NewPost<'_>) -> usize {
-    1 + datacenter_label(post.datacenter).len() + 4 + post.bytes.len()
+    taken
 }
 
 /// LZ4-compresses `input` onto the end of `out`, its length first (the layout of
@@ -291,9 +295,19 @@ mod tests {
         NewPost { datacenter, bytes }
     }
 
+    /// The record of all of `posts`.
     fn block(posts: &[NewPost<'_>], compress: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        encode(&mut out, &mut Vec::new(), 7, 1_000, posts, compress);
+        let taken = encode(
+            &mut out,
+            &mut Vec::new(),
+            7,
+            1_000,
+            posts,
+            usize::MAX,
+            compress,
+        );
+        assert_eq!(taken, posts.len());
         out
     }
 

@@ -367,32 +367,6 @@ fn load_segment(dir: &Path, first: u64) -> Result<Segment, LogError> {
     })
 }
 
-/// Cuts the posts of one append into blocks: each closes at the first post that brings
-/// it to `block_bytes` (the posts with their framing), so a post longer than that is a
-/// block of its own.
-fn blocks<'p, 'a>(
-    posts: &'p [NewPost<'a>],
-    block_bytes: usize,
-) -> impl Iterator<Item = &'p [NewPost<'a>]> {
-    let mut rest = posts;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut bytes = 0;
-        let end = rest
-            .iter()
-            .position(|post| {
-                bytes += record::framed_len(post);
-                bytes >= block_bytes
-            })
-            .map_or(rest.len(), |last| last + 1);
-        let (block, after) = rest.split_at(end);
-        rest = after;
-        Some(block)
-    })
-}
-
 /// The shared name of a datacenter: a read's posts come from a handful, so each name is
 /// made once per read.
 fn interned(datacenters: &mut Vec<Arc<str>>, name: &[u8]) -> Arc<str> {
@@ -502,18 +476,21 @@ impl PostLog for SegmentLog {
         let w = &mut *w;
         w.buf.clear();
         let mut meta = w.meta.clone();
-        for block in blocks(posts, self.options.block_bytes) {
+        let mut rest = posts;
+        while !rest.is_empty() {
             let start = w.buf.len();
-            record::encode(
+            let taken = record::encode(
                 &mut w.buf,
                 &mut w.block,
                 meta.next_seq,
                 ms,
-                block,
+                rest,
+                self.options.block_bytes,
                 self.options.compress,
             );
             let len = (w.buf.len() - start) as u64;
-            meta.push(meta.next_seq, block.len() as u64, ms, len);
+            meta.push(meta.next_seq, taken as u64, ms, len);
+            rest = &rest[taken..];
         }
         if let Err(e) = w.file.write_all_at(&w.buf, w.meta.len) {
             // Leave no partial record behind for the next append to follow.
