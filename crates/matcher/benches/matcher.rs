@@ -11,6 +11,8 @@
 //! - `SLUICE_BENCH_TOP_RULES=N`: also list the N rules that match the most posts at each
 //!   size (to see what drives "matching rules/post"), and the number of candidate rules
 //!   per post that pass their gates.
+//! - `SLUICE_BENCH_RATIO_ROUNDS`: rounds of the interleaved ratio measurement (default 7;
+//!   0 skips it), see [`ratios`].
 //!
 //! Memory is measured with a counting global allocator: bytes live after building the index
 //! minus bytes live before (the parsed rules are dropped after insertion, so what remains is
@@ -86,6 +88,8 @@ const TARGET_AT: usize = 100_000;
 const TARGET_POSTS_PER_SEC: f64 = 50_000.0;
 const TARGET_SPEEDUP: f64 = 1_000.0;
 const UPDATE_TARGET_AT: usize = 250_000;
+/// Matching cost over parsing alone (one rule): the largest ratio allowed per rule count.
+const RATIO_TARGETS: [(usize, f64); 2] = [(100_000, 1.5), (250_000, 2.0)];
 const TARGET_UPDATE: Duration = Duration::from_millis(1);
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -270,8 +274,25 @@ fn main() {
         }
     );
 
+    let rounds: usize = env_or("SLUICE_BENCH_RATIO_ROUNDS", 7);
+    let ratio_rows = if rounds > 0 {
+        ratios(&rules, &posts, &sizes, rounds)
+    } else {
+        Vec::new()
+    };
+
     println!();
     println!("targets:");
+    for (size, target) in RATIO_TARGETS {
+        match ratio_rows.iter().find(|r| r.size == size) {
+            Some(r) => println!(
+                "  {} 1 rule ÷ {size} rules ≤ {target}× (median of {rounds} interleaved rounds): {:.2}×",
+                verdict(r.median <= target),
+                r.median
+            ),
+            None => println!("  (ratio at {size} rules not measured: size not run or no rounds)"),
+        }
+    }
     match rows.iter().find(|r| r.size == TARGET_AT) {
         Some(r) => {
             println!(
@@ -396,6 +417,99 @@ fn measure(
         insert: median_max(&mut inserts),
         remove: median_max(&mut removes),
     }
+}
+
+/// One rule count's cost relative to a single rule, over interleaved rounds.
+struct RatioRow {
+    size: usize,
+    /// Median posts/s of the one-rule pass and of this size's pass.
+    base_rate: f64,
+    rate: f64,
+    /// Per round, this size's time over the one-rule time of the same round: median,
+    /// lowest and highest.
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+/// Matching cost over parsing alone (the one-rule pass), measured so that a shared,
+/// noisy machine cannot skew it: the matchers of every size are built first, then each
+/// round passes over all posts with the one-rule matcher and with each larger one in turn,
+/// and a round's ratio compares passes run seconds apart. Separate runs per size, minutes
+/// apart, gave ratios from 1.67× to 1.94× at 100,000 rules on one build (docs/performance.md,
+/// "Measuring the ratios").
+fn ratios(rules: &[String], posts: &[String], sizes: &[usize], rounds: usize) -> Vec<RatioRow> {
+    let mut larger: Vec<usize> = sizes.iter().copied().filter(|&n| n > 1).collect();
+    larger.sort_unstable();
+    larger.dedup();
+    if larger.is_empty() || rules.is_empty() {
+        return Vec::new();
+    }
+    let build = |n: usize| {
+        let mut matcher = Matcher::new();
+        for (id, rule) in parse_rules(&rules[..n], 1) {
+            matcher.insert(id, &rule);
+        }
+        matcher
+    };
+    // The one-rule matcher first, so that index 0 is the baseline.
+    let matchers: Vec<Matcher> = std::iter::once(1)
+        .chain(larger.iter().copied())
+        .map(build)
+        .collect();
+    let mut scratch = Scratch::default();
+    let mut out = Vec::new();
+    // times[m][round]
+    let mut times = vec![Vec::with_capacity(rounds); matchers.len()];
+    for _ in 0..rounds {
+        for (m, matcher) in matchers.iter().enumerate() {
+            let start = Instant::now();
+            let mut total = 0;
+            for p in posts {
+                let view = parse_post(p.as_bytes()).expect("generated posts parse");
+                matcher.match_post_with(&view, &mut scratch, &mut out);
+                total += out.len();
+            }
+            times[m].push(start.elapsed());
+            black_box(total);
+        }
+    }
+    let rate = |samples: &[Duration]| {
+        let mut sorted = samples.to_vec();
+        posts.len() as f64 / median_max(&mut sorted).0.as_secs_f64()
+    };
+    let base_rate = rate(&times[0]);
+    let rows: Vec<RatioRow> = larger
+        .iter()
+        .zip(&times[1..])
+        .map(|(&size, own)| {
+            let mut per_round: Vec<f64> = own
+                .iter()
+                .zip(&times[0])
+                .map(|(t, base)| t.as_secs_f64() / base.as_secs_f64())
+                .collect();
+            per_round.sort_unstable_by(f64::total_cmp);
+            RatioRow {
+                size,
+                base_rate,
+                rate: rate(own),
+                median: per_round[per_round.len() / 2],
+                low: per_round[0],
+                high: per_round[per_round.len() - 1],
+            }
+        })
+        .collect();
+    println!();
+    println!(
+        "matching cost over parsing alone (1 rule), {rounds} interleaved rounds over the same posts:"
+    );
+    for r in &rows {
+        println!(
+            "  {} rules: {:.2}× median (rounds {:.2}× to {:.2}×); median posts/s 1 rule {:.0}, {} rules {:.0}",
+            r.size, r.median, r.low, r.high, r.base_rate, r.size, r.rate
+        );
+    }
+    rows
 }
 
 /// Prints the `top` rules matching the most posts (untimed diagnostics).
