@@ -280,6 +280,9 @@ fn main() {
     } else {
         Vec::new()
     };
+    if !ratio_rows.is_empty() {
+        print_ratios(&ratio_rows, rounds);
+    }
 
     println!();
     println!("targets:");
@@ -433,7 +436,7 @@ struct RatioRow {
 }
 
 /// Matching cost over parsing alone (the one-rule pass), measured so that a shared,
-/// noisy machine cannot skew it: the matchers of every size are built first, then each
+/// noisy machine hardly skews it: the matchers of every size are built first, then each
 /// round passes over all posts with the one-rule matcher and with each larger one in turn,
 /// and a round's ratio compares passes run seconds apart. Separate runs per size, minutes
 /// apart, gave ratios from 1.67× to 1.94× at 100,000 rules on one build (docs/performance.md,
@@ -499,17 +502,21 @@ fn ratios(rules: &[String], posts: &[String], sizes: &[usize], rounds: usize) ->
             }
         })
         .collect();
+    rows
+}
+
+/// Prints what [`ratios`] measured.
+fn print_ratios(rows: &[RatioRow], rounds: usize) {
     println!();
     println!(
         "matching cost over parsing alone (1 rule), {rounds} interleaved rounds over the same posts:"
     );
-    for r in &rows {
+    for r in rows {
         println!(
             "  {} rules: {:.2}× median (rounds {:.2}× to {:.2}×); median posts/s 1 rule {:.0}, {} rules {:.0}",
             r.size, r.median, r.low, r.high, r.base_rate, r.size, r.rate
         );
     }
-    rows
 }
 
 /// Prints the `top` rules matching the most posts (untimed diagnostics).
