@@ -2,7 +2,7 @@
 //! failures, bad post lines, stdin, error exits, and flat memory on a large streamed input.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -31,11 +31,30 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("start sluice");
     let mut pipe = child.stdin.take().expect("stdin is piped");
-    if let Some(input) = stdin {
-        pipe.write_all(input.as_bytes()).expect("feed stdin");
-    }
-    drop(pipe);
-    child.wait_with_output().expect("sluice ran")
+    // Fed from a thread of its own: a large input would otherwise fill the pipes both
+    // ways, sluice waiting for its output to be read and this thread for its input.
+    let input = stdin.unwrap_or_default().to_owned();
+    let feeder = std::thread::spawn(move || pipe.write_all(input.as_bytes()));
+    let output = child.wait_with_output().expect("sluice ran");
+    feeder
+        .join()
+        .expect("the feeding thread")
+        .expect("feed stdin");
+    output
+}
+
+/// `sluice match` with the rules file `rules` and `posts` fed on stdin.
+fn match_stdin(rules: &Path, posts: &str) -> Output {
+    run(
+        &[
+            "match",
+            "--rules",
+            rules.to_str().expect("UTF-8 path"),
+            "--posts",
+            "-",
+        ],
+        Some(posts),
+    )
 }
 
 fn match_files(test: &str, rules: &str, posts: &str) -> Output {
@@ -296,16 +315,7 @@ fn stats_count_posts_matches_and_skipped_lines() {
 fn posts_and_rules_can_come_from_stdin() {
     let rules = file("stdin", "rules.json", r#"{"rules":[{"value":"dog"}]}"#);
     let posts = [post(7, "dog"), post(8, "cat"), post(9, "hot dog")].join("\n") + "\n";
-    let output = run(
-        &[
-            "match",
-            "--rules",
-            rules.to_str().expect("UTF-8"),
-            "--posts",
-            "-",
-        ],
-        Some(&posts),
-    );
+    let output = match_stdin(&rules, &posts);
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
     let ids: Vec<Value> = stdout_lines(&output)
         .iter()
@@ -466,7 +476,8 @@ fn the_output_is_the_same_on_one_thread_and_on_four() {
         "rules.json",
         &serde_json::json!({"rules": rules}).to_string(),
     );
-    let posts = file("threads", "posts.ndjson", &(lines.join("\n") + "\n"));
+    let text = lines.join("\n") + "\n";
+    let posts = file("threads", "posts.ndjson", &text);
     let on = |threads: &str| {
         run(
             &[
@@ -504,6 +515,16 @@ fn the_output_is_the_same_on_one_thread_and_on_four() {
     let skipped = stderr(&one).matches(": skipped: ").count();
     assert_eq!(skipped, bad, "{}", stderr(&one));
     assert_eq!(stderr(&one), stderr(&four), "the same reports on 4 threads");
+    // A file is mapped and cut into blocks in place, stdin is read: the same lines either
+    // way, over the many blocks of these ~12 MB.
+    let piped = match_stdin(&rules, &text);
+    assert_eq!(piped.status.code(), Some(3), "stderr: {}", stderr(&piped));
+    assert!(matches(&piped) == one_matches, "the same output from stdin");
+    assert_eq!(
+        stderr(&piped),
+        stderr(&one).replace(&posts.display().to_string(), "stdin"),
+        "the same bad lines from stdin"
+    );
 }
 
 /// Peak resident memory (VmHWM) of a running process, in KiB.

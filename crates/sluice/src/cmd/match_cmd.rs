@@ -34,7 +34,7 @@ use sluice_rules::{Rule, RuleError};
 use sluice_server::workers::Workers;
 use sluice_wire::{RuleInput, RuleValue, RulesRequest, ValidationDetail, ValidationResponse};
 
-use super::post_lines::{LineReader, Lines};
+use super::post_lines::{Lines, PostBlocks};
 
 /// Exit code: every post line was read (matched or not).
 const EXIT_OK: u8 = 0;
@@ -47,8 +47,8 @@ const EXIT_BAD_POSTS: u8 = 3;
 
 /// Buffer size for writing matches.
 const IO_BUFFER: usize = 64 * 1024;
-/// The posts file or stdin, read a block at a time ([`LineReader`]).
-type Input = Box<dyn Read + Send>;
+/// The posts file (mapped) or stdin (read), a block of lines at a time.
+type Input = PostBlocks;
 
 const AFTER_HELP: &str = "\
 Output: one NDJSON line per post that matches at least one rule, in input order:
@@ -58,7 +58,9 @@ value given twice is one rule (the first tag is kept). Blank post lines are igno
 so are compliance events (`delete`, `user_protect`, … lines of a recorded firehose): they
 are not posts, and no rule matches them.
 Posts are matched on --threads threads (default: one per core); the output is the same
-whatever their number.
+whatever their number. A posts file is read through a memory map: do not truncate or
+rewrite it while sluice match runs (appending to it is harmless; what was added after the
+start is not read).
 
 Exit codes:
   0  all post lines were read (whether or not any matched)
@@ -409,10 +411,9 @@ fn match_line(
 /// and output buffers.
 fn match_on_this_thread(
     rules: &RuleSet,
-    input: Input,
+    mut reader: Input,
     out: &mut Output<'_>,
 ) -> Result<(), Failure> {
-    let mut reader = LineReader::new(input, READ_BLOCK);
     let mut record = Vec::with_capacity(256);
     let mut matched = Vec::new();
     let mut scratch = Scratch::default();
@@ -436,8 +437,9 @@ fn match_on_this_thread(
     Ok(())
 }
 
-/// How much one read of the posts asks for: the whole lines it brings are handed over
-/// together (about 64 realistic posts from a file; a pipe's read may bring fewer).
+/// How much one read of the posts asks for, or one block of a mapped posts file holds at
+/// most (bar a longer line): the whole lines it brings are handed over together (about 64
+/// realistic posts from a file; a pipe's read may bring fewer).
 const READ_BLOCK: usize = 256 * 1024;
 /// Blocks of lines read ahead of matching, at most: with the lines being matched, what
 /// bounds memory however long the input is.
@@ -535,8 +537,7 @@ fn match_on_workers(
 
 /// The reading thread: sends the non-blank lines of `input` a block at a time, then the
 /// read error if there is one, until the input ends or the receiver is gone.
-fn read_lines(input: Input, path: &Path, lines: &mpsc::SyncSender<Result<Lines, String>>) {
-    let mut reader = LineReader::new(input, READ_BLOCK);
+fn read_lines(mut reader: Input, path: &Path, lines: &mpsc::SyncSender<Result<Lines, String>>) {
     loop {
         let sent = match reader.next_block() {
             Ok(Some(block)) if block.lines.is_empty() => Ok(()),
@@ -594,11 +595,11 @@ fn display(path: &Path) -> String {
 
 /// The posts input.
 fn open(path: &Path) -> io::Result<Input> {
-    Ok(if is_stdin(path) {
-        Box::new(io::stdin())
+    if is_stdin(path) {
+        Ok(PostBlocks::of_reader(Box::new(io::stdin()), READ_BLOCK))
     } else {
-        Box::new(File::open(path)?)
-    })
+        PostBlocks::of_file(File::open(path)?, READ_BLOCK)
+    }
 }
 
 fn read_all(path: &Path) -> io::Result<Vec<u8>> {

@@ -1,26 +1,29 @@
-//! Post lines read in blocks: `sluice match` reads its NDJSON input a block at a time,
-//! straight into the buffer it hands to the matching, and finds the lines in it with
-//! `memchr`.
+//! Post lines read in blocks: `sluice match` takes its NDJSON input a block at a time and
+//! finds the lines in it with `memchr`.
 //!
-//! Reading line by line through a `BufReader` copied every byte twice (from the kernel
-//! into the reader's buffer, then into the line's) and found each end of line with the
-//! standard library's scalar search: about 7 % of `sluice match`'s time in a profile at
-//! 100,000 rules, on the one thread that reads for every matching thread. A block ends
-//! with the first read that brings an end of line (a read of a file brings a whole block;
-//! a pipe's or a terminal's, what has arrived), so output still follows a slow input such
-//! as an interactive stdin: what has arrived is handed over without waiting for a full
-//! block.
+//! A regular file is mapped into memory and cut into blocks in place ([`MappedBlocks`]):
+//! no byte is copied out of the kernel's page cache and no buffer is cleared first. Reading
+//! it (a `read` into a zeroed buffer) was about 3 % of a one-thread run's samples at
+//! 100,000 rules, and on two threads the reading thread shares the cores with the matching
+//! ones (docs/performance.md, "A posts file is mapped"). Anything else (stdin, a
+//! pipe, a terminal) is read ([`LineReader`]): a block ends with the first read that
+//! brings an end of line, so output still follows a slow input such as an interactive
+//! stdin. Reading line by line through a `BufReader` copied every byte twice and found each
+//! end of line with the standard library's scalar search.
 
+use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
 
-/// The lines of a block: its bytes in one buffer (one allocation per block, not per line;
+use bytes::Bytes;
+
+/// The lines of a block: its bytes (one buffer per block, or a slice of the mapped file;
 /// blank lines included), and each non-blank line's 1-based number and place in it. A
 /// line keeps its end of line.
 #[derive(Debug, Default)]
 pub struct Lines {
     /// The block's bytes: whole lines only.
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
     /// Each non-blank line's number in the input and its range in `bytes`.
     pub lines: Vec<(u64, Range<usize>)>,
 }
@@ -31,6 +34,101 @@ impl Lines {
         self.lines
             .iter()
             .map(|(line_no, at)| (*line_no, &self.bytes[at.clone()]))
+    }
+}
+
+/// The posts input, a block of lines at a time: mapped when it is a regular file, read
+/// otherwise.
+pub enum PostBlocks {
+    /// A regular file, mapped.
+    Mapped(MappedBlocks),
+    /// Stdin, a pipe, a device: read.
+    Read(LineReader<Box<dyn Read + Send>>),
+}
+
+impl PostBlocks {
+    /// Maps `file` if it is a non-empty regular file, or reads it; blocks of about `block`
+    /// bytes.
+    pub fn of_file(file: File, block: usize) -> io::Result<Self> {
+        let regular = file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0);
+        if !regular {
+            return Ok(Self::Read(LineReader::new(Box::new(file), block)));
+        }
+        // SAFETY: the map is only read. Its bytes change, or reading them faults, only if
+        // another process writes or truncates the file while `sluice match` runs, which the
+        // command's help warns against; ripgrep maps the files it searches on the same terms.
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        // A hint for read-ahead; the map works the same without it.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Ok(Self::Mapped(MappedBlocks::new(
+            Bytes::from_owner(map),
+            block,
+        )))
+    }
+
+    /// Reads `input` (stdin, say).
+    pub fn of_reader(input: Box<dyn Read + Send>, block: usize) -> Self {
+        Self::Read(LineReader::new(input, block))
+    }
+
+    /// The next block's lines; see [`LineReader::next_block`].
+    pub fn next_block(&mut self) -> io::Result<Option<Lines>> {
+        match self {
+            Self::Mapped(blocks) => Ok(blocks.next_block()),
+            Self::Read(reader) => reader.next_block(),
+        }
+    }
+}
+
+/// A whole input in memory (a mapped file), cut into blocks of whole lines in place.
+pub struct MappedBlocks {
+    bytes: Bytes,
+    /// Where the next block starts.
+    at: usize,
+    block: usize,
+    /// Lines seen so far, blank ones included.
+    line_no: u64,
+}
+
+impl MappedBlocks {
+    /// Blocks of `bytes`, each ending at the last end of line within `block` bytes of its
+    /// start (or at the end of a longer line).
+    pub fn new(bytes: Bytes, block: usize) -> Self {
+        Self {
+            bytes,
+            at: 0,
+            block: block.max(1),
+            line_no: 0,
+        }
+    }
+
+    /// The next block's non-blank lines (possibly none, when a block held only blank
+    /// lines), or `None` at the end. The last line needs no end of line.
+    pub fn next_block(&mut self) -> Option<Lines> {
+        let len = self.bytes.len();
+        if self.at >= len {
+            return None;
+        }
+        let start = self.at;
+        let limit = (start + self.block).min(len);
+        let end = if limit == len {
+            len
+        } else {
+            match memchr::memrchr(b'\n', &self.bytes[start..limit]) {
+                Some(last) => start + last + 1,
+                // A line longer than a block: the block is that line.
+                None => {
+                    memchr::memchr(b'\n', &self.bytes[limit..]).map_or(len, |at| limit + at + 1)
+                }
+            }
+        };
+        self.at = end;
+        let bytes = self.bytes.slice(start..end);
+        let lines = split_lines(&bytes, &mut self.line_no);
+        if lines.is_empty() && self.at >= len {
+            return None;
+        }
+        Some(Lines { bytes, lines })
     }
 }
 
@@ -109,29 +207,32 @@ impl<R: Read> LineReader<R> {
         if bytes.capacity() > 2 * bytes.len() + 4096 {
             bytes.shrink_to_fit();
         }
-        let lines = self.split(&bytes);
+        let lines = split_lines(&bytes, &mut self.line_no);
         if lines.is_empty() && self.ended {
             return Ok(None);
         }
-        Ok(Some(Lines { bytes, lines }))
+        Ok(Some(Lines {
+            bytes: Bytes::from(bytes),
+            lines,
+        }))
     }
+}
 
-    /// The non-blank lines of `bytes` (whole lines, the last one possibly without its end
-    /// of line at the end of the input), numbered on from the lines before.
-    fn split(&mut self, bytes: &[u8]) -> Vec<(u64, Range<usize>)> {
-        let mut lines = Vec::new();
-        let mut start = 0;
-        let ends = memchr::memchr_iter(b'\n', bytes).map(|at| at + 1);
-        let last = (bytes.last() != Some(&b'\n') && !bytes.is_empty()).then_some(bytes.len());
-        for end in ends.chain(last) {
-            self.line_no += 1;
-            if !bytes[start..end].iter().all(u8::is_ascii_whitespace) {
-                lines.push((self.line_no, start..end));
-            }
-            start = end;
+/// The non-blank lines of `bytes` (whole lines, the last one possibly without its end of
+/// line at the end of the input), numbered on from `line_no`, which counts every line.
+fn split_lines(bytes: &[u8], line_no: &mut u64) -> Vec<(u64, Range<usize>)> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', bytes).map(|at| at + 1);
+    let last = (bytes.last() != Some(&b'\n') && !bytes.is_empty()).then_some(bytes.len());
+    for end in ends.chain(last) {
+        *line_no += 1;
+        if !bytes[start..end].iter().all(u8::is_ascii_whitespace) {
+            lines.push((*line_no, start..end));
         }
-        lines
+        start = end;
     }
+    lines
 }
 
 #[cfg(test)]
@@ -275,5 +376,60 @@ mod tests {
             [(3, &b"{\"c\":3}\n"[..])]
         );
         assert!(reader.next_block().unwrap().is_none());
+    }
+
+    /// Every block's lines of `data` through a mapped file, as (number, text) pairs.
+    fn mapped_all(data: &[u8], block: usize) -> Vec<(u64, String)> {
+        let mut file = tempfile::tempfile().expect("a temporary file");
+        std::io::Write::write_all(&mut file, data).expect("written");
+        let mut blocks = PostBlocks::of_file(file, block).expect("opened");
+        assert_eq!(
+            matches!(blocks, PostBlocks::Mapped(_)),
+            !data.is_empty(),
+            "a non-empty regular file is mapped, an empty one read"
+        );
+        let mut seen = Vec::new();
+        while let Some(lines) = blocks.next_block().expect("no read error") {
+            seen.extend(
+                lines
+                    .iter()
+                    .map(|(n, line)| (n, String::from_utf8_lossy(line).into_owned())),
+            );
+        }
+        seen
+    }
+
+    #[test]
+    fn a_mapped_file_gives_the_lines_a_read_gives_whatever_the_block() {
+        for block in [1, 2, 3, 7, 16, 43, 44, 45, 64, 4096] {
+            assert_eq!(mapped_all(INPUT, block), expected(), "block {block}");
+        }
+        // A line keeps its end of line.
+        let with_final_end = [INPUT, b"\n"].concat();
+        let mut want = expected();
+        want[2].1.push('\n');
+        assert_eq!(mapped_all(&with_final_end, 5), want);
+    }
+
+    #[test]
+    fn empty_and_blank_mapped_files_have_no_lines() {
+        for input in [&b""[..], b"\n", b"\n\n  \n", b"   "] {
+            for block in [1, 4, 4096] {
+                assert_eq!(mapped_all(input, block), vec![], "{input:?}, block {block}");
+            }
+        }
+    }
+
+    #[test]
+    fn mapped_blocks_end_at_an_end_of_line_within_the_block() {
+        let data = Bytes::from_static(b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}");
+        let mut blocks = MappedBlocks::new(data, 20);
+        // 20 bytes reach into the third line: the block ends after the second.
+        let first = blocks.next_block().expect("a block");
+        assert_eq!(&first.bytes[..], b"{\"a\":1}\n{\"b\":2}\n");
+        assert_eq!(first.lines.len(), 2);
+        let second = blocks.next_block().expect("a block");
+        assert_eq!(second.iter().collect::<Vec<_>>(), [(3, &b"{\"c\":3}"[..])]);
+        assert!(blocks.next_block().is_none());
     }
 }
