@@ -47,8 +47,8 @@ pub enum PostBlocks {
 }
 
 impl PostBlocks {
-    /// Maps `file` if it is a non-empty regular file, or reads it; blocks of about `block`
-    /// bytes.
+    /// Maps `file` if it is a non-empty regular file that can be mapped, or reads it;
+    /// blocks of about `block` bytes.
     pub fn of_file(file: File, block: usize) -> io::Result<Self> {
         let regular = file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0);
         if !regular {
@@ -57,13 +57,19 @@ impl PostBlocks {
         // SAFETY: the map is only read. Its bytes change, or reading them faults, only if
         // another process writes or truncates the file while `sluice match` runs, which the
         // command's help warns against; ripgrep maps the files it searches on the same terms.
-        let map = unsafe { memmap2::Mmap::map(&file)? };
-        // A hint for read-ahead; the map works the same without it.
-        let _ = map.advise(memmap2::Advice::Sequential);
-        Ok(Self::Mapped(MappedBlocks::new(
-            Bytes::from_owner(map),
-            block,
-        )))
+        match unsafe { memmap2::Mmap::map(&file) } {
+            Ok(map) => {
+                // A hint for read-ahead; the map works the same without it.
+                #[cfg(unix)]
+                let _ = map.advise(memmap2::Advice::Sequential);
+                Ok(Self::Mapped(MappedBlocks::new(
+                    Bytes::from_owner(map),
+                    block,
+                )))
+            }
+            // Some file systems cannot map what they can read.
+            Err(_) => Ok(Self::Read(LineReader::new(Box::new(file), block))),
+        }
     }
 
     /// Reads `input` (stdin, say).
