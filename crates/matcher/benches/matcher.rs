@@ -355,9 +355,7 @@ fn measure(
     let mut scratch = Scratch::default();
     let mut out = Vec::new();
     let (match_rate, total_matches) = throughput(posts, 2, |p| {
-        let view = parse_post(p).expect("generated posts parse");
-        matcher.match_post_with(&view, &mut scratch, &mut out);
-        black_box(&out).len()
+        parse_and_match(&matcher, &mut scratch, &mut out, p)
     });
 
     // (c) parse + naive match on as many posts as fit in the budget.
@@ -462,47 +460,57 @@ fn ratios(rules: &[String], posts: &[String], sizes: &[usize], rounds: usize) ->
         .collect();
     let mut scratch = Scratch::default();
     let mut out = Vec::new();
-    // times[m][round]
-    let mut times = vec![Vec::with_capacity(rounds); matchers.len()];
+    // rates[m][round], in posts/s.
+    let mut rates = vec![Vec::with_capacity(rounds); matchers.len()];
     for _ in 0..rounds {
         for (m, matcher) in matchers.iter().enumerate() {
-            let start = Instant::now();
-            let mut total = 0;
-            for p in posts {
-                let view = parse_post(p.as_bytes()).expect("generated posts parse");
-                matcher.match_post_with(&view, &mut scratch, &mut out);
-                total += out.len();
-            }
-            times[m].push(start.elapsed());
-            black_box(total);
+            let (rate, _) = throughput(posts, 1, |p| {
+                parse_and_match(matcher, &mut scratch, &mut out, p)
+            });
+            rates[m].push(rate);
         }
     }
-    let rate = |samples: &[Duration]| {
-        let mut sorted = samples.to_vec();
-        posts.len() as f64 / median_max(&mut sorted).0.as_secs_f64()
-    };
-    let base_rate = rate(&times[0]);
-    let rows: Vec<RatioRow> = larger
+    let base_rate = median(&rates[0]);
+    larger
         .iter()
-        .zip(&times[1..])
+        .zip(&rates[1..])
         .map(|(&size, own)| {
             let mut per_round: Vec<f64> = own
                 .iter()
-                .zip(&times[0])
-                .map(|(t, base)| t.as_secs_f64() / base.as_secs_f64())
+                .zip(&rates[0])
+                .map(|(rate, base)| base / rate)
                 .collect();
             per_round.sort_unstable_by(f64::total_cmp);
             RatioRow {
                 size,
                 base_rate,
-                rate: rate(own),
+                rate: median(own),
                 median: per_round[per_round.len() / 2],
                 low: per_round[0],
                 high: per_round[per_round.len() - 1],
             }
         })
-        .collect();
-    rows
+        .collect()
+}
+
+/// The median of `values` (the upper one of an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+/// Parses `post` and matches it with reused buffers: the pass every throughput figure
+/// times. Returns the number of matching rules.
+fn parse_and_match(
+    matcher: &Matcher,
+    scratch: &mut Scratch,
+    out: &mut Vec<u64>,
+    post: &[u8],
+) -> usize {
+    let view = parse_post(post).expect("generated posts parse");
+    matcher.match_post_with(&view, scratch, out);
+    black_box(&*out).len()
 }
 
 /// Prints what [`ratios`] measured.
