@@ -598,7 +598,7 @@ fn open(path: &Path) -> io::Result<Input> {
     if is_stdin(path) {
         Ok(PostBlocks::of_reader(Box::new(io::stdin()), READ_BLOCK))
     } else {
-        PostBlocks::of_file(File::open(path)?, READ_BLOCK)
+        Ok(PostBlocks::of_file(File::open(path)?, READ_BLOCK))
     }
 }
 

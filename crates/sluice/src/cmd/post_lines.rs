@@ -49,27 +49,20 @@ pub enum PostBlocks {
 impl PostBlocks {
     /// Maps `file` if it is a non-empty regular file that can be mapped, or reads it;
     /// blocks of about `block` bytes.
-    pub fn of_file(file: File, block: usize) -> io::Result<Self> {
-        let regular = file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0);
-        if !regular {
-            return Ok(Self::Read(LineReader::new(Box::new(file), block)));
-        }
-        // SAFETY: the map is only read. Its bytes change, or reading them faults, only if
-        // another process writes or truncates the file while `sluice match` runs, which the
-        // command's help warns against; ripgrep maps the files it searches on the same terms.
-        match unsafe { memmap2::Mmap::map(&file) } {
-            Ok(map) => {
+    pub fn of_file(file: File, block: usize) -> Self {
+        if file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
+            // SAFETY: the map is only read. Its bytes change, or reading them faults, only
+            // if another process writes or truncates the file while `sluice match` runs,
+            // which the command's help warns against; ripgrep maps the files it searches on
+            // the same terms. A file that cannot be mapped (some file systems) is read.
+            if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
                 // A hint for read-ahead; the map works the same without it.
                 #[cfg(unix)]
                 let _ = map.advise(memmap2::Advice::Sequential);
-                Ok(Self::Mapped(MappedBlocks::new(
-                    Bytes::from_owner(map),
-                    block,
-                )))
+                return Self::Mapped(MappedBlocks::new(Bytes::from_owner(map), block));
             }
-            // Some file systems cannot map what they can read.
-            Err(_) => Ok(Self::Read(LineReader::new(Box::new(file), block))),
         }
+        Self::of_reader(Box::new(file), block)
     }
 
     /// Reads `input` (stdin, say).
@@ -388,7 +381,7 @@ mod tests {
     fn mapped_all(data: &[u8], block: usize) -> Vec<(u64, String)> {
         let mut file = tempfile::tempfile().expect("a temporary file");
         std::io::Write::write_all(&mut file, data).expect("written");
-        let mut blocks = PostBlocks::of_file(file, block).expect("opened");
+        let mut blocks = PostBlocks::of_file(file, block);
         assert_eq!(
             matches!(blocks, PostBlocks::Mapped(_)),
             !data.is_empty(),
