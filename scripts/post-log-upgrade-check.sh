@@ -28,25 +28,27 @@ admin() {
   curl -sf -X PUT -H "Authorization: Bearer $token" "$url/admin/accounts/$1" -d "$2" > /dev/null
 }
 
+# The id_str of each JSON line on stdin, one per line.
+ids() {
+  python3 -c '
+import json, sys
+for line in sys.stdin:
+    print(json.loads(line)["id_str"])'
+}
+
 recover() {
   local end
   end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   curl -sf --compressed -u "$user" \
     "$url/stream/powertrack/accounts/acme/publishers/twitter/prod.json?startTime=$start&endTime=$end" \
-    | grep '"matching_rules"' | python3 -c '
-import json, sys
-for line in sys.stdin:
-    print(json.loads(line)["id_str"])'
+    | grep '"matching_rules"' | ids
 }
 
 head -n 20000 "$posts" > "$work/first.ndjson"
 sed -n '20001,40000p' "$posts" > "$work/second.ndjson"
 cat "$work/first.ndjson" "$work/second.ndjson" > "$work/all.ndjson"
 echo '{"rules":[{"value":"the","tag":"t"}]}' > "$work/rule.json"
-"$new" match --rules "$work/rule.json" --posts "$work/all.ndjson" 2> /dev/null | python3 -c '
-import json, sys
-for line in sys.stdin:
-    print(json.loads(line)["id_str"])' > "$work/expected"
+"$new" match --rules "$work/rule.json" --posts "$work/all.ndjson" 2> /dev/null | ids > "$work/expected"
 
 start=$(date -u -d '-1 min' +%Y-%m-%dT%H:%M:%SZ)
 serve_sluice "$old"
@@ -54,7 +56,7 @@ admin acme '{}'
 admin acme/users/alice '{"password":"upgrade-check"}'
 admin acme/streams/prod '{"product":"powertrack","max_connections":2}'
 curl -sf --compressed -u "$user" "$url/rules/powertrack/accounts/acme/publishers/twitter/prod.json" \
-  -d '{"rules":[{"value":"the","tag":"t"}]}' > /dev/null
+  -d @"$work/rule.json" > /dev/null
 "$old" ingest --url "$url" --token "$token" "$work/first.ndjson" > /dev/null
 stop
 
