@@ -176,7 +176,8 @@ pub enum PublishError {
 /// delivery looks at the connections, and the work of one post is spread over two cores.
 /// With `match_threads` of 2 or more, `sluice-pipeline` hands the matching of a large
 /// batch to that many threads `sluice-match-N` ([`crate::delivery::matching`]) and waits
-/// for them before it routes, frames and compresses the batch; with 1 it matches itself.
+/// for them before it routes and frames the batch, then hands them the batch's gzip
+/// segments to compress and queues them in order; with 1 it does all of it itself.
 pub fn start(
     registry: Arc<StreamRegistry>,
     compliance: Arc<Compliance>,

@@ -54,8 +54,9 @@ pub struct Settings {
     /// How often the usage counts are stored ([`crate::usage::flush`]); they are also
     /// stored before every usage read and at shutdown.
     pub usage_flush_interval: Duration,
-    /// Threads that match the posts of a batch (`--match-threads`; default: the cores
-    /// available). With 1 the pipeline thread matches every post itself.
+    /// Threads that match the posts of a batch and compress its gzip segments
+    /// (`--match-threads`; default: the cores available). With 1 the pipeline thread does
+    /// both itself.
     pub match_threads: usize,
     /// How old the end of a Replay window must be (`--replay-embargo`; X's 30 minutes by
     /// default, [`DEFAULT_REPLAY_EMBARGO`]); its start must be a minute older still.

@@ -11,9 +11,10 @@
 //! connections: the deflate work no longer grows with the number of connections.
 //!
 //! A group's buffer is cut into a segment every [`MAX_SEGMENT_BYTES`], so a large ingest
-//! batch is not one huge segment (outbox bounds stay meaningful and the first posts of a
-//! batch go out before the last is routed); the compression ratio hardly suffers, as
-//! deflate only looks back 32 KiB.
+//! batch is not one huge segment: outbox bounds stay meaningful, and the segments of a
+//! batch are compressed on the matching threads at once ([`MatchWorkers::deflate`]), then
+//! queued in order once the whole batch is routed. The compression ratio hardly suffers,
+//! as deflate only looks back 32 KiB.
 //!
 //! It also counts usage ([`crate::usage`]): per stream, the posts at least one of its
 //! connections got (once per stream, as X counts), and per rules stream, the matches of
@@ -29,7 +30,7 @@ use super::format::Format;
 use super::gzip::Deflater;
 use super::matching::{BatchMatches, MatchWorkers};
 use super::outbox::Pushed;
-use super::segment::SegmentBuilder;
+use super::segment::{Segment, SegmentBuilder};
 use super::select::{Routed, Selector, partitions_of};
 use crate::clock::now_ms;
 use crate::registry::{Connection, LiveStream, NodeRules};
@@ -96,8 +97,11 @@ struct Group {
     tallies: Vec<usize>,
     /// Some connection of the group writes gzip: compress its segments.
     gzip: bool,
-    /// What the group gets from the batch so far.
+    /// What the group gets from the batch since its last cut.
     framed: SegmentBuilder,
+    /// The segments cut from `framed` during the batch, uncompressed, with their numbers of
+    /// messages: compressed and queued once the batch is routed.
+    cut: Vec<(Bytes, u64)>,
 }
 
 impl Fanout {
@@ -183,6 +187,7 @@ impl Fanout {
                         tallies: vec![tally],
                         gzip,
                         framed: SegmentBuilder::default(),
+                        cut: Vec::new(),
                     }),
                 }
             });
@@ -245,7 +250,7 @@ impl Fanout {
                     }
                     group.framed.push(&routed, post.raw, &group.format);
                     if group.framed.len() >= MAX_SEGMENT_BYTES {
-                        push_segment(group, deflater, logged_below);
+                        group.cut_segment();
                     }
                 }
                 if delivered && matched {
@@ -255,9 +260,10 @@ impl Fanout {
         }
         for route in active.iter_mut() {
             for group in route.groups.iter_mut() {
-                push_segment(group, deflater, logged_below);
+                group.cut_segment();
             }
         }
+        queue_segments(active, workers.as_ref(), deflater, logged_below);
         let now = now_ms();
         for route in active.iter_mut() {
             route.add_usage(hour_of(now), minute_of(now));
@@ -308,6 +314,11 @@ impl Tally {
 }
 
 impl Group {
+    /// Cuts what the group has gathered since its last cut into a segment, if anything.
+    fn cut_segment(&mut self) {
+        self.cut.extend(self.framed.take_plain());
+    }
+
     /// Whether connection `c` receives exactly what this group receives.
     fn receives_like(&self, c: &Connection) -> bool {
         self.partition == c.partition
@@ -316,14 +327,45 @@ impl Group {
     }
 }
 
-/// Turns what `group` has gathered into a segment (compressed if it has gzip connections)
-/// and queues it for every connection of the group; `logged_below` is the batch's end in
-/// the log (see [`Outbox::push_live`](super::outbox::Outbox::push_live)).
-fn push_segment(group: &mut Group, deflater: &mut Deflater, logged_below: Option<u64>) {
-    let deflater = group.gzip.then_some(deflater);
-    let Some((segment, messages)) = group.framed.take(deflater) else {
-        return;
-    };
+/// Compresses the segments the batch cut for groups with gzip connections (on the matching
+/// threads when there are several segments and threads, else on this one), then queues
+/// every group's segments, in order, for its connections; `logged_below` is the batch's
+/// end in the log (see [`Outbox::push_live`](super::outbox::Outbox::push_live)).
+fn queue_segments(
+    active: &mut [Route],
+    workers: Option<&MatchWorkers>,
+    deflater: &mut Deflater,
+    logged_below: Option<u64>,
+) {
+    let to_compress: Vec<Bytes> = active
+        .iter()
+        .flat_map(|route| &route.groups)
+        .filter(|group| group.gzip)
+        .flat_map(|group| group.cut.iter().map(|(plain, _)| plain.clone()))
+        .collect();
+    let mut deflated = match workers {
+        Some(workers) if to_compress.len() > 1 => workers.deflate(&to_compress),
+        _ => to_compress
+            .iter()
+            .map(|plain| deflater.deflate(plain))
+            .collect(),
+    }
+    .into_iter();
+    for group in active.iter_mut().flat_map(|route| route.groups.iter_mut()) {
+        for (plain, messages) in std::mem::take(&mut group.cut) {
+            let segment = if group.gzip {
+                let compressed = deflated.next().expect("one compressed form per segment");
+                Segment::with_deflated(plain, compressed)
+            } else {
+                Segment::plain(plain)
+            };
+            push_segment(group, segment, messages, logged_below);
+        }
+    }
+}
+
+/// Queues `segment`, of `messages` messages, for every connection of `group`.
+fn push_segment(group: &Group, segment: Segment, messages: u64, logged_below: Option<u64>) {
     let mut queued = 0;
     for stream in &group.streams {
         stream.connections.for_each(|c| {
@@ -344,7 +386,10 @@ fn push_segment(group: &mut Group, deflater: &mut Deflater, logged_below: Option
 mod tests {
     use sluice_store::{Product, StoredStream, StreamLimits, StreamRef};
 
+    use std::io::Read as _;
+
     use super::*;
+    use crate::delivery::gzip::{Deflated, GzipMember};
     use crate::delivery::{Outbox, Segment};
     use crate::registry::StreamRegistry;
 
@@ -447,6 +492,8 @@ mod tests {
     /// What the connections of two rules streams receive from a batch large enough for
     /// the matching threads, with the usage counted: the same bytes and counts as when the
     /// pipeline thread matches alone; a stream without connections is not delivered to.
+    /// The batch fills several segments per stream, which the two threads compress: the
+    /// gzip connections get the same compressed bytes as with one thread, in order.
     #[tokio::test]
     async fn a_batch_matched_on_two_threads_delivers_what_one_thread_does() {
         let registry = StreamRegistry::default();
@@ -469,13 +516,18 @@ mod tests {
         acme.rules.apply(&[rule(7, "even"), rule(8, "seven")], &[]);
         globex.rules.apply(&[rule(7, "seven")], &[]);
         idle.rules.apply(&[rule(9, "even")], &[]);
+        // About 1 KB a post, so that each stream's share spans several segments.
+        let filler = (0..150)
+            .map(|w| format!("w{w}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         let posts: Vec<String> = (1..=500_u64)
             .map(|i| {
                 let seven = if i.is_multiple_of(7) { " seven" } else { "" };
                 post(
                     i,
                     &format!(
-                        "{}{seven}",
+                        "{}{seven} {filler}",
                         if i.is_multiple_of(2) { "even" } else { "odd" }
                     ),
                 )
@@ -492,21 +544,24 @@ mod tests {
             .collect();
 
         let mut delivered = Vec::new();
+        let mut compressed = Vec::new();
         for threads in [1, 2] {
-            let open = |stream: &Arc<LiveStream>| {
-                let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
+            let open = |stream: &Arc<LiveStream>, encoding| {
+                let outbox = Arc::new(Outbox::new(4 << 20, encoding));
                 let (connection, _) =
                     stream
                         .connections
                         .open(outbox.clone(), None, false, Format::Native);
                 (connection, outbox)
             };
-            let (acme_connection, acme_outbox) = open(&acme);
-            let (globex_connection, globex_outbox) = open(&globex);
+            let (acme_connection, acme_outbox) = open(&acme, Encoding::Identity);
+            let (globex_connection, globex_outbox) = open(&globex, Encoding::Identity);
+            let (acme_gzip_connection, acme_gzip) = open(&acme, Encoding::Gzip);
             Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch, None);
             acme.connections.close(acme_connection.id);
+            acme.connections.close(acme_gzip_connection.id);
             globex.connections.close(globex_connection.id);
-            let text = |segments: Vec<Segment>| -> String {
+            let text = |segments: &[Segment]| -> String {
                 segments
                     .iter()
                     .map(|s| std::str::from_utf8(s.plain_bytes()).unwrap())
@@ -516,9 +571,32 @@ mod tests {
                 let pending = stream.usage.take_pending();
                 pending.iter().map(|p| p.activities).sum::<u64>()
             };
+            let gzip_segments = queued(&acme_gzip).await;
+            assert!(gzip_segments.len() > 2, "the batch spans several segments");
+            let deflated: Vec<Deflated> = gzip_segments
+                .iter()
+                .map(|s| s.deflated().expect("compressed for gzip").clone())
+                .collect();
+            let mut member = GzipMember::new();
+            let mut body = Vec::new();
+            for segment in &deflated {
+                member.append(segment, &mut body);
+            }
+            member.finish(&mut body);
+            let mut unzipped = String::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_string(&mut unzipped)
+                .unwrap();
+            // (Not `assert_eq!`: the texts are hundreds of KB.)
+            assert!(
+                unzipped == text(&gzip_segments),
+                "each segment decodes to its own plain bytes, in order"
+            );
+            compressed.push(deflated);
             delivered.push((
-                text(queued(&acme_outbox).await),
-                text(queued(&globex_outbox).await),
+                text(&queued(&acme_outbox).await),
+                text(&queued(&globex_outbox).await),
+                unzipped,
                 usage(&acme),
                 usage(&globex),
                 usage(&idle),
@@ -533,12 +611,17 @@ mod tests {
                 })
                 .collect()
         };
-        let (acme_text, globex_text, acme_count, globex_count, idle_count) = &delivered[0];
+        let (acme_text, globex_text, acme_unzipped, acme_count, globex_count, idle_count) =
+            &delivered[0];
         let acme_want: Vec<u64> = (1..=500_u64)
             .filter(|&i| i.is_multiple_of(2) || i.is_multiple_of(7))
             .collect();
         let globex_want: Vec<u64> = (1..=500_u64).filter(|&i| i.is_multiple_of(7)).collect();
         assert_eq!(ids(acme_text), acme_want);
+        assert_eq!(
+            acme_unzipped, acme_text,
+            "gzip and identity get the same posts"
+        );
         assert_eq!(ids(globex_text), globex_want);
         assert_eq!(
             (*acme_count, *globex_count, *idle_count),
@@ -547,6 +630,10 @@ mod tests {
         assert_eq!(
             delivered[1], delivered[0],
             "two threads deliver what one does"
+        );
+        assert_eq!(
+            compressed[1], compressed[0],
+            "two threads compress what one does"
         );
     }
 

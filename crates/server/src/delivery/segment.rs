@@ -34,6 +34,17 @@ impl Segment {
     /// Messages compressed once with `deflater`, for gzip connections to share.
     pub fn compressed(plain: Bytes, deflater: &mut Deflater) -> Self {
         let deflated = deflater.deflate(&plain);
+        Self::with_deflated(plain, deflated)
+    }
+
+    /// Messages with the compressed form `deflated`, made from `plain` elsewhere (live
+    /// delivery compresses a batch's segments on several threads at once).
+    pub fn with_deflated(plain: Bytes, deflated: Deflated) -> Self {
+        debug_assert_eq!(
+            deflated.len,
+            plain.len() as u64,
+            "deflated from these bytes"
+        );
         Self {
             plain,
             deflated: Some(deflated),
@@ -118,15 +129,21 @@ impl SegmentBuilder {
     /// receiver writes gzip and more than one will share it) and its number of messages,
     /// leaving the builder empty; `None` when nothing was gathered.
     pub fn take(&mut self, deflater: Option<&mut Deflater>) -> Option<(Segment, u64)> {
-        if self.is_empty() {
-            return None;
-        }
-        let plain = Bytes::from(std::mem::take(&mut self.plain));
-        let messages = std::mem::take(&mut self.messages);
+        let (plain, messages) = self.take_plain()?;
         let segment = match deflater {
             Some(deflater) => Segment::compressed(plain, deflater),
             None => Segment::plain(plain),
         };
         Some((segment, messages))
+    }
+
+    /// What was gathered, uncompressed, and its number of messages, leaving the builder
+    /// empty; `None` when nothing was gathered. For a caller that compresses elsewhere.
+    pub fn take_plain(&mut self) -> Option<(Bytes, u64)> {
+        if self.is_empty() {
+            return None;
+        }
+        let plain = Bytes::from(std::mem::take(&mut self.plain));
+        Some((plain, std::mem::take(&mut self.messages)))
     }
 }

@@ -190,8 +190,9 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_NATS", value_name = "URL")]
     nats: Option<String>,
 
-    /// Threads that match ingested posts against the streams' rules; each connection still
-    /// gets its posts in ingest order [default: the cores available].
+    /// Threads that match ingested posts against the streams' rules and compress what gzip
+    /// connections receive; each connection still gets its posts in ingest order
+    /// [default: the cores available].
     #[arg(long, env = "SLUICE_MATCH_THREADS", value_name = "N")]
     match_threads: Option<NonZeroUsize>,
 
