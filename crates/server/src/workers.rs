@@ -1,7 +1,7 @@
 //! A fixed set of named worker threads, each with its own state, that map the chunks of a
 //! slice in parallel and hand the results back in slice order: how the pipeline matches
-//! the posts of a batch on every core ([`crate::delivery::fanout`]) and how `sluice match`
-//! matches a file.
+//! the posts of a batch and compresses its segments on every core
+//! ([`crate::delivery::fanout`]) and how `sluice match` matches a file.
 //!
 //! The threads are a rayon pool; what rayon does not give is state owned by one thread for
 //! the pool's life. A matcher reader ([`sluice_matcher::MatcherReader`]) is `Send` but not

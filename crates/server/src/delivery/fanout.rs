@@ -1,6 +1,6 @@
 //! Live delivery of a batch of posts: what each stream sends ([`super::select`]), gathered
 //! per group of connections that receive the same messages, framed into one buffer and
-//! compressed once as a shared [`Segment`](super::Segment) (built by [`SegmentBuilder`], as
+//! compressed once as a shared [`Segment`] (built by [`SegmentBuilder`], as
 //! replay builds its own) that every connection of the group queues.
 //!
 //! A group is the connections of a stream with the same partition and `localDcOnly`
@@ -11,9 +11,11 @@
 //! connections: the deflate work no longer grows with the number of connections.
 //!
 //! A group's buffer is cut into a segment every [`MAX_SEGMENT_BYTES`], so a large ingest
-//! batch is not one huge segment: outbox bounds stay meaningful, and the segments of a
-//! batch are compressed on the matching threads at once ([`MatchWorkers::deflate`]), then
-//! queued in order once the whole batch is routed. The compression ratio hardly suffers,
+//! batch is not one huge segment, and the segments waiting are compressed on the matching
+//! threads at once ([`MatchWorkers::deflate`]), then queued in order: at the end of the
+//! batch, or as soon as [`MAX_PENDING_BYTES`] of them wait, so that a large batch reaches
+//! an outbox in steps its connection can drain rather than all at once (the outbox bound
+//! stays a bound on what a connection is behind). The compression ratio hardly suffers,
 //! as deflate only looks back 32 KiB.
 //!
 //! It also counts usage ([`crate::usage`]): per stream, the posts at least one of its
@@ -40,6 +42,11 @@ use crate::usage::{hour_of, minute_of};
 /// A group's buffer becomes a segment once it holds this many bytes.
 pub const MAX_SEGMENT_BYTES: usize = 64 << 10;
 
+/// A batch's segments are compressed and queued, mid-batch if need be, once this many bytes
+/// of them wait: enough segments to keep every matching thread busy, few enough that a
+/// connection gets a large batch in steps.
+pub const MAX_PENDING_BYTES: usize = 16 * MAX_SEGMENT_BYTES;
+
 /// One post of a batch, as live delivery needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchPost<'a> {
@@ -62,6 +69,8 @@ pub struct Fanout {
     matches: BatchMatches,
     deflater: Deflater,
     active: Vec<Route>,
+    /// The plain bytes of the segments being compressed (reused from batch to batch).
+    to_compress: Vec<Bytes>,
 }
 
 /// Streams with open connections that route a post the same way, during one batch: one
@@ -99,9 +108,9 @@ struct Group {
     gzip: bool,
     /// What the group gets from the batch since its last cut.
     framed: SegmentBuilder,
-    /// The segments cut from `framed` during the batch, uncompressed, with their numbers of
-    /// messages: compressed and queued once the batch is routed.
-    cut: Vec<(Bytes, u64)>,
+    /// The segments cut from `framed` and not yet queued, uncompressed, with their numbers
+    /// of messages ([`queue_segments`]).
+    pending: Vec<(Bytes, u64)>,
 }
 
 impl Fanout {
@@ -114,6 +123,7 @@ impl Fanout {
             matches: BatchMatches::default(),
             deflater: Deflater::default(),
             active: Vec::new(),
+            to_compress: Vec::new(),
         }
     }
 
@@ -129,8 +139,8 @@ impl Fanout {
     /// matching threads, restricted to the rules streams taken ([`super::matching`]),
     /// before any post is routed; a small one post by post as it is routed.
     ///
-    /// Long on purpose: the per-batch loop of live delivery (group, route, frame, compress,
-    /// push), whose steps share the batch's reusable buffers.
+    /// Long on purpose: the per-batch loop of live delivery (group, route, frame and cut,
+    /// then compress and push), whose steps share the batch's reusable buffers.
     pub fn fan_out(
         &mut self,
         streams: &[Arc<LiveStream>],
@@ -187,7 +197,7 @@ impl Fanout {
                         tallies: vec![tally],
                         gzip,
                         framed: SegmentBuilder::default(),
-                        cut: Vec::new(),
+                        pending: Vec::new(),
                     }),
                 }
             });
@@ -211,14 +221,18 @@ impl Fanout {
             matches,
             deflater,
             active,
+            to_compress,
         } = self;
+        let workers = workers.as_ref();
         // Only rules streams need matches (`only` is empty with volume streams alone).
-        let matched_ahead = match (workers.as_ref(), selector.only_streams()) {
+        let matched_ahead = match (workers, selector.only_streams()) {
             (Some(workers), Some(only)) if !only.is_empty() => {
                 workers.match_batch(posts, only, matches)
             }
             _ => false,
         };
+        // Bytes of the segments cut and not yet queued.
+        let mut pending = 0;
         for (index, post) in posts.iter().enumerate() {
             let number = index + 1;
             let mut router = if matched_ahead {
@@ -250,12 +264,16 @@ impl Fanout {
                     }
                     group.framed.push(&routed, post.raw, &group.format);
                     if group.framed.len() >= MAX_SEGMENT_BYTES {
-                        group.cut_segment();
+                        pending += group.cut_segment();
                     }
                 }
                 if delivered && matched {
                     route.rule_hits.extend_from_slice(router.matched_rule_ids());
                 }
+            }
+            if pending >= MAX_PENDING_BYTES {
+                queue_segments(active, workers, deflater, to_compress, logged_below);
+                pending = 0;
             }
         }
         for route in active.iter_mut() {
@@ -263,7 +281,7 @@ impl Fanout {
                 group.cut_segment();
             }
         }
-        queue_segments(active, workers.as_ref(), deflater, logged_below);
+        queue_segments(active, workers, deflater, to_compress, logged_below);
         let now = now_ms();
         for route in active.iter_mut() {
             route.add_usage(hour_of(now), minute_of(now));
@@ -314,9 +332,15 @@ impl Tally {
 }
 
 impl Group {
-    /// Cuts what the group has gathered since its last cut into a segment, if anything.
-    fn cut_segment(&mut self) {
-        self.cut.extend(self.framed.take_plain());
+    /// Cuts what the group has gathered since its last cut into a pending segment, if
+    /// anything; returns its length.
+    fn cut_segment(&mut self) -> usize {
+        let Some((plain, messages)) = self.framed.take_plain() else {
+            return 0;
+        };
+        let len = plain.len();
+        self.pending.push((plain, messages));
+        len
     }
 
     /// Whether connection `c` receives exactly what this group receives.
@@ -327,24 +351,33 @@ impl Group {
     }
 }
 
-/// Compresses the segments the batch cut for groups with gzip connections (on the matching
-/// threads when there are several segments and threads, else on this one), then queues
-/// every group's segments, in order, for its connections; `logged_below` is the batch's
+/// Compresses the pending segments of the groups with gzip connections, then queues every
+/// group's pending segments, in order, for its connections; `logged_below` is the batch's
 /// end in the log (see [`Outbox::push_live`](super::outbox::Outbox::push_live)).
+///
+/// The compression runs on the matching threads when there are several segments and at
+/// least a full segment's bytes (waking the threads costs more than compressing a few
+/// small messages), else on this thread. `to_compress` is a buffer for their plain bytes.
 fn queue_segments(
     active: &mut [Route],
     workers: Option<&MatchWorkers>,
     deflater: &mut Deflater,
+    to_compress: &mut Vec<Bytes>,
     logged_below: Option<u64>,
 ) {
-    let to_compress: Vec<Bytes> = active
-        .iter()
-        .flat_map(|route| &route.groups)
-        .filter(|group| group.gzip)
-        .flat_map(|group| group.cut.iter().map(|(plain, _)| plain.clone()))
-        .collect();
+    to_compress.clear();
+    to_compress.extend(
+        active
+            .iter()
+            .flat_map(|route| &route.groups)
+            .filter(|group| group.gzip)
+            .flat_map(|group| group.pending.iter().map(|(plain, _)| plain.clone())),
+    );
+    let bytes: usize = to_compress.iter().map(Bytes::len).sum();
     let mut deflated = match workers {
-        Some(workers) if to_compress.len() > 1 => workers.deflate(&to_compress),
+        Some(workers) if to_compress.len() > 1 && bytes >= MAX_SEGMENT_BYTES => {
+            workers.deflate(to_compress)
+        }
         _ => to_compress
             .iter()
             .map(|plain| deflater.deflate(plain))
@@ -352,7 +385,7 @@ fn queue_segments(
     }
     .into_iter();
     for group in active.iter_mut().flat_map(|route| route.groups.iter_mut()) {
-        for (plain, messages) in std::mem::take(&mut group.cut) {
+        for (plain, messages) in std::mem::take(&mut group.pending) {
             let segment = if group.gzip {
                 let compressed = deflated.next().expect("one compressed form per segment");
                 Segment::with_deflated(plain, compressed)
@@ -362,6 +395,11 @@ fn queue_segments(
             push_segment(group, segment, messages, logged_below);
         }
     }
+    debug_assert!(
+        deflated.next().is_none(),
+        "every compressed form was queued"
+    );
+    to_compress.clear();
 }
 
 /// Queues `segment`, of `messages` messages, for every connection of `group`.
@@ -492,8 +530,9 @@ mod tests {
     /// What the connections of two rules streams receive from a batch large enough for
     /// the matching threads, with the usage counted: the same bytes and counts as when the
     /// pipeline thread matches alone; a stream without connections is not delivered to.
-    /// The batch fills several segments per stream, which the two threads compress: the
-    /// gzip connections get the same compressed bytes as with one thread, in order.
+    /// The batch fills several segments per stream, queued in several steps, which the two
+    /// threads compress: each gzip connection (two groups, after a group without gzip) gets
+    /// the same compressed bytes as with one thread, in order.
     #[tokio::test]
     async fn a_batch_matched_on_two_threads_delivers_what_one_thread_does() {
         let registry = StreamRegistry::default();
@@ -516,12 +555,14 @@ mod tests {
         acme.rules.apply(&[rule(7, "even"), rule(8, "seven")], &[]);
         globex.rules.apply(&[rule(7, "seven")], &[]);
         idle.rules.apply(&[rule(9, "even")], &[]);
-        // About 1 KB a post, so that each stream's share spans several segments.
+        // About 1 KB a post and 2,000 posts: each stream's share spans several segments,
+        // and the batch's segments are queued in more than one step (`MAX_PENDING_BYTES`).
         let filler = (0..150)
             .map(|w| format!("w{w}"))
             .collect::<Vec<_>>()
             .join(" ");
-        let posts: Vec<String> = (1..=500_u64)
+        let total = 2_000_u64;
+        let posts: Vec<String> = (1..=total)
             .map(|i| {
                 let seven = if i.is_multiple_of(7) { " seven" } else { "" };
                 post(
@@ -533,6 +574,7 @@ mod tests {
                 )
             })
             .collect();
+        assert!(posts.iter().map(String::len).sum::<usize>() > MAX_PENDING_BYTES);
         let batch: Vec<BatchPost<'_>> = posts
             .iter()
             .zip(1..)
@@ -542,38 +584,17 @@ mod tests {
                 local: true,
             })
             .collect();
-
-        let mut delivered = Vec::new();
-        let mut compressed = Vec::new();
-        for threads in [1, 2] {
-            let open = |stream: &Arc<LiveStream>, encoding| {
-                let outbox = Arc::new(Outbox::new(4 << 20, encoding));
-                let (connection, _) =
-                    stream
-                        .connections
-                        .open(outbox.clone(), None, false, Format::Native);
-                (connection, outbox)
-            };
-            let (acme_connection, acme_outbox) = open(&acme, Encoding::Identity);
-            let (globex_connection, globex_outbox) = open(&globex, Encoding::Identity);
-            let (acme_gzip_connection, acme_gzip) = open(&acme, Encoding::Gzip);
-            Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch, None);
-            acme.connections.close(acme_connection.id);
-            acme.connections.close(acme_gzip_connection.id);
-            globex.connections.close(globex_connection.id);
-            let text = |segments: &[Segment]| -> String {
-                segments
-                    .iter()
-                    .map(|s| std::str::from_utf8(s.plain_bytes()).unwrap())
-                    .collect()
-            };
-            let usage = |stream: &LiveStream| {
-                let pending = stream.usage.take_pending();
-                pending.iter().map(|p| p.activities).sum::<u64>()
-            };
-            let gzip_segments = queued(&acme_gzip).await;
-            assert!(gzip_segments.len() > 2, "the batch spans several segments");
-            let deflated: Vec<Deflated> = gzip_segments
+        let text = |segments: &[Segment]| -> String {
+            segments
+                .iter()
+                .map(|s| std::str::from_utf8(s.plain_bytes()).unwrap())
+                .collect()
+        };
+        // A gzip connection's segments: their compressed forms, and what the gzip body made
+        // of them decodes to, which must be their plain bytes in order.
+        let unzip = |segments: &[Segment]| -> (Vec<Deflated>, String) {
+            assert!(segments.len() > 2, "the batch spans several segments");
+            let deflated: Vec<Deflated> = segments
                 .iter()
                 .map(|s| s.deflated().expect("compressed for gzip").clone())
                 .collect();
@@ -587,16 +608,45 @@ mod tests {
             flate2::read::GzDecoder::new(&body[..])
                 .read_to_string(&mut unzipped)
                 .unwrap();
-            // (Not `assert_eq!`: the texts are hundreds of KB.)
+            // (Not `assert_eq!`: the texts are megabytes.)
             assert!(
-                unzipped == text(&gzip_segments),
+                unzipped == text(segments),
                 "each segment decodes to its own plain bytes, in order"
             );
-            compressed.push(deflated);
+            (deflated, unzipped)
+        };
+
+        let mut delivered = Vec::new();
+        let mut compressed = Vec::new();
+        for threads in [1, 2] {
+            // Three groups, in this order: acme's identity connection, acme's localDcOnly
+            // gzip one (every post is local, so it gets the same posts), globex's gzip one.
+            let open = |stream: &Arc<LiveStream>, encoding, local_dc_only| {
+                let outbox = Arc::new(Outbox::new(8 << 20, encoding));
+                let (connection, _) =
+                    stream
+                        .connections
+                        .open(outbox.clone(), None, local_dc_only, Format::Native);
+                (connection, outbox)
+            };
+            let (acme_connection, acme_outbox) = open(&acme, Encoding::Identity, false);
+            let (acme_gzip_connection, acme_gzip) = open(&acme, Encoding::Gzip, true);
+            let (globex_connection, globex_gzip) = open(&globex, Encoding::Gzip, false);
+            Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch, None);
+            acme.connections.close(acme_connection.id);
+            acme.connections.close(acme_gzip_connection.id);
+            globex.connections.close(globex_connection.id);
+            let usage = |stream: &LiveStream| {
+                let pending = stream.usage.take_pending();
+                pending.iter().map(|p| p.activities).sum::<u64>()
+            };
+            let (acme_deflated, acme_unzipped) = unzip(&queued(&acme_gzip).await);
+            let (globex_deflated, globex_unzipped) = unzip(&queued(&globex_gzip).await);
+            compressed.push((acme_deflated, globex_deflated));
             delivered.push((
                 text(&queued(&acme_outbox).await),
-                text(&queued(&globex_outbox).await),
-                unzipped,
+                acme_unzipped,
+                globex_unzipped,
                 usage(&acme),
                 usage(&globex),
                 usage(&idle),
@@ -611,28 +661,28 @@ mod tests {
                 })
                 .collect()
         };
-        let (acme_text, globex_text, acme_unzipped, acme_count, globex_count, idle_count) =
+        let (acme_text, acme_unzipped, globex_text, acme_count, globex_count, idle_count) =
             &delivered[0];
-        let acme_want: Vec<u64> = (1..=500_u64)
+        let acme_want: Vec<u64> = (1..=total)
             .filter(|&i| i.is_multiple_of(2) || i.is_multiple_of(7))
             .collect();
-        let globex_want: Vec<u64> = (1..=500_u64).filter(|&i| i.is_multiple_of(7)).collect();
+        let globex_want: Vec<u64> = (1..=total).filter(|&i| i.is_multiple_of(7)).collect();
         assert_eq!(ids(acme_text), acme_want);
-        assert_eq!(
-            acme_unzipped, acme_text,
-            "gzip and identity get the same posts"
+        assert!(
+            acme_unzipped == acme_text,
+            "acme's gzip and identity connections get the same posts"
         );
         assert_eq!(ids(globex_text), globex_want);
         assert_eq!(
             (*acme_count, *globex_count, *idle_count),
             (acme_want.len() as u64, globex_want.len() as u64, 0)
         );
-        assert_eq!(
-            delivered[1], delivered[0],
+        assert!(
+            delivered[1] == delivered[0],
             "two threads deliver what one does"
         );
-        assert_eq!(
-            compressed[1], compressed[0],
+        assert!(
+            compressed[1] == compressed[0],
             "two threads compress what one does"
         );
     }

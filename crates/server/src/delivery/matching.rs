@@ -2,7 +2,7 @@
 //! post for the fields rules read, then walking the node-wide index) done ahead of routing
 //! by named worker threads (`sluice-match-0`, `sluice-match-1`, …), each with its own
 //! reader of the index, on chunks of the batch; the matches come back in post order and
-//! the pipeline thread routes, frames and compresses with them
+//! the pipeline thread routes and frames the batch with them
 //! ([`super::select::Selector::post_matched`]), so every connection still receives its
 //! posts in ingest order.
 //!
@@ -49,8 +49,9 @@ struct Worker {
     scratch: Scratch,
     /// One post's matches.
     found: Vec<NodeRuleKey>,
-    /// This thread's compressor, for the batch's segments.
-    deflater: Deflater,
+    /// This thread's compressor, for the batch's segments; made on first use (about 300
+    /// KB), so a server without gzip connections has none.
+    deflater: Option<Deflater>,
 }
 
 /// The matches of every post of a batch, in post order.
@@ -82,7 +83,7 @@ impl MatchWorkers {
                 reader: rules.reader(),
                 scratch: Scratch::default(),
                 found: Vec::new(),
-                deflater: Deflater::new(),
+                deflater: None,
             })
             .collect();
         let workers = Workers::new("sluice-match", states).expect("spawning the matching threads");
@@ -142,7 +143,8 @@ impl MatchWorkers {
     /// of them in turn: every segment starts from a fresh compressor state.
     pub fn deflate(&self, segments: &[Bytes]) -> Vec<Deflated> {
         self.workers.map_chunks(segments, 1, |worker, chunk| {
-            worker.deflater.deflate(&chunk[0])
+            let deflater = worker.deflater.get_or_insert_with(Deflater::new);
+            deflater.deflate(&chunk[0])
         })
     }
 }

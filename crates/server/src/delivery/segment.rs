@@ -120,7 +120,8 @@ impl SegmentBuilder {
         self.plain.len()
     }
 
-    /// Whether nothing was gathered since the last [`SegmentBuilder::take`].
+    /// Whether nothing was gathered since the last [`SegmentBuilder::take`] or
+    /// [`SegmentBuilder::take_plain`].
     pub fn is_empty(&self) -> bool {
         self.messages == 0
     }
