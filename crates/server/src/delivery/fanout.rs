@@ -47,6 +47,11 @@ pub const MAX_SEGMENT_BYTES: usize = 64 << 10;
 /// connection gets a large batch in steps.
 pub const MAX_PENDING_BYTES: usize = 16 * MAX_SEGMENT_BYTES;
 
+/// The average size of the segments waiting from which they are compressed on the
+/// matching threads rather than one by one on the delivering thread (see
+/// `queue_segments`).
+pub const MIN_SPREAD_SEGMENT_BYTES: usize = 16 << 10;
+
 /// One post of a batch, as live delivery needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchPost<'a> {
@@ -351,13 +356,17 @@ impl Group {
     }
 }
 
-/// Compresses the pending segments of the groups with gzip connections, then queues every
+/// Compresses the pending segments of the groups with gzip connections and queues every
 /// group's pending segments, in order, for its connections; `logged_below` is the batch's
 /// end in the log (see [`Outbox::push_live`](super::outbox::Outbox::push_live)).
 ///
-/// The compression runs on the matching threads when there are several segments and at
-/// least a full segment's bytes (waking the threads costs more than compressing a few
-/// small messages), else on this thread. `to_compress` is a buffer for their plain bytes.
+/// Large segments are compressed on the matching threads, all at once, and then queued.
+/// Small ones (under [`MIN_SPREAD_SEGMENT_BYTES`] on average, or under a segment's worth
+/// in all) are compressed here, each queued as soon as it is made, as before the threads
+/// took the work: with one post to many streams, every segment is one small message, the
+/// compressor's reset costs more than its compression, and what matters is that the
+/// first groups' connections start writing while the next groups are compressed.
+/// `to_compress` is a buffer for the plain bytes handed to the threads.
 fn queue_segments(
     active: &mut [Route],
     workers: Option<&MatchWorkers>,
@@ -365,32 +374,35 @@ fn queue_segments(
     to_compress: &mut Vec<Bytes>,
     logged_below: Option<u64>,
 ) {
-    to_compress.clear();
-    to_compress.extend(
+    let gzip_pending = || {
         active
             .iter()
             .flat_map(|route| &route.groups)
             .filter(|group| group.gzip)
-            .flat_map(|group| group.pending.iter().map(|(plain, _)| plain.clone())),
-    );
-    let bytes: usize = to_compress.iter().map(Bytes::len).sum();
+            .flat_map(|group| group.pending.iter().map(|(plain, _)| plain))
+    };
+    let (count, bytes) = gzip_pending().fold((0, 0), |(n, b), plain| (n + 1, b + plain.len()));
+    let spread =
+        count > 1 && bytes >= MAX_SEGMENT_BYTES && bytes / count >= MIN_SPREAD_SEGMENT_BYTES;
     let mut deflated = match workers {
-        Some(workers) if to_compress.len() > 1 && bytes >= MAX_SEGMENT_BYTES => {
-            workers.deflate(to_compress)
+        Some(workers) if spread => {
+            to_compress.clear();
+            to_compress.extend(gzip_pending().cloned());
+            let deflated = workers.deflate(to_compress);
+            to_compress.clear();
+            deflated
         }
-        _ => to_compress
-            .iter()
-            .map(|plain| deflater.deflate(plain))
-            .collect(),
+        _ => Vec::new(),
     }
     .into_iter();
     for group in active.iter_mut().flat_map(|route| route.groups.iter_mut()) {
         for (plain, messages) in std::mem::take(&mut group.pending) {
-            let segment = if group.gzip {
-                let compressed = deflated.next().expect("one compressed form per segment");
+            let segment = if !group.gzip {
+                Segment::plain(plain)
+            } else if let Some(compressed) = deflated.next() {
                 Segment::with_deflated(plain, compressed)
             } else {
-                Segment::plain(plain)
+                Segment::compressed(plain, deflater)
             };
             push_segment(group, segment, messages, logged_below);
         }
@@ -399,7 +411,6 @@ fn queue_segments(
         deflated.next().is_none(),
         "every compressed form was queued"
     );
-    to_compress.clear();
 }
 
 /// Queues `segment`, of `messages` messages, for every connection of `group`.
