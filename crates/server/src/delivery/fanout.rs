@@ -11,12 +11,13 @@
 //! connections: the deflate work no longer grows with the number of connections.
 //!
 //! A group's buffer is cut into a segment every [`MAX_SEGMENT_BYTES`], so a large ingest
-//! batch is not one huge segment, and the segments waiting are compressed on the matching
-//! threads at once ([`MatchWorkers::deflate`]), then queued in order: at the end of the
-//! batch, or as soon as [`MAX_PENDING_BYTES`] of them wait, so that a large batch reaches
-//! an outbox in steps its connection can drain rather than all at once (the outbox bound
-//! stays a bound on what a connection is behind). The compression ratio hardly suffers,
-//! as deflate only looks back 32 KiB.
+//! batch is not one huge segment. The segments waiting are compressed and queued in order
+//! at the end of the batch, or as soon as [`MAX_PENDING_BYTES`] of them wait, so that a
+//! large batch reaches an outbox in steps its connection can drain rather than all at once
+//! (the outbox bound stays a bound on what a connection is behind). Several large ones are
+//! compressed on the matching threads at once ([`MatchWorkers::deflate`]), small ones on
+//! this thread (see `queue_segments`). The compression ratio hardly suffers, as deflate
+//! only looks back 32 KiB.
 //!
 //! It also counts usage ([`crate::usage`]): per stream, the posts at least one of its
 //! connections got (once per stream, as X counts), and per rules stream, the matches of
@@ -43,8 +44,9 @@ use crate::usage::{hour_of, minute_of};
 pub const MAX_SEGMENT_BYTES: usize = 64 << 10;
 
 /// A batch's segments are compressed and queued, mid-batch if need be, once this many bytes
-/// of them wait: enough segments to keep every matching thread busy, few enough that a
-/// connection gets a large batch in steps.
+/// of them wait (over all groups, with or without gzip): up to sixteen full segments to
+/// share among the matching threads, few enough that a connection gets a large batch in
+/// steps.
 pub const MAX_PENDING_BYTES: usize = 16 * MAX_SEGMENT_BYTES;
 
 /// The average size of the segments waiting from which they are compressed on the
@@ -68,7 +70,8 @@ pub struct BatchPost<'a> {
 /// (the pipeline's).
 pub struct Fanout {
     selector: Selector,
-    /// Match large batches ahead of routing, on every core (`None`: one thread).
+    /// Match large batches ahead of routing, and compress their large segments, on every
+    /// core (`None`: one thread).
     workers: Option<MatchWorkers>,
     /// The current batch's matches, when the workers found them.
     matches: BatchMatches,
@@ -360,10 +363,10 @@ impl Group {
 /// group's pending segments, in order, for its connections; `logged_below` is the batch's
 /// end in the log (see [`Outbox::push_live`](super::outbox::Outbox::push_live)).
 ///
-/// Large segments are compressed on the matching threads, all at once, and then queued.
-/// Small ones (under [`MIN_SPREAD_SEGMENT_BYTES`] on average, or under a segment's worth
-/// in all) are compressed here, each queued as soon as it is made, as before the threads
-/// took the work: with one post to many streams, every segment is one small message, the
+/// Several large segments are compressed on the matching threads, all at once, and then
+/// queued. Otherwise (no matching threads, a single segment, segments under
+/// [`MIN_SPREAD_SEGMENT_BYTES`] on average or under a segment's worth in all) each is
+/// compressed here and queued as soon as it is made, as before the threads took the work: with one post to many streams, every segment is one small message, the
 /// compressor's reset costs more than its compression, and what matters is that the
 /// first groups' connections start writing while the next groups are compressed.
 /// `to_compress` is a buffer for the plain bytes handed to the threads.

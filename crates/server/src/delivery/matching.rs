@@ -16,10 +16,11 @@
 //! Small batches are matched on the pipeline thread as before: waking the workers costs
 //! more than matching a few posts.
 //!
-//! The same threads then compress the batch's gzip segments ([`MatchWorkers::deflate`]),
-//! the other costly step, which was about half of the pipeline thread's time: each
-//! segment is an independent deflate stream ([`super::gzip`]), so they can be made in any
-//! order on any thread, and the pipeline thread queues them in order once all are done.
+//! The same threads then compress the batch's large gzip segments, several at a time
+//! ([`MatchWorkers::deflate`]; which ones: `fanout::queue_segments`), the other costly
+//! step, which was about half of the pipeline thread's time: each segment is an
+//! independent deflate stream ([`super::gzip`]), so they can be made in any order on any
+//! thread, and the pipeline thread queues them in order once they are back.
 
 use bytes::Bytes;
 use sluice_matcher::{MatcherReader, Scratch};
