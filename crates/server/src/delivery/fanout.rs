@@ -77,8 +77,6 @@ pub struct Fanout {
     matches: BatchMatches,
     deflater: Deflater,
     active: Vec<Route>,
-    /// The plain bytes of the segments being compressed (reused from batch to batch).
-    to_compress: Vec<Bytes>,
 }
 
 /// Streams with open connections that route a post the same way, during one batch: one
@@ -131,7 +129,6 @@ impl Fanout {
             matches: BatchMatches::default(),
             deflater: Deflater::default(),
             active: Vec::new(),
-            to_compress: Vec::new(),
         }
     }
 
@@ -229,7 +226,6 @@ impl Fanout {
             matches,
             deflater,
             active,
-            to_compress,
         } = self;
         let workers = workers.as_ref();
         // Only rules streams need matches (`only` is empty with volume streams alone).
@@ -280,7 +276,7 @@ impl Fanout {
                 }
             }
             if pending >= MAX_PENDING_BYTES {
-                queue_segments(active, workers, deflater, to_compress, logged_below);
+                queue_segments(active, workers, deflater, logged_below);
                 pending = 0;
             }
         }
@@ -289,7 +285,7 @@ impl Fanout {
                 group.cut_segment();
             }
         }
-        queue_segments(active, workers, deflater, to_compress, logged_below);
+        queue_segments(active, workers, deflater, logged_below);
         let now = now_ms();
         for route in active.iter_mut() {
             route.add_usage(hour_of(now), minute_of(now));
@@ -366,15 +362,14 @@ impl Group {
 /// Several large segments are compressed on the matching threads, all at once, and then
 /// queued. Otherwise (no matching threads, a single segment, segments under
 /// [`MIN_SPREAD_SEGMENT_BYTES`] on average or under a segment's worth in all) each is
-/// compressed here and queued as soon as it is made, as before the threads took the work: with one post to many streams, every segment is one small message, the
+/// compressed here and queued as soon as it is made, as before the threads took the
+/// work: with one post to many streams, every segment is one small message, the
 /// compressor's reset costs more than its compression, and what matters is that the
 /// first groups' connections start writing while the next groups are compressed.
-/// `to_compress` is a buffer for the plain bytes handed to the threads.
 fn queue_segments(
     active: &mut [Route],
     workers: Option<&MatchWorkers>,
     deflater: &mut Deflater,
-    to_compress: &mut Vec<Bytes>,
     logged_below: Option<u64>,
 ) {
     let gzip_pending = || {
@@ -389,11 +384,8 @@ fn queue_segments(
         count > 1 && bytes >= MAX_SEGMENT_BYTES && bytes / count >= MIN_SPREAD_SEGMENT_BYTES;
     let mut deflated = match workers {
         Some(workers) if spread => {
-            to_compress.clear();
-            to_compress.extend(gzip_pending().cloned());
-            let deflated = workers.deflate(to_compress);
-            to_compress.clear();
-            deflated
+            let plains: Vec<Bytes> = gzip_pending().cloned().collect();
+            workers.deflate(&plains)
         }
         _ => Vec::new(),
     }
