@@ -150,6 +150,8 @@ pub fn ingested(message: &async_nats::Message) -> Option<IngestedPost> {
         id: id_of(message)?,
         bytes: message.payload.clone(),
         datacenter: Arc::from(datacenter_of(message)),
+        // Nodes parse what they consume for matching: a view does not cross NATS.
+        parsed: None,
     })
 }
 

@@ -64,6 +64,7 @@ fn a_published_post_carries_its_id_in_the_message_id_header_to_consumers() {
             bytes: bytes::Bytes::from_static(br#"{"id_str":"9","text":"x"}"#),
             id: 7,
             datacenter: Arc::from("pdx"),
+            parsed: None,
         };
         sluice_cluster::posts::publish(&js, vec![post])
             .await
@@ -115,6 +116,7 @@ fn a_stream_over_its_disk_budget_drops_its_oldest_posts() {
                 bytes: format!(r#"{{"id_str":"{id}","text":"{text}"}}"#).into(),
                 id,
                 datacenter: Arc::from("pdx"),
+                parsed: None,
             })
             .collect();
         sluice_cluster::posts::publish(&js, posts).await.unwrap();

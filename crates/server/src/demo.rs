@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use bytes::Bytes;
+use sluice_model::{PostView, parse_post};
 use sluice_rules::Dialect;
 use sluice_store::{AddOutcome, Product, StoreError, StoredRule, StreamLimits, StreamRef};
 use sluice_synth::PostGenerator;
@@ -36,7 +37,7 @@ use crate::auth::{
 use crate::changes::{self, ChangeError, RuleToAdd};
 use crate::clock::now_ms;
 use crate::pipeline::{DECAHOSE_PARTITIONS, PublishError};
-use crate::post::IngestedPost;
+use crate::post::{IngestedPost, ParsedPost};
 use crate::registry::LiveStream;
 use crate::state::AppState;
 use crate::{telemetry, urls};
@@ -358,22 +359,27 @@ async fn run_firehose(state: AppState, rate: f64) {
         let mut posts: Vec<IngestedPost> = std::mem::take(&mut deletes);
         posts.extend((sent..due).filter_map(|n| {
             let bytes = Bytes::from(generator.next_post_at(now));
-            // The demo's posts enter here rather than through ingest: their id is read
-            // here, once. Every generated post has one.
-            let id = sluice_model::read_post_id(&bytes)?;
+            // The demo's posts enter here rather than through ingest: they are parsed
+            // here, once, for their id and for matching. Every generated post parses and
+            // has an id.
+            let parsed = ParsedPost::try_new(bytes.clone(), |b| parse_post(b)).ok()?;
+            let view = parsed.borrow_dependent();
+            let id = view.id()?;
             if n % DELETED_ONE_IN == 0
-                && let Some(delete) = delete_event(&bytes, now)
+                && let Some(delete) = delete_event(view, now)
             {
                 deletes.push(IngestedPost {
                     bytes: delete,
                     id,
                     datacenter: datacenter.clone(),
+                    parsed: None,
                 });
             }
             Some(IngestedPost {
                 bytes,
                 id,
                 datacenter: datacenter.clone(),
+                parsed: Some(parsed),
             })
         }));
         sent = due;
@@ -388,9 +394,8 @@ async fn run_firehose(state: AppState, rate: f64) {
     tracing::info!(posts = sent, "demo firehose stopped");
 }
 
-/// X's `delete` event for the post `raw`, stamped `now_ms`.
-fn delete_event(raw: &[u8], now_ms: u64) -> Option<Bytes> {
-    let post = sluice_model::parse_post(raw).ok()?;
+/// X's `delete` event for `post`, stamped `now_ms`.
+fn delete_event(post: &PostView<'_>, now_ms: u64) -> Option<Bytes> {
     let id = post.id()?;
     let user = post.user.as_ref().and_then(|u| u.id_str.or(u.id))?;
     let event = serde_json::json!({"delete": {

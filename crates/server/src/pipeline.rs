@@ -24,10 +24,12 @@
 //! it, and the post travels on as an [`IngestedPost`] with its id and the datacenter it came
 //! from. The append thread de-duplicates by that id, the cluster backend publishes it as
 //! the JetStream message id (and a consuming node reads it back from that header), and
-//! routing samples and partitions by it: none of them parses the post again. The one other
-//! parse is the matcher's own: the fields rules are evaluated on
-//! ([`sluice_model::PostView`]), read only when a rules stream with connections needs them,
-//! once per post however many streams it is routed to.
+//! routing samples and partitions by it: none of them parses the post again. The view that
+//! parse made, the fields rules are evaluated on ([`sluice_model::PostView`]), travels with
+//! the post too ([`IngestedPost::parsed`]), and matching reads it instead of parsing the
+//! post again. Posts that come from the cluster backend carry no view (it does not cross
+//! NATS): the matcher parses each of them, only when a rules stream with connections needs
+//! it, once however many streams it is routed to.
 //!
 //! Pushing never blocks (see [`crate::delivery::Outbox`]), so one stalled client cannot
 //! delay the pipeline or anyone else.
@@ -46,6 +48,7 @@ use crate::delivery::fanout::{BatchPost, Fanout};
 pub use crate::delivery::select::{DECAHOSE_PARTITIONS, FIREHOSE_PARTITIONS};
 use crate::delivery_mark::DeliveryMark;
 pub use crate::post::IngestedPost;
+use crate::post::ParsedPost;
 use crate::registry::{LiveStream, StreamRegistry};
 use crate::telemetry;
 
@@ -418,6 +421,7 @@ impl Pipeline {
                     raw: &p.bytes,
                     id: p.id,
                     local: *p.datacenter == *datacenter,
+                    view: p.parsed.as_ref().map(ParsedPost::borrow_dependent),
                 })
                 .collect();
             self.fanout.fan_out(&self.streams, &posts, next_seq);
@@ -511,6 +515,7 @@ mod tests {
                 bytes: format!(r#"{{"id":{id},"created_at":"x"}}"#).into(),
                 id,
                 datacenter: "local".into(),
+                parsed: None,
             })
             .collect()
     }
@@ -583,6 +588,7 @@ mod tests {
             bytes: format!(r#"{{"created_at":"x","n":{n}}}"#).into(),
             id,
             datacenter: "local".into(),
+            parsed: None,
         };
         bus.publish(vec![post(1, 1), post(2, 2), post(1, 3)])
             .await

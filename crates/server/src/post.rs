@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use sluice_model::PostView;
 
 /// One accepted post on its way to the pipeline.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct IngestedPost {
     /// The post's JSON, one line, without line terminator.
     pub bytes: Bytes,
@@ -18,4 +19,26 @@ pub struct IngestedPost {
     pub id: u64,
     /// The datacenter the post originated in.
     pub datacenter: Arc<str>,
+    /// The matcher's view of the post, as the ingest API parsed it to validate it, so
+    /// that matching does not parse the post a second time. `None` for compliance events
+    /// and for posts that come from elsewhere (the cluster backend's consumer, the demo
+    /// firehose): matching then parses them itself.
+    pub parsed: Option<ParsedPost>,
 }
+
+self_cell::self_cell!(
+    /// A post's bytes as the ingest API received them, with the view it parsed from them
+    /// ([`sluice_model::check_line`]). The view borrows the bytes, and the two travel
+    /// together across threads, from the ingest handler to the matching threads; a
+    /// self-referential pair like this is what the `self_cell` crate exists for.
+    ///
+    /// The bytes may differ from [`IngestedPost::bytes`]: ingest adds X's edit metadata
+    /// to a post without it ([`sluice_model::edit`]), which is no field rules read.
+    pub struct ParsedPost {
+        owner: Bytes,
+        #[covariant]
+        dependent: PostView,
+    }
+
+    impl {Debug}
+);

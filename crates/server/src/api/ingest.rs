@@ -15,6 +15,7 @@ use super::admin::require_admin;
 use super::body::UnreadBody;
 use super::error::{ApiError, json_response};
 use crate::pipeline::{IngestedPost, PublishError};
+use crate::post::ParsedPost;
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -90,7 +91,9 @@ pub async fn ingest_lines(
 
 /// Validates each line; returns the accepted posts and the rejected lines (1-based). This is
 /// the one parse of a post on its way through sluice: the id it reads travels with the post
-/// ([`IngestedPost::id`]), so the pipeline and the cluster backend need not read it again.
+/// ([`IngestedPost::id`]), so the pipeline and the cluster backend need not read it again,
+/// and so does the view it parsed ([`IngestedPost::parsed`]), which this node's matching
+/// uses instead of parsing the post again.
 fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<Rejected>) {
     let mut posts = Vec::new();
     let mut rejected = Vec::new();
@@ -106,10 +109,11 @@ fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<R
         }
         let bytes = body.slice(range);
         match check(bytes) {
-            Ok((bytes, id)) => posts.push(IngestedPost {
+            Ok((bytes, id, parsed)) => posts.push(IngestedPost {
                 bytes,
                 id,
                 datacenter: datacenter.clone(),
+                parsed,
             }),
             Err(error) => rejected.push(Rejected {
                 line: index + 1,
@@ -122,21 +126,25 @@ fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<R
 
 /// One line: a compliance event (checked in full) or a post (checked, and given X's edit
 /// metadata of an unedited post when it has none: docs/compliance.md). Returns the bytes
-/// to store and the id they route by (the post's; the event's post or user).
-fn check(bytes: Bytes) -> Result<(Bytes, u64), String> {
+/// to store, the id they route by (the post's; the event's post or user) and, for a post,
+/// the view parsed to check it, which goes on to the matching threads.
+fn check(bytes: Bytes) -> Result<(Bytes, u64, Option<ParsedPost>), String> {
     if compliance::is_event(&bytes) {
         let event = compliance::parse_event(&bytes).map_err(|e| e.to_string())?;
-        return Ok((bytes, event.routing_id()));
+        return Ok((bytes, event.routing_id(), None));
     }
+    let parsed =
+        ParsedPost::try_new(bytes.clone(), |bytes| check_line(bytes)).map_err(|e| e.to_string())?;
+    let post = parsed.borrow_dependent();
     // `check_line` refuses a post without an id; the id read here travels with the post.
-    let post = check_line(&bytes).map_err(|e| e.to_string())?;
     let id = post
         .id()
         .ok_or_else(|| "post has no numeric id/id_str".to_owned())?;
-    match edit::with_unedited_metadata(&bytes, &post) {
-        Some(with_metadata) => Ok((Bytes::from(with_metadata), id)),
-        None => Ok((bytes, id)),
-    }
+    let bytes = match edit::with_unedited_metadata(&bytes, post) {
+        Some(with_metadata) => Bytes::from(with_metadata),
+        None => bytes,
+    };
+    Ok((bytes, id, Some(parsed)))
 }
 
 fn trim(body: &[u8], mut start: usize, mut end: usize) -> std::ops::Range<usize> {
@@ -167,6 +175,12 @@ mod tests {
         assert!(first[original.len()..].starts_with(b",\"edit_history\":"));
         // An event routes by its user (or post), and keeps its bytes.
         assert_eq!((posts[0].id, posts[1].id, posts[2].id), (1, 3, 9));
+        // A post goes on with the view parsed to check it (of the bytes as received); an
+        // event with none.
+        let parsed = posts[0].parsed.as_ref().expect("a post's view");
+        assert_eq!(parsed.borrow_dependent().id(), Some(1));
+        assert_eq!(&parsed.borrow_owner()[..], [&original[..], b"}"].concat());
+        assert!(posts[2].parsed.is_none());
         assert_eq!(
             &posts[2].bytes[..],
             b"{\"user_protect\":{\"id\":9,\"timestamp_ms\":\"1\"}}"

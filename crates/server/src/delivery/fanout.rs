@@ -26,6 +26,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use sluice_model::PostView;
 use sluice_store::Delivery;
 
 use super::encoding::Encoding;
@@ -63,6 +64,9 @@ pub struct BatchPost<'a> {
     pub id: u64,
     /// Whether the post originated in this node's datacenter.
     pub local: bool,
+    /// The matcher's view of the post, when ingest parsed it
+    /// ([`crate::post::IngestedPost::parsed`]); `None`: matching parses `raw`.
+    pub view: Option<&'a PostView<'a>>,
 }
 
 /// Fills the outboxes of live connections, batch by batch; holds the selector, the
@@ -242,7 +246,9 @@ impl Fanout {
             let mut router = if matched_ahead {
                 selector.post_matched(post.raw, post.id, post.local, matches.of(index))
             } else {
-                selector.post(post.raw, Some(post.id), post.local)
+                selector
+                    .post(post.raw, Some(post.id), post.local)
+                    .with_view(post.view)
             };
             for route in active.iter_mut() {
                 let Some(routed) = router.route(&route.stream) else {
@@ -492,6 +498,7 @@ mod tests {
                 raw: p.as_bytes(),
                 id: i as u64 + 1,
                 local: i != 1,
+                view: None,
             })
             .collect();
         Fanout::new(registry.rules(), 1).fan_out(std::slice::from_ref(&stream), &batch, None);
@@ -588,6 +595,7 @@ mod tests {
                 raw: p.as_bytes(),
                 id,
                 local: true,
+                view: None,
             })
             .collect();
         let text = |segments: &[Segment]| -> String {
@@ -725,6 +733,7 @@ mod tests {
                 raw: p.as_bytes(),
                 id: i as u64 + 1,
                 local: true,
+                view: None,
             })
             .collect();
         Fanout::new(registry.rules(), 1).fan_out(std::slice::from_ref(&stream), &batch, None);
@@ -734,6 +743,73 @@ mod tests {
         assert_eq!(json["matching_rules"][0]["tag"], "greet");
         assert!(tap.try_recv().is_err(), "only the matching post");
         assert!(stream.connections.is_empty(), "a tap is not a connection");
+    }
+
+    #[tokio::test]
+    async fn posts_are_matched_on_the_view_ingest_parsed_without_parsing_them_again() {
+        // Each post's bytes say "bye"; the even ones come with the view of a post that
+        // says "hello", as if ingest had parsed it. Only those match: the view is what is
+        // matched, on the delivering thread (one thread) and on the matching threads.
+        let hello: Vec<String> = (1..=10).map(|id| post(id, "hello there")).collect();
+        let views: Vec<PostView<'_>> = hello
+            .iter()
+            .map(|p| sluice_model::parse_post(p.as_bytes()).unwrap())
+            .collect();
+        let bye: Vec<String> = (1..=10).map(|id| post(id, "bye")).collect();
+        let batch: Vec<BatchPost<'_>> = bye
+            .iter()
+            .zip(&views)
+            .enumerate()
+            .map(|(i, (raw, view))| BatchPost {
+                raw: raw.as_bytes(),
+                id: i as u64 + 1,
+                local: true,
+                view: (i % 2 == 0).then_some(view),
+            })
+            .collect();
+        for threads in [1, 2] {
+            let registry = StreamRegistry::default();
+            let stream = registry.upsert(&StoredStream {
+                id: 1,
+                stream: StreamRef {
+                    account: "acme".into(),
+                    product: Product::PowerTrack,
+                    label: "prod".into(),
+                },
+                limits: StreamLimits {
+                    max_connections: 1,
+                    max_rules: 10,
+                },
+            });
+            stream
+                .rules
+                .apply(&[(7, sluice_rules::parse("hello").unwrap(), None)], &[]);
+            let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
+            stream
+                .connections
+                .open(outbox.clone(), None, false, Format::Native);
+            Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch, None);
+            let plain: Vec<u8> = queued(&outbox)
+                .await
+                .iter()
+                .flat_map(|segment| segment.plain_bytes().to_vec())
+                .collect();
+            let delivered: Vec<serde_json::Value> = plain
+                .split(|&b| b == b'\n')
+                .filter(|line| line.len() > 1)
+                .map(|line| serde_json::from_slice(line).unwrap())
+                .collect();
+            let ids: Vec<u64> = delivered
+                .iter()
+                .map(|m| m["id"].as_u64().unwrap())
+                .collect();
+            assert_eq!(ids, [1, 3, 5, 7, 9], "{threads} thread(s)");
+            assert!(
+                delivered.iter().all(|m| m["text"] == "bye"),
+                "the bytes are sent"
+            );
+            assert!(delivered.iter().all(|m| m["matching_rules"][0]["id"] == 7));
+        }
     }
 
     #[tokio::test]
@@ -774,6 +850,7 @@ mod tests {
             raw,
             id,
             local: true,
+            view: None,
         }];
         Fanout::new(registry.rules(), 1).fan_out(&registry.all(), &batch, None);
         let got = queued(&on_3).await;
@@ -827,6 +904,7 @@ mod tests {
                 raw: p.as_bytes(),
                 id,
                 local: true,
+                view: None,
             })
             .collect();
         Fanout::new(registry.rules(), 1).fan_out(&registry.all(), &batch, None);

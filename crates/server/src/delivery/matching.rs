@@ -1,5 +1,6 @@
-//! Matching the posts of a batch on every core: live delivery's costly step (parsing each
-//! post for the fields rules read, then walking the node-wide index) done ahead of routing
+//! Matching the posts of a batch on every core: live delivery's costly step (walking the
+//! node-wide index with the fields rules read, which ingest parsed already, or which are
+//! parsed here for posts that come from the cluster) done ahead of routing
 //! by named worker threads (`sluice-match-0`, `sluice-match-1`, …), each with its own
 //! reader of the index, on chunks of the batch; the matches come back in post order and
 //! the pipeline thread routes and frames the batch with them
@@ -110,16 +111,25 @@ impl MatchWorkers {
         let chunks = self.workers.map_chunks(posts, chunk, |worker, posts| {
             let mut matches = BatchMatches::default();
             for post in posts {
-                // Posts are validated at ingest; one that does not parse matches nothing,
-                // and compliance events are never matched.
-                if let Some(view) = (!is_event(post.raw))
-                    .then(|| parse_post(post.raw).ok())
-                    .flatten()
-                {
+                // The view ingest parsed, else the post parsed here (posts from the
+                // cluster). Posts are validated at ingest; one that does not parse
+                // matches nothing, and compliance events are never matched (ingest
+                // gives them no view).
+                let parsed;
+                let view = match post.view {
+                    Some(view) => Some(view),
+                    None => {
+                        parsed = (!is_event(post.raw))
+                            .then(|| parse_post(post.raw).ok())
+                            .flatten();
+                        parsed.as_ref()
+                    }
+                };
+                if let Some(view) = view {
                     match_view(
                         &worker.reader,
                         &mut worker.scratch,
-                        &view,
+                        view,
                         Some(only),
                         &mut worker.found,
                     );

@@ -1120,6 +1120,7 @@ mod tests {
                     raw: p.as_bytes(),
                     id: sluice_model::read_post_id(p.as_bytes()).unwrap(),
                     local: true,
+                    view: None,
                 })
                 .collect();
             Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch, None);

@@ -149,7 +149,7 @@ impl Selector {
             raw,
             id,
             local,
-            view: None,
+            view: View::Unread,
             event: None,
             matched: false,
             given: None,
@@ -172,7 +172,7 @@ impl Selector {
             raw,
             id: Some(id),
             local,
-            view: None,
+            view: View::Unread,
             event: None,
             matched: true,
             given: Some(keys),
@@ -187,8 +187,8 @@ pub struct PostRouter<'s, 'p> {
     /// The post's id, once known.
     id: Option<u64>,
     local: bool,
-    /// The matcher's view of the post, once parsed (`Some(None)`: it does not parse).
-    view: Option<Option<PostView<'p>>>,
+    /// The matcher's view of the post.
+    view: View<'p>,
     /// Whether the line is a compliance event, once known.
     event: Option<bool>,
     /// Whether `selector.keys` holds this post's matches yet.
@@ -196,6 +196,46 @@ pub struct PostRouter<'s, 'p> {
     /// The post's matches, when they were found before routing
     /// ([`Selector::post_matched`]); `selector.keys` is not used then.
     given: Option<&'p [NodeRuleKey]>,
+}
+
+/// The matcher's view of a post being routed: read at most once.
+// The parsed variant is large, and boxing it would allocate once per post; a router lives
+// on the stack for one post, so its size costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum View<'p> {
+    /// Not needed yet.
+    Unread,
+    /// The view the ingest API parsed ([`crate::post::ParsedPost`]).
+    Given(&'p PostView<'p>),
+    /// Parsed here (`None`: the post does not parse).
+    Parsed(Option<PostView<'p>>),
+}
+
+impl<'p> View<'p> {
+    /// The view of `raw`, parsed now if it was neither given nor parsed before; `None`
+    /// when the post does not parse.
+    fn get(&mut self, raw: &'p [u8]) -> Option<&PostView<'p>> {
+        if let View::Unread = self {
+            *self = View::Parsed(parse_post(raw).ok());
+        }
+        match self {
+            View::Given(view) => Some(view),
+            View::Parsed(view) => view.as_ref(),
+            View::Unread => None,
+        }
+    }
+}
+
+impl<'p> PostRouter<'_, 'p> {
+    /// Gives the router the matcher's view of the post when ingest parsed it already
+    /// ([`crate::post::IngestedPost::parsed`]), so that matching does not parse the post
+    /// again; `None` changes nothing.
+    pub fn with_view(mut self, view: Option<&'p PostView<'p>>) -> Self {
+        if let Some(view) = view {
+            self.view = View::Given(view);
+        }
+        self
+    }
 }
 
 impl PostRouter<'_, '_> {
@@ -245,8 +285,9 @@ impl PostRouter<'_, '_> {
     fn id(&mut self) -> Option<u64> {
         if self.id.is_none() {
             self.id = match &self.view {
-                Some(view) => view.as_ref().and_then(PostView::id),
-                None => routing_id(self.raw),
+                View::Unread => routing_id(self.raw),
+                View::Given(view) => view.id(),
+                View::Parsed(view) => view.as_ref().and_then(PostView::id),
             };
         }
         self.id
@@ -312,9 +353,8 @@ impl PostRouter<'_, '_> {
     fn match_once(&mut self) {
         let selector = &mut *self.selector;
         if !self.matched {
-            let raw = self.raw;
             // Posts are validated at ingest; one that does not parse matches nothing.
-            let view = self.view.get_or_insert_with(|| parse_post(raw).ok());
+            let view = self.view.get(self.raw);
             selector.keys.clear();
             if let Some(view) = view {
                 match_view(
