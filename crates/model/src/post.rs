@@ -189,9 +189,20 @@ pub struct PostView<'a> {
     pub place: Option<Box<Place<'a>>>,
     /// `scopes` (`{"followers":false}` marks a nullcast, promoted-only post).
     pub scopes: Option<Scopes>,
-    /// `edit_history`, read only for whether the post has it (not `null`): ingest gives
-    /// a post without it X's edit metadata of an unedited post ([`crate::edit`]).
+    /// `edit_history`, read only for whether the post has the member (whatever its
+    /// value, `null` included): ingest gives a post without it X's edit metadata of an
+    /// unedited post ([`crate::edit`]), and a second `edit_history` member would make the
+    /// stored post unreadable.
+    #[serde(deserialize_with = "present_key")]
     pub edit_history: Option<serde::de::IgnoredAny>,
+}
+
+/// A member that counts as there whatever its value, `null` included (missing members are
+/// `None` through the struct's `default`).
+fn present_key<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde::de::IgnoredAny>, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer).map(Some)
 }
 
 impl<'a> PostView<'a> {

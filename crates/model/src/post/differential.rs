@@ -84,6 +84,10 @@ fn edge_cases_agree() {
         br#"{"id":1,"id":2}"#,
         br#"{"id":1,"text":null,"text":"x"}"#,
         br#"{"id":1,"x":1,"x":2}"#,
+        // A member read only for being there: there even when null, and once.
+        br#"{"id":1,"edit_history":null}"#,
+        br#"{"id":1,"edit_history":null,"edit_history":{}}"#,
+        br#"{"id":1,"edit_history":[1,{"a":null}]}"#,
         br#"{"id":1,"user":{"id":1,"id":2}}"#,
         // Escaped keys.
         br#"{"i\u0064":5}"#,

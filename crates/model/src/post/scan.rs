@@ -603,13 +603,9 @@ impl<'a> Scanner<'a> {
         read(self)
     }
 
-    /// Any value, skipped; whether it was there and not `null` (serde's
-    /// `Option<IgnoredAny>`).
+    /// Any value, `null` included, skipped: the member is there (`post::present_key`).
     #[inline]
     fn present(&mut self) -> Scan<Option<serde::de::IgnoredAny>> {
-        if self.null()? {
-            return Ok(None);
-        }
         self.skip().map(|()| Some(serde::de::IgnoredAny))
     }
 
