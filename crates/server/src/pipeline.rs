@@ -25,9 +25,9 @@
 //! from. The append thread de-duplicates by that id, the cluster backend publishes it as
 //! the JetStream message id (and a consuming node reads it back from that header), and
 //! routing samples and partitions by it: none of them parses the post again. The view that
-//! parse made, the fields rules are evaluated on ([`sluice_model::PostView`]), travels with
-//! the post too ([`IngestedPost::parsed`]), and matching reads it instead of parsing the
-//! post again. Posts that come from the cluster backend carry no view (it does not cross
+//! parse made of the bytes stored, the fields rules are evaluated on
+//! ([`sluice_model::PostView`]), travels with the post too ([`IngestedPost::parsed`]), and
+//! matching reads it instead of parsing the post again. Posts that come from the cluster backend carry no view (it does not cross
 //! NATS): the matcher parses each of them, only when a rules stream with connections needs
 //! it, once however many streams it is routed to.
 //!
@@ -414,19 +414,25 @@ impl Pipeline {
             // force.
             self.compliance
                 .receive(batch.iter().map(|p| p.bytes.as_ref()));
-            let datacenter = &*self.datacenter;
-            let posts: Vec<BatchPost<'_>> = batch
-                .iter()
-                .map(|p| BatchPost {
-                    raw: &p.bytes,
-                    id: p.id,
-                    local: *p.datacenter == *datacenter,
-                    view: p.parsed.as_ref().map(ParsedPost::borrow_dependent),
-                })
-                .collect();
+            let posts = batch_posts(&batch, &self.datacenter);
             self.fanout.fan_out(&self.streams, &posts, next_seq);
         }
     }
+}
+
+/// A batch as delivery reads it: each post's bytes and id, whether it came from this
+/// node's `datacenter`, and the view ingest parsed, if any (matching reads it instead of
+/// parsing the post).
+fn batch_posts<'a>(batch: &'a [IngestedPost], datacenter: &str) -> Vec<BatchPost<'a>> {
+    batch
+        .iter()
+        .map(|p| BatchPost {
+            raw: &p.bytes,
+            id: p.id,
+            local: *p.datacenter == *datacenter,
+            view: p.parsed.as_ref().map(ParsedPost::borrow_dependent),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -526,6 +532,35 @@ mod tests {
         tokio::task::spawn_blocking(move || handle.join().unwrap())
             .await
             .unwrap();
+    }
+
+    #[test]
+    fn delivery_reads_the_view_each_post_came_with() {
+        let viewed = br#"{"id":1,"text":"hello"}"#;
+        let parsed =
+            ParsedPost::try_new(Bytes::from_static(viewed), |b| sluice_model::parse_post(b))
+                .unwrap();
+        let batch = [
+            IngestedPost {
+                bytes: Bytes::from_static(br#"{"id":1,"text":"bye"}"#),
+                id: 1,
+                datacenter: "local".into(),
+                parsed: Some(parsed),
+            },
+            IngestedPost {
+                bytes: Bytes::from_static(br#"{"id":2,"text":"bye"}"#),
+                id: 2,
+                datacenter: "pdx".into(),
+                parsed: None,
+            },
+        ];
+        let posts = batch_posts(&batch, "local");
+        let view = posts[0].view.expect("the view it came with");
+        assert_eq!(view.text.as_deref(), Some("hello"));
+        assert_eq!(posts[0].raw, &batch[0].bytes[..]);
+        assert!(posts[1].view.is_none());
+        assert_eq!((posts[0].id, posts[1].id), (1, 2));
+        assert_eq!((posts[0].local, posts[1].local), (true, false));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

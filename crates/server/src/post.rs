@@ -19,21 +19,19 @@ pub struct IngestedPost {
     pub id: u64,
     /// The datacenter the post originated in.
     pub datacenter: Arc<str>,
-    /// The matcher's view of the post, as the ingest API parsed it to validate it, so
-    /// that matching does not parse the post a second time. `None` for compliance events
-    /// and for posts that come from elsewhere (the cluster backend's consumer, the demo
-    /// firehose): matching then parses them itself.
+    /// The matcher's view of the post, as the ingest API parsed it to validate it (or
+    /// the demo firehose, to read its id), so that matching does not parse the post a
+    /// second time. `None` for compliance events and for posts consumed from the cluster
+    /// backend: matching then parses them itself.
     pub parsed: Option<ParsedPost>,
 }
 
 self_cell::self_cell!(
-    /// A post's bytes as the ingest API received them, with the view it parsed from them
-    /// ([`sluice_model::check_line`]). The view borrows the bytes, and the two travel
-    /// together across threads, from the ingest handler to the matching threads; a
-    /// self-referential pair like this is what the `self_cell` crate exists for.
-    ///
-    /// The bytes may differ from [`IngestedPost::bytes`]: ingest adds X's edit metadata
-    /// to a post without it ([`sluice_model::edit`]), which is no field rules read.
+    /// A post's bytes, the ones stored and delivered ([`IngestedPost::bytes`]), with the
+    /// view parsed from them ([`sluice_model::check_line`] at ingest). The view borrows
+    /// the bytes, and the two travel together across threads, from the ingest handler to
+    /// the matching threads; a self-referential pair like this is what the `self_cell`
+    /// crate exists for.
     pub struct ParsedPost {
         owner: Bytes,
         #[covariant]

@@ -137,7 +137,8 @@ impl Selector {
     /// then taken from the matcher's parse if there is one, or read on its own
     /// ([`routing_id`]). The matcher's parse ([`parse_post`], the fields rules are
     /// evaluated on) happens at most once, on the first rules stream the post is routed
-    /// for, and not at all when only volume streams are.
+    /// for, not at all when only volume streams are, and never when ingest's view is
+    /// given ([`PostRouter::with_view`]).
     pub fn post<'s, 'p>(
         &'s mut self,
         raw: &'p [u8],
