@@ -449,6 +449,27 @@ mod tests {
         )
     }
 
+    /// Registers stream `id`, `account`'s `prod` of `product` (5 connections, 10 rules).
+    fn stream(
+        registry: &StreamRegistry,
+        id: i64,
+        account: &str,
+        product: Product,
+    ) -> Arc<LiveStream> {
+        registry.upsert(&StoredStream {
+            id,
+            stream: StreamRef {
+                account: account.into(),
+                product,
+                label: "prod".into(),
+            },
+            limits: StreamLimits {
+                max_connections: 5,
+                max_rules: 10,
+            },
+        })
+    }
+
     async fn queued(outbox: &Outbox) -> Vec<Segment> {
         outbox.close(crate::delivery::CloseReason::Operational);
         let mut batch = Vec::new();
@@ -459,18 +480,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_is_compressed_once_per_group_of_connections() {
         let registry = StreamRegistry::default();
-        let stream = registry.upsert(&StoredStream {
-            id: 1,
-            stream: StreamRef {
-                account: "acme".into(),
-                product: Product::Powerstream,
-                label: "prod".into(),
-            },
-            limits: StreamLimits {
-                max_connections: 5,
-                max_rules: 10,
-            },
-        });
+        let stream = stream(&registry, 1, "acme", Product::Powerstream);
         stream
             .rules
             .apply(&[(7, sluice_rules::parse("hello").unwrap(), None)], &[]);
@@ -549,20 +559,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_matched_on_two_threads_delivers_what_one_thread_does() {
         let registry = StreamRegistry::default();
-        let stream = |id, label: &str| {
-            registry.upsert(&StoredStream {
-                id,
-                stream: StreamRef {
-                    account: label.into(),
-                    product: Product::PowerTrack,
-                    label: "prod".into(),
-                },
-                limits: StreamLimits {
-                    max_connections: 5,
-                    max_rules: 10,
-                },
-            })
-        };
+        let stream = |id, account| stream(&registry, id, account, Product::PowerTrack);
         let (acme, globex, idle) = (stream(1, "acme"), stream(2, "globex"), stream(3, "idle"));
         let rule = |id, value: &str| (id, sluice_rules::parse(value).unwrap(), None);
         acme.rules.apply(&[rule(7, "even"), rule(8, "seven")], &[]);
@@ -704,18 +701,7 @@ mod tests {
     #[tokio::test]
     async fn a_tap_gets_the_matched_posts_of_a_stream_without_connections() {
         let registry = StreamRegistry::default();
-        let stream = registry.upsert(&StoredStream {
-            id: 1,
-            stream: StreamRef {
-                account: "acme".into(),
-                product: Product::PowerTrack,
-                label: "prod".into(),
-            },
-            limits: StreamLimits {
-                max_connections: 1,
-                max_rules: 10,
-            },
-        });
+        let stream = stream(&registry, 1, "acme", Product::PowerTrack);
         stream.rules.apply(
             &[(
                 7,
@@ -769,18 +755,7 @@ mod tests {
             .collect();
         for threads in [1, 2] {
             let registry = StreamRegistry::default();
-            let stream = registry.upsert(&StoredStream {
-                id: 1,
-                stream: StreamRef {
-                    account: "acme".into(),
-                    product: Product::PowerTrack,
-                    label: "prod".into(),
-                },
-                limits: StreamLimits {
-                    max_connections: 1,
-                    max_rules: 10,
-                },
-            });
+            let stream = stream(&registry, 1, "acme", Product::PowerTrack);
             stream
                 .rules
                 .apply(&[(7, sluice_rules::parse("hello").unwrap(), None)], &[]);
