@@ -90,7 +90,8 @@ pub async fn ingest_lines(
 }
 
 /// Validates each line; returns the accepted posts and the rejected lines (1-based). This is
-/// the one parse of a post on its way through sluice: the id it reads travels with the post
+/// the one parse of a post on its way through sluice (a post given edit metadata is stored
+/// as a copy, which is parsed too): the id it reads travels with the post
 /// ([`IngestedPost::id`]), so the pipeline and the cluster backend need not read it again,
 /// and so does the view it parsed ([`IngestedPost::parsed`]), which this node's matching
 /// uses instead of parsing the post again.
