@@ -27,9 +27,10 @@
 //! routing samples and partitions by it: none of them parses the post again. The view that
 //! parse made of the bytes stored, the fields rules are evaluated on
 //! ([`sluice_model::PostView`]), travels with the post too ([`IngestedPost::parsed`]), and
-//! matching reads it instead of parsing the post again. Posts that come from the cluster backend carry no view (it does not cross
-//! NATS): the matcher parses each of them, only when a rules stream with connections needs
-//! it, once however many streams it is routed to.
+//! matching reads it instead of parsing the post again. Posts that come from the cluster
+//! backend carry no view (it does not cross NATS): the matcher parses each of them, only
+//! when a rules stream with connections needs it, once however many streams it is routed
+//! to.
 //!
 //! Pushing never blocks (see [`crate::delivery::Outbox`]), so one stalled client cannot
 //! delay the pipeline or anyone else.

@@ -28,10 +28,11 @@ pub struct IngestedPost {
 
 self_cell::self_cell!(
     /// A post's bytes, the ones stored and delivered ([`IngestedPost::bytes`]), with the
-    /// view parsed from them ([`sluice_model::check_line`] at ingest). The view borrows
-    /// the bytes, and the two travel together across threads, from the ingest handler to
-    /// the matching threads; a self-referential pair like this is what the `self_cell`
-    /// crate exists for.
+    /// view parsed from them (by [`sluice_model::check_line`] at ingest, or
+    /// [`sluice_model::parse_post`] for the copy ingest makes to add edit metadata, and in
+    /// the demo firehose). The view borrows the bytes, and the two travel together across
+    /// threads, from the ingest handler to the matching threads; a self-referential pair
+    /// like this is what the `self_cell` crate exists for.
     pub struct ParsedPost {
         owner: Bytes,
         #[covariant]
