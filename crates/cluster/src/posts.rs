@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use sluice_server::cluster::ClusterError;
 use sluice_server::cluster::ClusterNode;
-use sluice_server::post::IngestedPost;
+use sluice_server::post::{IngestedPost, PostBody};
 use sluice_server::telemetry;
 
 use crate::names::{
@@ -65,9 +65,9 @@ pub async fn publish(
     let outgoing = posts.into_iter().map(|post| Outgoing {
         // A compliance event's id is its post's or user's, not its own: events are
         // published without a message id, so JetStream never drops one as a repeat.
-        id: (!sluice_model::compliance::is_event(&post.bytes)).then_some(post.id),
+        id: (!sluice_model::compliance::is_event(post.bytes())).then_some(post.id),
         datacenter: post.datacenter,
-        bytes: post.bytes,
+        bytes: post.body.into_bytes(),
     });
     publish_outgoing(js, outgoing).await
 }
@@ -148,10 +148,9 @@ pub fn id_of(message: &async_nats::Message) -> Option<u64> {
 pub fn ingested(message: &async_nats::Message) -> Option<IngestedPost> {
     Some(IngestedPost {
         id: id_of(message)?,
-        bytes: message.payload.clone(),
-        datacenter: Arc::from(datacenter_of(message)),
         // Nodes parse what they consume for matching: a view does not cross NATS.
-        parsed: None,
+        body: PostBody::Raw(message.payload.clone()),
+        datacenter: Arc::from(datacenter_of(message)),
     })
 }
 

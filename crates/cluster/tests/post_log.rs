@@ -61,10 +61,9 @@ fn a_published_post_carries_its_id_in_the_message_id_header_to_consumers() {
             .unwrap();
         // The bytes say 9: the header must carry the id the post came with.
         let post = sluice_server::post::IngestedPost {
-            bytes: bytes::Bytes::from_static(br#"{"id_str":"9","text":"x"}"#),
+            body: bytes::Bytes::from_static(br#"{"id_str":"9","text":"x"}"#).into(),
             id: 7,
             datacenter: Arc::from("pdx"),
-            parsed: None,
         };
         sluice_cluster::posts::publish(&js, vec![post])
             .await
@@ -113,10 +112,9 @@ fn a_stream_over_its_disk_budget_drops_its_oldest_posts() {
         let text = "x".repeat(1_000);
         let posts = (1..=300u64)
             .map(|id| sluice_server::post::IngestedPost {
-                bytes: format!(r#"{{"id_str":"{id}","text":"{text}"}}"#).into(),
+                body: bytes::Bytes::from(format!(r#"{{"id_str":"{id}","text":"{text}"}}"#)).into(),
                 id,
                 datacenter: Arc::from("pdx"),
-                parsed: None,
             })
             .collect();
         sluice_cluster::posts::publish(&js, posts).await.unwrap();

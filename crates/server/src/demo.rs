@@ -37,7 +37,7 @@ use crate::auth::{
 use crate::changes::{self, ChangeError, RuleToAdd};
 use crate::clock::now_ms;
 use crate::pipeline::{DECAHOSE_PARTITIONS, PublishError};
-use crate::post::{IngestedPost, ParsedPost};
+use crate::post::{IngestedPost, ParsedPost, PostBody};
 use crate::registry::LiveStream;
 use crate::state::AppState;
 use crate::{telemetry, urls};
@@ -369,17 +369,15 @@ async fn run_firehose(state: AppState, rate: f64) {
                 && let Some(delete) = delete_event(view, now)
             {
                 deletes.push(IngestedPost {
-                    bytes: delete,
+                    body: PostBody::Raw(delete),
                     id,
                     datacenter: datacenter.clone(),
-                    parsed: None,
                 });
             }
             Some(IngestedPost {
-                bytes,
+                body: PostBody::Parsed(parsed),
                 id,
                 datacenter: datacenter.clone(),
-                parsed: Some(parsed),
             })
         }));
         sent = due;

@@ -26,7 +26,7 @@
 //! the JetStream message id (and a consuming node reads it back from that header), and
 //! routing samples and partitions by it: none of them parses the post again. The view that
 //! parse made of the bytes stored, the fields rules are evaluated on
-//! ([`sluice_model::PostView`]), travels with the post too ([`IngestedPost::parsed`]), and
+//! ([`sluice_model::PostView`]), travels with the post too ([`IngestedPost::view`]), and
 //! matching reads it instead of parsing the post again. Posts that come from the cluster
 //! backend carry no view (it does not cross NATS): the matcher parses each of them, only
 //! when a rules stream with connections needs it, once however many streams it is routed
@@ -49,7 +49,6 @@ use crate::delivery::fanout::{BatchPost, Fanout};
 pub use crate::delivery::select::{DECAHOSE_PARTITIONS, FIREHOSE_PARTITIONS};
 use crate::delivery_mark::DeliveryMark;
 pub use crate::post::IngestedPost;
-use crate::post::ParsedPost;
 use crate::registry::{LiveStream, StreamRegistry};
 use crate::telemetry;
 
@@ -297,7 +296,7 @@ fn append_new(
     posts.retain(|post| {
         // Events have no id of their own (theirs is their post's or user's): never
         // de-duplicated.
-        if sluice_model::compliance::is_event(&post.bytes) {
+        if sluice_model::compliance::is_event(post.bytes()) {
             return true;
         }
         let new = recent.insert(post.id, now);
@@ -312,7 +311,7 @@ fn append_new(
         .iter()
         .map(|p| NewPost {
             datacenter: &p.datacenter,
-            bytes: &p.bytes,
+            bytes: p.bytes(),
         })
         .collect();
     match log.append(&new, now) {
@@ -414,7 +413,7 @@ impl Pipeline {
             // Before delivery: a replay that reads past the batch's events finds them in
             // force.
             self.compliance
-                .receive(batch.iter().map(|p| p.bytes.as_ref()));
+                .receive(batch.iter().map(|p| p.bytes().as_ref()));
             let posts = batch_posts(&batch, &self.datacenter);
             self.fanout.fan_out(&self.streams, &posts, next_seq);
         }
@@ -428,10 +427,10 @@ fn batch_posts<'a>(batch: &'a [IngestedPost], datacenter: &str) -> Vec<BatchPost
     batch
         .iter()
         .map(|p| BatchPost {
-            raw: &p.bytes,
+            raw: p.bytes(),
             id: p.id,
             local: *p.datacenter == *datacenter,
-            view: p.parsed.as_ref().map(ParsedPost::borrow_dependent),
+            view: p.view(),
         })
         .collect()
 }
@@ -447,6 +446,7 @@ mod tests {
     use sluice_postlog::{LoggedPost, MemoryLog};
 
     use super::*;
+    use crate::post::{ParsedPost, PostBody};
 
     /// A memory log whose appends wait for a gate and can be made to fail.
     #[derive(Default)]
@@ -519,10 +519,9 @@ mod tests {
     fn posts(ids: &[u64]) -> Vec<IngestedPost> {
         ids.iter()
             .map(|&id| IngestedPost {
-                bytes: format!(r#"{{"id":{id},"created_at":"x"}}"#).into(),
+                body: Bytes::from(format!(r#"{{"id":{id},"created_at":"x"}}"#)).into(),
                 id,
                 datacenter: "local".into(),
-                parsed: None,
             })
             .collect()
     }
@@ -537,28 +536,26 @@ mod tests {
 
     #[test]
     fn delivery_reads_the_view_each_post_came_with() {
-        let viewed = br#"{"id":1,"text":"hello"}"#;
-        let parsed =
-            ParsedPost::try_new(Bytes::from_static(viewed), |b| sluice_model::parse_post(b))
-                .unwrap();
+        let viewed = Bytes::from_static(br#"{"id":1,"text":"hello"}"#);
+        let parsed = ParsedPost::try_new(viewed, |b| sluice_model::parse_post(b)).unwrap();
         let batch = [
             IngestedPost {
-                bytes: Bytes::from_static(br#"{"id":1,"text":"bye"}"#),
+                body: PostBody::Parsed(parsed),
                 id: 1,
                 datacenter: "local".into(),
-                parsed: Some(parsed),
             },
             IngestedPost {
-                bytes: Bytes::from_static(br#"{"id":2,"text":"bye"}"#),
+                body: PostBody::Raw(Bytes::from_static(br#"{"id":2,"text":"bye"}"#)),
                 id: 2,
                 datacenter: "pdx".into(),
-                parsed: None,
             },
         ];
         let posts = batch_posts(&batch, "local");
+        // The very view the post came with, not a parse of its bytes.
         let view = posts[0].view.expect("the view it came with");
+        assert!(std::ptr::eq(view, batch[0].view().unwrap()));
         assert_eq!(view.text.as_deref(), Some("hello"));
-        assert_eq!(posts[0].raw, &batch[0].bytes[..]);
+        assert_eq!(posts[0].raw, &batch[0].bytes()[..]);
         assert!(posts[1].view.is_none());
         assert_eq!((posts[0].id, posts[1].id), (1, 2));
         assert_eq!((posts[0].local, posts[1].local), (true, false));
@@ -621,10 +618,9 @@ mod tests {
         let (bus, handle) = start_on(&log);
         // Bytes without an id field: only the id read at ingest can tell them apart.
         let post = |id: u64, n: u32| IngestedPost {
-            bytes: format!(r#"{{"created_at":"x","n":{n}}}"#).into(),
+            body: Bytes::from(format!(r#"{{"created_at":"x","n":{n}}}"#)).into(),
             id,
             datacenter: "local".into(),
-            parsed: None,
         };
         bus.publish(vec![post(1, 1), post(2, 2), post(1, 3)])
             .await

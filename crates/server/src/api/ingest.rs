@@ -15,7 +15,7 @@ use super::admin::require_admin;
 use super::body::UnreadBody;
 use super::error::{ApiError, json_response};
 use crate::pipeline::{IngestedPost, PublishError};
-use crate::post::ParsedPost;
+use crate::post::{ParsedPost, PostBody};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -93,7 +93,7 @@ pub async fn ingest_lines(
 /// the one parse of a post on its way through sluice (a post given edit metadata is stored
 /// as a copy, which is parsed too): the id it reads travels with the post
 /// ([`IngestedPost::id`]), so the pipeline and the cluster backend need not read it again,
-/// and so does the view it parsed ([`IngestedPost::parsed`]), which this node's matching
+/// and so does the view it parsed ([`IngestedPost::view`]), which this node's matching
 /// uses instead of parsing the post again.
 fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<Rejected>) {
     let mut posts = Vec::new();
@@ -110,11 +110,10 @@ fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<R
         }
         let bytes = body.slice(range);
         match check(bytes) {
-            Ok((bytes, id, parsed)) => posts.push(IngestedPost {
-                bytes,
+            Ok((body, id)) => posts.push(IngestedPost {
+                body,
                 id,
                 datacenter: datacenter.clone(),
-                parsed,
             }),
             Err(error) => rejected.push(Rejected {
                 line: index + 1,
@@ -127,12 +126,12 @@ fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<R
 
 /// One line: a compliance event (checked in full) or a post (checked, and given X's edit
 /// metadata of an unedited post when it has none: docs/compliance.md). Returns the bytes
-/// to store, the id they route by (the post's; the event's post or user) and, for a post,
-/// the view parsed to check it, which goes on to the matching threads.
-fn check(bytes: Bytes) -> Result<(Bytes, u64, Option<ParsedPost>), String> {
+/// to store, for a post with the view parsed to check it, which goes on to the matching
+/// threads, and the id they route by (the post's; the event's post or user).
+fn check(bytes: Bytes) -> Result<(PostBody, u64), String> {
     if compliance::is_event(&bytes) {
         let event = compliance::parse_event(&bytes).map_err(|e| e.to_string())?;
-        return Ok((bytes, event.routing_id(), None));
+        return Ok((PostBody::Raw(bytes), event.routing_id()));
     }
     let parsed =
         ParsedPost::try_new(bytes.clone(), |bytes| check_line(bytes)).map_err(|e| e.to_string())?;
@@ -142,14 +141,17 @@ fn check(bytes: Bytes) -> Result<(Bytes, u64, Option<ParsedPost>), String> {
         .id()
         .ok_or_else(|| "post has no numeric id/id_str".to_owned())?;
     match edit::with_unedited_metadata(&bytes, post) {
-        None => Ok((bytes, id, Some(parsed))),
+        None => Ok((PostBody::Parsed(parsed), id)),
         Some(with_metadata) => {
             // The post to store is now a copy. The view of the original would keep the
             // whole request body alive until delivery, so the copy is parsed instead: the
             // view is always of the bytes stored.
             let bytes = Bytes::from(with_metadata);
-            let parsed = ParsedPost::try_new(bytes.clone(), |bytes| parse_post(bytes)).ok();
-            Ok((bytes, id, parsed))
+            let body = match ParsedPost::try_new(bytes.clone(), |bytes| parse_post(bytes)) {
+                Ok(parsed) => PostBody::Parsed(parsed),
+                Err(_) => PostBody::Raw(bytes),
+            };
+            Ok((body, id))
         }
     }
 }
@@ -176,7 +178,7 @@ mod tests {
         let (posts, rejected) = split_posts(&body, &Arc::from("local"));
         assert_eq!(posts.len(), 3);
         // A post keeps its bytes, with X's edit metadata of an unedited post added.
-        let first = &posts[0].bytes[..];
+        let first = &posts[0].bytes()[..];
         let original = b"{\"id\":1,\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\"";
         assert!(first.starts_with(original));
         assert!(first[original.len()..].starts_with(b",\"edit_history\":"));
@@ -185,14 +187,13 @@ mod tests {
         // A post goes on with its view, of the bytes stored (with the metadata added); an
         // event with none.
         for post in &posts[..2] {
-            let parsed = post.parsed.as_ref().expect("a post's view");
-            assert_eq!(parsed.borrow_owner(), &post.bytes);
-            assert_eq!(parsed.borrow_dependent().id(), Some(post.id));
-            assert!(parsed.borrow_dependent().edit_history.is_some());
+            let view = post.view().expect("a post's view");
+            assert_eq!(view.id(), Some(post.id));
+            assert!(view.edit_history.is_some());
         }
-        assert!(posts[2].parsed.is_none());
+        assert!(posts[2].view().is_none());
         assert_eq!(
-            &posts[2].bytes[..],
+            &posts[2].bytes()[..],
             b"{\"user_protect\":{\"id\":9,\"timestamp_ms\":\"1\"}}"
         );
         let lines: Vec<usize> = rejected.iter().map(|r| r.line).collect();
@@ -209,9 +210,8 @@ mod tests {
             b"{\"id\":4,\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\",\"edit_history\":null}";
         let (posts, rejected) = split_posts(&Bytes::from_static(line), &Arc::from("local"));
         assert!(rejected.is_empty());
-        assert_eq!(&posts[0].bytes[..], &line[..]);
-        assert!(sluice_model::parse_post(&posts[0].bytes).is_ok());
-        let parsed = posts[0].parsed.as_ref().expect("a post's view");
-        assert_eq!(parsed.borrow_owner(), &posts[0].bytes);
+        assert_eq!(&posts[0].bytes()[..], &line[..]);
+        assert!(sluice_model::parse_post(posts[0].bytes()).is_ok());
+        assert!(posts[0].view().is_some(), "a post's view");
     }
 }

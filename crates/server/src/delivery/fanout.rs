@@ -65,7 +65,7 @@ pub struct BatchPost<'a> {
     /// Whether the post originated in this node's datacenter.
     pub local: bool,
     /// The matcher's view of the post, when ingest parsed it
-    /// ([`crate::post::IngestedPost::parsed`]); `None`: matching parses `raw`.
+    /// ([`crate::post::IngestedPost::view`]); `None`: matching parses `raw`.
     pub view: Option<&'a PostView<'a>>,
 }
 

@@ -229,7 +229,7 @@ impl<'p> View<'p> {
 
 impl<'p> PostRouter<'_, 'p> {
     /// Gives the router the matcher's view of the post when ingest parsed it already
-    /// ([`crate::post::IngestedPost::parsed`]), so that matching does not parse the post
+    /// ([`crate::post::IngestedPost::view`]), so that matching does not parse the post
     /// again; `None` changes nothing.
     pub fn with_view(mut self, view: Option<&'p PostView<'p>>) -> Self {
         if let Some(view) = view {
