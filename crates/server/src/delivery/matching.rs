@@ -26,11 +26,10 @@
 use bytes::Bytes;
 use sluice_matcher::{MatcherReader, Scratch};
 use sluice_model::compliance::is_event;
-use sluice_model::parse_post;
 
 use super::fanout::BatchPost;
 use super::gzip::{Deflated, Deflater};
-use super::select::match_view;
+use super::select::{View, match_view};
 use crate::registry::{NodeRuleKey, NodeRules};
 use crate::workers::Workers;
 
@@ -115,15 +114,11 @@ impl MatchWorkers {
                 // cluster). Posts are validated at ingest; one that does not parse
                 // matches nothing, and compliance events are never matched (ingest
                 // gives them no view).
-                let parsed;
-                let view = match post.view {
-                    Some(view) => Some(view),
-                    None => {
-                        parsed = (!is_event(post.raw))
-                            .then(|| parse_post(post.raw).ok())
-                            .flatten();
-                        parsed.as_ref()
-                    }
+                let mut slot = View::new(post.view);
+                let view = if post.view.is_some() || !is_event(post.raw) {
+                    slot.get(post.raw)
+                } else {
+                    None
                 };
                 if let Some(view) = view {
                     match_view(

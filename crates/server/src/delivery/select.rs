@@ -199,11 +199,13 @@ pub struct PostRouter<'s, 'p> {
     given: Option<&'p [NodeRuleKey]>,
 }
 
-/// The matcher's view of a post being routed: read at most once.
-// The parsed variant is large, and boxing it would allocate once per post; a router lives
+/// The matcher's view of a post being routed or matched: the one ingest parsed, else
+/// parsed here when first needed, at most once. Routing ([`PostRouter`]) and the matching
+/// threads ([`super::matching`]) both read posts through it.
+// The parsed variant is large, and boxing it would allocate once per post; a view lives
 // on the stack for one post, so its size costs nothing.
 #[allow(clippy::large_enum_variant)]
-enum View<'p> {
+pub(super) enum View<'p> {
     /// Not needed yet.
     Unread,
     /// The view the ingest API parsed ([`crate::post::ParsedPost`]).
@@ -213,9 +215,15 @@ enum View<'p> {
 }
 
 impl<'p> View<'p> {
+    /// The view ingest parsed ([`crate::post::IngestedPost::view`]), if any; else the post
+    /// is parsed when first needed.
+    pub(super) fn new(given: Option<&'p PostView<'p>>) -> Self {
+        given.map_or(View::Unread, View::Given)
+    }
+
     /// The view of `raw`, parsed now if it was neither given nor parsed before; `None`
     /// when the post does not parse.
-    fn get(&mut self, raw: &'p [u8]) -> Option<&PostView<'p>> {
+    pub(super) fn get(&mut self, raw: &'p [u8]) -> Option<&PostView<'p>> {
         if let View::Unread = self {
             *self = View::Parsed(parse_post(raw).ok());
         }
@@ -232,8 +240,8 @@ impl<'p> PostRouter<'_, 'p> {
     /// ([`crate::post::IngestedPost::view`]), so that matching does not parse the post
     /// again; `None` changes nothing.
     pub fn with_view(mut self, view: Option<&'p PostView<'p>>) -> Self {
-        if let Some(view) = view {
-            self.view = View::Given(view);
+        if view.is_some() {
+            self.view = View::new(view);
         }
         self
     }
