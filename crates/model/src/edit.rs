@@ -10,7 +10,9 @@
 //! to state.
 
 use std::io::Write as _;
+use std::sync::LazyLock;
 
+use memchr::memmem;
 use serde::Deserialize;
 
 use crate::ids::lenient_u64;
@@ -72,7 +74,9 @@ pub fn editable(view: &PostView<'_>) -> bool {
 /// delivers (docs/compliance.md, "Edits").
 pub fn edit_versions(raw: &[u8]) -> Option<Vec<u64>> {
     const KEY: &[u8] = b"\"edit_tweet_ids\"";
-    let at = memchr::memmem::find(raw, KEY)?;
+    // Built once: `memmem::find` would build the searcher again for every post.
+    static FINDER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(KEY));
+    let at = FINDER.find(raw)?;
     let rest = &raw[at + KEY.len()..];
     let list = &rest[..memchr::memchr(b']', rest)?];
     // One id, no comma: unedited (or a nested post's history; either way nothing to do).

@@ -16,6 +16,10 @@
 //! are not touched. The key is recognised when it is spelled without escape sequences,
 //! which is how every producer writes it.
 
+use std::sync::LazyLock;
+
+use memchr::memmem;
+
 use crate::json;
 
 /// One rule that matched, as it appears in `matching_rules`.
@@ -68,7 +72,10 @@ pub fn enrich_with(
         return Err(EnrichError::NotAnObject);
     }
     let mark = out.len();
-    let has_members = if memchr::memmem::find(object, MATCHING_RULES_KEY).is_some() {
+    // Built once: `memmem::find` would build the searcher again for every post.
+    static FINDER: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(MATCHING_RULES_KEY));
+    let has_members = if FINDER.find(object).is_some() {
         match copy_without_matching_rules(object, out) {
             Ok(has_members) => has_members,
             Err(e) => {
