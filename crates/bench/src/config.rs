@@ -24,6 +24,28 @@ pub struct Config {
     pub tls: TlsArgs,
 }
 
+/// How the bench starts a `sluice serve` of its own: which build, and which flags beyond
+/// those the bench sets itself (listen address, data dir, datacenter, NATS URL). The
+/// server's settings from the environment (`SLUICE_*`) are never passed on, so flags are
+/// how a run changes them, e.g. `--match-threads 1` to compare with the default.
+#[derive(Debug, Clone)]
+pub struct Serve {
+    /// The sluice executable.
+    pub exe: PathBuf,
+    /// Flags added after the bench's own.
+    pub args: Vec<String>,
+}
+
+impl Serve {
+    /// `exe serve` with no flags of the user's.
+    pub fn new(exe: PathBuf) -> Self {
+        Self {
+            exe,
+            args: Vec::new(),
+        }
+    }
+}
+
 /// How the posts of a run are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Pacing {
@@ -52,16 +74,13 @@ impl Pacing {
 /// Where the server under test comes from.
 #[derive(Debug, Clone)]
 pub enum ServerChoice {
-    /// `sluice serve` started by the bench from the sluice executable `exe`, on 127.0.0.1
-    /// with a free port, a temporary data dir and a fresh admin token.
-    Spawn {
-        /// The sluice executable.
-        exe: PathBuf,
-    },
-    /// A `nats-server` and `nodes` nodes of `exe serve --nats` started by the bench.
+    /// `sluice serve` started by the bench, on 127.0.0.1 with a free port, a temporary
+    /// data dir and a fresh admin token.
+    Spawn(Serve),
+    /// A `nats-server` and `nodes` nodes of `sluice serve --nats` started by the bench.
     Cluster {
-        /// The sluice executable.
-        exe: PathBuf,
+        /// How each node is started.
+        serve: Serve,
         /// How many nodes (at least one).
         nodes: usize,
     },

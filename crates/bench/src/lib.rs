@@ -59,7 +59,7 @@ mod workload;
 use std::io::Write as _;
 
 pub use benchmark::Encoding;
-pub use config::{Config, Pacing, ServerChoice};
+pub use config::{Config, Pacing, Serve, ServerChoice};
 pub use products::Product;
 pub use report::Report;
 

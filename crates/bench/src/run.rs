@@ -107,15 +107,15 @@ fn start(choice: &ServerChoice) -> anyhow::Result<Target> {
         ServerChoice::Running { base, admin_token } => {
             Ok(Target::external(base.clone(), admin_token.clone()))
         }
-        ServerChoice::Cluster { exe, nodes } => {
+        ServerChoice::Cluster { serve, nodes } => {
             progress(&format!(
                 "starting nats-server and a cluster of {nodes} sluice serve nodes"
             ));
-            Target::spawn_cluster(exe, *nodes)
+            Target::spawn_cluster(serve, *nodes)
         }
-        ServerChoice::Spawn { exe } => {
+        ServerChoice::Spawn(serve) => {
             progress("starting sluice serve");
-            Target::spawn(exe)
+            Target::spawn(serve)
         }
     }
 }

@@ -12,7 +12,6 @@
 //! [`Target::on_node`]).
 
 use std::io::{BufRead as _, BufReader, Read as _};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,6 +19,7 @@ use anyhow::{Context as _, bail};
 use hyper::{Method, StatusCode};
 use url::Url;
 
+use crate::config::Serve;
 use crate::nats::NatsServer;
 use sluice_client::http::{Auth, HttpClient, Reply, Request};
 
@@ -45,6 +45,8 @@ pub struct Target {
     spawned: Vec<SpawnedServer>,
     /// The NATS server of a cluster the bench started.
     nats: Option<NatsServer>,
+    /// The user's flags of every spawned `sluice serve`, for the report.
+    serve_args: Vec<String>,
 }
 
 impl Target {
@@ -56,26 +58,28 @@ impl Target {
             admin_token,
             spawned: Vec::new(),
             nats: None,
+            serve_args: Vec::new(),
         }
     }
 
-    /// Starts `sluice serve` from the sluice executable `exe` and waits until it listens.
-    pub fn spawn(exe: &Path) -> anyhow::Result<Self> {
+    /// Starts `sluice serve` as `serve` says and waits until it listens.
+    pub fn spawn(serve: &Serve) -> anyhow::Result<Self> {
         let admin_token = crate::provision::secret("bench");
-        let (server, base) = SpawnedServer::start(exe, &admin_token, None)?;
+        let (server, base) = SpawnedServer::start(serve, &admin_token, None)?;
         Ok(Self {
             nodes: vec![base.clone()],
             base,
             admin_token,
             spawned: vec![server],
             nats: None,
+            serve_args: serve.args.clone(),
         })
     }
 
-    /// Starts a `nats-server` with JetStream, then `nodes` `sluice serve --nats` from the
-    /// sluice executable `exe`, each with its own port and data dir and the same admin token, and
-    /// waits until each listens (see [`Target::wait_healthy`] for ready).
-    pub fn spawn_cluster(exe: &Path, nodes: usize) -> anyhow::Result<Self> {
+    /// Starts a `nats-server` with JetStream, then `nodes` `sluice serve --nats` as `serve`
+    /// says, each with its own port and data dir and the same admin token, and waits until
+    /// each listens (see [`Target::wait_healthy`] for ready).
+    pub fn spawn_cluster(serve: &Serve, nodes: usize) -> anyhow::Result<Self> {
         anyhow::ensure!(nodes >= 1, "a cluster needs at least one node");
         let nats = NatsServer::start()?;
         let admin_token = crate::provision::secret("bench");
@@ -83,7 +87,7 @@ impl Target {
         let mut spawned = Vec::with_capacity(nodes);
         let mut urls = Vec::with_capacity(nodes);
         for n in 1..=nodes {
-            let (server, base) = SpawnedServer::start(exe, &admin_token, Some(nats.url()))
+            let (server, base) = SpawnedServer::start(serve, &admin_token, Some(nats.url()))
                 .with_context(|| format!("starting cluster node {n} of {nodes}"))?;
             spawned.push(server);
             urls.push(base);
@@ -94,6 +98,7 @@ impl Target {
             admin_token,
             spawned,
             nats: Some(nats),
+            serve_args: serve.args.clone(),
         })
     }
 
@@ -132,10 +137,12 @@ impl Target {
 
     /// How the report names the server under test.
     pub fn describe(&self) -> String {
+        // The user's flags, as `serve` got them (quoting aside).
+        let flags: String = self.serve_args.iter().map(|a| format!(" {a}")).collect();
         match (self.spawned.as_slice(), &self.nats) {
             ([], _) => format!("running server at {}", self.base),
             ([one], None) => format!(
-                "spawned `sluice serve` (pid {}) at {}, temporary data dir",
+                "spawned `sluice serve{flags}` (pid {}) at {}, temporary data dir",
                 one.child.id(),
                 self.base
             ),
@@ -144,13 +151,13 @@ impl Target {
                 let urls: Vec<&str> = self.nodes.iter().map(Url::as_str).collect();
                 match nodes.len() {
                     1 => format!(
-                        "cluster of 1 `sluice serve --nats` node on this machine (pid {}) at {}, \
-                         temporary data dir",
+                        "cluster of 1 `sluice serve --nats{flags}` node on this machine (pid {}) \
+                         at {}, temporary data dir",
                         pids[0], urls[0]
                     ),
                     n => format!(
-                        "cluster of {n} `sluice serve --nats` nodes on this machine (pids {}) \
-                         at {}, each with a temporary data dir",
+                        "cluster of {n} `sluice serve --nats{flags}` nodes on this machine \
+                         (pids {}) at {}, each with a temporary data dir",
                         pids.join(", "),
                         urls.join(", ")
                     ),
@@ -220,14 +227,14 @@ pub struct SpawnedServer {
 }
 
 impl SpawnedServer {
-    /// Starts `exe serve` with `admin_token`, in cluster mode on `nats` when given; returns
-    /// it with its base URL.
-    fn start(exe: &Path, admin_token: &str, nats: Option<&str>) -> anyhow::Result<(Self, Url)> {
+    /// Starts `sluice serve` as `serve` says, with `admin_token`, in cluster mode on `nats`
+    /// when given; returns it with its base URL.
+    fn start(serve: &Serve, admin_token: &str, nats: Option<&str>) -> anyhow::Result<(Self, Url)> {
         let data_dir = tempfile::Builder::new()
             .prefix("sluice-bench-")
             .tempdir()
             .context("creating a temporary data dir")?;
-        let mut command = Command::new(exe);
+        let mut command = Command::new(&serve.exe);
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--datacenter", "local"])
@@ -241,6 +248,7 @@ impl SpawnedServer {
         if let Some(nats) = nats {
             command.args(["--nats", nats]);
         }
+        command.args(&serve.args);
         // The server logs a line per connection; keep its warnings and errors only,
         // unless the operator asked for something else.
         if std::env::var_os("RUST_LOG").is_none() {
@@ -328,6 +336,7 @@ mod tests {
             admin_token: "t".to_owned(),
             spawned: Vec::new(),
             nats: None,
+            serve_args: Vec::new(),
         }
     }
 

@@ -276,16 +276,30 @@ fn more_streams_than_connections_is_refused() {
 
 #[test]
 fn a_short_run_against_its_own_server_loses_nothing_and_prints_every_figure() {
-    let report = check_report(&bench(&[]));
+    // With a flag of the user's for the server: one matching thread, so none of its own.
+    let report = check_report(&bench(&["--server-arg=--match-threads=1"]));
     let server = report["server"]["description"].as_str().expect("a server");
     assert!(
-        server.starts_with("spawned `sluice serve` (pid "),
+        server.starts_with("spawned `sluice serve --match-threads=1` (pid "),
         "{report:#}"
     );
     // The spawned server's CPU is measured per thread group.
     let cpu = &report["cpu"];
     assert_eq!(cpu["nodes"].as_array().map(Vec::len), Some(1), "{report:#}");
-    assert!(cpu["server"]["threads"].is_array(), "{report:#}");
+    let threads = cpu["server"]["threads"].as_array().expect("thread groups");
+    assert!(
+        threads.iter().all(|t| t["name"] != "sluice-match"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_server_flag_serve_refuses_stops_the_bench_with_the_servers_reason() {
+    let output = bench(&["--server-arg=--no-such-flag"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--no-such-flag"), "{stderr}");
+    assert!(stderr.contains("exited before listening"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

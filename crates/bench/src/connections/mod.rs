@@ -101,9 +101,9 @@ pub struct ConnectionsConfig {
 pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport> {
     let files = limits::raise_for(config.connections)?;
     let target = match &config.server {
-        ServerChoice::Spawn { exe } => {
-            progress(&format!("starting {} serve", exe.display()));
-            Target::spawn(exe)?
+        ServerChoice::Spawn(serve) => {
+            progress(&format!("starting {} serve", serve.exe.display()));
+            Target::spawn(serve)?
         }
         ServerChoice::Running { base, admin_token } => {
             Target::external(base.clone(), admin_token.clone())

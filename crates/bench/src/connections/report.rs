@@ -509,9 +509,7 @@ mod tests {
             api: Api::Powertrack,
             encoding: Encoding::Gzip,
             posts: 2,
-            server: ServerChoice::Spawn {
-                exe: PathBuf::from("sluice"),
-            },
+            server: ServerChoice::Spawn(crate::config::Serve::new(PathBuf::from("sluice"))),
             tls: sluice_client::http::TlsArgs { cacert: None },
         }
     }

@@ -16,7 +16,7 @@ use sluice_bench::products::{
     Firehose, POWERSTREAM_CONNECTIONS, POWERSTREAM_RULES, Powerstream, Powertrack, V2,
     V2_CONNECTIONS_PER_APP, V2_MAX_RULES_PER_APP,
 };
-use sluice_bench::{Config, Pacing, Product, Report, ServerChoice};
+use sluice_bench::{Config, Pacing, Product, Report, Serve, ServerChoice};
 use url::Url;
 
 use crate::client::http::TlsArgs;
@@ -208,10 +208,8 @@ struct ConnectionsArgs {
     #[arg(long, value_name = "P", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     posts: u32,
 
-    /// The sluice executable whose `serve` the bench starts [default: this one]; e.g. an
-    /// older build, to compare.
-    #[arg(long, value_name = "PATH", conflicts_with = "url")]
-    server_exe: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    serve: ServeArgs,
 
     /// Use the running server at this base URL instead of starting one (its memory is then
     /// unknown).
@@ -348,6 +346,40 @@ enum Encoding {
     Gzip,
 }
 
+/// How the bench starts a server of its own (not with --url).
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The sluice executable whose `serve` the bench starts [default: this one]; e.g. an
+    /// older build, to compare.
+    #[arg(long, value_name = "PATH", conflicts_with = "url")]
+    server_exe: Option<std::path::PathBuf>,
+
+    /// A flag for the `sluice serve` the bench starts, after the bench's own (listen
+    /// address, data dir, datacenter, NATS URL, which cannot be given again); repeat for
+    /// more, e.g. `--server-arg=--match-threads=1`. The server's SLUICE_* settings in the
+    /// environment are not passed on: this is how a run changes them.
+    #[arg(
+        long = "server-arg",
+        value_name = "FLAG",
+        allow_hyphen_values = true,
+        conflicts_with = "url"
+    )]
+    server_args: Vec<String>,
+}
+
+impl ServeArgs {
+    /// How the bench starts its server, as the flags say.
+    fn serve(&self) -> anyhow::Result<Serve> {
+        Ok(Serve {
+            exe: match &self.server_exe {
+                Some(exe) => exe.clone(),
+                None => sluice_exe()?,
+            },
+            args: self.server_args.clone(),
+        })
+    }
+}
+
 /// Flags every benchmark has.
 #[derive(Debug, Args)]
 struct RunArgs {
@@ -390,6 +422,9 @@ struct RunArgs {
         allow_hyphen_values = true
     )]
     admin_token: Option<String>,
+
+    #[command(flatten)]
+    serve: ServeArgs,
 
     #[command(flatten)]
     tls: TlsArgs,
@@ -443,12 +478,7 @@ fn connections_config(args: &ConnectionsArgs) -> anyhow::Result<ConnectionsConfi
             base: base_url(url),
             admin_token: token.clone(),
         },
-        _ => ServerChoice::Spawn {
-            exe: match &args.server_exe {
-                Some(exe) => exe.clone(),
-                None => sluice_exe()?,
-            },
-        },
+        _ => ServerChoice::Spawn(args.serve.serve()?),
     };
     Ok(ConnectionsConfig {
         connections: args.connections as usize,
@@ -515,10 +545,10 @@ fn config(args: &BenchArgs) -> anyhow::Result<Config> {
             admin_token: token.clone(),
         },
         (_, _, Some(nodes)) => ServerChoice::Cluster {
-            exe: sluice_exe()?,
+            serve: run.serve.serve()?,
             nodes: nodes as usize,
         },
-        _ => ServerChoice::Spawn { exe: sluice_exe()? },
+        _ => ServerChoice::Spawn(run.serve.serve()?),
     };
     Ok(Config {
         product,
@@ -801,7 +831,7 @@ mod tests {
             })
         );
         assert_eq!(default.pacing.posts(), 100_000);
-        assert!(matches!(default.server, ServerChoice::Spawn { .. }));
+        assert!(matches!(&default.server, ServerChoice::Spawn(serve) if serve.args.is_empty()));
         let one = config_of(&["powertrack", "--connections", "3", "--streams", "3"]);
         assert!(matches!(
             one.expect("valid").product,
@@ -832,6 +862,57 @@ mod tests {
             gzip.server,
             ServerChoice::Cluster { nodes: 2, .. }
         ));
+        // Flags for the server, hyphens and all, with another build.
+        let flagged = config_of(&[
+            "powertrack",
+            "--server-arg=--match-threads=1",
+            "--server-arg",
+            "--replay-priority",
+            "--server-arg",
+            "19",
+            "--server-exe",
+            "/tmp/sluice-before",
+        ]);
+        match flagged.expect("valid").server {
+            ServerChoice::Spawn(serve) => {
+                assert_eq!(serve.exe, Path::new("/tmp/sluice-before"));
+                assert_eq!(serve.args, ["--match-threads=1", "--replay-priority", "19"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let clustered = config_of(&[
+            "firehose",
+            "--cluster",
+            "2",
+            "--server-arg=--match-threads=2",
+        ]);
+        match clustered.expect("valid").server {
+            ServerChoice::Cluster { serve, nodes: 2 } => {
+                assert_eq!(serve.args, ["--match-threads=2"])
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            &[
+                "firehose",
+                "--url",
+                "http://h/",
+                "--admin-token",
+                "t",
+                "--server-arg=-q",
+            ][..],
+            &[
+                "firehose",
+                "--url",
+                "http://h/",
+                "--admin-token",
+                "t",
+                "--server-exe",
+                "x",
+            ],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
         let running = config_of(&["firehose", "--url", "http://h/x", "--admin-token", "t"]);
         match running.expect("valid").server {
             ServerChoice::Running { base, admin_token } => {
@@ -907,7 +988,7 @@ mod tests {
             ),
             (10_000, Api::Powertrack, sluice_bench::Encoding::Gzip, 20)
         );
-        assert!(matches!(default.server, ServerChoice::Spawn { .. }));
+        assert!(matches!(default.server, ServerChoice::Spawn(_)));
         let before = connections_of(&[
             "--connections",
             "1000",
@@ -931,7 +1012,7 @@ mod tests {
             (1_000, Api::Powerstream, sluice_bench::Encoding::Identity, 5)
         );
         match before.server {
-            ServerChoice::Spawn { exe } => assert_eq!(exe, Path::new("/tmp/sluice-before")),
+            ServerChoice::Spawn(serve) => assert_eq!(serve.exe, Path::new("/tmp/sluice-before")),
             other => panic!("{other:?}"),
         }
         let refused = connections_of(&["--encoding", "identity"]).expect_err("refused");
