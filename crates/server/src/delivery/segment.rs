@@ -85,13 +85,27 @@ impl From<Bytes> for Segment {
 pub struct SegmentBuilder {
     plain: Vec<u8>,
     messages: u64,
+    /// The room the next segment starts with: the last one's length and a quarter more.
+    /// Grown from nothing by doubling, a 64 KiB segment was copied about once more on its
+    /// way (each doubling copies what is there), and then held a 128 KiB allocation
+    /// while it waited in the outboxes, half of it unused.
+    next_capacity: usize,
 }
+
+/// The most room a segment starts with, whatever the last one's size (a replay's
+/// segments can be larger than live delivery's).
+const MAX_START_CAPACITY: usize = 256 << 10;
 
 impl SegmentBuilder {
     /// Adds the message `routed` says to send for the post whose JSON is `raw`, in the
     /// receivers' `format`: the post with its `matching_rules` (rules streams), or the
     /// plain post (volume streams), native or as a v2 line.
     pub fn push(&mut self, routed: &Routed, raw: &[u8], format: &Format) {
+        // Reserved on the first message, not when the last segment is taken: a builder
+        // that stays idle then holds nothing.
+        if self.plain.capacity() == 0 {
+            self.plain.reserve(self.next_capacity);
+        }
         let written = match (routed, format) {
             (Routed::Matched { message, .. }, _) => {
                 self.plain.extend_from_slice(message);
@@ -144,7 +158,58 @@ impl SegmentBuilder {
         if self.is_empty() {
             return None;
         }
-        let plain = Bytes::from(std::mem::take(&mut self.plain));
-        Some((plain, std::mem::take(&mut self.messages)))
+        let plain = std::mem::take(&mut self.plain);
+        self.next_capacity = (plain.len() + plain.len() / 4).min(MAX_START_CAPACITY);
+        Some((Bytes::from(plain), std::mem::take(&mut self.messages)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pushes framed messages of `size` bytes until the builder holds `total` or more.
+    fn fill(builder: &mut SegmentBuilder, size: usize, total: usize) -> Vec<u8> {
+        let mut sent = Vec::new();
+        let mut n = 0u8;
+        while sent.len() < total {
+            let mut message = vec![b'a' + n % 26; size - 2];
+            message.extend_from_slice(b"\r\n");
+            let routed = Routed::Matched {
+                message: &message,
+                local: true,
+            };
+            builder.push(&routed, b"{}", &Format::Native);
+            sent.extend_from_slice(&message);
+            n = n.wrapping_add(1);
+        }
+        sent
+    }
+
+    #[test]
+    fn a_segment_starts_with_the_room_the_last_one_took_and_an_idle_builder_holds_none() {
+        let mut builder = SegmentBuilder::default();
+        let first = fill(&mut builder, 4_300, 64 << 10);
+        let (segment, messages) = builder.take_plain().expect("a segment");
+        assert_eq!((&segment[..], messages), (&first[..], 16));
+        // Taken: nothing is held until the next message comes.
+        assert_eq!(builder.plain.capacity(), 0);
+        assert!(builder.take_plain().is_none());
+        // A segment as large as the last is written without moving: no copy as it grows.
+        builder.push(
+            &Routed::Matched {
+                message: b"{}\r\n",
+                local: true,
+            },
+            b"{}",
+            &Format::Native,
+        );
+        let start = builder.plain.as_ptr();
+        let second = fill(&mut builder, 4_300, (64 << 10) - 4);
+        assert_eq!(builder.plain.as_ptr(), start, "the segment moved");
+        let (segment, _) = builder.take_plain().expect("a segment");
+        assert_eq!(&segment[4..], &second[..]);
+        // Room for a quarter more than it holds, not twice as much.
+        assert!(builder.next_capacity < segment.len() * 2);
     }
 }
