@@ -86,14 +86,15 @@ pub struct SegmentBuilder {
     plain: Vec<u8>,
     messages: u64,
     /// The room the next segment starts with: the last one's length and a quarter more.
-    /// Grown from nothing by doubling, a 64 KiB segment was copied about once more on its
-    /// way (each doubling copies what is there), and then held a 128 KiB allocation
-    /// while it waited in the outboxes, half of it unused.
+    /// Live delivery cuts a group's segment at 64 KiB, so after the first cut of a batch
+    /// the next segments start with about the room they will take. Grown from nothing by
+    /// doubling, each message of such a segment is copied about once more on the way
+    /// (each doubling copies what is there), and the segment can hold up to twice its
+    /// length while it waits in the outboxes.
     next_capacity: usize,
 }
 
-/// The most room a segment starts with, whatever the last one's size (a replay's
-/// segments can be larger than live delivery's).
+/// The most room a segment starts with, whatever the last one's size.
 const MAX_START_CAPACITY: usize = 256 << 10;
 
 impl SegmentBuilder {
@@ -158,9 +159,19 @@ impl SegmentBuilder {
         if self.is_empty() {
             return None;
         }
-        let plain = std::mem::take(&mut self.plain);
+        let mut plain = std::mem::take(&mut self.plain);
         self.next_capacity = (plain.len() + plain.len() / 4).min(MAX_START_CAPACITY);
+        give_back_unused(&mut plain);
         Some((Bytes::from(plain), std::mem::take(&mut self.messages)))
+    }
+}
+
+/// Frees the room of a segment that came out far smaller than the room it started with
+/// (the last of a batch, after full ones), with one copy of what it holds: the segment
+/// may wait in outboxes for a while, and they count its length, not its allocation.
+fn give_back_unused(plain: &mut Vec<u8>) {
+    if plain.capacity() > 2 * plain.len() {
+        plain.shrink_to_fit();
     }
 }
 
@@ -209,7 +220,37 @@ mod tests {
         assert_eq!(builder.plain.as_ptr(), start, "the segment moved");
         let (segment, _) = builder.take_plain().expect("a segment");
         assert_eq!(&segment[4..], &second[..]);
-        // Room for a quarter more than it holds, not twice as much.
-        assert!(builder.next_capacity < segment.len() * 2);
+        // Room for a quarter more than it holds.
+        assert_eq!(builder.next_capacity, segment.len() + segment.len() / 4);
+        // A small segment after large ones starts with their room, and is then sized to
+        // itself.
+        let third = fill(&mut builder, 4_300, 1);
+        assert!(builder.plain.capacity() >= 64 << 10);
+        let (segment, messages) = builder.take_plain().expect("a segment");
+        assert_eq!((&segment[..], messages), (&third[..], 1));
+        assert_eq!(builder.next_capacity, 4_300 + 4_300 / 4);
+    }
+
+    #[test]
+    fn a_segment_far_smaller_than_its_room_gives_the_rest_back() {
+        let mut small = Vec::with_capacity(80 << 10);
+        small.extend_from_slice(&[b'x'; 4_300]);
+        give_back_unused(&mut small);
+        assert!(small.capacity() < 2 * 4_300, "{}", small.capacity());
+        assert_eq!(small, [b'x'; 4_300]);
+        // Half full or more: kept as it is, no copy.
+        let mut full = Vec::with_capacity(80 << 10);
+        full.extend_from_slice(&[b'y'; 41_000]);
+        let start = full.as_ptr();
+        give_back_unused(&mut full);
+        assert_eq!((full.as_ptr(), full.capacity() >= 80 << 10), (start, true));
+    }
+
+    #[test]
+    fn a_segment_starts_with_at_most_a_quarter_of_a_mebibyte_of_room() {
+        let mut builder = SegmentBuilder::default();
+        fill(&mut builder, 100_000, 1 << 20);
+        builder.take_plain().expect("a segment");
+        assert_eq!(builder.next_capacity, MAX_START_CAPACITY);
     }
 }
