@@ -44,6 +44,21 @@ impl Serve {
             args: Vec::new(),
         }
     }
+
+    /// The same, its executable called `sluice` when it is the one running (a report then
+    /// says `sluice serve`), by its path when it is another build, to tell them apart.
+    pub fn named(&self) -> Self {
+        let running = std::env::current_exe().ok();
+        let exe = if running.as_deref() == Some(self.exe.as_path()) {
+            PathBuf::from("sluice")
+        } else {
+            self.exe.clone()
+        };
+        Self {
+            exe,
+            args: self.args.clone(),
+        }
+    }
 }
 
 /// How the posts of a run are sent.
@@ -91,4 +106,23 @@ pub enum ServerChoice {
         /// Its admin token.
         admin_token: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_report_names_the_running_build_sluice_and_another_by_its_path() {
+        let running = std::env::current_exe().expect("the test's executable");
+        let mut own = Serve::new(running);
+        own.args.push("--match-threads=1".into());
+        let named = own.named();
+        assert_eq!(named.exe, Path::new("sluice"));
+        assert_eq!(named.args, ["--match-threads=1"]);
+        let other = Serve::new(PathBuf::from("/tmp/sluice-before")).named();
+        assert_eq!(other.exe, Path::new("/tmp/sluice-before"));
+    }
 }

@@ -45,8 +45,8 @@ pub struct Target {
     spawned: Vec<SpawnedServer>,
     /// The NATS server of a cluster the bench started.
     nats: Option<NatsServer>,
-    /// The user's flags of every spawned `sluice serve`, for the report.
-    serve_args: Vec<String>,
+    /// How the report names the spawned servers' build and flags (see [`Serve::named`]).
+    serve: Serve,
 }
 
 impl Target {
@@ -58,7 +58,7 @@ impl Target {
             admin_token,
             spawned: Vec::new(),
             nats: None,
-            serve_args: Vec::new(),
+            serve: Serve::new("sluice".into()),
         }
     }
 
@@ -72,7 +72,7 @@ impl Target {
             admin_token,
             spawned: vec![server],
             nats: None,
-            serve_args: serve.args.clone(),
+            serve: serve.named(),
         })
     }
 
@@ -98,7 +98,7 @@ impl Target {
             admin_token,
             spawned,
             nats: Some(nats),
-            serve_args: serve.args.clone(),
+            serve: serve.named(),
         })
     }
 
@@ -137,12 +137,13 @@ impl Target {
 
     /// How the report names the server under test.
     pub fn describe(&self) -> String {
-        // The user's flags, as `serve` got them (quoting aside).
-        let flags: String = self.serve_args.iter().map(|a| format!(" {a}")).collect();
+        // The build, and the user's flags as `serve` got them (quoting aside).
+        let program = self.serve.exe.display();
+        let flags: String = self.serve.args.iter().map(|a| format!(" {a}")).collect();
         match (self.spawned.as_slice(), &self.nats) {
             ([], _) => format!("running server at {}", self.base),
             ([one], None) => format!(
-                "spawned `sluice serve{flags}` (pid {}) at {}, temporary data dir",
+                "spawned `{program} serve{flags}` (pid {}) at {}, temporary data dir",
                 one.child.id(),
                 self.base
             ),
@@ -151,12 +152,12 @@ impl Target {
                 let urls: Vec<&str> = self.nodes.iter().map(Url::as_str).collect();
                 match nodes.len() {
                     1 => format!(
-                        "cluster of 1 `sluice serve --nats{flags}` node on this machine (pid {}) \
+                        "cluster of 1 `{program} serve --nats{flags}` node on this machine (pid {}) \
                          at {}, temporary data dir",
                         pids[0], urls[0]
                     ),
                     n => format!(
-                        "cluster of {n} `sluice serve --nats{flags}` nodes on this machine \
+                        "cluster of {n} `{program} serve --nats{flags}` nodes on this machine \
                          (pids {}) at {}, each with a temporary data dir",
                         pids.join(", "),
                         urls.join(", ")
@@ -336,7 +337,7 @@ mod tests {
             admin_token: "t".to_owned(),
             spawned: Vec::new(),
             nats: None,
-            serve_args: Vec::new(),
+            serve: Serve::new("sluice".into()),
         }
     }
 
