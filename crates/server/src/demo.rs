@@ -362,7 +362,7 @@ async fn run_firehose(state: AppState, rate: f64) {
             // The demo's posts enter here rather than through ingest: they are parsed
             // here, once, for their id and for matching. Every generated post parses and
             // has an id.
-            let parsed = ParsedPost::try_new(bytes.clone(), |b| parse_post(b)).ok()?;
+            let parsed = ParsedPost::try_new(bytes, |b| parse_post(b)).ok()?;
             let view = parsed.borrow_dependent();
             let id = view.id()?;
             if n % DELETED_ONE_IN == 0

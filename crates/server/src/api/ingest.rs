@@ -134,22 +134,22 @@ fn check(bytes: Bytes) -> Result<(PostBody, u64), String> {
         return Ok((PostBody::Raw(bytes), event.routing_id()));
     }
     let parsed =
-        ParsedPost::try_new(bytes.clone(), |bytes| check_line(bytes)).map_err(|e| e.to_string())?;
+        ParsedPost::try_new(bytes, |bytes| check_line(bytes)).map_err(|e| e.to_string())?;
     let post = parsed.borrow_dependent();
     // `check_line` refuses a post without an id; the id read here travels with the post.
     let id = post
         .id()
         .ok_or_else(|| "post has no numeric id/id_str".to_owned())?;
-    match edit::with_unedited_metadata(&bytes, post) {
+    match edit::with_unedited_metadata(parsed.borrow_owner(), post) {
         None => Ok((PostBody::Parsed(parsed), id)),
         Some(with_metadata) => {
             // The post to store is now a copy. The view of the original would keep the
             // whole request body alive until delivery, so the copy is parsed instead: the
             // view is always of the bytes stored.
-            let bytes = Bytes::from(with_metadata);
-            let body = match ParsedPost::try_new(bytes.clone(), |bytes| parse_post(bytes)) {
+            let copy = Bytes::from(with_metadata);
+            let body = match ParsedPost::try_new_or_recover(copy, |bytes| parse_post(bytes)) {
                 Ok(parsed) => PostBody::Parsed(parsed),
-                Err(_) => PostBody::Raw(bytes),
+                Err((copy, _)) => PostBody::Raw(copy),
             };
             Ok((body, id))
         }
