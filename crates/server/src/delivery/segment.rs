@@ -167,8 +167,10 @@ impl SegmentBuilder {
 }
 
 /// Frees the room of a segment that came out far smaller than the room it started with
-/// (the last of a batch, after full ones), with one copy of what it holds: the segment
-/// may wait in outboxes for a while, and they count its length, not its allocation.
+/// (the last of a batch, after full ones; or a full one after a segment that a very large
+/// message took past 100 KB), with at most one copy of a small segment (the allocator
+/// shrinks large blocks in place): the segment may wait in outboxes for a while, and they
+/// count its length, not its allocation.
 fn give_back_unused(plain: &mut Vec<u8>) {
     if plain.capacity() > 2 * plain.len() {
         plain.shrink_to_fit();
@@ -229,6 +231,11 @@ mod tests {
         let (segment, messages) = builder.take_plain().expect("a segment");
         assert_eq!((&segment[..], messages), (&third[..], 1));
         assert_eq!(builder.next_capacity, 4_300 + 4_300 / 4);
+        let held = segment
+            .try_into_mut()
+            .expect("the only reference")
+            .capacity();
+        assert!(held < 2 * 4_300, "{held}");
     }
 
     #[test]
