@@ -47,9 +47,11 @@ impl Serve {
 
     /// The same, its executable called `sluice` when it is the one running (a report then
     /// says `sluice serve`), by its path when it is another build, to tell them apart.
+    /// Paths are compared as the files they resolve to.
     pub fn named(&self) -> Self {
-        let running = std::env::current_exe().ok();
-        let exe = if running.as_deref() == Some(self.exe.as_path()) {
+        let resolved = |path: &std::path::Path| std::fs::canonicalize(path).ok();
+        let running = std::env::current_exe().ok().and_then(|exe| resolved(&exe));
+        let exe = if running.is_some() && running == resolved(&self.exe) {
             PathBuf::from("sluice")
         } else {
             self.exe.clone()
@@ -122,6 +124,12 @@ mod tests {
         let named = own.named();
         assert_eq!(named.exe, Path::new("sluice"));
         assert_eq!(named.args, ["--match-threads=1"]);
+        // The running one reached through a link is still the running one.
+        let dir = tempfile::tempdir().expect("a temporary dir");
+        let link = dir.path().join("sluice-link");
+        let running = std::env::current_exe().expect("the test's executable");
+        std::os::unix::fs::symlink(&running, &link).expect("a link");
+        assert_eq!(Serve::new(link).named().exe, Path::new("sluice"));
         let other = Serve::new(PathBuf::from("/tmp/sluice-before")).named();
         assert_eq!(other.exe, Path::new("/tmp/sluice-before"));
     }

@@ -40,8 +40,9 @@ By default the bench starts `sluice serve` itself (this executable, or another b
 --server-exe, on 127.0.0.1 with a free port, a temporary data dir and a fresh admin token)
 and stops it at the end or on Ctrl-C. It passes on none of the SLUICE_* settings of its
 environment; --server-arg adds flags of yours (e.g. --server-arg=--match-threads=1), and
-the report names them. With --url and --admin-token it uses a running server instead, in the account
-'sluice-bench' (user 'bench'), and deletes what it created there afterwards.
+the report names them, and another build by its path. With --url and --admin-token it
+uses a running server instead, in the account 'sluice-bench' (user 'bench'), and deletes
+what it created there afterwards.
 
 With --cluster N it starts a cluster on this machine instead: its own `nats-server -js`
 (from PATH or /usr/sbin; a port the OS picks, JetStream in a temporary dir) and N nodes of
@@ -352,7 +353,8 @@ enum Encoding {
 #[derive(Debug, Args)]
 struct ServeArgs {
     /// The sluice executable whose `serve` the bench starts [default: this one]; e.g. an
-    /// older build, to compare.
+    /// older build, to compare. A path (a bare name is a file in the current directory,
+    /// not looked up on PATH); the report names the file it resolves to.
     #[arg(long, value_name = "PATH", conflicts_with = "url")]
     server_exe: Option<std::path::PathBuf>,
 
@@ -374,7 +376,10 @@ impl ServeArgs {
     fn serve(&self) -> anyhow::Result<Serve> {
         Ok(Serve {
             exe: match &self.server_exe {
-                Some(exe) => exe.clone(),
+                // Resolved, so that the report names the very file that runs, and tells
+                // another build from this one whatever path reached it.
+                Some(exe) => std::fs::canonicalize(exe)
+                    .with_context(|| format!("--server-exe {}", exe.display()))?,
                 None => sluice_exe()?,
             },
             args: self.server_args.clone(),
@@ -727,8 +732,6 @@ fn base_url(url: &Url) -> Url {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
 
     #[test]
@@ -816,6 +819,38 @@ mod tests {
         );
     }
 
+    /// Another build's executable, in a temporary dir: the path given to --server-exe (not
+    /// canonical) and the file it resolves to.
+    struct AnotherBuild {
+        _dir: tempfile::TempDir,
+        given: String,
+        resolved: std::path::PathBuf,
+    }
+
+    impl AnotherBuild {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().expect("a temporary dir");
+            std::fs::write(dir.path().join("sluice-before"), b"").expect("a file");
+            let given = format!("{}/./sluice-before", dir.path().display());
+            let resolved = std::fs::canonicalize(&given).expect("resolves");
+            Self {
+                _dir: dir,
+                given,
+                resolved,
+            }
+        }
+    }
+
+    #[test]
+    fn a_server_exe_that_is_not_there_is_refused_by_name() {
+        let missing = config_of(&["powertrack", "--server-exe", "/nonexistent/sluice-old"]);
+        let error = missing.expect_err("refused");
+        assert!(
+            error.starts_with("--server-exe /nonexistent/sluice-old: "),
+            "{error}"
+        );
+    }
+
     /// The configuration `sluice bench ARGS…` runs, or its error text.
     fn config_of(args: &[&str]) -> Result<Config, String> {
         config(&parse(args).expect("parses")).map_err(|e| format!("{e:#}"))
@@ -865,6 +900,7 @@ mod tests {
             ServerChoice::Cluster { nodes: 2, .. }
         ));
         // Flags for the server, hyphens and all, with another build.
+        let before = AnotherBuild::new();
         let flagged = config_of(&[
             "powertrack",
             "--server-arg=--match-threads=1",
@@ -873,11 +909,11 @@ mod tests {
             "--server-arg",
             "19",
             "--server-exe",
-            "/tmp/sluice-before",
+            &before.given,
         ]);
         match flagged.expect("valid").server {
             ServerChoice::Spawn(serve) => {
-                assert_eq!(serve.exe, Path::new("/tmp/sluice-before"));
+                assert_eq!(serve.exe, before.resolved);
                 assert_eq!(serve.args, ["--match-threads=1", "--replay-priority", "19"]);
             }
             other => panic!("{other:?}"),
@@ -976,6 +1012,7 @@ mod tests {
             (10_000, Api::Powertrack, sluice_bench::Encoding::Gzip, 20)
         );
         assert!(matches!(default.server, ServerChoice::Spawn(_)));
+        let build = AnotherBuild::new();
         let before = connections_of(&[
             "--connections",
             "1000",
@@ -986,7 +1023,7 @@ mod tests {
             "--posts",
             "5",
             "--server-exe",
-            "/tmp/sluice-before",
+            &build.given,
         ])
         .expect("valid");
         assert_eq!(
@@ -999,7 +1036,7 @@ mod tests {
             (1_000, Api::Powerstream, sluice_bench::Encoding::Identity, 5)
         );
         match before.server {
-            ServerChoice::Spawn(serve) => assert_eq!(serve.exe, Path::new("/tmp/sluice-before")),
+            ServerChoice::Spawn(serve) => assert_eq!(serve.exe, build.resolved),
             other => panic!("{other:?}"),
         }
         let refused = connections_of(&["--encoding", "identity"]).expect_err("refused");
