@@ -240,8 +240,8 @@ impl<'p> PostRouter<'_, 'p> {
     /// ([`crate::post::IngestedPost::view`]), so that matching does not parse the post
     /// again; `None` changes nothing.
     pub fn with_view(mut self, view: Option<&'p PostView<'p>>) -> Self {
-        if view.is_some() {
-            self.view = View::new(view);
+        if let Some(view) = view {
+            self.view = View::Given(view);
         }
         self
     }
