@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn a_report_names_the_running_build_sluice_and_another_by_its_path() {
         let running = std::env::current_exe().expect("the test's executable");
-        let mut own = Serve::new(running);
+        let mut own = Serve::new(running.clone());
         own.args.push("--match-threads=1".into());
         let named = own.named();
         assert_eq!(named.exe, Path::new("sluice"));
@@ -127,7 +127,6 @@ mod tests {
         // The running one reached through a link is still the running one.
         let dir = tempfile::tempdir().expect("a temporary dir");
         let link = dir.path().join("sluice-link");
-        let running = std::env::current_exe().expect("the test's executable");
         std::os::unix::fs::symlink(&running, &link).expect("a link");
         assert_eq!(Serve::new(link).named().exe, Path::new("sluice"));
         let other = Serve::new(PathBuf::from("/tmp/sluice-before")).named();
