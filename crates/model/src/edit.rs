@@ -76,11 +76,16 @@ pub fn edit_versions(raw: &[u8]) -> Option<Vec<u64>> {
     const KEY: &[u8] = b"\"edit_tweet_ids\"";
     // Built once: `memmem::find` would build the searcher again for every post.
     static FINDER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(KEY));
-    let at = FINDER.find(raw)?;
-    let rest = &raw[at + KEY.len()..];
-    let list = &rest[..memchr::memchr(b']', rest)?];
-    // One id, no comma: unedited (or a nested post's history; either way nothing to do).
-    memchr::memchr(b',', list)?;
+    // A list of one id (no comma) is an unedited post's. The root's list may come after a
+    // nested post's (a Quote's `quoted_status`), so every list is looked at before the
+    // post is ruled out.
+    let has_several_ids = |at: usize| {
+        let rest = &raw[at + KEY.len()..];
+        memchr::memchr(b']', rest).is_some_and(|end| memchr::memchr(b',', &rest[..end]).is_some())
+    };
+    if !FINDER.find_iter(raw).any(has_several_ids) {
+        return None;
+    }
     #[derive(Deserialize)]
     struct Root {
         edit_history: Option<History>,
@@ -196,6 +201,10 @@ mod tests {
         // A nested post's history is not the root's.
         let quoting = r#"{"id":10,"quoted_status":{"id":9,"edit_history":{"initial_tweet_id":"8","edit_tweet_ids":["8","9"]}},"edit_history":{"initial_tweet_id":"10","edit_tweet_ids":["10"]}}"#;
         assert_eq!(edit_versions(quoting.as_bytes()), None);
+        // An edited Quote of an unedited post: the nested history comes first in the bytes
+        // and has one id; the root's own still counts.
+        let edited_quote = r#"{"id":12,"quoted_status":{"id":9,"edit_history":{"initial_tweet_id":"9","edit_tweet_ids":["9"]}},"edit_history":{"initial_tweet_id":"11","edit_tweet_ids":["11","12"]}}"#;
+        assert_eq!(edit_versions(edited_quote.as_bytes()), Some(vec![11, 12]));
         // Ids that are not strings of digits make no versions.
         let bad = r#"{"id":9,"edit_history":{"edit_tweet_ids":["x","9"]}}"#;
         assert_eq!(edit_versions(bad.as_bytes()), None);

@@ -476,6 +476,16 @@ mod tests {
         );
         assert_eq!(state.verdict(5, None, true), Verdict::Withhold);
         assert_eq!(state.verdict(6, None, true), Verdict::Send);
+        // So does an edited Quote whose quoted post, unedited, comes first in its bytes.
+        receive(
+            &state,
+            &[event(
+                r#"{"id":32,"quoted_status":{"id":9,"edit_history":{"initial_tweet_id":"9","edit_tweet_ids":["9"]}},"edit_history":{"initial_tweet_id":"31","edit_tweet_ids":["31","32"]}}"#,
+            )],
+        );
+        assert_eq!(state.verdict(31, None, true), Verdict::Withhold);
+        assert_eq!(state.verdict(32, None, true), Verdict::Send);
+        assert_eq!(state.verdict(9, None, true), Verdict::Send);
     }
 
     #[test]
