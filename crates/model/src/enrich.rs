@@ -67,26 +67,52 @@ pub fn enrich_with(
     write_rules: impl FnOnce(&mut Vec<u8>),
     out: &mut Vec<u8>,
 ) -> Result<(), EnrichError> {
+    enrich_knowing(post, true, write_rules, out)
+}
+
+/// [`enrich_with`] for a caller that has parsed the post: `may_have_key` false says its
+/// top level has no `matching_rules` member (the parse's
+/// [`PostView::matching_rules`](crate::PostView::matching_rules) is `None`), so the post is
+/// not searched for one. The bytes written are the same either way.
+pub fn enrich_knowing(
+    post: &[u8],
+    may_have_key: bool,
+    write_rules: impl FnOnce(&mut Vec<u8>),
+    out: &mut Vec<u8>,
+) -> Result<(), EnrichError> {
     let object = trim_ws(post);
     if object.len() < 2 || object[0] != b'{' || object[object.len() - 1] != b'}' {
         return Err(EnrichError::NotAnObject);
     }
-    let mark = out.len();
     // Built once: `memmem::find` would build the searcher again for every post.
     static FINDER: LazyLock<memmem::Finder<'static>> =
         LazyLock::new(|| memmem::Finder::new(MATCHING_RULES_KEY));
-    let has_members = if FINDER.find(object).is_some() {
-        match copy_without_matching_rules(object, out) {
-            Ok(has_members) => has_members,
-            Err(e) => {
-                out.truncate(mark);
-                return Err(e);
-            }
-        }
+    let members = if may_have_key && FINDER.find(object).is_some() {
+        Some(top_level_members(object)?)
     } else {
-        let body = trim_ws(&object[..object.len() - 1]);
-        copy_forwarded(body, out);
-        body.len() > 1
+        None
+    };
+    let is_key =
+        |member: &std::ops::Range<usize>| object[member.clone()].starts_with(MATCHING_RULES_KEY);
+    let has_members = match members {
+        // Only a top-level member is replaced; a nested post's is another post's.
+        Some(members) if members.iter().any(is_key) => {
+            out.push(b'{');
+            let mut written = false;
+            for member in members.iter().filter(|m| !is_key(m)) {
+                if written {
+                    out.push(b',');
+                }
+                copy_forwarded(&object[member.clone()], out);
+                written = true;
+            }
+            written
+        }
+        _ => {
+            let body = trim_ws(&object[..object.len() - 1]);
+            copy_forwarded(body, out);
+            body.len() > 1
+        }
     };
     if has_members {
         out.push(b',');
@@ -155,25 +181,6 @@ fn copy_forwarded(bytes: &[u8], out: &mut Vec<u8>) {
         copied[from + rel] = b' ';
         from += rel + 1;
     }
-}
-
-/// Writes `{` and every top-level member of `object` except `matching_rules`, separated by
-/// commas (the whitespace between members is not kept). Returns whether any member was
-/// written. The closing `}` is left to the caller.
-fn copy_without_matching_rules(object: &[u8], out: &mut Vec<u8>) -> Result<bool, EnrichError> {
-    out.push(b'{');
-    let mut written = false;
-    for member in top_level_members(object)? {
-        if object[member.clone()].starts_with(MATCHING_RULES_KEY) {
-            continue;
-        }
-        if written {
-            out.push(b',');
-        }
-        copy_forwarded(&object[member], out);
-        written = true;
-    }
-    Ok(written)
 }
 
 /// The location members a `scrub_geo` compliance event removes from a user's posts.
@@ -614,6 +621,34 @@ mod tests {
     }
 
     #[test]
+    fn a_nested_matching_rules_leaves_the_post_as_it_was() {
+        // Found by the search, but not a top-level member: the bytes are kept as they
+        // came, whitespace included, as for any post without the key.
+        let post = r#"{"id":1, "quoted_status":{"matching_rules":[]} }"#;
+        let want = r#"{"id":1, "quoted_status":{"matching_rules":[]},"matching_rules":[]}"#;
+        assert_eq!(enrich(post, &[]), want);
+        // A caller whose parse found no top-level key writes the same bytes unsearched.
+        let view = crate::parse_post(post.as_bytes()).expect("a post");
+        assert!(view.matching_rules.is_none());
+        let mut out = Vec::new();
+        enrich_knowing(
+            post.as_bytes(),
+            false,
+            |out| write_matching_rules([], out),
+            &mut out,
+        )
+        .expect("enriches");
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        let replaced = r#"{"id":1,"matching_rules":[9]}"#;
+        assert!(
+            crate::parse_post(replaced.as_bytes())
+                .unwrap()
+                .matching_rules
+                .is_some()
+        );
+    }
+
+    #[test]
     fn the_text_matching_rules_inside_a_string_is_not_a_key() {
         let post = r#"{"text":"\"matching_rules\" is a key","id":1}"#;
         assert_eq!(
@@ -729,6 +764,19 @@ mod tests {
                     serde_json::json!([{"tag": tag, "id": 42, "id_str": "42"}]),
                 );
                 prop_assert_eq!(got, want);
+                // What the post's parse says of the key spares the search, not a byte. (A
+                // post needs an id to parse.)
+                let mut with_id = post.clone();
+                with_id.insert("id".into(), Value::from(7));
+                let bytes = serde_json::to_vec(&with_id).expect("serialises");
+                let view = crate::parse_post(&bytes).expect("a post");
+                let (mut searched, mut known) = (Vec::new(), Vec::new());
+                enrich_into(&bytes, rules, &mut searched).expect("enriches");
+                let may_have_key = view.matching_rules.is_some();
+                prop_assert_eq!(may_have_key, with_id.contains_key("matching_rules"));
+                enrich_knowing(&bytes, may_have_key, |out| write_matching_rules(rules, out), &mut known)
+                    .expect("enriches");
+                prop_assert_eq!(known, searched);
             }
         }
     }

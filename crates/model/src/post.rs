@@ -195,6 +195,11 @@ pub struct PostView<'a> {
     /// stored post unreadable.
     #[serde(deserialize_with = "present_key")]
     pub edit_history: Option<serde::de::IgnoredAny>,
+    /// `matching_rules`, read only for whether the post has the member (a post recorded
+    /// from a PowerTrack stream has one): delivery replaces it with the post's own
+    /// matches, and knowing it is absent spares a search of every post for it.
+    #[serde(deserialize_with = "present_key")]
+    pub matching_rules: Option<serde::de::IgnoredAny>,
 }
 
 /// A member that counts as there whatever its value, `null` included (missing members are

@@ -88,6 +88,10 @@ fn edge_cases_agree() {
         br#"{"id":1,"edit_history":null}"#,
         br#"{"id":1,"edit_history":null,"edit_history":{}}"#,
         br#"{"id":1,"edit_history":[1,{"a":null}]}"#,
+        br#"{"id":1,"matching_rules":[{"tag":null,"id":2,"id_str":"2"}]}"#,
+        br#"{"id":1,"matching_rules":null}"#,
+        br#"{"id":1,"matching_rules":[],"matching_rules":[]}"#,
+        br#"{"id":1,"user":{"matching_rules":[]}}"#,
         br#"{"id":1,"user":{"id":1,"id":2}}"#,
         // Escaped keys.
         br#"{"i\u0064":5}"#,

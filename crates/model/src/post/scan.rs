@@ -774,6 +774,7 @@ impl<'a> Scanner<'a> {
                 b"place" => (seen.first(24)?, p.place = s.boxed(Self::place)?),
                 b"scopes" => (seen.first(25)?, p.scopes = s.optional(Self::scopes)?),
                 b"edit_history" => (seen.first(26)?, p.edit_history = s.present()?),
+                b"matching_rules" => (seen.first(27)?, p.matching_rules = s.present()?),
                 _ => ((), s.skip()?),
             };
             Ok(())

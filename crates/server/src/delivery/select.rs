@@ -22,7 +22,7 @@
 use serde_json::{Value, json};
 use sluice_matcher::{MatcherReader, Scratch};
 use sluice_model::compliance::{is_event, routing_id};
-use sluice_model::enrich::{enrich_with, write_rendered_matching_rules};
+use sluice_model::enrich::{enrich_knowing, write_rendered_matching_rules};
 use sluice_model::sampling::{in_decahose, in_one_percent, partition};
 use sluice_model::{PostView, parse_post};
 use sluice_store::{Content, Product, Sample, Wire};
@@ -233,6 +233,15 @@ impl<'p> View<'p> {
             View::Unread => None,
         }
     }
+
+    /// The view if it was given or parsed already, without parsing the post.
+    fn read(&self) -> Option<&PostView<'p>> {
+        match self {
+            View::Given(view) => Some(view),
+            View::Parsed(view) => view.as_ref(),
+            View::Unread => None,
+        }
+    }
 }
 
 impl<'p> PostRouter<'_, 'p> {
@@ -311,14 +320,18 @@ impl PostRouter<'_, '_> {
         let selector = &mut *self.selector;
         selector.buffer.clear();
         let raw = self.raw;
+        // A post parsed already says whether it has a `matching_rules` to replace; one that
+        // was not is searched for it (see `enrich_knowing`).
+        let may_have_key = self.view.read().is_none_or(|v| v.matching_rules.is_some());
         let buffer = &mut selector.buffer;
         let ok = stream.rules.with_entries(&selector.rule_ids, |entries| {
             // A rule deleted while the post was being matched has no entry any more: it is
             // not reported, and a post that matched only such rules is not sent.
             let mut entries = entries.peekable();
             entries.peek().is_some()
-                && enrich_with(
+                && enrich_knowing(
                     raw,
+                    may_have_key,
                     |out| write_rendered_matching_rules(entries, out),
                     buffer,
                 )
@@ -465,6 +478,39 @@ mod tests {
             String::from_utf8_lossy(message),
             String::from_utf8_lossy(&expected)
         );
+    }
+
+    #[test]
+    fn a_posts_own_matching_rules_are_replaced_whether_its_view_came_with_it_or_not() {
+        let registry = StreamRegistry::default();
+        let a = stream(&registry, 1, "a");
+        a.rules.apply(&[rule(7, "hello", "ours")], &[]);
+        let mut selector = Selector::new(registry.rules());
+        let own =
+            br#"{"id":1, "matching_rules":[{"tag":"theirs","id":5,"id_str":"5"}], "text":"hello"}"#;
+        let nested = br#"{"id":2, "text":"hello", "quoted_status":{"id":3,"matching_rules":[]}}"#;
+        for raw in [&own[..], &nested[..]] {
+            let view = sluice_model::parse_post(raw).unwrap();
+            let mut message = |given: Option<&PostView<'_>>| {
+                let mut router = selector.post(raw, view.id(), true).with_view(given);
+                let Some(Routed::Matched { message, .. }) = router.route(&a) else {
+                    panic!("the rule matches");
+                };
+                message.to_vec()
+            };
+            let searched = message(None);
+            // The view says whether the post has the member; the bytes are the same.
+            assert_eq!(message(Some(&view)), searched);
+            let json: serde_json::Value = serde_json::from_slice(&searched).unwrap();
+            assert_eq!(json["matching_rules"][0]["id"], 7);
+            assert_eq!(json["matching_rules"].as_array().unwrap().len(), 1);
+            if raw == nested {
+                assert_eq!(
+                    json["quoted_status"]["matching_rules"],
+                    serde_json::json!([])
+                );
+            }
+        }
     }
 
     #[test]
