@@ -243,13 +243,13 @@ impl Fanout {
         let mut pending = 0;
         for (index, post) in posts.iter().enumerate() {
             let number = index + 1;
-            let mut router = if matched_ahead {
+            // The view is not matched again; it still spares enrichment a search.
+            let router = if matched_ahead {
                 selector.post_matched(post.raw, post.id, post.local, matches.of(index))
             } else {
-                selector
-                    .post(post.raw, Some(post.id), post.local)
-                    .with_view(post.view)
+                selector.post(post.raw, Some(post.id), post.local)
             };
+            let mut router = router.with_view(post.view);
             for route in active.iter_mut() {
                 let Some(routed) = router.route(&route.stream) else {
                     continue;
@@ -784,6 +784,66 @@ mod tests {
                 "the bytes are sent"
             );
             assert!(delivered.iter().all(|m| m["matching_rules"][0]["id"] == 7));
+        }
+    }
+
+    #[tokio::test]
+    async fn enrichment_trusts_the_view_on_a_matching_rules_member_on_every_path() {
+        // The bytes carry a `matching_rules` of their own; the views given with the odd
+        // posts are of the same post without it. Where a view came, the post is not
+        // searched for the member, so it is kept (a real view is always of its bytes,
+        // which makes this a test of whether the view reached enrichment); without one,
+        // the search finds it and it is replaced. On one thread and on the matching
+        // threads alike.
+        let plain: Vec<String> = (1..=10).map(|id| post(id, "hello there")).collect();
+        let views: Vec<PostView<'_>> = plain
+            .iter()
+            .map(|p| sluice_model::parse_post(p.as_bytes()).unwrap())
+            .collect();
+        let carrying: Vec<String> = plain
+            .iter()
+            .map(|p| format!(r#"{},"matching_rules":[]}}"#, &p[..p.len() - 1]))
+            .collect();
+        let batch: Vec<BatchPost<'_>> = carrying
+            .iter()
+            .zip(&views)
+            .enumerate()
+            .map(|(i, (raw, view))| BatchPost {
+                raw: raw.as_bytes(),
+                id: i as u64 + 1,
+                local: true,
+                view: (i % 2 == 0).then_some(view),
+            })
+            .collect();
+        for threads in [1, 2] {
+            let registry = StreamRegistry::default();
+            let stream = stream(&registry, 1, "acme", Product::PowerTrack);
+            stream
+                .rules
+                .apply(&[(7, sluice_rules::parse("hello").unwrap(), None)], &[]);
+            let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
+            stream
+                .connections
+                .open(outbox.clone(), None, false, Format::Native);
+            Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch, None);
+            let plain: Vec<u8> = queued(&outbox)
+                .await
+                .iter()
+                .flat_map(|segment| segment.plain_bytes().to_vec())
+                .collect();
+            let keys: Vec<(u64, usize)> = plain
+                .split(|&b| b == b'\n')
+                .filter(|line| line.len() > 1)
+                .map(|line| {
+                    let id = sluice_model::read_post_id(line).unwrap();
+                    (
+                        id,
+                        memchr::memmem::find_iter(line, b"\"matching_rules\"").count(),
+                    )
+                })
+                .collect();
+            let want: Vec<(u64, usize)> = (1..=10).map(|id| (id, 1 + (id % 2) as usize)).collect();
+            assert_eq!(keys, want, "{threads} thread(s)");
         }
     }
 

@@ -247,7 +247,8 @@ impl<'p> View<'p> {
 impl<'p> PostRouter<'_, 'p> {
     /// Gives the router the matcher's view of the post when ingest parsed it already
     /// ([`crate::post::IngestedPost::view`]), so that matching does not parse the post
-    /// again; `None` changes nothing.
+    /// again and enrichment need not search it for a `matching_rules` member; `None`
+    /// changes nothing.
     pub fn with_view(mut self, view: Option<&'p PostView<'p>>) -> Self {
         if let Some(view) = view {
             self.view = View::Given(view);
