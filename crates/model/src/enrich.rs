@@ -72,8 +72,9 @@ pub fn enrich_with(
 
 /// [`enrich_with`] for a caller that has parsed the post: `may_have_key` false says its
 /// top level has no `matching_rules` member (the parse's
-/// [`PostView::matching_rules`](crate::PostView::matching_rules) is `None`), so the post is
-/// not searched for one. The bytes written are the same either way.
+/// [`PostView::has_matching_rules`](crate::PostView::has_matching_rules) is false), so the
+/// post is not searched for one. The bytes written are the same either way; a `false`
+/// for a post that has the member would send it with the member twice.
 pub fn enrich_knowing(
     post: &[u8],
     may_have_key: bool,
@@ -92,21 +93,10 @@ pub fn enrich_knowing(
     } else {
         None
     };
-    let is_key =
-        |member: &std::ops::Range<usize>| object[member.clone()].starts_with(MATCHING_RULES_KEY);
     let has_members = match members {
         // Only a top-level member is replaced; a nested post's is another post's.
-        Some(members) if members.iter().any(is_key) => {
-            out.push(b'{');
-            let mut written = false;
-            for member in members.iter().filter(|m| !is_key(m)) {
-                if written {
-                    out.push(b',');
-                }
-                copy_forwarded(&object[member.clone()], out);
-                written = true;
-            }
-            written
+        Some(members) if members.iter().any(|m| is_matching_rules(object, m)) => {
+            copy_members_but_matching_rules(object, &members, out)
         }
         _ => {
             let body = trim_ws(&object[..object.len() - 1]);
@@ -181,6 +171,44 @@ fn copy_forwarded(bytes: &[u8], out: &mut Vec<u8>) {
         copied[from + rel] = b' ';
         from += rel + 1;
     }
+}
+
+/// Whether `member` (a range [`top_level_members`] gave) is the `matching_rules` member.
+fn is_matching_rules(object: &[u8], member: &std::ops::Range<usize>) -> bool {
+    object[member.clone()].starts_with(MATCHING_RULES_KEY)
+}
+
+/// Writes `{` and every member of `object` but `matching_rules`, separated by commas (the
+/// whitespace between members is not kept); returns whether any was written. The closing
+/// `}` is left to the caller.
+fn copy_members_but_matching_rules(
+    object: &[u8],
+    members: &[std::ops::Range<usize>],
+    out: &mut Vec<u8>,
+) -> bool {
+    out.push(b'{');
+    let mut written = false;
+    for member in members.iter().filter(|m| !is_matching_rules(object, m)) {
+        if written {
+            out.push(b',');
+        }
+        copy_forwarded(&object[member.clone()], out);
+        written = true;
+    }
+    written
+}
+
+/// Whether the post's top level has a member spelled `"matching_rules"` (what
+/// [`enrich_with`] replaces): for the post parse's serde path, which cannot note it as it
+/// reads (see [`crate::PostView::has_matching_rules`]). False for bytes that are not a
+/// readable object.
+pub(crate) fn has_matching_rules_member(post: &[u8]) -> bool {
+    let object = trim_ws(post);
+    object.first() == Some(&b'{')
+        && object.last() == Some(&b'}')
+        && memmem::find(object, MATCHING_RULES_KEY).is_some()
+        && top_level_members(object)
+            .is_ok_and(|members| members.iter().any(|m| is_matching_rules(object, m)))
 }
 
 /// The location members a `scrub_geo` compliance event removes from a user's posts.
@@ -629,7 +657,7 @@ mod tests {
         assert_eq!(enrich(post, &[]), want);
         // A caller whose parse found no top-level key writes the same bytes unsearched.
         let view = crate::parse_post(post.as_bytes()).expect("a post");
-        assert!(view.matching_rules.is_none());
+        assert!(!view.has_matching_rules);
         let mut out = Vec::new();
         enrich_knowing(
             post.as_bytes(),
@@ -639,13 +667,6 @@ mod tests {
         )
         .expect("enriches");
         assert_eq!(String::from_utf8(out).unwrap(), want);
-        let replaced = r#"{"id":1,"matching_rules":[9]}"#;
-        assert!(
-            crate::parse_post(replaced.as_bytes())
-                .unwrap()
-                .matching_rules
-                .is_some()
-        );
     }
 
     #[test]
@@ -768,11 +789,16 @@ mod tests {
                 // post needs an id to parse.)
                 let mut with_id = post.clone();
                 with_id.insert("id".into(), Value::from(7));
-                let bytes = serde_json::to_vec(&with_id).expect("serialises");
+                let bytes = if pretty {
+                    serde_json::to_vec_pretty(&with_id)
+                } else {
+                    serde_json::to_vec(&with_id)
+                }
+                .expect("serialises");
                 let view = crate::parse_post(&bytes).expect("a post");
                 let (mut searched, mut known) = (Vec::new(), Vec::new());
                 enrich_into(&bytes, rules, &mut searched).expect("enriches");
-                let may_have_key = view.matching_rules.is_some();
+                let may_have_key = view.has_matching_rules;
                 prop_assert_eq!(may_have_key, with_id.contains_key("matching_rules"));
                 enrich_knowing(&bytes, may_have_key, |out| write_matching_rules(rules, out), &mut known)
                     .expect("enriches");

@@ -79,10 +79,13 @@ fn read_with_serde(bytes: &[u8]) -> Result<PostView<'_>, serde_json::Error> {
     // Valid UTF-8 is read as text, borrowing strings without checking each again; anything
     // else goes through the byte reader, which reports the error (or accepts invalid bytes
     // inside skipped strings, as it always has).
-    match std::str::from_utf8(bytes) {
+    let mut post: PostView<'_> = match std::str::from_utf8(bytes) {
         Ok(text) => serde_json::from_str(text),
         Err(_) => serde_json::from_slice(bytes),
-    }
+    }?;
+    // The fast path notes the member as it passes it; here it is looked for afterwards.
+    post.has_matching_rules = crate::enrich::has_matching_rules_member(bytes);
+    Ok(post)
 }
 
 /// Just the ids of a post, read as [`PostView::id`] reads them.
@@ -195,11 +198,14 @@ pub struct PostView<'a> {
     /// stored post unreadable.
     #[serde(deserialize_with = "present_key")]
     pub edit_history: Option<serde::de::IgnoredAny>,
-    /// `matching_rules`, read only for whether the post has the member (a post recorded
-    /// from a PowerTrack stream has one): delivery replaces it with the post's own
-    /// matches, and knowing it is absent spares a search of every post for it.
-    #[serde(deserialize_with = "present_key")]
-    pub matching_rules: Option<serde::de::IgnoredAny>,
+    /// Whether the post's top level has a member spelled `"matching_rules"` (a post
+    /// recorded from a PowerTrack stream has one), which delivery replaces with the post's
+    /// own matches ([`crate::enrich::enrich_knowing`]): knowing it is absent spares a
+    /// search of every post for it. Set by [`parse_post`] for the post itself, never for
+    /// a nested one; not a member serde reads, so a post that repeats it is accepted, as
+    /// it was before this was recorded.
+    #[serde(skip)]
+    pub has_matching_rules: bool,
 }
 
 /// A member that counts as there whatever its value, `null` included (missing members are

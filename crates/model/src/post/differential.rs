@@ -92,6 +92,9 @@ fn edge_cases_agree() {
         br#"{"id":1,"matching_rules":null}"#,
         br#"{"id":1,"matching_rules":[],"matching_rules":[]}"#,
         br#"{"id":1,"user":{"matching_rules":[]}}"#,
+        br#"{"id":1,"quoted_status":{"id":2,"matching_rules":[]}}"#,
+        br#"{"id":1,"matching\u005frules":[]}"#,
+        b" {\"id\":1, \"matching_rules\" : null } ",
         br#"{"id":1,"user":{"id":1,"id":2}}"#,
         // Escaped keys.
         br#"{"i\u0064":5}"#,
@@ -183,6 +186,8 @@ const KEYS: &[&str] = &[
     "coordinates",
     "place",
     "scopes",
+    "edit_history",
+    "matching_rules",
     "hashtags",
     "symbols",
     "user_mentions",

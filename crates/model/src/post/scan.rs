@@ -774,7 +774,9 @@ impl<'a> Scanner<'a> {
                 b"place" => (seen.first(24)?, p.place = s.boxed(Self::place)?),
                 b"scopes" => (seen.first(25)?, p.scopes = s.optional(Self::scopes)?),
                 b"edit_history" => (seen.first(26)?, p.edit_history = s.present()?),
-                b"matching_rules" => (seen.first(27)?, p.matching_rules = s.present()?),
+                // Skipped like any unknown member (so repeating it is no error), noted at
+                // the top level only (the post's own object is the first level).
+                b"matching_rules" => (p.has_matching_rules |= s.depth == 1, s.skip()?),
                 _ => ((), s.skip()?),
             };
             Ok(())

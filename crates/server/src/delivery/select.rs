@@ -227,11 +227,7 @@ impl<'p> View<'p> {
         if let View::Unread = self {
             *self = View::Parsed(parse_post(raw).ok());
         }
-        match self {
-            View::Given(view) => Some(view),
-            View::Parsed(view) => view.as_ref(),
-            View::Unread => None,
-        }
+        self.read()
     }
 
     /// The view if it was given or parsed already, without parsing the post.
@@ -323,7 +319,7 @@ impl PostRouter<'_, '_> {
         let raw = self.raw;
         // A post parsed already says whether it has a `matching_rules` to replace; one that
         // was not is searched for it (see `enrich_knowing`).
-        let may_have_key = self.view.read().is_none_or(|v| v.matching_rules.is_some());
+        let may_have_key = self.view.read().is_none_or(|v| v.has_matching_rules);
         let buffer = &mut selector.buffer;
         let ok = stream.rules.with_entries(&selector.rule_ids, |entries| {
             // A rule deleted while the post was being matched has no entry any more: it is
