@@ -45,6 +45,11 @@ pub enum EnrichError {
 
 const MATCHING_RULES_KEY: &[u8] = b"\"matching_rules\"";
 
+/// The search for [`MATCHING_RULES_KEY`], built once: `memmem::find` would build it again
+/// for every post.
+static MATCHING_RULES_FINDER: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(MATCHING_RULES_KEY));
+
 /// Appends `post` with `matching_rules` added as its last key to `out` (which is not
 /// cleared, so a caller can reuse one buffer or batch several messages in it). No line
 /// terminator is written.
@@ -85,10 +90,7 @@ pub fn enrich_knowing(
     if object.len() < 2 || object[0] != b'{' || object[object.len() - 1] != b'}' {
         return Err(EnrichError::NotAnObject);
     }
-    // Built once: `memmem::find` would build the searcher again for every post.
-    static FINDER: LazyLock<memmem::Finder<'static>> =
-        LazyLock::new(|| memmem::Finder::new(MATCHING_RULES_KEY));
-    let members = if may_have_key && FINDER.find(object).is_some() {
+    let members = if may_have_key && MATCHING_RULES_FINDER.find(object).is_some() {
         Some(top_level_members(object)?)
     } else {
         None
@@ -206,7 +208,7 @@ pub(crate) fn has_matching_rules_member(post: &[u8]) -> bool {
     let object = trim_ws(post);
     object.first() == Some(&b'{')
         && object.last() == Some(&b'}')
-        && memmem::find(object, MATCHING_RULES_KEY).is_some()
+        && MATCHING_RULES_FINDER.find(object).is_some()
         && top_level_members(object)
             .is_ok_and(|members| members.iter().any(|m| is_matching_rules(object, m)))
 }

@@ -201,9 +201,10 @@ pub struct PostView<'a> {
     /// Whether the post's top level has a member spelled `"matching_rules"` (a post
     /// recorded from a PowerTrack stream has one), which delivery replaces with the post's
     /// own matches ([`crate::enrich::enrich_knowing`]): knowing it is absent spares a
-    /// search of every post for it. Set by [`parse_post`] for the post itself, never for
-    /// a nested one; not a member serde reads, so a post that repeats it is accepted, as
-    /// it was before this was recorded.
+    /// search of every post for it. Set by [`parse_post`] and [`parse_post_with_serde`]
+    /// for the post itself, never for a nested one; a `PostView` deserialized by other
+    /// means says `false`. Not a member serde reads, so a post that repeats it is
+    /// accepted, as it was before this was recorded.
     #[serde(skip)]
     pub has_matching_rules: bool,
 }
@@ -559,6 +560,42 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(bytes)
             );
+        }
+    }
+
+    #[test]
+    fn only_the_posts_own_matching_rules_member_is_noted_on_both_paths() {
+        let deep = format!(
+            r#"{{"id":1,"matching_rules":[],"x":{}{}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        let has: [&[u8]; 5] = [
+            br#"{"id":1,"matching_rules":[]}"#,
+            br#" {"id":1, "matching_rules" : null} "#,
+            // Repeated: accepted, as any member the view does not read.
+            br#"{"id":1,"matching_rules":[],"matching_rules":[1]}"#,
+            // Invalid UTF-8 in a skipped string: the serde byte reader's path.
+            b"{\"id\":1,\"x\":\"\xff\",\"matching_rules\":[]}",
+            // Past the fast path's nesting limit: serde's path.
+            deep.as_bytes(),
+        ];
+        let has_not: [&[u8]; 4] = [
+            br#"{"id":1,"a":"matching_rules"}"#,
+            br#"{"id":1,"a":"\"matching_rules\""}"#,
+            br#"{"id":1,"quoted_status":{"id":2,"matching_rules":[]}}"#,
+            br#"{"id":1,"user":{"matching_rules":[]}}"#,
+        ];
+        for (cases, want) in [(&has[..], true), (&has_not[..], false)] {
+            for bytes in cases {
+                let text = String::from_utf8_lossy(bytes);
+                let fast = parse_post(bytes).expect("a post");
+                let serde = parse_post_with_serde(bytes).expect("a post");
+                assert_eq!(fast.has_matching_rules, want, "{text}");
+                assert_eq!(serde.has_matching_rules, want, "{text}");
+                let nested = fast.quoted_status.as_ref();
+                assert!(nested.is_none_or(|n| !n.has_matching_rules), "{text}");
+            }
         }
     }
 

@@ -731,20 +731,14 @@ mod tests {
         assert!(stream.connections.is_empty(), "a tap is not a connection");
     }
 
-    #[tokio::test]
-    async fn posts_are_matched_on_the_view_ingest_parsed_without_parsing_them_again() {
-        // Each post's bytes say "bye"; the even ones come with the view of a post that
-        // says "hello", as if ingest had parsed it. Only those match: the view is what is
-        // matched, on the delivering thread (one thread) and on the matching threads.
-        let hello: Vec<String> = (1..=10).map(|id| post(id, "hello there")).collect();
-        let views: Vec<PostView<'_>> = hello
-            .iter()
-            .map(|p| sluice_model::parse_post(p.as_bytes()).unwrap())
-            .collect();
-        let bye: Vec<String> = (1..=10).map(|id| post(id, "bye")).collect();
-        let batch: Vec<BatchPost<'_>> = bye
-            .iter()
-            .zip(&views)
+    /// A batch of `raws` (post ids 1, 2, …) where the first, third, … post comes with the
+    /// matching view in `views`, as if ingest had parsed it, and the others with none.
+    fn every_other_with_a_view<'a>(
+        raws: &'a [String],
+        views: &'a [PostView<'a>],
+    ) -> Vec<BatchPost<'a>> {
+        raws.iter()
+            .zip(views)
             .enumerate()
             .map(|(i, (raw, view))| BatchPost {
                 raw: raw.as_bytes(),
@@ -752,23 +746,48 @@ mod tests {
                 local: true,
                 view: (i % 2 == 0).then_some(view),
             })
-            .collect();
+            .collect()
+    }
+
+    /// The plain bytes one identity connection of a PowerTrack stream with the rule
+    /// `hello` (id 7) receives for `batch`, fanned out with `threads` matching threads.
+    async fn delivered_to_a_hello_stream(batch: &[BatchPost<'_>], threads: usize) -> Vec<u8> {
+        let registry = StreamRegistry::default();
+        let stream = stream(&registry, 1, "acme", Product::PowerTrack);
+        stream
+            .rules
+            .apply(&[(7, sluice_rules::parse("hello").unwrap(), None)], &[]);
+        let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
+        stream
+            .connections
+            .open(outbox.clone(), None, false, Format::Native);
+        Fanout::new(registry.rules(), threads).fan_out(&registry.all(), batch, None);
+        queued(&outbox)
+            .await
+            .iter()
+            .flat_map(|segment| segment.plain_bytes().to_vec())
+            .collect()
+    }
+
+    /// The post views of `posts`.
+    fn views_of(posts: &[String]) -> Vec<PostView<'_>> {
+        posts
+            .iter()
+            .map(|p| sluice_model::parse_post(p.as_bytes()).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn posts_are_matched_on_the_view_ingest_parsed_without_parsing_them_again() {
+        // Each post's bytes say "bye"; the odd ones come with the view of a post that
+        // says "hello", as if ingest had parsed it. Only those match: the view is what is
+        // matched, on the delivering thread (one thread) and on the matching threads.
+        let hello: Vec<String> = (1..=10).map(|id| post(id, "hello there")).collect();
+        let views = views_of(&hello);
+        let bye: Vec<String> = (1..=10).map(|id| post(id, "bye")).collect();
+        let batch = every_other_with_a_view(&bye, &views);
         for threads in [1, 2] {
-            let registry = StreamRegistry::default();
-            let stream = stream(&registry, 1, "acme", Product::PowerTrack);
-            stream
-                .rules
-                .apply(&[(7, sluice_rules::parse("hello").unwrap(), None)], &[]);
-            let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
-            stream
-                .connections
-                .open(outbox.clone(), None, false, Format::Native);
-            Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch, None);
-            let plain: Vec<u8> = queued(&outbox)
-                .await
-                .iter()
-                .flat_map(|segment| segment.plain_bytes().to_vec())
-                .collect();
+            let plain = delivered_to_a_hello_stream(&batch, threads).await;
             let delivered: Vec<serde_json::Value> = plain
                 .split(|&b| b == b'\n')
                 .filter(|line| line.len() > 1)
@@ -796,50 +815,21 @@ mod tests {
         // the search finds it and it is replaced. On one thread and on the matching
         // threads alike.
         let plain: Vec<String> = (1..=10).map(|id| post(id, "hello there")).collect();
-        let views: Vec<PostView<'_>> = plain
-            .iter()
-            .map(|p| sluice_model::parse_post(p.as_bytes()).unwrap())
-            .collect();
+        let views = views_of(&plain);
         let carrying: Vec<String> = plain
             .iter()
             .map(|p| format!(r#"{},"matching_rules":[]}}"#, &p[..p.len() - 1]))
             .collect();
-        let batch: Vec<BatchPost<'_>> = carrying
-            .iter()
-            .zip(&views)
-            .enumerate()
-            .map(|(i, (raw, view))| BatchPost {
-                raw: raw.as_bytes(),
-                id: i as u64 + 1,
-                local: true,
-                view: (i % 2 == 0).then_some(view),
-            })
-            .collect();
+        let batch = every_other_with_a_view(&carrying, &views);
         for threads in [1, 2] {
-            let registry = StreamRegistry::default();
-            let stream = stream(&registry, 1, "acme", Product::PowerTrack);
-            stream
-                .rules
-                .apply(&[(7, sluice_rules::parse("hello").unwrap(), None)], &[]);
-            let outbox = Arc::new(Outbox::new(1 << 20, Encoding::Identity));
-            stream
-                .connections
-                .open(outbox.clone(), None, false, Format::Native);
-            Fanout::new(registry.rules(), threads).fan_out(&registry.all(), &batch, None);
-            let plain: Vec<u8> = queued(&outbox)
-                .await
-                .iter()
-                .flat_map(|segment| segment.plain_bytes().to_vec())
-                .collect();
+            let plain = delivered_to_a_hello_stream(&batch, threads).await;
             let keys: Vec<(u64, usize)> = plain
                 .split(|&b| b == b'\n')
                 .filter(|line| line.len() > 1)
                 .map(|line| {
                     let id = sluice_model::read_post_id(line).unwrap();
-                    (
-                        id,
-                        memchr::memmem::find_iter(line, b"\"matching_rules\"").count(),
-                    )
+                    let keys = memchr::memmem::find_iter(line, b"\"matching_rules\"").count();
+                    (id, keys)
                 })
                 .collect();
             let want: Vec<(u64, usize)> = (1..=10).map(|id| (id, 1 + (id % 2) as usize)).collect();
