@@ -67,12 +67,16 @@ impl ServerSink {
 
 impl Sink for ServerSink {
     async fn deliver(&mut self, body: Bytes) -> Result<Acknowledged, SinkError> {
-        let outcome = sluice_server::api::ingest::ingest_lines(&self.state, &body, None)
-            .await
-            .map_err(|e| match e {
-                PublishError::Stopped(_) => SinkError::Stopping,
-                e => SinkError::Retry(e.to_string()),
-            })?;
+        let outcome = sluice_server::api::ingest::ingest_lines(
+            &self.state,
+            std::slice::from_ref(&body),
+            None,
+        )
+        .await
+        .map_err(|e| match e {
+            PublishError::Stopped(_) => SinkError::Stopping,
+            e => SinkError::Retry(e.to_string()),
+        })?;
         Ok(Acknowledged {
             accepted: outcome.accepted,
             rejected: outcome

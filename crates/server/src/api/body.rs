@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body as _;
 
@@ -68,6 +68,34 @@ impl UnreadBody {
     /// Reads the whole body: at most `limit` bytes (413 when it declares or sends more),
     /// all within `deadline` from now (408 past it).
     pub async fn read(self, limit: usize, deadline: Duration) -> Result<Bytes, BodyError> {
+        Ok(self.collect(limit, deadline).await?.to_bytes())
+    }
+
+    /// [`UnreadBody::read`], the body left in the pieces it arrived in (none copied): for a
+    /// reader that can take it piece by piece, such as the ingest API's line splitter,
+    /// which would otherwise copy every post once more.
+    pub async fn read_chunks(
+        self,
+        limit: usize,
+        deadline: Duration,
+    ) -> Result<Vec<Bytes>, BodyError> {
+        let mut body = self.collect(limit, deadline).await?.aggregate();
+        let mut chunks = Vec::new();
+        while body.has_remaining() {
+            // A whole piece at a time: taking as much as the first piece holds splits it
+            // off without copying.
+            let len = body.chunk().len();
+            chunks.push(body.copy_to_bytes(len));
+        }
+        Ok(chunks)
+    }
+
+    /// The body's frames, gathered under the limit and the deadline.
+    async fn collect(
+        self,
+        limit: usize,
+        deadline: Duration,
+    ) -> Result<http_body_util::Collected<Bytes>, BodyError> {
         let body = self.0;
         // Refuse a declared length over the limit without reading a byte of it.
         if body.size_hint().lower() > limit as u64 {
@@ -77,7 +105,7 @@ impl UnreadBody {
             .await
             .map_err(|_| BodyError::Timeout(deadline))?;
         match collected {
-            Ok(collected) => Ok(collected.to_bytes()),
+            Ok(collected) => Ok(collected),
             Err(e) if e.is::<LengthLimitError>() => Err(BodyError::TooLarge(limit)),
             Err(e) => Err(BodyError::Broken(error_chain(&*e))),
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use sluice_model::{check_line, compliance, edit, parse_post};
 
@@ -54,7 +54,7 @@ pub async fn ingest(
     require_admin(&state, &headers)?;
     let settings = &state.settings;
     let body = body
-        .read(settings.ingest_body_limit, settings.body_read_timeout)
+        .read_chunks(settings.ingest_body_limit, settings.body_read_timeout)
         .await?;
     let outcome = ingest_lines(&state, &body, query.datacenter.as_deref())
         .await
@@ -69,12 +69,13 @@ pub async fn ingest(
 /// What the ingest API does with a body of NDJSON lines once the caller is authorized:
 /// checks every line, publishes the accepted ones and returns once they are stored (see
 /// [`crate::pipeline::PostBus::publish`]). The one way in for posts from outside, shared
-/// by `POST /ingest` and the in-process post sources (`sluice serve --source`).
+/// by `POST /ingest` and the in-process post sources (`sluice serve --source`). `body` is
+/// the body in the pieces it arrived in (one piece is fine).
 /// `datacenter`: where the posts came from (`None` or empty: this server's own). An error
 /// means none of the accepted lines was stored.
 pub async fn ingest_lines(
     state: &AppState,
-    body: &Bytes,
+    body: &[Bytes],
     datacenter: Option<&str>,
 ) -> Result<IngestOutcome, PublishError> {
     let datacenter: Arc<str> = match datacenter {
@@ -95,20 +96,15 @@ pub async fn ingest_lines(
 /// ([`IngestedPost::id`]), so the pipeline and the cluster backend need not read it again,
 /// and so does the view it parsed ([`IngestedPost::view`]), which this node's matching
 /// uses instead of parsing the post again.
-fn split_posts(body: &Bytes, datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<Rejected>) {
+fn split_posts(body: &[Bytes], datacenter: &Arc<str>) -> (Vec<IngestedPost>, Vec<Rejected>) {
     let mut posts = Vec::new();
     let mut rejected = Vec::new();
-    // memchr finds the line ends a word at a time: splitting byte by byte was most of
-    // this function's time at 20,000 posts/s (about 1.5 µs a 4 KB post).
-    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
-    let mut start = 0;
-    for (index, end) in ends.enumerate() {
-        let range = trim(body, start, end);
-        start = end + 1;
+    for (index, line) in body_lines(body).into_iter().enumerate() {
+        let range = trim(&line, 0, line.len());
         if range.is_empty() {
             continue;
         }
-        let bytes = body.slice(range);
+        let bytes = line.slice(range);
         match check(bytes) {
             Ok((body, id)) => posts.push(IngestedPost {
                 body,
@@ -156,6 +152,40 @@ fn check(bytes: Bytes) -> Result<(PostBody, u64), String> {
     }
 }
 
+/// The lines of a body that arrived in `chunks`, split at `\n` (the last one is what
+/// follows the last `\n`, possibly nothing), each one `Bytes`: a slice of its chunk when it
+/// lies in one, a copy of its pieces only when it spans chunks. Gathering the whole body
+/// into one buffer first copied every post once more (docs/performance.md, "The ingest
+/// body in its pieces"); a line is cut by a chunk's end a few times per request.
+fn body_lines(chunks: &[Bytes]) -> Vec<Bytes> {
+    let mut lines = Vec::new();
+    // The start of a line that a chunk's end cut.
+    let mut head: Option<BytesMut> = None;
+    for chunk in chunks {
+        let mut start = 0;
+        // memchr finds the line ends a word at a time: splitting byte by byte was most of
+        // the splitting's time at 20,000 posts/s (about 1.5 µs a 4 KB post).
+        for end in memchr::memchr_iter(b'\n', chunk) {
+            lines.push(match head.take() {
+                Some(mut head) => {
+                    head.extend_from_slice(&chunk[..end]);
+                    head.freeze()
+                }
+                None => chunk.slice(start..end),
+            });
+            start = end + 1;
+        }
+        let rest = &chunk[start..];
+        match &mut head {
+            Some(head) => head.extend_from_slice(rest),
+            None if !rest.is_empty() => head = Some(BytesMut::from(rest)),
+            None => {}
+        }
+    }
+    lines.push(head.map_or_else(Bytes::new, BytesMut::freeze));
+    lines
+}
+
 fn trim(body: &[u8], mut start: usize, mut end: usize) -> std::ops::Range<usize> {
     while start < end && body[start].is_ascii_whitespace() {
         start += 1;
@@ -175,7 +205,7 @@ mod tests {
         let body = Bytes::from_static(
             b"{\"id\":1,\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\"}\r\n\n not json\n{\"id_str\":\"2\"}\n{\"id\":3,\"created_at\":\"Thu Oct 11 20:19:24 +0000 2018\"}\n{\"user_protect\":{\"id\":9,\"timestamp_ms\":\"1\"}}\n{\"delete\":{\"status\":{}}}",
         );
-        let (posts, rejected) = split_posts(&body, &Arc::from("local"));
+        let (posts, rejected) = split_posts(&[body], &Arc::from("local"));
         assert_eq!(posts.len(), 3);
         // A post keeps its bytes, with X's edit metadata of an unedited post added.
         let first = &posts[0].bytes()[..];
@@ -202,13 +232,76 @@ mod tests {
         assert_eq!(rejected[2].error, "delete event: status.id is missing");
     }
 
+    /// A body of posts that already carry their edit metadata (so each is stored as sent),
+    /// with blank lines, CRLF, a bad line and no final line end.
+    fn body_in_pieces_test_body() -> Vec<u8> {
+        let mut body = Vec::new();
+        for id in 1..=6 {
+            body.extend_from_slice(
+                format!(
+                    "{{\"id\":{id},\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\",\"edit_history\":null}}{}",
+                    if id % 2 == 0 { "\r\n\n" } else { "\n" }
+                )
+                .as_bytes(),
+            );
+            if id == 3 {
+                body.extend_from_slice(b"not a post\n");
+            }
+        }
+        body.truncate(body.len() - 1);
+        body
+    }
+
+    #[test]
+    fn a_body_in_pieces_gives_the_posts_of_the_whole_without_copying_them() {
+        let whole = body_in_pieces_test_body();
+        let local = Arc::from("local");
+        let (want, want_rejected) = split_posts(&[Bytes::from(whole.clone())], &local);
+        assert_eq!(want.len(), 6);
+        let bytes = |posts: &[IngestedPost]| -> Vec<Vec<u8>> {
+            posts.iter().map(|p| p.bytes().to_vec()).collect()
+        };
+        let lines =
+            |rejected: &[Rejected]| -> Vec<usize> { rejected.iter().map(|r| r.line).collect() };
+        // Every cut into two pieces, and into three at every pair of cuts a few bytes
+        // apart: the same posts and the same rejected line numbers.
+        let mut cuts: Vec<Vec<usize>> = (0..=whole.len()).map(|at| vec![at]).collect();
+        for first in (0..whole.len()).step_by(7) {
+            for second in (first..=whole.len()).step_by(11) {
+                cuts.push(vec![first, second]);
+            }
+        }
+        for cut in cuts {
+            let mut chunks = Vec::new();
+            let mut from = 0;
+            for &at in cut.iter().chain([&whole.len()]) {
+                chunks.push(Bytes::from(whole[from..at].to_vec()));
+                from = at;
+            }
+            let (posts, rejected) = split_posts(&chunks, &local);
+            assert_eq!(bytes(&posts), bytes(&want), "cut at {cut:?}");
+            assert_eq!(lines(&rejected), lines(&want_rejected), "cut at {cut:?}");
+        }
+        // A post inside one piece is that piece's bytes, not a copy.
+        let at = whole.len() / 2;
+        let chunks = [
+            Bytes::from(whole[..at].to_vec()),
+            Bytes::from(whole[at..].to_vec()),
+        ];
+        let (posts, _) = split_posts(&chunks, &local);
+        let first = chunks[0].as_ptr_range();
+        assert!(first.contains(&posts[0].bytes().as_ptr()));
+        let last = chunks[1].as_ptr_range();
+        assert!(last.contains(&posts[5].bytes().as_ptr()));
+    }
+
     #[test]
     fn a_post_with_a_null_edit_history_is_stored_as_sent() {
         // Given the metadata too, it would hold the member twice and parse nowhere again:
         // matched live (on its view), never on replay.
         let line =
             b"{\"id\":4,\"created_at\":\"Wed Oct 10 20:19:24 +0000 2018\",\"edit_history\":null}";
-        let (posts, rejected) = split_posts(&Bytes::from_static(line), &Arc::from("local"));
+        let (posts, rejected) = split_posts(&[Bytes::from_static(line)], &Arc::from("local"));
         assert!(rejected.is_empty());
         assert_eq!(&posts[0].bytes()[..], &line[..]);
         assert!(sluice_model::parse_post(posts[0].bytes()).is_ok());
