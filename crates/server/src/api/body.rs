@@ -148,6 +148,27 @@ mod tests {
         assert_eq!(read, Err(BodyError::TooLarge(7)));
     }
 
+    #[tokio::test]
+    async fn a_body_read_in_pieces_keeps_the_pieces_it_came_in() {
+        let pieces = [
+            Bytes::from_static(b"{\"a\":"),
+            Bytes::from_static(b"1}\n{\"b\""),
+            Bytes::from_static(b":2}"),
+        ];
+        let frames = pieces.clone().map(Ok::<_, std::io::Error>);
+        let body = UnreadBody(Body::from_stream(futures_util::stream::iter(frames)));
+        let chunks = body.read_chunks(100, Duration::from_secs(1)).await.unwrap();
+        assert_eq!(chunks, pieces);
+        // Not copied: each is its piece's own memory.
+        for (chunk, piece) in chunks.iter().zip(&pieces) {
+            assert_eq!(chunk.as_ptr(), piece.as_ptr());
+        }
+        let frames = pieces.map(Ok::<_, std::io::Error>);
+        let body = UnreadBody(Body::from_stream(futures_util::stream::iter(frames)));
+        let read = body.read_chunks(12, Duration::from_secs(1)).await;
+        assert_eq!(read, Err(BodyError::TooLarge(12)));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_body_that_never_ends_times_out() {
         let stream = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
