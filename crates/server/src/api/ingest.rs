@@ -160,6 +160,18 @@ fn for_each_line(chunks: &[Bytes], mut each: impl FnMut(usize, Bytes)) {
         Slice(Bytes),
         Joined(BytesMut),
     }
+    impl Head {
+        /// The line so far with `more` of it after: one buffer, made on the first join.
+        fn join(self, more: &[u8]) -> BytesMut {
+            let mut joined = match self {
+                Head::Empty => BytesMut::new(),
+                Head::Slice(line) => BytesMut::from(&line[..]),
+                Head::Joined(joined) => joined,
+            };
+            joined.extend_from_slice(more);
+            joined
+        }
+    }
     /// A line that was cut (a slice of one chunk, or joined from several), trimmed.
     fn emit(each: &mut impl FnMut(usize, Bytes), index: usize, line: Bytes) {
         let range = trim(&line, 0, line.len());
@@ -182,16 +194,9 @@ fn for_each_line(chunks: &[Bytes], mut each: impl FnMut(usize, Bytes)) {
                         each(index, chunk.slice(range));
                     }
                 }
+                // The chunk adds nothing before the line end: the slice is the line.
                 Head::Slice(line) if end == 0 => emit(&mut each, index, line),
-                Head::Slice(line) => {
-                    let mut joined = BytesMut::from(&line[..]);
-                    joined.extend_from_slice(&chunk[..end]);
-                    emit(&mut each, index, joined.freeze());
-                }
-                Head::Joined(mut joined) => {
-                    joined.extend_from_slice(&chunk[..end]);
-                    emit(&mut each, index, joined.freeze());
-                }
+                head => emit(&mut each, index, head.join(&chunk[..end]).freeze()),
             }
             index += 1;
             start = end + 1;
@@ -201,15 +206,7 @@ fn for_each_line(chunks: &[Bytes], mut each: impl FnMut(usize, Bytes)) {
         }
         head = match head {
             Head::Empty => Head::Slice(chunk.slice(start..)),
-            Head::Slice(line) => {
-                let mut joined = BytesMut::from(&line[..]);
-                joined.extend_from_slice(&chunk[start..]);
-                Head::Joined(joined)
-            }
-            Head::Joined(mut joined) => {
-                joined.extend_from_slice(&chunk[start..]);
-                Head::Joined(joined)
-            }
+            head => Head::Joined(head.join(&chunk[start..])),
         };
     }
     match head {
