@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use sluice_matcher::{Matcher, Scratch};
-use sluice_model::enrich::{MatchedRule, write_matching_rules};
+use sluice_model::enrich::{MatchedRule, write_matching_rule, write_rendered_matching_rules};
 use sluice_model::snowflake::SnowflakeGenerator;
 use sluice_rules::{Rule, RuleError};
 use sluice_server::workers::Workers;
@@ -110,14 +110,64 @@ pub fn run(args: &MatchArgs) -> ExitCode {
 /// The rules, ready to match: the index, keyed by each rule's position in `rules`, and each
 /// rule's id and tag.
 ///
-/// Keyed by position rather than by id so that writing a match reads its id and tag with
-/// one array access: at 250k rules a post matches ~17 of them, and a binary search over the
-/// ids per match was a cache miss per step (docs/performance.md, "Matching cost"). Ids are
-/// issued in file order and increase, so ascending positions are ascending ids.
+/// Keyed by position rather than by id so that writing a match is a copy of bytes found by
+/// position: at 250k rules a post matches ~17 of them, and a binary search over the ids per
+/// match was a cache miss per step (docs/performance.md, "Matching cost"). Ids are issued in
+/// file order and increase, so ascending positions are ascending ids.
 struct RuleSet {
     matcher: Matcher<u32>,
-    /// `(id, tag)` in ascending id order.
-    rules: Vec<(u64, Option<String>)>,
+    /// Each rule's `matching_rules` entry, in ascending id order.
+    entries: RenderedEntries,
+}
+
+/// Every rule's `matching_rules` entry rendered once, when the rules are loaded, back to
+/// back in one buffer.
+///
+/// Writing a match from the rule's id and tag read its `(id, tag)` pair and then the tag's
+/// own heap string, two cache misses per match at 100,000 rules, one after the other; here
+/// it is one copy from a place found in a small array of ends, and a post's entries are
+/// touched together before any is copied, so that their misses overlap (docs/performance.md,
+/// "`sluice match` writes rendered entries").
+#[derive(Default)]
+struct RenderedEntries {
+    bytes: Vec<u8>,
+    /// Where each entry ends in `bytes`; it starts where the one before ends.
+    ends: Vec<u32>,
+}
+
+impl RenderedEntries {
+    /// Renders the entry of the rule at the next position, as the server writes it.
+    fn push(&mut self, rule: MatchedRule<'_>) {
+        write_matching_rule(rule, &mut self.bytes);
+        let end = u32::try_from(self.bytes.len()).expect("rendered rules fit in 4 GiB");
+        self.ends.push(end);
+    }
+
+    /// The rendered entry of the rule at `position`.
+    fn get(&self, position: u32) -> &[u8] {
+        let position = position as usize;
+        let start = match position {
+            0 => 0,
+            _ => self.ends[position - 1] as usize,
+        };
+        &self.bytes[start..self.ends[position] as usize]
+    }
+
+    /// Number of rules.
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Appends the `matching_rules` array of the rules at `positions`, in that order.
+    fn write(&self, positions: &[u32], out: &mut Vec<u8>) {
+        // One read of each entry's first byte, none depending on another, so the processor
+        // has their misses outstanding at once; the copies below then find them cached.
+        let touched = positions.iter().fold(0u8, |acc, &p| {
+            acc ^ self.get(p).first().copied().unwrap_or(0)
+        });
+        std::hint::black_box(touched);
+        write_rendered_matching_rules(positions.iter().map(|&p| self.get(p)), out);
+    }
 }
 
 /// The exit code of a run that finished, or the message of one that failed (exit 1).
@@ -171,7 +221,7 @@ fn execute(args: &MatchArgs) -> Outcome {
             "{}",
             Stats {
                 counts,
-                rules: rules.rules.len(),
+                rules: rules.entries.len(),
                 indexed,
                 matched: matching.elapsed(),
                 threads,
@@ -276,7 +326,7 @@ fn compile(
 
     let ids = SnowflakeGenerator::new(0).expect("worker 0 is in range");
     let mut matcher = Matcher::with_keys();
-    let mut rules = Vec::with_capacity(request.rules.len());
+    let mut entries = RenderedEntries::default();
     let mut seen: HashMap<&str, u64> = HashMap::with_capacity(request.rules.len());
     for (input, rule) in request.rules.iter().zip(parsed) {
         if seen.contains_key(input.value.as_str()) {
@@ -285,11 +335,14 @@ fn compile(
         let rule = rule.expect("every rule was checked valid above");
         let id = ids.next_id();
         seen.insert(&input.value, id);
-        let position = u32::try_from(rules.len()).expect("fewer than 2^32 rules");
+        let position = u32::try_from(entries.len()).expect("fewer than 2^32 rules");
         matcher.insert(position, &rule);
-        rules.push((id, input.tag.clone()));
+        entries.push(MatchedRule {
+            id,
+            tag: input.tag.as_deref(),
+        });
     }
-    Ok(RuleSet { matcher, rules })
+    Ok(RuleSet { matcher, entries })
 }
 
 /// Streams the posts, writing one line per matching post, on the matching threads if any.
@@ -393,16 +446,7 @@ fn match_line(
     let post_id = post.id().expect("parse_post only accepts posts with an id");
     write!(record, "{{\"id_str\":\"{post_id}\",\"matching_rules\":")
         .expect("writing into a Vec cannot fail");
-    write_matching_rules(
-        matched.iter().map(|&position| {
-            let (id, tag) = &rules.rules[position as usize];
-            MatchedRule {
-                id: *id,
-                tag: tag.as_deref(),
-            }
-        }),
-        record,
-    );
+    rules.entries.write(matched, record);
     record.extend_from_slice(b"}\n");
     Matched::Written
 }
@@ -610,4 +654,42 @@ fn read_all(path: &Path) -> io::Result<Vec<u8>> {
         File::open(path)?.read_to_end(&mut bytes)?;
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_model::enrich::write_matching_rules;
+
+    #[test]
+    fn rendered_entries_write_what_the_rules_themselves_would() {
+        let rules = [
+            (1_u64, Some("first")),
+            (20, None),
+            (300, Some("a \"quoted\"\u{2028}tag")),
+            (u64::MAX, Some("")),
+        ];
+        let mut entries = RenderedEntries::default();
+        for &(id, tag) in &rules {
+            entries.push(MatchedRule { id, tag });
+        }
+        assert_eq!(entries.len(), rules.len());
+        for positions in [&[][..], &[0], &[3], &[0, 1, 2, 3], &[1, 3], &[2, 0]] {
+            let mut rendered = Vec::new();
+            entries.write(positions, &mut rendered);
+            let mut direct = Vec::new();
+            write_matching_rules(
+                positions.iter().map(|&p| {
+                    let (id, tag) = rules[p as usize];
+                    MatchedRule { id, tag }
+                }),
+                &mut direct,
+            );
+            assert_eq!(
+                String::from_utf8(rendered).expect("UTF-8"),
+                String::from_utf8(direct).expect("UTF-8"),
+                "{positions:?}"
+            );
+        }
+    }
 }
