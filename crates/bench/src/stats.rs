@@ -45,6 +45,33 @@ impl Latency {
     }
 }
 
+/// The 99th percentile of the latencies of the posts sent in each second of the run, from
+/// `(sent, latency)` pairs in microseconds (`sent` counted from the start of sending);
+/// `None` for a second none of whose posts arrived.
+///
+/// One run's p99 can come from one stall or from a slowness spread over the whole run, and
+/// only this tells them apart: a p99 missed because the first second was slow, or because
+/// of one pause, looks like this `[90, 8, 7, …]` and not like `[40, 41, 39, …]`.
+pub fn p99_by_second(samples: impl IntoIterator<Item = (u64, u64)>) -> Vec<Option<Duration>> {
+    let mut seconds: Vec<Vec<u64>> = Vec::new();
+    for (sent_us, latency_us) in samples {
+        let second = (sent_us / 1_000_000) as usize;
+        if seconds.len() <= second {
+            seconds.resize_with(second + 1, Vec::new);
+        }
+        seconds[second].push(latency_us);
+    }
+    seconds
+        .into_iter()
+        .map(|mut latencies| {
+            (!latencies.is_empty()).then(|| {
+                latencies.sort_unstable();
+                Duration::from_micros(percentile(&latencies, 0.99))
+            })
+        })
+        .collect()
+}
+
 /// The nearest-rank percentile `q` (0 < q ≤ 1) of sorted, non-empty samples: the smallest
 /// sample with at least `q` of all samples at or below it.
 fn percentile(sorted: &[u64], q: f64) -> u64 {
@@ -65,6 +92,17 @@ mod tests {
         assert_eq!(latency.p99, Duration::from_micros(990));
         assert_eq!(latency.p999, Duration::from_micros(999));
         assert_eq!(latency.max, Duration::from_micros(1000));
+    }
+
+    #[test]
+    fn each_second_of_sending_has_its_own_p99() {
+        // Second 0: 1..=100 ms; second 1: nothing arrived; second 2: one slow post.
+        let mut samples: Vec<(u64, u64)> = (1..=100).map(|ms| (ms * 5_000, ms * 1_000)).collect();
+        samples.push((2_500_000, 70_000));
+        samples.reverse();
+        let ms = |n| Some(Duration::from_millis(n));
+        assert_eq!(p99_by_second(samples), [ms(99), None, ms(70)]);
+        assert_eq!(p99_by_second([]), []);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{Cpu, Delivered, Ingested, Loss, Machine, Report, Server, Setup, Verd
 use crate::config::Pacing;
 use crate::ingest::IngestReport;
 use crate::reader::ReaderReport;
-use crate::stats::Latency;
+use crate::stats::{Latency, p99_by_second};
 use crate::verdict::{Achieved, Goal, checks};
 use crate::workload::Posts;
 
@@ -39,7 +39,9 @@ pub(crate) struct Measured<'a> {
 /// The report of a run that measured `m`.
 pub(crate) fn assemble(m: Measured<'_>) -> Report {
     let started = m.ingested.started_us;
-    let (mut latencies, last_arrival) = latencies(m.posts, m.ingested, m.readers);
+    let (timed, last_arrival) = latencies(m.posts, m.ingested, m.readers);
+    let p99_by_second = p99_by_second(timed.iter().copied());
+    let mut latencies: Vec<u64> = timed.into_iter().map(|(_, latency)| latency).collect();
     let errors: Vec<&str> = m.ingested.errors().collect();
     let span = Duration::from_micros(
         m.ingested
@@ -73,6 +75,7 @@ pub(crate) fn assemble(m: Measured<'_>) -> Report {
         ingested,
         delivered,
         latency: Latency::of(&mut latencies),
+        p99_by_second,
         loss,
         disconnects: m
             .readers
@@ -166,9 +169,15 @@ impl Loss {
     }
 }
 
-/// Ingest request start → arrival of the first copy of every expected post on every
-/// connection (µs), and the last arrival (µs since the epoch).
-fn latencies(posts: &Posts, ingested: &IngestReport, readers: &[ReaderReport]) -> (Vec<u64>, u64) {
+/// For the first copy of every expected post on every connection: when its ingest
+/// request started (µs since the start of sending) and how long until it arrived (µs);
+/// and the last arrival (µs since the epoch).
+fn latencies(
+    posts: &Posts,
+    ingested: &IngestReport,
+    readers: &[ReaderReport],
+) -> (Vec<(u64, u64)>, u64) {
+    let started = ingested.started_us;
     let send_times = ingested.send_times(posts.len());
     let mut latencies = Vec::with_capacity(readers.iter().map(|r| r.arrivals.len()).sum());
     let mut last_arrival = 0;
@@ -176,7 +185,7 @@ fn latencies(posts: &Posts, ingested: &IngestReport, readers: &[ReaderReport]) -
         for &(index, arrived) in &report.arrivals {
             last_arrival = last_arrival.max(arrived);
             if let Some(sent) = send_times[index as usize] {
-                latencies.push(arrived.saturating_sub(sent));
+                latencies.push((sent.saturating_sub(started), arrived.saturating_sub(sent)));
             }
         }
     }

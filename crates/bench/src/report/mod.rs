@@ -41,6 +41,10 @@ pub struct Report {
     /// Ingest request start → arrival, for the first arrival of every expected post;
     /// `None` when no post arrived.
     pub latency: Option<Latency>,
+    /// The p99 of the posts sent in each second of the run, in order (`None` for a second
+    /// none of whose posts arrived): whether a slow p99 is one stall or the whole run.
+    #[serde(rename = "p99_ms_by_second", serialize_with = "as_ms_each")]
+    pub p99_by_second: Vec<Option<Duration>>,
     /// Posts lost, duplicated, unexpected or not ingested.
     pub loss: Loss,
     /// Connections that ended before the bench closed them, with the reason.
@@ -315,4 +319,9 @@ pub(crate) fn as_s<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error>
 /// A duration in JSON: milliseconds.
 pub(crate) fn as_ms<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1e3)
+}
+
+/// Optional durations as milliseconds, `null` for none.
+fn as_ms_each<S: Serializer>(ds: &[Option<Duration>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ds.iter().map(|d| d.map(|d| d.as_secs_f64() * 1e3)))
 }

@@ -122,6 +122,9 @@ impl Report {
                 None => "no post arrived".to_owned(),
             },
         );
+        if self.p99_by_second.len() > 1 {
+            out.line("by second", self.p99_by_second_text());
+        }
         out.line(
             "lost",
             format!(
@@ -133,6 +136,24 @@ impl Report {
         );
         out.line("disconnects", self.disconnects_text());
         out.line("cpu", cpu_text(&self.cpu));
+    }
+
+    /// The p99 of each second's posts, in ms, in sending order (`-` where none arrived).
+    fn p99_by_second_text(&self) -> String {
+        let seconds: Vec<String> = self
+            .p99_by_second
+            .iter()
+            .map(|p99| {
+                p99.map_or_else(
+                    || "-".to_owned(),
+                    |d| format!("{:.1}", d.as_secs_f64() * 1e3),
+                )
+            })
+            .collect();
+        format!(
+            "p99 {} ms (of the posts sent in each second)",
+            seconds.join(" ")
+        )
     }
 
     fn workload_text(&self) -> String {
@@ -302,6 +323,7 @@ mod tests {
         accepted: u64,
         ingest_span: Duration,
         latency: Option<Latency>,
+        p99_by_second: Vec<Option<Duration>>,
         lost: u64,
         cpu: Cpu,
     }
@@ -319,6 +341,7 @@ mod tests {
                 p999: Duration::from_millis(18),
                 max: Duration::from_millis(30),
             }),
+            p99_by_second: vec![Some(Duration::from_millis(16)), None],
             lost: 0,
             cpu: Cpu::over(Duration::from_secs(20), None, None, None),
         }
@@ -367,6 +390,7 @@ mod tests {
             ingested,
             delivered: Delivered::new(4_000_000, Duration::from_secs(20)),
             latency: run.latency,
+            p99_by_second: run.p99_by_second,
             loss,
             disconnects: Vec::new(),
             system_messages: Vec::new(),
@@ -391,6 +415,10 @@ mod tests {
         assert!(text.contains("5,000 posts/s ("), "{text}");
         assert!(text.contains("200,000 posts/s, all connections"), "{text}");
         assert!(text.contains("p99 15.00 ms"), "{text}");
+        assert!(
+            text.contains("\nby second    p99 16.0 - ms (of the posts sent in each second)\n"),
+            "{text}"
+        );
         assert!(!text.contains("MISS"), "{text}");
     }
 
@@ -600,6 +628,7 @@ mod tests {
             [2.0, 15.0, 30.0]
         );
         assert_eq!(latency["samples"], 4_000_000);
+        assert_eq!(json["p99_ms_by_second"], serde_json::json!([16.0, null]));
         assert_eq!(json["loss"]["lost"], 0);
         assert_eq!(json["loss"]["exact"], true);
         assert_eq!(json["goal"]["p99_ms"], 20.0);
