@@ -176,19 +176,7 @@ pub async fn serve_with(
                 tokio::spawn(async move {
                     // Dropped last, on the thread where the connection's memory is freed.
                     let _ended = connection_ends::EndGuard;
-                    let result = match tls {
-                        None => connections.serve_accepted(tcp, peer, watcher).await,
-                        Some(acceptor) => match acceptor.accept(tcp).await {
-                            Ok(stream) => connections.serve_accepted(stream, peer, watcher).await,
-                            Err(e) => {
-                                tracing::debug!(%peer, "TLS handshake failed: {e}");
-                                return;
-                            }
-                        },
-                    };
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, "connection ended with an error: {e}");
-                    }
+                    connections.serve_tcp(tcp, peer, tls, watcher).await;
                 });
             }
             () = &mut shutdown => break,

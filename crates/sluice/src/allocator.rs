@@ -13,7 +13,9 @@
 //! second (`sluice_server::connection_ends`).
 //!
 //! Two size classes hold a connection's largest blocks: 8 KiB (hyper's read and write
-//! buffers, two per connection) and 7 KiB (the connection's task). By default jemalloc
+//! buffers, two per connection) and 7 KiB (a TLS connection's handshake and stream, boxed
+//! apart from its task; a plain connection's task is about 2 KiB, docs/performance.md,
+//! "A plain connection's task"). By default jemalloc
 //! gives each 8 KiB block a slab of its own, so 10,000 connections make 20,000 slabs, each
 //! with a descriptor and entries in jemalloc's page map: metadata that jemalloc keeps for
 //! reuse and never returns, about 5 MiB after 10,000 connections closed. [`MALLOC_CONF`]
