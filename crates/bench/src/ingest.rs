@@ -93,6 +93,16 @@ impl IngestReport {
         self.batches.iter().filter_map(|b| b.error.as_deref())
     }
 
+    /// The seconds in which requests were started, counted from the start of pacing (a
+    /// second that is only begun counts); 0 when nothing was sent.
+    pub fn seconds_sending(&self) -> usize {
+        self.batches
+            .iter()
+            .map(|b| b.sent_us.saturating_sub(self.started_us) / 1_000_000 + 1)
+            .max()
+            .unwrap_or(0) as usize
+    }
+
     /// When the last answer was read, µs since the epoch; `None` when nothing was sent.
     pub fn last_answer_us(&self) -> Option<u64> {
         self.batches.iter().map(|b| b.answered_us).max()
@@ -279,6 +289,13 @@ mod tests {
             [Some(100), Some(100), Some(200), None]
         );
         assert_eq!(report.last_answer_us(), Some(260));
+        assert_eq!(report.seconds_sending(), 1);
+        let later = IngestReport {
+            started_us: 50,
+            batches: vec![batch(0, 2, 100, 150), batch(2, 3, 2_000_050, 2_000_100)],
+        };
+        assert_eq!(later.seconds_sending(), 3, "a second only begun counts");
+        assert_eq!(IngestReport::default().seconds_sending(), 0);
         assert_eq!(report.accepted(), 3);
         assert_eq!(IngestReport::default().last_answer_us(), None);
     }

@@ -45,15 +45,19 @@ impl Latency {
     }
 }
 
-/// The 99th percentile of the latencies of the posts sent in each second of the run, from
-/// `(sent, latency)` pairs in microseconds (`sent` counted from the start of sending);
-/// `None` for a second none of whose posts arrived.
+/// The 99th percentile of the latencies of the posts sent in each of the first `seconds`
+/// seconds of the run (more if a sample was sent later), from `(sent, latency)` pairs in
+/// microseconds (`sent` counted from the start of sending); `None` for a second none of
+/// whose posts arrived, the last ones included.
 ///
 /// One run's p99 can come from one stall or from a slowness spread over the whole run, and
 /// only this tells them apart: a p99 missed because the first second was slow, or because
 /// of one pause, looks like this `[90, 8, 7, …]` and not like `[40, 41, 39, …]`.
-pub fn p99_by_second(samples: impl IntoIterator<Item = (u64, u64)>) -> Vec<Option<Duration>> {
-    let mut seconds: Vec<Vec<u64>> = Vec::new();
+pub fn p99_by_second(
+    samples: impl IntoIterator<Item = (u64, u64)>,
+    seconds: usize,
+) -> Vec<Option<Duration>> {
+    let mut seconds: Vec<Vec<u64>> = vec![Vec::new(); seconds];
     for (sent_us, latency_us) in samples {
         let second = (sent_us / 1_000_000) as usize;
         if seconds.len() <= second {
@@ -101,8 +105,13 @@ mod tests {
         samples.push((2_500_000, 70_000));
         samples.reverse();
         let ms = |n| Some(Duration::from_millis(n));
-        assert_eq!(p99_by_second(samples), [ms(99), None, ms(70)]);
-        assert_eq!(p99_by_second([]), []);
+        assert_eq!(p99_by_second(samples.clone(), 0), [ms(99), None, ms(70)]);
+        // Posts were sent for five seconds: the last two lost every post.
+        assert_eq!(
+            p99_by_second(samples, 5),
+            [ms(99), None, ms(70), None, None]
+        );
+        assert_eq!(p99_by_second([], 2), [None, None]);
     }
 
     #[test]

@@ -100,6 +100,18 @@ fn check_figures(output: &Output, benchmark: &str, cluster: Option<u64>) -> Valu
         "{report:#}"
     );
     assert_eq!(report["workload"]["posts"], 400, "{report:#}");
+    // 2 s of sending: two whole seconds, and maybe the start of a third; nothing was lost,
+    // so every whole second's posts arrived.
+    let by_second = report["p99_ms_by_second"]
+        .as_array()
+        .expect("p99_ms_by_second is an array");
+    assert!((2..=3).contains(&by_second.len()), "{report:#}");
+    assert!(
+        by_second[..2]
+            .iter()
+            .all(|p99| p99.as_f64().is_some_and(|ms| ms > 0.0)),
+        "{report:#}"
+    );
     assert_eq!(report["ingested"]["accepted"], 400, "{report:#}");
     let delivered = &report["delivered"];
     assert!(

@@ -40,7 +40,7 @@ pub(crate) struct Measured<'a> {
 pub(crate) fn assemble(m: Measured<'_>) -> Report {
     let started = m.ingested.started_us;
     let (timed, last_arrival) = latencies(m.posts, m.ingested, m.readers);
-    let p99_by_second = p99_by_second(timed.iter().copied());
+    let p99_by_second = p99_by_second(timed.iter().copied(), m.ingested.seconds_sending());
     let mut latencies: Vec<u64> = timed.into_iter().map(|(_, latency)| latency).collect();
     let errors: Vec<&str> = m.ingested.errors().collect();
     let span = Duration::from_micros(

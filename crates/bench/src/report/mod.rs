@@ -42,7 +42,8 @@ pub struct Report {
     /// `None` when no post arrived.
     pub latency: Option<Latency>,
     /// The p99 of the posts sent in each second of the run, in order (`None` for a second
-    /// none of whose posts arrived): whether a slow p99 is one stall or the whole run.
+    /// none of whose posts arrived; the last is usually a part of a second): whether a slow
+    /// p99 is one stall or the whole run.
     #[serde(rename = "p99_ms_by_second", serialize_with = "as_ms_each")]
     pub p99_by_second: Vec<Option<Duration>>,
     /// Posts lost, duplicated, unexpected or not ingested.

@@ -107,8 +107,8 @@ pub fn run(args: &MatchArgs) -> ExitCode {
     }
 }
 
-/// The rules, ready to match: the index, keyed by each rule's position in `rules`, and each
-/// rule's id and tag.
+/// The rules, ready to match: the index, keyed by each rule's position, and each rule's
+/// rendered `matching_rules` entry at that position.
 ///
 /// Keyed by position rather than by id so that writing a match is a copy of bytes found by
 /// position: at 250k rules a post matches ~17 of them, and a binary search over the ids per
@@ -132,15 +132,14 @@ struct RuleSet {
 struct RenderedEntries {
     bytes: Vec<u8>,
     /// Where each entry ends in `bytes`; it starts where the one before ends.
-    ends: Vec<u32>,
+    ends: Vec<usize>,
 }
 
 impl RenderedEntries {
     /// Renders the entry of the rule at the next position, as the server writes it.
     fn push(&mut self, rule: MatchedRule<'_>) {
         write_matching_rule(rule, &mut self.bytes);
-        let end = u32::try_from(self.bytes.len()).expect("rendered rules fit in 4 GiB");
-        self.ends.push(end);
+        self.ends.push(self.bytes.len());
     }
 
     /// The rendered entry of the rule at `position`.
@@ -148,9 +147,9 @@ impl RenderedEntries {
         let position = position as usize;
         let start = match position {
             0 => 0,
-            _ => self.ends[position - 1] as usize,
+            _ => self.ends[position - 1],
         };
-        &self.bytes[start..self.ends[position] as usize]
+        &self.bytes[start..self.ends[position]]
     }
 
     /// Number of rules.
