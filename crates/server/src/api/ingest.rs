@@ -283,6 +283,18 @@ mod tests {
         body
     }
 
+    /// `whole` cut at each of `cuts` (ascending), each piece in memory of its own, as
+    /// separate reads would give it.
+    fn pieces(whole: &[u8], cuts: &[usize]) -> Vec<Bytes> {
+        let mut chunks = Vec::new();
+        let mut from = 0;
+        for &at in cuts.iter().chain([&whole.len()]) {
+            chunks.push(Bytes::from(whole[from..at].to_vec()));
+            from = at;
+        }
+        chunks
+    }
+
     #[test]
     fn a_body_in_pieces_gives_the_posts_of_the_whole_without_copying_them() {
         let whole = body_in_pieces_test_body();
@@ -303,22 +315,13 @@ mod tests {
             }
         }
         for cut in cuts {
-            let mut chunks = Vec::new();
-            let mut from = 0;
-            for &at in cut.iter().chain([&whole.len()]) {
-                chunks.push(Bytes::from(whole[from..at].to_vec()));
-                from = at;
-            }
+            let chunks = pieces(&whole, &cut);
             let (posts, rejected) = split_posts(&chunks, &local);
             assert_eq!(bytes(&posts), bytes(&want), "cut at {cut:?}");
             assert_eq!(lines(&rejected), lines(&want_rejected), "cut at {cut:?}");
         }
         // A post inside one piece is that piece's bytes, not a copy.
-        let at = whole.len() / 2;
-        let chunks = [
-            Bytes::from(whole[..at].to_vec()),
-            Bytes::from(whole[at..].to_vec()),
-        ];
+        let chunks = pieces(&whole, &[whole.len() / 2]);
         let (posts, _) = split_posts(&chunks, &local);
         let first = chunks[0].as_ptr_range();
         assert!(first.contains(&posts[0].bytes().as_ptr()));
@@ -329,10 +332,7 @@ mod tests {
         let lf = whole.iter().position(|&b| b == b'\n').unwrap();
         let cr_lf = whole.windows(2).position(|w| w == b"\r\n").unwrap() + 1;
         for (at, post) in [(lf, 0), (cr_lf, 1)] {
-            let chunks = [
-                Bytes::from(whole[..at].to_vec()),
-                Bytes::from(whole[at..].to_vec()),
-            ];
+            let chunks = pieces(&whole, &[at]);
             let (posts, _) = split_posts(&chunks, &local);
             let first = chunks[0].as_ptr_range();
             assert!(first.contains(&posts[post].bytes().as_ptr()), "cut at {at}");
