@@ -57,15 +57,15 @@ pub fn p99_by_second(
     samples: impl IntoIterator<Item = (u64, u64)>,
     seconds: usize,
 ) -> Vec<Option<Duration>> {
-    let mut seconds: Vec<Vec<u64>> = vec![Vec::new(); seconds];
+    let mut by_second: Vec<Vec<u64>> = vec![Vec::new(); seconds];
     for (sent_us, latency_us) in samples {
         let second = (sent_us / 1_000_000) as usize;
-        if seconds.len() <= second {
-            seconds.resize_with(second + 1, Vec::new);
+        if by_second.len() <= second {
+            by_second.resize_with(second + 1, Vec::new);
         }
-        seconds[second].push(latency_us);
+        by_second[second].push(latency_us);
     }
-    seconds
+    by_second
         .into_iter()
         .map(|mut latencies| {
             (!latencies.is_empty()).then(|| {
