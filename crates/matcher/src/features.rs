@@ -15,6 +15,7 @@ use sluice_text::{TokenizedText, fold_into};
 use crate::compile::{
     FieldKind, Flag, NumKind, OFF_GRID, PROFILE_OFF_GRID, StrKind, SubstrSource, has_flag, is_flag,
 };
+use crate::epoch_map::EpochMap;
 use crate::gate::str_bit;
 use crate::geo::point_cell;
 use crate::grams::GramSet;
@@ -37,15 +38,16 @@ pub(crate) struct Field {
 /// The features of one post. Reused across posts; [`Features::load`] resets it.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Features {
-    /// Stamp of the current post, so per-token state from earlier posts reads as absent.
+    /// Stamp of the current post: the per-post maps (the token kinds here, the candidates
+    /// in the matcher's `Scratch`) read entries of other stamps as absent.
     pub(crate) epoch: u32,
     /// Mask of the field kinds to tokenize for the current post.
     wanted: u16,
     /// Field pool; the first `field_count` are the current post's.
     fields: Vec<Field>,
     field_count: usize,
-    /// Per interned token id: (epoch it was last seen, mask of field kinds it occurs in).
-    pub(crate) token_state: Vec<(u32, u16)>,
+    /// Per interned token id of the post: the mask of the field kinds it occurs in.
+    token_kinds: EpochMap<u16>,
     /// The lookups of a field's tokens, started together.
     lookups: Vec<Lookup>,
     /// Each (field kind, token id) of the post, once.
@@ -122,9 +124,9 @@ impl Features {
     /// Whether `id` occurs in a field whose kind is in `mask`.
     #[inline]
     pub(crate) fn token_in(&self, id: u32, mask: u16) -> bool {
-        self.token_state
-            .get(id as usize)
-            .is_some_and(|&(epoch, kinds)| epoch == self.epoch && kinds & mask != 0)
+        self.token_kinds
+            .get(id)
+            .is_some_and(|&kinds| kinds & mask != 0)
     }
 
     /// Whether the flag is set.
@@ -145,13 +147,10 @@ impl Features {
         self.wanted = wanted;
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
-            // Stamps wrapped: forget every old stamp so none can collide with a new one.
-            self.token_state.iter_mut().for_each(|s| *s = (0, 0));
+            // Stamps wrapped; 1 tells the per-post maps to forget the last lap.
             self.epoch = 1;
         }
-        if self.token_state.len() < interner.capacity() {
-            self.token_state.resize(interner.capacity(), (0, 0));
-        }
+        self.token_kinds.start(self.epoch);
         self.field_count = 0;
         self.token_keys.clear();
         self.str_buf.clear();
@@ -440,12 +439,9 @@ impl Features {
             if id == UNKNOWN {
                 continue;
             }
-            let state = &mut self.token_state[id as usize];
-            if state.0 != self.epoch {
-                *state = (self.epoch, 0);
-            }
-            if state.1 & kind.bit() == 0 {
-                state.1 |= kind.bit();
+            let kinds = self.token_kinds.entry(id).0;
+            if *kinds & kind.bit() == 0 {
+                *kinds |= kind.bit();
                 self.token_keys.push((kind, id));
             }
         }

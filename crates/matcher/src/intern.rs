@@ -116,7 +116,8 @@ impl Interner {
         self.entries[id as usize].1
     }
 
-    /// One past the largest id ever handed out: the size of per-id tables.
+    /// One past the largest id ever handed out.
+    #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.entries.len()
     }

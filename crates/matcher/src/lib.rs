@@ -72,6 +72,7 @@
 #![deny(missing_docs)]
 
 mod compile;
+mod epoch_map;
 mod eval;
 mod features;
 mod gate;

@@ -5,6 +5,7 @@ use sluice_model::PostView;
 use sluice_rules::Rule;
 
 use crate::compile::{FIELD_KINDS, FieldKind, Node, SubstrSource, compile, fields_read, release};
+use crate::epoch_map::EpochMap;
 use crate::eval::eval;
 use crate::features::Features;
 use crate::gate::Gate;
@@ -79,8 +80,8 @@ impl<K> Default for Matcher<K> {
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
     features: Features,
-    /// Per slot: the epoch of the post it was last made a candidate for.
-    marks: Vec<u32>,
+    /// The post's distinct candidates so far.
+    marks: EpochMap<()>,
     candidates: Vec<Slot>,
     /// Per [`SubstrSource`]: the post's quadgrams that may have postings, hashed for that
     /// source's posting table, their lookups started in the window pass.
@@ -269,14 +270,7 @@ impl<K: RuleKey> Matcher<K> {
             token_lookups,
         } = scratch;
         features.load(post, &self.interner, self.wanted_fields());
-        let epoch = features.epoch;
-        if epoch == 1 {
-            // First post, or the stamps wrapped: old marks could collide with new ones.
-            marks.iter_mut().for_each(|m| *m = 0);
-        }
-        if marks.len() < self.entries.len() {
-            marks.resize(self.entries.len(), 0);
-        }
+        marks.start(features.epoch);
         candidates.clear();
         // Quadgrams first: they fill the post's gram sets, which evaluation reads.
         for src in [SubstrSource::Text, SubstrSource::Url] {
@@ -309,9 +303,7 @@ impl<K: RuleKey> Matcher<K> {
         let gates = &self.gates[..];
         let mut mark_all = |list: &[Slot]| {
             for &slot in list {
-                let mark = &mut marks[slot as usize];
-                if *mark != epoch {
-                    *mark = epoch;
+                if marks.entry(slot).1 {
                     prefetch(&gates[slot as usize]);
                     candidates.push(slot);
                 }
