@@ -24,7 +24,8 @@ const SHORT: usize = 15;
 /// The bytes are gathered with a few overlapping word loads rather than copied into a
 /// zeroed buffer: the copy was a `memcpy` call per token, and reading the buffer back as
 /// two words right after the copy's narrower stores stalled the load (about a sixth of
-/// the time of loading a post's fields at 100,000 rules, docs/performance.md).
+/// the time of loading a post's fields at 100,000 rules; docs/performance.md, "What a
+/// post has, kept per post").
 #[inline]
 fn short_key(token: &str) -> Option<u128> {
     let b = token.as_bytes();
