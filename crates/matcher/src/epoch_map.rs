@@ -10,6 +10,16 @@
 /// The smallest table; a post with more entries than half of it doubles it.
 const MIN_ENTRIES: usize = 64;
 
+/// A table larger than this, and more than [`SHRINK_BELOW`] times larger than its last
+/// post needed, is made this size again, so that one unusual post does not spread every
+/// later post's few entries over a table that no longer stays cached. Below it a table is
+/// kept: shrinking it after every small post and growing it after every large one cost
+/// more than it saved.
+const KEEP_UP_TO: usize = 1024;
+
+/// See [`KEEP_UP_TO`].
+const SHRINK_BELOW: usize = 16;
+
 /// One entry: the post's epoch in the high half of `tag` and the key in the low one.
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry<V> {
@@ -29,14 +39,16 @@ pub(crate) struct EpochMap<V> {
 }
 
 impl<V: Copy + Default> EpochMap<V> {
-    /// Empties the map for the post of `epoch` (not 0). When the epochs wrap around
-    /// (`epoch` is 1 again), entries of the last lap could look live and are cleared.
+    /// Empties the map for the post of `epoch` (not 0). An epoch that does not follow
+    /// the last one (the epochs wrapped around) could find entries of an earlier lap
+    /// that look live, so they are cleared.
     pub(crate) fn start(&mut self, epoch: u32) {
-        debug_assert_ne!(epoch, 0, "epoch 0 marks a never-used entry");
+        assert_ne!(epoch, 0, "epoch 0 marks a never-used entry");
         if self.entries.is_empty() {
             self.entries = vec![Entry::default(); MIN_ENTRIES];
-        }
-        if epoch == 1 {
+        } else if self.entries.len() > KEEP_UP_TO && self.len * SHRINK_BELOW < self.entries.len() {
+            self.entries = vec![Entry::default(); KEEP_UP_TO];
+        } else if epoch <= self.epoch {
             self.entries.fill(Entry::default());
         }
         self.epoch = epoch;
@@ -55,10 +67,10 @@ impl<V: Copy + Default> EpochMap<V> {
         (key.wrapping_mul(0x9E37_79B1) >> (32 - len.trailing_zeros())) as usize
     }
 
-    /// Whether an entry's tag is of the current epoch.
+    /// Whether an entry's tag is of `epoch`.
     #[inline]
-    fn is_live(&self, tag: u64) -> bool {
-        tag >> 32 == u64::from(self.epoch)
+    fn is_of(tag: u64, epoch: u32) -> bool {
+        tag >> 32 == u64::from(epoch)
     }
 
     /// The value of `key`, if the post has it.
@@ -74,7 +86,7 @@ impl<V: Copy + Default> EpochMap<V> {
             if entry.tag == want {
                 return Some(&entry.value);
             }
-            if !self.is_live(entry.tag) {
+            if !Self::is_of(entry.tag, self.epoch) {
                 return None;
             }
             at = (at + 1) & mask;
@@ -82,9 +94,10 @@ impl<V: Copy + Default> EpochMap<V> {
     }
 
     /// The value of `key`, added as `V::default()` if the post did not have it, and
-    /// whether it was added.
+    /// whether it was added. Only after [`start`](Self::start).
     #[inline]
     pub(crate) fn entry(&mut self, key: u32) -> (&mut V, bool) {
+        debug_assert!(!self.entries.is_empty(), "entry before start");
         let (want, mask) = (self.live(key), self.entries.len() - 1);
         let mut at = Self::home(key, self.entries.len());
         loop {
@@ -92,7 +105,7 @@ impl<V: Copy + Default> EpochMap<V> {
             if tag == want {
                 return (&mut self.entries[at].value, false);
             }
-            if !self.is_live(tag) {
+            if !Self::is_of(tag, self.epoch) {
                 break;
             }
             at = (at + 1) & mask;
@@ -109,15 +122,21 @@ impl<V: Copy + Default> EpochMap<V> {
         (&mut self.entries[at].value, true)
     }
 
+    /// Adds `key`; true if the post did not have it yet (a set of the post's keys).
+    #[inline]
+    pub(crate) fn insert(&mut self, key: u32) -> bool {
+        self.entry(key).1
+    }
+
     /// Doubles the table, keeping the live entries.
     fn grow(&mut self) {
         let doubled = vec![Entry::default(); self.entries.len() * 2];
         let old = std::mem::replace(&mut self.entries, doubled);
         let mask = self.entries.len() - 1;
-        let epoch = u64::from(self.epoch);
-        for entry in old.into_iter().filter(|e| e.tag >> 32 == epoch) {
+        let epoch = self.epoch;
+        for entry in old.into_iter().filter(|e| Self::is_of(e.tag, epoch)) {
             let mut at = Self::home(entry.tag as u32, self.entries.len());
-            while self.entries[at].tag >> 32 == epoch {
+            while Self::is_of(self.entries[at].tag, epoch) {
                 at = (at + 1) & mask;
             }
             self.entries[at] = entry;
@@ -161,6 +180,39 @@ mod tests {
             }
             state = state.wrapping_add(977);
         }
+    }
+
+    #[test]
+    fn entries_of_an_earlier_lap_are_gone_after_the_epochs_wrap() {
+        let mut map = EpochMap::<()>::default();
+        map.start(1);
+        assert!(map.insert(7));
+        map.start(u32::MAX);
+        map.start(1);
+        assert_eq!(
+            map.get(7),
+            None,
+            "tag 1 is live again, so the entry must be cleared"
+        );
+        assert!(map.insert(7));
+    }
+
+    #[test]
+    fn a_table_grown_by_one_post_shrinks_for_the_next() {
+        let mut map = EpochMap::<()>::default();
+        map.start(1);
+        for key in 0..5000 {
+            map.insert(key);
+        }
+        let grown = map.entries.len();
+        map.start(2);
+        assert_eq!(map.entries.len(), grown, "the last post filled it");
+        assert_eq!(map.get(0), None);
+        map.insert(1);
+        map.start(3);
+        assert_eq!(map.entries.len(), KEEP_UP_TO);
+        assert_eq!(map.get(1), None);
+        assert!(map.insert(1));
     }
 
     #[test]

@@ -40,7 +40,8 @@ fn short_key(token: &str) -> Option<u128> {
         ))
     };
     let (lo, hi) = match n {
-        // Bytes 8.. are the last n - 8 of the last eight, moved down.
+        // Bytes 8.. are the last n - 8 of the last eight, moved down (none when n is 8:
+        // a shift by 64 is `None`).
         8.. => (
             word(0),
             word(n - 8).checked_shr(8 * (16 - n as u32)).unwrap_or(0),
@@ -115,12 +116,6 @@ impl Interner {
     /// How many rule references `id` has (zero for a free id).
     pub(crate) fn refs(&self, id: u32) -> u32 {
         self.entries[id as usize].1
-    }
-
-    /// One past the largest id ever handed out.
-    #[cfg(test)]
-    pub(crate) fn capacity(&self) -> usize {
-        self.entries.len()
     }
 
     /// Takes one reference to `token`, interning it if new.
@@ -233,7 +228,7 @@ mod tests {
         assert_eq!(i.len(), 1);
         let c = i.acquire("plum");
         assert_eq!(c, a, "freed ids are reused");
-        assert_eq!(i.capacity(), 2);
+        assert_eq!(i.entries.len(), 2, "no id beyond the two handed out");
         // Short and long tokens, around the inline limit, with and without padding bytes.
         let words = [
             "",

@@ -303,7 +303,7 @@ impl<K: RuleKey> Matcher<K> {
         let gates = &self.gates[..];
         let mut mark_all = |list: &[Slot]| {
             for &slot in list {
-                if marks.entry(slot).1 {
+                if marks.insert(slot) {
                     prefetch(&gates[slot as usize]);
                     candidates.push(slot);
                 }
@@ -453,6 +453,39 @@ mod tests {
         assert_eq!(matches(&m, post), Vec::<u64>::new());
         m.insert(2, &rule(kw("pie")));
         assert_eq!(matches(&m, post), [2]);
+    }
+
+    #[test]
+    fn a_reused_scratch_matches_as_a_fresh_one_when_the_epochs_wrap() {
+        // 200 rules, so that a post naming every word has more candidates and known
+        // tokens than the per-post tables start with.
+        let mut m = Matcher::new();
+        for i in 0..100u64 {
+            let (w, x) = (kw(&format!("w{i}")), kw(&format!("x{i}")));
+            m.insert(i, &rule(w.clone()));
+            m.insert(1000 + i, &rule(Expr::And(vec![w, Expr::Not(Box::new(x))])));
+        }
+        let all: String = (0..100).map(|i| format!("w{i} ")).collect();
+        let some: String = (0..100).step_by(3).map(|i| format!("w{i} x{i} ")).collect();
+        let mut scratch = Scratch::default();
+        // The first post leaves entries stamped 1; the third is stamped 1 again, after the
+        // wrap, and must not take them for its own. The second is large enough that the
+        // tables are not made smaller (which would clear them anyway).
+        for (n, text) in [&all, &some, &all, &some].into_iter().enumerate() {
+            if n == 1 {
+                scratch.features.epoch = u32::MAX - 1;
+            }
+            let json = format!(r#"{{"id":{n},"text":"{text}"}}"#);
+            let post = parse_post(json.as_bytes()).expect("valid post");
+            let mut out = Vec::new();
+            m.match_post_with(&post, &mut scratch, &mut out);
+            let mut fresh = Vec::new();
+            m.match_post(&post, &mut fresh);
+            assert_eq!(out, fresh, "post {n}");
+            let want = if text == &all { 200 } else { 34 };
+            assert_eq!(out.len(), want, "post {n}");
+        }
+        assert_eq!(scratch.features.epoch, 2, "the stamps wrapped");
     }
 
     #[test]
