@@ -39,8 +39,9 @@
 //! byte of the folded text and URL fields; 4-grams go through a counting filter first and
 //! fill a per-post gram set, and a 4-gram's posting keeps beside each rule two more grams of
 //! its pattern, checked against that set) collects candidate rules, deduplicated in a small
-//! per-post table tagged with the post's epoch (`epoch_map`). Each new candidate first meets its *gate* (`gate`): a fixed-size summary in a
-//! dense array of conditions every match needs (flags, tokens, string attributes, substring
+//! per-post table tagged with the post's epoch (`epoch_map`). Each new candidate first
+//! meets its *gate* (`gate`): a fixed-size summary in a dense array of conditions every
+//! match needs (flags, tokens, string attributes, substring
 //! grams required or forbidden, one of the words or hashtags of an `OR`), a cache line per
 //! rule, so most non-matching candidates are dropped without touching their plans; rules
 //! that every post with one of their anchors satisfies (a keyword, an `OR` of keywords, a

@@ -469,8 +469,9 @@ mod tests {
         let some: String = (0..100).step_by(3).map(|i| format!("w{i} x{i} ")).collect();
         let mut scratch = Scratch::default();
         // The first post leaves entries stamped 1; the third is stamped 1 again, after the
-        // wrap, and must not take them for its own. The second is large enough that the
-        // tables are not made smaller (which would clear them anyway).
+        // wrap, and must not take them for its own. The tables stay under the size above
+        // which a small post makes them smaller (which would clear them anyway), and the
+        // second post, stamped in between, overwrites only some of the first's entries.
         for (n, text) in [&all, &some, &all, &some].into_iter().enumerate() {
             if n == 1 {
                 scratch.features.epoch = u32::MAX - 1;
