@@ -13,22 +13,28 @@
 //!   a Replay job sends the final version only, as X's Replay does; a delete of any
 //!   version takes away every version of the post.
 //!
-//! Live delivery is not concerned: a post is delivered live before any event about it can
-//! arrive. The compliance firehose itself carries the events (see [`crate::delivery::select`]).
+//! Live delivery is concerned only when it lags: a post is normally delivered live before
+//! any event about it can arrive, but a post that delivery reaches after a later event
+//! is in force is sent as a replay would send it ([`Compliance::events_logged_after`]).
+//! The compliance firehose itself carries the events (see [`crate::delivery::select`]).
 //!
-//! The pipeline hands every event it delivers to [`Compliance::receive`] before it delivers
-//! the batch, on one node or in cluster mode alike, so the state is the same on every
-//! node. On a single node the events are also kept in the store, by a writer thread of
-//! their own so the pipeline never waits on the disk, and read back at start.
+//! Every event is handed to [`Compliance::receive`] before delivery sees its batch: on a
+//! single node by the thread that appends it to the post log, before ingest answers
+//! ([`Compliance::receive_logged`]); in cluster mode by the pipeline. So the state is the
+//! same on every node. On a single node the events are also kept in the store, by a
+//! writer thread of their own so the pipeline never waits on the disk, and read back at
+//! start.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use sluice_model::compliance::{self, ComplianceEvent, EventKind};
 use sluice_model::edit;
-use sluice_model::enrich::ComplianceRewrite;
+use sluice_model::enrich::{ComplianceRewrite, compliance_rewrite};
+use sluice_model::parse_post;
 use sluice_store::Store;
 use tokio::sync::mpsc;
 
@@ -179,6 +185,9 @@ pub struct Compliance {
     effects: RwLock<Effects>,
     /// Whether any effect is in force: replays skip every check while none is.
     active: AtomicBool,
+    /// Where the post log ends after the last batch with events that were taken in by
+    /// [`Compliance::receive_logged`] (0: none).
+    events_logged_to: AtomicU64,
     writer: Mutex<Option<Writer>>,
 }
 
@@ -195,6 +204,7 @@ impl Compliance {
         Arc::new(Self {
             effects: RwLock::default(),
             active: AtomicBool::new(false),
+            events_logged_to: AtomicU64::new(0),
             writer: Mutex::new(None),
         })
     }
@@ -234,8 +244,9 @@ impl Compliance {
 
     /// Takes in the events among `lines`, in order, and the versions an edited post's
     /// own `edit_history` names (as the `tweet_edit` event X would send for it, which is
-    /// what is kept in the store for it); other posts are passed over.
-    pub fn receive<'a>(&self, lines: impl IntoIterator<Item = &'a [u8]>) {
+    /// what is kept in the store for it); other posts are passed over. Returns whether
+    /// any event was taken in.
+    pub fn receive<'a>(&self, lines: impl IntoIterator<Item = &'a [u8]>) -> bool {
         let mut events = Vec::new();
         let mut kept = Vec::new();
         for line in lines {
@@ -253,7 +264,7 @@ impl Compliance {
             }
         }
         if events.is_empty() {
-            return;
+            return false;
         }
         if let Some(writer) = &*self.writer.lock().expect("compliance writer lock") {
             let _ = writer.tx.send(kept);
@@ -263,6 +274,52 @@ impl Compliance {
             effects.apply(event);
         }
         self.active.store(!effects.is_empty(), Ordering::Release);
+        true
+    }
+
+    /// [`Compliance::receive`] for a batch the post log holds up to `next_seq` (the
+    /// sequence number after its last line): remembered, so that delivery can tell a
+    /// post logged before an event in force ([`Compliance::events_logged_after`]).
+    pub fn receive_logged<'a>(&self, lines: impl IntoIterator<Item = &'a [u8]>, next_seq: u64) {
+        if self.receive(lines) {
+            self.events_logged_to.fetch_max(next_seq, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether events logged after the batch that ends at `next_seq` are in force: live
+    /// delivery of that batch lags behind them and must send its posts as a replay
+    /// would. False in the usual case, where delivery keeps up with the log.
+    pub fn events_logged_after(&self, next_seq: u64) -> bool {
+        self.events_logged_to.load(Ordering::Acquire) > next_seq
+    }
+
+    /// A logged line as compliance lets it be sent now: as it is, rewritten (scrubbed of
+    /// location by `scrub_geo`, marked with the countries it is withheld in), or not at
+    /// all (deleted, or its author deleted, suspended or protected; with `final_edits`, a
+    /// Replay job's, also a version of an edited post that a later one replaced). Events
+    /// and posts while no event is in force pass as they are, unparsed.
+    pub fn sendable<'a>(&self, raw: &'a [u8], final_edits: bool) -> Option<Cow<'a, [u8]>> {
+        if !self.is_active() || compliance::is_event(raw) {
+            return Some(Cow::Borrowed(raw));
+        }
+        // Posts were checked at ingest; one that does not parse is for the router to
+        // refuse.
+        let Ok(view) = parse_post(raw) else {
+            return Some(Cow::Borrowed(raw));
+        };
+        let Some(id) = view.id() else {
+            return Some(Cow::Borrowed(raw));
+        };
+        let author = view.user.as_ref().and_then(|u| u.id_str.or(u.id));
+        match self.verdict(id, author, final_edits) {
+            Verdict::Send => Some(Cow::Borrowed(raw)),
+            Verdict::Withhold => None,
+            Verdict::SendRewritten(rewrite) => Some(
+                compliance_rewrite(raw, &rewrite)
+                    .map(Cow::Owned)
+                    .unwrap_or(Cow::Borrowed(raw)),
+            ),
+        }
     }
 
     /// Whether any event takes anything away from replays now.

@@ -35,9 +35,11 @@
 //! Pushing never blocks (see [`crate::delivery::Outbox`]), so one stalled client cannot
 //! delay the pipeline or anyone else.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use bytes::Bytes;
 use sluice_postlog::{LogError, NewPost, PostLog};
 use tokio::sync::{mpsc, oneshot};
 
@@ -194,9 +196,10 @@ pub fn start(
     let (input, appender) = match log {
         Some(log) => {
             let (logged_tx, logged) = mpsc::channel(LOGGED_BATCHES);
+            let compliance = compliance.clone();
             let appender = std::thread::Builder::new()
                 .name("sluice-append".into())
-                .spawn(move || append_all(&*log, rx, logged_tx))
+                .spawn(move || append_all(&*log, &compliance, rx, logged_tx))
                 .expect("spawning the post log thread");
             (Input::Logged(logged), Some(appender))
         }
@@ -238,12 +241,20 @@ struct Batch {
 const LOGGED_BATCHES: usize = 64;
 
 /// The post log thread: drops the posts accepted before (by id, within
-/// [`dedup::WINDOW`]), appends the rest of each batch, tells the publisher, then hands the
-/// batch to delivery. A batch whose append failed is answered with the error and neither
-/// delivered nor remembered: the publisher was told it was not accepted, so it may send it
-/// again, and only what the log holds is ever delivered (what a client got live, backfill
-/// and recovery find too).
-fn append_all(log: &dyn PostLog, mut rx: mpsc::Receiver<Feed>, logged: mpsc::Sender<Batch>) {
+/// [`dedup::WINDOW`]), appends the rest of each batch, puts the batch's compliance events
+/// in force, tells the publisher, then hands the batch to delivery. Events are in force
+/// before the publisher is answered, so that a client that sends a delete and then asks
+/// for backfill never gets the deleted post (delivery runs later, on another thread). A
+/// batch whose append failed is answered with the error and neither delivered nor
+/// remembered: the publisher was told it was not accepted, so it may send it again, and
+/// only what the log holds is ever delivered (what a client got live, backfill and
+/// recovery find too).
+fn append_all(
+    log: &dyn PostLog,
+    compliance: &Compliance,
+    mut rx: mpsc::Receiver<Feed>,
+    logged: mpsc::Sender<Batch>,
+) {
     let started = std::time::Instant::now();
     let mut recent =
         RecentIds::rebuild(log, now(), dedup::WINDOW, dedup::MAX_IDS).unwrap_or_else(|e| {
@@ -265,6 +276,14 @@ fn append_all(log: &dyn PostLog, mut rx: mpsc::Receiver<Feed>, logged: mpsc::Sen
             Ok(batch) => (Ok(()), batch),
             Err(e) => (Err(e), None),
         };
+        if let Some(Batch {
+            posts,
+            next_seq: Some(next_seq),
+            ..
+        }) = &batch
+        {
+            compliance.receive_logged(posts.iter().map(|p| p.bytes().as_ref()), *next_seq);
+        }
         if let Some(stored) = stored {
             // The publisher may have given up waiting (its client went away): the batch is
             // stored all the same.
@@ -347,6 +366,11 @@ enum Input {
 }
 
 impl Input {
+    /// Whether batches come straight from the bus: no append thread saw them before.
+    fn is_bus(&self) -> bool {
+        matches!(self, Input::Bus(_))
+    }
+
     /// The next batch to deliver. Straight from the bus (no log to append to), a batch is
     /// stored as far as this node can store it once the pipeline has it.
     fn next(&mut self) -> Option<Batch> {
@@ -410,13 +434,56 @@ impl Pipeline {
                 self.streams = self.registry.all();
                 self.streams_version = version;
             }
-            // Before delivery: a replay that reads past the batch's events finds them in
-            // force.
-            self.compliance
-                .receive(batch.iter().map(|p| p.bytes().as_ref()));
+            let batch = self.compliance_checked(batch, next_seq, input.is_bus());
             let posts = batch_posts(&batch, &self.datacenter);
             self.fanout.fan_out(&self.streams, &posts, next_seq);
         }
+    }
+
+    /// `batch` (ending at `next_seq` in the log) with its events in force before it is
+    /// delivered, so that a replay that reads past them finds them in force: taken in here
+    /// when it comes `from_bus`, by the append thread otherwise. A batch that a later
+    /// event overtook (delivery lags behind the log) is sent as a replay would send it.
+    fn compliance_checked(
+        &self,
+        batch: Vec<IngestedPost>,
+        next_seq: Option<u64>,
+        from_bus: bool,
+    ) -> Vec<IngestedPost> {
+        if from_bus {
+            self.compliance
+                .receive(batch.iter().map(|p| p.bytes().as_ref()));
+            return batch;
+        }
+        match next_seq {
+            Some(next_seq) if self.compliance.events_logged_after(next_seq) => {
+                self.as_compliance_lets(batch)
+            }
+            _ => batch,
+        }
+    }
+
+    /// `batch` as compliance lets it be sent now: for a batch that delivery reaches after
+    /// a later event is in force (it lags), so that a client that connects after a delete
+    /// was accepted does not get the post live. Rewritten posts lose the view they came
+    /// with (matching parses them).
+    fn as_compliance_lets(&self, batch: Vec<IngestedPost>) -> Vec<IngestedPost> {
+        batch
+            .into_iter()
+            .filter_map(|post| {
+                let rewritten = match self.compliance.sendable(post.bytes(), false)? {
+                    Cow::Borrowed(_) => None,
+                    Cow::Owned(bytes) => Some(bytes),
+                };
+                Some(match rewritten {
+                    None => post,
+                    Some(bytes) => IngestedPost {
+                        body: Bytes::from(bytes).into(),
+                        ..post
+                    },
+                })
+            })
+            .collect()
     }
 }
 
@@ -445,7 +512,10 @@ mod tests {
     use futures_util::poll;
     use sluice_postlog::{LoggedPost, MemoryLog};
 
+    use serde_json::Value;
+
     use super::*;
+    use crate::compliance::Verdict;
     use crate::post::{ParsedPost, PostBody};
 
     /// A memory log whose appends wait for a gate and can be made to fail.
@@ -576,6 +646,97 @@ mod tests {
         published.await.unwrap();
         assert_eq!(log.ids(), [1, 2]);
         stop(bus, handle).await;
+    }
+
+    #[test]
+    fn a_batch_delivery_reaches_after_a_later_event_is_sent_as_a_replay_would_send_it() {
+        let compliance = Compliance::in_memory();
+        let pipeline = Pipeline::new(
+            Arc::new(StreamRegistry::default()),
+            compliance.clone(),
+            "local".into(),
+            Arc::new(DeliveryMark::at(0)),
+            1,
+        );
+        let by = |id: u64, user: u64| {
+            IngestedPost {
+            body: Bytes::from(format!(
+                r#"{{"id":{id},"id_str":"{id}","user":{{"id":{user},"id_str":"{user}"}},"place":{{"id":"01"}},"created_at":"x"}}"#
+            ))
+            .into(),
+            id,
+            datacenter: "local".into(),
+        }
+        };
+        // Posts 7, 8 and 9 are logged at 0..3; a delete of 7 and a scrub of user 6's
+        // location at 3..5, and taken in.
+        let events = [
+            br#"{"delete":{"status":{"id":7,"id_str":"7","user_id":5,"user_id_str":"5"},"timestamp_ms":"1"}}"#.as_slice(),
+            br#"{"scrub_geo":{"user_id":6,"user_id_str":"6","up_to_status_id":9,"up_to_status_id_str":"9","timestamp_ms":"1"}}"#,
+        ];
+        compliance.receive_logged(events, 5);
+        assert!(compliance.events_logged_after(3), "the posts' batch lags");
+        assert!(
+            !compliance.events_logged_after(5),
+            "the events' own batch does not"
+        );
+
+        let batch = || vec![by(7, 5), by(8, 6), by(9, 4)];
+        let ids = |sent: &[IngestedPost]| sent.iter().map(|p| p.id).collect::<Vec<u64>>();
+        // Delivered after the events' batch, or as the events' batch: as it was logged.
+        assert_eq!(
+            ids(&pipeline.compliance_checked(batch(), Some(5), false)),
+            [7, 8, 9]
+        );
+        assert_eq!(
+            ids(&pipeline.compliance_checked(batch(), Some(3), true)),
+            [7, 8, 9]
+        );
+
+        let sent = pipeline.compliance_checked(batch(), Some(3), false);
+        assert_eq!(ids(&sent), [8, 9], "the deleted post is left out");
+        let scrubbed: Value = serde_json::from_slice(sent[0].bytes()).unwrap();
+        assert!(scrubbed["place"].is_null(), "{scrubbed}");
+        assert!(sent[0].view().is_none(), "a rewritten post is parsed again");
+        let untouched: Value = serde_json::from_slice(sent[1].bytes()).unwrap();
+        assert_eq!(untouched["place"]["id"], "01");
+    }
+
+    #[test]
+    fn a_batchs_events_are_in_force_once_it_is_stored_before_delivery_takes_it() {
+        let log = TestLog::open();
+        let compliance = Compliance::in_memory();
+        let (tx, rx) = mpsc::channel(4);
+        // Delivery never takes a batch here: what is in force came from the append thread.
+        let (logged_tx, mut logged) = mpsc::channel(4);
+        let appender = {
+            let (log, compliance) = (log.clone(), compliance.clone());
+            std::thread::spawn(move || append_all(&*log, &compliance, rx, logged_tx))
+        };
+        let delete = Bytes::from_static(
+            br#"{"delete":{"status":{"id":7,"id_str":"7","user_id":5,"user_id_str":"5"},"timestamp_ms":"1432228155593"}}"#,
+        );
+        let (stored, outcome) = oneshot::channel();
+        let batch = Batch {
+            posts: vec![IngestedPost {
+                body: delete.into(),
+                id: 0,
+                datacenter: "local".into(),
+            }],
+            next_seq: None,
+            stored: Some(stored),
+        };
+        assert_eq!(compliance.verdict(7, Some(5), false), Verdict::Send);
+        tx.blocking_send(Feed::Batch(batch)).unwrap();
+        outcome.blocking_recv().unwrap().unwrap();
+        assert_eq!(
+            compliance.verdict(7, Some(5), false),
+            Verdict::Withhold,
+            "the delete is in force when the publisher hears the batch is stored"
+        );
+        drop(tx);
+        appender.join().unwrap();
+        assert!(logged.blocking_recv().is_some(), "then handed to delivery");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,15 +38,11 @@
 //! the id from the bytes for sampling and partitions, and a rules stream's takes it from
 //! the matcher's parse, which it needs anyway (see [`Selector::post`]).
 
-use std::borrow::Cow;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_model::compliance::is_event;
-use sluice_model::enrich::compliance_rewrite;
-use sluice_model::parse_post;
 use sluice_postlog::{LogError, PostLog};
 use sluice_wire::{InfoBody, UnprocessedRange};
 use tokio::sync::mpsc;
@@ -59,7 +55,7 @@ use super::outbox::{CloseReason, Outbox};
 use super::segment::{Segment, SegmentBuilder};
 use super::select::Selector;
 use crate::clock::now_ms;
-use crate::compliance::{Compliance, Verdict};
+use crate::compliance::Compliance;
 use crate::delivery_mark::DeliveryMark;
 use crate::registry::LiveStream;
 
@@ -672,7 +668,7 @@ impl Reader {
                 self.last_ms = Some(post.appended_ms);
                 scanned += 1;
                 self.scanned += 1;
-                let Some(bytes) = compliant(&self.target.compliance, &post.bytes, self.job) else {
+                let Some(bytes) = self.target.compliance.sendable(&post.bytes, self.job) else {
                     continue;
                 };
                 let target = &self.target;
@@ -715,38 +711,6 @@ impl Reader {
             Encoding::Identity => framed.take(None),
         };
         taken.map(|(segment, _)| segment)
-    }
-}
-
-/// A logged line as compliance lets a replay send it: as it is, rewritten (scrubbed of
-/// location by `scrub_geo`, marked with the countries it is withheld in), or not at all
-/// (deleted, or its author deleted, suspended or protected; for a Replay job,
-/// `final_edits`, also a version of an edited post that a later one replaced). Events and
-/// posts while no event is in force pass as they are, unparsed.
-fn compliant<'a>(
-    compliance: &Compliance,
-    raw: &'a [u8],
-    final_edits: bool,
-) -> Option<Cow<'a, [u8]>> {
-    if !compliance.is_active() || is_event(raw) {
-        return Some(Cow::Borrowed(raw));
-    }
-    // Posts were checked at ingest; one that does not parse is for the router to refuse.
-    let Ok(view) = parse_post(raw) else {
-        return Some(Cow::Borrowed(raw));
-    };
-    let Some(id) = view.id() else {
-        return Some(Cow::Borrowed(raw));
-    };
-    let author = view.user.as_ref().and_then(|u| u.id_str.or(u.id));
-    match compliance.verdict(id, author, final_edits) {
-        Verdict::Send => Some(Cow::Borrowed(raw)),
-        Verdict::Withhold => None,
-        Verdict::SendRewritten(rewrite) => Some(
-            compliance_rewrite(raw, &rewrite)
-                .map(Cow::Owned)
-                .unwrap_or(Cow::Borrowed(raw)),
-        ),
     }
 }
 
