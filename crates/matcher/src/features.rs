@@ -35,6 +35,18 @@ pub(crate) struct Field {
     raw: String,
 }
 
+/// 64-bit words of [`Features::token_bloom`]: 1,024 bits, so that the fifteen or so
+/// interned tokens of a realistic post set under 2 % of them (one in fifty hints passes
+/// for a token the post does not have).
+pub(crate) const TOKEN_BLOOM_WORDS: usize = 16;
+
+/// The bit of interned token `id` in [`Features::token_bloom`] (a multiplicative hash:
+/// ids are dense, neighbours must not share words).
+#[inline]
+pub(crate) fn token_bloom_bit(id: u32) -> u32 {
+    id.wrapping_mul(0x9E37_79B9) >> (32 - 10)
+}
+
 /// The features of one post. Reused across posts; [`Features::load`] resets it.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Features {
@@ -62,6 +74,9 @@ pub(crate) struct Features {
     pub(crate) flags: u32,
     /// The union of the [`str_bit`]s of the string attributes.
     pub(crate) str_bits: u64,
+    /// A Bloom filter of the interned tokens of the post, in any field kind, by
+    /// [`token_bloom_bit`]: what a [`Hint`](crate::gate::Hint) checks, without a lookup.
+    pub(crate) token_bloom: [u64; TOKEN_BLOOM_WORDS],
     /// Root author counters, indexed by [`count_index`].
     pub(crate) counts: [Option<u64>; 4],
     /// Root `coordinates` (not on Retweets).
@@ -151,6 +166,7 @@ impl Features {
             self.epoch = 1;
         }
         self.token_kinds.start(self.epoch);
+        self.token_bloom = [0; TOKEN_BLOOM_WORDS];
         self.field_count = 0;
         self.token_keys.clear();
         self.str_buf.clear();
@@ -439,6 +455,8 @@ impl Features {
             if id == UNKNOWN {
                 continue;
             }
+            let bit = token_bloom_bit(id);
+            self.token_bloom[bit as usize / 64] |= 1 << (bit % 64);
             let kinds = self.token_kinds.entry(id).0;
             if *kinds & kind.bit() == 0 {
                 *kinds |= kind.bit();

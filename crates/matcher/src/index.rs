@@ -22,6 +22,7 @@ use crate::compile::{
     FLAGS, FieldKind, Flag, Node, NumKind, OFF_GRID, PROFILE_OFF_GRID, Pred, STR_KINDS, StrKind,
     SubstrSource, has_flag,
 };
+use crate::gate::Hint;
 use crate::geo::{box_cells, circle_cells};
 use crate::grams::{GramCounts, GramPair};
 use crate::intern::Interner;
@@ -35,6 +36,10 @@ pub(crate) type Slot = u32;
 /// in the hash table's entry (same 24 bytes as a `Vec`), so probing a key costs one cache
 /// miss instead of two.
 pub(crate) type Postings = SmallVec<[Slot; 4]>;
+
+/// The rules under one token, each with the [`Hint`] of its gate, checked before the rule
+/// is made a candidate. Two inline entries take the same 24 bytes as [`Postings`].
+pub(crate) type TokenPostings = SmallVec<[(Slot, Hint); 2]>;
 
 /// The rules under one quadgram, each with the [`GramPair`] of its pattern, checked
 /// against the post's gram set before the rule is made a candidate. Two inline entries
@@ -119,7 +124,7 @@ impl Default for SubstringIndex {
 pub(crate) struct Index {
     /// (field kind, token id) → rules; key [`token_key`], whose lookups a post starts
     /// ahead (see `table`).
-    pub(crate) tokens: PrefetchMap<u64, Postings>,
+    pub(crate) tokens: PrefetchMap<u64, TokenPostings>,
     /// Per [`StrKind`]: value → rules.
     pub(crate) strs: Vec<HashMap<Box<str>, Postings>>,
     /// (kind, value) → rules.
@@ -217,8 +222,9 @@ impl Index {
         self.len(key) + prior
     }
 
-    /// Adds `slot` under each key, or to the always-candidate list for `None`.
-    pub(crate) fn add(&mut self, anchors: Option<&[Key]>, slot: Slot) {
+    /// Indexes the rule in `slot` under each of its `anchors` (none: under every post),
+    /// with `hint` beside it under tokens.
+    pub(crate) fn add(&mut self, anchors: Option<&[Key]>, slot: Slot, hint: Hint) {
         let Some(keys) = anchors else {
             self.always.push(slot);
             return;
@@ -226,7 +232,9 @@ impl Index {
         for key in keys {
             match key {
                 Key::Token(kind, id) => {
-                    self.tokens.get_or_default(token_key(*kind, *id)).push(slot);
+                    self.tokens
+                        .get_or_default(token_key(*kind, *id))
+                        .push((slot, hint));
                 }
                 Key::Str(kind, v) => {
                     self.strs[*kind as usize]
@@ -266,8 +274,8 @@ impl Index {
         }
     }
 
-    /// Undoes [`Index::add`] with the same anchors and slot.
-    pub(crate) fn remove(&mut self, anchors: Option<&[Key]>, slot: Slot) {
+    /// Undoes [`Index::add`] with the same anchors, slot and hint.
+    pub(crate) fn remove(&mut self, anchors: Option<&[Key]>, slot: Slot, hint: Hint) {
         let Some(keys) = anchors else {
             remove_slot(&mut self.always, slot);
             return;
@@ -275,7 +283,7 @@ impl Index {
         for key in keys {
             match key {
                 Key::Token(kind, id) => {
-                    remove_from_table(&mut self.tokens, token_key(*kind, *id), slot);
+                    remove_from_table(&mut self.tokens, token_key(*kind, *id), (slot, hint));
                 }
                 Key::Str(kind, v) => remove_from_map(&mut self.strs[*kind as usize], &**v, slot),
                 Key::Num(kind, v) => remove_from_map(&mut self.nums, &(*kind, *v), slot),
@@ -501,7 +509,7 @@ mod tests {
         for slot in 0..10 {
             let node = compile(&kw("common"), &mut interner);
             let keys = anchors(&node, &index, &interner);
-            index.add(keys.as_deref(), slot);
+            index.add(keys.as_deref(), slot, Hint::default());
         }
         let node = compile(&Expr::And(vec![kw("common"), kw("rare")]), &mut interner);
         let rare = interner.get("rare").expect("interned");
@@ -587,9 +595,9 @@ mod tests {
             &mut interner,
         );
         let keys = anchors(&node, &index, &interner);
-        index.add(keys.as_deref(), 7);
+        index.add(keys.as_deref(), 7, Hint::default());
         assert_eq!(index.substrings[0].byte_lists, 1);
-        index.remove(keys.as_deref(), 7);
+        index.remove(keys.as_deref(), 7, Hint::default());
         assert!(index.tokens.is_empty());
         assert!(index.substrings[0].quadgrams.is_empty());
         assert_eq!(index.substrings[0].byte_lists, 0);

@@ -8,7 +8,7 @@ use crate::compile::{FIELD_KINDS, FieldKind, Node, SubstrSource, compile, fields
 use crate::epoch_map::EpochMap;
 use crate::eval::eval;
 use crate::features::Features;
-use crate::gate::Gate;
+use crate::gate::{Gate, Hint};
 use crate::index::{Index, Key, Slot, anchors, quadgram, token_key, trigram};
 use crate::intern::Interner;
 use crate::prefetch;
@@ -86,8 +86,10 @@ pub struct Scratch {
     /// Per [`SubstrSource`]: the post's quadgrams that may have postings, hashed for that
     /// source's posting table, their lookups started in the window pass.
     gram_hits: [Vec<Hashed<u32>>; 2],
-    /// The rules under one source's quadgram hits whose gram pairs the post may have.
-    gram_slots: Vec<Slot>,
+    /// The rules found under the post's tokens whose hints pass, then those under one
+    /// source's quadgram hits whose gram pairs the post may have: what a probe lets
+    /// through, before marking.
+    let_through: Vec<Slot>,
     /// The post's token keys, hashed, their lookups started together.
     token_lookups: Vec<Hashed<u64>>,
 }
@@ -119,7 +121,6 @@ impl<K: RuleKey> Matcher<K> {
                 slot
             }
         };
-        self.index.add(anchors.as_deref(), slot);
         let anchored: Vec<u32> = anchors
             .iter()
             .flat_map(|keys| keys.iter())
@@ -129,6 +130,7 @@ impl<K: RuleKey> Matcher<K> {
             })
             .collect();
         let gate = Gate::of(&plan, &anchored);
+        self.index.add(anchors.as_deref(), slot, Hint::of(&gate));
         match self.gates.get_mut(slot as usize) {
             Some(g) => {
                 *g = gate;
@@ -151,7 +153,8 @@ impl<K: RuleKey> Matcher<K> {
         let entry = self.entries[slot as usize]
             .take()
             .expect("a mapped slot holds its rule");
-        self.index.remove(entry.anchors.as_deref(), slot);
+        let hint = Hint::of(&self.gates[slot as usize]);
+        self.index.remove(entry.anchors.as_deref(), slot, hint);
         release(&entry.plan, &mut self.interner);
         self.count_fields(&entry.plan, false);
         self.free.push(slot);
@@ -266,7 +269,7 @@ impl<K: RuleKey> Matcher<K> {
             marks,
             candidates,
             gram_hits,
-            gram_slots,
+            let_through,
             token_lookups,
         } = scratch;
         features.load(post, &self.interner, self.wanted_fields());
@@ -319,11 +322,19 @@ impl<K: RuleKey> Matcher<K> {
             self.index.tokens.prefetch(&key);
             key
         }));
+        // A rule whose hint fails cannot match: it is dropped before its mark and gate
+        // are touched (and marked if another of its anchors brings it).
+        let_through.clear();
         for key in token_lookups.iter() {
             if let Some(list) = self.index.tokens.get_hashed(key) {
-                mark_all(list);
+                let_through.extend(
+                    list.iter()
+                        .filter(|&&(_, hint)| hint.passes(feats))
+                        .map(|&(slot, _)| slot),
+                );
             }
         }
+        mark_all(let_through);
         for (kind, value) in features.strs() {
             if let Some(list) = self.index.strs[kind as usize].get(value) {
                 mark_all(list);
@@ -355,17 +366,17 @@ impl<K: RuleKey> Matcher<K> {
             // have two more grams of its pattern; for real text most are dropped here,
             // before their marks and gates are touched.
             let set = &feats.grams[src as usize];
-            gram_slots.clear();
+            let_through.clear();
             for key in &gram_hits[src as usize] {
                 if let Some(list) = sub.quadgrams.get_hashed(key) {
-                    gram_slots.extend(
+                    let_through.extend(
                         list.iter()
                             .filter(|&&(_, pair)| set.may_have_pair(pair))
                             .map(|&(slot, _)| slot),
                     );
                 }
             }
-            mark_all(gram_slots);
+            mark_all(let_through);
             for field in feats.fields().iter().filter(|f| f.kind == kind) {
                 let bytes = field.text.folded().as_bytes();
                 if !sub.trigrams.is_empty() {
@@ -453,6 +464,24 @@ mod tests {
         assert_eq!(matches(&m, post), Vec::<u64>::new());
         m.insert(2, &rule(kw("pie")));
         assert_eq!(matches(&m, post), [2]);
+    }
+
+    #[test]
+    fn rules_under_one_token_with_different_hints_match_and_leave_as_they_came() {
+        let lang = |l: &str| Expr::Clause(Clause::Lang(l.into()));
+        let mut m = Matcher::new();
+        m.insert(1, &rule(Expr::And(vec![kw("apple"), lang("en")])));
+        m.insert(2, &rule(Expr::And(vec![kw("apple"), lang("fr")])));
+        m.insert(3, &rule(Expr::And(vec![kw("apple"), kw("pie")])));
+        m.insert(4, &rule(kw("apple")));
+        let post = r#"{"id":1,"text":"apple pie","lang":"en"}"#;
+        assert_eq!(matches(&m, post), [1, 3, 4]);
+        let post = r#"{"id":2,"text":"apple tart","lang":"fr"}"#;
+        assert_eq!(matches(&m, post), [2, 4]);
+        assert!(m.remove(3) && m.remove(1));
+        assert_eq!(matches(&m, post), [2, 4]);
+        assert!(m.remove(2) && m.remove(4));
+        assert!(m.index.tokens.is_empty(), "each entry left with its hint");
     }
 
     #[test]
