@@ -39,7 +39,7 @@
 //! byte of the folded text and URL fields; 4-grams go through a counting filter first and
 //! fill a per-post gram set, and a 4-gram's posting keeps beside each rule two more grams of
 //! its pattern, checked against that set; a token's posting keeps beside each rule a
-//! 32-bit *hint* of its gate, two of the string attributes and one of the words it
+//! 32-bit *hint* of its gate, up to two of the string attributes and one of the words it
 //! requires, checked against the post's attribute bits and a Bloom filter of its tokens)
 //! collects candidate rules, deduplicated in a small
 //! per-post table tagged with the post's epoch (`epoch_map`). Each new candidate first

@@ -324,17 +324,18 @@ impl<K: RuleKey> Matcher<K> {
         }));
         // A rule whose hint fails cannot match: it is dropped before its mark and gate
         // are touched (and marked if another of its anchors brings it).
-        let_through.clear();
+        // Marked list by list, so that the gates are requested as early as before.
         for key in token_lookups.iter() {
             if let Some(list) = self.index.tokens.get_hashed(key) {
+                let_through.clear();
                 let_through.extend(
                     list.iter()
                         .filter(|&&(_, hint)| hint.passes(feats))
                         .map(|&(slot, _)| slot),
                 );
+                mark_all(let_through);
             }
         }
-        mark_all(let_through);
         for (kind, value) in features.strs() {
             if let Some(list) = self.index.strs[kind as usize].get(value) {
                 mark_all(list);

@@ -13,9 +13,11 @@
 //!   a Replay job sends the final version only, as X's Replay does; a delete of any
 //!   version takes away every version of the post.
 //!
-//! Live delivery is concerned only when it lags: a post is normally delivered live before
-//! any event about it can arrive, but a post that delivery reaches after a later event
-//! is in force is sent as a replay would send it ([`Compliance::events_logged_after`]).
+//! Live delivery is concerned only where it lags: a post is normally delivered live
+//! before any event about it can arrive (a post and its delete in one batch go out in
+//! that order, as on X), but on a single node a batch that delivery reaches after a
+//! later batch's events were taken in is sent as a replay would send it
+//! ([`Compliance::events_logged_after`]).
 //! The compliance firehose itself carries the events (see [`crate::delivery::select`]).
 //!
 //! Every event is handed to [`Compliance::receive`] before delivery sees its batch: on a
@@ -34,7 +36,7 @@ use std::thread::JoinHandle;
 use sluice_model::compliance::{self, ComplianceEvent, EventKind};
 use sluice_model::edit;
 use sluice_model::enrich::{ComplianceRewrite, compliance_rewrite};
-use sluice_model::parse_post;
+use sluice_model::{PostView, parse_post};
 use sluice_store::Store;
 use tokio::sync::mpsc;
 
@@ -288,7 +290,8 @@ impl Compliance {
 
     /// Whether events logged after the batch that ends at `next_seq` are in force: live
     /// delivery of that batch lags behind them and must send its posts as a replay
-    /// would. False in the usual case, where delivery keeps up with the log.
+    /// would. False in the usual case, where delivery keeps up with the log. (A batch's
+    /// own events follow its posts: they do not hold the posts back.)
     pub fn events_logged_after(&self, next_seq: u64) -> bool {
         self.events_logged_to.load(Ordering::Acquire) > next_seq
     }
@@ -297,15 +300,29 @@ impl Compliance {
     /// location by `scrub_geo`, marked with the countries it is withheld in), or not at
     /// all (deleted, or its author deleted, suspended or protected; with `final_edits`, a
     /// Replay job's, also a version of an edited post that a later one replaced). Events
-    /// and posts while no event is in force pass as they are, unparsed.
-    pub fn sendable<'a>(&self, raw: &'a [u8], final_edits: bool) -> Option<Cow<'a, [u8]>> {
+    /// and posts while no event is in force pass as they are, unparsed. `view`, the view
+    /// ingest parsed of `raw` if there is one, spares parsing it again.
+    pub fn sendable<'a>(
+        &self,
+        raw: &'a [u8],
+        view: Option<&PostView<'_>>,
+        final_edits: bool,
+    ) -> Option<Cow<'a, [u8]>> {
         if !self.is_active() || compliance::is_event(raw) {
             return Some(Cow::Borrowed(raw));
         }
-        // Posts were checked at ingest; one that does not parse is for the router to
-        // refuse.
-        let Ok(view) = parse_post(raw) else {
-            return Some(Cow::Borrowed(raw));
+        let parsed;
+        let view = match view {
+            Some(view) => view,
+            // Posts were checked at ingest; one that does not parse is for the router to
+            // refuse.
+            None => match parse_post(raw) {
+                Ok(post) => {
+                    parsed = post;
+                    &parsed
+                }
+                Err(_) => return Some(Cow::Borrowed(raw)),
+            },
         };
         let Some(id) = view.id() else {
             return Some(Cow::Borrowed(raw));

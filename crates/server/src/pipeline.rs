@@ -271,19 +271,11 @@ fn append_all(
         "de-duplication window loaded from the post log"
     );
     while let Some(Batch { posts, stored, .. }) = next_batch(&mut rx) {
-        let appended = append_new(log, &mut recent, posts, now());
+        let appended = append_new(log, compliance, &mut recent, posts, now());
         let (outcome, batch) = match appended {
             Ok(batch) => (Ok(()), batch),
             Err(e) => (Err(e), None),
         };
-        if let Some(Batch {
-            posts,
-            next_seq: Some(next_seq),
-            ..
-        }) = &batch
-        {
-            compliance.receive_logged(posts.iter().map(|p| p.bytes().as_ref()), *next_seq);
-        }
         if let Some(stored) = stored {
             // The publisher may have given up waiting (its client went away): the batch is
             // stored all the same.
@@ -301,10 +293,12 @@ fn append_all(
 }
 
 /// Appends the posts of `posts` whose id `recent` does not hold (nor an earlier post of the
-/// batch), and records their ids; returns them as a batch for delivery (`None`: all were
-/// duplicates). On failure nothing is appended or recorded.
+/// batch), records their ids and puts the batch's compliance events in force; returns
+/// them as a batch for delivery (`None`: all were duplicates). On failure nothing is
+/// appended, recorded or put in force.
 fn append_new(
     log: &dyn PostLog,
+    compliance: &Compliance,
     recent: &mut RecentIds,
     mut posts: Vec<IngestedPost>,
     now: u64,
@@ -338,6 +332,7 @@ fn append_new(
             telemetry::posts_logged(new.len() as u64);
             telemetry::posts_duplicate((received - new.len()) as u64);
             drop(new);
+            compliance.receive_logged(posts.iter().map(|p| p.bytes().as_ref()), last + 1);
             Ok(Some(Batch {
                 posts,
                 next_seq: Some(last + 1),
@@ -442,8 +437,9 @@ impl Pipeline {
 
     /// `batch` (ending at `next_seq` in the log) with its events in force before it is
     /// delivered, so that a replay that reads past them finds them in force: taken in here
-    /// when it comes `from_bus`, by the append thread otherwise. A batch that a later
-    /// event overtook (delivery lags behind the log) is sent as a replay would send it.
+    /// when it comes `from_bus`, by the append thread otherwise. A batch logged before
+    /// events already in force (delivery lags behind the log) is sent as a replay would
+    /// send it.
     fn compliance_checked(
         &self,
         batch: Vec<IngestedPost>,
@@ -463,15 +459,16 @@ impl Pipeline {
         }
     }
 
-    /// `batch` as compliance lets it be sent now: for a batch that delivery reaches after
-    /// a later event is in force (it lags), so that a client that connects after a delete
-    /// was accepted does not get the post live. Rewritten posts lose the view they came
-    /// with (matching parses them).
+    /// `batch` as compliance lets it be sent now, each post checked by the id and author
+    /// of the view it came with (parsed again only without one): so that a post that
+    /// delivery reaches after its delete was accepted does not go out live. Rewritten posts lose the view they came with
+    /// (matching parses them).
     fn as_compliance_lets(&self, batch: Vec<IngestedPost>) -> Vec<IngestedPost> {
         batch
             .into_iter()
             .filter_map(|post| {
-                let rewritten = match self.compliance.sendable(post.bytes(), false)? {
+                let sendable = self.compliance.sendable(post.bytes(), post.view(), false)?;
+                let rewritten = match sendable {
                     Cow::Borrowed(_) => None,
                     Cow::Owned(bytes) => Some(bytes),
                 };
@@ -658,15 +655,17 @@ mod tests {
             Arc::new(DeliveryMark::at(0)),
             1,
         );
+        // Posts as ingest hands them on, each with the view it parsed.
         let by = |id: u64, user: u64| {
-            IngestedPost {
-            body: Bytes::from(format!(
+            let bytes = Bytes::from(format!(
                 r#"{{"id":{id},"id_str":"{id}","user":{{"id":{user},"id_str":"{user}"}},"place":{{"id":"01"}},"created_at":"x"}}"#
-            ))
-            .into(),
-            id,
-            datacenter: "local".into(),
-        }
+            ));
+            let parsed = ParsedPost::try_new(bytes, |b| sluice_model::parse_post(b)).unwrap();
+            IngestedPost {
+                body: PostBody::Parsed(parsed),
+                id,
+                datacenter: "local".into(),
+            }
         };
         // Posts 7, 8 and 9 are logged at 0..3; a delete of 7 and a scrub of user 6's
         // location at 3..5, and taken in.
@@ -676,14 +675,12 @@ mod tests {
         ];
         compliance.receive_logged(events, 5);
         assert!(compliance.events_logged_after(3), "the posts' batch lags");
-        assert!(
-            !compliance.events_logged_after(5),
-            "the events' own batch does not"
-        );
+        assert!(!compliance.events_logged_after(5), "the events' own batch");
 
         let batch = || vec![by(7, 5), by(8, 6), by(9, 4)];
         let ids = |sent: &[IngestedPost]| sent.iter().map(|p| p.id).collect::<Vec<u64>>();
-        // Delivered after the events' batch, or as the events' batch: as it was logged.
+        // Logged with the events (before them), or from the cluster's bus: as it was
+        // logged.
         assert_eq!(
             ids(&pipeline.compliance_checked(batch(), Some(5), false)),
             [7, 8, 9]
@@ -692,7 +689,6 @@ mod tests {
             ids(&pipeline.compliance_checked(batch(), Some(3), true)),
             [7, 8, 9]
         );
-
         let sent = pipeline.compliance_checked(batch(), Some(3), false);
         assert_eq!(ids(&sent), [8, 9], "the deleted post is left out");
         let scrubbed: Value = serde_json::from_slice(sent[0].bytes()).unwrap();
@@ -700,43 +696,49 @@ mod tests {
         assert!(sent[0].view().is_none(), "a rewritten post is parsed again");
         let untouched: Value = serde_json::from_slice(sent[1].bytes()).unwrap();
         assert_eq!(untouched["place"]["id"], "01");
+        assert!(
+            sent[1].view().is_some(),
+            "a post sent as it is keeps its view"
+        );
     }
 
     #[test]
-    fn a_batchs_events_are_in_force_once_it_is_stored_before_delivery_takes_it() {
+    fn a_batchs_events_are_in_force_once_it_is_appended_and_not_if_the_append_fails() {
+        // `append_all` answers the publisher with what `append_new` returned, so an event
+        // is in force before ingest answers for it.
         let log = TestLog::open();
         let compliance = Compliance::in_memory();
-        let (tx, rx) = mpsc::channel(4);
-        // Delivery never takes a batch here: what is in force came from the append thread.
-        let (logged_tx, mut logged) = mpsc::channel(4);
-        let appender = {
-            let (log, compliance) = (log.clone(), compliance.clone());
-            std::thread::spawn(move || append_all(&*log, &compliance, rx, logged_tx))
+        let mut recent = RecentIds::new(dedup::WINDOW, dedup::MAX_IDS);
+        let delete = |id: u64| {
+            IngestedPost {
+            body: Bytes::from(format!(
+                r#"{{"delete":{{"status":{{"id":{id},"id_str":"{id}","user_id":5,"user_id_str":"5"}},"timestamp_ms":"1"}}}}"#
+            ))
+            .into(),
+            id: 0,
+            datacenter: "local".into(),
+        }
         };
-        let delete = Bytes::from_static(
-            br#"{"delete":{"status":{"id":7,"id_str":"7","user_id":5,"user_id_str":"5"},"timestamp_ms":"1432228155593"}}"#,
+        let mut batch = posts(&[1, 2]);
+        batch.push(delete(7));
+        let appended = append_new(&*log, &compliance, &mut recent, batch, 1).unwrap();
+        let next_seq = appended
+            .and_then(|b| b.next_seq)
+            .expect("a batch to deliver");
+        assert_eq!(compliance.verdict(7, Some(5), false), Verdict::Withhold);
+        assert!(
+            compliance.events_logged_after(next_seq - 1),
+            "delivery checks an earlier batch"
         );
-        let (stored, outcome) = oneshot::channel();
-        let batch = Batch {
-            posts: vec![IngestedPost {
-                body: delete.into(),
-                id: 0,
-                datacenter: "local".into(),
-            }],
-            next_seq: None,
-            stored: Some(stored),
-        };
-        assert_eq!(compliance.verdict(7, Some(5), false), Verdict::Send);
-        tx.blocking_send(Feed::Batch(batch)).unwrap();
-        outcome.blocking_recv().unwrap().unwrap();
-        assert_eq!(
-            compliance.verdict(7, Some(5), false),
-            Verdict::Withhold,
-            "the delete is in force when the publisher hears the batch is stored"
+        assert!(
+            !compliance.events_logged_after(next_seq),
+            "and not this one: its posts come before its events"
         );
-        drop(tx);
-        appender.join().unwrap();
-        assert!(logged.blocking_recv().is_some(), "then handed to delivery");
+
+        log.fail.store(true, Ordering::SeqCst);
+        assert!(append_new(&*log, &compliance, &mut recent, vec![delete(8)], 2).is_err());
+        assert_eq!(compliance.verdict(8, Some(5), false), Verdict::Send);
+        assert!(!compliance.events_logged_after(next_seq));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

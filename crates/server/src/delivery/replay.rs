@@ -668,7 +668,8 @@ impl Reader {
                 self.last_ms = Some(post.appended_ms);
                 scanned += 1;
                 self.scanned += 1;
-                let Some(bytes) = self.target.compliance.sendable(&post.bytes, self.job) else {
+                let Some(bytes) = self.target.compliance.sendable(&post.bytes, None, self.job)
+                else {
                     continue;
                 };
                 let target = &self.target;
