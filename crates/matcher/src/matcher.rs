@@ -323,8 +323,8 @@ impl<K: RuleKey> Matcher<K> {
             key
         }));
         // A rule whose hint fails cannot match: it is dropped before its mark and gate
-        // are touched (and marked if another of its anchors brings it).
-        // Marked list by list, so that the gates are requested as early as before.
+        // are touched (and marked if another of its anchors brings it). Each list's rules
+        // are marked as the list is read, so that their gates are requested early.
         for key in token_lookups.iter() {
             if let Some(list) = self.index.tokens.get_hashed(key) {
                 let_through.clear();

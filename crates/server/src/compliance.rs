@@ -17,8 +17,8 @@
 //! before any event about it can arrive (a post and its delete in one batch go out in
 //! that order, as on X), but on a single node a batch that delivery reaches after a
 //! later batch's events were taken in is sent as a replay would send it
-//! ([`Compliance::events_logged_after`]).
-//! The compliance firehose itself carries the events (see [`crate::delivery::select`]).
+//! ([`Compliance::events_logged_after`]). The compliance firehose itself carries the
+//! events (see [`crate::delivery::select`]).
 //!
 //! Every event is handed to [`Compliance::receive`] before delivery sees its batch: on a
 //! single node by the thread that appends it to the post log, before ingest answers

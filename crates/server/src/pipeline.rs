@@ -461,8 +461,8 @@ impl Pipeline {
 
     /// `batch` as compliance lets it be sent now, each post checked by the id and author
     /// of the view it came with (parsed again only without one): so that a post that
-    /// delivery reaches after its delete was accepted does not go out live. Rewritten posts lose the view they came with
-    /// (matching parses them).
+    /// delivery reaches after its delete was accepted does not go out live. Rewritten
+    /// posts lose the view they came with (matching parses them).
     fn as_compliance_lets(&self, batch: Vec<IngestedPost>) -> Vec<IngestedPost> {
         batch
             .into_iter()
@@ -507,9 +507,8 @@ mod tests {
 
     use bytes::Bytes;
     use futures_util::poll;
-    use sluice_postlog::{LoggedPost, MemoryLog};
-
     use serde_json::Value;
+    use sluice_postlog::{LoggedPost, MemoryLog};
 
     use super::*;
     use crate::compliance::Verdict;
