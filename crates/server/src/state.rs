@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use sluice_model::snowflake::SnowflakeGenerator;
 use sluice_postlog::PostLog;
 use sluice_store::{Product, RateWindow, Store};
+use tokio::sync::Semaphore;
 
 use crate::auth::AdminToken;
 use crate::auth::basic::Passwords;
@@ -27,6 +28,13 @@ use crate::sessions::Sessions;
 use crate::settings::Settings;
 use crate::token_use::TokenUse;
 use crate::usage;
+
+/// Store calls running off the async workers at once ([`AppState::blocking`]). The store is
+/// one SQLite connection behind a mutex, so only one of them is in it at a time; the
+/// second turn lets the next call be handed to its thread meanwhile. With one turn, 10,000
+/// connections took 5 to 9 % longer to open, each call waiting for the hand-over of the
+/// one before (docs/performance.md, "Store calls take turns").
+const STORE_TURNS: usize = 2;
 
 /// Usage API requests allowed per account per [`USAGE_API_WINDOW`] (X's documented limit).
 pub const USAGE_API_LIMIT: u32 = 2;
@@ -92,6 +100,8 @@ pub struct Shared {
     /// (see [`crate::changes`]): a change recorded by this node is applied here before any
     /// later one the backend delivers. Rule changes hold their stream's rules gate instead.
     pub(crate) changes_gate: tokio::sync::Mutex<()>,
+    /// The turns of store calls to run off the async workers ([`STORE_TURNS`]).
+    store_turns: Arc<Semaphore>,
     pipeline: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -305,19 +315,54 @@ impl AppState {
             limits: Limits::default(),
             usage_limit: RateLimiter::new(USAGE_API_LIMIT, USAGE_API_WINDOW),
             changes_gate: tokio::sync::Mutex::new(()),
+            store_turns: Arc::new(Semaphore::new(STORE_TURNS)),
             pipeline: std::sync::Mutex::new(Some(pipeline)),
         })))
     }
 
-    /// Runs a blocking store operation off the async workers.
+    /// Runs a blocking store operation off the async workers, at most `STORE_TURNS` (two) at
+    /// once.
+    ///
+    /// The store is one SQLite connection behind a mutex, so more calls running at once
+    /// would only wait for it. Calls therefore wait for a turn here, without a thread, and
+    /// only then ask tokio for a blocking thread. Without the turns, a burst of calls
+    /// (thousands of stream connections opening at once, each looking up its credential)
+    /// had tokio start a thread for each call waiting on the mutex: 44 to 62 more threads
+    /// in a run of `sluice bench connections`, whose stacks and allocator caches stayed in
+    /// the server's memory after the burst (docs/performance.md, "Store calls take
+    /// turns").
     pub async fn blocking<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> R + Send + 'static,
     ) -> R {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
+        self.blocking_then(f, |done| done).await
+    }
+
+    /// [`AppState::blocking`], then `then` on the same thread after the call's turn is
+    /// given back. For work that must follow a store change even when the caller goes away
+    /// meanwhile, but must not hold up other store calls: publishing rules to the matcher,
+    /// which waits for matching in progress.
+    pub async fn blocking_then<R: Send + 'static, T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> R + Send + 'static,
+        then: impl FnOnce(R) -> T + Send + 'static,
+    ) -> T {
+        // The turn goes with the work: a caller that stops waiting does not end the call,
+        // so the call keeps the turn until it is done.
+        let turn = self
+            .store_turns
+            .clone()
+            .acquire_owned()
             .await
-            .expect("store operations do not panic")
+            .expect("the store's turns are never closed");
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let done = f(&store);
+            drop(turn);
+            then(done)
+        })
+        .await
+        .expect("store operations do not panic")
     }
 
     /// Stops the pipeline at shutdown and waits up to `timeout` for it to log and deliver
@@ -359,5 +404,130 @@ impl AppState {
             .lock()
             .map(|p| p.as_ref().is_some_and(|h| !h.is_finished()))
             .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
+    use super::*;
+
+    fn state() -> AppState {
+        AppState::open(
+            StoreLocation::Memory,
+            Settings::default(),
+            AdminToken::new("test-admin-token"),
+        )
+        .unwrap()
+    }
+
+    /// Counts the calls running at once, and the most there were.
+    #[derive(Default)]
+    struct Overlap {
+        running: AtomicUsize,
+        most: AtomicUsize,
+    }
+
+    impl Overlap {
+        fn during<R>(&self, work: impl FnOnce() -> R) -> R {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            let done = work();
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            done
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_store_calls_runs_no_more_calls_at_once_than_there_are_turns() {
+        let state = state();
+        let overlap = Arc::new(Overlap::default());
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..32 {
+            let (state, overlap) = (state.clone(), overlap.clone());
+            calls.spawn(async move {
+                state
+                    .blocking(move |s| {
+                        overlap.during(|| {
+                            std::thread::sleep(Duration::from_millis(2));
+                            s.account_exists("nobody").unwrap()
+                        })
+                    })
+                    .await
+            });
+        }
+        while let Some(exists) = calls.join_next().await {
+            assert!(!exists.unwrap());
+        }
+        let most = overlap.most.load(Ordering::SeqCst);
+        assert!((1..=STORE_TURNS).contains(&most), "{most} calls at once");
+    }
+
+    /// Starts a call per turn, each held until `finish` is dropped, and waits until all
+    /// run; with `in_then`, each holds in what follows its store call instead.
+    async fn hold_every_turn(
+        state: &AppState,
+        in_then: bool,
+    ) -> (Vec<tokio::task::JoinHandle<()>>, mpsc::Sender<()>) {
+        let (started, has_started) = mpsc::channel();
+        let (finish, may_finish) = mpsc::channel::<()>();
+        let may_finish = Arc::new(std::sync::Mutex::new(may_finish));
+        let mut held = Vec::new();
+        for _ in 0..STORE_TURNS {
+            let (state, started, may_finish) = (state.clone(), started.clone(), may_finish.clone());
+            let hold = move || {
+                started.send(()).unwrap();
+                // Ends when `finish` is dropped.
+                let _ = may_finish.lock().unwrap().recv();
+            };
+            held.push(tokio::spawn(async move {
+                if in_then {
+                    state.blocking_then(|_| (), move |()| hold()).await
+                } else {
+                    state.blocking(move |_| hold()).await
+                }
+            }));
+        }
+        tokio::task::spawn_blocking(move || {
+            for _ in 0..STORE_TURNS {
+                has_started.recv().unwrap();
+            }
+        })
+        .await
+        .unwrap();
+        (held, finish)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_keeps_its_turn_after_its_caller_stops_waiting() {
+        let state = state();
+        let (held, finish) = hold_every_turn(&state, false).await;
+        for caller in &held {
+            caller.abort();
+        }
+        let next = tokio::spawn({
+            let state = state.clone();
+            async move { state.blocking(|_| ()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!next.is_finished(), "a call ran beside every turn's");
+        drop(finish);
+        next.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn what_follows_a_store_call_runs_after_its_turn_is_given_back() {
+        let state = state();
+        let (held, finish) = hold_every_turn(&state, true).await;
+        // Every turn's call is still in what follows it: a store call gets a turn meanwhile.
+        let next = state.blocking(|s| s.account_exists("nobody").unwrap());
+        let next = tokio::time::timeout(Duration::from_secs(10), next).await;
+        assert_eq!(next, Ok(false));
+        drop(finish);
+        for caller in held {
+            caller.await.unwrap();
+        }
     }
 }

@@ -180,17 +180,21 @@ pub(super) async fn apply_rules(
         }
         Change::DeleteRules { rules, .. } => {
             let ids: Vec<u64> = rules.iter().map(|r| r.id).collect();
-            let target = live.clone();
+            let (stream_id, target) = (live.id, live.clone());
             state
-                .blocking(move |s| {
-                    let deleted = s.delete_rules_by_ids(target.id, &ids)?;
-                    let removed: Vec<u64> = deleted.into_iter().flatten().map(|r| r.id).collect();
-                    if !removed.is_empty() {
-                        // Publishing waits for matching in progress: off the async workers.
-                        target.rules.apply(&[], &removed);
-                    }
-                    Ok::<_, StoreError>(())
-                })
+                .blocking_then(
+                    move |s| s.delete_rules_by_ids(stream_id, &ids),
+                    move |deleted| {
+                        let removed: Vec<u64> =
+                            deleted?.into_iter().flatten().map(|r| r.id).collect();
+                        if !removed.is_empty() {
+                            // Publishing waits for matching in progress: off the async
+                            // workers.
+                            target.rules.apply(&[], &removed);
+                        }
+                        Ok::<_, StoreError>(())
+                    },
+                )
                 .await?;
         }
         _ => {}
@@ -235,11 +239,12 @@ async fn add_capped(
         })
         .collect();
     if !added.is_empty() {
-        // Publishing waits for matching in progress: off the async workers.
+        // Publishing waits for matching in progress: off the async workers, and outside
+        // the store's turn (it is no store call).
         let target = live.clone();
-        state
-            .blocking(move |_| target.rules.apply(&added, &[]))
-            .await;
+        tokio::task::spawn_blocking(move || target.rules.apply(&added, &[]))
+            .await
+            .expect("publishing rules does not panic");
     }
     Ok(outcomes)
 }
@@ -268,19 +273,26 @@ async fn adopt_missing(
     }
     let target = live.clone();
     state
-        .blocking(move |s| {
-            let mut removed = Vec::new();
-            let mut added = Vec::new();
-            for (rule, tree) in missing {
-                let lost = s.delete_rules_by_values(stream_id, &[rule.value.as_str()])?;
-                removed.extend(lost.into_iter().flatten().map(|r| r.id));
-                if let Some(tree) = insert_rule(s, stream_id, &rule, tree)? {
-                    added.push((rule.id, tree, rule.tag.clone()));
+        .blocking_then(
+            move |s| {
+                let mut removed = Vec::new();
+                let mut added = Vec::new();
+                for (rule, tree) in missing {
+                    let lost = s.delete_rules_by_values(stream_id, &[rule.value.as_str()])?;
+                    removed.extend(lost.into_iter().flatten().map(|r| r.id));
+                    if let Some(tree) = insert_rule(s, stream_id, &rule, tree)? {
+                        added.push((rule.id, tree, rule.tag.clone()));
+                    }
                 }
-            }
-            target.rules.apply(&added, &removed);
-            Ok(())
-        })
+                Ok((added, removed))
+            },
+            move |changed: Result<_, StoreError>| {
+                let (added, removed) = changed?;
+                // Publishing waits for matching in progress.
+                target.rules.apply(&added, &removed);
+                Ok(())
+            },
+        )
         .await
 }
 
