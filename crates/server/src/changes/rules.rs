@@ -220,12 +220,29 @@ async fn add_capped(
             tag: r.tag,
         })
         .collect();
-    let stream_id = live.id;
-    let outcomes = state
-        .blocking(move |s| s.add_rules(stream_id, &new_rules, max_rules, created_ms))
-        .await?;
+    let (stream_id, target) = (live.id, live.clone());
+    // One call: rules stored are published even if the request goes away meanwhile.
+    state
+        .blocking_then(
+            move |s| s.add_rules(stream_id, &new_rules, max_rules, created_ms),
+            move |outcomes| {
+                let outcomes = outcomes?;
+                let added = created(&outcomes, trees);
+                if !added.is_empty() {
+                    // Publishing waits for matching in progress.
+                    target.rules.apply(&added, &[]);
+                }
+                Ok(outcomes)
+            },
+        )
+        .await
+}
+
+/// The rules an add created, each with its parsed form (`trees`, in the add's order, or
+/// parsed now), to publish to the matcher.
+fn created(outcomes: &[AddOutcome], trees: Vec<Rule>) -> Vec<(u64, Rule, Option<String>)> {
     let mut trees = trees.into_iter().map(Some).collect::<Vec<_>>().into_iter();
-    let added: Vec<_> = outcomes
+    outcomes
         .iter()
         .filter_map(|outcome| {
             let tree = trees.next().flatten();
@@ -237,16 +254,7 @@ async fn add_capped(
                 AddOutcome::Existing(_) => None,
             }
         })
-        .collect();
-    if !added.is_empty() {
-        // Publishing waits for matching in progress: off the async workers, and outside
-        // the store's turn (it is no store call).
-        let target = live.clone();
-        tokio::task::spawn_blocking(move || target.rules.apply(&added, &[]))
-            .await
-            .expect("publishing rules does not panic");
-    }
-    Ok(outcomes)
+        .collect()
 }
 
 /// Applies rules the backend admitted: each this node lacks (by id) replaces the rule
