@@ -492,7 +492,8 @@ mod tests {
         }
         tokio::task::spawn_blocking(move || {
             for _ in 0..STORE_TURNS {
-                has_started.recv().unwrap();
+                let started = has_started.recv_timeout(Duration::from_secs(10));
+                started.expect("a call per turn runs at once");
             }
         })
         .await
@@ -504,8 +505,9 @@ mod tests {
     async fn a_call_keeps_its_turn_after_its_caller_stops_waiting() {
         let state = state();
         let (held, finish) = hold_every_turn(&state, false).await;
-        for caller in &held {
+        for caller in held {
             caller.abort();
+            assert!(caller.await.unwrap_err().is_cancelled());
         }
         let next = tokio::spawn({
             let state = state.clone();

@@ -61,6 +61,7 @@ pub fn resident(pid: u32) -> io::Result<Resident> {
     Ok(Resident {
         rss_kb,
         parts: parts_of(&status),
+        threads: field_count(&status, "Threads:"),
     })
 }
 
@@ -71,6 +72,9 @@ pub struct Resident {
     pub rss_kb: u64,
     /// What it is made of, when the kernel tells.
     pub parts: Option<ResidentParts>,
+    /// Its threads (`Threads`): a burst of connections that makes the server start
+    /// threads shows here, and their stacks in its memory.
+    pub threads: Option<u64>,
 }
 
 /// This process's resident memory in KiB, when the system tells.
@@ -99,6 +103,12 @@ fn parts_of(status: &str) -> Option<ResidentParts> {
 /// The `VmRSS:   1234 kB` figure of a `/proc/<pid>/status` text.
 fn vm_rss_kb(status: &str) -> Option<u64> {
     field_kb(status, "VmRSS:")
+}
+
+/// The number of the line `NAME   14` of a `/proc/<pid>/status` text.
+fn field_count(status: &str, name: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(name))?;
+    line[name.len()..].trim().parse().ok()
 }
 
 /// The figure of the line `NAME   1234 kB` of a `/proc/<pid>/status` text.
@@ -131,9 +141,14 @@ mod tests {
             })
         );
         assert_eq!(parts_of("VmRSS:\t 30 kB\nRssAnon:\t 12 kB\n"), None);
+        let status = "Name:\tsluice\nThreads:\t14\nSigQ:\t0/9\n";
+        assert_eq!(field_count(status, "Threads:"), Some(14));
+        assert_eq!(field_count("Threads:\t\n", "Threads:"), None);
+        assert_eq!(field_count("Name:\tx\n", "Threads:"), None);
         let own = resident(std::process::id()).unwrap();
         let parts = own.parts.expect("this kernel tells");
         assert!(parts.anon_kb > 0 && parts.file_kb > 0 && own.rss_kb > 0);
+        assert!(own.threads.is_some_and(|n| n >= 1));
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
     let connects = Arc::new(Semaphore::new(CONCURRENT_CONNECTS));
     let mut held = JoinSet::new();
     let start = pid.map(memory_of).transpose()?;
-    let mut memory = ServerMemory::new(start.map(|r| r.rss_kb), start.and_then(|r| r.parts));
+    let mut memory = ServerMemory::new(start);
     let opening = Instant::now();
     let mut asked = 0;
     for step in steps(config.connections) {
@@ -154,9 +154,7 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
         }
         tokio::time::sleep(SETTLE).await;
         if let Some(pid) = pid {
-            memory
-                .steps
-                .push(RssStep::new(step, memory_of(pid)?.rss_kb));
+            memory.steps.push(RssStep::new(step, memory_of(pid)?));
         }
     }
     let open_time = opening.elapsed();
@@ -297,6 +295,7 @@ async fn after_close(
             return Ok(report::AfterClose {
                 rss_kb,
                 parts: resident.parts,
+                threads: resident.threads,
                 still_open: open,
                 waited,
             });

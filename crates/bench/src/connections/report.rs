@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::hold::Held;
-use super::limits::{Files, ResidentParts};
+use super::limits::{Files, Resident, ResidentParts};
 use super::{Api, ConnectionsConfig};
 use crate::benchmark::Encoding;
 use crate::report::text::thousands;
@@ -30,6 +30,8 @@ pub struct ServerMemory {
     pub start_kb: Option<u64>,
     /// What the start is made of, when the kernel tells.
     pub start_parts: Option<ResidentParts>,
+    /// The server's threads at the start.
+    pub start_threads: Option<u64>,
     /// After each step of connects.
     pub steps: Vec<RssStep>,
     /// Once every connection closed.
@@ -37,11 +39,12 @@ pub struct ServerMemory {
 }
 
 impl ServerMemory {
-    /// Memory starting at `start_kb`, made of `start_parts`.
-    pub fn new(start_kb: Option<u64>, start_parts: Option<ResidentParts>) -> Self {
+    /// Memory starting at `start`.
+    pub fn new(start: Option<Resident>) -> Self {
         Self {
-            start_kb,
-            start_parts,
+            start_kb: start.map(|r| r.rss_kb),
+            start_parts: start.and_then(|r| r.parts),
+            start_threads: start.and_then(|r| r.threads),
             steps: Vec::new(),
             after_close: None,
         }
@@ -61,14 +64,17 @@ pub struct RssStep {
     pub connections: usize,
     /// The server's resident memory, KiB.
     pub rss_kb: u64,
+    /// The server's threads.
+    pub threads: Option<u64>,
 }
 
 impl RssStep {
-    /// `rss_kb` with `connections` open.
-    pub fn new(connections: usize, rss_kb: u64) -> Self {
+    /// The server's memory and threads (`resident`) with `connections` open.
+    pub fn new(connections: usize, resident: Resident) -> Self {
         Self {
             connections,
-            rss_kb,
+            rss_kb: resident.rss_kb,
+            threads: resident.threads,
         }
     }
 }
@@ -80,6 +86,8 @@ pub struct AfterClose {
     pub rss_kb: u64,
     /// What it is made of, when the kernel tells.
     pub parts: Option<ResidentParts>,
+    /// The server's threads.
+    pub threads: Option<u64>,
     /// Connections the server still counted as open.
     pub still_open: u64,
     /// How long after the close it was read.
@@ -413,6 +421,7 @@ impl ConnectionsReport {
                 );
             }
         }
+        threads_text(memory, t);
     }
 
     /// `cpu while delivering (4.9 s): server 2.22 s, 11.1 µs per post and connection (45 %
@@ -495,6 +504,25 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
+/// `  threads   14 at the start, 22 with 1,000 open, …, 14 after closing`: the threads a
+/// burst of connections made the server start, and whether they went again.
+fn threads_text(memory: &ServerMemory, t: &mut String) {
+    let Some(start) = memory.start_threads else {
+        return;
+    };
+    let mut seen = vec![format!("{start} at the start")];
+    for step in &memory.steps {
+        if let Some(threads) = step.threads {
+            let open = thousands(step.connections as u64);
+            seen.push(format!("{threads} with {open} open"));
+        }
+    }
+    if let Some(threads) = memory.after_close.and_then(|a| a.threads) {
+        seen.push(format!("{threads} after closing"));
+    }
+    let _ = writeln!(t, "  {:<22}{}", "threads", seen.join(", "));
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -530,13 +558,22 @@ mod tests {
                 anon_kb: start_kb / 4,
                 file_kb: start_kb - start_kb / 4,
             }),
-            steps: vec![RssStep::new(connections, at_kb)],
+            start_threads: Some(14),
+            steps: vec![RssStep::new(
+                connections,
+                Resident {
+                    rss_kb: at_kb,
+                    parts: None,
+                    threads: Some(40),
+                },
+            )],
             after_close: Some(AfterClose {
                 rss_kb: after_kb,
                 parts: Some(ResidentParts {
                     anon_kb: after_kb / 2,
                     file_kb: after_kb - after_kb / 2,
                 }),
+                threads: Some(15),
                 still_open: 0,
                 waited: Duration::from_millis(1_500),
             }),
@@ -622,6 +659,21 @@ mod tests {
             (Some(525), Some(525))
         );
         assert_eq!(json["server_memory"]["start_parts"]["file_kb"], 750);
+        assert!(
+            text.contains(
+                "  threads               14 at the start, 40 with 4 open, 15 after closing\n"
+            ),
+            "{text}"
+        );
+        let memory = &json["server_memory"];
+        assert_eq!(
+            (
+                &memory["start_threads"],
+                &memory["steps"][0]["threads"],
+                &memory["after_close"]["threads"]
+            ),
+            (&14.into(), &40.into(), &15.into())
+        );
     }
 
     #[test]
