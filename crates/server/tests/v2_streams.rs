@@ -489,15 +489,17 @@ async fn volume_streams_sample_and_partition_like_decahose_and_firehose() {
     };
     let want_sample = expect(&|id| in_one_percent(id));
     assert!(!want_sample.is_empty() && want_sample.len() < 30);
-    assert_eq!(got(sample.until_heartbeat().await), want_sample);
-    assert_eq!(
-        got(decahose.until_heartbeat().await),
-        expect(&|id| in_decahose(id) && partition(id, 2) == 2)
-    );
-    assert_eq!(
-        got(firehose.until_heartbeat().await),
-        expect(&|id| partition(id, 20) == 7)
-    );
+    let want_decahose = expect(&|id| in_decahose(id) && partition(id, 2) == 2);
+    let want_firehose = expect(&|id| partition(id, 20) == 7);
+    // Until each has what it should: on a loaded machine a heartbeat can come between the
+    // ingest's answer and the delivery.
+    for (stream, want) in [
+        (&mut sample, want_sample),
+        (&mut decahose, want_decahose),
+        (&mut firehose, want_firehose),
+    ] {
+        assert_eq!(got(stream.at_least(want.len()).await), want);
+    }
     server.stop().await;
 }
 
