@@ -550,9 +550,9 @@ fn a_short_v2_run_against_a_two_node_cluster_loses_nothing() {
 
 /// `sluice bench connections`: 120 connections (PowerTrack: three streams of at most 50;
 /// Powerstream: its cap raised) and 3 posts. Every connection gets every post, and the
-/// report has the server's memory at 0 and 120 connections and after closing, and the CPU
-/// the server and the bench used while delivering. The memory verdict is not asserted: a
-/// debug build on a shared machine.
+/// report has the server's memory and threads at 0 and 120 connections and after closing,
+/// and the CPU the server and the bench used while delivering. The memory verdict is not
+/// asserted: a debug build on a shared machine.
 #[test]
 fn a_short_connections_run_reaches_every_connection_and_reads_the_servers_memory() {
     for (product, encoding) in [("powertrack", "gzip"), ("powerstream", "identity")] {
@@ -590,6 +590,14 @@ fn a_short_connections_run_reaches_every_connection_and_reads_the_servers_memory
         );
         assert_eq!(memory["steps"][0]["connections"], 120, "{report:#}");
         assert!(memory["after_close"]["rss_kb"].is_u64(), "{report:#}");
+        // The server's threads, read from its status with the memory.
+        for threads in [
+            &memory["start_threads"],
+            &memory["steps"][0]["threads"],
+            &memory["after_close"]["threads"],
+        ] {
+            assert!(threads.as_u64().is_some_and(|n| n >= 1), "{report:#}");
+        }
         assert!(report["bytes_per_connection"].is_u64(), "{report:#}");
         // The CPU each process used while delivering, read from /proc for both.
         let cpu = &report["delivery_cpu"];

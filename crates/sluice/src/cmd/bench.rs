@@ -178,9 +178,11 @@ API. Each connection is one task of the bench reading and decoding its body.
 It reads the server's resident memory (VmRSS in /proc/PID/status) before the first
 connection, after each step and once every connection has closed (waiting up to 30 s for
 the memory to come back; at the start and at the end also split into anonymous and
-file-backed memory, RssAnon and RssFile), then ingests --posts posts one at a time and
-times the arrival of each on every connection, from the start of its ingest request. With --url the server's
-memory is unknown and only the latency is measured.
+file-backed memory, RssAnon and RssFile), with the server's threads at each reading (a
+burst of connections that makes the server start threads shows there), then ingests
+--posts posts one at a time and times the arrival of each on every connection, from the
+start of its ingest request. With --url the server's memory is unknown and only the
+latency is measured.
 
 The verdict compares the run with the project's targets: at most 64 KiB of server memory
 per idle connection, memory back within 10 % of its start after closing, p99 of a post
