@@ -362,7 +362,7 @@ impl AppState {
             then(done)
         })
         .await
-        .expect("store operations do not panic")
+        .expect("store calls and what follows them do not panic")
     }
 
     /// Stops the pipeline at shutdown and waits up to `timeout` for it to log and deliver

@@ -13,6 +13,8 @@ use serde_json::Value;
 
 /// How long any single expected event may take before a test fails.
 pub const WAIT: Duration = Duration::from_secs(5);
+/// How long [`StreamClient::at_least`] waits for its messages in all.
+pub const AT_LEAST_WAIT: Duration = Duration::from_secs(30);
 
 /// One line of a stream: a heartbeat or a JSON message.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,11 +148,18 @@ impl StreamClient {
     }
 
     /// Messages until `n` arrived, then every message already queued for the connection
-    /// (see [`Self::drain_queued`]).
+    /// (see [`Self::drain_queued`]). Panics when fewer than `n` arrived within
+    /// [`AT_LEAST_WAIT`] (heartbeats keep a stream from going silent, so only this bound
+    /// ends the wait).
     pub async fn at_least(&mut self, n: usize) -> Vec<Value> {
         let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + AT_LEAST_WAIT;
         while got.len() < n {
-            got.extend(self.until_heartbeat().await);
+            let next = tokio::time::timeout_at(deadline, self.until_heartbeat()).await;
+            let Ok(messages) = next else {
+                panic!("{} of {n} messages arrived: {got:?}", got.len());
+            };
+            got.extend(messages);
         }
         got.extend(self.drain_queued().await);
         got
