@@ -107,19 +107,18 @@ fn vm_rss_kb(status: &str) -> Option<u64> {
 
 /// The number of the line `NAME   14` of a `/proc/<pid>/status` text.
 fn field_count(status: &str, name: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with(name))?;
-    line[name.len()..].trim().parse().ok()
+    field(status, name)?.parse().ok()
 }
 
 /// The figure of the line `NAME   1234 kB` of a `/proc/<pid>/status` text.
 fn field_kb(status: &str, name: &str) -> Option<u64> {
+    field(status, name)?.strip_suffix("kB")?.trim().parse().ok()
+}
+
+/// What follows `NAME` on its line of a `/proc/<pid>/status` text, trimmed.
+fn field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
     let line = status.lines().find(|l| l.starts_with(name))?;
-    line[name.len()..]
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse()
-        .ok()
+    Some(line[name.len()..].trim())
 }
 
 #[cfg(test)]
