@@ -12,15 +12,15 @@
 //! may not wake again after the last of a burst of closes), otherwise at most once a
 //! second (`sluice_server::connection_ends`).
 //!
-//! Two size classes hold a connection's largest blocks: 8 KiB (hyper's read and write
-//! buffers, two per connection) and 7 KiB (a TLS connection's handshake and stream, boxed
-//! apart from its task; a plain connection's task is about 2 KiB, docs/performance.md,
-//! "A plain connection's task"). By default jemalloc
-//! gives each 8 KiB block a slab of its own, so 10,000 connections make 20,000 slabs, each
-//! with a descriptor and entries in jemalloc's page map: metadata that jemalloc keeps for
-//! reuse and never returns, about 5 MiB after 10,000 connections closed. [`MALLOC_CONF`]
-//! packs eight blocks per slab for both classes instead (docs/performance.md,
-//! "Connections").
+//! A connection's blocks come in a few size classes, one or two blocks each: 8 KiB (hyper's
+//! read and write buffers), 2.5 KiB, 768, 512 and 256 bytes, and 7 KiB for a TLS
+//! connection's handshake and stream (boxed apart from its task, docs/performance.md, "A
+//! plain connection's task"). In slabs of eight or sixteen blocks (jemalloc's defaults;
+//! eight for 8 KiB), 10,000 connections made about 8,000 slabs, and jemalloc keeps a
+//! descriptor for every slab that existed at the peak, for reuse, and never returns them:
+//! about 1 MB after 10,000 connections closed. [`MALLOC_CONF`] gives those classes slabs
+//! of 16 to 64 blocks instead; larger ones for other classes lost more to partly used
+//! slabs than they saved (docs/performance.md, "Fewer slabs for a connection's blocks").
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -31,11 +31,13 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's compiled-in options, read at its start (the way tikv-jemallocator documents:
 /// a NUL-terminated string under this symbol name); `_RJEM_MALLOC_CONF` in the environment
-/// still adds to them. `slab_sizes` is `first-last:pages` per range of size classes: 8 KiB
-/// blocks in 16-page (64 KiB) slabs, 7 KiB blocks in 14-page (56 KiB) slabs, eight each.
+/// still adds to them. `slab_sizes` is `first-last:pages` per range of size classes (pages of
+/// 4 KiB): 8 KiB blocks sixteen to a slab, 2.5 KiB blocks 32, 768, 512 and 256-byte blocks
+/// 64, and 7 KiB blocks eight.
 #[cfg(not(target_env = "msvc"))]
 #[unsafe(export_name = "_rjem_malloc_conf")]
-pub static MALLOC_CONF: &[u8] = b"slab_sizes:8192-8192:16|7168-7168:14\0";
+pub static MALLOC_CONF: &[u8] =
+    b"slab_sizes:8192-8192:32|2560-2560:20|768-768:12|512-512:8|256-256:4|7168-7168:14\0";
 
 /// How often a thread's cache is returned at most: rare enough that a busy thread, which
 /// parks between bursts of work, does not refill its cache from the arenas noticeably.
@@ -97,6 +99,66 @@ mod tests {
     fn the_options_are_one_nul_terminated_string() {
         assert_eq!(MALLOC_CONF.iter().filter(|&&b| b == 0).count(), 1);
         assert_eq!(MALLOC_CONF.last(), Some(&0));
+    }
+
+    /// The `slab_sizes` ranges of [`MALLOC_CONF`]: (first size, last size, pages).
+    fn slab_ranges() -> Vec<(usize, usize, usize)> {
+        let conf = std::str::from_utf8(&MALLOC_CONF[..MALLOC_CONF.len() - 1]).unwrap();
+        let ranges = conf.strip_prefix("slab_sizes:").expect("only slab sizes");
+        ranges
+            .split('|')
+            .map(|range| {
+                let (sizes, pages) = range.split_once(':').unwrap();
+                let (first, last) = sizes.split_once('-').unwrap();
+                (
+                    first.parse().unwrap(),
+                    last.parse().unwrap(),
+                    pages.parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// jemalloc's statistic or setting `name`, read with `mallctl`.
+    fn read<T: Copy + Default>(name: &str) -> T {
+        let name = std::ffi::CString::new(name).unwrap();
+        let mut value = T::default();
+        let mut len = std::mem::size_of::<T>();
+        // SAFETY: `value` and `len` describe a writable `T`, the type jemalloc documents for
+        // the names read here (`unsigned` for counts, `size_t` for sizes).
+        let failed = unsafe {
+            tikv_jemalloc_sys::mallctl(
+                name.as_ptr(),
+                (&raw mut value).cast(),
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        assert_eq!(failed, 0, "mallctl {name:?}");
+        value
+    }
+
+    #[test]
+    fn jemalloc_gives_each_listed_size_class_the_slabs_the_options_ask_for() {
+        let page: usize = read("arenas.page");
+        let bins: u32 = read("arenas.nbins");
+        let mut checked = 0;
+        for (first, last, pages) in slab_ranges() {
+            for bin in 0..bins {
+                let size: usize = read(&format!("arenas.bin.{bin}.size"));
+                if (first..=last).contains(&size) {
+                    let slab: usize = read(&format!("arenas.bin.{bin}.slab_size"));
+                    assert_eq!(slab, pages * page, "the slabs of {size}-byte blocks");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(
+            checked,
+            slab_ranges().len(),
+            "every range names a size class"
+        );
     }
 
     #[test]
