@@ -15,12 +15,18 @@
 //! A connection's blocks come in a few size classes, one or two blocks each: 8 KiB (hyper's
 //! read and write buffers), 2.5 KiB, 768, 512 and 256 bytes, and 7 KiB for a TLS
 //! connection's handshake and stream (boxed apart from its task, docs/performance.md, "A
-//! plain connection's task"). In slabs of eight or sixteen blocks (jemalloc's defaults;
-//! eight for 8 KiB), 10,000 connections made about 8,000 slabs, and jemalloc keeps a
-//! descriptor for every slab that existed at the peak, for reuse, and never returns them:
-//! about 1 MB after 10,000 connections closed. [`MALLOC_CONF`] gives those classes slabs
-//! of 16 to 64 blocks instead; larger ones for other classes lost more to partly used
-//! slabs than they saved (docs/performance.md, "Fewer slabs for a connection's blocks").
+//! plain connection's task"). jemalloc keeps a descriptor for every slab that existed at
+//! the peak, for reuse, and never returns them. With one 8 KiB block per slab (jemalloc's
+//! default), 10,000 connections left about 5 MiB of such metadata; with eight, and the
+//! other classes at jemalloc's eight or sixteen, they made about 6,300 slabs of these
+//! classes (8,500 in all) and left about 1 MB of descriptors (docs/performance.md,
+//! "Memory given back, second pass"). [`MALLOC_CONF`] now gives the five classes slabs of
+//! 16 to 64 blocks (the 7 KiB class stays at eight): 0.49 MB of descriptors kept. Larger
+//! slabs for other classes, or for every small class, lost more to partly used slabs than
+//! they saved; other block counts for these five were not tried (docs/performance.md,
+//! "Fewer slabs for a connection's blocks"). A side effect: jemalloc sizes a thread's
+//! cache of a class from its blocks per slab (twice as many, within 20 to 200), so a
+//! thread may cache more of these blocks, until its park returns them.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -31,9 +37,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's compiled-in options, read at its start (the way tikv-jemallocator documents:
 /// a NUL-terminated string under this symbol name); `_RJEM_MALLOC_CONF` in the environment
-/// still adds to them. `slab_sizes` is `first-last:pages` per range of size classes (pages of
-/// 4 KiB): 8 KiB blocks sixteen to a slab, 2.5 KiB blocks 32, 768, 512 and 256-byte blocks
-/// 64, and 7 KiB blocks eight.
+/// still adds to them. `slab_sizes` is `first-last:pages` per range of size classes, the
+/// counts written for 4 KiB pages (x86-64's and most arm64 Linux kernels'): 8 KiB blocks
+/// sixteen to a slab, 2.5 KiB blocks 32, 768, 512 and 256-byte blocks 64, and 7 KiB blocks
+/// eight.
 #[cfg(not(target_env = "msvc"))]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static MALLOC_CONF: &[u8] =
@@ -101,31 +108,44 @@ mod tests {
         assert_eq!(MALLOC_CONF.last(), Some(&0));
     }
 
-    /// The `slab_sizes` ranges of [`MALLOC_CONF`]: (first size, last size, pages).
-    fn slab_ranges() -> Vec<(usize, usize, usize)> {
+    /// The blocks per slab that each size class named in [`MALLOC_CONF`] is meant to get
+    /// (what the comments above say).
+    const BLOCKS_PER_SLAB: [(usize, u32); 6] = [
+        (8192, 16),
+        (2560, 32),
+        (768, 64),
+        (512, 64),
+        (256, 64),
+        (7168, 8),
+    ];
+
+    /// The size ranges of [`MALLOC_CONF`]'s `slab_sizes` option: (first size, last size).
+    fn slab_ranges() -> Vec<(usize, usize)> {
         let conf = std::str::from_utf8(&MALLOC_CONF[..MALLOC_CONF.len() - 1]).unwrap();
-        let ranges = conf.strip_prefix("slab_sizes:").expect("only slab sizes");
-        ranges
+        let option = conf
+            .split(',')
+            .find_map(|option| option.strip_prefix("slab_sizes:"))
+            .expect("the options set slab sizes");
+        option
             .split('|')
             .map(|range| {
-                let (sizes, pages) = range.split_once(':').unwrap();
+                let (sizes, _pages) = range.split_once(':').unwrap();
                 let (first, last) = sizes.split_once('-').unwrap();
-                (
-                    first.parse().unwrap(),
-                    last.parse().unwrap(),
-                    pages.parse().unwrap(),
-                )
+                (first.parse().unwrap(), last.parse().unwrap())
             })
             .collect()
     }
 
-    /// jemalloc's statistic or setting `name`, read with `mallctl`.
-    fn read<T: Copy + Default>(name: &str) -> T {
+    /// Reads jemalloc's statistic or setting `name` with `mallctl`.
+    ///
+    /// # Safety
+    /// `T` must be the type jemalloc documents for `name`.
+    unsafe fn mallctl_read<T: Default>(name: &str) -> T {
         let name = std::ffi::CString::new(name).unwrap();
         let mut value = T::default();
         let mut len = std::mem::size_of::<T>();
-        // SAFETY: `value` and `len` describe a writable `T`, the type jemalloc documents for
-        // the names read here (`unsigned` for counts, `size_t` for sizes).
+        // SAFETY: `value` and `len` describe a writable `T`, the type the caller promises
+        // jemalloc writes for `name`.
         let failed = unsafe {
             tikv_jemalloc_sys::mallctl(
                 name.as_ptr(),
@@ -139,26 +159,43 @@ mod tests {
         value
     }
 
+    /// A `size_t` of jemalloc's (`arenas.page`, `arenas.bin.N.size`, `…slab_size`).
+    fn read_size(name: &str) -> usize {
+        // SAFETY: the names passed here are jemalloc's `size_t` ones.
+        unsafe { mallctl_read(name) }
+    }
+
+    /// An `unsigned` or `uint32_t` of jemalloc's (`arenas.nbins`, `arenas.bin.N.nregs`).
+    fn read_count(name: &str) -> u32 {
+        // SAFETY: the names passed here are jemalloc's 32-bit unsigned ones.
+        unsafe { mallctl_read(name) }
+    }
+
+    /// Fails when jemalloc does not apply the options (a wrong symbol name, a string it
+    /// does not parse), and also when `_RJEM_MALLOC_CONF` in the environment sets other
+    /// slab sizes for these classes.
     #[test]
-    fn jemalloc_gives_each_listed_size_class_the_slabs_the_options_ask_for() {
-        let page: usize = read("arenas.page");
-        let bins: u32 = read("arenas.nbins");
-        let mut checked = 0;
-        for (first, last, pages) in slab_ranges() {
-            for bin in 0..bins {
-                let size: usize = read(&format!("arenas.bin.{bin}.size"));
-                if (first..=last).contains(&size) {
-                    let slab: usize = read(&format!("arenas.bin.{bin}.slab_size"));
-                    assert_eq!(slab, pages * page, "the slabs of {size}-byte blocks");
-                    checked += 1;
-                }
-            }
+    fn jemalloc_gives_each_listed_size_class_the_blocks_per_slab_meant_for_it() {
+        let ranges = slab_ranges();
+        assert_eq!(ranges.len(), BLOCKS_PER_SLAB.len());
+        for (first, last) in ranges {
+            assert_eq!(first, last, "a range of one size class");
+            assert!(BLOCKS_PER_SLAB.iter().any(|&(size, _)| size == first));
         }
-        assert_eq!(
-            checked,
-            slab_ranges().len(),
-            "every range names a size class"
-        );
+        let bins = read_count("arenas.nbins");
+        for (size, blocks) in BLOCKS_PER_SLAB {
+            let bin = (0..bins)
+                .find(|bin| read_size(&format!("arenas.bin.{bin}.size")) == size)
+                .unwrap_or_else(|| panic!("jemalloc has a {size}-byte class"));
+            let nregs = read_count(&format!("arenas.bin.{bin}.nregs"));
+            let slab = read_size(&format!("arenas.bin.{bin}.slab_size"));
+            assert_eq!(nregs, blocks, "blocks in a slab of {size}-byte blocks");
+            assert_eq!(
+                slab,
+                size * nregs as usize,
+                "a slab of {size}-byte blocks wastes nothing"
+            );
+        }
     }
 
     #[test]
