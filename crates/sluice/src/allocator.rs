@@ -159,7 +159,7 @@ mod tests {
         value
     }
 
-    /// A `size_t` of jemalloc's (`arenas.page`, `arenas.bin.N.size`, `…slab_size`).
+    /// A `size_t` of jemalloc's (`arenas.bin.N.size`, `arenas.bin.N.slab_size`).
     fn read_size(name: &str) -> usize {
         // SAFETY: the names passed here are jemalloc's `size_t` ones.
         unsafe { mallctl_read(name) }
