@@ -610,6 +610,53 @@ fn a_short_connections_run_reaches_every_connection_and_reads_the_servers_memory
     }
 }
 
+/// `sluice bench connections --cycles 2`: the connections are opened, given the posts and
+/// closed twice, with fresh connections and posts the second time; every cycle's arrivals
+/// count, and the second cycle's memory is reported beside the first's.
+#[test]
+fn a_second_cycle_of_connections_gets_its_own_posts_and_memory_readings() {
+    let output = Command::new(SLUICE)
+        .args([
+            "bench",
+            "connections",
+            "--connections",
+            "60",
+            "--posts",
+            "2",
+        ])
+        .args([
+            "--cycles",
+            "2",
+            "--product",
+            "powerstream",
+            "--encoding",
+            "identity",
+        ])
+        .arg("--json")
+        .env_remove("SLUICE_ADMIN_TOKEN")
+        .output()
+        .expect("run sluice bench");
+    let report = report(&output);
+    assert_eq!(report["cycles"], 2, "{report:#}");
+    assert_eq!(report["opened"], 60, "{report:#}");
+    // 2 posts to 60 connections, twice.
+    assert_eq!(
+        (&report["expected"], &report["received"]),
+        (&json!(240), &json!(240)),
+        "{report:#}"
+    );
+    assert_eq!(report["latency"]["samples"], 240, "{report:#}");
+    assert_eq!(report["verdict"]["complete"], "pass", "{report:#}");
+    let memory = &report["server_memory"];
+    assert_eq!(memory["steps"][0]["connections"], 60, "{report:#}");
+    assert!(memory["after_close"]["rss_kb"].is_u64(), "{report:#}");
+    let later = memory["later_cycles"].as_array().expect("later cycles");
+    assert_eq!(later.len(), 1, "{report:#}");
+    assert_eq!(later[0]["steps"][0]["connections"], 60, "{report:#}");
+    assert!(later[0]["after_close"]["rss_kb"].is_u64(), "{report:#}");
+    assert_eq!(later[0]["after_close"]["still_open"], 0, "{report:#}");
+}
+
 #[test]
 fn powertrack_connections_refuse_identity() {
     let output = Command::new(SLUICE)

@@ -4,7 +4,9 @@
 //! connection one at a time and times each post's arrival on each of them, and reports the
 //! memory per idle connection, whether the memory came back, the p50/p99/max delivery
 //! latency and the CPU the server and the bench used while delivering, with a verdict
-//! against the project's targets ([`report`]).
+//! against the project's targets ([`report`]). With `cycles` above one it does all that
+//! again with fresh connections and posts, so that memory kept by every cycle (which
+//! grows) can be told from memory kept once (the first cycle's, which does not).
 //!
 //! It is a benchmark of its own rather than a flag of the product benchmarks: those measure
 //! matching and delivery under a paced load with a realistic rule set, this one the cost of
@@ -55,6 +57,9 @@ const POST_GAP: Duration = Duration::from_millis(100);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the memory and the open-connection gauge are read meanwhile.
 const CLOSE_POLL: Duration = Duration::from_millis(500);
+/// How long a cycle's PowerTrack connects wait after the last cycle's: X's connect limit is
+/// per minute (a second more for the clocks' rounding).
+const CONNECT_WINDOW: Duration = Duration::from_secs(61);
 
 /// Which API the connections use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -87,6 +92,8 @@ pub struct ConnectionsConfig {
     pub encoding: Encoding,
     /// Posts delivered to every connection, one at a time.
     pub posts: usize,
+    /// How many times the connections are opened, given the posts and closed (at least 1).
+    pub cycles: usize,
     /// The server: spawned (from any sluice executable) or running; not a cluster.
     pub server: ServerChoice,
     /// TLS settings of every client connection.
@@ -94,11 +101,8 @@ pub struct ConnectionsConfig {
 }
 
 /// Runs `config` and reports what it measured. Dropping the future stops a spawned server.
-///
-/// Long on purpose: the run reads as its steps (limits, server, provisioning, steps of
-/// connects with a memory sample each, posts, close, memory after), which share the
-/// run's state.
 pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport> {
+    anyhow::ensure!(config.cycles >= 1, "a run needs at least one cycle");
     let files = limits::raise_for(config.connections)?;
     let target = match &config.server {
         ServerChoice::Spawn(serve) => {
@@ -117,88 +121,216 @@ pub async fn run(config: &ConnectionsConfig) -> anyhow::Result<ConnectionsReport
     target.wait_healthy(&client).await?;
     let planned = provision::provision(&client, &target, config).await?;
 
-    let board = Arc::new(Board::new(posts::ids(config.posts)));
-    let mut stops = Vec::with_capacity(config.connections);
-    let mut wakes = Vec::with_capacity(config.connections);
-    let connects = Arc::new(Semaphore::new(CONCURRENT_CONNECTS));
-    let mut held = JoinSet::new();
     let start = pid.map(memory_of).transpose()?;
     let mut memory = ServerMemory::new(start);
-    let opening = Instant::now();
-    let mut asked = 0;
-    for step in steps(config.connections) {
-        progress(&format!("opening connections {}..{step}", asked + 1));
-        for i in asked..step {
-            let connection = planned.connection(i);
-            let (stop, stopped) = oneshot::channel();
-            stops.push(stop);
-            let wake = Arc::new(Notify::new());
-            wakes.push(wake.clone());
-            let task = hold::hold(
-                client.clone(),
-                connection,
-                connects.clone(),
-                board.clone(),
-                wake,
-                stopped,
-            );
-            held.spawn(task);
+    let run = Run {
+        config,
+        client: &client,
+        target: &target,
+        planned: &planned,
+        pid,
+        start_kb: memory.start_kb,
+    };
+    let mut cycles: Vec<Cycle> = Vec::with_capacity(config.cycles);
+    for number in 1..=config.cycles {
+        if let Some(previous) = cycles.last() {
+            run.wait_for_connect_limit(previous).await;
         }
-        asked = step;
-        board.wait_connected(step).await;
-        if let Some(failed) = board.first_failure() {
-            bail!(
-                "{} of {step} connections failed to open; the first: {failed}",
-                board.failed()
-            );
+        if config.cycles > 1 {
+            progress(&format!("cycle {number} of {}", config.cycles));
         }
-        tokio::time::sleep(SETTLE).await;
-        if let Some(pid) = pid {
-            memory.steps.push(RssStep::new(step, memory_of(pid)?));
-        }
-    }
-    let open_time = opening.elapsed();
-    let bench_rss = limits::own_rss_kb();
-
-    progress(&format!(
-        "delivering {} posts to each of {} connections",
-        config.posts, config.connections
-    ));
-    let processes = Processes::of(&target);
-    let before = processes.snapshot();
-    let delivering = Instant::now();
-    let windows = config.encoding == Encoding::Gzip;
-    let (sent, late_posts) = deliver(&client, &target, &board, &wakes, windows).await?;
-    let delivery_cpu = before.usage_until(&processes.snapshot(), delivering.elapsed());
-
-    progress("closing every connection");
-    for stop in stops {
-        let _ = stop.send(());
-    }
-    let mut reports: Vec<Held> = Vec::with_capacity(config.connections);
-    while let Some(joined) = held.join_next().await {
-        reports.push(joined.context("a connection task panicked")?);
-    }
-    if let Some(pid) = pid {
-        memory.after_close = Some(after_close(&client, &target, pid, &memory).await?);
+        let mut cycle = run.cycle().await?;
+        memory.record_cycle(number, std::mem::take(&mut cycle.memory));
+        cycles.push(cycle);
     }
     if !target.is_spawned() {
         provision::remove(&client, &target, config, &planned).await?;
     }
     drop(target);
-
-    Ok(report::assemble(report::Measured {
+    Ok(assemble(
         config,
-        server: description,
+        description,
         files,
-        open_time,
-        memory: pid.map(|_| memory),
-        bench_rss_kb: bench_rss,
-        sent: &sent,
-        late_posts,
-        delivery_cpu,
-        held: &reports,
-    }))
+        pid.map(|_| memory),
+        &cycles,
+    ))
+}
+
+/// The report of a run's `cycles` (at least one): deliveries over all of them, the open
+/// time, the bench's memory and the CPU of the first.
+fn assemble(
+    config: &ConnectionsConfig,
+    server: String,
+    files: Files,
+    memory: Option<ServerMemory>,
+    cycles: &[Cycle],
+) -> ConnectionsReport {
+    let delivered: Vec<report::Delivered> = cycles
+        .iter()
+        .map(|c| report::Delivered {
+            sent: &c.sent,
+            late_posts: c.late_posts,
+            held: &c.held,
+        })
+        .collect();
+    let first = &cycles[0];
+    report::assemble(report::Measured {
+        config,
+        server,
+        files,
+        open_time: first.open_time,
+        memory,
+        bench_rss_kb: first.bench_rss_kb,
+        delivery_cpu: first.delivery_cpu.clone(),
+        cycles: &delivered,
+    })
+}
+
+/// What one cycle (open every connection, deliver the posts, close them all) needs.
+struct Run<'a> {
+    config: &'a ConnectionsConfig,
+    client: &'a Arc<HttpClient>,
+    target: &'a Target,
+    planned: &'a provision::Planned,
+    /// The server's process, when the bench started it.
+    pid: Option<u32>,
+    /// The server's memory before the first cycle, KiB.
+    start_kb: Option<u64>,
+}
+
+/// What one cycle measured.
+struct Cycle {
+    /// The server's memory with the connections open and after they closed (moved into
+    /// the run's [`ServerMemory`]).
+    memory: report::CycleMemory,
+    /// How long opening every connection took.
+    open_time: Duration,
+    /// When the last connection opened.
+    opened_at: Instant,
+    /// The bench's own memory with every connection open, KiB.
+    bench_rss_kb: Option<u64>,
+    /// When each post's ingest request started, µs on the cycle's board.
+    sent: Vec<u64>,
+    /// Posts not on every connection within [`POST_TIMEOUT`].
+    late_posts: usize,
+    /// CPU the server and the bench used while the posts were delivered.
+    delivery_cpu: crate::report::Cpu,
+    /// What each connection saw.
+    held: Vec<Held>,
+}
+
+impl Run<'_> {
+    /// Before a cycle after the first, for PowerTrack: waits until a minute has passed
+    /// since the previous cycle's last connect, so that every connect of this one falls in
+    /// a window of X's 60 connects per minute per stream that the last did not count in.
+    /// Otherwise connects would wait for the window one by one, holding their slots.
+    async fn wait_for_connect_limit(&self, previous: &Cycle) {
+        let left = connect_wait(self.config.api, previous.opened_at, Instant::now());
+        if !left.is_zero() {
+            progress(&format!(
+                "waiting {:.0} s for a new window of the streams' connect limit (60 a minute)",
+                left.as_secs_f64()
+            ));
+            tokio::time::sleep(left).await;
+        }
+    }
+
+    /// Opens every connection in steps (reading the server's memory after each), delivers
+    /// the posts (fresh ids each cycle) and closes them all, then waits for the memory.
+    ///
+    /// Long on purpose: the cycle reads as its steps, which share the connections' stops,
+    /// wakes and tasks.
+    async fn cycle(&self) -> anyhow::Result<Cycle> {
+        let config = self.config;
+        let board = Arc::new(Board::new(posts::ids(config.posts)));
+        let mut stops = Vec::with_capacity(config.connections);
+        let mut wakes = Vec::with_capacity(config.connections);
+        let connects = Arc::new(Semaphore::new(CONCURRENT_CONNECTS));
+        let mut held = JoinSet::new();
+        let mut steps_read = Vec::new();
+        let opening = Instant::now();
+        let mut asked = 0;
+        for step in steps(config.connections) {
+            progress(&format!("opening connections {}..{step}", asked + 1));
+            for i in asked..step {
+                let connection = self.planned.connection(i);
+                let (stop, stopped) = oneshot::channel();
+                stops.push(stop);
+                let wake = Arc::new(Notify::new());
+                wakes.push(wake.clone());
+                let task = hold::hold(
+                    self.client.clone(),
+                    connection,
+                    connects.clone(),
+                    board.clone(),
+                    wake,
+                    stopped,
+                );
+                held.spawn(task);
+            }
+            asked = step;
+            board.wait_connected(step).await;
+            if let Some(failed) = board.first_failure() {
+                bail!(
+                    "{} of {step} connections failed to open; the first: {failed}",
+                    board.failed()
+                );
+            }
+            tokio::time::sleep(SETTLE).await;
+            if let Some(pid) = self.pid {
+                steps_read.push(RssStep::new(step, memory_of(pid)?));
+            }
+        }
+        let opened_at = Instant::now();
+        let open_time = opened_at - opening;
+        let bench_rss_kb = limits::own_rss_kb();
+
+        progress(&format!(
+            "delivering {} posts to each of {} connections",
+            config.posts, config.connections
+        ));
+        let processes = Processes::of(self.target);
+        let before = processes.snapshot();
+        let delivering = Instant::now();
+        let windows = config.encoding == Encoding::Gzip;
+        let (sent, late_posts) = deliver(self.client, self.target, &board, &wakes, windows).await?;
+        let delivery_cpu = before.usage_until(&processes.snapshot(), delivering.elapsed());
+
+        progress("closing every connection");
+        for stop in stops {
+            let _ = stop.send(());
+        }
+        let mut reports: Vec<Held> = Vec::with_capacity(config.connections);
+        while let Some(joined) = held.join_next().await {
+            reports.push(joined.context("a connection task panicked")?);
+        }
+        let after_close = match self.pid {
+            Some(pid) => Some(after_close(self.client, self.target, pid, self.start_kb).await?),
+            None => None,
+        };
+        Ok(Cycle {
+            memory: report::CycleMemory {
+                steps: steps_read,
+                after_close,
+            },
+            open_time,
+            opened_at,
+            bench_rss_kb,
+            sent,
+            late_posts,
+            delivery_cpu,
+            held: reports,
+        })
+    }
+}
+
+/// How long a cycle of `api` connections must wait at `now`, the last cycle's last
+/// connect having been at `last_connect`: see [`Run::wait_for_connect_limit`].
+fn connect_wait(api: Api, last_connect: Instant, now: Instant) -> Duration {
+    match api {
+        Api::Powertrack => (last_connect + CONNECT_WINDOW).saturating_duration_since(now),
+        Api::Powerstream => Duration::ZERO,
+    }
 }
 
 /// The connection counts after each step: 1,000 first when more are asked for, then all.
@@ -275,12 +407,12 @@ async fn deliver(
 }
 
 /// Waits until the server shows no open connection and its memory is back within the
-/// target of its start (or [`CLOSE_TIMEOUT`] passed); returns the memory then.
+/// target of its start, `start_kb` (or [`CLOSE_TIMEOUT`] passed); returns the memory then.
 async fn after_close(
     client: &HttpClient,
     target: &Target,
     pid: u32,
-    memory: &ServerMemory,
+    start_kb: Option<u64>,
 ) -> anyhow::Result<report::AfterClose> {
     let started = Instant::now();
     loop {
@@ -288,9 +420,7 @@ async fn after_close(
         let rss_kb = resident.rss_kb;
         let open = open_connections(client, target).await?;
         let waited = started.elapsed();
-        let back = memory
-            .start_kb
-            .is_some_and(|start| report::returned(start, rss_kb));
+        let back = start_kb.is_some_and(|start| report::returned(start, rss_kb));
         if (open == 0 && back) || waited >= CLOSE_TIMEOUT {
             return Ok(report::AfterClose {
                 rss_kb,
@@ -323,6 +453,19 @@ async fn open_connections(client: &HttpClient, target: &Target) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_powertrack_cycle_waits_a_minute_after_the_last_connect() {
+        let last = Instant::now();
+        let soon = last + Duration::from_secs(20);
+        let later = last + Duration::from_secs(90);
+        assert_eq!(
+            connect_wait(Api::Powertrack, last, soon),
+            Duration::from_secs(41)
+        );
+        assert_eq!(connect_wait(Api::Powertrack, last, later), Duration::ZERO);
+        assert_eq!(connect_wait(Api::Powerstream, last, soon), Duration::ZERO);
+    }
 
     #[test]
     fn connections_open_in_a_step_of_1000_then_all() {

@@ -1,8 +1,9 @@
 //! What the connections bench creates on the server, per API, through the admin and rules
 //! APIs as an operator and a customer would:
 //! - PowerTrack: streams `conns-1` … `conns-S` of at most [`PER_STREAM`] connections each
-//!   (X allows 60 connects per minute per stream, so no connect waits for a rate-limit
-//!   window), each with the connection cap its share needs and the one bench rule.
+//!   (X allows 60 connects per minute per stream, so no connect of a cycle waits for a
+//!   rate-limit window; a later cycle first waits for a new window), each with the
+//!   connection cap its share needs and the one bench rule.
 //! - Powerstream: the account's Powerstream rule set with its connection cap raised to
 //!   all the connections (through the admin API), a bearer token, and the bench rule.
 

@@ -32,10 +32,12 @@ pub struct ServerMemory {
     pub start_parts: Option<ResidentParts>,
     /// The server's threads at the start.
     pub start_threads: Option<u64>,
-    /// After each step of connects.
+    /// After each step of connects (the first cycle's).
     pub steps: Vec<RssStep>,
-    /// Once every connection closed.
+    /// Once every connection closed (the first cycle's).
     pub after_close: Option<AfterClose>,
+    /// The cycles after the first, in order (none unless the run asked for more).
+    pub later_cycles: Vec<CycleMemory>,
 }
 
 impl ServerMemory {
@@ -47,6 +49,27 @@ impl ServerMemory {
             start_threads: start.and_then(|r| r.threads),
             steps: Vec::new(),
             after_close: None,
+            later_cycles: Vec::new(),
+        }
+    }
+
+    /// Records the readings of cycle `number` (from 1): the first's in `steps` and
+    /// `after_close`, each later one's in `later_cycles`.
+    pub fn record_cycle(&mut self, number: usize, cycle: CycleMemory) {
+        if number <= 1 {
+            self.steps = cycle.steps;
+            self.after_close = cycle.after_close;
+        } else {
+            self.later_cycles.push(cycle);
+        }
+    }
+
+    /// The memory after the last cycle closed its connections: what the return target is
+    /// judged on, so that memory kept by every cycle adds up to a miss.
+    pub fn last_after_close(&self) -> Option<AfterClose> {
+        match self.later_cycles.last() {
+            Some(cycle) => cycle.after_close,
+            None => self.after_close,
         }
     }
 
@@ -79,6 +102,15 @@ impl RssStep {
     }
 }
 
+/// The memory of one cycle: with its connections open, and once they closed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CycleMemory {
+    /// After each step of connects.
+    pub steps: Vec<RssStep>,
+    /// Once every connection closed.
+    pub after_close: Option<AfterClose>,
+}
+
 /// The memory once the connections closed.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct AfterClose {
@@ -103,19 +135,25 @@ pub struct Measured<'a> {
     pub server: String,
     /// The bench's open-files limit.
     pub files: Files,
-    /// How long opening every connection took.
+    /// How long opening every connection took in the first cycle.
     pub open_time: Duration,
     /// The server's memory (`None` for a running server: unknown).
     pub memory: Option<ServerMemory>,
-    /// The bench's own memory with every connection open, KiB.
+    /// The bench's own memory with every connection of the first cycle open, KiB.
     pub bench_rss_kb: Option<u64>,
-    /// When each post's ingest request started, µs.
+    /// CPU the server and the bench used while the first cycle's posts were delivered.
+    pub delivery_cpu: Cpu,
+    /// What each cycle delivered, in order (at least one).
+    pub cycles: &'a [Delivered<'a>],
+}
+
+/// What one cycle delivered, for [`Measured`].
+pub struct Delivered<'a> {
+    /// When each post's ingest request started, µs on the cycle's clock.
     pub sent: &'a [u64],
     /// Posts that were not on every connection (or, for gzip, not read by every one)
     /// within the bench's timeout.
     pub late_posts: usize,
-    /// CPU the server and the bench used while the posts were delivered.
-    pub delivery_cpu: Cpu,
     /// What each connection saw.
     pub held: &'a [Held],
 }
@@ -135,38 +173,44 @@ pub struct ConnectionsReport {
     pub open_files: Files,
     /// Connections asked for.
     pub connections: usize,
-    /// Connections that opened.
+    /// Times they were opened, given the posts and closed.
+    pub cycles: usize,
+    /// Connections that opened (in the cycle where the fewest did).
     pub opened: usize,
-    /// How long opening them took.
+    /// How long opening them took (the first cycle).
     #[serde(rename = "open_s", serialize_with = "as_s")]
     pub open_time: Duration,
     /// The server's memory; `None` when unknown (a running server).
     pub server_memory: Option<ServerMemory>,
-    /// The server's memory per connection at the last step, bytes.
+    /// The server's memory per connection at the first cycle's last step, bytes.
     pub bytes_per_connection: Option<u64>,
-    /// The bench's own memory with every connection open, KiB.
+    /// The bench's own memory with every connection of the first cycle open, KiB.
     pub bench_rss_kb: Option<u64>,
-    /// Posts delivered.
+    /// Posts delivered in each cycle.
     pub posts: usize,
-    /// Arrivals expected: posts × connections opened.
+    /// Arrivals expected: posts × connections opened, over every cycle.
     pub expected: u64,
-    /// First arrivals.
+    /// First arrivals, over every cycle.
     pub received: u64,
-    /// Extra copies.
+    /// Extra copies, over every cycle.
     pub duplicates: u64,
-    /// Lines that were not bench posts.
+    /// Lines that were not bench posts, over every cycle.
     pub unexpected: u64,
-    /// Connections the server ended before the bench closed them.
+    /// Connections the server ended before the bench closed them, over every cycle.
     pub dropped: usize,
     /// Posts the bench stopped waiting for (`POST_TIMEOUT`) before every
-    /// connection had them.
+    /// connection had them, over every cycle.
     pub late_posts: usize,
-    /// From the start of a post's ingest request to its arrival, over every connection.
+    /// From the start of a post's ingest request to its arrival, over every connection
+    /// and cycle.
     pub latency: Option<Latency>,
-    /// CPU the server and the bench used while the posts were delivered: with both on the
-    /// same cores, what each post costs them per connection bounds how soon the last
-    /// connection can have it.
+    /// CPU the server and the bench used while the first cycle's posts were delivered:
+    /// with both on the same cores, what each post costs them per connection bounds how
+    /// soon the last connection can have it.
     pub delivery_cpu: Cpu,
+    /// Arrivals in the first cycle, which `delivery_cpu` is divided by for its figures
+    /// per post and connection.
+    pub delivery_cpu_arrivals: u64,
     /// The checks against the targets.
     pub verdict: Verdict,
 }
@@ -188,7 +232,8 @@ pub enum Check {
 pub struct Verdict {
     /// Memory per idle connection ≤ 64 KiB.
     pub memory_per_connection: Check,
-    /// Memory back within 10 % of its start after every connection closed.
+    /// Memory back within 10 % of its start after every connection closed, in the last
+    /// cycle.
     pub memory_returned: Check,
     /// p99 of a post to every connection < 100 ms.
     pub p99: Check,
@@ -219,29 +264,46 @@ impl ConnectionsReport {
 
 /// Puts the report together.
 pub fn assemble(m: Measured<'_>) -> ConnectionsReport {
-    let opened = m.held.iter().filter(|h| h.opened).count();
-    let mut samples: Vec<u64> = m
-        .held
+    let mut samples: Vec<u64> = Vec::new();
+    let mut expected = 0;
+    let mut late_posts = 0;
+    let mut first_arrivals = None;
+    for cycle in m.cycles {
+        let before = samples.len();
+        samples.extend(
+            cycle
+                .held
+                .iter()
+                .flat_map(|h| h.arrivals.iter())
+                .map(|&(k, at)| at.saturating_sub(cycle.sent.get(k).copied().unwrap_or(at))),
+        );
+        first_arrivals.get_or_insert((samples.len() - before) as u64);
+        expected += (cycle.sent.len() * opened_in(cycle.held)) as u64;
+        late_posts += cycle.late_posts;
+    }
+    let opened = m
+        .cycles
         .iter()
-        .flat_map(|h| h.arrivals.iter())
-        .map(|&(k, at)| at.saturating_sub(m.sent.get(k).copied().unwrap_or(at)))
-        .collect();
+        .map(|c| opened_in(c.held))
+        .min()
+        .unwrap_or(0);
+    let all_held = || m.cycles.iter().flat_map(|c| c.held.iter());
     let received = samples.len() as u64;
     let latency = Latency::of(&mut samples);
-    let expected = (m.sent.len() * opened) as u64;
-    let duplicates = m.held.iter().map(|h| h.duplicates).sum();
-    let unexpected = m.held.iter().map(|h| h.unexpected).sum();
-    let dropped = m.held.iter().filter(|h| h.disconnect.is_some()).count();
+    let duplicates = all_held().map(|h| h.duplicates).sum();
+    let unexpected = all_held().map(|h| h.unexpected).sum();
+    let dropped = all_held().filter(|h| h.disconnect.is_some()).count();
     let bytes_per_connection = m
         .memory
         .as_ref()
         .and_then(ServerMemory::bytes_per_connection);
-    let complete = opened == m.config.connections
+    let complete = !m.cycles.is_empty()
+        && opened == m.config.connections
         && received == expected
         && duplicates == 0
         && unexpected == 0
         && dropped == 0
-        && m.late_posts == 0;
+        && late_posts == 0;
     let verdict = Verdict {
         memory_per_connection: match bytes_per_connection {
             Some(bytes) => check(bytes <= TARGET_BYTES_PER_CONNECTION),
@@ -250,7 +312,7 @@ pub fn assemble(m: Measured<'_>) -> ConnectionsReport {
         memory_returned: match m
             .memory
             .as_ref()
-            .and_then(|mem| Some(returned(mem.start_kb?, mem.after_close?.rss_kb)))
+            .and_then(|mem| Some(returned(mem.start_kb?, mem.last_after_close()?.rss_kb)))
         {
             Some(back) => check(back),
             None => Check::Unknown,
@@ -265,22 +327,29 @@ pub fn assemble(m: Measured<'_>) -> ConnectionsReport {
         server: m.server,
         open_files: m.files,
         connections: m.config.connections,
+        cycles: m.cycles.len(),
         opened,
         open_time: m.open_time,
         server_memory: m.memory,
         bytes_per_connection,
         bench_rss_kb: m.bench_rss_kb,
-        posts: m.sent.len(),
+        posts: m.cycles.first().map_or(0, |c| c.sent.len()),
         expected,
         received,
         duplicates,
         unexpected,
         dropped,
-        late_posts: m.late_posts,
+        late_posts,
         latency,
         delivery_cpu: m.delivery_cpu,
+        delivery_cpu_arrivals: first_arrivals.unwrap_or(0),
         verdict,
     }
+}
+
+/// The connections of a cycle that opened.
+fn opened_in(held: &[Held]) -> usize {
+    held.iter().filter(|h| h.opened).count()
 }
 
 fn check(met: bool) -> Check {
@@ -333,10 +402,11 @@ impl ConnectionsReport {
         );
         let _ = writeln!(
             t,
-            "opened: {} of {} in {:.1} s",
+            "opened: {} of {} in {:.1} s{}",
             thousands(self.opened as u64),
             thousands(self.connections as u64),
-            self.open_time.as_secs_f64()
+            self.open_time.as_secs_f64(),
+            self.of_cycles(|n| format!(" (in each of {n} cycles; the time is the first's)"))
         );
         self.memory_text(&mut t);
         if let Some(kb) = self.bench_rss_kb {
@@ -344,10 +414,14 @@ impl ConnectionsReport {
         }
         let _ = writeln!(
             t,
-            "posts: {} to every connection, one at a time: {} of {} arrivals, {} lost, \
+            "posts: {} to every connection, one at a time{}{} of {} arrivals, {} lost, \
              {} duplicated, {} unexpected, {} connections dropped by the server, {} posts \
              not on every connection within {} s",
             self.posts,
+            match self.cycles {
+                0 | 1 => ": ".to_owned(),
+                n => format!(", in each of {n} cycles; over all: "),
+            },
             thousands(self.received),
             thousands(self.expected),
             thousands(self.expected.saturating_sub(self.received)),
@@ -375,6 +449,15 @@ impl ConnectionsReport {
         t
     }
 
+    /// `text` of the number of cycles when the run had more than one; nothing otherwise.
+    fn of_cycles(&self, text: impl Fn(usize) -> String) -> String {
+        if self.cycles > 1 {
+            text(self.cycles)
+        } else {
+            String::new()
+        }
+    }
+
     fn memory_text(&self, t: &mut String) {
         let Some(memory) = &self.server_memory else {
             t.push_str("server memory: unknown (a running server: the bench reads the memory only of a server it starts)\n");
@@ -384,44 +467,49 @@ impl ConnectionsReport {
         let Some(start) = memory.start_kb else {
             return;
         };
-        let _ = writeln!(t, "  {:<22}{:>12}", "0 connections", mib(start));
-        for step in &memory.steps {
-            let per = per_connection(start, step.rss_kb, step.connections).unwrap_or(0);
-            let _ = writeln!(
-                t,
-                "  {:<22}{:>12}   {} per connection",
-                format!("{} connections", thousands(step.connections as u64)),
-                mib(step.rss_kb),
-                kib(per)
-            );
-        }
-        if let Some(after) = memory.after_close {
-            let over = (after.rss_kb as f64 / start as f64 - 1.0) * 100.0;
-            let _ = writeln!(
-                t,
-                "  {:<22}{:>12}   {over:+.1} % of the start, {:.1} s after closing{}",
-                "all closed",
-                mib(after.rss_kb),
-                after.waited.as_secs_f64(),
-                if after.still_open > 0 {
-                    format!(" ({} still counted open)", after.still_open)
-                } else {
-                    String::new()
-                }
-            );
-            if let (Some(from), Some(to)) = (memory.start_parts, after.parts) {
+        // Room for "cycle 10: 100,000 connections" when there are later cycles.
+        let width = if memory.later_cycles.is_empty() {
+            22
+        } else {
+            31
+        };
+        let _ = writeln!(t, "  {:<width$}{:>12}", "0 connections", mib(start));
+        let later = memory
+            .later_cycles
+            .iter()
+            .map(|c| (&c.steps, c.after_close));
+        let cycles = std::iter::once((&memory.steps, memory.after_close)).chain(later);
+        // A later cycle's memory per connection is over the closing before it.
+        let mut before = start;
+        for (number, (steps, after_close)) in cycles.enumerate() {
+            // "cycle 2: " before each reading of the cycles after the first.
+            let label = |what: String| match number {
+                0 => what,
+                n => format!("cycle {}: {what}", n + 1),
+            };
+            let over = if number == 0 {
+                ""
+            } else {
+                " over the last closing"
+            };
+            for step in steps {
+                let per = per_connection(before, step.rss_kb, step.connections).unwrap_or(0);
+                let open = format!("{} connections", thousands(step.connections as u64));
                 let _ = writeln!(
                     t,
-                    "  {:<22}anonymous {} -> {}, file-backed (mostly the executable) {} -> {}",
-                    "of which",
-                    mib(from.anon_kb),
-                    mib(to.anon_kb),
-                    mib(from.file_kb),
-                    mib(to.file_kb)
+                    "  {:<width$}{:>12}   {} per connection{over}",
+                    label(open),
+                    mib(step.rss_kb),
+                    kib(per)
                 );
             }
+            if let Some(after) = after_close {
+                before = after.rss_kb;
+                let label = label("all closed".to_owned());
+                after_close_text(t, (&label, width), start, memory, &after);
+            }
         }
-        threads_text(memory, t);
+        threads_text(memory, width, t);
     }
 
     /// `cpu while delivering (4.9 s): server 2.22 s, 11.1 µs per post and connection (45 %
@@ -429,7 +517,7 @@ impl ConnectionsReport {
     /// between posts included.
     fn cpu_text(&self, t: &mut String) {
         let cpu = &self.delivery_cpu;
-        let copies = self.received.max(1) as f64;
+        let copies = self.delivery_cpu_arrivals.max(1) as f64;
         let process = |name: &str, p: Option<&ProcessCpu>| match p {
             Some(p) => {
                 let threads: Vec<String> = p
@@ -450,7 +538,8 @@ impl ConnectionsReport {
         };
         let _ = writeln!(
             t,
-            "cpu while delivering ({:.1} s): {}; {}",
+            "cpu while delivering ({}{:.1} s): {}; {}",
+            self.of_cycles(|n| format!("the first of {n} cycles, ")),
             cpu.window.as_secs_f64(),
             process("server", cpu.server.as_ref()),
             process("bench", cpu.bench.as_ref())
@@ -473,8 +562,9 @@ impl ConnectionsReport {
         );
         let _ = writeln!(
             t,
-            "  memory back within {:.0} % of its start after closing: {}",
+            "  memory back within {:.0} % of its start after closing{}: {}",
             RETURN_TOLERANCE * 100.0,
+            self.of_cycles(|n| format!(" (after the last of {n} cycles)")),
             word(v.memory_returned)
         );
         let _ = writeln!(
@@ -492,6 +582,40 @@ impl ConnectionsReport {
     }
 }
 
+/// `  all closed   21.3 MiB   +9.2 % of the start, 1.0 s after closing`, then what the
+/// memory is made of, against the start.
+fn after_close_text(
+    t: &mut String,
+    (label, width): (&str, usize),
+    start_kb: u64,
+    memory: &ServerMemory,
+    after: &AfterClose,
+) {
+    let over = (after.rss_kb as f64 / start_kb as f64 - 1.0) * 100.0;
+    let _ = writeln!(
+        t,
+        "  {label:<width$}{:>12}   {over:+.1} % of the start, {:.1} s after closing{}",
+        mib(after.rss_kb),
+        after.waited.as_secs_f64(),
+        if after.still_open > 0 {
+            format!(" ({} still counted open)", after.still_open)
+        } else {
+            String::new()
+        }
+    );
+    if let (Some(from), Some(to)) = (memory.start_parts, after.parts) {
+        let _ = writeln!(
+            t,
+            "  {:<width$}anonymous {} -> {}, file-backed (mostly the executable) {} -> {}",
+            "of which",
+            mib(from.anon_kb),
+            mib(to.anon_kb),
+            mib(from.file_kb),
+            mib(to.file_kb)
+        );
+    }
+}
+
 fn mib(kb: u64) -> String {
     format!("{:.1} MiB", kb as f64 / 1024.0)
 }
@@ -506,7 +630,7 @@ fn ms(d: Duration) -> String {
 
 /// `  threads   14 at the start, 22 with 1,000 open, …, 14 after closing`: the threads a
 /// burst of connections made the server start, and whether they went again.
-fn threads_text(memory: &ServerMemory, t: &mut String) {
+fn threads_text(memory: &ServerMemory, width: usize, t: &mut String) {
     let Some(start) = memory.start_threads else {
         return;
     };
@@ -520,7 +644,12 @@ fn threads_text(memory: &ServerMemory, t: &mut String) {
     if let Some(threads) = memory.after_close.and_then(|a| a.threads) {
         seen.push(format!("{threads} after closing"));
     }
-    let _ = writeln!(t, "  {:<22}{}", "threads", seen.join(", "));
+    for (n, cycle) in memory.later_cycles.iter().enumerate() {
+        if let Some(threads) = cycle.after_close.and_then(|a| a.threads) {
+            seen.push(format!("{threads} after cycle {} closed", n + 2));
+        }
+    }
+    let _ = writeln!(t, "  {:<width$}{}", "threads", seen.join(", "));
 }
 
 #[cfg(test)]
@@ -537,6 +666,7 @@ mod tests {
             api: Api::Powertrack,
             encoding: Encoding::Gzip,
             posts: 2,
+            cycles: 1,
             server: ServerChoice::Spawn(crate::config::Serve::new(PathBuf::from("sluice"))),
             tls: sluice_client::http::TlsArgs { cacert: None },
         }
@@ -577,13 +707,26 @@ mod tests {
                 still_open: 0,
                 waited: Duration::from_millis(1_500),
             }),
+            later_cycles: Vec::new(),
+        }
+    }
+
+    /// When the two posts' ingest requests started, µs.
+    const SENT: [u64; 2] = [1_000, 500_000];
+
+    /// A cycle in which the bench sent both posts and `held` is what each connection saw.
+    fn cycle(held: &[Held]) -> Delivered<'_> {
+        Delivered {
+            sent: &SENT,
+            late_posts: 0,
+            held,
         }
     }
 
     fn measured<'a>(
         config: &'a ConnectionsConfig,
         memory: Option<ServerMemory>,
-        held: &'a [Held],
+        cycles: &'a [Delivered<'a>],
     ) -> Measured<'a> {
         Measured {
             config,
@@ -595,8 +738,6 @@ mod tests {
             open_time: Duration::from_secs(2),
             memory,
             bench_rss_kb: Some(10_240),
-            sent: &[1_000, 500_000],
-            late_posts: 0,
             delivery_cpu: Cpu::over(
                 Duration::from_secs(2),
                 Some(vec![Usage {
@@ -607,7 +748,7 @@ mod tests {
                 None,
                 None,
             ),
-            held,
+            cycles,
         }
     }
 
@@ -619,7 +760,7 @@ mod tests {
         let report = assemble(measured(
             &config,
             Some(memory(1_000, 1_100, 1_050, 4)),
-            &held,
+            &[cycle(&held)],
         ));
         assert_eq!(report.bytes_per_connection, Some(25 * 1024));
         assert_eq!((report.expected, report.received), (8, 8));
@@ -682,9 +823,13 @@ mod tests {
         let mut held = vec![got_both(150), got_both(1)];
         held[1].arrivals.pop();
         // 2 connections, 1 MiB more: 512 KiB each, and none of it given back.
-        let mut measured = measured(&config, Some(memory(1_000, 2_024, 2_024, 2)), &held);
-        measured.late_posts = 1;
-        let report = assemble(measured);
+        let mut late = cycle(&held);
+        late.late_posts = 1;
+        let report = assemble(measured(
+            &config,
+            Some(memory(1_000, 2_024, 2_024, 2)),
+            &[late],
+        ));
         let v = report.verdict;
         assert_eq!(
             (
@@ -709,11 +854,84 @@ mod tests {
     fn the_memory_of_a_running_server_is_unknown() {
         let config = config(1);
         let held = [got_both(1)];
-        let report = assemble(measured(&config, None, &held));
+        let report = assemble(measured(&config, None, &[cycle(&held)]));
         assert_eq!(report.verdict.memory_per_connection, Check::Unknown);
         assert_eq!(report.verdict.memory_returned, Check::Unknown);
         assert!(report.verdict.passed());
         assert!(report.to_text().contains("server memory: unknown"));
+    }
+
+    /// The memory after the first cycle is back within the target but grows with each
+    /// cycle: the verdict is judged after the last, and the text shows every cycle.
+    #[test]
+    fn memory_is_judged_after_the_last_cycle_and_arrivals_are_counted_over_all() {
+        let mut config = config(2);
+        config.cycles = 3;
+        let first: Vec<Held> = vec![got_both(1), got_both(2)];
+        let second: Vec<Held> = vec![got_both(3), got_both(4)];
+        let mut third: Vec<Held> = vec![got_both(5), got_both(6)];
+        third[0].arrivals.pop();
+        let mut memory = memory(1_000, 1_100, 1_050, 2);
+        let closed = memory.after_close.expect("first cycle closed");
+        let again = |rss_kb| {
+            let mut after = closed;
+            after.rss_kb = rss_kb;
+            after.threads = Some(16);
+            CycleMemory {
+                steps: vec![RssStep::new(
+                    2,
+                    Resident {
+                        rss_kb: rss_kb + 60,
+                        parts: None,
+                        threads: None,
+                    },
+                )],
+                after_close: Some(after),
+            }
+        };
+        memory.record_cycle(2, again(1_080));
+        memory.record_cycle(3, again(1_120));
+        let cycles = [cycle(&first), cycle(&second), cycle(&third)];
+        let report = assemble(measured(&config, Some(memory), &cycles));
+        assert_eq!(report.cycles, 3);
+        assert_eq!((report.expected, report.received), (12, 11));
+        assert_eq!(
+            report.latency.expect("arrivals").max,
+            Duration::from_millis(6)
+        );
+        assert_eq!(report.verdict.memory_returned, Check::Miss);
+        assert_eq!(report.verdict.complete, Check::Miss);
+        // The first cycle's own figures stay where a one-cycle run has them.
+        assert_eq!(report.bytes_per_connection, Some(50 * 1024));
+        assert_eq!(report.delivery_cpu_arrivals, 4);
+        let text = report.to_text();
+        for line in [
+            "  all closed                          1.0 MiB   +5.0 % of the start",
+            "  cycle 2: 2 connections              1.1 MiB   45.0 KiB per connection over the last closing",
+            "  cycle 2: all closed                 1.1 MiB   +8.0 % of the start",
+            "  cycle 3: all closed                 1.1 MiB   +12.0 % of the start",
+            "15 after closing, 16 after cycle 2 closed, 16 after cycle 3 closed",
+            "opened: 2 of 2 in 2.0 s (in each of 3 cycles; the time is the first's)",
+            "in each of 3 cycles; over all: 11 of 12 arrivals, 1 lost",
+            "cpu while delivering (the first of 3 cycles, 2.0 s)",
+            "after closing (after the last of 3 cycles): MISS",
+        ] {
+            assert!(text.contains(line), "{line:?} not in\n{text}");
+        }
+        let json = serde_json::to_value(&report).expect("serializes");
+        let later = &json["server_memory"]["later_cycles"];
+        assert_eq!(later[1]["after_close"]["rss_kb"], 1_120);
+        assert_eq!(later[0]["steps"][0]["rss_kb"], 1_140);
+        assert_eq!(json["cycles"], 3);
+        assert_eq!(json["delivery_cpu_arrivals"], 4);
+
+        // Given back in the end, the run passes the memory check.
+        let mut memory = super::tests::memory(1_000, 1_100, 1_200, 2);
+        memory.record_cycle(2, again(1_090));
+        let cycles = [cycle(&first), cycle(&second)];
+        config.cycles = 2;
+        let report = assemble(measured(&config, Some(memory), &cycles));
+        assert_eq!(report.verdict.memory_returned, Check::Pass);
     }
 
     #[test]

@@ -184,6 +184,15 @@ burst of connections that makes the server start threads shows there), then inge
 start of its ingest request. With --url the server's memory is unknown and only the
 latency is measured.
 
+With --cycles N it does all of that N times over, each time with new connections and
+new posts, and reads the memory after each closing (a later cycle's memory per
+connection is over the closing before it). Memory that every cycle keeps grows from one
+closing to the next; what only the first cycle leaves (the executable's code run for the
+first time, the allocator's bookkeeping for the peak) stays put. A PowerTrack cycle
+starts a minute after the last one's connects, in a new window of X's connect limit.
+Arrivals, losses and latency count every cycle; the open time, the bench's memory and
+the CPU while delivering are the first cycle's. It needs a server the bench starts.
+
 The verdict compares the run with the project's targets: at most 64 KiB of server memory
 per idle connection, memory back within 10 % of its start after closing, p99 of a post
 to every connection < 100 ms, every connection opened and got every post once.
@@ -212,6 +221,12 @@ struct ConnectionsArgs {
     /// Posts delivered to every connection, one at a time.
     #[arg(long, value_name = "P", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     posts: u32,
+
+    /// Open the connections, give them the posts and close them this many times, with
+    /// fresh connections and posts each time. The memory after each closing is reported,
+    /// and the return target is judged after the last.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
+    cycles: u32,
 
     #[command(flatten)]
     serve: ServeArgs,
@@ -482,6 +497,12 @@ fn connections_config(args: &ConnectionsArgs) -> anyhow::Result<ConnectionsConfi
              identity"
         );
     }
+    if args.url.is_some() && args.cycles > 1 {
+        bail!(
+            "--cycles above 1 needs a server the bench starts: between cycles it reads the \
+             server's memory, which it cannot for --url"
+        );
+    }
     let server = match (&args.url, &args.admin_token) {
         (Some(url), Some(token)) => ServerChoice::Running {
             base: base_url(url),
@@ -497,6 +518,7 @@ fn connections_config(args: &ConnectionsArgs) -> anyhow::Result<ConnectionsConfi
             Encoding::Gzip => sluice_bench::Encoding::Gzip,
         },
         posts: args.posts as usize,
+        cycles: args.cycles as usize,
         server,
         tls: args.tls.clone(),
     })
@@ -1009,9 +1031,10 @@ mod tests {
                 default.connections,
                 default.api,
                 default.encoding,
-                default.posts
+                default.posts,
+                default.cycles
             ),
-            (10_000, Api::Powertrack, sluice_bench::Encoding::Gzip, 20)
+            (10_000, Api::Powertrack, sluice_bench::Encoding::Gzip, 20, 1)
         );
         assert!(matches!(default.server, ServerChoice::Spawn(_)));
         let build = AnotherBuild::new();
@@ -1024,6 +1047,8 @@ mod tests {
             "identity",
             "--posts",
             "5",
+            "--cycles",
+            "3",
             "--server-exe",
             &build.given,
         ])
@@ -1033,14 +1058,28 @@ mod tests {
                 before.connections,
                 before.api,
                 before.encoding,
-                before.posts
+                before.posts,
+                before.cycles
             ),
-            (1_000, Api::Powerstream, sluice_bench::Encoding::Identity, 5)
+            (
+                1_000,
+                Api::Powerstream,
+                sluice_bench::Encoding::Identity,
+                5,
+                3
+            )
         );
         match before.server {
             ServerChoice::Spawn(serve) => assert_eq!(serve.exe, build.resolved),
             other => panic!("{other:?}"),
         }
+        let refused =
+            connections_of(&["--url", "http://h/", "--admin-token", "t", "--cycles", "2"])
+                .expect_err("refused");
+        assert!(
+            refused.starts_with("--cycles above 1 needs a server"),
+            "{refused}"
+        );
         let refused = connections_of(&["--encoding", "identity"]).expect_err("refused");
         assert!(
             refused.starts_with("PowerTrack streams are gzip only"),
@@ -1050,6 +1089,8 @@ mod tests {
             &["--connections", "0"][..],
             &["--connections", "100001"],
             &["--posts", "0"],
+            &["--cycles", "0"],
+            &["--cycles", "11"],
             &[
                 "--url",
                 "http://h/",
