@@ -548,6 +548,19 @@ fn a_short_v2_run_against_a_two_node_cluster_loses_nothing() {
     check_v2(&run_bench("v2", &SHORT, &extra), Some(2));
 }
 
+/// Checks a connections report: `opened` connections opened, and every post reached every
+/// one of them once, `arrivals` in all, each timed.
+fn every_post_arrived(report: &Value, opened: u64, arrivals: u64) {
+    assert_eq!(report["opened"], opened, "{report:#}");
+    assert_eq!(
+        (&report["expected"], &report["received"]),
+        (&json!(arrivals), &json!(arrivals)),
+        "{report:#}"
+    );
+    assert_eq!(report["latency"]["samples"], arrivals, "{report:#}");
+    assert_eq!(report["verdict"]["complete"], "pass", "{report:#}");
+}
+
 /// `sluice bench connections`: 120 connections (PowerTrack: three streams of at most 50;
 /// Powerstream: its cap raised) and 3 posts. Every connection gets every post, and the
 /// report has the server's memory and threads at 0 and 120 connections and after closing,
@@ -556,30 +569,15 @@ fn a_short_v2_run_against_a_two_node_cluster_loses_nothing() {
 #[test]
 fn a_short_connections_run_reaches_every_connection_and_reads_the_servers_memory() {
     for (product, encoding) in [("powertrack", "gzip"), ("powerstream", "identity")] {
-        let output = Command::new(SLUICE)
-            .args([
-                "bench",
-                "connections",
-                "--connections",
-                "120",
-                "--posts",
-                "3",
-            ])
-            .args(["--product", product, "--encoding", encoding, "--json"])
-            .env_remove("SLUICE_ADMIN_TOKEN")
-            .output()
-            .expect("run sluice bench");
+        let output = run_bench(
+            "connections",
+            &["--connections", "120", "--posts", "3"],
+            &["--product", product, "--encoding", encoding],
+        );
         let report = report(&output);
         assert_eq!(report["api"], product, "{report:#}");
         assert_eq!(report["encoding"], encoding, "{report:#}");
-        assert_eq!(report["opened"], 120, "{report:#}");
-        assert_eq!(
-            (&report["expected"], &report["received"]),
-            (&json!(360), &json!(360)),
-            "{report:#}"
-        );
-        assert_eq!(report["latency"]["samples"], 360, "{report:#}");
-        assert_eq!(report["verdict"]["complete"], "pass", "{report:#}");
+        every_post_arrived(&report, 120, 360);
         // Every post reached every connection before the bench's timeout: for gzip, each
         // connection was woken to decode what it kept during the post's window.
         assert_eq!(report["late_posts"], 0, "{report:#}");
@@ -615,38 +613,15 @@ fn a_short_connections_run_reaches_every_connection_and_reads_the_servers_memory
 /// count, and the second cycle's memory is reported beside the first's.
 #[test]
 fn a_second_cycle_of_connections_gets_its_own_posts_and_memory_readings() {
-    let output = Command::new(SLUICE)
-        .args([
-            "bench",
-            "connections",
-            "--connections",
-            "60",
-            "--posts",
-            "2",
-        ])
-        .args([
-            "--cycles",
-            "2",
-            "--product",
-            "powerstream",
-            "--encoding",
-            "identity",
-        ])
-        .arg("--json")
-        .env_remove("SLUICE_ADMIN_TOKEN")
-        .output()
-        .expect("run sluice bench");
+    let output = run_bench(
+        "connections",
+        &["--connections", "60", "--posts", "2", "--cycles", "2"],
+        &["--product", "powerstream", "--encoding", "identity"],
+    );
     let report = report(&output);
     assert_eq!(report["cycles"], 2, "{report:#}");
-    assert_eq!(report["opened"], 60, "{report:#}");
     // 2 posts to 60 connections, twice.
-    assert_eq!(
-        (&report["expected"], &report["received"]),
-        (&json!(240), &json!(240)),
-        "{report:#}"
-    );
-    assert_eq!(report["latency"]["samples"], 240, "{report:#}");
-    assert_eq!(report["verdict"]["complete"], "pass", "{report:#}");
+    every_post_arrived(&report, 60, 240);
     let memory = &report["server_memory"];
     assert_eq!(memory["steps"][0]["connections"], 60, "{report:#}");
     assert!(memory["after_close"]["rss_kb"].is_u64(), "{report:#}");
