@@ -182,7 +182,8 @@ pub struct ConnectionsReport {
     pub open_time: Duration,
     /// The server's memory; `None` when unknown (a running server).
     pub server_memory: Option<ServerMemory>,
-    /// The server's memory per connection at the first cycle's last step, bytes.
+    /// The server's memory per connection at the first cycle's last step, bytes (what the
+    /// per-connection target is judged on).
     pub bytes_per_connection: Option<u64>,
     /// The bench's own memory with every connection of the first cycle open, KiB.
     pub bench_rss_kb: Option<u64>,
@@ -262,25 +263,12 @@ impl ConnectionsReport {
     }
 }
 
-/// Puts the report together.
+/// Puts the report together. Long only for the report's fields, each set once.
 pub fn assemble(m: Measured<'_>) -> ConnectionsReport {
-    let mut samples: Vec<u64> = Vec::new();
-    let mut expected = 0;
-    let mut late_posts = 0;
-    let mut first_arrivals = None;
-    for cycle in m.cycles {
-        let before = samples.len();
-        samples.extend(
-            cycle
-                .held
-                .iter()
-                .flat_map(|h| h.arrivals.iter())
-                .map(|&(k, at)| at.saturating_sub(cycle.sent.get(k).copied().unwrap_or(at))),
-        );
-        first_arrivals.get_or_insert((samples.len() - before) as u64);
-        expected += (cycle.sent.len() * opened_in(cycle.held)) as u64;
-        late_posts += cycle.late_posts;
-    }
+    let mut samples: Vec<u64> = m.cycles.iter().flat_map(Delivered::latencies).collect();
+    let expected = m.cycles.iter().map(Delivered::expected).sum();
+    let late_posts = m.cycles.iter().map(|c| c.late_posts).sum();
+    let first_arrivals = m.cycles.first().map_or(0, |c| c.latencies().count() as u64);
     let opened = m
         .cycles
         .iter()
@@ -342,8 +330,24 @@ pub fn assemble(m: Measured<'_>) -> ConnectionsReport {
         late_posts,
         latency,
         delivery_cpu: m.delivery_cpu,
-        delivery_cpu_arrivals: first_arrivals.unwrap_or(0),
+        delivery_cpu_arrivals: first_arrivals,
         verdict,
+    }
+}
+
+impl Delivered<'_> {
+    /// From the start of each post's ingest request to its arrival, µs, for every first
+    /// arrival on every connection.
+    fn latencies(&self) -> impl Iterator<Item = u64> + '_ {
+        self.held
+            .iter()
+            .flat_map(|h| h.arrivals.iter())
+            .map(|&(k, at)| at.saturating_sub(self.sent.get(k).copied().unwrap_or(at)))
+    }
+
+    /// Arrivals expected: every post sent, on every connection that opened.
+    fn expected(&self) -> u64 {
+        (self.sent.len() * opened_in(self.held)) as u64
     }
 }
 
@@ -414,14 +418,11 @@ impl ConnectionsReport {
         }
         let _ = writeln!(
             t,
-            "posts: {} to every connection, one at a time{}{} of {} arrivals, {} lost, \
+            "posts: {} to every connection, one at a time{}: {} of {} arrivals, {} lost, \
              {} duplicated, {} unexpected, {} connections dropped by the server, {} posts \
              not on every connection within {} s",
             self.posts,
-            match self.cycles {
-                0 | 1 => ": ".to_owned(),
-                n => format!(", in each of {n} cycles; over all: "),
-            },
+            self.of_cycles(|n| format!(", in each of {n} cycles; over all")),
             thousands(self.received),
             thousands(self.expected),
             thousands(self.expected.saturating_sub(self.received)),

@@ -190,8 +190,10 @@ connection is over the closing before it). Memory that every cycle keeps grows f
 closing to the next; what only the first cycle leaves (the executable's code run for the
 first time, the allocator's bookkeeping for the peak) stays put. A PowerTrack cycle
 starts a minute after the last one's connects, in a new window of X's connect limit.
-Arrivals, losses and latency count every cycle; the open time, the bench's memory and
-the CPU while delivering are the first cycle's. It needs a server the bench starts.
+Arrivals, losses and latency count every cycle; the open time, the memory per idle
+connection (and its target), the bench's memory and the CPU while delivering are the
+first cycle's. It needs a server the bench starts, and stops when the server still
+counts connections open 30 s after a closing.
 
 The verdict compares the run with the project's targets: at most 64 KiB of server memory
 per idle connection, memory back within 10 % of its start after closing, p99 of a post
@@ -222,9 +224,9 @@ struct ConnectionsArgs {
     #[arg(long, value_name = "P", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     posts: u32,
 
-    /// Open the connections, give them the posts and close them this many times, with
-    /// fresh connections and posts each time. The memory after each closing is reported,
-    /// and the return target is judged after the last.
+    /// Open the connections, give them the posts and close them this many times (1 to 10),
+    /// with fresh connections and posts each time. The memory after each closing is
+    /// reported, and the return target is judged after the last.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
     cycles: u32,
 
