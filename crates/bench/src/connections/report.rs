@@ -64,13 +64,22 @@ impl ServerMemory {
         }
     }
 
+    /// Every cycle's readings in order, the first's included: (after each step of
+    /// connects, once every connection closed).
+    fn cycles(&self) -> impl Iterator<Item = (&[RssStep], Option<AfterClose>)> {
+        let later = self
+            .later_cycles
+            .iter()
+            .map(|c| (&c.steps[..], c.after_close));
+        std::iter::once((&self.steps[..], self.after_close)).chain(later)
+    }
+
     /// The memory after the last cycle closed its connections: what the return target is
     /// judged on, so that memory kept by every cycle adds up to a miss.
     pub fn last_after_close(&self) -> Option<AfterClose> {
-        match self.later_cycles.last() {
-            Some(cycle) => cycle.after_close,
-            None => self.after_close,
-        }
+        self.cycles()
+            .last()
+            .and_then(|(_, after_close)| after_close)
     }
 
     /// Bytes per connection at the last step, over the start.
@@ -268,7 +277,7 @@ pub fn assemble(m: Measured<'_>) -> ConnectionsReport {
     let mut samples: Vec<u64> = m.cycles.iter().flat_map(Delivered::latencies).collect();
     let expected = m.cycles.iter().map(Delivered::expected).sum();
     let late_posts = m.cycles.iter().map(|c| c.late_posts).sum();
-    let first_arrivals = m.cycles.first().map_or(0, |c| c.latencies().count() as u64);
+    let first_arrivals = m.cycles.first().map_or(0, Delivered::arrivals);
     let opened = m
         .cycles
         .iter()
@@ -343,6 +352,11 @@ impl Delivered<'_> {
             .iter()
             .flat_map(|h| h.arrivals.iter())
             .map(|&(k, at)| at.saturating_sub(self.sent.get(k).copied().unwrap_or(at)))
+    }
+
+    /// First arrivals, on every connection.
+    fn arrivals(&self) -> u64 {
+        self.held.iter().map(|h| h.arrivals.len() as u64).sum()
     }
 
     /// Arrivals expected: every post sent, on every connection that opened.
@@ -475,14 +489,9 @@ impl ConnectionsReport {
             31
         };
         let _ = writeln!(t, "  {:<width$}{:>12}", "0 connections", mib(start));
-        let later = memory
-            .later_cycles
-            .iter()
-            .map(|c| (&c.steps, c.after_close));
-        let cycles = std::iter::once((&memory.steps, memory.after_close)).chain(later);
         // A later cycle's memory per connection is over the closing before it.
         let mut before = start;
-        for (number, (steps, after_close)) in cycles.enumerate() {
+        for (number, (steps, after_close)) in memory.cycles().enumerate() {
             // "cycle 2: " before each reading of the cycles after the first.
             let label = |what: String| match number {
                 0 => what,
@@ -642,12 +651,12 @@ fn threads_text(memory: &ServerMemory, width: usize, t: &mut String) {
             seen.push(format!("{threads} with {open} open"));
         }
     }
-    if let Some(threads) = memory.after_close.and_then(|a| a.threads) {
-        seen.push(format!("{threads} after closing"));
-    }
-    for (n, cycle) in memory.later_cycles.iter().enumerate() {
-        if let Some(threads) = cycle.after_close.and_then(|a| a.threads) {
-            seen.push(format!("{threads} after cycle {} closed", n + 2));
+    for (number, (_, after_close)) in memory.cycles().enumerate() {
+        if let Some(threads) = after_close.and_then(|a| a.threads) {
+            seen.push(match number {
+                0 => format!("{threads} after closing"),
+                n => format!("{threads} after cycle {} closed", n + 1),
+            });
         }
     }
     let _ = writeln!(t, "  {:<width$}{}", "threads", seen.join(", "));
