@@ -1,4 +1,5 @@
-//! Rule AST → plan: the tree the indexed matcher evaluates.
+//! Rule AST → plan: the tree the index and the gates analyse at insert time, then laid out
+//! flat ([`crate::program::Program`]) for evaluation.
 //!
 //! Compilation does every per-rule step once, at insert time, so that matching does none of
 //! it: values are folded, phrases tokenized and their tokens interned, numeric user ids
@@ -9,7 +10,7 @@ use memchr::memmem::Finder;
 use sluice_rules::{BoundingBox, Circle, Clause, CountField, CountRange, Expr, HasKind, IsKind};
 use sluice_text::{fold, tokenize};
 
-use crate::intern::Interner;
+use crate::intern::{Interner, UNKNOWN};
 
 /// A tokenized field of a post; a phrase predicate names the kinds it searches as a mask.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -175,13 +176,15 @@ impl SubstrSource {
     }
 }
 
-/// The interned tokens of a phrase. Most rule terms are single words: their id is kept
-/// inline in the plan node (in the 16 bytes a boxed slice takes), so evaluating them
+/// The interned tokens of a phrase. Most rule terms are one or two words: their ids are
+/// kept inline in the plan node (in the 16 bytes a boxed slice takes), so evaluating them
 /// follows no pointer.
 #[derive(Debug, Clone)]
 pub(crate) enum TokenIds {
-    /// Exactly one token.
-    One(u32),
+    /// One or two tokens; a second id of [`UNKNOWN`] (never an interned id) means one. One
+    /// variant for both, so that the enum keeps the size of a boxed slice: a null pointer
+    /// tells it apart.
+    Inline([u32; 2]),
     /// Any other number of tokens.
     Many(Box<[u32]>),
 }
@@ -191,7 +194,8 @@ impl std::ops::Deref for TokenIds {
 
     fn deref(&self) -> &[u32] {
         match self {
-            TokenIds::One(id) => std::slice::from_ref(id),
+            TokenIds::Inline(ids) if ids[1] == UNKNOWN => &ids[..1],
+            TokenIds::Inline(ids) => ids,
             TokenIds::Many(ids) => ids,
         }
     }
@@ -200,8 +204,10 @@ impl std::ops::Deref for TokenIds {
 impl FromIterator<u32> for TokenIds {
     fn from_iter<I: IntoIterator<Item = u32>>(iter: I) -> Self {
         let ids: Vec<u32> = iter.into_iter().collect();
+        debug_assert!(!ids.contains(&UNKNOWN), "an interned id is never UNKNOWN");
         match *ids {
-            [id] => TokenIds::One(id),
+            [id] => TokenIds::Inline([id, UNKNOWN]),
+            [first, second] => TokenIds::Inline([first, second]),
             _ => TokenIds::Many(ids.into_boxed_slice()),
         }
     }
@@ -305,7 +311,8 @@ pub(crate) enum Pred {
     Sample(u8),
 }
 
-/// Compiles `expr`, taking interner references for its tokens (release with [`release`]).
+/// Compiles `expr`, taking interner references for its tokens (given back by
+/// [`crate::program::Program::release`]).
 pub(crate) fn compile(expr: &Expr, interner: &mut Interner) -> Node {
     match expr {
         Expr::And(children) => Node::And(children.iter().map(|c| compile(c, interner)).collect()),
@@ -315,35 +322,22 @@ pub(crate) fn compile(expr: &Expr, interner: &mut Interner) -> Node {
     }
 }
 
-/// The mask of [`FieldKind`]s whose fields `node` reads: a post's fields of other kinds
+/// The mask of [`FieldKind`]s whose fields `pred` reads: a post's fields of other kinds
 /// need not be tokenized for it.
-pub(crate) fn fields_read(node: &Node) -> u16 {
-    match node {
-        Node::And(children) | Node::Or(children) => {
-            children.iter().fold(0, |mask, c| mask | fields_read(c))
-        }
-        Node::Not(child) => fields_read(child),
-        Node::Leaf(Pred::Phrase { fields, .. }) => *fields,
-        Node::Leaf(Pred::Proximity { .. }) => FieldKind::Text.bit(),
-        Node::Leaf(Pred::Substring { src, .. }) => src.field_kind().bit(),
-        Node::Leaf(Pred::Place { ids, .. }) if !ids.is_empty() => FieldKind::PlaceName.bit(),
-        Node::Leaf(_) => 0,
+pub(crate) fn pred_fields(pred: &Pred) -> u16 {
+    match pred {
+        Pred::Phrase { fields, .. } => *fields,
+        Pred::Proximity { .. } => FieldKind::Text.bit(),
+        Pred::Substring { src, .. } => src.field_kind().bit(),
+        Pred::Place { ids, .. } if !ids.is_empty() => FieldKind::PlaceName.bit(),
+        _ => 0,
     }
 }
 
-/// Gives back the interner references [`compile`] took for `node`.
-pub(crate) fn release(node: &Node, interner: &mut Interner) {
-    match node {
-        Node::And(children) | Node::Or(children) => {
-            children.iter().for_each(|c| release(c, interner));
-        }
-        Node::Not(child) => release(child, interner),
-        Node::Leaf(
-            Pred::Phrase { ids, .. } | Pred::Proximity { ids, .. } | Pred::Place { ids, .. },
-        ) => {
-            ids.iter().for_each(|&id| interner.release(id));
-        }
-        Node::Leaf(_) => {}
+/// Gives back the interner references [`compile`] took for `pred`.
+pub(crate) fn release_pred(pred: &Pred, interner: &mut Interner) {
+    if let Pred::Phrase { ids, .. } | Pred::Proximity { ids, .. } | Pred::Place { ids, .. } = pred {
+        ids.iter().for_each(|&id| interner.release(id));
     }
 }
 
@@ -530,8 +524,21 @@ mod tests {
             panic!("and expected")
         };
         assert!(matches!(&children[0], Node::Leaf(Pred::Phrase { ids, .. }) if ids[1] == cola));
-        release(&node, &mut interner);
+        crate::program::Program::new(node).release(&mut interner);
         assert_eq!(interner.get("cola"), None);
+    }
+
+    #[test]
+    fn phrase_ids_read_back_as_given_inline_or_boxed() {
+        for ids in [vec![], vec![7], vec![7, 0], vec![7, 0, 9], vec![1, 2, 3, 4]] {
+            let kept: TokenIds = ids.iter().copied().collect();
+            assert_eq!(*kept, *ids);
+            assert_eq!(
+                matches!(kept, TokenIds::Inline(_)),
+                (1..=2).contains(&ids.len())
+            );
+        }
+        assert_eq!(size_of::<TokenIds>(), size_of::<Box<[u32]>>());
     }
 
     #[test]

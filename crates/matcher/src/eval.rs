@@ -1,4 +1,4 @@
-//! Evaluating a compiled plan against a post's features.
+//! Evaluating a rule's program against a post's features.
 //!
 //! Only candidate rules (those the index found anchored on something the post has) get
 //! here, so this is where exact semantics are checked: phrases and proximity compare
@@ -6,18 +6,37 @@
 
 use sluice_rules::CountRange;
 
-use crate::compile::{FieldKind, Node, Pred};
+use crate::compile::{FieldKind, Pred};
 use crate::features::{Features, count_index};
 use crate::geo::{in_box, in_circle};
+use crate::program::{Op, Program, subtree_end};
 
-/// Whether `node` is true for the post whose features are `f`.
-pub(crate) fn eval(node: &Node, f: &Features) -> bool {
-    match node {
-        Node::And(children) => children.iter().all(|c| eval(c, f)),
-        Node::Or(children) => children.iter().any(|c| eval(c, f)),
-        Node::Not(child) => !eval(child, f),
-        Node::Leaf(pred) => eval_pred(pred, f),
+/// Whether `program` is true for the post whose features are `f`.
+pub(crate) fn eval(program: &Program, f: &Features) -> bool {
+    eval_at(program.ops(), 0, f)
+}
+
+/// Whether the subtree of `ops` that starts at `at` is true.
+fn eval_at(ops: &[Op], at: usize, f: &Features) -> bool {
+    match &ops[at] {
+        Op::And { end } => each_child(ops, at, *end, |c| eval_at(ops, c, f)),
+        Op::Or { end } => !each_child(ops, at, *end, |c| !eval_at(ops, c, f)),
+        Op::Not { .. } => !eval_at(ops, at + 1, f),
+        Op::Leaf(pred) => eval_pred(pred, f),
     }
+}
+
+/// Whether `holds` is true of every child of the compound node at `at` (whose subtree ends
+/// at `end`), stopping at the first for which it is not.
+fn each_child(ops: &[Op], at: usize, end: u32, mut holds: impl FnMut(usize) -> bool) -> bool {
+    let mut child = at + 1;
+    while child < end as usize {
+        if !holds(child) {
+            return false;
+        }
+        child = subtree_end(ops, child);
+    }
+    true
 }
 
 fn eval_pred(pred: &Pred, f: &Features) -> bool {

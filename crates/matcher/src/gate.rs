@@ -1,8 +1,8 @@
 //! A rule's gate: a few necessary conditions, checked before its plan is evaluated.
 //!
 //! Most candidates fail: a rule anchored on one word of `apple iphone -android` becomes a
-//! candidate on every post saying `apple`. Evaluating its plan walks a boxed tree scattered
-//! over the heap (a cache miss per node at 100k rules). The gate is a small fixed-size
+//! candidate on every post saying `apple`. Evaluating it reads its entry and its program
+//! (cache misses at 100k rules). The gate is a small fixed-size
 //! summary kept in one dense array: flags the rule requires or forbids, tokens it requires
 //! or forbids, string attributes (`#`, `lang:` …) and grams of a substring it requires, one
 //! of the alternatives of an `OR` of words and hashtags it requires, derived from the
@@ -287,9 +287,10 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compile::{compile, fields_read};
+    use crate::compile::compile;
     use crate::eval::eval;
     use crate::intern::Interner;
+    use crate::program::Program;
     use sluice_model::parse_post;
     use sluice_rules::parse;
 
@@ -308,7 +309,9 @@ mod tests {
             .map(|r| compile(&parse(r).expect("valid rule").expr, &mut interner))
             .collect();
         let gates: Vec<Gate> = plans.iter().map(|p| Gate::of(p, &[])).collect();
-        let wanted = plans.iter().fold(0, |m, p| m | fields_read(p));
+        let wanted = plans
+            .iter()
+            .fold(0, |m, p| m | Program::new(p.clone()).fields_read());
         let tag = |t: &str| format!(r#""entities":{{"hashtags":[{{"text":"{t}"}}]}}"#);
         // (post, which gates pass, which rules match)
         let cases = [
@@ -344,7 +347,7 @@ mod tests {
             features.load(&post, &interner, wanted);
             for ((plan, gate), want) in plans.iter().zip(&gates).zip(want) {
                 assert_eq!(gate.passes(&features), *want, "{json}");
-                if eval(plan, &features) {
+                if eval(&Program::new(plan.clone()), &features) {
                     assert!(gate.passes(&features), "a gate never drops a match: {json}");
                 }
                 if gate.passes(&features) {
@@ -371,7 +374,7 @@ mod tests {
         // Anchored on "pie": the gate needs "apple", and so does the hint.
         let gate = Gate::of(&plan, &[pie]);
         let hint = Hint::of(&gate);
-        let wanted = fields_read(&plan);
+        let wanted = Program::new(plan.clone()).fields_read();
         let post = |text: &str, lang: &str, tag: &str| {
             format!(
                 r#"{{"id":1,"text":"{text}","lang":"{lang}","entities":{{"hashtags":[{{"text":"{tag}"}}]}}}}"#
@@ -413,7 +416,9 @@ mod tests {
             .collect();
         let market = interner.get("market").expect("interned");
         let gates: Vec<Gate> = plans.iter().map(|p| Gate::of(p, &[market])).collect();
-        let wanted = plans.iter().fold(0, |m, p| m | fields_read(p));
+        let wanted = plans
+            .iter()
+            .fold(0, |m, p| m | Program::new(p.clone()).fields_read());
         let cases = [
             (r#"{"id":1,"text":"market day"}"#, [false, true, true]),
             (r#"{"id":2,"text":"apple market"}"#, [true, true, true]),
@@ -435,7 +440,7 @@ mod tests {
             features.load(&post, &interner, wanted);
             for ((plan, gate), want) in plans.iter().zip(&gates).zip(want) {
                 assert_eq!(gate.passes(&features), *want, "{json}");
-                if eval(plan, &features) {
+                if eval(&Program::new(plan.clone()), &features) {
                     assert!(gate.passes(&features), "a gate never drops a match: {json}");
                 }
             }

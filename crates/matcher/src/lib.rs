@@ -67,7 +67,8 @@
 //! - `features`: a post's fields and attributes, extracted once, in reusable buffers.
 //! - `gate`: per-rule necessary conditions checked before evaluation.
 //! - `grams`: fixed-size filters over four-byte grams (post gram sets, rule gram counts).
-//! - `eval`: plan evaluation, with phrase and proximity checks over token positions.
+//! - `program`: a plan laid out flat in one allocation, the form the matcher keeps.
+//! - `eval`: program evaluation, with phrase and proximity checks over token positions.
 //! - `geo`: haversine distance, boxes, and the grid cells covering a region.
 //! - `matcher`: [`Matcher`] and [`Scratch`].
 //! - `naive`: [`NaiveMatcher`].
@@ -86,6 +87,7 @@ mod index;
 mod intern;
 mod matcher;
 mod naive;
+mod program;
 mod shared;
 mod table;
 

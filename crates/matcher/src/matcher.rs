@@ -4,7 +4,7 @@ use hashbrown::HashMap;
 use sluice_model::PostView;
 use sluice_rules::Rule;
 
-use crate::compile::{FIELD_KINDS, FieldKind, Node, SubstrSource, compile, fields_read, release};
+use crate::compile::{FIELD_KINDS, FieldKind, SubstrSource, compile};
 use crate::epoch_map::EpochMap;
 use crate::eval::eval;
 use crate::features::Features;
@@ -12,6 +12,7 @@ use crate::gate::{Gate, Hint};
 use crate::index::{Index, Key, Slot, anchors, quadgram, token_key, trigram};
 use crate::intern::Interner;
 use crate::prefetch;
+use crate::program::Program;
 use crate::table::Hashed;
 
 /// What a caller identifies its rules by: a rule id for one stream's rules, or a (stream,
@@ -24,7 +25,7 @@ impl<K: Copy + Eq + Ord + std::hash::Hash + std::fmt::Debug> RuleKey for K {}
 /// One inserted rule.
 #[derive(Debug, Clone)]
 struct Entry {
-    plan: Node,
+    program: Program,
     /// The keys the rule is indexed under; `None` for an always-candidate rule.
     anchors: Option<Box<[Key]>>,
 }
@@ -111,7 +112,6 @@ impl<K: RuleKey> Matcher<K> {
     pub fn insert(&mut self, id: K, rule: &Rule) {
         self.remove(id);
         let plan = compile(&rule.expr, &mut self.interner);
-        self.count_fields(&plan, true);
         let anchors = anchors(&plan, &self.index, &self.interner).map(Vec::into_boxed_slice);
         let slot = match self.free.pop() {
             Some(slot) => slot,
@@ -130,6 +130,8 @@ impl<K: RuleKey> Matcher<K> {
             })
             .collect();
         let gate = Gate::of(&plan, &anchored);
+        let program = Program::new(plan);
+        self.count_fields(program.fields_read(), true);
         self.index.add(anchors.as_deref(), slot, Hint::of(&gate));
         match self.gates.get_mut(slot as usize) {
             Some(g) => {
@@ -141,7 +143,7 @@ impl<K: RuleKey> Matcher<K> {
                 self.ids.push(id);
             }
         }
-        self.entries[slot as usize] = Some(Entry { plan, anchors });
+        self.entries[slot as usize] = Some(Entry { program, anchors });
         self.slots.insert(id, slot);
     }
 
@@ -155,15 +157,14 @@ impl<K: RuleKey> Matcher<K> {
             .expect("a mapped slot holds its rule");
         let hint = Hint::of(&self.gates[slot as usize]);
         self.index.remove(entry.anchors.as_deref(), slot, hint);
-        release(&entry.plan, &mut self.interner);
-        self.count_fields(&entry.plan, false);
+        entry.program.release(&mut self.interner);
+        self.count_fields(entry.program.fields_read(), false);
         self.free.push(slot);
         true
     }
 
-    /// Counts (`add`) or uncounts the field kinds `plan` reads.
-    fn count_fields(&mut self, plan: &Node, add: bool) {
-        let mask = fields_read(plan);
+    /// Counts (`add`) or uncounts the field kinds in `mask`, those a rule reads.
+    fn count_fields(&mut self, mask: u16, add: bool) {
         for kind in FieldKind::ALL {
             if mask & kind.bit() != 0 {
                 let uses = &mut self.field_uses[kind as usize];
@@ -180,12 +181,12 @@ impl<K: RuleKey> Matcher<K> {
             .fold(0, |mask, k| mask | k.bit())
     }
 
-    /// The plan of the rule in `slot`, which holds one.
-    fn plan(&self, slot: Slot) -> &Node {
+    /// The program of the rule in `slot`, which holds one.
+    fn program(&self, slot: Slot) -> &Program {
         &self.entries[slot as usize]
             .as_ref()
             .expect("indexed slots hold rules")
-            .plan
+            .program
     }
 
     /// Number of rules.
@@ -235,9 +236,17 @@ impl<K: RuleKey> Matcher<K> {
             candidates,
             ..
         } = scratch;
+        let gates = &self.gates[..];
+        // Every program to evaluate is requested before the first is read: their entries
+        // were requested as their gates passed, and now their nodes' misses overlap too.
+        for &slot in candidates.iter() {
+            if !gates[slot as usize].exact {
+                self.program(slot).prefetch();
+            }
+        }
         for &slot in candidates.iter() {
             let id = self.ids[slot as usize];
-            if wanted(&id) && (self.gates[slot as usize].exact || eval(self.plan(slot), features)) {
+            if wanted(&id) && (gates[slot as usize].exact || eval(self.program(slot), features)) {
                 out.push(id);
             }
         }
