@@ -36,7 +36,7 @@ fn pack_grams(src: SubstrSource, bits: [u16; 2]) -> u32 {
 ///
 /// One cache line: checking a candidate's gate costs at most one miss. The fields are
 /// packed to fit (one mask for both required tokens, the grams in one word).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(align(64))]
 pub(crate) struct Gate {
     /// Flags that must all be set.
@@ -86,10 +86,16 @@ const HINT_STR_A: u32 = 1 << 31;
 const HINT_STR_B: u32 = 1 << 30;
 /// A required token: present bit; its [`token_bloom_bit`] is bits 12..22.
 const HINT_TOKEN: u32 = 1 << 29;
+/// The rule is sure to match a post under this posting ([`Gate::is_sure`]); no other bit
+/// is set.
+const HINT_SURE: u32 = 1 << 28;
 
 impl Hint {
     /// The hint of a rule whose gate is `gate`.
     pub(crate) fn of(gate: &Gate) -> Self {
+        if gate.is_sure() {
+            return Self(HINT_SURE);
+        }
         let mut hint = 0;
         let mut strs = gate.need_strs;
         for (present, shift) in [(HINT_STR_A, 0), (HINT_STR_B, 6)] {
@@ -102,6 +108,13 @@ impl Hint {
             hint |= HINT_TOKEN | token_bloom_bit(id) << 12;
         }
         Self(hint)
+    }
+
+    /// Whether the rule matches every post that has the key of the posting this hint is
+    /// in: probing reports it without reading its gate or its plan.
+    #[inline]
+    pub(crate) fn is_sure(self) -> bool {
+        self.0 == HINT_SURE
     }
 
     /// Whether a post with features `f` may pass the gate this hint was made of.
@@ -165,6 +178,19 @@ impl Default for Gate {
 }
 
 impl Gate {
+    /// Whether every post having one of the rule's anchor keys matches it: the rule is
+    /// [`exact`](Gate::exact) and the gate has no condition of its own (a single word, or
+    /// an `OR` of words, anchored on those words). At 100,000 rules such rules are about a
+    /// fifth of a post's candidates and half of its matches; reading their gates only to
+    /// pass them cost a cache miss each.
+    pub(crate) fn is_sure(&self) -> bool {
+        self.exact
+            && Gate {
+                exact: false,
+                ..*self
+            } == Gate::default()
+    }
+
     /// The gate of a rule with `plan`, anchored on tokens `anchored` (which every candidate
     /// is likely to have, so they are not worth a slot).
     pub(crate) fn of(plan: &Node, anchored: &[u32]) -> Self {
@@ -359,6 +385,31 @@ mod tests {
             plans.iter().map(is_exact).collect::<Vec<_>>(),
             [false, false, false, true]
         );
+    }
+
+    #[test]
+    fn only_a_rule_that_its_anchor_words_alone_make_match_is_sure() {
+        // (rule, its anchor words, sure)
+        let cases: [(&str, &[&str], bool); 7] = [
+            ("apple", &["apple"], true),
+            ("apple OR pear", &["apple", "pear"], true),
+            ("apple OR #ai", &["apple"], true),
+            ("apple pie", &["pie"], false),
+            ("\"apple pie\"", &["pie"], false),
+            ("apple -pie", &["apple"], false),
+            ("apple has:links", &["apple"], false),
+        ];
+        for (rule, anchors, want) in cases {
+            let mut interner = Interner::default();
+            let plan = compile(&parse(rule).expect("valid rule").expr, &mut interner);
+            let anchored: Vec<u32> = anchors
+                .iter()
+                .map(|word| interner.get(word).expect("interned"))
+                .collect();
+            let gate = Gate::of(&plan, &anchored);
+            assert_eq!(gate.is_sure(), want, "{rule}");
+            assert_eq!(Hint::of(&gate).is_sure(), want, "{rule}");
+        }
     }
 
     #[test]

@@ -83,7 +83,11 @@ pub struct Scratch {
     features: Features,
     /// The post's distinct candidates so far.
     marks: EpochMap<()>,
+    /// The post's candidates whose gates are to be read.
     candidates: Vec<Slot>,
+    /// The post's candidates sure to match: found under a token posting whose hint says
+    /// so ([`Hint::is_sure`]); their gates are not read.
+    sure: Vec<Slot>,
     /// Per [`SubstrSource`]: the post's quadgrams that may have postings, hashed for that
     /// source's posting table, their lookups started in the window pass.
     gram_hits: [Vec<Hashed<u32>>; 2],
@@ -91,6 +95,8 @@ pub struct Scratch {
     /// source's quadgram hits whose gram pairs the post may have: what a probe lets
     /// through, before marking.
     let_through: Vec<Slot>,
+    /// The sure rules under one token the post has, before marking.
+    sure_through: Vec<Slot>,
     /// The post's token keys, hashed, their lookups started together.
     token_lookups: Vec<Hashed<u64>>,
 }
@@ -234,8 +240,14 @@ impl<K: RuleKey> Matcher<K> {
         let Scratch {
             features,
             candidates,
+            sure,
             ..
         } = scratch;
+        out.extend(
+            sure.iter()
+                .map(|&slot| self.ids[slot as usize])
+                .filter(&mut wanted),
+        );
         let gates = &self.gates[..];
         // Every program to evaluate is requested before the first is read: their entries
         // were requested as their gates passed, and now their nodes' misses overlap too.
@@ -254,21 +266,22 @@ impl<K: RuleKey> Matcher<K> {
     }
 
     /// Diagnostics for the benchmark: the number of candidate rules for `post` that pass
-    /// their gates (each is then evaluated, or reported directly when its anchors imply a
-    /// match). Not part of the stable API.
+    /// their gates or are sure to match without one (each is then evaluated, or reported
+    /// directly when its anchors imply a match). Not part of the stable API.
     #[doc(hidden)]
     pub fn candidate_count(&self, post: &PostView<'_>, scratch: &mut Scratch) -> usize {
         if self.slots.is_empty() {
             return 0;
         }
         self.collect_candidates(post, scratch);
-        scratch.candidates.len()
+        scratch.candidates.len() + scratch.sure.len()
     }
 
     /// Loads the post's features into `scratch` and fills `scratch.candidates`, once each,
     /// with the rules anchored on something the post has (a quadgram's rules only when the
     /// post may also hold their pattern's [`GramPair`](crate::grams::GramPair)) whose gates
-    /// pass ([`Matcher::keep_passing`]).
+    /// pass ([`Matcher::keep_passing`]), and `scratch.sure` with those a token posting
+    /// says match without a gate ([`Hint::is_sure`]).
     ///
     /// Long on purpose: the hot loop of matching. The probes of every anchor kind share the
     /// destructured scratch and its marks; helpers would have to re-borrow them per probe.
@@ -277,13 +290,16 @@ impl<K: RuleKey> Matcher<K> {
             features,
             marks,
             candidates,
+            sure,
             gram_hits,
             let_through,
+            sure_through,
             token_lookups,
         } = scratch;
         features.load(post, &self.interner, self.wanted_fields());
         marks.start(features.epoch);
         candidates.clear();
+        sure.clear();
         // Quadgrams first: they fill the post's gram sets, which evaluation reads.
         for src in [SubstrSource::Text, SubstrSource::Url] {
             let hits = &mut gram_hits[src as usize];
@@ -313,16 +329,23 @@ impl<K: RuleKey> Matcher<K> {
         // are read afterwards (see `keep_passing`), so that their misses overlap the rest
         // of the probing instead of each stalling it.
         let gates = &self.gates[..];
-        let mut mark_all = |list: &[Slot]| {
+        // Rules sure to match are marked too, so that another of their anchors does not
+        // make them candidates again, but their gates are neither requested nor read.
+        let mut mark_all = |list: &[Slot], sure_to_match: bool| {
             for &slot in list {
-                if marks.insert(slot) {
+                if !marks.insert(slot) {
+                    continue;
+                }
+                if sure_to_match {
+                    sure.push(slot);
+                } else {
                     prefetch(&gates[slot as usize]);
                     candidates.push(slot);
                 }
             }
         };
 
-        mark_all(&self.index.always);
+        mark_all(&self.index.always, false);
         // All the token lookups are started before any is finished, so that their cache
         // misses overlap (see `table`).
         token_lookups.clear();
@@ -337,34 +360,38 @@ impl<K: RuleKey> Matcher<K> {
         for key in token_lookups.iter() {
             if let Some(list) = self.index.tokens.get_hashed(key) {
                 let_through.clear();
-                let_through.extend(
-                    list.iter()
-                        .filter(|&&(_, hint)| hint.passes(feats))
-                        .map(|&(slot, _)| slot),
-                );
-                mark_all(let_through);
+                sure_through.clear();
+                for &(slot, hint) in list {
+                    if hint.is_sure() {
+                        sure_through.push(slot);
+                    } else if hint.passes(feats) {
+                        let_through.push(slot);
+                    }
+                }
+                mark_all(let_through, false);
+                mark_all(sure_through, true);
             }
         }
         for (kind, value) in features.strs() {
             if let Some(list) = self.index.strs[kind as usize].get(value) {
-                mark_all(list);
+                mark_all(list, false);
             }
         }
         for key in &features.nums {
             if let Some(list) = self.index.nums.get(key) {
-                mark_all(list);
+                mark_all(list, false);
             }
         }
         for key in &features.cells {
             if let Some(list) = self.index.cells.get(key) {
-                mark_all(list);
+                mark_all(list, false);
             }
         }
         let mut flags = features.flags;
         while flags != 0 {
             let flag = flags.trailing_zeros() as usize;
             flags &= flags - 1;
-            mark_all(&self.index.flags[flag]);
+            mark_all(&self.index.flags[flag], false);
         }
         for src in [SubstrSource::Text, SubstrSource::Url] {
             let sub = &self.index.substrings[src as usize];
@@ -386,13 +413,13 @@ impl<K: RuleKey> Matcher<K> {
                     );
                 }
             }
-            mark_all(let_through);
+            mark_all(let_through, false);
             for field in feats.fields().iter().filter(|f| f.kind == kind) {
                 let bytes = field.text.folded().as_bytes();
                 if !sub.trigrams.is_empty() {
                     for w in bytes.windows(3) {
                         if let Some(list) = sub.trigrams.get(&trigram(w)) {
-                            mark_all(list);
+                            mark_all(list, false);
                         }
                     }
                 }
@@ -402,7 +429,7 @@ impl<K: RuleKey> Matcher<K> {
                         let (word, bit) = (usize::from(b >> 6), 1u64 << (b & 63));
                         if seen[word] & bit == 0 {
                             seen[word] |= bit;
-                            mark_all(&sub.bytes[usize::from(b)]);
+                            mark_all(&sub.bytes[usize::from(b)], false);
                         }
                     }
                 }
