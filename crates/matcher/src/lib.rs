@@ -11,7 +11,9 @@
 //! ## Design
 //! **Compile** (`compile`). Each rule's AST becomes a plan: the same boolean tree with
 //! predicates at the leaves, values folded, phrases tokenized and their tokens interned to
-//! integer ids (`intern`, reference counted so removed rules free their vocabulary).
+//! integer ids (`intern`, reference counted so removed rules free their vocabulary). The
+//! matcher keeps each plan laid out flat, its nodes in preorder in one allocation
+//! (`program`), so that a candidate's plan is requested at once instead of a node at a time.
 //!
 //! **Anchor** (`index`). Each rule gets a set of *anchor keys* such that it can only match a
 //! post that has one of them: an `And` is anchored on one child — the one whose keys have
@@ -48,8 +50,10 @@
 //! grams required or forbidden, one of the words or hashtags of an `OR`), a cache line per
 //! rule, so most non-matching candidates are dropped without touching their plans; rules
 //! that every post with one of their anchors satisfies (a keyword, an `OR` of keywords, a
-//! hashtag …) are reported without evaluation, their keys read from a dense array too. Only the
-//! remaining candidates' plans are evaluated: phrases and proximity compare token-id
+//! hashtag …) are reported without evaluation, their keys read from a dense array too, and
+//! those whose gate adds nothing to their anchor words are reported from their token
+//! posting without reading the gate at all. Only the remaining candidates' plans are
+//! evaluated: phrases and proximity compare token-id
 //! positions, substrings use a prepared `memchr::memmem` finder after the gram set says
 //! the pattern may be there. Steady-state matching allocates nothing.
 //!
