@@ -547,7 +547,7 @@ fn print_top_rules(matcher: &Matcher, rules: &[String], posts: &[String], top: u
         })
         .sum();
     println!(
-        "candidate rules past their gates per post at {} rules: {:.1}",
+        "candidate rules past their gates or sure without one per post at {} rules: {:.1}",
         rules.len(),
         candidates as f64 / posts.len() as f64
     );

@@ -102,14 +102,20 @@ pub use shared::{MatcherReader, MatcherWriter, SharedMatcher};
 /// Hints the CPU to bring `value`'s cache line in, without waiting for it.
 #[inline(always)]
 pub(crate) fn prefetch<T>(value: &T) {
+    prefetch_address((value as *const T).cast::<u8>());
+}
+
+/// Hints the CPU to bring the cache line holding `address` in, without waiting for it. Any
+/// address will do: a prefetch reads nothing and cannot fault.
+#[inline(always)]
+pub(crate) fn prefetch_address(address: *const u8) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         // SAFETY: SSE is part of the x86_64 baseline, so the instruction exists; a
-        // prefetch is only a hint, reads nothing and cannot fault, and `value` is a live
-        // reference anyway.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast::<i8>()) };
+        // prefetch is only a hint, reads nothing and cannot fault.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(address.cast::<i8>()) };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    let _ = address;
 }

@@ -248,6 +248,9 @@ impl<K: RuleKey> Matcher<K> {
                 .map(|&slot| self.ids[slot as usize])
                 .filter(&mut wanted),
         );
+        // Rules `wanted` refuses (of streams nobody is connected to) are dropped before
+        // their programs are requested.
+        candidates.retain(|&slot| wanted(&self.ids[slot as usize]));
         let gates = &self.gates[..];
         // Every program to evaluate is requested before the first is read: their entries
         // were requested as their gates passed, and now their nodes' misses overlap too.
@@ -256,12 +259,12 @@ impl<K: RuleKey> Matcher<K> {
                 self.program(slot).prefetch();
             }
         }
-        for &slot in candidates.iter() {
-            let id = self.ids[slot as usize];
-            if wanted(&id) && (gates[slot as usize].exact || eval(self.program(slot), features)) {
-                out.push(id);
-            }
-        }
+        out.extend(
+            candidates
+                .iter()
+                .filter(|&&slot| gates[slot as usize].exact || eval(self.program(slot), features))
+                .map(|&slot| self.ids[slot as usize]),
+        );
         out.sort_unstable();
     }
 
@@ -501,6 +504,47 @@ mod tests {
         assert_eq!(matches(&m, post), Vec::<u64>::new());
         m.insert(2, &rule(kw("pie")));
         assert_eq!(matches(&m, post), [2]);
+    }
+
+    #[test]
+    fn removing_every_rule_gives_back_its_words_and_field_kinds() {
+        let rules = [
+            "apple",
+            "\"apple pie\" -\"red pear\"",
+            "\"one two three four\"",
+            "(a OR b OR c) word -other",
+            "\"near far\"~3 bio:chef",
+            "place:\"new york\" url:shop",
+            "x -(y OR (z w))",
+        ];
+        let mut m = Matcher::new();
+        for (id, rule) in (0..).zip(rules) {
+            m.insert(id, &sluice_rules::parse(rule).expect("valid rule"));
+        }
+        assert!(m.interner.len() > 0);
+        assert_ne!(m.wanted_fields(), 0);
+        for id in 0..rules.len() as u64 {
+            assert!(m.remove(id));
+        }
+        assert_eq!(m.interner.len(), 0, "every token id taken is released once");
+        assert_eq!(m.field_uses, [0; FIELD_KINDS]);
+        assert!(m.index.tokens.is_empty());
+    }
+
+    #[test]
+    fn a_rule_sure_to_match_is_reported_once_whichever_anchor_finds_it_and_only_if_wanted() {
+        let mut m = Matcher::new();
+        let either = sluice_rules::parse("apple OR #ai").expect("valid rule");
+        m.insert(1, &either);
+        m.insert(2, &rule(kw("apple")));
+        let post = r##"{"id":1,"text":"apple #ai","entities":{"hashtags":[{"text":"ai"}]}}"##;
+        assert_eq!(matches(&m, post), [1, 2]);
+        let hashtag_only = r##"{"id":2,"text":"#ai","entities":{"hashtags":[{"text":"ai"}]}}"##;
+        assert_eq!(matches(&m, hashtag_only), [1]);
+        let view = parse_post(post.as_bytes()).expect("valid post");
+        let mut out = Vec::new();
+        m.match_post_where(&view, &mut Scratch::default(), &mut out, |&id| id != 2);
+        assert_eq!(out, [1]);
     }
 
     #[test]
