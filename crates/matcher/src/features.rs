@@ -20,7 +20,7 @@ use crate::gate::str_bit;
 use crate::geo::point_cell;
 use crate::grams::GramSet;
 use crate::index::cell_key;
-use crate::intern::{Interner, Lookup, UNKNOWN};
+use crate::intern::{Interner, Known, Lookup, UNKNOWN};
 
 /// One tokenized field.
 #[derive(Debug, Default, Clone)]
@@ -62,7 +62,8 @@ pub(crate) struct Features {
     token_kinds: EpochMap<u16>,
     /// The lookups of a field's tokens, started together.
     lookups: Vec<Lookup>,
-    /// Each (field kind, token id) of the post, once.
+    /// Each (field kind, token id) of the post under which the index has a token posting
+    /// ([`Known::posted`]), once: the token postings the matcher probes.
     pub(crate) token_keys: Vec<(FieldKind, u32)>,
     /// Backing text of `strs`.
     str_buf: String,
@@ -450,17 +451,20 @@ impl Features {
         self.lookups
             .extend(text.tokens().map(|token| interner.start(token)));
         for (lookup, token) in self.lookups.iter().zip(text.tokens()) {
-            let id = interner.finish(lookup, token).unwrap_or(UNKNOWN);
-            ids.push(id);
-            if id == UNKNOWN {
+            let Some(Known { id, posted }) = interner.finish(lookup, token) else {
+                ids.push(UNKNOWN);
                 continue;
-            }
+            };
+            ids.push(id);
             let bit = token_bloom_bit(id);
             self.token_bloom[bit as usize / 64] |= 1 << (bit % 64);
             let kinds = self.token_kinds.entry(id).0;
             if *kinds & kind.bit() == 0 {
                 *kinds |= kind.bit();
-                self.token_keys.push((kind, id));
+                // A token no rule is anchored on in this field kind has no posting to probe.
+                if posted & kind.bit() != 0 {
+                    self.token_keys.push((kind, id));
+                }
             }
         }
     }

@@ -223,8 +223,15 @@ impl Index {
     }
 
     /// Indexes the rule in `slot` under each of its `anchors` (none: under every post),
-    /// with `hint` beside it under tokens.
-    pub(crate) fn add(&mut self, anchors: Option<&[Key]>, slot: Slot, hint: Hint) {
+    /// with `hint` beside it under tokens. A token's first posting under a field kind is
+    /// noted in `interner` ([`Interner::set_posted`]).
+    pub(crate) fn add(
+        &mut self,
+        anchors: Option<&[Key]>,
+        slot: Slot,
+        hint: Hint,
+        interner: &mut Interner,
+    ) {
         let Some(keys) = anchors else {
             self.always.push(slot);
             return;
@@ -232,9 +239,11 @@ impl Index {
         for key in keys {
             match key {
                 Key::Token(kind, id) => {
-                    self.tokens
-                        .get_or_default(token_key(*kind, *id))
-                        .push((slot, hint));
+                    let list = self.tokens.get_or_default(token_key(*kind, *id));
+                    list.push((slot, hint));
+                    if list.len() == 1 {
+                        interner.set_posted(*id, kind.bit(), true);
+                    }
                 }
                 Key::Str(kind, v) => {
                     self.strs[*kind as usize]
@@ -274,8 +283,15 @@ impl Index {
         }
     }
 
-    /// Undoes [`Index::add`] with the same anchors, slot and hint.
-    pub(crate) fn remove(&mut self, anchors: Option<&[Key]>, slot: Slot, hint: Hint) {
+    /// Undoes [`Index::add`] with the same anchors, slot and hint, before the rule's
+    /// tokens are released from `interner`.
+    pub(crate) fn remove(
+        &mut self,
+        anchors: Option<&[Key]>,
+        slot: Slot,
+        hint: Hint,
+        interner: &mut Interner,
+    ) {
         let Some(keys) = anchors else {
             remove_slot(&mut self.always, slot);
             return;
@@ -283,7 +299,9 @@ impl Index {
         for key in keys {
             match key {
                 Key::Token(kind, id) => {
-                    remove_from_table(&mut self.tokens, token_key(*kind, *id), (slot, hint));
+                    if remove_from_table(&mut self.tokens, token_key(*kind, *id), (slot, hint)) {
+                        interner.set_posted(*id, kind.bit(), false);
+                    }
                 }
                 Key::Str(kind, v) => remove_from_map(&mut self.strs[*kind as usize], &**v, slot),
                 Key::Num(kind, v) => remove_from_map(&mut self.nums, &(*kind, *v), slot),
@@ -312,19 +330,23 @@ impl Index {
     }
 }
 
-/// [`remove_from_map`] for the tables whose lookups a post starts ahead.
+/// [`remove_from_map`] for the tables whose lookups a post starts ahead; returns whether
+/// `key`'s posting is gone.
 fn remove_from_table<K, E, const N: usize>(
     table: &mut PrefetchMap<K, SmallVec<[E; N]>>,
     key: K,
     entry: E,
-) where
+) -> bool
+where
     K: TableKey,
     E: PartialEq + Clone,
     [E; N]: smallvec::Array<Item = E>,
 {
-    if take_from_posting(table.get_mut(key), entry) {
+    let emptied = take_from_posting(table.get_mut(key), entry);
+    if emptied {
         table.remove(key);
     }
+    emptied
 }
 
 /// Takes `entry` out of `key`'s posting in `map`, dropping the posting once empty.
@@ -509,7 +531,7 @@ mod tests {
         for slot in 0..10 {
             let node = compile(&kw("common"), &mut interner);
             let keys = anchors(&node, &index, &interner);
-            index.add(keys.as_deref(), slot, Hint::default());
+            index.add(keys.as_deref(), slot, Hint::default(), &mut interner);
         }
         let node = compile(&Expr::And(vec![kw("common"), kw("rare")]), &mut interner);
         let rare = interner.get("rare").expect("interned");
@@ -595,9 +617,9 @@ mod tests {
             &mut interner,
         );
         let keys = anchors(&node, &index, &interner);
-        index.add(keys.as_deref(), 7, Hint::default());
+        index.add(keys.as_deref(), 7, Hint::default(), &mut interner);
         assert_eq!(index.substrings[0].byte_lists, 1);
-        index.remove(keys.as_deref(), 7, Hint::default());
+        index.remove(keys.as_deref(), 7, Hint::default(), &mut interner);
         assert!(index.tokens.is_empty());
         assert!(index.substrings[0].quadgrams.is_empty());
         assert_eq!(index.substrings[0].byte_lists, 0);

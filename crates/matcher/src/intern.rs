@@ -5,6 +5,12 @@
 //! post turn each of its tokens into an id with one hash lookup. Ids are reference counted
 //! so that removing the last rule using a token frees its id and string (long-running
 //! streams add and delete rules forever; the vocabulary must not only grow).
+//!
+//! Beside each id the table keeps the field kinds under which the index has a token
+//! posting for it ([`Known::posted`]): a word that rules only mention (the second word of
+//! a phrase, a negated word, a word an `And` is not anchored on) has none, and a post's
+//! lookup of it already tells the matcher not to probe the postings for it, a cache miss
+//! at 100,000 rules.
 
 use hashbrown::HashMap;
 
@@ -57,6 +63,16 @@ fn short_key(token: &str) -> Option<u128> {
     Some(u128::from(lo) | u128::from(hi | (n as u64) << 56) << 64)
 }
 
+/// What the interner knows of a token a rule uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Known {
+    /// The token's id.
+    pub(crate) id: u32,
+    /// The mask of the field kinds (by `FieldKind::bit`) under which the index has a
+    /// token posting for it; kept by [`Interner::set_posted`].
+    pub(crate) posted: u16,
+}
+
 /// A lookup begun by [`Interner::start`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Lookup {
@@ -70,9 +86,9 @@ pub(crate) enum Lookup {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Interner {
     /// Tokens of at most [`SHORT`] bytes, by [`short_key`].
-    short: PrefetchMap<u128, u32>,
+    short: PrefetchMap<u128, Known>,
     /// Longer tokens.
-    long: HashMap<Box<str>, u32>,
+    long: HashMap<Box<str>, Known>,
     /// Per id: the token (empty when the id is free) and how many rule references it has.
     entries: Vec<(Box<str>, u32)>,
     free: Vec<u32>,
@@ -82,9 +98,22 @@ impl Interner {
     /// The id of `token`, if a rule uses it.
     #[inline]
     pub(crate) fn get(&self, token: &str) -> Option<u32> {
+        self.known(token).map(|known| known.id)
+    }
+
+    /// What is known of `token`, if a rule uses it.
+    fn known(&self, token: &str) -> Option<Known> {
         match short_key(token) {
             Some(key) => self.short.get(key).copied(),
             None => self.long.get(token).copied(),
+        }
+    }
+
+    /// What is known of `token`, for changing it in place.
+    fn known_mut(&mut self, token: &str) -> Option<&mut Known> {
+        match short_key(token) {
+            Some(key) => self.short.get_mut(key),
+            None => self.long.get_mut(token),
         }
     }
 
@@ -104,13 +133,36 @@ impl Interner {
         }
     }
 
-    /// The id of `token`, whose lookup `lookup` [`start`](Self::start)ed.
+    /// What is known of `token`, whose lookup `lookup` [`start`](Self::start)ed.
     #[inline]
-    pub(crate) fn finish(&self, lookup: &Lookup, token: &str) -> Option<u32> {
+    pub(crate) fn finish(&self, lookup: &Lookup, token: &str) -> Option<Known> {
         match lookup {
             Lookup::Short(hashed) => self.short.get_hashed(hashed).copied(),
             Lookup::Long => self.long.get(token).copied(),
         }
+    }
+
+    /// Records whether the index has a token posting for `id` under the field kind of
+    /// `kind_bit`; `id` is interned.
+    pub(crate) fn set_posted(&mut self, id: u32, kind_bit: u16, posted: bool) {
+        // The entry's string is taken out for the lookup, the table being borrowed mutably.
+        let token = std::mem::take(&mut self.entries[id as usize].0);
+        let known = self.known_mut(&token).expect("a posted token is interned");
+        if posted {
+            known.posted |= kind_bit;
+        } else {
+            known.posted &= !kind_bit;
+        }
+        self.entries[id as usize].0 = token;
+    }
+
+    /// The posted mask of `id` ([`Known::posted`]), or `None` when `id` is free.
+    #[cfg(test)]
+    pub(crate) fn posted(&self, id: u32) -> Option<u16> {
+        let token = &self.entries.get(id as usize)?.0;
+        self.known(token)
+            .filter(|known| known.id == id)
+            .map(|known| known.posted)
     }
 
     /// How many rule references `id` has (zero for a free id).
@@ -139,10 +191,11 @@ impl Interner {
                 id
             }
         };
+        let known = Known { id, posted: 0 };
         match short_key(token) {
-            Some(key) => *self.short.get_or_default(key) = id,
+            Some(key) => *self.short.get_or_default(key) = known,
             None => {
-                self.long.insert(boxed, id);
+                self.long.insert(boxed, known);
             }
         }
         id
@@ -164,6 +217,14 @@ impl Interner {
             }
             self.free.push(id);
         }
+    }
+
+    /// The ids in use.
+    #[cfg(test)]
+    pub(crate) fn live_ids(&self) -> Vec<u32> {
+        (0..self.entries.len() as u32)
+            .filter(|&id| self.refs(id) > 0)
+            .collect()
     }
 
     /// Number of distinct live tokens.
@@ -252,6 +313,45 @@ mod tests {
     }
 
     #[test]
+    fn posted_kinds_are_kept_per_token_through_growth_and_release() {
+        let mut i = Interner::default();
+        let words: Vec<String> = (0..200)
+            .map(|n| format!("w{n}"))
+            .chain((0..200).map(|n| format!("a token longer than fifteen bytes {n}")))
+            .collect();
+        let ids: Vec<u32> = words.iter().map(|w| i.acquire(w)).collect();
+        for (n, &id) in ids.iter().enumerate() {
+            assert_eq!(i.posted(id), Some(0), "nothing posted yet");
+            if n % 3 != 0 {
+                i.set_posted(id, 1 << (n % 9), true);
+                i.set_posted(id, 1 << 10, true);
+            }
+        }
+        // Growing the table and freeing other ids moves entries; their masks go with them.
+        let more: Vec<u32> = (0..2000).map(|n| i.acquire(&format!("m{n}"))).collect();
+        for id in more {
+            i.release(id);
+        }
+        for (n, (w, &id)) in words.iter().zip(&ids).enumerate() {
+            let want = if n % 3 == 0 {
+                0
+            } else {
+                1 << (n % 9) | 1 << 10
+            };
+            let known = i.finish(&i.start(w), w).expect("interned");
+            assert_eq!(known, Known { id, posted: want }, "{w:?}");
+            i.set_posted(id, 1 << 10, false);
+            assert_eq!(i.posted(id), Some(want & !(1 << 10)), "{w:?}");
+            assert_eq!(i.get(w), Some(id), "the token is still interned");
+        }
+        // A freed id loses its mask; taken again, it starts with none.
+        i.release(ids[1]);
+        assert_eq!(i.posted(ids[1]), None);
+        assert_eq!(i.acquire("w1"), ids[1]);
+        assert_eq!(i.posted(ids[1]), Some(0));
+    }
+
+    #[test]
     fn started_lookups_agree_with_get_through_growth_and_release() {
         let mut i = Interner::default();
         let words: Vec<String> = (0..3000).map(|n| format!("w{n}")).collect();
@@ -261,7 +361,7 @@ mod tests {
                 .map(String::as_str)
                 .chain(["absent", "w-1", ""])
             {
-                assert_eq!(i.finish(&i.start(w), w), i.get(w), "{w:?}");
+                assert_eq!(i.finish(&i.start(w), w).map(|k| k.id), i.get(w), "{w:?}");
             }
         };
         for w in &words {
@@ -301,7 +401,7 @@ mod tests {
                 .chain(["dog", "fifteen_bytes_x", "another long absent token"]);
         let started: Vec<(Lookup, &str)> = probes.map(|w| (i.start(w), w)).collect();
         for (lookup, w) in &started {
-            assert_eq!(i.finish(lookup, w), i.get(w), "{w:?}");
+            assert_eq!(i.finish(lookup, w).map(|k| k.id), i.get(w), "{w:?}");
         }
         assert_eq!(
             started

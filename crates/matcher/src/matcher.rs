@@ -138,7 +138,12 @@ impl<K: RuleKey> Matcher<K> {
         let gate = Gate::of(&plan, &anchored);
         let program = Program::new(plan);
         self.count_fields(program.fields_read(), true);
-        self.index.add(anchors.as_deref(), slot, Hint::of(&gate));
+        self.index.add(
+            anchors.as_deref(),
+            slot,
+            Hint::of(&gate),
+            &mut self.interner,
+        );
         match self.gates.get_mut(slot as usize) {
             Some(g) => {
                 *g = gate;
@@ -162,7 +167,8 @@ impl<K: RuleKey> Matcher<K> {
             .take()
             .expect("a mapped slot holds its rule");
         let hint = Hint::of(&self.gates[slot as usize]);
-        self.index.remove(entry.anchors.as_deref(), slot, hint);
+        self.index
+            .remove(entry.anchors.as_deref(), slot, hint, &mut self.interner);
         entry.program.release(&mut self.interner);
         self.count_fields(entry.program.fields_read(), false);
         self.free.push(slot);
@@ -529,6 +535,63 @@ mod tests {
         assert_eq!(m.interner.len(), 0, "every token id taken is released once");
         assert_eq!(m.field_uses, [0; FIELD_KINDS]);
         assert!(m.index.tokens.is_empty());
+    }
+
+    /// Every interned token's posted mask against the token postings the index holds.
+    fn assert_posted_masks_follow_the_postings(m: &Matcher) {
+        let live = m.interner.live_ids();
+        assert_eq!(live.len(), m.interner.len());
+        for id in live {
+            let posted = m.interner.posted(id).expect("a live id");
+            let want = FieldKind::ALL
+                .iter()
+                .filter(|&&kind| m.index.tokens.get(token_key(kind, id)).is_some())
+                .fold(0, |mask, kind| mask | kind.bit());
+            assert_eq!(posted, want, "token id {id}");
+        }
+    }
+
+    #[test]
+    fn the_interner_notes_the_field_kinds_each_token_is_posted_under() {
+        let rules = [
+            "apple -pear",
+            "\"apple pie\" bio:chef",
+            "bio:apple url:pear",
+            "(plum OR pear) -bio:plum",
+            "place:\"new york\" apple",
+            "\"near far\"~3",
+        ];
+        let mut m = Matcher::new();
+        for round in 0..3 {
+            for (id, rule) in (0..).zip(rules) {
+                m.insert(id, &sluice_rules::parse(rule).expect("valid rule"));
+                assert_posted_masks_follow_the_postings(&m);
+            }
+            // Take out every other rule, then the rest in the next round.
+            for id in (round % 2..rules.len() as u64).step_by(2) {
+                assert!(m.remove(id));
+                assert_posted_masks_follow_the_postings(&m);
+            }
+        }
+        for id in 0..rules.len() as u64 {
+            m.remove(id);
+        }
+        assert_eq!(m.interner.len(), 0);
+    }
+
+    #[test]
+    fn a_word_no_rule_is_anchored_on_is_not_probed_but_still_read() {
+        let mut m = Matcher::new();
+        m.insert(1, &sluice_rules::parse("apple -pear").expect("valid rule"));
+        let post = r#"{"id":1,"text":"pear apple pear"}"#;
+        assert_eq!(matches(&m, post), Vec::<u64>::new(), "pear is still seen");
+        assert_eq!(matches(&m, r#"{"id":2,"text":"apple"}"#), [1]);
+        let view = parse_post(post.as_bytes()).expect("valid post");
+        let mut scratch = Scratch::default();
+        m.collect_candidates(&view, &mut scratch);
+        let apple = m.interner.get("apple").expect("interned");
+        assert!(m.interner.get("pear").is_some());
+        assert_eq!(scratch.features.token_keys, [(FieldKind::Text, apple)]);
     }
 
     #[test]

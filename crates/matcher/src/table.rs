@@ -346,9 +346,9 @@ mod tests {
 
     #[test]
     fn slots_of_every_user_fit_a_cache_line() {
-        assert_eq!(std::mem::size_of::<Entry<u128, u32>>(), 32);
+        assert_eq!(std::mem::size_of::<Entry<u128, crate::intern::Known>>(), 32);
         assert_eq!(
-            std::mem::size_of::<Entry<u64, crate::index::Postings>>(),
+            std::mem::size_of::<Entry<u64, crate::index::TokenPostings>>(),
             32
         );
         assert_eq!(
