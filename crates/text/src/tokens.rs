@@ -84,17 +84,42 @@ pub fn tokenize(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether each ASCII byte is a word character (letter or digit); every other ASCII byte
-/// breaks words. The tokenizer's ASCII fast path: no character decoding, no Unicode tables.
-const ASCII_WORD: [bool; 128] = {
-    let mut table = [false; 128];
+/// What a byte is to the tokenizer's ASCII fast path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ByteClass {
+    /// An ASCII letter or digit.
+    Word,
+    /// Any other ASCII byte: it breaks words.
+    Break,
+    /// A byte of a non-ASCII character, which is decoded and looked up in the Unicode
+    /// tables.
+    Other,
+}
+
+/// The [`ByteClass`] of each byte: the tokenizer's ASCII fast path, with no character
+/// decoding and no Unicode tables.
+const BYTE_CLASS: [ByteClass; 256] = {
+    let mut table = [ByteClass::Other; 256];
     let mut b = 0;
     while b < 128 {
-        table[b] = (b as u8).is_ascii_alphanumeric();
+        table[b] = if (b as u8).is_ascii_alphanumeric() {
+            ByteClass::Word
+        } else {
+            ByteClass::Break
+        };
         b += 1;
     }
     table
 };
+
+/// Where the run of bytes of class `class` that starts at `from` ends.
+#[inline]
+fn run_end(bytes: &[u8], from: usize, class: ByteClass) -> usize {
+    bytes[from..]
+        .iter()
+        .position(|&b| BYTE_CLASS[usize::from(b)] != class)
+        .map_or(bytes.len(), |n| from + n)
+}
 
 /// The character starting at byte `at` of `text`, if any (`at` must be a char boundary).
 #[inline]
@@ -104,8 +129,9 @@ fn char_at(text: &str, at: usize) -> Option<char> {
 
 /// Appends the spans of the tokens of `text[from..]` to `spans`.
 ///
-/// Walks bytes: ASCII bytes are classified by table; only non-ASCII characters are decoded
-/// and looked up in the Unicode tables.
+/// Walks bytes: ASCII bytes are classified by table, a run of them of one class at a time
+/// (a run of letters and digits, or of spaces and punctuation, needs no per-byte state);
+/// only non-ASCII characters are decoded and looked up in the Unicode tables.
 fn split(text: &str, from: usize, spans: &mut Vec<Range<u32>>) {
     let bytes = text.as_bytes();
     let mut word_start: Option<usize> = None;
@@ -116,17 +142,20 @@ fn split(text: &str, from: usize, spans: &mut Vec<Range<u32>>) {
     };
     let mut i = from;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii() {
-            if ASCII_WORD[usize::from(b)] {
+        match BYTE_CLASS[usize::from(bytes[i])] {
+            ByteClass::Word => {
                 if word_start.is_none() {
                     word_start = Some(i);
                 }
-            } else {
-                end_word(&mut word_start, i, spans);
+                i = run_end(bytes, i + 1, ByteClass::Word);
+                continue;
             }
-            i += 1;
-            continue;
+            ByteClass::Break => {
+                end_word(&mut word_start, i, spans);
+                i = run_end(bytes, i + 1, ByteClass::Break);
+                continue;
+            }
+            ByteClass::Other => {}
         }
         let c = char_at(text, i).expect("a non-ASCII byte at a boundary starts a char");
         let mut end = i + c.len_utf8();
