@@ -7,8 +7,8 @@
 //! streams add and delete rules forever; the vocabulary must not only grow).
 //!
 //! Beside each id the table keeps the field kinds under which the index has a token
-//! posting for it ([`Known::posted`]): a word that rules only mention (the second word of
-//! a phrase, a negated word, a word an `And` is not anchored on) has none, and a post's
+//! posting for it ([`Known::posted`]): a word that rules only mention beside their anchors
+//! (a negated word, the other words of a phrase or of an `And`) has none, and a post's
 //! lookup of it already tells the matcher not to probe the postings for it, a cache miss
 //! at 100,000 rules.
 
