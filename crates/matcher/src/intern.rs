@@ -109,14 +109,6 @@ impl Interner {
         }
     }
 
-    /// What is known of `token`, for changing it in place.
-    fn known_mut(&mut self, token: &str) -> Option<&mut Known> {
-        match short_key(token) {
-            Some(key) => self.short.get_mut(key),
-            None => self.long.get_mut(token),
-        }
-    }
-
     /// Starts looking `token` up. A short token is hashed and the cache line of its home
     /// slot requested (its entry is there or a slot or two further, if anywhere); a long
     /// one is left for [`finish`](Self::finish). Calling this for each of a field's
@@ -145,15 +137,17 @@ impl Interner {
     /// Records whether the index has a token posting for `id` under the field kind of
     /// `kind_bit`; `id` is interned.
     pub(crate) fn set_posted(&mut self, id: u32, kind_bit: u16, posted: bool) {
-        // The entry's string is taken out for the lookup, the table being borrowed mutably.
-        let token = std::mem::take(&mut self.entries[id as usize].0);
-        let known = self.known_mut(&token).expect("a posted token is interned");
+        let token = &self.entries[id as usize].0;
+        let known = match short_key(token) {
+            Some(key) => self.short.get_mut(key),
+            None => self.long.get_mut(&**token),
+        }
+        .expect("a posted token is interned");
         if posted {
             known.posted |= kind_bit;
         } else {
             known.posted &= !kind_bit;
         }
-        self.entries[id as usize].0 = token;
     }
 
     /// The posted mask of `id` ([`Known::posted`]), or `None` when `id` is free.
