@@ -85,21 +85,19 @@ fn is_nfc(text: &str) -> bool {
     let mut at = 0;
     while let Some(skipped) = bytes[at..].iter().position(|&b| b >= 0xCC) {
         let start = at + skipped;
-        let rest = &text[start..];
-        // The run of characters that do not reset the check, from `start`.
-        let run = match rest.char_indices().find(|&(_, c)| resets_nfc_check(c)) {
-            // A character that resets the check (kana, CJK, Hangul, emoji): step over it.
-            Some((0, c)) => {
-                at = start + c.len_utf8();
-                continue;
-            }
-            Some((end, _)) => end,
-            None => rest.len(),
-        };
-        if is_nfc_quick(rest[..run].chars()) != IsNormalized::Yes {
+        // The run of characters that do not reset the check, from `start`, decoded once:
+        // the quick check reads it, and the character that ends it (kana, CJK, Hangul,
+        // emoji), taken from the iterator with it, is stepped over. A quick check that says
+        // yes has read the whole run (it cannot vouch for characters it has not seen).
+        let mut chars = text[start..].char_indices();
+        let run = chars
+            .by_ref()
+            .map(|(_, c)| c)
+            .take_while(|&c| !resets_nfc_check(c));
+        if is_nfc_quick(run) != IsNormalized::Yes {
             return false;
         }
-        at = start + run;
+        at = start + chars.offset();
     }
     true
 }
