@@ -140,6 +140,31 @@ impl Usage {
     }
 }
 
+/// The whole machine's CPU time so far, in clock ticks summed over its cores, from the
+/// first line of `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MachineTicks {
+    /// Ticks the cores were not idle: running any process or the kernel, or taken by the
+    /// hypervisor for other machines (steal).
+    busy: u64,
+    /// All ticks.
+    all: u64,
+}
+
+impl MachineTicks {
+    /// Reads `/proc/stat`; `None` where it cannot be read.
+    fn take() -> Option<Self> {
+        parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// The share of all cores busy since `before`, in %.
+    fn busy_percent_since(&self, before: &MachineTicks) -> Option<f64> {
+        let all = self.all.checked_sub(before.all).filter(|&all| all > 0)?;
+        let busy = self.busy.saturating_sub(before.busy).min(all);
+        Some(100.0 * busy as f64 / all as f64)
+    }
+}
+
 /// The processes a run measures: every node the bench started, the NATS server it
 /// started, and the bench itself.
 pub(crate) struct Processes {
@@ -170,6 +195,7 @@ impl Processes {
             nodes,
             nats: self.nats.and_then(|pid| Snapshot::take(Some(pid))),
             bench: Snapshot::take(None),
+            machine: MachineTicks::take(),
         }
     }
 }
@@ -182,6 +208,8 @@ pub(crate) struct Snapshots {
     nats: Option<Snapshot>,
     /// The bench itself.
     bench: Option<Snapshot>,
+    /// The whole machine.
+    machine: Option<MachineTicks>,
 }
 
 impl Snapshots {
@@ -204,12 +232,17 @@ impl Snapshots {
                     .map(|(before, after)| Usage::between(before, after))
                     .collect()
             });
-        Cpu::over(
+        let mut cpu = Cpu::over(
             window,
             nodes,
             between(&self.nats, &after.nats),
             between(&self.bench, &after.bench),
-        )
+        );
+        cpu.machine_busy_percent = self
+            .machine
+            .zip(after.machine)
+            .and_then(|(before, after)| after.busy_percent_since(&before));
+        cpu
     }
 }
 
@@ -228,6 +261,26 @@ fn parse_stat(stat: &str) -> Option<(String, u64)> {
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some((name, utime + stime))
+}
+
+/// The machine's ticks from `/proc/stat`, whose first line sums every core: `cpu user nice
+/// system idle iowait irq softirq steal guest guest_nice`. Idle and iowait are not busy;
+/// guest time is already counted in user and nice, so it is left out of the sum.
+fn parse_proc_stat(stat: &str) -> Option<MachineTicks> {
+    let mut fields = stat.lines().next()?.split_ascii_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let ticks: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let all: u64 = ticks.iter().sum();
+    let idle = ticks.get(3)? + ticks.get(4).copied().unwrap_or(0);
+    Some(MachineTicks {
+        busy: all - idle,
+        all,
+    })
 }
 
 /// The run-queue wait (second field, ns) of a `/proc/…/schedstat` line.
@@ -249,6 +302,37 @@ mod tests {
             Some(271_965_458)
         );
         assert_eq!(parse_schedstat(""), None);
+    }
+
+    #[test]
+    fn the_machine_line_gives_busy_and_all_ticks() {
+        let stat = "cpu  185206 10 19145 76910 1308 5 297 4201 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        // Busy: user, nice, system, irq, softirq and steal; idle and iowait are not.
+        let ticks = parse_proc_stat(stat).expect("a cpu line");
+        assert_eq!(ticks.busy, 185_206 + 10 + 19_145 + 5 + 297 + 4_201);
+        assert_eq!(ticks.all, ticks.busy + 76_910 + 1_308);
+        // Older kernels stop after iowait or steal: what is there counts.
+        let short = parse_proc_stat("cpu 10 0 10 80\n").expect("four fields");
+        assert_eq!((short.busy, short.all), (20, 100));
+        assert_eq!(parse_proc_stat("cpu0 1 2 3 4\n"), None);
+        assert_eq!(parse_proc_stat("cpu 1 x 3 4\n"), None);
+        assert_eq!(parse_proc_stat(""), None);
+
+        let before = MachineTicks {
+            busy: 100,
+            all: 1_000,
+        };
+        let after = MachineTicks {
+            busy: 280,
+            all: 1_200,
+        };
+        assert_eq!(after.busy_percent_since(&before), Some(90.0));
+        assert_eq!(before.busy_percent_since(&before), None, "no time passed");
+        assert_eq!(
+            before.busy_percent_since(&after),
+            None,
+            "a counter went back"
+        );
     }
 
     #[test]
@@ -330,5 +414,7 @@ mod tests {
         let after = Snapshot::take(None).expect("/proc/self is readable");
         assert!(after.total >= before.total);
         assert!(!after.threads.is_empty());
+        let machine = MachineTicks::take().expect("/proc/stat is readable");
+        assert!(machine.busy > 0 && machine.all > machine.busy);
     }
 }

@@ -228,7 +228,16 @@ pub struct Cpu {
     pub nats: Option<ProcessCpu>,
     /// The bench itself, on Linux.
     pub bench: Option<ProcessCpu>,
+    /// How busy the machine's cores were over the window, in % of all of them: every
+    /// process's time and the time the hypervisor gave to other machines (`/proc/stat`),
+    /// on Linux. At [`SATURATED_PERCENT`] or more the latency includes waiting for a CPU.
+    pub machine_busy_percent: Option<f64>,
 }
+
+/// How busy the machine's cores must be (in % of all of them) for the report to say that
+/// the run measured the machine's limit as much as sluice: with the cores busy nine
+/// tenths of the time, a post's work often waits for one.
+pub const SATURATED_PERCENT: f64 = 90.0;
 
 /// One process's (or several processes') CPU use over the window.
 #[derive(Debug, Clone, Serialize)]
@@ -271,7 +280,14 @@ impl Cpu {
             nodes: nodes.iter().map(share).collect(),
             nats: nats.as_ref().map(share),
             bench: bench.as_ref().map(share),
+            machine_busy_percent: None,
         }
+    }
+
+    /// Whether the machine's cores were busy [`SATURATED_PERCENT`] of the window or more.
+    pub fn saturated(&self) -> bool {
+        self.machine_busy_percent
+            .is_some_and(|busy| busy >= SATURATED_PERCENT)
     }
 }
 

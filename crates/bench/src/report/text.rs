@@ -136,6 +136,9 @@ impl Report {
         );
         out.line("disconnects", self.disconnects_text());
         out.line("cpu", cpu_text(&self.cpu));
+        if let Some(note) = saturation_note(&self.cpu, self.machine.cores) {
+            out.line("note", note);
+        }
     }
 
     /// The p99 of each second's posts, in ms, in sending order (`-` where none arrived).
@@ -262,7 +265,39 @@ fn cpu_text(cpu: &Cpu) -> String {
         text,
         " of one core, over the {window:.1} s of ingest and delivery"
     );
+    if let Some(busy) = cpu.machine_busy_percent {
+        let _ = write!(text, "; the machine's cores {} busy", percent(busy));
+    }
     text
+}
+
+/// What a run on a saturated machine measured, when it was (see [`Cpu::saturated`]): with
+/// the server on this machine, both its work and the bench's waited for a CPU; with the
+/// server elsewhere (`--url`), the bench's.
+fn saturation_note(cpu: &Cpu, cores: usize) -> Option<String> {
+    let busy = cpu.machine_busy_percent.filter(|_| cpu.saturated())?;
+    // What the measured processes used, and the rest of the busy time, in % of one core.
+    let ours = [&cpu.server, &cpu.nats, &cpu.bench]
+        .into_iter()
+        .flatten()
+        .fold(0.0, |sum, process| sum + process.percent);
+    let others = (busy * cores as f64 - ours).max(0.0);
+    let (busy, ours, others) = (percent(busy), percent(ours), percent(others));
+    Some(if cpu.server.is_some() {
+        format!(
+            "the machine's cores were busy {busy} of the time (sluice and the bench {ours} \
+             of one core, other processes {others}): the latency includes waiting for a \
+             CPU, so it measures this machine's limit as much as sluice; a lower --rate, or \
+             the server on another machine (--url), tells the two apart"
+        )
+    } else {
+        format!(
+            "the machine's cores were busy {busy} of the time (the bench {ours} of one core, \
+             other processes {others}): the bench's own work waited for a CPU, so the \
+             latency is partly the bench's; a lower --rate, or the bench on a machine of its \
+             own, tells the two apart"
+        )
+    })
 }
 
 /// The busiest thread groups of a process, with their shares.
@@ -607,6 +642,58 @@ mod tests {
     }
 
     #[test]
+    fn a_run_on_a_saturated_machine_says_so() {
+        let unmeasured = run();
+        let text = report(&powertrack(&unmeasured), false, unmeasured).to_text();
+        assert!(!text.contains("busy"), "machine not measured: {text}");
+
+        for (busy, note) in [(89.9, false), (90.0, true), (97.4, true)] {
+            // `run()` measures no server: as with one elsewhere (`--url`).
+            for server_here in [true, false] {
+                let measured = || {
+                    let mut measured = run();
+                    if server_here {
+                        measured.cpu = Cpu::over(
+                            Duration::from_secs(20),
+                            Some(vec![usage(20_000, &[("sluice-match-0", 8_000)])]),
+                            None,
+                            Some(usage(9_000, &[])),
+                        );
+                    }
+                    measured.cpu.machine_busy_percent = Some(busy);
+                    measured
+                };
+                let report = report(&powertrack(&measured()), false, measured());
+                let text = report.to_text();
+                let shown = format!("; the machine's cores {busy:.0} % busy\n");
+                assert!(text.contains(&shown), "{shown:?} in {text}");
+                let says = format!(
+                    "\nnote         the machine's cores were busy {busy:.0} % of the time ("
+                );
+                assert_eq!(text.contains(&says), note, "{text}");
+                // The server 100 % and the bench 45 % of one core over the 20 s, of the
+                // two cores' 200 %.
+                let here = format!(
+                    "(sluice and the bench 145 % of one core, other processes {:.0} %): the \
+                     latency includes waiting for a CPU, so it measures this machine's limit \
+                     as much as sluice; a lower --rate, or the server on another machine \
+                     (--url), tells the two apart\n",
+                    busy * 2.0 - 145.0
+                );
+                let elsewhere = format!(
+                    "(the bench 0 % of one core, other processes {:.0} %): the bench's own \
+                     work waited for a CPU",
+                    busy * 2.0
+                );
+                assert_eq!(text.contains(&here), note && server_here, "{text}");
+                assert_eq!(text.contains(&elsewhere), note && !server_here, "{text}");
+                let json = serde_json::to_value(&report).expect("serialisable");
+                assert_eq!(json["cpu"]["machine_busy_percent"], busy);
+            }
+        }
+    }
+
+    #[test]
     fn the_json_report_has_the_same_figures_with_their_units_in_the_keys() {
         let run = run();
         let report = report(&powertrack(&run), false, run);
@@ -639,5 +726,6 @@ mod tests {
         assert_eq!(json["verdict"], "PASS");
         assert_eq!(json["cpu"]["window_s"], 20.0);
         assert!(json["cpu"]["server"].is_null());
+        assert!(json["cpu"]["machine_busy_percent"].is_null());
     }
 }

@@ -56,6 +56,11 @@ arrival of the HTTP chunk that delivered it, for the first copy of every expecte
 every connection. `lost` counts expected posts that had not arrived --drain after the last
 ingest answer, summed over connections. Build with --release for meaningful timings.
 
+The cpu line gives what each process used, in % of one core over the run (the server's
+busiest threads by name), how long their threads waited for a CPU, and how busy the
+machine's cores were; at 90 % busy or more a note says that the latency includes waiting
+for a CPU, which a lower --rate or a server on another machine (--url) tells apart.
+
 Exit codes:
   0  the run completed and every connection got every expected post exactly once
   1  the bench could not run (message on stderr)
