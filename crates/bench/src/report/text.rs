@@ -276,7 +276,9 @@ fn cpu_text(cpu: &Cpu) -> String {
 /// server elsewhere (`--url`), the bench's.
 fn saturation_note(cpu: &Cpu, cores: usize) -> Option<String> {
     let busy = cpu.machine_busy_percent.filter(|_| cpu.saturated())?;
-    // What the measured processes used, and the rest of the busy time, in % of one core.
+    // What the measured processes used, and the rest of the busy time (other processes,
+    // and kernel work not charged to any process, such as loopback networking), in % of
+    // one core.
     let ours = [&cpu.server, &cpu.nats, &cpu.bench]
         .into_iter()
         .flatten()
@@ -286,14 +288,14 @@ fn saturation_note(cpu: &Cpu, cores: usize) -> Option<String> {
     Some(if cpu.server.is_some() {
         format!(
             "the machine's cores were busy {busy} of the time (sluice and the bench {ours} \
-             of one core, other processes {others}): the latency includes waiting for a \
+             of one core, other work {others}): the latency includes waiting for a \
              CPU, so it measures this machine's limit as much as sluice; a lower --rate, or \
              the server on another machine (--url), tells the two apart"
         )
     } else {
         format!(
             "the machine's cores were busy {busy} of the time (the bench {ours} of one core, \
-             other processes {others}): the bench's own work waited for a CPU, so the \
+             other work {others}): the bench's own work waited for a CPU, so the \
              latency is partly the bench's; a lower --rate, or the bench on a machine of its \
              own, tells the two apart"
         )
@@ -674,14 +676,14 @@ mod tests {
                 // The server 100 % and the bench 45 % of one core over the 20 s, of the
                 // two cores' 200 %.
                 let here = format!(
-                    "(sluice and the bench 145 % of one core, other processes {:.0} %): the \
+                    "(sluice and the bench 145 % of one core, other work {:.0} %): the \
                      latency includes waiting for a CPU, so it measures this machine's limit \
                      as much as sluice; a lower --rate, or the server on another machine \
                      (--url), tells the two apart\n",
                     busy * 2.0 - 145.0
                 );
                 let elsewhere = format!(
-                    "(the bench 0 % of one core, other processes {:.0} %): the bench's own \
+                    "(the bench 0 % of one core, other work {:.0} %): the bench's own \
                      work waited for a CPU",
                     busy * 2.0
                 );
