@@ -149,6 +149,8 @@ struct MachineTicks {
     busy: u64,
     /// All ticks.
     all: u64,
+    /// The cores counted (the `cpuN` lines).
+    cores: usize,
 }
 
 impl MachineTicks {
@@ -242,6 +244,7 @@ impl Snapshots {
             .machine
             .zip(after.machine)
             .and_then(|(before, after)| after.busy_percent_since(&before));
+        cpu.machine_cores = after.machine.map(|machine| machine.cores);
         cpu
     }
 }
@@ -267,6 +270,13 @@ fn parse_stat(stat: &str) -> Option<(String, u64)> {
 /// system idle iowait irq softirq steal guest guest_nice`. Idle and iowait are not busy;
 /// guest time is already counted in user and nice, so it is left out of the sum.
 fn parse_proc_stat(stat: &str) -> Option<MachineTicks> {
+    let cores = stat
+        .lines()
+        .filter(|line| {
+            line.strip_prefix("cpu")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .count();
     let mut fields = stat.lines().next()?.split_ascii_whitespace();
     if fields.next()? != "cpu" {
         return None;
@@ -280,6 +290,7 @@ fn parse_proc_stat(stat: &str) -> Option<MachineTicks> {
     Some(MachineTicks {
         busy: all - idle,
         all,
+        cores,
     })
 }
 
@@ -306,26 +317,29 @@ mod tests {
 
     #[test]
     fn the_machine_line_gives_busy_and_all_ticks() {
-        let stat = "cpu  185206 10 19145 76910 1308 5 297 4201 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
-        // Busy: user, nice, system, irq, softirq and steal; idle and iowait are not.
+        let stat = "cpu  185206 10 19145 76910 1308 5 297 4201 700 30\n\
+                    cpu0 1 2 3 4 5 6 7 8 9 10\ncpu1 1 2 3 4 5 6 7 8 9 10\n\
+                    intr 1 2 3\nctxt 5\ncpus_weird 1\n";
+        // Busy: user, nice, system, irq, softirq and steal; idle and iowait are not, and
+        // guest time (700 and 30) is already in user and nice.
         let ticks = parse_proc_stat(stat).expect("a cpu line");
         assert_eq!(ticks.busy, 185_206 + 10 + 19_145 + 5 + 297 + 4_201);
         assert_eq!(ticks.all, ticks.busy + 76_910 + 1_308);
+        assert_eq!(ticks.cores, 2, "the cpuN lines");
         // Older kernels stop after iowait or steal: what is there counts.
         let short = parse_proc_stat("cpu 10 0 10 80\n").expect("four fields");
         assert_eq!((short.busy, short.all), (20, 100));
         assert_eq!(parse_proc_stat("cpu0 1 2 3 4\n"), None);
         assert_eq!(parse_proc_stat("cpu 1 x 3 4\n"), None);
+        assert_eq!(parse_proc_stat("cpu 1 2 3\n"), None, "no idle field");
         assert_eq!(parse_proc_stat(""), None);
 
-        let before = MachineTicks {
-            busy: 100,
-            all: 1_000,
+        let ticks = |busy, all| MachineTicks {
+            busy,
+            all,
+            cores: 2,
         };
-        let after = MachineTicks {
-            busy: 280,
-            all: 1_200,
-        };
+        let (before, after) = (ticks(100, 1_000), ticks(280, 1_200));
         assert_eq!(after.busy_percent_since(&before), Some(90.0));
         assert_eq!(before.busy_percent_since(&before), None, "no time passed");
         assert_eq!(
@@ -415,6 +429,7 @@ mod tests {
         assert!(after.total >= before.total);
         assert!(!after.threads.is_empty());
         let machine = MachineTicks::take().expect("/proc/stat is readable");
-        assert!(machine.busy > 0 && machine.all > machine.busy);
+        assert!(machine.all >= machine.busy);
+        assert!(machine.cores >= 1);
     }
 }

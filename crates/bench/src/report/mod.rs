@@ -231,7 +231,12 @@ pub struct Cpu {
     /// How busy the machine's cores were over the window, in % of all of them: every
     /// process's time and the time the hypervisor gave to other machines (`/proc/stat`),
     /// on Linux. At [`SATURATED_PERCENT`] or more the latency includes waiting for a CPU.
+    /// These are all the cores `/proc/stat` counts: in a container limited to fewer, the
+    /// host's.
     pub machine_busy_percent: Option<f64>,
+    /// How many cores `/proc/stat` counts (its `cpuN` lines), which
+    /// [`machine_busy_percent`](Cpu::machine_busy_percent) is a share of.
+    pub machine_cores: Option<usize>,
 }
 
 /// How busy the machine's cores must be (in % of all of them) for the report to say that
@@ -281,13 +286,16 @@ impl Cpu {
             nats: nats.as_ref().map(share),
             bench: bench.as_ref().map(share),
             machine_busy_percent: None,
+            machine_cores: None,
         }
     }
 
-    /// Whether the machine's cores were busy [`SATURATED_PERCENT`] of the window or more.
+    /// Whether the machine's cores were busy [`SATURATED_PERCENT`] of the window or more,
+    /// as the report shows it (rounded to a whole percent), so that a figure shown as 90 %
+    /// always comes with its note.
     pub fn saturated(&self) -> bool {
         self.machine_busy_percent
-            .is_some_and(|busy| busy >= SATURATED_PERCENT)
+            .is_some_and(|busy| busy.round() >= SATURATED_PERCENT)
     }
 }
 

@@ -273,32 +273,38 @@ fn cpu_text(cpu: &Cpu) -> String {
 
 /// What a run on a saturated machine measured, when it was (see [`Cpu::saturated`]): with
 /// the server on this machine, both its work and the bench's waited for a CPU; with the
-/// server elsewhere (`--url`), the bench's.
+/// server not measured here (`--url`), the bench's may have.
 fn saturation_note(cpu: &Cpu, cores: usize) -> Option<String> {
     let busy = cpu.machine_busy_percent.filter(|_| cpu.saturated())?;
     // What the measured processes used, and the rest of the busy time (other processes,
     // and kernel work not charged to any process, such as loopback networking), in % of
-    // one core.
+    // one core, of the cores the busy figure is a share of.
     let ours = [&cpu.server, &cpu.nats, &cpu.bench]
         .into_iter()
         .flatten()
         .fold(0.0, |sum, process| sum + process.percent);
+    let cores = cpu.machine_cores.unwrap_or(cores);
     let others = (busy * cores as f64 - ours).max(0.0);
     let (busy, ours, others) = (percent(busy), percent(ours), percent(others));
-    Some(if cpu.server.is_some() {
-        format!(
-            "the machine's cores were busy {busy} of the time (sluice and the bench {ours} \
-             of one core, other work {others}): the latency includes waiting for a \
-             CPU, so it measures this machine's limit as much as sluice; a lower --rate, or \
-             the server on another machine (--url), tells the two apart"
-        )
-    } else {
-        format!(
-            "the machine's cores were busy {busy} of the time (the bench {ours} of one core, \
-             other work {others}): the bench's own work waited for a CPU, so the \
-             latency is partly the bench's; a lower --rate, or the bench on a machine of its \
-             own, tells the two apart"
-        )
+    Some(match (&cpu.server, &cpu.nats) {
+        (Some(_), nats) => {
+            let measured = match nats {
+                Some(_) => "sluice, nats-server and the bench",
+                None => "sluice and the bench",
+            };
+            format!(
+                "the machine's cores were busy {busy} of the time (in % of one core: \
+                 {measured} {ours}, other work {others}): the latency includes waiting for \
+                 a CPU, so it measures this machine's limit as much as sluice; a lower \
+                 --rate, or the server on another machine (--url), tells the two apart"
+            )
+        }
+        (None, _) => format!(
+            "the machine's cores were busy {busy} of the time (in % of one core: the bench \
+             {ours}, other work {others}, a server on this machine included): the bench's \
+             own work may have waited for a CPU, so the latency may be partly the bench's; \
+             a lower --rate, or the bench on a machine of its own, tells the two apart"
+        ),
     })
 }
 
@@ -649,49 +655,101 @@ mod tests {
         let text = report(&powertrack(&unmeasured), false, unmeasured).to_text();
         assert!(!text.contains("busy"), "machine not measured: {text}");
 
-        for (busy, note) in [(89.9, false), (90.0, true), (97.4, true)] {
-            // `run()` measures no server: as with one elsewhere (`--url`).
-            for server_here in [true, false] {
-                let measured = || {
-                    let mut measured = run();
-                    if server_here {
-                        measured.cpu = Cpu::over(
-                            Duration::from_secs(20),
-                            Some(vec![usage(20_000, &[("sluice-match-0", 8_000)])]),
-                            None,
-                            Some(usage(9_000, &[])),
-                        );
-                    }
-                    measured.cpu.machine_busy_percent = Some(busy);
-                    measured
-                };
-                let report = report(&powertrack(&measured()), false, measured());
-                let text = report.to_text();
-                let shown = format!("; the machine's cores {busy:.0} % busy\n");
-                assert!(text.contains(&shown), "{shown:?} in {text}");
-                let says = format!(
-                    "\nnote         the machine's cores were busy {busy:.0} % of the time ("
-                );
-                assert_eq!(text.contains(&says), note, "{text}");
-                // The server 100 % and the bench 45 % of one core over the 20 s, of the
-                // two cores' 200 %.
-                let here = format!(
-                    "(sluice and the bench 145 % of one core, other work {:.0} %): the \
-                     latency includes waiting for a CPU, so it measures this machine's limit \
-                     as much as sluice; a lower --rate, or the server on another machine \
-                     (--url), tells the two apart\n",
-                    busy * 2.0 - 145.0
-                );
-                let elsewhere = format!(
-                    "(the bench 0 % of one core, other work {:.0} %): the bench's own \
-                     work waited for a CPU",
-                    busy * 2.0
-                );
-                assert_eq!(text.contains(&here), note && server_here, "{text}");
-                assert_eq!(text.contains(&elsewhere), note && !server_here, "{text}");
-                let json = serde_json::to_value(&report).expect("serialisable");
-                assert_eq!(json["cpu"]["machine_busy_percent"], busy);
-            }
+        // Where the server ran: here, here as a cluster with its nats-server, or not
+        // measured (`--url`).
+        #[derive(Clone, Copy, PartialEq)]
+        enum Server {
+            Here,
+            Cluster,
+            Elsewhere,
+        }
+        // Over the 20 s: the server 100 %, nats-server 10 % and the bench 45 % of one core.
+        let cpu = |server: Server| {
+            let nodes = (server != Server::Elsewhere)
+                .then(|| vec![usage(20_000, &[("sluice-match-0", 8_000)])]);
+            let nats = (server == Server::Cluster).then(|| usage(2_000, &[]));
+            Cpu::over(
+                Duration::from_secs(20),
+                nodes,
+                nats,
+                Some(usage(9_000, &[])),
+            )
+        };
+        // (busy, the cores /proc/stat counts, where the server ran, note expected, what it
+        // says in brackets); the report's machine has 2 cores, and /proc/stat's count wins.
+        let cases = [
+            (89.4, None, Server::Here, false, ""),
+            (
+                89.5,
+                None,
+                Server::Here,
+                true,
+                "sluice and the bench 145 %, other work 34 %",
+            ),
+            (
+                97.4,
+                None,
+                Server::Here,
+                true,
+                "sluice and the bench 145 %, other work 50 %",
+            ),
+            (70.0, Some(2), Server::Here, false, ""),
+            (
+                95.0,
+                Some(1),
+                Server::Here,
+                true,
+                "sluice and the bench 145 %, other work 0 %",
+            ),
+            (
+                95.0,
+                Some(4),
+                Server::Cluster,
+                true,
+                "sluice, nats-server and the bench 155 %, other work 225 %",
+            ),
+            (
+                92.0,
+                None,
+                Server::Elsewhere,
+                true,
+                "the bench 45 %, other work 139 %",
+            ),
+        ];
+        for (busy, cores, server, note, figures) in cases {
+            let measured = || {
+                let mut measured = run();
+                measured.cpu = cpu(server);
+                measured.cpu.machine_busy_percent = Some(busy);
+                measured.cpu.machine_cores = cores;
+                measured
+            };
+            let report = report(&powertrack(&measured()), false, measured());
+            let text = report.to_text();
+            let shown = format!("; the machine's cores {busy:.0} % busy\n");
+            assert!(text.contains(&shown), "{shown:?} in {text}");
+            let says = format!(
+                "\nnote         the machine's cores were busy {busy:.0} % of the time (in % of \
+                 one core: {figures}"
+            );
+            assert_eq!(text.contains(&says), note, "{says:?} in {text}");
+            let here = "): the latency includes waiting for a CPU, so it measures this \
+                        machine's limit as much as sluice; a lower --rate, or the server on \
+                        another machine (--url), tells the two apart\n";
+            let elsewhere = ", a server on this machine included): the bench's own work may \
+                             have waited for a CPU";
+            assert_eq!(
+                text.contains(here),
+                note && server != Server::Elsewhere,
+                "{text}"
+            );
+            assert_eq!(
+                text.contains(elsewhere),
+                note && server == Server::Elsewhere,
+                "{text}"
+            );
+            let json = serde_json::to_value(&report).expect("serialisable");
+            assert_eq!(json["cpu"]["machine_busy_percent"], busy);
         }
     }
 
@@ -729,5 +787,6 @@ mod tests {
         assert_eq!(json["cpu"]["window_s"], 20.0);
         assert!(json["cpu"]["server"].is_null());
         assert!(json["cpu"]["machine_busy_percent"].is_null());
+        assert!(json["cpu"]["machine_cores"].is_null());
     }
 }

@@ -58,8 +58,10 @@ ingest answer, summed over connections. Build with --release for meaningful timi
 
 The cpu line gives what each process used, in % of one core over the run (the server's
 busiest threads by name), how long their threads waited for a CPU, and how busy the
-machine's cores were; at 90 % busy or more a note says that the latency includes waiting
-for a CPU, which a lower --rate or a server on another machine (--url) tells apart.
+machine's cores were, in % of all of them (all the cores /proc/stat counts: in a
+container, the host's). At 90 % busy or more a note says that the latency includes
+waiting for a CPU; to tell sluice's latency from the machine's limit, lower --rate or run
+the server on another machine (--url).
 
 Exit codes:
   0  the run completed and every connection got every expected post exactly once
