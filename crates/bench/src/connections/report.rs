@@ -546,9 +546,12 @@ impl ConnectionsReport {
             }
             None => format!("{name} not measured"),
         };
+        let machine = cpu.machine_busy_percent.map_or(String::new(), |busy| {
+            format!("; the machine's cores {busy:.0} % busy")
+        });
         let _ = writeln!(
             t,
-            "cpu while delivering ({}{:.1} s): {}; {}",
+            "cpu while delivering ({}{:.1} s): {}; {}{machine}",
             self.of_cycles(|n| format!("the first of {n} cycles, ")),
             cpu.window.as_secs_f64(),
             process("server", cpu.server.as_ref()),
@@ -793,11 +796,20 @@ mod tests {
         assert!(
             text.contains(
                 "cpu while delivering (2.0 s): server 0.80 s, 100000.0 µs per post and \
-                 connection (40 % of one core: sluice-worker 35 %); bench not measured"
+                 connection (40 % of one core: sluice-worker 35 %); bench not measured\n"
             ),
             "{text}"
         );
         assert!(text.ends_with("PASS\n"), "{text}");
+        // With the machine measured, the line ends with how busy its cores were.
+        let cycles = [cycle(&held)];
+        let mut busy = measured(&config, Some(memory(1_000, 1_100, 1_050, 4)), &cycles);
+        busy.delivery_cpu.machine_busy_percent = Some(63.4);
+        let text = assemble(busy).to_text();
+        assert!(
+            text.contains("; bench not measured; the machine's cores 63 % busy\n"),
+            "{text}"
+        );
         let json = serde_json::to_value(&report).expect("serializes");
         assert_eq!(json["delivery_cpu"]["server"]["cpu_s"], 0.8);
         assert_eq!(json["api"], "powertrack");
