@@ -12,7 +12,7 @@ use super::hold::Held;
 use super::limits::{Files, Resident, ResidentParts};
 use super::{Api, ConnectionsConfig};
 use crate::benchmark::Encoding;
-use crate::report::text::thousands;
+use crate::report::text::{machine_busy_clause, thousands};
 use crate::report::{Cpu, ProcessCpu, as_s};
 use crate::stats::Latency;
 
@@ -546,16 +546,14 @@ impl ConnectionsReport {
             }
             None => format!("{name} not measured"),
         };
-        let machine = cpu.machine_busy_percent.map_or(String::new(), |busy| {
-            format!("; the machine's cores {busy:.0} % busy")
-        });
         let _ = writeln!(
             t,
-            "cpu while delivering ({}{:.1} s): {}; {}{machine}",
+            "cpu while delivering ({}{:.1} s): {}; {}{}",
             self.of_cycles(|n| format!("the first of {n} cycles, ")),
             cpu.window.as_secs_f64(),
             process("server", cpu.server.as_ref()),
-            process("bench", cpu.bench.as_ref())
+            process("bench", cpu.bench.as_ref()),
+            machine_busy_clause(cpu)
         );
     }
 

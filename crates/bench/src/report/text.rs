@@ -265,10 +265,16 @@ fn cpu_text(cpu: &Cpu) -> String {
         text,
         " of one core, over the {window:.1} s of ingest and delivery"
     );
-    if let Some(busy) = cpu.machine_busy_percent {
-        let _ = write!(text, "; the machine's cores {} busy", percent(busy));
-    }
+    text.push_str(&machine_busy_clause(cpu));
     text
+}
+
+/// `; the machine's cores N % busy` when the machine was measured, nothing otherwise: the
+/// end of every benchmark's cpu line.
+pub(crate) fn machine_busy_clause(cpu: &Cpu) -> String {
+    cpu.machine_busy_percent.map_or(String::new(), |busy| {
+        format!("; the machine's cores {} busy", percent(busy))
+    })
 }
 
 /// What a run on a saturated machine measured, when it was (see [`Cpu::saturated`]): with
